@@ -1,0 +1,302 @@
+"""The CPU backend: NumPy storage, Numba kernels.
+
+Each function here is registered for one (operation, format, "cpu") entry of
+the dispatch table. It receives validated spla arrays and operands, decides the
+result dtype (NumPy's promotion), allocates outputs and calls one kernel from
+``spla._kernels``. Arrays that spla creates use int32 indices when they fit.
+"""
+
+import numba
+import numpy as np
+
+from .._dispatch import register
+from .._dtypes import index_dtype_for, result_dtype
+from .._formats.compressed import csr_array
+from .._kernels import csr as K
+from .._kernels.partition import merge_path_partition, num_chunks, row_blocks
+from .._kernels.threads import parallel_section
+
+#: Below this many stored entries a transposed product runs on one lane
+#: (the per-thread output buffers would cost more than they save).
+_SCATTER_PARALLEL_MIN_NNZ = 1 << 15
+
+
+def _accumulator_dtype(dtype):
+    """Dtype of the per-chunk partial sums: float32/complex64 work accumulate in double."""
+    return np.result_type(dtype, np.float64)
+
+
+def _cast(a, dtype):
+    return a if a.dtype == dtype else a.astype(dtype)
+
+
+def _partition(A):
+    m = A.shape[0]
+    return merge_path_partition(A.indptr, num_chunks(m, A.nnz))
+
+
+# -- products ---------------------------------------------------------------------
+
+
+@register("matvec", "csr", "cpu")
+def matvec(A, x):
+    dt = result_dtype(A.dtype, x.dtype)
+    data = _cast(A.data, dt)
+    x = np.ascontiguousarray(x, dtype=dt)
+    y = np.empty(A.shape[0], dtype=dt)
+    rows, nzs = _partition(A)
+    carry = np.empty(rows.size - 1, dtype=_accumulator_dtype(dt))
+    with parallel_section():
+        K.spmv(A.indptr, A.indices, data, x, y, rows, nzs, carry)
+    return y
+
+
+@register("matmat", "csr", "cpu")
+def matmat(A, X):
+    dt = result_dtype(A.dtype, X.dtype)
+    m, k = A.shape[0], X.shape[1]
+    if k == 0 or m == 0:
+        return np.zeros((m, k), dtype=dt)
+    data = _cast(A.data, dt)
+    # Each stored entry reads one row of X: it must be contiguous for the SIMD
+    # inner loop. Copying an F-ordered or strided X costs O(n k), the product O(nnz k).
+    X = np.ascontiguousarray(X, dtype=dt)
+    Y = np.empty((m, k), dtype=dt)
+    rows, nzs = _partition(A)
+    carry = np.empty((rows.size - 1, k), dtype=dt)
+    with parallel_section():
+        K.spmm(A.indptr, A.indices, data, X, Y, rows, nzs, carry)
+    return Y
+
+
+def _scatter_lanes(A):
+    lanes = 1 if A.nnz < _SCATTER_PARALLEL_MIN_NNZ else max(1, numba.get_num_threads())
+    return merge_path_partition(A.indptr, lanes)
+
+
+@register("rmatvec", "csr", "cpu")
+def rmatvec(A, x):
+    """A.T @ x, scattering A's rows into one output buffer per lane."""
+    dt = result_dtype(A.dtype, x.dtype)
+    data = _cast(A.data, dt)
+    x = np.ascontiguousarray(x, dtype=dt)
+    n = A.shape[1]
+    rows, nzs = _scatter_lanes(A)
+    lanes = np.zeros((rows.size - 1, n), dtype=dt)
+    with parallel_section():
+        K.rmatvec(A.indptr, A.indices, data, x, lanes, rows, nzs)
+        if lanes.shape[0] == 1:
+            return lanes[0]
+        y = np.empty(n, dtype=dt)
+        K.sum_lanes(lanes, y)
+    return y
+
+
+@register("rmatmat", "csr", "cpu")
+def rmatmat(A, X):
+    dt = result_dtype(A.dtype, X.dtype)
+    n, k = A.shape[1], X.shape[1]
+    if k == 0 or n == 0:
+        return np.zeros((n, k), dtype=dt)
+    data = _cast(A.data, dt)
+    X = np.ascontiguousarray(X, dtype=dt)
+    rows, nzs = _scatter_lanes(A)
+    lanes = np.zeros((rows.size - 1, n, k), dtype=dt)
+    with parallel_section():
+        K.rmatmat(A.indptr, A.indices, data, X, lanes, rows, nzs)
+        if lanes.shape[0] == 1:
+            return lanes[0]
+        Y = np.empty((n, k), dtype=dt)
+        K.sum_lanes(lanes.reshape(lanes.shape[0], n * k), Y.reshape(n * k))
+    return Y
+
+
+# -- sparse-sparse ------------------------------------------------------------------
+
+
+def _blocks(A):
+    """Row blocks of about equal work for the Gustavson kernels (a few per thread)."""
+    n_blocks = 1 if A.nnz < 4096 else 4 * max(1, numba.get_num_threads())
+    return row_blocks(A.indptr, n_blocks)
+
+
+def _two_pass(m, n, symbolic, numeric, dt):
+    """Run a symbolic pass (row counts), build indptr, run the numeric pass."""
+    counts = np.zeros(m + 1, dtype=np.int64)
+    with parallel_section():
+        symbolic(counts)
+        indptr64 = np.cumsum(counts)
+        nnz = int(indptr64[-1])
+        idx = index_dtype_for(max(n, nnz))
+        indptr = indptr64.astype(idx)
+        indices = np.empty(nnz, dtype=idx)
+        data = np.empty(nnz, dtype=dt)
+        numeric(indptr, indices, data)
+    return _drop_computed_zeros(csr_array._from_parts(data, indices, indptr, (m, n), True))
+
+
+def _drop_computed_zeros(C):
+    if C.nnz and not C.data.all():
+        return eliminate_zeros(C)
+    return C
+
+
+def _same_index_dtype(A, B):
+    """Index arrays of A and B in one dtype, so each kernel compiles once per dtype pair."""
+    if A.indices.dtype == B.indices.dtype:
+        return A.indptr, A.indices, B.indptr, B.indices
+    return (A.indptr.astype(np.int64), A.indices.astype(np.int64),
+            B.indptr.astype(np.int64), B.indices.astype(np.int64))
+
+
+@register("spgemm", "csr", "cpu")
+def spgemm(A, B):
+    dt = result_dtype(A.dtype, B.dtype)
+    m, n = A.shape[0], B.shape[1]
+    ap, ai, bp, bi = _same_index_dtype(A, B)
+    ad, bd = _cast(A.data, dt), _cast(B.data, dt)
+    blocks = _blocks(A)
+    return _two_pass(
+        m, n,
+        lambda counts: K.spgemm_symbolic(ap, ai, bp, bi, n, blocks, counts),
+        lambda cp, ci, cd: K.spgemm_numeric(ap, ai, ad, bp, bi, bd, n, blocks, cp, ci, cd),
+        dt,
+    )
+
+
+@register("add", "csr", "cpu")
+def add(A, B, sign):
+    dt = result_dtype(A.dtype, B.dtype)
+    m, n = A.shape
+    ap, ai, bp, bi = _same_index_dtype(A, B)
+    ad, bd = _cast(A.data, dt), _cast(B.data, dt)
+    alpha, beta = dt.type(1), dt.type(sign)
+    blocks = _blocks(A)
+    return _two_pass(
+        m, n,
+        lambda counts: K.union_symbolic(ap, ai, bp, bi, n, blocks, counts),
+        lambda cp, ci, cd: K.union_numeric(ap, ai, ad, alpha, bp, bi, bd, beta, n, blocks,
+                                           cp, ci, cd),
+        dt,
+    )
+
+
+@register("multiply", "csr", "cpu")
+def multiply(A, B):
+    dt = result_dtype(A.dtype, B.dtype)
+    m, n = A.shape
+    ap, ai, bp, bi = _same_index_dtype(A, B)
+    ad, bd = _cast(A.data, dt), _cast(B.data, dt)
+    blocks = _blocks(A)
+    return _two_pass(
+        m, n,
+        lambda counts: K.intersection_symbolic(ap, ai, bp, bi, n, blocks, counts),
+        lambda cp, ci, cd: K.intersection_numeric(ap, ai, ad, bp, bi, bd, n, blocks,
+                                                  cp, ci, cd),
+        dt,
+    )
+
+
+# -- with dense operands -------------------------------------------------------------
+
+
+@register("add_dense", "csr", "cpu")
+def add_dense(A, dense, sign):
+    """A + D (sign 1) or A - D (sign -1) as a dense array; D broadcasts to A's shape."""
+    dt = result_dtype(A.dtype, dense.dtype)
+    try:
+        shape = np.broadcast_shapes(dense.shape, A.shape)
+    except ValueError:
+        raise ValueError(f"add: dense operand {dense.shape} does not broadcast to {A.shape}") from None
+    if shape != A.shape:
+        raise ValueError(f"add: dense operand {dense.shape} does not broadcast to {A.shape}")
+    out = np.empty(A.shape, dtype=dt)
+    out[...] = dense if sign == 1 else -dense
+    with parallel_section():
+        K.scatter_add_dense(A.indptr, A.indices, _cast(A.data, dt), out)
+    return out
+
+
+@register("multiply_dense", "csr", "cpu")
+def multiply_dense(A, dense):
+    dt = result_dtype(A.dtype, dense.dtype)
+    D = np.broadcast_to(_cast(dense, dt), A.shape)
+    data = np.empty(A.nnz, dtype=dt)
+    with parallel_section():
+        K.scale_by_dense(A.indptr, A.indices, _cast(A.data, dt), D, data)
+    # Duplicates need no summing first: (a1 + a2) d = a1 d + a2 d.
+    return _drop_computed_zeros(A._with_data(data))
+
+
+# -- conversions and structure ---------------------------------------------------------
+
+
+@register("toarray", "csr", "cpu")
+def toarray(A, order, out):
+    if out is None:
+        out = np.zeros(A.shape, dtype=A.dtype, order=order or "C")
+    else:
+        if not isinstance(out, np.ndarray) or out.shape != A.shape or out.dtype != A.dtype:
+            raise ValueError(f"out must be a NumPy array of shape {A.shape} and dtype {A.dtype}")
+        out[...] = 0
+    with parallel_section():
+        K.scatter_add_dense(A.indptr, A.indices, A.data, out)
+    return out
+
+
+@register("transpose", "csr", "cpu")
+def transpose(A):
+    m, n = A.shape
+    idx = index_dtype_for(max(m, A.nnz))
+    t_indptr = np.empty(n + 1, dtype=idx)
+    t_indices = np.empty(A.nnz, dtype=idx)
+    t_data = np.empty(A.nnz, dtype=A.dtype)
+    K.transpose(n, A.indptr, A.indices, A.data, t_indptr, t_indices, t_data)
+    canonical = True if A._canonical else None  # sorted; duplicates survive the transpose
+    return csr_array._from_parts(t_data, t_indices, t_indptr, (n, m), canonical)
+
+
+@register("is_canonical", "csr", "cpu")
+def is_canonical(A):
+    with parallel_section():
+        return K.is_canonical(A.indptr, A.indices)
+
+
+@register("eliminate_zeros", "csr", "cpu")
+def eliminate_zeros(A):
+    m = A.shape[0]
+    counts = np.zeros(m + 1, dtype=np.int64)
+    with parallel_section():
+        K.count_nonzero_rows(A.indptr, A.data, counts)
+        indptr = np.cumsum(counts).astype(A.indptr.dtype)
+        nnz = int(indptr[-1])
+        indices = np.empty(nnz, dtype=A.indices.dtype)
+        data = np.empty(nnz, dtype=A.dtype)
+        K.drop_zeros(A.indptr, A.indices, A.data, indptr, indices, data)
+    return csr_array._from_parts(data, indices, indptr, A.shape, A._canonical)
+
+
+@register("sum", "csr", "cpu")
+def sum_(A, axis):
+    if axis is None:
+        return A.data.sum()
+    if axis == 1:
+        out = np.empty(A.shape[0], dtype=A.dtype)
+        with parallel_section():
+            K.row_sums(A.indptr, A.data, out)
+        return out
+    return rmatvec(A, np.ones(A.shape[0], dtype=A.dtype))
+
+
+@register("diagonal", "csr", "cpu")
+def diagonal(A, k):
+    m, n = A.shape
+    if k >= 0:
+        length = max(0, min(m, n - k))
+    else:
+        length = max(0, min(m + k, n))
+    out = np.empty(length, dtype=A.dtype)
+    with parallel_section():
+        K.diagonal(A.indptr, A.indices, A.data, k, out)
+    return out
+

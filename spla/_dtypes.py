@@ -1,0 +1,63 @@
+"""Value and index dtypes that spla supports, and the rules that pick them."""
+
+import numpy as np
+
+#: Value dtypes that every format and kernel supports.
+VALUE_DTYPES = (
+    np.dtype(np.float32),
+    np.dtype(np.float64),
+    np.dtype(np.complex64),
+    np.dtype(np.complex128),
+)
+
+#: Index dtypes that kernels are compiled for.
+INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def value_dtype(dtype, *, what="values"):
+    """Return the spla value dtype for an explicitly requested ``dtype``.
+
+    Raises ``TypeError`` naming the dtype when spla has no kernels for it.
+    """
+    dt = np.dtype(dtype)
+    if dt not in VALUE_DTYPES:
+        names = ", ".join(d.name for d in VALUE_DTYPES)
+        raise TypeError(f"unsupported dtype {dt.name!r} for {what}; spla supports {names}")
+    return dt
+
+
+def default_value_dtype(dtype, *, what="values"):
+    """Return the value dtype that input of ``dtype`` is stored as when no dtype is given.
+
+    Supported dtypes are kept. Booleans and integers become float64 and float16 becomes
+    float32, as NumPy would promote them in arithmetic with a float; anything else
+    (strings, objects, datetimes) raises ``TypeError``.
+    """
+    dt = np.dtype(dtype)
+    if dt in VALUE_DTYPES:
+        return dt
+    if dt.kind in "biu":
+        return np.dtype(np.float64)
+    if dt == np.float16:
+        return np.dtype(np.float32)
+    return value_dtype(dt, what=what)
+
+
+def result_dtype(*operands):
+    """NumPy's promotion of ``operands`` (dtypes, arrays or Python scalars), checked
+    to be a dtype that spla's kernels support."""
+    dt = np.result_type(*operands)
+    if dt.kind in "biu":
+        dt = np.dtype(np.float64)
+    elif dt == np.float16:
+        dt = np.dtype(np.float32)
+    return value_dtype(dt, what="the result")
+
+
+def index_dtype_for(*maxvals):
+    """int32 when every value in ``maxvals`` fits in it, int64 otherwise."""
+    if all(int(v) <= _INT32_MAX for v in maxvals):
+        return np.dtype(np.int32)
+    return np.dtype(np.int64)

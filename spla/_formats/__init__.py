@@ -1,0 +1,1 @@
+"""Sparse formats: storage, validation and conversion, one module per format."""
