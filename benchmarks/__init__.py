@@ -1,0 +1,1 @@
+"""spla benchmarks. Run ``python -m benchmarks --help`` from the repository root."""

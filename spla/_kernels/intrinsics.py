@@ -1,0 +1,37 @@
+"""Low-level helpers for the kernels that Numba does not expose."""
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+# LLVM 15 and later name the intrinsic by the opaque pointer type.
+_PREFETCH = "llvm.prefetch.p0" if llvm.llvm_version_info[0] >= 15 else "llvm.prefetch.p0i8"
+
+
+@intrinsic
+def prefetch(typingctx, array, index):
+    """Hint the CPU to load the cache line of ``array[index]`` (of the first element of
+    row ``index`` for a 2-D array) for reading. Never faults, even out of range."""
+    if not isinstance(array, types.Array) or not isinstance(index, types.Integer):
+        return None
+    sig = types.void(array, index)
+
+    def codegen(context, builder, signature, args):
+        arrty, idxty = signature.args
+        arr = context.make_array(arrty)(context, builder, args[0])
+        first = context.cast(builder, args[1], idxty, types.intp)
+        zero = context.get_constant(types.intp, 0)
+        ptr = cgutils.get_item_pointer(
+            context, builder, arrty, arr, [first] + [zero] * (arrty.ndim - 1), wraparound=False
+        )
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH)
+        # (address, rw = read, locality = keep in all levels, cache = data)
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen

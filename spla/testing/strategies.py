@@ -1,0 +1,434 @@
+"""Hypothesis strategies for spla arrays and the dense operands they meet.
+
+This module imports hypothesis, an optional test dependency; import it
+explicitly (``from spla.testing import strategies``). ``import spla`` never
+imports it.
+
+Every parameter of every strategy may be a fixed value, a hypothesis strategy
+(drawn from) or ``None`` (drawn from a default that covers spla's edge cases).
+Each choice is made with hypothesis, so failing examples shrink: shapes towards
+0, structures towards the first "kind" (random), values towards 0.
+
+Values are finite and moderate (``|v| <= 10``) and exactly representable in
+float32, so a float64 NumPy reference computed from them is (close to) exact.
+
+Examples
+--------
+>>> from hypothesis import given
+>>> from spla.testing import strategies as sst
+>>> @given(sst.csr_arrays(dtype="float64"))
+... def test_nnz(A):
+...     assert A.nnz == A.data.size
+>>> test_nnz()
+"""
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from hypothesis.strategies import SearchStrategy
+
+__all__ = [
+    "KINDS",
+    "LAYOUTS",
+    "VALUE_DTYPES",
+    "INDEX_DTYPES",
+    "OPERAND_DTYPES",
+    "csr_arrays",
+    "coo_triplets",
+    "dense_operands",
+    "dense_arrays",
+    "shapes",
+    "value_dtypes",
+    "index_dtypes",
+    "values",
+]
+
+#: Value dtypes that spla supports.
+VALUE_DTYPES = (
+    np.dtype(np.float32),
+    np.dtype(np.float64),
+    np.dtype(np.complex64),
+    np.dtype(np.complex128),
+)
+
+#: Index dtypes that spla keeps as given.
+INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
+
+#: Dtypes of dense operands: the value dtypes and int64 (promoted to float64).
+OPERAND_DTYPES = VALUE_DTYPES + (np.dtype(np.int64),)
+
+#: The structures ``csr_arrays`` draws from (the first is what failures shrink to).
+#:
+#: - ``"random"``: entries at random positions, about ``density`` of them;
+#: - ``"empty"``: no stored entry at all (nnz = 0);
+#: - ``"dense_row"``: one full row, every other row empty;
+#: - ``"diagonal"``: one to three full diagonals (main or off-diagonal);
+#: - ``"dense"``: every position stored.
+KINDS = ("random", "empty", "dense_row", "diagonal", "dense")
+
+
+def _resolve(value, default):
+    """``value`` as a strategy: itself if it is one, ``default`` if None, else ``just``."""
+    if value is None:
+        return default
+    if isinstance(value, SearchStrategy):
+        return value
+    return st.just(value)
+
+
+def _side(max_side):
+    # Weight 0 and 1 (the edges kernels get wrong) well above a uniform draw,
+    # while still reaching every size up to max_side.
+    if max_side <= 1:
+        return st.integers(0, max_side)
+    return st.one_of(
+        st.integers(0, 1),
+        st.integers(0, max_side),
+        st.integers(2, max_side),
+        st.integers(2, max_side),
+    )
+
+
+def shapes(max_side=12):
+    """2-D shapes ``(m, n)`` with ``0 <= m, n <= max_side``; 0 and 1 are frequent.
+
+    Parameters
+    ----------
+    max_side : int
+        Largest number of rows or columns.
+
+    Returns
+    -------
+    SearchStrategy of tuple of two ints
+
+    Examples
+    --------
+    >>> from hypothesis import find
+    >>> find(shapes(), lambda s: s[0] == 0 and s[1] > 2)
+    (0, 3)
+    """
+    side = _side(int(max_side))
+    return st.tuples(side, side)
+
+
+def value_dtypes():
+    """One of spla's value dtypes (float32, float64, complex64, complex128).
+
+    Examples
+    --------
+    >>> from hypothesis import find
+    >>> find(value_dtypes(), lambda d: d.kind == "c")
+    dtype('complex64')
+    """
+    return st.sampled_from(VALUE_DTYPES)
+
+
+def index_dtypes():
+    """int32 or int64.
+
+    Examples
+    --------
+    >>> from hypothesis import find
+    >>> find(index_dtypes(), lambda d: d.itemsize == 8)
+    dtype('int64')
+    """
+    return st.sampled_from(INDEX_DTYPES)
+
+
+def _real_elements():
+    """Finite float32-representable reals in [-10, 10], 0 included."""
+    return st.one_of(
+        st.integers(-8, 8).map(lambda v: v / 4.0),
+        st.floats(-10, 10, width=32, allow_subnormal=False),
+    )
+
+
+def values(size, dtype, nonzero_imag=True):
+    """A 1-D NumPy array of ``size`` moderate, finite values of ``dtype``.
+
+    Parameters
+    ----------
+    size : int
+        Number of values.
+    dtype : dtype
+        Any real or complex floating dtype, or an integer dtype (values in [-8, 8]).
+    nonzero_imag : bool
+        For complex dtypes, give every value a non-zero imaginary part.
+
+    Returns
+    -------
+    SearchStrategy of numpy.ndarray
+
+    Examples
+    --------
+    >>> from hypothesis import find
+    >>> v = find(values(3, "complex64"), lambda v: True)
+    >>> v.dtype, bool((v.imag != 0).all())
+    (dtype('complex64'), True)
+    """
+    dt = np.dtype(dtype)
+    if dt.kind in "iu":
+        return hnp.arrays(dt, size, elements=st.integers(-8, 8))
+    real = hnp.arrays(np.float64, size, elements=_real_elements())
+    if dt.kind != "c":
+        return real.map(lambda r: r.astype(dt))
+    if nonzero_imag:
+        imag_el = st.integers(1, 8).flatmap(
+            lambda v: st.sampled_from([v / 4.0, -v / 4.0]))
+    else:
+        imag_el = _real_elements()
+    imag = hnp.arrays(np.float64, size, elements=imag_el)
+    return st.tuples(real, imag).map(lambda ri: (ri[0] + 1j * ri[1]).astype(dt))
+
+
+def _positions(draw, kind, m, n, density, canonical):
+    """Row and column of each stored entry, before ordering within rows."""
+    total = m * n
+    if total == 0 or kind == "empty":
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if kind == "dense":
+        flat = np.arange(total)
+    elif kind == "dense_row":
+        r = draw(st.integers(0, m - 1))
+        flat = r * n + np.arange(n)
+    elif kind == "diagonal":
+        offsets = draw(st.lists(st.integers(-(m - 1), n - 1), min_size=1, max_size=3,
+                                unique=True))
+        flat = []
+        for off in offsets:
+            i = np.arange(max(0, -off), min(m, n - off))
+            flat.append(i * n + i + off)
+        flat = np.concatenate(flat)
+    else:  # random
+        k = int(round(density * total))
+        perm = draw(st.permutations(range(total)))
+        flat = np.sort(np.asarray(perm[:k], dtype=np.int64))
+    flat = np.asarray(flat, dtype=np.int64)
+    if not canonical and flat.size:
+        # duplicates: copies of some stored positions
+        dups = draw(st.lists(st.integers(0, flat.size - 1), max_size=max(1, flat.size // 2)))
+        flat = np.concatenate([flat, flat[np.asarray(dups, dtype=np.int64)]])
+    return flat // n, flat % n
+
+
+@st.composite
+def _csr_arrays(draw, shape, dtype, density, index_dtype, canonical, max_side):
+    import spla
+
+    m, n = draw(_resolve(shape, shapes(max_side)))
+    dt = np.dtype(draw(_resolve(dtype, value_dtypes())))
+    idx = np.dtype(draw(_resolve(index_dtype, index_dtypes())))
+    canon = bool(draw(_resolve(canonical, st.booleans())))
+    kind = draw(st.sampled_from(KINDS))
+    dens = float(draw(_resolve(density, st.floats(0.0, 1.0))))
+    rows, cols = _positions(draw, kind, m, n, dens, canon)
+    nnz = rows.size
+    if canon:
+        order = np.lexsort((cols, rows))
+    else:
+        # a random order of the entries, then a stable sort by row: columns end
+        # up unsorted within rows and duplicates anywhere in their row
+        perm = np.asarray(draw(st.permutations(range(nnz))), dtype=np.int64)
+        order = perm[np.argsort(rows[perm], kind="stable")]
+    rows, cols = rows[order], cols[order]
+    data = draw(values(nnz, dt))
+    if nnz:
+        zeros = draw(st.lists(st.integers(0, nnz - 1), max_size=max(1, nnz // 3)))
+        data[np.asarray(zeros, dtype=np.int64)] = 0  # explicitly stored zeros
+    indptr = np.zeros(m + 1, dtype=idx)
+    np.cumsum(np.bincount(rows, minlength=m), out=indptr[1:])
+    return spla.csr_array((data, cols.astype(idx), indptr), shape=(m, n))
+
+
+def csr_arrays(shape=None, dtype=None, density=None, index_dtype=None, canonical=None,
+               max_side=12):
+    """``spla.csr_array`` built from raw ``(data, indices, indptr)`` storage.
+
+    Parameters
+    ----------
+    shape : tuple of 2 ints or strategy, optional
+        Drawn from ``shapes(max_side)`` by default, which reaches 0 x n, n x 0,
+        0 x 0, 1 x n and n x 1.
+    dtype : dtype or strategy, optional
+        float32, float64, complex64 or complex128 (drawn by default). Complex
+        values have non-zero imaginary parts (except explicit zeros).
+    density : float in [0, 1] or strategy, optional
+        Fraction of positions stored by the ``"random"`` structure (drawn by default).
+    index_dtype : dtype or strategy, optional
+        int32 or int64 for ``indices`` and ``indptr``; the array keeps it.
+    canonical : bool or strategy, optional
+        True: column indices sorted and unique within each row. False: the
+        column indices within a row come in random order and may repeat
+        (duplicates are valid input that every operation sums). Drawn by default.
+    max_side : int
+        Largest dimension when ``shape`` is drawn.
+
+    Returns
+    -------
+    SearchStrategy of spla.csr_array
+
+    Notes
+    -----
+    The structure kind (see ``KINDS``: random, empty, one dense row,
+    diagonals, dense) is drawn with hypothesis. Every kind may hold
+    explicitly stored zeros.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hypothesis import find
+    >>> from spla.testing import strategies as sst
+    >>> A = find(sst.csr_arrays(shape=(3, 4), index_dtype=np.int32), lambda A: A.nnz > 2)
+    >>> A.shape, A.indices.dtype
+    ((3, 4), dtype('int32'))
+    """
+    return _csr_arrays(shape, dtype, density, index_dtype, canonical, max_side)
+
+
+@st.composite
+def _coo_triplets(draw, shape, dtype, index_dtype, max_side, max_nnz):
+    m, n = draw(_resolve(shape, shapes(max_side)))
+    dt = np.dtype(draw(_resolve(dtype, value_dtypes())))
+    idx = np.dtype(draw(_resolve(index_dtype, index_dtypes())))
+    if m == 0 or n == 0:
+        k = 0
+        pos = []
+    else:
+        pos = draw(st.lists(st.tuples(st.integers(0, m - 1), st.integers(0, n - 1)),
+                            max_size=max_nnz))
+        if pos:  # make a duplicate likely
+            extra = draw(st.lists(st.sampled_from(pos), max_size=3))
+            pos = pos + extra
+        k = len(pos)
+    row = np.array([p[0] for p in pos], dtype=idx)
+    col = np.array([p[1] for p in pos], dtype=idx)
+    data = draw(values(k, dt))
+    if k:
+        zeros = draw(st.lists(st.integers(0, k - 1), max_size=max(1, k // 3)))
+        data[np.asarray(zeros, dtype=np.int64)] = 0
+    return data, (row, col), (m, n)
+
+
+def coo_triplets(shape=None, dtype=None, index_dtype=None, max_side=12, max_nnz=40):
+    """COO input ``(data, (row, col), shape)`` with duplicates and explicit zeros.
+
+    Parameters
+    ----------
+    shape : tuple of 2 ints or strategy, optional
+        Drawn from ``shapes(max_side)`` by default.
+    dtype : dtype or strategy, optional
+        Value dtype of ``data`` (drawn from the spla value dtypes by default).
+    index_dtype : dtype or strategy, optional
+        Dtype of ``row`` and ``col`` (int32 or int64, drawn by default).
+    max_side : int
+        Largest dimension when ``shape`` is drawn.
+    max_nnz : int
+        Largest number of distinct draws of a position (duplicates come on top).
+
+    Returns
+    -------
+    SearchStrategy of tuple ``(data, (row, col), shape)``
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from hypothesis import find
+    >>> data, (row, col), shape = find(coo_triplets(shape=(2, 2)), lambda t: t[0].size > 1)
+    >>> sp.coo_array((data, (row, col)), shape=shape).shape
+    (2, 2)
+    """
+    return _coo_triplets(shape, dtype, index_dtype, max_side, max_nnz)
+
+
+#: Memory layouts that ``dense_operands`` draws.
+LAYOUTS = ("C", "F", "strided", "reversed")
+
+
+@st.composite
+def _dense_operands(draw, rows, cols, dtype, layout):
+    m = int(draw(_resolve(rows, st.integers(0, 12))))
+    k = None if cols is None else int(draw(_resolve(cols, st.integers(0, 6))))
+    dt = np.dtype(draw(_resolve(dtype, st.sampled_from(OPERAND_DTYPES))))
+    lay = draw(_resolve(layout, st.sampled_from(LAYOUTS)))
+    shape = (m,) if k is None else (m, k)
+    size = int(np.prod(shape))
+    base = draw(values(size, dt)).reshape(shape)
+    if lay == "C":
+        return np.ascontiguousarray(base)
+    if lay == "F":
+        return np.asfortranarray(base)
+    if lay == "reversed":
+        big = base[::-1].copy() if k is None else base[::-1, ::-1].copy()
+        return big[::-1] if k is None else big[::-1, ::-1]
+    # strided: a slice of a bigger array (every second element of each axis)
+    big = np.full(tuple(2 * s + 1 for s in shape), 99, dtype=dt)
+    view = big[1::2] if k is None else big[1::2, 1::2]
+    view[...] = base
+    return view
+
+
+def dense_operands(rows, cols=None, dtype=None, layout=None):
+    """Dense NumPy vectors (``cols=None``) or matrices for products with sparse arrays.
+
+    Parameters
+    ----------
+    rows : int or strategy
+        Length of the vector, or number of rows of the matrix.
+    cols : int or strategy, optional
+        Number of columns of the matrix; ``None`` gives a 1-D vector.
+    dtype : dtype or strategy, optional
+        Drawn from float32, float64, complex64, complex128 and int64 by default.
+    layout : {"C", "F", "strided", "reversed"} or strategy, optional
+        C order, Fortran order, a strided slice of a bigger array, or a view with
+        negative strides (drawn by default).
+
+    Returns
+    -------
+    SearchStrategy of numpy.ndarray
+
+    Examples
+    --------
+    >>> from hypothesis import find
+    >>> X = find(dense_operands(4, 3, layout="strided"), lambda X: True)
+    >>> X.shape, X.flags.c_contiguous
+    ((4, 3), False)
+    """
+    return _dense_operands(rows, cols, dtype, layout)
+
+
+@st.composite
+def _dense_arrays(draw, shape, dtype, max_side):
+    m, n = draw(_resolve(shape, shapes(max_side)))
+    dt = np.dtype(draw(_resolve(dtype, value_dtypes())))
+    size = m * n
+    vals = draw(values(size, dt))
+    keep = draw(hnp.arrays(np.bool_, size, elements=st.booleans(),
+                           fill=st.just(False)))
+    vals[~keep] = 0
+    return vals.reshape(m, n)
+
+
+def dense_arrays(shape=None, dtype=None, max_side=12):
+    """2-D dense NumPy arrays with many zeros (most entries are 0).
+
+    Parameters
+    ----------
+    shape : tuple of 2 ints or strategy, optional
+        Drawn from ``shapes(max_side)`` by default.
+    dtype : dtype or strategy, optional
+        Drawn from the spla value dtypes by default; integer dtypes work too.
+    max_side : int
+        Largest dimension when ``shape`` is drawn.
+
+    Returns
+    -------
+    SearchStrategy of numpy.ndarray
+
+    Examples
+    --------
+    >>> from hypothesis import find
+    >>> D = find(dense_arrays(shape=(3, 3), dtype="float32"), lambda D: D.any())
+    >>> D.shape, D.dtype
+    ((3, 3), dtype('float32'))
+    """
+    return _dense_arrays(shape, dtype, max_side)
