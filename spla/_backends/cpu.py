@@ -75,10 +75,11 @@ def matvec(A, x):
     x = np.ascontiguousarray(x, dtype=dt)
     y = np.empty(A.shape[0], dtype=dt)
     rows, nzs = _partition(A)
-    carry = np.empty(rows.size - 1, dtype=_accumulator_dtype(dt))
+    acc = _accumulator_dtype(dt)
+    carry = np.empty(rows.size - 1, dtype=acc)
     with parallel_section():
         K.spmv(A.indptr, A.indices, data, x, y, rows, nzs, carry,
-               _prefetch_distance(A, x.nbytes))
+               _prefetch_distance(A, x.nbytes), acc.type(0))
     return y
 
 
@@ -315,7 +316,7 @@ def sum_(A, axis):
     if axis == 1:
         out = np.empty(A.shape[0], dtype=A.dtype)
         with parallel_section():
-            K.row_sums(A.indptr, A.data, out)
+            K.row_sums(A.indptr, A.data, out, _accumulator_dtype(A.dtype).type(0))
         return out
     return rmatvec(A, np.ones(A.shape[0], dtype=A.dtype))
 
@@ -329,6 +330,6 @@ def diagonal(A, k):
         length = max(0, min(m + k, n))
     out = np.empty(length, dtype=A.dtype)
     with parallel_section():
-        K.diagonal(A.indptr, A.indices, A.data, k, out)
+        K.diagonal(A.indptr, A.indices, A.data, k, out, A.dtype.type(0))
     return out
 

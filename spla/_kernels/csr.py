@@ -32,12 +32,13 @@ SPMM_PREFETCH_DISTANCE = 12
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def spmv(indptr, indices, data, x, y, rows, nzs, carry, distance):
+def spmv(indptr, indices, data, x, y, rows, nzs, carry, distance, zero):
     """y = A @ x over merge-path chunks ``(rows, nzs)``.
 
-    ``carry`` (one slot per chunk, of the accumulator dtype) holds the partial sum
-    of the row a chunk leaves unfinished; the sequential fix-up at the end adds the
-    carries in chunk order, so the result does not depend on thread scheduling.
+    ``carry`` (one slot per chunk, of the accumulator dtype ``zero`` is typed in)
+    holds the partial sum of the row a chunk leaves unfinished; the sequential
+    fix-up at the end adds the carries in chunk order, so the result does not
+    depend on thread scheduling.
     """
     n_chunks = rows.size - 1
     m = y.size
@@ -48,7 +49,7 @@ def spmv(indptr, indices, data, x, y, rows, nzs, carry, distance):
         r_end = rows[c + 1]
         k = nzs[c]
         while r < r_end:
-            acc = carry[c] * 0
+            acc = zero
             stop = indptr[r + 1]
             for kk in range(U(k), U(stop)):
                 if kk < last:
@@ -57,7 +58,7 @@ def spmv(indptr, indices, data, x, y, rows, nzs, carry, distance):
             y[r] = acc
             k = stop
             r += 1
-        acc = carry[c] * 0
+        acc = zero
         for kk in range(U(k), U(nzs[c + 1])):
             acc += data[kk] * x[U(indices[kk])]
         carry[c] = acc
@@ -197,23 +198,23 @@ def scale_by_dense(indptr, indices, data, D, out):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def row_sums(indptr, data, out):
+def row_sums(indptr, data, out, zero):
     m = indptr.size - 1
     for i in prange(m):
-        s = out[i] * 0
+        s = zero
         for k in range(U(indptr[i]), U(indptr[i + 1])):
             s += data[k]
         out[i] = s
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def diagonal(indptr, indices, data, offset, out):
+def diagonal(indptr, indices, data, offset, out, zero):
     """out[t] = A[i, i + offset] (duplicates summed) for the t-th element of the diagonal."""
     first_row = max(0, -offset)
     for t in prange(out.size):
         i = first_row + t
         j = i + offset
-        s = out[t] * 0
+        s = zero
         for k in range(indptr[i], indptr[i + 1]):
             if indices[k] == j:
                 s += data[k]
