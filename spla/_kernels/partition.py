@@ -20,10 +20,11 @@ from numba import njit
 CHUNK_ITEMS = 16384
 
 
-def num_chunks(n_rows, nnz, items_per_chunk=CHUNK_ITEMS):
+def num_chunks(n_rows, nnz, items_per_chunk=None):
     """Number of merge-path chunks for a matrix with ``n_rows`` rows and ``nnz`` entries."""
+    per_chunk = CHUNK_ITEMS if items_per_chunk is None else items_per_chunk
     total = int(n_rows) + int(nnz)
-    return max(1, -(-total // items_per_chunk))
+    return max(1, -(-total // per_chunk))
 
 
 @njit(cache=True, nogil=True)
