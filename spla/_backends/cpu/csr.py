@@ -1,4 +1,4 @@
-"""The CPU backend: NumPy storage, Numba kernels.
+"""CPU implementations of the CSR operations.
 
 Each function here is registered for one (operation, format, "cpu") entry of
 the dispatch table. It receives validated spla arrays and operands, decides the
@@ -9,12 +9,12 @@ result dtype (NumPy's promotion), allocates outputs and calls one kernel from
 import numba
 import numpy as np
 
-from .._dispatch import register
-from .._dtypes import index_dtype_for, result_dtype
-from .._formats.compressed import csr_array
-from .._kernels import csr as K
-from .._kernels.partition import merge_path_partition, num_chunks, row_blocks
-from .._kernels.threads import parallel_section
+from ..._dispatch import register
+from ..._dtypes import index_dtype_for, result_dtype
+from ..._formats.compressed import csr_array
+from ..._kernels import csr as K
+from ..._kernels.partition import merge_path_partition, num_chunks, row_blocks
+from ..._kernels.threads import parallel_section
 
 #: Below this many stored entries a transposed product runs on one lane
 #: (the per-thread output buffers would cost more than they save).

@@ -1,0 +1,7 @@
+"""The CPU backend: NumPy storage, Numba kernels.
+
+Importing this package registers, in ``spla._dispatch``, the CPU implementation
+of every operation of every format, one module per format.
+"""
+
+from . import csr  # noqa: F401
