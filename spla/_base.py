@@ -15,10 +15,11 @@ from ._dtypes import result_dtype
 
 
 def _is_scipy_sparse(obj):
-    try:
-        import scipy.sparse as sp
-    except ImportError:  # pragma: no cover - scipy is a dependency
+    module = type(obj).__module__
+    if not module.startswith("scipy."):
         return False
+    import scipy.sparse as sp
+
     return sp.issparse(obj)
 
 

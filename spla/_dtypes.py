@@ -1,5 +1,7 @@
 """Value and index dtypes that spla supports, and the rules that pick them."""
 
+import functools
+
 import numpy as np
 
 #: Value dtypes that every format and kernel supports.
@@ -48,7 +50,17 @@ def default_value_dtype(dtype, *, what="values"):
 def result_dtype(*operands):
     """NumPy's promotion of ``operands`` (dtypes, arrays or Python scalars), checked
     to be a dtype that spla's kernels support."""
-    dt = np.result_type(*operands)
+    if len(operands) == 2 and all(isinstance(o, np.dtype) for o in operands):
+        return _promote_dtypes(*operands)
+    return _supported(np.result_type(*operands))
+
+
+@functools.lru_cache(maxsize=256)
+def _promote_dtypes(a, b):
+    return _supported(np.result_type(a, b))
+
+
+def _supported(dt):
     if dt.kind in "biu":
         dt = np.dtype(np.float64)
     elif dt == np.float16:

@@ -5,6 +5,8 @@ see one chunk; these tests shrink the chunk size to a few items so that rows are
 split over many chunks and every carry path runs.
 """
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -16,12 +18,12 @@ from spla._kernels import partition
 from spla.testing import strategies as sst
 
 
-@pytest.fixture
-def tiny_chunks(monkeypatch):
-    def use(items):
-        monkeypatch.setattr(partition, "CHUNK_ITEMS", items)
-
-    return use
+@contextlib.contextmanager
+def chunk_items(items):
+    """Make the product kernels cut their work into chunks of ``items`` items."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(partition, "CHUNK_ITEMS", items)
+        yield
 
 
 def _indptr(lengths):
@@ -52,27 +54,29 @@ def test_partition_covers_the_merge_path(lengths, n_chunks):
 
 @settings(max_examples=200)
 @given(A=sst.csr_arrays(max_side=16), items=st.integers(1, 7), data=st.data())
-def test_products_with_many_chunks(tiny_chunks, A, items, data):
-    tiny_chunks(items)
+def test_products_with_many_chunks(A, items, data):
     dense = A.toarray().astype(np.complex128)
     x = data.draw(sst.dense_operands(A.shape[1], dtype=np.float64))
     X = data.draw(sst.dense_operands(A.shape[1], 3, dtype=np.float64))
     z = data.draw(sst.dense_operands(A.shape[0], dtype=np.float64))
     tol = 1e-4 if A.dtype in (np.float32, np.complex64) else 1e-10
     scale = 1 + np.abs(dense).sum()
-    np.testing.assert_allclose(A @ x, dense @ x, atol=tol * scale * (1 + np.abs(x).max()))
-    np.testing.assert_allclose(A @ X, dense @ X, atol=tol * scale * (1 + np.abs(X).max()))
-    np.testing.assert_allclose(A.T @ z, dense.T @ z, atol=tol * scale * (1 + np.abs(z).max()))
+    with chunk_items(items):
+        y, Y, w = A @ x, A @ X, A.T @ z
+    np.testing.assert_allclose(y, dense @ x, atol=tol * scale * (1 + np.abs(x).max(initial=0)))
+    np.testing.assert_allclose(Y, dense @ X, atol=tol * scale * (1 + np.abs(X).max(initial=0)))
+    np.testing.assert_allclose(w, dense.T @ z, atol=tol * scale * (1 + np.abs(z).max(initial=0)))
 
 
-def test_one_long_row_split_over_chunks_is_bitwise_repeatable(tiny_chunks):
+def test_one_long_row_split_over_chunks_is_bitwise_repeatable():
     rng = np.random.default_rng(1)
     n = 3000
     dense = np.zeros((5, n))
     dense[2] = rng.standard_normal(n)  # one dense row among empty ones
     A = spla.csr_array(dense)
     x = rng.standard_normal(n)
-    tiny_chunks(64)
-    first = A @ x
-    assert np.array_equal(first, A @ x)
+    with chunk_items(64):
+        first = A @ x
+        second = A @ x
+    assert np.array_equal(first, second)
     np.testing.assert_allclose(first, dense @ x, rtol=1e-12, atol=1e-12)

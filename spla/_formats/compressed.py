@@ -93,6 +93,7 @@ class csr_array(SparseArray):
     # -- construction -----------------------------------------------------------
 
     def _set(self, data, indices, indptr, shape):
+        self._device = _dispatch.device_of(data)
         self._data = data
         self._indices = indices
         self._indptr = indptr
@@ -236,7 +237,7 @@ class csr_array(SparseArray):
     @property
     def device(self):
         """Where the storage lives: ``"cpu"`` (NumPy) or ``"cuda"`` (CuPy)."""
-        return _dispatch.device_of(self._data)
+        return self._device
 
     @property
     def has_canonical_format(self):

@@ -6,10 +6,12 @@ arrays the caller passes. Products are parallel over merge-path chunks
 (``partition.py``), so a few very long rows never leave a thread idle.
 """
 
+import types
+
 import numpy as np
 from numba import njit, prange
 
-from .intrinsics import prefetch
+from .intrinsics import prefetch, prefetch_row
 
 # Loop counters and gathered indices are cast to unsigned: Numba must otherwise
 # emit a negative-index wraparound test on every access, which costs ~40% of the
@@ -68,48 +70,99 @@ def spmv(indptr, indices, data, x, y, rows, nzs, carry, distance, zero):
             y[r] += carry[c]
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def spmm(indptr, indices, data, X, Y, rows, nzs, carry, distance):
-    """Y = A @ X for C-contiguous ``X`` (n, k) and ``Y`` (m, k).
+#: Entries of a row processed per pass over the column blocks of SpMM: the rows
+#: of X they gather (64 x k values) stay in L1/L2 between the passes.
+SPMM_SEGMENT = 64
 
-    The inner loop runs over the k dense columns, contiguous in both ``X`` and the
-    accumulator, so it compiles to SIMD; the accumulator is one buffer per chunk,
-    not one per row. ``carry`` is (n_chunks, k).
+
+@njit(cache=True, nogil=True, inline="always")
+def _row_times_dense(indices, data, X, lo, hi, out, out_row, zero, ahead, last):
+    """out[out_row, :] = sum over entries lo..hi-1 of data[k] * X[indices[k], :].
+
+    Columns go in blocks of eight held in scalar accumulators (registers), so
+    each entry costs eight multiply-adds on values already in registers rather
+    than loads and stores of an accumulator array; leftover columns go one by
+    one. Long rows are cut into segments of SPMM_SEGMENT entries so that the
+    gathered rows of X are still in cache for the second and later column
+    blocks. The first block prefetches the rows of X needed ``ahead`` entries later.
+    """
+    K = X.shape[1]
+    tail = U(K - 1)
+    seg_lo = lo
+    first = True
+    while first or seg_lo < hi:
+        seg_hi = min(seg_lo + U(SPMM_SEGMENT), hi)
+        jb = 0
+        while jb + 8 <= K:
+            j = U(jb)
+            if first:
+                a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
+            else:
+                a0 = out[out_row, j]
+                a1 = out[out_row, j + U(1)]
+                a2 = out[out_row, j + U(2)]
+                a3 = out[out_row, j + U(3)]
+                a4 = out[out_row, j + U(4)]
+                a5 = out[out_row, j + U(5)]
+                a6 = out[out_row, j + U(6)]
+                a7 = out[out_row, j + U(7)]
+            for k in range(seg_lo, seg_hi):
+                if jb == 0 and k < last:
+                    future = U(indices[k + ahead])
+                    prefetch_row(X, future, U(0))
+                    prefetch_row(X, future, tail)
+                v = data[k]
+                c = U(indices[k])
+                a0 += v * X[c, j]
+                a1 += v * X[c, j + U(1)]
+                a2 += v * X[c, j + U(2)]
+                a3 += v * X[c, j + U(3)]
+                a4 += v * X[c, j + U(4)]
+                a5 += v * X[c, j + U(5)]
+                a6 += v * X[c, j + U(6)]
+                a7 += v * X[c, j + U(7)]
+            out[out_row, j] = a0
+            out[out_row, j + U(1)] = a1
+            out[out_row, j + U(2)] = a2
+            out[out_row, j + U(3)] = a3
+            out[out_row, j + U(4)] = a4
+            out[out_row, j + U(5)] = a5
+            out[out_row, j + U(6)] = a6
+            out[out_row, j + U(7)] = a7
+            jb += 8
+        for j in range(U(jb), U(K)):
+            a = zero if first else out[out_row, j]
+            for k in range(seg_lo, seg_hi):
+                if jb == 0 and k < last:
+                    prefetch_row(X, U(indices[k + ahead]), U(0))
+                a += data[k] * X[U(indices[k]), j]
+            out[out_row, j] = a
+        first = False
+        seg_lo = seg_hi
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def spmm(indptr, indices, data, X, Y, rows, nzs, carry, distance, zero):
+    """Y = A @ X for C-contiguous ``X`` (n, k) and ``Y`` (m, k), over merge-path chunks.
+
+    ``carry`` is (n_chunks, k): the partial row each chunk leaves unfinished,
+    added in chunk order after the parallel loop. ``zero`` is 0 in Y's dtype.
     """
     n_chunks = rows.size - 1
     m = Y.shape[0]
     K = Y.shape[1]
     ahead = U(distance)
     last = U(indices.size - distance) if 0 < distance < indices.size else U(0)
-    # Offset (in elements) of the last cache line of a row of X, prefetched too.
-    tail = U(max(K - 1, 0))
     for c in prange(n_chunks):
-        acc = np.empty(K, dtype=Y.dtype)
         r = rows[c]
         r_end = rows[c + 1]
         k = nzs[c]
         while r < r_end:
-            acc[:] = 0
             stop = indptr[r + 1]
-            for kk in range(U(k), U(stop)):
-                if kk < last:
-                    future = X[U(indices[kk + ahead])]
-                    prefetch(future, U(0))
-                    prefetch(future, tail)
-                v = data[kk]
-                xrow = X[U(indices[kk])]
-                for j in range(U(K)):
-                    acc[j] += v * xrow[j]
-            Y[r, :] = acc
+            _row_times_dense(indices, data, X, U(k), U(stop), Y, r, zero, ahead, last)
             k = stop
             r += 1
-        acc[:] = 0
-        for kk in range(U(k), U(nzs[c + 1])):
-            v = data[kk]
-            xrow = X[U(indices[kk])]
-            for j in range(U(K)):
-                acc[j] += v * xrow[j]
-        carry[c, :] = acc
+        _row_times_dense(indices, data, X, U(k), U(nzs[c + 1]), carry, c, zero, ahead, last)
     for c in range(n_chunks):
         r = rows[c + 1]
         if r < m:
@@ -431,3 +484,25 @@ def intersection_numeric(a_indptr, a_indices, a_data, b_indptr, b_indices, b_dat
             for p in range(start, pos):
                 col = c_indices[p]
                 c_data[p] = acc_a[col] * acc_b[col]
+
+
+# ---------------------------------------------------------------------------
+# Serial twins of the products, for work too small to repay a parallel launch
+# (tens of microseconds of thread wake-up). Same code; a prange compiled without
+# parallel=True is a plain range. The twin gets its own name so that Numba's
+# on-disk cache keeps the two compilations apart.
+# ---------------------------------------------------------------------------
+
+
+def _serial_twin(dispatcher):
+    f = dispatcher.py_func
+    twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial",
+                              f.__defaults__, f.__closure__)
+    twin.__qualname__ = f.__qualname__ + "_serial"
+    twin.__doc__ = f"Serial version of ``{f.__name__}``."
+    return njit(cache=True, nogil=True)(twin)
+
+
+spmv_serial = _serial_twin(spmv)
+spmm_serial = _serial_twin(spmm)
+rmatvec_serial = _serial_twin(rmatvec)

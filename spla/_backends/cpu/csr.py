@@ -60,9 +60,23 @@ def _prefetch_distance(A, operand_bytes, distance=K.PREFETCH_DISTANCE):
     return distance
 
 
+#: Below this many items (rows + stored entries) products run on the calling
+#: thread: waking the thread pool costs more than the work.
+_SERIAL_MAX_ITEMS = 1 << 17
+
+
 def _partition(A):
-    m = A.shape[0]
-    return merge_path_partition(A.indptr, num_chunks(m, A.nnz))
+    """Merge-path chunks of A, computed once per array (and per chunk size)."""
+    n_chunks = num_chunks(A.shape[0], A.nnz)
+    cached = getattr(A, "_chunks", None)
+    if cached is None or cached[0] != n_chunks:
+        cached = (n_chunks,) + tuple(merge_path_partition(A.indptr, n_chunks))
+        A._chunks = cached
+    return cached[1], cached[2]
+
+
+def _is_small(A, width=1):
+    return (A.shape[0] + A.nnz) * width < _SERIAL_MAX_ITEMS
 
 
 # -- products ---------------------------------------------------------------------
@@ -77,6 +91,9 @@ def matvec(A, x):
     rows, nzs = _partition(A)
     acc = _accumulator_dtype(dt)
     carry = np.empty(rows.size - 1, dtype=acc)
+    if _is_small(A):
+        K.spmv_serial(A.indptr, A.indices, data, x, y, rows, nzs, carry, 0, acc.type(0))
+        return y
     with parallel_section():
         K.spmv(A.indptr, A.indices, data, x, y, rows, nzs, carry,
                _prefetch_distance(A, x.nbytes), acc.type(0))
@@ -96,9 +113,12 @@ def matmat(A, X):
     Y = np.empty((m, k), dtype=dt)
     rows, nzs = _partition(A)
     carry = np.empty((rows.size - 1, k), dtype=dt)
+    if _is_small(A, k):
+        K.spmm_serial(A.indptr, A.indices, data, X, Y, rows, nzs, carry, 0, dt.type(0))
+        return Y
     with parallel_section():
         K.spmm(A.indptr, A.indices, data, X, Y, rows, nzs, carry,
-               _prefetch_distance(A, X.nbytes, K.SPMM_PREFETCH_DISTANCE))
+               _prefetch_distance(A, X.nbytes, K.SPMM_PREFETCH_DISTANCE), dt.type(0))
     return Y
 
 
@@ -116,10 +136,11 @@ def rmatvec(A, x):
     n = A.shape[1]
     rows, nzs = _scatter_lanes(A)
     lanes = np.zeros((rows.size - 1, n), dtype=dt)
+    if lanes.shape[0] == 1:
+        K.rmatvec_serial(A.indptr, A.indices, data, x, lanes, rows, nzs)
+        return lanes[0]
     with parallel_section():
         K.rmatvec(A.indptr, A.indices, data, x, lanes, rows, nzs)
-        if lanes.shape[0] == 1:
-            return lanes[0]
         y = np.empty(n, dtype=dt)
         K.sum_lanes(lanes, y)
     return y

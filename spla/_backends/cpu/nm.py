@@ -1,0 +1,133 @@
+"""CPU implementations of the N:M (``nm_array``) operations.
+
+Products decide the result dtype (NumPy's promotion; float16 becomes float32),
+cast the values and the operand to it, pad the operand with zero rows up to
+``ceil(cols / m) * m`` when the column count is not a multiple of ``m`` (the
+format's padding rule), and call one kernel of ``spla._kernels.nm``.
+
+float16: Numba has no float16 arithmetic, so float16 values are converted to
+float32 here, once per call (``values.astype(float32)``), and the product is
+computed and returned in float32.
+"""
+
+import numba
+import numpy as np
+
+from ..._dispatch import register
+from ..._dtypes import index_dtype_for, result_dtype
+from ..._formats.compressed import csr_array
+from ..._kernels import nm as K
+from ..._kernels.threads import parallel_section
+
+#: Bytes of the panel of X (slot block x column tile) that SpMM keeps in L2.
+_PANEL_BYTES = 1 << 18
+#: Widest column tile of SpMM (elements): the tile of Y a row works on stays in L1.
+_K_TILE = 256
+#: Rows per SpMM task, at most (the tasks are (row block) x (column tile)).
+_ROW_BLOCK = 64
+
+
+def _cast(a, dtype):
+    return a if a.dtype == dtype else a.astype(dtype)
+
+
+def _padded_rows(A, X, dtype):
+    """X (C-contiguous, ``dtype``) with zero rows appended up to ``G m`` rows."""
+    C = A.shape[1]
+    rows = -(-C // A.m) * A.m
+    if rows == C:
+        return np.ascontiguousarray(X, dtype=dtype)
+    out = np.zeros((rows,) + X.shape[1:], dtype=dtype)
+    out[:C] = X
+    return out
+
+
+def _bits(A):
+    return 2 if A.m == 4 else 8
+
+
+@register("matvec", "nm", "cpu")
+def matvec(A, x):
+    dt = result_dtype(A.dtype, x.dtype)
+    R = A.shape[0]
+    if R == 0 or A.values.shape[1] == 0:
+        return np.zeros(R, dtype=dt)
+    values = _cast(A.values, dt)
+    xp = _padded_rows(A, x, dt)
+    y = np.empty(R, dtype=dt)
+    kernel = K.spmv_b2 if _bits(A) == 2 else K.spmv_b8
+    with parallel_section():
+        kernel(values, A.packed_positions, A._slot_bases(), xp, y, dt.type(0))
+    return y
+
+
+def spmm_blocking(R, K_cols, m, n, itemsize, threads=None):
+    """(row_block, k_tile, slot_block) of the SpMM kernel for these sizes."""
+    threads = threads or max(1, numba.get_num_threads())
+    k_tile = min(K_cols, _K_TILE)
+    # The slots of a block cover slot_block * m / n columns of X, k_tile wide each.
+    slot_block = int(_PANEL_BYTES * n / (m * k_tile * itemsize))
+    slot_block = max(4, slot_block - slot_block % 4)
+    n_kt = -(-K_cols // k_tile)
+    # Enough tasks to keep every thread busy (four per thread), rows in blocks.
+    want_rb = max(1, -(-4 * threads // n_kt))
+    row_block = max(1, min(_ROW_BLOCK, -(-R // want_rb)))
+    return row_block, k_tile, slot_block
+
+
+@register("matmat", "nm", "cpu")
+def matmat(A, X):
+    dt = result_dtype(A.dtype, X.dtype)
+    R, Kc = A.shape[0], X.shape[1]
+    if Kc == 0 or R == 0 or A.values.shape[1] == 0:
+        return np.zeros((R, Kc), dtype=dt)
+    if Kc == 1:
+        return matvec(A, X[:, 0]).reshape(R, 1)
+    values = _cast(A.values, dt)
+    Xp = _padded_rows(A, X, dt)
+    Y = np.zeros((R, Kc), dtype=dt)
+    row_block, k_tile, slot_block = spmm_blocking(R, Kc, A.m, A.n, dt.itemsize)
+    with parallel_section():
+        K.spmm(values, A.packed_positions, _bits(A), A._slot_bases(), Xp, Y,
+               row_block, k_tile, slot_block)
+    return Y
+
+
+@register("toarray", "nm", "cpu")
+def toarray(A, order, out):
+    R, C = A.shape
+    n, m = A.n, A.m
+    G = A.values.shape[1] // n if n else 0
+    groups = np.zeros((R, G, m), dtype=A.dtype)
+    pos = A.positions.reshape(R, G, n).astype(np.intp)
+    np.put_along_axis(groups, pos, A.values.reshape(R, G, n), axis=-1)
+    dense = groups.reshape(R, G * m)[:, :C]
+    if out is None:
+        return np.array(dense, order=order or "C")
+    if not isinstance(out, np.ndarray) or out.shape != A.shape or out.dtype != A.dtype:
+        raise ValueError(f"out must be a NumPy array of shape {A.shape} and dtype {A.dtype}")
+    out[...] = dense
+    return out
+
+
+@register("tocsr", "nm", "cpu")
+def tocsr(A):
+    R, C = A.shape
+    n, m = A.n, A.m
+    G = A.values.shape[1] // n
+    dt = np.dtype(np.float32) if A.dtype == np.float16 else A.dtype
+    pos = A.positions.reshape(R, G, n).astype(np.int64)
+    vals = A.values.reshape(R, G, n)
+    order = np.argsort(pos, axis=-1, kind="stable")  # canonical rows: sorted columns
+    pos = np.take_along_axis(pos, order, axis=-1)
+    vals = np.take_along_axis(vals, order, axis=-1)
+    cols = (np.arange(G, dtype=np.int64) * m)[None, :, None] + pos
+    keep = (vals != 0) & (cols < C)
+    counts = keep.reshape(R, G * n).sum(axis=1)
+    nnz = int(counts.sum())
+    idx = index_dtype_for(max(C, nnz, R))
+    indptr = np.zeros(R + 1, dtype=idx)
+    np.cumsum(counts, out=indptr[1:])
+    return csr_array._from_parts(vals[keep].astype(dt), cols[keep].astype(idx), indptr,
+                                 (R, C), True)
+
