@@ -185,7 +185,8 @@ class SparseArray:
         lead = x.shape[:-2]
         k = x.shape[-1]
         xp = _dispatch.array_module(self.device)
-        flat = xp.moveaxis(x, -2, 0).reshape(self.shape[1], -1)
+        width = int(np.prod(lead, dtype=np.int64)) * k
+        flat = xp.moveaxis(x, -2, 0).reshape(self.shape[1], width)
         out = self._matmul_matrix(flat).reshape((self.shape[0],) + lead + (k,))
         return xp.moveaxis(out, 0, -2)
 

@@ -36,5 +36,24 @@ def mmwrite(path, A, comment="", field=None, precision=None, symmetry=None):
 
     if isinstance(A, SparseArray):
         A = A.tocsr().sum_duplicates().to_scipy().tocoo()
+    if field is None and A.dtype.kind in "fc":
+        field = "complex" if A.dtype.kind == "c" else "real"
+    if getattr(A, "nnz", None) == 0 and field is not None:
+        # SciPy writes every matrix without entries with the field "real",
+        # whatever its dtype or the field asked for.
+        _write_empty(path, A.shape, field, symmetry or "general", comment)
+        return
     scipy.io.mmwrite(path, A, comment=comment, field=field, precision=precision,
                      symmetry=symmetry if symmetry is not None else "general")
+
+
+def _write_empty(path, shape, field, symmetry, comment):
+    lines = [f"%%MatrixMarket matrix coordinate {field} {symmetry}"]
+    lines += [f"%{line}" for line in comment.splitlines()] or ["%"]
+    lines.append(f"{shape[0]} {shape[1]} 0")
+    text = ("\n".join(lines) + "\n").encode("ascii")
+    if hasattr(path, "write"):
+        path.write(text)
+    else:
+        with open(path, "wb") as f:
+            f.write(text)

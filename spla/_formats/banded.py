@@ -151,7 +151,8 @@ class banded_array(SparseArray):
             self._init_from_scipy(arg, shape, offsets, dtype)
         elif isinstance(arg, tuple) and len(arg) == 2 and not _looks_dense_row_pair(arg):
             if offsets is not None:
-                raise ValueError("banded_array: offsets are given twice ((data, offsets) and offsets=)")
+                raise ValueError(
+                    "banded_array: offsets are given twice ((data, offsets) and offsets=)")
             self._init_from_storage(arg, shape, dtype)
         else:
             self._init_from_dense(arg, shape, offsets, dtype)
@@ -194,9 +195,8 @@ class banded_array(SparseArray):
                 f"(len(offsets), rows): one row-aligned row per diagonal, "
                 f"data[d, i] = A[i, i + offsets[d]]"
             )
+        data = _native(data)
         target = _value_dtype(data.dtype, dtype)
-        if data.dtype.byteorder not in ("=", "|"):
-            data = data.astype(data.dtype.newbyteorder("="))
         data = np.ascontiguousarray(data, dtype=target)
         self._set(data, off, shape)
 
@@ -206,14 +206,17 @@ class banded_array(SparseArray):
         try:
             dense = np.asarray(arg)
         except (ValueError, TypeError) as exc:
-            raise TypeError(f"cannot build a banded_array from {type(arg).__name__}: {exc}") from None
+            raise TypeError(
+                f"cannot build a banded_array from {type(arg).__name__}: {exc}") from None
         if dense.dtype == object:
             raise TypeError(f"cannot build a banded_array from {type(arg).__name__}")
         if dense.ndim != 2:
             raise ValueError(f"banded_array: dense input must be 2-D, got shape {dense.shape}")
         if shape is not None and dense.shape != shape:
-            raise ValueError(f"banded_array: shape {shape} does not match the dense input's {dense.shape}")
+            raise ValueError(
+                f"banded_array: shape {shape} does not match the dense input's {dense.shape}")
         shape = tuple(dense.shape)
+        dense = _native(dense)
         target = _value_dtype(dense.dtype, dtype)
         rows, cols = np.nonzero(dense)
         self._from_entries(rows, cols, dense[rows, cols], shape, offsets, target,
@@ -238,7 +241,8 @@ class banded_array(SparseArray):
             raise ValueError(f"banded_array: spla arrays are 2-D; got a {arg.ndim}-D SciPy array")
         sshape = tuple(int(s) for s in arg.shape)
         if shape is not None and sshape != shape:
-            raise ValueError(f"banded_array: shape {shape} does not match the SciPy array's {sshape}")
+            raise ValueError(
+                f"banded_array: shape {shape} does not match the SciPy array's {sshape}")
         target = _value_dtype(arg.dtype, dtype)
         if arg.format == "dia":
             data, off = _from_scipy_dia(arg, target)
@@ -270,7 +274,8 @@ class banded_array(SparseArray):
 
     def _init_from_sparse(self, arg, shape, offsets, dtype):
         if arg.device != "cpu":
-            raise NotImplementedError("banded_array: conversion from device arrays is not supported yet")
+            raise NotImplementedError(
+                "banded_array: conversion from device arrays is not supported yet")
         if shape is not None and tuple(arg.shape) != shape:
             raise ValueError(f"banded_array: shape {shape} does not match the input's {arg.shape}")
         target = value_dtype(dtype) if dtype is not None else arg.dtype
@@ -348,6 +353,7 @@ class banded_array(SparseArray):
         if shape[1] != n:
             raise ValueError(f"from_lapack: ab has {n} columns but shape is {shape}")
         m = shape[0]
+        ab = _native(ab)
         target = _value_dtype(ab.dtype, dtype)
         offs = np.arange(-l, u + 1, dtype=np.int64)
         offs = offs[(offs > -m) & (offs < n)]
@@ -363,7 +369,8 @@ class banded_array(SparseArray):
 
     @property
     def data(self):
-        """Row-aligned diagonals, shape ``(len(offsets), rows)``: ``data[d, i] = A[i, i + offsets[d]]``."""
+        """Row-aligned diagonals, shape ``(len(offsets), rows)``:
+        ``data[d, i] = A[i, i + offsets[d]]``."""
         return self._data
 
     @property
@@ -381,7 +388,14 @@ class banded_array(SparseArray):
 
     @property
     def nnz(self):
-        """Positions of the stored diagonals inside the matrix (zeros included, padding not)."""
+        """Positions of the stored diagonals inside the matrix (zeros included, padding not).
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> spla.banded_array((np.ones((2, 3)), [-1, 0]), shape=(3, 3)).nnz
+        5
+        """
         m, n = self._shape
         total = 0
         for k in self._offsets.tolist():
@@ -391,7 +405,14 @@ class banded_array(SparseArray):
 
     @property
     def bandwidth(self):
-        """``(l, u)``: the band spans ``l`` sub-diagonals and ``u`` super-diagonals."""
+        """``(l, u)``: the band spans ``l`` sub-diagonals and ``u`` super-diagonals.
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> spla.banded_array((np.ones((2, 4)), [-2, 1]), shape=(4, 4)).bandwidth
+        (2, 1)
+        """
         if self._offsets.size == 0:
             return (0, 0)
         return (max(0, -int(self._offsets[0])), max(0, int(self._offsets[-1])))
@@ -471,7 +492,8 @@ class banded_array(SparseArray):
         if out is None:
             out = np.zeros(self._shape, dtype=self.dtype, order=order or "C")
         else:
-            if not isinstance(out, np.ndarray) or out.shape != self._shape or out.dtype != self.dtype:
+            if (not isinstance(out, np.ndarray) or out.shape != self._shape
+                    or out.dtype != self.dtype):
                 raise ValueError(
                     f"out must be a NumPy array of shape {self._shape} and dtype {self.dtype}"
                 )
@@ -508,7 +530,14 @@ class banded_array(SparseArray):
                                      self._shape, True)
 
     def tocsc(self, copy=False):
-        """The same matrix as a ``csc_array``."""
+        """The same matrix as a ``csc_array``.
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> spla.banded_array(np.eye(2)).tocsc().format
+        'csc'
+        """
         return self.tocsr().tocsc()
 
     def to_scipy(self):
@@ -577,15 +606,38 @@ class banded_array(SparseArray):
         return self._from_parts(self._data.astype(dt), self._offsets.copy(), self._shape)
 
     def copy(self):
-        """A deep copy."""
+        """A deep copy.
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> A = spla.banded_array(np.eye(2))
+        >>> A.copy().data is A.data
+        False
+        """
         return self._from_parts(self._data.copy(), self._offsets.copy(), self._shape)
 
     def conj(self):
-        """Complex conjugate (a copy)."""
+        """Complex conjugate (a copy).
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> spla.banded_array(np.array([[1j, 0], [0, 2]])).conj().diagonal()
+        array([0.-1.j, 2.-0.j])
+        """
         return self._from_parts(self._data.conj(), self._offsets.copy(), self._shape)
 
     def count_nonzero(self):
-        """Number of in-matrix band positions whose value is not zero."""
+        """Number of in-matrix band positions whose value is not zero.
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> A = spla.banded_array((np.array([[1.0, 0.0, 2.0]]), [0]), shape=(3, 3))
+        >>> A.nnz, A.count_nonzero()
+        (3, 2)
+        """
         return int(np.count_nonzero(self._entries()[2]))
 
     def diagonal(self, k=0):
@@ -645,6 +697,13 @@ def _looks_dense_row_pair(arg):
     if d0 == 1 and d1 == 1 and np.size(a0) == np.size(a1) and np.size(a1) != 1:
         return True
     return False
+
+
+def _native(a):
+    """``a`` in native byte order (a big-endian float64 is still float64)."""
+    if a.dtype.byteorder not in ("=", "|"):
+        return a.astype(a.dtype.newbyteorder("="))
+    return a
 
 
 def _value_dtype(input_dtype, requested):

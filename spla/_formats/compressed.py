@@ -295,9 +295,12 @@ class csr_array(SparseArray):
 
     def conj(self):
         """Complex conjugate (a copy)."""
-        return self._with_data(self._data.conj())
+        data = self._data.conj() if self.dtype.kind == "c" else self._data.copy()
+        return self._with_data(data)
 
-    def _with_data(self, data, copy_structure=False):
+    def _with_data(self, data, copy_structure=True):
+        """A new array with this structure and ``data``. The structure is copied by
+        default so that no two arrays a user holds share index arrays."""
         indices, indptr = self._indices, self._indptr
         if copy_structure:
             indices, indptr = indices.copy(), indptr.copy()
@@ -527,7 +530,13 @@ class csc_array(SparseArray):
         return self.tocsr()._add_sparse(other, sign)
 
     def _add_dense(self, dense, sign):
-        return self._t._add_dense(dense.T, sign).T
+        xp = _dispatch.array_module(self.device)
+        try:
+            full = xp.broadcast_to(dense, self.shape)
+        except ValueError:
+            raise ValueError(f"add: dense operand {dense.shape} does not broadcast to "
+                             f"{self.shape}") from None
+        return self._t._add_dense(full.T, sign).T
 
     def _multiply_sparse(self, other):
         if isinstance(other, csc_array):
@@ -536,7 +545,7 @@ class csc_array(SparseArray):
 
     def _multiply_dense(self, dense):
         xp = _dispatch.array_module(self.device)
-        return self._from_csr(self._t._multiply_dense(xp.asarray(dense).T))
+        return self._from_csr(self._t._multiply_dense(xp.broadcast_to(dense, self.shape).T))
 
     def _scale(self, scalar, divide=False):
         return self._from_csr(self._t._scale(scalar, divide=divide))

@@ -58,9 +58,11 @@ def nm_value_dtype(input_dtype, requested=None):
 
 def pack_positions(pos, m):
     """Positions (rows, S) as stored: 2-bit fields for m == 4, else uint8."""
-    pos = np.ascontiguousarray(pos, dtype=np.uint8)
     if m != 4:
-        return pos
+        # Always a copy: the kernels index with these, so the caller must not be
+        # able to change them after validation.
+        return np.array(pos, dtype=np.uint8, order="C", copy=True)
+    pos = np.ascontiguousarray(pos, dtype=np.uint8)
     R, S = pos.shape
     out = np.zeros((R, -(-S // 4)), dtype=np.uint8)
     for i in range(4):

@@ -51,15 +51,14 @@ def unify_index_dtype(xp, indices, indptr, minor, copy):
             indices, indptr = indices.copy(), indptr.copy()
         return indices, indptr
     nnz = int(indptr[-1]) if indptr.size else 0
+    # Every value must survive the cast, out-of-range ones included, so that the
+    # range checks that follow still see them.
     largest = max(int(minor), nnz, int(indptr.size))
-    if indices.size and indices.dtype.kind == "u":
-        largest = max(largest, int(indices.max()))
-    if indices.size and indices.dtype.kind == "i":
-        lo = int(indices.min())
-        if lo < -(2**31):
-            largest = max(largest, -lo)
-    if indptr.size:
-        largest = max(largest, abs(int(indptr.max())), abs(int(indptr.min())))
+    for arr in (indices, indptr):
+        if arr.size:
+            largest = max(largest, abs(int(arr.max())), abs(int(arr.min())))
+    if largest > np.iinfo(np.int64).max:
+        raise ValueError(f"index value {largest} does not fit in int64")
     idx = index_dtype_for(largest)
     return indices.astype(idx), indptr.astype(idx)
 

@@ -406,10 +406,16 @@ def union_symbolic(a_indptr, a_indices, b_indptr, b_indices, n_cols, blocks, cou
 @njit(parallel=True, cache=True, nogil=True)
 def union_numeric(a_indptr, a_indices, a_data, alpha, b_indptr, b_indices, b_data, beta,
                   n_cols, blocks, c_indptr, c_indices, c_data):
-    """C = alpha * A + beta * B on the union of the patterns (duplicates summed)."""
+    """C = alpha * A + beta * B on the union of the patterns.
+
+    Duplicates are summed within each operand first (two accumulators), so that
+    the result equals the dense ``alpha * A + beta * B`` rounding for rounding:
+    ``A - A`` is exactly zero even when A stores duplicates.
+    """
     for blk in prange(blocks.size - 1):
         marker = np.full(n_cols, -1, dtype=np.int64)
-        acc = np.zeros(n_cols, dtype=c_data.dtype)
+        acc_a = np.zeros(n_cols, dtype=c_data.dtype)
+        acc_b = np.zeros(n_cols, dtype=c_data.dtype)
         for i in range(blocks[blk], blocks[blk + 1]):
             start = c_indptr[i]
             pos = start
@@ -418,22 +424,25 @@ def union_numeric(a_indptr, a_indices, a_data, alpha, b_indptr, b_indices, b_dat
                 if marker[col] != i:
                     marker[col] = i
                     c_indices[pos] = col
-                    acc[col] = alpha * a_data[k]
+                    acc_a[col] = a_data[k]
+                    acc_b[col] = 0
                     pos += 1
                 else:
-                    acc[col] += alpha * a_data[k]
+                    acc_a[col] += a_data[k]
             for k in range(b_indptr[i], b_indptr[i + 1]):
                 col = b_indices[k]
                 if marker[col] != i:
                     marker[col] = i
                     c_indices[pos] = col
-                    acc[col] = beta * b_data[k]
+                    acc_a[col] = 0
+                    acc_b[col] = b_data[k]
                     pos += 1
                 else:
-                    acc[col] += beta * b_data[k]
+                    acc_b[col] += b_data[k]
             c_indices[start:pos].sort()
             for p in range(start, pos):
-                c_data[p] = acc[c_indices[p]]
+                col = c_indices[p]
+                c_data[p] = alpha * acc_a[col] + beta * acc_b[col]
 
 
 @njit(parallel=True, cache=True, nogil=True)

@@ -64,6 +64,8 @@ def assert_allclose(actual, desired, rtol=None, atol=0.0, err_msg="", check_shap
     d = to_dense(desired)
     if check_shape and a.shape != d.shape:
         raise AssertionError(f"shapes differ: {a.shape} != {d.shape}. {err_msg}")
+    if not check_shape:
+        a, d = np.broadcast_arrays(a, d)
     if rtol is None:
         chars = [_real_char(x.dtype) for x in (a, d) if x.dtype.kind in "fc"]
         rtol = default_tolerance(*chars) if chars else 1e-12
