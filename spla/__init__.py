@@ -3,30 +3,43 @@
 The public API lives here and nowhere else.
 
 Formats
-    csr_array, csc_array (the transposed view of a CSR array)
+    csr_array, csc_array (the transposed view of a CSR array),
+    nm_array (N:M structured sparsity), banded_array (diagonal storage)
 Functions
-    sparsity, formats, matmul, matrix_transpose, astype
+    sparsity, formats, nm_mask, prune_nm, matmul, matrix_transpose, astype
 Modules
-    spla.io (Matrix Market), spla.testing (assertions and hypothesis strategies)
+    spla.io (Matrix Market), spla.linalg (banded solve), spla.attention
+    (sparse and linear attention), spla.theory (verified formulas of the notes),
+    spla.testing (assertions and hypothesis strategies)
 """
 
-from . import io, testing
+from . import attention, io, linalg, testing, theory
 from ._base import SparseArray
+from ._formats.banded import banded_array
 from ._formats.compressed import csc_array, csr_array
+from ._formats.nm import nm_array
 from ._formats.registry import formats
 from ._functions import astype, matmul, matrix_transpose, sparsity
+from .masks import nm_mask, prune_nm
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SparseArray",
     "astype",
+    "attention",
+    "banded_array",
     "csc_array",
     "csr_array",
     "formats",
     "io",
+    "linalg",
     "matmul",
     "matrix_transpose",
+    "nm_array",
+    "nm_mask",
+    "prune_nm",
     "sparsity",
     "testing",
+    "theory",
 ]

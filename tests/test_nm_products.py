@@ -1,0 +1,136 @@
+"""nm_array products (SpMV, SpMM, transposed) against the dense float64 reference."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import spla
+from spla._backends.cpu import nm as backend
+from spla._kernels import nm as K
+from spla.testing._strategies_nm import nm_arrays
+
+from _util import assert_product
+
+# A quarter of the profile's examples (ci: 75, thorough: 750): each example runs
+# several products, and the suite must stay within a few minutes.
+CHEAP = settings(max_examples=max(20, settings.default.max_examples // 4))
+
+OPERAND_DTYPES = st.sampled_from([np.float64, np.float32, np.float16, np.int64, np.complex64])
+ELEMENTS = st.integers(-16, 16).map(lambda v: v / 4.0)
+
+
+def _refs(A):
+    D = A.toarray().astype(np.float64)
+    return D, np.abs(D), max(1, A.values.shape[1])
+
+
+def _operand(draw, shape, dtype):
+    X = draw(hnp.arrays(np.float64, shape, elements=ELEMENTS))
+    if np.dtype(dtype).kind == "c":
+        X = X + 0.5j * draw(hnp.arrays(np.float64, shape, elements=ELEMENTS))
+    return X.astype(dtype)
+
+
+@CHEAP
+@given(nm_arrays(), OPERAND_DTYPES, st.data())
+def test_spmv(A, dtype, data):
+    D, Dabs, nterms = _refs(A)
+    x = _operand(data.draw, A.shape[1], dtype)
+    y = A @ x
+    assert y.shape == (A.shape[0],)
+    assert y.dtype == spla._dtypes.result_dtype(A.dtype, x.dtype)
+    assert_product(y, D, Dabs, x, nterms, "nm @ x")
+    np.testing.assert_array_equal(A @ x, y)  # the same bits every call
+
+
+@CHEAP
+@given(nm_arrays(), OPERAND_DTYPES, st.integers(0, 20), st.sampled_from(["C", "F", "strided"]),
+       st.data())
+def test_spmm(A, dtype, k, layout, data):
+    D, Dabs, nterms = _refs(A)
+    X = _operand(data.draw, (A.shape[1], 2 * k if layout == "strided" else k), dtype)
+    if layout == "F":
+        X = np.asfortranarray(X)
+    elif layout == "strided":
+        X = X[:, ::2]
+    Y = A @ X
+    assert Y.shape == (A.shape[0], k)
+    assert_product(Y, D, Dabs, X, nterms, "nm @ X")
+
+
+@CHEAP
+@given(nm_arrays(max_side=6), st.integers(1, 3), st.data())
+def test_stacked_and_transposed(A, k, data):
+    D, Dabs, nterms = _refs(A)
+    R, C = A.shape
+    if C > 0:  # SparseArray.__matmul__ cannot reshape a stack with 0 inner rows (_base.py)
+        S = _operand(data.draw, (2, C, k), np.float64)
+        Y = A @ S
+        assert Y.shape == (2, R, k)
+        for i in range(2):
+            assert_product(Y[i], D, Dabs, S[i], nterms, "nm @ stack")
+    x = _operand(data.draw, R, np.float64)
+    assert_product(x @ A, D.T, Dabs.T, x, max(1, R), "x @ nm")
+    assert_product(A.T @ x, D.T, Dabs.T, x, max(1, R), "nm.T @ x")
+    Xl = _operand(data.draw, (k, R), np.float64)
+    assert_product((Xl @ A).T, D.T, Dabs.T, Xl.T, max(1, R), "X @ nm")
+
+
+@pytest.mark.parametrize("n, m", [(2, 4), (1, 4), (3, 4), (2, 8), (4, 8), (1, 2), (5, 16)])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_larger_products_use_every_tile(n, m, dtype):
+    rng = np.random.default_rng(n * 100 + m)
+    R, C = 70, 301  # C not a multiple of m: padding in every row
+    A = spla.nm_array(rng.standard_normal((R, C)).astype(dtype), n=n, m=m, prune=True)
+    D = A.toarray().astype(np.float64)
+    nterms = A.values.shape[1]
+    x = rng.standard_normal(C)
+    assert_product(A @ x.astype(np.float32), D, np.abs(D), x.astype(np.float32), nterms)
+    for k in (1, 2, 7, 300):  # 300 > the 256-wide column tile: two tiles, one partial
+        X = rng.standard_normal((C, k)).astype(np.float32)
+        Y = A @ X
+        assert Y.dtype == (np.float64 if dtype == np.float64 else np.float32)
+        assert_product(Y, D, np.abs(D), X, nterms, f"k={k}")
+        np.testing.assert_array_equal(A @ X, Y)
+    # SpMM is the same sum whatever the blocking: small, odd tiles agree with the default.
+    X = rng.standard_normal((C, 37))
+    Xp = np.zeros((A.values.shape[1] // n * m, 37))
+    Xp[:C] = X
+    vals = A.values.astype(np.float64)
+    ref = A @ X
+    for row_block, k_tile, slot_block in [(1, 1, 4), (3, 5, 8), (70, 37, 4096), (64, 16, 12)]:
+        Y = np.zeros((R, 37))
+        K.spmm(vals, A.packed_positions, 2 if m == 4 else 8, A._slot_bases(), Xp, Y,
+               row_block, k_tile, slot_block)
+        np.testing.assert_allclose(Y, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_blocking_parameters():
+    rb, kt, sb = backend.spmm_blocking(4096, 4096, 4, 2, 4, threads=2)
+    assert (rb, kt, sb) == (64, 256, 128)  # 128 slots: 256 columns x 256 x 4 B = 256 KiB
+    rb, kt, sb = backend.spmm_blocking(10, 3, 16, 1, 8, threads=8)
+    assert rb == 1 and kt == 3 and sb % 4 == 0 and sb >= 4
+
+
+def test_products_leave_the_array_alone():
+    A = spla.nm_array(np.random.default_rng(0).standard_normal((9, 13)), prune=True)
+    vals, pos = A.values.copy(), A.packed_positions.copy()
+    A @ np.ones(13)
+    A @ np.ones((13, 4))
+    A @ np.ones(13, dtype=np.float32)
+    np.testing.assert_array_equal(A.values, vals)
+    np.testing.assert_array_equal(A.packed_positions, pos)
+
+
+def test_operand_errors():
+    A = spla.nm_array(np.eye(8))
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        A @ np.ones(7)
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        A @ np.ones((9, 2))
+    with pytest.raises(TypeError):
+        A @ np.array(["a"] * 8)
+    B = A @ spla.csr_array(np.eye(8))  # sparse @ sparse goes through CSR
+    np.testing.assert_array_equal(B.toarray(), np.eye(8))
