@@ -7,8 +7,11 @@ value) and ``indptr`` (row ``i`` holds entries ``indptr[i]:indptr[i+1]``).
 kernel over A's rows instead of building the transpose.
 
 Storage may hold duplicates and unsorted column indices (as SciPy allows); the
-kernels sum duplicates. Results that spla builds are canonical: sorted, no
-duplicates, and no explicitly stored zeros produced by arithmetic.
+kernels sum duplicates. Results of sparse-sparse operations (SpGEMM, ``+``,
+``-``, elementwise products of two sparse arrays) are canonical: sorted, no
+duplicates, and no explicitly stored zeros produced by arithmetic. Operations
+that keep the structure (scaling, ``multiply`` by a dense array, ``astype``)
+keep the operand's layout, duplicates included.
 """
 
 import numpy as np

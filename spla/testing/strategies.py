@@ -6,8 +6,11 @@ imports it.
 
 Every parameter of every strategy may be a fixed value, a hypothesis strategy
 (drawn from) or ``None`` (drawn from a default that covers spla's edge cases).
-Each choice is made with hypothesis, so failing examples shrink: shapes towards
-0, structures towards the first "kind" (random), values towards 0.
+The structural choices (shape, dtypes, structure kind, density, canonical or
+not, how many duplicates and explicit zeros) are drawn with hypothesis, so
+failing examples shrink: shapes towards 0, structures towards the first kind
+("random"), counts towards 0. Bulk randomness (positions, values, orders) comes
+from a NumPy generator seeded by a drawn integer, which keeps each example cheap.
 
 Values are finite and moderate (``|v| <= 10``) and exactly representable in
 float32, so a float64 NumPy reference computed from them is (close to) exact.
@@ -22,9 +25,10 @@ Examples
 >>> test_nnz()
 """
 
+import functools
+
 import numpy as np
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 from hypothesis.strategies import SearchStrategy
 
 __all__ = [
@@ -41,6 +45,7 @@ __all__ = [
     "value_dtypes",
     "index_dtypes",
     "values",
+    "VALUE_STYLES",
 ]
 
 #: Value dtypes that spla supports.
@@ -89,6 +94,12 @@ def _side(max_side):
     )
 
 
+@functools.lru_cache(maxsize=None)
+def _shapes(max_side):
+    side = _side(max_side)
+    return st.tuples(side, side)
+
+
 def shapes(max_side=12):
     """2-D shapes ``(m, n)`` with ``0 <= m, n <= max_side``; 0 and 1 are frequent.
 
@@ -107,8 +118,11 @@ def shapes(max_side=12):
     >>> find(shapes(), lambda s: s[0] == 0 and s[1] > 2)
     (0, 3)
     """
-    side = _side(int(max_side))
-    return st.tuples(side, side)
+    return _shapes(int(max_side))
+
+
+_VALUE_DTYPES = st.sampled_from(VALUE_DTYPES)
+_INDEX_DTYPES = st.sampled_from(INDEX_DTYPES)
 
 
 def value_dtypes():
@@ -120,7 +134,7 @@ def value_dtypes():
     >>> find(value_dtypes(), lambda d: d.kind == "c")
     dtype('complex64')
     """
-    return st.sampled_from(VALUE_DTYPES)
+    return _VALUE_DTYPES
 
 
 def index_dtypes():
@@ -132,26 +146,64 @@ def index_dtypes():
     >>> find(index_dtypes(), lambda d: d.itemsize == 8)
     dtype('int64')
     """
-    return st.sampled_from(INDEX_DTYPES)
+    return _INDEX_DTYPES
 
 
-def _real_elements():
-    """Finite float32-representable reals in [-10, 10], 0 included."""
-    return st.one_of(
-        st.integers(-8, 8).map(lambda v: v / 4.0),
-        st.floats(-10, 10, width=32, allow_subnormal=False),
-    )
+#: How ``values`` draws magnitudes: quarter integers in [-8, 8] / 4 (sums and
+#: products of a few of them are exact even in float32), or float32-representable
+#: reals in [-10, 10].
+VALUE_STYLES = ("quarters", "float32")
+
+
+_SEEDS = st.integers(0, 2**32 - 1)
+_STYLES = st.sampled_from(VALUE_STYLES)
+_KIND = st.sampled_from(KINDS)
+_BOOL = st.booleans()
+_DENSITY = st.floats(0.0, 1.0)
+_ZERO_FRACTION = st.sampled_from([0.0, 0.0, 0.2, 0.5])
+
+
+def _seeds():
+    return _SEEDS
+
+
+def _fill_values(rng, size, dtype, style, nonzero_imag=True):
+    dt = np.dtype(dtype)
+    if dt.kind in "iu":
+        return rng.integers(-8, 9, size=size).astype(dt)
+    if style == "quarters":
+        real = rng.integers(-8, 9, size=size) / 4.0
+    else:
+        real = rng.uniform(-10, 10, size=size).astype(np.float32).astype(np.float64)
+    if dt.kind != "c":
+        return real.astype(dt)
+    if nonzero_imag:
+        imag = rng.integers(1, 9, size=size) * rng.choice([-0.25, 0.25], size=size)
+    else:
+        imag = rng.integers(-8, 9, size=size) / 4.0
+    return (real + 1j * imag).astype(dt)
+
+
+@st.composite
+def _values(draw, size, dtype, nonzero_imag):
+    style = draw(_STYLES)
+    rng = np.random.default_rng(draw(_SEEDS))
+    return _fill_values(rng, size, dtype, style, nonzero_imag)
 
 
 def values(size, dtype, nonzero_imag=True):
     """A 1-D NumPy array of ``size`` moderate, finite values of ``dtype``.
+
+    The magnitude style (see ``VALUE_STYLES``) is drawn with hypothesis; the
+    values themselves come from a NumPy generator seeded by a drawn integer,
+    which keeps large draws cheap.
 
     Parameters
     ----------
     size : int
         Number of values.
     dtype : dtype
-        Any real or complex floating dtype, or an integer dtype (values in [-8, 8]).
+        A real or complex floating dtype, or an integer dtype (values in [-8, 8]).
     nonzero_imag : bool
         For complex dtypes, give every value a non-zero imaginary part.
 
@@ -166,49 +218,29 @@ def values(size, dtype, nonzero_imag=True):
     >>> v.dtype, bool((v.imag != 0).all())
     (dtype('complex64'), True)
     """
-    dt = np.dtype(dtype)
-    if dt.kind in "iu":
-        return hnp.arrays(dt, size, elements=st.integers(-8, 8))
-    real = hnp.arrays(np.float64, size, elements=_real_elements())
-    if dt.kind != "c":
-        return real.map(lambda r: r.astype(dt))
-    if nonzero_imag:
-        imag_el = st.integers(1, 8).flatmap(
-            lambda v: st.sampled_from([v / 4.0, -v / 4.0]))
-    else:
-        imag_el = _real_elements()
-    imag = hnp.arrays(np.float64, size, elements=imag_el)
-    return st.tuples(real, imag).map(lambda ri: (ri[0] + 1j * ri[1]).astype(dt))
+    return _values(int(size), np.dtype(dtype), bool(nonzero_imag))
 
 
-def _positions(draw, kind, m, n, density, canonical):
-    """Row and column of each stored entry, before ordering within rows."""
+def _positions(draw, rng, kind, m, n, density):
+    """Flat positions (row * n + col) of the distinct stored entries, sorted."""
     total = m * n
     if total == 0 or kind == "empty":
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.zeros(0, np.int64)
     if kind == "dense":
-        flat = np.arange(total)
-    elif kind == "dense_row":
+        return np.arange(total, dtype=np.int64)
+    if kind == "dense_row":
         r = draw(st.integers(0, m - 1))
-        flat = r * n + np.arange(n)
-    elif kind == "diagonal":
+        return r * n + np.arange(n, dtype=np.int64)
+    if kind == "diagonal":
         offsets = draw(st.lists(st.integers(-(m - 1), n - 1), min_size=1, max_size=3,
                                 unique=True))
         flat = []
         for off in offsets:
-            i = np.arange(max(0, -off), min(m, n - off))
+            i = np.arange(max(0, -off), min(m, n - off), dtype=np.int64)
             flat.append(i * n + i + off)
-        flat = np.concatenate(flat)
-    else:  # random
-        k = int(round(density * total))
-        perm = draw(st.permutations(range(total)))
-        flat = np.sort(np.asarray(perm[:k], dtype=np.int64))
-    flat = np.asarray(flat, dtype=np.int64)
-    if not canonical and flat.size:
-        # duplicates: copies of some stored positions
-        dups = draw(st.lists(st.integers(0, flat.size - 1), max_size=max(1, flat.size // 2)))
-        flat = np.concatenate([flat, flat[np.asarray(dups, dtype=np.int64)]])
-    return flat // n, flat % n
+        return np.sort(np.concatenate(flat))
+    k = int(round(density * total))
+    return np.sort(rng.choice(total, size=k, replace=False).astype(np.int64))
 
 
 @st.composite
@@ -218,23 +250,33 @@ def _csr_arrays(draw, shape, dtype, density, index_dtype, canonical, max_side):
     m, n = draw(_resolve(shape, shapes(max_side)))
     dt = np.dtype(draw(_resolve(dtype, value_dtypes())))
     idx = np.dtype(draw(_resolve(index_dtype, index_dtypes())))
-    canon = bool(draw(_resolve(canonical, st.booleans())))
-    kind = draw(st.sampled_from(KINDS))
-    dens = float(draw(_resolve(density, st.floats(0.0, 1.0))))
-    rows, cols = _positions(draw, kind, m, n, dens, canon)
-    nnz = rows.size
-    if canon:
-        order = np.lexsort((cols, rows))
-    else:
-        # a random order of the entries, then a stable sort by row: columns end
-        # up unsorted within rows and duplicates anywhere in their row
-        perm = np.asarray(draw(st.permutations(range(nnz))), dtype=np.int64)
-        order = perm[np.argsort(rows[perm], kind="stable")]
-    rows, cols = rows[order], cols[order]
-    data = draw(values(nnz, dt))
-    if nnz:
-        zeros = draw(st.lists(st.integers(0, nnz - 1), max_size=max(1, nnz // 3)))
-        data[np.asarray(zeros, dtype=np.int64)] = 0  # explicitly stored zeros
+    canon = bool(draw(_resolve(canonical, _BOOL)))
+    kind = draw(_KIND)
+    dens = float(draw(_resolve(density, _DENSITY)))
+    style = draw(_STYLES)
+    rng = np.random.default_rng(draw(_SEEDS))
+    flat = _positions(draw, rng, kind, m, n, dens)
+    data = _fill_values(rng, flat.size, dt, style)
+    if flat.size:
+        # explicitly stored zeros: none, a few, or many
+        zero_frac = draw(_ZERO_FRACTION)
+        data[rng.random(flat.size) < zero_frac] = 0
+    if not canon and flat.size:
+        # duplicates: extra entries at stored positions, some of which may cancel
+        # the first entry exactly (the position then sums to zero)
+        n_dup = draw(st.integers(0, max(1, flat.size)))
+        pick = rng.integers(0, flat.size, size=n_dup)
+        dup_vals = _fill_values(rng, n_dup, dt, style)
+        if draw(_BOOL):
+            cancel = rng.random(n_dup) < 0.5
+            dup_vals[cancel] = -data[pick[cancel]]
+        flat = np.concatenate([flat, flat[pick]])
+        data = np.concatenate([data, dup_vals])
+        # random order within rows: shuffle, then a stable sort by row
+        perm = rng.permutation(flat.size)
+        perm = perm[np.argsort(flat[perm] // n, kind="stable")]
+        flat, data = flat[perm], data[perm]
+    rows, cols = flat // max(n, 1), flat % max(n, 1)
     indptr = np.zeros(m + 1, dtype=idx)
     np.cumsum(np.bincount(rows, minlength=m), out=indptr[1:])
     return spla.csr_array((data, cols.astype(idx), indptr), shape=(m, n))
@@ -290,22 +332,19 @@ def _coo_triplets(draw, shape, dtype, index_dtype, max_side, max_nnz):
     m, n = draw(_resolve(shape, shapes(max_side)))
     dt = np.dtype(draw(_resolve(dtype, value_dtypes())))
     idx = np.dtype(draw(_resolve(index_dtype, index_dtypes())))
-    if m == 0 or n == 0:
-        k = 0
-        pos = []
-    else:
-        pos = draw(st.lists(st.tuples(st.integers(0, m - 1), st.integers(0, n - 1)),
-                            max_size=max_nnz))
-        if pos:  # make a duplicate likely
-            extra = draw(st.lists(st.sampled_from(pos), max_size=3))
-            pos = pos + extra
-        k = len(pos)
-    row = np.array([p[0] for p in pos], dtype=idx)
-    col = np.array([p[1] for p in pos], dtype=idx)
-    data = draw(values(k, dt))
+    k = 0 if m == 0 or n == 0 else draw(st.integers(0, max_nnz))
+    style = draw(st.sampled_from(VALUE_STYLES))
+    rng = np.random.default_rng(draw(_seeds()))
+    # few distinct positions for many entries: duplicates are likely
+    spread = draw(st.sampled_from([1.0, 0.5, 0.1]))
+    n_pos = max(1, int(spread * m * n))
+    flat = rng.integers(0, max(n_pos, 1), size=k) * max(1, (m * n) // n_pos)
+    flat = np.minimum(flat, max(m * n - 1, 0))
+    row = (flat // max(n, 1)).astype(idx)
+    col = (flat % max(n, 1)).astype(idx)
+    data = _fill_values(rng, k, dt, style)
     if k:
-        zeros = draw(st.lists(st.integers(0, k - 1), max_size=max(1, k // 3)))
-        data[np.asarray(zeros, dtype=np.int64)] = 0
+        data[rng.random(k) < draw(st.sampled_from([0.0, 0.2]))] = 0
     return data, (row, col), (m, n)
 
 
@@ -351,15 +390,14 @@ def _dense_operands(draw, rows, cols, dtype, layout):
     dt = np.dtype(draw(_resolve(dtype, st.sampled_from(OPERAND_DTYPES))))
     lay = draw(_resolve(layout, st.sampled_from(LAYOUTS)))
     shape = (m,) if k is None else (m, k)
-    size = int(np.prod(shape))
-    base = draw(values(size, dt)).reshape(shape)
+    base = draw(values(int(np.prod(shape)), dt)).reshape(shape)
     if lay == "C":
         return np.ascontiguousarray(base)
     if lay == "F":
         return np.asfortranarray(base)
     if lay == "reversed":
-        big = base[::-1].copy() if k is None else base[::-1, ::-1].copy()
-        return big[::-1] if k is None else big[::-1, ::-1]
+        flipped = base[::-1].copy() if k is None else base[::-1, ::-1].copy()
+        return flipped[::-1] if k is None else flipped[::-1, ::-1]
     # strided: a slice of a bigger array (every second element of each axis)
     big = np.full(tuple(2 * s + 1 for s in shape), 99, dtype=dt)
     view = big[1::2] if k is None else big[1::2, 1::2]
@@ -400,11 +438,10 @@ def dense_operands(rows, cols=None, dtype=None, layout=None):
 def _dense_arrays(draw, shape, dtype, max_side):
     m, n = draw(_resolve(shape, shapes(max_side)))
     dt = np.dtype(draw(_resolve(dtype, value_dtypes())))
-    size = m * n
-    vals = draw(values(size, dt))
-    keep = draw(hnp.arrays(np.bool_, size, elements=st.booleans(),
-                           fill=st.just(False)))
-    vals[~keep] = 0
+    zero_frac = draw(st.sampled_from([1.0, 0.9, 0.7, 0.5, 0.0]))
+    vals = draw(values(m * n, dt))
+    rng = np.random.default_rng(draw(_seeds()))
+    vals[rng.random(m * n) < zero_frac] = 0
     return vals.reshape(m, n)
 
 

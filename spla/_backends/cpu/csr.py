@@ -122,8 +122,15 @@ def matmat(A, X):
     return Y
 
 
+#: Output lanes of a large transposed product. Fixed, not the thread count, so
+#: that the order of additions, and the result bits, are the same with any
+#: number of threads; four lanes keep the extra memory (4 outputs) and the final
+#: reduction small next to the scatter itself.
+_SCATTER_LANES = 4
+
+
 def _scatter_lanes(A):
-    lanes = 1 if A.nnz < _SCATTER_PARALLEL_MIN_NNZ else max(1, numba.get_num_threads())
+    lanes = 1 if A.nnz < _SCATTER_PARALLEL_MIN_NNZ else _SCATTER_LANES
     return merge_path_partition(A.indptr, lanes)
 
 

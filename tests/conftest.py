@@ -1,0 +1,28 @@
+"""Test configuration: hypothesis profiles.
+
+``ci`` (the default) runs 300 examples per property; ``thorough`` runs 3000.
+Pick one with ``python -m pytest --hypothesis-profile=thorough`` or with the
+environment variable ``HYPOTHESIS_PROFILE=thorough``.
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    max_examples=300,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=3000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+# Loaded when this conftest is imported, i.e. before the hypothesis pytest
+# plugin applies --hypothesis-profile (which therefore wins over both).
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
