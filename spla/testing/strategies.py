@@ -469,3 +469,10 @@ def dense_arrays(shape=None, dtype=None, max_side=12):
     ((3, 3), dtype('float32'))
     """
     return _dense_arrays(shape, dtype, max_side)
+
+
+# One strategy per format: the N:M and banded formats keep theirs beside them.
+from ._strategies_banded import banded_arrays  # noqa: E402
+from ._strategies_nm import nm_arrays, nm_dense_arrays, nm_pairs  # noqa: E402
+
+__all__ += ["banded_arrays", "nm_arrays", "nm_dense_arrays", "nm_pairs"]
