@@ -33,6 +33,37 @@ SPMM_PREFETCH_DISTANCE = 12
 # ---------------------------------------------------------------------------
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _row_dot(indices, data, x, lo, hi, zero, ahead, last):
+    """sum over entries lo..hi-1 of data[k] * x[indices[k]].
+
+    Four interleaved partial sums: a single running sum makes every entry wait
+    for the previous addition (4 cycles), which bounds SpMV on rows of more than
+    a few entries long before memory does. The order of additions is fixed by
+    ``lo`` and ``hi`` alone, so results stay bitwise repeatable.
+    """
+    a0 = zero
+    a1 = zero
+    a2 = zero
+    a3 = zero
+    k = lo
+    while k + U(4) <= hi:
+        if k < last:
+            prefetch(x, U(indices[k + ahead]))
+            prefetch(x, U(indices[k + ahead + U(1)]))
+            prefetch(x, U(indices[k + ahead + U(2)]))
+            prefetch(x, U(indices[k + ahead + U(3)]))
+        a0 += data[k] * x[U(indices[k])]
+        a1 += data[k + U(1)] * x[U(indices[k + U(1)])]
+        a2 += data[k + U(2)] * x[U(indices[k + U(2)])]
+        a3 += data[k + U(3)] * x[U(indices[k + U(3)])]
+        k += U(4)
+    while k < hi:
+        a0 += data[k] * x[U(indices[k])]
+        k += U(1)
+    return (a0 + a1) + (a2 + a3)
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def spmv(indptr, indices, data, x, y, rows, nzs, carry, distance, zero):
     """y = A @ x over merge-path chunks ``(rows, nzs)``.
@@ -45,25 +76,18 @@ def spmv(indptr, indices, data, x, y, rows, nzs, carry, distance, zero):
     n_chunks = rows.size - 1
     m = y.size
     ahead = U(distance)
-    last = U(indices.size - distance) if 0 < distance < indices.size else U(0)
+    # Prefetching reads indices[k + ahead + 3]; stop before that leaves the array.
+    last = U(indices.size - distance - 3) if 0 < distance and distance + 3 < indices.size else U(0)
     for c in prange(n_chunks):
         r = rows[c]
         r_end = rows[c + 1]
         k = nzs[c]
         while r < r_end:
-            acc = zero
             stop = indptr[r + 1]
-            for kk in range(U(k), U(stop)):
-                if kk < last:
-                    prefetch(x, U(indices[kk + ahead]))
-                acc += data[kk] * x[U(indices[kk])]
-            y[r] = acc
+            y[r] = _row_dot(indices, data, x, U(k), U(stop), zero, ahead, last)
             k = stop
             r += 1
-        acc = zero
-        for kk in range(U(k), U(nzs[c + 1])):
-            acc += data[kk] * x[U(indices[kk])]
-        carry[c] = acc
+        carry[c] = _row_dot(indices, data, x, U(k), U(nzs[c + 1]), zero, ahead, last)
     for c in range(n_chunks):
         r = rows[c + 1]
         if r < m:
