@@ -50,8 +50,8 @@ def default_value_dtype(dtype, *, what="values"):
 def result_dtype(*operands):
     """NumPy's promotion of ``operands`` (dtypes, arrays or Python scalars), checked
     to be a dtype that spla's kernels support."""
-    if len(operands) == 2 and all(isinstance(o, np.dtype) for o in operands):
-        return _promote_dtypes(*operands)
+    if len(operands) == 2 and isinstance(operands[0], np.dtype) and isinstance(operands[1], np.dtype):
+        return _promote_dtypes(operands[0], operands[1])
     return _supported(np.result_type(*operands))
 
 

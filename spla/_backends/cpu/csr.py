@@ -6,6 +6,8 @@ result dtype (NumPy's promotion), allocates outputs and calls one kernel from
 ``spla._kernels``. Arrays that spla creates use int32 indices when they fit.
 """
 
+import functools
+
 import numba
 import numpy as np
 
@@ -21,6 +23,7 @@ from ..._kernels.threads import parallel_section
 _SCATTER_PARALLEL_MIN_NNZ = 1 << 15
 
 
+@functools.lru_cache(maxsize=None)
 def _accumulator_dtype(dtype):
     """Dtype of the per-chunk partial sums: float32/complex64 work accumulate in double."""
     return np.result_type(dtype, np.float64)
