@@ -28,11 +28,11 @@ import numba
 import numpy as np
 import scipy
 import scipy.sparse as sp
-from numba import njit, prange
 
 import spla
 from spla import attention
 
+from .machine import cpu_model, triad
 from .timing import time_alternating
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -40,25 +40,12 @@ TRIAD_N = 1 << 24
 TARGETS = {"vs_csr": 3.0, "vs_dia": 1.5, "triad_fraction": 0.85}
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
-@njit(parallel=True, cache=True)
-def _triad(a, b, c, s):
-    for i in prange(a.size):
-        a[i] = b[i] + s * c[i]
 
 
 def machine():
-    _triad(np.empty(4), np.ones(4), np.ones(4), 1.0)
+    triad(np.empty(4), np.ones(4), np.ones(4), 1.0)
     try:
         layer = numba.threading_layer()
     except ValueError:
@@ -96,7 +83,7 @@ def bench_spmv(n, half, repeat):
         "spla_banded": lambda: A @ x,
         "scipy_dia": lambda: S_dia @ x,
         "scipy_csr": lambda: S_csr @ x,
-        "triad": lambda: _triad(ta, tb, tc, 3.0),
+        "triad": lambda: triad(ta, tb, tc, 3.0),
     }, repeat)
     band_bytes = A.data.nbytes + 2 * n * 8
     csr_bytes = S_csr.data.nbytes + S_csr.indices.nbytes + S_csr.indptr.nbytes + 2 * n * 8

@@ -25,11 +25,11 @@ import numpy as np  # noqa: E402
 import scipy  # noqa: E402
 import scipy.io  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
-from numba import njit, prange  # noqa: E402
 
 import spla  # noqa: E402
 
 from . import matrices  # noqa: E402
+from .machine import cpu_model, triad  # noqa: E402
 from .timing import time_alternating  # noqa: E402
 
 TRIAD_N = 1 << 24  # 16M float64 per array: far beyond any cache
@@ -47,15 +47,6 @@ TARGETS = {
 # -- machine ---------------------------------------------------------------------
 
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _lscpu_caches():
@@ -71,14 +62,10 @@ def _lscpu_caches():
     return caches
 
 
-@njit(parallel=True)
-def _triad(a, b, c, s):
-    for i in prange(a.size):
-        a[i] = b[i] + s * c[i]
 
 
 def _threading_layer():
-    _triad(np.empty(4), np.ones(4), np.ones(4), 1.0)
+    triad(np.empty(4), np.ones(4), np.ones(4), 1.0)
     try:
         return numba.threading_layer()
     except ValueError:
@@ -88,7 +75,7 @@ def _threading_layer():
 def machine_info(peers):
     info = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "caches": _lscpu_caches(),
         "logical_cpus": os.cpu_count(),
         "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
@@ -180,10 +167,10 @@ class Triad:
         self.b = np.full(n, 1.0)
         self.c = np.full(n, 2.0)
         self.bytes = 3 * F64 * n
-        _triad(self.a, self.b, self.c, 3.0)
+        triad(self.a, self.b, self.c, 3.0)
 
     def __call__(self):
-        _triad(self.a, self.b, self.c, 3.0)
+        triad(self.a, self.b, self.c, 3.0)
 
 
 def bandwidth_ceiling(repeat):

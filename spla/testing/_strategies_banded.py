@@ -14,7 +14,9 @@ Examples
 
 import numpy as np
 from hypothesis import strategies as st
-from hypothesis.strategies import SearchStrategy
+
+from ._draw import resolve as _resolve
+from ._draw import side as _side
 
 __all__ = ["banded_arrays"]
 
@@ -26,18 +28,8 @@ _VALUE_DTYPES = (
 )
 
 
-def _resolve(value, default):
-    if value is None:
-        return default
-    if isinstance(value, SearchStrategy):
-        return value
-    return st.just(value)
 
 
-def _side(max_side):
-    if max_side <= 1:
-        return st.integers(0, max_side)
-    return st.one_of(st.integers(0, 1), st.integers(0, max_side), st.integers(2, max_side))
 
 
 @st.composite

@@ -19,7 +19,8 @@ Examples
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from hypothesis.strategies import SearchStrategy
+
+from ._draw import resolve as _resolve
 
 __all__ = [
     "NM_PAIRS",
@@ -43,12 +44,6 @@ NM_VALUE_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float
 NM_KINDS = ("random", "sparse", "empty", "ties")
 
 
-def _resolve(value, default):
-    if value is None:
-        return default
-    if isinstance(value, SearchStrategy):
-        return value
-    return st.just(value)
 
 
 def nm_pairs():

@@ -29,7 +29,9 @@ import functools
 
 import numpy as np
 from hypothesis import strategies as st
-from hypothesis.strategies import SearchStrategy
+
+from ._draw import resolve as _resolve
+from ._draw import side as _side
 
 __all__ = [
     "KINDS",
@@ -72,26 +74,8 @@ OPERAND_DTYPES = VALUE_DTYPES + (np.dtype(np.int64),)
 KINDS = ("random", "empty", "dense_row", "diagonal", "dense")
 
 
-def _resolve(value, default):
-    """``value`` as a strategy: itself if it is one, ``default`` if None, else ``just``."""
-    if value is None:
-        return default
-    if isinstance(value, SearchStrategy):
-        return value
-    return st.just(value)
 
 
-def _side(max_side):
-    # Weight 0 and 1 (the edges kernels get wrong) well above a uniform draw,
-    # while still reaching every size up to max_side.
-    if max_side <= 1:
-        return st.integers(0, max_side)
-    return st.one_of(
-        st.integers(0, 1),
-        st.integers(0, max_side),
-        st.integers(2, max_side),
-        st.integers(2, max_side),
-    )
 
 
 @functools.lru_cache(maxsize=None)
