@@ -27,6 +27,7 @@ import operator
 
 import numpy as np
 
+from . import _dispatch
 from ._dtypes import result_dtype
 from ._formats.banded import banded_array
 from ._formats.compressed import csr_array
@@ -246,15 +247,21 @@ def _as_pattern(pattern, what):
             f"{what}: pattern must be a banded_array, a csr_array or a SciPy sparse array, "
             f"got {type(pattern).__name__}"
         )
-    if P.device != "cpu":
-        raise ValueError(f"{what} needs the pattern on the CPU; use .to_device('cpu') first")
     return P
 
 
-def _dense(x, name, what, ndim=None, real=True):
-    if type(x).__module__.split(".")[0] == "cupy":
-        raise ValueError(f"{what}: {name} is a CuPy (GPU) array; the CPU kernels need NumPy")
-    a = np.asarray(x)
+def _dense(x, name, what, ndim=None, real=True, device="cpu"):
+    """``x`` as an array of ``device`` (NumPy or CuPy), checked; never moved between devices."""
+    on_gpu = type(x).__module__.split(".")[0] == "cupy"
+    if device == "cpu" and on_gpu:
+        raise ValueError(
+            f"{what}: {name} is a CuPy (GPU) array but the pattern is on the CPU; "
+            "move the pattern with .to_device('cuda') or the array with .get()")
+    if device != "cpu" and not on_gpu:
+        raise ValueError(
+            f"{what}: {name} is not a CuPy array but the pattern is on the GPU; "
+            "move it with cupy.asarray() or the pattern with .to_device('cpu')")
+    a = _dispatch.array_module(device).asarray(x)
     if a.dtype == object:
         raise TypeError(f"{what}: {name} must be a numeric array")
     if ndim is not None and a.ndim != ndim:
@@ -302,8 +309,8 @@ def sddmm(Q, K, pattern):
            [0., 0., 9.]])
     """
     P = _as_pattern(pattern, "sddmm")
-    Q = _dense(Q, "Q", "sddmm", 2, real=False)
-    K_ = _dense(K, "K", "sddmm", 2, real=False)
+    Q = _dense(Q, "Q", "sddmm", 2, real=False, device=P.device)
+    K_ = _dense(K, "K", "sddmm", 2, real=False, device=P.device)
     m, n = P.shape
     if Q.shape[0] != m or K_.shape[0] != n:
         raise ValueError(
@@ -314,6 +321,8 @@ def sddmm(Q, K, pattern):
         raise ValueError(
             f"sddmm: Q and K must have the same number of columns, got {Q.shape} and {K_.shape}")
     dt = result_dtype(Q.dtype, K_.dtype)
+    if P.device != "cpu":
+        return _dispatch.lookup("sddmm", P.format, P.device)(Q, K_, P, dt)
     Q = np.ascontiguousarray(Q, dtype=dt)
     K_ = np.ascontiguousarray(K_, dtype=dt)
     zero = np.result_type(dt, np.float64).type(0)
@@ -362,6 +371,8 @@ def softmax(S):
     P = _as_pattern(S, "softmax")
     if P.dtype.kind == "c":
         raise TypeError(f"softmax: scores must be real, got dtype {P.dtype.name}")
+    if P.device != "cpu":
+        return _dispatch.lookup("softmax", P.format, P.device)(P)
     if isinstance(P, banded_array):
         out = np.empty_like(P.data)
         if out.size:
@@ -415,9 +426,9 @@ def sparse_attention(Q, K, V, pattern, scale=None):
     (2, 6, 4)
     """
     P = _as_pattern(pattern, "sparse_attention")
-    Q = _dense(Q, "Q", "sparse_attention")
-    K_ = _dense(K, "K", "sparse_attention")
-    V = _dense(V, "V", "sparse_attention")
+    Q = _dense(Q, "Q", "sparse_attention", device=P.device)
+    K_ = _dense(K, "K", "sparse_attention", device=P.device)
+    V = _dense(V, "V", "sparse_attention", device=P.device)
     m, n = P.shape
     if Q.shape[-2] != m or K_.shape[-2] != n or V.shape[-2] != n:
         raise ValueError(
@@ -443,11 +454,16 @@ def sparse_attention(Q, K, V, pattern, scale=None):
     B = int(np.prod(lead)) if lead else 1
     dv = V.shape[-1]
 
+    xp = _dispatch.array_module(P.device)
+
     def flat(a, rows):
-        a = np.broadcast_to(a, lead + a.shape[-2:])
-        return np.ascontiguousarray(a.reshape((B, rows, a.shape[-1])), dtype=dt)
+        a = xp.broadcast_to(a, lead + a.shape[-2:])
+        return xp.ascontiguousarray(a.reshape((B, rows, a.shape[-1])), dtype=dt)
 
     Qf, Kf, Vf = flat(Q, m), flat(K_, n), flat(V, n)
+    if P.device != "cpu":
+        out = _dispatch.lookup("sparse_attention", P.format, P.device)(Qf, Kf, Vf, P, scale)
+        return out.reshape(lead + (m, dv))
     out = np.empty((B, m, dv), dtype=dt)
     if out.size:
         with parallel_section():

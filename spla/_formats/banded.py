@@ -437,11 +437,10 @@ class banded_array(SparseArray):
         >>> spla.banded_array(np.array([[1.0, 2.0], [0.0, 3.0]])).T.offsets
         array([-1,  0])
         """
-        self._require_cpu("T")
         m, n = self._shape
         off = self._offsets
         t_off = -off[::-1].copy()
-        t_data = np.zeros((off.size, n), dtype=self.dtype)
+        t_data = self._xp().zeros((off.size, n), dtype=self.dtype)
         for d, k in enumerate(off.tolist()):
             lo, hi = _valid_range(k, m, n)
             # A.T[j, j - k] = A[j - k, j] = data[d, j - k] for j = i + k
@@ -458,17 +457,18 @@ class banded_array(SparseArray):
 
     def _entries(self):
         """Row, column and value of every in-matrix position, in row-major order."""
+        xp = self._xp()
         m, n = self._shape
         nd = self._offsets.size
         if nd == 0 or m == 0:
-            z = np.zeros(0, dtype=np.int64)
-            return z, z, np.zeros(0, dtype=self.dtype)
-        i = np.arange(m, dtype=np.int64)
-        cols = i[None, :] + self._offsets[:, None]
+            z = xp.zeros(0, dtype=np.int64)
+            return z, z, xp.zeros(0, dtype=self.dtype)
+        i = xp.arange(m, dtype=np.int64)
+        cols = i[None, :] + xp.asarray(self._offsets)[:, None]
         valid = (cols >= 0) & (cols < n)
         # transpose to (rows, diagonals): row-major with sorted columns in each row
         valid_t = valid.T
-        rows = np.broadcast_to(i[:, None], (m, nd))[valid_t]
+        rows = xp.broadcast_to(i[:, None], (m, nd))[valid_t]
         return rows, cols.T[valid_t], self._data.T[valid_t]
 
     def toarray(self, order=None, out=None):
@@ -488,21 +488,22 @@ class banded_array(SparseArray):
         array([[0., 1.],
                [0., 0.]])
         """
-        self._require_cpu("toarray")
+        xp = self._xp()
         if out is None:
-            out = np.zeros(self._shape, dtype=self.dtype, order=order or "C")
+            out = xp.zeros(self._shape, dtype=self.dtype, order=order or "C")
         else:
-            if (not isinstance(out, np.ndarray) or out.shape != self._shape
+            if (not isinstance(out, xp.ndarray) or out.shape != self._shape
                     or out.dtype != self.dtype):
                 raise ValueError(
-                    f"out must be a NumPy array of shape {self._shape} and dtype {self.dtype}"
+                    f"out must be an array of shape {self._shape} and dtype {self.dtype} "
+                    "on this array's device"
                 )
             out[...] = 0
         m, n = self._shape
         for d, k in enumerate(self._offsets.tolist()):
             lo, hi = _valid_range(k, m, n)
             if hi > lo:
-                i = np.arange(lo, hi)
+                i = xp.arange(lo, hi)
                 out[i, i + k] = self._data[d, lo:hi]
         return out
 
@@ -519,14 +520,14 @@ class banded_array(SparseArray):
         """
         from .compressed import csr_array
 
-        self._require_cpu("tocsr")
+        xp = self._xp()
         m, n = self._shape
         rows, cols, vals = self._entries()
         idx = index_dtype_for(max(n, rows.size, m))
-        indptr = np.zeros(m + 1, dtype=idx)
+        indptr = xp.zeros(m + 1, dtype=idx)
         if rows.size:
-            np.cumsum(np.bincount(rows, minlength=m), out=indptr[1:])
-        return csr_array._from_parts(np.ascontiguousarray(vals), cols.astype(idx), indptr,
+            indptr[1:] = xp.cumsum(xp.bincount(rows, minlength=m))
+        return csr_array._from_parts(xp.ascontiguousarray(vals), cols.astype(idx), indptr,
                                      self._shape, True)
 
     def tocsc(self, copy=False):
@@ -662,6 +663,9 @@ class banded_array(SparseArray):
         xp = _dispatch.array_module(device)
         data = self._data.get() if device == "cpu" else xp.asarray(self._data)
         return self._from_parts(data, self._offsets.copy(), self._shape)
+
+    def _xp(self):
+        return _dispatch.array_module(self.device)
 
     def _require_cpu(self, what):
         if self.device != "cpu":

@@ -83,6 +83,10 @@ class csr_array(SparseArray):
             shape = check_shape(shape)
         if isinstance(arg, SparseArray):
             self._init_from_spla(arg, shape, dtype, copy)
+        elif _is_cupyx_sparse(arg):
+            csr = arg.tocsr()
+            self._init_from_storage((csr.data, csr.indices, csr.indptr), tuple(csr.shape), dtype,
+                                    copy and csr is arg, check)
         elif _is_scipy_sparse(arg):
             self._init_from_scipy(arg, shape, dtype, copy, check)
         elif isinstance(arg, tuple) and len(arg) == 3:
@@ -137,7 +141,8 @@ class csr_array(SparseArray):
             raise ValueError("COO input must be (data, (row, col))")
         device = _common_device(data, *coords)
         if device != "cpu":
-            raise NotImplementedError("COO input is supported for NumPy arrays only")
+            self._init_from_coo_gpu(data, coords, shape, dtype)
+            return
         row = as_1d(np, coords[0], "row")
         col = as_1d(np, coords[1], "col")
         data = as_1d(np, data, "data")
@@ -155,6 +160,24 @@ class csr_array(SparseArray):
         indices, indptr = unify_index_dtype(np, csr.indices, csr.indptr, shape[1], False)
         self._set(csr.data.astype(target, copy=False), indices, indptr, shape)
 
+    def _init_from_coo_gpu(self, data, coords, shape, dtype):
+        import cupy
+        import cupyx.scipy.sparse as cusparse
+
+        row = as_1d(cupy, coords[0], "row")
+        col = as_1d(cupy, coords[1], "col")
+        data = as_1d(cupy, data, "data")
+        check_integer(row, "row")
+        check_integer(col, "col")
+        shape = check_coo(cupy, data, row, col, shape)
+        target = _value_dtype(data.dtype, dtype)
+        idx = index_dtype_for(max(shape), data.size)
+        coo = cusparse.coo_matrix(
+            (data.astype(target, copy=False), (row.astype(idx), col.astype(idx))), shape=shape)
+        csr = coo.tocsr()  # sums duplicates
+        csr.sum_duplicates()
+        self._set(csr.data, csr.indices, csr.indptr, shape)
+
     def _init_from_scipy(self, arg, shape, dtype, copy, check):
         if shape is not None and tuple(arg.shape) != shape:
             raise ValueError(f"shape {shape} does not match the SciPy array's {arg.shape}")
@@ -168,7 +191,8 @@ class csr_array(SparseArray):
 
     def _init_from_dense(self, arg, shape, dtype):
         if type(arg).__module__.split(".")[0] == "cupy":
-            raise NotImplementedError("dense CuPy input needs the spla_cuda backend")
+            self._init_from_dense_gpu(arg, shape, dtype)
+            return
         try:
             dense = np.asarray(arg)
         except (ValueError, TypeError) as exc:
@@ -189,6 +213,22 @@ class csr_array(SparseArray):
         rows, cols = np.nonzero(mask)
         data = dense[rows, cols].astype(target)
         self._set(data, cols.astype(idx), indptr, tuple(dense.shape))
+
+    def _init_from_dense_gpu(self, dense, shape, dtype):
+        import cupy
+
+        if dense.ndim != 2:
+            raise ValueError(f"dense input must be 2-D, got shape {dense.shape}")
+        if shape is not None and dense.shape != shape:
+            raise ValueError(f"shape {shape} does not match the dense input's {dense.shape}")
+        target = _value_dtype(dense.dtype, dtype)
+        mask = dense != 0
+        nnz = int(mask.sum())
+        idx = index_dtype_for(max(dense.shape[1], nnz))
+        indptr = cupy.zeros(dense.shape[0] + 1, dtype=idx)
+        indptr[1:] = cupy.cumsum(mask.sum(axis=1))
+        rows, cols = cupy.nonzero(mask)
+        self._set(dense[rows, cols].astype(target), cols.astype(idx), indptr, tuple(dense.shape))
 
     def _init_from_spla(self, arg, shape, dtype, copy):
         csr = arg.tocsr()
@@ -313,7 +353,8 @@ class csr_array(SparseArray):
         """A canonical copy: column indices sorted in every row, duplicates summed."""
         if self.has_canonical_format:
             return self.copy()
-        self._require_cpu("sum_duplicates")
+        if self.device != "cpu":
+            return _backend("sum_duplicates", self)(self)
         s = self.to_scipy().copy()
         s.sum_duplicates()
         return self._from_parts(s.data, s.indices.astype(self._indices.dtype),
@@ -566,6 +607,10 @@ class csc_array(SparseArray):
 
 def _value_dtype(input_dtype, requested):
     return value_dtype(requested) if requested is not None else default_value_dtype(input_dtype)
+
+
+def _is_cupyx_sparse(arg):
+    return type(arg).__module__.startswith("cupyx.scipy.sparse")
 
 
 def _common_device(*arrays):

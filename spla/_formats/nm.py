@@ -72,11 +72,12 @@ def pack_positions(pos, m):
 
 
 def unpack_positions(packed, m, S):
-    """Inverse of ``pack_positions``: (rows, S) uint8."""
+    """Inverse of ``pack_positions``: (rows, S) uint8 (on the device of ``packed``)."""
     if m != 4:
         return packed.copy()
+    xp = _dispatch.array_module(_dispatch.device_of(packed))
     R = packed.shape[0]
-    out = np.empty((R, S), dtype=np.uint8)
+    out = xp.empty((R, S), dtype=np.uint8)
     for i in range(4):
         width = out[:, i::4].shape[1]
         out[:, i::4] = (packed[:, :width] >> np.uint8(2 * i)) & np.uint8(3)
@@ -419,8 +420,13 @@ class nm_array(SparseArray):
     def _move_to(self, device):
         xp = _dispatch.array_module(device)
         move = (lambda a: a.get()) if device == "cpu" else xp.asarray
-        return self._from_parts(move(self._values), move(self._packed), self._n, self._m,
-                                self._shape)
+        moved = self._from_parts(move(self._values), move(self._packed), self._n, self._m,
+                                 self._shape)
+        # A backend may lay the storage out for its hardware once, on arrival
+        # (spla_cuda: the 2:4 metadata of the sparse tensor cores).
+        if _dispatch.has("prepare", "nm", device):
+            _dispatch.lookup("prepare", "nm", device)(moved)
+        return moved
 
     # -- products --------------------------------------------------------------------
 
