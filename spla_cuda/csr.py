@@ -1,0 +1,438 @@
+"""GPU implementations of the CSR operations (CuPy storage).
+
+Products run spla's own kernels (``kernels/csr.cu``), balanced by stored
+entries through a *plan* built once per matrix on the GPU and kept on the array:
+
+- rows are cut into tasks of at most ``2 * H`` stored entries and ``ROWS`` rows,
+  one warp per task; a task's products are staged in shared memory with
+  coalesced loads and summed one lane per row;
+- every row longer than ``H`` is a task of its own that the task kernel skips:
+  it is cut into segments of ``SEG`` entries, one warp (one block for SpMM) per
+  segment, and a fix-up kernel adds each row's segments in order.
+
+So no warp waits on a long row and no lane idles on a long run of short rows,
+whatever the distribution of row lengths, and every sum runs in a fixed order
+(the same bits from run to run). The remaining operations (transposed products,
+sparse-sparse arithmetic, reductions, conversions) use ``cupyx.scipy.sparse``,
+i.e. cuSPARSE, which needs 32-bit indices.
+"""
+
+import cupy
+import cupyx
+import cupyx.scipy.sparse as cusparse
+import numpy as np
+
+from spla._dispatch import register
+from spla._dtypes import result_dtype
+from spla._formats.compressed import csr_array
+
+from ._compile import blocks, ctype, kernel, lanes_per_row, vector_width
+
+#: Long-row threshold: a row with more entries is split into segments.
+H = 128
+#: Most rows in one task (one per lane).
+ROWS = 32
+#: Entries per segment of a long row.
+SEG = 4096
+#: Warps per block of the task kernels.
+WARPS = 8
+
+
+class _Plan:
+    """Task and segment arrays of one matrix (see the module docstring)."""
+
+    def __init__(self, A, H):
+        self.H = H
+        indptr = A.indptr
+        m = A.shape[0]
+        starts = indptr[:-1]
+        lengths = indptr[1:] - starts
+        long_ = lengths > H
+        first = cupy.zeros(m, dtype=bool)
+        if m:
+            first[0] = True
+            first[1:] = (starts[1:] // H != starts[:-1] // H) | long_[1:] | long_[:-1]
+            first |= cupy.arange(m) % ROWS == 0
+        self.task_rows = cupy.concatenate(
+            [cupy.flatnonzero(first), cupy.asarray([m])]).astype(indptr.dtype)
+        self.n_tasks = int(self.task_rows.size - 1)
+        self.long_rows = cupy.flatnonzero(long_).astype(indptr.dtype)
+        self.n_long = int(self.long_rows.size)
+        short = m - self.n_long
+        short_nnz = int(indptr[-1]) - int(lengths[long_].sum()) if m else 0
+        #: Mean length of the rows the task and vector kernels handle.
+        self.mean_short = short_nnz / short if short else 0.0
+        self.scattered = _gathers_are_scattered(A)
+        if self.n_long:
+            lo = indptr[self.long_rows].astype(np.int64)
+            hi = indptr[self.long_rows + 1].astype(np.int64)
+            n_seg = (hi - lo + SEG - 1) // SEG
+            self.seg_ptr = cupy.concatenate([cupy.zeros(1, np.int64), cupy.cumsum(n_seg)])
+            self.n_seg = int(self.seg_ptr[-1])
+            owner = cupy.searchsorted(self.seg_ptr, cupy.arange(self.n_seg), side="right") - 1
+            step = cupy.arange(self.n_seg, dtype=np.int64) - self.seg_ptr[owner]
+            self.seg_lo = lo[owner] + step * SEG
+            self.seg_hi = cupy.minimum(self.seg_lo + SEG, hi[owner])
+        else:
+            self.n_seg = 0
+
+
+def plan(A, threshold=None):
+    """The plan of ``A`` for the long-row threshold (default ``H``), built on
+    first use and kept on the array."""
+    threshold = threshold or H
+    plans = getattr(A, "_cuda_plans", None)
+    if plans is None:
+        plans = A._cuda_plans = {}
+    if threshold not in plans:
+        plans[threshold] = _Plan(A, threshold)
+    return plans[threshold]
+
+
+def _cast(a, dtype):
+    return a if a.dtype == dtype else a.astype(dtype)
+
+
+def _names(A, dt):
+    return ctype(dt), ctype(A.indptr.dtype)
+
+
+def _multiprocessors():
+    return cupy.cuda.Device().attributes["MultiProcessorCount"]
+
+
+def _gathers_are_scattered(A):
+    """Whether A's column indices wander far from the diagonal (random, power-law,
+    graph matrices) rather than staying near it (stencils, bands); decided from
+    1024 evenly spaced stored entries."""
+    m, n = A.shape
+    if A.nnz == 0 or m == 0:
+        return False
+    pos = cupy.linspace(0, A.nnz - 1, num=min(A.nnz, 1024)).astype(np.int64)
+    rows = cupy.searchsorted(A.indptr, pos, side="right") - 1
+    far = cupy.abs(A.indices[pos] - rows * (n / m)) > 32768
+    return bool(far.mean() > 0.25)
+
+
+def spmv_method(p):
+    """The short-row kernel for a plan (measured on the H100, docs/gpu.md):
+    ``"tasks"`` when the gathers of x are scattered (they come from L2 at random,
+    and staging a whole task keeps the most of them in flight); otherwise
+    ``"vector<L>"`` with about four entries per lane."""
+    if p.scattered:
+        return "tasks"
+    lanes = 1
+    while lanes < 32 and 8 * lanes <= p.mean_short:
+        lanes *= 2
+    return f"vector{lanes}"
+
+
+@register("matvec", "csr", "cuda")
+def matvec(A, x):
+    return spmv(A, x)
+
+
+def spmv(A, x, method=None):
+    """y = A @ x; ``method`` forces the short-row kernel (for benchmarks):
+    ``"tasks"``, ``"tasks_h<H>"`` (another long-row threshold), ``"tasks_l2"``
+    (gathers cached in L2 only) or ``"vector<L>"``; by default ``spmv_method``
+    picks it."""
+    dt = result_dtype(A.dtype, x.dtype)
+    m = A.shape[0]
+    y = cupy.empty(m, dtype=dt)
+    if m == 0:
+        return y
+    data = _cast(A.data, dt)
+    x = cupy.ascontiguousarray(x, dtype=dt)
+    p = plan(A)
+    method = method or spmv_method(p)
+    if method.startswith("tasks_h"):
+        p = plan(A, int(method[len("tasks_h"):]))
+    T, I = _names(A, dt)
+    if method.startswith("tasks"):
+        l2 = int(method == "tasks_l2")
+        k = kernel("csr.cu", f"csr_spmv_tasks<{T}, {I}, {p.H}, {WARPS}, {l2}>")
+        k((blocks(p.n_tasks, WARPS),), (WARPS * 32,),
+          (A.indptr, A.indices, data, x, y, p.task_rows, np.int64(p.n_tasks)))
+    else:
+        lanes = int(method[len("vector"):])
+        k = kernel("csr.cu", f"csr_spmv_vector<{T}, {I}, {lanes}>")
+        grid = min(blocks(m * lanes, 256), 16 * _multiprocessors())
+        k((grid,), (256,), (A.indptr, A.indices, data, x, y, np.int64(m), np.int64(p.H)))
+    if p.n_long:
+        partial = cupy.empty(p.n_seg, dtype=dt)
+        seg = kernel("csr.cu", f"csr_spmv_segments<{T}, {I}>")
+        seg((blocks(p.n_seg, 8),), (256,),
+            (A.indices, data, x, p.seg_lo, p.seg_hi, np.int64(p.n_seg), partial))
+        fix = kernel("csr.cu", f"csr_spmv_fixup<{T}, {I}>")
+        fix((blocks(p.n_long, 256),), (256,),
+            (p.long_rows, p.seg_ptr, partial, np.int64(p.n_long), y))
+    return y
+
+
+@register("matmat", "csr", "cuda")
+def matmat(A, X):
+    dt = result_dtype(A.dtype, X.dtype)
+    m, K = A.shape[0], X.shape[1]
+    if m == 0 or K == 0:
+        return cupy.zeros((m, K), dtype=dt)
+    data = _cast(A.data, dt)
+    X = cupy.ascontiguousarray(X, dtype=dt)  # row-major: each entry reads a row of X
+    Y = cupy.empty((m, K), dtype=dt)
+    p = plan(A)
+    T, I = _names(A, dt)
+    V = vector_width(dt, K)
+    G = lanes_per_row(K, V)
+    k = kernel("csr.cu", f"csr_spmm_tasks<{T}, {I}, {G}, {V}, {WARPS}>")
+    k((blocks(p.n_tasks, WARPS),), (WARPS * 32,),
+      (A.indptr, A.indices, data, X, Y, p.task_rows, np.int64(p.n_tasks), np.int64(K),
+       np.int32(p.H)))
+    if p.n_long:
+        partial = cupy.empty((p.n_seg, K), dtype=dt)
+        threads = min(256, 32 * blocks(-(-K // V), 32))
+        seg = kernel("csr.cu", f"csr_spmm_segments<{T}, {I}, {V}>")
+        seg((p.n_seg,), (threads,),
+            (A.indices, data, X, p.seg_lo, p.seg_hi, np.int64(p.n_seg), np.int64(K), partial))
+        fix = kernel("csr.cu", f"csr_spmm_fixup<{T}, {I}>")
+        fix((p.n_long,), (min(256, 32 * blocks(K, 32)),),
+            (p.long_rows, p.seg_ptr, partial, np.int64(p.n_long), np.int64(K), Y))
+    return Y
+
+
+# -- through cupyx.scipy.sparse (cuSPARSE) ------------------------------------------
+
+
+def to_cupyx(A, dtype=None, canonical=False):
+    """``cupyx.scipy.sparse.csr_matrix`` sharing A's arrays where it can
+    (a canonical copy when ``canonical`` and A has duplicates or unsorted rows)."""
+    if A.indices.dtype != np.int32:
+        if max(A.shape + (A.nnz,)) > np.iinfo(np.int32).max:
+            raise NotImplementedError(
+                "this operation runs through cuSPARSE (cupyx.scipy.sparse), which needs "
+                "32-bit indices; the array is too large for them")
+    data = A.data if dtype is None else _cast(A.data, dtype)
+    S = cusparse.csr_matrix(
+        (data, A.indices.astype(np.int32, copy=False), A.indptr.astype(np.int32, copy=False)),
+        shape=A.shape)
+    if canonical and not A.has_canonical_format:
+        data, indices, indptr = _summed(A, data)
+        S = cusparse.csr_matrix((data, indices.astype(np.int32), indptr.astype(np.int32)),
+                                shape=A.shape)
+    return S
+
+
+def _summed(A, data):
+    """Canonical storage of A with values ``data``: every row's columns sorted and
+    duplicates summed (explicit zeros kept). Built here rather than by cupyx, whose
+    ``sum_duplicates`` trusts a cached canonical flag."""
+    return _coo_to_canonical(entry_rows(A), A.indices, data, A.shape, A.indptr.dtype)
+
+
+def _keys(rows, cols, n):
+    return rows.astype(np.int64) * n + cols.astype(np.int64)
+
+
+def _coo_to_canonical(rows, cols, data, shape, index_dtype=None):
+    """(data, indices, indptr) of the COO triplets, sorted, duplicates summed."""
+    m, n = shape
+    idx = index_dtype or (np.int32 if max(m, n, data.size) <= np.iinfo(np.int32).max
+                          else np.int64)
+    keys = _keys(rows, cols, n)
+    order = cupy.argsort(keys)
+    keys = keys[order]
+    first = cupy.empty(keys.size, dtype=bool)
+    first[:1] = True
+    first[1:] = keys[1:] != keys[:-1]
+    segment = cupy.cumsum(first) - 1
+    unique = keys[first]
+    values = data[order]
+    if values.dtype.kind == "c":  # scatter_add adds real numbers: one pass per part
+        real = cupy.zeros(unique.size, dtype=values.real.dtype)
+        imag = cupy.zeros(unique.size, dtype=values.real.dtype)
+        cupyx.scatter_add(real, segment, cupy.ascontiguousarray(values.real))
+        cupyx.scatter_add(imag, segment, cupy.ascontiguousarray(values.imag))
+        summed = (real + 1j * imag).astype(values.dtype)
+    else:
+        summed = cupy.zeros(unique.size, dtype=values.dtype)
+        cupyx.scatter_add(summed, segment, values)
+    indptr = cupy.searchsorted(unique // n if n else unique, cupy.arange(m + 1),
+                               side="left").astype(idx)
+    return summed, (unique % n if n else unique).astype(idx), indptr
+
+
+def _without_zeros(data, indices, indptr, shape):
+    C = csr_array._from_parts(data, indices, indptr, shape, True)
+    return eliminate_zeros(C) if C.nnz and not bool(data.all()) else C
+
+
+def from_cupyx(S, canonical=None):
+    S = S.tocsr()
+    return csr_array._from_parts(S.data, S.indices, S.indptr, S.shape, canonical)
+
+
+def _empty(shape, dt):
+    """An all-zero CSR array of ``shape`` (cuSPARSE faults on empty operands: spla
+    never hands it one)."""
+    return csr_array._from_parts(cupy.zeros(0, dt), cupy.zeros(0, np.int32),
+                                 cupy.zeros(shape[0] + 1, np.int32), shape, True)
+
+
+def _is_empty(*arrays):
+    return any(a.nnz == 0 or 0 in a.shape for a in arrays)
+
+
+@register("rmatvec", "csr", "cuda")
+def rmatvec(A, x):
+    dt = result_dtype(A.dtype, x.dtype)
+    if _is_empty(A):
+        return cupy.zeros(A.shape[1], dtype=dt)
+    return to_cupyx(A, dt).T @ cupy.ascontiguousarray(x, dtype=dt)
+
+
+@register("rmatmat", "csr", "cuda")
+def rmatmat(A, X):
+    dt = result_dtype(A.dtype, X.dtype)
+    n, k = A.shape[1], X.shape[1]
+    if k == 0 or _is_empty(A):
+        return cupy.zeros((n, k), dtype=dt)
+    return cupy.ascontiguousarray(to_cupyx(A, dt).T @ cupy.ascontiguousarray(X, dtype=dt))
+
+
+def entry_rows(A):
+    """The row of every stored entry (int64)."""
+    return _rows_of(A.indptr, A.nnz)
+
+
+def _canonical_result(S):
+    """A canonical spla array of a cupyx result, without stored zeros."""
+    S = S.tocsr()
+    if S.nnz == 0:
+        return _empty(S.shape, S.dtype)
+    rows = _rows_of(S.indptr, S.nnz)
+    return _without_zeros(*_coo_to_canonical(rows, S.indices, S.data, S.shape), S.shape)
+
+
+@register("spgemm", "csr", "cuda")
+def spgemm(A, B):
+    dt = result_dtype(A.dtype, B.dtype)
+    if _is_empty(A, B):
+        return _empty((A.shape[0], B.shape[1]), dt)
+    return _canonical_result(to_cupyx(A, dt, True) @ to_cupyx(B, dt, True))
+
+
+@register("add", "csr", "cuda")
+def add(A, B, sign):
+    dt = result_dtype(A.dtype, B.dtype)
+    rows = cupy.concatenate([entry_rows(A), entry_rows(B)])
+    cols = cupy.concatenate([A.indices.astype(np.int64), B.indices.astype(np.int64)])
+    b = _cast(B.data, dt)
+    data = cupy.concatenate([_cast(A.data, dt), b if sign == 1 else -b])
+    return _without_zeros(*_coo_to_canonical(rows, cols, data, A.shape), A.shape)
+
+
+@register("multiply", "csr", "cuda")
+def multiply(A, B):
+    dt = result_dtype(A.dtype, B.dtype)
+    n = A.shape[1]
+    a_data, a_idx, a_ptr = _summed(A, _cast(A.data, dt))
+    b_data, b_idx, b_ptr = _summed(B, _cast(B.data, dt))
+    a_keys = _keys(_rows_of(a_ptr, a_idx.size), a_idx, n)
+    b_keys = _keys(_rows_of(b_ptr, b_idx.size), b_idx, n)
+    if a_keys.size == 0 or b_keys.size == 0:
+        return _empty(A.shape, dt)
+    at = cupy.minimum(cupy.searchsorted(b_keys, a_keys), b_keys.size - 1)
+    match = b_keys[at] == a_keys
+    rows = a_keys[match] // n
+    data = a_data[match] * b_data[at[match]]
+    indptr = cupy.searchsorted(rows, cupy.arange(A.shape[0] + 1)).astype(a_ptr.dtype)
+    return _without_zeros(data, a_idx[match], indptr, A.shape)
+
+
+def _rows_of(indptr, nnz):
+    return cupy.searchsorted(indptr, cupy.arange(nnz), side="right") - 1
+
+
+@register("add_dense", "csr", "cuda")
+def add_dense(A, dense, sign):
+    dt = result_dtype(A.dtype, dense.dtype)
+    try:
+        shape = np.broadcast_shapes(dense.shape, A.shape)
+    except ValueError:
+        shape = None
+    if shape != A.shape:
+        raise ValueError(f"add: dense operand {dense.shape} does not broadcast to {A.shape}")
+    out = cupy.empty(A.shape, dtype=dt)
+    out[...] = dense if sign == 1 else -dense
+    return out + toarray(A, None, None).astype(dt, copy=False)
+
+
+@register("multiply_dense", "csr", "cuda")
+def multiply_dense(A, dense):
+    dt = result_dtype(A.dtype, dense.dtype)
+    D = cupy.broadcast_to(_cast(dense, dt), A.shape)
+    rows = entry_rows(A)
+    data = _cast(A.data, dt) * D[rows, A.indices]
+    C = A._with_data(data)
+    return eliminate_zeros(C) if C.nnz and not bool(data.all()) else C
+
+
+@register("toarray", "csr", "cuda")
+def toarray(A, order, out):
+    dense = cupy.zeros(A.shape, dtype=A.dtype, order=order or "C") if _is_empty(A) else \
+        to_cupyx(A, None, True).toarray(order=order or "C")
+    if out is None:
+        return dense
+    if not isinstance(out, cupy.ndarray) or out.shape != A.shape or out.dtype != A.dtype:
+        raise ValueError(f"out must be a CuPy array of shape {A.shape} and dtype {A.dtype}")
+    out[...] = dense
+    return out
+
+
+@register("transpose", "csr", "cuda")
+def transpose(A):
+    if _is_empty(A):
+        return _empty(A.shape[::-1], A.dtype)
+    S = to_cupyx(A, None, True).T.tocsr()
+    return from_cupyx(S, True if A._canonical else None)
+
+
+@register("is_canonical", "csr", "cuda")
+def is_canonical(A):
+    if A.nnz < 2:
+        return True
+    rows = entry_rows(A)
+    same_row = rows[1:] == rows[:-1]
+    return not bool(cupy.any(same_row & (A.indices[1:] <= A.indices[:-1])))
+
+
+@register("eliminate_zeros", "csr", "cuda")
+def eliminate_zeros(A):
+    keep = A.data != 0
+    rows = entry_rows(A)
+    counts = cupy.bincount(rows[keep], minlength=A.shape[0]) if A.nnz else \
+        cupy.zeros(A.shape[0], np.int64)
+    indptr = cupy.concatenate([cupy.zeros(1, np.int64), cupy.cumsum(counts)]).astype(A.indptr.dtype)
+    return csr_array._from_parts(A.data[keep], A.indices[keep], indptr, A.shape, A._canonical)
+
+
+@register("sum", "csr", "cuda")
+def sum_(A, axis):
+    if axis is None:
+        return A.data.sum()
+    if axis == 1:
+        return matvec(A, cupy.ones(A.shape[1], dtype=A.dtype))
+    return rmatvec(A, cupy.ones(A.shape[0], dtype=A.dtype))
+
+
+@register("diagonal", "csr", "cuda")
+def diagonal(A, k):
+    m, n = A.shape
+    length = max(0, min(m, n - k)) if k >= 0 else max(0, min(m + k, n))
+    if _is_empty(A) or length == 0:
+        return cupy.zeros(length, dtype=A.dtype)
+    return to_cupyx(A, None, True).diagonal(k)
+
+
+@register("sum_duplicates", "csr", "cuda")
+def sum_duplicates(A):
+    return csr_array._from_parts(*_summed(A, A.data), A.shape, True)
