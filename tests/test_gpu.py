@@ -1,0 +1,275 @@
+"""The GPU backend (spla_cuda) against the dense float64 reference.
+
+The same properties as on the CPU, run on arrays moved with ``to_device("cuda")``.
+Skipped, with the reason, where CuPy or a CUDA GPU is missing (CI has neither);
+run them on a GPU machine with ``python -m pytest tests/test_gpu.py``.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+cupy = pytest.importorskip("cupy", reason="the GPU tests need CuPy: pip install 'spla[cuda]'")
+try:
+    _GPUS = cupy.cuda.runtime.getDeviceCount()
+except cupy.cuda.runtime.CUDARuntimeError:
+    _GPUS = 0
+if not _GPUS:
+    pytest.skip("the GPU tests need an NVIDIA GPU; CuPy sees none", allow_module_level=True)
+
+import spla  # noqa: E402
+import spla_cuda.csr  # noqa: E402
+from spla import attention  # noqa: E402
+from spla.testing.strategies import banded_arrays, csr_arrays, dense_operands  # noqa: E402
+from spla.testing._strategies_nm import nm_arrays  # noqa: E402
+
+from _util import assert_product, max_terms, ref_dense  # noqa: E402
+
+pytestmark = pytest.mark.gpu
+# The plan_sizes fixture patches module constants once per test, which is what
+# every example of the test should see.
+CHEAP = settings(max_examples=max(25, settings.default.max_examples // 4),
+                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                        HealthCheck.data_too_large])
+GPU_OPERAND_DTYPES = st.sampled_from([np.float32, np.float64, np.complex64, np.complex128])
+WIDTHS = st.sampled_from([1, 2, 3, 4, 5, 8, 16, 17, 32, 33, 64, 128, 130])
+
+
+def _host(a):
+    return cupy.asnumpy(a)
+
+
+@pytest.fixture(params=["default", "tiny"])
+def plan_sizes(request, monkeypatch):
+    """Run with the real plan constants and with tiny ones, which make the small
+    matrices hypothesis draws take the long-row (segment + fix-up) path."""
+    if request.param == "tiny":
+        monkeypatch.setattr(spla_cuda.csr, "H", 2)
+        monkeypatch.setattr(spla_cuda.csr, "SEG", 3)
+        monkeypatch.setattr(spla_cuda.csr, "ROWS", 3)
+    return request.param
+
+
+# -- CSR ---------------------------------------------------------------------------------
+
+
+SPMV_METHODS = st.sampled_from([None, "tasks", "vector1", "vector2", "vector8", "vector32"])
+
+
+@CHEAP
+@given(A=csr_arrays(), dtype=GPU_OPERAND_DTYPES, method=SPMV_METHODS, data=st.data())
+def test_csr_spmv(plan_sizes, A, dtype, method, data):
+    x = data.draw(dense_operands(A.shape[1], dtype=dtype))
+    G = A.to_device("cuda")
+    assert G.device == "cuda" and isinstance(G.data, cupy.ndarray)
+    y = spla_cuda.csr.spmv(G, cupy.asarray(x), method) if method else G @ cupy.asarray(x)
+    assert isinstance(y, cupy.ndarray) and y.dtype == np.result_type(A.dtype, x.dtype)
+    D = ref_dense(A)
+    assert_product(_host(y), D, np.abs(D), x, max(1, max_terms(A)), "GPU SpMV")
+
+
+@CHEAP
+@given(A=csr_arrays(), dtype=GPU_OPERAND_DTYPES, k=WIDTHS, layout=st.sampled_from("CF"),
+       data=st.data())
+def test_csr_spmm(plan_sizes, A, dtype, k, layout, data):
+    X = data.draw(dense_operands(A.shape[1], k, dtype=dtype, layout=layout))
+    Y = A.to_device("cuda") @ cupy.asarray(X, order=layout)
+    D = ref_dense(A)
+    assert_product(_host(Y), D, np.abs(D), X, max(1, max_terms(A)), "GPU SpMM")
+
+
+@pytest.mark.parametrize("length", [0, 1, 129, 4095, 4096, 4097, 20000])
+def test_csr_one_long_row_among_empty_ones(length):
+    rng = np.random.default_rng(length)
+    m, n = 300, 20001
+    counts = np.zeros(m, dtype=np.int64)
+    counts[150] = length
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    indices = rng.integers(0, n, length)
+    data = rng.standard_normal(length)
+    A = spla.csr_array((data, indices, indptr), shape=(m, n))
+    x = rng.standard_normal(n)
+    X = rng.standard_normal((n, 8))
+    G = A.to_device("cuda")
+    D = ref_dense(A)
+    assert_product(_host(G @ cupy.asarray(x)), D, np.abs(D), x, max(1, length), "long row SpMV")
+    assert_product(_host(G @ cupy.asarray(X)), D, np.abs(D), X, max(1, length), "long row SpMM")
+
+
+def test_csr_power_law_rows_and_same_bits_twice():
+    rng = np.random.default_rng(7)
+    m = n = 20000
+    counts = np.minimum((rng.pareto(1.2, m) + 1).astype(np.int64), n)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    indices = rng.integers(0, n, int(indptr[-1]))
+    A = spla.csr_array((rng.standard_normal(indices.size), indices, indptr), shape=(m, n))
+    x = rng.standard_normal(n).astype(np.float32)
+    G = A.astype(np.float32).to_device("cuda")
+    D = ref_dense(A)
+    for method in ("tasks", "vector1", "vector8", None):
+        y1 = _host(spla_cuda.csr.spmv(G, cupy.asarray(x), method))
+        y2 = _host(spla_cuda.csr.spmv(G, cupy.asarray(x), method))
+        np.testing.assert_array_equal(y1, y2)  # fixed summation order: the same bits
+        assert_product(y1, D, np.abs(D), x, int(counts.max()), f"power-law SpMV {method}")
+
+
+@CHEAP
+@given(A=csr_arrays(), B=st.data())
+def test_csr_other_operations_match_the_cpu(A, B):
+    G = A.to_device("cuda")
+    D = ref_dense(A)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(A.shape[0])
+    tol = dict(rtol=1e-4, atol=1e-4) if A.dtype in (np.float32, np.complex64) else \
+        dict(rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(_host(G.T @ cupy.asarray(x)), D.T @ x, **tol)
+    np.testing.assert_allclose(_host(G.toarray()), D, **tol)
+    np.testing.assert_allclose(_host(G.sum(axis=0)), D.sum(axis=0), **tol)
+    np.testing.assert_allclose(_host(G.sum(axis=1)), D.sum(axis=1), **tol)
+    np.testing.assert_allclose(complex(G.sum()), D.sum(), **tol)
+    np.testing.assert_allclose(_host(G.diagonal()), np.diagonal(D), **tol)
+    np.testing.assert_allclose(_host((G + G).toarray()), 2 * D, **tol)
+    np.testing.assert_allclose(_host((G - G * 0.5).toarray()), 0.5 * D, **tol)
+    np.testing.assert_allclose(_host(G.multiply(G).toarray()), D * D, **tol)
+    np.testing.assert_allclose(_host((G @ G.T).toarray()), D @ D.T, **tol)
+    back = G.to_device("cpu")
+    assert back.device == "cpu"
+    np.testing.assert_array_equal(back.data, A.data)
+    np.testing.assert_array_equal(back.indices, A.indices)
+
+
+def test_csr_from_cupy_inputs():
+    rng = np.random.default_rng(1)
+    D = rng.standard_normal((7, 5)) * (rng.random((7, 5)) < 0.4)
+    A = spla.csr_array(cupy.asarray(D))
+    assert A.device == "cuda"
+    np.testing.assert_array_equal(_host(A.toarray()), D)
+    r, c = np.nonzero(D)
+    B = spla.csr_array((cupy.asarray(np.r_[D[r, c], 1.0]),
+                        (cupy.asarray(np.r_[r, r[0]]), cupy.asarray(np.r_[c, c[0]]))), shape=D.shape)
+    E = D.copy()
+    E[r[0], c[0]] += 1.0
+    np.testing.assert_allclose(_host(B.toarray()), E)
+
+
+def test_operands_on_another_device_raise():
+    A = spla.csr_array(np.eye(3))
+    G = A.to_device("cuda")
+    with pytest.raises(ValueError, match="device"):
+        G @ np.ones(3)
+    with pytest.raises(ValueError, match="device"):
+        A @ cupy.ones(3)
+    with pytest.raises(ValueError, match="device"):
+        G + A
+    with pytest.raises(ValueError, match="CPU"):
+        G.to_scipy()
+
+
+# -- banded --------------------------------------------------------------------------------
+
+
+@CHEAP
+@given(A=banded_arrays(), dtype=GPU_OPERAND_DTYPES, k=st.sampled_from([None, 1, 3, 4, 16, 33]),
+       data=st.data())
+def test_banded_products(A, dtype, k, data):
+    X = data.draw(dense_operands(A.shape[1], k, dtype=dtype))
+    G = A.to_device("cuda")
+    Y = G @ cupy.asarray(X)
+    D = A.toarray().astype(np.complex128 if A.dtype.kind == "c" else np.float64)
+    assert_product(_host(Y), D, np.abs(D), X, max(1, A.offsets.size), "GPU banded")
+    np.testing.assert_array_equal(_host(G.toarray()), A.toarray())
+    np.testing.assert_array_equal(_host(G.tocsr().toarray()), A.toarray())
+
+
+# -- N:M -------------------------------------------------------------------------------------
+
+
+@CHEAP
+@given(A=nm_arrays(), dtype=st.sampled_from([np.float16, np.float32, np.float64]),
+       k=st.sampled_from([None, 1, 2, 4, 7, 8, 16, 40]), data=st.data())
+def test_nm_products_cuda_cores(A, dtype, k, data):
+    shape = A.shape[1] if k is None else (A.shape[1], k)
+    X = data.draw(hnp.arrays(np.float64, shape, elements=st.integers(-8, 8).map(lambda v: v / 4)))
+    X = X.astype(dtype)
+    G = A.to_device("cuda")
+    Y = G @ cupy.asarray(X)
+    assert Y.dtype == spla._dtypes.result_dtype(A.dtype, X.dtype)
+    D = A.toarray().astype(np.float64)
+    assert_product(_host(Y), D, np.abs(D), X, max(1, A.values.shape[1]), "GPU N:M")
+    np.testing.assert_array_equal(_host(G.toarray()), A.toarray())
+    np.testing.assert_array_equal(_host(G.tocsr().toarray()), A.tocsr().toarray())
+
+
+@settings(max_examples=60)
+@given(M=st.integers(1, 300), k_tiles=st.integers(1, 4),
+       N=st.sampled_from([8, 16, 24, 136, 264]), seed=st.integers(0, 2**32 - 1),
+       unsorted=st.booleans(), config=st.sampled_from([None] + sorted(spla_cuda.sparse24.CONFIGS)))
+def test_sparse24_tensor_cores(M, k_tiles, N, seed, unsorted, config):
+    bk = spla_cuda.sparse24.CONFIGS[config][2] if config else 32
+    K = k_tiles * bk
+    rng = np.random.default_rng(seed)
+    W = rng.integers(-8, 9, (M, K)).astype(np.float16) / np.float16(4)
+    A = spla.nm_array(W, prune=True)
+    if unsorted:  # the same matrix stored with the two slots of every group swapped
+        S = A.values.shape[1]
+        swap = np.arange(S) ^ 1
+        A = spla.nm_array((A.values[:, swap], A.positions[:, swap]), shape=A.shape)
+    X = (rng.integers(-8, 9, (K, N)) / 4).astype(np.float16)
+    G = A.to_device("cuda")
+    assert spla_cuda.sparse24.supports(G, cupy.asarray(X))
+    Y = spla_cuda.sparse24.spmm(G, cupy.asarray(X), config) if config else G @ cupy.asarray(X)
+    assert Y.dtype == np.float32
+    D = A.toarray().astype(np.float64)
+    # Quarter-integers in [-2, 2]: every product and partial sum is exact in float32.
+    np.testing.assert_array_equal(_host(Y), D @ X.astype(np.float64))
+
+
+def test_sparse24_random_values_within_float32_accumulation():
+    rng = np.random.default_rng(3)
+    M, K, N = 512, 1024, 256
+    A = spla.nm_array(rng.standard_normal((M, K)).astype(np.float16), prune=True)
+    X = rng.standard_normal((K, N)).astype(np.float16)
+    Y = _host(A.to_device("cuda") @ cupy.asarray(X))
+    ref = A.toarray().astype(np.float64) @ X.astype(np.float64)
+    err = np.linalg.norm(Y - ref) / np.linalg.norm(ref)
+    assert err < 1e-5, err
+
+
+# -- attention ---------------------------------------------------------------------------------
+
+
+@st.composite
+def _patterns(draw):
+    n = draw(st.integers(0, 40))
+    kind = draw(st.sampled_from(["local", "strided", "global"]))
+    causal = draw(st.booleans())
+    if kind == "local":
+        return attention.local_pattern(n, draw(st.integers(0, 8)), causal=causal)
+    if kind == "strided":
+        return attention.strided_pattern(n, draw(st.integers(1, 6)), causal=causal)
+    g = draw(st.lists(st.integers(0, max(0, n - 1)), max_size=3, unique=True)) if n else []
+    return attention.global_local_pattern(n, draw(st.integers(0, 6)), g, causal=causal)
+
+
+@CHEAP
+@given(P=_patterns(), d=st.integers(1, 70), dv=st.sampled_from([1, 16, 33, 64, 200]),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1))
+def test_attention_matches_the_cpu(P, d, dv, dtype, seed):
+    rng = np.random.default_rng(seed)
+    n = P.shape[0]
+    Q, K = (rng.standard_normal((2, n, d)).astype(dtype) for _ in range(2))
+    V = rng.standard_normal((2, n, dv)).astype(dtype)
+    G = P.to_device("cuda")
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    S_cpu = attention.sddmm(Q[0], K[0], P)
+    S_gpu = attention.sddmm(cupy.asarray(Q[0]), cupy.asarray(K[0]), G)
+    assert S_gpu.format == S_cpu.format and S_gpu.device == "cuda"
+    np.testing.assert_allclose(_host(S_gpu.toarray()), S_cpu.toarray(), **tol)
+    np.testing.assert_allclose(_host(attention.softmax(S_gpu).toarray()),
+                               attention.softmax(S_cpu).toarray(), **tol)
+    out = attention.sparse_attention(cupy.asarray(Q), cupy.asarray(K), cupy.asarray(V), G)
+    np.testing.assert_allclose(_host(out), attention.sparse_attention(Q, K, V, P), **tol)
+    with pytest.raises(ValueError, match="CuPy"):
+        attention.sddmm(Q[0], K[0], G)
