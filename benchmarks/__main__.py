@@ -53,17 +53,23 @@ def parse_args(argv=None):
                    help="directory of .mtx/.mtx.gz matrices; 'none' to skip (default: "
                         "../shared/matrices if it exists, else tests/data if it exists)")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic matrices")
-    p.add_argument("--gpu", action="store_true", help="GPU suite (not implemented yet)")
+    p.add_argument("--gpu", action="store_true",
+                   help="the GPU suite instead (spla_cuda against cuSPARSE, cuBLAS and "
+                        "cuSPARSELt; needs CuPy, PyTorch and an NVIDIA GPU; default n = 8,000,000)")
+    p.add_argument("--gpu-suites", nargs="+", default=["spmv", "spmm", "sparse24"],
+                   choices=["spmv", "spmm", "sparse24"], help="GPU suites to run (default all)")
     a = p.parse_args(argv)
-    if a.gpu:
-        print("The GPU benchmark suite is not implemented yet (a later issue adds it).")
-        sys.exit(2)
     try:
         a.classes = _classes(a.classes) if a.classes else list(CLASSES)
     except argparse.ArgumentTypeError as e:
         p.error(str(e))
     if a.n is None:
-        a.n = 200_000 if a.quick else 2_000_000
+        a.n = (200_000 if a.quick else 8_000_000) if a.gpu else (200_000 if a.quick else 2_000_000)
+    if a.gpu:
+        if a.out.name == "cpu.json":
+            a.out = a.out.with_name("gpu.json")
+        if a.markdown.name == "cpu.md":
+            a.markdown = a.markdown.with_name("gpu.md")
     if a.repeat is None:
         a.repeat = 5 if a.quick else 15
     if a.n < 16 or a.repeat < 1 or a.spmm_cols < 0:
@@ -95,13 +101,16 @@ def _clean(o):
 
 def main(argv=None):
     args = parse_args(argv)
-    from . import cpu  # heavy imports only after argument checks
+    if args.gpu:
+        from . import gpu as suite  # heavy imports only after argument checks
+    else:
+        from . import cpu as suite
 
-    report = cpu.run(args)
+    report = suite.run(args)
     for path in (args.out, args.markdown):
         path.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(_clean(report), indent=1, default=str) + "\n")
-    args.markdown.write_text(cpu.markdown(report))
+    args.markdown.write_text(suite.markdown(report))
     print(f"\nwrote {args.out} and {args.markdown}")
     return 0
 

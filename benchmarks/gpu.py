@@ -1,0 +1,328 @@
+"""GPU benchmark suite: spla_cuda against cuSPARSE (through CuPy and PyTorch),
+cuBLAS and cuSPARSELt, in one run (``python -m benchmarks --gpu``).
+
+Every figure is the median of CUDA-event timings taken alternately between the
+contenders (each sample times ``inner`` back-to-back calls, so launch and host
+overhead overlap with the GPU work as they do in a real pipeline), after warm-up.
+Bandwidths count compulsory bytes: every stored value, index and row pointer, the
+operand and the result, each once. Each spla result is checked against the
+baseline's before it is timed.
+"""
+
+import random
+import statistics
+import time
+
+import numpy as np
+
+from . import matrices
+
+# -- timing ------------------------------------------------------------------------------
+
+
+def time_gpu(contenders, repeat=15, inner=10, warmup=3, seed=0):
+    """Median and minimum seconds per call of each contender, timed alternately
+    with CUDA events on the current stream."""
+    import cupy
+
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+    cupy.cuda.Device().synchronize()
+    times = {name: [] for name in contenders}
+    order = list(contenders)
+    rng = random.Random(seed)
+    for _ in range(repeat):
+        rng.shuffle(order)
+        for name in order:
+            fn = contenders[name]
+            start, end = cupy.cuda.Event(), cupy.cuda.Event()
+            start.record()
+            for _ in range(inner):
+                fn()
+            end.record()
+            end.synchronize()
+            times[name].append(cupy.cuda.get_elapsed_time(start, end) / inner / 1e3)
+    return {name: {"median": statistics.median(t), "min": min(t)} for name, t in times.items()}
+
+
+def copy_bandwidth():
+    """Device-to-device copy bandwidth (read + write bytes per second) of 1 GiB."""
+    import cupy
+
+    a = cupy.ones(1 << 28, dtype=np.float32)
+    b = cupy.empty_like(a)
+    t = time_gpu({"copy": lambda: cupy.copyto(b, a)}, repeat=10, inner=5)["copy"]["median"]
+    return 2 * a.nbytes / t
+
+
+def _rel_err(a, b):
+    import cupy
+
+    a = cupy.asarray(a, dtype=np.float64)
+    b = cupy.asarray(b, dtype=np.float64)
+    return float(cupy.linalg.norm(a - b) / max(float(cupy.linalg.norm(b)), 1e-300))
+
+
+def _torch_csr(A):
+    import torch
+
+    return torch.sparse_csr_tensor(
+        torch.from_dlpack(A.indptr.astype(np.int64)), torch.from_dlpack(A.indices.astype(np.int64)),
+        torch.from_dlpack(A.data), size=A.shape)
+
+
+# -- suites --------------------------------------------------------------------------------
+
+
+def _host_matrix(name, n):
+    size = 2 * n if name == "laplacian2d" else n  # the generator's grid has n / 2 rows
+    return matrices.make(name, size)
+
+
+def _build(name, n, dtype, host=None):
+    """The class ``name`` with about n rows, as a GPU spla csr_array of ``dtype``."""
+    import spla
+
+    data, indices, indptr, shape = host if host is not None else _host_matrix(name, n)
+    A = spla.csr_array((data.astype(dtype), indices, indptr), shape=shape)
+    return A.to_device("cuda")
+
+
+def spmv_suite(n, dtypes, repeat, classes, report):
+    for name in classes:
+        t0 = time.perf_counter()
+        host = _host_matrix(name, n)
+        build_s = time.perf_counter() - t0
+        for dtype in dtypes:
+            _spmv_one(name, host, build_s, n, dtype, repeat, report)
+
+
+def _spmv_one(name, host, build_s, n, dtype, repeat, report):
+    import cupy
+    import cupyx.scipy.sparse as cusparse
+    import torch
+
+    import spla
+
+    rows = []
+    A = _build(name, n, dtype, host)
+    m = A.shape[0]
+    x = cupy.asarray(np.random.default_rng(1).random(A.shape[1]) + 0.5, dtype=dtype)
+    C = cusparse.csr_matrix((A.data, A.indices, A.indptr), shape=A.shape)
+    T = _torch_csr(A)
+    xt = torch.from_dlpack(x)
+    check = _rel_err(A @ x, C @ x)
+    contenders = {
+        "spla": lambda: A @ x,
+        "cusparse_cupy": lambda: C @ x,
+        "cusparse_torch": lambda: torch.mv(T, xt),
+    }
+    from spla_cuda import csr as gpu_csr
+
+    row_methods = ["tasks", "tasks_h64", "tasks_h256", "tasks_l2"] + [
+        f"vector{lanes}" for lanes in (1, 2, 4, 8, 16, 32)]
+    for method in row_methods:
+        contenders[f"spla[{method}]"] = lambda method=method: gpu_csr.spmv(A, x, method)
+    if name == "band33":
+        B = spla.banded_array(A.to_device("cpu")).to_device("cuda")
+        check_banded = _rel_err(B @ x, C @ x)
+        contenders["spla_banded"] = lambda: B @ x
+        from spla_cuda import banded as gpu_banded
+
+        for method in ("rows1", "rows2", "rows4", "rows8", "vec2", "vec4"):
+            if method.startswith("vec") and (
+                    int(method[-1]) * np.dtype(dtype).itemsize > 16 or m % int(method[-1])):
+                continue
+            contenders[f"spla_banded[{method}]"] = (
+                lambda method=method: gpu_banded.spmv(B, x, method))
+    t = time_gpu(contenders, repeat=repeat)
+    isz = np.dtype(dtype).itemsize
+    csr_bytes = A.nnz * (isz + 4) + (m + 1) * 4 + (A.shape[1] + m) * isz
+    row = {"class": name, "rows": m, "nnz": A.nnz, "dtype": np.dtype(dtype).name,
+           "build_s": build_s, "check_rel_err": check, "times": t,
+           "csr_bytes": csr_bytes}
+    for k, v in t.items():
+        row[f"{k}_GBps"] = csr_bytes / v["median"] / 1e9
+    row["speedup_vs_cusparse_cupy"] = t["cusparse_cupy"]["median"] / t["spla"]["median"]
+    row["speedup_vs_cusparse_torch"] = t["cusparse_torch"]["median"] / t["spla"]["median"]
+    if name == "band33":
+        banded_bytes = B.data.nbytes + (A.shape[1] + m) * isz
+        row["check_banded_rel_err"] = check_banded
+        row["banded_bytes"] = banded_bytes
+        row["spla_banded_GBps"] = banded_bytes / t["spla_banded"]["median"] / 1e9
+        row["banded_speedup_vs_cusparse_cupy"] = (
+            t["cusparse_cupy"]["median"] / t["spla_banded"]["median"])
+    rows.append(row)
+    print("      " + ", ".join(f"{k[5:-1]} {row[k + '_GBps']:.0f}" for k in t if k.startswith("spla[")),
+          flush=True)
+    if name == "band33":
+        print("      banded: " + ", ".join(
+            f"{k[12:-1]} {banded_bytes / v['median'] / 1e9:.0f}" for k, v in t.items()
+            if k.startswith("spla_banded[")), flush=True)
+    print(f"  SpMV {name:12s} {np.dtype(dtype).name}: spla {row['spla_GBps']:7.0f} GB/s, "
+          f"cuSPARSE(CuPy) {row['cusparse_cupy_GBps']:7.0f}, (torch) "
+          f"{row['cusparse_torch_GBps']:7.0f}; x{row['speedup_vs_cusparse_cupy']:.2f} / "
+          f"x{row['speedup_vs_cusparse_torch']:.2f}  (err {check:.1e})", flush=True)
+    cupy.get_default_memory_pool().free_all_blocks()
+    report.setdefault("spmv", []).extend(rows)
+
+
+def spmm_suite(n, widths, repeat, classes, report):
+    import cupy
+    import cupyx.scipy.sparse as cusparse
+    import torch
+
+    for name in classes:
+        A = _build(name, n, np.float32)
+        C = cusparse.csr_matrix((A.data, A.indices, A.indptr), shape=A.shape)
+        T = _torch_csr(A)
+        for k in widths:
+            X = cupy.asarray(np.random.default_rng(2).random((A.shape[1], k)), dtype=np.float32)
+            Xt = torch.from_dlpack(X)
+            check = _rel_err(A @ X, C @ X)
+            t = time_gpu({
+                "spla": lambda: A @ X,
+                "cusparse_cupy": lambda: C @ X,
+                "cusparse_torch": lambda: torch.mm(T, Xt),
+            }, repeat=repeat, inner=3)
+            flops = 2 * A.nnz * k
+            row = {"class": name, "rows": A.shape[0], "nnz": A.nnz, "k": k, "times": t,
+                   "check_rel_err": check}
+            for c, v in t.items():
+                row[f"{c}_TFLOPs"] = flops / v["median"] / 1e12
+            row["speedup_vs_cusparse_torch"] = t["cusparse_torch"]["median"] / t["spla"]["median"]
+            row["speedup_vs_cusparse_cupy"] = t["cusparse_cupy"]["median"] / t["spla"]["median"]
+            report.setdefault("spmm", []).append(row)
+            print(f"  SpMM {name:12s} k={k:4d}: spla {row['spla_TFLOPs']:.3f} TFLOP/s, "
+                  f"torch {row['cusparse_torch_TFLOPs']:.3f}, cupy "
+                  f"{row['cusparse_cupy_TFLOPs']:.3f}; x{row['speedup_vs_cusparse_torch']:.2f} "
+                  f"vs torch (err {check:.1e})", flush=True)
+        cupy.get_default_memory_pool().free_all_blocks()
+
+
+def sparse24_suite(sizes, repeat, report, sweep=True):
+    import cupy
+    import torch
+
+    import spla
+
+    for (M, K, N) in sizes:
+        rng = np.random.default_rng(3)
+        W = spla.prune_nm(rng.standard_normal((M, K)).astype(np.float16))
+        A = spla.nm_array(W).to_device("cuda")
+        X = cupy.asarray(rng.standard_normal((K, N)).astype(np.float16))
+        Wt = torch.from_dlpack(cupy.asarray(W))
+        Xt = torch.from_dlpack(X)
+        dense = torch.mm(Wt, Xt)
+        check = _rel_err(A @ X, cupy.from_dlpack(dense.float()))
+        contenders = {"spla_sp24": lambda: A @ X, "cublas_dense": lambda: torch.mm(Wt, Xt)}
+        if sweep:
+            from spla_cuda import sparse24
+
+            for name in sparse24.CONFIGS:
+                contenders[f"spla_sp24[{name}]"] = (
+                    lambda name=name: sparse24.spmm(A, X, name))
+        try:
+            from torch.sparse import SparseSemiStructuredTensor, to_sparse_semi_structured
+
+            SparseSemiStructuredTensor._FORCE_CUTLASS = False
+            Ws = to_sparse_semi_structured(Wt)
+            contenders["cusparselt"] = lambda: torch.mm(Ws, Xt)
+            lt_error = None
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            lt_error = f"{type(exc).__name__}: {exc}"
+        t = time_gpu(contenders, repeat=repeat, inner=5)
+        flops = 2 * M * K * N
+        row = {"M": M, "K": K, "N": N, "times": t, "check_rel_err": check,
+               "cusparselt_error": lt_error}
+        for c, v in t.items():
+            row[f"{c}_TFLOPs_dense_equiv"] = flops / v["median"] / 1e12
+        row["speedup_vs_cublas"] = t["cublas_dense"]["median"] / t["spla_sp24"]["median"]
+        if "cusparselt" in t:
+            row["cusparselt_vs_cublas"] = t["cublas_dense"]["median"] / t["cusparselt"]["median"]
+        report.setdefault("sparse24", []).append(row)
+        print(f"  2:4 f16 {M}x{K}x{N}: spla {row['spla_sp24_TFLOPs_dense_equiv']:.0f} TFLOP/s "
+              f"(dense-equivalent), cuBLAS {row['cublas_dense_TFLOPs_dense_equiv']:.0f}, "
+              f"cuSPARSELt {row.get('cusparselt_TFLOPs_dense_equiv', float('nan')):.0f}; "
+              f"spla x{row['speedup_vs_cublas']:.2f} vs cuBLAS (err {check:.1e})"
+              + (f"; cuSPARSELt failed: {lt_error}" if lt_error else ""), flush=True)
+        for c in t:
+            if c.startswith("spla_sp24["):
+                print(f"      {c:40s} {row[c + '_TFLOPs_dense_equiv']:6.0f} TFLOP/s", flush=True)
+
+
+def run(args):
+    import cupy
+
+    props = cupy.cuda.runtime.getDeviceProperties(0)
+    report = {
+        "device": props["name"].decode() if isinstance(props["name"], bytes) else props["name"],
+        "date": time.strftime("%Y-%m-%d"),
+        "n": args.n,
+        "repeat": args.repeat,
+    }
+    print(f"GPU: {report['device']}", flush=True)
+    report["copy_GBps"] = copy_bandwidth() / 1e9
+    print(f"  copy bandwidth {report['copy_GBps']:.0f} GB/s (read + write)", flush=True)
+    suites = args.gpu_suites
+    if "spmv" in suites:
+        spmv_suite(args.n, (np.float32, np.float64), args.repeat, args.classes, report)
+    if "spmm" in suites:
+        spmm_suite(args.n, (16, 128), args.repeat, ["uniform"], report)
+    if "sparse24" in suites:
+        sparse24_suite([(4096, 4096, 4096), (8192, 8192, 8192)], args.repeat, report)
+    return report
+
+
+def markdown(report):
+    lines = [f"# GPU benchmark: {report['device']}, {report['date']}", "",
+             f"Copy bandwidth (read + write): {report['copy_GBps']:.0f} GB/s. "
+             f"n = {report['n']:,}. Medians of CUDA-event timings, alternating contenders.", ""]
+    if report.get("spmv"):
+        lines += ["## CSR SpMV (compulsory GB/s; speedup = cuSPARSE time / spla time)", "",
+                  "| class | dtype | spla GB/s | cuSPARSE (CuPy) | cuSPARSE (torch) | vs CuPy | vs torch | spla % of copy |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in report["spmv"]:
+            lines.append(
+                f"| {r['class']} | {r['dtype']} | {r['spla_GBps']:.0f} | {r['cusparse_cupy_GBps']:.0f} "
+                f"| {r['cusparse_torch_GBps']:.0f} | {r['speedup_vs_cusparse_cupy']:.2f}x "
+                f"| {r['speedup_vs_cusparse_torch']:.2f}x | {100 * r['spla_GBps'] / report['copy_GBps']:.0f}% |")
+        for dt in sorted({r["dtype"] for r in report["spmv"]}):
+            sp = [r["speedup_vs_cusparse_cupy"] for r in report["spmv"] if r["dtype"] == dt]
+            lines.append(f"\nGeometric mean speedup vs cuSPARSE (CuPy), {dt}: "
+                         f"{float(np.exp(np.mean(np.log(sp)))):.2f}x")
+        for r in report["spmv"]:
+            if "spla_banded_GBps" in r:
+                lines.append(
+                    f"\nBanded SpMV ({r['dtype']}, 33 diagonals): {r['spla_banded_GBps']:.0f} GB/s "
+                    f"of banded bytes, {r['banded_speedup_vs_cusparse_cupy']:.2f}x cuSPARSE CSR SpMV.")
+    if report.get("spmm"):
+        lines += ["", "## CSR SpMM, float32 (TFLOP/s)", "",
+                  "| class | k | spla | cuSPARSE (torch) | cuSPARSE (CuPy) | vs torch |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for r in report["spmm"]:
+            lines.append(f"| {r['class']} | {r['k']} | {r['spla_TFLOPs']:.3f} | "
+                         f"{r['cusparse_torch_TFLOPs']:.3f} | {r['cusparse_cupy_TFLOPs']:.3f} | "
+                         f"{r['speedup_vs_cusparse_torch']:.2f}x |")
+    if report.get("sparse24"):
+        lines += ["", "## 2:4 float16 SpMM (dense-equivalent TFLOP/s = 2 M K N / time)", "",
+                  "| M x K x N | spla (mma.sp) | cuBLAS dense | cuSPARSELt | spla vs cuBLAS | cuSPARSELt vs cuBLAS |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for r in report["sparse24"]:
+            lt = r.get("cusparselt_TFLOPs_dense_equiv")
+            lines.append(
+                f"| {r['M']}x{r['K']}x{r['N']} | {r['spla_sp24_TFLOPs_dense_equiv']:.0f} | "
+                f"{r['cublas_dense_TFLOPs_dense_equiv']:.0f} | {lt:.0f} | "
+                f"{r['speedup_vs_cublas']:.2f}x | {r.get('cusparselt_vs_cublas', float('nan')):.2f}x |"
+                if lt else
+                f"| {r['M']}x{r['K']}x{r['N']} | {r['spla_sp24_TFLOPs_dense_equiv']:.0f} | "
+                f"{r['cublas_dense_TFLOPs_dense_equiv']:.0f} | failed | {r['speedup_vs_cublas']:.2f}x | |")
+        sweep = [(k[len("spla_sp24["):-len("]_TFLOPs_dense_equiv")], r[k], f"{r['M']}x{r['K']}x{r['N']}")
+                 for r in report["sparse24"] for k in r
+                 if k.startswith("spla_sp24[") and k.endswith("_TFLOPs_dense_equiv")]
+        if sweep:
+            lines += ["", "Tilings of the mma.sp kernel (dense-equivalent TFLOP/s):", "",
+                      "| size | tiling | TFLOP/s |", "| --- | --- | --- |"]
+            lines += [f"| {size} | {name} | {v:.0f} |" for name, v, size in sweep]
+    return "\n".join(lines) + "\n"
