@@ -158,5 +158,8 @@ def activation_matmul(W, H):
     active = xp.flatnonzero((H != 0).any(axis=1)) if b else xp.zeros(0, dtype=np.intp)
     if not active.size:
         return xp.zeros((m, b), dtype=dt)
-    Wa = xp.take(W, active, axis=1).astype(dt, copy=False)
+    if W.flags.f_contiguous and not W.flags.c_contiguous:
+        Wa = W.T[active].T.astype(dt, copy=False)   # contiguous column copies
+    else:
+        Wa = xp.take(W, active, axis=1).astype(dt, copy=False)
     return Wa @ H[active].astype(dt, copy=False)

@@ -40,11 +40,25 @@ def gemv_cols_f(W, idx, v, y):
         r1 = min(m, r0 + ROWS_F)
         for i in range(r0, r1):
             y[U(i)] = 0
-        for j in range(na):
+        j = 0
+        while j + 4 <= na:  # four columns per pass: one load/store of y per 4 FMAs
+            c0 = U(idx[j])
+            c1 = U(idx[j + 1])
+            c2 = U(idx[j + 2])
+            c3 = U(idx[j + 3])
+            v0 = v[j]
+            v1 = v[j + 1]
+            v2 = v[j + 2]
+            v3 = v[j + 3]
+            for i in range(U(r0), U(r1)):
+                y[i] += (W[i, c0] * v0 + W[i, c1] * v1) + (W[i, c2] * v2 + W[i, c3] * v3)
+            j += 4
+        while j < na:
             c = U(idx[j])
             vj = v[j]
             for i in range(U(r0), U(r1)):
                 y[i] += W[i, c] * vj
+            j += 1
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=_FM)
