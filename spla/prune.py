@@ -94,7 +94,7 @@ def _array_module(a):
     return np
 
 
-def ste_grad(grad, mask, variant="ste"):
+def ste_grad(grad, mask, variant="ste", weights=None, decay=0.0):
     """Gradient for the dense weights ``W`` of a layer that computes with ``M * W``.
 
     Parameters
@@ -113,6 +113,16 @@ def ste_grad(grad, mask, variant="ste"):
         gradient of ``L(M * W)`` for a fixed mask,
         ``dL/dW = dL/d(M * W) * M`` (the notes' form): pruned weights are frozen,
         which is what fine-tuning after one-shot pruning uses.
+    weights : array, optional
+        The dense weights ``W``; needed only with ``decay``.
+    decay : float
+        SR-STE's decay of the pruned weights (Zhou et al., "Learning N:M
+        fine-grained structured sparse neural networks from scratch", 2021):
+        ``"ste"`` returns ``grad + decay * (1 - M) * W``. Plain STE lets the
+        pruned weights drift under a gradient that never vanishes for them,
+        so the mask keeps flipping; the decay pulls them back towards 0
+        (``docs/sparse_training.md`` shows the difference). Ignored by
+        ``"masked"`` (pruned weights get no gradient there).
 
     Returns
     -------
@@ -139,8 +149,18 @@ def ste_grad(grad, mask, variant="ste"):
         if M.dtype.kind not in "biuf" or bool(((M != 0) & (M != 1)).any()):
             raise ValueError("ste_grad: mask must be boolean (or hold only 0 and 1)")
         M = M != 0
+    decay = float(decay)
+    if not (decay >= 0 and decay != float("inf")):
+        raise ValueError(f"ste_grad: decay must be finite and >= 0, got {decay}")
     if variant == "ste":
-        return g.copy()
+        if decay == 0:
+            return g.copy()
+        if weights is None:
+            raise ValueError("ste_grad: decay needs the dense weights (weights=W)")
+        Wt = xp.asarray(weights)
+        if Wt.shape != g.shape:
+            raise ValueError(f"ste_grad: weights shape {Wt.shape} differs from grad shape {g.shape}")
+        return (g + decay * xp.where(M, xp.zeros((), dtype=Wt.dtype), Wt)).astype(g.dtype, copy=False)
     return xp.where(M, g, xp.zeros((), dtype=g.dtype))
 
 

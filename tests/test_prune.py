@@ -133,6 +133,23 @@ def test_ste_grad_is_the_exact_gradient_of_the_masked_loss():
     assert np.all(fd[~M] == 0) and np.all(ste[~M] != 0)
 
 
+def test_ste_grad_decay_is_sr_ste():
+    rng = np.random.default_rng(2)
+    g, W = rng.standard_normal((3, 8)), rng.standard_normal((3, 8))
+    M = prune.nm_mask(W)
+    np.testing.assert_allclose(prune.ste_grad(g, M, weights=W, decay=0.5),
+                               g + 0.5 * np.where(M, 0.0, W), rtol=0, atol=0)
+    np.testing.assert_array_equal(prune.ste_grad(g, M, "masked", weights=W, decay=0.5),
+                                  np.where(M, g, 0.0))
+    assert prune.ste_grad(g.astype(np.float32), M, weights=W, decay=0.1).dtype == np.float32
+    with pytest.raises(ValueError, match="weights"):
+        prune.ste_grad(g, M, decay=0.1)
+    with pytest.raises(ValueError, match="decay"):
+        prune.ste_grad(g, M, weights=W, decay=-1.0)
+    with pytest.raises(ValueError, match="shape"):
+        prune.ste_grad(g, M, weights=W[:, :4], decay=0.1)
+
+
 def test_ste_grad_validation():
     g = np.ones(4)
     with pytest.raises(ValueError, match="variant"):
