@@ -6,26 +6,31 @@ Formats
     csr_array, csc_array (the transposed view of a CSR array),
     nm_array (N:M structured sparsity), banded_array (diagonal storage)
 Functions
-    sparsity, formats, nm_mask, prune_nm, matmul, matrix_transpose, astype
+    sparsity, formats, nm_mask, prune_nm, matmul, matrix_transpose, astype,
+    activation_matvec, activation_matmul (products with sparse activations)
 Modules
     spla.io (Matrix Market), spla.linalg (banded solve), spla.attention
-    (sparse and linear attention), spla.theory (verified formulas of the notes),
+    (sparse and linear attention), spla.moe (mixture-of-experts routing),
+    spla.prune (sparse training), spla.theory (verified formulas of the notes),
     spla.testing (assertions and hypothesis strategies)
 """
 
-from . import attention, io, linalg, testing, theory
+from . import attention, io, linalg, moe, prune, testing, theory
 from ._base import SparseArray
 from ._formats.banded import banded_array
 from ._formats.compressed import csc_array, csr_array
 from ._formats.nm import nm_array
 from ._formats.registry import formats
 from ._functions import astype, matmul, matrix_transpose, sparsity
+from .activation import activation_matmul, activation_matvec
 from .masks import nm_mask, prune_nm
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SparseArray",
+    "activation_matmul",
+    "activation_matvec",
     "astype",
     "attention",
     "banded_array",
@@ -36,8 +41,10 @@ __all__ = [
     "linalg",
     "matmul",
     "matrix_transpose",
+    "moe",
     "nm_array",
     "nm_mask",
+    "prune",
     "prune_nm",
     "sparsity",
     "testing",

@@ -21,6 +21,14 @@ Carlo with 4 million groups gives 0.5295 +- 0.0003; see ``tests/test_theory_nm.p
 and ``docs/nm.md``). The notes overstate the loss by a factor of 1.89. (Dropping
 two *random* elements of four would remove 50%.)
 
+Theorem 7 (ReLU sparsity): for pre-activations ``z ~ N(mu, sigma^2)`` the
+fraction of zeros after ``ReLU`` is ``P(z <= 0) = Phi(-mu / sigma)``
+(``relu_sparsity``); at ``mu = 0`` it is one half.
+
+The other formulas of the notes live with the code they describe (``spla.moe``,
+``spla.prune``, ``spla.attention``); ``docs/theory.md`` lists every one with the
+test that checks it.
+
 Examples
 --------
 >>> from spla import theory
@@ -31,9 +39,12 @@ Examples
 import functools
 import math
 
+import numpy as np
+
 from .masks import check_nm
 
-__all__ = ["nm_expected_error", "nm_energy_fraction", "order_statistic_second_moment"]
+__all__ = ["nm_expected_error", "nm_energy_fraction", "order_statistic_second_moment",
+           "relu_sparsity"]
 
 
 @functools.lru_cache(maxsize=None)
@@ -132,3 +143,61 @@ def nm_energy_fraction(n, m):
     """
     n, m = check_nm(n, m)
     return nm_expected_error(n, m, 1.0) / m
+
+
+def relu_sparsity(mu, sigma):
+    """Expected fraction of zeros of ``ReLU(z)`` for ``z ~ N(mu, sigma^2)``:
+    ``Phi(-mu / sigma)`` (the notes' Theorem 7).
+
+    Parameters
+    ----------
+    mu : float or array_like
+        Mean of the pre-activations.
+    sigma : float or array_like
+        Their standard deviation, ``>= 0`` (broadcasts against ``mu``). With
+        ``sigma = 0`` the pre-activation is the constant ``mu``: 1 where
+        ``mu <= 0``, 0 where ``mu > 0``.
+
+    Returns
+    -------
+    float, or ndarray of float64 for array input
+
+    Notes
+    -----
+    ``P(max(z, 0) = 0) = P(z <= 0) = P((z - mu) / sigma <= -mu / sigma)``.
+    The density of active units is ``alpha = 1 - Phi(-mu / sigma) =
+    Phi(mu / sigma)``, and ``spla.activation_matvec`` then does about
+    ``alpha`` of the work of a dense product (ideal speedup ``1 / alpha``).
+
+    Examples
+    --------
+    >>> from spla import theory
+    >>> theory.relu_sparsity(0.0, 1.0)
+    0.5
+    >>> round(theory.relu_sparsity(-1.0, 1.0), 4)   # a negative bias: 84% zeros
+    0.8413
+    """
+    from scipy import special
+
+    mu_a = np.asarray(mu)
+    sg_a = np.asarray(sigma)
+    for name, a in (("mu", mu_a), ("sigma", sg_a)):
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"relu_sparsity: {name} must be real, got {a.dtype}")
+    mu_a = mu_a.astype(np.float64)
+    sg_a = sg_a.astype(np.float64)
+    if np.isnan(mu_a).any() or np.isnan(sg_a).any():
+        raise ValueError("relu_sparsity: mu and sigma must not be NaN")
+    if (sg_a < 0).any() or np.isinf(sg_a).any():
+        raise ValueError("relu_sparsity: sigma must be finite and >= 0")
+    try:
+        mu_b, sg_b = np.broadcast_arrays(mu_a, sg_a)
+    except ValueError:
+        raise ValueError(f"relu_sparsity: mu {mu_a.shape} and sigma {sg_a.shape} do not "
+                         "broadcast") from None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(sg_b > 0, -mu_b / np.where(sg_b > 0, sg_b, 1.0), 0.0)
+    out = np.where(sg_b > 0, special.ndtr(z), np.where(mu_b <= 0, 1.0, 0.0))
+    if out.ndim == 0:
+        return float(out)
+    return out
