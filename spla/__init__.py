@@ -8,7 +8,9 @@ Formats
 Functions
     sparsity, formats, nm_mask, prune_nm, matmul, matrix_transpose, astype
 Modules
-    spla.io (Matrix Market), spla.linalg (banded solve), spla.attention
+    spla.io (Matrix Market), spla.linalg (banded solve, conjugate gradients),
+    spla.dask (Dask arrays of spla blocks; imported on first use, needs
+    ``pip install "spla[dask]"``), spla.attention
     (sparse and linear attention), spla.theory (verified formulas of the notes),
     spla.testing (assertions and hypothesis strategies)
 """
@@ -23,6 +25,16 @@ from ._functions import astype, matmul, matrix_transpose, sparsity
 from .masks import nm_mask, prune_nm
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # spla.dask imports Dask, an optional dependency: load it on first use only.
+    if name == "dask":
+        import importlib
+
+        return importlib.import_module(".dask", __name__)
+    raise AttributeError(f"module 'spla' has no attribute {name!r}")
+
 
 __all__ = [
     "SparseArray",
