@@ -9,9 +9,11 @@ Functions
     sparsity, formats, nm_mask, prune_nm, matmul, matrix_transpose, astype,
     activation_matvec, activation_matmul (products with sparse activations)
 Modules
-    spla.io (Matrix Market), spla.linalg (banded solve), spla.attention
-    (sparse and linear attention), spla.moe (mixture-of-experts routing),
-    spla.prune (sparse training), spla.theory (verified formulas of the notes),
+    spla.io (Matrix Market), spla.linalg (banded solve, conjugate gradients),
+    spla.dask (Dask arrays of spla blocks; imported on first use, needs
+    ``pip install "spla[dask]"``), spla.attention (sparse and linear attention),
+    spla.moe (mixture-of-experts routing), spla.prune (sparse training),
+    spla.theory (verified formulas of the notes),
     spla.testing (assertions and hypothesis strategies)
 """
 
@@ -26,6 +28,16 @@ from .activation import activation_matmul, activation_matvec
 from .masks import nm_mask, prune_nm
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # spla.dask imports Dask, an optional dependency: load it on first use only.
+    if name == "dask":
+        import importlib
+
+        return importlib.import_module(".dask", __name__)
+    raise AttributeError(f"module 'spla' has no attribute {name!r}")
+
 
 __all__ = [
     "SparseArray",
