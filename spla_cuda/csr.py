@@ -3,22 +3,24 @@
 Products run spla's own kernels (``kernels/csr.cu``), balanced by stored
 entries through a *plan* built once per matrix on the GPU and kept on the array:
 
-- rows are cut into tasks of at most ``2 * H`` stored entries and ``ROWS`` rows,
-  one warp per task; a task's products are staged in shared memory with
-  coalesced loads and summed one lane per row;
-- every row longer than ``H`` is a task of its own that the task kernel skips:
-  it is cut into segments of ``SEG`` entries, one warp (one block for SpMM) per
-  segment, and a fix-up kernel adds each row's segments in order.
+- every row longer than ``H`` entries is cut into segments of ``SEG`` entries,
+  one warp (one block for SpMM) per segment, and a fix-up kernel adds each row's
+  segments in order, so no warp waits on a long row;
+- the other rows run one of two kernels, chosen from the plan (``spmv_method``):
+  the *task* kernel (rows cut into tasks of at most ``2 * H`` entries and
+  ``ROWS`` rows, one warp per task, products staged in shared memory with
+  coalesced loads, one lane per row summing them) when the gathers of x are
+  scattered, and the *vector* kernel (L lanes per row, L from the mean row
+  length) when they stay near the diagonal.
 
-So no warp waits on a long row and no lane idles on a long run of short rows,
-whatever the distribution of row lengths, and every sum runs in a fixed order
-(the same bits from run to run). The remaining operations (transposed products,
-sparse-sparse arithmetic, reductions, conversions) use ``cupyx.scipy.sparse``,
-i.e. cuSPARSE, which needs 32-bit indices.
+Every sum runs in a fixed order: the same bits from run to run. SpMM uses the
+same tasks and segments. Transposed products, SpGEMM, ``toarray``, ``diagonal``
+and the transpose go through ``cupyx.scipy.sparse`` (cuSPARSE, 32-bit indices);
+addition, elementwise products and canonicalisation are CuPy array operations
+(a sort of the entries' keys and segment sums). docs/gpu.md has the figures.
 """
 
 import cupy
-import cupyx
 import cupyx.scipy.sparse as cusparse
 import numpy as np
 
@@ -41,17 +43,20 @@ WARPS = 8
 class _Plan:
     """Task and segment arrays of one matrix (see the module docstring)."""
 
-    def __init__(self, A, H):
-        self.H = H
+    def __init__(self, A, threshold):
+        self.H = h = threshold
         indptr = A.indptr
         m = A.shape[0]
         starts = indptr[:-1]
         lengths = indptr[1:] - starts
-        long_ = lengths > H
+        long_ = lengths > h
         first = cupy.zeros(m, dtype=bool)
         if m:
+            # A task starts where a row's first entry enters a new window of h
+            # entries, next to a long row, and every ROWS rows: so a task of short
+            # rows holds fewer than 2 h entries (what the kernel stages).
             first[0] = True
-            first[1:] = (starts[1:] // H != starts[:-1] // H) | long_[1:] | long_[:-1]
+            first[1:] = (starts[1:] // h != starts[:-1] // h) | long_[1:] | long_[:-1]
             first |= cupy.arange(m) % ROWS == 0
         self.task_rows = cupy.concatenate(
             [cupy.flatnonzero(first), cupy.asarray([m])]).astype(indptr.dtype)
@@ -246,15 +251,15 @@ def _coo_to_canonical(rows, cols, data, shape, index_dtype=None):
     segment = cupy.cumsum(first) - 1
     unique = keys[first]
     values = data[order]
-    if values.dtype.kind == "c":  # scatter_add adds real numbers: one pass per part
+    if values.dtype.kind == "c":  # atomic adds of real numbers: one pass per part
         real = cupy.zeros(unique.size, dtype=values.real.dtype)
         imag = cupy.zeros(unique.size, dtype=values.real.dtype)
-        cupyx.scatter_add(real, segment, cupy.ascontiguousarray(values.real))
-        cupyx.scatter_add(imag, segment, cupy.ascontiguousarray(values.imag))
+        cupy.add.at(real, segment, cupy.ascontiguousarray(values.real))
+        cupy.add.at(imag, segment, cupy.ascontiguousarray(values.imag))
         summed = (real + 1j * imag).astype(values.dtype)
     else:
         summed = cupy.zeros(unique.size, dtype=values.dtype)
-        cupyx.scatter_add(summed, segment, values)
+        cupy.add.at(summed, segment, values)
     indptr = cupy.searchsorted(unique // n if n else unique, cupy.arange(m + 1),
                                side="left").astype(idx)
     return summed, (unique % n if n else unique).astype(idx), indptr

@@ -52,7 +52,12 @@ def supports(A, X):
 
 
 def prepare(A):
-    """The (values, metadata) pair the kernel reads, built once and kept on A."""
+    """The (values, metadata) pair the kernel reads, built once and kept on A.
+
+    Canonical arrays (slots in position order, as spla builds them) share their
+    values with the kernel. Raw storage with slots out of order gets a reordered
+    copy, so in-place writes to its ``values`` afterwards are not seen: build a
+    new array instead (as for any change of the positions)."""
     cached = getattr(A, "_sp24", None)
     if cached is not None:
         return cached
@@ -63,9 +68,15 @@ def prepare(A):
     swap = pos[..., 0] > pos[..., 1]
     first = cupy.where(swap, pos[..., 1], pos[..., 0])
     second = cupy.where(swap, pos[..., 0], pos[..., 1])
-    v0 = cupy.where(swap, vals[..., 1], vals[..., 0])
-    v1 = cupy.where(swap, vals[..., 0], vals[..., 1])
-    values = cupy.ascontiguousarray(cupy.stack([v0, v1], axis=-1).reshape(M, K // 2))
+    if bool(swap.any()):
+        # Slots out of position order (raw input): a reordered copy of the values.
+        v0 = cupy.where(swap, vals[..., 1], vals[..., 0])
+        v1 = cupy.where(swap, vals[..., 0], vals[..., 1])
+        values = cupy.ascontiguousarray(cupy.stack([v0, v1], axis=-1).reshape(M, K // 2))
+    else:
+        # Canonical storage (what spla builds) is read as it is, so the kernel
+        # always sees the array's current values.
+        values = A.values
     nibbles = (first | (second << 2)).reshape(M, K // 32, 8)
     shifts = (cupy.arange(8, dtype=np.uint32) * 4)[None, None, :]
     words = (nibbles << shifts).sum(axis=-1, dtype=np.uint32)  # disjoint bits: sum == or
