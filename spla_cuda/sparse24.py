@@ -31,7 +31,14 @@ CONFIGS = {
     "256x128x128_w64x64_s3_pipe": (256, 128, 128, 64, 64, 3, 1),
     "128x256x64_w64x64_s3_pipe": (128, 256, 64, 64, 64, 3, 1),
     "128x128x64_w64x32_s4_pipe": (128, 128, 64, 64, 32, 4, 1),
+    # Hopper's warpgroup MMA (wgmma.mma_async.sp), sm_90a only: two warpgroups,
+    # 128 x 256 block tile, operands read from shared memory by descriptors.
+    # (sp24_wgmma, kernels/sparse24.cu: correct, but slower than the mma.sp
+    # tilings until its B operand is swizzled; docs/gpu.md.)
+    "wgmma_128x256x64_s4": (128, 256, 64, 64, 256, 4, 0),
 }
+#: Tilings that need Hopper (compute capability 9.0, the sm_90a target).
+HOPPER_ONLY = ("wgmma_128x256x64_s4",)
 #: Default tilings, widest BK first: the first whose BK divides K is used
 #: (the fastest on the H100 at 8192^3 that fits K; docs/gpu.md).
 DEFAULTS = ("256x128x128_w64x64_s3_pipe", "256x128x64_w64x64_s3", "128x128x32_w64x32_s3")
@@ -87,15 +94,26 @@ def prepare(A):
     return A._sp24
 
 
-def _smem_bytes(cfg):
+def _smem_bytes(cfg, name=""):
     BM, BN, BK, WM, WN, STAGES, _ = cfg
-    return STAGES * (BM * BK + 2 * BK * BN + 4 * (BK // 32) * BM)
+    tiles = STAGES * (BM * BK + 2 * BK * BN + 4 * (BK // 32) * BM)
+    return tiles + (1024 if name in HOPPER_ONLY else 0)  # room to align to 1024 bytes
+
+
+def available(name):
+    """Whether tiling ``name`` runs on the current GPU."""
+    return name not in HOPPER_ONLY or cupy.cuda.Device().compute_capability == "90"
 
 
 def _kernel(tag, name):
     cfg = CONFIGS[name]
-    k = kernel("sparse24.cu", f"sp24_spmm<{tag}, {', '.join(map(str, cfg))}>")
-    smem = _smem_bytes(cfg)
+    if name in HOPPER_ONLY:
+        if not available(name):
+            raise ValueError(f"tiling {name} needs a Hopper GPU (compute capability 9.0)")
+        k = kernel("sparse24.cu", f"sp24_wgmma<{tag}>", options=("-arch=sm_90a",))
+    else:
+        k = kernel("sparse24.cu", f"sp24_spmm<{tag}, {', '.join(map(str, cfg))}>")
+    smem = _smem_bytes(cfg, name)
     if (tag, name) not in _RAISED:
         # Blocks may use more than the default 48 KiB of shared memory only
         # after the kernel's limit is raised.
@@ -124,13 +142,13 @@ def spmm(A, X, config=None):
     if K == 0:
         C[...] = 0
         return C
-    name = config or next(c for c in DEFAULTS if K % CONFIGS[c][2] == 0)
+    name = config or next(c for c in DEFAULTS if K % CONFIGS[c][2] == 0 and available(c))
     k, cfg, smem = _kernel(TAGS[A.dtype], name)
     if K % cfg[2]:
         raise ValueError(f"tiling {name} needs K % {cfg[2]} == 0, got K = {K}")
     BM, BN, _, WM, WN, _, _ = cfg
     grid = (-(-N // BN), -(-M // BM))
-    threads = (BM // WM) * (BN // WN) * 32
+    threads = (BM // WM) * (BN // WN) * 32 * (4 if name in HOPPER_ONLY else 1)
     k(grid, (threads,), (values, meta, X, C, np.int32(M), np.int32(N), np.int32(K),
                          np.int32(meta.shape[1])), shared_mem=smem)
     return C

@@ -211,3 +211,191 @@ sp24_spmm(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Version 5: Hopper's warpgroup sparse MMA (wgmma.mma_async.sp, sm_90a).
+//
+// A block of 256 threads = 2 warpgroups computes a 128 x 256 tile of C; each
+// warpgroup owns 64 rows and issues, per 32 columns of K, two m64n128k32
+// sparse products whose A and B operands the tensor cores read straight from
+// shared memory through matrix descriptors (no fragments in registers),
+// accumulating in 128 float registers per thread.
+//
+// Shared layouts (the descriptors' canonical forms; tiles start on a
+// 1024-byte boundary because swizzles follow absolute address bits):
+//   A, K-major, 64-byte swizzle: each stage's 128 rows x 32 compressed columns
+//     are rows of 64 bytes in atoms of 8 rows (512 bytes); 16-byte chunk c of
+//     row r sits at chunk c ^ ((r >> 1) & 3). Descriptor: stride 512 B between
+//     8-row groups; the second k-step starts 32 bytes into the rows.
+//   B, N-major (the transposed operand), no swizzle: "core matrices" of 8
+//     k-rows x 16 bytes (128 contiguous bytes), core matrix (k block kb,
+//     column block nb) at nb * 128 + kb * 4096 bytes. Descriptor: leading
+//     offset 4096 B (along K), stride 128 B (along N).
+// A 128-byte-swizzled B ran at 550 TFLOP/s but gave wrong products: its
+// descriptor is not right yet (docs/gpu.md). The metadata of warp w of a
+// warpgroup (rows 16 w .. 16 w + 15 of its 64) is laid out per lane exactly
+// as for mma.sp m16n8k32. Loads are cp.async, WG_STAGES deep; before the
+// barrier that publishes a stage each thread runs fence.proxy.async, since the
+// tensor cores read shared memory through the async proxy.
+#define WG_BM 128
+#define WG_BN 256
+#define WG_BK 64
+#define WG_STAGES 4
+
+template <typename T> struct WgmmaSp;
+template <> struct WgmmaSp<f16> {
+    // scale_d == 0: D = A B (the accumulators' old values are ignored).
+    static __device__ __forceinline__ void run(float* d, unsigned long long da, unsigned long long db, unsigned e, int scale_d) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %67, 0;\n"
+            "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.f16.f16 "
+            "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, %66, 0, p, 1, 1, 0, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+            : "l"(da), "l"(db), "r"(e), "r"(scale_d) : "memory");
+    }
+};
+template <> struct WgmmaSp<bf16> {
+    // scale_d == 0: D = A B (the accumulators' old values are ignored).
+    static __device__ __forceinline__ void run(float* d, unsigned long long da, unsigned long long db, unsigned e, int scale_d) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %67, 0;\n"
+            "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.bf16.bf16 "
+            "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, %66, 0, p, 1, 1, 0, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+            : "l"(da), "l"(db), "r"(e), "r"(scale_d) : "memory");
+    }
+};
+
+// Matrix descriptor: start address, leading and stride byte offsets (16-byte
+// units), swizzle mode in bits 62-63 (0 none, 1 128-byte, 2 64-byte).
+__device__ __forceinline__ unsigned long long wg_desc(const void* p, unsigned leading, unsigned stride,
+                                                      unsigned swizzle = 0) {
+    return (unsigned long long)((smem_addr(p) >> 4) & 0x3fff)
+         | ((unsigned long long)(leading >> 4) << 16)
+         | ((unsigned long long)(stride >> 4) << 32)
+         | ((unsigned long long)swizzle << 62);
+}
+
+template <typename T>
+__global__ void __launch_bounds__(256, 1)
+sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
+           const bits16* __restrict__ B, float* __restrict__ C, int M, int N, int K, int ME)
+{
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr int A_STAGE = WG_BM * WG_BK / 2;          // halves
+    constexpr int B_STAGE = WG_BK * WG_BN;              // halves
+    constexpr int E_STAGE = (WG_BK / 32) * WG_BM;       // words
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    // Swizzle patterns follow absolute shared-memory address bits: start the
+    // tiles on a 1024-byte boundary (the launch asks for 1 KiB extra).
+    unsigned char* smem = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u);
+    bits16* sA = reinterpret_cast<bits16*>(smem);
+    bits16* sB = sA + WG_STAGES * A_STAGE;
+    unsigned* sE = reinterpret_cast<unsigned*>(sB + WG_STAGES * B_STAGE);
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wg = warp >> 2, wq = warp & 3;            // warpgroup, warp inside it
+    const int g = lane >> 2, t = lane & 3;
+    const int row0 = blockIdx.y * WG_BM, col0 = blockIdx.x * WG_BN;
+    const int KH = K / 2, k_tiles = K / WG_BK;
+
+    auto load_stage = [&](int stage, int kt) {
+        bits16* a = sA + stage * A_STAGE;
+        bits16* b = sB + stage * B_STAGE;
+        unsigned* e = sE + stage * E_STAGE;
+        // Consecutive lanes fill consecutive 16-byte rows of core matrices, so a
+        // warp's 32 chunks land in 512 contiguous bytes (no bank conflicts).
+        #pragma unroll
+        for (int i = 0; i < WG_BM * (WG_BK / 16) / 256; ++i) {   // A: 4 chunks per row
+            // Four lanes per row: a warp fills one 512-byte atom (no bank conflicts).
+            const int chunk = tid + i * 256;
+            const int r = chunk >> 2, c = chunk & 3;
+            const int gr = row0 + r;
+            const bool ok = gr < M;
+            cp_async16(a + (r >> 3) * 256 + (r & 7) * 32 + ((c ^ ((r >> 1) & 3)) * 8),
+                       Av + (size_t)(ok ? gr : 0) * KH + kt * (WG_BK / 2) + c * 8, ok);
+        }
+        #pragma unroll
+        for (int i = 0; i < WG_BK * (WG_BN / 8) / 256; ++i) {    // B: 32 chunks per k-row
+            // Lanes 8 apart take the 8 rows of one core matrix: a warp fills 512
+            // contiguous bytes.
+            const int chunk = tid + i * 256;
+            const int kk = (chunk >> 8) * 8 + (chunk & 7), nb = (chunk >> 3) & 31;
+            const int gc = col0 + nb * 8;
+            const bool ok = gc < N;
+            cp_async16(b + nb * 64 + (kk & 7) * 8 + (kk >> 3) * (WG_BN * 8),
+                       B + (size_t)(kt * WG_BK + kk) * N + (ok ? gc : 0), ok);
+        }
+        if (tid < E_STAGE / 4) {                                 // metadata: 2 x 128 words
+            const int ks = tid / (WG_BM / 4), r = (tid % (WG_BM / 4)) * 4;
+            const size_t src = (size_t)(kt * (WG_BK / 32) + ks) * ME + row0 + r;
+            if (row0 + r + 3 < ME) {
+                cp_async16(e + ks * WG_BM + r, meta + src, true);
+            } else {
+                for (int q = 0; q < 4; ++q)
+                    e[ks * WG_BM + r + q] = (row0 + r + q < ME) ? meta[src + q] : 0x44444444u;
+            }
+        }
+    };
+
+    // Written only by the wgmma instructions (the first uses scale-d = 0), so
+    // that nothing outside them defines the accumulators while products are in
+    // flight (the compiler would serialise them otherwise).
+    float acc[2][64];
+
+    #pragma unroll
+    for (int s = 0; s < WG_STAGES - 1; ++s) {
+        if (s < k_tiles) load_stage(s, s);
+        cp_async_commit();
+    }
+
+    // Iteration kt: publish stage kt, issue its products, let the products of
+    // tile kt - 1 finish (one group stays in flight), and only then (after a
+    // barrier: the other warpgroup reads the same B) refill the stage they read.
+    for (int kt = 0; kt < k_tiles; ++kt) {
+        cp_async_wait<WG_STAGES - 2>();
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        __syncthreads();
+
+        const int st = kt % WG_STAGES;
+        const bits16* a_st = sA + st * A_STAGE + wg * 8 * 256;    // this warpgroup's 64 rows
+        const bits16* b_st = sB + st * B_STAGE;
+        const unsigned* e_st = sE + st * E_STAGE;
+        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+        #pragma unroll
+        for (int ks = 0; ks < WG_BK / 32; ++ks) {
+            const int rr = wg * 64 + wq * 16 + g;
+            const unsigned lo = e_st[ks * WG_BM + rr], hi = e_st[ks * WG_BM + rr + 8];
+            const unsigned e = (t & 1) ? __byte_perm(lo, hi, 0x7632) : __byte_perm(lo, hi, 0x5410);
+            const unsigned long long da = wg_desc(a_st + ks * 16, 16, 512, 2);
+            #pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const unsigned long long db =
+                    wg_desc(b_st + h * 16 * 64 + ks * 4 * (WG_BN * 8), WG_BN * 16, 128);
+                WgmmaSp<T>::run(acc[h], da, db, e, kt > 0 || ks > 0);
+            }
+        }
+        asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+        __syncthreads();
+        const int nxt = kt + WG_STAGES - 1;
+        if (nxt < k_tiles) load_stage(nxt % WG_STAGES, nxt);
+        cp_async_commit();
+    }
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    cp_async_wait<0>();
+
+    const int r = row0 + wg * 64 + wq * 16 + g;
+    #pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        #pragma unroll
+        for (int j = 0; j < 16; ++j) {
+            const int c = col0 + h * 128 + j * 8 + 2 * t;
+            if (c < N) {
+                if (r < M) *reinterpret_cast<float2*>(C + (size_t)r * N + c) = make_float2(acc[h][4 * j], acc[h][4 * j + 1]);
+                if (r + 8 < M) *reinterpret_cast<float2*>(C + (size_t)(r + 8) * N + c) = make_float2(acc[h][4 * j + 2], acc[h][4 * j + 3]);
+            }
+        }
+    }
+#endif
+}
