@@ -2,12 +2,12 @@
 
 ``data[d, i] == A[i, i + offsets[d]]``: a block of rows ``[i0, i1)`` reads the slice
 ``data[d, i0:i1]`` of every diagonal and the slice ``x[i0 + k : i1 + k]`` of the
-operand. The products walk one block at a time, one diagonal after the other,
-so at any moment two sequential streams (a diagonal and ``x``) feed an
+operand. The products walk one block at a time; SpMV adds four diagonals per
+pass (SpMM one), so sequential streams (diagonals and slices of ``x``) feed an
 accumulator that stays in L1/L2: no index is loaded, and every load is a stream
 the hardware prefetcher follows. Blocks are independent (no carries), and the
-sum of each row runs over the diagonals in order, so results do not depend on
-the number of threads.
+sum of each row runs in an order fixed by the matrix, so results do not depend
+on the number of threads.
 
 The caller validates everything (offsets in ``(-rows, cols)``, ``data`` of shape
 ``(len(offsets), rows)``, dtypes equal) and clips nothing: kernels clip every
