@@ -140,43 +140,27 @@ class csr_array(SparseArray):
         if len(coords) != 2:
             raise ValueError("COO input must be (data, (row, col))")
         device = _common_device(data, *coords)
-        if device != "cpu":
-            self._init_from_coo_gpu(data, coords, shape, dtype)
-            return
-        row = as_1d(np, coords[0], "row")
-        col = as_1d(np, coords[1], "col")
-        data = as_1d(np, data, "data")
+        xp = _dispatch.array_module(device)
+        row = as_1d(xp, coords[0], "row")
+        col = as_1d(xp, coords[1], "col")
+        data = as_1d(xp, data, "data")
         check_integer(row, "row")
         check_integer(col, "col")
-        shape = check_coo(np, data, row, col, shape)
+        shape = check_coo(xp, data, row, col, shape)
         target = _value_dtype(data.dtype, dtype)
-        import scipy.sparse as sp
-
         idx = index_dtype_for(max(shape), data.size)
-        coo = sp.coo_array(
-            (data.astype(target, copy=False), (row.astype(idx), col.astype(idx))), shape=shape
-        )
-        csr = coo.tocsr()  # sums duplicates and sorts each row
-        indices, indptr = unify_index_dtype(np, csr.indices, csr.indptr, shape[1], False)
+        triplets = (data.astype(target, copy=False), (row.astype(idx), col.astype(idx)))
+        if device == "cpu":
+            import scipy.sparse as sp
+
+            csr = sp.coo_array(triplets, shape=shape).tocsr()  # sums duplicates, sorts rows
+        else:
+            import cupyx.scipy.sparse as cusparse
+
+            csr = cusparse.coo_matrix(triplets, shape=shape).tocsr()
+            csr.sum_duplicates()
+        indices, indptr = unify_index_dtype(xp, csr.indices, csr.indptr, shape[1], False)
         self._set(csr.data.astype(target, copy=False), indices, indptr, shape)
-
-    def _init_from_coo_gpu(self, data, coords, shape, dtype):
-        import cupy
-        import cupyx.scipy.sparse as cusparse
-
-        row = as_1d(cupy, coords[0], "row")
-        col = as_1d(cupy, coords[1], "col")
-        data = as_1d(cupy, data, "data")
-        check_integer(row, "row")
-        check_integer(col, "col")
-        shape = check_coo(cupy, data, row, col, shape)
-        target = _value_dtype(data.dtype, dtype)
-        idx = index_dtype_for(max(shape), data.size)
-        coo = cusparse.coo_matrix(
-            (data.astype(target, copy=False), (row.astype(idx), col.astype(idx))), shape=shape)
-        csr = coo.tocsr()  # sums duplicates
-        csr.sum_duplicates()
-        self._set(csr.data, csr.indices, csr.indptr, shape)
 
     def _init_from_scipy(self, arg, shape, dtype, copy, check):
         if shape is not None and tuple(arg.shape) != shape:
