@@ -223,7 +223,9 @@ def _gating(G, T, what):
     if G.ndim != 2 or G.shape[0] != T:
         raise ValueError(f"{what}: G has shape {G.shape}, but x has {T} tokens (rows)")
     if G.device != "cpu":
-        raise NotImplementedError(f"{what}: G must live on the CPU, got device {G.device!r}")
+        raise NotImplementedError(
+            f"{what}: G must live on the CPU, got device {G.device!r}; move it with "
+            "G.to_device('cpu') (the expert dispatch runs on the CPU)")
     if G.dtype.kind == "c":
         raise TypeError(f"{what}: gates must be real, got dtype {G.dtype}")
     G = G.tocsr()

@@ -27,6 +27,12 @@ from . import registry
 from .validation import check_shape
 
 
+#: Why GPU input is refused: the conversions run on the CPU, and spla moves
+#: storage between devices only when asked to.
+_BUILT_ON_CPU = ("banded_array is built on the CPU from NumPy or SciPy input; build it there "
+                 "and move it with .to_device('cuda') (its products then run on the GPU)")
+
+
 def _backend(op, array):
     return _dispatch.lookup(op, "banded", array.device)
 
@@ -178,7 +184,7 @@ class banded_array(SparseArray):
         if shape is None:
             raise ValueError("banded_array: (data, offsets) input needs shape=(rows, cols)")
         if type(data).__module__.split(".")[0] == "cupy":
-            raise NotImplementedError("banded_array: CuPy storage is not supported yet")
+            raise NotImplementedError(_BUILT_ON_CPU)
         off = _check_offsets(offsets, shape)
         try:
             data = np.asarray(data)
@@ -202,7 +208,7 @@ class banded_array(SparseArray):
 
     def _init_from_dense(self, arg, shape, offsets, dtype):
         if type(arg).__module__.split(".")[0] == "cupy":
-            raise NotImplementedError("banded_array: dense CuPy input is not supported yet")
+            raise NotImplementedError(_BUILT_ON_CPU)
         try:
             dense = np.asarray(arg)
         except (ValueError, TypeError) as exc:
@@ -274,8 +280,7 @@ class banded_array(SparseArray):
 
     def _init_from_sparse(self, arg, shape, offsets, dtype):
         if arg.device != "cpu":
-            raise NotImplementedError(
-                "banded_array: conversion from device arrays is not supported yet")
+            raise NotImplementedError(_BUILT_ON_CPU)
         if shape is not None and tuple(arg.shape) != shape:
             raise ValueError(f"banded_array: shape {shape} does not match the input's {arg.shape}")
         target = value_dtype(dtype) if dtype is not None else arg.dtype

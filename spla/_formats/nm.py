@@ -35,6 +35,12 @@ from .validation import check_integer, check_shape
 NM_VALUE_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
+#: Why GPU input is refused: packing runs on the CPU, and spla moves storage
+#: between devices only when asked to.
+_BUILT_ON_CPU = ("nm_array is built on the CPU from NumPy or SciPy input; build it there and "
+                 "move it with .to_device('cuda') (its products then run on the GPU)")
+
+
 def nm_value_dtype(input_dtype, requested=None):
     """The dtype values of ``input_dtype`` are stored as (``requested`` when given)."""
     if requested is not None:
@@ -169,7 +175,7 @@ class nm_array(SparseArray):
                 dense = arg.toarray()
             else:
                 if type(arg).__module__.split(".")[0] == "cupy":
-                    raise NotImplementedError("nm_array is built on the CPU; pass NumPy input")
+                    raise NotImplementedError(_BUILT_ON_CPU)
                 try:
                     dense = np.asarray(arg)
                 except (ValueError, TypeError) as exc:
@@ -232,7 +238,7 @@ class nm_array(SparseArray):
         values, positions = arg
         for a in (values, positions):
             if type(a).__module__.split(".")[0] == "cupy":
-                raise NotImplementedError("nm_array is built on the CPU; pass NumPy input")
+                raise NotImplementedError(_BUILT_ON_CPU)
         if shape is None:
             raise ValueError("nm_array((values, positions)) needs shape=(rows, cols)")
         values = np.asarray(values)
