@@ -32,16 +32,21 @@ CONFIGS = {
     "128x256x64_w64x64_s3_pipe": (128, 256, 64, 64, 64, 3, 1),
     "128x128x64_w64x32_s4_pipe": (128, 128, 64, 64, 32, 4, 1),
     # Hopper's warpgroup MMA (wgmma.mma_async.sp), sm_90a only: two warpgroups,
-    # 128 x 256 block tile, operands read from shared memory by descriptors.
-    # (sp24_wgmma, kernels/sparse24.cu: correct, but slower than the mma.sp
-    # tilings until its B operand is swizzled; docs/gpu.md.)
+    # 128 x 256 block tile, operands read from shared memory by descriptors
+    # (sp24_wgmma, kernels/sparse24.cu; docs/gpu.md).
     "wgmma_128x256x64_s4": (128, 256, 64, 64, 256, 4, 0),
+    "wgmma_128x256x64_s4_n256": (128, 256, 64, 64, 256, 4, 0),
 }
+#: The wgmma tilings' kernel parameters: instruction width N (two m64n128k32 or
+#: one m64n256k32 per k-step) and stages (sp24_wgmma in kernels/sparse24.cu).
+WGMMA = {name: (256 if name.endswith("_n256") else 128, CONFIGS[name][5])
+         for name in CONFIGS if name.startswith("wgmma_")}
 #: Tilings that need Hopper (compute capability 9.0, the sm_90a target).
-HOPPER_ONLY = ("wgmma_128x256x64_s4",)
-#: Default tilings, widest BK first: the first whose BK divides K is used
-#: (the fastest on the H100 at 8192^3 that fits K; docs/gpu.md).
-DEFAULTS = ("256x128x128_w64x64_s3_pipe", "256x128x64_w64x64_s3", "128x128x32_w64x32_s3")
+HOPPER_ONLY = tuple(WGMMA)
+#: Default tilings, in order of preference (speed on the H100 at 8192^3,
+#: docs/gpu.md): the first that this GPU runs and whose BK divides K is used.
+DEFAULTS = ("wgmma_128x256x64_s4", "256x128x128_w64x64_s3_pipe", "256x128x64_w64x64_s3",
+            "128x128x32_w64x32_s3")
 #: The 16-bit dtypes with a tensor-core path, and the kernel's tag for each.
 TAGS = {np.dtype(np.float16): "f16"}
 _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
@@ -110,7 +115,8 @@ def _kernel(tag, name):
     if name in HOPPER_ONLY:
         if not available(name):
             raise ValueError(f"tiling {name} needs a Hopper GPU (compute capability 9.0)")
-        k = kernel("sparse24.cu", f"sp24_wgmma<{tag}>", options=("-arch=sm_90a",))
+        k = kernel("sparse24.cu", f"sp24_wgmma<{tag}, {', '.join(map(str, WGMMA[name]))}>",
+                   options=("-arch=sm_90a",))
     else:
         k = kernel("sparse24.cu", f"sp24_spmm<{tag}, {', '.join(map(str, cfg))}>")
     smem = _smem_bytes(cfg, name)

@@ -216,10 +216,10 @@ sp24_spmm(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
 // Version 5: Hopper's warpgroup sparse MMA (wgmma.mma_async.sp, sm_90a).
 //
 // A block of 256 threads = 2 warpgroups computes a 128 x 256 tile of C; each
-// warpgroup owns 64 rows and issues, per 32 columns of K, two m64n128k32
-// sparse products whose A and B operands the tensor cores read straight from
-// shared memory through matrix descriptors (no fragments in registers),
-// accumulating in 128 float registers per thread.
+// warpgroup owns 64 rows and issues, per 32 columns of K, m64nNIk32 sparse
+// products (two of N = 128 or one of N = 256) whose A and B operands the
+// tensor cores read straight from shared memory through matrix descriptors
+// (no fragments in registers), accumulating in 128 float registers per thread.
 //
 // Shared layouts (the descriptors' canonical forms; tiles start on a
 // 1024-byte boundary because swizzles follow absolute address bits):
@@ -227,23 +227,23 @@ sp24_spmm(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
 //     are rows of 64 bytes in atoms of 8 rows (512 bytes); 16-byte chunk c of
 //     row r sits at chunk c ^ ((r >> 1) & 3). Descriptor: stride 512 B between
 //     8-row groups; the second k-step starts 32 bytes into the rows.
-//   B, N-major (the transposed operand), no swizzle: "core matrices" of 8
-//     k-rows x 16 bytes (128 contiguous bytes), core matrix (k block kb,
-//     column block nb) at nb * 128 + kb * 4096 bytes. Descriptor: leading
-//     offset 4096 B (along K), stride 128 B (along N).
-// A 128-byte-swizzled B ran at 550 TFLOP/s but gave wrong products: its
-// descriptor is not right yet (docs/gpu.md). The metadata of warp w of a
-// warpgroup (rows 16 w .. 16 w + 15 of its 64) is laid out per lane exactly
-// as for mma.sp m16n8k32. Loads are cp.async, WG_STAGES deep; before the
-// barrier that publishes a stage each thread runs fence.proxy.async, since the
-// tensor cores read shared memory through the async proxy.
+//   B, N-major (the transposed operand), 128-byte swizzle: see wg_b_atom.
+//     Without the swizzle (core matrices of 8 k-rows x 16 bytes) the tensor
+//     cores' reads of B conflict in the banks and the kernel ran at 240
+//     TFLOP/s instead of 590 (docs/gpu.md).
+// The metadata of warp w of a warpgroup (rows 16 w .. 16 w + 15 of its 64) is
+// laid out per lane exactly as for mma.sp m16n8k32. Loads are cp.async,
+// STAGES deep; before the barrier that publishes a stage each thread runs
+// fence.proxy.async, since the tensor cores read shared memory through the
+// async proxy.
 #define WG_BM 128
 #define WG_BN 256
 #define WG_BK 64
-#define WG_STAGES 4
 
-template <typename T> struct WgmmaSp;
-template <> struct WgmmaSp<f16> {
+// WgmmaSp<T, N>::run: one m64nNk32 sparse product, A and B from shared memory
+// (descriptors da, db), B transposed (N-major), metadata e, selector 0.
+template <typename T, int N> struct WgmmaSp;
+template <> struct WgmmaSp<f16, 128> {
     // scale_d == 0: D = A B (the accumulators' old values are ignored).
     static __device__ __forceinline__ void run(float* d, unsigned long long da, unsigned long long db, unsigned e, int scale_d) {
         asm volatile(
@@ -254,7 +254,18 @@ template <> struct WgmmaSp<f16> {
             : "l"(da), "l"(db), "r"(e), "r"(scale_d) : "memory");
     }
 };
-template <> struct WgmmaSp<bf16> {
+template <> struct WgmmaSp<f16, 256> {
+    // scale_d == 0: D = A B (the accumulators' old values are ignored).
+    static __device__ __forceinline__ void run(float* d, unsigned long long da, unsigned long long db, unsigned e, int scale_d) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %131, 0;\n"
+            "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.f16.f16 "
+            "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,%96,%97,%98,%99,%100,%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,%112,%113,%114,%115,%116,%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127}, %128, %129, %130, 0, p, 1, 1, 0, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+            : "l"(da), "l"(db), "r"(e), "r"(scale_d) : "memory");
+    }
+};
+template <> struct WgmmaSp<bf16, 128> {
     // scale_d == 0: D = A B (the accumulators' old values are ignored).
     static __device__ __forceinline__ void run(float* d, unsigned long long da, unsigned long long db, unsigned e, int scale_d) {
         asm volatile(
@@ -262,6 +273,17 @@ template <> struct WgmmaSp<bf16> {
             "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.bf16.bf16 "
             "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, %66, 0, p, 1, 1, 0, 1;\n}\n"
             : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+            : "l"(da), "l"(db), "r"(e), "r"(scale_d) : "memory");
+    }
+};
+template <> struct WgmmaSp<bf16, 256> {
+    // scale_d == 0: D = A B (the accumulators' old values are ignored).
+    static __device__ __forceinline__ void run(float* d, unsigned long long da, unsigned long long db, unsigned e, int scale_d) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %131, 0;\n"
+            "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.bf16.bf16 "
+            "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,%96,%97,%98,%99,%100,%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,%112,%113,%114,%115,%116,%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127}, %128, %129, %130, 0, p, 1, 1, 0, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
             : "l"(da), "l"(db), "r"(e), "r"(scale_d) : "memory");
     }
 };
@@ -276,7 +298,15 @@ __device__ __forceinline__ unsigned long long wg_desc(const void* p, unsigned le
          | ((unsigned long long)swizzle << 62);
 }
 
-template <typename T>
+// B's shared layout: atoms of 8 k-rows x 64 columns (1024 bytes), 16-byte
+// chunk c of k-row r of an atom at chunk c ^ r (the 128-byte swizzle); atom
+// (kb, nb) at (nb * WG_BK / 8 + kb) atoms, so a column block's atoms follow each
+// other along K. In the descriptor of the N-major swizzled operand the leading
+// offset steps along N (between 64-column blocks) and the stride offset along K
+// (between 8-row groups): the reverse of the unswizzled form.
+__device__ __forceinline__ int wg_b_atom(int kb, int nb) { return (nb * (WG_BK / 8) + kb) * 512; }
+
+template <typename T, int NI, int STAGES>
 __global__ void __launch_bounds__(256, 1)
 sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
            const bits16* __restrict__ B, float* __restrict__ C, int M, int N, int K, int ME)
@@ -290,8 +320,8 @@ sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
     // tiles on a 1024-byte boundary (the launch asks for 1 KiB extra).
     unsigned char* smem = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u);
     bits16* sA = reinterpret_cast<bits16*>(smem);
-    bits16* sB = sA + WG_STAGES * A_STAGE;
-    unsigned* sE = reinterpret_cast<unsigned*>(sB + WG_STAGES * B_STAGE);
+    bits16* sB = sA + STAGES * A_STAGE;
+    unsigned* sE = reinterpret_cast<unsigned*>(sB + STAGES * B_STAGE);
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int wg = warp >> 2, wq = warp & 3;            // warpgroup, warp inside it
@@ -317,13 +347,13 @@ sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
         }
         #pragma unroll
         for (int i = 0; i < WG_BK * (WG_BN / 8) / 256; ++i) {    // B: 32 chunks per k-row
-            // Lanes 8 apart take the 8 rows of one core matrix: a warp fills 512
-            // contiguous bytes.
+            // A warp reads one k-row's 512 bytes; 8 lanes fill one 128-byte
+            // swizzled row of an atom (all banks).
             const int chunk = tid + i * 256;
-            const int kk = (chunk >> 8) * 8 + (chunk & 7), nb = (chunk >> 3) & 31;
-            const int gc = col0 + nb * 8;
+            const int kk = chunk >> 5, cc = chunk & 31, c = cc & 7;
+            const int gc = col0 + cc * 8;
             const bool ok = gc < N;
-            cp_async16(b + nb * 64 + (kk & 7) * 8 + (kk >> 3) * (WG_BN * 8),
+            cp_async16(b + wg_b_atom(kk >> 3, cc >> 3) + (kk & 7) * 64 + ((c ^ (kk & 7)) * 8),
                        B + (size_t)(kt * WG_BK + kk) * N + (ok ? gc : 0), ok);
         }
         if (tid < E_STAGE / 4) {                                 // metadata: 2 x 128 words
@@ -341,23 +371,27 @@ sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
     // Written only by the wgmma instructions (the first uses scale-d = 0), so
     // that nothing outside them defines the accumulators while products are in
     // flight (the compiler would serialise them otherwise).
-    float acc[2][64];
+    float acc[128];
 
+    // Iteration kt publishes stage kt, issues its products, lets the products
+    // of tile kt - 1 finish (one group stays in flight) and only then, after a
+    // second barrier (the other warpgroup reads the same B), refills the stage
+    // they read. (Refilling the stage of tile kt - 2 before issuing the
+    // products instead, with one barrier per tile, gave wrong products with
+    // two m64n128k32 per k-step and no speed with one m64n256k32: docs/gpu.md.)
+    constexpr int AHEAD = STAGES - 1;
     #pragma unroll
-    for (int s = 0; s < WG_STAGES - 1; ++s) {
+    for (int s = 0; s < AHEAD; ++s) {
         if (s < k_tiles) load_stage(s, s);
         cp_async_commit();
     }
 
-    // Iteration kt: publish stage kt, issue its products, let the products of
-    // tile kt - 1 finish (one group stays in flight), and only then (after a
-    // barrier: the other warpgroup reads the same B) refill the stage they read.
     for (int kt = 0; kt < k_tiles; ++kt) {
-        cp_async_wait<WG_STAGES - 2>();
+        cp_async_wait<AHEAD - 1>();
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         __syncthreads();
 
-        const int st = kt % WG_STAGES;
+        const int st = kt % STAGES;
         const bits16* a_st = sA + st * A_STAGE + wg * 8 * 256;    // this warpgroup's 64 rows
         const bits16* b_st = sB + st * B_STAGE;
         const unsigned* e_st = sE + st * E_STAGE;
@@ -369,32 +403,30 @@ sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
             const unsigned e = (t & 1) ? __byte_perm(lo, hi, 0x7632) : __byte_perm(lo, hi, 0x5410);
             const unsigned long long da = wg_desc(a_st + ks * 16, 16, 512, 2);
             #pragma unroll
-            for (int h = 0; h < 2; ++h) {
+            for (int h = 0; h < WG_BN / NI; ++h) {
                 const unsigned long long db =
-                    wg_desc(b_st + h * 16 * 64 + ks * 4 * (WG_BN * 8), WG_BN * 16, 128);
-                WgmmaSp<T>::run(acc[h], da, db, e, kt > 0 || ks > 0);
+                    wg_desc(b_st + wg_b_atom(ks * 4, h * (NI / 64)), (WG_BK / 8) * 1024, 1024, 1);
+                WgmmaSp<T, NI>::run(acc + h * (NI / 2), da, db, e, kt > 0 || ks > 0);
             }
         }
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
         asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
         __syncthreads();
-        const int nxt = kt + WG_STAGES - 1;
-        if (nxt < k_tiles) load_stage(nxt % WG_STAGES, nxt);
+        const int nxt = kt + AHEAD;
+        if (nxt < k_tiles) load_stage(nxt % STAGES, nxt);
         cp_async_commit();
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
     cp_async_wait<0>();
 
     const int r = row0 + wg * 64 + wq * 16 + g;
+    // Accumulator 4 j + q holds row r + 8 (q >> 1), column 8 j + 2 t + (q & 1).
     #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        #pragma unroll
-        for (int j = 0; j < 16; ++j) {
-            const int c = col0 + h * 128 + j * 8 + 2 * t;
-            if (c < N) {
-                if (r < M) *reinterpret_cast<float2*>(C + (size_t)r * N + c) = make_float2(acc[h][4 * j], acc[h][4 * j + 1]);
-                if (r + 8 < M) *reinterpret_cast<float2*>(C + (size_t)(r + 8) * N + c) = make_float2(acc[h][4 * j + 2], acc[h][4 * j + 3]);
-            }
+    for (int j = 0; j < 32; ++j) {
+        const int c = col0 + j * 8 + 2 * t;
+        if (c < N) {
+            if (r < M) *reinterpret_cast<float2*>(C + (size_t)r * N + c) = make_float2(acc[4 * j], acc[4 * j + 1]);
+            if (r + 8 < M) *reinterpret_cast<float2*>(C + (size_t)(r + 8) * N + c) = make_float2(acc[4 * j + 2], acc[4 * j + 3]);
         }
     }
 #endif
