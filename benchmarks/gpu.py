@@ -307,7 +307,7 @@ def markdown(report):
                          f"{r['speedup_vs_cusparse_torch']:.2f}x |")
     if report.get("sparse24"):
         lines += ["", "## 2:4 float16 SpMM (dense-equivalent TFLOP/s = 2 M K N / time)", "",
-                  "| M x K x N | spla (mma.sp) | cuBLAS dense | cuSPARSELt | spla vs cuBLAS | cuSPARSELt vs cuBLAS |",
+                  "| M x K x N | spla (default tiling) | cuBLAS dense | cuSPARSELt | spla vs cuBLAS | cuSPARSELt vs cuBLAS |",
                   "| --- | --- | --- | --- | --- | --- |"]
         for r in report["sparse24"]:
             lt = r.get("cusparselt_TFLOPs_dense_equiv")
@@ -322,7 +322,7 @@ def markdown(report):
                  for r in report["sparse24"] for k in r
                  if k.startswith("spla_sp24[") and k.endswith("_TFLOPs_dense_equiv")]
         if sweep:
-            lines += ["", "Tilings of the mma.sp kernel (dense-equivalent TFLOP/s):", "",
+            lines += ["", "Tilings of the sparse tensor-core kernels (mma.sp; wgmma_* on Hopper) (dense-equivalent TFLOP/s):", "",
                       "| size | tiling | TFLOP/s |", "| --- | --- | --- |"]
             lines += [f"| {size} | {name} | {v:.0f} |" for name, v, size in sweep]
     return "\n".join(lines) + "\n"

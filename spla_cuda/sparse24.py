@@ -45,7 +45,7 @@ WGMMA = {name: (256 if name.endswith("_n256") else 128, CONFIGS[name][5])
 HOPPER_ONLY = tuple(WGMMA)
 #: Default tilings, in order of preference (speed on the H100 at 8192^3,
 #: docs/gpu.md): the first that this GPU runs and whose BK divides K is used.
-DEFAULTS = ("wgmma_128x256x64_s4", "256x128x128_w64x64_s3_pipe", "256x128x64_w64x64_s3",
+DEFAULTS = ("wgmma_128x256x64_s4_n256", "256x128x128_w64x64_s3_pipe", "256x128x64_w64x64_s3",
             "128x128x32_w64x32_s3")
 #: The 16-bit dtypes with a tensor-core path, and the kernel's tag for each.
 TAGS = {np.dtype(np.float16): "f16"}
