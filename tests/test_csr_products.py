@@ -53,6 +53,27 @@ def test_matmat(fmt, A, data):
     _check_unchanged(A, saved, X, X0)
 
 
+@given(A=sst.csr_arrays(), data=st.data(), distance=st.sampled_from([1, 3, 16, 32]))
+def test_products_with_prefetching(A, data, distance):
+    """The parallel kernels' prefetching path (taken for large scattered matrices
+    only) gives the same products, whatever the prefetch distance."""
+    from spla._backends.cpu import csr as backend
+    from spla._kernels import csr as kernels
+
+    x = data.draw(sst.dense_operands(A.shape[1]), label="x")
+    X = data.draw(sst.dense_operands(A.shape[1], st.integers(1, 17)), label="X")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(backend, "_PREFETCH_MIN_OPERAND_BYTES", 0)
+        mp.setattr(backend, "_SERIAL_MAX_ITEMS", 0)
+        mp.setattr(backend, "_gathers_are_scattered", lambda A: True)
+        mp.setattr(kernels, "PREFETCH_DISTANCE", distance)
+        mp.setattr(kernels, "SPMM_PREFETCH_DISTANCE", distance)
+        y = A @ x
+        Y = A @ X
+    assert_product(y, ref_dense(A), ref_dense(A, True), x, max_terms(A), "A @ x")
+    assert_product(Y, ref_dense(A), ref_dense(A, True), X, max_terms(A), "A @ X")
+
+
 @FORMATS
 @given(A=sst.csr_arrays(max_side=8), data=st.data())
 def test_matmul_stack(fmt, A, data):

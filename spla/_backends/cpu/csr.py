@@ -57,10 +57,10 @@ def _gathers_are_scattered(A):
     return scattered
 
 
-def _prefetch_distance(A, operand_bytes, distance=K.PREFETCH_DISTANCE):
+def _prefetch_distance(A, operand_bytes, distance=None):
     if operand_bytes < _PREFETCH_MIN_OPERAND_BYTES or not _gathers_are_scattered(A):
         return 0
-    return distance
+    return K.PREFETCH_DISTANCE if distance is None else distance
 
 
 #: Below this many items (rows + stored entries) products run on the calling
