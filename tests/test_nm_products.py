@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 import spla
 from spla._backends.cpu import nm as backend
 from spla._kernels import nm as K
+from spla._kernels import simd
 from spla.testing._strategies_nm import nm_arrays
 
 from _util import assert_product
@@ -43,6 +44,86 @@ def test_spmv(A, dtype, data):
     assert y.dtype == spla._dtypes.result_dtype(A.dtype, x.dtype)
     assert_product(y, D, Dabs, x, nterms, "nm @ x")
     np.testing.assert_array_equal(A @ x, y)  # the same bits every call
+
+
+#: The two CPU code paths: the AVX-512 kernels (where this CPU has AVX-512F) and
+#: the portable ones, which every CPU runs otherwise.
+SIMD_PATHS = [
+    pytest.param(True, id="avx512",
+                 marks=pytest.mark.skipif(not simd.HAVE_AVX512, reason="no AVX-512F here")),
+    pytest.param(False, id="portable"),
+]
+
+
+class _simd_path:
+    """Context manager: products use (``True``) or avoid the AVX-512 kernels."""
+
+    def __init__(self, on):
+        self.on = on
+
+    def __enter__(self):
+        self.saved = backend._AVX512
+        backend._AVX512 = self.on
+
+    def __exit__(self, *exc):
+        backend._AVX512 = self.saved
+
+
+#: 2:4 and 1:4 arrays wide enough for several 16-slot chunks (and the unrolled
+#: blocks of four) plus a tail, of every column count modulo 32.
+WIDE_M4 = nm_arrays(n=st.sampled_from([2, 1, 3]), m=4,
+                    shape=st.tuples(st.integers(0, 7), st.integers(0, 300)))
+
+
+@st.composite
+def _shuffled_positions(draw, A):
+    """The same matrix as ``A`` from raw input that lists each group's slots in a
+    drawn order (raw input need not be canonical)."""
+    R, S = A.values.shape
+    if A.nnz == 0:
+        return A
+    n = A.n
+    perm = draw(st.permutations(range(n)))
+    order = (np.arange(S) // n) * n + np.array(perm)[np.arange(S) % n]
+    return spla.nm_array((A.values[:, order], A.positions[:, order]), n=n, m=A.m,
+                         shape=A.shape)
+
+
+@pytest.mark.parametrize("avx512", SIMD_PATHS)
+@CHEAP
+@given(WIDE_M4, st.sampled_from([np.float32, np.float16, np.float64]), st.booleans(),
+       st.booleans(), st.data())
+def test_spmv_wide(avx512, A, dtype, shuffle, strided, data):
+    if shuffle:
+        A = data.draw(_shuffled_positions(A))
+    D, Dabs, nterms = _refs(A)
+    x = _operand(data.draw, 2 * A.shape[1] if strided else A.shape[1], dtype)
+    if strided:
+        x = x[::2]
+    with _simd_path(avx512):
+        y = A @ x
+        assert y.dtype == spla._dtypes.result_dtype(A.dtype, x.dtype)
+        assert_product(y, D, Dabs, x, nterms, "nm @ x")
+        np.testing.assert_array_equal(A @ x, y)  # the same bits every call
+
+
+#: Column counts around the 32-column chunks of the AVX-512 SpMV (16 slots of
+#: 2:4) and its unrolled blocks of four chunks (128 columns).
+EDGE_COLS = [1, 3, 31, 32, 33, 63, 64, 127, 128, 129, 130, 160, 255, 256, 257, 301]
+
+
+@pytest.mark.parametrize("avx512", SIMD_PATHS)
+@pytest.mark.parametrize("n", [2, 1, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
+def test_spmv_chunk_edges(avx512, n, dtype):
+    rng = np.random.default_rng(n)
+    for C in EDGE_COLS:
+        A = spla.nm_array(rng.standard_normal((5, C)).astype(dtype), n=n, m=4, prune=True)
+        D = A.toarray().astype(np.float64)
+        x = rng.standard_normal(C).astype(np.float32)
+        with _simd_path(avx512):
+            y = A @ x
+        assert_product(y, D, np.abs(D), x, A.values.shape[1], f"cols={C}")
 
 
 @CHEAP

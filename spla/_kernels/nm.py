@@ -23,6 +23,8 @@ unsigned (``U``), as in ``csr.py``, so that Numba emits no wraparound test.
 import numpy as np
 from numba import njit, prange
 
+from .simd import dot24_f32
+
 U = np.uint64
 
 
@@ -64,6 +66,27 @@ def spmv_b8(values, P, base, x, y, zero):
         acc = zero
         for s in range(U(S)):
             acc += v[s] * x[U(base[s]) + U(p[s])]
+        y[r] = acc
+
+
+@njit(parallel=True, cache=True, nogil=True, fastmath=_FAST)
+def spmv24_f32_avx512(values, P, base, x, y):
+    """y = A @ x for 2:4, float32, 2-bit positions, with AVX-512F (``simd.dot24_f32``).
+
+    Only call it where ``simd.HAVE_AVX512``. The slots of a row go 16 at a
+    time through one ``vpermt2ps`` gather each; the last ``S % 16`` slots are
+    added one by one after them. ``values``, ``P`` and ``x`` are C-contiguous.
+    """
+    R = values.shape[0]
+    S = values.shape[1]
+    nch = S // 16
+    for r in prange(R):
+        v = values[r]
+        p = P[r]
+        acc = dot24_f32(values, P, x, r, nch)
+        for s in range(U(16 * nch), U(S)):
+            pos = (U(p[s >> U(2)]) >> ((s & U(3)) << U(1))) & U(3)
+            acc += v[s] * x[U(base[s]) + pos]
         y[r] = acc
 
 

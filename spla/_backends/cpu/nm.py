@@ -17,6 +17,7 @@ from ..._dispatch import register
 from ..._dtypes import index_dtype_for, result_dtype
 from ..._formats.compressed import csr_array
 from ..._kernels import nm as K
+from ..._kernels import simd
 from ..._kernels.threads import parallel_section
 
 #: Bytes of the panel of X (slot block x column tile) that SpMM keeps in L2.
@@ -25,6 +26,9 @@ _PANEL_BYTES = 1 << 18
 _K_TILE = 256
 #: Rows per SpMM task, at most (the tasks are (row block) x (column tile)).
 _ROW_BLOCK = 64
+#: Use the AVX-512 kernels (``spla._kernels.simd``); False on CPUs without
+#: AVX-512F. Tests switch it off to exercise the portable kernels.
+_AVX512 = simd.HAVE_AVX512
 
 
 def _cast(a, dtype):
@@ -55,6 +59,11 @@ def matvec(A, x):
     values = _cast(A.values, dt)
     xp = _padded_rows(A, x, dt)
     y = np.empty(R, dtype=dt)
+    if _AVX512 and A.n == 2 and A.m == 4 and dt == np.float32:
+        with parallel_section():
+            K.spmv24_f32_avx512(np.ascontiguousarray(values), np.ascontiguousarray(A.packed_positions),
+                                A._slot_bases(), xp, y)
+        return y
     kernel = K.spmv_b2 if _bits(A) == 2 else K.spmv_b8
     with parallel_section():
         kernel(values, A.packed_positions, A._slot_bases(), xp, y, dt.type(0))
