@@ -126,6 +126,66 @@ def test_spmv_chunk_edges(avx512, n, dtype):
         assert_product(y, D, np.abs(D), x, A.values.shape[1], f"cols={C}")
 
 
+#: Operand widths around the SpMM vector widths (16 floats) and column tiles
+#: of the AVX-512 kernel (64 and 128 columns).
+EDGE_K = [2, 5, 16, 17, 33, 48, 63, 64, 65, 80, 127, 128, 129, 192, 257]
+
+
+@pytest.mark.parametrize("avx512", SIMD_PATHS)
+@pytest.mark.parametrize("n, m", [(2, 4), (1, 4), (3, 4), (2, 8), (1, 2), (5, 16)])
+def test_spmm_tile_edges(avx512, n, m):
+    rng = np.random.default_rng(10 * n + m)
+    R, C = 37, 203  # C not a multiple of m
+    A = spla.nm_array(rng.standard_normal((R, C)).astype(np.float32), n=n, m=m, prune=True)
+    D = A.toarray().astype(np.float64)
+    for k in EDGE_K:
+        X = rng.standard_normal((C, k)).astype(np.float32)
+        with _simd_path(avx512):
+            Y = A @ X
+            np.testing.assert_array_equal(A @ X, Y)
+        assert Y.dtype == np.float32 and Y.flags.c_contiguous
+        assert_product(Y, D, np.abs(D), X, A.values.shape[1], f"k={k}")
+
+
+@pytest.mark.skipif(not simd.HAVE_AVX512, reason="no AVX-512F here")
+@pytest.mark.parametrize("n, m", [(2, 4), (1, 4), (3, 8)])
+def test_spmm_avx512_any_blocking(n, m):
+    """The AVX-512 SpMM kernel with small, odd blockings (partial row blocks, slot
+    blocks that end inside a 16-slot chunk, tiles of every width)."""
+    rng = np.random.default_rng(n + m)
+    R, C, Kc = 23, 150, 150
+    A = spla.nm_array(rng.standard_normal((R, C)).astype(np.float32), n=n, m=m, prune=True)
+    X = rng.standard_normal((C, Kc)).astype(np.float32)
+    ref = A.toarray().astype(np.float64) @ X.astype(np.float64)
+    base = A._slot_bases().astype(np.int32)
+    for row_block, k_tile, slot_block in [(1, 16, 16), (5, 128, 32), (23, 64, 48),
+                                          (7, 37, 4096), (4, 150, 16)]:
+        if k_tile > 128:
+            continue
+        Xp = backend._packed_operand(A, X, k_tile)
+        Y = np.zeros((R, Kc), np.float32)
+        K.spmm_f32_avx512(A.values, A.packed_positions, 2 if m == 4 else 8, m, base, Xp, Y,
+                          row_block, k_tile, slot_block)
+        np.testing.assert_allclose(Y, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("avx512", SIMD_PATHS)
+@CHEAP
+@given(WIDE_M4, st.sampled_from([np.float32, np.float16]), st.integers(2, 140),
+       st.sampled_from(["C", "F", "strided"]), st.data())
+def test_spmm_wide(avx512, A, dtype, k, layout, data):
+    D, Dabs, nterms = _refs(A)
+    X = _operand(data.draw, (A.shape[1], 2 * k if layout == "strided" else k), dtype)
+    if layout == "F":
+        X = np.asfortranarray(X)
+    elif layout == "strided":
+        X = X[:, ::2]
+    with _simd_path(avx512):
+        Y = A @ X
+    assert Y.shape == (A.shape[0], k)
+    assert_product(Y, D, Dabs, X, nterms, "nm @ X")
+
+
 @CHEAP
 @given(nm_arrays(), OPERAND_DTYPES, st.integers(0, 20), st.sampled_from(["C", "F", "strided"]),
        st.data())

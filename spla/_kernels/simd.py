@@ -171,3 +171,160 @@ def dot24_f32(typingctx, values, P, x, row, nchunks):
         return _hsum16(builder, total)
 
     return sig, codegen
+
+
+# ---------------------------------------------------------------------------
+# SpMM: one row of Y, a tile of up to 16 T columns, kept in T vector registers
+# while the row's slots are added into it (y_tile += v[s] * X[column of s, tile]).
+# ---------------------------------------------------------------------------
+
+_V16B = ir.VectorType(ir.IntType(1), 16)
+_MASKED_LOAD = "llvm.masked.load.v16f32.p0" if llvm.llvm_version_info[0] >= 15 \
+    else "llvm.masked.load.v16f32.p0v16f32"
+_MASKED_STORE = "llvm.masked.store.v16f32.p0" if llvm.llvm_version_info[0] >= 15 \
+    else "llvm.masked.store.v16f32.p0v16f32"
+
+
+def _masked_load(builder, elem_ptr, offset, mask):
+    if mask is None:
+        return _loadv(builder, elem_ptr, offset, _V16F)
+    p = builder.bitcast(builder.gep(elem_ptr, [offset], inbounds=True), _V16F.as_pointer())
+    fnty = ir.FunctionType(_V16F, [_V16F.as_pointer(), _I32, _V16B, _V16F])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, _MASKED_LOAD)
+    return builder.call(fn, [p, _I32(4), mask, ir.Constant(_V16F, [0.0] * 16)])
+
+
+def _masked_store(builder, vec, elem_ptr, offset, mask):
+    p = builder.bitcast(builder.gep(elem_ptr, [offset], inbounds=True), _V16F.as_pointer())
+    if mask is None:
+        builder.store(vec, p, align=1)
+        return
+    fnty = ir.FunctionType(ir.VoidType(), [_V16F, _V16F.as_pointer(), _I32, _V16B])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, _MASKED_STORE)
+    builder.call(fn, [vec, p, _I32(4), mask])
+
+
+def _splat16(builder, scalar, vty):
+    vec = builder.insert_element(ir.Constant(vty, ir.Undefined), scalar, _I32(0))
+    return builder.shuffle_vector(vec, vec, ir.Constant(_V16I, [0] * 16))
+
+
+def _load_positions16(builder, pptr, s, bits):
+    """Positions of the 16 slots ``s .. s + 15`` (``s`` a multiple of 16) as <16 x i32>."""
+    if bits == 8:
+        v16b = ir.VectorType(ir.IntType(8), 16)
+        return builder.zext(_loadv(builder, pptr, s, v16b), _V16I)
+    pw = builder.load(builder.bitcast(builder.gep(pptr, [builder.lshr(s, _I64(2))],
+                                                  inbounds=True), _I32.as_pointer()), align=1)
+    word = _splat16(builder, pw, _V16I)
+    return builder.and_(builder.lshr(word, _vconst(_SHIFTS)), _vconst([3] * 16))
+
+
+def _position(builder, pptr, s, bits):
+    """Position of slot ``s`` (i64)."""
+    if bits == 8:
+        return builder.zext(builder.load(builder.gep(pptr, [s], inbounds=True)), _I64)
+    byte = builder.zext(builder.load(builder.gep(pptr, [builder.lshr(s, _I64(2))],
+                                                 inbounds=True)), _I64)
+    shift = builder.shl(builder.and_(s, _I64(3)), _I64(1))
+    return builder.and_(builder.lshr(byte, shift), _I64(3))
+
+
+def _make_spmm_row(T, bits, full=False):
+    """The SpMM row intrinsic for tiles of up to ``16 T`` columns (exactly ``16 T``
+    with ``full``: no masks) and ``bits``-bit positions (2: four per byte, m = 4;
+    8: one uint8 per slot)."""
+    # Independent accumulator sets (slot i of a chunk goes to set i % sets):
+    # enough FMA chains in flight to cover the FMA latency.
+    sets = 4 if T == 1 else 2
+
+    def typer(typingctx, values, P, base, X, Y, row, s0, s1, j0, xj, width):
+        ok = (isinstance(values, types.Array) and values.ndim == 2 and values.layout == "C"
+              and values.dtype == types.float32
+              and isinstance(P, types.Array) and P.ndim == 2 and P.layout == "C"
+              and P.dtype == types.uint8
+              and isinstance(base, types.Array) and base.ndim == 1 and base.layout == "C"
+              and base.dtype == types.int32
+              and all(isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"
+                      and a.dtype == types.float32 for a in (X, Y))
+              and all(isinstance(i, types.Integer) for i in (row, s0, s1, j0, xj, width)))
+        if not ok:
+            return None
+        sig = types.void(values, P, base, X, Y, row, s0, s1, j0, xj, width)
+
+        def codegen(context, builder, signature, args):
+            vty, pty, bty, xty, yty = signature.args[:5]
+            ints = [context.cast(builder, a, t, types.int64)
+                    for a, t in zip(args[5:], signature.args[5:])]
+            r, s0, s1, j0, xj, width = ints
+            vptr = _row_pointer(context, builder, vty, args[0], r)
+            pptr = _row_pointer(context, builder, pty, args[1], r)
+            bptr = context.make_array(bty)(context, builder, args[2]).data
+            xarr = context.make_array(xty)(context, builder, args[3])
+            xptr = xarr.data
+            ldx = builder.udiv(builder.extract_value(xarr.strides, 0), _I64(4))
+            yptr = _row_pointer(context, builder, yty, args[4], r)
+            wsplat = _splat16(builder, builder.trunc(width, _I32), _V16I)
+            masks = [None if full else
+                     builder.icmp_unsigned("<", _vconst(range(16 * t, 16 * t + 16)), wsplat)
+                     for t in range(T)]
+            acc = [[cgutils.alloca_once_value(builder, ir.Constant(_V16F, [0.0] * 16))
+                    for _ in range(T)] for _ in range(sets)]
+            for t in range(T):
+                builder.store(_masked_load(builder, yptr, builder.add(j0, _I64(16 * t)),
+                                           masks[t]), acc[0][t])
+            # Element offsets into X of 16 slots, decoded with vector instructions
+            # and read back one by one: fewer instructions than 16 scalar decodes.
+            offs = cgutils.alloca_once(builder, _V16I)
+            offs_i32 = builder.bitcast(offs, _I32.as_pointer())
+            ldx_v = _splat16(builder, builder.trunc(ldx, _I32), _V16I)
+            xj_v = _splat16(builder, builder.trunc(xj, _I32), _V16I)
+
+            def add_slot(s, xoff, k):
+                vb = _splat16(builder, builder.load(builder.gep(vptr, [s], inbounds=True)),
+                              _V16F)
+                for t in range(T):
+                    xv = _masked_load(builder, xptr, builder.add(xoff, _I64(16 * t)), masks[t])
+                    a = acc[k % sets][t]
+                    builder.store(_fma16(builder, vb, xv, builder.load(a)), a)
+
+            n16 = builder.udiv(builder.sub(s1, s0), _I64(16))
+            with cgutils.for_range(builder, n16) as loop:
+                s = builder.add(s0, builder.mul(loop.index, _I64(16)))
+                col = builder.add(_loadv(builder, bptr, s, _V16I),
+                                  _load_positions16(builder, pptr, s, bits))
+                builder.store(builder.add(builder.mul(col, ldx_v), xj_v), offs)
+                for k in range(16):
+                    xoff = builder.zext(builder.load(builder.gep(offs_i32, [_I32(k)])), _I64)
+                    add_slot(builder.add(s, _I64(k)), xoff, k)
+            rest = builder.add(s0, builder.mul(n16, _I64(16)))
+            with cgutils.for_range(builder, builder.sub(s1, rest)) as loop:
+                s = builder.add(rest, loop.index)
+                col = builder.add(builder.sext(builder.load(builder.gep(bptr, [s], inbounds=True)),
+                                               _I64), _position(builder, pptr, s, bits))
+                add_slot(s, builder.add(builder.mul(col, ldx), xj), 0)
+            for t in range(T):
+                total = builder.load(acc[0][t])
+                for k in range(1, sets):
+                    total = builder.fadd(total, builder.load(acc[k][t]))
+                _masked_store(builder, total, yptr, builder.add(j0, _I64(16 * t)), masks[t])
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    typer.__name__ = f"spmm_row{T}_b{bits}_f32" + ("_full" if full else "")
+    typer.__doc__ = (
+        f"Y[row, j0:j0+width] += sum over slots s0 <= s < s1 of values[row, s] * "
+        f"X[column of s, xj:xj+width], width <= {16 * T}, {bits}-bit positions, float32 "
+        "(AVX-512F): X is one column tile of the operand, with the padded rows and "
+        "fewer than 2**31 elements. ``s0`` is a multiple of 16; ``base`` is int32; "
+        "values, P, base, X and Y are C-contiguous.")
+    return intrinsic(typer)
+
+
+spmm_row1_b2, spmm_row2_b2, spmm_row3_b2, spmm_row4_b2 = (
+    _make_spmm_row(T, 2) for T in range(1, 5))
+spmm_row1_b8, spmm_row2_b8, spmm_row3_b8, spmm_row4_b8 = (
+    _make_spmm_row(T, 8) for T in range(1, 5))
+spmm_full4_b2, spmm_full8_b2 = _make_spmm_row(4, 2, True), _make_spmm_row(8, 2, True)
+spmm_full4_b8, spmm_full8_b8 = _make_spmm_row(4, 8, True), _make_spmm_row(8, 8, True)
