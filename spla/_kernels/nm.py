@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit, prange
 
 from .intrinsics import prefetch_row, prefetch_row_l2
-from .simd import (dot24_f32, spmm_full4_b2, spmm_full4_b8, spmm_full8_b2, spmm_full8_b8, spmm_row1_b2, spmm_row1_b8, spmm_row2_b2, spmm_row2_b8,
+from .simd import (dot14_f32, dot24_f32, spmm_full4_b2, spmm_full4_b8, spmm_full8_b2, spmm_full8_b8, spmm_row1_b2, spmm_row1_b8, spmm_row2_b2, spmm_row2_b8,
                    spmm_row3_b2, spmm_row3_b8, spmm_row4_b2, spmm_row4_b8)
 
 U = np.uint64
@@ -72,12 +72,14 @@ def spmv_b8(values, P, base, x, y, zero):
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=_FAST)
-def spmv24_f32_avx512(values, P, base, x, y):
-    """y = A @ x for 2:4, float32, 2-bit positions, with AVX-512F (``simd.dot24_f32``).
+def spmv_n4_f32_avx512(values, P, n, base, x, y):
+    """y = A @ x for 2:4 or 1:4 (``n``), float32, 2-bit positions, with AVX-512F
+    (``simd.dot24_f32``, ``simd.dot14_f32``).
 
     Only call it where ``simd.HAVE_AVX512``. The slots of a row go 16 at a
-    time through one ``vpermt2ps`` gather each; the last ``S % 16`` slots are
-    added one by one after them. ``values``, ``P`` and ``x`` are C-contiguous.
+    time through one ``vpermt2ps`` gather each (two for 1:4); the last
+    ``S % 16`` slots are added one by one after them. ``values``, ``P`` and
+    ``x`` are C-contiguous.
     """
     R = values.shape[0]
     S = values.shape[1]
@@ -85,7 +87,10 @@ def spmv24_f32_avx512(values, P, base, x, y):
     for r in prange(R):
         v = values[r]
         p = P[r]
-        acc = dot24_f32(values, P, x, r, nch)
+        if n == 2:
+            acc = dot24_f32(values, P, x, r, nch)
+        else:
+            acc = dot14_f32(values, P, x, r, nch)
         for s in range(U(16 * nch), U(S)):
             pos = (U(p[s >> U(2)]) >> ((s & U(3)) << U(1))) & U(3)
             acc += v[s] * x[U(base[s]) + pos]

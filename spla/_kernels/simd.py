@@ -99,78 +99,94 @@ def _permt2(builder, lo, idx, hi):
 
 
 #: Slot j of a 16-slot chunk: its 2-bit position is bits 2j of the chunk's word,
-#: its group starts at column 4 (j // 2) of the chunk's 32 columns.
+#: its group starts at column 4 (j // n) of the chunk's 64 / n columns.
 _SHIFTS = [2 * j for j in range(16)]
-_GROUP_OFFSETS = [4 * (j // 2) for j in range(16)]
+_GROUP_OFFSETS = {n: [4 * (j // n) for j in range(16)] for n in (1, 2)}
 
 
-def _chunk_product(builder, vptr, pptr, xptr, c):
-    """values[16c:16c+16] * x[columns of those slots] for 2:4, as a <16 x float>."""
+def _chunk_product(builder, vptr, pptr, xptr, c, n=2):
+    """values[16c:16c+16] and x at the columns of those slots, for n:4 with n = 2
+    (32 columns: one two-source permute) or n = 1 (64 columns: two permutes and
+    a select on bit 5 of the index), as two <16 x float>."""
     c16 = builder.mul(c, _I64(16))
     v = _loadv(builder, vptr, c16, _V16F)
     pw = builder.load(builder.bitcast(builder.gep(pptr, [builder.mul(c, _I64(4))],
                                                   inbounds=True), _I32.as_pointer()),
                       align=1)
-    word = builder.insert_element(ir.Constant(_V16I, ir.Undefined), pw, _I32(0))
-    word = builder.shuffle_vector(word, word, ir.Constant(_V16I, [0] * 16))
+    word = _splat16(builder, pw, _V16I)
     idx = builder.and_(builder.lshr(word, _vconst(_SHIFTS)), _vconst([3] * 16))
-    idx = builder.add(idx, _vconst(_GROUP_OFFSETS))
-    x0 = builder.mul(c, _I64(32))
-    xlo = _loadv(builder, xptr, x0, _V16F)
-    xhi = _loadv(builder, xptr, builder.add(x0, _I64(16)), _V16F)
-    return v, _permt2(builder, xlo, idx, xhi)
+    idx = builder.add(idx, _vconst(_GROUP_OFFSETS[n]))
+    x0 = builder.mul(c, _I64(64 // n))
+    xs = [_loadv(builder, xptr, builder.add(x0, _I64(16 * i)), _V16F) for i in range(4 // n)]
+    g = _permt2(builder, xs[0], idx, xs[1])
+    if n == 1:
+        hi = _permt2(builder, xs[2], idx, xs[3])
+        upper = builder.icmp_unsigned(">=", idx, _vconst([32] * 16))
+        g = builder.select(upper, hi, g)
+    return v, g
 
 
-@intrinsic
-def dot24_f32(typingctx, values, P, x, row, nchunks):
-    """Sum over the first ``16 nchunks`` slots of row ``row`` of a 2:4 float32 array
-    with 2-bit positions of ``values[row, s] * x[column of s]`` (AVX-512F).
+def _make_dot(n_per_group):
+    """The SpMV row intrinsic of n:4 float32 arrays (2-bit positions), n = 1 or 2."""
+
+    def typer(typingctx, values, P, x, row, nchunks):
+        ok = (isinstance(values, types.Array) and values.ndim == 2 and values.layout == "C"
+              and values.dtype == types.float32
+              and isinstance(P, types.Array) and P.ndim == 2 and P.layout == "C"
+              and P.dtype == types.uint8
+              and isinstance(x, types.Array) and x.ndim == 1 and x.layout == "C"
+              and x.dtype == types.float32
+              and isinstance(row, types.Integer) and isinstance(nchunks, types.Integer))
+        if not ok:
+            return None
+        sig = types.float32(values, P, x, row, nchunks)
+
+        def codegen(context, builder, signature, args):
+            vty, pty, xty, rty, nty = signature.args
+            r = context.cast(builder, args[3], rty, types.intp)
+            n = context.cast(builder, args[4], nty, types.int64)
+            vptr = _row_pointer(context, builder, vty, args[0], r)
+            pptr = _row_pointer(context, builder, pty, args[1], r)
+            xptr = context.make_array(xty)(context, builder, args[2]).data
+            zero = ir.Constant(_V16F, [0.0] * 16)
+            accs = [cgutils.alloca_once_value(builder, zero) for _ in range(_SPMV_ACC)]
+            nblocks = builder.udiv(n, _I64(_SPMV_ACC))
+            with cgutils.for_range(builder, nblocks) as loop:
+                c0 = builder.mul(loop.index, _I64(_SPMV_ACC))
+                for a in range(_SPMV_ACC):
+                    c16 = builder.mul(builder.add(c0, _I64(a)), _I64(16))
+                    _prefetch(builder, vptr, builder.add(c16, _I64(_SPMV_PREFETCH // 4)))
+                for a, acc in enumerate(accs):
+                    v, g = _chunk_product(builder, vptr, pptr, xptr, builder.add(c0, _I64(a)),
+                                          n_per_group)
+                    builder.store(_fma16(builder, v, g, builder.load(acc)), acc)
+            done = builder.mul(nblocks, _I64(_SPMV_ACC))
+            with cgutils.for_range(builder, builder.sub(n, done)) as loop:
+                v, g = _chunk_product(builder, vptr, pptr, xptr, builder.add(done, loop.index),
+                                      n_per_group)
+                builder.store(_fma16(builder, v, g, builder.load(accs[0])), accs[0])
+            total = builder.load(accs[0])
+            for acc in accs[1:]:
+                total = builder.fadd(total, builder.load(acc))
+            return _hsum16(builder, total)
+
+        return sig, codegen
+
+    typer.__name__ = f"dot{n_per_group}4_f32"
+    typer.__doc__ = f"""Sum over the first ``16 nchunks`` slots of row ``row`` of a
+    {n_per_group}:4 float32 array with 2-bit positions of ``values[row, s] * x[column
+    of s]`` (AVX-512F).
 
     ``values`` (rows, S) float32 and ``P`` (rows, ceil(S / 4)) uint8 are
-    C-contiguous, ``x`` a contiguous float32 vector of at least ``32 nchunks``
-    elements; ``16 nchunks <= S``. The sum is taken in a fixed order: four
-    vector accumulators, then a fixed tree over their lanes.
-    """
-    ok = (isinstance(values, types.Array) and values.ndim == 2 and values.layout == "C"
-          and values.dtype == types.float32
-          and isinstance(P, types.Array) and P.ndim == 2 and P.layout == "C"
-          and P.dtype == types.uint8
-          and isinstance(x, types.Array) and x.ndim == 1 and x.layout == "C"
-          and x.dtype == types.float32
-          and isinstance(row, types.Integer) and isinstance(nchunks, types.Integer))
-    if not ok:
-        return None
-    sig = types.float32(values, P, x, row, nchunks)
+    C-contiguous, ``x`` a contiguous float32 vector of at least
+    ``{64 // n_per_group} nchunks`` elements; ``16 nchunks <= S``. The sum is
+    taken in a fixed order: four vector accumulators, then a fixed tree over
+    their lanes."""
+    return intrinsic(typer)
 
-    def codegen(context, builder, signature, args):
-        vty, pty, xty, rty, nty = signature.args
-        r = context.cast(builder, args[3], rty, types.intp)
-        n = context.cast(builder, args[4], nty, types.int64)
-        vptr = _row_pointer(context, builder, vty, args[0], r)
-        pptr = _row_pointer(context, builder, pty, args[1], r)
-        xarr = context.make_array(xty)(context, builder, args[2])
-        xptr = xarr.data
-        zero = ir.Constant(_V16F, [0.0] * 16)
-        accs = [cgutils.alloca_once_value(builder, zero) for _ in range(_SPMV_ACC)]
-        nblocks = builder.udiv(n, _I64(_SPMV_ACC))
-        with cgutils.for_range(builder, nblocks) as loop:
-            c0 = builder.mul(loop.index, _I64(_SPMV_ACC))
-            for a in range(_SPMV_ACC):
-                c16 = builder.mul(builder.add(c0, _I64(a)), _I64(16))
-                _prefetch(builder, vptr, builder.add(c16, _I64(_SPMV_PREFETCH // 4)))
-            for a, acc in enumerate(accs):
-                v, g = _chunk_product(builder, vptr, pptr, xptr, builder.add(c0, _I64(a)))
-                builder.store(_fma16(builder, v, g, builder.load(acc)), acc)
-        done = builder.mul(nblocks, _I64(_SPMV_ACC))
-        with cgutils.for_range(builder, builder.sub(n, done)) as loop:
-            v, g = _chunk_product(builder, vptr, pptr, xptr, builder.add(done, loop.index))
-            builder.store(_fma16(builder, v, g, builder.load(accs[0])), accs[0])
-        total = builder.load(accs[0])
-        for acc in accs[1:]:
-            total = builder.fadd(total, builder.load(acc))
-        return _hsum16(builder, total)
 
-    return sig, codegen
+dot24_f32 = _make_dot(2)
+dot14_f32 = _make_dot(1)
 
 
 # ---------------------------------------------------------------------------

@@ -70,10 +70,11 @@ def matvec(A, x):
     values = _cast(A.values, dt)
     xp = _padded_rows(A, x, dt)
     y = np.empty(R, dtype=dt)
-    if _AVX512 and A.n == 2 and A.m == 4 and dt == np.float32:
+    if _AVX512 and A.n <= 2 and A.m == 4 and dt == np.float32:
         with parallel_section():
-            K.spmv24_f32_avx512(np.ascontiguousarray(values), np.ascontiguousarray(A.packed_positions),
-                                A._slot_bases(), xp, y)
+            K.spmv_n4_f32_avx512(np.ascontiguousarray(values),
+                                 np.ascontiguousarray(A.packed_positions), A.n,
+                                 A._slot_bases(), xp, y)
         return y
     kernel = K.spmv_b2 if _bits(A) == 2 else K.spmv_b8
     with parallel_section():
