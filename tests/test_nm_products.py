@@ -255,6 +255,14 @@ def test_blocking_parameters():
     assert rb == 1 and kt == 3 and sb % 4 == 0 and sb >= 4
 
 
+def test_avx512_blocking_parameters():
+    for R, Kc, m, n in [(4096, 4096, 4, 2), (4096, 16, 4, 2), (3, 70, 16, 1), (100, 1, 2, 1)]:
+        rb, kt, sb = backend.spmm_avx512_blocking(R, Kc, m, n, threads=2)
+        assert 1 <= rb <= R and 1 <= kt <= min(Kc, 128)
+        assert sb >= 16 and sb % 16 == 0
+    assert backend.spmm_avx512_blocking(4096, 4096, 4, 2, threads=2) == (256, 128, 32)
+
+
 def test_products_leave_the_array_alone():
     A = spla.nm_array(np.random.default_rng(0).standard_normal((9, 13)), prune=True)
     vals, pos = A.values.copy(), A.packed_positions.copy()

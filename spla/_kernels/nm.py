@@ -18,6 +18,10 @@ point into the padding read a zero (their values are zero too).
 
 Nothing here validates its input. Loop counters and gathered indices are
 unsigned (``U``), as in ``csr.py``, so that Numba emits no wraparound test.
+
+``spmv_n4_f32_avx512`` and ``spmm_f32_avx512`` are the float32 kernels for CPUs
+with AVX-512F (``simd.HAVE_AVX512``), built on the intrinsics of ``simd.py``;
+``spmv_b2``, ``spmv_b8`` and ``spmm`` are the portable ones.
 """
 
 import numpy as np

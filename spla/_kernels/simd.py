@@ -7,12 +7,22 @@ that is 32 consecutive columns, so their 16 columns index two 16-float vectors
 of ``x``, and one two-source permute (``vpermt2ps``) collects all 16 values.
 The 16 positions are one 32-bit word of the packed positions.
 
+For SpMM, a row's tile of Y (up to 128 columns, eight vectors) stays in
+registers while the slots of a block are added into it, one broadcast value
+times one row segment of X each; the columns of 16 slots are decoded at once
+with vector instructions.
+
 The intrinsics here emit AVX-512F instructions. They must only be compiled
-(called) on a CPU that has AVX-512F: check ``HAVE_AVX512`` first, and keep a
-portable path for the others. Nothing here validates its input.
+(called) where ``HAVE_AVX512``; the kernels keep a portable path for the
+others. Nothing here validates its input.
+
+Numba's cache keys the kernels that use these intrinsics on the source of
+``nm.py`` only: after changing this file, clear ``spla/_kernels/__pycache__``
+(or touch ``nm.py``) so that they are compiled again.
 """
 
 import llvmlite.binding as llvm
+import numba
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -24,7 +34,13 @@ def _host_has_avx512():
         features = llvm.get_host_cpu_features()
     except RuntimeError:  # features unknown on this host: assume none
         return False
-    return bool(features.get("avx512f", False))
+    if not features.get("avx512f", False):
+        return False
+    # Numba compiles for another CPU when NUMBA_CPU_NAME is set (e.g. "generic",
+    # for caches shared between machines): then only if told it has AVX-512F.
+    if numba.config.CPU_NAME not in (None, "host"):
+        return "+avx512f" in (numba.config.CPU_FEATURES or "")
+    return True
 
 
 #: Whether this CPU runs the AVX-512F kernels (checked once, at import).

@@ -8,6 +8,11 @@ format's padding rule), and call one kernel of ``spla._kernels.nm``.
 float16: Numba has no float16 arithmetic, so float16 values are converted to
 float32 here, once per call (``values.astype(float32)``), and the product is
 computed and returned in float32.
+
+float32 products run the AVX-512 kernels (``spla._kernels.simd``) where the CPU
+has AVX-512F (``_AVX512``): SpMV for 2:4 and 1:4, SpMM for every n:m (X packed
+by column tile into an aligned copy, ``_packed_operand``). Everything else, and
+every CPU without AVX-512F, runs the portable kernels.
 """
 
 import numba
@@ -144,8 +149,8 @@ def matmat(A, X):
     if Kc == 1:
         return matvec(A, X[:, 0]).reshape(R, 1)
     values = _cast(A.values, dt)
-    # The kernel's offsets into X are 32-bit.
-    if _AVX512 and dt == np.float32 and (X.shape[0] + A.m) * (Kc + 16) < 2**31:
+    # The kernel's offsets into a column tile of X are 32-bit.
+    if _AVX512 and dt == np.float32 and (X.shape[0] + A.m) * _AVX512_K_TILE < 2**31:
         row_block, k_tile, slot_block = spmm_avx512_blocking(R, Kc, A.m, A.n)
         Xa = _packed_operand(A, X, k_tile)
         Y = np.zeros((R, Kc), dtype=dt)
