@@ -28,7 +28,8 @@ import numpy as np
 from numba import njit, prange
 
 from .intrinsics import prefetch_row, prefetch_row_l2
-from .simd import (dot14_f32, dot24_f32, spmm_full4_b2, spmm_full4_b8, spmm_full8_b2, spmm_full8_b8, spmm_row1_b2, spmm_row1_b8, spmm_row2_b2, spmm_row2_b8,
+from .simd import (dot14_f32, dot24_f32, spmm_full4_b2, spmm_full4_b8, spmm_full8_b2,
+                   spmm_full8_b8, spmm_row1_b2, spmm_row1_b8, spmm_row2_b2, spmm_row2_b8,
                    spmm_row3_b2, spmm_row3_b8, spmm_row4_b2, spmm_row4_b8)
 
 U = np.uint64
@@ -187,7 +188,7 @@ _AHEAD = 2
 @njit(inline="always")
 def _spmm_row(values, P, bits, base, Xt, Y, r, sb0, sb1, k0, w):
     """Y[r, k0:k0+w] += the slots sb0 .. sb1 - 1 of row r times their rows of the
-    tile Xt (full 64- and 128-column vectors sets first, then a masked rest)."""
+    tile Xt: a whole 128- or 64-column part without masks, then a masked rest."""
     if w == 128:
         if bits == 2:
             spmm_full8_b2(values, P, base, Xt, Y, r, sb0, sb1, k0, 0, w)
