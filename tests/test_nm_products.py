@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 import spla
 from spla._backends.cpu import nm as backend
 from spla._kernels import nm as K
+from spla._kernels import simd
 from spla.testing._strategies_nm import nm_arrays
 
 from _util import assert_product
@@ -43,6 +44,146 @@ def test_spmv(A, dtype, data):
     assert y.dtype == spla._dtypes.result_dtype(A.dtype, x.dtype)
     assert_product(y, D, Dabs, x, nterms, "nm @ x")
     np.testing.assert_array_equal(A @ x, y)  # the same bits every call
+
+
+#: The two CPU code paths: the AVX-512 kernels (where this CPU has AVX-512F) and
+#: the portable ones, which every CPU runs otherwise.
+SIMD_PATHS = [
+    pytest.param(True, id="avx512",
+                 marks=pytest.mark.skipif(not simd.HAVE_AVX512, reason="no AVX-512F here")),
+    pytest.param(False, id="portable"),
+]
+
+
+class _simd_path:
+    """Context manager: products use (``True``) or avoid the AVX-512 kernels."""
+
+    def __init__(self, on):
+        self.on = on
+
+    def __enter__(self):
+        self.saved = backend._AVX512
+        backend._AVX512 = self.on
+
+    def __exit__(self, *exc):
+        backend._AVX512 = self.saved
+
+
+#: 2:4 and 1:4 arrays wide enough for several 16-slot chunks (and the unrolled
+#: blocks of four) plus a tail, of every column count modulo 32.
+WIDE_M4 = nm_arrays(n=st.sampled_from([2, 1, 3]), m=4,
+                    shape=st.tuples(st.integers(0, 7), st.integers(0, 300)))
+
+
+@st.composite
+def _shuffled_positions(draw, A):
+    """The same matrix as ``A`` from raw input that lists each group's slots in a
+    drawn order (raw input need not be canonical)."""
+    R, S = A.values.shape
+    if A.nnz == 0:
+        return A
+    n = A.n
+    perm = draw(st.permutations(range(n)))
+    order = (np.arange(S) // n) * n + np.array(perm)[np.arange(S) % n]
+    return spla.nm_array((A.values[:, order], A.positions[:, order]), n=n, m=A.m,
+                         shape=A.shape)
+
+
+@pytest.mark.parametrize("avx512", SIMD_PATHS)
+@CHEAP
+@given(WIDE_M4, st.sampled_from([np.float32, np.float16, np.float64]), st.booleans(),
+       st.booleans(), st.data())
+def test_spmv_wide(avx512, A, dtype, shuffle, strided, data):
+    if shuffle:
+        A = data.draw(_shuffled_positions(A))
+    D, Dabs, nterms = _refs(A)
+    x = _operand(data.draw, 2 * A.shape[1] if strided else A.shape[1], dtype)
+    if strided:
+        x = x[::2]
+    with _simd_path(avx512):
+        y = A @ x
+        assert y.dtype == spla._dtypes.result_dtype(A.dtype, x.dtype)
+        assert_product(y, D, Dabs, x, nterms, "nm @ x")
+        np.testing.assert_array_equal(A @ x, y)  # the same bits every call
+
+
+#: Column counts around the 32-column chunks of the AVX-512 SpMV (16 slots of
+#: 2:4) and its unrolled blocks of four chunks (128 columns).
+EDGE_COLS = [1, 3, 31, 32, 33, 63, 64, 127, 128, 129, 130, 160, 255, 256, 257, 301]
+
+
+@pytest.mark.parametrize("avx512", SIMD_PATHS)
+@pytest.mark.parametrize("n", [2, 1, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
+def test_spmv_chunk_edges(avx512, n, dtype):
+    rng = np.random.default_rng(n)
+    for C in EDGE_COLS:
+        A = spla.nm_array(rng.standard_normal((5, C)).astype(dtype), n=n, m=4, prune=True)
+        D = A.toarray().astype(np.float64)
+        x = rng.standard_normal(C).astype(np.float32)
+        with _simd_path(avx512):
+            y = A @ x
+        assert_product(y, D, np.abs(D), x, A.values.shape[1], f"cols={C}")
+
+
+#: Operand widths around the SpMM vector widths (16 floats) and column tiles
+#: of the AVX-512 kernel (64 and 128 columns).
+EDGE_K = [2, 5, 16, 17, 33, 48, 63, 64, 65, 80, 127, 128, 129, 192, 257]
+
+
+@pytest.mark.parametrize("avx512", SIMD_PATHS)
+@pytest.mark.parametrize("n, m", [(2, 4), (1, 4), (3, 4), (2, 8), (1, 2), (5, 16)])
+def test_spmm_tile_edges(avx512, n, m):
+    rng = np.random.default_rng(10 * n + m)
+    R, C = 37, 203  # C not a multiple of m
+    A = spla.nm_array(rng.standard_normal((R, C)).astype(np.float32), n=n, m=m, prune=True)
+    D = A.toarray().astype(np.float64)
+    for k in EDGE_K:
+        X = rng.standard_normal((C, k)).astype(np.float32)
+        with _simd_path(avx512):
+            Y = A @ X
+            np.testing.assert_array_equal(A @ X, Y)
+        assert Y.dtype == np.float32 and Y.flags.c_contiguous
+        assert_product(Y, D, np.abs(D), X, A.values.shape[1], f"k={k}")
+
+
+@pytest.mark.skipif(not simd.HAVE_AVX512, reason="no AVX-512F here")
+@pytest.mark.parametrize("n, m", [(2, 4), (1, 4), (3, 8)])
+def test_spmm_avx512_any_blocking(n, m):
+    """The AVX-512 SpMM kernel with small, odd blockings (partial row blocks, slot
+    blocks that end inside a 16-slot chunk, tiles of every width)."""
+    rng = np.random.default_rng(n + m)
+    R, C, Kc = 23, 150, 150
+    A = spla.nm_array(rng.standard_normal((R, C)).astype(np.float32), n=n, m=m, prune=True)
+    X = rng.standard_normal((C, Kc)).astype(np.float32)
+    ref = A.toarray().astype(np.float64) @ X.astype(np.float64)
+    base = A._slot_bases().astype(np.int32)
+    for row_block, k_tile, slot_block in [(1, 16, 16), (5, 128, 32), (23, 64, 48),
+                                          (7, 37, 4096), (4, 150, 16)]:
+        if k_tile > 128:
+            continue
+        Xp = backend._packed_operand(A, X, k_tile)
+        Y = np.zeros((R, Kc), np.float32)
+        K.spmm_f32_avx512(A.values, A.packed_positions, 2 if m == 4 else 8, m, base, Xp, Y,
+                          row_block, k_tile, slot_block)
+        np.testing.assert_allclose(Y, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("avx512", SIMD_PATHS)
+@CHEAP
+@given(WIDE_M4, st.sampled_from([np.float32, np.float16]), st.integers(2, 140),
+       st.sampled_from(["C", "F", "strided"]), st.data())
+def test_spmm_wide(avx512, A, dtype, k, layout, data):
+    D, Dabs, nterms = _refs(A)
+    X = _operand(data.draw, (A.shape[1], 2 * k if layout == "strided" else k), dtype)
+    if layout == "F":
+        X = np.asfortranarray(X)
+    elif layout == "strided":
+        X = X[:, ::2]
+    with _simd_path(avx512):
+        Y = A @ X
+    assert Y.shape == (A.shape[0], k)
+    assert_product(Y, D, Dabs, X, nterms, "nm @ X")
 
 
 @CHEAP
@@ -112,6 +253,14 @@ def test_blocking_parameters():
     assert (rb, kt, sb) == (64, 256, 128)  # 128 slots: 256 columns x 256 x 4 B = 256 KiB
     rb, kt, sb = backend.spmm_blocking(10, 3, 16, 1, 8, threads=8)
     assert rb == 1 and kt == 3 and sb % 4 == 0 and sb >= 4
+
+
+def test_avx512_blocking_parameters():
+    for R, Kc, m, n in [(4096, 4096, 4, 2), (4096, 16, 4, 2), (3, 70, 16, 1), (100, 1, 2, 1)]:
+        rb, kt, sb = backend.spmm_avx512_blocking(R, Kc, m, n, threads=2)
+        assert 1 <= rb <= R and 1 <= kt <= min(Kc, 128)
+        assert sb >= 16 and sb % 16 == 0
+    assert backend.spmm_avx512_blocking(4096, 4096, 4, 2, threads=2) == (256, 128, 32)
 
 
 def test_products_leave_the_array_alone():

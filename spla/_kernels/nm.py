@@ -18,10 +18,19 @@ point into the padding read a zero (their values are zero too).
 
 Nothing here validates its input. Loop counters and gathered indices are
 unsigned (``U``), as in ``csr.py``, so that Numba emits no wraparound test.
+
+``spmv_n4_f32_avx512`` and ``spmm_f32_avx512`` are the float32 kernels for CPUs
+with AVX-512F (``simd.HAVE_AVX512``), built on the intrinsics of ``simd.py``;
+``spmv_b2``, ``spmv_b8`` and ``spmm`` are the portable ones.
 """
 
 import numpy as np
 from numba import njit, prange
+
+from .intrinsics import prefetch_row, prefetch_row_l2
+from .simd import (dot14_f32, dot24_f32, spmm_full4_b2, spmm_full4_b8, spmm_full8_b2,
+                   spmm_full8_b8, spmm_row1_b2, spmm_row1_b8, spmm_row2_b2, spmm_row2_b8,
+                   spmm_row3_b2, spmm_row3_b8, spmm_row4_b2, spmm_row4_b8)
 
 U = np.uint64
 
@@ -64,6 +73,32 @@ def spmv_b8(values, P, base, x, y, zero):
         acc = zero
         for s in range(U(S)):
             acc += v[s] * x[U(base[s]) + U(p[s])]
+        y[r] = acc
+
+
+@njit(parallel=True, cache=True, nogil=True, fastmath=_FAST)
+def spmv_n4_f32_avx512(values, P, n, base, x, y):
+    """y = A @ x for 2:4 or 1:4 (``n``), float32, 2-bit positions, with AVX-512F
+    (``simd.dot24_f32``, ``simd.dot14_f32``).
+
+    Only call it where ``simd.HAVE_AVX512``. The slots of a row go 16 at a
+    time through one ``vpermt2ps`` gather each (two for 1:4); the last
+    ``S % 16`` slots are added one by one after them. ``values``, ``P`` and
+    ``x`` are C-contiguous.
+    """
+    R = values.shape[0]
+    S = values.shape[1]
+    nch = S // 16
+    for r in prange(R):
+        v = values[r]
+        p = P[r]
+        if n == 2:
+            acc = dot24_f32(values, P, x, r, nch)
+        else:
+            acc = dot14_f32(values, P, x, r, nch)
+        for s in range(U(16 * nch), U(S)):
+            pos = (U(p[s >> U(2)]) >> ((s & U(3)) << U(1))) & U(3)
+            acc += v[s] * x[U(base[s]) + pos]
         y[r] = acc
 
 
@@ -143,3 +178,94 @@ def spmm(values, P, bits, base, X, Y, row_block, k_tile, slot_block):
                     x0 = X[c0]
                     for j in range(k0, k1):
                         yrow[j] += v0 * x0[j]
+
+
+#: How many rows ahead the AVX-512 SpMM prefetches the values of a slot block
+#: (rows of A are far apart; the hardware prefetcher does not follow them).
+_AHEAD = 2
+
+
+@njit(inline="always")
+def _spmm_row(values, P, bits, base, Xt, Y, r, sb0, sb1, k0, w):
+    """Y[r, k0:k0+w] += the slots sb0 .. sb1 - 1 of row r times their rows of the
+    tile Xt: a whole 128- or 64-column part without masks, then a masked rest."""
+    if w == 128:
+        if bits == 2:
+            spmm_full8_b2(values, P, base, Xt, Y, r, sb0, sb1, k0, 0, w)
+        else:
+            spmm_full8_b8(values, P, base, Xt, Y, r, sb0, sb1, k0, 0, w)
+        return
+    j = 0
+    if w >= 64:
+        if bits == 2:
+            spmm_full4_b2(values, P, base, Xt, Y, r, sb0, sb1, k0, 0, w)
+        else:
+            spmm_full4_b8(values, P, base, Xt, Y, r, sb0, sb1, k0, 0, w)
+        j = 64
+    rest = w - j
+    if rest > 48:
+        if bits == 2:
+            spmm_row4_b2(values, P, base, Xt, Y, r, sb0, sb1, k0 + j, j, rest)
+        else:
+            spmm_row4_b8(values, P, base, Xt, Y, r, sb0, sb1, k0 + j, j, rest)
+    elif rest > 32:
+        if bits == 2:
+            spmm_row3_b2(values, P, base, Xt, Y, r, sb0, sb1, k0 + j, j, rest)
+        else:
+            spmm_row3_b8(values, P, base, Xt, Y, r, sb0, sb1, k0 + j, j, rest)
+    elif rest > 16:
+        if bits == 2:
+            spmm_row2_b2(values, P, base, Xt, Y, r, sb0, sb1, k0 + j, j, rest)
+        else:
+            spmm_row2_b8(values, P, base, Xt, Y, r, sb0, sb1, k0 + j, j, rest)
+    elif rest > 0:
+        if bits == 2:
+            spmm_row1_b2(values, P, base, Xt, Y, r, sb0, sb1, k0 + j, j, rest)
+        else:
+            spmm_row1_b8(values, P, base, Xt, Y, r, sb0, sb1, k0 + j, j, rest)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def spmm_f32_avx512(values, P, bits, m, base, X, Y, row_block, k_tile, slot_block):
+    """Y += A @ X for float32 with AVX-512F (``simd.spmm_*``): the same tasks and
+    slot blocks as ``spmm``, but a row's tile of Y (``k_tile <= 128`` columns)
+    stays in vector registers while all the slots of a block are added into it.
+
+    Only call it where ``simd.HAVE_AVX512``. Every array is C-contiguous;
+    ``base`` is int32; ``slot_block`` is a multiple of 16. ``X`` is packed by
+    column tile (``_backends.cpu.nm._packed_operand``): ``X[t]`` holds the
+    columns ``t k_tile ..`` of the padded operand, its rows possibly wider
+    than the tile (zero-padded to whole 64-byte lines).
+    """
+    R = values.shape[0]
+    S = values.shape[1]
+    K = Y.shape[1]
+    n_rb = (R + row_block - 1) // row_block
+    n_kt = (K + k_tile - 1) // k_tile
+    for task in prange(n_rb * n_kt):
+        rb = task // n_kt
+        kt = task - rb * n_kt
+        r0 = rb * row_block
+        r1 = min(R, r0 + row_block)
+        k0 = kt * k_tile
+        w = min(K, k0 + k_tile) - k0
+        Xt = X[kt]
+        lpr = (Xt.shape[1] + 15) // 16  # cache lines per row of the tile
+        for sb0 in range(0, S, slot_block):
+            sb1 = min(S, sb0 + slot_block)
+            # The rows of X the next slot block reads, spread over this block's
+            # rows as prefetches into L2: the panel is then there when needed.
+            sb2 = min(S, sb1 + slot_block)
+            nxt0 = 0
+            per_row = 0
+            if sb2 > sb1:
+                nxt0 = base[sb1]
+                nlines = (base[sb2 - 1] + m - nxt0) * lpr
+                per_row = (nlines + (r1 - r0) - 1) // (r1 - r0)
+            for r in range(r0, r1):
+                for q in range(per_row):
+                    line = (r - r0) * per_row + q
+                    prefetch_row_l2(Xt, nxt0 + line // lpr, (line % lpr) * 16)
+                for s in range(sb0, sb1, 16):
+                    prefetch_row(values, r + _AHEAD, s)
+                _spmm_row(values, P, bits, base, Xt, Y, r, sb0, sb1, k0, w)

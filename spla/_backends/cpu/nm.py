@@ -8,6 +8,11 @@ format's padding rule), and call one kernel of ``spla._kernels.nm``.
 float16: Numba has no float16 arithmetic, so float16 values are converted to
 float32 here, once per call (``values.astype(float32)``), and the product is
 computed and returned in float32.
+
+float32 products run the AVX-512 kernels (``spla._kernels.simd``) where the CPU
+has AVX-512F (``_AVX512``): SpMV for 2:4 and 1:4, SpMM for every n:m (X packed
+by column tile into an aligned copy, ``_packed_operand``). Everything else, and
+every CPU without AVX-512F, runs the portable kernels.
 """
 
 import numba
@@ -17,6 +22,7 @@ from ..._dispatch import register
 from ..._dtypes import index_dtype_for, result_dtype
 from ..._formats.compressed import csr_array
 from ..._kernels import nm as K
+from ..._kernels import simd
 from ..._kernels.threads import parallel_section
 
 #: Bytes of the panel of X (slot block x column tile) that SpMM keeps in L2.
@@ -25,6 +31,20 @@ _PANEL_BYTES = 1 << 18
 _K_TILE = 256
 #: Rows per SpMM task, at most (the tasks are (row block) x (column tile)).
 _ROW_BLOCK = 64
+#: Bytes of the panel of X (slot block x column tile) that the AVX-512 SpMM
+#: keeps in L1 while every row of a row block uses it.
+_L1_PANEL_BYTES = 1 << 15
+#: Widest column tile of the AVX-512 SpMM: eight 16-float vector registers per row.
+_AVX512_K_TILE = 128
+#: Rows per AVX-512 SpMM task, at most: each task reads its column tile of X
+#: (all its rows) once, so larger blocks read X fewer times.
+_AVX512_ROW_BLOCK = 256
+#: Alignment (bytes) of the packed copy of X that the AVX-512 SpMM reads: a cache
+#: line, so that no vector load straddles two (unaligned, they run about 1.5x slower).
+_ALIGN = 64
+#: Use the AVX-512 kernels (``spla._kernels.simd``); False on CPUs without
+#: AVX-512F. Tests switch it off to exercise the portable kernels.
+_AVX512 = simd.HAVE_AVX512
 
 
 def _cast(a, dtype):
@@ -55,6 +75,12 @@ def matvec(A, x):
     values = _cast(A.values, dt)
     xp = _padded_rows(A, x, dt)
     y = np.empty(R, dtype=dt)
+    if _AVX512 and A.n <= 2 and A.m == 4 and dt == np.float32:
+        with parallel_section():
+            K.spmv_n4_f32_avx512(np.ascontiguousarray(values),
+                                 np.ascontiguousarray(A.packed_positions), A.n,
+                                 A._slot_bases(), xp, y)
+        return y
     kernel = K.spmv_b2 if _bits(A) == 2 else K.spmv_b8
     with parallel_section():
         kernel(values, A.packed_positions, A._slot_bases(), xp, y, dt.type(0))
@@ -75,6 +101,45 @@ def spmm_blocking(R, K_cols, m, n, itemsize, threads=None):
     return row_block, k_tile, slot_block
 
 
+def spmm_avx512_blocking(R, K_cols, m, n, threads=None):
+    """(row_block, k_tile, slot_block) of the AVX-512 SpMM kernel (float32)."""
+    threads = threads or max(1, numba.get_num_threads())
+    k_tile = min(K_cols, _AVX512_K_TILE)
+    row_bytes = -(-k_tile // 16) * 64  # one tile of an X row, in whole vectors
+    slot_block = _L1_PANEL_BYTES * n // (m * row_bytes)
+    slot_block = max(16, slot_block - slot_block % 16)
+    n_kt = -(-K_cols // k_tile)
+    want_rb = max(1, -(-4 * threads // n_kt))
+    row_block = max(1, min(_AVX512_ROW_BLOCK, -(-R // want_rb)))
+    return row_block, k_tile, slot_block
+
+
+def _packed_operand(A, X, k_tile):
+    """X as float32 for the AVX-512 SpMM, packed by column tile: (tiles, G m, ld)
+    with tile ``t`` holding columns ``t k_tile`` to ``t k_tile + k_tile - 1``, zero
+    rows appended up to ``G m`` rows, ``ld`` the tile width rounded up to whole
+    64-byte lines, the first element on a 64-byte boundary.
+
+    A tile's rows are contiguous, so the panel of X a slot block reads spans a
+    few pages (rows of a wide X, 16 KiB apart, would each take a TLB entry).
+    """
+    C, Kc = X.shape
+    rows = -(-C // A.m) * A.m
+    n_kt = -(-Kc // k_tile)
+    ld = -(-k_tile // 16) * 16
+    nbytes = n_kt * rows * ld * 4
+    buf = np.empty(nbytes + _ALIGN, dtype=np.uint8)
+    off = -buf.ctypes.data % _ALIGN
+    out = buf[off:off + nbytes].view(np.float32).reshape(n_kt, rows, ld)
+    for t in range(n_kt):
+        k0 = t * k_tile
+        w = min(Kc, k0 + k_tile) - k0
+        out[t, :C, :w] = X[:, k0:k0 + w]
+        out[t, :C, w:] = 0
+        out[t, C:] = 0
+    return out
+
+
 @register("matmat", "nm", "cpu")
 def matmat(A, X):
     dt = result_dtype(A.dtype, X.dtype)
@@ -84,6 +149,17 @@ def matmat(A, X):
     if Kc == 1:
         return matvec(A, X[:, 0]).reshape(R, 1)
     values = _cast(A.values, dt)
+    # The kernel's offsets into a column tile of X are 32-bit.
+    if _AVX512 and dt == np.float32 and (X.shape[0] + A.m) * _AVX512_K_TILE < 2**31:
+        row_block, k_tile, slot_block = spmm_avx512_blocking(R, Kc, A.m, A.n)
+        Xa = _packed_operand(A, X, k_tile)
+        Y = np.zeros((R, Kc), dtype=dt)
+        base = A._slot_bases().astype(np.int32)
+        with parallel_section():
+            K.spmm_f32_avx512(np.ascontiguousarray(values),
+                              np.ascontiguousarray(A.packed_positions), _bits(A), A.m, base, Xa, Y,
+                              row_block, k_tile, slot_block)
+        return Y
     Xp = _padded_rows(A, X, dt)
     Y = np.zeros((R, Kc), dtype=dt)
     row_block, k_tile, slot_block = spmm_blocking(R, Kc, A.m, A.n, dt.itemsize)
