@@ -120,7 +120,7 @@ def _spmv_one(name, host, build_s, n, dtype, repeat, report):
     }
     from spla_cuda import csr as gpu_csr
 
-    row_methods = ["tasks", "tasks_h64", "tasks_h256", "tasks_l2"] + [
+    row_methods = ["tasks", "tasks_h64", "tasks_h256", "tasks_l2", "tasks_keep"] + [
         f"vector{lanes}" for lanes in (1, 2, 4, 8, 16, 32)]
     for method in row_methods:
         contenders[f"spla[{method}]"] = lambda method=method: gpu_csr.spmv(A, x, method)

@@ -141,7 +141,8 @@ def matvec(A, x):
 def spmv(A, x, method=None):
     """y = A @ x; ``method`` forces the short-row kernel (for benchmarks):
     ``"tasks"``, ``"tasks_h<H>"`` (another long-row threshold), ``"tasks_l2"``
-    (gathers cached in L2 only) or ``"vector<L>"``; by default ``spmv_method``
+    (gathers cached in L2 only), ``"tasks_keep"`` (gathers marked evict-last in
+    L2) or ``"vector<L>"``; by default ``spmv_method``
     picks it."""
     dt = result_dtype(A.dtype, x.dtype)
     m = A.shape[0]
@@ -156,7 +157,7 @@ def spmv(A, x, method=None):
         p = plan(A, int(method[len("tasks_h"):]))
     T, I = _names(A, dt)
     if method.startswith("tasks"):
-        l2 = int(method == "tasks_l2")
+        l2 = {"tasks_l2": 1, "tasks_keep": 2}.get(method, 0)
         k = kernel("csr.cu", f"csr_spmv_tasks<{T}, {I}, {p.H}, {WARPS}, {l2}>")
         k((blocks(p.n_tasks, WARPS),), (WARPS * 32,),
           (A.indptr, A.indices, data, x, y, p.task_rows, np.int64(p.n_tasks)))

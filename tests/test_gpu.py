@@ -55,7 +55,7 @@ def plan_sizes(request, monkeypatch):
 # -- CSR ---------------------------------------------------------------------------------
 
 
-SPMV_METHODS = st.sampled_from([None, "tasks", "vector1", "vector2", "vector8", "vector32"])
+SPMV_METHODS = st.sampled_from([None, "tasks", "tasks_l2", "tasks_keep", "vector1", "vector2", "vector8", "vector32"])
 
 
 @CHEAP

@@ -53,6 +53,29 @@ __device__ __forceinline__ complex<double> ld_gather(const complex<double>* p) {
     return complex<double>(v.x, v.y);
 }
 
+// The same gathers, asking L2 to evict these lines last (an L2 cache-policy
+// hint, sm_80 and later): the operand then survives the matrix streaming past
+// it. Complex operands take the plain gather.
+__device__ __forceinline__ unsigned long long l2_evict_last_policy() {
+    unsigned long long policy;
+    asm("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(policy));
+    return policy;
+}
+__device__ __forceinline__ float ld_gather_keep(const float* p, unsigned long long policy) {
+    float v;
+    asm("ld.global.nc.L2::cache_hint.f32 %0, [%1], %2;" : "=f"(v) : "l"(p), "l"(policy));
+    return v;
+}
+__device__ __forceinline__ double ld_gather_keep(const double* p, unsigned long long policy) {
+    double v;
+    asm("ld.global.nc.L2::cache_hint.f64 %0, [%1], %2;" : "=d"(v) : "l"(p), "l"(policy));
+    return v;
+}
+template <typename R>
+__device__ __forceinline__ complex<R> ld_gather_keep(const complex<R>* p, unsigned long long) {
+    return ld_gather(p);
+}
+
 // The same gathers cached in L2 only (no L1 allocation for data never reused).
 __device__ __forceinline__ float ld_gather_l2(const float* p) { return __ldcg(p); }
 __device__ __forceinline__ double ld_gather_l2(const double* p) { return __ldcg(p); }

@@ -26,12 +26,15 @@ csr_spmv_tasks(const I* __restrict__ indptr, const I* __restrict__ indices,
     const I count = indptr[r1] - nz0;
     if (r1 - r0 == 1 && count > H) return;  // a long row: the segment kernels do it
     T* p = staged[warp];
+    const unsigned long long keep = GATHER_L2 == 2 ? l2_evict_last_policy() : 0;
     #pragma unroll
     for (int k = 0; k < (2 * H + 31) / 32; ++k) {
         const int e = k * 32 + lane;
         if (e < count) {
             const T* xe = x + ld_stream(indices + nz0 + e);
-            p[e] = ld_stream(data + nz0 + e) * (GATHER_L2 ? ld_gather_l2(xe) : ld_gather(xe));
+            const T xv = GATHER_L2 == 2 ? ld_gather_keep(xe, keep)
+                       : GATHER_L2 == 1 ? ld_gather_l2(xe) : ld_gather(xe);
+            p[e] = ld_stream(data + nz0 + e) * xv;
         }
     }
     __syncwarp();
