@@ -58,40 +58,9 @@ def _row_dot(indices, data, x, lo, hi, zero, ahead, last):
         a2 += data[k + U(2)] * x[U(indices[k + U(2)])]
         a3 += data[k + U(3)] * x[U(indices[k + U(3)])]
         k += U(4)
-    return _row_tail(indices, data, x, k, hi, a0, a1, a2, a3)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _row_dot_local(indices, data, x, lo, hi, zero):
-    """``_row_dot`` without prefetching, for gathers that stay near the diagonal.
-
-    Short rows (stencils: 3 to 5 entries) make SpMV compute-bound on a machine
-    with fast memory, so the loop carries no prefetch test at all.
-    """
-    a0 = zero
-    a1 = zero
-    a2 = zero
-    a3 = zero
-    k = lo
-    while k + U(4) <= hi:
+    while k < hi:
         a0 += data[k] * x[U(indices[k])]
-        a1 += data[k + U(1)] * x[U(indices[k + U(1)])]
-        a2 += data[k + U(2)] * x[U(indices[k + U(2)])]
-        a3 += data[k + U(3)] * x[U(indices[k + U(3)])]
-        k += U(4)
-    return _row_tail(indices, data, x, k, hi, a0, a1, a2, a3)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _row_tail(indices, data, x, k, hi, a0, a1, a2, a3):
-    """Adds the last hi - k < 4 entries (unrolled: no loop to mispredict) and sums."""
-    r = hi - k
-    if r >= U(1):
-        a0 += data[k] * x[U(indices[k])]
-        if r >= U(2):
-            a1 += data[k + U(1)] * x[U(indices[k + U(1)])]
-            if r >= U(3):
-                a2 += data[k + U(2)] * x[U(indices[k + U(2)])]
+        k += U(1)
     return (a0 + a1) + (a2 + a3)
 
 
@@ -113,20 +82,12 @@ def spmv(indptr, indices, data, x, y, rows, nzs, carry, distance, zero):
         r = rows[c]
         r_end = rows[c + 1]
         k = nzs[c]
-        if ahead == U(0):
-            while r < r_end:
-                stop = indptr[r + 1]
-                y[r] = _row_dot_local(indices, data, x, U(k), U(stop), zero)
-                k = stop
-                r += 1
-            carry[c] = _row_dot_local(indices, data, x, U(k), U(nzs[c + 1]), zero)
-        else:
-            while r < r_end:
-                stop = indptr[r + 1]
-                y[r] = _row_dot(indices, data, x, U(k), U(stop), zero, ahead, last)
-                k = stop
-                r += 1
-            carry[c] = _row_dot(indices, data, x, U(k), U(nzs[c + 1]), zero, ahead, last)
+        while r < r_end:
+            stop = indptr[r + 1]
+            y[r] = _row_dot(indices, data, x, U(k), U(stop), zero, ahead, last)
+            k = stop
+            r += 1
+        carry[c] = _row_dot(indices, data, x, U(k), U(nzs[c + 1]), zero, ahead, last)
     for c in range(n_chunks):
         r = rows[c + 1]
         if r < m:
