@@ -20,16 +20,6 @@ _MKL_RT = os.path.join(sys.prefix, "lib", "libmkl_rt.so.3")
 if "MKL_RT" not in os.environ and os.path.exists(_MKL_RT):
     os.environ["MKL_RT"] = _MKL_RT
 
-# The peers' OpenMP runtimes (Intel's under MKL, GNU's under GraphBLAS) keep
-# their worker threads spinning for up to ~200 ms after every call. Timed
-# alternately on two cores, the next contender (spla, SciPy or the other peer)
-# then shares the cores with those spinners and runs up to 2x slower. Sleeping
-# at once costs a woken thread some microseconds per call: nothing next to
-# calls of milliseconds. Set before any OpenMP runtime is loaded; an explicit
-# setting in the environment wins.
-os.environ.setdefault("KMP_BLOCKTIME", "0")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
@@ -38,7 +28,7 @@ import scipy.sparse as sp  # noqa: E402
 
 import spla  # noqa: E402
 
-from . import matrices  # noqa: E402
+from . import matrices, thread_settings  # noqa: E402
 from .machine import cpu_model, triad  # noqa: E402
 from .timing import time_alternating  # noqa: E402
 
@@ -96,7 +86,7 @@ def machine_info(peers):
         "scipy": scipy.__version__,
         "numba": numba.__version__,
         "spla": getattr(spla, "__version__", "?"),
-        "openmp_wait": {k: os.environ.get(k) for k in ("KMP_BLOCKTIME", "OMP_WAIT_POLICY")},
+        "thread_settings": thread_settings(),
     }
     for name, p in peers.items():
         info[name] = p["info"]
