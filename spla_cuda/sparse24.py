@@ -36,16 +36,19 @@ CONFIGS = {
     # (sp24_wgmma, kernels/sparse24.cu; docs/gpu.md).
     "wgmma_128x256x64_s4": (128, 256, 64, 64, 256, 4, 0),
     "wgmma_128x256x64_s4_n256": (128, 256, 64, 64, 256, 4, 0),
+    "wgmma_256x128x64_s4": (256, 128, 64, 128, 128, 4, 0),
 }
-#: The wgmma tilings' kernel parameters: instruction width N (two m64n128k32 or
-#: one m64n256k32 per k-step) and stages (sp24_wgmma in kernels/sparse24.cu).
-WGMMA = {name: (256 if name.endswith("_n256") else 128, CONFIGS[name][5])
+#: The wgmma tilings' kernel parameters: instruction width N (m64n128k32 or
+#: m64n256k32 products), stages, block tile BM x BN (sp24_wgmma in
+#: kernels/sparse24.cu).
+WGMMA = {name: (256 if name.endswith("_n256") else 128, CONFIGS[name][5], CONFIGS[name][0],
+                CONFIGS[name][1])
          for name in CONFIGS if name.startswith("wgmma_")}
 #: Tilings that need Hopper (compute capability 9.0, the sm_90a target).
 HOPPER_ONLY = tuple(WGMMA)
 #: Default tilings, in order of preference (speed on the H100 at 8192^3,
 #: docs/gpu.md): the first that this GPU runs and whose BK divides K is used.
-DEFAULTS = ("wgmma_128x256x64_s4_n256", "256x128x128_w64x64_s3_pipe", "256x128x64_w64x64_s3",
+DEFAULTS = ("wgmma_256x128x64_s4", "256x128x128_w64x64_s3_pipe", "256x128x64_w64x64_s3",
             "128x128x32_w64x32_s3")
 #: The 16-bit dtypes with a tensor-core path, and the kernel's tag for each.
 TAGS = {np.dtype(np.float16): "f16"}

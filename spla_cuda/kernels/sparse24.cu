@@ -215,9 +215,10 @@ sp24_spmm(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
 // ---------------------------------------------------------------------------
 // Version 5: Hopper's warpgroup sparse MMA (wgmma.mma_async.sp, sm_90a).
 //
-// A block of 256 threads = 2 warpgroups computes a 128 x 256 tile of C; each
-// warpgroup owns 64 rows and issues, per 32 columns of K, m64nNIk32 sparse
-// products (two of N = 128 or one of N = 256) whose A and B operands the
+// A block of 256 threads = 2 warpgroups computes a WG_BM x WG_BN tile of C
+// (128 x 256 or 256 x 128); each warpgroup owns WG_BM / 2 rows (MI blocks of
+// 64) and issues, per 32 columns of K and block of 64 rows, m64nNIk32 sparse
+// products (WG_BN / NI of them) whose A and B operands the
 // tensor cores read straight from shared memory through matrix descriptors
 // (no fragments in registers), accumulating in 128 float registers per thread.
 //
@@ -230,14 +231,12 @@ sp24_spmm(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
 //   B, N-major (the transposed operand), 128-byte swizzle: see wg_b_atom.
 //     Without the swizzle (core matrices of 8 k-rows x 16 bytes) the tensor
 //     cores' reads of B conflict in the banks and the kernel ran at 240
-//     TFLOP/s instead of 590 (docs/gpu.md).
+//     TFLOP/s instead of 510-540 (docs/gpu.md).
 // The metadata of warp w of a warpgroup (rows 16 w .. 16 w + 15 of its 64) is
 // laid out per lane exactly as for mma.sp m16n8k32. Loads are cp.async,
 // STAGES deep; before the barrier that publishes a stage each thread runs
 // fence.proxy.async, since the tensor cores read shared memory through the
 // async proxy.
-#define WG_BM 128
-#define WG_BN 256
 #define WG_BK 64
 
 // WgmmaSp<T, N>::run: one m64nNk32 sparse product, A and B from shared memory
@@ -306,7 +305,7 @@ __device__ __forceinline__ unsigned long long wg_desc(const void* p, unsigned le
 // (between 8-row groups): the reverse of the unswizzled form.
 __device__ __forceinline__ int wg_b_atom(int kb, int nb) { return (nb * (WG_BK / 8) + kb) * 512; }
 
-template <typename T, int NI, int STAGES>
+template <typename T, int NI, int STAGES, int WG_BM, int WG_BN>
 __global__ void __launch_bounds__(256, 1)
 sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
            const bits16* __restrict__ B, float* __restrict__ C, int M, int N, int K, int ME)
@@ -315,6 +314,8 @@ sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
     constexpr int A_STAGE = WG_BM * WG_BK / 2;          // halves
     constexpr int B_STAGE = WG_BK * WG_BN;              // halves
     constexpr int E_STAGE = (WG_BK / 32) * WG_BM;       // words
+    constexpr int MI = WG_BM / 128;                     // m64 blocks per warpgroup
+    static_assert(MI * WG_BN == 256, "128 accumulators per thread: 128 x 256 or 256 x 128");
     extern __shared__ __align__(128) unsigned char smem_raw[];
     // Swizzle patterns follow absolute shared-memory address bits: start the
     // tiles on a 1024-byte boundary (the launch asks for 1 KiB extra).
@@ -346,17 +347,17 @@ sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
                        Av + (size_t)(ok ? gr : 0) * KH + kt * (WG_BK / 2) + c * 8, ok);
         }
         #pragma unroll
-        for (int i = 0; i < WG_BK * (WG_BN / 8) / 256; ++i) {    // B: 32 chunks per k-row
-            // A warp reads one k-row's 512 bytes; 8 lanes fill one 128-byte
+        for (int i = 0; i < WG_BK * (WG_BN / 8) / 256; ++i) {    // B: BN / 8 chunks per k-row
+            // A warp reads 512 contiguous bytes of B; 8 lanes fill one 128-byte
             // swizzled row of an atom (all banks).
             const int chunk = tid + i * 256;
-            const int kk = chunk >> 5, cc = chunk & 31, c = cc & 7;
+            const int kk = chunk / (WG_BN / 8), cc = chunk % (WG_BN / 8), c = cc & 7;
             const int gc = col0 + cc * 8;
             const bool ok = gc < N;
             cp_async16(b + wg_b_atom(kk >> 3, cc >> 3) + (kk & 7) * 64 + ((c ^ (kk & 7)) * 8),
                        B + (size_t)(kt * WG_BK + kk) * N + (ok ? gc : 0), ok);
         }
-        if (tid < E_STAGE / 4) {                                 // metadata: 2 x 128 words
+        if (tid < E_STAGE / 4) {                                 // metadata: 2 x BM words
             const int ks = tid / (WG_BM / 4), r = (tid % (WG_BM / 4)) * 4;
             const size_t src = (size_t)(kt * (WG_BK / 32) + ks) * ME + row0 + r;
             if (row0 + r + 3 < ME) {
@@ -373,12 +374,12 @@ sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
     // flight (the compiler would serialise them otherwise).
     float acc[128];
 
-    // Iteration kt publishes stage kt, issues its products, lets the products
-    // of tile kt - 1 finish (one group stays in flight) and only then, after a
-    // second barrier (the other warpgroup reads the same B), refills the stage
-    // they read. (Refilling the stage of tile kt - 2 before issuing the
-    // products instead, with one barrier per tile, gave wrong products with
-    // two m64n128k32 per k-step and no speed with one m64n256k32: docs/gpu.md.)
+    // Iteration kt publishes stage kt, issues its products, waits for them,
+    // and after a second barrier (the other warpgroup reads the same B)
+    // refills the stage they read with tile kt + STAGES - 1. Leaving the
+    // products of tile kt in flight across that barrier (wait_group 1, the
+    // usual overlap) gave wrong products on some runs and machines and exact
+    // ones on others (docs/gpu.md): every group completes before the refill.
     constexpr int AHEAD = STAGES - 1;
     #pragma unroll
     for (int s = 0; s < AHEAD; ++s) {
@@ -392,25 +393,38 @@ sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
         __syncthreads();
 
         const int st = kt % STAGES;
-        const bits16* a_st = sA + st * A_STAGE + wg * 8 * 256;    // this warpgroup's 64 rows
+        const bits16* a_st = sA + st * A_STAGE + wg * MI * 8 * 256;  // this warpgroup's rows
         const bits16* b_st = sB + st * B_STAGE;
         const unsigned* e_st = sE + st * E_STAGE;
+        // The metadata of the whole tile, read before the first product: a
+        // register that an in-flight product still reads must not be rewritten.
+        unsigned e[WG_BK / 32][MI];
+        #pragma unroll
+        for (int ks = 0; ks < WG_BK / 32; ++ks) {
+            #pragma unroll
+            for (int i = 0; i < MI; ++i) {
+                const int rr = (wg * MI + i) * 64 + wq * 16 + g;
+                const unsigned lo = e_st[ks * WG_BM + rr], hi = e_st[ks * WG_BM + rr + 8];
+                e[ks][i] = (t & 1) ? __byte_perm(lo, hi, 0x7632) : __byte_perm(lo, hi, 0x5410);
+            }
+        }
         asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
         #pragma unroll
         for (int ks = 0; ks < WG_BK / 32; ++ks) {
-            const int rr = wg * 64 + wq * 16 + g;
-            const unsigned lo = e_st[ks * WG_BM + rr], hi = e_st[ks * WG_BM + rr + 8];
-            const unsigned e = (t & 1) ? __byte_perm(lo, hi, 0x7632) : __byte_perm(lo, hi, 0x5410);
-            const unsigned long long da = wg_desc(a_st + ks * 16, 16, 512, 2);
             #pragma unroll
-            for (int h = 0; h < WG_BN / NI; ++h) {
-                const unsigned long long db =
-                    wg_desc(b_st + wg_b_atom(ks * 4, h * (NI / 64)), (WG_BK / 8) * 1024, 1024, 1);
-                WgmmaSp<T, NI>::run(acc + h * (NI / 2), da, db, e, kt > 0 || ks > 0);
+            for (int i = 0; i < MI; ++i) {
+                const unsigned long long da = wg_desc(a_st + i * 8 * 256 + ks * 16, 16, 512, 2);
+                #pragma unroll
+                for (int h = 0; h < WG_BN / NI; ++h) {
+                    const unsigned long long db =
+                        wg_desc(b_st + wg_b_atom(ks * 4, h * (NI / 64)), (WG_BK / 8) * 1024, 1024, 1);
+                    WgmmaSp<T, NI>::run(acc + (i * (WG_BN / NI) + h) * (NI / 2), da, db, e[ks][i],
+                                        kt > 0 || ks > 0);
+                }
             }
         }
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-        asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
         __syncthreads();
         const int nxt = kt + AHEAD;
         if (nxt < k_tiles) load_stage(nxt % STAGES, nxt);
@@ -419,14 +433,19 @@ sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
     cp_async_wait<0>();
 
-    const int r = row0 + wg * 64 + wq * 16 + g;
-    // Accumulator 4 j + q holds row r + 8 (q >> 1), column 8 j + 2 t + (q & 1).
+    // Accumulator i WG_BN / 2 + 4 j + q holds row r + 8 (q >> 1) of m64 block i,
+    // column 8 j + 2 t + (q & 1).
     #pragma unroll
-    for (int j = 0; j < 32; ++j) {
-        const int c = col0 + j * 8 + 2 * t;
-        if (c < N) {
-            if (r < M) *reinterpret_cast<float2*>(C + (size_t)r * N + c) = make_float2(acc[4 * j], acc[4 * j + 1]);
-            if (r + 8 < M) *reinterpret_cast<float2*>(C + (size_t)(r + 8) * N + c) = make_float2(acc[4 * j + 2], acc[4 * j + 3]);
+    for (int i = 0; i < MI; ++i) {
+        const int r = row0 + (wg * MI + i) * 64 + wq * 16 + g;
+        const float* a = acc + i * (WG_BN / 2);
+        #pragma unroll
+        for (int j = 0; j < WG_BN / 8; ++j) {
+            const int c = col0 + j * 8 + 2 * t;
+            if (c < N) {
+                if (r < M) *reinterpret_cast<float2*>(C + (size_t)r * N + c) = make_float2(a[4 * j], a[4 * j + 1]);
+                if (r + 8 < M) *reinterpret_cast<float2*>(C + (size_t)(r + 8) * N + c) = make_float2(a[4 * j + 2], a[4 * j + 3]);
+            }
         }
     }
 #endif
