@@ -46,27 +46,31 @@ def test_spmv(A, dtype, data):
     np.testing.assert_array_equal(A @ x, y)  # the same bits every call
 
 
-#: The two CPU code paths: the AVX-512 kernels (where this CPU has AVX-512F) and
-#: the portable ones, which every CPU runs otherwise.
+#: The CPU code paths: the AVX-512 and the AVX2 kernels (each where this CPU has
+#: the instructions; an AVX-512 CPU runs both) and the portable ones, which
+#: every CPU runs otherwise.
 SIMD_PATHS = [
-    pytest.param(True, id="avx512",
+    pytest.param("avx512", id="avx512",
                  marks=pytest.mark.skipif(not simd.HAVE_AVX512, reason="no AVX-512F here")),
-    pytest.param(False, id="portable"),
+    pytest.param("avx2", id="avx2",
+                 marks=pytest.mark.skipif(not simd.HAVE_AVX2, reason="no AVX2 here")),
+    pytest.param(None, id="portable"),
 ]
 
 
 class _simd_path:
-    """Context manager: products use (``True``) or avoid the AVX-512 kernels."""
+    """Context manager: products use the SIMD kernels of ``isa`` ("avx512",
+    "avx2") or the portable ones (None)."""
 
-    def __init__(self, on):
-        self.on = on
+    def __init__(self, isa):
+        self.isa = isa
 
     def __enter__(self):
-        self.saved = backend._AVX512
-        backend._AVX512 = self.on
+        self.saved = backend._SIMD
+        backend._SIMD = self.isa
 
     def __exit__(self, *exc):
-        backend._AVX512 = self.saved
+        backend._SIMD = self.saved
 
 
 #: 2:4 and 1:4 arrays wide enough for several 16-slot chunks (and the unrolled
@@ -89,18 +93,18 @@ def _shuffled_positions(draw, A):
                          shape=A.shape)
 
 
-@pytest.mark.parametrize("avx512", SIMD_PATHS)
+@pytest.mark.parametrize("isa", SIMD_PATHS)
 @CHEAP
 @given(WIDE_M4, st.sampled_from([np.float32, np.float16, np.float64]), st.booleans(),
        st.booleans(), st.data())
-def test_spmv_wide(avx512, A, dtype, shuffle, strided, data):
+def test_spmv_wide(isa, A, dtype, shuffle, strided, data):
     if shuffle:
         A = data.draw(_shuffled_positions(A))
     D, Dabs, nterms = _refs(A)
     x = _operand(data.draw, 2 * A.shape[1] if strided else A.shape[1], dtype)
     if strided:
         x = x[::2]
-    with _simd_path(avx512):
+    with _simd_path(isa):
         y = A @ x
         assert y.dtype == spla._dtypes.result_dtype(A.dtype, x.dtype)
         assert_product(y, D, Dabs, x, nterms, "nm @ x")
@@ -112,16 +116,16 @@ def test_spmv_wide(avx512, A, dtype, shuffle, strided, data):
 EDGE_COLS = [1, 3, 31, 32, 33, 63, 64, 127, 128, 129, 130, 160, 255, 256, 257, 301]
 
 
-@pytest.mark.parametrize("avx512", SIMD_PATHS)
+@pytest.mark.parametrize("isa", SIMD_PATHS)
 @pytest.mark.parametrize("n", [2, 1, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
-def test_spmv_chunk_edges(avx512, n, dtype):
+def test_spmv_chunk_edges(isa, n, dtype):
     rng = np.random.default_rng(n)
     for C in EDGE_COLS:
         A = spla.nm_array(rng.standard_normal((5, C)).astype(dtype), n=n, m=4, prune=True)
         D = A.toarray().astype(np.float64)
         x = rng.standard_normal(C).astype(np.float32)
-        with _simd_path(avx512):
+        with _simd_path(isa):
             y = A @ x
         assert_product(y, D, np.abs(D), x, A.values.shape[1], f"cols={C}")
 
@@ -131,26 +135,26 @@ def test_spmv_chunk_edges(avx512, n, dtype):
 EDGE_K = [2, 5, 16, 17, 33, 48, 63, 64, 65, 80, 127, 128, 129, 192, 257]
 
 
-@pytest.mark.parametrize("avx512", SIMD_PATHS)
+@pytest.mark.parametrize("isa", SIMD_PATHS)
 @pytest.mark.parametrize("n, m", [(2, 4), (1, 4), (3, 4), (2, 8), (1, 2), (5, 16)])
-def test_spmm_tile_edges(avx512, n, m):
+def test_spmm_tile_edges(isa, n, m):
     rng = np.random.default_rng(10 * n + m)
     R, C = 37, 203  # C not a multiple of m
     A = spla.nm_array(rng.standard_normal((R, C)).astype(np.float32), n=n, m=m, prune=True)
     D = A.toarray().astype(np.float64)
     for k in EDGE_K:
         X = rng.standard_normal((C, k)).astype(np.float32)
-        with _simd_path(avx512):
+        with _simd_path(isa):
             Y = A @ X
             np.testing.assert_array_equal(A @ X, Y)
         assert Y.dtype == np.float32 and Y.flags.c_contiguous
         assert_product(Y, D, np.abs(D), X, A.values.shape[1], f"k={k}")
 
 
-@pytest.mark.skipif(not simd.HAVE_AVX512, reason="no AVX-512F here")
+@pytest.mark.parametrize("isa", SIMD_PATHS[:2])
 @pytest.mark.parametrize("n, m", [(2, 4), (1, 4), (3, 8)])
-def test_spmm_avx512_any_blocking(n, m):
-    """The AVX-512 SpMM kernel with small, odd blockings (partial row blocks, slot
+def test_spmm_simd_any_blocking(isa, n, m):
+    """The SIMD SpMM kernels with small, odd blockings (partial row blocks, slot
     blocks that end inside a 16-slot chunk, tiles of every width)."""
     rng = np.random.default_rng(n + m)
     R, C, Kc = 23, 150, 150
@@ -158,29 +162,30 @@ def test_spmm_avx512_any_blocking(n, m):
     X = rng.standard_normal((C, Kc)).astype(np.float32)
     ref = A.toarray().astype(np.float64) @ X.astype(np.float64)
     base = A._slot_bases().astype(np.int32)
+    kernel = backend._SPMM_SIMD[isa]
     for row_block, k_tile, slot_block in [(1, 16, 16), (5, 128, 32), (23, 64, 48),
-                                          (7, 37, 4096), (4, 150, 16)]:
-        if k_tile > 128:
+                                          (7, 37, 4096), (4, 150, 16), (3, 9, 32)]:
+        if k_tile > backend._SIMD_K_TILE[isa]:
             continue
         Xp = backend._packed_operand(A, X, k_tile)
         Y = np.zeros((R, Kc), np.float32)
-        K.spmm_f32_avx512(A.values, A.packed_positions, 2 if m == 4 else 8, m, base, Xp, Y,
+        kernel(A.values, A.packed_positions, 2 if m == 4 else 8, m, base, Xp, Y,
                           row_block, k_tile, slot_block)
         np.testing.assert_allclose(Y, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
 
 
-@pytest.mark.parametrize("avx512", SIMD_PATHS)
+@pytest.mark.parametrize("isa", SIMD_PATHS)
 @CHEAP
 @given(WIDE_M4, st.sampled_from([np.float32, np.float16]), st.integers(2, 140),
        st.sampled_from(["C", "F", "strided"]), st.data())
-def test_spmm_wide(avx512, A, dtype, k, layout, data):
+def test_spmm_wide(isa, A, dtype, k, layout, data):
     D, Dabs, nterms = _refs(A)
     X = _operand(data.draw, (A.shape[1], 2 * k if layout == "strided" else k), dtype)
     if layout == "F":
         X = np.asfortranarray(X)
     elif layout == "strided":
         X = X[:, ::2]
-    with _simd_path(avx512):
+    with _simd_path(isa):
         Y = A @ X
     assert Y.shape == (A.shape[0], k)
     assert_product(Y, D, Dabs, X, nterms, "nm @ X")
@@ -255,12 +260,13 @@ def test_blocking_parameters():
     assert rb == 1 and kt == 3 and sb % 4 == 0 and sb >= 4
 
 
-def test_avx512_blocking_parameters():
+@pytest.mark.parametrize("isa, widest", [("avx512", 128), ("avx2", 64)])
+def test_simd_blocking_parameters(isa, widest):
     for R, Kc, m, n in [(4096, 4096, 4, 2), (4096, 16, 4, 2), (3, 70, 16, 1), (100, 1, 2, 1)]:
-        rb, kt, sb = backend.spmm_avx512_blocking(R, Kc, m, n, threads=2)
-        assert 1 <= rb <= R and 1 <= kt <= min(Kc, 128)
+        rb, kt, sb = backend.spmm_simd_blocking(R, Kc, m, n, threads=2, isa=isa)
+        assert 1 <= rb <= R and 1 <= kt <= min(Kc, widest)
         assert sb >= 16 and sb % 16 == 0
-    assert backend.spmm_avx512_blocking(4096, 4096, 4, 2, threads=2) == (256, 128, 32)
+    assert backend.spmm_simd_blocking(4096, 4096, 4, 2, threads=2, isa="avx512") == (256, 128, 32)
 
 
 def test_products_leave_the_array_alone():
@@ -283,3 +289,22 @@ def test_operand_errors():
         A @ np.array(["a"] * 8)
     B = A @ spla.csr_array(np.eye(8))  # sparse @ sparse goes through CSR
     np.testing.assert_array_equal(B.toarray(), np.eye(8))
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_avx2_gather_order(n):
+    """The AVX2 SpMV's layout of x: a permutation of each block of 32 / n columns
+    that puts group k in the low half of vector k, group k + 4 / n in its high half."""
+    order = simd.avx2_gather_order(n)
+    block = 32 // n
+    assert sorted(order) == list(range(block))
+    per = 4 // n
+    for k in range(per):
+        vec = order[8 * k:8 * k + 8]
+        assert vec[:4] == list(range(4 * k, 4 * k + 4))
+        assert vec[4:] == list(range(4 * (k + per), 4 * (k + per) + 4))
+    x = np.arange(block * 3 + 5, dtype=np.float32)  # a partial last block stays as it is
+    xg = backend._avx2_gather_operand(x, n)
+    np.testing.assert_array_equal(xg[:3 * block].reshape(3, block),
+                                  x[:3 * block].reshape(3, block)[:, order])
+    np.testing.assert_array_equal(xg[3 * block:], x[3 * block:])

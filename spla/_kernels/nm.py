@@ -21,18 +21,40 @@ unsigned (``U``), as in ``csr.py``, so that Numba emits no wraparound test.
 
 ``spmv_n4_f32_avx512`` and ``spmm_f32_avx512`` are the float32 kernels for CPUs
 with AVX-512F (``simd.HAVE_AVX512``), built on the intrinsics of ``simd.py``;
-``spmv_b2``, ``spmv_b8`` and ``spmm`` are the portable ones.
+``spmv_n4_f32_avx2`` and ``spmm_f32_avx2`` are their twins for AVX2 CPUs
+(``simd.HAVE_AVX2``): the same code with the 8-float intrinsics bound in place
+of the 16-float ones. ``spmv_b2``, ``spmv_b8`` and ``spmm`` are the portable
+kernels.
 """
+
+import types
 
 import numpy as np
 from numba import njit, prange
 
+from . import simd
 from .intrinsics import prefetch_row, prefetch_row_l2
 from .simd import (dot14_f32, dot24_f32, spmm_full4_b2, spmm_full4_b8, spmm_full8_b2,
                    spmm_full8_b8, spmm_row1_b2, spmm_row1_b8, spmm_row2_b2, spmm_row2_b8,
                    spmm_row3_b2, spmm_row3_b8, spmm_row4_b2, spmm_row4_b8)
 
 U = np.uint64
+
+
+def _twin(dispatcher, name, options, **rebind):
+    """A copy of the Numba function ``dispatcher`` named ``name``, compiled with
+    ``options``, that sees the globals in ``rebind`` in place of the module's.
+
+    Numba reads globals as compile-time constants, so this gives one source two
+    machine codes (here: 16-float and 8-float SIMD). The new name keeps the two
+    apart in Numba's on-disk cache.
+    """
+    f = dispatcher.py_func
+    twin = types.FunctionType(f.__code__, dict(f.__globals__, **rebind), name,
+                              f.__defaults__, f.__closure__)
+    twin.__qualname__ = name
+    twin.__doc__ = f.__doc__
+    return njit(**options)(twin)
 
 
 # ---------------------------------------------------------------------------
@@ -77,14 +99,14 @@ def spmv_b8(values, P, base, x, y, zero):
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=_FAST)
-def spmv_n4_f32_avx512(values, P, n, base, x, y):
+def spmv_n4_f32_avx512(values, P, n, base, x, xg, y):
     """y = A @ x for 2:4 or 1:4 (``n``), float32, 2-bit positions, with AVX-512F
     (``simd.dot24_f32``, ``simd.dot14_f32``).
 
     Only call it where ``simd.HAVE_AVX512``. The slots of a row go 16 at a
-    time through one ``vpermt2ps`` gather each (two for 1:4); the last
-    ``S % 16`` slots are added one by one after them. ``values``, ``P`` and
-    ``x`` are C-contiguous.
+    time through one ``vpermt2ps`` gather each (two for 1:4) from ``xg``, which
+    is ``x`` here; the last ``S % 16`` slots are added one by one after them,
+    from ``x``. ``values``, ``P``, ``x`` and ``xg`` are C-contiguous.
     """
     R = values.shape[0]
     S = values.shape[1]
@@ -93,13 +115,21 @@ def spmv_n4_f32_avx512(values, P, n, base, x, y):
         v = values[r]
         p = P[r]
         if n == 2:
-            acc = dot24_f32(values, P, x, r, nch)
+            acc = dot24_f32(values, P, xg, r, nch)
         else:
-            acc = dot14_f32(values, P, x, r, nch)
+            acc = dot14_f32(values, P, xg, r, nch)
         for s in range(U(16 * nch), U(S)):
             pos = (U(p[s >> U(2)]) >> ((s & U(3)) << U(1))) & U(3)
             acc += v[s] * x[U(base[s]) + pos]
         y[r] = acc
+
+
+#: The AVX2 SpMV: 16 slots through two half-chunk products of two (2:4) or four
+#: (1:4) in-lane permutes each, from ``xg`` = x with every block of 32 / n columns
+#: in ``simd.avx2_gather_order(n)``. Only call it where ``simd.HAVE_AVX2``.
+spmv_n4_f32_avx2 = _twin(spmv_n4_f32_avx512, "spmv_n4_f32_avx2",
+                         dict(parallel=True, cache=True, nogil=True, fastmath=_FAST),
+                         dot24_f32=simd.dot24_f32_avx2, dot14_f32=simd.dot14_f32_avx2)
 
 
 # ---------------------------------------------------------------------------
@@ -180,40 +210,44 @@ def spmm(values, P, bits, base, X, Y, row_block, k_tile, slot_block):
                         yrow[j] += v0 * x0[j]
 
 
-#: How many rows ahead the AVX-512 SpMM prefetches the values of a slot block
+#: How many rows ahead the SIMD SpMM prefetches the values of a slot block
 #: (rows of A are far apart; the hardware prefetcher does not follow them).
 _AHEAD = 2
+#: Floats per vector of the SIMD SpMM row functions: 16 (AVX-512); the AVX2
+#: twins see 8.
+_W = 16
 
 
 @njit(inline="always")
 def _spmm_row(values, P, bits, base, Xt, Y, r, sb0, sb1, k0, w):
     """Y[r, k0:k0+w] += the slots sb0 .. sb1 - 1 of row r times their rows of the
-    tile Xt: a whole 128- or 64-column part without masks, then a masked rest."""
-    if w == 128:
+    tile Xt: a whole 8- or 4-vector part without masks (128 or 64 columns of
+    16-float vectors), then a masked rest of up to four vectors."""
+    if w == 8 * _W:
         if bits == 2:
             spmm_full8_b2(values, P, base, Xt, Y, r, sb0, sb1, k0, 0, w)
         else:
             spmm_full8_b8(values, P, base, Xt, Y, r, sb0, sb1, k0, 0, w)
         return
     j = 0
-    if w >= 64:
+    if w >= 4 * _W:
         if bits == 2:
             spmm_full4_b2(values, P, base, Xt, Y, r, sb0, sb1, k0, 0, w)
         else:
             spmm_full4_b8(values, P, base, Xt, Y, r, sb0, sb1, k0, 0, w)
-        j = 64
+        j = 4 * _W
     rest = w - j
-    if rest > 48:
+    if rest > 3 * _W:
         if bits == 2:
             spmm_row4_b2(values, P, base, Xt, Y, r, sb0, sb1, k0 + j, j, rest)
         else:
             spmm_row4_b8(values, P, base, Xt, Y, r, sb0, sb1, k0 + j, j, rest)
-    elif rest > 32:
+    elif rest > 2 * _W:
         if bits == 2:
             spmm_row3_b2(values, P, base, Xt, Y, r, sb0, sb1, k0 + j, j, rest)
         else:
             spmm_row3_b8(values, P, base, Xt, Y, r, sb0, sb1, k0 + j, j, rest)
-    elif rest > 16:
+    elif rest > _W:
         if bits == 2:
             spmm_row2_b2(values, P, base, Xt, Y, r, sb0, sb1, k0 + j, j, rest)
         else:
@@ -231,11 +265,12 @@ def spmm_f32_avx512(values, P, bits, m, base, X, Y, row_block, k_tile, slot_bloc
     slot blocks as ``spmm``, but a row's tile of Y (``k_tile <= 128`` columns)
     stays in vector registers while all the slots of a block are added into it.
 
-    Only call it where ``simd.HAVE_AVX512``. Every array is C-contiguous;
-    ``base`` is int32; ``slot_block`` is a multiple of 16. ``X`` is packed by
-    column tile (``_backends.cpu.nm._packed_operand``): ``X[t]`` holds the
-    columns ``t k_tile ..`` of the padded operand, its rows possibly wider
-    than the tile (zero-padded to whole 64-byte lines).
+    Only call it where ``simd.HAVE_AVX512`` (``spmm_f32_avx2``: ``simd.HAVE_AVX2``,
+    ``k_tile <= 64``). Every array is C-contiguous; ``base`` is int32;
+    ``slot_block`` is a multiple of 16. ``X`` is packed by column tile
+    (``_backends.cpu.nm._packed_operand``): ``X[t]`` holds the columns
+    ``t k_tile ..`` of the padded operand, its rows possibly wider than the
+    tile (zero-padded to whole 64-byte lines).
     """
     R = values.shape[0]
     S = values.shape[1]
@@ -269,3 +304,14 @@ def spmm_f32_avx512(values, P, bits, m, base, X, Y, row_block, k_tile, slot_bloc
                 for s in range(sb0, sb1, 16):
                     prefetch_row(values, r + _AHEAD, s)
                 _spmm_row(values, P, bits, base, Xt, Y, r, sb0, sb1, k0, w)
+
+
+_SPMM_ROW_INTRINSICS = [f"spmm_{kind}_b{bits}" for bits in (2, 8)
+                        for kind in ("row1", "row2", "row3", "row4", "full4", "full8")]
+_spmm_row8 = _twin(_spmm_row, "_spmm_row8", dict(inline="always"), _W=8,
+                   **{name: getattr(simd, name.replace("spmm_", "spmm8_"))
+                      for name in _SPMM_ROW_INTRINSICS})
+#: The AVX2 SpMM: a row's tile of Y (up to 64 columns, eight 8-float registers)
+#: stays in registers. Only call it where ``simd.HAVE_AVX2``, with ``k_tile <= 64``.
+spmm_f32_avx2 = _twin(spmm_f32_avx512, "spmm_f32_avx2",
+                      dict(parallel=True, cache=True, nogil=True), _spmm_row=_spmm_row8)

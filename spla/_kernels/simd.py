@@ -1,4 +1,4 @@
-"""Explicit AVX-512 code for the N:M kernels, as Numba intrinsics written in LLVM IR.
+"""Explicit SIMD code for the N:M kernels, as Numba intrinsics written in LLVM IR.
 
 LLVM does not vectorise the N:M SpMV by itself: each slot reads ``x`` at a
 data-dependent column, a gather it leaves scalar. For 2:4 with 2-bit positions
@@ -12,9 +12,15 @@ registers while the slots of a block are added into it, one broadcast value
 times one row segment of X each; the columns of 16 slots are decoded at once
 with vector instructions.
 
-The intrinsics here emit AVX-512F instructions. They must only be compiled
-(called) where ``HAVE_AVX512``; the kernels keep a portable path for the
-others. Nothing here validates its input.
+Two instruction sets: AVX-512F (16-float vectors; ``vpermt2ps`` gathers 16
+slots of 2:4 from 32 columns at once) and AVX2 with FMA (8-float vectors;
+``vpermps`` permutes within 8 floats, so the 8 slots of 16 columns take two
+permutes and a blend). The SpMV intrinsics use instructions of their set and
+must only be compiled (called) where ``HAVE_AVX512`` / ``HAVE_AVX2`` says so.
+The SpMM intrinsics are plain LLVM vector IR of a chosen width (16 floats for
+AVX-512, 8 for AVX2, so that the tile of Y fits the register file) and
+compile anywhere. ``ISA`` names the best set of this CPU; the kernels keep a
+portable path for CPUs with neither. Nothing here validates its input.
 
 Numba's cache keys the kernels that use these intrinsics on the source of
 ``nm.py`` only: after changing this file, clear ``spla/_kernels/__pycache__``
@@ -29,34 +35,44 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 
-def _host_has_avx512():
+def _host_has(*names):
+    """Whether Numba compiles for a CPU with every feature in ``names``."""
+    # Numba compiles for another CPU when NUMBA_CPU_NAME is set (e.g. "generic",
+    # for caches shared between machines): then only what it is told it has.
+    if numba.config.CPU_NAME not in (None, "host"):
+        told = (numba.config.CPU_FEATURES or "").split(",")
+        return all(f"+{name}" in told for name in names)
     try:
         features = llvm.get_host_cpu_features()
     except RuntimeError:  # features unknown on this host: assume none
         return False
-    if not features.get("avx512f", False):
-        return False
-    # Numba compiles for another CPU when NUMBA_CPU_NAME is set (e.g. "generic",
-    # for caches shared between machines): then only if told it has AVX-512F.
-    if numba.config.CPU_NAME not in (None, "host"):
-        return "+avx512f" in (numba.config.CPU_FEATURES or "")
-    return True
+    return all(features.get(name, False) for name in names)
 
 
 #: Whether this CPU runs the AVX-512F kernels (checked once, at import).
-HAVE_AVX512 = _host_has_avx512()
+HAVE_AVX512 = _host_has("avx512f")
+#: Whether this CPU runs the AVX2 kernels (AVX2 and FMA; every AVX-512 CPU has them).
+HAVE_AVX2 = _host_has("avx2", "fma")
+#: The instruction set the N:M float32 kernels use here: "avx512", "avx2" or None.
+ISA = "avx512" if HAVE_AVX512 else "avx2" if HAVE_AVX2 else None
 
 _F32 = ir.FloatType()
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
 _V16F = ir.VectorType(_F32, 16)
 _V16I = ir.VectorType(_I32, 16)
+_V8F = ir.VectorType(_F32, 8)
+_V8I = ir.VectorType(_I32, 8)
 
-#: Accumulators of the SpMV loop: independent FMA chains that hide its latency.
+#: Chunks of 16 slots per pass of the SpMV loop, each into accumulators of its own:
+#: independent FMA chains that hide its latency.
 _SPMV_ACC = 4
-#: How far ahead of its loads the SpMV loop prefetches the values (bytes, about
-#: one 4096-column row): 5 to 15% faster than the hardware prefetcher alone here.
-_SPMV_PREFETCH = 8192
+#: How far ahead of its loads the SpMV loop prefetches the values (bytes): about
+#: one 4096-column row with AVX-512 (5 to 15% faster than the hardware
+#: prefetcher alone on a Zen 5), four with AVX2 (a Zen 3, where one core streams
+#: at most ~18 GB/s: median 1.40 ms against 1.61 for 8 KiB over nine runs of a
+#: 4096 x 4096 2:4 SpMV from DRAM).
+_SPMV_PREFETCH = {"avx512": 8192, "avx2": 32768}
 _PREFETCH = "llvm.prefetch.p0" if llvm.llvm_version_info[0] >= 15 else "llvm.prefetch.p0i8"
 
 
@@ -77,9 +93,9 @@ def _loadv(builder, elem_ptr, offset, vty):
     return builder.load(builder.bitcast(p, vty.as_pointer()), align=1)
 
 
-def _hsum16(builder, vec):
-    """Sum of the 16 lanes in a fixed tree order (halving)."""
-    width = 16
+def _hsum(builder, vec):
+    """Sum of the lanes of a float vector in a fixed tree order (halving)."""
+    width = vec.type.count
     while width > 1:
         half = width // 2
         lo = builder.shuffle_vector(vec, vec, ir.Constant(ir.VectorType(_I32, half),
@@ -101,17 +117,28 @@ def _prefetch(builder, elem_ptr, offset):
     builder.call(fn, [p, _I32(0), _I32(3), _I32(1)])
 
 
-def _fma16(builder, a, b, c):
-    fnty = ir.FunctionType(_V16F, [_V16F, _V16F, _V16F])
-    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.fma.v16f32")
+def _fma(builder, a, b, c):
+    """a * b + c for float vectors of any width (one FMA instruction per register)."""
+    vty = a.type
+    fnty = ir.FunctionType(vty, [vty, vty, vty])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.fma.v{vty.count}f32")
     return builder.call(fn, [a, b, c])
 
 
 def _permt2(builder, lo, idx, hi):
+    """AVX-512F ``vpermt2ps``: lane i is lane ``idx[i] & 31`` of lo ++ hi."""
     fnty = ir.FunctionType(_V16F, [_V16F, _V16I, _V16F])
     fn = cgutils.get_or_insert_function(builder.module, fnty,
                                         "llvm.x86.avx512.vpermi2var.ps.512")
     return builder.call(fn, [lo, idx, hi])
+
+
+def _permil8(builder, vec, idx):
+    """AVX ``vpermilps``: lane i is lane ``idx[i] & 3`` of the 128-bit half of
+    ``vec`` that lane i is in (the bits above are ignored)."""
+    fnty = ir.FunctionType(_V8F, [_V8F, _V8I])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.x86.avx.vpermilvar.ps.256")
+    return builder.call(fn, [vec, idx])
 
 
 #: Slot j of a 16-slot chunk: its 2-bit position is bits 2j of the chunk's word,
@@ -120,16 +147,20 @@ _SHIFTS = [2 * j for j in range(16)]
 _GROUP_OFFSETS = {n: [4 * (j // n) for j in range(16)] for n in (1, 2)}
 
 
+def _chunk_word(builder, pptr, c):
+    """The 32-bit word of the 2-bit positions of chunk ``c`` (slots 16c .. 16c + 15)."""
+    return builder.load(builder.bitcast(builder.gep(pptr, [builder.mul(c, _I64(4))],
+                                                    inbounds=True), _I32.as_pointer()),
+                        align=1)
+
+
 def _chunk_product(builder, vptr, pptr, xptr, c, n=2):
     """values[16c:16c+16] and x at the columns of those slots, for n:4 with n = 2
     (32 columns: one two-source permute) or n = 1 (64 columns: two permutes and
-    a select on bit 5 of the index), as two <16 x float>."""
+    a select on bit 5 of the index), as one pair of <16 x float> (AVX-512F)."""
     c16 = builder.mul(c, _I64(16))
     v = _loadv(builder, vptr, c16, _V16F)
-    pw = builder.load(builder.bitcast(builder.gep(pptr, [builder.mul(c, _I64(4))],
-                                                  inbounds=True), _I32.as_pointer()),
-                      align=1)
-    word = _splat16(builder, pw, _V16I)
+    word = _splat(builder, _chunk_word(builder, pptr, c), _V16I)
     idx = builder.and_(builder.lshr(word, _vconst(_SHIFTS)), _vconst([3] * 16))
     idx = builder.add(idx, _vconst(_GROUP_OFFSETS[n]))
     x0 = builder.mul(c, _I64(64 // n))
@@ -139,11 +170,58 @@ def _chunk_product(builder, vptr, pptr, xptr, c, n=2):
         hi = _permt2(builder, xs[2], idx, xs[3])
         upper = builder.icmp_unsigned(">=", idx, _vconst([32] * 16))
         g = builder.select(upper, hi, g)
-    return v, g
+    return [(v, g)]
 
 
-def _make_dot(n_per_group):
-    """The SpMV row intrinsic of n:4 float32 arrays (2-bit positions), n = 1 or 2."""
+def avx2_gather_order(n):
+    """Where the AVX2 SpMV wants each column of a block of ``32 / n`` columns (the
+    columns of 8 slots of n:4, ``8 / n`` groups of 4): ``x[order]`` lists the
+    block as ``4 / n`` vectors of 8 floats, vector k holding group k in its low
+    128 bits and group ``k + 4 / n`` in its high 128 bits."""
+    per = 4 // n  # vectors per block
+    order = []
+    for k in range(per):
+        for half in range(2):
+            group = k + half * per
+            order.extend(range(4 * group, 4 * group + 4))
+    return order
+
+
+def _chunk_product8(builder, vptr, pptr, xptr, c, n=2):
+    """The same as ``_chunk_product`` with AVX2: two pairs of <8 x float>, one per
+    half chunk of 8 slots, with ``x`` in ``avx2_gather_order``. A half covers
+    ``32 / n`` columns, ``4 / n`` vectors of that order. Slot j is lane j; its
+    group sits in lane j's 128-bit half of one of those vectors, where an
+    in-lane permute (``vpermilps``, which reads only the low 2 bits of each
+    index: the 2-bit position itself, no masking) picks its column; constant
+    blends then take each lane from its vector."""
+    word = _splat(builder, _chunk_word(builder, pptr, c), _V8I)
+    per = 4 // n
+    # Lane j (slot j of the half) reads group j // n, which is in vector
+    # (j // n) % per, in lane j's 128-bit half (lanes 0-3: groups 0 .. per-1;
+    # lanes 4-7: groups per .. 2 per - 1).
+    source = [(j // n) % per for j in range(8)]
+    pairs = []
+    for h in range(2):
+        v = _loadv(builder, vptr, builder.add(builder.mul(c, _I64(16)), _I64(8 * h)), _V8F)
+        idx = builder.lshr(word, _vconst(_SHIFTS[8 * h:8 * h + 8], _V8I))
+        x0 = builder.add(builder.mul(c, _I64(64 // n)), _I64(8 * per * h))
+        parts = [_permil8(builder, _loadv(builder, xptr, builder.add(x0, _I64(8 * k)), _V8F), idx)
+                 for k in range(per)]
+        g = parts[0]
+        for k in range(1, per):
+            g = builder.shuffle_vector(
+                g, parts[k], ir.Constant(ir.VectorType(_I32, 8),
+                                         [8 + j if source[j] == k else j for j in range(8)]))
+        pairs.append((v, g))
+    return pairs
+
+
+def _make_dot(n_per_group, isa="avx512"):
+    """The SpMV row intrinsic of n:4 float32 arrays (2-bit positions), n = 1 or 2,
+    for AVX-512F (``isa="avx512"``) or AVX2 (``"avx2"``)."""
+    chunk = _chunk_product if isa == "avx512" else _chunk_product8
+    vf = _V16F if isa == "avx512" else _V8F
 
     def typer(typingctx, values, P, x, row, nchunks):
         ok = (isinstance(values, types.Array) and values.ndim == 2 and values.layout == "C"
@@ -164,81 +242,101 @@ def _make_dot(n_per_group):
             vptr = _row_pointer(context, builder, vty, args[0], r)
             pptr = _row_pointer(context, builder, pty, args[1], r)
             xptr = context.make_array(xty)(context, builder, args[2]).data
-            zero = ir.Constant(_V16F, [0.0] * 16)
-            accs = [cgutils.alloca_once_value(builder, zero) for _ in range(_SPMV_ACC)]
+            zero = ir.Constant(vf, [0.0] * vf.count)
+            # One accumulator per product of a block (one per chunk for AVX-512,
+            # one per half chunk for AVX2): independent FMA chains.
+            parts = 1 if isa == "avx512" else 2
+            accs = [cgutils.alloca_once_value(builder, zero)
+                    for _ in range(parts * _SPMV_ACC)]
+
+            def add_chunk(c, a):
+                # Chunk a of a block adds its products into the accumulators
+                # parts a, parts a + 1, ...: a fixed order of additions.
+                for h, (v, g) in enumerate(chunk(builder, vptr, pptr, xptr, c, n_per_group)):
+                    acc = accs[parts * a + h]
+                    builder.store(_fma(builder, v, g, builder.load(acc)), acc)
+
             nblocks = builder.udiv(n, _I64(_SPMV_ACC))
             with cgutils.for_range(builder, nblocks) as loop:
                 c0 = builder.mul(loop.index, _I64(_SPMV_ACC))
                 for a in range(_SPMV_ACC):
                     c16 = builder.mul(builder.add(c0, _I64(a)), _I64(16))
-                    _prefetch(builder, vptr, builder.add(c16, _I64(_SPMV_PREFETCH // 4)))
-                for a, acc in enumerate(accs):
-                    v, g = _chunk_product(builder, vptr, pptr, xptr, builder.add(c0, _I64(a)),
-                                          n_per_group)
-                    builder.store(_fma16(builder, v, g, builder.load(acc)), acc)
+                    _prefetch(builder, vptr, builder.add(c16, _I64(_SPMV_PREFETCH[isa] // 4)))
+                for a in range(_SPMV_ACC):
+                    add_chunk(builder.add(c0, _I64(a)), a)
             done = builder.mul(nblocks, _I64(_SPMV_ACC))
             with cgutils.for_range(builder, builder.sub(n, done)) as loop:
-                v, g = _chunk_product(builder, vptr, pptr, xptr, builder.add(done, loop.index),
-                                      n_per_group)
-                builder.store(_fma16(builder, v, g, builder.load(accs[0])), accs[0])
+                add_chunk(builder.add(done, loop.index), 0)
             total = builder.load(accs[0])
             for acc in accs[1:]:
                 total = builder.fadd(total, builder.load(acc))
-            return _hsum16(builder, total)
+            return _hsum(builder, total)
 
         return sig, codegen
 
-    typer.__name__ = f"dot{n_per_group}4_f32"
+    typer.__name__ = f"dot{n_per_group}4_f32_{isa}"
     typer.__doc__ = f"""Sum over the first ``16 nchunks`` slots of row ``row`` of a
     {n_per_group}:4 float32 array with 2-bit positions of ``values[row, s] * x[column
-    of s]`` (AVX-512F).
+    of s]`` ({"AVX-512F" if isa == "avx512" else "AVX2"}).
 
     ``values`` (rows, S) float32 and ``P`` (rows, ceil(S / 4)) uint8 are
     C-contiguous, ``x`` a contiguous float32 vector of at least
-    ``{64 // n_per_group} nchunks`` elements; ``16 nchunks <= S``. The sum is
-    taken in a fixed order: four vector accumulators, then a fixed tree over
-    their lanes."""
+    ``{64 // n_per_group} nchunks`` elements{"" if isa == "avx512" else
+    ", each block of " + str(32 // n_per_group) + " in ``avx2_gather_order``"};
+    ``16 nchunks <= S``. The sum is
+    taken in a fixed order: four (AVX-512) or eight (AVX2) vector accumulators,
+    then a fixed tree over their lanes."""
     return intrinsic(typer)
 
 
 dot24_f32 = _make_dot(2)
 dot14_f32 = _make_dot(1)
+dot24_f32_avx2 = _make_dot(2, "avx2")
+dot14_f32_avx2 = _make_dot(1, "avx2")
 
 
 # ---------------------------------------------------------------------------
-# SpMM: one row of Y, a tile of up to 16 T columns, kept in T vector registers
-# while the row's slots are added into it (y_tile += v[s] * X[column of s, tile]).
+# SpMM: one row of Y, a tile of up to W T columns (W floats per vector), kept in
+# T vector registers while the row's slots are added into it
+# (y_tile += v[s] * X[column of s, tile]).
 # ---------------------------------------------------------------------------
 
-_V16B = ir.VectorType(ir.IntType(1), 16)
-_MASKED_LOAD = "llvm.masked.load.v16f32.p0" if llvm.llvm_version_info[0] >= 15 \
-    else "llvm.masked.load.v16f32.p0v16f32"
-_MASKED_STORE = "llvm.masked.store.v16f32.p0" if llvm.llvm_version_info[0] >= 15 \
-    else "llvm.masked.store.v16f32.p0v16f32"
+def _masked_name(op, vty):
+    w = vty.count
+    if llvm.llvm_version_info[0] >= 15:
+        return f"llvm.masked.{op}.v{w}f32.p0"
+    return f"llvm.masked.{op}.v{w}f32.p0v{w}f32"
 
 
-def _masked_load(builder, elem_ptr, offset, mask):
+def _masked_load(builder, elem_ptr, offset, mask, vty):
+    """Load of ``vty`` at ``elem_ptr + offset``, lanes outside ``mask`` zero (all
+    lanes when ``mask`` is None)."""
     if mask is None:
-        return _loadv(builder, elem_ptr, offset, _V16F)
-    p = builder.bitcast(builder.gep(elem_ptr, [offset], inbounds=True), _V16F.as_pointer())
-    fnty = ir.FunctionType(_V16F, [_V16F.as_pointer(), _I32, _V16B, _V16F])
-    fn = cgutils.get_or_insert_function(builder.module, fnty, _MASKED_LOAD)
-    return builder.call(fn, [p, _I32(4), mask, ir.Constant(_V16F, [0.0] * 16)])
+        return _loadv(builder, elem_ptr, offset, vty)
+    p = builder.bitcast(builder.gep(elem_ptr, [offset], inbounds=True), vty.as_pointer())
+    bty = ir.VectorType(ir.IntType(1), vty.count)
+    fnty = ir.FunctionType(vty, [vty.as_pointer(), _I32, bty, vty])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, _masked_name("load", vty))
+    return builder.call(fn, [p, _I32(4), mask, ir.Constant(vty, [0.0] * vty.count)])
 
 
 def _masked_store(builder, vec, elem_ptr, offset, mask):
-    p = builder.bitcast(builder.gep(elem_ptr, [offset], inbounds=True), _V16F.as_pointer())
+    vty = vec.type
+    p = builder.bitcast(builder.gep(elem_ptr, [offset], inbounds=True), vty.as_pointer())
     if mask is None:
         builder.store(vec, p, align=1)
         return
-    fnty = ir.FunctionType(ir.VoidType(), [_V16F, _V16F.as_pointer(), _I32, _V16B])
-    fn = cgutils.get_or_insert_function(builder.module, fnty, _MASKED_STORE)
+    bty = ir.VectorType(ir.IntType(1), vty.count)
+    fnty = ir.FunctionType(ir.VoidType(), [vty, vty.as_pointer(), _I32, bty])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, _masked_name("store", vty))
     builder.call(fn, [vec, p, _I32(4), mask])
 
 
-def _splat16(builder, scalar, vty):
+def _splat(builder, scalar, vty):
+    """``vty`` with every lane ``scalar``."""
     vec = builder.insert_element(ir.Constant(vty, ir.Undefined), scalar, _I32(0))
-    return builder.shuffle_vector(vec, vec, ir.Constant(_V16I, [0] * 16))
+    return builder.shuffle_vector(vec, vec,
+                                  ir.Constant(ir.VectorType(_I32, vty.count), [0] * vty.count))
 
 
 def _load_positions16(builder, pptr, s, bits):
@@ -248,7 +346,7 @@ def _load_positions16(builder, pptr, s, bits):
         return builder.zext(_loadv(builder, pptr, s, v16b), _V16I)
     pw = builder.load(builder.bitcast(builder.gep(pptr, [builder.lshr(s, _I64(2))],
                                                   inbounds=True), _I32.as_pointer()), align=1)
-    word = _splat16(builder, pw, _V16I)
+    word = _splat(builder, pw, _V16I)
     return builder.and_(builder.lshr(word, _vconst(_SHIFTS)), _vconst([3] * 16))
 
 
@@ -262,13 +360,19 @@ def _position(builder, pptr, s, bits):
     return builder.and_(builder.lshr(byte, shift), _I64(3))
 
 
-def _make_spmm_row(T, bits, full=False):
-    """The SpMM row intrinsic for tiles of up to ``16 T`` columns (exactly ``16 T``
-    with ``full``: no masks) and ``bits``-bit positions (2: four per byte, m = 4;
-    8: one uint8 per slot)."""
+def _make_spmm_row(T, bits, full=False, W=16):
+    """The SpMM row intrinsic for tiles of up to ``W T`` columns (exactly ``W T``
+    with ``full``: no masks), ``W``-float vectors (16: AVX-512, 8: AVX2) and
+    ``bits``-bit positions (2: four per byte, m = 4; 8: one uint8 per slot)."""
+    vf = ir.VectorType(_F32, W)
+    vi = ir.VectorType(_I32, W)
     # Independent accumulator sets (slot i of a chunk goes to set i % sets):
-    # enough FMA chains in flight to cover the FMA latency.
-    sets = 4 if T == 1 else 2
+    # enough FMA chains in flight to cover the FMA latency, few enough that the
+    # sets x T accumulators stay in registers (32 of AVX-512, 16 of AVX2).
+    if W == 16:
+        sets = 4 if T == 1 else 2
+    else:
+        sets = 4 if T <= 2 else 2 if T <= 4 else 1
 
     def typer(typingctx, values, P, base, X, Y, row, s0, s1, j0, xj, width):
         ok = (isinstance(values, types.Array) and values.ndim == 2 and values.layout == "C"
@@ -296,29 +400,29 @@ def _make_spmm_row(T, bits, full=False):
             xptr = xarr.data
             ldx = builder.udiv(builder.extract_value(xarr.strides, 0), _I64(4))
             yptr = _row_pointer(context, builder, yty, args[4], r)
-            wsplat = _splat16(builder, builder.trunc(width, _I32), _V16I)
+            wsplat = _splat(builder, builder.trunc(width, _I32), vi)
             masks = [None if full else
-                     builder.icmp_unsigned("<", _vconst(range(16 * t, 16 * t + 16)), wsplat)
+                     builder.icmp_unsigned("<", _vconst(range(W * t, W * t + W), vi), wsplat)
                      for t in range(T)]
-            acc = [[cgutils.alloca_once_value(builder, ir.Constant(_V16F, [0.0] * 16))
+            acc = [[cgutils.alloca_once_value(builder, ir.Constant(vf, [0.0] * W))
                     for _ in range(T)] for _ in range(sets)]
             for t in range(T):
-                builder.store(_masked_load(builder, yptr, builder.add(j0, _I64(16 * t)),
-                                           masks[t]), acc[0][t])
+                builder.store(_masked_load(builder, yptr, builder.add(j0, _I64(W * t)),
+                                           masks[t], vf), acc[0][t])
             # Element offsets into X of 16 slots, decoded with vector instructions
             # and read back one by one: fewer instructions than 16 scalar decodes.
             offs = cgutils.alloca_once(builder, _V16I)
             offs_i32 = builder.bitcast(offs, _I32.as_pointer())
-            ldx_v = _splat16(builder, builder.trunc(ldx, _I32), _V16I)
-            xj_v = _splat16(builder, builder.trunc(xj, _I32), _V16I)
+            ldx_v = _splat(builder, builder.trunc(ldx, _I32), _V16I)
+            xj_v = _splat(builder, builder.trunc(xj, _I32), _V16I)
 
             def add_slot(s, xoff, k):
-                vb = _splat16(builder, builder.load(builder.gep(vptr, [s], inbounds=True)),
-                              _V16F)
+                vb = _splat(builder, builder.load(builder.gep(vptr, [s], inbounds=True)), vf)
                 for t in range(T):
-                    xv = _masked_load(builder, xptr, builder.add(xoff, _I64(16 * t)), masks[t])
+                    xv = _masked_load(builder, xptr, builder.add(xoff, _I64(W * t)), masks[t],
+                                      vf)
                     a = acc[k % sets][t]
-                    builder.store(_fma16(builder, vb, xv, builder.load(a)), a)
+                    builder.store(_fma(builder, vb, xv, builder.load(a)), a)
 
             n16 = builder.udiv(builder.sub(s1, s0), _I64(16))
             with cgutils.for_range(builder, n16) as loop:
@@ -339,24 +443,33 @@ def _make_spmm_row(T, bits, full=False):
                 total = builder.load(acc[0][t])
                 for k in range(1, sets):
                     total = builder.fadd(total, builder.load(acc[k][t]))
-                _masked_store(builder, total, yptr, builder.add(j0, _I64(16 * t)), masks[t])
+                _masked_store(builder, total, yptr, builder.add(j0, _I64(W * t)), masks[t])
             return context.get_dummy_value()
 
         return sig, codegen
 
-    typer.__name__ = f"spmm_row{T}_b{bits}_f32" + ("_full" if full else "")
+    typer.__name__ = f"spmm_row{T}_b{bits}_f32_w{W}" + ("_full" if full else "")
     typer.__doc__ = (
         f"Y[row, j0:j0+width] += sum over slots s0 <= s < s1 of values[row, s] * "
-        f"X[column of s, xj:xj+width], width <= {16 * T}, {bits}-bit positions, float32 "
-        "(AVX-512F): X is one column tile of the operand, with the padded rows and "
-        "fewer than 2**31 elements. ``s0`` is a multiple of 16; ``base`` is int32; "
+        f"X[column of s, xj:xj+width], width <= {W * T}, {bits}-bit positions, float32 "
+        f"({W}-float vectors): X is one column tile of the operand, with the padded rows "
+        "and fewer than 2**31 elements. ``s0`` is a multiple of 16; ``base`` is int32; "
         "values, P, base, X and Y are C-contiguous.")
     return intrinsic(typer)
 
 
+# 16-float vectors (AVX-512): tiles of up to 128 columns.
 spmm_row1_b2, spmm_row2_b2, spmm_row3_b2, spmm_row4_b2 = (
     _make_spmm_row(T, 2) for T in range(1, 5))
 spmm_row1_b8, spmm_row2_b8, spmm_row3_b8, spmm_row4_b8 = (
     _make_spmm_row(T, 8) for T in range(1, 5))
 spmm_full4_b2, spmm_full8_b2 = _make_spmm_row(4, 2, True), _make_spmm_row(8, 2, True)
 spmm_full4_b8, spmm_full8_b8 = _make_spmm_row(4, 8, True), _make_spmm_row(8, 8, True)
+
+# 8-float vectors (AVX2, 16 registers): tiles of up to 64 columns.
+spmm8_row1_b2, spmm8_row2_b2, spmm8_row3_b2, spmm8_row4_b2 = (
+    _make_spmm_row(T, 2, W=8) for T in range(1, 5))
+spmm8_row1_b8, spmm8_row2_b8, spmm8_row3_b8, spmm8_row4_b8 = (
+    _make_spmm_row(T, 8, W=8) for T in range(1, 5))
+spmm8_full4_b2, spmm8_full8_b2 = _make_spmm_row(4, 2, True, 8), _make_spmm_row(8, 2, True, 8)
+spmm8_full4_b8, spmm8_full8_b8 = _make_spmm_row(4, 8, True, 8), _make_spmm_row(8, 8, True, 8)

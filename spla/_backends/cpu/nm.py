@@ -9,11 +9,13 @@ float16: Numba has no float16 arithmetic, so float16 values are converted to
 float32 here, once per call (``values.astype(float32)``), and the product is
 computed and returned in float32.
 
-float32 products run the AVX-512 kernels (``spla._kernels.simd``) where the CPU
-has AVX-512F (``_AVX512``): SpMV for 2:4 and 1:4, SpMM for every n:m (X packed
+float32 products run SIMD kernels (``spla._kernels.simd``) where the CPU has
+AVX-512F or AVX2 (``_SIMD``): SpMV for 2:4 and 1:4, SpMM for every n:m (X packed
 by column tile into an aligned copy, ``_packed_operand``). Everything else, and
-every CPU without AVX-512F, runs the portable kernels.
+every CPU with neither, runs the portable kernels.
 """
+
+import functools
 
 import numba
 import numpy as np
@@ -31,20 +33,24 @@ _PANEL_BYTES = 1 << 18
 _K_TILE = 256
 #: Rows per SpMM task, at most (the tasks are (row block) x (column tile)).
 _ROW_BLOCK = 64
-#: Bytes of the panel of X (slot block x column tile) that the AVX-512 SpMM
+#: Bytes of the panel of X (slot block x column tile) that the SIMD SpMM
 #: keeps in L1 while every row of a row block uses it.
 _L1_PANEL_BYTES = 1 << 15
-#: Widest column tile of the AVX-512 SpMM: eight 16-float vector registers per row.
-_AVX512_K_TILE = 128
-#: Rows per AVX-512 SpMM task, at most: each task reads its column tile of X
+#: Widest column tile of the SIMD SpMM: eight vector registers per row, of 16
+#: floats (AVX-512) or 8 (AVX2).
+_SIMD_K_TILE = {"avx512": 128, "avx2": 64}
+#: Rows per SIMD SpMM task, at most: each task reads its column tile of X
 #: (all its rows) once, so larger blocks read X fewer times.
-_AVX512_ROW_BLOCK = 256
+_SIMD_ROW_BLOCK = 256
 #: Alignment (bytes) of the packed copy of X that the AVX-512 SpMM reads: a cache
 #: line, so that no vector load straddles two (unaligned, they run about 1.5x slower).
 _ALIGN = 64
-#: Use the AVX-512 kernels (``spla._kernels.simd``); False on CPUs without
-#: AVX-512F. Tests switch it off to exercise the portable kernels.
-_AVX512 = simd.HAVE_AVX512
+#: The SIMD kernels the float32 products use: "avx512", "avx2" (``spla._kernels.simd``)
+#: or None (the portable kernels), the best this CPU runs. Tests set it to
+#: exercise each path the CPU supports.
+_SIMD = simd.ISA
+_SPMV_SIMD = {"avx512": K.spmv_n4_f32_avx512, "avx2": K.spmv_n4_f32_avx2}
+_SPMM_SIMD = {"avx512": K.spmm_f32_avx512, "avx2": K.spmm_f32_avx2}
 
 
 def _cast(a, dtype):
@@ -62,6 +68,22 @@ def _padded_rows(A, X, dtype):
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _avx2_order(n):
+    return np.array(simd.avx2_gather_order(n), dtype=np.intp)
+
+
+def _avx2_gather_operand(xp, n):
+    """The padded x with each whole block of ``32 / n`` columns rearranged as the
+    AVX2 SpMV reads it (``simd.avx2_gather_order``); a partial last block, which
+    only the kernel's scalar tail reads (from ``xp``), stays as it is."""
+    block = 32 // n
+    full = xp.size - xp.size % block
+    xg = xp.copy()
+    xg[:full] = xp[:full].reshape(-1, block)[:, _avx2_order(n)].reshape(-1)
+    return xg
+
+
 def _bits(A):
     return 2 if A.m == 4 else 8
 
@@ -75,11 +97,12 @@ def matvec(A, x):
     values = _cast(A.values, dt)
     xp = _padded_rows(A, x, dt)
     y = np.empty(R, dtype=dt)
-    if _AVX512 and A.n <= 2 and A.m == 4 and dt == np.float32:
+    if _SIMD and A.n <= 2 and A.m == 4 and dt == np.float32:
+        xg = xp if _SIMD == "avx512" else _avx2_gather_operand(xp, A.n)
         with parallel_section():
-            K.spmv_n4_f32_avx512(np.ascontiguousarray(values),
-                                 np.ascontiguousarray(A.packed_positions), A.n,
-                                 A._slot_bases(), xp, y)
+            _SPMV_SIMD[_SIMD](np.ascontiguousarray(values),
+                              np.ascontiguousarray(A.packed_positions), A.n,
+                              A._slot_bases(), xp, xg, y)
         return y
     kernel = K.spmv_b2 if _bits(A) == 2 else K.spmv_b8
     with parallel_section():
@@ -101,21 +124,21 @@ def spmm_blocking(R, K_cols, m, n, itemsize, threads=None):
     return row_block, k_tile, slot_block
 
 
-def spmm_avx512_blocking(R, K_cols, m, n, threads=None):
-    """(row_block, k_tile, slot_block) of the AVX-512 SpMM kernel (float32)."""
+def spmm_simd_blocking(R, K_cols, m, n, threads=None, isa="avx512"):
+    """(row_block, k_tile, slot_block) of the SIMD SpMM kernel of ``isa`` (float32)."""
     threads = threads or max(1, numba.get_num_threads())
-    k_tile = min(K_cols, _AVX512_K_TILE)
+    k_tile = min(K_cols, _SIMD_K_TILE[isa])
     row_bytes = -(-k_tile // 16) * 64  # one tile of an X row, in whole vectors
     slot_block = _L1_PANEL_BYTES * n // (m * row_bytes)
     slot_block = max(16, slot_block - slot_block % 16)
     n_kt = -(-K_cols // k_tile)
     want_rb = max(1, -(-4 * threads // n_kt))
-    row_block = max(1, min(_AVX512_ROW_BLOCK, -(-R // want_rb)))
+    row_block = max(1, min(_SIMD_ROW_BLOCK, -(-R // want_rb)))
     return row_block, k_tile, slot_block
 
 
 def _packed_operand(A, X, k_tile):
-    """X as float32 for the AVX-512 SpMM, packed by column tile: (tiles, G m, ld)
+    """X as float32 for the SIMD SpMM, packed by column tile: (tiles, G m, ld)
     with tile ``t`` holding columns ``t k_tile`` to ``t k_tile + k_tile - 1``, zero
     rows appended up to ``G m`` rows, ``ld`` the tile width rounded up to whole
     64-byte lines, the first element on a 64-byte boundary.
@@ -150,13 +173,14 @@ def matmat(A, X):
         return matvec(A, X[:, 0]).reshape(R, 1)
     values = _cast(A.values, dt)
     # The kernel's offsets into a column tile of X are 32-bit.
-    if _AVX512 and dt == np.float32 and (X.shape[0] + A.m) * _AVX512_K_TILE < 2**31:
-        row_block, k_tile, slot_block = spmm_avx512_blocking(R, Kc, A.m, A.n)
+    isa = _SIMD
+    if isa and dt == np.float32 and (X.shape[0] + A.m) * _SIMD_K_TILE[isa] < 2**31:
+        row_block, k_tile, slot_block = spmm_simd_blocking(R, Kc, A.m, A.n, isa=isa)
         Xa = _packed_operand(A, X, k_tile)
         Y = np.zeros((R, Kc), dtype=dt)
         base = A._slot_bases().astype(np.int32)
         with parallel_section():
-            K.spmm_f32_avx512(np.ascontiguousarray(values),
+            _SPMM_SIMD[isa](np.ascontiguousarray(values),
                               np.ascontiguousarray(A.packed_positions), _bits(A), A.m, base, Xa, Y,
                               row_block, k_tile, slot_block)
         return Y
