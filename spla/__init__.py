@@ -7,7 +7,8 @@ Formats
     nm_array (N:M structured sparsity), banded_array (diagonal storage)
 Functions
     sparsity, formats, nm_mask, prune_nm, matmul, matrix_transpose, astype,
-    activation_matvec, activation_matmul (products with sparse activations)
+    activation_matvec, activation_matmul (products with sparse activations),
+    free_workspace (release the scratch buffer the CPU products keep)
 Modules
     spla.io (Matrix Market), spla.linalg (banded solve, conjugate gradients),
     spla.dask (Dask arrays of spla blocks; imported on first use, needs
@@ -18,6 +19,7 @@ Modules
 """
 
 from . import attention, io, linalg, moe, prune, testing, theory
+from ._backends.cpu.memory import free_workspace
 from ._base import SparseArray
 from ._formats.banded import banded_array
 from ._formats.compressed import csc_array, csr_array
@@ -49,6 +51,7 @@ __all__ = [
     "csc_array",
     "csr_array",
     "formats",
+    "free_workspace",
     "io",
     "linalg",
     "matmul",

@@ -7,7 +7,7 @@ Every result is compared with a float64 NumPy reference under the error bound
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import spla
@@ -72,6 +72,68 @@ def test_products_with_prefetching(A, data, distance):
         Y = A @ X
     assert_product(y, ref_dense(A), ref_dense(A, True), x, max_terms(A), "A @ x")
     assert_product(Y, ref_dense(A), ref_dense(A, True), X, max_terms(A), "A @ X")
+
+
+#: Operand widths around the SIMD row tiles of SpMM (16 float64 or 32 float32
+#: columns): one masked tile, exactly one tile, several tiles and a masked rest.
+TILE_WIDTHS = st.sampled_from([1, 2, 3, 7, 15, 16, 17, 31, 32, 33, 40, 48, 64, 65, 100])
+
+
+@pytest.fixture
+def parallel_gathered_spmm(monkeypatch):
+    """SpMM of any size runs the parallel kernel, prefetching, on the line-aligned
+    copy of X (``memory.gathered_rows``), as it does for large scattered matrices."""
+    from spla._backends.cpu import csr as backend
+    from spla._kernels import csr as kernels
+
+    monkeypatch.setattr(backend, "_PREFETCH_MIN_OPERAND_BYTES", 0)
+    monkeypatch.setattr(backend, "_SERIAL_MAX_ITEMS", 0)
+    monkeypatch.setattr(backend, "_ALIGNED_COPY_MIN_ENTRIES_PER_ROW", 0)
+    monkeypatch.setattr(backend, "_gathers_are_scattered", lambda A: True)
+    monkeypatch.setattr(backend.memory, "saves_lines", lambda X, itemsize: True)
+    monkeypatch.setattr(kernels, "SPMM_PREFETCH_DISTANCE", 3)
+    return backend
+
+
+# The fixture only patches module constants, the same for every example.
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(A=sst.csr_arrays(dtype=st.sampled_from([np.float32, np.float64])), data=st.data())
+def test_spmm_tiles_and_aligned_copy(parallel_gathered_spmm, A, data):
+    """Every tiling of the SIMD SpMM, from an aligned copy of X of every layout,
+    equals the reference, and the copy changes no bit of the product."""
+    from spla._backends.cpu import memory
+
+    k = data.draw(TILE_WIDTHS, label="columns")
+    X = data.draw(sst.dense_operands(A.shape[1], k, dtype=A.dtype), label="X")
+    X0 = X.copy()
+    Y = A @ X
+    assert Y.dtype == A.dtype and Y.shape == (A.shape[0], k) and Y.flags.c_contiguous
+    assert_product(Y, ref_dense(A), ref_dense(A, True), X, max_terms(A), "A @ X")
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(A @ X, Y)  # the same bits every call
+    with pytest.MonkeyPatch.context() as mp:  # without the copy: the same sums
+        mp.setattr(parallel_gathered_spmm, "_use_aligned_copy", lambda A, X: False)
+        np.testing.assert_array_equal(A @ X, Y)
+    memory.free_workspace()
+    np.testing.assert_array_equal(A @ X, Y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [5, 16, 40, 70])
+def test_spmm_long_rows_in_segments(parallel_gathered_spmm, dtype, k):
+    """Rows far longer than a segment (64 entries) and than a merge-path chunk,
+    between empty rows, with duplicates and explicit zeros."""
+    rng = np.random.default_rng(k)
+    n = 3000
+    rows = np.concatenate([np.full(20000, 3), np.full(150, 7), rng.integers(0, 12, 400)])
+    cols = rng.integers(0, n, rows.size)
+    vals = rng.standard_normal(rows.size)
+    vals[::17] = 0
+    A = spla.csr_array((vals.astype(dtype), (rows, cols)), shape=(12, n))
+    A = spla.csr_array((A.data, A.indices, A.indptr), shape=A.shape)  # keep as stored
+    X = rng.standard_normal((n, k)).astype(dtype)
+    Y = A @ X
+    assert_product(Y, ref_dense(A), ref_dense(A, True), X, max_terms(A), "long rows")
 
 
 @FORMATS

@@ -17,6 +17,7 @@ from ..._formats.compressed import csr_array
 from ..._kernels import csr as K
 from ..._kernels.partition import merge_path_partition, num_chunks, row_blocks
 from ..._kernels.threads import parallel_section
+from . import memory
 
 #: Below this many stored entries a transposed product runs on one lane
 #: (the per-thread output buffers would cost more than they save).
@@ -103,6 +104,25 @@ def matvec(A, x):
     return y
 
 
+#: Result dtypes whose SpMM runs the SIMD row tiles (``spla._kernels.csr_simd``).
+_SIMD_SPMM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: Fewest stored entries per row of X for which a line-aligned copy of X
+#: (``memory.gathered_rows``) repays itself: each entry gathers a row.
+_ALIGNED_COPY_MIN_ENTRIES_PER_ROW = 2
+
+
+def _use_aligned_copy(A, X):
+    """Whether SpMM gathers from a line-aligned copy of X: when X is large,
+    A's gathers scatter (they miss the caches, so every line counts) and there
+    are enough of them, and either X must be copied anyway (another layout or
+    dtype) or the copy's rows span fewer lines than X's."""
+    if X.nbytes < _PREFETCH_MIN_OPERAND_BYTES or not _gathers_are_scattered(A):
+        return False
+    if A.nnz < _ALIGNED_COPY_MIN_ENTRIES_PER_ROW * X.shape[0]:
+        return False
+    return True
+
+
 @register("matmat", "csr", "cpu")
 def matmat(A, X):
     dt = result_dtype(A.dtype, X.dtype)
@@ -110,18 +130,34 @@ def matmat(A, X):
     if k == 0 or m == 0:
         return np.zeros((m, k), dtype=dt)
     data = _cast(A.data, dt)
-    # Each stored entry reads one row of X: it must be contiguous for the SIMD
-    # inner loop. Copying an F-ordered or strided X costs O(n k), the product O(nnz k).
-    X = np.ascontiguousarray(X, dtype=dt)
-    Y = np.empty((m, k), dtype=dt)
+    Y = memory.empty_output((m, k), dt)
     rows, nzs = _partition(A)
     carry = np.empty((rows.size - 1, k), dtype=dt)
+    simd = dt in _SIMD_SPMM_DTYPES
     if _is_small(A, k):
-        K.spmm_serial(A.indptr, A.indices, data, X, Y, rows, nzs, carry, 0, dt.type(0))
+        # Each stored entry reads one row of X: it must be contiguous for the
+        # SIMD inner loop. Copying an F-ordered or strided X costs O(n k), the
+        # product O(nnz k).
+        X = np.ascontiguousarray(X, dtype=dt)
+        if simd:
+            K.spmm_simd_serial(A.indptr, A.indices, data, X, Y, rows, nzs, carry, 0)
+        else:
+            K.spmm_serial(A.indptr, A.indices, data, X, Y, rows, nzs, carry, 0, dt.type(0))
         return Y
+    distance = _prefetch_distance(A, X.nbytes, K.SPMM_PREFETCH_DISTANCE)
+    if not simd:
+        X = np.ascontiguousarray(X, dtype=dt)
+        with parallel_section():
+            K.spmm(A.indptr, A.indices, data, X, Y, rows, nzs, carry, distance, dt.type(0))
+        return Y
+    copy_needed = X.dtype != dt or not X.flags.c_contiguous
+    if _use_aligned_copy(A, X) and (copy_needed or memory.saves_lines(X, dt.itemsize)):
+        with parallel_section(), memory.gathered_rows(X, dt) as Xg:
+            K.spmm_simd(A.indptr, A.indices, data, Xg, Y, rows, nzs, carry, distance)
+        return Y
+    X = np.ascontiguousarray(X, dtype=dt)
     with parallel_section():
-        K.spmm(A.indptr, A.indices, data, X, Y, rows, nzs, carry,
-               _prefetch_distance(A, X.nbytes, K.SPMM_PREFETCH_DISTANCE), dt.type(0))
+        K.spmm_simd(A.indptr, A.indices, data, X, Y, rows, nzs, carry, distance)
     return Y
 
 

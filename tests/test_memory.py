@@ -1,0 +1,76 @@
+"""The CPU backend's memory helpers: outputs, line-aligned gathered operands."""
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import spla
+from spla._backends.cpu import memory
+
+
+def test_lines_per_row():
+    # 16 float64 = 128 bytes: two lines from a line boundary, three from 16 bytes in.
+    assert memory._lines_per_row(0, 128) == 2
+    assert memory._lines_per_row(16, 128) == 3
+    assert memory._lines_per_row(16, 64) == 2
+    assert memory._lines_per_row(16, 32) == 1.5
+    assert memory._lines_per_row(0, 0) == 0
+
+
+@given(st.integers(0, 63), st.integers(1, 300))
+def test_lines_per_row_counts_every_row(offset, row_bytes):
+    starts = offset + row_bytes * np.arange(64 * 64)
+    lines = (starts + row_bytes - 1) // 64 - starts // 64 + 1
+    assert memory._lines_per_row(offset, row_bytes) == pytest.approx(lines.mean())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["C", "F", "strided", "int64"])
+@pytest.mark.parametrize("k", [1, 7, 16, 33])
+def test_gathered_rows(dtype, layout, k):
+    rng = np.random.default_rng(k)
+    X = rng.standard_normal((50, 2 * k))
+    X = {"C": np.ascontiguousarray(X[:, :k]), "F": np.asfortranarray(X[:, :k]),
+         "strided": X[:, ::2], "int64": (100 * X[:, :k]).astype(np.int64)}[layout]
+    with memory.gathered_rows(X, dtype) as G:
+        assert G.dtype == dtype and G.flags.c_contiguous
+        assert G.shape == (50, memory.padded_width(k, np.dtype(dtype).itemsize))
+        assert G.ctypes.data % memory.LINE == 0
+        assert (G.strides[0] % memory.LINE) == 0
+        np.testing.assert_array_equal(G[:, :k], X.astype(dtype))
+
+
+def test_gathered_rows_of_concurrent_calls_do_not_share():
+    """A call that finds the kept buffer in use gets a buffer of its own."""
+    X = np.arange(64.0).reshape(8, 8)
+    inner = []
+    with memory.gathered_rows(X, np.float64) as G1:
+        t = threading.Thread(target=lambda: inner.append(_copy_in_thread(2 * X)))
+        t.start()
+        t.join()
+        np.testing.assert_array_equal(G1[:, :8], X)
+    np.testing.assert_array_equal(inner[0], 2 * X)
+
+
+def _copy_in_thread(X):
+    with memory.gathered_rows(X, np.float64) as G:
+        return G[:, :8].copy()
+
+
+def test_saves_lines():
+    X = np.empty((1000, 16))  # rows of 128 bytes
+    offset = X.ctypes.data % 64
+    assert memory.saves_lines(X, 8) == (offset not in (0,))
+
+
+def test_free_workspace_and_empty_output():
+    with memory.gathered_rows(np.ones((4, 4)), np.float64):
+        pass
+    spla.free_workspace()
+    assert memory._kept is None
+    Y = memory.empty_output((3000, 1000), np.float64)  # 24 MB: pages touched
+    assert Y.shape == (3000, 1000) and Y.dtype == np.float64 and Y.flags.c_contiguous
+    assert memory.empty_output((0, 5), np.float32).shape == (0, 5)
