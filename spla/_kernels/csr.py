@@ -49,35 +49,34 @@ def _row_dot(indices, data, x, lo, hi, zero, ahead, last):
     5-point Laplacian), longer rows four. The order of additions is fixed by
     ``lo`` and ``hi`` alone, so results stay bitwise repeatable.
     """
+    # One exit only: with an early return, Numba no longer prunes the reference
+    # counting of the array arguments of this inlined function, and the serial
+    # twin then pays an atomic increment and decrement per row (4x slower).
     k = lo
-    if hi - lo < U(SHORT_ROW):
-        b0 = zero
-        b1 = zero
-        while k + U(2) <= hi:
-            if k < last:
-                prefetch(x, U(indices[k + ahead]))
-                prefetch(x, U(indices[k + ahead + U(1)]))
-            b0 += data[k] * x[U(indices[k])]
-            b1 += data[k + U(1)] * x[U(indices[k + U(1)])]
-            k += U(2)
-        if k < hi:
-            b0 += data[k] * x[U(indices[k])]
-        return b0 + b1
     a0 = zero
     a1 = zero
     a2 = zero
     a3 = zero
-    while k + U(4) <= hi:
-        if k < last:
-            prefetch(x, U(indices[k + ahead]))
-            prefetch(x, U(indices[k + ahead + U(1)]))
-            prefetch(x, U(indices[k + ahead + U(2)]))
-            prefetch(x, U(indices[k + ahead + U(3)]))
-        a0 += data[k] * x[U(indices[k])]
-        a1 += data[k + U(1)] * x[U(indices[k + U(1)])]
-        a2 += data[k + U(2)] * x[U(indices[k + U(2)])]
-        a3 += data[k + U(3)] * x[U(indices[k + U(3)])]
-        k += U(4)
+    if hi - lo < U(SHORT_ROW):
+        while k + U(2) <= hi:
+            if k < last:
+                prefetch(x, U(indices[k + ahead]))
+                prefetch(x, U(indices[k + ahead + U(1)]))
+            a0 += data[k] * x[U(indices[k])]
+            a1 += data[k + U(1)] * x[U(indices[k + U(1)])]
+            k += U(2)
+    else:
+        while k + U(4) <= hi:
+            if k < last:
+                prefetch(x, U(indices[k + ahead]))
+                prefetch(x, U(indices[k + ahead + U(1)]))
+                prefetch(x, U(indices[k + ahead + U(2)]))
+                prefetch(x, U(indices[k + ahead + U(3)]))
+            a0 += data[k] * x[U(indices[k])]
+            a1 += data[k + U(1)] * x[U(indices[k + U(1)])]
+            a2 += data[k + U(2)] * x[U(indices[k + U(2)])]
+            a3 += data[k + U(3)] * x[U(indices[k + U(3)])]
+            k += U(4)
     while k < hi:
         a0 += data[k] * x[U(indices[k])]
         k += U(1)
@@ -218,20 +217,14 @@ def spmm(indptr, indices, data, X, Y, rows, nzs, carry, distance, zero):
 _TILE_BYTES = 128
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _row_times_dense_simd(indices, data, X, lo, hi, out, out_row, ahead, last):
-    """``_row_times_dense`` for float32/float64 with the SIMD row tiles of
-    ``csr_simd``: a row of up to one tile of columns in one pass, wider rows in
-    tiles, segment by segment (SPMM_SEGMENT entries), as above. The product has
-    ``out.shape[1]`` columns; the rows of ``X`` may be padded wider."""
+@njit(cache=True, nogil=True)
+def _row_times_dense_wide(indices, data, X, lo, hi, out, out_row, ahead, last):
+    """``_row_times_dense`` for float32/float64 rows of Y wider than one SIMD row
+    tile (``csr_simd``): tile by tile, segment by segment (SPMM_SEGMENT
+    entries), as above. The product has ``out.shape[1]`` columns; the rows of
+    ``X`` may be padded wider."""
     K = out.shape[1]
     tile = _TILE_BYTES // X.itemsize
-    if K <= tile:
-        if K == tile:
-            row_tile(indices, data, X, out, out_row, lo, hi, 0, K, True, ahead, last)
-        else:
-            row_tile_masked(indices, data, X, out, out_row, lo, hi, 0, K, True, ahead, last)
-        return
     seg_lo = lo
     first = True
     while first or seg_lo < hi:
@@ -251,11 +244,20 @@ def _row_times_dense_simd(indices, data, X, lo, hi, out, out_row, ahead, last):
 @njit(parallel=True, cache=True, nogil=True)
 def spmm_simd(indptr, indices, data, X, Y, rows, nzs, carry, distance):
     """``spmm`` for float32/float64 ``data``, ``X`` and ``Y`` of one dtype, with the
-    SIMD row tiles (``_row_times_dense_simd``). The same chunks and fix-up. ``X``
-    (n, ld) is C-contiguous with ``ld >= k``: its first k columns are the operand."""
+    SIMD row tiles of ``csr_simd``: a row of Y of up to one tile (16 float64 or
+    32 float32 columns) in one pass, wider rows by ``_row_times_dense_wide``.
+    The same chunks and fix-up. ``X`` (n, ld) is C-contiguous with ``ld >= k``:
+    its first k columns are the operand.
+
+    The tile calls are written out here rather than in an inlined helper: Numba
+    does not prune the reference counting of arrays passed through an inlined
+    function with branches, and an atomic increment and decrement per row
+    cost the serial twin three times its time.
+    """
     n_chunks = rows.size - 1
     m = Y.shape[0]
     K = Y.shape[1]
+    tile = _TILE_BYTES // X.itemsize
     ahead = U(distance)
     # The prefetch of a pair of entries reads indices[k + ahead + 1].
     last = U(indices.size - distance - 1) if 0 < distance and distance + 1 < indices.size \
@@ -264,12 +266,22 @@ def spmm_simd(indptr, indices, data, X, Y, rows, nzs, carry, distance):
         r = rows[c]
         r_end = rows[c + 1]
         k = nzs[c]
-        while r < r_end:
-            stop = indptr[r + 1]
-            _row_times_dense_simd(indices, data, X, U(k), U(stop), Y, r, ahead, last)
+        k_end = nzs[c + 1]
+        # Rows r .. r_end - 1 complete in this chunk, then the partial row into
+        # carry[c] (out = carry, row c): one loop over both.
+        while r <= r_end:
+            stop = indptr[r + 1] if r < r_end else k_end
+            out = Y if r < r_end else carry
+            i = np.int64(r) if r < r_end else np.int64(c)
+            if K == tile:
+                row_tile(indices, data, X, out, i, U(k), U(stop), 0, K, True, ahead, last)
+            elif K < tile:
+                row_tile_masked(indices, data, X, out, i, U(k), U(stop), 0, K, True, ahead,
+                                last)
+            else:
+                _row_times_dense_wide(indices, data, X, U(k), U(stop), out, i, ahead, last)
             k = stop
             r += 1
-        _row_times_dense_simd(indices, data, X, U(k), U(nzs[c + 1]), carry, c, ahead, last)
     for c in range(n_chunks):
         r = rows[c + 1]
         if r < m:
