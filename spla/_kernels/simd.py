@@ -13,9 +13,10 @@ times one row segment of X each; the columns of 16 slots are decoded at once
 with vector instructions.
 
 Two instruction sets: AVX-512F (16-float vectors; ``vpermt2ps`` gathers 16
-slots of 2:4 from 32 columns at once) and AVX2 with FMA (8-float vectors;
-``vpermps`` permutes within 8 floats, so the 8 slots of 16 columns take two
-permutes and a blend). The SpMV intrinsics use instructions of their set and
+slots of 2:4 from 32 columns at once) and AVX2 with FMA (8-float vectors; no
+two-source permute, so x is laid out once per call by group,
+``avx2_gather_order``, and the 8 slots of 16 columns take two in-lane
+permutes, ``vpermilps``, and a blend). The SpMV intrinsics use instructions of their set and
 must only be compiled (called) where ``HAVE_AVX512`` / ``HAVE_AVX2`` says so.
 The SpMM intrinsics are plain LLVM vector IR of a chosen width (16 floats for
 AVX-512, 8 for AVX2, so that the tile of Y fits the register file) and
@@ -206,8 +207,8 @@ def _chunk_product8(builder, vptr, pptr, xptr, c, n=2):
         v = _loadv(builder, vptr, builder.add(builder.mul(c, _I64(16)), _I64(8 * h)), _V8F)
         idx = builder.lshr(word, _vconst(_SHIFTS[8 * h:8 * h + 8], _V8I))
         x0 = builder.add(builder.mul(c, _I64(64 // n)), _I64(8 * per * h))
-        parts = [_permil8(builder, _loadv(builder, xptr, builder.add(x0, _I64(8 * k)), _V8F), idx)
-                 for k in range(per)]
+        parts = [_permil8(builder, _loadv(builder, xptr, builder.add(x0, _I64(8 * k)), _V8F),
+                          idx) for k in range(per)]
         g = parts[0]
         for k in range(1, per):
             g = builder.shuffle_vector(
