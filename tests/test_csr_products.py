@@ -112,7 +112,7 @@ def test_spmm_tiles_and_aligned_copy(parallel_gathered_spmm, A, data):
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(A @ X, Y)  # the same bits every call
     with pytest.MonkeyPatch.context() as mp:  # without the copy: the same sums
-        mp.setattr(parallel_gathered_spmm, "_use_aligned_copy", lambda A, X: False)
+        mp.setattr(parallel_gathered_spmm, "_use_aligned_copy", lambda A, X, dt: False)
         np.testing.assert_array_equal(A @ X, Y)
     memory.free_workspace()
     np.testing.assert_array_equal(A @ X, Y)

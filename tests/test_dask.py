@@ -483,9 +483,9 @@ def test_gpu_blocks():
     cupy = pytest.importorskip("cupy", reason="cupy is not installed: GPU chunks untested here")
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
+            pytest.skip("CuPy sees no CUDA device: GPU chunks untested here")
     except cupy.cuda.runtime.CUDARuntimeError:
-        pytest.skip("no CUDA device")
+        pytest.skip("CuPy sees no CUDA device: GPU chunks untested here")
     pytest.importorskip("spla_cuda", reason="the spla_cuda backend is not importable")
     L = laplacian_2d(8)
     for fmt in ("csr", "banded"):

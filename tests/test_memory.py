@@ -74,3 +74,9 @@ def test_free_workspace_and_empty_output():
     Y = memory.empty_output((3000, 1000), np.float64)  # 24 MB: pages touched
     assert Y.shape == (3000, 1000) and Y.dtype == np.float64 and Y.flags.c_contiguous
     assert memory.empty_output((0, 5), np.float32).shape == (0, 5)
+
+
+def test_zeroed_output_is_zero_after_the_touch():
+    Z = memory.empty_output((3000, 1000), np.float32, zero=True)  # 12 MB: pages touched
+    assert Z.dtype == np.float32 and not Z.any()
+    assert not memory.empty_output((7, 3), np.float64, zero=True).any()

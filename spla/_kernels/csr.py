@@ -6,13 +6,12 @@ arrays the caller passes. Products are parallel over merge-path chunks
 (``partition.py``), so a few very long rows never leave a thread idle.
 """
 
-import types
-
 import numpy as np
 from numba import njit, prange
 
-from .csr_simd import row_tile, row_tile_masked
+from .csr_simd import TILE_BYTES, row_tile, row_tile_masked
 from .intrinsics import prefetch, prefetch_row
+from .twins import twin
 
 # Loop counters and gathered indices are cast to unsigned: Numba must otherwise
 # emit a negative-index wraparound test on every access, which costs ~40% of the
@@ -213,10 +212,6 @@ def spmm(indptr, indices, data, X, Y, rows, nzs, carry, distance, zero):
                 Y[r, j] += carry[c, j]
 
 
-#: Bytes of a row tile of the SIMD SpMM (``csr_simd``): 16 float64 or 32 float32 columns.
-_TILE_BYTES = 128
-
-
 @njit(cache=True, nogil=True)
 def _row_times_dense_wide(indices, data, X, lo, hi, out, out_row, ahead, last):
     """``_row_times_dense`` for float32/float64 rows of Y wider than one SIMD row
@@ -224,7 +219,7 @@ def _row_times_dense_wide(indices, data, X, lo, hi, out, out_row, ahead, last):
     entries), as above. The product has ``out.shape[1]`` columns; the rows of
     ``X`` may be padded wider."""
     K = out.shape[1]
-    tile = _TILE_BYTES // X.itemsize
+    tile = TILE_BYTES // X.itemsize
     seg_lo = lo
     first = True
     while first or seg_lo < hi:
@@ -257,7 +252,7 @@ def spmm_simd(indptr, indices, data, X, Y, rows, nzs, carry, distance):
     n_chunks = rows.size - 1
     m = Y.shape[0]
     K = Y.shape[1]
-    tile = _TILE_BYTES // X.itemsize
+    tile = TILE_BYTES // X.itemsize
     ahead = U(distance)
     # The prefetch of a pair of entries reads indices[k + ahead + 1].
     last = U(indices.size - distance - 1) if 0 < distance and distance + 1 < indices.size \
@@ -623,12 +618,9 @@ def intersection_numeric(a_indptr, a_indices, a_data, b_indptr, b_indices, b_dat
 
 
 def _serial_twin(dispatcher):
-    f = dispatcher.py_func
-    twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial",
-                              f.__defaults__, f.__closure__)
-    twin.__qualname__ = f.__qualname__ + "_serial"
-    twin.__doc__ = f"Serial version of ``{f.__name__}``."
-    return njit(cache=True, nogil=True)(twin)
+    name = dispatcher.py_func.__name__
+    return twin(dispatcher, name + "_serial", dict(cache=True, nogil=True),
+                doc=f"Serial version of ``{name}``.")
 
 
 spmv_serial = _serial_twin(spmv)

@@ -22,37 +22,27 @@ intrinsic on the source of ``csr.py`` only: after changing this file, clear
 ``spla/_kernels/__pycache__`` (or touch ``csr.py``).
 """
 
-import llvmlite.binding as llvm
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .intrinsics import ir_fma, ir_load, ir_prefetch, ir_splat, ir_store
+
 #: Bytes per vector register of the tile.
 VECTOR_BYTES = 32
 #: Vectors per tile (per accumulator set).
 TILE_VECTORS = 4
+#: Bytes of a row tile of Y: 16 float64 or 32 float32 columns.
+TILE_BYTES = TILE_VECTORS * VECTOR_BYTES
 #: Cache lines of a gathered row of X that one prefetch covers: 256 bytes
 #: (16 float64 or 32 float32 columns, as a tile; a row 64-byte aligned or not).
 PREFETCH_LINES = 5
 _SETS = 2
 
-_I1 = ir.IntType(1)
 _I8 = ir.IntType(8)
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
-_PREFETCH = "llvm.prefetch.p0" if llvm.llvm_version_info[0] >= 15 else "llvm.prefetch.p0i8"
-
-
-def tile_columns(dtype):
-    """Columns of Y per tile for values of ``dtype`` (a NumPy dtype)."""
-    return TILE_VECTORS * VECTOR_BYTES // dtype.itemsize
-
-
-def _masked_name(op, vty, elem):
-    if llvm.llvm_version_info[0] >= 15:
-        return f"llvm.masked.{op}.v{vty.count}{elem}.p0"
-    return f"llvm.masked.{op}.v{vty.count}{elem}.p0v{vty.count}{elem}"
 
 
 def _make_row_tile(masked):
@@ -81,7 +71,6 @@ def _make_row_tile(masked):
             elem = "f64" if dty.dtype == types.float64 else "f32"
             L = VECTOR_BYTES // (8 if elem == "f64" else 4)
             vty = ir.VectorType(ftype, L)
-            mty = ir.VectorType(_I1, L)
             zero = ir.Constant(vty, [0.0] * L)
 
             iarr = context.make_array(ity)(context, builder, args[0])
@@ -115,44 +104,17 @@ def _make_row_tile(masked):
             xptr = xarr.data
             masks = [None] * TILE_VECTORS
             if masked:
-                wsplat = builder.insert_element(ir.Constant(ir.VectorType(_I64, L), ir.Undefined),
-                                                ints["width"], _I32(0))
-                wsplat = builder.shuffle_vector(wsplat, wsplat,
-                                                ir.Constant(ir.VectorType(_I32, L), [0] * L))
+                wsplat = ir_splat(builder, ints["width"], ir.VectorType(_I64, L))
                 masks = [builder.icmp_unsigned(
                     "<", ir.Constant(ir.VectorType(_I64, L), list(range(t * L, t * L + L))),
                     wsplat) for t in range(TILE_VECTORS)]
-
-            def load(ptr, mask):
-                p = builder.bitcast(ptr, vty.as_pointer())
-                if mask is None:
-                    return builder.load(p, align=1)
-                fnty = ir.FunctionType(vty, [vty.as_pointer(), _I32, mty, vty])
-                fn = cgutils.get_or_insert_function(builder.module, fnty,
-                                                    _masked_name("load", vty, elem))
-                return builder.call(fn, [p, _I32(1), mask, zero])
-
-            def store(vec, ptr, mask):
-                p = builder.bitcast(ptr, vty.as_pointer())
-                if mask is None:
-                    builder.store(vec, p, align=1)
-                    return
-                fnty = ir.FunctionType(ir.VoidType(), [vty, vty.as_pointer(), _I32, mty])
-                fn = cgutils.get_or_insert_function(builder.module, fnty,
-                                                    _masked_name("store", vty, elem))
-                builder.call(fn, [vec, p, _I32(1), mask])
-
-            fma_ty = ir.FunctionType(vty, [vty, vty, vty])
-            fma = cgutils.get_or_insert_function(builder.module, fma_ty, f"llvm.fma.v{L}{elem}")
-            pf_ty = ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32])
-            prefetch = cgutils.get_or_insert_function(builder.module, pf_ty, _PREFETCH)
 
             acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(TILE_VECTORS)]
                    for _ in range(_SETS)]
             with builder.if_then(builder.not_(first)):
                 for t in range(TILE_VECTORS):
-                    builder.store(load(builder.gep(optr, [_I64(t * L)], inbounds=True),
-                                       masks[t]), acc[0][t])
+                    builder.store(ir_load(builder, optr, vty, _I64(t * L), masks[t]),
+                                  acc[0][t])
 
             # Lines of X's row (its first PREFETCH_LINES), prefetched for the
             # entry ``ahead`` places on, in the first tile of a row (j0 == 0).
@@ -164,14 +126,13 @@ def _make_row_tile(masked):
             def add_entry(k, s):
                 c = column(k)
                 v = value(k)
-                vb = builder.insert_element(ir.Constant(vty, ir.Undefined), v, _I32(0))
-                vb = builder.shuffle_vector(vb, vb, ir.Constant(ir.VectorType(_I32, L), [0] * L))
+                vb = ir_splat(builder, v, vty)
                 xrow = builder.gep(xptr, [builder.add(builder.mul(c, ldx), ints["j0"])],
                                    inbounds=True)
                 for t in range(TILE_VECTORS):
-                    xv = load(builder.gep(xrow, [_I64(t * L)], inbounds=True), masks[t])
+                    xv = ir_load(builder, xrow, vty, _I64(t * L), masks[t])
                     a = acc[s][t]
-                    builder.store(builder.call(fma, [vb, xv, builder.load(a)]), a)
+                    builder.store(ir_fma(builder, vb, xv, builder.load(a)), a)
 
             def prefetch_for(k):
                 future = column(builder.add(k, ints["ahead"]))
@@ -182,7 +143,7 @@ def _make_row_tile(masked):
                                          _I64(64 * q), builder.sub(row_bytes, _I64(1)))
                     # Locality 1: into L2 (prefetcht2), leaving L1's miss buffers to
                     # the demand loads; 3-8% faster than into L1 on a Zen 3.
-                    builder.call(prefetch, [builder.gep(start, [off]), _I32(0), _I32(1), _I32(1)])
+                    ir_prefetch(builder, builder.gep(start, [off]), 1)
 
             lo, hi = ints["lo"], ints["hi"]
             pairs = builder.udiv(builder.sub(hi, lo), _I64(2))
@@ -199,7 +160,7 @@ def _make_row_tile(masked):
                 add_entry(k_end, 0)
             for t in range(TILE_VECTORS):
                 total = builder.fadd(builder.load(acc[0][t]), builder.load(acc[1][t]))
-                store(total, builder.gep(optr, [_I64(t * L)], inbounds=True), masks[t])
+                ir_store(builder, total, optr, _I64(t * L), masks[t])
             return context.get_dummy_value()
 
         return sig, codegen
@@ -207,7 +168,7 @@ def _make_row_tile(masked):
     typer.__name__ = "row_tile_masked" if masked else "row_tile"
     typer.__doc__ = f"""``out[out_row, j0:j0+w] (+)= sum over lo <= k < hi of data[k] *
     X[indices[k], j0:j0+w]`` for float32 or float64, with ``w`` = ``width`` columns
-    {"(at most" if masked else "(exactly"} one tile, ``tile_columns(dtype)``).
+    {"(at most" if masked else "(exactly"} one tile of ``TILE_BYTES`` bytes).
 
     ``first`` starts from zero, else from what ``out`` holds. ``X`` and ``out``
     are C-contiguous, ``X`` at least as wide as ``out`` (wider when its rows are
@@ -219,7 +180,7 @@ def _make_row_tile(masked):
     return intrinsic(typer)
 
 
-#: A full tile (``width == tile_columns(dtype)``): no masks.
+#: A full tile (``width`` columns of ``TILE_BYTES``): no masks.
 row_tile = _make_row_tile(False)
 #: Any ``width`` up to a tile: masked loads and stores.
 row_tile_masked = _make_row_tile(True)

@@ -1,4 +1,10 @@
-"""Low-level helpers for the kernels that Numba does not expose."""
+"""Low-level helpers for the kernels that Numba does not expose.
+
+Two kinds: Numba intrinsics (software prefetch), and the LLVM IR builders that
+the SIMD intrinsics of ``simd.py`` (N:M) and ``csr_simd.py`` (CSR SpMM) share
+(``ir_*``: vector loads and stores, masked or not, broadcasts, fused
+multiply-adds and prefetches, for float32 and float64 vectors of any width).
+"""
 
 import llvmlite.binding as llvm
 from llvmlite import ir
@@ -6,8 +12,84 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-# LLVM 15 and later name the intrinsic by the opaque pointer type.
-_PREFETCH = "llvm.prefetch.p0" if llvm.llvm_version_info[0] >= 15 else "llvm.prefetch.p0i8"
+# LLVM 15 and later name the intrinsics by the opaque pointer type.
+_OPAQUE = llvm.llvm_version_info[0] >= 15
+_PREFETCH = "llvm.prefetch.p0" if _OPAQUE else "llvm.prefetch.p0i8"
+_I1 = ir.IntType(1)
+_I8P = ir.IntType(8).as_pointer()
+_I32 = ir.IntType(32)
+
+
+# -- LLVM IR builders ----------------------------------------------------------------
+
+
+def ir_prefetch(builder, ptr, locality=3):
+    """Emit a read prefetch of the line at ``ptr`` (any pointer) into the cache
+    levels that ``locality`` names (3: all, 2: L2 and beyond, 1: the outer
+    ones). Never faults, even past the end of an array."""
+    fnty = ir.FunctionType(ir.VoidType(), [_I8P, _I32, _I32, _I32])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH)
+    builder.call(fn, [builder.bitcast(ptr, _I8P), _I32(0), _I32(locality), _I32(1)])
+
+
+def _elem_name(vty):
+    e = vty.element
+    if isinstance(e, ir.DoubleType):
+        return "f64"
+    if isinstance(e, ir.FloatType):
+        return "f32"
+    return f"i{e.width}"
+
+
+def _masked_name(op, vty):
+    v = f"v{vty.count}{_elem_name(vty)}"
+    return f"llvm.masked.{op}.{v}.p0" if _OPAQUE else f"llvm.masked.{op}.{v}.p0{v}"
+
+
+def ir_splat(builder, scalar, vty):
+    """``vty`` with every lane ``scalar``."""
+    vec = builder.insert_element(ir.Constant(vty, ir.Undefined), scalar, _I32(0))
+    return builder.shuffle_vector(vec, vec,
+                                  ir.Constant(ir.VectorType(_I32, vty.count), [0] * vty.count))
+
+
+def ir_fma(builder, a, b, c):
+    """a * b + c for float vectors of any width (one FMA instruction per register)."""
+    vty = a.type
+    fnty = ir.FunctionType(vty, [vty, vty, vty])
+    fn = cgutils.get_or_insert_function(builder.module, fnty,
+                                        f"llvm.fma.v{vty.count}{_elem_name(vty)}")
+    return builder.call(fn, [a, b, c])
+
+
+def ir_load(builder, elem_ptr, vty, offset=None, mask=None):
+    """Unaligned load of ``vty`` at ``elem_ptr`` (+ ``offset`` elements); with a
+    ``mask`` (<N x i1>) the lanes outside it read nothing and are zero."""
+    p = elem_ptr if offset is None else builder.gep(elem_ptr, [offset], inbounds=True)
+    p = builder.bitcast(p, vty.as_pointer())
+    if mask is None:
+        return builder.load(p, align=1)
+    fnty = ir.FunctionType(vty, [vty.as_pointer(), _I32, ir.VectorType(_I1, vty.count), vty])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, _masked_name("load", vty))
+    return builder.call(fn, [p, _I32(1), mask, ir.Constant(vty, [0] * vty.count)])
+
+
+def ir_store(builder, vec, elem_ptr, offset=None, mask=None):
+    """Unaligned store of ``vec`` at ``elem_ptr`` (+ ``offset`` elements), of the
+    lanes in ``mask`` only when one is given."""
+    vty = vec.type
+    p = elem_ptr if offset is None else builder.gep(elem_ptr, [offset], inbounds=True)
+    p = builder.bitcast(p, vty.as_pointer())
+    if mask is None:
+        builder.store(vec, p, align=1)
+        return
+    fnty = ir.FunctionType(ir.VoidType(),
+                           [vty, vty.as_pointer(), _I32, ir.VectorType(_I1, vty.count)])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, _masked_name("store", vty))
+    builder.call(fn, [vec, p, _I32(1), mask])
+
+
+# -- Numba intrinsics ----------------------------------------------------------------
 
 
 @intrinsic
@@ -26,12 +108,7 @@ def prefetch(typingctx, array, index):
         ptr = cgutils.get_item_pointer(
             context, builder, arrty, arr, [first] + [zero] * (arrty.ndim - 1), wraparound=False
         )
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH)
-        # (address, rw = read, locality = keep in all levels, cache = data)
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        ir_prefetch(builder, ptr, 3)  # keep in all levels
         return context.get_dummy_value()
 
     return sig, codegen
@@ -51,11 +128,7 @@ def _make_prefetch_row(locality, doc):
             j = context.cast(builder, args[2], colty, types.intp)
             ptr = cgutils.get_item_pointer(context, builder, arrty, arr, [i, j],
                                            wraparound=False)
-            i8p = ir.IntType(8).as_pointer()
-            i32 = ir.IntType(32)
-            fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-            fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH)
-            builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(locality), i32(1)])
+            ir_prefetch(builder, ptr, locality)
             return context.get_dummy_value()
 
         return sig, codegen

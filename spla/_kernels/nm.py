@@ -27,8 +27,6 @@ of the 16-float ones. ``spmv_b2``, ``spmv_b8`` and ``spmm`` are the portable
 kernels.
 """
 
-import types
-
 import numpy as np
 from numba import njit, prange
 
@@ -37,24 +35,9 @@ from .intrinsics import prefetch_row, prefetch_row_l2
 from .simd import (dot14_f32, dot24_f32, spmm_full4_b2, spmm_full4_b8, spmm_full8_b2,
                    spmm_full8_b8, spmm_row1_b2, spmm_row1_b8, spmm_row2_b2, spmm_row2_b8,
                    spmm_row3_b2, spmm_row3_b8, spmm_row4_b2, spmm_row4_b8)
+from .twins import twin
 
 U = np.uint64
-
-
-def _twin(dispatcher, name, options, **rebind):
-    """A copy of the Numba function ``dispatcher`` named ``name``, compiled with
-    ``options``, that sees the globals in ``rebind`` in place of the module's.
-
-    Numba reads globals as compile-time constants, so this gives one source two
-    machine codes (here: 16-float and 8-float SIMD). The new name keeps the two
-    apart in Numba's on-disk cache.
-    """
-    f = dispatcher.py_func
-    twin = types.FunctionType(f.__code__, dict(f.__globals__, **rebind), name,
-                              f.__defaults__, f.__closure__)
-    twin.__qualname__ = name
-    twin.__doc__ = f.__doc__
-    return njit(**options)(twin)
 
 
 # ---------------------------------------------------------------------------
@@ -127,7 +110,7 @@ def spmv_n4_f32_avx512(values, P, n, base, x, xg, y):
 #: The AVX2 SpMV: 16 slots through two half-chunk products of two (2:4) or four
 #: (1:4) in-lane permutes each, from ``xg`` = x with every block of 32 / n columns
 #: in ``simd.avx2_gather_order(n)``. Only call it where ``simd.HAVE_AVX2``.
-spmv_n4_f32_avx2 = _twin(spmv_n4_f32_avx512, "spmv_n4_f32_avx2",
+spmv_n4_f32_avx2 = twin(spmv_n4_f32_avx512, "spmv_n4_f32_avx2",
                          dict(parallel=True, cache=True, nogil=True, fastmath=_FAST),
                          dot24_f32=simd.dot24_f32_avx2, dot14_f32=simd.dot14_f32_avx2)
 
@@ -308,10 +291,10 @@ def spmm_f32_avx512(values, P, bits, m, base, X, Y, row_block, k_tile, slot_bloc
 
 _SPMM_ROW_INTRINSICS = [f"spmm_{kind}_b{bits}" for bits in (2, 8)
                         for kind in ("row1", "row2", "row3", "row4", "full4", "full8")]
-_spmm_row8 = _twin(_spmm_row, "_spmm_row8", dict(inline="always"), _W=8,
+_spmm_row8 = twin(_spmm_row, "_spmm_row8", dict(inline="always"), _W=8,
                    **{name: getattr(simd, name.replace("spmm_", "spmm8_"))
                       for name in _SPMM_ROW_INTRINSICS})
 #: The AVX2 SpMM: a row's tile of Y (up to 64 columns, eight 8-float registers)
 #: stays in registers. Only call it where ``simd.HAVE_AVX2``, with ``k_tile <= 64``.
-spmm_f32_avx2 = _twin(spmm_f32_avx512, "spmm_f32_avx2",
+spmm_f32_avx2 = twin(spmm_f32_avx512, "spmm_f32_avx2",
                       dict(parallel=True, cache=True, nogil=True), _spmm_row=_spmm_row8)

@@ -35,6 +35,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .intrinsics import ir_fma, ir_load, ir_prefetch, ir_splat, ir_store
+
 
 def _host_has(*names):
     """Whether Numba compiles for a CPU with every feature in ``names``."""
@@ -74,7 +76,6 @@ _SPMV_ACC = 4
 #: at most ~18 GB/s: median 1.40 ms against 1.61 for 8 KiB over nine runs of a
 #: 4096 x 4096 2:4 SpMV from DRAM).
 _SPMV_PREFETCH = {"avx512": 8192, "avx2": 32768}
-_PREFETCH = "llvm.prefetch.p0" if llvm.llvm_version_info[0] >= 15 else "llvm.prefetch.p0i8"
 
 
 def _vconst(values, ty=_V16I):
@@ -86,12 +87,6 @@ def _row_pointer(context, builder, arrty, arr, row):
     a = context.make_array(arrty)(context, builder, arr)
     zero = context.get_constant(types.intp, 0)
     return cgutils.get_item_pointer(context, builder, arrty, a, [row, zero], wraparound=False)
-
-
-def _loadv(builder, elem_ptr, offset, vty):
-    """Unaligned vector load of ``vty`` at ``elem_ptr + offset`` (elements)."""
-    p = builder.gep(elem_ptr, [offset], inbounds=True)
-    return builder.load(builder.bitcast(p, vty.as_pointer()), align=1)
 
 
 def _hsum(builder, vec):
@@ -106,24 +101,6 @@ def _hsum(builder, vec):
         vec = builder.fadd(lo, hi)
         width = half
     return builder.extract_element(vec, _I32(0))
-
-
-def _prefetch(builder, elem_ptr, offset):
-    """Prefetch (read, into all cache levels) the line of ``elem_ptr + offset``;
-    never faults, even past the end of the array."""
-    i8p = ir.IntType(8).as_pointer()
-    fnty = ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32])
-    fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH)
-    p = builder.bitcast(builder.gep(elem_ptr, [offset]), i8p)
-    builder.call(fn, [p, _I32(0), _I32(3), _I32(1)])
-
-
-def _fma(builder, a, b, c):
-    """a * b + c for float vectors of any width (one FMA instruction per register)."""
-    vty = a.type
-    fnty = ir.FunctionType(vty, [vty, vty, vty])
-    fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.fma.v{vty.count}f32")
-    return builder.call(fn, [a, b, c])
 
 
 def _permt2(builder, lo, idx, hi):
@@ -160,12 +137,12 @@ def _chunk_product(builder, vptr, pptr, xptr, c, n=2):
     (32 columns: one two-source permute) or n = 1 (64 columns: two permutes and
     a select on bit 5 of the index), as one pair of <16 x float> (AVX-512F)."""
     c16 = builder.mul(c, _I64(16))
-    v = _loadv(builder, vptr, c16, _V16F)
-    word = _splat(builder, _chunk_word(builder, pptr, c), _V16I)
+    v = ir_load(builder, vptr, _V16F, c16)
+    word = ir_splat(builder, _chunk_word(builder, pptr, c), _V16I)
     idx = builder.and_(builder.lshr(word, _vconst(_SHIFTS)), _vconst([3] * 16))
     idx = builder.add(idx, _vconst(_GROUP_OFFSETS[n]))
     x0 = builder.mul(c, _I64(64 // n))
-    xs = [_loadv(builder, xptr, builder.add(x0, _I64(16 * i)), _V16F) for i in range(4 // n)]
+    xs = [ir_load(builder, xptr, _V16F, builder.add(x0, _I64(16 * i))) for i in range(4 // n)]
     g = _permt2(builder, xs[0], idx, xs[1])
     if n == 1:
         hi = _permt2(builder, xs[2], idx, xs[3])
@@ -196,7 +173,7 @@ def _chunk_product8(builder, vptr, pptr, xptr, c, n=2):
     in-lane permute (``vpermilps``, which reads only the low 2 bits of each
     index: the 2-bit position itself, no masking) picks its column; constant
     blends then take each lane from its vector."""
-    word = _splat(builder, _chunk_word(builder, pptr, c), _V8I)
+    word = ir_splat(builder, _chunk_word(builder, pptr, c), _V8I)
     per = 4 // n
     # Lane j (slot j of the half) reads group j // n, which is in vector
     # (j // n) % per, in lane j's 128-bit half (lanes 0-3: groups 0 .. per-1;
@@ -204,10 +181,10 @@ def _chunk_product8(builder, vptr, pptr, xptr, c, n=2):
     source = [(j // n) % per for j in range(8)]
     pairs = []
     for h in range(2):
-        v = _loadv(builder, vptr, builder.add(builder.mul(c, _I64(16)), _I64(8 * h)), _V8F)
+        v = ir_load(builder, vptr, _V8F, builder.add(builder.mul(c, _I64(16)), _I64(8 * h)))
         idx = builder.lshr(word, _vconst(_SHIFTS[8 * h:8 * h + 8], _V8I))
         x0 = builder.add(builder.mul(c, _I64(64 // n)), _I64(8 * per * h))
-        parts = [_permil8(builder, _loadv(builder, xptr, builder.add(x0, _I64(8 * k)), _V8F),
+        parts = [_permil8(builder, ir_load(builder, xptr, _V8F, builder.add(x0, _I64(8 * k))),
                           idx) for k in range(per)]
         g = parts[0]
         for k in range(1, per):
@@ -255,14 +232,15 @@ def _make_dot(n_per_group, isa="avx512"):
                 # parts a, parts a + 1, ...: a fixed order of additions.
                 for h, (v, g) in enumerate(chunk(builder, vptr, pptr, xptr, c, n_per_group)):
                     acc = accs[parts * a + h]
-                    builder.store(_fma(builder, v, g, builder.load(acc)), acc)
+                    builder.store(ir_fma(builder, v, g, builder.load(acc)), acc)
 
             nblocks = builder.udiv(n, _I64(_SPMV_ACC))
+            ahead = _I64(_SPMV_PREFETCH[isa] // 4)  # in floats
             with cgutils.for_range(builder, nblocks) as loop:
                 c0 = builder.mul(loop.index, _I64(_SPMV_ACC))
                 for a in range(_SPMV_ACC):
                     c16 = builder.mul(builder.add(c0, _I64(a)), _I64(16))
-                    _prefetch(builder, vptr, builder.add(c16, _I64(_SPMV_PREFETCH[isa] // 4)))
+                    ir_prefetch(builder, builder.gep(vptr, [builder.add(c16, ahead)]))
                 for a in range(_SPMV_ACC):
                     add_chunk(builder.add(c0, _I64(a)), a)
             done = builder.mul(nblocks, _I64(_SPMV_ACC))
@@ -284,9 +262,8 @@ def _make_dot(n_per_group, isa="avx512"):
     C-contiguous, ``x`` a contiguous float32 vector of at least
     ``{64 // n_per_group} nchunks`` elements{"" if isa == "avx512" else
     ", each block of " + str(32 // n_per_group) + " in ``avx2_gather_order``"};
-    ``16 nchunks <= S``. The sum is
-    taken in a fixed order: four (AVX-512) or eight (AVX2) vector accumulators,
-    then a fixed tree over their lanes."""
+    ``16 nchunks <= S``. The sum is taken in a fixed order: four (AVX-512) or
+    eight (AVX2) vector accumulators, then a fixed tree over their lanes."""
     return intrinsic(typer)
 
 
@@ -302,52 +279,15 @@ dot14_f32_avx2 = _make_dot(1, "avx2")
 # (y_tile += v[s] * X[column of s, tile]).
 # ---------------------------------------------------------------------------
 
-def _masked_name(op, vty):
-    w = vty.count
-    if llvm.llvm_version_info[0] >= 15:
-        return f"llvm.masked.{op}.v{w}f32.p0"
-    return f"llvm.masked.{op}.v{w}f32.p0v{w}f32"
-
-
-def _masked_load(builder, elem_ptr, offset, mask, vty):
-    """Load of ``vty`` at ``elem_ptr + offset``, lanes outside ``mask`` zero (all
-    lanes when ``mask`` is None)."""
-    if mask is None:
-        return _loadv(builder, elem_ptr, offset, vty)
-    p = builder.bitcast(builder.gep(elem_ptr, [offset], inbounds=True), vty.as_pointer())
-    bty = ir.VectorType(ir.IntType(1), vty.count)
-    fnty = ir.FunctionType(vty, [vty.as_pointer(), _I32, bty, vty])
-    fn = cgutils.get_or_insert_function(builder.module, fnty, _masked_name("load", vty))
-    return builder.call(fn, [p, _I32(4), mask, ir.Constant(vty, [0.0] * vty.count)])
-
-
-def _masked_store(builder, vec, elem_ptr, offset, mask):
-    vty = vec.type
-    p = builder.bitcast(builder.gep(elem_ptr, [offset], inbounds=True), vty.as_pointer())
-    if mask is None:
-        builder.store(vec, p, align=1)
-        return
-    bty = ir.VectorType(ir.IntType(1), vty.count)
-    fnty = ir.FunctionType(ir.VoidType(), [vty, vty.as_pointer(), _I32, bty])
-    fn = cgutils.get_or_insert_function(builder.module, fnty, _masked_name("store", vty))
-    builder.call(fn, [vec, p, _I32(4), mask])
-
-
-def _splat(builder, scalar, vty):
-    """``vty`` with every lane ``scalar``."""
-    vec = builder.insert_element(ir.Constant(vty, ir.Undefined), scalar, _I32(0))
-    return builder.shuffle_vector(vec, vec,
-                                  ir.Constant(ir.VectorType(_I32, vty.count), [0] * vty.count))
-
 
 def _load_positions16(builder, pptr, s, bits):
     """Positions of the 16 slots ``s .. s + 15`` (``s`` a multiple of 16) as <16 x i32>."""
     if bits == 8:
         v16b = ir.VectorType(ir.IntType(8), 16)
-        return builder.zext(_loadv(builder, pptr, s, v16b), _V16I)
+        return builder.zext(ir_load(builder, pptr, v16b, s), _V16I)
     pw = builder.load(builder.bitcast(builder.gep(pptr, [builder.lshr(s, _I64(2))],
                                                   inbounds=True), _I32.as_pointer()), align=1)
-    word = _splat(builder, pw, _V16I)
+    word = ir_splat(builder, pw, _V16I)
     return builder.and_(builder.lshr(word, _vconst(_SHIFTS)), _vconst([3] * 16))
 
 
@@ -401,34 +341,33 @@ def _make_spmm_row(T, bits, full=False, W=16):
             xptr = xarr.data
             ldx = builder.udiv(builder.extract_value(xarr.strides, 0), _I64(4))
             yptr = _row_pointer(context, builder, yty, args[4], r)
-            wsplat = _splat(builder, builder.trunc(width, _I32), vi)
+            wsplat = ir_splat(builder, builder.trunc(width, _I32), vi)
             masks = [None if full else
                      builder.icmp_unsigned("<", _vconst(range(W * t, W * t + W), vi), wsplat)
                      for t in range(T)]
             acc = [[cgutils.alloca_once_value(builder, ir.Constant(vf, [0.0] * W))
                     for _ in range(T)] for _ in range(sets)]
             for t in range(T):
-                builder.store(_masked_load(builder, yptr, builder.add(j0, _I64(W * t)),
-                                           masks[t], vf), acc[0][t])
+                builder.store(ir_load(builder, yptr, vf, builder.add(j0, _I64(W * t)), masks[t]),
+                              acc[0][t])
             # Element offsets into X of 16 slots, decoded with vector instructions
             # and read back one by one: fewer instructions than 16 scalar decodes.
             offs = cgutils.alloca_once(builder, _V16I)
             offs_i32 = builder.bitcast(offs, _I32.as_pointer())
-            ldx_v = _splat(builder, builder.trunc(ldx, _I32), _V16I)
-            xj_v = _splat(builder, builder.trunc(xj, _I32), _V16I)
+            ldx_v = ir_splat(builder, builder.trunc(ldx, _I32), _V16I)
+            xj_v = ir_splat(builder, builder.trunc(xj, _I32), _V16I)
 
             def add_slot(s, xoff, k):
-                vb = _splat(builder, builder.load(builder.gep(vptr, [s], inbounds=True)), vf)
+                vb = ir_splat(builder, builder.load(builder.gep(vptr, [s], inbounds=True)), vf)
                 for t in range(T):
-                    xv = _masked_load(builder, xptr, builder.add(xoff, _I64(W * t)), masks[t],
-                                      vf)
+                    xv = ir_load(builder, xptr, vf, builder.add(xoff, _I64(W * t)), masks[t])
                     a = acc[k % sets][t]
-                    builder.store(_fma(builder, vb, xv, builder.load(a)), a)
+                    builder.store(ir_fma(builder, vb, xv, builder.load(a)), a)
 
             n16 = builder.udiv(builder.sub(s1, s0), _I64(16))
             with cgutils.for_range(builder, n16) as loop:
                 s = builder.add(s0, builder.mul(loop.index, _I64(16)))
-                col = builder.add(_loadv(builder, bptr, s, _V16I),
+                col = builder.add(ir_load(builder, bptr, _V16I, s),
                                   _load_positions16(builder, pptr, s, bits))
                 builder.store(builder.add(builder.mul(col, ldx_v), xj_v), offs)
                 for k in range(16):
@@ -444,7 +383,7 @@ def _make_spmm_row(T, bits, full=False, W=16):
                 total = builder.load(acc[0][t])
                 for k in range(1, sets):
                     total = builder.fadd(total, builder.load(acc[k][t]))
-                _masked_store(builder, total, yptr, builder.add(j0, _I64(W * t)), masks[t])
+                ir_store(builder, total, yptr, builder.add(j0, _I64(W * t)), masks[t])
             return context.get_dummy_value()
 
         return sig, codegen

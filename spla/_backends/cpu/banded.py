@@ -11,6 +11,7 @@ from ..._dispatch import register
 from ..._dtypes import result_dtype
 from ..._kernels import banded as K
 from ..._kernels.threads import parallel_section
+from . import memory
 
 
 def _cast(a, dtype):
@@ -46,7 +47,7 @@ def matmat(A, X):
         return np.zeros((m, k), dtype=dt)
     data = _cast(A.data, dt)
     X = np.ascontiguousarray(X, dtype=dt)
-    Y = np.empty((m, k), dtype=dt)
+    Y = memory.empty_output((m, k), dt)
     # Keep a block of Y (rows x k) within about 256 KiB, so it stays in L2
     # while the diagonals stream past it.
     block = max(1, min(K.BLOCK, max(16, (1 << 15) // max(1, k))))

@@ -111,16 +111,17 @@ _SIMD_SPMM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _ALIGNED_COPY_MIN_ENTRIES_PER_ROW = 2
 
 
-def _use_aligned_copy(A, X):
-    """Whether SpMM gathers from a line-aligned copy of X: when X is large,
-    A's gathers scatter (they miss the caches, so every line counts) and there
-    are enough of them, and either X must be copied anyway (another layout or
-    dtype) or the copy's rows span fewer lines than X's."""
+def _use_aligned_copy(A, X, dt):
+    """Whether SpMM gathers from a line-aligned copy of X (``memory.gathered_rows``):
+    when X is large, A's gathers scatter (they miss the caches, so every line
+    counts) and there are enough of them, and either X must be copied anyway
+    (another layout or dtype than ``dt``) or the copy's rows span fewer lines."""
     if X.nbytes < _PREFETCH_MIN_OPERAND_BYTES or not _gathers_are_scattered(A):
         return False
     if A.nnz < _ALIGNED_COPY_MIN_ENTRIES_PER_ROW * X.shape[0]:
         return False
-    return True
+    copy_needed = X.dtype != dt or not X.flags.c_contiguous
+    return copy_needed or memory.saves_lines(X, dt.itemsize)
 
 
 @register("matmat", "csr", "cpu")
@@ -150,8 +151,7 @@ def matmat(A, X):
         with parallel_section():
             K.spmm(A.indptr, A.indices, data, X, Y, rows, nzs, carry, distance, dt.type(0))
         return Y
-    copy_needed = X.dtype != dt or not X.flags.c_contiguous
-    if _use_aligned_copy(A, X) and (copy_needed or memory.saves_lines(X, dt.itemsize)):
+    if _use_aligned_copy(A, X, dt):
         with parallel_section(), memory.gathered_rows(X, dt) as Xg:
             K.spmm_simd(A.indptr, A.indices, data, Xg, Y, rows, nzs, carry, distance)
         return Y

@@ -6,7 +6,7 @@ ten times slower on this project's 2-core VMs than one thread taking them in
 a row (a 256 MB SpMM output: 30 ms when touched by one thread, 250 to 350 ms
 when faulted inside the kernel after another library had freed a large
 buffer). ``empty_output`` touches the pages of large outputs on the calling
-thread first.
+thread first; the SpMM of every format allocates its output with it.
 
 **Gathered operands.**
 A CSR SpMM gathers one row of X per stored entry. NumPy puts large arrays 16
@@ -61,11 +61,11 @@ def free_workspace():
         _kept = None
 
 
-def empty_output(shape, dtype):
-    """``np.empty(shape, dtype)``, its pages already mapped (one write per page, on
-    this thread) when it is ``TOUCH_MIN_BYTES`` or larger. The contents are
-    undefined, as for ``np.empty``."""
-    out = np.empty(shape, dtype=dtype)
+def empty_output(shape, dtype, zero=False):
+    """``np.empty(shape, dtype)`` (``np.zeros`` with ``zero``), its pages already
+    mapped (one write per page, on this thread) when it is ``TOUCH_MIN_BYTES``
+    or larger. Without ``zero`` the contents are undefined, as for ``np.empty``."""
+    out = np.zeros(shape, dtype=dtype) if zero else np.empty(shape, dtype=dtype)
     if out.nbytes >= TOUCH_MIN_BYTES:
         out.reshape(-1)[::max(1, _PAGE // out.itemsize)] = 0
     return out

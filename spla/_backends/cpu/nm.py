@@ -26,6 +26,7 @@ from ..._formats.compressed import csr_array
 from ..._kernels import nm as K
 from ..._kernels import simd
 from ..._kernels.threads import parallel_section
+from . import memory
 
 #: Bytes of the panel of X (slot block x column tile) that SpMM keeps in L2.
 _PANEL_BYTES = 1 << 18
@@ -177,7 +178,7 @@ def matmat(A, X):
     if isa and dt == np.float32 and (X.shape[0] + A.m) * _SIMD_K_TILE[isa] < 2**31:
         row_block, k_tile, slot_block = spmm_simd_blocking(R, Kc, A.m, A.n, isa=isa)
         Xa = _packed_operand(A, X, k_tile)
-        Y = np.zeros((R, Kc), dtype=dt)
+        Y = memory.empty_output((R, Kc), dt, zero=True)
         base = A._slot_bases().astype(np.int32)
         with parallel_section():
             _SPMM_SIMD[isa](np.ascontiguousarray(values),
@@ -185,7 +186,7 @@ def matmat(A, X):
                               row_block, k_tile, slot_block)
         return Y
     Xp = _padded_rows(A, X, dt)
-    Y = np.zeros((R, Kc), dtype=dt)
+    Y = memory.empty_output((R, Kc), dt, zero=True)
     row_block, k_tile, slot_block = spmm_blocking(R, Kc, A.m, A.n, dt.itemsize)
     with parallel_section():
         K.spmm(values, A.packed_positions, _bits(A), A._slot_bases(), Xp, Y,
