@@ -1,5 +1,6 @@
 """nm_array products (SpMV, SpMM, transposed) against the dense float64 reference."""
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -128,6 +129,31 @@ def test_spmv_chunk_edges(isa, n, dtype):
         with _simd_path(isa):
             y = A @ x
         assert_product(y, D, np.abs(D), x, A.values.shape[1], f"cols={C}")
+
+
+@pytest.mark.parametrize("isa", SIMD_PATHS)
+@pytest.mark.parametrize("n", [2, 1])
+def test_spmv_bits_do_not_depend_on_thread_count(isa, n):
+    """The AVX2 SpMV sums rows in fixed quads (the R % 4 last rows one by one):
+    the same bits with one thread as with all, for row counts of every residue."""
+    saved = numba.get_num_threads()
+    if saved < 2:
+        pytest.skip("needs at least 2 Numba threads")
+    rng = np.random.default_rng(7 + n)
+    for R in (1, 3, 4, 6, 61):
+        A = spla.nm_array(rng.standard_normal((R, 333)).astype(np.float32), n=n, m=4,
+                          prune=True)
+        x = rng.standard_normal(333).astype(np.float32)
+        with _simd_path(isa):
+            try:
+                numba.set_num_threads(1)
+                one = A @ x
+            finally:
+                numba.set_num_threads(saved)
+            many = A @ x
+        np.testing.assert_array_equal(one, many, err_msg=f"R={R}")
+        D = A.toarray().astype(np.float64)
+        assert_product(many, D, np.abs(D), x, A.values.shape[1], f"R={R}")
 
 
 #: Operand widths around the SpMM vector widths (16 floats) and column tiles
@@ -304,7 +330,7 @@ def test_avx2_gather_order(n):
         assert vec[:4] == list(range(4 * k, 4 * k + 4))
         assert vec[4:] == list(range(4 * (k + per), 4 * (k + per) + 4))
     x = np.arange(block * 3 + 5, dtype=np.float32)  # a partial last block stays as it is
-    xg = backend._avx2_gather_operand(x, n)
+    xg = K.avx2_gather(x, n)
     np.testing.assert_array_equal(xg[:3 * block].reshape(3, block),
                                   x[:3 * block].reshape(3, block)[:, order])
     np.testing.assert_array_equal(xg[3 * block:], x[3 * block:])

@@ -21,9 +21,9 @@ unsigned (``U``), as in ``csr.py``, so that Numba emits no wraparound test.
 
 ``spmv_n4_f32_avx512`` and ``spmm_f32_avx512`` are the float32 kernels for CPUs
 with AVX-512F (``simd.HAVE_AVX512``), built on the intrinsics of ``simd.py``;
-``spmv_n4_f32_avx2`` and ``spmm_f32_avx2`` are their twins for AVX2 CPUs
-(``simd.HAVE_AVX2``): the same code with the 8-float intrinsics bound in place
-of the 16-float ones. ``spmv_b2``, ``spmv_b8`` and ``spmm`` are the portable
+``spmm_f32_avx2`` is the SpMM twin for AVX2 CPUs (``simd.HAVE_AVX2``): the same
+code with the 8-float intrinsics bound in place of the 16-float ones.
+``spmv_n4_f32_avx2`` is an SpMV of its own, four rows at a time. ``spmv_b2``, ``spmv_b8`` and ``spmm`` are the portable
 kernels.
 """
 
@@ -107,12 +107,69 @@ def spmv_n4_f32_avx512(values, P, n, base, x, xg, y):
         y[r] = acc
 
 
-#: The AVX2 SpMV: 16 slots through two half-chunk products of two (2:4) or four
-#: (1:4) in-lane permutes each, from ``xg`` = x with every block of 32 / n columns
-#: in ``simd.avx2_gather_order(n)``. Only call it where ``simd.HAVE_AVX2``.
-spmv_n4_f32_avx2 = twin(spmv_n4_f32_avx512, "spmv_n4_f32_avx2",
-                         dict(parallel=True, cache=True, nogil=True, fastmath=_FAST),
-                         dot24_f32=simd.dot24_f32_avx2, dot14_f32=simd.dot14_f32_avx2)
+@njit(inline="always")
+def _tail_b2(values, P, base, x, r, s0, acc):
+    """acc plus the products of slots s0 .. S - 1 of row r (2-bit positions)."""
+    for s in range(U(s0), U(values.shape[1])):
+        pos = (U(P[r, s >> U(2)]) >> ((s & U(3)) << U(1))) & U(3)
+        acc += values[r, s] * x[U(base[s]) + pos]
+    return acc
+
+
+@njit(cache=True, nogil=True)
+def avx2_gather(x, n):
+    """x with each whole block of ``32 / n`` elements in ``simd.avx2_gather_order(n)``
+    (block element j at ``4 group + j % 4``, group ``j // 8 + ((j // 4) % 2) 4 / n``);
+    a partial last block, which only the scalar tails read (from x), stays as it is."""
+    block = 32 // n
+    per = 4 // n
+    xg = x.copy()
+    for b in range(x.size // block):
+        o = b * block
+        for j in range(block):
+            group = j // 8 + ((j // 4) % 2) * per
+            xg[o + j] = x[o + 4 * group + j % 4]
+    return xg
+
+
+@njit(parallel=True, cache=True, nogil=True, fastmath=_FAST)
+def spmv_n4_f32_avx2(values, P, n, base, x, y):
+    """y = A @ x for 2:4 or 1:4 (``n``), float32, 2-bit positions, with AVX2.
+
+    Only call it where ``simd.HAVE_AVX2``. The rows go in fixed quads
+    (4q .. 4q + 3) through ``simd.dot_rows24_f32_avx2`` (``dot_rows14`` for 1:4),
+    which loads each vector of x once for the four rows; the last ``R % 4``
+    rows through the one-row ``simd.dot24_f32_avx2``. Both read x laid out by
+    ``avx2_gather``; the last ``S % 16`` slots of a row are added one by one
+    after them, from ``x``. The split depends only on R, so every row's bits do
+    not depend on the number of threads. ``values``, ``P`` and ``x`` are
+    C-contiguous.
+    """
+    R = values.shape[0]
+    S = values.shape[1]
+    nch = S // 16
+    s0 = 16 * nch
+    xg = avx2_gather(x, n)
+    quads = R // 4
+    single = R - 4 * quads
+    for t in prange(quads + single):
+        if t < quads:
+            r = 4 * t
+            if n == 2:
+                a0, a1, a2, a3 = simd.dot_rows24_f32_avx2(values, P, xg, r, nch)
+            else:
+                a0, a1, a2, a3 = simd.dot_rows14_f32_avx2(values, P, xg, r, nch)
+            y[r] = _tail_b2(values, P, base, x, r, s0, a0)
+            y[r + 1] = _tail_b2(values, P, base, x, r + 1, s0, a1)
+            y[r + 2] = _tail_b2(values, P, base, x, r + 2, s0, a2)
+            y[r + 3] = _tail_b2(values, P, base, x, r + 3, s0, a3)
+        else:
+            r = 4 * quads + (t - quads)
+            if n == 2:
+                a = simd.dot24_f32_avx2(values, P, xg, r, nch)
+            else:
+                a = simd.dot14_f32_avx2(values, P, xg, r, nch)
+            y[r] = _tail_b2(values, P, base, x, r, s0, a)
 
 
 # ---------------------------------------------------------------------------

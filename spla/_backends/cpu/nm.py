@@ -15,8 +15,6 @@ by column tile into an aligned copy, ``_packed_operand``). Everything else, and
 every CPU with neither, runs the portable kernels.
 """
 
-import functools
-
 import numba
 import numpy as np
 
@@ -50,7 +48,6 @@ _ALIGN = 64
 #: or None (the portable kernels), the best this CPU runs. Tests set it to
 #: exercise each path the CPU supports.
 _SIMD = simd.ISA
-_SPMV_SIMD = {"avx512": K.spmv_n4_f32_avx512, "avx2": K.spmv_n4_f32_avx2}
 _SPMM_SIMD = {"avx512": K.spmm_f32_avx512, "avx2": K.spmm_f32_avx2}
 
 
@@ -69,22 +66,6 @@ def _padded_rows(A, X, dtype):
     return out
 
 
-@functools.lru_cache(maxsize=8)
-def _avx2_order(n):
-    return np.array(simd.avx2_gather_order(n), dtype=np.intp)
-
-
-def _avx2_gather_operand(xp, n):
-    """The padded x with each whole block of ``32 / n`` columns rearranged as the
-    AVX2 SpMV reads it (``simd.avx2_gather_order``); a partial last block, which
-    only the kernel's scalar tail reads (from ``xp``), stays as it is."""
-    block = 32 // n
-    full = xp.size - xp.size % block
-    xg = xp.copy()
-    xg[:full] = xp[:full].reshape(-1, block)[:, _avx2_order(n)].reshape(-1)
-    return xg
-
-
 def _bits(A):
     return 2 if A.m == 4 else 8
 
@@ -99,11 +80,13 @@ def matvec(A, x):
     xp = _padded_rows(A, x, dt)
     y = np.empty(R, dtype=dt)
     if _SIMD and A.n <= 2 and A.m == 4 and dt == np.float32:
-        xg = xp if _SIMD == "avx512" else _avx2_gather_operand(xp, A.n)
+        values = np.ascontiguousarray(values)
+        P = np.ascontiguousarray(A.packed_positions)
         with parallel_section():
-            _SPMV_SIMD[_SIMD](np.ascontiguousarray(values),
-                              np.ascontiguousarray(A.packed_positions), A.n,
-                              A._slot_bases(), xp, xg, y)
+            if _SIMD == "avx512":
+                K.spmv_n4_f32_avx512(values, P, A.n, A._slot_bases(), xp, xp, y)
+            else:  # lays x out for its permutes itself
+                K.spmv_n4_f32_avx2(values, P, A.n, A._slot_bases(), xp, y)
         return y
     kernel = K.spmv_b2 if _bits(A) == 2 else K.spmv_b8
     with parallel_section():
