@@ -74,6 +74,44 @@ def test_products_with_prefetching(A, data, distance):
     assert_product(Y, ref_dense(A), ref_dense(A, True), X, max_terms(A), "A @ X")
 
 
+@given(A=sst.csr_arrays(), data=st.data(), per_chunk=st.sampled_from([1, 2, 3, 7, 64]),
+       scattered=st.booleans())
+def test_spmv_row_loops_over_small_chunks(A, data, per_chunk, scattered):
+    """Both SpMV row loops, ``spmv`` (prefetching, four partial sums on long rows)
+    and ``spmv_short_rows`` (short rows near the diagonal), parallel and serial,
+    over merge-path chunks so small that rows are split between chunks; and the
+    public product on the path the backend picks when nothing runs serially."""
+    from spla._backends.cpu import csr as backend
+    from spla._kernels import csr as kernels
+    from spla._kernels.partition import merge_path_partition, num_chunks
+
+    x = data.draw(sst.dense_operands(A.shape[1]), label="x")
+    dt = np.result_type(A.dtype, x.dtype)
+    acc = backend._accumulator_dtype(dt)
+    data_, xc = A.data.astype(dt), np.ascontiguousarray(x, dtype=dt)
+    rows, nzs = merge_path_partition(A.indptr, num_chunks(A.shape[0], A.nnz, per_chunk))
+    carry = np.empty(rows.size - 1, dtype=acc)
+    args = (A.indptr, A.indices, data_, xc)
+    for name, call in [
+        ("spmv", lambda y: kernels.spmv(*args, y, rows, nzs, carry, 3, acc.type(0))),
+        ("spmv_serial", lambda y: kernels.spmv_serial(*args, y, rows, nzs, carry, 0,
+                                                      acc.type(0))),
+        ("spmv_short_rows", lambda y: kernels.spmv_short_rows(*args, y, rows, nzs, carry,
+                                                              acc.type(0))),
+        ("spmv_short_rows_serial", lambda y: kernels.spmv_short_rows_serial(
+            *args, y, rows, nzs, carry, acc.type(0))),
+    ]:
+        y = np.empty(A.shape[0], dtype=dt)
+        call(y)
+        assert_product(y, ref_dense(A), ref_dense(A, True), x, max_terms(A), name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(backend, "_SERIAL_MAX_ITEMS", 0)
+        mp.setattr(backend, "_PREFETCH_MIN_OPERAND_BYTES", 0)
+        mp.setattr(backend, "_gathers_are_scattered", lambda A: scattered)
+        y = A @ x
+    assert_product(y, ref_dense(A), ref_dense(A, True), x, max_terms(A), "A @ x")
+
+
 #: Operand widths around the SIMD row tiles of SpMM (16 float64 or 32 float32
 #: columns): one masked tile, exactly one tile, several tiles and a masked rest.
 TILE_WIDTHS = st.sampled_from([1, 2, 3, 7, 15, 16, 17, 31, 32, 33, 40, 48, 64, 65, 100])

@@ -95,12 +95,20 @@ def matvec(A, x):
     rows, nzs = _partition(A)
     acc = _accumulator_dtype(dt)
     carry = np.empty(rows.size - 1, dtype=acc)
-    if _is_small(A):
-        K.spmv_serial(A.indptr, A.indices, data, x, y, rows, nzs, carry, 0, acc.type(0))
-        return y
-    with parallel_section():
-        K.spmv(A.indptr, A.indices, data, x, y, rows, nzs, carry,
-               _prefetch_distance(A, x.nbytes), acc.type(0))
+    zero = acc.type(0)
+    small = _is_small(A)
+    distance = 0 if small else _prefetch_distance(A, x.nbytes)
+    if distance == 0 and A.nnz < K.SHORT_ROW * A.shape[0]:
+        if small:
+            K.spmv_short_rows_serial(A.indptr, A.indices, data, x, y, rows, nzs, carry, zero)
+        else:
+            with parallel_section():
+                K.spmv_short_rows(A.indptr, A.indices, data, x, y, rows, nzs, carry, zero)
+    elif small:
+        K.spmv_serial(A.indptr, A.indices, data, x, y, rows, nzs, carry, 0, zero)
+    else:
+        with parallel_section():
+            K.spmv(A.indptr, A.indices, data, x, y, rows, nzs, carry, distance, zero)
     return y
 
 
