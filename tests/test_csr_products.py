@@ -78,9 +78,10 @@ def test_products_with_prefetching(A, data, distance):
        scattered=st.booleans())
 def test_spmv_row_loops_over_small_chunks(A, data, per_chunk, scattered):
     """Both SpMV row loops, ``spmv`` (prefetching, four partial sums on long rows)
-    and ``spmv_short_rows`` (short rows near the diagonal), parallel and serial,
-    over merge-path chunks so small that rows are split between chunks; and the
-    public product on the path the backend picks when nothing runs serially."""
+    and ``spmv_short_rows`` (short rows near the diagonal), parallel, serial and
+    streaming (non-temporal stores of y), over merge-path chunks so small that
+    rows are split between chunks; and the public product on the path the
+    backend picks when nothing runs serially."""
     from spla._backends.cpu import csr as backend
     from spla._kernels import csr as kernels
     from spla._kernels.partition import merge_path_partition, num_chunks
@@ -100,6 +101,10 @@ def test_spmv_row_loops_over_small_chunks(A, data, per_chunk, scattered):
                                                               acc.type(0))),
         ("spmv_short_rows_serial", lambda y: kernels.spmv_short_rows_serial(
             *args, y, rows, nzs, carry, acc.type(0))),
+        ("spmv_stream", lambda y: kernels.spmv_stream(*args, y, rows, nzs, carry, 3,
+                                                      acc.type(0))),
+        ("spmv_short_rows_stream", lambda y: kernels.spmv_short_rows_stream(
+            *args, y, rows, nzs, carry, acc.type(0))),
     ]:
         y = np.empty(A.shape[0], dtype=dt)
         call(y)
@@ -107,6 +112,7 @@ def test_spmv_row_loops_over_small_chunks(A, data, per_chunk, scattered):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(backend, "_SERIAL_MAX_ITEMS", 0)
         mp.setattr(backend, "_PREFETCH_MIN_OPERAND_BYTES", 0)
+        mp.setattr(backend, "_STREAM_MIN_BYTES", data.draw(st.sampled_from([0, 1 << 62])))
         mp.setattr(backend, "_gathers_are_scattered", lambda A: scattered)
         y = A @ x
     assert_product(y, ref_dense(A), ref_dense(A, True), x, max_terms(A), "A @ x")

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from .csr_simd import TILE_BYTES, row_tile, row_tile_masked
-from .intrinsics import prefetch, prefetch_row
+from .intrinsics import no_fence, prefetch, prefetch_row, store, store_fence, store_streaming
 from .twins import twin
 
 # Loop counters and gathered indices are cast to unsigned: Numba must otherwise
@@ -35,6 +35,11 @@ SPMM_PREFETCH_DISTANCE = 16
 
 #: Rows shorter than this go through two partial sums instead of four.
 SHORT_ROW = 8
+
+#: How the SpMV kernels write y and end a chunk: plain stores here; their
+#: ``_stream`` twins bind ``store_streaming`` and ``store_fence`` instead.
+_store_y = store
+_fence = no_fence
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -102,10 +107,11 @@ def spmv(indptr, indices, data, x, y, rows, nzs, carry, distance, zero):
         k = nzs[c]
         while r < r_end:
             stop = indptr[r + 1]
-            y[r] = _row_dot(indices, data, x, U(k), U(stop), zero, ahead, last)
+            _store_y(y, r, _row_dot(indices, data, x, U(k), U(stop), zero, ahead, last))
             k = stop
             r += 1
         carry[c] = _row_dot(indices, data, x, U(k), U(nzs[c + 1]), zero, ahead, last)
+        _fence()
     for c in range(n_chunks):
         r = rows[c + 1]
         if r < m:
@@ -143,7 +149,7 @@ def spmv_short_rows(indptr, indices, data, x, y, rows, nzs, carry, zero):
             if k < stop:
                 a0 += data[k] * x[U(indices[k])]
                 k += U(1)
-            y[r] = a0 + a1
+            _store_y(y, r, a0 + a1)
             r += 1
         # The start of the row that the next chunk finishes, summed the same way.
         stop = U(nzs[c + 1])
@@ -156,6 +162,7 @@ def spmv_short_rows(indptr, indices, data, x, y, rows, nzs, carry, zero):
         if k < stop:
             a0 += data[k] * x[U(indices[k])]
         carry[c] = a0 + a1
+        _fence()
     for c in range(n_chunks):
         r = rows[c + 1]
         if r < m:
@@ -675,6 +682,25 @@ def _serial_twin(dispatcher):
 
 spmv_serial = _serial_twin(spmv)
 spmv_short_rows_serial = _serial_twin(spmv_short_rows)
+
+
+# ---------------------------------------------------------------------------
+# Streaming twins of the SpMV kernels, for outputs far larger than the caches:
+# y is written with non-temporal stores (no read of each line before it is
+# written, nothing evicted for it), and each chunk ends with a store fence so
+# that the fix-up on the calling thread sees every value.
+# ---------------------------------------------------------------------------
+
+
+def _stream_twin(dispatcher):
+    name = dispatcher.py_func.__name__
+    return twin(dispatcher, name + "_stream", dict(parallel=True, cache=True, nogil=True),
+                doc=f"``{name}`` writing y with non-temporal stores.",
+                _store_y=store_streaming, _fence=store_fence)
+
+
+spmv_stream = _stream_twin(spmv)
+spmv_short_rows_stream = _stream_twin(spmv_short_rows)
 spmm_serial = _serial_twin(spmm)
 spmm_simd_serial = _serial_twin(spmm_simd)
 rmatvec_serial = _serial_twin(rmatvec)

@@ -6,6 +6,8 @@ the SIMD intrinsics of ``simd.py`` (N:M) and ``csr_simd.py`` (CSR SpMM) share
 multiply-adds and prefetches, for float32 and float64 vectors of any width).
 """
 
+import platform
+
 import llvmlite.binding as llvm
 from llvmlite import ir
 from numba import types
@@ -18,6 +20,7 @@ _PREFETCH = "llvm.prefetch.p0" if _OPAQUE else "llvm.prefetch.p0i8"
 _I1 = ir.IntType(1)
 _I8P = ir.IntType(8).as_pointer()
 _I32 = ir.IntType(32)
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
 
 # -- LLVM IR builders ----------------------------------------------------------------
@@ -145,3 +148,74 @@ prefetch_row = _make_prefetch_row(3, """Hint the CPU to load the cache line of
 prefetch_row_l2 = _make_prefetch_row(2, """``prefetch_row`` into L2 and the outer
     levels only (``prefetcht1`` on x86): for data needed a little later, which
     should not evict what L1 holds now.""")
+
+
+def _make_store(streaming):
+    def typer(typingctx, array, index, value):
+        numbers = (types.Float, types.Integer, types.Complex)
+        if not (isinstance(array, types.Array) and array.ndim == 1
+                and isinstance(array.dtype, numbers) and isinstance(index, types.Integer)
+                and isinstance(value, numbers)):
+            return None
+        sig = types.void(array, index, value)
+
+        def codegen(context, builder, signature, args):
+            arrty, idxty, valty = signature.args
+            arr = context.make_array(arrty)(context, builder, args[0])
+            i = context.cast(builder, args[1], idxty, types.intp)
+            ptr = cgutils.get_item_pointer(context, builder, arrty, arr, [i], wraparound=False)
+            val = context.cast(builder, args[2], valty, arrty.dtype)
+            cplx = isinstance(arrty.dtype, types.Complex)
+            # NumPy aligns complex elements only as their real parts.
+            inst = builder.store(val, ptr, align=arrty.dtype.bitwidth // (16 if cplx else 8))
+            if streaming and not cplx:  # complex values: a plain store
+                inst.set_metadata("nontemporal", builder.module.add_metadata([_I32(1)]))
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return intrinsic(typer)
+
+
+store = _make_store(False)
+store.__doc__ = """``array[index] = value`` for a 1-D numeric array, without a bounds or
+    wraparound test (the twin of ``store_streaming`` for kernels that keep the
+    output in cache)."""
+
+store_streaming = _make_store(True)
+store_streaming.__doc__ = """``array[index] = value`` as a non-temporal store (``movnti``
+    on x86): the line is written to memory without being read first or kept in
+    cache. For outputs too large to stay in cache, written once, in order; it
+    saves the read that a plain store's write-allocate makes (complex values
+    get a plain store). Call
+    ``store_fence`` before another thread reads what these stores wrote."""
+
+
+@intrinsic
+def store_fence(typingctx):
+    """Make this thread's earlier non-temporal stores visible to other threads
+    (``sfence`` on x86, a release fence elsewhere)."""
+    sig = types.void()
+
+    def codegen(context, builder, signature, args):
+        if _X86:
+            fn = cgutils.get_or_insert_function(builder.module,
+                                                ir.FunctionType(ir.VoidType(), []),
+                                                "llvm.x86.sse.sfence")
+            builder.call(fn, [])
+        else:
+            builder.fence("release")
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def no_fence(typingctx):
+    """Nothing: the twin of ``store_fence`` for kernels that use ``store``."""
+    sig = types.void()
+
+    def codegen(context, builder, signature, args):
+        return context.get_dummy_value()
+
+    return sig, codegen

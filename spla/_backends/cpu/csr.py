@@ -64,6 +64,19 @@ def _prefetch_distance(A, operand_bytes, distance=None):
     return K.PREFETCH_DISTANCE if distance is None else distance
 
 
+#: Products that stream more bytes than this (matrix, operand and result) write
+#: their result with non-temporal stores: twice the L3 of common server CPUs,
+#: so the result would not stay in cache anyway, and the stores skip the read
+#: of every line before its write (SpMV of the 5-point Laplacian, 1M rows,
+#: 80 MB, Zen 3, 2 threads: 5-9% faster).
+_STREAM_MIN_BYTES = 64 << 20
+
+
+def _streams_past_cache(A, data, x, y):
+    moved = data.nbytes + A.indices.nbytes + A.indptr.nbytes + x.nbytes + y.nbytes
+    return moved >= _STREAM_MIN_BYTES
+
+
 #: Below this many items (rows + stored entries) products run on the calling
 #: thread: waking the thread pool costs more than the work.
 _SERIAL_MAX_ITEMS = 1 << 17
@@ -98,17 +111,20 @@ def matvec(A, x):
     zero = acc.type(0)
     small = _is_small(A)
     distance = 0 if small else _prefetch_distance(A, x.nbytes)
+    stream = not small and _streams_past_cache(A, data, x, y)
     if distance == 0 and A.nnz < K.SHORT_ROW * A.shape[0]:
         if small:
             K.spmv_short_rows_serial(A.indptr, A.indices, data, x, y, rows, nzs, carry, zero)
         else:
+            kernel = K.spmv_short_rows_stream if stream else K.spmv_short_rows
             with parallel_section():
-                K.spmv_short_rows(A.indptr, A.indices, data, x, y, rows, nzs, carry, zero)
+                kernel(A.indptr, A.indices, data, x, y, rows, nzs, carry, zero)
     elif small:
         K.spmv_serial(A.indptr, A.indices, data, x, y, rows, nzs, carry, 0, zero)
     else:
+        kernel = K.spmv_stream if stream else K.spmv
         with parallel_section():
-            K.spmv(A.indptr, A.indices, data, x, y, rows, nzs, carry, distance, zero)
+            kernel(A.indptr, A.indices, data, x, y, rows, nzs, carry, distance, zero)
     return y
 
 
