@@ -15,6 +15,7 @@ from ..._dispatch import register
 from ..._dtypes import index_dtype_for, result_dtype
 from ..._formats.compressed import csr_array
 from ..._kernels import csr as K
+from ..._kernels import partition
 from ..._kernels.partition import merge_path_partition, num_chunks, row_blocks
 from ..._kernels.threads import parallel_section
 from . import memory
@@ -84,10 +85,11 @@ _SERIAL_MAX_ITEMS = 1 << 17
 
 def _partition(A):
     """Merge-path chunks of A, computed once per array (and per chunk size)."""
-    n_chunks = num_chunks(A.shape[0], A.nnz)
+    key = (partition.CHUNK_ITEMS, A.shape[0], A.nnz)
     cached = getattr(A, "_chunks", None)
-    if cached is None or cached[0] != n_chunks:
-        cached = (n_chunks,) + tuple(merge_path_partition(A.indptr, n_chunks))
+    if cached is None or cached[0] != key:
+        n_chunks = num_chunks(A.shape[0], A.nnz)
+        cached = (key,) + tuple(merge_path_partition(A.indptr, n_chunks))
         A._chunks = cached
     return cached[1], cached[2]
 
