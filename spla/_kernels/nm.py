@@ -23,8 +23,8 @@ unsigned (``U``), as in ``csr.py``, so that Numba emits no wraparound test.
 with AVX-512F (``simd.HAVE_AVX512``), built on the intrinsics of ``simd.py``;
 ``spmm_f32_avx2`` is the SpMM twin for AVX2 CPUs (``simd.HAVE_AVX2``): the same
 code with the 8-float intrinsics bound in place of the 16-float ones.
-``spmv_n4_f32_avx2`` is an SpMV of its own, four rows at a time. ``spmv_b2``, ``spmv_b8`` and ``spmm`` are the portable
-kernels.
+``spmv_n4_f32_avx2`` is an SpMV of its own, four rows at a time. ``spmv_b2``,
+``spmv_b8`` and ``spmm`` are the portable kernels.
 """
 
 import numpy as np

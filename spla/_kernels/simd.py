@@ -16,7 +16,8 @@ Two instruction sets: AVX-512F (16-float vectors; ``vpermt2ps`` gathers 16
 slots of 2:4 from 32 columns at once) and AVX2 with FMA (8-float vectors; no
 two-source permute, so x is laid out once per call by group,
 ``avx2_gather_order``, and the 8 slots of 16 columns take two in-lane
-permutes, ``vpermilps``, and a blend). The SpMV intrinsics use instructions of their set and
+permutes, ``vpermilps``, and a blend; the SpMV takes four rows per call, which
+share every vector of x they load). The SpMV intrinsics use instructions of their set and
 must only be compiled (called) where ``HAVE_AVX512`` / ``HAVE_AVX2`` says so.
 The SpMM intrinsics are plain LLVM vector IR of a chosen width (16 floats for
 AVX-512, 8 for AVX2, so that the tile of Y fits the register file) and
@@ -363,9 +364,12 @@ def _make_dot_rows(n_per_group, rows=4, accs_per_row=2, prefetch=0):
 
 
 #: How far ahead of its loads (bytes) the multi-row SpMV prefetches each row's
-#: values, in each of the four streams. On the Zen 3 (4096 x 4096, 200
-#: alternating calls, medians): 2:4 1.00 ms against 1.02 without, 1:4 0.55
-#: against 0.56 to 0.63; 4 KiB and 1 KiB were slower than none.
+#: values, in each of the four streams. On the Zen 3, 4096 x 4096, medians of
+#: alternating calls: with the matrix partly in L3, 2:4 1.00 ms against 1.02
+#: without, 1:4 0.55 against 0.56-0.63 (4 KiB and 1 KiB ahead were slower than
+#: none); with the L3 flushed by GEMV and CSR calls in between, 2:4 1.42-1.87
+#: against 1.34-1.90, 1:4 0.88-1.03 against 0.97-1.06. Prefetching the same
+#: line of the next quad was slower than both.
 _SPMV_ROWS_PREFETCH = 16384
 dot_rows24_f32_avx2 = _make_dot_rows(2, prefetch=_SPMV_ROWS_PREFETCH)
 dot_rows14_f32_avx2 = _make_dot_rows(1, prefetch=_SPMV_ROWS_PREFETCH)
