@@ -82,14 +82,14 @@ def spmv_b8(values, P, base, x, y, zero):
 
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=_FAST)
-def spmv_n4_f32_avx512(values, P, n, base, x, xg, y):
+def spmv_n4_f32_avx512(values, P, n, base, x, y):
     """y = A @ x for 2:4 or 1:4 (``n``), float32, 2-bit positions, with AVX-512F
     (``simd.dot24_f32``, ``simd.dot14_f32``).
 
     Only call it where ``simd.HAVE_AVX512``. The slots of a row go 16 at a
-    time through one ``vpermt2ps`` gather each (two for 1:4) from ``xg``, which
-    is ``x`` here; the last ``S % 16`` slots are added one by one after them,
-    from ``x``. ``values``, ``P``, ``x`` and ``xg`` are C-contiguous.
+    time through one ``vpermt2ps`` gather each (two for 1:4) from ``x``; the
+    last ``S % 16`` slots are added one by one after them. ``values``, ``P``
+    and ``x`` are C-contiguous.
     """
     R = values.shape[0]
     S = values.shape[1]
@@ -98,9 +98,9 @@ def spmv_n4_f32_avx512(values, P, n, base, x, xg, y):
         v = values[r]
         p = P[r]
         if n == 2:
-            acc = dot24_f32(values, P, xg, r, nch)
+            acc = dot24_f32(values, P, x, r, nch)
         else:
-            acc = dot14_f32(values, P, xg, r, nch)
+            acc = dot14_f32(values, P, x, r, nch)
         for s in range(U(16 * nch), U(S)):
             pos = (U(p[s >> U(2)]) >> ((s & U(3)) << U(1))) & U(3)
             acc += v[s] * x[U(base[s]) + pos]
@@ -116,19 +116,22 @@ def _tail_b2(values, P, base, x, r, s0, acc):
     return acc
 
 
+#: ``simd.avx2_gather_order`` of 1:4 and 2:4, as constants the kernels read.
+_AVX2_ORDER1 = np.array(simd.avx2_gather_order(1), dtype=np.int64)
+_AVX2_ORDER2 = np.array(simd.avx2_gather_order(2), dtype=np.int64)
+
+
 @njit(cache=True, nogil=True)
 def avx2_gather(x, n):
-    """x with each whole block of ``32 / n`` elements in ``simd.avx2_gather_order(n)``
-    (block element j at ``4 group + j % 4``, group ``j // 8 + ((j // 4) % 2) 4 / n``);
+    """x with each whole block of ``32 / n`` elements in ``simd.avx2_gather_order(n)``;
     a partial last block, which only the scalar tails read (from x), stays as it is."""
-    block = 32 // n
-    per = 4 // n
+    order = _AVX2_ORDER2 if n == 2 else _AVX2_ORDER1
+    block = order.size
     xg = x.copy()
     for b in range(x.size // block):
         o = b * block
         for j in range(block):
-            group = j // 8 + ((j // 4) % 2) * per
-            xg[o + j] = x[o + 4 * group + j % 4]
+            xg[o + j] = x[o + order[j]]
     return xg
 
 

@@ -208,6 +208,18 @@ def _chunk_product8(builder, vptr, pptr, xptr, c, n=2):
     return pairs
 
 
+def _spmv_operands_ok(values, P, x, row, nchunks):
+    """Whether the Numba types fit the SpMV intrinsics: C-contiguous float32
+    ``values`` (2-D), uint8 ``P`` (2-D) and float32 ``x`` (1-D); integer counts."""
+    return (isinstance(values, types.Array) and values.ndim == 2 and values.layout == "C"
+            and values.dtype == types.float32
+            and isinstance(P, types.Array) and P.ndim == 2 and P.layout == "C"
+            and P.dtype == types.uint8
+            and isinstance(x, types.Array) and x.ndim == 1 and x.layout == "C"
+            and x.dtype == types.float32
+            and isinstance(row, types.Integer) and isinstance(nchunks, types.Integer))
+
+
 def _make_dot(n_per_group, isa="avx512"):
     """The SpMV row intrinsic of n:4 float32 arrays (2-bit positions), n = 1 or 2,
     for AVX-512F (``isa="avx512"``) or AVX2 (``"avx2"``)."""
@@ -215,14 +227,7 @@ def _make_dot(n_per_group, isa="avx512"):
     vf = _V16F if isa == "avx512" else _V8F
 
     def typer(typingctx, values, P, x, row, nchunks):
-        ok = (isinstance(values, types.Array) and values.ndim == 2 and values.layout == "C"
-              and values.dtype == types.float32
-              and isinstance(P, types.Array) and P.ndim == 2 and P.layout == "C"
-              and P.dtype == types.uint8
-              and isinstance(x, types.Array) and x.ndim == 1 and x.layout == "C"
-              and x.dtype == types.float32
-              and isinstance(row, types.Integer) and isinstance(nchunks, types.Integer))
-        if not ok:
+        if not _spmv_operands_ok(values, P, x, row, nchunks):
             return None
         sig = types.float32(values, P, x, row, nchunks)
 
@@ -299,14 +304,7 @@ def _make_dot_rows(n_per_group, rows=4, accs_per_row=2, prefetch=0):
     """
 
     def typer(typingctx, values, P, x, row0, nchunks):
-        ok = (isinstance(values, types.Array) and values.ndim == 2 and values.layout == "C"
-              and values.dtype == types.float32
-              and isinstance(P, types.Array) and P.ndim == 2 and P.layout == "C"
-              and P.dtype == types.uint8
-              and isinstance(x, types.Array) and x.ndim == 1 and x.layout == "C"
-              and x.dtype == types.float32
-              and isinstance(row0, types.Integer) and isinstance(nchunks, types.Integer))
-        if not ok:
+        if not _spmv_operands_ok(values, P, x, row0, nchunks):
             return None
         out = types.UniTuple(types.float32, rows)
         sig = out(values, P, x, row0, nchunks)

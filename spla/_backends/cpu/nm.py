@@ -48,6 +48,7 @@ _ALIGN = 64
 #: or None (the portable kernels), the best this CPU runs. Tests set it to
 #: exercise each path the CPU supports.
 _SIMD = simd.ISA
+_SPMV_SIMD = {"avx512": K.spmv_n4_f32_avx512, "avx2": K.spmv_n4_f32_avx2}
 _SPMM_SIMD = {"avx512": K.spmm_f32_avx512, "avx2": K.spmm_f32_avx2}
 
 
@@ -83,10 +84,7 @@ def matvec(A, x):
         values = np.ascontiguousarray(values)
         P = np.ascontiguousarray(A.packed_positions)
         with parallel_section():
-            if _SIMD == "avx512":
-                K.spmv_n4_f32_avx512(values, P, A.n, A._slot_bases(), xp, xp, y)
-            else:  # lays x out for its permutes itself
-                K.spmv_n4_f32_avx2(values, P, A.n, A._slot_bases(), xp, y)
+            _SPMV_SIMD[_SIMD](values, P, A.n, A._slot_bases(), xp, y)
         return y
     kernel = K.spmv_b2 if _bits(A) == 2 else K.spmv_b8
     with parallel_section():
