@@ -9,9 +9,9 @@ For a size x size float32 Gaussian weight matrix pruned to 2:4 and to 1:4
 - ``csr``: spla ``csr_array`` SpMM/SpMV of the same matrix.
 
 Every contender's result is checked against the dense one. Timing alternates
-the contenders (``benchmarks.timing``): ``--repeat`` rounds for operands up to
-256 columns, ``--repeat-large`` (default 1: "one run each") at 4096 columns,
-after the kernels were compiled on a small operand. Storage (``nbytes``) is
+the contenders (``benchmarks.timing``): ``--repeat`` rounds (default 21) for
+operands up to 256 columns, ``--repeat-large`` (default 1: "one run each") at
+4096 columns, after the kernels were compiled on a small operand. Storage (``nbytes``) is
 reported against dense. Writes JSON and Markdown (default
 ``benchmarks/out/nm.json`` and ``.md``). On a shared machine run it under
 ``flock /tmp/spla-cpu.lock python -m benchmarks.nm``.
@@ -169,7 +169,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m benchmarks.nm", description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=4096)
     ap.add_argument("--cols", default="1,16,256,4096", help="comma-separated operand widths")
-    ap.add_argument("--repeat", type=int, default=7, help="rounds for operands up to 256 columns")
+    # 21, not 7: on the shared 2-core hosts single SpMV samples (~2 ms) ranged
+    # from 1.4 to 3.8 ms in one run, and a median of 7 moved by 30% between runs.
+    ap.add_argument("--repeat", type=int, default=21,
+                    help="rounds for operands up to 256 columns (default 21)")
     ap.add_argument("--repeat-large", type=int, default=1, help="rounds at 4096 columns")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "nm.json"))
