@@ -293,6 +293,8 @@ def test_simd_blocking_parameters(isa, widest):
         assert 1 <= rb <= R and 1 <= kt <= min(Kc, widest)
         assert sb >= 16 and sb % 16 == 0
     assert backend.spmm_simd_blocking(4096, 4096, 4, 2, threads=2, isa="avx512") == (256, 128, 32)
+    # The task's tile of Y is 128 KiB for either ISA: 256 x 128 or 512 x 64 floats.
+    assert backend.spmm_simd_blocking(4096, 4096, 4, 2, threads=2, isa="avx2") == (512, 64, 64)
 
 
 def test_products_leave_the_array_alone():
