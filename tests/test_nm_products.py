@@ -297,6 +297,50 @@ def test_simd_blocking_parameters(isa, widest):
     assert backend.spmm_simd_blocking(4096, 4096, 4, 2, threads=2, isa="avx2") == (512, 64, 64)
 
 
+def _packed_reference(X, k_tile, rows):
+    C, Kc = X.shape
+    n_kt = -(-Kc // k_tile)
+    ld = -(-k_tile // 16) * 16
+    out = np.zeros((n_kt, rows, ld), np.float32)
+    for t in range(n_kt):
+        w = min(Kc, (t + 1) * k_tile) - t * k_tile
+        out[t, :C, :w] = X[:, t * k_tile:t * k_tile + w]
+    return out
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_pack_column_tiles(layout):
+    """The parallel packing of X for the SIMD SpMM: every element, the zero
+    padding of short tiles and of the rows past X, any layout of X."""
+    rng = np.random.default_rng(3)
+    for C, Kc, k_tile, rows in [(5, 3, 64, 8), (37, 150, 64, 40), (37, 150, 128, 37),
+                                (1, 1, 16, 4), (0, 5, 64, 0), (0, 5, 64, 4), (9, 64, 64, 9)]:
+        X = rng.standard_normal((C, 2 * Kc)).astype(np.float32)
+        X = X[:, ::2] if layout == "strided" else X[:, :Kc]
+        X = np.asfortranarray(X) if layout == "F" else np.ascontiguousarray(X) \
+            if layout == "C" else X
+        ref = _packed_reference(X, k_tile, rows)
+        out = np.full(ref.shape, np.nan, np.float32)  # every element must be written
+        K.pack_column_tiles(X, k_tile, out)
+        np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize("isa", SIMD_PATHS[:2])
+def test_spmm_with_parallel_packing(isa, monkeypatch):
+    """SpMM through the parallel packing of X (used above _SERIAL_PACK_MAX
+    elements) equals the dense product."""
+    monkeypatch.setattr(backend, "_SERIAL_PACK_MAX", 0)
+    rng = np.random.default_rng(4)
+    A = spla.nm_array(rng.standard_normal((33, 70)).astype(np.float32), prune=True)
+    X = rng.standard_normal((70, 150))
+    ref = A.toarray().astype(np.float64) @ X
+    for operand in (X.astype(np.float32), np.asfortranarray(X.astype(np.float16))):
+        with _simd_path(isa):
+            Y = A @ operand
+        np.testing.assert_allclose(Y, A.toarray().astype(np.float64) @ operand.astype(np.float64),
+                                   rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
 def test_products_leave_the_array_alone():
     A = spla.nm_array(np.random.default_rng(0).standard_normal((9, 13)), prune=True)
     vals, pos = A.values.copy(), A.packed_positions.copy()

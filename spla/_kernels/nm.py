@@ -188,6 +188,26 @@ def spmv_n4_f32_avx2(values, P, n, base, x, y):
 # ---------------------------------------------------------------------------
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def pack_column_tiles(X, k_tile, out):
+    """``out[t, i, j] = X[i, t k_tile + j]`` where that is inside X, else 0, for
+    ``out`` of shape (tiles, rows, ld) with ``rows >= X.shape[0]`` and
+    ``ld >= k_tile``: the layout of ``_backends.cpu.nm._packed_operand``,
+    written by every thread at once."""
+    C, Kc = X.shape
+    n_kt, rows, ld = out.shape
+    # Row by row: each row of X is read once, in order, and written out as
+    # whole lines of every tile.
+    for i in prange(rows):
+        for t in range(n_kt):
+            k0 = t * k_tile
+            w = min(Kc, k0 + k_tile) - k0 if i < C else 0
+            for j in range(U(w)):
+                out[t, i, j] = X[i, U(k0) + j]
+            for j in range(U(w), U(ld)):
+                out[t, i, j] = 0
+
+
 @njit(inline="always")
 def _pos_b2(p, s):
     return (U(p[s >> U(2)]) >> ((s & U(3)) << U(1))) & U(3)
