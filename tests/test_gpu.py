@@ -239,6 +239,21 @@ def test_sparse24_random_values_within_float32_accumulation():
     assert err < 1e-5, err
 
 
+def test_nm_scaled_on_the_gpu_stays_nm_and_prepared():
+    """``G * s`` and ``-G`` of a GPU 2:4 array stay N:M on the GPU; the 2:4 float16
+    ones are laid out for the tensor cores again and multiply exactly."""
+    rng = np.random.default_rng(5)
+    W = (rng.integers(-8, 9, (64, 64)) / 4).astype(np.float16)
+    A = spla.nm_array(W, prune=True)
+    G = A.to_device("cuda")
+    X = (rng.integers(-8, 9, (64, 16)) / 4).astype(np.float16)
+    for B, ref in ((G * 2, A.toarray().astype(np.float64) * 2), (-G, -A.toarray().astype(np.float64)),
+                   (G / 4, A.toarray().astype(np.float64) / 4)):
+        assert B.format == "nm" and B.device == "cuda" and B.dtype == np.float16
+        assert spla_cuda.sparse24.supports(B, cupy.asarray(X))
+        np.testing.assert_array_equal(_host(B @ cupy.asarray(X)), ref @ X.astype(np.float64))
+
+
 # -- attention ---------------------------------------------------------------------------------
 
 

@@ -98,6 +98,31 @@ def test_conversions(A):
     np.testing.assert_array_equal(E.toarray(), A.toarray())
 
 
+@CHEAP
+@given(nm_arrays(), st.sampled_from([2, -1, 0.5, 3.25, np.float16(2), np.float32(-3),
+                                     np.float64(0.1), True]))
+def test_scaling_keeps_the_nm_format(A, s):
+    """``A * s``, ``s * A``, ``A / s`` and ``-A`` are N:M arrays of NumPy's result
+    dtype with the same positions, and equal the dense results; A is untouched."""
+    D = A.toarray()
+    before = A.values.copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cases = [(A * s, D * s), (s * A, s * D), (A / s, D / s), (-A, -D)]
+    for B, ref in cases:
+        assert B.format == "nm" and (B.n, B.m, B.shape) == (A.n, A.m, A.shape)
+        assert B.dtype == ref.dtype
+        np.testing.assert_array_equal(B.positions, A.positions)
+        np.testing.assert_array_equal(B.toarray(), ref)
+    np.testing.assert_array_equal(A.values, before)
+
+
+def test_complex_scaling_gives_csr():
+    A = spla.nm_array(np.arange(8.0).reshape(2, 4) - 3, prune=True)
+    B = A * 1j
+    assert B.format == "csr" and B.dtype == np.complex128
+    np.testing.assert_array_equal(B.toarray(), A.toarray() * 1j)
+
+
 def test_examples():
     W = np.array([[1.0, 0.0, 0.0, 2.0, 0.0, 3.0, 0.0, 0.0]])
     A = spla.nm_array(W)
