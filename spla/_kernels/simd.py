@@ -442,7 +442,11 @@ def _make_spmm_row(T, bits, full=False, W=16):
             ldx = builder.udiv(builder.extract_value(xarr.strides, 0), _I64(4))
             yptr = _row_pointer(context, builder, yty, args[4], r)
             wsplat = ir_splat(builder, builder.trunc(width, _I32), vi)
-            masks = [None if full else
+            # Only the last vector of Y can be partial. X needs no masks at all:
+            # its tile rows are zero-padded to whole 64-byte lines, which covers
+            # every vector that starts inside the width (masked loads cost
+            # several micro-ops on Zen).
+            masks = [None if full or t < T - 1 else
                      builder.icmp_unsigned("<", _vconst(range(W * t, W * t + W), vi), wsplat)
                      for t in range(T)]
             acc = [[cgutils.alloca_once_value(builder, ir.Constant(vf, [0.0] * W))
@@ -460,7 +464,7 @@ def _make_spmm_row(T, bits, full=False, W=16):
             def add_slot(s, xoff, k):
                 vb = ir_splat(builder, builder.load(builder.gep(vptr, [s], inbounds=True)), vf)
                 for t in range(T):
-                    xv = ir_load(builder, xptr, vf, builder.add(xoff, _I64(W * t)), masks[t])
+                    xv = ir_load(builder, xptr, vf, builder.add(xoff, _I64(W * t)))
                     a = acc[k % sets][t]
                     builder.store(ir_fma(builder, vb, xv, builder.load(a)), a)
 
@@ -493,7 +497,8 @@ def _make_spmm_row(T, bits, full=False, W=16):
         f"Y[row, j0:j0+width] += sum over slots s0 <= s < s1 of values[row, s] * "
         f"X[column of s, xj:xj+width], width <= {W * T}, {bits}-bit positions, float32 "
         f"({W}-float vectors): X is one column tile of the operand, with the padded rows "
-        "and fewer than 2**31 elements. ``s0`` is a multiple of 16; ``base`` is int32; "
+        "and fewer than 2**31 elements, each row readable (unmasked) up to column "
+        f"``xj + ceil(width / {W}) * {W}``. ``s0`` is a multiple of 16; ``base`` is int32; "
         "values, P, base, X and Y are C-contiguous.")
     return intrinsic(typer)
 
