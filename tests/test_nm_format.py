@@ -112,6 +112,7 @@ def test_scaling_keeps_the_nm_format(A, s):
         assert B.format == "nm" and (B.n, B.m, B.shape) == (A.n, A.m, A.shape)
         assert B.dtype == ref.dtype
         np.testing.assert_array_equal(B.positions, A.positions)
+        assert B.packed_positions is not A.packed_positions
         np.testing.assert_array_equal(B.toarray(), ref)
     np.testing.assert_array_equal(A.values, before)
 

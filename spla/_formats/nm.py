@@ -415,16 +415,17 @@ class nm_array(SparseArray):
                                 self._shape)
 
     def _scale(self, scalar, divide=False):
-        # ``A * s``, ``s * A``, ``A / s`` and ``-A`` keep the N:M structure (and
-        # share the positions), in NumPy's promotion of the values and the scalar
-        # (float16 stays float16); a complex scalar gives CSR: N:M values are real.
+        # ``A * s``, ``s * A``, ``A / s`` and ``-A`` keep the N:M structure (a
+        # copy of the positions, as SciPy copies the structure), in NumPy's
+        # promotion of the values and the scalar (float16 stays float16); a
+        # complex scalar gives CSR: N:M values are real.
         dt = np.result_type(self.dtype, scalar)
         if dt not in NM_VALUE_DTYPES:
             return self.tocsr()._scale(scalar, divide=divide)
         scalar = scalar[()] if hasattr(scalar, "ndim") else scalar
         values = self._values / scalar if divide else self._values * scalar
-        out = self._from_parts(values.astype(dt, copy=False), self._packed, self._n, self._m,
-                               self._shape)
+        out = self._from_parts(values.astype(dt, copy=False), self._packed.copy(), self._n,
+                               self._m, self._shape)
         if _dispatch.has("prepare", "nm", self.device):
             _dispatch.lookup("prepare", "nm", self.device)(out)
         return out
