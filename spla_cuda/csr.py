@@ -21,7 +21,6 @@ addition, elementwise products and canonicalisation are CuPy array operations
 """
 
 import cupy
-import cupyx
 import cupyx.scipy.sparse as cusparse
 import numpy as np
 
@@ -253,17 +252,16 @@ def _coo_to_canonical(rows, cols, data, shape, index_dtype=None):
     segment = cupy.cumsum(first) - 1
     unique = keys[first]
     values = data[order]
-    # cupyx.scatter_add (atomic adds; deprecated for cupy.add.at, which the
-    # H100 runs have not checked yet) adds real numbers: one pass per part.
+    # cupy.add.at (atomic adds) adds real numbers: one pass per part.
     if values.dtype.kind == "c":
         real = cupy.zeros(unique.size, dtype=values.real.dtype)
         imag = cupy.zeros(unique.size, dtype=values.real.dtype)
-        cupyx.scatter_add(real, segment, cupy.ascontiguousarray(values.real))
-        cupyx.scatter_add(imag, segment, cupy.ascontiguousarray(values.imag))
+        cupy.add.at(real, segment, cupy.ascontiguousarray(values.real))
+        cupy.add.at(imag, segment, cupy.ascontiguousarray(values.imag))
         summed = (real + 1j * imag).astype(values.dtype)
     else:
         summed = cupy.zeros(unique.size, dtype=values.dtype)
-        cupyx.scatter_add(summed, segment, values)
+        cupy.add.at(summed, segment, values)
     indptr = cupy.searchsorted(unique // n if n else unique, cupy.arange(m + 1),
                                side="left").astype(idx)
     return summed, (unique % n if n else unique).astype(idx), indptr
