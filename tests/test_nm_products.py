@@ -316,9 +316,12 @@ def test_pack_column_tiles(layout):
     for C, Kc, k_tile, rows in [(5, 3, 64, 8), (37, 150, 64, 40), (37, 150, 128, 37),
                                 (1, 1, 16, 4), (0, 5, 64, 0), (0, 5, 64, 4), (9, 64, 64, 9)]:
         X = rng.standard_normal((C, 2 * Kc)).astype(np.float32)
-        X = X[:, ::2] if layout == "strided" else X[:, :Kc]
-        X = np.asfortranarray(X) if layout == "F" else np.ascontiguousarray(X) \
-            if layout == "C" else X
+        if layout == "strided":
+            X = X[:, ::2]
+        elif layout == "F":
+            X = np.asfortranarray(X[:, :Kc])
+        else:
+            X = np.ascontiguousarray(X[:, :Kc])
         ref = _packed_reference(X, k_tile, rows)
         out = np.full(ref.shape, np.nan, np.float32)  # every element must be written
         K.pack_column_tiles(X, k_tile, out)
