@@ -95,6 +95,18 @@ def ir_store(builder, vec, elem_ptr, offset=None, mask=None):
 # -- Numba intrinsics ----------------------------------------------------------------
 
 
+def _element_pointer(context, builder, signature, args, n_indices):
+    """Pointer to ``array[i0, i1, ..]`` of an intrinsic whose first argument is the
+    array and whose next ``n_indices`` are integer indices (the missing trailing
+    ones are 0), without bounds or wraparound tests."""
+    arrty = signature.args[0]
+    arr = context.make_array(arrty)(context, builder, args[0])
+    idx = [context.cast(builder, args[1 + k], signature.args[1 + k], types.intp)
+           for k in range(n_indices)]
+    idx += [context.get_constant(types.intp, 0)] * (arrty.ndim - n_indices)
+    return cgutils.get_item_pointer(context, builder, arrty, arr, idx, wraparound=False)
+
+
 @intrinsic
 def prefetch(typingctx, array, index):
     """Hint the CPU to load the cache line of ``array[index]`` (of the first element of
@@ -104,14 +116,7 @@ def prefetch(typingctx, array, index):
     sig = types.void(array, index)
 
     def codegen(context, builder, signature, args):
-        arrty, idxty = signature.args
-        arr = context.make_array(arrty)(context, builder, args[0])
-        first = context.cast(builder, args[1], idxty, types.intp)
-        zero = context.get_constant(types.intp, 0)
-        ptr = cgutils.get_item_pointer(
-            context, builder, arrty, arr, [first] + [zero] * (arrty.ndim - 1), wraparound=False
-        )
-        ir_prefetch(builder, ptr, 3)  # keep in all levels
+        ir_prefetch(builder, _element_pointer(context, builder, signature, args, 1), 3)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -125,13 +130,8 @@ def _make_prefetch_row(locality, doc):
         sig = types.void(array, row, col)
 
         def codegen(context, builder, signature, args):
-            arrty, rowty, colty = signature.args
-            arr = context.make_array(arrty)(context, builder, args[0])
-            i = context.cast(builder, args[1], rowty, types.intp)
-            j = context.cast(builder, args[2], colty, types.intp)
-            ptr = cgutils.get_item_pointer(context, builder, arrty, arr, [i, j],
-                                           wraparound=False)
-            ir_prefetch(builder, ptr, locality)
+            ir_prefetch(builder, _element_pointer(context, builder, signature, args, 2),
+                        locality)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -160,10 +160,8 @@ def _make_store(streaming):
         sig = types.void(array, index, value)
 
         def codegen(context, builder, signature, args):
-            arrty, idxty, valty = signature.args
-            arr = context.make_array(arrty)(context, builder, args[0])
-            i = context.cast(builder, args[1], idxty, types.intp)
-            ptr = cgutils.get_item_pointer(context, builder, arrty, arr, [i], wraparound=False)
+            arrty, _, valty = signature.args
+            ptr = _element_pointer(context, builder, signature, args, 1)
             val = context.cast(builder, args[2], valty, arrty.dtype)
             cplx = isinstance(arrty.dtype, types.Complex)
             # NumPy aligns complex elements only as their real parts.

@@ -61,11 +61,20 @@ def free_workspace():
         _kept = None
 
 
-def empty_output(shape, dtype, zero=False):
+def empty_output(shape, dtype, zero=False, aligned=False):
     """``np.empty(shape, dtype)`` (``np.zeros`` with ``zero``), its pages already
     mapped (one write per page, on this thread) when it is ``TOUCH_MIN_BYTES``
-    or larger. Without ``zero`` the contents are undefined, as for ``np.empty``."""
-    out = np.zeros(shape, dtype=dtype) if zero else np.empty(shape, dtype=dtype)
+    or larger. Without ``zero`` the contents are undefined, as for ``np.empty``.
+    With ``aligned`` the array starts on a cache line (``LINE`` bytes): a
+    C-contiguous view of a slightly larger buffer."""
+    if aligned:
+        dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        buf = np.zeros(nbytes + LINE, np.uint8) if zero else np.empty(nbytes + LINE, np.uint8)
+        off = -buf.ctypes.data % LINE
+        out = buf[off:off + nbytes].view(dtype).reshape(shape)
+    else:
+        out = np.zeros(shape, dtype=dtype) if zero else np.empty(shape, dtype=dtype)
     if out.nbytes >= TOUCH_MIN_BYTES:
         out.reshape(-1)[::max(1, _PAGE // out.itemsize)] = 0
     return out

@@ -46,9 +46,6 @@ _SIMD_K_TILE = {"avx512": 128, "avx2": 64}
 #: 967 for 256 (X, 64 MiB, then comes from memory half as often); no change at
 #: 256 and 1024 columns, where the packed X stays in L3.
 _SIMD_ROW_BLOCK = {"avx512": 256, "avx2": 512}
-#: Alignment (bytes) of the packed copy of X that the AVX-512 SpMM reads: a cache
-#: line, so that no vector load straddles two (unaligned, they run about 1.5x slower).
-_ALIGN = 64
 #: The SIMD kernels the float32 products use: "avx512", "avx2" (``spla._kernels.simd``)
 #: or None (the portable kernels), the best this CPU runs. Tests set it to
 #: exercise each path the CPU supports.
@@ -144,14 +141,10 @@ def _packed_operand(A, X, k_tile):
     rows = -(-C // A.m) * A.m
     n_kt = -(-Kc // k_tile)
     ld = -(-k_tile // 16) * 16
-    nbytes = n_kt * rows * ld * 4
-    buf = np.empty(nbytes + _ALIGN, dtype=np.uint8)
-    if nbytes >= memory.TOUCH_MIN_BYTES:
-        buf[::4096] = 0  # map the pages on this thread (see memory.empty_output)
-    off = -buf.ctypes.data % _ALIGN
-    out = buf[off:off + nbytes].view(np.float32).reshape(n_kt, rows, ld)
-    if X.dtype != np.float32:
-        X = X.astype(np.float32)
+    # On a cache line, so that no vector load straddles two (unaligned, the
+    # AVX-512 loads ran about 1.5x slower); pages mapped by this thread (the
+    # kernel's threads would fault them in at once, see ``memory``).
+    out = memory.empty_output((n_kt, rows, ld), np.float32, aligned=True)
     if X.size < _SERIAL_PACK_MAX:
         for t in range(n_kt):
             k0 = t * k_tile
@@ -161,7 +154,7 @@ def _packed_operand(A, X, k_tile):
             out[t, C:] = 0
         return out
     with parallel_section():
-        K.pack_column_tiles(X, k_tile, out)
+        K.pack_column_tiles(X.astype(np.float32, copy=False), k_tile, out)
     return out
 
 
