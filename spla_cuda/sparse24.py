@@ -37,6 +37,10 @@ CONFIGS = {
     "wgmma_128x256x64_s4": (128, 256, 64, 64, 256, 4, 0),
     "wgmma_128x256x64_s4_n256": (128, 256, 64, 64, 256, 4, 0),
     "wgmma_256x128x64_s4": (256, 128, 64, 128, 128, 4, 0),
+    # The last field of the wgmma tilings: groups of products kept in flight
+    # across the refill (0: each tile's complete before the next is issued).
+    "wgmma_256x128x64_s4_keep1": (256, 128, 64, 128, 128, 4, 1),
+    "wgmma_256x128x64_s5_keep1": (256, 128, 64, 128, 128, 5, 1),
 }
 #: The wgmma tilings' kernel parameters: instruction width N (m64n128k32 or
 #: m64n256k32 products), stages, block tile BM x BN (sp24_wgmma in
@@ -46,9 +50,9 @@ WGMMA = {name: (256 if name.endswith("_n256") else 128, CONFIGS[name][5], CONFIG
          for name in CONFIGS if name.startswith("wgmma_")}
 #: Tilings that need Hopper (compute capability 9.0, the sm_90a target).
 HOPPER_ONLY = tuple(WGMMA)
-#: Default tilings, in order of preference (speed on the H100 at 8192^3,
+#: Default tilings, in order of preference (speed at 8192^3; the first on the H200, session 8,
 #: docs/gpu.md): the first that this GPU runs and whose BK divides K is used.
-DEFAULTS = ("wgmma_256x128x64_s4", "256x128x128_w64x64_s3_pipe", "256x128x64_w64x64_s3",
+DEFAULTS = ("wgmma_256x128x64_s4_keep1", "256x128x128_w64x64_s3_pipe", "256x128x64_w64x64_s3",
             "128x128x32_w64x32_s3")
 #: The 16-bit dtypes with a tensor-core path, and the kernel's tag for each.
 TAGS = {np.dtype(np.float16): "f16"}
@@ -118,7 +122,8 @@ def _kernel(tag, name):
     if name in HOPPER_ONLY:
         if not available(name):
             raise ValueError(f"tiling {name} needs a Hopper GPU (compute capability 9.0)")
-        k = kernel("sparse24.cu", f"sp24_wgmma<{tag}, {', '.join(map(str, WGMMA[name]))}>",
+        params = WGMMA[name] + (cfg[6],)
+        k = kernel("sparse24.cu", f"sp24_wgmma<{tag}, {', '.join(map(str, params))}>",
                    options=("-arch=sm_90a",))
     else:
         k = kernel("sparse24.cu", f"sp24_spmm<{tag}, {', '.join(map(str, cfg))}>")

@@ -228,6 +228,23 @@ def test_sparse24_tensor_cores(M, k_tiles, N, seed, unsorted, config):
     np.testing.assert_array_equal(_host(Y), D @ X.astype(np.float64))
 
 
+@pytest.mark.parametrize("config", [c for c in sorted(spla_cuda.sparse24.CONFIGS) if c.startswith("wgmma")])
+@pytest.mark.parametrize("M, k_tiles, N", [(300, 17, 264), (256, 40, 128), (1, 13, 8)])
+def test_sparse24_wgmma_many_k_tiles(config, M, k_tiles, N):
+    """More K tiles than pipeline stages, several times over: every stage is
+    refilled and its barriers go through several phases (the pipelined tilings'
+    hand-over between loads and products)."""
+    if not spla_cuda.sparse24.available(config):
+        pytest.skip(f"{config} needs a Hopper GPU")
+    K = k_tiles * spla_cuda.sparse24.CONFIGS[config][2]
+    rng = np.random.default_rng(M + k_tiles + N)
+    A = spla.nm_array((rng.integers(-8, 9, (M, K)) / 4).astype(np.float16), prune=True)
+    X = (rng.integers(-8, 9, (K, N)) / 4).astype(np.float16)
+    Y = spla_cuda.sparse24.spmm(A.to_device("cuda"), cupy.asarray(X), config)
+    # Quarter-integers: sums of at most 1,280 products of 1/16 steps are exact in float32.
+    np.testing.assert_array_equal(_host(Y), A.toarray().astype(np.float64) @ X.astype(np.float64))
+
+
 def test_sparse24_random_values_within_float32_accumulation():
     rng = np.random.default_rng(3)
     M, K, N = 512, 1024, 256

@@ -305,7 +305,7 @@ __device__ __forceinline__ unsigned long long wg_desc(const void* p, unsigned le
 // (between 8-row groups): the reverse of the unswizzled form.
 __device__ __forceinline__ int wg_b_atom(int kb, int nb) { return (nb * (WG_BK / 8) + kb) * 512; }
 
-template <typename T, int NI, int STAGES, int WG_BM, int WG_BN>
+template <typename T, int NI, int STAGES, int WG_BM, int WG_BN, int KEEP>
 __global__ void __launch_bounds__(256, 1)
 sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
            const bits16* __restrict__ B, float* __restrict__ C, int M, int N, int K, int ME)
@@ -376,10 +376,10 @@ sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
 
     // Iteration kt publishes stage kt, issues its products, waits for them,
     // and after a second barrier (the other warpgroup reads the same B)
-    // refills the stage they read with tile kt + STAGES - 1. Leaving the
-    // products of tile kt in flight across that barrier (wait_group 1, the
-    // usual overlap) gave wrong products on some runs and machines and exact
-    // ones on others (docs/gpu.md): every group completes before the refill.
+    // refills the stage that tile kt - KEEP read with tile kt + STAGES - 1.
+    // KEEP = 1 leaves the products of tile kt in flight across that barrier
+    // (wait_group 1); that gave wrong products on some runs until the
+    // metadata registers alternated between tiles (docs/gpu.md).
     constexpr int AHEAD = STAGES - 1;
     #pragma unroll
     for (int s = 0; s < AHEAD; ++s) {
@@ -387,48 +387,59 @@ sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
         cp_async_commit();
     }
 
-    for (int kt = 0; kt < k_tiles; ++kt) {
+    // The metadata of a tile lives in registers that its products read while
+    // they run (a product still in flight reads them): tiles alternate between
+    // e0 and e1, and the registers of the tile before stay in use (the empty
+    // asm) until its products are complete, so the next tile's metadata never
+    // lands in them.
+    unsigned e0[WG_BK / 32][MI] = {}, e1[WG_BK / 32][MI] = {};
+    auto tile = [&](int kt, unsigned (&e)[WG_BK / 32][MI], const unsigned (&e_old)[WG_BK / 32][MI]) {
         cp_async_wait<AHEAD - 1>();
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         __syncthreads();
 
-        const int st = kt % STAGES;
-        const bits16* a_st = sA + st * A_STAGE + wg * MI * 8 * 256;  // this warpgroup's rows
-        const bits16* b_st = sB + st * B_STAGE;
-        const unsigned* e_st = sE + st * E_STAGE;
-        // The metadata of the whole tile, read before the first product: a
-        // register that an in-flight product still reads must not be rewritten.
-        unsigned e[WG_BK / 32][MI];
-        #pragma unroll
-        for (int ks = 0; ks < WG_BK / 32; ++ks) {
+            const int st = kt % STAGES;
+            const bits16* a_st = sA + st * A_STAGE + wg * MI * 8 * 256;  // this warpgroup's rows
+            const bits16* b_st = sB + st * B_STAGE;
+            const unsigned* e_st = sE + st * E_STAGE;
             #pragma unroll
-            for (int i = 0; i < MI; ++i) {
-                const int rr = (wg * MI + i) * 64 + wq * 16 + g;
-                const unsigned lo = e_st[ks * WG_BM + rr], hi = e_st[ks * WG_BM + rr + 8];
-                e[ks][i] = (t & 1) ? __byte_perm(lo, hi, 0x7632) : __byte_perm(lo, hi, 0x5410);
-            }
-        }
-        asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-        #pragma unroll
-        for (int ks = 0; ks < WG_BK / 32; ++ks) {
-            #pragma unroll
-            for (int i = 0; i < MI; ++i) {
-                const unsigned long long da = wg_desc(a_st + i * 8 * 256 + ks * 16, 16, 512, 2);
+            for (int ks = 0; ks < WG_BK / 32; ++ks) {
                 #pragma unroll
-                for (int h = 0; h < WG_BN / NI; ++h) {
-                    const unsigned long long db =
-                        wg_desc(b_st + wg_b_atom(ks * 4, h * (NI / 64)), (WG_BK / 8) * 1024, 1024, 1);
-                    WgmmaSp<T, NI>::run(acc + (i * (WG_BN / NI) + h) * (NI / 2), da, db, e[ks][i],
-                                        kt > 0 || ks > 0);
+                for (int i = 0; i < MI; ++i) {
+                    const int rr = (wg * MI + i) * 64 + wq * 16 + g;
+                    const unsigned lo = e_st[ks * WG_BM + rr], hi = e_st[ks * WG_BM + rr + 8];
+                    e[ks][i] = (t & 1) ? __byte_perm(lo, hi, 0x7632) : __byte_perm(lo, hi, 0x5410);
                 }
             }
-        }
+            asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+            #pragma unroll
+            for (int ks = 0; ks < WG_BK / 32; ++ks) {
+                #pragma unroll
+                for (int i = 0; i < MI; ++i) {
+                    const unsigned long long da = wg_desc(a_st + i * 8 * 256 + ks * 16, 16, 512, 2);
+                    #pragma unroll
+                    for (int h = 0; h < WG_BN / NI; ++h) {
+                        const unsigned long long db =
+                            wg_desc(b_st + wg_b_atom(ks * 4, h * (NI / 64)), (WG_BK / 8) * 1024, 1024, 1);
+                        WgmmaSp<T, NI>::run(acc + (i * (WG_BN / NI) + h) * (NI / 2), da, db, e[ks][i],
+                                            kt > 0 || ks > 0);
+                    }
+                }
+            }
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+        asm volatile("wgmma.wait_group.sync.aligned %0;\n" :: "n"(KEEP) : "memory");
+        #pragma unroll
+        for (int ks = 0; ks < WG_BK / 32; ++ks)
+            #pragma unroll
+            for (int i = 0; i < MI; ++i) asm volatile("" :: "r"(e_old[ks][i]));
         __syncthreads();
         const int nxt = kt + AHEAD;
         if (nxt < k_tiles) load_stage(nxt % STAGES, nxt);
         cp_async_commit();
+    };
+    for (int kt = 0; kt < k_tiles; kt += 2) {
+        tile(kt, e0, e1);
+        if (kt + 1 < k_tiles) tile(kt + 1, e1, e0);
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
     cp_async_wait<0>();
