@@ -201,56 +201,86 @@ def spmm_suite(n, widths, repeat, classes, report):
         cupy.get_default_memory_pool().free_all_blocks()
 
 
-def sparse24_suite(sizes, repeat, report, sweep=True):
+#: Tilings timed beside the default in the 2:4 suite (the older mma.sp and wgmma
+#: ones are in docs/gpu.md's history; ``SPARSE24_SWEEP_ALL`` times every one).
+SPARSE24_SWEEP = ("wgmma_256x128x64_s4_keep1", "tma_256x128_s6", "tma_128x256_s5", "tma_128x128_s8")
+SPARSE24_SWEEP_ALL = False
+
+
+def sparse24_suite(sizes, repeat, report, sweep=True, dtypes=("float16", "bfloat16")):
+    """2:4 products on the sparse tensor cores against cuBLAS (dense ``torch.mm``)
+    and cuSPARSELt (``torch._cslt_sparse_mm`` on a compressed W), in each dtype.
+    bfloat16 runs the kernels on bfloat16 bits of the same pruned W (``spmm_prepared``)."""
     import cupy
     import torch
 
     import spla
+    from spla_cuda import sparse24
 
     for (M, K, N) in sizes:
         rng = np.random.default_rng(3)
-        W = spla.prune_nm(rng.standard_normal((M, K)).astype(np.float16))
+        W = spla.prune_nm(rng.standard_normal((M, K), dtype=np.float32).astype(np.float16))
         A = spla.nm_array(W).to_device("cuda")
-        X = cupy.asarray(rng.standard_normal((K, N)).astype(np.float16))
-        Wt = torch.from_dlpack(cupy.asarray(W))
-        Xt = torch.from_dlpack(X)
-        dense = torch.mm(Wt, Xt)
-        check = _rel_err(A @ X, cupy.from_dlpack(dense.float()))
-        contenders = {"spla_sp24": lambda: A @ X, "cublas_dense": lambda: torch.mm(Wt, Xt)}
-        if sweep:
-            from spla_cuda import sparse24
-
-            for name in sparse24.CONFIGS:
-                if name.startswith("wgmma") or M * K * N <= 8192**3:  # mma.sp sweep: smaller shapes
-                    contenders[f"spla_sp24[{name}]"] = (
-                        lambda name=name: sparse24.spmm(A, X, name))
-        try:
-            # The direct cuSPARSELt call, without to_sparse_semi_structured's
-            # per-call overhead: W compressed once, then the product.
-            Wc = torch._cslt_compress(Wt)
-            torch._cslt_sparse_mm(Wc, Xt)
-            contenders["cusparselt"] = lambda: torch._cslt_sparse_mm(Wc, Xt)
-            lt_error = None
-        except Exception as exc:  # noqa: BLE001 - reported, not hidden
-            lt_error = f"{type(exc).__name__}: {exc}"
-        t = time_gpu(contenders, repeat=repeat, inner=5)
-        flops = 2 * M * K * N
-        row = {"M": M, "K": K, "N": N, "times": t, "check_rel_err": check,
-               "cusparselt_error": lt_error}
-        for c, v in t.items():
-            row[f"{c}_TFLOPs_dense_equiv"] = flops / v["median"] / 1e12
-        row["speedup_vs_cublas"] = t["cublas_dense"]["median"] / t["spla_sp24"]["median"]
-        if "cusparselt" in t:
-            row["cusparselt_vs_cublas"] = t["cublas_dense"]["median"] / t["cusparselt"]["median"]
-        report.setdefault("sparse24", []).append(row)
-        print(f"  2:4 f16 {M}x{K}x{N}: spla {row['spla_sp24_TFLOPs_dense_equiv']:.0f} TFLOP/s "
-              f"(dense-equivalent), cuBLAS {row['cublas_dense_TFLOPs_dense_equiv']:.0f}, "
-              f"cuSPARSELt {row.get('cusparselt_TFLOPs_dense_equiv', float('nan')):.0f}; "
-              f"spla x{row['speedup_vs_cublas']:.2f} vs cuBLAS (err {check:.1e})"
-              + (f"; cuSPARSELt failed: {lt_error}" if lt_error else ""), flush=True)
-        for c in t:
-            if c.startswith("spla_sp24["):
-                print(f"      {c:40s} {row[c + '_TFLOPs_dense_equiv']:6.0f} TFLOP/s", flush=True)
+        values, meta = sparse24.prepare(A)
+        for dtype in dtypes:
+            tdt = getattr(torch, dtype)
+            Wt = torch.from_dlpack(cupy.asarray(W)).to(tdt)
+            Xt = torch.randn((K, N), device="cuda", dtype=torch.float32).to(tdt)
+            if dtype == "float16":
+                X = cupy.from_dlpack(Xt)
+                spla_fn = lambda: A @ X  # noqa: E731
+                name_fn = lambda name: (lambda: sparse24.spmm(A, X, name))  # noqa: E731
+            else:
+                vb = cupy.from_dlpack(torch.from_dlpack(values).to(tdt).view(torch.int16)).view(np.uint16)
+                Xb = cupy.from_dlpack(Xt.view(torch.int16)).view(np.uint16)
+                cache = {}
+                spla_fn = lambda: sparse24.spmm_prepared(vb, meta, A.shape, Xb, "bf16", None, cache)  # noqa: E731
+                name_fn = lambda name: (lambda: sparse24.spmm_prepared(  # noqa: E731
+                    vb, meta, A.shape, Xb, "bf16", name, cache))
+            dense = torch.mm(Wt, Xt)
+            check = _rel_err(spla_fn(), cupy.from_dlpack(dense.float()))
+            contenders = {"spla_sp24": spla_fn, "cublas_dense": lambda: torch.mm(Wt, Xt)}
+            checks = {}
+            if sweep:
+                names = sparse24.CONFIGS if SPARSE24_SWEEP_ALL else SPARSE24_SWEEP
+                for name in names:
+                    if sparse24.available(name) and K % sparse24.CONFIGS[name][2] == 0:
+                        contenders[f"spla_sp24[{name}]"] = name_fn(name)
+                        checks[name] = _rel_err(name_fn(name)(), cupy.from_dlpack(dense.float()))
+            try:
+                # The direct cuSPARSELt call, without to_sparse_semi_structured's
+                # per-call overhead: W compressed once, then the product.
+                Wc = torch._cslt_compress(Wt)
+                torch._cslt_sparse_mm(Wc, Xt)
+                contenders["cusparselt"] = lambda: torch._cslt_sparse_mm(Wc, Xt)
+                lt_error = None
+            except Exception as exc:  # noqa: BLE001 - reported, not hidden
+                lt_error = f"{type(exc).__name__}: {exc}"
+            t = time_gpu(contenders, repeat=repeat, inner=5)
+            flops = 2 * M * K * N
+            row = {"dtype": dtype, "M": M, "K": K, "N": N, "times": t, "check_rel_err": check,
+                   "tiling": sparse24.choose(M, K, N), "sweep_rel_err": checks,
+                   "cusparselt_error": lt_error}
+            for c, v in t.items():
+                row[f"{c}_TFLOPs_dense_equiv"] = flops / v["median"] / 1e12
+            row["speedup_vs_cublas"] = t["cublas_dense"]["median"] / t["spla_sp24"]["median"]
+            if "cusparselt" in t:
+                row["cusparselt_vs_cublas"] = t["cublas_dense"]["median"] / t["cusparselt"]["median"]
+                row["speedup_vs_cusparselt"] = t["cusparselt"]["median"] / t["spla_sp24"]["median"]
+            report.setdefault("sparse24", []).append(row)
+            print(f"  2:4 {dtype} {M}x{K}x{N}: spla {row['spla_sp24_TFLOPs_dense_equiv']:.0f} TFLOP/s "
+                  f"(dense-equivalent, {row['tiling']}), cuBLAS {row['cublas_dense_TFLOPs_dense_equiv']:.0f}, "
+                  f"cuSPARSELt {row.get('cusparselt_TFLOPs_dense_equiv', float('nan')):.0f}; "
+                  f"spla x{row['speedup_vs_cublas']:.2f} vs cuBLAS (err {check:.1e})"
+                  + (f"; cuSPARSELt failed: {lt_error}" if lt_error else ""), flush=True)
+            for c in t:
+                if c.startswith("spla_sp24["):
+                    print(f"      {c:40s} {row[c + '_TFLOPs_dense_equiv']:6.0f} TFLOP/s "
+                          f"(err {checks[c[10:-1]]:.1e})", flush=True)
+            del Wt, Xt, dense, contenders
+        del A, values, meta
+        cupy.get_default_memory_pool().free_all_blocks()
+        torch.cuda.empty_cache()
 
 
 def run(args):
@@ -308,19 +338,19 @@ def markdown(report):
                          f"{r['cusparse_torch_TFLOPs']:.3f} | {r['cusparse_cupy_TFLOPs']:.3f} | "
                          f"{r['speedup_vs_cusparse_torch']:.2f}x |")
     if report.get("sparse24"):
-        lines += ["", "## 2:4 float16 SpMM (dense-equivalent TFLOP/s = 2 M K N / time)", "",
-                  "| M x K x N | spla (default tiling) | cuBLAS dense | cuSPARSELt | spla vs cuBLAS | cuSPARSELt vs cuBLAS |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+        lines += ["", "## 2:4 SpMM (dense-equivalent TFLOP/s = 2 M K N / time)", "",
+                  "| dtype | M x K x N | spla (default tiling) | tiling | cuBLAS dense | cuSPARSELt | spla vs cuBLAS | spla vs cuSPARSELt | cuSPARSELt vs cuBLAS |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in report["sparse24"]:
             lt = r.get("cusparselt_TFLOPs_dense_equiv")
             lines.append(
-                f"| {r['M']}x{r['K']}x{r['N']} | {r['spla_sp24_TFLOPs_dense_equiv']:.0f} | "
-                f"{r['cublas_dense_TFLOPs_dense_equiv']:.0f} | {lt:.0f} | "
-                f"{r['speedup_vs_cublas']:.2f}x | {r.get('cusparselt_vs_cublas', float('nan')):.2f}x |"
-                if lt else
-                f"| {r['M']}x{r['K']}x{r['N']} | {r['spla_sp24_TFLOPs_dense_equiv']:.0f} | "
-                f"{r['cublas_dense_TFLOPs_dense_equiv']:.0f} | failed | {r['speedup_vs_cublas']:.2f}x | |")
-        sweep = [(k[len("spla_sp24["):-len("]_TFLOPs_dense_equiv")], r[k], f"{r['M']}x{r['K']}x{r['N']}")
+                f"| {r.get('dtype', 'float16')} | {r['M']}x{r['K']}x{r['N']} | {r['spla_sp24_TFLOPs_dense_equiv']:.0f} | "
+                f"{r.get('tiling', '')} | {r['cublas_dense_TFLOPs_dense_equiv']:.0f} | "
+                + (f"{lt:.0f} | " if lt else "failed | ")
+                + f"{r['speedup_vs_cublas']:.2f}x | {r.get('speedup_vs_cusparselt', float('nan')):.2f}x | "
+                f"{r.get('cusparselt_vs_cublas', float('nan')):.2f}x |")
+        sweep = [(k[len("spla_sp24["):-len("]_TFLOPs_dense_equiv")], r[k],
+                  f"{r.get('dtype', 'float16')} {r['M']}x{r['K']}x{r['N']}")
                  for r in report["sparse24"] for k in r
                  if k.startswith("spla_sp24[") and k.endswith("_TFLOPs_dense_equiv")]
         if sweep:

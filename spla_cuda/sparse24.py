@@ -14,6 +14,9 @@ and N % 8 == 0; ``supports`` tells, and the N:M backend falls back to the
 CUDA-core kernel otherwise.
 """
 
+import ctypes
+import functools
+
 import cupy
 import numpy as np
 
@@ -41,7 +44,17 @@ CONFIGS = {
     # across the refill (0: each tile's complete before the next is issued).
     "wgmma_256x128x64_s4_keep1": (256, 128, 64, 128, 128, 4, 1),
     "wgmma_256x128x64_s5_keep1": (256, 128, 64, 128, 128, 5, 1),
+    # Version 7 (sp24_tma): bulk tensor copies by a producer warp into STAGES
+    # mbarrier stages of 64 columns of K, two consumer warpgroups, a persistent
+    # grid. K only needs K % 32 == 0 (the copy engine fills the rest with zeros).
+    "tma_256x128_s6": (256, 128, 32, 128, 128, 6, 1),
+    "tma_128x256_s5": (128, 256, 32, 64, 256, 5, 1),
+    "tma_128x128_s8": (128, 128, 32, 64, 128, 8, 1),
 }
+#: The bulk-tensor-copy tilings' kernel parameters: m64 blocks per consumer
+#: warpgroup (MI), block columns BN (the wgmma instruction's N), stages.
+TMA = {name: (CONFIGS[name][0] // 128, CONFIGS[name][1], CONFIGS[name][5])
+       for name in CONFIGS if name.startswith("tma_")}
 #: The wgmma tilings' kernel parameters: instruction width N (m64n128k32 or
 #: m64n256k32 products), stages, block tile BM x BN (sp24_wgmma in
 #: kernels/sparse24.cu).
@@ -49,11 +62,15 @@ WGMMA = {name: (256 if name.endswith("_n256") else 128, CONFIGS[name][5], CONFIG
                 CONFIGS[name][1])
          for name in CONFIGS if name.startswith("wgmma_")}
 #: Tilings that need Hopper (compute capability 9.0, the sm_90a target).
-HOPPER_ONLY = tuple(WGMMA)
+HOPPER_ONLY = tuple(WGMMA) + tuple(TMA)
 #: Default tilings, in order of preference (speed at 8192^3; the first on the H200, session 8,
 #: docs/gpu.md): the first that this GPU runs and whose BK divides K is used.
 DEFAULTS = ("wgmma_256x128x64_s4_keep1", "256x128x128_w64x64_s3_pipe", "256x128x64_w64x64_s3",
             "128x128x32_w64x32_s3")
+#: Version 7 on Hopper: (largest N, tiling) in order; the first whose bound takes N.
+TMA_BY_SHAPE = ((512, "tma_128x128_s8"), (1 << 62, "tma_256x128_s6"))
+#: Whether ``choose`` picks version 7 on Hopper (else ``DEFAULTS``).
+TMA_DEFAULT = False
 #: The 16-bit dtypes with a tensor-core path, and the kernel's tag for each.
 TAGS = {np.dtype(np.float16): "f16"}
 _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
@@ -96,17 +113,30 @@ def prepare(A):
         # Canonical storage (what spla builds) is read as it is, so the kernel
         # always sees the array's current values.
         values = A.values
+    if not values.flags.c_contiguous or values.data.ptr % 16:
+        values = cupy.ascontiguousarray(values).copy()
     nibbles = (first | (second << 2)).reshape(M, K // 32, 8)
     shifts = (cupy.arange(8, dtype=np.uint32) * 4)[None, None, :]
     words = (nibbles << shifts).sum(axis=-1, dtype=np.uint32)  # disjoint bits: sum == or
-    ME = -(-M // 4) * 4  # rows padded to a multiple of 4: aligned 16-byte copies
-    meta = cupy.full((K // 32, ME), 0x44444444, dtype=np.uint32)
+    # Rows padded to a multiple of 256 (whole row tiles of every tiling, and
+    # aligned 16-byte copies), k-slices to an even count (whole 64-column K
+    # tiles): the bulk tensor copies never leave the array for metadata.
+    ME = -(-M // 256) * 256
+    meta = cupy.full((-(-K // 64) * 2, ME), 0x44444444, dtype=np.uint32)
     meta[:, :M] = words.T
     A._sp24 = (values, meta)
     return A._sp24
 
 
+def _tma_stage_bytes(MI, BN):
+    """Bytes of one stage of sp24_tma: B (64 x BN), A (128 MI rows x 64 bytes), metadata."""
+    return -(-(64 * BN * 2 + 128 * MI * 64 + 2 * 128 * MI * 4) // 1024) * 1024
+
+
 def _smem_bytes(cfg, name=""):
+    if name in TMA:
+        MI, BN, STAGES = TMA[name]
+        return STAGES * _tma_stage_bytes(MI, BN) + 1024 + 16 * STAGES  # + alignment, mbarriers
     BM, BN, BK, WM, WN, STAGES, _ = cfg
     tiles = STAGES * (BM * BK + 2 * BK * BN + 4 * (BK // 32) * BM)
     return tiles + (1024 if name in HOPPER_ONLY else 0)  # room to align to 1024 bytes
@@ -122,9 +152,13 @@ def _kernel(tag, name):
     if name in HOPPER_ONLY:
         if not available(name):
             raise ValueError(f"tiling {name} needs a Hopper GPU (compute capability 9.0)")
-        params = WGMMA[name] + (cfg[6],)
-        k = kernel("sparse24.cu", f"sp24_wgmma<{tag}, {', '.join(map(str, params))}>",
-                   options=("-arch=sm_90a",))
+        if name in TMA:
+            k = kernel("sparse24.cu", f"sp24_tma<{tag}, {', '.join(map(str, TMA[name]))}>",
+                       options=("-arch=sm_90a",))
+        else:
+            params = WGMMA[name] + (cfg[6],)
+            k = kernel("sparse24.cu", f"sp24_wgmma<{tag}, {', '.join(map(str, params))}>",
+                       options=("-arch=sm_90a",))
     else:
         k = kernel("sparse24.cu", f"sp24_spmm<{tag}, {', '.join(map(str, cfg))}>")
     smem = _smem_bytes(cfg, name)
@@ -140,29 +174,130 @@ def _kernel(tag, name):
     return k, cfg, smem
 
 
+def choose(M, K, N):
+    """The tiling that ``spmm`` uses for an ``M x K`` by ``K x N`` product on this GPU.
+
+    On Hopper: ``TMA_BY_SHAPE``'s first entry whose column bound takes N (version 7),
+    if ``TMA_DEFAULT`` is on; otherwise the first of ``DEFAULTS`` that runs here and
+    whose BK divides K."""
+    if TMA_DEFAULT and cupy.cuda.Device().compute_capability == "90":
+        return next(name for n_max, name in TMA_BY_SHAPE if N <= n_max)
+    return next(c for c in DEFAULTS if K % CONFIGS[c][2] == 0 and available(c))
+
+
 def spmm(A, X, config=None):
     """``A @ X`` on the sparse tensor cores (float32 result); see ``supports``.
 
-    ``config`` names one of ``CONFIGS`` (for benchmarks); by default the first
-    of ``DEFAULTS`` whose BK divides K.
+    ``config`` names one of ``CONFIGS`` (for benchmarks); by default ``choose``'s.
     """
     values, meta = prepare(A)
-    M, K = A.shape
+    return spmm_prepared(values, meta, A.shape, X, TAGS[A.dtype], config, A.__dict__)
+
+
+def spmm_prepared(values, meta, shape, X, tag, config=None, cache=None):
+    """``spmm`` on prepared storage: ``values`` (M, K/2) 16-bit (``tag`` "f16" or
+    "bf16": the kernels read bits, so a ``uint16`` view of bfloat16 values works) and
+    ``meta`` from ``prepare``; ``cache`` a dict that keeps tensor maps between calls."""
+    M, K = shape
     N = X.shape[1]
     X = cupy.ascontiguousarray(X)
+    if X.data.ptr % 16:  # an offset view: the 16-byte copies need an aligned start
+        X = X.copy()
     C = cupy.empty((M, N), dtype=np.float32)
     if M == 0 or N == 0:
         return C
     if K == 0:
         C[...] = 0
         return C
-    name = config or next(c for c in DEFAULTS if K % CONFIGS[c][2] == 0 and available(c))
-    k, cfg, smem = _kernel(TAGS[A.dtype], name)
+    name = config or choose(M, K, N)
+    k, cfg, smem = _kernel(tag, name)
     if K % cfg[2]:
         raise ValueError(f"tiling {name} needs K % {cfg[2]} == 0, got K = {K}")
+    if name in TMA:
+        return _spmm_tma(values, meta, shape, X, C, name, k, smem, {} if cache is None else cache)
     BM, BN, _, WM, WN, _, _ = cfg
     grid = (-(-N // BN), -(-M // BM))
     threads = (BM // WM) * (BN // WN) * 32 * (4 if name in HOPPER_ONLY else 1)
     k(grid, (threads,), (values, meta, X, C, np.int32(M), np.int32(N), np.int32(K),
                          np.int32(meta.shape[1])), shared_mem=smem)
+    return C
+
+
+# -- version 7: tensor maps for the bulk tensor copies -----------------------------------
+
+_TMA_UINT16, _TMA_UINT32 = 1, 2              # CUtensorMapDataType
+_SWIZZLE_NONE, _SWIZZLE_64B, _SWIZZLE_128B = 0, 2, 3
+_L2_PROMOTION_128B = 2
+
+
+@functools.lru_cache(maxsize=None)
+def _encode_tiled():
+    """The driver's ``cuTensorMapEncodeTiled`` (libcuda, through ctypes)."""
+    fn = ctypes.CDLL("libcuda.so.1").cuTensorMapEncodeTiled
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p,
+                   ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64),
+                   ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32),
+                   ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    return fn
+
+
+def tensor_map(ptr, dtype_code, itemsize, rows, cols, box_cols, box_rows, swizzle):
+    """The 128-byte ``CUtensorMap`` of a row-major 2-D array (``rows x cols``
+    elements at device address ``ptr``, rows contiguous) read in boxes of
+    ``box_rows x box_cols`` elements, as a NumPy ``uint8`` array."""
+    buf = np.zeros(128 + 64, dtype=np.uint8)
+    off = (-buf.ctypes.data) % 64                   # CUtensorMap is 64-byte aligned
+    out = buf[off:off + 128]
+    u64, u32 = ctypes.c_uint64, ctypes.c_uint32
+    dims = (u64 * 2)(cols, rows)
+    strides = (u64 * 1)(cols * itemsize)
+    box = (u32 * 2)(box_cols, box_rows)
+    ones = (u32 * 2)(1, 1)
+    err = _encode_tiled()(out.ctypes.data, dtype_code, 2, ctypes.c_void_p(ptr), dims, strides, box,
+                          ones, 0, swizzle, _L2_PROMOTION_128B, 0)
+    if err:
+        raise RuntimeError(f"cuTensorMapEncodeTiled failed with CUDA error {err} "
+                           f"({rows} x {cols} array, box {box_rows} x {box_cols})")
+    return out.copy()
+
+
+def _tma_maps(values, meta, shape, X, name, owner):
+    """The tensor maps of A's values, X and A's metadata, one device buffer (kept on A
+    for the last few X: a map depends only on the address, shape and box)."""
+    MI, BN, _ = TMA[name]
+    BM = 128 * MI
+    M, K = shape
+    N = X.shape[1]
+    cache = owner.setdefault("_sp24_maps", {})
+    key = (BM, BN, X.data.ptr, K, N, values.data.ptr, meta.data.ptr)
+    maps = cache.get(key)
+    if maps is None:
+        host = np.concatenate([
+            tensor_map(values.data.ptr, _TMA_UINT16, 2, M, K // 2, 32, BM, _SWIZZLE_64B),
+            tensor_map(X.data.ptr, _TMA_UINT16, 2, K, N, 64, 64, _SWIZZLE_128B),
+            tensor_map(meta.data.ptr, _TMA_UINT32, 4, meta.shape[0], meta.shape[1], BM, 2,
+                       _SWIZZLE_NONE)])
+        maps = cupy.asarray(host)
+        if len(cache) >= 8:
+            cache.clear()
+        cache[key] = maps
+    return maps
+
+
+@functools.lru_cache(maxsize=None)
+def _multiprocessors(device):
+    return cupy.cuda.Device(device).attributes["MultiProcessorCount"]
+
+
+def _spmm_tma(values, meta, shape, X, C, name, k, smem, owner):
+    MI, BN, _ = TMA[name]
+    M, K = shape
+    N = X.shape[1]
+    if X.data.ptr % 16 or values.data.ptr % 16 or not values.flags.c_contiguous:
+        raise ValueError("the bulk tensor copies need 16-byte aligned, contiguous operands")
+    maps = _tma_maps(values, meta, shape, X, name, owner)
+    tiles = -(-M // (128 * MI)) * -(-N // BN)
+    grid = min(tiles, _multiprocessors(cupy.cuda.Device().id))
+    k((grid,), (384,), (maps, C, np.int32(M), np.int32(N), np.int32(K)), shared_mem=smem)
     return C

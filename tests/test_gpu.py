@@ -202,11 +202,30 @@ def test_nm_products_cuda_cores(A, dtype, k, data):
     np.testing.assert_array_equal(_host(G.tocsr().toarray()), A.tocsr().toarray())
 
 
-@settings(max_examples=60)
-@given(M=st.integers(1, 300), k_tiles=st.integers(1, 4),
+def _bf16_bits(a):
+    """bfloat16 bits (uint16) of a float array whose values bfloat16 holds exactly."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float32).astype(ml_dtypes.bfloat16).view(np.uint16))
+
+
+def _sp24_product(G, X, config, dtype):
+    """G @ X on the tensor cores, float16 through the array, bfloat16 through its bits."""
+    if dtype == "f16":
+        Xg = cupy.asarray(X)
+        assert spla_cuda.sparse24.supports(G, Xg)
+        return spla_cuda.sparse24.spmm(G, Xg, config) if config else G @ Xg
+    values, meta = spla_cuda.sparse24.prepare(G)
+    vb = cupy.asarray(_bf16_bits(_host(values)))
+    return spla_cuda.sparse24.spmm_prepared(vb, meta, G.shape, cupy.asarray(_bf16_bits(X)), "bf16",
+                                            config)
+
+
+@settings(max_examples=80)
+@given(M=st.integers(1, 300), k_tiles=st.integers(1, 5),
        N=st.sampled_from([8, 16, 24, 136, 264]), seed=st.integers(0, 2**32 - 1),
-       unsorted=st.booleans(), config=st.sampled_from([None] + sorted(spla_cuda.sparse24.CONFIGS)))
-def test_sparse24_tensor_cores(M, k_tiles, N, seed, unsorted, config):
+       unsorted=st.booleans(), config=st.sampled_from([None] + sorted(spla_cuda.sparse24.CONFIGS)),
+       dtype=st.sampled_from(["f16", "bf16"]))
+def test_sparse24_tensor_cores(M, k_tiles, N, seed, unsorted, config, dtype):
     if config and not spla_cuda.sparse24.available(config):
         return  # a Hopper-only tiling on another GPU: nothing to check here
     bk = spla_cuda.sparse24.CONFIGS[config][2] if config else 32
@@ -219,30 +238,51 @@ def test_sparse24_tensor_cores(M, k_tiles, N, seed, unsorted, config):
         swap = np.arange(S) ^ 1
         A = spla.nm_array((A.values[:, swap], A.positions[:, swap]), shape=A.shape)
     X = (rng.integers(-8, 9, (K, N)) / 4).astype(np.float16)
-    G = A.to_device("cuda")
-    assert spla_cuda.sparse24.supports(G, cupy.asarray(X))
-    Y = spla_cuda.sparse24.spmm(G, cupy.asarray(X), config) if config else G @ cupy.asarray(X)
+    Y = _sp24_product(A.to_device("cuda"), X, config, dtype)
     assert Y.dtype == np.float32
     D = A.toarray().astype(np.float64)
-    # Quarter-integers in [-2, 2]: every product and partial sum is exact in float32.
+    # Quarter-integers in [-2, 2] (exact in float16 and bfloat16): every product and
+    # partial sum is exact in float32.
     np.testing.assert_array_equal(_host(Y), D @ X.astype(np.float64))
 
 
-@pytest.mark.parametrize("config", [c for c in sorted(spla_cuda.sparse24.CONFIGS) if c.startswith("wgmma")])
-@pytest.mark.parametrize("M, k_tiles, N", [(300, 17, 264), (256, 40, 128), (1, 13, 8)])
-def test_sparse24_wgmma_many_k_tiles(config, M, k_tiles, N):
+_PIPELINED = [c for c in sorted(spla_cuda.sparse24.CONFIGS) if c.startswith(("wgmma", "tma"))]
+
+
+@pytest.mark.parametrize("dtype", ["f16", "bf16"])
+@pytest.mark.parametrize("config", _PIPELINED)
+@pytest.mark.parametrize("M, k_tiles, N", [(300, 17, 264), (256, 40, 128), (1, 13, 8), (513, 9, 392)])
+def test_sparse24_wgmma_many_k_tiles(config, M, k_tiles, N, dtype):
     """More K tiles than pipeline stages, several times over: every stage is
     refilled and its barriers go through several phases (the pipelined tilings'
-    hand-over between loads and products)."""
+    hand-over between loads and products); with the persistent version 7, blocks
+    of several output tiles each (513 x 392: 15 to 20 tiles)."""
     if not spla_cuda.sparse24.available(config):
         pytest.skip(f"{config} needs a Hopper GPU")
     K = k_tiles * spla_cuda.sparse24.CONFIGS[config][2]
     rng = np.random.default_rng(M + k_tiles + N)
     A = spla.nm_array((rng.integers(-8, 9, (M, K)) / 4).astype(np.float16), prune=True)
     X = (rng.integers(-8, 9, (K, N)) / 4).astype(np.float16)
-    Y = spla_cuda.sparse24.spmm(A.to_device("cuda"), cupy.asarray(X), config)
+    Y = _sp24_product(A.to_device("cuda"), X, config, dtype)
     # Quarter-integers: sums of at most 1,280 products of 1/16 steps are exact in float32.
     np.testing.assert_array_equal(_host(Y), A.toarray().astype(np.float64) @ X.astype(np.float64))
+
+
+def test_sparse24_version7_on_many_tiles_per_block():
+    """A product with far more output tiles than multiprocessors: every block of the
+    persistent grid walks many tiles, and the pipeline runs on across them."""
+    if not spla_cuda.sparse24.available("tma_128x128_s8"):
+        pytest.skip("version 7 needs a Hopper GPU")
+    rng = np.random.default_rng(11)
+    M, K, N = 2048, 1056, 2056  # K % 64 == 32, N % 128 == 8: partial tiles at two edges
+    A = spla.nm_array((rng.integers(-8, 9, (M, K)) / 4).astype(np.float16), prune=True)
+    X = (rng.integers(-8, 9, (K, N)) / 4).astype(np.float16)
+    ref = A.toarray().astype(np.float64) @ X.astype(np.float64)
+    G = A.to_device("cuda")
+    for config in spla_cuda.sparse24.TMA:
+        for dtype in ("f16", "bf16"):
+            np.testing.assert_array_equal(_host(_sp24_product(G, X, config, dtype)), ref,
+                                          err_msg=f"{config} {dtype}")
 
 
 def test_sparse24_random_values_within_float32_accumulation():

@@ -461,3 +461,208 @@ sp24_wgmma(const bits16* __restrict__ Av, const unsigned* __restrict__ meta,
     }
 #endif
 }
+
+// ---------------------------------------------------------------------------
+// Version 7: bulk tensor copies (TMA), a producer warp, mbarrier stages and a
+// persistent grid (sm_90a).
+//
+// A block of 384 threads: warpgroup 0 loads (one thread issues every copy),
+// warpgroups 1 and 2 multiply, each owning 64 MI rows of the block's
+// BM x BN tile (BM = 128 MI), all BN columns: one m64nBNk32 sparse product per
+// m64 block and k-step, MI BN / 2 float accumulators per thread. The grid is at
+// most one block per multiprocessor; block b computes tiles b, b + gridDim.x,
+// ... in an order that keeps GROUP_M row tiles together (the tiles running at
+// one time share their A and B tiles in L2).
+//
+// Every K tile of 64 columns is one pipeline stage, filled by bulk tensor
+// copies that complete on the stage's `full` mbarrier (transaction bytes):
+//   B    BN / 64 boxes of 64 k-rows x 64 columns, 128-byte swizzle: exactly the
+//        N-major swizzled layout of version 5 (atoms of 8 k-rows x 128 bytes,
+//        a 64-column block's atoms one after the other along K);
+//   A    one box of BM rows x 32 compressed columns, 64-byte swizzle: the
+//        K-major layout of version 5 (rows of 64 bytes, chunk c of row r at
+//        c ^ ((r >> 1) & 3));
+//   meta one box of BM rows x 2 k-slices of the (K/32, ME) metadata words.
+// Rows, columns and k-rows outside the operands arrive as zeros (the copy
+// engine fills them), so M, N and K need not be multiples of the tile.
+// A consumer warp arrives on the stage's `empty` mbarrier once the products
+// that read the stage are complete (wait_group 1 after the next tile's
+// products are issued); the producer waits on it before refilling.
+// The tensor maps (CUtensorMap, 128 bytes each: A, B, metadata) are built on
+// the host and read from global memory.
+__device__ __forceinline__ void mbar_init(unsigned long long* bar, unsigned count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(smem_addr(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(unsigned long long* bar, unsigned bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n"
+                 :: "r"(smem_addr(bar)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(unsigned long long* bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"(smem_addr(bar)) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(unsigned long long* bar, unsigned parity) {
+    unsigned done = 0;
+    do {
+        asm volatile("{\n.reg .pred p;\n"
+                     "mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                     "selp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(done) : "r"(smem_addr(bar)), "r"(parity) : "memory");
+    } while (!done);
+}
+__device__ __forceinline__ void tma_load_2d(void* dst, const void* map, int x, int y, unsigned long long* bar) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3}], [%4];\n"
+                 :: "r"(smem_addr(dst)), "l"(map), "r"(x), "r"(y), "r"(smem_addr(bar)) : "memory");
+}
+
+template <int BM, int BN, int GROUP_M>
+struct TileOrder {
+    int tiles_m, tiles_n;
+    __device__ __forceinline__ void at(int t, int& tm, int& tn) const {
+        const int per_group = GROUP_M * tiles_n;
+        const int first = (t / per_group) * GROUP_M;
+        const int rows = min(tiles_m - first, GROUP_M);
+        const int r = t % per_group;
+        tm = first + r % rows;
+        tn = r / rows;
+    }
+};
+
+template <typename T, int MI, int BN, int STAGES>
+__global__ void __launch_bounds__(384, 1)
+sp24_tma(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, int N, int K)
+{
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    constexpr int BM = 128 * MI;
+    constexpr int B_BYTES = WG_BK * BN * 2;            // B first: 1024-byte aligned
+    constexpr int A_BYTES = BM * WG_BK;                // BM rows of 32 compressed halves
+    constexpr int E_BYTES = 2 * BM * 4;
+    constexpr int STAGE = ((B_BYTES + A_BYTES + E_BYTES + 1023) / 1024) * 1024;
+    constexpr int GROUP_M = 8;
+    static_assert(MI * BN <= 256, "at most 128 accumulators per thread");
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    unsigned char* smem = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u);
+    unsigned long long* full = reinterpret_cast<unsigned long long*>(smem + STAGES * STAGE);
+    unsigned long long* empty = full + STAGES;
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int wg = warp >> 2, wq = warp & 3;
+    const TileOrder<BM, BN, GROUP_M> order{(M + BM - 1) / BM, (N + BN - 1) / BN};
+    const int tiles = order.tiles_m * order.tiles_n;
+    const int k_tiles = (K + WG_BK - 1) / WG_BK;
+    const void* map_a = maps;
+    const void* map_b = maps + 128;
+    const void* map_e = maps + 256;
+
+    if (tid == 0) {
+        for (int s = 0; s < STAGES; ++s) {
+            mbar_init(&full[s], 1);
+            mbar_init(&empty[s], 8);                    // one arrival per consumer warp
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    if (wg == 0) {
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
+        if (tid == 0) {
+            // The maps were written through the generic proxy (a host copy into a
+            // buffer that may have held other maps): acquire them for the copy engine.
+            #pragma unroll
+            for (int m = 0; m < 3; ++m)
+                asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n"
+                             :: "l"(maps + 128 * m) : "memory");
+            int it = 0;
+            for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+                int tm, tn;
+                order.at(t, tm, tn);
+                for (int kt = 0; kt < k_tiles; ++kt, ++it) {
+                    const int s = it % STAGES;
+                    mbar_wait(&empty[s], ((it / STAGES) & 1) ^ 1);
+                    unsigned char* st = smem + s * STAGE;
+                    mbar_expect_tx(&full[s], B_BYTES + A_BYTES + E_BYTES);
+                    #pragma unroll
+                    for (int nb = 0; nb < BN / 64; ++nb)
+                        tma_load_2d(st + nb * 8192, map_b, tn * BN + nb * 64, kt * WG_BK, &full[s]);
+                    tma_load_2d(st + B_BYTES, map_a, kt * (WG_BK / 2), tm * BM, &full[s]);
+                    tma_load_2d(st + B_BYTES + A_BYTES, map_e, tm * BM, kt * 2, &full[s]);
+                }
+            }
+        }
+    } else {
+        asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n");
+        const int cw = wg - 1;                          // consumer warpgroup 0 or 1
+        const int g = lane >> 2, t4 = lane & 3;
+        float acc[MI * BN / 2];
+        unsigned e0[2][MI] = {}, e1[2][MI] = {};
+        int it = 0;
+        // One K tile: wait for its stage, issue its products, retire the tile
+        // before (wait_group 1) and hand that tile's stage back. The metadata
+        // registers alternate between tiles (e, e_old): products still in
+        // flight read them (docs/gpu.md, session 8).
+        auto step = [&](int kt, unsigned (&e)[2][MI], const unsigned (&e_old)[2][MI]) {
+            const int s = it % STAGES;
+            mbar_wait(&full[s], (it / STAGES) & 1);
+            const unsigned char* st = smem + s * STAGE;
+            const unsigned* es = reinterpret_cast<const unsigned*>(st + B_BYTES + A_BYTES);
+            #pragma unroll
+            for (int ks = 0; ks < 2; ++ks) {
+                #pragma unroll
+                for (int i = 0; i < MI; ++i) {
+                    const int rr = (cw * MI + i) * 64 + wq * 16 + g;
+                    const unsigned lo = es[ks * BM + rr], hi = es[ks * BM + rr + 8];
+                    e[ks][i] = (t4 & 1) ? __byte_perm(lo, hi, 0x7632) : __byte_perm(lo, hi, 0x5410);
+                }
+            }
+            asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+            #pragma unroll
+            for (int ks = 0; ks < 2; ++ks) {
+                #pragma unroll
+                for (int i = 0; i < MI; ++i) {
+                    const unsigned long long da =
+                        wg_desc(st + B_BYTES + (cw * MI + i) * 64 * 64 + ks * 32, 16, 512, 2);
+                    const unsigned long long db = wg_desc(st + ks * 4 * 1024, 8192, 1024, 1);
+                    WgmmaSp<T, BN>::run(acc + i * (BN / 2), da, db, e[ks][i], kt > 0 || ks > 0);
+                }
+            }
+            asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+            asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+            #pragma unroll
+            for (int ks = 0; ks < 2; ++ks)
+                #pragma unroll
+                for (int i = 0; i < MI; ++i) asm volatile("" :: "r"(e_old[ks][i]));
+            if (kt > 0) {
+                __syncwarp();
+                if (lane == 0) mbar_arrive(&empty[(it - 1) % STAGES]);
+            }
+            ++it;
+        };
+        for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+            int tm, tn;
+            order.at(t, tm, tn);
+            for (int kt = 0; kt < k_tiles; kt += 2) {
+                step(kt, e0, e1);
+                if (kt + 1 < k_tiles) step(kt + 1, e1, e0);
+            }
+            asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+            __syncwarp();
+            if (lane == 0) mbar_arrive(&empty[(it - 1) % STAGES]);
+            // Accumulator i BN / 2 + 4 j + q: row 8 (q >> 1) + g of warp wq's 16
+            // rows of m64 block i, column 8 j + 2 t4 + (q & 1).
+            #pragma unroll
+            for (int i = 0; i < MI; ++i) {
+                const int r = tm * BM + (cw * MI + i) * 64 + wq * 16 + g;
+                const float* a = acc + i * (BN / 2);
+                #pragma unroll
+                for (int j = 0; j < BN / 8; ++j) {
+                    const int c = tn * BN + j * 8 + 2 * t4;
+                    if (c < N) {
+                        if (r < M) *reinterpret_cast<float2*>(C + (size_t)r * N + c) = make_float2(a[4 * j], a[4 * j + 1]);
+                        if (r + 8 < M) *reinterpret_cast<float2*>(C + (size_t)(r + 8) * N + c) = make_float2(a[4 * j + 2], a[4 * j + 3]);
+                    }
+                }
+            }
+        }
+    }
+#endif
+}
