@@ -12,6 +12,18 @@ VALUE_DTYPES = (
     np.dtype(np.complex128),
 )
 
+try:  # bfloat16: NumPy has none; ml_dtypes (JAX's, TensorFlow's) supplies it
+    import ml_dtypes as _ml_dtypes
+
+    #: ``ml_dtypes.bfloat16`` when ml-dtypes is installed (``pip install 'spla[bfloat16]'``), else None.
+    BFLOAT16 = np.dtype(_ml_dtypes.bfloat16)
+except ImportError:  # pragma: no cover - ml-dtypes is optional
+    BFLOAT16 = None
+
+#: The 16-bit float dtypes: stored as they are where a format allows (N:M), computed
+#: and returned as float32.
+HALF_DTYPES = tuple(d for d in (np.dtype(np.float16), BFLOAT16) if d is not None)
+
 #: Index dtypes that kernels are compiled for.
 INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 
@@ -63,7 +75,7 @@ def _promote_dtypes(a, b):
 def _supported(dt):
     if dt.kind in "biu":
         dt = np.dtype(np.float64)
-    elif dt == np.float16:
+    elif dt in HALF_DTYPES:
         dt = np.dtype(np.float32)
     return value_dtype(dt, what="the result")
 

@@ -1,17 +1,17 @@
 """GPU implementations of the N:M operations.
 
-Products of 2:4 float16 arrays with float16 operands run on the sparse tensor
-cores (``sparse24``); every other N:M product runs ``kernels/nm.cu`` on the CUDA
+Products of 2:4 float16 (bfloat16) arrays with float16 (bfloat16) operands run on
+the sparse tensor cores (``sparse24``); every other N:M product runs ``kernels/nm.cu`` on the CUDA
 cores, reading float16 values directly and accumulating them in float32.
-Results follow the CPU backend: NumPy's promotion, with float16 computed and
-returned as float32.
+Results follow the CPU backend: NumPy's promotion, with float16 and bfloat16
+computed and returned as float32.
 """
 
 import cupy
 import numpy as np
 
 from spla._dispatch import register
-from spla._dtypes import result_dtype
+from spla._dtypes import BFLOAT16, HALF_DTYPES, result_dtype
 from spla._formats.compressed import csr_array
 
 from . import sparse24
@@ -20,11 +20,20 @@ from ._compile import blocks, ctype, kernel, lanes_per_row, vector_width
 THREADS = 256
 
 
+def as_dtype(a, dt):
+    """``a`` (a CuPy array) as a contiguous array of ``dt``; bfloat16 goes through its
+    bits (the top half of a float32), so no CuPy bfloat16 kernel is needed."""
+    if BFLOAT16 is not None and a.dtype == BFLOAT16:
+        wide = (cupy.ascontiguousarray(a).view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        return wide if dt == np.float32 else wide.astype(dt)
+    return cupy.ascontiguousarray(a, dtype=dt)
+
+
 def _values_for(A, dt):
     """Values as the kernel reads them: float16 stays float16 for a float32 product."""
     if A.dtype == np.float16 and dt == np.float32:
         return A.values, "half_bits"
-    values = A.values if A.dtype == dt else A.values.astype(dt)
+    values = A.values if A.dtype == dt else as_dtype(A.values, dt)
     return values, ctype(dt)
 
 
@@ -36,7 +45,7 @@ def matvec(A, x):
     if R == 0 or S == 0:
         return cupy.zeros(R, dtype=dt)
     values, T = _values_for(A, dt)
-    x = cupy.ascontiguousarray(x, dtype=dt)
+    x = as_dtype(x, dt)
     y = cupy.empty(R, dtype=dt)
     packed = A.packed_positions
     k = kernel("nm.cu", f"nm_spmv<{T}, {ctype(dt)}, {A.n}, {A.m}>")
@@ -56,7 +65,7 @@ def matmat(A, X):
     if R == 0 or K == 0 or S == 0:
         return cupy.zeros((R, K), dtype=dt)
     values, T = _values_for(A, dt)
-    X = cupy.ascontiguousarray(X, dtype=dt)
+    X = as_dtype(X, dt)
     Y = cupy.empty((R, K), dtype=dt)
     V = vector_width(dt, K)
     G = lanes_per_row(K, V)
@@ -106,12 +115,12 @@ def tocsr(A):
     counts = keep.sum(axis=1)
     idx = np.int32 if max(C, R, int(counts.sum())) <= np.iinfo(np.int32).max else np.int64
     indptr = cupy.concatenate([cupy.zeros(1, idx), cupy.cumsum(counts).astype(idx)])
-    return csr_array._from_parts(vals[keep].astype(dt), cols[keep].astype(idx), indptr,
+    return csr_array._from_parts(as_dtype(vals[keep], dt), cols[keep].astype(idx), indptr,
                                  (R, C), True)
 
 
 @register("prepare", "nm", "cuda")
 def prepare(A):
-    """Lay out a 2:4 float16 array for the sparse tensor cores, once, on arrival."""
+    """Lay out a 2:4 float16 or bfloat16 array for the sparse tensor cores, once, on arrival."""
     if sparse24.eligible(A):
         sparse24.prepare(A)

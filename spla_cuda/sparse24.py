@@ -20,6 +20,8 @@ import functools
 import cupy
 import numpy as np
 
+from spla._dtypes import BFLOAT16
+
 from ._compile import kernel
 
 #: Kernel tilings (BM, BN, BK, WM, WN, STAGES, PIPE): block tile BM x BN of C,
@@ -73,6 +75,8 @@ TMA_BY_SHAPE = ((512, "tma_128x128_s8"), (1 << 62, "tma_256x128_s6"))
 TMA_DEFAULT = False
 #: The 16-bit dtypes with a tensor-core path, and the kernel's tag for each.
 TAGS = {np.dtype(np.float16): "f16"}
+if BFLOAT16 is not None:
+    TAGS[BFLOAT16] = "bf16"
 _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
 _RAISED = set()
 
@@ -100,7 +104,7 @@ def prepare(A):
     M, K = A.shape
     G = K // 4
     pos = A.positions.reshape(M, G, 2).astype(np.uint32)
-    vals = A.values.reshape(M, G, 2)
+    vals = A.values.view(np.uint16).reshape(M, G, 2)  # the kernels read bits
     swap = pos[..., 0] > pos[..., 1]
     first = cupy.where(swap, pos[..., 1], pos[..., 0])
     second = cupy.where(swap, pos[..., 0], pos[..., 1])
@@ -108,7 +112,7 @@ def prepare(A):
         # Slots out of position order (raw input): a reordered copy of the values.
         v0 = cupy.where(swap, vals[..., 1], vals[..., 0])
         v1 = cupy.where(swap, vals[..., 0], vals[..., 1])
-        values = cupy.ascontiguousarray(cupy.stack([v0, v1], axis=-1).reshape(M, K // 2))
+        values = cupy.ascontiguousarray(cupy.stack([v0, v1], axis=-1).reshape(M, K // 2))  # uint16
     else:
         # Canonical storage (what spla builds) is read as it is, so the kernel
         # always sees the array's current values.

@@ -26,13 +26,16 @@ fill-in zeros at the lowest free positions.
 import numpy as np
 
 from .. import _dispatch
+from .._dtypes import HALF_DTYPES
 from .._base import SparseArray, _is_scipy_sparse
 from ..masks import check_nm, top_n_positions
 from . import registry
 from .validation import check_integer, check_shape
 
-#: Value dtypes of N:M arrays (float16 is stored as is; products compute in float32).
-NM_VALUE_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+#: Value dtypes of N:M arrays (float16 and bfloat16, where ml-dtypes is installed, are
+#: stored as they are; products compute in float32).
+NM_VALUE_DTYPES = HALF_DTYPES + (np.dtype(np.float32), np.dtype(np.float64))
+_NAMES = ", ".join(d.name for d in NM_VALUE_DTYPES)
 
 
 #: Why GPU input is refused: packing runs on the CPU, and spla moves storage
@@ -46,20 +49,14 @@ def nm_value_dtype(input_dtype, requested=None):
     if requested is not None:
         dt = np.dtype(requested)
         if dt not in NM_VALUE_DTYPES:
-            raise TypeError(
-                f"unsupported dtype {dt.name!r} for nm_array values; "
-                "spla supports float16, float32 and float64"
-            )
+            raise TypeError(f"unsupported dtype {dt.name!r} for nm_array values; spla supports {_NAMES}")
         return dt
     dt = np.dtype(input_dtype)
     if dt in NM_VALUE_DTYPES:
         return dt
     if dt.kind in "biu":
         return np.dtype(np.float64)
-    raise TypeError(
-        f"unsupported dtype {dt.name!r} for nm_array values; "
-        "spla supports float16, float32 and float64"
-    )
+    raise TypeError(f"unsupported dtype {dt.name!r} for nm_array values; spla supports {_NAMES}")
 
 
 def pack_positions(pos, m):
@@ -229,7 +226,9 @@ class nm_array(SparseArray):
                 )
         # Keeps every non-zero (when there are at most n) and fills with the lowest
         # free positions; with prune=True it is nm_mask's choice.
-        pos = top_n_positions(groups, n)
+        # bfloat16 (an ml_dtypes type NumPy's abs does not sort by magnitude) is
+        # ranked through float32, which holds every bfloat16 value exactly.
+        pos = top_n_positions(groups if groups.dtype.kind != "V" else groups.astype(np.float32), n)
         values = np.take_along_axis(groups, pos.astype(np.intp), axis=-1)
         values = np.ascontiguousarray(values.reshape(R, G * n), dtype=target)
         self._set(values, pack_positions(pos.reshape(R, G * n), m), n, m, (R, C))

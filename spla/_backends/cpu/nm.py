@@ -19,7 +19,7 @@ import numba
 import numpy as np
 
 from ..._dispatch import register
-from ..._dtypes import index_dtype_for, result_dtype
+from ..._dtypes import HALF_DTYPES, index_dtype_for, result_dtype
 from ..._formats.compressed import csr_array
 from ..._kernels import nm as K
 from ..._kernels import simd
@@ -210,7 +210,7 @@ def tocsr(A):
     R, C = A.shape
     n, m = A.n, A.m
     G = A.values.shape[1] // n
-    dt = np.dtype(np.float32) if A.dtype == np.float16 else A.dtype
+    dt = np.dtype(np.float32) if A.dtype in HALF_DTYPES else A.dtype
     pos = A.positions.reshape(R, G, n).astype(np.int64)
     vals = A.values.reshape(R, G, n)
     order = np.argsort(pos, axis=-1, kind="stable")  # canonical rows: sorted columns
