@@ -174,6 +174,11 @@ class SparseArray:
                     f"{other_csr.device!r}); move one with to_device()"
                 )
             return self._matmul_sparse(other_csr)
+        if self.device == "cuda" and type(other).__module__.split(".")[0] == "torch":
+            # A PyTorch CUDA tensor: the product on its memory (DLPack), a tensor back.
+            from spla_cuda.interop import from_torch, to_torch
+
+            return to_torch(self._matmul_dense(from_torch(other)))
         return self._matmul_dense(self._dense_operand(other))
 
     def _matmul_dense(self, x):

@@ -285,6 +285,44 @@ def test_sparse24_version7_on_many_tiles_per_block():
                                           err_msg=f"{config} {dtype}")
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_nm_half_end_to_end_and_pytorch_round_trip(dtype):
+    """``nm_array(W).to_device("cuda") @ X`` for float16 and bfloat16 (ml_dtypes on
+    the host, CuPy on the device), on the tensor cores, exact on quarter-integers; the
+    same with X a PyTorch CUDA tensor returns a tensor (DLPack, no copy)."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    dt = np.dtype(np.float16) if dtype == "float16" else np.dtype(ml_dtypes.bfloat16)
+    rng = np.random.default_rng(7)
+    W = (rng.integers(-8, 9, (300, 256)) / 4).astype(dt)
+    X = (rng.integers(-8, 9, (256, 72)) / 4).astype(dt)
+    A = spla.nm_array(W, prune=True)
+    assert A.dtype == dt
+    G = A.to_device("cuda")
+    Xg = cupy.asarray(X)
+    assert spla_cuda.sparse24.supports(G, Xg)
+    ref = A.toarray().astype(np.float64) @ X.astype(np.float64)
+    Y = G @ Xg
+    assert isinstance(Y, cupy.ndarray) and Y.dtype == np.float32
+    np.testing.assert_array_equal(_host(Y), ref)
+    np.testing.assert_array_equal(_host(G @ Xg[:, 3]), ref[:, 3])          # CUDA-core SpMV
+    np.testing.assert_array_equal(_host(G.toarray()).astype(np.float64), A.toarray().astype(np.float64))
+    torch = pytest.importorskip("torch")
+    T = torch.from_dlpack(cupy.asarray(X.view(np.int16))).view(getattr(torch, dtype))
+    Yt = G @ T
+    assert isinstance(Yt, torch.Tensor) and Yt.is_cuda and Yt.dtype == torch.float32
+    np.testing.assert_array_equal(Yt.cpu().numpy(), ref)
+    with pytest.raises(ValueError, match="CPU tensor"):
+        G @ T.cpu()
+
+
+def test_pytorch_operand_of_csr():
+    torch = pytest.importorskip("torch")
+    A = spla.csr_array(np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0]], dtype=np.float32)).to_device("cuda")
+    y = A @ torch.tensor([1.0, 2.0, 3.0], device="cuda")
+    assert isinstance(y, torch.Tensor) and y.is_cuda
+    np.testing.assert_array_equal(y.cpu().numpy(), [7.0, 6.0])
+
+
 def test_sparse24_random_values_within_float32_accumulation():
     rng = np.random.default_rng(3)
     M, K, N = 512, 1024, 256
