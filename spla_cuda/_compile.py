@@ -5,15 +5,38 @@ instantiation, e.g. ``csr_spmv_tasks<float, int, 128, 8>``). Each instantiation
 is compiled once per process (``functools.lru_cache``) and once per machine:
 CuPy keeps the compiled binary in its on-disk kernel cache (``~/.cupy/kernel_cache``),
 keyed by the source text, so a later process loads it without compiling.
+
+Prebuilt kernels: ``kernels/prebuilt`` may hold cubins for Hopper (sm_90a), one
+per instantiation, named by a hash of the source text, the expression and the
+options, so a cubin is used only for the exact source it was built from (any
+change of the source falls back to NVRTC). ``python spla_cuda/_compile.py build
+LIST.jsonl`` (no CuPy or GPU needed, only ``nvcc``) builds them with ``nvcc`` from a list of instantiations, which a run
+with ``SPLA_CUDA_RECORD=LIST.jsonl`` in the environment writes (one JSON line
+per instantiation compiled).
 """
 
 import functools
+import hashlib
+import json
+import os
 import pathlib
+import re
+import subprocess
+import sys
+import tempfile
 
-import cupy
 import numpy as np
 
+try:
+    import cupy
+except ImportError:  # the build step (nvcc, no GPU) runs without CuPy
+    if __name__ != "__main__":
+        raise
+
 KERNELS = pathlib.Path(__file__).with_name("kernels")
+PREBUILT = KERNELS / "prebuilt"
+#: The architecture of the prebuilt cubins, and the compute capability that runs them.
+PREBUILT_ARCH, PREBUILT_CC = "sm_90a", "90"
 
 #: The C++ type of each dtype, as the kernels spell it.
 CTYPES = {
@@ -43,9 +66,34 @@ def _source(name):
     return (KERNELS / name).read_text().replace('#include "common.cuh"', common)
 
 
+def _key(source, expression, options):
+    text = "\0".join((_source(source), expression, *options, PREBUILT_ARCH))
+    return f"{pathlib.Path(source).stem}-{hashlib.sha256(text.encode()).hexdigest()[:20]}"
+
+
+def _prebuilt(source, expression, options):
+    """The prebuilt kernel of this exact source and expression, or None."""
+    path = PREBUILT / f"{_key(source, expression, options)}.cubin"
+    if not path.is_file() or cupy.cuda.Device().compute_capability != PREBUILT_CC:
+        return None
+    names = set(re.findall(rb"\.text\.(_Z[0-9A-Za-z_]+)\x00", path.read_bytes()))
+    if len(names) != 1:
+        return None
+    return cupy.RawModule(path=str(path)).get_function(names.pop().decode())
+
+
 @functools.lru_cache(maxsize=None)
 def kernel(source, expression, options=()):
-    """The compiled kernel ``expression`` of ``kernels/<source>``."""
+    """The compiled kernel ``expression`` of ``kernels/<source>``: prebuilt for this
+    GPU if ``kernels/prebuilt`` has it, else compiled with NVRTC."""
+    record = os.environ.get("SPLA_CUDA_RECORD")
+    if record:
+        with open(record, "a") as f:
+            f.write(json.dumps({"source": source, "expression": expression,
+                                "options": list(options)}) + "\n")
+    k = _prebuilt(source, expression, options)
+    if k is not None:
+        return k
     module = cupy.RawModule(
         code=_source(source),
         options=("-std=c++17",) + tuple(options),
@@ -75,3 +123,31 @@ def lanes_per_row(k, width):
     while lanes < need and lanes < 32:
         lanes *= 2
     return lanes
+
+
+def build(listing, nvcc="nvcc"):
+    """Build ``kernels/prebuilt`` cubins (sm_90a) for the instantiations in ``listing``
+    (a JSON-lines file of ``SPLA_CUDA_RECORD``), one cubin per instantiation."""
+    PREBUILT.mkdir(exist_ok=True)
+    seen = set()
+    for line in pathlib.Path(listing).read_text().splitlines():
+        item = json.loads(line)
+        source, expression, options = item["source"], item["expression"], tuple(item["options"])
+        key = _key(source, expression, options)
+        if key in seen:
+            continue
+        seen.add(key)
+        flags = [o for o in options if not o.startswith("-arch")]
+        with tempfile.TemporaryDirectory() as tmp:
+            cu = pathlib.Path(tmp) / "k.cu"
+            # Taking the kernel's address instantiates it, as NVRTC's name expressions do.
+            cu.write_text(_source(source) + f"\nstatic void* const spla_prebuilt = (void*)&{expression};\n")
+            out = PREBUILT / f"{key}.cubin"
+            subprocess.run([nvcc, "-cubin", f"-gencode=arch=compute_90a,code={PREBUILT_ARCH}",
+                            "-std=c++17", *flags, "-o", str(out), str(cu)], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        print(f"{out.name}: {source} {expression}")
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "build":
+    build(sys.argv[2])
