@@ -12,7 +12,7 @@ options, so a cubin is used only for the exact source it was built from (any
 change of the source falls back to NVRTC). ``python spla_cuda/_compile.py build
 LIST.jsonl`` (no CuPy or GPU needed, only ``nvcc``) builds them with ``nvcc`` from a list of instantiations, which a run
 with ``SPLA_CUDA_RECORD=LIST.jsonl`` in the environment writes (one JSON line
-per instantiation compiled).
+per instantiation compiled). ``SPLA_CUDA_PREBUILT=0`` ignores them.
 """
 
 import functools
@@ -73,6 +73,8 @@ def _key(source, expression, options):
 
 def _prebuilt(source, expression, options):
     """The prebuilt kernel of this exact source and expression, or None."""
+    if os.environ.get("SPLA_CUDA_PREBUILT", "1") == "0":  # NVRTC only (for tests)
+        return None
     path = PREBUILT / f"{_key(source, expression, options)}.cubin"
     if not path.is_file() or cupy.cuda.Device().compute_capability != PREBUILT_CC:
         return None
