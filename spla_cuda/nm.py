@@ -106,7 +106,7 @@ def toarray(A, order, out):
 def tocsr(A):
     R, C = A.shape
     cols, _, S = _columns(A)
-    dt = np.dtype(np.float32) if A.dtype == np.float16 else A.dtype
+    dt = np.dtype(np.float32) if A.dtype in HALF_DTYPES else A.dtype
     G = S // A.n if A.n else 0
     order = cupy.argsort(cols.reshape(R, G, A.n), axis=-1)  # canonical: sorted columns
     cols = cupy.take_along_axis(cols.reshape(R, G, A.n), order, axis=-1).reshape(R, S)

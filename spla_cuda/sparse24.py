@@ -70,9 +70,16 @@ HOPPER_ONLY = tuple(WGMMA) + tuple(TMA)
 DEFAULTS = ("wgmma_256x128x64_s4_keep1", "256x128x128_w64x64_s3_pipe", "256x128x64_w64x64_s3",
             "128x128x32_w64x32_s3")
 #: Version 7 on Hopper: (largest N, tiling) in order; the first whose bound takes N.
+#: 128 x 128 tiles for small N (8192 x 8192 x 256: 128 tiles on 132 multiprocessors
+#: instead of 64; 661 TFLOP/s against 515-538 with the larger tiles on the H100,
+#: session 9, docs/gpu.md), 256 x 128 elsewhere (best or within noise of the best
+#: on four of the five shapes of issue 22).
 TMA_BY_SHAPE = ((512, "tma_128x128_s8"), (1 << 62, "tma_256x128_s6"))
+#: Measured exceptions (M, K, N) -> tiling: 8192^3 ran 952 / 962 TFLOP/s (float16 /
+#: bfloat16) with 128 x 256 tiles against 867 / 919 with 256 x 128 (H100, session 9).
+TMA_MEASURED = {(8192, 8192, 8192): "tma_128x256_s5"}
 #: Whether ``choose`` picks version 7 on Hopper (else ``DEFAULTS``).
-TMA_DEFAULT = False
+TMA_DEFAULT = True
 #: The 16-bit dtypes with a tensor-core path, and the kernel's tag for each.
 TAGS = {np.dtype(np.float16): "f16"}
 if BFLOAT16 is not None:
@@ -127,7 +134,7 @@ def prepare(A):
     # tiles): the bulk tensor copies never leave the array for metadata.
     ME = -(-M // 256) * 256
     meta = cupy.full((-(-K // 64) * 2, ME), 0x44444444, dtype=np.uint32)
-    meta[:, :M] = words.T
+    meta[:K // 32, :M] = words.T
     A._sp24 = (values, meta)
     return A._sp24
 
@@ -181,11 +188,11 @@ def _kernel(tag, name):
 def choose(M, K, N):
     """The tiling that ``spmm`` uses for an ``M x K`` by ``K x N`` product on this GPU.
 
-    On Hopper: ``TMA_BY_SHAPE``'s first entry whose column bound takes N (version 7),
-    if ``TMA_DEFAULT`` is on; otherwise the first of ``DEFAULTS`` that runs here and
+    On Hopper (version 7, if ``TMA_DEFAULT`` is on): ``TMA_MEASURED``'s entry for
+    the shape, else ``TMA_BY_SHAPE``'s first entry whose column bound takes N; otherwise the first of ``DEFAULTS`` that runs here and
     whose BK divides K."""
     if TMA_DEFAULT and cupy.cuda.Device().compute_capability == "90":
-        return next(name for n_max, name in TMA_BY_SHAPE if N <= n_max)
+        return TMA_MEASURED.get((M, K, N)) or next(name for n_max, name in TMA_BY_SHAPE if N <= n_max)
     return next(c for c in DEFAULTS if K % CONFIGS[c][2] == 0 and available(c))
 
 

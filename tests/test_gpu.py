@@ -214,8 +214,8 @@ def _sp24_product(G, X, config, dtype):
         Xg = cupy.asarray(X)
         assert spla_cuda.sparse24.supports(G, Xg)
         return spla_cuda.sparse24.spmm(G, Xg, config) if config else G @ Xg
-    values, meta = spla_cuda.sparse24.prepare(G)
-    vb = cupy.asarray(_bf16_bits(_host(values)))
+    values, meta = spla_cuda.sparse24.prepare(G)  # float16 values or their bits (uint16)
+    vb = cupy.asarray(_bf16_bits(_host(values).view(np.float16)))
     return spla_cuda.sparse24.spmm_prepared(vb, meta, G.shape, cupy.asarray(_bf16_bits(X)), "bf16",
                                             config)
 
@@ -306,6 +306,9 @@ def test_nm_half_end_to_end_and_pytorch_round_trip(dtype):
     np.testing.assert_array_equal(_host(Y), ref)
     np.testing.assert_array_equal(_host(G @ Xg[:, 3]), ref[:, 3])          # CUDA-core SpMV
     np.testing.assert_array_equal(_host(G.toarray()).astype(np.float64), A.toarray().astype(np.float64))
+    S = G.tocsr()
+    assert S.dtype == np.float32
+    np.testing.assert_array_equal(_host(S.toarray()), A.toarray().astype(np.float32))
     torch = pytest.importorskip("torch")
     T = torch.from_dlpack(cupy.asarray(X.view(np.int16))).view(getattr(torch, dtype))
     Yt = G @ T
