@@ -17,7 +17,8 @@ cached on disk by CuPy. Modules:
   rows split into segments); other CSR operations through cuSPARSE (cupyx).
 - ``banded``: SpMV and SpMM that stream the diagonals (no index loads).
 - ``nm``: N:M SpMV and SpMM for any n:m on the CUDA cores.
-- ``sparse24``: 2:4 float16 SpMM on the sparse tensor cores (``mma.sp``).
+- ``sparse24``: 2:4 float16 and bfloat16 SpMM on the sparse tensor cores (``mma.sp``, ``wgmma``, TMA).
+- ``interop``: PyTorch CUDA tensors as operands (DLPack).
 - ``attention``: SDDMM, row softmax and fused sparse attention.
 """
 

@@ -1,17 +1,21 @@
-"""2:4 SpMM on the sparse tensor cores (``kernels/sparse24.cu``, ``mma.sp`` m16n8k32).
+"""2:4 SpMM on the sparse tensor cores (``kernels/sparse24.cu``): ``mma.sp`` m16n8k32
+anywhere, Hopper's ``wgmma.mma_async.sp`` (versions 5-6) and, the default on Hopper,
+version 7 (``sp24_tma``: bulk tensor copies by a producer warp, mbarrier stages,
+a persistent grid; docs/gpu.md).
 
 The hardware wants, for every group of four columns, the two kept values in
 column order and a 4-bit field (position of the first, position of the second,
-first < second). ``prepare`` builds that once, when a 2:4 float16 array moves to
-the GPU: it puts the two slots of every group in position order (swapping values
-where needed) and writes the fields as one 32-bit word per row and 32 columns,
-stored k-slice-major ``(K/32, M)`` (rows padded to a multiple of 4) so that the
-words a thread block needs for one k-slice are one contiguous, aligned load.
+first < second). ``prepare`` builds that once, when a 2:4 float16 or bfloat16
+array moves to the GPU: it puts the two slots of every group in position order
+(swapping values where needed) and writes the fields as one 32-bit word per row
+and 32 columns, stored k-slice-major ``(K/32, M)`` (rows padded to a multiple of
+256, k-slices to an even count) so that the words a thread block needs for one
+k-slice are one contiguous, aligned load.
 
-The kernel computes ``C = A @ B`` for float16 ``A`` (M x K, 2:4 along K) and
-float16 ``B`` (K x N), accumulating and returning float32. It needs K % 32 == 0
-and N % 8 == 0; ``supports`` tells, and the N:M backend falls back to the
-CUDA-core kernel otherwise.
+The kernels compute ``C = A @ B`` for float16 or bfloat16 ``A`` (M x K, 2:4 along
+K) and ``B`` (K x N) of the same dtype, accumulating and returning float32. They
+need K % 32 == 0 and N % 8 == 0; ``supports`` tells, and the N:M backend falls
+back to the CUDA-core kernel otherwise. ``choose`` picks the tiling per shape.
 """
 
 import ctypes
@@ -89,7 +93,7 @@ _RAISED = set()
 
 
 def eligible(A):
-    """Whether A's storage can take the tensor-core path (2:4, float16, K % 32 == 0)."""
+    """Whether A's storage can take the tensor-core path (2:4, float16 or bfloat16, K % 32 == 0)."""
     return A.n == 2 and A.m == 4 and A.dtype in TAGS and A.shape[1] % 32 == 0
 
 
