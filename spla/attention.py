@@ -28,6 +28,7 @@ import operator
 import numpy as np
 
 from . import _dispatch
+from ._device import is_gpu_array
 from ._dtypes import result_dtype
 from ._formats.banded import banded_array
 from ._formats.compressed import csr_array
@@ -241,7 +242,8 @@ def _as_pattern(pattern, what):
     elif isinstance(pattern, SparseArray) or _is_scipy_sparse(pattern):
         P = pattern if isinstance(pattern, csr_array) else csr_array(pattern)
         if not P.has_canonical_format:
-            P = P.sum_duplicates()
+            P = P.copy()
+            P.sum_duplicates()
     else:
         raise TypeError(
             f"{what}: pattern must be a banded_array, a csr_array or a SciPy sparse array, "
@@ -252,7 +254,7 @@ def _as_pattern(pattern, what):
 
 def _dense(x, name, what, ndim=None, real=True, device="cpu"):
     """``x`` as an array of ``device`` (NumPy or CuPy), checked; never moved between devices."""
-    on_gpu = type(x).__module__.split(".")[0] == "cupy"
+    on_gpu = is_gpu_array(x)
     if device == "cpu" and on_gpu:
         raise ValueError(
             f"{what}: {name} is a CuPy (GPU) array but the pattern is on the CPU; "

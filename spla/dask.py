@@ -105,7 +105,7 @@ def _csr_rows(A, r0, r1, compact=True):
         else:
             width = 0
     block = csr_array._from_parts(data, indices, indptr, (r1 - r0, width),
-                                  canonical=A._canonical)
+                                  canonical=A._derived.get("canonical"))
     return block, lo
 
 
@@ -155,7 +155,7 @@ def _csr_columns(A, a, b):
     indptr = counts[A.indptr]
     indices = (ind[keep] - a).astype(ind.dtype, copy=False)
     return csr_array._from_parts(A.data[keep], indices, indptr, (A.shape[0], b - a),
-                                 canonical=A._canonical)
+                                 canonical=A._derived.get("canonical"))
 
 
 def _with_global_columns(block, offset, n):
@@ -172,7 +172,7 @@ def _with_global_columns(block, offset, n):
     idx = np.promote_types(idx, csr.indices.dtype)
     indices = csr.indices.astype(idx) + offset
     return csr_array._from_parts(csr.data, indices, csr.indptr.astype(idx), (rows, n),
-                                 canonical=csr._canonical)
+                                 canonical=csr._derived.get("canonical"))
 
 
 # --------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ def mmwrite(path, A, comment="", field=None, precision=None, symmetry=None):
     from ._base import SparseArray
 
     if isinstance(A, SparseArray):
-        A = A.tocsr().sum_duplicates().to_scipy().tocoo()
+        A = A.tocsr().to_scipy().tocoo()  # canonical: to_scipy sums duplicates
     if field is None and A.dtype.kind in "fc":
         field = "complex" if A.dtype.kind == "c" else "real"
     if getattr(A, "nnz", None) == 0 and field is not None:

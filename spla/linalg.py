@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from ._device import is_gpu_array
+
 __all__ = ["cg", "solve_banded"]
 
 # SciPy's rule for the working precision of an iterative solve (``coerce`` in
@@ -134,7 +136,7 @@ def cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"cg: A must be square, got shape {shape}")
     n = shape[0]
-    if type(b).__module__.split(".")[0] == "cupy":
+    if is_gpu_array(b):
         import cupy as xp  # noqa: F811 - b decides for operators of unknown device
     b = xp.asarray(b)
     if b.dtype == object:
@@ -328,7 +330,7 @@ def solve_banded(A, b, *, check_finite=True):
     m, n = A.shape
     if m != n:
         raise ValueError(f"solve_banded: A must be square, got shape {A.shape}")
-    if type(b).__module__.split(".")[0] == "cupy":
+    if is_gpu_array(b):
         raise ValueError("solve_banded: b is a CuPy (GPU) array; move it to the CPU first")
     b = np.asarray(b)
     if b.dtype == object:

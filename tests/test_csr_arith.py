@@ -148,11 +148,15 @@ def test_scalar_multiply_divide(A0, fmt, s):
     dt = _expected_dtype(A.dtype, s)
     Ar, mag = ref_dense(A), ref_dense(A, True)
     sv = complex(s) if np.iscomplexobj(s) else float(s)
-    for C, ref, m, what in [(A * s, Ar * sv, mag * abs(sv), "A * s"),
-                            (s * A, Ar * sv, mag * abs(sv), "s * A"),
-                            (A.multiply(s), Ar * sv, mag * abs(sv), "A.multiply(s)"),
-                            (A / s, Ar / sv, mag / abs(sv), "A / s")]:
-        _check_sparse_result(C, A.shape, dt)
+    # SciPy's rule for true division: values that cast to float64 are divided in
+    # float64 (a float32 array divided by a scalar is float64); complex keep theirs.
+    div_dt = np.dtype(np.float64) if np.can_cast(A.dtype, np.float64) else dt
+    for C, ref, m, what, want in [(A * s, Ar * sv, mag * abs(sv), "A * s", dt),
+                                  (s * A, Ar * sv, mag * abs(sv), "s * A", dt),
+                                  (A.multiply(s), Ar * sv, mag * abs(sv), "A.multiply(s)", dt),
+                                  (A / s, Ar / sv, mag / abs(sv), "A / s",
+                                   np.result_type(div_dt, s))]:
+        _check_sparse_result(C, A.shape, want)
         assert C.format == A.format, what
         assert_within(C.toarray(), ref, m, _dups(A) + 1, dt, what=what)
     assert_storage_unchanged(A, saved)

@@ -27,6 +27,8 @@ import numpy as np
 
 from .. import _dispatch
 from .._base import SparseArray, _is_scipy_sparse
+from .._data import DataMixin
+from .._device import is_gpu_array
 from ..masks import check_nm, top_n_positions
 from . import registry
 from .validation import check_integer, check_shape
@@ -95,7 +97,7 @@ def _group_columns(g, m, cols):
     return f"columns {g * m} to {last}"
 
 
-class nm_array(SparseArray):
+class nm_array(DataMixin, SparseArray):
     """N:M structured sparse array: at most ``n`` non-zeros in every group of ``m``
     consecutive elements of each row.
 
@@ -174,7 +176,7 @@ class nm_array(SparseArray):
                     raise ValueError(f"spla arrays are 2-D; got a {arg.ndim}-D SciPy array")
                 dense = arg.toarray()
             else:
-                if type(arg).__module__.split(".")[0] == "cupy":
+                if is_gpu_array(arg):
                     raise NotImplementedError(_BUILT_ON_CPU)
                 try:
                     dense = np.asarray(arg)
@@ -237,7 +239,7 @@ class nm_array(SparseArray):
     def _init_from_packed(self, arg, n, m, shape, dtype, copy):
         values, positions = arg
         for a in (values, positions):
-            if type(a).__module__.split(".")[0] == "cupy":
+            if is_gpu_array(a):
                 raise NotImplementedError(_BUILT_ON_CPU)
         if shape is None:
             raise ValueError("nm_array((values, positions)) needs shape=(rows, cols)")
@@ -414,28 +416,34 @@ class nm_array(SparseArray):
         return self._from_parts(self._values.copy(), self._packed.copy(), self._n, self._m,
                                 self._shape)
 
-    def _scale(self, scalar, divide=False):
-        # ``A * s``, ``s * A``, ``A / s`` and ``-A`` keep the N:M structure (a
-        # copy of the positions, as SciPy copies the structure), in NumPy's
-        # promotion of the values and the scalar (float16 stays float16); a
-        # complex scalar gives CSR: N:M values are real.
-        dt = np.result_type(self.dtype, scalar)
-        if dt not in NM_VALUE_DTYPES:
-            return self.tocsr()._scale(scalar, divide=divide)
-        scalar = scalar[()] if hasattr(scalar, "ndim") else scalar
-        values = self._values / scalar if divide else self._values * scalar
-        out = self._from_parts(values.astype(dt, copy=False), self._packed.copy(), self._n,
-                               self._m, self._shape)
+    def _with_data(self, values, copy=True):
+        """An N:M array with these positions and ``values``; on a device that lays
+        storage out for its hardware, laid out again."""
+        packed = self._packed.copy() if copy else self._packed
+        out = self._from_parts(values, packed, self._n, self._m, self._shape)
         if _dispatch.has("prepare", "nm", self.device):
             _dispatch.lookup("prepare", "nm", self.device)(out)
         return out
 
-    def conj(self):
-        """Complex conjugate: a copy (values are real)."""
-        return self.copy()
+    def _stores(self, dtype):
+        # N:M values are real floats; anything else (complex scales, bool
+        # comparisons) is answered in CSR.
+        return np.dtype(dtype) in NM_VALUE_DTYPES
 
-    def count_nonzero(self):
-        """Number of stored values that are not zero."""
+    def _divide_scalar(self, scalar):
+        # Unlike CSR (SciPy's rule: float64), N:M keeps NumPy's promotion of the
+        # values and the scalar, so float16 weights stay float16.
+        scalar = scalar[()] if hasattr(scalar, "ndim") else scalar
+        return self._apply(lambda v: v / scalar, dedupe=False)
+
+    def conjugate(self, copy=True):
+        """Complex conjugate: the array itself or a copy (values are real)."""
+        return self.copy() if copy else self
+
+    def count_nonzero(self, axis=None):
+        """Number of stored values that are not zero (along ``axis``: through CSR)."""
+        if axis is not None:
+            return self.tocsr().count_nonzero(axis=axis)
         xp = _dispatch.array_module(self.device)
         return int(xp.count_nonzero(self._values))
 

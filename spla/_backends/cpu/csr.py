@@ -12,7 +12,14 @@ import numba
 import numpy as np
 
 from ..._dispatch import register
-from ..._dtypes import index_dtype_for, result_dtype
+from ..._dtypes import (
+    accumulator_dtype,
+    compute_dtype,
+    finish,
+    index_dtype_for,
+    result_dtype,
+    sum_dtype,
+)
 from ..._formats.compressed import csr_array
 from ..._kernels import csr as K
 from ..._kernels import partition
@@ -25,10 +32,7 @@ from . import memory
 _SCATTER_PARALLEL_MIN_NNZ = 1 << 15
 
 
-@functools.lru_cache(maxsize=None)
-def _accumulator_dtype(dtype):
-    """Dtype of the per-chunk partial sums: float32/complex64 work accumulate in double."""
-    return np.result_type(dtype, np.float64)
+_accumulator_dtype = accumulator_dtype
 
 
 def _cast(a, dtype):
@@ -43,7 +47,7 @@ def _gathers_are_scattered(A):
     """Whether A's column indices wander far from the diagonal (random, power-law,
     graph matrices) rather than staying near it (stencils, bands). Decided once per
     array from an evenly spaced sample of 1024 stored entries."""
-    cached = getattr(A, "_scattered", None)
+    cached = A._derived.get("scattered")
     if cached is not None:
         return cached
     m, n = A.shape
@@ -55,7 +59,7 @@ def _gathers_are_scattered(A):
         near = rows * (n / m)
         far = np.abs(A.indices[pos] - near) > 32768
         scattered = bool(far.mean() > 0.25)
-    A._scattered = scattered
+    A._derived["scattered"] = scattered
     return scattered
 
 
@@ -88,11 +92,11 @@ _SERIAL_MAX_ITEMS = 1 << 17
 def _partition(A):
     """Merge-path chunks of A, computed once per array (and per chunk size)."""
     key = (partition.CHUNK_ITEMS, A.shape[0], A.nnz)
-    cached = getattr(A, "_chunks", None)
+    cached = A._derived.get("chunks")
     if cached is None or cached[0] != key:
         n_chunks = num_chunks(A.shape[0], A.nnz)
         cached = (key,) + tuple(merge_path_partition(A.indptr, n_chunks))
-        A._chunks = cached
+        A._derived["chunks"] = cached
     return cached[1], cached[2]
 
 
@@ -105,7 +109,8 @@ def _is_small(A, width=1):
 
 @register("matvec", "csr", "cpu")
 def matvec(A, x):
-    dt = result_dtype(A.dtype, x.dtype)
+    out_dt = result_dtype(A.dtype, x.dtype)
+    dt = compute_dtype(out_dt)
     data = _cast(A.data, dt)
     x = np.ascontiguousarray(x, dtype=dt)
     y = np.empty(A.shape[0], dtype=dt)
@@ -129,7 +134,7 @@ def matvec(A, x):
         kernel = K.spmv_stream if stream else K.spmv
         with parallel_section():
             kernel(A.indptr, A.indices, data, x, y, rows, nzs, carry, distance, zero)
-    return y
+    return finish(y, out_dt)
 
 
 #: Result dtypes whose SpMM runs the SIMD row tiles (``spla._kernels.csr_simd``).
@@ -154,10 +159,11 @@ def _use_aligned_copy(A, X, dt):
 
 @register("matmat", "csr", "cpu")
 def matmat(A, X):
-    dt = result_dtype(A.dtype, X.dtype)
+    out_dt = result_dtype(A.dtype, X.dtype)
+    dt = compute_dtype(out_dt)
     m, k = A.shape[0], X.shape[1]
     if k == 0 or m == 0:
-        return np.zeros((m, k), dtype=dt)
+        return np.zeros((m, k), dtype=out_dt)
     data = _cast(A.data, dt)
     Y = memory.empty_output((m, k), dt)
     rows, nzs = _partition(A)
@@ -172,21 +178,21 @@ def matmat(A, X):
             K.spmm_simd_serial(A.indptr, A.indices, data, X, Y, rows, nzs, carry, 0)
         else:
             K.spmm_serial(A.indptr, A.indices, data, X, Y, rows, nzs, carry, 0, dt.type(0))
-        return Y
+        return finish(Y, out_dt)
     distance = _prefetch_distance(A, X.nbytes, K.SPMM_PREFETCH_DISTANCE)
     if not simd:
         X = np.ascontiguousarray(X, dtype=dt)
         with parallel_section():
             K.spmm(A.indptr, A.indices, data, X, Y, rows, nzs, carry, distance, dt.type(0))
-        return Y
+        return finish(Y, out_dt)
     if _use_aligned_copy(A, X, dt):
         with parallel_section(), memory.gathered_rows(X, dt) as Xg:
             K.spmm_simd(A.indptr, A.indices, data, Xg, Y, rows, nzs, carry, distance)
-        return Y
+        return finish(Y, out_dt)
     X = np.ascontiguousarray(X, dtype=dt)
     with parallel_section():
         K.spmm_simd(A.indptr, A.indices, data, X, Y, rows, nzs, carry, distance)
-    return Y
+    return finish(Y, out_dt)
 
 
 #: Output lanes of a large transposed product. Fixed, not the thread count, so
@@ -204,7 +210,8 @@ def _scatter_lanes(A):
 @register("rmatvec", "csr", "cpu")
 def rmatvec(A, x):
     """A.T @ x, scattering A's rows into one output buffer per lane."""
-    dt = result_dtype(A.dtype, x.dtype)
+    out_dt = result_dtype(A.dtype, x.dtype)
+    dt = compute_dtype(out_dt)
     data = _cast(A.data, dt)
     x = np.ascontiguousarray(x, dtype=dt)
     n = A.shape[1]
@@ -212,20 +219,21 @@ def rmatvec(A, x):
     lanes = np.zeros((rows.size - 1, n), dtype=dt)
     if lanes.shape[0] == 1:
         K.rmatvec_serial(A.indptr, A.indices, data, x, lanes, rows, nzs)
-        return lanes[0]
+        return finish(lanes[0], out_dt)
     with parallel_section():
         K.rmatvec(A.indptr, A.indices, data, x, lanes, rows, nzs)
         y = np.empty(n, dtype=dt)
         K.sum_lanes(lanes, y)
-    return y
+    return finish(y, out_dt)
 
 
 @register("rmatmat", "csr", "cpu")
 def rmatmat(A, X):
-    dt = result_dtype(A.dtype, X.dtype)
+    out_dt = result_dtype(A.dtype, X.dtype)
+    dt = compute_dtype(out_dt)
     n, k = A.shape[1], X.shape[1]
     if k == 0 or n == 0:
-        return np.zeros((n, k), dtype=dt)
+        return np.zeros((n, k), dtype=out_dt)
     data = _cast(A.data, dt)
     X = np.ascontiguousarray(X, dtype=dt)
     rows, nzs = _scatter_lanes(A)
@@ -233,10 +241,10 @@ def rmatmat(A, X):
     with parallel_section():
         K.rmatmat(A.indptr, A.indices, data, X, lanes, rows, nzs)
         if lanes.shape[0] == 1:
-            return lanes[0]
+            return finish(lanes[0], out_dt)
         Y = np.empty((n, k), dtype=dt)
         K.sum_lanes(lanes.reshape(lanes.shape[0], n * k), Y.reshape(n * k))
-    return Y
+    return finish(Y, out_dt)
 
 
 # -- sparse-sparse ------------------------------------------------------------------
@@ -279,22 +287,29 @@ def _same_index_dtype(A, B):
 
 @register("spgemm", "csr", "cpu")
 def spgemm(A, B):
-    dt = result_dtype(A.dtype, B.dtype)
+    out_dt = result_dtype(A.dtype, B.dtype)
+    dt = compute_dtype(out_dt)
     m, n = A.shape[0], B.shape[1]
     ap, ai, bp, bi = _same_index_dtype(A, B)
     ad, bd = _cast(A.data, dt), _cast(B.data, dt)
     blocks = _blocks(A)
-    return _two_pass(
+    C = _two_pass(
         m, n,
         lambda counts: K.spgemm_symbolic(ap, ai, bp, bi, n, blocks, counts),
         lambda cp, ci, cd: K.spgemm_numeric(ap, ai, ad, bp, bi, bd, n, blocks, cp, ci, cd),
         dt,
     )
+    return C if out_dt == dt else C._with_data(C.data.astype(out_dt), copy_structure=False)
 
 
 @register("add", "csr", "cpu")
 def add(A, B, sign):
-    dt = result_dtype(A.dtype, B.dtype)
+    out_dt = result_dtype(A.dtype, B.dtype)
+    if out_dt == np.bool_:
+        # NumPy's bool addition is a logical or: add as integers, keep the non-zeros.
+        C = add(A.astype(np.int8), B.astype(np.int8), sign)
+        return C._with_data(C.data != 0, copy=False)
+    dt = out_dt
     m, n = A.shape
     ap, ai, bp, bi = _same_index_dtype(A, B)
     ad, bd = _cast(A.data, dt), _cast(B.data, dt)
@@ -311,7 +326,11 @@ def add(A, B, sign):
 
 @register("multiply", "csr", "cpu")
 def multiply(A, B):
-    dt = result_dtype(A.dtype, B.dtype)
+    out_dt = result_dtype(A.dtype, B.dtype)
+    if out_dt == np.bool_:
+        C = multiply(A.astype(np.int8), B.astype(np.int8))
+        return C._with_data(C.data != 0, copy=False)
+    dt = out_dt
     m, n = A.shape
     ap, ai, bp, bi = _same_index_dtype(A, B)
     ad, bd = _cast(A.data, dt), _cast(B.data, dt)
@@ -323,6 +342,32 @@ def multiply(A, B):
                                                   cp, ci, cd),
         dt,
     )
+
+
+@register("elementwise", "csr", "cpu")
+def elementwise(A, B, op):
+    """``op`` (add, subtract, multiply, divide, maximum, minimum, ne, lt, gt) of two
+    CSR arrays of one shape."""
+    if op == "add":
+        return add(A, B, 1)
+    if op == "subtract":
+        return add(A, B, -1)
+    if op == "multiply":
+        return multiply(A, B)
+    # Operations without a merge kernel of their own yet run in SciPy, on
+    # canonical copies (SciPy's kernels would canonicalise shared storage in place).
+    sa, sb = A.to_scipy(), B.to_scipy()
+    if op == "divide":
+        result = sa / sb
+    elif op in ("maximum", "minimum"):
+        result = getattr(sa, op)(sb)
+    else:
+        import operator as _operator
+
+        result = getattr(_operator, op)(sa, sb)
+    if isinstance(result, np.ndarray):
+        return result
+    return csr_array(result)
 
 
 # -- with dense operands -------------------------------------------------------------
@@ -380,7 +425,7 @@ def transpose(A):
     t_indices = np.empty(A.nnz, dtype=idx)
     t_data = np.empty(A.nnz, dtype=A.dtype)
     K.transpose(n, A.indptr, A.indices, A.data, t_indptr, t_indices, t_data)
-    canonical = True if A._canonical else None  # sorted; duplicates survive the transpose
+    canonical = True if A._derived.get("canonical") else None  # sorted; duplicates survive the transpose
     return csr_array._from_parts(t_data, t_indices, t_indptr, (n, m), canonical)
 
 
@@ -401,19 +446,21 @@ def eliminate_zeros(A):
         indices = np.empty(nnz, dtype=A.indices.dtype)
         data = np.empty(nnz, dtype=A.dtype)
         K.drop_zeros(A.indptr, A.indices, A.data, indptr, indices, data)
-    return csr_array._from_parts(data, indices, indptr, A.shape, A._canonical)
+    return csr_array._from_parts(data, indices, indptr, A.shape, A._derived.get("canonical"))
 
 
 @register("sum", "csr", "cpu")
 def sum_(A, axis):
+    """Sums in NumPy's sum dtype (``sum_dtype``): bool and narrow integers widen."""
+    dt = sum_dtype(A.dtype)
     if axis is None:
-        return A.data.sum()
+        return A.data.sum(dtype=dt)
     if axis == 1:
-        out = np.empty(A.shape[0], dtype=A.dtype)
+        out = np.empty(A.shape[0], dtype=dt)
         with parallel_section():
-            K.row_sums(A.indptr, A.data, out, _accumulator_dtype(A.dtype).type(0))
+            K.row_sums(A.indptr, _cast(A.data, dt), out, _accumulator_dtype(dt).type(0))
         return out
-    return rmatvec(A, np.ones(A.shape[0], dtype=A.dtype))
+    return rmatvec(A, np.ones(A.shape[0], dtype=dt))
 
 
 @register("diagonal", "csr", "cpu")
