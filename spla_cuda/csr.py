@@ -86,9 +86,7 @@ def plan(A, threshold=None):
     """The plan of ``A`` for the long-row threshold (default ``H``), built on
     first use and kept on the array."""
     threshold = threshold or H
-    plans = getattr(A, "_cuda_plans", None)
-    if plans is None:
-        plans = A._cuda_plans = {}
+    plans = A._derived.setdefault("cuda_plans", {})
     if threshold not in plans:
         plans[threshold] = _Plan(A, threshold)
     return plans[threshold]
