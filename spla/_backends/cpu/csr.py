@@ -18,7 +18,7 @@ from ..._kernels import csr as K
 from ..._kernels import partition
 from ..._kernels.partition import merge_path_partition, num_chunks, row_blocks
 from ..._kernels.threads import parallel_section
-from . import memory
+from . import elementwise, memory
 
 #: Below this many stored entries a transposed product runs on one lane
 #: (the per-thread output buffers would cost more than they save).
@@ -294,35 +294,22 @@ def spgemm(A, B):
 
 @register("add", "csr", "cpu")
 def add(A, B, sign):
-    dt = result_dtype(A.dtype, B.dtype)
-    m, n = A.shape
-    ap, ai, bp, bi = _same_index_dtype(A, B)
-    ad, bd = _cast(A.data, dt), _cast(B.data, dt)
-    alpha, beta = dt.type(1), dt.type(sign)
-    blocks = _blocks(A)
-    return _two_pass(
-        m, n,
-        lambda counts: K.union_symbolic(ap, ai, bp, bi, n, blocks, counts),
-        lambda cp, ci, cd: K.union_numeric(ap, ai, ad, alpha, bp, bi, bd, beta, n, blocks,
-                                           cp, ci, cd),
-        dt,
-    )
+    """A + B (sign 1) or A - B (sign -1) by merging rows (``elementwise.binop``)."""
+    return _elementwise("add" if sign == 1 else "subtract", A, B)
 
 
 @register("multiply", "csr", "cpu")
 def multiply(A, B):
+    """A * B elementwise by merging rows (``elementwise.binop``)."""
+    return _elementwise("multiply", A, B)
+
+
+def _elementwise(op, A, B):
     dt = result_dtype(A.dtype, B.dtype)
-    m, n = A.shape
-    ap, ai, bp, bi = _same_index_dtype(A, B)
-    ad, bd = _cast(A.data, dt), _cast(B.data, dt)
-    blocks = _blocks(A)
-    return _two_pass(
-        m, n,
-        lambda counts: K.intersection_symbolic(ap, ai, bp, bi, n, blocks, counts),
-        lambda cp, ci, cd: K.intersection_numeric(ap, ai, ad, bp, bi, bd, n, blocks,
-                                                  cp, ci, cd),
-        dt,
-    )
+    data, indices, indptr = elementwise.binop(
+        op, (A.data, A.indices, A.indptr, A.shape), (B.data, B.indices, B.indptr, B.shape),
+        dt, canonical=A._canonical is True and B._canonical is True)
+    return csr_array._from_parts(data, indices, indptr, A.shape, True)
 
 
 # -- with dense operands -------------------------------------------------------------
