@@ -349,3 +349,43 @@ def test_bad_input_is_refused(bad, exc, match):
          bad.get("b_shape", (2, 3)))
     with pytest.raises(exc, match=match):
         E.binop(op, a, b, bad.get("result_dtype", np.float64))
+
+
+@settings(max_examples=40)
+@given(dtype=st.sampled_from([np.dtype(np.float64), np.dtype(np.int8), np.dtype(np.bool_),
+                              np.dtype(np.complex128)]),
+       op=st.sampled_from(OPS), shape=shapes, same_values=st.booleans(), data=st.data())
+def test_shared_pattern_fast_path(dtype, op, shape, same_values, data):
+    """Canonical operands sharing their index arrays (``A + A``, or two value arrays
+    on one pattern) take the entry-by-entry path: same results as SciPy."""
+    a = data.draw(raw_csr(shape, dtype, np.int32, specials=True, canonical=True), label="a")
+    if same_values:
+        b = a
+    else:
+        other = data.draw(raw_csr(shape, dtype, np.int32, specials=True), label="b")[0]
+        vals = np.resize(other, a[0].size) if other.size else np.zeros(a[0].size, dtype)
+        b = (vals, a[1], a[2], a[3])
+    rdt = _result_dtype(op, a, b)
+    with np.errstate(all="ignore"):
+        if op == "divide":
+            got = E.true_divide_dense(a, b, rdt)
+        else:
+            out = E.binop(op, a, b, rdt, canonical=True)
+            _check_canonical(*out, a[3], rdt)
+            got = _dense_of_result(op, *out, a[3])
+    _assert_same(got, _expected(op, a, b), op, dtype)
+
+
+def test_shared_pattern_parallel_with_cancellation():
+    """``A - A`` above the serial threshold: every result is zero, none is stored."""
+    m, n = 30000, 100
+    r = np.random.default_rng(3)
+    indptr = np.arange(m + 1, dtype=np.int32) * 5
+    indices = np.tile(np.arange(0, 50, 10, dtype=np.int32), m)
+    a = (r.standard_normal(indices.size), indices, indptr, (m, n))
+    data, idx, ptr = E.binop("subtract", a, a, np.float64, canonical=True)
+    assert data.size == 0 and idx.size == 0 and ptr.tolist() == [0] * (m + 1)
+    data, idx, ptr = E.binop("add", a, a, np.float64, canonical=True)
+    np.testing.assert_array_equal(data, 2 * a[0])
+    np.testing.assert_array_equal(idx, indices)
+    assert idx.base is None or not np.shares_memory(idx, indices)

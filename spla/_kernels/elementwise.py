@@ -305,6 +305,33 @@ def merge_blocks(op, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, fill, offset
 
 
 # ---------------------------------------------------------------------------
+# Operands of one pattern (``A + A``, ``A - A``, ``A * A``, ``A != A``, or two
+# arrays sharing their index arrays): the union is that pattern, so the values
+# are computed entry by entry, a loop with no merge and no branch.
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def same_pattern_range(op, ad, bd, k0, k1, zo, out):
+    """``out[k] = op(ad[k], bd[k])`` for ``k0 <= k < k1``; returns how many are zero."""
+    zeros = np.int64(0)
+    for k in range(np.uint64(k0), np.uint64(k1)):
+        r = _apply(op, ad[k], bd[k], zo)
+        out[k] = r
+        if r == zo:
+            zeros += 1
+    return zeros
+
+
+@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def same_pattern(op, ad, bd, zo, out, bounds, zeros):
+    """``same_pattern_range`` over the chunks ``bounds[c] .. bounds[c+1]-1`` in
+    parallel; ``zeros[c]`` counts the zero results of chunk ``c``."""
+    for c in prange(bounds.size - 1):
+        zeros[c] = same_pattern_range(op, ad, bd, bounds[c], bounds[c + 1], zo, out)
+
+
+# ---------------------------------------------------------------------------
 # Partition and the complement of a pattern.
 # ---------------------------------------------------------------------------
 

@@ -308,7 +308,7 @@ def _elementwise(op, A, B):
     dt = result_dtype(A.dtype, B.dtype)
     data, indices, indptr = elementwise.binop(
         op, (A.data, A.indices, A.indptr, A.shape), (B.data, B.indices, B.indptr, B.shape),
-        dt, canonical=A._canonical is True and B._canonical is True)
+        dt, canonical=A.has_canonical_format and B.has_canonical_format, check=False)
     return csr_array._from_parts(data, indices, indptr, A.shape, True)
 
 

@@ -32,7 +32,7 @@ _INT32_MAX = np.iinfo(np.int32).max
 _VALUE_KINDS = "biufc"
 
 
-def _operand(x, which):
+def _operand(x, which, full_check=True):
     try:
         data, indices, indptr, shape = x
     except (TypeError, ValueError):
@@ -56,6 +56,8 @@ def _operand(x, which):
     if int(indptr[0]) != 0 or nnz > indices.size or nnz > data.size:
         raise ValueError(f"{which}: indptr must start at 0 and end at most at "
                          f"len(indices) and len(data)")
+    if not full_check:
+        return data[:nnz], indices[:nnz], indptr, shape
     if shape[0] and np.any(indptr[1:] < indptr[:-1]):
         raise ValueError(f"{which}: indptr must be non-decreasing")
     if nnz:
@@ -80,7 +82,7 @@ def compute_dtype(op, a_dtype, b_dtype, result_dtype):
     return np.dtype(result_dtype)
 
 
-def binop(op, a, b, result_dtype, *, canonical=False):
+def binop(op, a, b, result_dtype, *, canonical=False, check=True):
     """``op(A, B)`` elementwise for two CSR matrices of one shape, as SciPy computes it.
 
     Parameters
@@ -99,6 +101,10 @@ def binop(op, a, b, result_dtype, *, canonical=False):
     canonical : bool
         The caller promises that both operands are canonical (sorted, no
         duplicates), which skips the per-row check.
+    check : bool
+        Check that ``indptr`` is non-decreasing and every column index is in range
+        (O(nnz)). Pass False only for storage validated before (an spla array's);
+        the O(1) checks of lengths, dtypes and shapes always run.
 
     Returns
     -------
@@ -127,8 +133,8 @@ def binop(op, a, b, result_dtype, *, canonical=False):
     if op not in OPERATIONS:
         raise ValueError(f"unknown elementwise operation {op!r}; expected one of "
                          f"{', '.join(OPERATIONS)}")
-    ad, ai, ap, shape = _operand(a, "A")
-    bd, bi, bp, b_shape = _operand(b, "B")
+    ad, ai, ap, shape = _operand(a, "A", check)
+    bd, bi, bp, b_shape = _operand(b, "B", check)
     if shape != b_shape:
         raise ValueError(f"inconsistent shapes {shape} and {b_shape}")
     result_dtype = np.dtype(result_dtype)
@@ -153,11 +159,50 @@ def binop(op, a, b, result_dtype, *, canonical=False):
         ai, ap, bi, bp = (_native(x, np.int64) for x in (ai, ap, bi, bp))
     else:
         ai, ap, bi, bp = (np.ascontiguousarray(x) for x in (ai, ap, bi, bp))
-    data, indices, indptr = _run(kernel_op, ap, ai, ad, bp, bi, bd, shape, cdt, result_dtype,
-                                 not canonical)
+    if canonical and _same_array(ap, bp) and _same_array(ai, bi):
+        data, indices, indptr = _run_same_pattern(kernel_op, ap, ai, ad, bd, shape, result_dtype)
+    else:
+        data, indices, indptr = _run(kernel_op, ap, ai, ad, bp, bi, bd, shape, cdt,
+                                     result_dtype, not canonical)
     if inverted:
         data = np.zeros(indices.size, dtype=np.bool_)
     return data, indices, indptr
+
+
+def _same_array(x, y):
+    """Whether ``x`` and ``y`` view the same memory the same way."""
+    return x is y or (x.__array_interface__["data"][0] == y.__array_interface__["data"][0]
+                      and x.shape == y.shape and x.strides == y.strides and x.dtype == y.dtype)
+
+
+def _run_same_pattern(op, ap, ai, ad, bd, shape, odt):
+    """Operands of one canonical pattern: compute entry by entry, then drop the
+    zero results (only when there are any)."""
+    m, n = shape
+    nnz = ai.size
+    zo = odt.type(0)
+    code = K.OPERATIONS[op]
+    out = np.empty(nnz, odt)
+    if nnz + m < SERIAL_MAX_ITEMS:
+        zeros = K.same_pattern_range(code, ad, bd, 0, nnz, zo, out)
+    else:
+        n_chunks = max(1, min(nnz // _BLOCK_ITEMS, _BLOCKS_PER_THREAD * numba.get_num_threads()))
+        bounds = (np.arange(n_chunks + 1, dtype=np.int64) * nnz) // n_chunks
+        per_chunk = np.empty(n_chunks, np.int64)
+        with parallel_section():
+            K.same_pattern(code, ad, bd, zo, out, bounds, per_chunk)
+        zeros = int(per_chunk.sum())
+    if zeros:
+        keep = out != zo
+        ends = np.empty(nnz + 1, np.int64)
+        ends[0] = 0
+        np.cumsum(keep, out=ends[1:])
+        indptr, indices, out = ends[ap], ai[keep], out[keep]
+        nnz = out.size
+    else:
+        indptr, indices = ap, ai
+    idx = np.dtype(np.int32) if max(n, nnz) <= _INT32_MAX else np.dtype(np.int64)
+    return out, indices.astype(idx), indptr.astype(idx)
 
 
 def _run(op, ap, ai, ad, bp, bi, bd, shape, cdt, odt, check):
