@@ -25,6 +25,8 @@ from ..._kernels import csr as K
 from ..._kernels import partition
 from ..._kernels.partition import merge_path_partition, num_chunks, row_blocks
 from ..._kernels.threads import parallel_section
+from ..._kernels.elementwise import BOOL_RESULT
+from . import elementwise as elementwise_ops
 from . import memory
 
 #: Below this many stored entries a transposed product runs on one lane
@@ -304,70 +306,38 @@ def spgemm(A, B):
 
 @register("add", "csr", "cpu")
 def add(A, B, sign):
-    out_dt = result_dtype(A.dtype, B.dtype)
-    if out_dt == np.bool_:
-        # NumPy's bool addition is a logical or: add as integers, keep the non-zeros.
-        C = add(A.astype(np.int8), B.astype(np.int8), sign)
-        return C._with_data(C.data != 0, copy=False)
-    dt = out_dt
-    m, n = A.shape
-    ap, ai, bp, bi = _same_index_dtype(A, B)
-    ad, bd = _cast(A.data, dt), _cast(B.data, dt)
-    alpha, beta = dt.type(1), dt.type(sign)
-    blocks = _blocks(A)
-    return _two_pass(
-        m, n,
-        lambda counts: K.union_symbolic(ap, ai, bp, bi, n, blocks, counts),
-        lambda cp, ci, cd: K.union_numeric(ap, ai, ad, alpha, bp, bi, bd, beta, n, blocks,
-                                           cp, ci, cd),
-        dt,
-    )
+    """A + B (sign 1) or A - B (sign -1) by merging rows (``elementwise.binop``)."""
+    return _elementwise("add" if sign == 1 else "subtract", A, B)
 
 
 @register("multiply", "csr", "cpu")
 def multiply(A, B):
-    out_dt = result_dtype(A.dtype, B.dtype)
-    if out_dt == np.bool_:
-        C = multiply(A.astype(np.int8), B.astype(np.int8))
-        return C._with_data(C.data != 0, copy=False)
-    dt = out_dt
-    m, n = A.shape
-    ap, ai, bp, bi = _same_index_dtype(A, B)
-    ad, bd = _cast(A.data, dt), _cast(B.data, dt)
-    blocks = _blocks(A)
-    return _two_pass(
-        m, n,
-        lambda counts: K.intersection_symbolic(ap, ai, bp, bi, n, blocks, counts),
-        lambda cp, ci, cd: K.intersection_numeric(ap, ai, ad, bp, bi, bd, n, blocks,
-                                                  cp, ci, cd),
-        dt,
-    )
+    """A * B elementwise by merging rows (``elementwise.binop``)."""
+    return _elementwise("multiply", A, B)
+
+
+def _elementwise(op, A, B):
+    dt = np.dtype(np.bool_) if op in BOOL_RESULT else result_dtype(A.dtype, B.dtype)
+    data, indices, indptr = elementwise_ops.binop(
+        op, (A.data, A.indices, A.indptr, A.shape), (B.data, B.indices, B.indptr, B.shape),
+        dt, canonical=A.has_canonical_format and B.has_canonical_format, check=False)
+    return csr_array._from_parts(data, indices, indptr, A.shape, True)
 
 
 @register("elementwise", "csr", "cpu")
 def elementwise(A, B, op):
-    """``op`` (add, subtract, multiply, divide, maximum, minimum, ne, lt, gt) of two
-    CSR arrays of one shape."""
-    if op == "add":
-        return add(A, B, 1)
-    if op == "subtract":
-        return add(A, B, -1)
-    if op == "multiply":
-        return multiply(A, B)
-    # Operations without a merge kernel of their own yet run in SciPy, on
-    # canonical copies (SciPy's kernels would canonicalise shared storage in place).
-    sa, sb = A.to_scipy(), B.to_scipy()
+    """``op`` of two CSR arrays of one shape, as SciPy computes it, by merging rows:
+    add, subtract, multiply, maximum, minimum, ne, lt, gt give canonical CSR
+    arrays; divide gives SciPy's dense array for float results (``nan`` where
+    both are zero) and a sparse one for integers; eq, le and ge are answered by
+    the caller from their negations (their result is mostly True)."""
     if op == "divide":
-        result = sa / sb
-    elif op in ("maximum", "minimum"):
-        result = getattr(sa, op)(sb)
-    else:
-        import operator as _operator
-
-        result = getattr(_operator, op)(sa, sb)
-    if isinstance(result, np.ndarray):
-        return result
-    return csr_array(result)
+        # SciPy divides in float64 whatever can be cast to it.
+        a_dt = np.dtype(np.float64) if np.can_cast(A.dtype, np.float64) else A.dtype
+        dt = result_dtype(a_dt, B.dtype)
+        return elementwise_ops.true_divide_dense(
+            (A.data, A.indices, A.indptr, A.shape), (B.data, B.indices, B.indptr, B.shape), dt)
+    return _elementwise(op, A, B)
 
 
 # -- with dense operands -------------------------------------------------------------
