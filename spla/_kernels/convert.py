@@ -156,6 +156,18 @@ def _sort_merge_in_place(cols, vals, lo, hi):
 
 
 @njit(parallel=True, cache=True, nogil=True)
+def rows_canonical(indptr, indices, blocks):
+    """Whether every row's column indices are strictly increasing."""
+    bad = 0
+    for b in prange(blocks.size - 1):
+        for i in range(blocks[b], blocks[b + 1]):
+            if not strictly_increasing(indices, indptr[i], indptr[i + 1]):
+                bad += 1
+                break
+    return bad == 0
+
+
+@njit(parallel=True, cache=True, nogil=True)
 def canonicalize_rows_in_place(indptr, indices, data, blocks, counts):
     """Sort each row of (indptr, indices, data) and sum its duplicates in place;
     the merged row occupies the start of its old span and counts[i + 1] holds
@@ -310,7 +322,7 @@ def _serial_twin(dispatcher):
 
 
 SERIAL = {f.py_func.__name__: _serial_twin(f) for f in (
-    count_keys, lane_offsets, count_columns, scatter_transpose, scatter_by_row,
+    rows_canonical, count_keys, lane_offsets, count_columns, scatter_transpose, scatter_by_row,
     canonicalize_rows_in_place, canonicalize_rows_into, compact_rows, scan_counts,
     expand_rows, copy_array, count_nonzero_in_blocks, nonzero_positions,
     count_triangle, fill_triangle)}

@@ -69,7 +69,7 @@ def check_shape(shape):
     return m, n
 
 
-def check_compressed(data, indices, indptr, shape):
+def check_compressed_any(data, indices, indptr, shape):
     """O(1) checks of CSR storage; returns ``(data, indices, indptr, (m, n))``
     with C-contiguous arrays."""
     m, n = check_shape(shape)
@@ -86,10 +86,22 @@ def check_compressed(data, indices, indptr, shape):
     if indptr[0] != 0 or indptr[-1] > indices.size:
         raise ValueError(f"indptr must start at 0 and end at most at len(indices) = "
                          f"{indices.size}, got {indptr[0]} and {indptr[-1]}")
-    if data.dtype == np.float16:
-        raise TypeError("float16 values: convert to float32 before the kernel")
     nnz = int(indptr[-1])
     return data[:nnz], indices[:nnz], indptr, (m, n)
+
+
+def check_compressed(data, indices, indptr, shape):
+    """``check_compressed_any`` for kernels that add values: refuses float16
+    (which Numba does not compile; widen it to float32 first)."""
+    if np.asarray(data).dtype == np.float16:
+        raise TypeError("float16 values: convert to float32 before the kernel")
+    return check_compressed_any(data, indices, indptr, shape)
+
+
+def as_copyable(data):
+    """``data`` itself, or for float16 a uint16 view: kernels that only move
+    values (transposes, filters) handle the bits."""
+    return data.view(np.uint16) if data.dtype == np.float16 else data
 
 
 def _index_dtype(arrays, maxval):
@@ -162,7 +174,8 @@ def coo_tocsr(row, col, data, shape, sum_duplicates=True, check=True):
                 raise ValueError(f"negative {name} index {lo}")
             if hi >= bound:
                 raise ValueError(f"{name} index {hi} out of range for shape {(m, n)}")
-    idx = _index_dtype((row, col), max(nnz, n))
+    # SciPy: the coordinates' type, or int32 for an empty array that fits
+    idx = _index_dtype((row, col) if nnz else (), max(nnz, n) if nnz else max(m, n))
     serial = _is_serial(m, nnz)
     n_lanes = _n_lanes(nnz, m, serial)
     starts = (np.arange(n_lanes + 1, dtype=np.int64) * nnz) // n_lanes
@@ -208,6 +221,15 @@ def _compact(data, indices, indptr, shape, counts, blocks, serial):
         _kernel("compact_rows", serial)(indptr, indices, data, new_indptr, blocks,
                                         out_indices, out_data)
     return out_data, out_indices, new_indptr, shape
+
+
+def is_canonical(data, indices, indptr, shape):
+    """Whether every row's column indices are strictly increasing (sorted, no
+    duplicates): SciPy's ``has_canonical_format`` computed afresh."""
+    data, indices, indptr, (m, n) = check_compressed_any(data, indices, indptr, shape)
+    serial = _is_serial(m, indices.size)
+    with parallel_section():
+        return bool(_kernel("rows_canonical", serial)(indptr, indices, _blocks(indptr, serial)))
 
 
 def canonicalize(data, indices, indptr, shape, in_place=False):
@@ -262,7 +284,9 @@ def transpose(data, indices, indptr, shape):
     >>> d, j, p, s
     (array([2., 1., 3.]), array([0, 0, 1]), array([0, 1, 3]), (2, 2))
     """
-    data, indices, indptr, (m, n) = check_compressed(data, indices, indptr, shape)
+    data, indices, indptr, (m, n) = check_compressed_any(data, indices, indptr, shape)
+    dtype = data.dtype
+    data = as_copyable(data)
     nnz = indices.size
     idx = _index_dtype((indices, indptr), max(nnz, m))
     serial = _is_serial(m, nnz)
@@ -277,7 +301,7 @@ def transpose(data, indices, indptr, shape):
         _kernel("lane_offsets", serial)(counts, t_indptr)
         _kernel("scatter_transpose", serial)(indptr, indices, data, row_starts, counts,
                                              t_indices, t_data)
-    return t_data, t_indices, t_indptr.astype(idx), (n, m)
+    return t_data.view(dtype), t_indices, t_indptr.astype(idx), (n, m)
 
 
 def csr_tocsc(data, indices, indptr, shape):
@@ -329,7 +353,7 @@ def csr_tocoo(data, indices, indptr, shape, copy=False):
     >>> r, c
     (array([0, 2]), array([1, 0]))
     """
-    data, indices, indptr, shape = check_compressed(data, indices, indptr, shape)
+    data, indices, indptr, shape = check_compressed_any(data, indices, indptr, shape)
     rows = expand_rows(indptr, indices.size, indices.dtype)
     if copy:
         data, indices = parallel_copy(data), parallel_copy(indices)
@@ -347,7 +371,8 @@ def nonzero(data, indices, indptr, shape):
     >>> nonzero(np.array([1.0, 0.0, 2.0]), np.array([1, 0, 1]), np.array([0, 2, 3]), (2, 2))
     (array([0, 1]), array([1, 1]))
     """
-    data, indices, indptr, (m, n) = check_compressed(data, indices, indptr, shape)
+    data, indices, indptr, (m, n) = check_compressed_any(data, indices, indptr, shape)
+    data = np.not_equal(data, 0) if data.dtype == np.float16 else data
     serial = _is_serial(m, indices.size)
     blocks = _blocks(indptr, serial)
     counts = np.zeros(blocks.size, dtype=np.int64)
@@ -363,7 +388,9 @@ def nonzero(data, indices, indptr, shape):
 
 
 def _triangle(data, indices, indptr, shape, k, lower):
-    data, indices, indptr, (m, n) = check_compressed(data, indices, indptr, shape)
+    data, indices, indptr, (m, n) = check_compressed_any(data, indices, indptr, shape)
+    dtype = data.dtype
+    data = as_copyable(data)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"k must be an integer, got {k!r}")
     k = int(np.clip(int(k), -m - 1, n + 1))
@@ -380,7 +407,7 @@ def _triangle(data, indices, indptr, shape, k, lower):
     with parallel_section():
         _kernel("fill_triangle", serial)(indptr, indices, data, k, lower, blocks, new_indptr,
                                          out_indices, out_data)
-    return out_data, out_indices, new_indptr, (m, n)
+    return out_data.view(dtype), out_indices, new_indptr, (m, n)
 
 
 def tril(data, indices, indptr, shape, k=0):
