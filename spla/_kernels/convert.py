@@ -21,6 +21,11 @@ from numba import njit, prange
 from .reduce import INSERTION_MAX, strictly_increasing
 from .twins import twin
 
+# Indices are cast to unsigned where they index arrays: Numba otherwise tests
+# every access for a negative (wrap-around) index, which costs up to 2x on
+# these scatters. The callers' validation proved every index in range.
+U = np.uint64
+
 # ---------------------------------------------------------------------------
 # Counting sort by key, in lanes
 # ---------------------------------------------------------------------------
@@ -35,8 +40,8 @@ def count_keys(keys, starts, counts):
         c = counts[l]
         for j in range(n_keys):
             c[j] = 0
-        for k in range(starts[l], starts[l + 1]):
-            c[keys[k]] += 1
+        for k in range(U(starts[l]), U(starts[l + 1])):
+            c[U(keys[k])] += 1
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -79,8 +84,8 @@ def count_columns(indptr, indices, row_starts, counts):
         c = counts[l]
         for j in range(n_cols):
             c[j] = 0
-        for k in range(indptr[row_starts[l]], indptr[row_starts[l + 1]]):
-            c[indices[k]] += 1
+        for k in range(U(indptr[row_starts[l]]), U(indptr[row_starts[l + 1]])):
+            c[U(indices[k])] += 1
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -91,11 +96,11 @@ def scatter_transpose(indptr, indices, data, row_starts, offsets, t_indices, t_d
     for l in prange(n_lanes):
         pos = offsets[l]
         for i in range(row_starts[l], row_starts[l + 1]):
-            for k in range(indptr[i], indptr[i + 1]):
-                j = indices[k]
+            for k in range(U(indptr[i]), U(indptr[i + 1])):
+                j = U(indices[k])
                 p = pos[j]
-                t_indices[p] = i
-                t_data[p] = data[k]
+                t_indices[U(p)] = i
+                t_data[U(p)] = data[k]
                 pos[j] = p + 1
 
 
@@ -110,11 +115,11 @@ def scatter_by_row(row, col, data, starts, offsets, out_cols, out_data):
     n_lanes = offsets.shape[0]
     for l in prange(n_lanes):
         pos = offsets[l]
-        for k in range(starts[l], starts[l + 1]):
-            i = row[k]
+        for k in range(U(starts[l]), U(starts[l + 1])):
+            i = U(row[k])
             p = pos[i]
-            out_cols[p] = col[k]
-            out_data[p] = data[k]
+            out_cols[U(p)] = col[k]
+            out_data[U(p)] = data[k]
             pos[i] = p + 1
 
 
@@ -241,7 +246,7 @@ def expand_rows(indptr, blocks, rows):
     """rows[k] = the row of entry k."""
     for b in prange(blocks.size - 1):
         for i in range(blocks[b], blocks[b + 1]):
-            for k in range(indptr[i], indptr[i + 1]):
+            for k in range(U(indptr[i]), U(indptr[i + 1])):
                 rows[k] = i
 
 
@@ -250,7 +255,7 @@ def copy_array(src, dst, n_pieces):
     """dst[:] = src[:] in ``n_pieces`` pieces."""
     n = src.size
     for p in prange(n_pieces):
-        for k in range(n * p // n_pieces, n * (p + 1) // n_pieces):
+        for k in range(U(n * p // n_pieces), U(n * (p + 1) // n_pieces)):
             dst[k] = src[k]
 
 

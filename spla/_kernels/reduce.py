@@ -29,6 +29,10 @@ from numba.extending import overload
 
 from .twins import twin
 
+# Indices are cast to unsigned where they index arrays (no wrap-around tests;
+# see ``convert.py``).
+U = np.uint64
+
 #: Rows of at most this many entries are sorted by insertion, longer ones by a
 #: stable merge sort of their column indices.
 INSERTION_MAX = 32
@@ -134,8 +138,8 @@ def arg_better(x, best, want_max):
 
 @njit(cache=True, nogil=True, inline="always")
 def strictly_increasing(indices, lo, hi):
-    for k in range(lo + 1, hi):
-        if indices[k] <= indices[k - 1]:
+    for k in range(U(lo + 1), U(hi)):
+        if indices[k] <= indices[k - U(1)]:
             return False
     return True
 
@@ -213,7 +217,7 @@ def row_sums(indptr, data, zero, out, blocks):
     for b in prange(blocks.size - 1):
         for i in range(blocks[b], blocks[b + 1]):
             s = zero
-            for k in range(indptr[i], indptr[i + 1]):
+            for k in range(U(indptr[i]), U(indptr[i + 1])):
                 s += data[k]
             out[i] = s
 
@@ -233,7 +237,7 @@ def row_minmax(indptr, indices, data, n_cols, op, explicit, canonical, zero, out
             cols, vals, lo, hi, scols, svals = row_view(indptr, indices, data, i, canonical,
                                                         scols, svals)
             v = vals[lo]
-            for k in range(lo + 1, hi):
+            for k in range(U(lo + 1), U(hi)):
                 v = minmax_step(v, vals[k], op)
             if not explicit and hi - lo < n_cols:
                 v = minmax_step(v, zero, op)
@@ -313,7 +317,7 @@ def total_sum(data, parts):
     n_pieces = parts.size
     for p in prange(n_pieces):
         s = parts[p]
-        for k in range(n * p // n_pieces, n * (p + 1) // n_pieces):
+        for k in range(U(n * p // n_pieces), U(n * (p + 1) // n_pieces)):
             s += data[k]
         parts[p] = s
     s = parts[0]
@@ -408,8 +412,8 @@ def column_sums(indptr, indices, data, lanes, blocks):
         lane = lanes[l]
         for j in range(lane.size):
             lane[j] = 0
-        for k in range(indptr[blocks[l]], indptr[blocks[l + 1]]):
-            lane[indices[k]] += data[k]
+        for k in range(U(indptr[blocks[l]]), U(indptr[blocks[l + 1]])):
+            lane[U(indices[k])] += data[k]
 
 
 @njit(parallel=True, cache=True, nogil=True)

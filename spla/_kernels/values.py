@@ -21,6 +21,9 @@ from numba import njit, prange
 
 from .twins import twin
 
+#: Unsigned loop bounds: no wrap-around tests on the accesses (see ``convert.py``).
+U = np.uint64
+
 #: Arrays with fewer elements than this are mapped by one call on the calling
 #: thread (waking a pool thread costs tens of microseconds).
 MAP_SERIAL_MAX = 1 << 16
@@ -126,9 +129,8 @@ def count_kept(indptr, mask, blocks, counts):
     for b in prange(blocks.size - 1):
         for i in range(blocks[b], blocks[b + 1]):
             c = 0
-            for k in range(indptr[i], indptr[i + 1]):
-                if mask[k]:
-                    c += 1
+            for k in range(U(indptr[i]), U(indptr[i + 1])):
+                c += mask[k]
             counts[i + 1] = c
 
 
@@ -137,12 +139,12 @@ def fill_kept(indptr, indices, values, mask, new_indptr, blocks, out_indices, ou
     """Copy the entries whose mask is true to the rows of ``new_indptr``."""
     for b in prange(blocks.size - 1):
         for i in range(blocks[b], blocks[b + 1]):
-            p = new_indptr[i]
-            for k in range(indptr[i], indptr[i + 1]):
+            p = U(new_indptr[i])
+            for k in range(U(indptr[i]), U(indptr[i + 1])):
                 if mask[k]:
                     out_indices[p] = indices[k]
                     out_values[p] = values[k]
-                    p += 1
+                    p += U(1)
 
 
 def _serial_twin(dispatcher):

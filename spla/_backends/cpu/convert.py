@@ -179,8 +179,8 @@ def coo_tocsr(row, col, data, shape, sum_duplicates=True, check=True):
     serial = _is_serial(m, nnz)
     n_lanes = _n_lanes(nnz, m, serial)
     starts = (np.arange(n_lanes + 1, dtype=np.int64) * nnz) // n_lanes
-    counts = np.empty((n_lanes, m), dtype=np.int64)
-    indptr = np.empty(m + 1, dtype=np.int64)
+    counts = np.empty((n_lanes, m), dtype=idx)  # int32 when it fits: half the cache
+    indptr = np.empty(m + 1, dtype=idx)
     indices = np.empty(nnz, dtype=idx)
     values = np.empty(nnz, dtype=data.dtype)
     with parallel_section():
@@ -188,7 +188,6 @@ def coo_tocsr(row, col, data, shape, sum_duplicates=True, check=True):
         _kernel("lane_offsets", serial)(counts, indptr)
         _kernel("scatter_by_row", serial)(row, col, data, starts, counts, indices, values)
     del counts
-    indptr = indptr.astype(idx)
     if not sum_duplicates:
         return values, indices, indptr, (m, n)
     return _canonicalize_in_place(values, indices, indptr, (m, n), serial)
@@ -292,8 +291,8 @@ def transpose(data, indices, indptr, shape):
     serial = _is_serial(m, nnz)
     n_lanes = _n_lanes(nnz, n, serial)
     row_starts = row_blocks(indptr, n_lanes)
-    counts = np.empty((n_lanes, n), dtype=np.int64)
-    t_indptr = np.empty(n + 1, dtype=np.int64)
+    counts = np.empty((n_lanes, n), dtype=idx)  # int32 when it fits: half the cache
+    t_indptr = np.empty(n + 1, dtype=idx)
     t_indices = np.empty(nnz, dtype=idx)
     t_data = np.empty(nnz, dtype=data.dtype)
     with parallel_section():
@@ -301,7 +300,7 @@ def transpose(data, indices, indptr, shape):
         _kernel("lane_offsets", serial)(counts, t_indptr)
         _kernel("scatter_transpose", serial)(indptr, indices, data, row_starts, counts,
                                              t_indices, t_data)
-    return t_data.view(dtype), t_indices, t_indptr.astype(idx), (n, m)
+    return t_data.view(dtype), t_indices, t_indptr, (n, m)
 
 
 def csr_tocsc(data, indices, indptr, shape):
