@@ -582,7 +582,7 @@ class SparseArray(abc.ABC):
         return NotImplemented
 
     def __pos__(self):
-        return self.copy()
+        return self
 
     def _divide_scalar(self, scalar):
         return self.tocsr()._divide_scalar(scalar)

@@ -34,6 +34,8 @@ UFUNCS_FIXED_AT_ZERO = (
 
 def is_scalar_like(x):
     """A Python or NumPy scalar, or a 0-d array (SciPy's ``isscalarlike``)."""
+    if isinstance(x, (str, bytes)):
+        return False
     return np.isscalar(x) or (isinstance(x, np.ndarray) and x.ndim == 0)
 
 

@@ -62,7 +62,7 @@ class _compressed_array(DataMixin, SparseArray):
         elif _is_cupyx_sparse(arg):
             m = arg.tocsr() if self._row_major else arg.tocsc()
             self._init_from_storage((m.data, m.indices, m.indptr), tuple(m.shape), dtype,
-                                    copy or m is arg, check)
+                                    copy and m is arg, check)
         elif _is_scipy_sparse(arg):
             self._init_from_scipy(arg, shape, dtype, copy, check)
         elif isinstance(arg, tuple) and _is_shape_tuple(arg):
@@ -185,7 +185,7 @@ class _compressed_array(DataMixin, SparseArray):
             raise ValueError(f"{type(self).__name__} is 2-D; got a {arg.ndim}-D SciPy array")
         m = arg.asformat(self.format)
         self._init_from_storage(
-            (m.data, m.indices, m.indptr), tuple(m.shape), dtype, copy or m is arg, check,
+            (m.data, m.indices, m.indptr), tuple(m.shape), dtype, copy and m is arg, check,
         )
         # SciPy may hold non-canonical storage and rewrite it in place later:
         # spla works on its own arrays from here on.
@@ -572,9 +572,7 @@ class _compressed_array(DataMixin, SparseArray):
         # Subtraction in NumPy's promotion of the two dtypes: the sparse part is
         # scattered into a dense array, and NumPy subtracts (unsigned and bool
         # operands then behave exactly as in NumPy and SciPy).
-        out = self.toarray()
-        if out.dtype != dt:
-            out = out.astype(dt)
+        out = (self if self.dtype == dt else self.astype(dt)).toarray()
         if reverse:
             return xp.subtract(dense, out, out=out) if dense.dtype != np.bool_ or dt != np.bool_ \
                 else dense ^ out
