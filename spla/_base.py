@@ -104,6 +104,12 @@ class SparseArray:
             return self.copy() if copy else self
         return convert(self)
 
+    def tocoo(self, copy=False):
+        """The same array as a ``coo_array`` (through the format registry)."""
+        from ._formats import registry
+
+        return registry.converter("coo")(self, copy=copy)
+
     def todense(self, order=None):
         """Dense NumPy array (same as ``toarray``; spla has no matrix class)."""
         return self.toarray(order=order)
