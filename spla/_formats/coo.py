@@ -94,9 +94,13 @@ def _reshape_target(args, current):
     return dims
 
 
-def _index_dtype(shape):
-    """SciPy's rule: int32 when every dimension fits and ndim <= 2, else int64."""
+def _index_dtype(shape, arrays=()):
+    """SciPy's rule for sparse arrays: int64 for more than two dimensions, for a
+    dimension beyond int32, or when an input index array has a dtype that int32
+    cannot hold (contents are not inspected); int32 otherwise."""
     if len(shape) > 2 or (shape and max(shape) > _INT32_MAX):
+        return np.dtype(np.int64)
+    if any(not np.can_cast(a.dtype, np.int32) for a in arrays):
         return np.dtype(np.int64)
     return np.dtype(np.int32)
 
@@ -287,7 +291,7 @@ class coo_array(SparseArray):
                 lo = int(c.min())
                 if lo < 0:
                     raise ValueError(f"negative axis {i} index: {lo}")
-        idx = _index_dtype(dims)
+        idx = _index_dtype(dims, idx_in)
         out_coords = tuple(np.array(c, dtype=idx, copy=True if copy else None, order="C")
                            for c in idx_in)
         target = _target_dtype(data.dtype, dtype)
@@ -309,7 +313,7 @@ class coo_array(SparseArray):
                 src = arg.tocoo(copy=False)
                 canonical = False
         dims = _check_shape(tuple(src.shape))
-        idx = _index_dtype(dims)
+        idx = _index_dtype(dims, src.coords)
         coords = tuple(np.array(c, dtype=idx, copy=True if copy else None, order="C")
                        for c in src.coords)
         data = np.asarray(src.data)
@@ -498,14 +502,15 @@ class coo_array(SparseArray):
     def astype(self, dtype, casting="unsafe", copy=True):
         """The array with values cast to ``dtype``.
 
-        A new dtype gives a canonical copy (SciPy sums duplicates here);
+        A new dtype gives a copy with duplicates summed (as SciPy);
         the same dtype gives a copy, or ``self`` when ``copy=False``.
         """
         dt = value_dtype(dtype)
         if dt != self.dtype:
             out = self._with_data(self.data.astype(dt, casting=casting, copy=True))
             out.sum_duplicates()
-            return out
+            # SciPy wraps the summed arrays once more: the flag ends up False.
+            return out._with_data(out.data, copy=False)
         return self.copy() if copy else self
 
     def conj(self, copy=True):
@@ -528,6 +533,15 @@ class coo_array(SparseArray):
 
     def __neg__(self):
         return self._with_data(-self.data)
+
+    def __truediv__(self, other):
+        if not _is_scalar(other):
+            return NotImplemented
+        # SciPy's rule: real values are divided in float64 (float32 / 2 is float64),
+        # as a product with the reciprocal.
+        if np.can_cast(self.dtype, np.float64):
+            return self.astype(np.float64, copy=False)._scale(1 / other)
+        return self._scale(1 / other)
 
     def count_nonzero(self, axis=None):
         """Number of non-zero entries (duplicates summed first, in place, as SciPy)."""
@@ -685,7 +699,7 @@ class coo_array(SparseArray):
         shape = _reshape_target(args, self._shape)
         if shape == self._shape:
             return self.copy() if copy else self
-        idx = _index_dtype(shape)
+        idx = _index_dtype(shape, self.coords)
         flat = _ravel(self.coords, self._shape, order)
         coords = _unravel(flat, shape, idx, order)
         data = self.data.copy() if copy else self.data
@@ -957,6 +971,19 @@ def _target_dtype(input_dtype, requested):
 def _compress(n_rows, n_cols, row, col, data, idx):
     """Canonical CSR arrays ``(indptr, indices, data)`` of COO triplets (index dtype ``idx``)."""
     nnz = data.size
+    if n_cols > 4 * nnz + 4096:
+        # Far more columns than entries: sort instead of counting (no O(n_cols) array).
+        order = np.lexsort((col, row))
+        r, c = row[order], col[order]
+        keep = np.empty(nnz, dtype=bool)
+        keep[:1] = True
+        np.logical_or(r[1:] != r[:-1], c[1:] != c[:-1], out=keep[1:])
+        starts = np.flatnonzero(keep)
+        values = np.add.reduceat(data[order], starts, dtype=data.dtype) if nnz else data[:0]
+        indices = c[starts].astype(idx)
+        indptr = np.zeros(n_rows + 1, dtype=idx)
+        np.cumsum(np.bincount(r[starts], minlength=n_rows), out=indptr[1:])
+        return indptr, indices, values
     indptr = np.empty(n_rows + 1, dtype=idx)
     indices = np.empty(nnz, dtype=idx)
     values = np.empty(nnz, dtype=data.dtype)
@@ -984,11 +1011,12 @@ def _coo_to_csr(row, col, data, shape):
 
 def _csr_to_coo(csr, copy):
     m, n = csr.shape
-    idx = _index_dtype(csr.shape)
+    idx = _index_dtype(csr.shape, (csr.indices,))
     row = np.repeat(np.arange(m, dtype=idx), np.diff(csr.indptr))
     col = np.array(csr.indices, dtype=idx, copy=True if copy else None)
     data = csr.data.copy() if copy else csr.data
-    return coo_array._from_parts(data, (row, col), (m, n), False)
+    # As SciPy, CSR to COO keeps the canonical flag (rows in order, sorted columns).
+    return coo_array._from_parts(data, (row, col), (m, n), csr.has_canonical_format)
 
 
 def _to_coo(a, copy=False):
