@@ -669,3 +669,11 @@ def test_integer_and_bool_values_keep_their_dtype(dtype):
     np.testing.assert_array_equal(A.toarray(), S.toarray())
     assert A.sum().dtype == S.sum().dtype
     assert A.tocsr().dtype == S.dtype
+
+
+def test_doctests():
+    import doctest
+
+    from spla._formats import coo
+
+    assert doctest.testmod(coo, optionflags=doctest.ELLIPSIS).failed == 0

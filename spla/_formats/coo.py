@@ -445,10 +445,10 @@ class coo_array(SparseArray):
         """``(coords, data)`` sorted in C order with duplicates added up."""
         if data.size == 0:
             return tuple(coords), data
-        if self.ndim == 2 and max(self.shape) <= 4 * data.size + 1024:
-            # Counting sort through CSR storage: O(nnz + rows + cols).
-            indptr, indices, values = _compress(self.shape[0], self.shape[1], coords[0],
-                                                coords[1], data, coords[0].dtype)
+        if self.ndim == 2 and self.shape[0] <= 4 * data.size + 1024:
+            # Through CSR storage: O(nnz + rows).
+            indptr, indices, values = _compress(self.shape[0], coords[0], coords[1], data,
+                                                coords[0].dtype)
             row = np.repeat(np.arange(self.shape[0], dtype=coords[0].dtype), np.diff(indptr))
             return (row, indices), values
         if math.prod(self.shape) <= _INT64_MAX:
@@ -757,7 +757,10 @@ class coo_array(SparseArray):
             raise ValueError("out dimensions do not match shape")
         result = np.zeros(math.prod(new_shape), dtype=res)
         if self.nnz:
-            flat = _ravel(tuple(self.coords[i] for i in kept), new_shape)
+            if len(kept) == 1:
+                flat = self.coords[kept[0]]  # no flattening needed: no copy
+            else:
+                flat = _ravel(tuple(self.coords[i] for i in kept), new_shape)
             _k.scatter_add(flat, self.data.astype(res, copy=False), result)
         result = result.reshape(new_shape)
         if out is not None:
@@ -968,26 +971,13 @@ def _target_dtype(input_dtype, requested):
     return default_value_dtype(input_dtype)
 
 
-def _compress(n_rows, n_cols, row, col, data, idx):
+def _compress(n_rows, row, col, data, idx):
     """Canonical CSR arrays ``(indptr, indices, data)`` of COO triplets (index dtype ``idx``)."""
     nnz = data.size
-    if n_cols > 4 * nnz + 4096:
-        # Far more columns than entries: sort instead of counting (no O(n_cols) array).
-        order = np.lexsort((col, row))
-        r, c = row[order], col[order]
-        keep = np.empty(nnz, dtype=bool)
-        keep[:1] = True
-        np.logical_or(r[1:] != r[:-1], c[1:] != c[:-1], out=keep[1:])
-        starts = np.flatnonzero(keep)
-        values = np.add.reduceat(data[order], starts, dtype=data.dtype) if nnz else data[:0]
-        indices = c[starts].astype(idx)
-        indptr = np.zeros(n_rows + 1, dtype=idx)
-        np.cumsum(np.bincount(r[starts], minlength=n_rows), out=indptr[1:])
-        return indptr, indices, values
     indptr = np.empty(n_rows + 1, dtype=idx)
     indices = np.empty(nnz, dtype=idx)
     values = np.empty(nnz, dtype=data.dtype)
-    out = _k.coo_to_csr(n_rows, n_cols, row, col, data, indptr, indices, values)
+    out = _k.coo_to_csr(n_rows, row, col, data, indptr, indices, values)
     if out < nnz:
         indices, values = indices[:out].copy(), values[:out].copy()
     return indptr, indices, values
@@ -1005,7 +995,7 @@ def _coo_to_csr(row, col, data, shape):
     if data.size == 0:
         return csr_array._from_parts(data.copy(), np.zeros(0, dtype=idx),
                                      np.zeros(m + 1, dtype=idx), shape, True)
-    indptr, indices, values = _compress(m, n, row, col, data, idx)
+    indptr, indices, values = _compress(m, row, col, data, idx)
     return csr_array._from_parts(values, indices, indptr, shape, True)
 
 

@@ -5,10 +5,11 @@ that every coordinate lies inside the shape and that the arrays have matching
 lengths and dtypes before it calls them. Operands of the products arrive cast
 to the result dtype, so each kernel computes in one dtype.
 
-These kernels are serial. COO's natural operations scatter into the output in
-input order (the entries are not grouped by row), so threads would need
-private output copies or a sort first; the CSR kernels do the heavy lifting
-for 2-D arrays once converted.
+These kernels are serial (SciPy's are too). COO's natural operations scatter
+into the output in input order (the entries are not grouped by row), so threads
+would need private output copies or a sort first; the CSR kernels do the heavy
+lifting for 2-D arrays once converted, and a parallel COO -> CSR kernel can
+replace ``coo_to_csr`` behind ``spla._formats.coo._coo_to_csr``.
 """
 
 import numpy as np
@@ -16,52 +17,32 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True)
-def coo_to_csr(n_rows, n_cols, row, col, data, indptr, indices, values):
+def coo_to_csr(n_rows, row, col, data, indptr, indices, values):
     """Compress COO triplets into canonical CSR storage; returns the output nnz.
 
     ``indptr`` (length ``n_rows + 1``), ``indices`` and ``values`` (length
     ``row.size``) are written. Within every row the column indices come out
     sorted and duplicates are summed (in input order); explicit zeros are kept,
-    as SciPy keeps them. Two stable counting sorts (by column, then by row) and
-    one compaction pass: O(nnz + n_rows + n_cols) work.
+    as SciPy keeps them. One stable counting sort by row, then a stable sort of
+    each row by column (insertion sort for short rows, merge sort for long
+    ones) and one compaction pass: O(nnz + n_rows) memory, no O(n_cols) array.
     """
     nnz = row.size
-    # Pass 1: bucket the entries by column (stable).
-    colptr = np.zeros(n_cols + 1, dtype=np.int64)
-    for k in range(nnz):
-        colptr[col[k] + 1] += 1
-    for j in range(n_cols):
-        colptr[j + 1] += colptr[j]
-    row_t = np.empty(nnz, dtype=row.dtype)
-    data_t = np.empty(nnz, dtype=data.dtype)
-    for k in range(nnz):
-        j = col[k]
-        p = colptr[j]
-        row_t[p] = row[k]
-        data_t[p] = data[k]
-        colptr[j] = p + 1
-    # colptr[j] is now the end of column j. Pass 2: bucket by row (stable), walking
-    # the columns in order, so that every row comes out sorted by column.
     for i in range(n_rows + 1):
         indptr[i] = 0
     for k in range(nnz):
         indptr[row[k] + 1] += 1
     for i in range(n_rows):
         indptr[i + 1] += indptr[i]
-    nxt = np.empty(n_rows, dtype=np.int64)
+    nxt = indptr[:-1].copy()
+    for k in range(nnz):
+        i = row[k]
+        q = nxt[i]
+        indices[q] = col[k]
+        values[q] = data[k]
+        nxt[i] = q + 1
     for i in range(n_rows):
-        nxt[i] = indptr[i]
-    start = 0
-    for j in range(n_cols):
-        end = colptr[j]
-        for p in range(start, end):
-            i = row_t[p]
-            q = nxt[i]
-            indices[q] = j
-            values[q] = data_t[p]
-            nxt[i] = q + 1
-        start = end
-    # Pass 3: sum the duplicates of each row (now adjacent) and compact.
+        _sort_row(indices, values, indptr[i], indptr[i + 1])
     out = 0
     for i in range(n_rows):
         s = indptr[i]
@@ -78,6 +59,28 @@ def coo_to_csr(n_rows, n_cols, row, col, data, indptr, indices, values):
                 out += 1
     indptr[n_rows] = out
     return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sort_row(indices, values, s, e):
+    """Stable sort of ``indices[s:e]`` (and ``values`` alike) by index."""
+    if e - s <= 32:
+        for p in range(s + 1, e):
+            j = indices[p]
+            v = values[p]
+            q = p - 1
+            while q >= s and indices[q] > j:
+                indices[q + 1] = indices[q]
+                values[q + 1] = values[q]
+                q -= 1
+            indices[q + 1] = j
+            values[q + 1] = v
+        return
+    order = np.argsort(indices[s:e], kind="mergesort")
+    sorted_idx = indices[s:e][order]
+    sorted_val = values[s:e][order]
+    indices[s:e] = sorted_idx
+    values[s:e] = sorted_val
 
 
 @njit(cache=True, nogil=True)
