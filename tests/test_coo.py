@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 import spla
 from spla._dtypes import VALUE_DTYPES
 
-SETTINGS = settings(max_examples=60, deadline=None)
+# A fifth of the profile's examples per property: 60 in CI, 600 with --hypothesis-profile=thorough.
+SETTINGS = settings(max_examples=max(20, settings.default.max_examples // 5), deadline=None)
 INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 
 
@@ -66,7 +67,15 @@ def coo_inputs(draw, ndims=(1, 2, 2, 3), dtypes=VALUE_DTYPES, max_side=6, max_nn
     spread = draw(st.sampled_from([1.0, 0.5, 0.1]))  # few positions: duplicates
     pool = rng.integers(0, size, size=max(1, int(spread * size))) if size else np.zeros(0, int)
     flat = rng.choice(pool, size=k) if k else np.zeros(0, dtype=np.int64)
-    coords = tuple(c.astype(idx) for c in np.unravel_index(flat, shape))
+    coords = np.unravel_index(flat, shape)
+    if size and draw(st.integers(0, 4)) == 0:
+        # one dense row: every position along the last axis at one leading index
+        lead = np.unravel_index(rng.integers(0, size), shape)[:-1]
+        full = shape[-1]
+        coords = tuple(np.concatenate((c, np.full(full, l))) for c, l in zip(coords, lead)) + (
+            np.concatenate((coords[-1], np.arange(full))),)
+        k += full
+    coords = tuple(c.astype(idx) for c in coords)
     data = _values(rng, k, dtype)
     if draw(st.booleans()):
         data = _strided(data, rng)
@@ -514,6 +523,11 @@ def test_matmul_sparse(a, seed):
     else:
         assert isinstance(got, spla.csr_array)
         _close((A @ A.T).toarray(), D @ D.T, A.dtype)
+        v = sp.coo_array(rng.integers(-2, 3, size=n).astype(np.float64))
+        for operand in (v, spla.coo_array(v)):
+            got = A @ operand
+            assert got.shape == (S.copy() @ v).shape == (A.shape[0],)
+            _close(got.toarray(), D @ v.toarray(), got.dtype)
 
 
 # -- arithmetic --------------------------------------------------------------------------------

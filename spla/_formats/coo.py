@@ -17,8 +17,8 @@ arrays of more than two dimensions use int64 (SciPy's rule). The arrays live
 on the CPU.
 """
 
+import functools
 import math
-import numbers
 import operator
 
 import numpy as np
@@ -162,6 +162,7 @@ def _validate_axis(axis, ndim):
     return tuple(canon)
 
 
+@functools.lru_cache(maxsize=64)
 def _sum_dtype(dtype):
     """The dtype of NumPy's sum of ``dtype`` values (small integers widen)."""
     return np.zeros(1, dtype=dtype).sum().dtype
@@ -785,6 +786,14 @@ class coo_array(SparseArray):
 
     def __matmul__(self, other):
         if self.ndim == 2:
+            if getattr(other, "ndim", 2) == 1 and (isinstance(other, SparseArray)
+                                                   or _is_scipy_sparse(other)):
+                # 2-D @ 1-D sparse: a 1-D sparse result, as SciPy's.
+                v = _to_coo(other)
+                if v.shape[0] != self.shape[1]:
+                    raise ValueError(f"matmul: dimension mismatch: {self.shape} @ {v.shape}")
+                prod = self.tocsr() @ v.reshape((v.shape[0], 1)).tocsr()
+                return _to_coo(prod).reshape((self.shape[0],))
             return super().__matmul__(other)
         if _is_scalar(other):
             raise ValueError("matmul: a scalar operand is not allowed, use '*' instead")
