@@ -273,6 +273,20 @@ def test_to_scipy_shares_memory(inp):
         assert a.size == 0 or np.shares_memory(a, t)
 
 
+@pytest.mark.parametrize("fmt", ["banded", "nm"])
+def test_tocoo_of_every_format(fmt):
+    rng = np.random.default_rng(3)
+    if fmt == "banded":
+        X = spla.banded_array(np.diag(np.arange(1.0, 6.0)) + np.diag(np.ones(4), 1))
+    else:
+        X = spla.nm_array(rng.random((4, 8)), prune=True)
+    D = X.toarray()
+    for C in (X.tocoo(), X.asformat("coo"), spla.coo_array(X), X.tocoo(copy=True)):
+        assert isinstance(C, spla.coo_array) and C.shape == X.shape and C.dtype == X.dtype
+        np.testing.assert_array_equal(C.toarray(), D)
+    assert spla.coo_array(X).tocoo() is not None and "coo" in spla.formats()
+
+
 @pytest.mark.parametrize("ndim", [1, 2, 3])
 def test_tocsr_of_other_dimensions(ndim):
     A = spla.coo_array(np.ones((2,) * ndim))
