@@ -4,6 +4,7 @@ The public API lives here and nowhere else.
 
 Formats
     csr_array, csc_array (the transposed view of a CSR array),
+    coo_array (coordinates, 1-D to n-D),
     nm_array (N:M structured sparsity), banded_array (diagonal storage)
 Functions
     sparsity, formats, nm_mask, prune_nm, matmul, matrix_transpose, astype,
@@ -23,6 +24,7 @@ from ._backends.cpu.memory import free_workspace
 from ._base import SparseArray
 from ._formats.banded import banded_array
 from ._formats.compressed import csc_array, csr_array
+from ._formats.coo import coo_array
 from ._formats.nm import nm_array
 from ._formats.registry import formats
 from ._functions import astype, matmul, matrix_transpose, sparsity
@@ -48,6 +50,7 @@ __all__ = [
     "astype",
     "attention",
     "banded_array",
+    "coo_array",
     "csc_array",
     "csr_array",
     "formats",

@@ -239,7 +239,7 @@ class SparseArray(abc.ABC):
 
     def tocoo(self, copy=False):
         """The same array as a ``coo_array``."""
-        return registry.to_format(self, "coo")
+        return registry.converter("coo")(self, copy=copy)
 
     def _to_scipy_format(self, name, copy=False):
         """A SciPy array of a format spla does not have (LIL, DOK, BSR, DIA)."""
