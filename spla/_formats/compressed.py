@@ -27,11 +27,12 @@ import numpy as np
 
 from .. import _dispatch
 from .._base import SparseArray, _is_scipy_sparse
-from .._data import DataMixin
+from .._data import DataMixin, map_values
 from .._device import device_of, is_gpu_array
 from .._dtypes import VALUE_DTYPES, default_value_dtype, index_dtype_for, value_dtype
 from . import registry
 from .arguments import check_axis
+from .coo import coo_array
 from .validation import (
     as_1d,
     check_compressed,
@@ -441,7 +442,7 @@ class _compressed_array(DataMixin, SparseArray):
             copy = copy_structure
         indices, indptr = self._indices, self._indptr
         if copy:
-            indices, indptr = indices.copy(), indptr.copy()
+            indices, indptr = _copy(indices), _copy(indptr)
         return self._from_parts(data, indices, indptr, self._shape,
                                 self._derived.get("canonical"))
 
@@ -483,14 +484,8 @@ class _compressed_array(DataMixin, SparseArray):
         major = self._major()
         if self.device != "cpu":
             c = _backend("sum_duplicates", self)(major)
-        elif _dispatch.has("canonicalize", "csr", "cpu"):
-            c = _dispatch.lookup("canonicalize", "csr", "cpu")(major)
         else:
-            s = _scipy_compressed("csr", major._data.copy(), major._indices.copy(),
-                                  major._indptr.copy(), major._shape)
-            s.sum_duplicates()
-            c = csr_array._from_parts(s.data, s.indices.astype(self._indices.dtype),
-                                      s.indptr.astype(self._indptr.dtype), major.shape)
+            c = _backend("canonicalize", self)(major)
         self._set(c.data, c.indices, c.indptr, self._shape)
         self._derived["canonical"] = True
 
@@ -518,14 +513,22 @@ class _compressed_array(DataMixin, SparseArray):
         self._drop_zeros()
 
     def _drop_zeros(self):
+        """Remove stored zeros in place; whether there were any."""
         xp = _dispatch.array_module(self.device)
-        if self.nnz == 0 or bool(xp.all(self._data)):
-            return
+        if self.nnz == 0:
+            return False
+        nonzero = self._data != 0
+        if bool(xp.all(nonzero)):
+            return False
         canonical = self._derived.get("canonical")
-        c = _backend("eliminate_zeros", self)(self._major())
+        if self.device == "cpu":
+            c = _backend("keep_where", self)(self._major(), nonzero)
+        else:
+            c = _backend("eliminate_zeros", self)(self._major())
         self._set(c.data, c.indices, c.indptr, self._shape)
         if canonical:
             self._derived["canonical"] = True
+        return True
 
     def prune(self):
         """Drop storage beyond ``nnz`` (spla never keeps any: a no-op kept for SciPy code)."""
@@ -602,9 +605,13 @@ class _compressed_array(DataMixin, SparseArray):
         return type(self)(np.multiply(self.toarray(), sparse.toarray()))
 
     def _scalar_binop(self, scalar, op):
+        """``op(self, scalar)`` where ``op(0, scalar)`` is zero: only the non-zero
+        results of the stored (deduplicated) entries are kept."""
         src = self._deduped()
-        out = src._with_data(op(src._data, scalar), copy=True)
-        out._drop_zeros()
+        values = map_values(lambda v: op(v, scalar), src._data)
+        out = src._with_data(values, copy=False)
+        if not out._drop_zeros():  # nothing dropped: the structure is still src's
+            out = src._with_data(values, copy=True)
         return out
 
     _compare_scalar = _scalar_binop
@@ -627,11 +634,9 @@ class _compressed_array(DataMixin, SparseArray):
         >>> A.sum(), A.sum(axis=0), A.sum(axis=1)
         (np.float64(6.0), array([1., 5.]), array([3., 3.]))
         """
+        if self.device == "cpu":
+            return _backend("reduce", self)(self, "sum", axis=axis, dtype=dtype, out=out)
         axis = check_axis(axis, 2)
-        if out is not None:
-            want = () if axis is None else (self.shape[1 - axis],)
-            if out.shape != want:
-                raise ValueError("out dimensions do not match shape")
         major_axis = axis if axis is None or self._row_major else 1 - axis
         result = _backend("sum", self)(self._major(), major_axis)
         if dtype is not None:
@@ -640,6 +645,19 @@ class _compressed_array(DataMixin, SparseArray):
             out[...] = result
             return out
         return result
+
+    def mean(self, axis=None, dtype=None, out=None):
+        """Mean over all entries or along ``axis`` (implicit zeros included), as SciPy.
+
+        Examples
+        --------
+        >>> import spla, numpy as np
+        >>> spla.csr_array(np.array([[1.0, 0.0], [2.0, 3.0]])).mean(axis=0)
+        array([1.5, 1.5])
+        """
+        if self.device == "cpu":
+            return _backend("reduce", self)(self, "mean", axis=axis, dtype=dtype, out=out)
+        return super().mean(axis=axis, dtype=dtype, out=out)
 
     def diagonal(self, k=0):
         """The ``k``-th diagonal (``k > 0`` above the main one) as a dense 1-D array.
@@ -661,21 +679,14 @@ class _compressed_array(DataMixin, SparseArray):
     def count_nonzero(self, axis=None):
         """Number of stored entries that are not zero (duplicates summed first), in all
         or along ``axis``."""
+        if self.device == "cpu":
+            return _backend("reduce", self)(self, "count_nonzero", axis=axis)
         axis = check_axis(axis, 2)
-        src = self._deduped()
         xp = _dispatch.array_module(self.device)
+        src = self._deduped()
         if axis is None:
             return int(xp.count_nonzero(src._data))
-        nonzero = src._data != 0
-        major_axis = 0 if self._row_major else 1
-        if axis == major_axis:
-            # counts per minor index
-            return xp.bincount(src._indices[nonzero], minlength=self._swap(self.shape)[1])
-        counts = xp.diff(src._indptr)
-        if not bool(nonzero.all()):
-            cum = xp.concatenate([xp.zeros(1, dtype=np.int64), xp.cumsum(nonzero, dtype=np.int64)])
-            counts = cum[src._indptr[1:]] - cum[src._indptr[:-1]]
-        return counts.astype(np.intp)
+        return src.to_device("cpu").count_nonzero(axis=axis)
 
     def nonzero(self):
         """Row and column indices of the stored entries that are not zero."""
@@ -693,13 +704,17 @@ class _compressed_array(DataMixin, SparseArray):
 
     def _reduce(name):
         def method(self, axis=None, out=None, *, explicit=False):
-            axis = check_axis(axis, 2)
             if self.device != "cpu":
                 return getattr(self.to_device("cpu"), name)(axis=axis, out=out, explicit=explicit)
-            return self._via_scipy(name, axis=axis, out=out, explicit=explicit)
+            result = _backend("reduce", self)(self, name, axis=axis, out=out, explicit=explicit)
+            if isinstance(result, tuple):  # a 1-D sparse result, as COO triplets
+                values, coords, shape = result
+                return coo_array._from_parts(values, coords, shape, True)
+            return result
 
         method.__name__ = name
-        method.__doc__ = f"``{name}`` over all entries or along ``axis``, as SciPy's sparse arrays."
+        method.__doc__ = (f"``{name}`` over all entries or along ``axis`` (a 1-D array), as "
+                          "SciPy's sparse arrays (implicit zeros take part unless ``explicit``).")
         return method
 
     max = _reduce("max")
@@ -815,6 +830,13 @@ class csc_array(_compressed_array):
 
     format = "csc"
     _row_major = False
+
+
+def _copy(a):
+    """A copy of a storage array (by all threads for large NumPy arrays)."""
+    if type(a) is np.ndarray and _dispatch.has("copy_array", "any", "cpu"):
+        return _dispatch.lookup("copy_array", "any", "cpu")(a)
+    return a.copy()
 
 
 def _value_dtype(input_dtype, requested):

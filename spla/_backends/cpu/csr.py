@@ -26,8 +26,12 @@ from ..._kernels import partition
 from ..._kernels.partition import merge_path_partition, num_chunks, row_blocks
 from ..._kernels.threads import parallel_section
 from ..._kernels.elementwise import BOOL_RESULT
+from . import convert as convert_ops
 from . import elementwise as elementwise_ops
 from . import memory
+from . import reduce as reduce_ops
+from . import values as values_ops
+from ..._kernels import values as values_kernels
 
 #: Below this many stored entries a transposed product runs on one lane
 #: (the per-thread output buffers would cost more than they save).
@@ -389,14 +393,69 @@ def toarray(A, order, out):
 
 @register("transpose", "csr", "cpu")
 def transpose(A):
-    m, n = A.shape
-    idx = index_dtype_for(max(m, A.nnz))
-    t_indptr = np.empty(n + 1, dtype=idx)
-    t_indices = np.empty(A.nnz, dtype=idx)
-    t_data = np.empty(A.nnz, dtype=A.dtype)
-    K.transpose(n, A.indptr, A.indices, A.data, t_indptr, t_indices, t_data)
-    canonical = True if A._derived.get("canonical") else None  # sorted; duplicates survive the transpose
-    return csr_array._from_parts(t_data, t_indices, t_indptr, (n, m), canonical)
+    """The CSR storage of A's transpose (a parallel counting sort: sorted rows)."""
+    d, j, p, shape = convert_ops.transpose(A.data, A.indices, A.indptr, A.shape)
+    canonical = True if A._derived.get("canonical") else None  # duplicates survive
+    return csr_array._from_parts(d, j, p, shape, canonical)
+
+
+@register("canonicalize", "csr", "cpu")
+def canonicalize(A):
+    """A canonical copy of A (rows sorted, duplicates summed), in parallel."""
+    d, j, p, shape = convert_ops.canonicalize(A.data, A.indices, A.indptr, A.shape)
+    return csr_array._from_parts(d, j, p, shape, True)
+
+
+@register("coo_to_csr", "coo", "cpu")
+def coo_to_csr(data, row, col, shape):
+    """Canonical CSR storage ``(data, indices, indptr)`` of COO triplets."""
+    d, j, p, _ = convert_ops.coo_tocsr(row, col, data, shape)
+    return d, j, p
+
+
+@register("map_values", "any", "cpu")
+def map_values(func, values):
+    """``func(values)`` on all threads when the values are many (NumPy's ufuncs
+    release the GIL)."""
+    if values.ndim != 1:
+        return func(values)
+    return values_kernels.parallel_map(func, values)
+
+
+@register("copy_array", "any", "cpu")
+def copy_array(a):
+    """A copy of a 1-D array, made by all threads when it is large."""
+    return convert_ops.parallel_copy(a) if a.ndim == 1 else a.copy()
+
+
+@register("keep_where", "csr", "cpu")
+def keep_where(A, mask):
+    """CSR storage of A's entries where ``mask`` holds, in stored order."""
+    d, j, p, shape = values_ops.keep_where(A.data, A.indices, A.indptr, A.shape, mask)
+    return csr_array._from_parts(d, j, p, shape, A._derived.get("canonical"))
+
+
+@register("reduce", "csr", "cpu")
+def reduce(A, name, **kwargs):
+    """SciPy's reductions of a CSR or CSC array (``A.format`` says which): sum,
+    mean, count_nonzero, min/max/nanmin/nanmax, argmin/argmax."""
+    storage = (A.data, A.indices, A.indptr, A.shape)
+    fmt = A.format
+    if name == "sum":
+        return reduce_ops.sum_(*storage, canonical=A._derived.get("canonical"), fmt=fmt,
+                               **kwargs)
+    if name == "mean":
+        return reduce_ops.mean(*storage, fmt=fmt, **kwargs)
+    if name == "count_nonzero":
+        return reduce_ops.count_nonzero(*storage, canonical=A._derived.get("canonical"),
+                                        fmt=fmt, **kwargs)
+    if name in ("max", "min", "nanmax", "nanmin"):
+        return reduce_ops.minmax(*storage, name, canonical=A._derived.get("canonical"),
+                                 fmt=fmt, **kwargs)
+    if name in ("argmax", "argmin"):
+        return reduce_ops.argminmax(*storage, name, canonical=A._derived.get("canonical"),
+                                    fmt=fmt, **kwargs)
+    raise ValueError(f"unknown reduction {name!r}")
 
 
 @register("is_canonical", "csr", "cpu")
