@@ -1,0 +1,400 @@
+"""Numba kernels of the sparse constructors (``spla.hstack``, ``kron``, ``tril``, ...).
+
+Every kernel builds CSR storage in two passes over raw arrays: a count pass
+writes the length of each output row into ``indptr[1:]``, the caller turns the
+counts into row pointers (a prefix sum) and allocates the output once, and a
+fill pass writes every row independently. Rows are the unit of parallel work
+(``prange``); each kernel has a serial twin (``*_serial``) for inputs too small
+to repay waking the threads. The caller validates shapes, dtypes and index
+ranges first, so the kernels index without bounds checks.
+
+Blocks of ``block_count``/``block_fill`` arrive as ``numba.typed.List`` of arrays
+of one dtype each (the caller casts), so one compilation serves any number of
+blocks.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .twins import twin
+
+# ---------------------------------------------------------------------------
+# Blocks: hstack, vstack, block_array, block_diag
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _block_row(row_off, r):
+    """The block row that output row ``r`` falls in (``row_off`` is non-decreasing,
+    ``row_off[0] == 0``; empty block rows are skipped)."""
+    lo = 0
+    hi = row_off.size - 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if row_off[mid] <= r:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def block_count(row_off, brow_start, indptrs, out_indptr):
+    """Row lengths of a grid of CSR blocks into ``out_indptr[1:]``.
+
+    Block row ``i`` covers output rows ``row_off[i]:row_off[i+1]`` and holds the
+    blocks ``brow_start[i]:brow_start[i+1]`` of the flat lists (left to right).
+    """
+    m = out_indptr.size - 1
+    out_indptr[0] = 0
+    for r in prange(m):
+        i = _block_row(row_off, r)
+        lr = r - row_off[i]
+        total = 0
+        for b in range(brow_start[i], brow_start[i + 1]):
+            p = indptrs[b]
+            total += p[lr + 1] - p[lr]
+        out_indptr[r + 1] = total
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def block_fill(row_off, brow_start, col_off, indptrs, indicess, datas,
+               out_indptr, out_indices, out_data):
+    """Copy every block's rows into their place in the output, shifting column
+    indices by the block's ``col_off``."""
+    m = out_indptr.size - 1
+    for r in prange(m):
+        i = _block_row(row_off, r)
+        lr = r - row_off[i]
+        pos = out_indptr[r]
+        for b in range(brow_start[i], brow_start[i + 1]):
+            p = indptrs[b]
+            ind = indicess[b]
+            dat = datas[b]
+            shift = col_off[b]
+            for k in range(p[lr], p[lr + 1]):
+                out_indices[pos] = ind[k] + shift
+                out_data[pos] = dat[k]
+                pos += 1
+
+
+# ---------------------------------------------------------------------------
+# Triangles: tril, triu
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _keep(row, col, k, lower):
+    if lower:
+        return col - row <= k
+    return col - row >= k
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def triangle_count(indptr, indices, k, lower, out_indptr):
+    """Entries of each row on or below (``lower``) / on or above diagonal ``k``."""
+    m = indptr.size - 1
+    out_indptr[0] = 0
+    for r in prange(m):
+        c = 0
+        for p in range(indptr[r], indptr[r + 1]):
+            if _keep(r, np.int64(indices[p]), k, lower):
+                c += 1
+        out_indptr[r + 1] = c
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def triangle_fill(indptr, indices, data, k, lower, out_indptr, out_indices, out_data):
+    m = indptr.size - 1
+    for r in prange(m):
+        pos = out_indptr[r]
+        for p in range(indptr[r], indptr[r + 1]):
+            col = indices[p]
+            if _keep(r, np.int64(col), k, lower):
+                out_indices[pos] = col
+                out_data[pos] = data[p]
+                pos += 1
+
+
+# ---------------------------------------------------------------------------
+# Kronecker product
+# ---------------------------------------------------------------------------
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def kron_count(a_indptr, b_indptr, out_indptr):
+    """Row ``i * mb + j`` of ``kron(A, B)`` holds ``len(A[i]) * len(B[j])`` entries."""
+    mb = b_indptr.size - 1
+    m = out_indptr.size - 1
+    out_indptr[0] = 0
+    for r in prange(m):
+        i = r // mb
+        j = r - i * mb
+        out_indptr[r + 1] = (a_indptr[i + 1] - a_indptr[i]) * (b_indptr[j + 1] - b_indptr[j])
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def kron_fill(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, nb,
+              out_indptr, out_indices, out_data):
+    """Entry (p, q) of rows i of A and j of B lands in column ``a_col * nb + b_col``
+    with value ``a * b``; sorted rows of A and B give sorted output rows."""
+    mb = b_indptr.size - 1
+    m = out_indptr.size - 1
+    for r in prange(m):
+        i = r // mb
+        j = r - i * mb
+        pos = out_indptr[r]
+        blo = b_indptr[j]
+        bhi = b_indptr[j + 1]
+        for p in range(a_indptr[i], a_indptr[i + 1]):
+            base = np.int64(a_indices[p]) * nb
+            av = a_data[p]
+            for q in range(blo, bhi):
+                out_indices[pos] = base + b_indices[q]
+                out_data[pos] = av * b_data[q]
+                pos += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _kronsum_row(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, m, r,
+                 out_indices, out_data, pos, write):
+    """Row ``r = i * m + a`` of ``kron(I_n, A) + kron(B, I_m)``: A's row ``a``
+    shifted by ``i * m`` merged with B's row ``i`` spread as ``j * m + a``
+    (canonical rows in, canonical row out; a column in both is summed)."""
+    i = r // m
+    a = r - i * m
+    p = a_indptr[a]
+    p_end = a_indptr[a + 1]
+    q = b_indptr[i]
+    q_end = b_indptr[i + 1]
+    base = np.int64(i) * m
+    while p < p_end or q < q_end:
+        ca = base + a_indices[p] if p < p_end else np.int64(-1)
+        cb = np.int64(b_indices[q]) * m + a if q < q_end else np.int64(-1)
+        if q >= q_end or (p < p_end and ca < cb):
+            if write:
+                out_indices[pos] = ca
+                out_data[pos] = a_data[p]
+            p += 1
+        elif p >= p_end or cb < ca:
+            if write:
+                out_indices[pos] = cb
+                out_data[pos] = b_data[q]
+            q += 1
+        else:
+            if write:
+                out_indices[pos] = ca
+                out_data[pos] = a_data[p] + b_data[q]
+            p += 1
+            q += 1
+        pos += 1
+    return pos
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def kronsum_count(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, m,
+                  out_indices, out_data, out_indptr):
+    """Row lengths of the Kronecker sum into ``out_indptr[1:]``."""
+    rows = out_indptr.size - 1
+    out_indptr[0] = 0
+    for r in prange(rows):
+        out_indptr[r + 1] = _kronsum_row(a_indptr, a_indices, a_data, b_indptr, b_indices,
+                                         b_data, m, r, out_indices, out_data, 0, False)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def kronsum_fill(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, m,
+                 out_indptr, out_indices, out_data):
+    rows = out_indptr.size - 1
+    for r in prange(rows):
+        _kronsum_row(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, m, r,
+                     out_indices, out_data, out_indptr[r], True)
+
+
+# ---------------------------------------------------------------------------
+# Random arrays: bucket the drawn (row, col) pairs by row, sort each row,
+# drop repeated positions (the later draw), gather the values in draw order.
+# ---------------------------------------------------------------------------
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def histogram_chunks(rows, counts):
+    """``counts[c, r]``: draws of row ``r`` in chunk ``c`` of ``rows`` (equal chunks)."""
+    nchunks = counts.shape[0]
+    n = rows.size
+    for c in prange(nchunks):
+        lo = c * n // nchunks
+        hi = (c + 1) * n // nchunks
+        for t in range(lo, hi):
+            counts[c, rows[t]] += 1
+
+
+@njit(cache=True, nogil=True)
+def chunk_offsets(counts, indptr):
+    """Turn ``counts[c, r]`` into the first slot of chunk ``c`` in row ``r`` (in
+    place), rows laid out one after another and, inside a row, chunk by chunk;
+    ``indptr`` gets the row pointers."""
+    nchunks, m = counts.shape
+    run = 0
+    indptr[0] = 0
+    for r in range(m):
+        for c in range(nchunks):
+            cnt = counts[c, r]
+            counts[c, r] = run
+            run += cnt
+        indptr[r + 1] = run
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def scatter_chunks(rows, cols, offsets, out_cols, out_draw):
+    """Place draw ``t`` at the next free slot of its row; inside a row, draws keep
+    their order (chunks are in order and each is walked in order)."""
+    nchunks = offsets.shape[0]
+    n = rows.size
+    for c in prange(nchunks):
+        lo = c * n // nchunks
+        hi = (c + 1) * n // nchunks
+        for t in range(lo, hi):
+            r = rows[t]
+            p = offsets[c, r]
+            out_cols[p] = cols[t]
+            out_draw[p] = t
+            offsets[c, r] = p + 1
+
+
+#: Rows longer than this are sorted with a merge sort instead of insertion.
+_INSERTION_MAX = 32
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def sort_rows_mark_repeats(indptr, cols, draw, repeats):
+    """Sort every row by column (stable: of equal columns the earlier draw comes
+    first, as draws arrive in order) and count per row the entries that repeat
+    the column before them into ``repeats``; their ``draw`` d becomes -(d + 1)."""
+    m = indptr.size - 1
+    for r in prange(m):
+        lo = indptr[r]
+        hi = indptr[r + 1]
+        if hi - lo <= _INSERTION_MAX:
+            for p in range(lo + 1, hi):
+                c = cols[p]
+                d = draw[p]
+                q = p - 1
+                while q >= lo and cols[q] > c:
+                    cols[q + 1] = cols[q]
+                    draw[q + 1] = draw[q]
+                    q -= 1
+                cols[q + 1] = c
+                draw[q + 1] = d
+        else:
+            order = np.argsort(cols[lo:hi], kind="mergesort")
+            c_sorted = cols[lo:hi][order]
+            d_sorted = draw[lo:hi][order]
+            cols[lo:hi] = c_sorted
+            draw[lo:hi] = d_sorted
+        rep = 0
+        for p in range(lo + 1, hi):
+            if cols[p] == cols[p - 1]:
+                draw[p] = -draw[p] - 1
+                rep += 1
+        repeats[r] = rep
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def compact_rows(indptr, cols, draw, new_indptr, new_cols, new_draw):
+    """Copy the entries whose ``draw`` is not negative (not a repeat)."""
+    m = indptr.size - 1
+    for r in prange(m):
+        pos = new_indptr[r]
+        for p in range(indptr[r], indptr[r + 1]):
+            if draw[p] >= 0:
+                new_cols[pos] = cols[p]
+                new_draw[pos] = draw[p]
+                pos += 1
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def contains(indptr, cols, rows_q, cols_q, out):
+    """``out[t]``: whether (rows_q[t], cols_q[t]) is stored (rows sorted, binary search)."""
+    for t in prange(rows_q.size):
+        r = rows_q[t]
+        c = cols_q[t]
+        lo = indptr[r]
+        hi = indptr[r + 1]
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if cols[mid] < c:
+                lo = mid + 1
+            else:
+                hi = mid
+        out[t] = lo < indptr[r + 1] and cols[lo] == c
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def merge_rows(indptr, cols, draw, x_indptr, x_cols, x_draw, new_indptr, new_cols, new_draw):
+    """Merge two sets of sorted rows with no position in common."""
+    m = indptr.size - 1
+    for r in prange(m):
+        pos = new_indptr[r]
+        p = indptr[r]
+        p_end = indptr[r + 1]
+        q = x_indptr[r]
+        q_end = x_indptr[r + 1]
+        while p < p_end or q < q_end:
+            if q >= q_end or (p < p_end and cols[p] < x_cols[q]):
+                new_cols[pos] = cols[p]
+                new_draw[pos] = draw[p]
+                p += 1
+            else:
+                new_cols[pos] = x_cols[q]
+                new_draw[pos] = x_draw[q]
+                q += 1
+            pos += 1
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def gather_in_draw_order(draw, repeated, values, out):
+    """``out[p] = values[rank]``, ``rank`` the number of distinct positions drawn
+    before ``draw[p]``: draw ``d`` minus the repeated draws (sorted) before it."""
+    nrep = repeated.size
+    for p in prange(draw.size):
+        d = draw[p]
+        if nrep:
+            lo = 0
+            hi = nrep
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if repeated[mid] < d:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            d -= lo
+        out[p] = values[d]
+
+
+# ---------------------------------------------------------------------------
+# Serial twins, for inputs too small to repay a parallel launch.
+# ---------------------------------------------------------------------------
+
+
+def _serial(dispatcher):
+    name = dispatcher.py_func.__name__
+    return twin(dispatcher, name + "_serial", dict(cache=True, nogil=True),
+                doc=f"Serial version of ``{name}``.")
+
+
+block_count_serial = _serial(block_count)
+block_fill_serial = _serial(block_fill)
+triangle_count_serial = _serial(triangle_count)
+triangle_fill_serial = _serial(triangle_fill)
+kron_count_serial = _serial(kron_count)
+kron_fill_serial = _serial(kron_fill)
+kronsum_count_serial = _serial(kronsum_count)
+kronsum_fill_serial = _serial(kronsum_fill)
+histogram_chunks_serial = _serial(histogram_chunks)
+scatter_chunks_serial = _serial(scatter_chunks)
+sort_rows_mark_repeats_serial = _serial(sort_rows_mark_repeats)
+compact_rows_serial = _serial(compact_rows)
+contains_serial = _serial(contains)
+merge_rows_serial = _serial(merge_rows)
+gather_in_draw_order_serial = _serial(gather_in_draw_order)
