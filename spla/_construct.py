@@ -971,8 +971,8 @@ def issparse(x):
 
 #: Up to this many entries (or when more than 1/50 of the positions are drawn)
 #: the positions come from ``rng.choice(..., replace=False)``, as in SciPy (same
-#: positions and values as SciPy for the same seed); above it from independent
-#: draws of (row, column) with repeats redrawn, which the kernels bucket by row.
+#: positions and values as SciPy for the same seed). Above it, row by row: how
+#: many draws land in each row, then the columns of each row, repeats redrawn.
 _CHOICE_MAX = 1 << 16
 
 
@@ -990,12 +990,13 @@ def random_array(shape, *, density=0.01, format=None, dtype=None, rng=None,
     """Sparse array of uniformly random values at uniformly random positions, as
     ``scipy.sparse.random_array``.
 
-    ``round(density * m * n)`` distinct positions are drawn uniformly; the values
-    come from ``data_sampler(size=nnz)`` after the positions, in the order the
-    positions were drawn. Up to 65,536 entries (or more than 1/50 of the array)
-    the positions come from ``rng.choice`` exactly as in SciPy, so the same seed
-    gives SciPy's array; larger arrays draw rows and columns independently and
-    redraw repeated positions (the same distribution, another stream).
+    ``round(density * m * n)`` distinct positions are chosen uniformly at random
+    and the values come from ``data_sampler(size=nnz)``, drawn after the positions
+    and assigned to them in a uniformly random order, as SciPy does. Up to 65,536
+    entries (or more than 1/50 of the array) the positions come from ``rng.choice``
+    exactly as in SciPy, so a seed gives SciPy's array; larger arrays are drawn row
+    by row (the same distribution, another stream). The format does not change
+    which array a seed gives.
 
     Parameters
     ----------
@@ -1023,6 +1024,12 @@ def random_array(shape, *, density=0.01, format=None, dtype=None, rng=None,
     ValueError
         If ``density`` is outside [0, 1].
 
+    Notes
+    -----
+    Above 65,536 entries the default samplers' values (independent and
+    identically distributed) are stored in row-major order; the values of a
+    ``data_sampler`` are first shuffled, which costs a random permutation.
+
     Examples
     --------
     >>> import spla
@@ -1042,31 +1049,34 @@ def random_array(shape, *, density=0.01, format=None, dtype=None, rng=None,
     if dtype is not None:
         dtype = np.dtype(dtype)
     sampler = data_sampler if data_sampler is not None else _default_sampler(rng, dtype)
-    by_columns = format == "csc"  # build the CSR of the transpose: bucket by column
+    idx = _index_dtype(maxval=max(m, n, size))
+    big = size >= PARALLEL_MIN_NNZ or m >= PARALLEL_MIN_NNZ
     if total <= _INT64_MAX and (size <= _CHOICE_MAX or size * 50 > total):
         flat = rng.choice(total, size=size, replace=False)
         # SciPy unravels in Fortran order: row = flat % m, col = flat // m.
         cols, rows = np.divmod(flat, m) if m else (flat, flat)
-        redraw = None
+        order = np.argsort(rows * n + cols, kind="stable")
+        indptr = np.zeros(m + 1, dtype=idx)
+        np.cumsum(np.bincount(rows, minlength=m), out=indptr[1:])
+        indices = cols[order].astype(idx)
+        shuffle = True
     else:
-        rows = _draw(rng, m, size)
-        cols = _draw(rng, n, size)
-        redraw = rng
-    if by_columns:
-        indptr, minor, draw, repeated = _bucket(cols, rows, n, m, redraw, swap=True)
-    else:
-        indptr, minor, draw, repeated = _bucket(rows, cols, m, n, redraw, swap=False)
+        indptr, indices = _random_rows(rng, m, n, size, idx, big)
+        order = None
+        shuffle = data_sampler is not None
     values = np.asarray(sampler(size=size)).astype(dtype, copy=False)
     if values.shape != (size,):
         raise ValueError(f"data_sampler returned shape {values.shape}, expected ({size},)")
-    data = np.empty(size, dtype=_storage_dtype(values.dtype))
-    values = values.astype(data.dtype, copy=False)
-    big = size >= PARALLEL_MIN_NNZ
-    _launch(K.gather_in_draw_order, K.gather_in_draw_order_serial, big, draw, repeated,
-            _raw(values), _raw(data))
-    if by_columns:
-        return csc_array._from_csr(csr_array._from_parts(data, minor, indptr, (n, m), True))
-    return _finish(csr_array._from_parts(data, minor, indptr, (m, n), True), format, "csr")
+    values = values.astype(_storage_dtype(values.dtype), copy=False)
+    if shuffle:
+        if order is None:
+            order = rng.permutation(size)
+        data = np.empty(size, dtype=values.dtype)
+        _launch(K.gather, K.gather_serial, big, _raw(values), order, _raw(data))
+    else:
+        data = np.ascontiguousarray(values)
+    out = csr_array._from_parts(data, indices, indptr, (m, n), True)
+    return _finish(out, format, "csr")
 
 
 def _draw(rng, bound, size):
@@ -1076,87 +1086,64 @@ def _draw(rng, bound, size):
     return rng.integers(0, bound, size=size, dtype=dt)
 
 
-def _bucket(rows, cols, m, n, rng, swap):
-    """CSR positions (row pointers, sorted columns) of the drawn pairs, each
-    position's draw number, and the sorted draw numbers of repeats. With ``rng``,
-    repeats are redrawn until every position is distinct (the array's rows, then
-    its columns: with ``swap`` the pairs are (column, row))."""
-    size = rows.size
-    idx = _index_dtype(maxval=max(m, n, size))
-    big = size >= PARALLEL_MIN_NNZ or m >= PARALLEL_MIN_NNZ
-    nchunks = _chunks(size, m) if big else 1
-    counts = np.zeros((nchunks, m), dtype=np.int64)
-    _launch(K.histogram_chunks, K.histogram_chunks_serial, big, rows, counts)
-    indptr = np.empty(m + 1, dtype=idx)
-    K.chunk_offsets(counts, indptr)
-    out_cols = np.empty(size, dtype=idx)
-    draw = np.empty(size, dtype=np.int64)
-    _launch(K.scatter_chunks, K.scatter_chunks_serial, big, rows, cols.astype(idx, copy=False),
-            counts, out_cols, draw)
-    del counts
+def _uniform_counts(rng, size, m):
+    """How many of ``size`` independent uniform draws over ``m`` rows land in each
+    row (multinomial), by halving: a segment of rows splits its draws between
+    its halves binomially, all segments of a level in one vectorised call."""
+    sizes = np.array([m], dtype=np.int64)
+    totals = np.array([size], dtype=np.int64)
+    while sizes.size < m:
+        left = sizes // 2
+        right = sizes - left
+        to_left = rng.binomial(totals, left / sizes)
+        sizes = np.stack((left, right), axis=1).reshape(-1)
+        totals = np.stack((to_left, totals - to_left), axis=1).reshape(-1)
+        keep = sizes > 0
+        sizes, totals = sizes[keep], totals[keep]
+    return totals
+
+
+def _random_rows(rng, m, n, size, idx, big):
+    """CSR positions of ``size`` distinct uniformly random positions: the draws of
+    each row (``_uniform_counts``), then their columns, row after row; a column
+    drawn twice in a row is dropped and that draw repeated at a fresh uniform
+    position (rows, then columns) until every position is distinct."""
+    indptr = np.zeros(m + 1, dtype=idx)
+    if m:
+        np.cumsum(_uniform_counts(rng, size, m), out=indptr[1:])
+    cols = _draw(rng, n, size).astype(idx, copy=False)
     repeats = np.empty(m, dtype=np.int64)
-    _launch(K.sort_rows_mark_repeats, K.sort_rows_mark_repeats_serial, big, indptr, out_cols,
-            draw, repeats)
+    _launch(K.sort_rows_count_repeats, K.sort_rows_count_repeats_serial, big, indptr, cols,
+            repeats)
     nrep = int(repeats.sum())
     if nrep == 0:
-        return indptr, out_cols, draw, np.zeros(0, dtype=np.int64)
-    if rng is None:
-        raise AssertionError("rng.choice gave repeated positions")  # pragma: no cover
-    repeated = [-draw[draw < 0] - 1]
-    new_indptr = np.zeros(m + 1, dtype=idx)
-    np.cumsum(np.diff(indptr) - repeats, out=new_indptr[1:])
-    new_cols = np.empty(size - nrep, dtype=idx)
-    new_draw = np.empty(size - nrep, dtype=np.int64)
-    _launch(K.compact_rows, K.compact_rows_serial, big, indptr, out_cols, draw, new_indptr,
-            new_cols, new_draw)
-    indptr, out_cols, draw = new_indptr, new_cols, new_draw
-    # Redraw the missing positions. A new pair that is already stored, or that
-    # repeats an earlier new pair (the later draw of the two), is a repeat too.
+        return indptr, cols
+    # Redraw the missing positions; a new pair already stored (repeats stay in
+    # the sorted rows until the merge), or equal to an earlier new pair, is
+    # drawn again in the next round.
     ex_rows = np.zeros(0, np.int64)
     ex_cols = np.zeros(0, np.int64)
-    ex_draw = np.zeros(0, np.int64)
-    next_draw = size
     missing = nrep
     while missing:
-        if swap:
-            c = _draw(rng, n, missing).astype(np.int64)
-            r = _draw(rng, m, missing).astype(np.int64)
-        else:
-            r = _draw(rng, m, missing).astype(np.int64)
-            c = _draw(rng, n, missing).astype(np.int64)
-        d = np.arange(next_draw, next_draw + missing, dtype=np.int64)
-        next_draw += missing
+        r = _draw(rng, m, missing).astype(np.int64)
+        c = _draw(rng, n, missing).astype(np.int64)
         stored = np.zeros(missing, dtype=np.bool_)
-        K.contains_serial(indptr, out_cols, r, c.astype(idx), stored)
-        repeated.append(d[stored])
+        K.contains_serial(indptr, cols, r.astype(idx), c.astype(idx), stored)
         allr = np.concatenate((ex_rows, r[~stored]))
         allc = np.concatenate((ex_cols, c[~stored]))
-        alld = np.concatenate((ex_draw, d[~stored]))
-        order = np.lexsort((alld, allc, allr))
-        allr, allc, alld = allr[order], allc[order], alld[order]
-        first = np.ones(allr.size, dtype=np.bool_)
-        first[1:] = (allr[1:] != allr[:-1]) | (allc[1:] != allc[:-1])
-        repeated.append(alld[~first])
-        ex_rows, ex_cols, ex_draw = allr[first], allc[first], alld[first]
-        missing = int(stored.sum()) + int((~first).sum())
+        keys = np.unique(np.stack((allr, allc), axis=1), axis=0)  # sorted by row, column
+        ex_rows, ex_cols = keys[:, 0], keys[:, 1]
+        missing = int(stored.sum()) + (allr.size - keys.shape[0])
+    # Rows lose their repeats and gain the redrawn positions that fell in them.
     x_indptr = np.zeros(m + 1, dtype=idx)
     np.cumsum(np.bincount(ex_rows, minlength=m), out=x_indptr[1:])
-    merged_indptr = indptr + x_indptr
-    total = out_cols.size + ex_rows.size
-    merged_cols = np.empty(total, dtype=idx)
-    merged_draw = np.empty(total, dtype=np.int64)
-    _launch(K.merge_rows, K.merge_rows_serial, big, indptr, out_cols, draw, x_indptr,
-            ex_cols.astype(idx), ex_draw, merged_indptr, merged_cols, merged_draw)
-    return merged_indptr, merged_cols, merged_draw, np.sort(np.concatenate(repeated))
-
-
-def _chunks(size, m):
-    """Chunks of the draws for the parallel histogram: one per thread, fewer when
-    their private row counts (8 bytes a row each) would outweigh the draws."""
-    import numba
-
-    threads = numba.get_num_threads()
-    return int(max(1, min(threads, 8, (2 * size) // max(m, 1))))
+    kept = np.zeros(m + 1, dtype=idx)
+    np.cumsum(repeats, out=kept[1:])
+    merged_indptr = indptr - kept + x_indptr
+    merged_cols = np.empty(size, dtype=idx)
+    _launch(K.merge_rows, K.merge_rows_serial, big, indptr, cols, x_indptr,
+            ex_cols.astype(idx), merged_indptr, merged_cols)
+    return merged_indptr, merged_cols
 
 
 # ---------------------------------------------------------------------------

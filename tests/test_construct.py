@@ -517,62 +517,77 @@ def test_random_array_int_dtypes(dtype):
     assert ours.dtype == np.dtype(dtype)
 
 
-def reference_iid(shape, size, seed):
-    """The draws of the i.i.d. path, written plainly: (row, col) pairs, repeats
-    redrawn in rounds (rows, then columns, whatever the format); returns
-    {position: rank among distinct draws}."""
+def reference_rows(shape, size, seed, sampler_is_custom):
+    """The row-by-row path written plainly: the row counts, the columns row after
+    row, repeats redrawn (rows, then columns) in rounds; then the values, shuffled
+    for a custom sampler. Returns {position: index of its value}."""
     rng = np.random.default_rng(seed)
     m, n = shape
-    dt_m = np.int32 if m - 1 <= np.iinfo(np.int32).max else np.int64
-    dt_n = np.int32 if n - 1 <= np.iinfo(np.int32).max else np.int64
-    rows = rng.integers(0, m, size=size, dtype=dt_m)
-    cols = rng.integers(0, n, size=size, dtype=dt_n)
-    seen = {}
-    order = []
+    counts = C._uniform_counts(rng, size, m)
+    cols = rng.integers(0, n, size=size, dtype=np.int32)
+    rows = np.repeat(np.arange(m), counts)
+    seen = set()
     missing = 0
     for r, c in zip(rows.tolist(), cols.tolist()):
         if (r, c) in seen:
             missing += 1
-        else:
-            seen[(r, c)] = True
-            order.append((r, c))
+        seen.add((r, c))
     while missing:
-        r2 = rng.integers(0, m, size=missing, dtype=dt_m)
-        c2 = rng.integers(0, n, size=missing, dtype=dt_n)
+        r2 = rng.integers(0, m, size=missing, dtype=np.int32)
+        c2 = rng.integers(0, n, size=missing, dtype=np.int32)
         missing = 0
         for r, c in zip(r2.tolist(), c2.tolist()):
             if (r, c) in seen:
                 missing += 1
-            else:
-                seen[(r, c)] = True
-                order.append((r, c))
-    return {pos: i for i, pos in enumerate(order)}
+            seen.add((r, c))
+    positions = sorted(seen)
+    order = rng.permutation(size) if sampler_is_custom else np.arange(size)
+    return {pos: int(order[j]) for j, pos in enumerate(positions)}
 
 
 @settings(max_examples=EXAMPLES)
 @given(st.integers(0, 2**32 - 1), st.integers(20, 60), st.integers(20, 60), st.booleans(),
-       st.sampled_from(["csr", "csc"]))
-def test_random_array_iid_path_draw_order(seed, m, n, parallel, fmt):
+       st.sampled_from(["csr", "csc"]), st.booleans())
+def test_random_array_row_path_matches_reference(seed, m, n, parallel, fmt, custom):
     # Force the path used above _CHOICE_MAX entries on small arrays, where repeated
-    # positions are frequent: every position distinct, exactly k of them, and the
-    # i-th distinct position drawn holds the i-th value of the sampler.
+    # positions are frequent: every position distinct, exactly k of them, the
+    # positions and values of the plain reference.
     threshold(parallel)
     size = (m * n) // 50
     saved = C._CHOICE_MAX
     C._CHOICE_MAX = 0
+    rng = np.random.default_rng(seed)
     try:
-        A = spla.random_array((m, n), density=size / (m * n), format=fmt, rng=seed,
-                              data_sampler=lambda size: np.arange(size, dtype=np.float64))
+        kw = {}
+        if custom:
+            kw["data_sampler"] = lambda size: np.arange(size, dtype=np.float64)
+        A = spla.random_array((m, n), density=size / (m * n), format=fmt, rng=rng, **kw)
     finally:
         C._CHOICE_MAX = saved
     assert A.nnz == size and A.format == fmt
     assert A.has_canonical_format
     S = A.to_scipy().tocoo()
-    got = {(int(r), int(c)): int(v) for r, c, v in zip(S.row, S.col, S.data)}
-    assert got == reference_iid((m, n), size, seed)
+    expected = reference_rows((m, n), size, seed, custom)
+    assert {(int(r), int(c)) for r, c in zip(S.row, S.col)} == set(expected)
+    if custom:
+        got = {(int(r), int(c)): int(v) for r, c, v in zip(S.row, S.col, S.data)}
+        assert got == expected
+    else:
+        assert A.data.min() >= 0.0 and A.data.max() < 1.0
 
 
-def test_random_array_iid_path_is_uniform():
+def test_uniform_counts_is_multinomial():
+    rng = np.random.default_rng(5)
+    draws = np.array([C._uniform_counts(rng, 1000, 5) for _ in range(400)])
+    assert (draws.sum(axis=1) == 1000).all()
+    np.testing.assert_allclose(draws.mean(axis=0), 200, atol=3)  # sd of a mean: 0.63
+    np.testing.assert_allclose(draws.var(axis=0), 160, rtol=0.3)
+    assert C._uniform_counts(rng, 7, 1).tolist() == [7]
+    counts = C._uniform_counts(rng, 10**6, 1000)
+    assert counts.size == 1000 and counts.sum() == 10**6
+
+
+def test_random_array_row_path_is_uniform():
     # Over many draws every position is chosen about equally often.
     saved = C._CHOICE_MAX
     C._CHOICE_MAX = 0

@@ -23,6 +23,14 @@ from .twins import twin
 # ---------------------------------------------------------------------------
 
 
+#: Rows per task of the block kernels. A task reads each block's arrays out of
+#: the typed lists once (reading an array out of a list takes a reference: an
+#: atomic on a counter the other threads touch too, far too slow per row), and
+#: its output rows (about 1,024 x 20 entries x 12 bytes) stay in L2 while the
+#: blocks of a block row are written into them one after the other.
+BLOCK_TASK_ROWS = 1024
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _block_row(row_off, r):
     """The block row that output row ``r`` falls in (``row_off`` is non-decreasing,
@@ -47,14 +55,24 @@ def block_count(row_off, brow_start, indptrs, out_indptr):
     """
     m = out_indptr.size - 1
     out_indptr[0] = 0
-    for r in prange(m):
-        i = _block_row(row_off, r)
-        lr = r - row_off[i]
-        total = 0
-        for b in range(brow_start[i], brow_start[i + 1]):
-            p = indptrs[b]
-            total += p[lr + 1] - p[lr]
-        out_indptr[r + 1] = total
+    ntasks = (m + BLOCK_TASK_ROWS - 1) // BLOCK_TASK_ROWS
+    for t in prange(ntasks):
+        r0 = t * BLOCK_TASK_ROWS
+        r1 = min(m, r0 + BLOCK_TASK_ROWS)
+        for r in range(r0, r1):
+            out_indptr[r + 1] = 0
+        i = _block_row(row_off, r0)
+        r = r0
+        while r < r1:
+            while row_off[i + 1] <= r:
+                i += 1
+            seg_end = min(r1, row_off[i + 1])
+            base = row_off[i]
+            for b in range(brow_start[i], brow_start[i + 1]):
+                p = indptrs[b]
+                for rr in range(r, seg_end):
+                    out_indptr[rr + 1] += p[rr - base + 1] - p[rr - base]
+            r = seg_end
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -63,19 +81,46 @@ def block_fill(row_off, brow_start, col_off, indptrs, indicess, datas,
     """Copy every block's rows into their place in the output, shifting column
     indices by the block's ``col_off``."""
     m = out_indptr.size - 1
-    for r in prange(m):
-        i = _block_row(row_off, r)
-        lr = r - row_off[i]
-        pos = out_indptr[r]
-        for b in range(brow_start[i], brow_start[i + 1]):
-            p = indptrs[b]
-            ind = indicess[b]
-            dat = datas[b]
-            shift = col_off[b]
-            for k in range(p[lr], p[lr + 1]):
-                out_indices[pos] = ind[k] + shift
-                out_data[pos] = dat[k]
-                pos += 1
+    ntasks = (m + BLOCK_TASK_ROWS - 1) // BLOCK_TASK_ROWS
+    for t in prange(ntasks):
+        r0 = t * BLOCK_TASK_ROWS
+        r1 = min(m, r0 + BLOCK_TASK_ROWS)
+        cursor = out_indptr[r0:r1].copy()
+        i = _block_row(row_off, r0)
+        r = r0
+        while r < r1:
+            while row_off[i + 1] <= r:
+                i += 1
+            seg_end = min(r1, row_off[i + 1])
+            base = row_off[i]
+            if brow_start[i + 1] - brow_start[i] == 1:
+                # One block across: its rows land contiguously, copy them in one run.
+                b = brow_start[i]
+                p = indptrs[b]
+                ind = indicess[b]
+                dat = datas[b]
+                shift = col_off[b]
+                lo = p[r - base]
+                hi = p[seg_end - base]
+                pos = cursor[r - r0]
+                for k in range(hi - lo):
+                    out_indices[pos + k] = ind[lo + k] + shift
+                    out_data[pos + k] = dat[lo + k]
+                r = seg_end
+                continue
+            for b in range(brow_start[i], brow_start[i + 1]):
+                p = indptrs[b]
+                ind = indicess[b]
+                dat = datas[b]
+                shift = col_off[b]
+                for rr in range(r, seg_end):
+                    pos = cursor[rr - r0]
+                    for k in range(p[rr - base], p[rr - base + 1]):
+                        out_indices[pos] = ind[k] + shift
+                        out_data[pos] = dat[k]
+                        pos += 1
+                    cursor[rr - r0] = pos
+            r = seg_end
 
 
 # ---------------------------------------------------------------------------
@@ -212,65 +257,19 @@ def kronsum_fill(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, m,
 
 
 # ---------------------------------------------------------------------------
-# Random arrays: bucket the drawn (row, col) pairs by row, sort each row,
-# drop repeated positions (the later draw), gather the values in draw order.
+# Random arrays: the columns of each row, drawn row after row, are sorted; a
+# column drawn twice in a row is a repeat, dropped and drawn again elsewhere.
 # ---------------------------------------------------------------------------
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def histogram_chunks(rows, counts):
-    """``counts[c, r]``: draws of row ``r`` in chunk ``c`` of ``rows`` (equal chunks)."""
-    nchunks = counts.shape[0]
-    n = rows.size
-    for c in prange(nchunks):
-        lo = c * n // nchunks
-        hi = (c + 1) * n // nchunks
-        for t in range(lo, hi):
-            counts[c, rows[t]] += 1
-
-
-@njit(cache=True, nogil=True)
-def chunk_offsets(counts, indptr):
-    """Turn ``counts[c, r]`` into the first slot of chunk ``c`` in row ``r`` (in
-    place), rows laid out one after another and, inside a row, chunk by chunk;
-    ``indptr`` gets the row pointers."""
-    nchunks, m = counts.shape
-    run = 0
-    indptr[0] = 0
-    for r in range(m):
-        for c in range(nchunks):
-            cnt = counts[c, r]
-            counts[c, r] = run
-            run += cnt
-        indptr[r + 1] = run
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def scatter_chunks(rows, cols, offsets, out_cols, out_draw):
-    """Place draw ``t`` at the next free slot of its row; inside a row, draws keep
-    their order (chunks are in order and each is walked in order)."""
-    nchunks = offsets.shape[0]
-    n = rows.size
-    for c in prange(nchunks):
-        lo = c * n // nchunks
-        hi = (c + 1) * n // nchunks
-        for t in range(lo, hi):
-            r = rows[t]
-            p = offsets[c, r]
-            out_cols[p] = cols[t]
-            out_draw[p] = t
-            offsets[c, r] = p + 1
-
-
-#: Rows longer than this are sorted with a merge sort instead of insertion.
+#: Rows longer than this are sorted with the library sort instead of insertion.
 _INSERTION_MAX = 32
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def sort_rows_mark_repeats(indptr, cols, draw, repeats):
-    """Sort every row by column (stable: of equal columns the earlier draw comes
-    first, as draws arrive in order) and count per row the entries that repeat
-    the column before them into ``repeats``; their ``draw`` d becomes -(d + 1)."""
+def sort_rows_count_repeats(indptr, cols, repeats):
+    """Sort every row's columns; ``repeats[r]``: entries of row ``r`` equal to the
+    one before them (left in place: the rows stay sorted for ``contains``)."""
     m = indptr.size - 1
     for r in prange(m):
         lo = indptr[r]
@@ -278,39 +277,18 @@ def sort_rows_mark_repeats(indptr, cols, draw, repeats):
         if hi - lo <= _INSERTION_MAX:
             for p in range(lo + 1, hi):
                 c = cols[p]
-                d = draw[p]
                 q = p - 1
                 while q >= lo and cols[q] > c:
                     cols[q + 1] = cols[q]
-                    draw[q + 1] = draw[q]
                     q -= 1
                 cols[q + 1] = c
-                draw[q + 1] = d
         else:
-            order = np.argsort(cols[lo:hi], kind="mergesort")
-            c_sorted = cols[lo:hi][order]
-            d_sorted = draw[lo:hi][order]
-            cols[lo:hi] = c_sorted
-            draw[lo:hi] = d_sorted
+            cols[lo:hi].sort()
         rep = 0
         for p in range(lo + 1, hi):
             if cols[p] == cols[p - 1]:
-                draw[p] = -draw[p] - 1
                 rep += 1
         repeats[r] = rep
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def compact_rows(indptr, cols, draw, new_indptr, new_cols, new_draw):
-    """Copy the entries whose ``draw`` is not negative (not a repeat)."""
-    m = indptr.size - 1
-    for r in prange(m):
-        pos = new_indptr[r]
-        for p in range(indptr[r], indptr[r + 1]):
-            if draw[p] >= 0:
-                new_cols[pos] = cols[p]
-                new_draw[pos] = draw[p]
-                pos += 1
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -331,8 +309,9 @@ def contains(indptr, cols, rows_q, cols_q, out):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def merge_rows(indptr, cols, draw, x_indptr, x_cols, x_draw, new_indptr, new_cols, new_draw):
-    """Merge two sets of sorted rows with no position in common."""
+def merge_rows(indptr, cols, x_indptr, x_cols, new_indptr, new_cols):
+    """Merge sorted rows (repeats in ``cols`` dropped) with sorted rows of
+    positions they do not hold."""
     m = indptr.size - 1
     for r in prange(m):
         pos = new_indptr[r]
@@ -341,35 +320,23 @@ def merge_rows(indptr, cols, draw, x_indptr, x_cols, x_draw, new_indptr, new_col
         q = x_indptr[r]
         q_end = x_indptr[r + 1]
         while p < p_end or q < q_end:
+            if p > indptr[r] and p < p_end and cols[p] == cols[p - 1]:
+                p += 1
+                continue
             if q >= q_end or (p < p_end and cols[p] < x_cols[q]):
                 new_cols[pos] = cols[p]
-                new_draw[pos] = draw[p]
                 p += 1
             else:
                 new_cols[pos] = x_cols[q]
-                new_draw[pos] = x_draw[q]
                 q += 1
             pos += 1
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def gather_in_draw_order(draw, repeated, values, out):
-    """``out[p] = values[rank]``, ``rank`` the number of distinct positions drawn
-    before ``draw[p]``: draw ``d`` minus the repeated draws (sorted) before it."""
-    nrep = repeated.size
-    for p in prange(draw.size):
-        d = draw[p]
-        if nrep:
-            lo = 0
-            hi = nrep
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if repeated[mid] < d:
-                    lo = mid + 1
-                else:
-                    hi = mid
-            d -= lo
-        out[p] = values[d]
+def gather(values, order, out):
+    """``out[p] = values[order[p]]``."""
+    for p in prange(order.size):
+        out[p] = values[order[p]]
 
 
 # ---------------------------------------------------------------------------
@@ -391,10 +358,7 @@ kron_count_serial = _serial(kron_count)
 kron_fill_serial = _serial(kron_fill)
 kronsum_count_serial = _serial(kronsum_count)
 kronsum_fill_serial = _serial(kronsum_fill)
-histogram_chunks_serial = _serial(histogram_chunks)
-scatter_chunks_serial = _serial(scatter_chunks)
-sort_rows_mark_repeats_serial = _serial(sort_rows_mark_repeats)
-compact_rows_serial = _serial(compact_rows)
+sort_rows_count_repeats_serial = _serial(sort_rows_count_repeats)
 contains_serial = _serial(contains)
 merge_rows_serial = _serial(merge_rows)
-gather_in_draw_order_serial = _serial(gather_in_draw_order)
+gather_serial = _serial(gather)
