@@ -627,6 +627,8 @@ def test_random_array_errors_and_args():
     x1 = spla.random_array((5, 10), density=0.1, rng=4321, format="csr")
     x2 = spla.random_array((5, 10), density=0.1, rng=np.random.default_rng(4321), format="csr")
     np.testing.assert_array_equal(x1.toarray(), x2.toarray())
+    legacy = spla.random_array((6, 6), density=0.5, format="csr", rng=np.random.RandomState(0))
+    assert legacy.nnz == 18
     band = spla.random_array((6, 6), density=0.2, format="dia", rng=0)
     assert isinstance(band, spla.banded_array)
 
