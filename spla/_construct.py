@@ -478,23 +478,48 @@ def _stack_csr(grid, row_lengths, col_lengths, dtype):
                                      np.zeros(m + 1, idx), (m, n), True)
     if len(grid[0]) == 1:
         return _stack_rows(grid, row_lengths, (m, n), idx, dtype, canonical)
+    big = nnz >= PARALLEL_MIN_NNZ or m >= PARALLEL_MIN_NNZ
+    row_off = np.asarray(row_off, dtype=np.int64)
+    brow_start = np.asarray(brow_start, dtype=np.int64)
+    col_off = np.asarray(col_off, dtype=np.int64)
+    if not big:
+        return _stack_small(flat, row_off, brow_start, col_off, (m, n), nnz, idx, dtype,
+                            canonical)
     from numba import typed
 
     indptrs = typed.List([np.asarray(b.indptr, dtype=idx) for b in flat])
     indicess = typed.List([np.asarray(b.indices, dtype=idx) for b in flat])
     datas = typed.List([_raw(np.asarray(b.data, dtype=dtype)) for b in flat])
-    row_off = np.asarray(row_off, dtype=np.int64)
-    brow_start = np.asarray(brow_start, dtype=np.int64)
-    col_off = np.asarray(col_off, dtype=np.int64)
-    big = nnz >= PARALLEL_MIN_NNZ or m >= PARALLEL_MIN_NNZ
     indptr = np.empty(m + 1, dtype=idx)
-    _launch(K.block_count, K.block_count_serial, big, row_off, brow_start, indptrs, indptr)
+    with parallel_section():
+        K.block_count(row_off, brow_start, indptrs, indptr)
     _counts_to_indptr(indptr)
     indices = empty_output(nnz, idx)
     data = empty_output(nnz, dtype)
-    _launch(K.block_fill, K.block_fill_serial, big, row_off, brow_start, col_off, indptrs,
-            indicess, datas, indptr, indices, _raw(data))
+    with parallel_section():
+        K.block_fill(row_off, brow_start, col_off, indptrs, indicess, datas, indptr, indices,
+                     _raw(data))
     return csr_array._from_parts(data, indices, indptr, (m, n), canonical)
+
+
+def _stack_small(flat, row_off, brow_start, col_off, shape, nnz, idx, dtype, canonical):
+    """``_stack_csr`` for small grids: the blocks concatenated, one serial kernel."""
+    ptr_off = np.zeros(len(flat), dtype=np.int64)
+    nz_off = np.zeros(len(flat), dtype=np.int64)
+    np.cumsum([b.indptr.size for b in flat[:-1]], out=ptr_off[1:])
+    np.cumsum([b.nnz for b in flat[:-1]], out=nz_off[1:])
+    indptr_cat = np.concatenate([b.indptr for b in flat], dtype=idx)
+    indices_cat = np.concatenate([b.indices for b in flat], dtype=idx)
+    data_cat = np.concatenate([b.data for b in flat], dtype=dtype, casting="unsafe")
+    indptr = np.empty(shape[0] + 1, dtype=idx)
+    indices = np.empty(nnz, dtype=idx)
+    data = np.empty(nnz, dtype=dtype)
+    K.block_stack_flat(row_off, brow_start, col_off, ptr_off, nz_off, indptr_cat, indices_cat,
+                       _raw(data_cat), indptr, indices[:0], _raw(data)[:0])
+    _counts_to_indptr(indptr)
+    K.block_stack_flat(row_off, brow_start, col_off, ptr_off, nz_off, indptr_cat, indices_cat,
+                       _raw(data_cat), indptr, indices, _raw(data))
+    return csr_array._from_parts(data, indices, indptr, shape, canonical)
 
 
 def _stack_rows(grid, row_lengths, shape, idx, dtype, canonical):

@@ -10,7 +10,8 @@ ranges first, so the kernels index without bounds checks.
 
 Blocks of ``block_count``/``block_fill`` arrive as ``numba.typed.List`` of arrays
 of one dtype each (the caller casts), so one compilation serves any number of
-blocks.
+blocks; small grids go through ``block_stack_flat`` over the blocks concatenated
+(building typed lists costs more than the work there).
 """
 
 import numpy as np
@@ -121,6 +122,39 @@ def block_fill(row_off, brow_start, col_off, indptrs, indicess, datas,
                         pos += 1
                     cursor[rr - r0] = pos
             r = seg_end
+
+
+@njit(cache=True, nogil=True)
+def block_stack_flat(row_off, brow_start, col_off, ptr_off, nz_off, indptr_cat, indices_cat,
+                     data_cat, out_indptr, out_indices, out_data):
+    """``block_count`` and ``block_fill`` in one serial pass, for small grids whose
+    blocks come concatenated (block ``b``'s ``indptr`` starts at ``ptr_off[b]`` of
+    ``indptr_cat``, its entries at ``nz_off[b]``): building typed lists costs more
+    than the whole work there. ``out_indptr`` must hold the row pointers already
+    when ``out_indices`` is not empty; with empty outputs only the counts are
+    written (into ``out_indptr[1:]``)."""
+    m = out_indptr.size - 1
+    count_only = out_indices.size == 0
+    if count_only:
+        out_indptr[:] = 0
+    for i in range(row_off.size - 1):
+        for r in range(row_off[i], row_off[i + 1]):
+            lr = r - row_off[i]
+            pos = out_indptr[r]
+            for b in range(brow_start[i], brow_start[i + 1]):
+                q = ptr_off[b] + lr
+                lo = indptr_cat[q]
+                hi = indptr_cat[q + 1]
+                if count_only:
+                    out_indptr[r + 1] += hi - lo
+                    continue
+                base = nz_off[b]
+                shift = col_off[b]
+                for k in range(lo, hi):
+                    out_indices[pos] = indices_cat[base + k] + shift
+                    out_data[pos] = data_cat[base + k]
+                    pos += 1
+    return m
 
 
 # ---------------------------------------------------------------------------
@@ -350,8 +384,6 @@ def _serial(dispatcher):
                 doc=f"Serial version of ``{name}``.")
 
 
-block_count_serial = _serial(block_count)
-block_fill_serial = _serial(block_fill)
 triangle_count_serial = _serial(triangle_count)
 triangle_fill_serial = _serial(triangle_fill)
 kron_count_serial = _serial(kron_count)
