@@ -6,6 +6,10 @@ Formats
     csr_array, csc_array (the transposed view of a CSR array),
     coo_array (coordinates, 1-D to n-D),
     nm_array (N:M structured sparsity), banded_array (diagonal storage)
+Constructors (as scipy.sparse)
+    eye_array, identity, diags_array, random_array, kron, kronsum, hstack,
+    vstack, block_array, block_diag, tril, triu, find, issparse, save_npz,
+    load_npz
 Functions
     sparsity, formats, nm_mask, prune_nm, matmul, matrix_transpose, astype,
     activation_matvec, activation_matmul (products with sparse activations),
@@ -22,6 +26,24 @@ Modules
 from . import attention, io, linalg, moe, prune, testing, theory
 from ._backends.cpu.memory import free_workspace
 from ._base import SparseArray
+from ._construct import (
+    block_array,
+    block_diag,
+    diags_array,
+    eye_array,
+    find,
+    hstack,
+    identity,
+    issparse,
+    kron,
+    kronsum,
+    load_npz,
+    random_array,
+    save_npz,
+    tril,
+    triu,
+    vstack,
+)
 from ._formats.banded import banded_array
 from ._formats.compressed import csc_array, csr_array
 from ._formats.coo import coo_array
@@ -50,13 +72,24 @@ __all__ = [
     "astype",
     "attention",
     "banded_array",
+    "block_array",
+    "block_diag",
     "coo_array",
     "csc_array",
     "csr_array",
+    "diags_array",
+    "eye_array",
+    "find",
     "formats",
     "free_workspace",
+    "hstack",
+    "identity",
     "io",
+    "issparse",
+    "kron",
+    "kronsum",
     "linalg",
+    "load_npz",
     "matmul",
     "matrix_transpose",
     "moe",
@@ -64,7 +97,12 @@ __all__ = [
     "nm_mask",
     "prune",
     "prune_nm",
+    "random_array",
+    "save_npz",
     "sparsity",
     "testing",
     "theory",
+    "tril",
+    "triu",
+    "vstack",
 ]
