@@ -12,6 +12,7 @@ import numpy as np
 
 from . import _dispatch
 from ._dtypes import result_dtype
+from ._operator import OperatorMixin
 
 
 def _is_scipy_sparse(obj):
@@ -29,7 +30,7 @@ def _is_scalar(obj):
     )
 
 
-class SparseArray:
+class SparseArray(OperatorMixin):
     """Base class of spla's sparse arrays (2-D).
 
     Subclasses set ``format`` and implement ``shape``, ``dtype``, ``nnz``,
