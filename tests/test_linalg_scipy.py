@@ -1,0 +1,366 @@
+"""spla.linalg against scipy.sparse.linalg on the same problems, every format and dtype;
+SciPy's own functions taking spla arrays directly (the operator protocol); bad input."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.io
+import scipy.sparse as sp
+import scipy.sparse.linalg as sla
+
+import spla
+import spla.linalg as L
+
+FORMATS = ["csr", "csc", "banded", "nm"]
+DTYPES = ["float32", "float64", "complex64", "complex128"]
+DATA = __import__("pathlib").Path(__file__).parent / "data"
+
+
+def as_format(S, fmt):
+    """S in format fmt; for "nm" an SPD matrix is replaced by the 2:4 SPD ``nm_spd``."""
+    if fmt == "nm" and getattr(S, "_spd", False):
+        S = nm_spd(S.shape[0], S.dtype)
+    if fmt == "csr":
+        return spla.csr_array(S)
+    if fmt == "csc":
+        return spla.csr_array(S).asformat("csc")
+    if fmt == "banded":
+        return spla.banded_array(S)
+    return spla.nm_array(S.toarray(), prune=True)
+
+
+def spd(n=40, dtype="float64", seed=0):
+    """A sparse SPD (Hermitian PD for complex) matrix: a shifted 1-D Laplacian plus a
+    random symmetric coupling."""
+    rng = np.random.default_rng(seed)
+    T = sp.diags([-1.0, 4.0, -1.0], [-1, 0, 1], shape=(n, n), format="csr")
+    R = sp.random(n, n, density=0.05, random_state=rng)
+    if np.dtype(dtype).kind == "c":
+        R = R + 1j * sp.random(n, n, density=0.05, random_state=rng)
+    A = sp.csr_array((T + 0.1 * (R + R.conj().T)).astype(dtype))
+    A._spd = True
+    return A
+
+
+def nm_spd(n, dtype, seed=2):
+    """Block diagonal of 2 x 2 SPD blocks: 2:4 sparse and symmetric (real)."""
+    rng = np.random.default_rng(seed)
+    blocks = []
+    for _ in range(n // 2):
+        a, c = rng.uniform(3, 5, 2)
+        blocks.append(np.array([[a, 1.0], [1.0, c]]))
+    return sp.csr_array(sp.block_diag(blocks).astype(dtype))
+
+
+def unsym(n=40, dtype="float64", seed=1):
+    rng = np.random.default_rng(seed)
+    R = sp.random(n, n, density=0.1, random_state=rng)
+    if np.dtype(dtype).kind == "c":
+        R = R + 1j * sp.random(n, n, density=0.1, random_state=rng)
+    return sp.csr_array((sp.eye(n) * 4 + R).astype(dtype))
+
+
+def nm_ok(fmt, dtype):
+    return not (fmt == "nm" and np.dtype(dtype).kind == "c")
+
+
+def tol(dtype):
+    return 1e-3 if np.dtype(dtype).char in "fF" else 1e-9
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["cg", "bicg", "bicgstab", "cgs", "gmres", "lgmres", "minres",
+                                  "qmr", "tfqmr", "gcrotmk"])
+def test_krylov_same_iterates_as_scipy(name, fmt, dtype):
+    if not nm_ok(fmt, dtype):
+        pytest.skip("nm_array holds real values only")
+    if name == "minres" and np.dtype(dtype).kind == "c":
+        pytest.skip("SciPy's minres is for real symmetric (its complex support is Hermitian "
+                    "with real b only); covered for real dtypes")
+    A = as_format(spd(48, dtype), fmt)
+    S = sp.csr_array(A.toarray())  # the same (possibly pruned) matrix for SciPy
+    b = np.arange(1.0, 49.0).astype(dtype)
+    rtol = 1e-5 if np.dtype(dtype).char in "fF" else 1e-10
+    x, info = getattr(L, name)(A, b, rtol=rtol, maxiter=400)
+    xs, infos = getattr(sla, name)(S, b, rtol=rtol, maxiter=400)
+    assert info == infos == 0
+    np.testing.assert_allclose(x, xs, rtol=50 * rtol, atol=50 * rtol * np.abs(xs).max())
+    # each method's own stopping test (minres measures differently): as good as SciPy's
+    ref = max(np.linalg.norm(S @ xs - b), rtol * np.linalg.norm(b))
+    assert np.linalg.norm(S @ x - b) <= 10 * ref
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("name", ["lsqr", "lsmr"])
+def test_least_squares_rectangular(name, fmt):
+    rng = np.random.default_rng(3)
+    S = sp.random(60, 24, density=0.2, random_state=rng, format="csr") + sp.eye(60, 24)
+    A = as_format(sp.csr_array(S), fmt)
+    S = sp.csr_array(A.toarray())
+    b = rng.standard_normal(60)
+    x = getattr(L, name)(A, b, atol=1e-12, btol=1e-12)[0]
+    expected = np.linalg.lstsq(S.toarray(), b, rcond=None)[0]
+    np.testing.assert_allclose(x, expected, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_eigsh_eigs_svds_lobpcg(fmt, dtype):
+    if not nm_ok(fmt, dtype):
+        pytest.skip("nm_array holds real values only")
+    A = as_format(spd(64, dtype), fmt)
+    D = A.toarray().astype(np.complex128 if np.dtype(dtype).kind == "c" else np.float64)
+    if fmt == "nm":
+        D = (D + D.T) / 2  # pruning breaks symmetry: eigsh needs a Hermitian matrix
+        A = spla.csr_array(D.astype(dtype))
+    ref = np.linalg.eigvalsh(D)
+    t = tol(dtype) * 10
+    w = L.eigsh(A, k=3, which="LA", return_eigenvectors=False, tol=1e-6 if t > 1e-6 else 0)
+    np.testing.assert_allclose(np.sort(w), ref[-3:], rtol=t)
+    w = L.eigs(A, k=3, which="LR", return_eigenvectors=False)
+    np.testing.assert_allclose(np.sort(w.real), ref[-3:], rtol=t)
+    s = L.svds(A, k=3, return_singular_vectors=False)
+    np.testing.assert_allclose(np.sort(s), np.sort(np.abs(ref))[-3:], rtol=t)
+    X = np.random.default_rng(0).standard_normal((64, 3)).astype(D.dtype)
+    w, _ = L.lobpcg(A, X, largest=True, tol=1e-5 if t > 1e-6 else 1e-9, maxiter=500)
+    np.testing.assert_allclose(np.sort(w), ref[-3:], rtol=max(t, 1e-5))
+
+
+def test_eigsh_shift_invert_uses_superlu():
+    A = spla.csr_array(spd(80))
+    D = A.toarray()
+    w = L.eigsh(A, k=2, sigma=0.0, return_eigenvectors=False)
+    np.testing.assert_allclose(np.sort(w), np.linalg.eigvalsh(D)[:2], rtol=1e-9)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_expm_multiply_onenormest_norm(fmt):
+    S = spd(30) * 0.1
+    A = as_format(S, fmt)
+    D = A.toarray()
+    b = np.arange(30.0)
+    import scipy.linalg
+
+    np.testing.assert_allclose(L.expm_multiply(A, b), scipy.linalg.expm(D) @ b, rtol=1e-10)
+    grid = L.expm_multiply(A, b, start=0, stop=1, num=3, endpoint=True)
+    np.testing.assert_allclose(grid[-1], scipy.linalg.expm(D) @ b, rtol=1e-10)
+    assert L.onenormest(A) <= np.abs(D).sum(axis=0).max() * (1 + 1e-12)
+    assert L.onenormest(A) >= 0.3 * np.abs(D).sum(axis=0).max()
+    for ord in (None, "fro", 1, -1, np.inf, -np.inf, 2):
+        np.testing.assert_allclose(L.norm(A, ord), np.linalg.norm(D, ord if ord else "fro"),
+                                   rtol=1e-6 if ord == 2 else 1e-12)
+    np.testing.assert_allclose(L.norm(A, axis=0), np.linalg.norm(D, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(L.norm(A, 1, axis=(1, 0)), np.linalg.norm(D, np.inf), rtol=1e-12)
+
+
+def test_norm_sums_duplicates_first():
+    A = spla.csr_array((np.array([1.0, -1.0, 2.0]), np.array([0, 0, 1]), np.array([0, 2, 3])),
+                       shape=(2, 2))
+    D = A.toarray()
+    for ord in (None, 1, np.inf, -1, -np.inf):
+        assert L.norm(A, ord) == np.linalg.norm(D, ord if ord else "fro")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_direct_solvers_match_scipy(fmt, dtype):
+    if not nm_ok(fmt, dtype):
+        pytest.skip("nm_array holds real values only")
+    A = as_format(unsym(50, dtype), fmt)
+    S = sp.csc_array(A.toarray())
+    b = np.arange(1.0, 51.0).astype(dtype)
+    B = np.ones((50, 3), dtype=dtype)
+    t = tol(dtype)
+    np.testing.assert_allclose(L.spsolve(A, b, solver="superlu"), sla.spsolve(S, b), rtol=t)
+    np.testing.assert_allclose(L.spsolve(A, B, solver="superlu"), sla.spsolve(S, B), rtol=t)
+    lu = L.splu(A)
+    np.testing.assert_allclose(lu.solve(b), sla.splu(S).solve(b), rtol=t)
+    assert isinstance(lu.L, spla.csc_array) and isinstance(lu.U, spla.csc_array)
+    np.testing.assert_allclose(L.factorized(A, solver="superlu")(b), sla.spsolve(S, b), rtol=t)
+    ilu = L.spilu(A, drop_tol=0.0, fill_factor=100)
+    np.testing.assert_allclose(ilu.solve(b), sla.spsolve(S, b), rtol=10 * t)
+    Ainv = L.inv(A)
+    assert isinstance(Ainv, spla.SparseArray)
+    np.testing.assert_allclose(Ainv.toarray(), np.linalg.inv(S.toarray()), rtol=10 * t,
+                               atol=10 * t)
+    X = L.spsolve(A, spla.csr_array(sp.eye(50, 2, dtype=dtype)), solver="superlu")
+    assert isinstance(X, spla.SparseArray)
+    np.testing.assert_allclose(X.toarray(), np.linalg.inv(S.toarray())[:, :2], rtol=10 * t,
+                               atol=10 * t)
+
+
+def test_direct_solvers_do_not_write_into_spla_storage():
+    S = unsym(30)
+    perm = np.random.default_rng(0).permutation  # non-canonical: unsorted columns per row
+    A = spla.csr_array(S)
+    indices = A.indices.copy()
+    for i in range(30):
+        lo, hi = A.indptr[i], A.indptr[i + 1]
+        p = lo + perm(hi - lo)
+        indices[lo:hi] = A.indices[p]
+    data = A.data[np.concatenate([lo + perm(hi - lo) for lo, hi in
+                                  zip(A.indptr[:-1], A.indptr[1:])])] if False else None
+    order = np.argsort(indices[A.indptr[0]:A.indptr[1]])  # noqa: F841 - documents intent
+    B = spla.csr_array((A.data.copy()[::-1][::-1], A.indices.copy(), A.indptr.copy()),
+                       shape=A.shape)
+    # Reverse each row's entries: same matrix, unsorted storage.
+    rev_idx = np.concatenate([B.indices[lo:hi][::-1] for lo, hi in zip(B.indptr[:-1],
+                                                                        B.indptr[1:])])
+    rev_dat = np.concatenate([B.data[lo:hi][::-1] for lo, hi in zip(B.indptr[:-1],
+                                                                      B.indptr[1:])])
+    C = spla.csr_array((rev_dat, rev_idx, B.indptr.copy()), shape=B.shape)
+    before = (C.data.copy(), C.indices.copy())
+    b = np.ones(30)
+    np.testing.assert_allclose(L.spsolve(C, b, solver="superlu"), sla.spsolve(S, b), rtol=1e-12)
+    L.splu(C)
+    L.spsolve_triangular(C, b)
+    np.testing.assert_array_equal(C.data, before[0])
+    np.testing.assert_array_equal(C.indices, before[1])
+    assert data is None
+
+
+def test_singular_and_bad_input_like_scipy():
+    A = spla.csr_array(np.array([[1.0, 2.0], [2.0, 4.0]]))
+    with pytest.warns(sla.MatrixRankWarning):
+        x = L.spsolve(A, np.ones(2), solver="superlu")
+    assert np.isnan(x).all()
+    with pytest.raises(RuntimeError, match="singular"):
+        L.splu(A)
+    R = spla.csr_array(np.ones((2, 3)))
+    for f in (L.spsolve, L.gmres, L.cg, L.minres, L.bicgstab):
+        with pytest.raises(ValueError, match="square"):
+            f(R, np.ones(2))
+    with pytest.raises(ValueError, match="square"):
+        L.splu(R)
+    with pytest.raises(ValueError, match="square"):
+        L.eigsh(R, k=1)
+    A = spla.csr_array(spd(10))
+    with pytest.raises(ValueError, match="mismatch"):
+        L.spsolve(A, np.ones(9))
+    with pytest.raises(ValueError):
+        L.gmres(A, np.ones(9))
+    S = sp.csr_array(A.toarray())
+    for k in (0, 10, 11, -1):
+        for ours, theirs in ((L.eigsh, sla.eigsh), (L.eigs, sla.eigs), (L.svds, sla.svds)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                with pytest.raises((ValueError, TypeError)) as expected:
+                    theirs(S, k=k)
+                with pytest.raises(expected.type):
+                    ours(A, k=k)
+    with pytest.raises(ValueError, match="solver must be one of"):
+        L.spsolve(A, np.ones(10), solver="umf")
+    if not L.pardiso_available():
+        with pytest.raises(ValueError, match=r"spla\[pardiso\]"):
+            L.spsolve(A, np.ones(10), solver="pardiso")
+
+
+def test_operator_and_aslinearoperator():
+    A = spla.csr_array(unsym(20, "complex128"))
+    D = A.toarray()
+    op = L.aslinearoperator(A)
+    assert isinstance(op, L.SplaOperator) and isinstance(op, L.LinearOperator)
+    X = np.random.default_rng(0).standard_normal((20, 4))
+    np.testing.assert_allclose(op.matmat(X), D @ X, rtol=1e-12)
+    np.testing.assert_allclose(op.H.matmat(X), D.conj().T @ X, rtol=1e-12)
+    np.testing.assert_allclose(op.H.H @ X[:, 0], D @ X[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(op.rmatvec(X[:, 0]), D.conj().T @ X[:, 0], rtol=1e-12)
+    S = sp.csr_array(D)
+    assert not isinstance(L.aslinearoperator(S), L.SplaOperator)
+
+
+# -- SciPy's own functions, called with spla arrays directly ------------------------------
+
+SCIPY_DIRECT = {
+    "cg": lambda A, b: sla.cg(A, b, rtol=1e-10)[0],
+    "gmres": lambda A, b: sla.gmres(A, b, rtol=1e-10)[0],
+    "minres": lambda A, b: sla.minres(A, b, rtol=1e-10)[0],
+    "bicgstab": lambda A, b: sla.bicgstab(A, b, rtol=1e-10)[0],
+    "lsqr": lambda A, b: sla.lsqr(A, b, atol=1e-12, btol=1e-12)[0],
+    "lsmr": lambda A, b: sla.lsmr(A, b, atol=1e-12, btol=1e-12)[0],
+}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("name", sorted(SCIPY_DIRECT))
+def test_scipy_solvers_accept_spla_arrays(fmt, name):
+    A = as_format(spd(40), fmt)
+    D = A.toarray()
+    if name == "minres" and fmt == "nm":
+        A = spla.csr_array((D + D.T) / 2)
+        D = A.toarray()
+    b = np.arange(40.0)
+    x = SCIPY_DIRECT[name](A, b)
+    np.testing.assert_allclose(D @ x, b, rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_scipy_eigensolvers_accept_spla_arrays(fmt):
+    A = as_format(spd(50), fmt)
+    D = A.toarray()
+    if fmt == "nm":
+        D = (D + D.T) / 2
+        A = spla.csr_array(D)
+    ref = np.linalg.eigvalsh(D)
+    np.testing.assert_allclose(np.sort(sla.eigsh(A, k=3, return_eigenvectors=False)),
+                               ref[-3:], rtol=1e-8)
+    np.testing.assert_allclose(np.sort(sla.eigs(A, k=3, return_eigenvectors=False).real),
+                               ref[-3:], rtol=1e-8)
+    np.testing.assert_allclose(np.sort(sla.svds(A, k=3, return_singular_vectors=False)),
+                               np.sort(np.abs(ref))[-3:], rtol=1e-8)
+    X = np.random.default_rng(1).standard_normal((50, 3))
+    w, _ = sla.lobpcg(A, X, largest=True, tol=1e-9, maxiter=500)
+    np.testing.assert_allclose(np.sort(w), ref[-3:], rtol=1e-6)
+    est = sla.onenormest(A)
+    assert 0.3 * np.abs(D).sum(axis=0).max() <= est <= np.abs(D).sum(axis=0).max() * (1 + 1e-12)
+
+
+def test_real_matrices_from_tests_data():
+    """cg on the SPD bcsstk13, gmres/spsolve on the unsymmetric cryg2500, eigsh on bcsstk13."""
+    K = sp.csr_array(scipy.io.mmread(DATA / "bcsstk13.mtx.gz"))
+    A = spla.csr_array(K)
+    w = L.eigsh(A, k=3, which="LA", return_eigenvectors=False)
+    ws = sla.eigsh(K, k=3, which="LA", return_eigenvectors=False)
+    np.testing.assert_allclose(np.sort(w), np.sort(ws), rtol=1e-9)
+    U = sp.csr_array(scipy.io.mmread(DATA / "cryg2500.mtx.gz"))
+    b = np.ones(U.shape[0])
+    x = L.spsolve(spla.csr_array(U), b, solver="superlu")
+    # ill-conditioned (|x| ~ 1e11): same SuperLU path as SciPy's for CSR, small backward error
+    np.testing.assert_allclose(x, sla.spsolve(U, b), rtol=1e-10)
+    assert np.linalg.norm(U @ x - b) <= 1e-12 * sla.norm(U, 1) * np.linalg.norm(x)
+    ilu = L.spilu(spla.csr_array(U))
+    M = sla.LinearOperator(U.shape, ilu.solve)
+    x, info = L.gmres(spla.csr_array(U), b, M=M, rtol=1e-10, maxiter=200)
+    xs, infos = sla.gmres(U, b, M=sla.LinearOperator(U.shape, sla.spilu(U.tocsc()).solve),
+                          rtol=1e-10, maxiter=200)
+    assert info == infos
+    assert np.linalg.norm(U @ x - b) <= 10 * max(np.linalg.norm(U @ xs - b),
+                                                 1e-10 * np.linalg.norm(b))
+
+
+def test_blas_policy_switch():
+    old = L.set_blas_policy("leave")
+    try:
+        A = spla.csr_array(spd(20))
+        assert L.gmres(A, np.ones(20), rtol=1e-10)[1] == 0
+    finally:
+        assert L.set_blas_policy(old) == "leave"
+    with pytest.raises(ValueError, match="policy"):
+        L.set_blas_policy("spin")
+
+
+def test_blas_threads_limited_inside_and_restored_after():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+
+    before = blas_threads()
+    seen = []
+    A = spla.csr_array(spd(20))
+    L.gmres(A, np.ones(20), callback=lambda *_: seen.append(blas_threads()), maxiter=1)
+    assert seen and all(all(t == 1 for t in s) for s in seen)
+    assert blas_threads() == before
+
