@@ -167,8 +167,20 @@ def cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
         return b, 0
     if maxiter is None:
         maxiter = n * 10
+    from .._base import SparseArray
+    from ._threads import solver_threads
+
+    spla_cpu = isinstance(A, SparseArray) and A.device == "cpu"
+    with solver_threads(spla_cpu):
+        r = b - matvec(x) if x.any() else b.copy()
+        if spla_cpu and M is None and xp is np:
+            return _cg_fused(matvec, x, r, atol, maxiter, callback)
+        return _cg_loop(matvec, psolve, x, r, atol, maxiter, callback, xp, xtype)
+
+
+def _cg_loop(matvec, psolve, x, r, atol, maxiter, callback, xp, xtype):
+    """SciPy's CG loop with array-module operations (any device, any preconditioner)."""
     dotprod = xp.vdot if xtype in "FD" else xp.dot
-    r = b - matvec(x) if x.any() else b.copy()
     rho_prev, p = None, None
     for iteration in range(maxiter):
         if xp.linalg.norm(r) < atol:
@@ -187,6 +199,41 @@ def cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
         x += alpha * p
         r -= alpha * q
         rho_prev = rho_cur
+        if callback:
+            callback(x)
+    return x, maxiter
+
+
+#: Below this length the fused CG kernels run their serial twins.
+FUSED_PARALLEL_MIN = 50_000
+
+
+def _cg_fused(matvec, x, r, atol, maxiter, callback):
+    """Unpreconditioned CG on spla's SpMV and the fused kernels of ``_kernels/krylov.py``:
+    one SpMV and three vector passes per iteration, no BLAS call. The same iteration
+    as ``_cg_loop`` with ``z = r`` (``rho = r . r`` comes out of the update pass)."""
+    from .._kernels import krylov
+
+    n = r.size
+    if n >= FUSED_PARALLEL_MIN:
+        dot, update, direction = krylov.dot, krylov.update, krylov.direction
+    else:
+        dot, update, direction = krylov.dot_serial, krylov.update_serial, krylov.direction_serial
+    chunks = krylov.nchunks(n)
+    part = np.zeros(chunks, dtype=r.dtype)
+    rpart = np.zeros(chunks, dtype=r.real.dtype)
+    atol2 = atol * atol
+    rho = dot(r, r, part).real
+    p = r.copy()
+    for iteration in range(maxiter):
+        if rho < atol2:  # (a NaN residual continues, as in SciPy)
+            return x, 0
+        if iteration > 0:
+            direction(p, r, r.dtype.type(rho / rho_prev))
+        q = matvec(p)
+        alpha = r.dtype.type(rho / dot(p, q, part))
+        rho_prev = rho
+        rho = update(x, r, p, q, alpha, rpart)
         if callback:
             callback(x)
     return x, maxiter

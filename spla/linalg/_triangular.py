@@ -113,7 +113,7 @@ def spsolve_triangular(A, b, lower=True, overwrite_A=False, overwrite_b=False,
     in_place = (overwrite_b and isinstance(b_in, np.ndarray) and b.dtype == dtype
                 and b.flags.c_contiguous and b.flags.writeable)
     x = b if in_place else np.array(b, dtype=dtype, order="C")
-    x2 = x.reshape(n, -1)
+    x2 = x.reshape(n, 1) if x.ndim == 1 else x
     if n == 0 or x2.shape[1] == 0:
         return x
     work = C.nnz * x2.shape[1]
