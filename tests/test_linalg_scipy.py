@@ -422,3 +422,40 @@ def test_pardiso_auto_choice_and_errors(monkeypatch):
         L.PardisoFactorization(A).solve(np.ones(29))
     with pytest.raises(ValueError, match="square"):
         L.PardisoFactorization(spla.csr_array(np.ones((2, 3))))
+
+
+# -- SciPy's own tests of its Krylov solvers (test_iterative.py), on spla arrays -----------
+#
+# Every case of SciPy's IterativeParams with its matrix as an spla csr_array and its
+# solver replaced by spla.linalg's function of the same name, run through SciPy's
+# test functions test_maxiter, test_convergence and test_precond_dummy unchanged.
+
+try:
+    from scipy.sparse.linalg._isolve.tests import test_iterative as _scipy_iterative
+except ImportError:  # SciPy installed without its tests
+    _scipy_iterative = None
+
+
+def _spla_cases():
+    if _scipy_iterative is None:
+        return []
+    out = []
+    for c in _scipy_iterative.IterativeParams().generate_tests():
+        A = spla.csr_array(sp.csr_array(c.A) if not isinstance(c.A, np.ndarray) else c.A)
+        out.append(_scipy_iterative.SingleTest(A, c.b, getattr(L, c.solver.__name__),
+                                               c.name.rsplit("-", 1)[0],
+                                               convergence=c.convergence))
+    return out
+
+
+_SPLA_CASES = _spla_cases()
+
+
+@pytest.mark.skipif(_scipy_iterative is None, reason="SciPy's test modules are not installed")
+@pytest.mark.parametrize("test", ["test_maxiter", "test_convergence", "test_precond_dummy"])
+@pytest.mark.parametrize("case", _SPLA_CASES, ids=[c.name for c in _SPLA_CASES])
+def test_scipy_iterative_suite(test, case, monkeypatch):
+    # SciPy's tests compare the solver by identity (``case.solver is qmr``, ``== gmres``):
+    # its module-level name must be spla's function for the same branch to run.
+    monkeypatch.setattr(_scipy_iterative, case.solver.__name__, case.solver)
+    getattr(_scipy_iterative, test)(case)
