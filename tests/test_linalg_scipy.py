@@ -459,3 +459,18 @@ def test_scipy_iterative_suite(test, case, monkeypatch):
     # its module-level name must be spla's function for the same branch to run.
     monkeypatch.setattr(_scipy_iterative, case.solver.__name__, case.solver)
     getattr(_scipy_iterative, test)(case)
+
+
+# -- SciPy's _TestSolve (scipy.sparse.tests.test_base) with splu = spla.linalg.splu --------
+
+@pytest.mark.parametrize("creator", ["csr", "csc"])
+def test_scipy_testsolve_with_spla_splu(creator, monkeypatch):
+    test_base = pytest.importorskip("scipy.sparse.tests.test_base",
+                                    reason="SciPy's test modules are not installed")
+    monkeypatch.setattr(test_base, "splu", L.splu)
+    make = spla.csr_array if creator == "csr" else (lambda D: spla.csr_array(D).asformat("csc"))
+
+    class Battery(test_base._TestSolve):
+        spcreator = staticmethod(make)
+
+    Battery().test_solve()
