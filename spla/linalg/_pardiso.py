@@ -9,6 +9,7 @@ threads pay); SuperLU stays the fallback.
 """
 
 import importlib.util
+import os
 
 import numpy as np
 
@@ -61,6 +62,31 @@ def _csr64(A):
     return S
 
 
+_MKL_RT = []
+
+
+def _new_solver():
+    """A fresh ``PyPardisoSolver`` (one per factorisation: each holds its own handle).
+
+    pypardiso's constructor searches the whole environment for ``libmkl_rt`` (a
+    recursive glob, ~0.3 s here) unless ``PYPARDISO_MKL_RT`` names it: the path
+    found by the first constructor is handed to the later ones.
+    """
+    from pypardiso import PyPardisoSolver
+
+    if _MKL_RT and "PYPARDISO_MKL_RT" not in os.environ:
+        os.environ["PYPARDISO_MKL_RT"] = _MKL_RT[0]
+        try:
+            return PyPardisoSolver()
+        finally:
+            os.environ.pop("PYPARDISO_MKL_RT", None)
+    solver = PyPardisoSolver()
+    path = getattr(solver.libmkl, "_name", None)
+    if path and not _MKL_RT:
+        _MKL_RT.append(path)
+    return solver
+
+
 def _singular():
     from scipy.sparse.linalg import MatrixRankWarning  # noqa: F401 - documents the family
 
@@ -94,11 +120,9 @@ class Factorization:
         if not _is_real(A):
             raise ValueError("PardisoFactorization: PARDISO (pypardiso) factorises real "
                              "matrices only")
-        from pypardiso import PyPardisoSolver
-
         self.shape = tuple(A.shape)
         self._A = _csr64(A)
-        self._solver = PyPardisoSolver()
+        self._solver = _new_solver()
         if self.shape[0]:
             self._solver.factorize(self._A)
 
