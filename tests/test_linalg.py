@@ -114,7 +114,7 @@ def _triangular_system(A, lower, unit, rng):
     return T, D
 
 
-@settings(deadline=None, max_examples=150)
+@settings(deadline=None, max_examples=80)
 @given(A=sst.csr_arrays(shape=st.integers(0, 14).map(lambda n: (n, n))),
        lower=st.booleans(), unit=st.booleans(), k=st.one_of(st.none(), st.integers(0, 3)),
        fmt=st.sampled_from(["csr", "csc"]), parallel=st.booleans(),

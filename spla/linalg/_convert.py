@@ -71,8 +71,8 @@ class _AdjointSplaOperator(sla.LinearOperator):
 def require_cpu(A, what):
     if is_spla(A) and A.device != "cpu":
         raise ValueError(
-            f"{what}: A lives on {A.device!r}; spla.linalg runs CPU arrays here (use "
-            "spla.linalg.gpu for CuPy-backed arrays, or A.to_device('cpu'))"
+            f"{what}: this function runs CPU arrays only, and A lives on {A.device!r} "
+            "(CuPy has no counterpart); move it with A.to_device('cpu')"
         )
 
 

@@ -9,7 +9,7 @@ canonical. Sparse results come back as spla arrays.
 import numpy as np
 import scipy.sparse.linalg as sla
 
-from . import _convert, _pardiso
+from . import _convert, _gpu, _pardiso
 from ._threads import solver_threads
 
 __all__ = ["factorized", "inv", "spilu", "splu", "spsolve"]
@@ -74,6 +74,8 @@ def spsolve(A, b, permc_spec=None, use_umfpack=True, *, solver="auto"):
     """
     if solver not in _SOLVERS:
         raise ValueError(f"spsolve: solver must be one of {_SOLVERS}, got {solver!r}")
+    if _gpu.is_gpu(A):
+        return _gpu.call("spsolve", A, b)
     if not (_convert.is_spla(A) or _convert.sp.issparse(A)):
         return sla.spsolve(A, b, permc_spec=permc_spec, use_umfpack=use_umfpack)
     _convert.check_square(A, "spsolve")
@@ -170,6 +172,9 @@ def splu(A, permc_spec=None, diag_pivot_thresh=None, relax=None, panel_size=None
     >>> lu.solve(np.array([2.0, 4.0])).tolist()
     [1.0, 1.0]
     """
+    if _gpu.is_gpu(A):
+        return _gpu.call("splu", A, permc_spec=permc_spec, diag_pivot_thresh=diag_pivot_thresh,
+                         relax=relax, panel_size=panel_size, options=options or {})
     return SuperLU(sla.splu(_factor_input(A, "splu"), permc_spec=permc_spec,
                             diag_pivot_thresh=diag_pivot_thresh, relax=relax,
                             panel_size=panel_size, options=options))
@@ -203,6 +208,11 @@ def spilu(A, drop_tol=None, fill_factor=None, drop_rule=None, permc_spec=None,
     >>> np.allclose(ilu.solve(np.array([3.0, 4.0])), [1.0, 1.0])
     True
     """
+    if _gpu.is_gpu(A):
+        return _gpu.call("spilu", A, drop_tol=drop_tol, fill_factor=fill_factor,
+                         drop_rule=drop_rule, permc_spec=permc_spec,
+                         diag_pivot_thresh=diag_pivot_thresh, relax=relax,
+                         panel_size=panel_size, options=options or {})
     return SuperLU(sla.spilu(_factor_input(A, "spilu"), drop_tol=drop_tol,
                              fill_factor=fill_factor, drop_rule=drop_rule,
                              permc_spec=permc_spec, diag_pivot_thresh=diag_pivot_thresh,
@@ -238,6 +248,8 @@ def factorized(A, *, solver="auto"):
     """
     if solver not in _SOLVERS:
         raise ValueError(f"factorized: solver must be one of {_SOLVERS}, got {solver!r}")
+    if _gpu.is_gpu(A):
+        return _gpu.call("factorized", A)
     if _convert.is_spla(A):
         _convert.check_square(A, "factorized")
     if _pardiso.choose(A, None, solver, "factorized"):

@@ -12,7 +12,7 @@ import inspect
 
 import scipy.sparse.linalg as sla
 
-from . import _convert
+from . import _convert, _gpu
 from ._threads import solver_threads
 
 __all__ = ["eigs", "eigsh", "lobpcg", "svds"]
@@ -23,6 +23,11 @@ def _arpack(name):
 
     @functools.wraps(scipy_fn, assigned=("__name__", "__qualname__"))
     def solver(A, k=6, M=None, sigma=None, *args, **kwargs):
+        if _gpu.is_gpu(A):
+            if M is not None or sigma is not None or args:
+                raise NotImplementedError(f"spla.linalg.{name} on GPU arrays: CuPy supports "
+                                          "neither M, sigma nor positional options")
+            return _gpu.call(name, A, k, **kwargs)
         spla_products = _convert.is_spla(A) or _convert.is_spla(M)
         if _convert.is_spla(A):
             _convert.check_square(A, name)
@@ -150,6 +155,8 @@ def svds(A, k=6, *args, **kwargs):
     >>> np.sort(s).round(8).tolist()
     [3.0, 4.0]
     """
+    if _gpu.is_gpu(A):
+        return _gpu.call("svds", A, k, *args, **kwargs)
     spla_products = _convert.is_spla(A)
     with solver_threads(spla_products):
         return sla.svds(_convert.operator(A), k, *args, **kwargs)

@@ -10,7 +10,7 @@ import inspect
 
 import scipy.sparse.linalg as sla
 
-from . import _convert
+from . import _convert, _gpu
 from ._threads import solver_threads
 
 __all__ = ["bicg", "bicgstab", "cgs", "gcrotmk", "gmres", "lgmres", "lsmr", "lsqr", "minres",
@@ -62,6 +62,8 @@ def _wrap(name, summary, example_args=""):
 
     @functools.wraps(scipy_fn, assigned=("__name__", "__qualname__"))
     def solver(A, b, *args, **kwargs):
+        if _gpu.is_gpu(A):
+            return _gpu.call(name, A, b, *args, **kwargs)
         if square and _convert.is_spla(A):
             _convert.check_square(A, name)
         spla_products = _convert.is_spla(A)

@@ -78,6 +78,11 @@ def spsolve_triangular(A, b, lower=True, overwrite_A=False, overwrite_b=False,
     """
     from .._formats.compressed import csr_array
 
+    from . import _gpu
+
+    if _gpu.is_gpu(A):
+        return _gpu.call("spsolve_triangular", A, b, lower=lower, overwrite_A=overwrite_A,
+                         overwrite_b=overwrite_b, unit_diagonal=unit_diagonal)
     if _convert.is_spla(A):
         _convert.require_cpu(A, "spsolve_triangular")
         C = A.tocsr()
