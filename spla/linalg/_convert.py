@@ -141,4 +141,4 @@ def asarray_rhs(b, n, what):
     return b
 
 
-__all__ = ["SplaOperator", "operator", "scipy_view", "from_scipy", "is_spla", "sp"]
+__all__ = ["SplaOperator", "operator", "scipy_view", "from_scipy", "is_spla"]

@@ -88,8 +88,6 @@ def _new_solver():
 
 
 def _singular():
-    from scipy.sparse.linalg import MatrixRankWarning  # noqa: F401 - documents the family
-
     return np.linalg.LinAlgError("PARDISO: matrix is exactly singular (an empty row)")
 
 
