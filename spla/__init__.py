@@ -15,7 +15,7 @@ Functions
     activation_matvec, activation_matmul (products with sparse activations),
     free_workspace (release the scratch buffer the CPU products keep)
 Modules
-    spla.io (Matrix Market), spla.linalg (banded solve, conjugate gradients),
+    spla.io (Matrix Market), spla.linalg (scipy.sparse.linalg's solvers on spla arrays),
     spla.dask (Dask arrays of spla blocks; imported on first use, needs
     ``pip install "spla[dask]"``), spla.attention (sparse and linear attention),
     spla.moe (mixture-of-experts routing), spla.prune (sparse training),

@@ -20,6 +20,7 @@ from ._dtypes import result_dtype
 from ._device import is_gpu_array, parse_device
 from ._formats import registry
 from ._formats.arguments import check_axis
+from ._operator import OperatorMixin
 
 
 def _is_scipy_sparse(obj):
@@ -72,7 +73,7 @@ _REFLECTED = {
 }
 
 
-class SparseArray(abc.ABC):
+class SparseArray(OperatorMixin, abc.ABC):
     """Base class of spla's sparse arrays.
 
     A format implements the abstract members below; everything else has a
