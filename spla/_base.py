@@ -59,9 +59,11 @@ class SparseArray:
         return self.T
 
     def to_device(self, device, /, *, stream=None):
-        """This array with its storage on ``device`` (``"cpu"`` or ``"cuda"``).
+        """This array with its storage on ``device`` (``"cpu"``, ``"cuda"`` or ``"cuda:N"``).
 
-        Returns ``self`` when it is already there. Moving needs the backend of the
+        Returns ``self`` when it is already there. ``"cuda:N"`` keeps the ordinal
+        (and raises ``ValueError`` naming how many GPUs there are when GPU ``N``
+        does not exist); ``"cuda"`` is CuPy's current device. Moving needs the backend of the
         target device (``pip install "spla[cuda]"`` for ``"cuda"``).
 
         Examples
@@ -73,12 +75,9 @@ class SparseArray:
         """
         if stream is not None:
             raise ValueError("spla arrays do not take a stream argument yet")
-        target = str(device).split(":")[0]
-        if target not in ("cpu", "cuda"):
-            raise ValueError(f"unknown device {device!r}; spla knows 'cpu' and 'cuda'")
-        if target == self.device:
-            return self
-        return self._move_to(target)
+        from ._formats.arguments import move_to_device
+
+        return move_to_device(self, device)
 
     def _move_to(self, device):
         raise NotImplementedError(

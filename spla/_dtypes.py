@@ -18,12 +18,21 @@ INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 _INT32_MAX = np.iinfo(np.int32).max
 
 
+def native(dtype):
+    """``dtype`` in the machine's byte order (``>f8`` becomes ``float64`` on x86).
+
+    Every byte order is accepted on input; spla stores and computes in native order.
+    """
+    dt = np.dtype(dtype)
+    return dt.newbyteorder("=") if dt.byteorder in ("<", ">") else dt
+
+
 def value_dtype(dtype, *, what="values"):
     """Return the spla value dtype for an explicitly requested ``dtype``.
 
     Raises ``TypeError`` naming the dtype when spla has no kernels for it.
     """
-    dt = np.dtype(dtype)
+    dt = native(dtype)
     if dt not in VALUE_DTYPES:
         names = ", ".join(d.name for d in VALUE_DTYPES)
         raise TypeError(f"unsupported dtype {dt.name!r} for {what}; spla supports {names}")
@@ -37,7 +46,7 @@ def default_value_dtype(dtype, *, what="values"):
     float32, as NumPy would promote them in arithmetic with a float; anything else
     (strings, objects, datetimes) raises ``TypeError``.
     """
-    dt = np.dtype(dtype)
+    dt = native(dtype)
     if dt in VALUE_DTYPES:
         return dt
     if dt.kind in "biu":

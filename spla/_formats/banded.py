@@ -24,6 +24,7 @@ from .. import _dispatch
 from .._base import SparseArray, _is_scipy_sparse
 from .._dtypes import default_value_dtype, index_dtype_for, result_dtype, value_dtype
 from . import registry
+from .arguments import check_diagonal_offset, check_order
 from .validation import check_shape
 
 
@@ -495,7 +496,7 @@ class banded_array(SparseArray):
         """
         xp = self._xp()
         if out is None:
-            out = xp.zeros(self._shape, dtype=self.dtype, order=order or "C")
+            out = xp.zeros(self._shape, dtype=self.dtype, order=check_order(order) or "C")
         else:
             if (not isinstance(out, xp.ndarray) or out.shape != self._shape
                     or out.dtype != self.dtype):
@@ -656,7 +657,7 @@ class banded_array(SparseArray):
         array([2.])
         """
         self._require_cpu("diagonal")
-        k = operator.index(k)
+        k = check_diagonal_offset(k, self._shape)
         m, n = self._shape
         lo, hi = _valid_range(k, m, n)
         pos = np.searchsorted(self._offsets, k)

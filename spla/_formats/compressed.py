@@ -20,6 +20,7 @@ from .. import _dispatch
 from .._base import SparseArray, _is_scipy_sparse
 from .._dtypes import default_value_dtype, index_dtype_for, result_dtype, value_dtype
 from . import registry
+from .arguments import check_axis, check_diagonal_offset, check_order, coo_coordinates
 from .validation import (
     as_1d,
     check_compressed,
@@ -91,7 +92,7 @@ class csr_array(SparseArray):
             self._init_from_scipy(arg, shape, dtype, copy, check)
         elif isinstance(arg, tuple) and len(arg) == 3:
             self._init_from_storage(arg, shape, dtype, copy, check)
-        elif isinstance(arg, tuple) and len(arg) == 2 and isinstance(arg[1], (tuple, list)):
+        elif isinstance(arg, tuple) and len(arg) == 2:
             self._init_from_coo(arg, shape, dtype)
         else:
             self._init_from_dense(arg, shape, dtype)
@@ -137,8 +138,7 @@ class csr_array(SparseArray):
 
     def _init_from_coo(self, arg, shape, dtype):
         data, coords = arg
-        if len(coords) != 2:
-            raise ValueError("COO input must be (data, (row, col))")
+        coords = coo_coordinates(coords)
         device = _common_device(data, *coords)
         xp = _dispatch.array_module(device)
         row = as_1d(xp, coords[0], "row")
@@ -290,7 +290,7 @@ class csr_array(SparseArray):
         out : ndarray, optional
             Array of the right shape and dtype to write into.
         """
-        return _backend("toarray", self)(self, order, out)
+        return _backend("toarray", self)(self, check_order(order), out)
 
     def tocsr(self, copy=False):
         """This array (or a copy)."""
@@ -418,10 +418,7 @@ class csr_array(SparseArray):
         >>> A.sum(), A.sum(axis=0), A.sum(axis=1)
         (np.float64(6.0), array([1., 5.]), array([3., 3.]))
         """
-        if axis is not None:
-            if axis not in (0, 1, -1, -2):
-                raise ValueError(f"axis {axis} is out of bounds for a 2-D array")
-            axis %= 2
+        axis = check_axis(axis, 2)
         out = _backend("sum", self)(self, axis)
         return out.astype(dtype) if dtype is not None else out
 
@@ -434,7 +431,7 @@ class csr_array(SparseArray):
         >>> spla.csr_array(np.array([[1.0, 2.0], [0.0, 3.0]])).diagonal(1)
         array([2.])
         """
-        k = int(k)
+        k = check_diagonal_offset(k, self.shape)
         return _backend("diagonal", self)(self, k)
 
 
@@ -467,8 +464,8 @@ class csc_array(SparseArray):
         if isinstance(arg, tuple) and len(arg) == 3:
             t = csr_array(arg, shape=None if shape is None else shape[::-1], dtype=dtype,
                           copy=copy, check=check)
-        elif isinstance(arg, tuple) and len(arg) == 2 and isinstance(arg[1], (tuple, list)):
-            data, (row, col) = arg
+        elif isinstance(arg, tuple) and len(arg) == 2:
+            data, (row, col) = arg[0], coo_coordinates(arg[1])
             t = csr_array((data, (col, row)), shape=None if shape is None else shape[::-1],
                           dtype=dtype)
         elif isinstance(arg, csc_array):
@@ -509,7 +506,7 @@ class csc_array(SparseArray):
         if out is not None:
             self._t.toarray(out=out.T)
             return out
-        flipped = {"C": "F", "F": "C", None: "F"}[order]
+        flipped = {"C": "F", "F": "C", None: "F"}[check_order(order)]
         return self._t.toarray(order=flipped).T
 
     def tocsr(self, copy=False):
@@ -579,14 +576,11 @@ class csc_array(SparseArray):
         return self._from_csr(self._t._scale(scalar, divide=divide))
 
     def sum(self, axis=None, dtype=None):
-        if axis is not None:
-            if axis not in (0, 1, -1, -2):
-                raise ValueError(f"axis {axis} is out of bounds for a 2-D array")
-            axis = 1 - axis % 2
-        return self._t.sum(axis=axis, dtype=dtype)
+        axis = check_axis(axis, 2)
+        return self._t.sum(axis=None if axis is None else 1 - axis, dtype=dtype)
 
     def diagonal(self, k=0):
-        return self._t.diagonal(-int(k))
+        return self._t.diagonal(-check_diagonal_offset(k, self.shape))
 
 
 def _value_dtype(input_dtype, requested):

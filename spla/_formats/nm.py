@@ -27,8 +27,10 @@ import numpy as np
 
 from .. import _dispatch
 from .._base import SparseArray, _is_scipy_sparse
+from .._dtypes import native
 from ..masks import check_nm, top_n_positions
 from . import registry
+from .arguments import check_order
 from .validation import check_integer, check_shape
 
 #: Value dtypes of N:M arrays (float16 is stored as is; products compute in float32).
@@ -44,14 +46,14 @@ _BUILT_ON_CPU = ("nm_array is built on the CPU from NumPy or SciPy input; build 
 def nm_value_dtype(input_dtype, requested=None):
     """The dtype values of ``input_dtype`` are stored as (``requested`` when given)."""
     if requested is not None:
-        dt = np.dtype(requested)
+        dt = native(requested)
         if dt not in NM_VALUE_DTYPES:
             raise TypeError(
                 f"unsupported dtype {dt.name!r} for nm_array values; "
                 "spla supports float16, float32 and float64"
             )
         return dt
-    dt = np.dtype(input_dtype)
+    dt = native(input_dtype)
     if dt in NM_VALUE_DTYPES:
         return dt
     if dt.kind in "biu":
@@ -372,7 +374,7 @@ class nm_array(SparseArray):
         >>> spla.nm_array(np.array([[0.0, 5.0, 0.0, 0.0]]), n=1, m=4).toarray()
         array([[0., 5., 0., 0.]])
         """
-        return _dispatch.lookup("toarray", "nm", self.device)(self, order, out)
+        return _dispatch.lookup("toarray", "nm", self.device)(self, check_order(order), out)
 
     def tocsr(self, copy=False):
         """The same matrix as a canonical ``csr_array`` without the stored zeros
