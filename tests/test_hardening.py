@@ -267,3 +267,204 @@ def test_to_device_rejects_malformed_names():
         with pytest.raises(ValueError):
             A.to_device(bad)
     assert A.to_device("cpu") is A
+
+
+# -- item 3: one Matrix Market parser, one answer ---------------------------------------
+
+def _mtx(tmp_path, text, name="m.mtx"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("entry", ["1.5 2 3.0", "1.0 2 3.0", "1e0 2 3", "x 2 3"])
+def test_non_integer_coordinates_raise_in_every_reader(tmp_path, entry):
+    pytest.importorskip("dask")
+    import spla.dask
+
+    path = _mtx(tmp_path, f"%%MatrixMarket matrix coordinate real general\n2 3 1\n{entry}\n")
+    with pytest.raises(ValueError):
+        spla.io.mmread(path)
+    with pytest.raises(ValueError, match="Invalid integer value|could not convert"):
+        spla.dask.read_matrix_market(path, row_chunks=1)
+
+
+def test_non_integer_column_raises_in_the_dask_reader(tmp_path):
+    """SciPy (and so spla.io.mmread) reads "1 2.5 3.0" as column 2, value 0.5 and
+    ignores the rest of the line; the chunk parser refuses it."""
+    pytest.importorskip("dask")
+    import spla.dask
+
+    path = _mtx(tmp_path, "%%MatrixMarket matrix coordinate real general\n2 3 1\n1 2.5 3.0\n")
+    with pytest.raises(ValueError, match="Invalid integer value"):
+        spla.dask.read_matrix_market(path, row_chunks=1)
+
+
+@pytest.mark.parametrize("symmetry", ["general", "symmetric"])
+def test_integer_file_with_fractions_reads_the_same_through_dask_and_spla_io(tmp_path, symmetry):
+    pytest.importorskip("dask")
+    import spla.dask
+
+    path = _mtx(tmp_path, f"%%MatrixMarket matrix coordinate integer {symmetry}\n"
+                          "3 3 4\n1 1 1.5\n2 1 -2.5\n3 2 2.9\n3 3 7\n")
+    ref = spla.io.mmread(path).toarray()
+    got = spla.dask.read_matrix_market(path, row_chunks=(1, 2)).compute()
+    got = got.toarray() if hasattr(got, "toarray") else np.asarray(got)
+    np.testing.assert_array_equal(got, ref)
+    assert ref[0, 0] == 1.0 and ref[1, 0] == -2.0
+
+
+def test_matrix_market_chunk_parser_lives_in_spla_io():
+    pytest.importorskip("dask")
+    import spla.dask
+    from spla.io import _mmchunks
+
+    assert spla.dask._mmchunks is _mmchunks
+    i, j, v = _mmchunks.parse_entries(b"1 2 3.5\n% comment\n2 1 -1\n", "real")
+    assert i.tolist() == [0, 1] and j.tolist() == [1, 0] and v.tolist() == [3.5, -1.0]
+
+
+# -- item 6 in the readers: size lines beyond int64 --------------------------------------
+
+def test_matrix_market_size_beyond_int64_is_refused(tmp_path):
+    pytest.importorskip("dask")
+    import spla.dask
+
+    path = _mtx(tmp_path, "%%MatrixMarket matrix coordinate real general\n"
+                          "100000000000000000000 2 0\n")
+    with pytest.raises(OverflowError):
+        spla.io.mmread(path)
+    with pytest.raises(OverflowError, match="int64"):
+        spla.dask.read_matrix_market(path, row_chunks=1)
+
+
+# -- item 7: mmwrite raises OSError on every bad path, writes atomically ----------------
+
+_WRITE_INPUTS = {"entries": lambda: spla.csr_array(np.eye(3)),
+                 "empty": lambda: spla.csr_array(np.zeros((2, 3)))}
+
+
+@pytest.mark.parametrize("what", sorted(_WRITE_INPUTS))
+def test_mmwrite_into_missing_directory_raises_oserror(tmp_path, what):
+    with pytest.raises(FileNotFoundError):
+        spla.io.mmwrite(tmp_path / "missing" / "a.mtx", _WRITE_INPUTS[what]())
+    assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.parametrize("what", sorted(_WRITE_INPUTS))
+def test_mmwrite_onto_a_directory_raises_oserror(tmp_path, what):
+    (tmp_path / "d.mtx").mkdir()
+    for target in (tmp_path / "d.mtx", tmp_path):
+        with pytest.raises(IsADirectoryError):
+            spla.io.mmwrite(target, _WRITE_INPUTS[what]())
+    assert list((tmp_path / "d.mtx").iterdir()) == []
+
+
+def test_mmwrite_into_unwritable_directory_raises_oserror(tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes everywhere")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError):
+            spla.io.mmwrite(locked / "a.mtx", spla.csr_array(np.eye(2)))
+    finally:
+        locked.chmod(0o700)
+
+
+def test_mmwrite_failing_part_way_keeps_the_old_file(tmp_path):
+    """A file-size limit stops the write part way: OSError, the earlier file intact,
+    no temporary file left behind (run in a subprocess: the limit is per process)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "a.mtx"
+    spla.io.mmwrite(path, spla.csr_array(np.eye(2)))
+    old = path.read_bytes()
+    code = textwrap.dedent(f"""
+        import resource, signal, sys
+        import numpy as np, spla
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        A = spla.csr_array(np.random.default_rng(0).random((300, 300)))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+        try:
+            spla.io.mmwrite({str(path)!r}, A)
+        except OSError:
+            sys.exit(0)
+        sys.exit(3)
+    """)
+    import os
+
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    done = subprocess.run([sys.executable, "-c", code], env=env, timeout=120)
+    assert done.returncode == 0
+    assert path.read_bytes() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mtx"]
+
+
+def test_mmwrite_appends_mtx_like_scipy_on_both_paths(tmp_path):
+    spla.io.mmwrite(tmp_path / "full", spla.csr_array(np.eye(2)))
+    spla.io.mmwrite(tmp_path / "empty", spla.csr_array(np.zeros((2, 2))))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.mtx", "full.mtx"]
+    assert spla.io.mmread(tmp_path / "empty.mtx").shape == (2, 2)
+
+
+# -- item 8: header validation, comments, lists, warnings for lossy writes ------------
+
+@pytest.mark.parametrize("what", sorted(_WRITE_INPUTS))
+def test_mmwrite_refuses_unknown_field_and_symmetry(what):
+    import io
+
+    A = _WRITE_INPUTS[what]()
+    with pytest.raises(ValueError, match="Invalid field"):
+        spla.io.mmwrite(io.BytesIO(), A, field="bogus")
+    with pytest.raises(ValueError, match="Invalid symmetry"):
+        spla.io.mmwrite(io.BytesIO(), A, symmetry="bogus")
+
+
+@pytest.mark.parametrize("what", sorted(_WRITE_INPUTS))
+def test_mmwrite_non_ascii_comment_round_trips(tmp_path, what):
+    A = _WRITE_INPUTS[what]()
+    spla.io.mmwrite(tmp_path / "c.mtx", A, comment="température\nzweite Zeile")
+    text = (tmp_path / "c.mtx").read_bytes().decode("utf-8")
+    assert "%température\n%zweite Zeile\n" in text
+    np.testing.assert_array_equal(spla.io.mmread(tmp_path / "c.mtx").toarray(), A.toarray())
+
+
+def test_mmwrite_accepts_lists(tmp_path):
+    spla.io.mmwrite(tmp_path / "l.mtx", [[1.0, 0], [0, 2]])
+    np.testing.assert_array_equal(spla.io.mmread(tmp_path / "l.mtx").toarray(),
+                                  [[1.0, 0.0], [0.0, 2.0]])
+
+
+@pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")
+@pytest.mark.parametrize("dense", [False, True])
+def test_mmwrite_warns_when_symmetry_or_field_change_the_data(dense):
+    import io
+
+    M = np.array([[1.5, 2.0], [0.0, 1.0]])
+    A = M if dense else spla.csr_array(M)
+    with pytest.warns(spla.io.LossyWriteWarning, match="symmetric"):
+        spla.io.mmwrite(io.BytesIO(), A, symmetry="symmetric")
+    with pytest.warns(spla.io.LossyWriteWarning, match="integer"):
+        spla.io.mmwrite(io.BytesIO(), A, field="integer")
+    with pytest.warns(spla.io.LossyWriteWarning, match="imaginary"):
+        spla.io.mmwrite(io.BytesIO(), A * 1j, field="real")
+
+
+def test_mmwrite_lossless_symmetry_and_field_do_not_warn():
+    import io
+    import warnings
+
+    S = np.array([[2.0, 1.0], [1.0, 3.0]])
+    K = np.array([[0.0, 1.0], [-1.0, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spla.io.mmwrite(io.BytesIO(), spla.csr_array(S), symmetry="symmetric", field="integer")
+        spla.io.mmwrite(io.BytesIO(), spla.csr_array(K), symmetry="skew-symmetric")
+        spla.io.mmwrite(io.BytesIO(), spla.csr_array(S + 1j * K), symmetry="hermitian")
+        spla.io.mmwrite(io.BytesIO(), S, symmetry="symmetric")
