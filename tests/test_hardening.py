@@ -468,3 +468,27 @@ def test_mmwrite_lossless_symmetry_and_field_do_not_warn():
         spla.io.mmwrite(io.BytesIO(), spla.csr_array(K), symmetry="skew-symmetric")
         spla.io.mmwrite(io.BytesIO(), spla.csr_array(S + 1j * K), symmetry="hermitian")
         spla.io.mmwrite(io.BytesIO(), S, symmetry="symmetric")
+
+
+# -- item 13 on the CPU: the float16 rule of sparse_attention ---------------------------
+
+@pytest.mark.parametrize("dtypes,expected", [
+    (("f2", "f2", "f2"), "f2"), (("f2", "f4", "f2"), "f4"), (("f4", "f4", "f4"), "f4"),
+    (("f8", "f4", "f4"), "f8"), (("f2", "f2", "f8"), "f8"), (("i8", "i8", "i8"), "f8")])
+def test_sparse_attention_dtype_follows_numpy_promotion(dtypes, expected):
+    from spla import attention
+
+    rng = np.random.default_rng(0)
+    Q, K, V = (rng.standard_normal((6, 4)).round(1).astype(d) for d in dtypes)
+    P = attention.local_pattern(6, 2)
+    out = attention.sparse_attention(Q, K, V, P)
+    assert out.dtype == np.dtype(expected)
+    ref = attention.sparse_attention(*(a.astype(np.float64) for a in (Q, K, V)), P)
+    tol = 2e-3 if expected == "f2" else 1e-5
+    np.testing.assert_allclose(out.astype(np.float64), ref, rtol=tol, atol=tol)
+
+
+def test_nm_array_without_cupy_input_is_unchanged():
+    from spla._formats.nm import _cupy_input
+
+    assert _cupy_input(np.eye(4)) is None and _cupy_input((np.ones(2), np.zeros(2))) is None

@@ -37,12 +37,6 @@ from .validation import check_integer, check_shape
 NM_VALUE_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
-#: Why GPU input is refused: packing runs on the CPU, and spla moves storage
-#: between devices only when asked to.
-_BUILT_ON_CPU = ("nm_array is built on the CPU from NumPy or SciPy input; build it there and "
-                 "move it with .to_device('cuda') (its products then run on the GPU)")
-
-
 def nm_value_dtype(input_dtype, requested=None):
     """The dtype values of ``input_dtype`` are stored as (``requested`` when given)."""
     if requested is not None:
@@ -127,6 +121,9 @@ class nm_array(SparseArray):
     copy : bool
         Copy raw storage even when it could be shared.
 
+    CuPy input (a dense array, or a packed pair) gives an array on the GPU that
+    held it: it is packed from a host copy, then its storage is moved there.
+
     Notes
     -----
     Column counts that are not a multiple of ``m`` are padded with zero columns
@@ -155,6 +152,16 @@ class nm_array(SparseArray):
         n, m = check_nm(n, m)
         if shape is not None:
             shape = check_shape(shape)
+        gpu = _cupy_input(arg)
+        if gpu is not None:
+            # Packing runs on the CPU: pack a host copy, then move the storage to
+            # the GPU that held the input.
+            import cupy
+
+            host = nm_array(_to_host(arg), n=n, m=m, prune=prune, shape=shape, dtype=dtype)
+            with cupy.cuda.Device(gpu):
+                self.__dict__.update(host._move_to("cuda").__dict__)
+            return
         if isinstance(arg, nm_array) and (arg.n, arg.m) == (n, m):
             if shape is not None and shape != arg.shape:
                 raise ValueError(f"shape {shape} does not match the input's {arg.shape}")
@@ -176,8 +183,6 @@ class nm_array(SparseArray):
                     raise ValueError(f"spla arrays are 2-D; got a {arg.ndim}-D SciPy array")
                 dense = arg.toarray()
             else:
-                if type(arg).__module__.split(".")[0] == "cupy":
-                    raise NotImplementedError(_BUILT_ON_CPU)
                 try:
                     dense = np.asarray(arg)
                 except (ValueError, TypeError) as exc:
@@ -238,9 +243,6 @@ class nm_array(SparseArray):
 
     def _init_from_packed(self, arg, n, m, shape, dtype, copy):
         values, positions = arg
-        for a in (values, positions):
-            if type(a).__module__.split(".")[0] == "cupy":
-                raise NotImplementedError(_BUILT_ON_CPU)
         if shape is None:
             raise ValueError("nm_array((values, positions)) needs shape=(rows, cols)")
         values = np.asarray(values)
@@ -459,6 +461,25 @@ class nm_array(SparseArray):
 
     def _matmul_matrix(self, X):
         return _dispatch.lookup("matmat", "nm", self.device)(self, X)
+
+
+def _cupy_input(arg):
+    """The GPU ordinal of CuPy input (a dense array, or a packed pair of CuPy arrays),
+    None for host input. A pair that mixes NumPy and CuPy raises ``ValueError``."""
+    parts = arg if isinstance(arg, tuple) else (arg,)
+    on_gpu = [type(a).__module__.split(".")[0] == "cupy" for a in parts]
+    if not any(on_gpu):
+        return None
+    if not all(on_gpu):
+        raise ValueError("nm_array: values and positions live on different devices "
+                         "(some NumPy, some CuPy)")
+    return int(parts[0].device.id)
+
+
+def _to_host(arg):
+    if isinstance(arg, tuple):
+        return tuple(a.get() for a in arg)
+    return arg.get()
 
 
 def _to_nm(a):
