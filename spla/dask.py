@@ -506,6 +506,11 @@ tensordot_lookup.register(SparseChunk)(_tensordot)
 # building Dask arrays
 # --------------------------------------------------------------------------------------
 
+#: More chunks than this is a Dask graph no scheduler can hold (and a tuple of sizes
+#: that would not fit in memory): refused with a clear error.
+_MAX_CHUNKS = 10_000_000
+
+
 def _row_chunks(row_chunks, m):
     """``row_chunks`` (an int: rows per chunk, or a sequence of sizes) as a tuple."""
     if isinstance(row_chunks, (bool, np.bool_)):
@@ -516,6 +521,12 @@ def _row_chunks(row_chunks, m):
             raise ValueError(f"row_chunks must be >= 1 rows per chunk, got {size}")
         if m == 0:
             return (0,)
+        count = -(-m // size)
+        if count > _MAX_CHUNKS:
+            raise ValueError(
+                f"row_chunks={size} cuts {m} rows into {count} chunks (more than "
+                f"{_MAX_CHUNKS}); choose larger chunks"
+            )
         return tuple(min(size, m - s) for s in range(0, m, size))
     try:
         sizes = tuple(operator.index(s) for s in row_chunks)

@@ -267,6 +267,8 @@ class banded_array(SparseArray):
             self._set(data, off, sshape)
             return
         coo = arg.tocoo()
+        if coo is arg:
+            coo = coo.copy()  # sum_duplicates works in place: never on the caller's array
         coo.sum_duplicates()
         self._init_from_coo(coo.row, coo.col, coo.data, sshape, offsets, target)
 
