@@ -154,7 +154,9 @@ def coo_coordinates(coords):
             "compressed storage pass all three arrays (data, indices, indptr)")
     if isinstance(coords, (tuple, list)):
         if len(coords) == 2 and all(np.ndim(c) == 1 for c in coords):
-            return coords[0], coords[1]
+            # NumPy reads an empty list as float64: empty Python sequences are indices
+            return tuple(np.zeros(0, np.int64) if isinstance(c, (list, tuple)) and not len(c)
+                         else c for c in coords)
         if len(coords) and all(np.ndim(c) == 0 for c in coords):
             raise TypeError(f"invalid coordinates in a 2-tuple argument: {hint}")
         raise ValueError(f"got {len(coords)} coordinate arrays of dimensions "

@@ -43,8 +43,6 @@ def as_1d(xp, arr, name):
 
 
 def check_integer(arr, name):
-    if arr.size == 0 and arr.dtype.kind == "f":
-        return  # an empty list becomes float64 in NumPy; there is nothing to cast wrong
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integers, got dtype {arr.dtype.name}")
 
