@@ -17,9 +17,9 @@ import numpy as np
 from . import _dispatch
 from ._data import COMPARISONS, inefficient, is_scalar_like
 from ._dtypes import result_dtype
-from ._device import is_gpu_array, parse_device
+from ._device import CPU, is_gpu_array, parse_device
 from ._formats import registry
-from ._formats.arguments import check_axis
+from ._formats.arguments import check_axis, check_cuda_ordinal
 from ._operator import OperatorMixin
 
 
@@ -34,6 +34,10 @@ def _is_scipy_sparse(obj):
 
 def _is_scalar(obj):
     return is_scalar_like(obj)
+
+
+class _NotAnOperand(TypeError):
+    """An operand that is neither a scalar nor a dense or sparse array."""
 
 
 def issparse(obj):
@@ -191,7 +195,9 @@ class SparseArray(OperatorMixin, abc.ABC):
     def to_device(self, device, /, *, stream=None):
         """This array with its storage on ``device`` (``"cpu"``, ``"cuda"`` or ``"cuda:N"``).
 
-        Returns ``self`` when it is already there. Moving needs the backend of the
+        Returns ``self`` when it is already there. ``"cuda:N"`` keeps the ordinal
+        (and raises ``ValueError`` naming how many GPUs there are when GPU ``N``
+        does not exist); ``"cuda"`` is CuPy's current device. Moving needs the backend of the
         target device (``pip install "spla[cuda]"`` for ``"cuda"``).
 
         Examples
@@ -204,11 +210,19 @@ class SparseArray(OperatorMixin, abc.ABC):
         if stream is not None:
             raise ValueError("spla arrays do not take a stream argument yet")
         target = parse_device(device)
-        if target == self.device and (target.ordinal is None or self.device.ordinal is None
-                                      or target.ordinal == self.device.ordinal):
-            if target.ordinal is None or self.device.ordinal == target.ordinal:
-                return self
-        return self._move_to(target)
+        if target.kind == "cpu":
+            return self if self.device == "cpu" else self._move_to(target)
+        check_cuda_ordinal(target.ordinal)
+        if self.device.kind == "cuda" and target.ordinal in (None, self.device.ordinal):
+            return self
+        if target.ordinal is None:
+            return self._move_to(target)
+        import cupy
+
+        # to GPU N: build the storage there (from another GPU through the host)
+        host = self if self.device == "cpu" else self._move_to(CPU)
+        with cupy.cuda.Device(target.ordinal):
+            return host._move_to(target)
 
     def _move_to(self, device):
         raise NotImplementedError(
@@ -561,10 +575,13 @@ class SparseArray(OperatorMixin, abc.ABC):
         return self.tocsr()._add_dense(dense, sign, reverse)
 
     def __mul__(self, other):
-        return self.multiply(other)
+        try:
+            return self.multiply(other)
+        except _NotAnOperand:
+            return NotImplemented
 
     def __rmul__(self, other):
-        return self.multiply(other)
+        return self.__mul__(other)
 
     def __truediv__(self, other):
         if is_scalar_like(other):
@@ -619,7 +636,7 @@ class SparseArray(OperatorMixin, abc.ABC):
             return self._multiply_sparse(sparse)
         dense = self._dense_operand(other)
         if dense is None:
-            return NotImplemented
+            raise _NotAnOperand(f"cannot multiply a sparse array by {type(other).__name__}")
         if dense.ndim > 2:
             raise ValueError(f"multiply: operand with shape {dense.shape} has more than 2 dimensions")
         try:

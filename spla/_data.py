@@ -117,9 +117,8 @@ class DataMixin:
         >>> spla.csr_array(np.eye(2)).astype(np.int8).dtype
         dtype('int8')
         """
-        dt = np.dtype(dtype)
+        dt = value_dtype(dtype)  # native byte order
         if dt != self.dtype:
-            value_dtype(dt)
             if not self._stores(dt):
                 return self.tocsr().astype(dt, casting=casting, copy=copy)
             return self._with_data(self._values.astype(dt, casting=casting, copy=True), copy=True)

@@ -85,7 +85,7 @@ def parse_device(spec):
     kind = getattr(spec, "kind", None)  # e.g. a CuPy or Array API device object
     if kind is None:
         match = _SPEC.match(str(spec).strip())
-        if match is None:
+        if match is None or (match.group(1) == "cpu" and match.group(2) is not None):
             raise ValueError(f"unknown device {spec!r}; spla knows 'cpu', 'cuda' and 'cuda:N'")
         return Device(match.group(1), match.group(2))
     return Device(str(kind), getattr(spec, "ordinal", None))

@@ -407,7 +407,9 @@ def sparse_attention(Q, K, V, pattern, scale=None):
     Returns
     -------
     ndarray, shape (..., m, dv)
-        float32 when all inputs are float32, float64 otherwise. A query with no
+        NumPy's promotion of the inputs' dtypes where it is a float type of
+        16 or 32 bits (float16 inputs compute in float32 and return float16;
+        float32 ones return float32), float64 otherwise. A query with no
         connections gives a row of zeros.
 
     Notes
@@ -448,8 +450,11 @@ def sparse_attention(Q, K, V, pattern, scale=None):
             f"sparse_attention: the leading dimensions of Q {Q.shape}, K {K_.shape} and "
             f"V {V.shape} do not broadcast"
         ) from None
-    dt = np.result_type(Q.dtype, K_.dtype, V.dtype)
-    dt = np.dtype(np.float32) if dt == np.float32 else np.dtype(np.float64)
+    # NumPy's promotion of the inputs gives the result's dtype; the kernels compute in
+    # float32 (float16 and float32 inputs) or float64 (everything else).
+    promoted = np.result_type(Q.dtype, K_.dtype, V.dtype)
+    dt = np.dtype(np.float32) if promoted in (np.float16, np.float32) else np.dtype(np.float64)
+    out_dt = promoted if promoted == np.float16 else dt
     if scale is None:
         scale = 1.0 / math.sqrt(d) if d else 1.0
     scale = float(scale)
@@ -465,7 +470,7 @@ def sparse_attention(Q, K, V, pattern, scale=None):
     Qf, Kf, Vf = flat(Q, m), flat(K_, n), flat(V, n)
     if P.device != "cpu":
         out = _dispatch.lookup("sparse_attention", P.format, P.device)(Qf, Kf, Vf, P, scale)
-        return out.reshape(lead + (m, dv))
+        return out.reshape(lead + (m, dv)).astype(out_dt, copy=False)
     out = np.empty((B, m, dv), dtype=dt)
     if out.size:
         with parallel_section():
@@ -477,7 +482,7 @@ def sparse_attention(Q, K, V, pattern, scale=None):
             else:
                 max_row = int(np.diff(P.indptr).max()) if m else 0
                 _K.attend_csr(P.indptr, P.indices, Qf, Kf, Vf, scale, out, max_row)
-    return out.reshape(lead + (m, dv))
+    return out.reshape(lead + (m, dv)).astype(out_dt, copy=False)
 
 
 # -- linear attention -------------------------------------------------------------------

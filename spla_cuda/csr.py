@@ -367,7 +367,9 @@ def add_dense(A, dense, sign):
     if shape != A.shape:
         raise ValueError(f"add: dense operand {dense.shape} does not broadcast to {A.shape}")
     out = cupy.empty(A.shape, dtype=dt)
-    out[...] = dense if sign == 1 else -dense
+    out[...] = dense
+    if sign == -1:
+        cupy.negative(out, out=out)  # in the result dtype (unsigned D would wrap)
     return out + toarray(A, None, None).astype(dt, copy=False)
 
 

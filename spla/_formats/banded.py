@@ -26,6 +26,7 @@ from .._data import DataMixin
 from .._device import is_gpu_array
 from .._dtypes import VALUE_DTYPES, default_value_dtype, index_dtype_for, value_dtype
 from . import registry
+from .arguments import check_diagonal_offset, check_order
 from .validation import check_shape
 
 
@@ -268,6 +269,8 @@ class banded_array(DataMixin, SparseArray):
             self._set(data, off, sshape)
             return
         coo = arg.tocoo()
+        if coo is arg:
+            coo = coo.copy()  # sum_duplicates works in place: never on the caller's array
         coo.sum_duplicates()
         self._init_from_coo(coo.row, coo.col, coo.data, sshape, offsets, target)
 
@@ -497,7 +500,7 @@ class banded_array(DataMixin, SparseArray):
         """
         xp = self._xp()
         if out is None:
-            out = xp.zeros(self._shape, dtype=self.dtype, order=order or "C")
+            out = xp.zeros(self._shape, dtype=self.dtype, order=check_order(order) or "C")
         else:
             if (not isinstance(out, xp.ndarray) or out.shape != self._shape
                     or out.dtype != self.dtype):
@@ -649,7 +652,7 @@ class banded_array(DataMixin, SparseArray):
         array([2.])
         """
         self._require_cpu("diagonal")
-        k = operator.index(k)
+        k = check_diagonal_offset(k, self._shape)
         m, n = self._shape
         lo, hi = _valid_range(k, m, n)
         pos = np.searchsorted(self._offsets, k)

@@ -31,7 +31,7 @@ from .._data import DataMixin, map_values
 from .._device import device_of, is_gpu_array
 from .._dtypes import VALUE_DTYPES, default_value_dtype, index_dtype_for, value_dtype
 from . import registry
-from .arguments import check_axis
+from .arguments import check_axis, check_diagonal_offset, check_order, coo_coordinates
 from .coo import coo_array
 from .validation import (
     as_1d,
@@ -138,16 +138,7 @@ class _compressed_array(DataMixin, SparseArray):
 
     def _init_from_coo(self, arg, shape, dtype):
         data, coords = arg
-        if not isinstance(coords, (tuple, list)):
-            coords = np.asarray(coords) if not is_gpu_array(coords) else coords
-            if getattr(coords, "ndim", 0) != 2 or coords.shape[0] != 2:
-                raise ValueError(
-                    f"{type(self).__name__}: COO input must be (data, (row, col)); got a "
-                    f"second item of shape {getattr(coords, 'shape', None)}. For CSR storage "
-                    "pass (data, indices, indptr)"
-                )
-        if len(coords) != 2:
-            raise ValueError("COO input must be (data, (row, col))")
+        coords = coo_coordinates(coords)
         device = _common_device(data, coords[0], coords[1])
         xp = _dispatch.array_module(device)
         row = as_1d(xp, coords[0], "row")
@@ -387,7 +378,7 @@ class _compressed_array(DataMixin, SparseArray):
         out : ndarray, optional
             Array of the right shape and dtype to write into.
         """
-        order = _check_order(order)
+        order = check_order(order)
         if self._row_major:
             return _backend("toarray", self)(self, order, out)
         flipped = {"C": "F", "F": "C", None: "F"}[order]
@@ -461,12 +452,6 @@ class _compressed_array(DataMixin, SparseArray):
         if device == "cpu":
             move = (lambda a: a.get())
         else:
-            if device.ordinal is not None:
-                _check_gpu_ordinal(xp, device.ordinal)
-                with xp.cuda.Device(device.ordinal):
-                    return self._from_parts(xp.asarray(self._data), xp.asarray(self._indices),
-                                            xp.asarray(self._indptr), self._shape,
-                                            self._derived.get("canonical"))
             move = xp.asarray
         return self._from_parts(move(self._data), move(self._indices), move(self._indptr),
                                 self._shape, self._derived.get("canonical"))
@@ -668,7 +653,7 @@ class _compressed_array(DataMixin, SparseArray):
         >>> spla.csr_array(np.array([[1.0, 2.0], [0.0, 3.0]])).diagonal(1)
         array([2.])
         """
-        k = _check_offset(k)
+        k = check_diagonal_offset(k, self.shape)
         m, n = self.shape
         if k <= -m or k >= n:
             return np.empty(0, dtype=self.dtype)
@@ -860,33 +845,9 @@ def _common_device(*arrays):
     return devices.pop()
 
 
-def _check_order(order):
-    if order not in (None, "C", "F"):
-        raise ValueError(f"order must be 'C', 'F' or None, got {order!r}")
-    return order
-
-
-def _check_offset(k):
-    if isinstance(k, (bool, np.bool_)):
-        raise TypeError("diagonal offset must be an integer, not a bool")
-    try:
-        return operator.index(k)
-    except TypeError:
-        raise TypeError(f"diagonal offset must be an integer, got {type(k).__name__}") from None
-
-
 def _check_out(out, shape, dtype):
     if not isinstance(out, np.ndarray) or out.shape != tuple(shape) or out.dtype != dtype:
         raise ValueError(f"out must be a NumPy array of shape {shape} and dtype {dtype}")
-
-
-def _check_gpu_ordinal(cupy, ordinal):
-    count = cupy.cuda.runtime.getDeviceCount()
-    if not 0 <= ordinal < count:
-        raise ValueError(
-            f"device cuda:{ordinal} does not exist: this machine has {count} GPU"
-            f"{'s' if count != 1 else ''} (cuda:0 .. cuda:{count - 1})"
-        )
 
 
 def _sorted_slices(major):

@@ -28,32 +28,27 @@ import numpy as np
 from .. import _dispatch
 from .._base import SparseArray, _is_scipy_sparse
 from .._data import DataMixin
-from .._device import is_gpu_array
+from .._dtypes import native
 from ..masks import check_nm, top_n_positions
 from . import registry
+from .arguments import check_order
 from .validation import check_integer, check_shape
 
 #: Value dtypes of N:M arrays (float16 is stored as is; products compute in float32).
 NM_VALUE_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
-#: Why GPU input is refused: packing runs on the CPU, and spla moves storage
-#: between devices only when asked to.
-_BUILT_ON_CPU = ("nm_array is built on the CPU from NumPy or SciPy input; build it there and "
-                 "move it with .to_device('cuda') (its products then run on the GPU)")
-
-
 def nm_value_dtype(input_dtype, requested=None):
     """The dtype values of ``input_dtype`` are stored as (``requested`` when given)."""
     if requested is not None:
-        dt = np.dtype(requested)
+        dt = native(requested)
         if dt not in NM_VALUE_DTYPES:
             raise TypeError(
                 f"unsupported dtype {dt.name!r} for nm_array values; "
                 "spla supports float16, float32 and float64"
             )
         return dt
-    dt = np.dtype(input_dtype)
+    dt = native(input_dtype)
     if dt in NM_VALUE_DTYPES:
         return dt
     if dt.kind in "biu":
@@ -127,6 +122,9 @@ class nm_array(DataMixin, SparseArray):
     copy : bool
         Copy raw storage even when it could be shared.
 
+    CuPy input (a dense array, or a packed pair) gives an array on the GPU that
+    held it: it is packed from a host copy, then its storage is moved there.
+
     Notes
     -----
     Column counts that are not a multiple of ``m`` are padded with zero columns
@@ -155,6 +153,16 @@ class nm_array(DataMixin, SparseArray):
         n, m = check_nm(n, m)
         if shape is not None:
             shape = check_shape(shape)
+        gpu = _cupy_input(arg)
+        if gpu is not None:
+            # Packing runs on the CPU: pack a host copy, then move the storage to
+            # the GPU that held the input.
+            import cupy
+
+            host = nm_array(_to_host(arg), n=n, m=m, prune=prune, shape=shape, dtype=dtype)
+            with cupy.cuda.Device(gpu):
+                self.__dict__.update(host._move_to("cuda").__dict__)
+            return
         if isinstance(arg, nm_array) and (arg.n, arg.m) == (n, m):
             if shape is not None and shape != arg.shape:
                 raise ValueError(f"shape {shape} does not match the input's {arg.shape}")
@@ -176,8 +184,6 @@ class nm_array(DataMixin, SparseArray):
                     raise ValueError(f"spla arrays are 2-D; got a {arg.ndim}-D SciPy array")
                 dense = arg.toarray()
             else:
-                if is_gpu_array(arg):
-                    raise NotImplementedError(_BUILT_ON_CPU)
                 try:
                     dense = np.asarray(arg)
                 except (ValueError, TypeError) as exc:
@@ -238,9 +244,6 @@ class nm_array(DataMixin, SparseArray):
 
     def _init_from_packed(self, arg, n, m, shape, dtype, copy):
         values, positions = arg
-        for a in (values, positions):
-            if is_gpu_array(a):
-                raise NotImplementedError(_BUILT_ON_CPU)
         if shape is None:
             raise ValueError("nm_array((values, positions)) needs shape=(rows, cols)")
         values = np.asarray(values)
@@ -374,7 +377,7 @@ class nm_array(DataMixin, SparseArray):
         >>> spla.nm_array(np.array([[0.0, 5.0, 0.0, 0.0]]), n=1, m=4).toarray()
         array([[0., 5., 0., 0.]])
         """
-        return _dispatch.lookup("toarray", "nm", self.device)(self, order, out)
+        return _dispatch.lookup("toarray", "nm", self.device)(self, check_order(order), out)
 
     def tocsr(self, copy=False):
         """The same matrix as a canonical ``csr_array`` without the stored zeros
@@ -465,6 +468,25 @@ class nm_array(DataMixin, SparseArray):
 
     def _matmul_matrix(self, X):
         return _dispatch.lookup("matmat", "nm", self.device)(self, X)
+
+
+def _cupy_input(arg):
+    """The GPU ordinal of CuPy input (a dense array, or a packed pair of CuPy arrays),
+    None for host input. A pair that mixes NumPy and CuPy raises ``ValueError``."""
+    parts = arg if isinstance(arg, tuple) else (arg,)
+    on_gpu = [type(a).__module__.split(".")[0] == "cupy" for a in parts]
+    if not any(on_gpu):
+        return None
+    if not all(on_gpu):
+        raise ValueError("nm_array: values and positions live on different devices "
+                         "(some NumPy, some CuPy)")
+    return int(parts[0].device.id)
+
+
+def _to_host(arg):
+    if isinstance(arg, tuple):
+        return tuple(a.get() for a in arg)
+    return arg.get()
 
 
 def _to_nm(a):

@@ -358,7 +358,11 @@ def add_dense(A, dense, sign):
     if shape != A.shape:
         raise ValueError(f"add: dense operand {dense.shape} does not broadcast to {A.shape}")
     out = np.empty(A.shape, dtype=dt)
-    out[...] = dense if sign == 1 else -dense
+    out[...] = dense
+    if sign == -1:
+        # Negate in the result dtype: -D in D's own dtype wraps for unsigned
+        # integers and raises for booleans.
+        np.negative(out, out=out)
     with parallel_section():
         K.scatter_add_dense(A.indptr, A.indices, _cast(A.data, dt), out)
     return out

@@ -28,6 +28,7 @@ import numpy as np
 from ..._kernels import reduce as K
 from ..._kernels.partition import row_blocks
 from ..._kernels.threads import parallel_section
+from ..._formats.arguments import check_axis
 from . import convert
 
 #: Below this many rows + entries the kernels run serially on the calling thread.
@@ -64,41 +65,15 @@ def _pieces(n, serial):
 
 
 def validate_axis(axis, ndim=2):
-    """``axis`` as ``None`` (all axes) or one non-negative int, with SciPy's
-    ``validateaxis`` errors.
+    """``axis`` as ``None`` (all axes) or one non-negative int, with NumPy's and
+    SciPy's errors (``spla._formats.arguments.check_axis``).
 
     Examples
     --------
     >>> validate_axis(-1), validate_axis((0, 1)), validate_axis(None)
     (1, None, None)
     """
-    if axis is None:
-        return None
-    if axis == ():
-        raise ValueError("sparse does not accept 0D axis (). Either use toarray (for dense) "
-                         "or copy (for sparse).")
-    if not isinstance(axis, tuple):
-        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-            raise TypeError(f"axis must be an integer/tuple of ints, not {type(axis)}")
-        axis = (axis,)
-    canon = []
-    for ax in axis:
-        try:
-            ax = operator.index(ax)
-        except TypeError:
-            raise TypeError(f"axis must be an integer. (given {ax})") from None
-        if ax < 0:
-            ax += ndim
-        if ax < 0 or ax >= ndim:
-            raise ValueError("axis out of range for ndim")
-        canon.append(ax)
-    if len(canon) != len(set(canon)):
-        raise ValueError("duplicate value in axis")
-    if len(canon) > ndim:
-        raise ValueError("axis tuple has too many elements")
-    if len(canon) == ndim:
-        return None
-    return canon[0]
+    return check_axis(axis, ndim)
 
 
 def _storage(data, indices, indptr, shape, fmt):
