@@ -389,3 +389,9 @@ def test_shared_pattern_parallel_with_cancellation():
     np.testing.assert_array_equal(data, 2 * a[0])
     np.testing.assert_array_equal(idx, indices)
     assert idx.base is None or not np.shares_memory(idx, indices)
+
+
+def test_doctests():
+    import doctest
+
+    assert doctest.testmod(E, optionflags=doctest.ELLIPSIS).failed == 0
