@@ -294,7 +294,9 @@ def true_divide_dense(a, b, result_dtype):
     """SciPy's ``A / B`` of two sparse matrices: a dense array (``result_dtype``
     float or complex) with ``binop("divide", ...)``'s results on the union of the
     patterns, 0 at the other positions that B stores as non-zero, and ``nan``
-    elsewhere (0 / 0).
+    elsewhere (0 / 0). (SciPy 1.17 writes the quotients into an array of A's
+    dtype after its cast to float64, so a real A over a complex B loses the
+    imaginary parts there; here ``result_dtype`` keeps them.)
 
     Examples
     --------
