@@ -31,7 +31,8 @@ Case = namedtuple("Case", "name setup spla scipy dtypes")
 def _raw(n, dtype, seed):
     data, indices, indptr, shape = uniform(n, seed=seed)
     if np.dtype(dtype).kind in "iu":
-        data = np.random.default_rng(seed + 100).integers(-1000, 1000, data.size)
+        rng = np.random.default_rng(seed + 100)  # non-zero, as stored entries should be
+        data = rng.integers(1, 1000, data.size) * rng.choice(np.array([-1, 1]), data.size)
     return data.astype(dtype), indices, indptr, shape
 
 

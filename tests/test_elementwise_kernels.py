@@ -187,7 +187,7 @@ def test_matches_scipy_every_dtype(dtype, op, shape, index_dtype, data):
         np.testing.assert_array_equal(x, y)  # operands untouched
 
 
-@settings(max_examples=40)
+@settings(max_examples=30)
 @given(dtypes=st.tuples(st.sampled_from(DTYPES), st.sampled_from(DTYPES)),
        op=st.sampled_from(OPS), shape=shapes, data=st.data())
 def test_mixed_dtypes_and_index_dtypes(dtypes, op, shape, data):
@@ -195,8 +195,8 @@ def test_mixed_dtypes_and_index_dtypes(dtypes, op, shape, data):
     a = data.draw(raw_csr(shape, dtypes[0], np.int32), label="a")
     b = data.draw(raw_csr(shape, dtypes[1], np.int64), label="b")
     rdt = _result_dtype(op, a, b)
-    if op == "divide" and rdt.kind not in "fc":
-        return
+    if op == "divide" and dtypes[0].kind != "c" and dtypes[1].kind == "c":
+        return  # SciPy writes the complex quotients into a float64 array (drops imag)
     got, out = _run(op, a, b, rdt)
     _assert_same(got, _expected(op, a, b), op, rdt)
 
@@ -281,7 +281,7 @@ def test_parallel_path_matches_serial():
     """Above the serial threshold the blocks run in parallel: same result, also with
     unsorted rows and duplicates in some blocks only."""
     rng = np.random.default_rng(0)
-    m, n, nnz = 40000, 500, 200000
+    m, n, nnz = 40000, 60, 200000
     for dtype in (np.float64, np.int8):
         def make(seed):
             r = np.random.default_rng(seed)
@@ -389,3 +389,9 @@ def test_shared_pattern_parallel_with_cancellation():
     np.testing.assert_array_equal(data, 2 * a[0])
     np.testing.assert_array_equal(idx, indices)
     assert idx.base is None or not np.shares_memory(idx, indices)
+
+
+def test_doctests():
+    import doctest
+
+    assert doctest.testmod(E, optionflags=doctest.ELLIPSIS).failed == 0

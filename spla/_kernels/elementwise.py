@@ -246,14 +246,33 @@ def _merge_any_rows(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, fill, ci, cd
     return _merge(op, sai, sad, zero, na, sbi, sbd, zero, nb, zc, zo, fill, ci, cd, pos)
 
 
+@njit(cache=True, nogil=True)
+def _union_size(ai, alo, ahi, bi, blo, bhi):
+    """Number of distinct columns of two canonical rows (their indices only)."""
+    n = np.uint64(0)
+    one = np.uint64(1)
+    while alo < ahi and blo < bhi:
+        ja = ai[alo]
+        jb = bi[blo]
+        if ja <= jb:
+            alo += one
+        if jb <= ja:
+            blo += one
+        n += one
+    return n + (ahi - alo) + (bhi - blo)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def merge_rows(op, ap, ai, ad, bp, bi, bd, r0, r1, zc, zo, check, fill, pos, cp, ci, cd):
+def merge_rows(op, ap, ai, ad, bp, bi, bd, r0, r1, zc, zo, check, fill, structural, pos,
+               cp, ci, cd):
     """Rows ``r0 .. r1-1`` of ``op(A, B)``.
 
     Counting (``fill`` false) returns the number of stored results and whether
-    every row of both operands was canonical. Filling writes the results from
-    ``pos`` on and ``cp[i + 1]`` for each row. ``check`` false promises canonical
-    rows (no check, no scratch).
+    every row of both operands was canonical; with ``structural`` it counts the
+    union of the canonical rows instead (their indices only: an upper bound, for
+    operations such as add whose results are rarely zero). Filling writes the
+    results from ``pos`` on and ``cp[i + 1]`` for each row, and returns the
+    position after the last. ``check`` false promises canonical rows.
     """
     canonical = True
     pos = np.uint64(pos)
@@ -263,7 +282,10 @@ def merge_rows(op, ap, ai, ad, bp, bi, bd, r0, r1, zc, zo, check, fill, pos, cp,
         blo = np.uint64(bp[i])
         bhi = np.uint64(bp[i + 1])
         if not check or (_increasing(ai, alo, ahi) and _increasing(bi, blo, bhi)):
-            pos = _merge(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, fill, ci, cd, pos)
+            if structural and not fill:
+                pos += _union_size(ai, alo, ahi, bi, blo, bhi)
+            else:
+                pos = _merge(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, fill, ci, cd, pos)
         else:
             canonical = False
             pos = _merge_any_rows(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, fill,
@@ -274,8 +296,8 @@ def merge_rows(op, ap, ai, ad, bp, bi, bd, r0, r1, zc, zo, check, fill, pos, cp,
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _block(op, b, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, fill, offsets, canonical,
-           cp, ci, cd):
+def _block(op, b, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, fill, structural, offsets,
+           canonical, written, cp, ci, cd):
     """Block ``b`` of ``merge_blocks`` (one call of ``merge_rows``, with no literal
     argument, so that it reuses the serial path's compilation)."""
     start = np.int64(0)
@@ -283,25 +305,44 @@ def _block(op, b, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, fill, offsets, 
         start = offsets[b]
         check = check and not canonical[b]
     n, canon = merge_rows(op, ap, ai, ad, bp, bi, bd, blocks[b], blocks[b + 1], zc, zo,
-                          check, fill, start, cp, ci, cd)
-    if not fill:
+                          check, fill, structural, start, cp, ci, cd)
+    if fill:
+        written[b] = n - start
+    else:
         offsets[b] = n
         canonical[b] = canon
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def merge_blocks(op, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, fill, offsets, canonical,
-           cp, ci, cd):
+def merge_blocks(op, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, fill, structural,
+                 offsets, canonical, written, cp, ci, cd):
     """``merge_rows`` over the row blocks ``blocks[b] .. blocks[b+1]-1`` in parallel.
 
-    Counting stores each block's total in ``offsets[b]`` and whether its rows were
-    canonical in ``canonical[b]``; filling reads the start of each block's output
-    from ``offsets[b]`` (the exclusive prefix sum of the totals) and re-checks
-    only the blocks that were not canonical.
+    Counting stores each block's total (exact, or an upper bound when
+    ``structural``) in ``offsets[b]`` and whether its rows were canonical in
+    ``canonical[b]``; filling reads the start of each block's output from
+    ``offsets[b]`` (the exclusive prefix sum of the totals), re-checks only the
+    blocks that were not canonical and stores in ``written[b]`` how many
+    results the block wrote (``compact_blocks`` closes the gaps, if any).
     """
     for b in prange(blocks.size - 1):
-        _block(op, b, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, fill, offsets, canonical,
-               cp, ci, cd)
+        _block(op, b, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, fill, structural,
+               offsets, canonical, written, cp, ci, cd)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def compact_blocks(blocks, offsets, written, new_offsets, cp, ci, cd, out_i, out_d):
+    """Move block ``b``'s ``written[b]`` results from ``offsets[b]`` to
+    ``new_offsets[b]`` (into ``out_i``, ``out_d``) and shift its rows' ``cp``."""
+    for b in prange(blocks.size - 1):
+        src = offsets[b]
+        dst = new_offsets[b]
+        for k in range(written[b]):
+            out_i[dst + k] = ci[src + k]
+            out_d[dst + k] = cd[src + k]
+        shift = src - dst
+        for i in range(blocks[b], blocks[b + 1]):
+            cp[i + 1] -= shift
 
 
 # ---------------------------------------------------------------------------

@@ -155,10 +155,13 @@ def binop(op, a, b, result_dtype, *, canonical=False, check=True):
     kernel_op = K.COMPLEMENTS.get(op, op)
     cdt = compute_dtype(op, ad.dtype, bd.dtype, result_dtype)
     ad, bd = _native(ad, cdt), _native(bd, cdt)
-    if ai.dtype != bi.dtype or ap.dtype != ai.dtype or bp.dtype != bi.dtype:
-        ai, ap, bi, bp = (_native(x, np.int64) for x in (ai, ap, bi, bp))
-    else:
-        ai, ap, bi, bp = (np.ascontiguousarray(x) for x in (ai, ap, bi, bp))
+    # one dtype for the two index arrays and one for the two indptr (each kernel
+    # compiles once per pair); indices and indptr may differ
+    if ai.dtype != bi.dtype:
+        ai, bi = _native(ai, np.int64), _native(bi, np.int64)
+    if ap.dtype != bp.dtype:
+        ap, bp = _native(ap, np.int64), _native(bp, np.int64)
+    ai, ap, bi, bp = (np.ascontiguousarray(x) for x in (ai, ap, bi, bp))
     if canonical and _same_array(ap, bp) and _same_array(ai, bi):
         data, indices, indptr = _run_same_pattern(kernel_op, ap, ai, ad, bd, shape, result_dtype)
     else:
@@ -205,32 +208,43 @@ def _run_same_pattern(op, ap, ai, ad, bd, shape, odt):
     return out, indices.astype(idx), indptr.astype(idx)
 
 
+#: Operations counted by the union of the patterns (indices only) rather than by
+#: computing every result twice: their results are zero only by cancellation
+#: or explicit zeros, so the gaps they leave are rare (and closed afterwards).
+_STRUCTURAL_COUNT = frozenset({"add", "subtract"})
+
+
 def _run(op, ap, ai, ad, bp, bi, bd, shape, cdt, odt, check):
     m, n = shape
     zc, zo = cdt.type(0), odt.type(0)
     items = m + ai.size + bi.size
     code = K.OPERATIONS[op]
+    structural = op in _STRUCTURAL_COUNT
     bound = ai.size + bi.size
     idx = np.dtype(np.int32) if max(n, bound) <= _INT32_MAX else np.dtype(np.int64)
     empty_i, empty_d = np.empty(0, idx), np.empty(0, odt)
     if items < SERIAL_MAX_ITEMS:
-        nnz, canon = K.merge_rows(code, ap, ai, ad, bp, bi, bd, 0, m, zc, zo, check, False, 0,
-                          empty_i, empty_i, empty_d)
+        nnz, canon = K.merge_rows(code, ap, ai, ad, bp, bi, bd, 0, m, zc, zo, check, False,
+                                  structural, 0, empty_i, empty_i, empty_d)
         indptr = np.empty(m + 1, idx)
         indptr[0] = 0
         indices = np.empty(nnz, idx)
         data = np.empty(nnz, odt)
-        K.merge_rows(code, ap, ai, ad, bp, bi, bd, 0, m, zc, zo, check and not canon, True, 0,
-             indptr, indices, data)
+        written, _ = K.merge_rows(code, ap, ai, ad, bp, bi, bd, 0, m, zc, zo,
+                                  check and not canon, True, structural, 0, indptr, indices,
+                                  data)
+        if written < nnz:
+            indices, data = indices[:written].copy(), data[:written].copy()
         return data, indices, indptr
     n_blocks = max(1, min(items // _BLOCK_ITEMS,
                           _BLOCKS_PER_THREAD * numba.get_num_threads()))
     blocks = K.balanced_blocks(ap, bp, n_blocks)
     totals = np.empty(n_blocks, np.int64)
     canonical = np.empty(n_blocks, np.bool_)
+    written = np.empty(n_blocks, np.int64)
     with parallel_section():
-        K.merge_blocks(code, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, False, totals, canonical,
-                 empty_i, empty_i, empty_d)
+        K.merge_blocks(code, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, False, structural,
+                       totals, canonical, written, empty_i, empty_i, empty_d)
         nnz = int(totals.sum())
         offsets = np.zeros(n_blocks, np.int64)
         np.cumsum(totals[:-1], out=offsets[1:])
@@ -238,8 +252,16 @@ def _run(op, ap, ai, ad, bp, bi, bd, shape, cdt, odt, check):
         indptr[0] = 0
         indices = np.empty(nnz, idx)
         data = np.empty(nnz, odt)
-        K.merge_blocks(code, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, True, offsets, canonical,
-                 indptr, indices, data)
+        K.merge_blocks(code, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, True, structural,
+                       offsets, canonical, written, indptr, indices, data)
+        if int(written.sum()) < nnz:
+            new_offsets = np.zeros(n_blocks, np.int64)
+            np.cumsum(written[:-1], out=new_offsets[1:])
+            total = int(written.sum())
+            out_i, out_d = np.empty(total, idx), np.empty(total, odt)
+            K.compact_blocks(blocks, offsets, written, new_offsets, indptr, indices, data,
+                             out_i, out_d)
+            indices, data = out_i, out_d
     return data, indices, indptr
 
 
@@ -272,7 +294,9 @@ def true_divide_dense(a, b, result_dtype):
     """SciPy's ``A / B`` of two sparse matrices: a dense array (``result_dtype``
     float or complex) with ``binop("divide", ...)``'s results on the union of the
     patterns, 0 at the other positions that B stores as non-zero, and ``nan``
-    elsewhere (0 / 0).
+    elsewhere (0 / 0). (SciPy 1.17 writes the quotients into an array of A's
+    dtype after its cast to float64, so a real A over a complex B loses the
+    imaginary parts there; here ``result_dtype`` keeps them.)
 
     Examples
     --------
