@@ -837,7 +837,7 @@ class coo_array(SparseArray):
         y = np.zeros(math.prod(lead), dtype=dt)
         rows = _ravel(self.coords[:-1], lead)
         _k.matvec(rows, self.coords[-1], self.data.astype(dt, copy=False),
-                  x.astype(dt, copy=False), y)
+                x.astype(dt, copy=False), y)
         return y.reshape(lead)
 
     def __rmatmul__(self, other):
@@ -909,7 +909,7 @@ class coo_array(SparseArray):
         result = np.array(full if sign == 1 else -full, dtype=dt, order="C")
         if self.nnz:
             _k.scatter_add(_ravel(self.coords, self._shape), self.data.astype(dt, copy=False),
-                           result.reshape(-1))
+                         result.reshape(-1))
         return result
 
     def multiply(self, other):
@@ -1011,7 +1011,11 @@ def _coo_to_csr(row, col, data, shape):
 def _csr_to_coo(csr, copy):
     m, n = csr.shape
     idx = _index_dtype(csr.shape, (csr.indices,))
-    row = np.repeat(np.arange(m, dtype=idx), np.diff(csr.indptr))
+    row = np.empty(csr.nnz, dtype=idx)
+    if csr.nnz >= _k.PARALLEL_NNZ:
+        _k.expand_rows(csr.indptr, row)
+    else:
+        row[:] = np.repeat(np.arange(m, dtype=idx), np.diff(csr.indptr))
     col = np.array(csr.indices, dtype=idx, copy=True if copy else None)
     data = csr.data.copy() if copy else csr.data
     # As SciPy, CSR to COO keeps the canonical flag (rows in order, sorted columns).
