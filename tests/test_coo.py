@@ -300,8 +300,9 @@ def test_tocsr_of_other_dimensions(ndim):
 
 
 def test_tocsr_hypersparse_and_wide():
-    """Shapes far larger than nnz take the sort paths, not the counting sorts
-    (which would allocate O(rows + columns))."""
+    """Shapes far larger than nnz: sum_duplicates sorts (no O(rows) array for a
+    hypersparse shape, no int64 overflow of flat positions), tocsr allocates
+    O(nnz + rows) only, whatever the number of columns."""
     big = 2**40
     row = np.array([5, 6, 5, 0, 5])
     col = np.array([big - 3, 1, big - 3, 0, 2])
