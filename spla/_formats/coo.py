@@ -988,7 +988,10 @@ def _compress(n_rows, row, col, data, idx):
     values = np.empty(nnz, dtype=data.dtype)
     out = _k.coo_to_csr(n_rows, row, col, data, indptr, indices, values)
     if out < nnz:
-        indices, values = indices[:out].copy(), values[:out].copy()
+        # Views of the longer buffers unless duplicates took more than half of them.
+        indices, values = indices[:out], values[:out]
+        if 2 * out < nnz:
+            indices, values = indices.copy(), values.copy()
     return indptr, indices, values
 
 
