@@ -300,8 +300,9 @@ def test_tocsr_of_other_dimensions(ndim):
 
 
 def test_tocsr_hypersparse_and_wide():
-    """Shapes far larger than nnz take the sort paths, not the counting sorts
-    (which would allocate O(rows + columns))."""
+    """Shapes far larger than nnz: sum_duplicates sorts (no O(rows) array for a
+    hypersparse shape, no int64 overflow of flat positions), tocsr allocates
+    O(nnz + rows) only, whatever the number of columns."""
     big = 2**40
     row = np.array([5, 6, 5, 0, 5])
     col = np.array([big - 3, 1, big - 3, 0, 2])
@@ -539,6 +540,36 @@ def test_matmul_sparse(a, seed):
             got = A @ operand
             assert got.shape == (S.copy() @ v).shape == (A.shape[0],)
             _close(got.toarray(), D @ v.toarray(), got.dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex64])
+def test_parallel_paths(dtype):
+    """Large arrays (CSR -> COO expands its rows in parallel above ``PARALLEL_NNZ``)."""
+    from spla._kernels import coo as kernels
+
+    rng = np.random.default_rng(7)
+    nnz = 2 * kernels.PARALLEL_NNZ + 3
+    shape = (400, 300)
+    row = rng.integers(0, shape[0], nnz)
+    col = rng.integers(0, shape[1], nnz)
+    data = _values(rng, nnz, dtype)
+    A = spla.coo_array((data, (row, col)), shape=shape)
+    S = sp.coo_array((data, (row, col)), shape=shape)
+    D = S.toarray()
+    x = _dense(rng, (shape[1],), np.float64)
+    tol = 1e-4 if dtype == np.complex64 else 1e-10
+    np.testing.assert_allclose(A @ x, D @ x, rtol=tol, atol=tol)
+    np.testing.assert_allclose(A.toarray(), D, rtol=tol, atol=tol)
+    for axis in (0, 1):
+        np.testing.assert_allclose(A.sum(axis=axis), D.sum(axis=axis), rtol=tol, atol=tol)
+    np.testing.assert_allclose(A + np.ones(shape), D + 1, rtol=tol, atol=tol)
+    C = spla.csr_array(S)
+    _assert_same_coo(C.tocoo(), C.to_scipy().tocoo())
+    v = spla.coo_array((data, (col,)), shape=(shape[1],))
+    ref = np.zeros(shape[1], dtype=dtype)
+    np.add.at(ref, col, data)
+    np.testing.assert_allclose(v.toarray(), ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(v @ x, ref @ x, rtol=tol, atol=tol)
 
 
 # -- arithmetic --------------------------------------------------------------------------------

@@ -833,7 +833,7 @@ class coo_array(DataMixin, SparseArray):
         y = np.zeros(math.prod(lead), dtype=dt)
         rows = _ravel(self.coords[:-1], lead)
         _k.matvec(rows, self.coords[-1], self.data.astype(dt, copy=False),
-                  x.astype(dt, copy=False), y)
+                x.astype(dt, copy=False), y)
         return y.reshape(lead)
 
     def __rmatmul__(self, other):
@@ -989,7 +989,10 @@ def _compress(n_rows, row, col, data, idx):
     values = np.empty(nnz, dtype=data.dtype)
     out = _k.coo_to_csr(n_rows, row, col, data, indptr, indices, values)
     if out < nnz:
-        indices, values = indices[:out].copy(), values[:out].copy()
+        # Views of the longer buffers unless duplicates took more than half of them.
+        indices, values = indices[:out], values[:out]
+        if 2 * out < nnz:
+            indices, values = indices.copy(), values.copy()
     return indptr, indices, values
 
 
@@ -1012,7 +1015,11 @@ def _coo_to_csr(row, col, data, shape):
 def _csr_to_coo(csr, copy):
     m, n = csr.shape
     idx = _index_dtype(csr.shape, (csr.indices,))
-    row = np.repeat(np.arange(m, dtype=idx), np.diff(csr.indptr))
+    row = np.empty(csr.nnz, dtype=idx)
+    if csr.nnz >= _k.PARALLEL_NNZ:
+        _k.expand_rows(csr.indptr, row)
+    else:
+        row[:] = np.repeat(np.arange(m, dtype=idx), np.diff(csr.indptr))
     col = np.array(csr.indices, dtype=idx, copy=True if copy else None)
     data = csr.data.copy() if copy else csr.data
     # As SciPy, CSR to COO keeps the canonical flag (rows in order, sorted columns).
