@@ -28,21 +28,43 @@ Policy
     set_blas_policy
 """
 
-from scipy.sparse.linalg import (ArpackError, ArpackNoConvergence, LinearOperator,
-                                 MatrixRankWarning)
+import importlib
 
 from ._banded import solve_banded
 from ._cg import cg
-from ._convert import SplaOperator
-from ._dsolve import SuperLU, factorized, inv, spilu, splu, spsolve
-from ._eigen import eigs, eigsh, lobpcg, svds
-from ._isolve import bicg, bicgstab, cgs, gcrotmk, gmres, lgmres, lsmr, lsqr, minres, qmr, tfqmr
-from ._matfuncs import expm_multiply, norm, onenormest
-from ._pardiso import PARDISO_MIN_NNZ
-from ._pardiso import Factorization as PardisoFactorization
-from ._pardiso import available as pardiso_available
-from ._threads import set_blas_policy
-from ._triangular import spsolve_triangular
+
+# Everything else loads on first use: importing scipy.sparse.linalg costs ~0.3 s,
+# which ``import spla`` should not pay.
+_LAZY = {
+    "ArpackError": "scipy.sparse.linalg", "ArpackNoConvergence": "scipy.sparse.linalg",
+    "LinearOperator": "scipy.sparse.linalg", "MatrixRankWarning": "scipy.sparse.linalg",
+    "SplaOperator": "._convert",
+    "SuperLU": "._dsolve", "factorized": "._dsolve", "inv": "._dsolve", "spilu": "._dsolve",
+    "splu": "._dsolve", "spsolve": "._dsolve",
+    "eigs": "._eigen", "eigsh": "._eigen", "lobpcg": "._eigen", "svds": "._eigen",
+    "bicg": "._isolve", "bicgstab": "._isolve", "cgs": "._isolve", "gcrotmk": "._isolve",
+    "gmres": "._isolve", "lgmres": "._isolve", "lsmr": "._isolve", "lsqr": "._isolve",
+    "minres": "._isolve", "qmr": "._isolve", "tfqmr": "._isolve",
+    "expm_multiply": "._matfuncs", "norm": "._matfuncs", "onenormest": "._matfuncs",
+    "PARDISO_MIN_NNZ": "._pardiso", "PardisoFactorization": ("._pardiso", "Factorization"),
+    "pardiso_available": ("._pardiso", "available"),
+    "set_blas_policy": "._threads",
+    "spsolve_triangular": "._triangular",
+}
+
+
+def __getattr__(name):
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module 'spla.linalg' has no attribute {name!r}")
+    module, attr = where if isinstance(where, tuple) else (where, name)
+    value = getattr(importlib.import_module(module, __name__), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def aslinearoperator(A):

@@ -74,6 +74,8 @@ def _new_solver():
     """
     from pypardiso import PyPardisoSolver
 
+    from ._threads import invalidate
+
     if _MKL_RT and "PYPARDISO_MKL_RT" not in os.environ:
         os.environ["PYPARDISO_MKL_RT"] = _MKL_RT[0]
         try:
@@ -81,6 +83,7 @@ def _new_solver():
         finally:
             os.environ.pop("PYPARDISO_MKL_RT", None)
     solver = PyPardisoSolver()
+    invalidate()  # MKL's thread pool is loaded now
     path = getattr(solver.libmkl, "_name", None)
     if path and not _MKL_RT:
         _MKL_RT.append(path)

@@ -16,8 +16,10 @@ process (``"leave"`` keeps whatever BLAS threads the user set).
 """
 
 import contextlib
+import sys
 
 _POLICY = {"blas": "limit"}
+#: [controller, len(sys.modules) when it was made]
 _CONTROLLER = []
 
 
@@ -51,11 +53,22 @@ def set_blas_policy(policy):
 
 
 def _controller():
-    if not _CONTROLLER:
+    """threadpoolctl's view of the loaded thread pools (~1 ms to build, so kept).
+
+    It is rebuilt when modules were imported since (they may have loaded another
+    BLAS) or when spla loaded one itself (``invalidate``, called after PARDISO
+    loads MKL).
+    """
+    if not _CONTROLLER or _CONTROLLER[1] != len(sys.modules):
         from threadpoolctl import ThreadpoolController
 
-        _CONTROLLER.append(ThreadpoolController())
+        _CONTROLLER[:] = [ThreadpoolController(), len(sys.modules)]
     return _CONTROLLER[0]
+
+
+def invalidate():
+    """Forget the thread pools seen so far (a library was loaded with ctypes)."""
+    _CONTROLLER.clear()
 
 
 @contextlib.contextmanager
