@@ -115,6 +115,10 @@ def _storage(data, indices, indptr, shape, fmt):
     stored_shape = shape if fmt == "csr" else shape[::-1]
     data, indices, indptr, stored_shape = convert.check_compressed(data, indices, indptr,
                                                                    stored_shape)
+    if indices.size + stored_shape[0] < SERIAL_MAX_ITEMS:
+        # one index type for the small (serial) kernels: half the compilations
+        indices = indices.astype(np.int64, copy=False)
+        indptr = indptr.astype(np.int64, copy=False)
     return data, indices, indptr, stored_shape, shape
 
 
