@@ -459,5 +459,7 @@ def count_nonzero(data, indices, indptr, shape, axis=None, canonical=None, fmt="
                                                  _blocks(indptr, serial))
         return out
     d, j, p = _canonical(data, indices, indptr, stored, canonical, serial)
+    if serial:
+        return np.bincount(j[d != 0], minlength=n).astype(np.int64, copy=False)
     flags = (d != 0).view(np.uint8)
     return _axis_sums(flags, j, p, stored, 0, np.dtype(np.int64))
