@@ -53,6 +53,12 @@ def _cases(A, S, coo, Ai, Si):
         "abs": (lambda: values.map_values(np.abs, *A), lambda: abs(S)),
         "power2": (lambda: values.map_values(np.power, *A, 2), lambda: S.power(2)),
         "gt_scalar": (lambda: values.compare_scalar(*A, ">", 0.5), lambda: S > 0.5),
+        # the array classes know whether they are canonical, as SciPy's do
+        # (``has_canonical_format``), and pass it on: no check of the rows
+        "gt_scalar_canonical": (lambda: values.compare_scalar(*A, ">", 0.5, canonical=True),
+                                lambda: S > 0.5),
+        "max_axis1_canonical": (lambda: reduce.minmax(*A, "max", axis=1, canonical=True),
+                                lambda: S.max(axis=1)),
         "nonzero": (lambda: convert.nonzero(*A), lambda: S.nonzero()),
         "count_nonzero_axis0": (lambda: reduce.count_nonzero(*A, axis=0),
                                 lambda: S.count_nonzero(axis=0)),

@@ -9,7 +9,8 @@ thread.
 
 The Numba kernels here keep the entries of a CSR structure where a mask is
 true (the ``eliminate_zeros`` that SciPy runs after a comparison with a
-scalar), in two passes over row blocks: count per row, then copy.
+scalar), in two passes over row blocks: count per block, then copy (each
+block writing its rows' new starts as it goes).
 """
 
 import concurrent.futures
@@ -125,21 +126,23 @@ def parallel_map(func, data, *args, threads=None, **kwargs):
 
 @njit(parallel=True, cache=True, nogil=True)
 def count_kept(indptr, mask, blocks, counts):
-    """counts[i + 1] = number of entries of row i whose mask is true."""
+    """counts[b + 1] = number of entries in the rows of block b whose mask is true."""
     for b in prange(blocks.size - 1):
-        for i in range(blocks[b], blocks[b + 1]):
-            c = 0
-            for k in range(U(indptr[i]), U(indptr[i + 1])):
-                c += mask[k]
-            counts[i + 1] = c
+        c = 0
+        for k in range(U(indptr[blocks[b]]), U(indptr[blocks[b + 1]])):
+            c += mask[k]
+        counts[b + 1] = c
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def fill_kept(indptr, indices, values, mask, new_indptr, blocks, out_indices, out_values):
-    """Copy the entries whose mask is true to the rows of ``new_indptr``."""
+def fill_kept(indptr, indices, values, mask, blocks, starts, new_indptr, out_indices,
+              out_values):
+    """Copy the entries whose mask is true, block b from position starts[b], and
+    write the new row starts of its rows (new_indptr[m] is the caller's)."""
     for b in prange(blocks.size - 1):
+        p = U(starts[b])
         for i in range(blocks[b], blocks[b + 1]):
-            p = U(new_indptr[i])
+            new_indptr[i] = p
             for k in range(U(indptr[i]), U(indptr[i + 1])):
                 if mask[k]:
                     out_indices[p] = indices[k]

@@ -90,6 +90,10 @@ def _storage(data, indices, indptr, shape, fmt):
     stored_shape = shape if fmt == "csr" else shape[::-1]
     data, indices, indptr, stored_shape = convert.check_compressed(data, indices, indptr,
                                                                    stored_shape)
+    if indices.size + stored_shape[0] < SERIAL_MAX_ITEMS:
+        # one index type for the small (serial) kernels: half the compilations
+        indices = indices.astype(np.int64, copy=False)
+        indptr = indptr.astype(np.int64, copy=False)
     return data, indices, indptr, stored_shape, shape
 
 
@@ -430,5 +434,7 @@ def count_nonzero(data, indices, indptr, shape, axis=None, canonical=None, fmt="
                                                  _blocks(indptr, serial))
         return out
     d, j, p = _canonical(data, indices, indptr, stored, canonical, serial)
+    if serial:
+        return np.bincount(j[d != 0], minlength=n).astype(np.int64, copy=False)
     flags = (d != 0).view(np.uint8)
     return _axis_sums(flags, j, p, stored, 0, np.dtype(np.int64))

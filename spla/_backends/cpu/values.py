@@ -70,17 +70,20 @@ def keep_where(data, indices, indptr, shape, mask):
         raise ValueError(f"mask has shape {mask.shape}, the values {data.shape}")
     serial = convert._is_serial(m, indices.size)
     blocks = convert._blocks(indptr, serial)
-    counts = np.zeros(m + 1, dtype=np.int64)
+    counts = np.zeros(blocks.size, dtype=np.int64)
     with parallel_section():
         _kernel("count_kept", serial)(indptr, mask, blocks, counts)
-    new_indptr = convert._scan(counts, serial)
-    nnz = int(new_indptr[-1])
-    new_indptr = new_indptr.astype(indptr.dtype)
+    starts = np.cumsum(counts)
+    nnz = int(starts[-1])
+    if nnz == indices.size:  # nothing dropped: the structure as it is
+        return data.copy(), convert.parallel_copy(indices), convert.parallel_copy(indptr), (m, n)
+    new_indptr = np.empty(m + 1, dtype=indptr.dtype)
+    new_indptr[m] = nnz
     out_indices = np.empty(nnz, dtype=indices.dtype)
     out_data = np.empty(nnz, dtype=data.dtype)
     with parallel_section():
-        _kernel("fill_kept", serial)(indptr, indices, convert.as_copyable(data), mask,
-                                     new_indptr, blocks, out_indices,
+        _kernel("fill_kept", serial)(indptr, indices, convert.as_copyable(data), mask, blocks,
+                                     starts, new_indptr, out_indices,
                                      convert.as_copyable(out_data))
     return out_data, out_indices, new_indptr, (m, n)
 
@@ -112,4 +115,6 @@ def compare_scalar(data, indices, indptr, shape, op, scalar, canonical=None):
     if not canonical and not convert.is_canonical(data, indices, indptr, shape):
         data, indices, indptr, shape = convert.canonicalize(data, indices, indptr, shape)
     mask = K.parallel_map(ufunc, data, scalar)
+    if mask.all():  # nothing dropped: no second copy of the values
+        return mask, convert.parallel_copy(indices), convert.parallel_copy(indptr), shape
     return keep_where(mask, indices, indptr, shape, mask)
