@@ -18,13 +18,6 @@ from spla._formats.arguments import (
 )
 
 
-def _formats(dense):
-    """The same matrix in every spla format (N:M only where it is 2:4)."""
-    out = {"csr": spla.csr_array(dense), "csc": spla.csc_array(dense),
-           "banded": spla.banded_array(dense)}
-    return out
-
-
 # -- item 1: A - D with an unsigned or boolean dense D ---------------------------------
 
 @pytest.mark.parametrize("ddtype", [np.uint8, np.uint16, np.uint32, np.uint64, np.bool_,
