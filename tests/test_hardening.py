@@ -399,6 +399,14 @@ def test_mmwrite_failing_part_way_keeps_the_old_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mtx"]
 
 
+def test_mmwrite_to_an_empty_path_raises_instead_of_writing_dot_mtx(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for A in _WRITE_INPUTS.values():
+        with pytest.raises(FileNotFoundError):
+            spla.io.mmwrite("", A())
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_mmwrite_appends_mtx_like_scipy_on_both_paths(tmp_path):
     spla.io.mmwrite(tmp_path / "full", spla.csr_array(np.eye(2)))
     spla.io.mmwrite(tmp_path / "empty", spla.csr_array(np.zeros((2, 2))))
