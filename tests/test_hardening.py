@@ -17,13 +17,6 @@ from spla._formats.arguments import (
 from spla._device import Device, parse_device
 
 
-def _formats(dense):
-    """The same matrix in every spla format (N:M only where it is 2:4)."""
-    out = {"csr": spla.csr_array(dense), "csc": spla.csc_array(dense),
-           "banded": spla.banded_array(dense)}
-    return out
-
-
 # -- item 1: A - D with an unsigned or boolean dense D ---------------------------------
 
 @pytest.mark.parametrize("ddtype", [np.uint8, np.uint16, np.uint32, np.uint64, np.bool_,
@@ -402,6 +395,14 @@ def test_mmwrite_failing_part_way_keeps_the_old_file(tmp_path):
     assert done.returncode == 0
     assert path.read_bytes() == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mtx"]
+
+
+def test_mmwrite_to_an_empty_path_raises_instead_of_writing_dot_mtx(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for A in _WRITE_INPUTS.values():
+        with pytest.raises(FileNotFoundError):
+            spla.io.mmwrite("", A())
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_mmwrite_appends_mtx_like_scipy_on_both_paths(tmp_path):

@@ -203,6 +203,8 @@ def _write_atomically(path, write):
     """Call ``write`` on a temporary file beside ``path`` and rename it to ``path``
     (with ``.mtx`` appended when it has no extension), or remove it on failure."""
     target = os.fsdecode(os.fspath(path))
+    if not target:
+        raise FileNotFoundError(errno.ENOENT, "mmwrite: empty path", target)
     if os.path.isdir(target):
         raise IsADirectoryError(errno.EISDIR, "mmwrite: the path is a directory", target)
     if not target.endswith(".mtx"):

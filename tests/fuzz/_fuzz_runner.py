@@ -188,9 +188,22 @@ def _worker(selection, random_count, seed, memory_limit):
     import _fuzz_corpus as C
     import spla  # noqa: F401
 
+    import shutil
+
     indices = json.loads(sys.stdin.read())
     cases = C.select(selection, random_count, seed)
     out = sys.stdout
+    # Every file the cases write goes under one directory, removed at the end.
+    scratch = tempfile.mkdtemp(prefix="spla-fuzz-run-")
+    tempfile.tempdir = scratch
+    try:
+        _run_all(cases, indices, out, np)
+    finally:
+        os.chdir(ROOT)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_all(cases, indices, out, np):
     for i in indices:
         case = cases[i]
         out.write(MARK + json.dumps({"start": i, "entry": case.entry, "label": case.label})

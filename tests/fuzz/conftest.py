@@ -10,10 +10,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-#: "default" (CI) or "thorough" (10^4 random corpus cases and 10^4 examples a property).
-PROFILE = os.environ.get("SPLA_FUZZ", "default")
-if PROFILE not in ("default", "thorough"):
-    raise pytest.UsageError(f"SPLA_FUZZ must be 'default' or 'thorough', got {PROFILE!r}")
+import _fuzz_profile  # noqa: E402,F401  (checks SPLA_FUZZ at collection)
 
 
 def pytest_collection_modifyitems(config, items):

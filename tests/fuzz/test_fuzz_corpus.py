@@ -4,10 +4,8 @@ leave the caller's arrays unchanged."""
 
 import collections
 
-import pytest
-
 import _fuzz_runner as R
-from conftest import PROFILE
+from _fuzz_profile import PROFILE
 
 #: Random storage corruptions added to the fixed corpus by the thorough profile.
 THOROUGH_RANDOM = 10_000

@@ -4,21 +4,22 @@ n x 0, int32 and int64 indices, every value dtype, non-contiguous operands).
 
 Each property draws the operation from a table, so that a new operation is one
 more line. ``SPLA_FUZZ=thorough`` runs 10^4 examples a property; CI's default
-runs a few dozen.
+runs 25; ``SPLA_FUZZ_EXAMPLES=N`` sets the number for both.
 """
 
+import os
+
 import numpy as np
-import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import spla
-from conftest import PROFILE
+from _fuzz_profile import PROFILE
 from spla.testing import strategies as sst
 from spla.testing._strategies_nm import nm_arrays
 
-EXAMPLES = 10_000 if PROFILE == "thorough" else 25
+EXAMPLES = int(os.environ.get("SPLA_FUZZ_EXAMPLES", 10_000 if PROFILE == "thorough" else 25))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=PROFILE != "thorough",
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 import spla
-from conftest import PROFILE
+from _fuzz_profile import PROFILE
 
 ROUNDS = 12 if PROFILE == "thorough" else 2
 
