@@ -4,13 +4,18 @@ The public API lives here and nowhere else.
 
 Formats
     csr_array, csc_array (the transposed view of a CSR array),
+    coo_array (coordinates, 1-D to n-D),
     nm_array (N:M structured sparsity), banded_array (diagonal storage)
+Constructors (as scipy.sparse)
+    eye_array, identity, diags_array, random_array, kron, kronsum, hstack,
+    vstack, block_array, block_diag, tril, triu, find, issparse, save_npz,
+    load_npz
 Functions
     sparsity, formats, nm_mask, prune_nm, matmul, matrix_transpose, astype,
     activation_matvec, activation_matmul (products with sparse activations),
     free_workspace (release the scratch buffer the CPU products keep)
 Modules
-    spla.io (Matrix Market), spla.linalg (banded solve, conjugate gradients),
+    spla.io (Matrix Market), spla.linalg (scipy.sparse.linalg's solvers on spla arrays),
     spla.dask (Dask arrays of spla blocks; imported on first use, needs
     ``pip install "spla[dask]"``), spla.attention (sparse and linear attention),
     spla.moe (mixture-of-experts routing), spla.prune (sparse training),
@@ -21,8 +26,27 @@ Modules
 from . import attention, io, linalg, moe, prune, testing, theory
 from ._backends.cpu.memory import free_workspace
 from ._base import SparseArray
+from ._construct import (
+    block_array,
+    block_diag,
+    diags_array,
+    eye_array,
+    find,
+    hstack,
+    identity,
+    issparse,
+    kron,
+    kronsum,
+    load_npz,
+    random_array,
+    save_npz,
+    tril,
+    triu,
+    vstack,
+)
 from ._formats.banded import banded_array
 from ._formats.compressed import csc_array, csr_array
+from ._formats.coo import coo_array
 from ._formats.nm import nm_array
 from ._formats.registry import formats
 from ._functions import astype, matmul, matrix_transpose, sparsity
@@ -48,12 +72,24 @@ __all__ = [
     "astype",
     "attention",
     "banded_array",
+    "block_array",
+    "block_diag",
+    "coo_array",
     "csc_array",
     "csr_array",
+    "diags_array",
+    "eye_array",
+    "find",
     "formats",
     "free_workspace",
+    "hstack",
+    "identity",
     "io",
+    "issparse",
+    "kron",
+    "kronsum",
     "linalg",
+    "load_npz",
     "matmul",
     "matrix_transpose",
     "moe",
@@ -61,7 +97,12 @@ __all__ = [
     "nm_mask",
     "prune",
     "prune_nm",
+    "random_array",
+    "save_npz",
     "sparsity",
     "testing",
     "theory",
+    "tril",
+    "triu",
+    "vstack",
 ]

@@ -1,17 +1,26 @@
-"""The base class of every spla sparse array: operators, interop and conversions.
+"""The base class of every spla sparse array: the operators and protocols that all
+formats share, written once, in SciPy's ``sparray`` semantics.
 
-Operators are thin. ``__matmul__`` checks the operand and its shape and hands
-over to one of three hooks (``_matmul_vector``, ``_matmul_matrix``,
-``_matmul_sparse``) that each format implements; arithmetic works the same way.
-A format that lacks a hook inherits a fallback that goes through CSR.
+``SparseArray`` names no concrete format. It declares what a format must
+implement (its abstract members), reaches other formats only through the
+format registry (``registry.to_format(A, "csr")``), and hands every operation
+to a small hook that the format overrides when it has a kernel, or to the
+registry's CSR otherwise. Operators are thin: they classify the operand
+(scalar, dense, sparse), check shapes and devices, and call one hook each.
 """
 
-import numbers
+import abc
+import operator
 
 import numpy as np
 
 from . import _dispatch
+from ._data import COMPARISONS, inefficient, is_scalar_like
 from ._dtypes import result_dtype
+from ._device import CPU, is_gpu_array, parse_device
+from ._formats import registry
+from ._formats.arguments import check_axis, check_cuda_ordinal
+from ._operator import OperatorMixin
 
 
 def _is_scipy_sparse(obj):
@@ -24,28 +33,138 @@ def _is_scipy_sparse(obj):
 
 
 def _is_scalar(obj):
-    return isinstance(obj, numbers.Number) or (isinstance(obj, np.generic)) or (
-        isinstance(obj, np.ndarray) and obj.ndim == 0
-    )
+    return is_scalar_like(obj)
 
 
-class SparseArray:
-    """Base class of spla's sparse arrays (2-D).
+class _NotAnOperand(TypeError):
+    """An operand that is neither a scalar nor a dense or sparse array."""
 
-    Subclasses set ``format`` and implement ``shape``, ``dtype``, ``nnz``,
-    ``device``, ``nbytes``, ``tocsr``, ``toarray``, ``T``, ``astype``, ``copy``
-    and the matmul hooks.
+
+def issparse(obj):
+    """Whether ``obj`` is a sparse array: an spla array or a SciPy sparse array/matrix.
+
+    Examples
+    --------
+    >>> import numpy as np, spla
+    >>> spla.issparse(spla.csr_array(np.eye(2))), spla.issparse(np.eye(2))
+    (True, False)
+    """
+    return isinstance(obj, SparseArray) or _is_scipy_sparse(obj)
+
+
+_UFUNC_OPERATORS = {
+    np.add: operator.add,
+    np.subtract: operator.sub,
+    np.multiply: operator.mul,
+    np.true_divide: operator.truediv,
+    np.matmul: operator.matmul,
+    np.equal: operator.eq,
+    np.not_equal: operator.ne,
+    np.less: operator.lt,
+    np.less_equal: operator.le,
+    np.greater: operator.gt,
+    np.greater_equal: operator.ge,
+}
+_REFLECTED = {
+    operator.add: operator.add,
+    operator.mul: operator.mul,
+    operator.eq: operator.eq,
+    operator.ne: operator.ne,
+    operator.lt: operator.gt,
+    operator.gt: operator.lt,
+    operator.le: operator.ge,
+    operator.ge: operator.le,
+}
+
+
+class SparseArray(OperatorMixin, abc.ABC):
+    """Base class of spla's sparse arrays.
+
+    A format implements the abstract members below; everything else has a
+    definition here (through CSR where a format has no kernel of its own).
     """
 
     format = None
-    ndim = 2
 
-    # NumPy must hand ``ndarray @ sparse`` (and ``*``, ``+``) to our reflected
-    # operators instead of treating the sparse array as an opaque object.
-    __array_ufunc__ = None
+    # NumPy defers ``ndarray (op) sparse`` to our reflected operators.
     __array_priority__ = 10.1
 
-    # -- Array API ---------------------------------------------------------
+    # -- the format contract ---------------------------------------------------------
+
+    @property
+    @abc.abstractmethod
+    def shape(self):
+        """Tuple of dimensions."""
+
+    @property
+    @abc.abstractmethod
+    def dtype(self):
+        """The dtype of the stored values."""
+
+    @property
+    @abc.abstractmethod
+    def nnz(self):
+        """Number of stored entries (explicit zeros and duplicates included)."""
+
+    @property
+    @abc.abstractmethod
+    def device(self):
+        """The ``Device`` that holds the storage (read from the storage itself)."""
+
+    @property
+    @abc.abstractmethod
+    def nbytes(self):
+        """Bytes of storage."""
+
+    @abc.abstractmethod
+    def toarray(self, order=None, out=None):
+        """Dense array of this array's device."""
+
+    @abc.abstractmethod
+    def tocsr(self, copy=False):
+        """The same array as a ``csr_array``."""
+
+    @abc.abstractmethod
+    def copy(self):
+        """A deep copy."""
+
+    @abc.abstractmethod
+    def _matmul_vector(self, x):
+        """``self @ x`` for a dense 1-D ``x`` of the right length and device."""
+
+    @abc.abstractmethod
+    def _matmul_matrix(self, X):
+        """``self @ X`` for a dense 2-D ``X`` of the right shape and device."""
+
+    # -- derived state --------------------------------------------------------------------
+
+    @property
+    def _derived(self):
+        """Cache of state derived from the storage (partitions, plans, device layouts).
+
+        Everything here is recomputable; ``_invalidate()`` clears it whenever the
+        storage changes, so nothing derived is remembered beside stale storage.
+        """
+        cache = self.__dict__.get("_derived_cache")
+        if cache is None:
+            cache = self.__dict__["_derived_cache"] = {}
+        return cache
+
+    def _invalidate(self):
+        """Forget everything derived from the storage (call after changing it)."""
+        self.__dict__["_derived_cache"] = {}
+
+    # -- Array API ------------------------------------------------------------------------
+
+    @property
+    def ndim(self):
+        """Number of dimensions."""
+        return len(self.shape)
+
+    @property
+    def size(self):
+        """Number of stored entries, as SciPy's ``size`` (same as ``nnz``)."""
+        return self.nnz
 
     def __array_namespace__(self, *, api_version=None):
         """The namespace of functions that accept spla arrays: the ``spla`` module."""
@@ -58,10 +177,27 @@ class SparseArray:
         """Transpose (the Array API's matrix transpose; same as ``T`` for 2-D arrays)."""
         return self.T
 
-    def to_device(self, device, /, *, stream=None):
-        """This array with its storage on ``device`` (``"cpu"`` or ``"cuda"``).
+    @property
+    def T(self):
+        """The transpose."""
+        return self.transpose()
 
-        Returns ``self`` when it is already there. Moving needs the backend of the
+    def transpose(self, axes=None, copy=False):
+        """Reverse the dimensions (``axes`` may only be None or the reversal, as in SciPy)."""
+        if axes is not None and (not isinstance(axes, (tuple, list))
+                                 or tuple(axes) != tuple(range(self.ndim))[::-1]):
+            raise ValueError(
+                "Sparse arrays/matrices do not support an 'axes' parameter because "
+                "swapping dimensions is the only logical permutation."
+            )
+        return self.tocsr().transpose(copy=copy)
+
+    def to_device(self, device, /, *, stream=None):
+        """This array with its storage on ``device`` (``"cpu"``, ``"cuda"`` or ``"cuda:N"``).
+
+        Returns ``self`` when it is already there. ``"cuda:N"`` keeps the ordinal
+        (and raises ``ValueError`` naming how many GPUs there are when GPU ``N``
+        does not exist); ``"cuda"`` is CuPy's current device. Moving needs the backend of the
         target device (``pip install "spla[cuda]"`` for ``"cuda"``).
 
         Examples
@@ -73,23 +209,31 @@ class SparseArray:
         """
         if stream is not None:
             raise ValueError("spla arrays do not take a stream argument yet")
-        target = str(device).split(":")[0]
-        if target not in ("cpu", "cuda"):
-            raise ValueError(f"unknown device {device!r}; spla knows 'cpu' and 'cuda'")
-        if target == self.device:
+        target = parse_device(device)
+        if target.kind == "cpu":
+            return self if self.device == "cpu" else self._move_to(target)
+        check_cuda_ordinal(target.ordinal)
+        if self.device.kind == "cuda" and target.ordinal in (None, self.device.ordinal):
             return self
-        return self._move_to(target)
+        if target.ordinal is None:
+            return self._move_to(target)
+        import cupy
+
+        # to GPU N: build the storage there (from another GPU through the host)
+        host = self if self.device == "cpu" else self._move_to(CPU)
+        with cupy.cuda.Device(target.ordinal):
+            return host._move_to(target)
 
     def _move_to(self, device):
         raise NotImplementedError(
             f"{type(self).__name__} cannot move from {self.device!r} to {device!r} yet"
         )
 
-    # -- conversions -------------------------------------------------------
+    # -- conversions ---------------------------------------------------------------------------
 
     def asformat(self, format, copy=False):
         """Convert to the spla format named ``format`` (``"csr"``, ``"csc"``, and
-        every format that registers itself in ``spla.formats()``).
+        every format that registers itself in ``spla.formats()``); ``None`` keeps it.
 
         Examples
         --------
@@ -97,41 +241,120 @@ class SparseArray:
         >>> spla.csr_array(np.eye(2)).asformat("csc").format
         'csc'
         """
-        from ._formats import registry
-
-        convert = registry.converter(format)
-        if format == self.format:
+        if format is None or format == self.format:
             return self.copy() if copy else self
-        return convert(self)
+        if format in ("lil", "dok", "bsr", "dia") and format not in registry.formats():
+            return getattr(self, "to" + format)(copy=copy)
+        out = registry.to_format(self, format)
+        return out.copy() if copy and out is self else out
 
-    def todense(self, order=None):
+    def tocsc(self, copy=False):
+        """The same array as a ``csc_array``."""
+        return registry.to_format(self, "csc")
+
+    def tocoo(self, copy=False):
+        """The same array as a ``coo_array``."""
+        return registry.converter("coo")(self, copy=copy)
+
+    def _to_scipy_format(self, name, copy=False):
+        """A SciPy array of a format spla does not have (LIL, DOK, BSR, DIA)."""
+        return getattr(self.tocsr().to_device("cpu").to_scipy(), "to" + name)(copy=copy)
+
+    def tolil(self, copy=False):
+        """The same array as a ``scipy.sparse.lil_array`` (spla has no LIL format)."""
+        return self._to_scipy_format("lil", copy)
+
+    def todok(self, copy=False):
+        """The same array as a ``scipy.sparse.dok_array`` (spla has no DOK format)."""
+        return self._to_scipy_format("dok", copy)
+
+    def tobsr(self, blocksize=None, copy=False):
+        """The same array as a ``scipy.sparse.bsr_array`` (spla has no BSR format)."""
+        return self.tocsr().to_device("cpu").to_scipy().tobsr(blocksize=blocksize, copy=copy)
+
+    def todia(self, copy=False):
+        """The same array as a ``scipy.sparse.dia_array`` (spla's banded format is
+        ``asformat("banded")``)."""
+        return self._to_scipy_format("dia", copy)
+
+    def todense(self, order=None, out=None):
         """Dense NumPy array (same as ``toarray``; spla has no matrix class)."""
-        return self.toarray(order=order)
+        return self.toarray(order=order, out=out)
 
-    # -- scalar-like behaviour ----------------------------------------------
+    # -- scalar-like behaviour and printing -------------------------------------------------------
 
     def __len__(self):
-        raise TypeError("the length of a sparse array is ambiguous; use .shape or .nnz")
+        raise TypeError("sparse array length is ambiguous; use getnnz() or shape[0]")
 
     def __bool__(self):
-        if self.shape == (1, 1):
-            return bool(self.nnz != 0 and self.toarray()[0, 0] != 0)
+        if self.shape == (1, 1) or self.shape == (1,):
+            return self.nnz != 0
         raise ValueError(
-            "the truth value of a sparse array with more than one element is ambiguous"
+            "The truth value of an array with more than one element is ambiguous. "
+            "Use a.any() or a.all()."
         )
 
     def __iter__(self):
-        raise TypeError("spla arrays are not iterable; convert with .toarray() first")
-
-    def __repr__(self):
-        idx = getattr(getattr(self, "indices", None), "dtype", None)
-        extra = f", index_dtype={idx.name}" if idx is not None else ""
-        return (
-            f"<spla.{type(self).__name__} shape={self.shape}, dtype={self.dtype.name}, "
-            f"nnz={self.nnz}{extra}, device={self.device!r}>"
+        raise TypeError(
+            f"iteration over the rows of a {type(self).__name__} needs indexing, which spla "
+            "does not have yet; use .toarray() or .tocsr() and its indptr"
         )
 
-    # -- matmul ---------------------------------------------------------------
+    _FORMAT_NAMES = {
+        "csr": "Compressed Sparse Row",
+        "csc": "Compressed Sparse Column",
+        "coo": "COOrdinate",
+        "nm": "N:M structured",
+        "banded": "Banded (row-aligned DIAgonal)",
+    }
+
+    def __repr__(self):
+        name = self._FORMAT_NAMES.get(self.format, self.format)
+        where = "" if self.device == "cpu" else f" on {self.device}"
+        return (
+            f"<{name} sparse array of dtype '{self.dtype}'\n"
+            f"\twith {self.nnz} stored elements and shape {self.shape}{where}>"
+        )
+
+    #: How many stored entries ``str`` shows (SciPy's ``maxprint``; the
+    #: constructors of the compressed formats take it as a keyword).
+    maxprint = 50
+
+    def __str__(self):
+        maxprint = self.maxprint
+        out = repr(self)
+        if self.nnz == 0:
+            return out
+        csr = self.tocsr()
+        if csr.device != "cpu":
+            csr = csr.to_device("cpu")
+        rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+        coords = (rows, csr.indices)
+        data = csr.data
+
+        def lines(sel):
+            return "\n".join(
+                f"  {(int(r), int(c))}\t{v}"
+                for r, c, v in zip(coords[0][sel], coords[1][sel], data[sel])
+            )
+
+        out += "\n  Coords\tValues\n"
+        if data.size > maxprint:
+            half = maxprint // 2
+            out += lines(slice(0, half)) + "\n  :\t:\n" + lines(slice(data.size - (maxprint - half), None))
+        else:
+            out += lines(slice(None))
+        return out
+
+    # -- operands -------------------------------------------------------------------------------
+
+    def _sparse_operand(self, other):
+        """``other`` as an spla array if it is sparse (spla or SciPy), else None."""
+        if isinstance(other, SparseArray):
+            return other
+        if _is_scipy_sparse(other):
+            return registry.from_foreign(other)
+        return None
 
     def _dense_operand(self, other):
         """``other`` as an array of this array's device, or None if it is not dense."""
@@ -143,48 +366,102 @@ class SparseArray:
                 f"operand is on another device than this {self.device!r} array; "
                 "move one of them with to_device()"
             )
-        if self.device == "cpu" and type(other).__module__.split(".")[0] == "cupy":
+        if self.device == "cpu" and is_gpu_array(other):
             raise ValueError(
                 "operand is a CuPy (GPU) array but this spla array lives on the CPU; "
                 "move one of them with to_device()"
             )
         arr = xp.asarray(other)
         if arr.dtype == object:
-            raise TypeError(f"unsupported operand of type {type(other).__name__}")
+            return None
         return arr
 
+    def _check_same_shape(self, other, op):
+        if self.shape != other.shape:
+            raise ValueError(f"inconsistent shapes: {op} of {self.shape} and {other.shape}")
+        if self.device != other.device:
+            raise ValueError(
+                f"{op}: operands live on different devices ({self.device!r} and "
+                f"{other.device!r}); move one with to_device()"
+            )
+
+    # -- NumPy interoperability -----------------------------------------------------------------
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        """NumPy ufuncs on spla arrays, where SciPy's sparse arrays support them:
+        the unary ufuncs with ``f(0) == 0`` (``np.sqrt(A)``), ``abs``, ``negative``,
+        ``conjugate``, and the binary operators (``ndarray + A`` and friends).
+        Anything else raises ``TypeError``: it would make the array dense."""
+        if method != "__call__" or kwargs.get("out") is not None:
+            return NotImplemented
+        if len(inputs) == 1 and inputs[0] is self:
+            name = {np.absolute: "__abs__", np.negative: "__neg__", np.conjugate: "conjugate",
+                    np.positive: "__pos__"}.get(ufunc, ufunc.__name__)
+            from ._data import UFUNCS_FIXED_AT_ZERO
+
+            if name in UFUNCS_FIXED_AT_ZERO or name in ("__abs__", "__neg__", "conjugate",
+                                                        "__pos__"):
+                return getattr(self, name)()
+        if len(inputs) == 2:
+            a, b = inputs
+            if ufunc in (np.maximum, np.minimum):
+                other = b if a is self else a
+                return getattr(self, ufunc.__name__)(other)
+            op = _UFUNC_OPERATORS.get(ufunc)
+            if op is not None:
+                if a is self:
+                    return op(self, b)
+                if op is operator.sub:
+                    return self.__rsub__(a)
+                if op is operator.matmul:
+                    return self.__rmatmul__(a)
+                if op is operator.truediv:
+                    return self.__rtruediv__(a)
+                return _REFLECTED[op](self, a)
+        return NotImplemented
+
+    # -- matmul --------------------------------------------------------------------------------------
+
     def __matmul__(self, other):
+        if is_scalar_like(other):
+            raise ValueError("matmul: a scalar operand is not allowed, use '*' instead")
         if type(other) is np.ndarray and self.device == "cpu":
             # The common case, without the conversions below (a few microseconds,
             # as long as a small SpMV).
             if other.dtype == object:
                 raise TypeError("unsupported operand of type ndarray")
             return self._matmul_dense(other)
-        if isinstance(other, SparseArray) or _is_scipy_sparse(other):
-            from ._formats.compressed import csr_array
-
-            other_csr = other.tocsr() if isinstance(other, SparseArray) else csr_array(other)
-            if other_csr.shape[0] != self.shape[1]:
-                raise ValueError(
-                    f"matmul: dimension mismatch: {self.shape} @ {other_csr.shape}"
-                )
-            if other_csr.device != self.device:
+        sparse = self._sparse_operand(other)
+        if sparse is not None:
+            if sparse.ndim == 1 or self.ndim == 1:
+                return self._matmul_1d_sparse(sparse)
+            if sparse.shape[0] != self.shape[1]:
+                raise ValueError(f"matmul: dimension mismatch: {self.shape} @ {sparse.shape}")
+            if sparse.device != self.device:
                 raise ValueError(
                     f"matmul: operands live on different devices ({self.device!r} and "
-                    f"{other_csr.device!r}); move one with to_device()"
+                    f"{sparse.device!r}); move one with to_device()"
                 )
-            return self._matmul_sparse(other_csr)
+            return self._matmul_sparse(sparse)
         if self.device == "cuda" and type(other).__module__.split(".")[0] == "torch":
             # A PyTorch CUDA tensor: the product on its memory (DLPack), a tensor back.
             from spla_cuda.interop import from_torch, to_torch
 
             return to_torch(self._matmul_dense(from_torch(other)))
-        return self._matmul_dense(self._dense_operand(other))
+        dense = self._dense_operand(other)
+        if dense is None:
+            return NotImplemented
+        return self._matmul_dense(dense)
+
+    def _matmul_1d_sparse(self, sparse):
+        return self.tocsr()._matmul_1d_sparse(sparse)
 
     def _matmul_dense(self, x):
         """``self @ x`` for a dense array ``x`` of this array's device."""
-        if x is None or x.ndim == 0:
+        if x.ndim == 0:
             raise ValueError("matmul: a scalar operand is not allowed, use '*' instead")
+        if self.ndim == 1:
+            return self._matmul_from_1d(x)
         if x.shape[0 if x.ndim == 1 else -2] != self.shape[1]:
             raise ValueError(
                 f"matmul: dimension mismatch: sparse {self.shape} @ dense {x.shape} "
@@ -204,14 +481,20 @@ class SparseArray:
         out = self._matmul_matrix(flat).reshape((self.shape[0],) + lead + (k,))
         return xp.moveaxis(out, 0, -2)
 
-    def __rmatmul__(self, other):
-        if _is_scipy_sparse(other):
-            from ._formats.compressed import csr_array
+    def _matmul_from_1d(self, x):
+        raise NotImplementedError(f"{type(self).__name__} is 2-D")
 
-            return csr_array(other) @ self
+    def __rmatmul__(self, other):
+        if is_scalar_like(other):
+            raise ValueError("matmul: a scalar operand is not allowed, use '*' instead")
+        sparse = self._sparse_operand(other)
+        if sparse is not None:
+            return sparse @ self
         x = self._dense_operand(other)
-        if x is None or x.ndim == 0:
-            return NotImplemented if x is None else self.__matmul__(other)
+        if x is None:
+            return NotImplemented
+        if x.ndim == 0:
+            raise ValueError("matmul: a scalar operand is not allowed, use '*' instead")
         if x.shape[-1] != self.shape[0]:
             raise ValueError(
                 f"matmul: dimension mismatch: dense {x.shape} @ sparse {self.shape} "
@@ -222,28 +505,21 @@ class SparseArray:
         xp = _dispatch.array_module(self.device)
         return xp.swapaxes(self.T @ xp.swapaxes(x, -1, -2), -1, -2)
 
-    def _matmul_sparse(self, other_csr):
-        return self.tocsr()._matmul_sparse(other_csr)
+    def _matmul_sparse(self, other):
+        """``self @ other`` for two sparse arrays: the table's entry for the pair of
+        formats, or the CSR product."""
+        key = (self.format, other.format)
+        if _dispatch.has("spgemm", key, self.device):
+            return _dispatch.lookup("spgemm", key, self.device)(self, other)
+        return self.tocsr()._matmul_sparse(other.tocsr())
 
-    # -- arithmetic -------------------------------------------------------------
+    def dot(self, other):
+        """Ordinary dot product: ``self * other`` for a scalar, ``self @ other`` otherwise."""
+        if np.isscalar(other):
+            return self * other
+        return self @ other
 
-    def _as_sparse_operand(self, other):
-        from ._formats.compressed import csr_array
-
-        if isinstance(other, SparseArray):
-            return other
-        if _is_scipy_sparse(other):
-            return csr_array(other)
-        return None
-
-    def _check_same_shape(self, other, op):
-        if self.shape != other.shape:
-            raise ValueError(f"{op}: shapes {self.shape} and {other.shape} do not match")
-        if self.device != other.device:
-            raise ValueError(
-                f"{op}: operands live on different devices ({self.device!r} and "
-                f"{other.device!r}); move one with to_device()"
-            )
+    # -- arithmetic ------------------------------------------------------------------------------------
 
     def __add__(self, other):
         return self._add(other, 1)
@@ -255,55 +531,97 @@ class SparseArray:
         return self._add(other, -1)
 
     def __rsub__(self, other):
-        return (-self)._add(other, 1)
-
-    def _add(self, other, sign):
-        op = "add" if sign == 1 else "subtract"
-        sparse = self._as_sparse_operand(other)
-        if sparse is not None:
-            self._check_same_shape(sparse, op)
-            return self._add_sparse(sparse, sign)
-        if _is_scalar(other):
+        if is_scalar_like(other):
             if other == 0:
-                return self.astype(result_dtype(self.dtype, other), copy=True)
+                return -self.copy()
             raise NotImplementedError(
-                "adding a non-zero scalar to a sparse array is not supported (the result "
-                "would be dense); use A.toarray() + s"
+                "subtracting a sparse array from a nonzero scalar is not supported"
             )
+        sparse = self._sparse_operand(other)
+        if sparse is not None:
+            return sparse - self
         dense = self._dense_operand(other)
         if dense is None:
             return NotImplemented
+        dense = self._broadcast_dense(dense, "subtract")
+        return self._add_dense(dense, -1, reverse=True)
+
+    def _add(self, other, sign):
+        op = "add" if sign == 1 else "subtract"
+        if is_scalar_like(other):
+            if other == 0:
+                return self.copy()
+            verb = "adding a nonzero scalar to" if sign == 1 else "subtracting a nonzero scalar from"
+            raise NotImplementedError(f"{verb} a sparse array is not supported")
+        sparse = self._sparse_operand(other)
+        if sparse is not None:
+            self._check_same_shape(sparse, op)
+            return self._add_sparse(sparse, sign)
+        dense = self._dense_operand(other)
+        if dense is None:
+            return NotImplemented
+        dense = self._broadcast_dense(dense, op)
         return self._add_dense(dense, sign)
+
+    def _broadcast_dense(self, dense, op):
+        xp = _dispatch.array_module(self.device)
+        try:
+            return xp.broadcast_to(dense, self.shape)
+        except ValueError:
+            raise ValueError(
+                f"{op}: dense operand {dense.shape} does not broadcast to {self.shape}"
+            ) from None
 
     def _add_sparse(self, other, sign):
         return self.tocsr()._add_sparse(other, sign)
 
-    def _add_dense(self, dense, sign):
-        return self.tocsr()._add_dense(dense, sign)
+    def _add_dense(self, dense, sign, reverse=False):
+        """``self + sign * dense`` (``reverse``: ``dense - self``), a dense array."""
+        return self.tocsr()._add_dense(dense, sign, reverse)
 
     def __mul__(self, other):
-        if _is_scalar(other):
-            return self._scale(other)
-        return self.multiply(other)
+        try:
+            return self.multiply(other)
+        except _NotAnOperand:
+            return NotImplemented
 
     def __rmul__(self, other):
         return self.__mul__(other)
 
     def __truediv__(self, other):
-        if not _is_scalar(other):
+        if is_scalar_like(other):
+            return self._divide_scalar(other)
+        sparse = self._sparse_operand(other)
+        if sparse is not None:
+            self._check_same_shape(sparse, "divide")
+            return self._elementwise_sparse(sparse, "divide")
+        dense = self._dense_operand(other)
+        if dense is None:
             return NotImplemented
-        return self._scale(other, divide=True)
+        with np.errstate(divide="ignore"):
+            return self.multiply(np.divide(1, dense))
 
-    def __neg__(self):
-        return self._scale(-1)
+    def __rtruediv__(self, other):
+        return NotImplemented
 
     def __pos__(self):
         return self
 
+    def _divide_scalar(self, scalar):
+        return self.tocsr()._divide_scalar(scalar)
+
+    def _mul_scalar(self, scalar):
+        return self.tocsr()._mul_scalar(scalar)
+
+    def _scale(self, scalar, divide=False):
+        """``self * scalar`` (or ``self / scalar``), keeping the structure."""
+        return self._divide_scalar(scalar) if divide else self._mul_scalar(scalar)
+
     def multiply(self, other):
         """Elementwise product with a sparse array, a dense array (broadcast) or a scalar.
 
-        The result is sparse: only stored entries can be non-zero.
+        A sparse operand gives a sparse result; a dense operand gives a sparse result
+        as well (only stored entries can be non-zero), of the broadcast shape.
 
         Examples
         --------
@@ -313,46 +631,209 @@ class SparseArray:
         array([[ 10.,   0.],
                [ 20., 300.]])
         """
-        if _is_scalar(other):
-            return self._scale(other)
-        sparse = self._as_sparse_operand(other)
+        if is_scalar_like(other):
+            return self._mul_scalar(other)
+        sparse = self._sparse_operand(other)
         if sparse is not None:
+            if sparse.shape != self.shape:
+                return self._multiply_broadcast_sparse(sparse)
             self._check_same_shape(sparse, "multiply")
             return self._multiply_sparse(sparse)
         dense = self._dense_operand(other)
         if dense is None:
-            raise TypeError(f"cannot multiply a sparse array by {type(other).__name__}")
+            raise _NotAnOperand(f"cannot multiply a sparse array by {type(other).__name__}")
         if dense.ndim > 2:
             raise ValueError(f"multiply: operand with shape {dense.shape} has more than 2 dimensions")
         try:
-            np.broadcast_shapes(dense.shape, self.shape)
+            shape = np.broadcast_shapes(dense.shape, self.shape)
         except ValueError:
             raise ValueError(
-                f"multiply: operand with shape {dense.shape} does not broadcast to {self.shape}"
+                f"inconsistent shapes: multiply of {self.shape} and {dense.shape}"
             ) from None
-        if np.broadcast_shapes(dense.shape, self.shape) != self.shape:
-            raise ValueError(
-                f"multiply: operand with shape {dense.shape} would broadcast the sparse "
-                f"array {self.shape} to a larger shape"
-            )
+        if shape != self.shape:
+            return self._multiply_broadcast_dense(dense, shape)
         return self._multiply_dense(dense)
 
     def _multiply_sparse(self, other):
-        return self.tocsr()._multiply_sparse(other)
+        return self._elementwise_sparse(other, "multiply")
 
     def _multiply_dense(self, dense):
         return self.tocsr()._multiply_dense(dense)
 
-    def _scale(self, scalar, divide=False):
-        """``self * scalar`` (or ``self / scalar``) on the stored values, keeping the structure."""
-        return self.tocsr()._scale(scalar, divide=divide)
+    def _multiply_broadcast_dense(self, dense, shape):
+        return self.tocsr()._multiply_broadcast_dense(dense, shape)
 
-    # -- reductions ---------------------------------------------------------------
+    def _multiply_broadcast_sparse(self, sparse):
+        return self.tocsr()._multiply_broadcast_sparse(sparse)
 
-    def sum(self, axis=None, dtype=None):
+    def _elementwise_sparse(self, other, op):
+        """``op`` of two sparse arrays of one shape: the entry of the table for the
+        pair of formats, or CSR's."""
+        key = (self.format, other.format)
+        if _dispatch.has("elementwise", key, self.device):
+            return _dispatch.lookup("elementwise", key, self.device)(self, other, op)
+        return self.tocsr()._elementwise_sparse(other, op)
+
+    def maximum(self, other):
+        """Elementwise maximum with a sparse array, a dense array or a scalar."""
+        return self._maximum_minimum(other, np.maximum)
+
+    def minimum(self, other):
+        """Elementwise minimum with a sparse array, a dense array or a scalar."""
+        return self._maximum_minimum(other, np.minimum)
+
+    def _maximum_minimum(self, other, np_op):
+        if is_scalar_like(other):
+            if np_op(0, other):
+                import warnings
+
+                from scipy.sparse import SparseEfficiencyWarning
+
+                sign = "positive" if np_op is np.maximum else "negative"
+                warnings.warn(f"Taking {np_op.__name__} with a {sign} number results in a "
+                              "dense matrix.", SparseEfficiencyWarning, stacklevel=3)
+                return type(self)(np_op(self.toarray(), other))
+            return self._scalar_binop(other, np_op)
+        sparse = self._sparse_operand(other)
+        if sparse is not None:
+            if sparse.shape != self.shape:
+                raise ValueError(f"inconsistent shapes {self.shape=} {sparse.shape=}")
+            return self._elementwise_sparse(sparse, np_op.__name__)
+        dense = self._dense_operand(other)
+        if dense is None:
+            raise ValueError("Operands not compatible.")
+        return np_op(self.toarray(), dense)
+
+    def _scalar_binop(self, scalar, op):
+        return self.tocsr()._scalar_binop(scalar, op)
+
+    # -- comparisons ---------------------------------------------------------------------------------------
+
+    def _comparison(self, other, op):
+        if is_scalar_like(other):
+            if not op(0, other):
+                if np.isnan(other):
+                    return type(self)(self.shape, dtype=np.bool_)
+                return self._compare_scalar(other, op)
+            inefficient(f"a sparse matrix with {other}", op)
+            if np.isnan(other):
+                return self._all_true()
+            negated = COMPARISONS[op][1]
+            return self._all_true() - self._compare_scalar(other, negated)
+        sparse = self._sparse_operand(other)
+        if sparse is not None:
+            if sparse.shape != self.shape:
+                if op in (operator.eq, operator.ne):
+                    return op is operator.ne
+                raise ValueError("inconsistent shape")
+            if not op(0, 0):
+                return self._elementwise_sparse(sparse, op.__name__)
+            inefficient("two sparse matrices", op)
+            negated = COMPARISONS[op][1]
+            return self._all_true() - self._elementwise_sparse(sparse, negated.__name__)
+        dense = self._dense_operand(other)
+        if dense is None:
+            return NotImplemented
+        return op(self.toarray(), dense)
+
+    def _all_true(self):
+        csr = self.tocsr()
+        xp = _dispatch.array_module(self.device)
+        return type(csr)(xp.ones(self.shape, dtype=np.bool_))
+
+    def _compare_scalar(self, scalar, op):
+        return self.tocsr()._compare_scalar(scalar, op)
+
+    def __eq__(self, other):
+        return self._comparison(other, operator.eq)
+
+    def __ne__(self, other):
+        return self._comparison(other, operator.ne)
+
+    def __lt__(self, other):
+        return self._comparison(other, operator.lt)
+
+    def __gt__(self, other):
+        return self._comparison(other, operator.gt)
+
+    def __le__(self, other):
+        return self._comparison(other, operator.le)
+
+    def __ge__(self, other):
+        return self._comparison(other, operator.ge)
+
+    __hash__ = None
+
+    # -- value operations a format without values of its own answers through CSR --------------------
+
+    def __abs__(self):
+        return abs(self.tocsr())
+
+    def __neg__(self):
+        return -self.tocsr()
+
+    def __round__(self, ndigits=0):
+        return round(self.tocsr(), ndigits)
+
+    def power(self, n, dtype=None):
+        """Elementwise power by a non-zero scalar."""
+        return self.tocsr().power(n, dtype=dtype)
+
+    def __pow__(self, n):
+        return self.power(n)
+
+    # -- reductions ----------------------------------------------------------------------------------------
+
+    def sum(self, axis=None, dtype=None, out=None):
         """Sum of all entries (``axis=None``), of each column (``axis=0``) or row (``axis=1``)."""
-        return self.tocsr().sum(axis=axis, dtype=dtype)
+        return self.tocsr().sum(axis=axis, dtype=dtype, out=out)
+
+    def mean(self, axis=None, dtype=None, out=None):
+        """Mean over all entries or along ``axis`` (implicit zeros included), as SciPy.
+
+        Examples
+        --------
+        >>> import spla, numpy as np
+        >>> spla.csr_array(np.array([[1.0, 0.0], [2.0, 3.0]])).mean(axis=0)
+        array([1.5, 1.5])
+        """
+        axis = check_axis(axis, self.ndim)
+        inter = np.dtype(np.float64) if self.dtype.kind in "biu" else self.dtype
+        src = self.astype(inter, copy=False)
+        denom = int(np.prod(self.shape, dtype=object)) if axis is None else self.shape[axis]
+        result = (src * (1.0 / denom)).sum(axis=axis, dtype=inter, out=out)
+        if dtype is not None and out is None:
+            return result.astype(dtype, copy=False)
+        return result
 
     def diagonal(self, k=0):
         """The ``k``-th diagonal as a dense 1-D array (duplicates summed)."""
         return self.tocsr().diagonal(k)
+
+    def trace(self, offset=0):
+        """Sum of the ``offset``-th diagonal."""
+        return self.diagonal(k=offset).sum()
+
+    def count_nonzero(self, axis=None):
+        """Number of stored entries whose value is not zero (along ``axis``)."""
+        return self.tocsr().count_nonzero(axis=axis)
+
+    def nonzero(self):
+        """Row and column indices of the stored entries whose value is not zero."""
+        return self.tocsr().nonzero()
+
+    def _reduce_via_csr(name):
+        def method(self, axis=None, out=None, *, explicit=False):
+            return getattr(self.tocsr(), name)(axis=axis, out=out, explicit=explicit)
+
+        method.__name__ = name
+        method.__doc__ = f"``{name}`` along ``axis`` (through CSR), as SciPy's sparse arrays."
+        return method
+
+    max = _reduce_via_csr("max")
+    min = _reduce_via_csr("min")
+    nanmax = _reduce_via_csr("nanmax")
+    nanmin = _reduce_via_csr("nanmin")
+    argmax = _reduce_via_csr("argmax")
+    argmin = _reduce_via_csr("argmin")
+    del _reduce_via_csr

@@ -12,6 +12,8 @@ a flag: an array whose ``data`` is a CuPy array runs on the GPU.
 
 import importlib
 
+from . import _device
+
 _IMPLEMENTATIONS = {}
 
 #: device name -> module that registers its implementations when imported.
@@ -31,17 +33,17 @@ def register(operation, fmt, device):
 
 
 def device_of(array):
-    """The spla device name of an array's storage: ``"cpu"`` for NumPy, ``"cuda"`` for CuPy."""
-    module = type(array).__module__.split(".")[0]
-    if module == "numpy":
-        return "cpu"
-    if module == "cupy":
-        return "cuda"
-    raise TypeError(f"cannot tell the device of a {type(array).__module__}.{type(array).__name__}")
+    """The ``Device`` of an array's storage (``"cpu"`` for NumPy, ``"cuda:N"`` for CuPy)."""
+    return _device.device_of(array)
+
+
+def _kind(device):
+    return getattr(device, "kind", device)
 
 
 def array_module(device):
     """The array library that holds storage on ``device`` (numpy or cupy)."""
+    device = _kind(device)
     if device == "cpu":
         import numpy
 
@@ -56,6 +58,7 @@ def array_module(device):
 
 
 def _load_backend(device):
+    device = _kind(device)
     if device in _LOADED:
         return
     name = _BACKEND_MODULES.get(device)
@@ -73,8 +76,11 @@ def _load_backend(device):
 def lookup(operation, fmt, device):
     """The implementation of ``operation`` for format ``fmt`` on ``device``.
 
-    Raises ``NotImplementedError`` naming all three when there is none.
+    ``fmt`` may be a pair of format names for operations between two arrays
+    (``("csr", "csc")``). Raises ``NotImplementedError`` naming all three when
+    there is none.
     """
+    device = _kind(device)
     _load_backend(device)
     try:
         return _IMPLEMENTATIONS[(operation, fmt, device)]
@@ -86,6 +92,7 @@ def lookup(operation, fmt, device):
 
 def has(operation, fmt, device):
     """Whether ``lookup(operation, fmt, device)`` would succeed."""
+    device = _kind(device)
     try:
         _load_backend(device)
     except (ValueError, RuntimeError):

@@ -23,7 +23,10 @@ def sparsity(A):
     else:
         arr = np.asarray(A)
         nnz, shape = int(np.count_nonzero(arr)), arr.shape
-    size = int(np.prod(shape, dtype=np.int64))
+    # Python integers: m * n overflows int64 for shapes such as (2**62, 4).
+    size = 1
+    for d in shape:
+        size *= int(d)
     if size == 0:
         return float("nan")
     return 1.0 - nnz / size

@@ -15,6 +15,7 @@ CuPy is imported only when a CuPy array is passed, never otherwise.
 import numpy as np
 
 from ._base import SparseArray, _is_scipy_sparse
+from ._device import is_gpu_array
 from ._kernels import activation as _K
 from ._kernels.threads import parallel_section
 
@@ -28,7 +29,7 @@ def _namespace(what, *arrays):
         if isinstance(a, SparseArray) or _is_scipy_sparse(a):
             raise TypeError(f"{what}: W and h must be dense arrays, got {type(a).__name__} "
                             "(for a sparse W use W @ h)")
-        mods.add("cupy" if type(a).__module__.split(".")[0] == "cupy" else "numpy")
+        mods.add("cupy" if is_gpu_array(a) else "numpy")
     if mods == {"cupy"}:
         import cupy
 

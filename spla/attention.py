@@ -28,6 +28,7 @@ import operator
 import numpy as np
 
 from . import _dispatch
+from ._device import is_gpu_array
 from ._dtypes import result_dtype
 from ._formats.banded import banded_array
 from ._formats.compressed import csr_array
@@ -241,7 +242,8 @@ def _as_pattern(pattern, what):
     elif isinstance(pattern, SparseArray) or _is_scipy_sparse(pattern):
         P = pattern if isinstance(pattern, csr_array) else csr_array(pattern)
         if not P.has_canonical_format:
-            P = P.sum_duplicates()
+            P = P.copy()
+            P.sum_duplicates()
     else:
         raise TypeError(
             f"{what}: pattern must be a banded_array, a csr_array or a SciPy sparse array, "
@@ -252,7 +254,7 @@ def _as_pattern(pattern, what):
 
 def _dense(x, name, what, ndim=None, real=True, device="cpu"):
     """``x`` as an array of ``device`` (NumPy or CuPy), checked; never moved between devices."""
-    on_gpu = type(x).__module__.split(".")[0] == "cupy"
+    on_gpu = is_gpu_array(x)
     if device == "cpu" and on_gpu:
         raise ValueError(
             f"{what}: {name} is a CuPy (GPU) array but the pattern is on the CPU; "
@@ -405,7 +407,9 @@ def sparse_attention(Q, K, V, pattern, scale=None):
     Returns
     -------
     ndarray, shape (..., m, dv)
-        float32 when all inputs are float32, float64 otherwise. A query with no
+        NumPy's promotion of the inputs' dtypes where it is a float type of
+        16 or 32 bits (float16 inputs compute in float32 and return float16;
+        float32 ones return float32), float64 otherwise. A query with no
         connections gives a row of zeros.
 
     Notes
@@ -446,8 +450,11 @@ def sparse_attention(Q, K, V, pattern, scale=None):
             f"sparse_attention: the leading dimensions of Q {Q.shape}, K {K_.shape} and "
             f"V {V.shape} do not broadcast"
         ) from None
-    dt = np.result_type(Q.dtype, K_.dtype, V.dtype)
-    dt = np.dtype(np.float32) if dt == np.float32 else np.dtype(np.float64)
+    # NumPy's promotion of the inputs gives the result's dtype; the kernels compute in
+    # float32 (float16 and float32 inputs) or float64 (everything else).
+    promoted = np.result_type(Q.dtype, K_.dtype, V.dtype)
+    dt = np.dtype(np.float32) if promoted in (np.float16, np.float32) else np.dtype(np.float64)
+    out_dt = promoted if promoted == np.float16 else dt
     if scale is None:
         scale = 1.0 / math.sqrt(d) if d else 1.0
     scale = float(scale)
@@ -463,7 +470,7 @@ def sparse_attention(Q, K, V, pattern, scale=None):
     Qf, Kf, Vf = flat(Q, m), flat(K_, n), flat(V, n)
     if P.device != "cpu":
         out = _dispatch.lookup("sparse_attention", P.format, P.device)(Qf, Kf, Vf, P, scale)
-        return out.reshape(lead + (m, dv))
+        return out.reshape(lead + (m, dv)).astype(out_dt, copy=False)
     out = np.empty((B, m, dv), dtype=dt)
     if out.size:
         with parallel_section():
@@ -475,7 +482,7 @@ def sparse_attention(Q, K, V, pattern, scale=None):
             else:
                 max_row = int(np.diff(P.indptr).max()) if m else 0
                 _K.attend_csr(P.indptr, P.indices, Qf, Kf, Vf, scale, out, max_row)
-    return out.reshape(lead + (m, dv))
+    return out.reshape(lead + (m, dv)).astype(out_dt, copy=False)
 
 
 # -- linear attention -------------------------------------------------------------------

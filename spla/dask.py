@@ -60,6 +60,7 @@ from ._dtypes import index_dtype_for
 from ._formats.banded import banded_array
 from ._formats.compressed import csr_array
 from ._formats.nm import nm_array
+from .io import _mmchunks
 
 __all__ = [
     "SparseChunk",
@@ -105,7 +106,7 @@ def _csr_rows(A, r0, r1, compact=True):
         else:
             width = 0
     block = csr_array._from_parts(data, indices, indptr, (r1 - r0, width),
-                                  canonical=A._canonical)
+                                  canonical=A._derived.get("canonical"))
     return block, lo
 
 
@@ -155,7 +156,7 @@ def _csr_columns(A, a, b):
     indptr = counts[A.indptr]
     indices = (ind[keep] - a).astype(ind.dtype, copy=False)
     return csr_array._from_parts(A.data[keep], indices, indptr, (A.shape[0], b - a),
-                                 canonical=A._canonical)
+                                 canonical=A._derived.get("canonical"))
 
 
 def _with_global_columns(block, offset, n):
@@ -172,7 +173,7 @@ def _with_global_columns(block, offset, n):
     idx = np.promote_types(idx, csr.indices.dtype)
     indices = csr.indices.astype(idx) + offset
     return csr_array._from_parts(csr.data, indices, csr.indptr.astype(idx), (rows, n),
-                                 canonical=csr._canonical)
+                                 canonical=csr._derived.get("canonical"))
 
 
 # --------------------------------------------------------------------------------------
@@ -505,6 +506,11 @@ tensordot_lookup.register(SparseChunk)(_tensordot)
 # building Dask arrays
 # --------------------------------------------------------------------------------------
 
+#: More chunks than this is a Dask graph no scheduler can hold (and a tuple of sizes
+#: that would not fit in memory): refused with a clear error.
+_MAX_CHUNKS = 10_000_000
+
+
 def _row_chunks(row_chunks, m):
     """``row_chunks`` (an int: rows per chunk, or a sequence of sizes) as a tuple."""
     if isinstance(row_chunks, (bool, np.bool_)):
@@ -515,6 +521,12 @@ def _row_chunks(row_chunks, m):
             raise ValueError(f"row_chunks must be >= 1 rows per chunk, got {size}")
         if m == 0:
             return (0,)
+        count = -(-m // size)
+        if count > _MAX_CHUNKS:
+            raise ValueError(
+                f"row_chunks={size} cuts {m} rows into {count} chunks (more than "
+                f"{_MAX_CHUNKS}); choose larger chunks"
+            )
         return tuple(min(size, m - s) for s in range(0, m, size))
     try:
         sizes = tuple(operator.index(s) for s in row_chunks)
@@ -797,136 +809,9 @@ def matvec(A, x, *, windows=None):
 # Matrix Market files in row blocks
 # --------------------------------------------------------------------------------------
 
-_FIELDS = {"real", "double", "integer", "complex", "pattern"}
-_SYMMETRIES = {"general", "symmetric", "skew-symmetric", "hermitian"}
-
-
-def _read_header(path):
-    """Banner, size line and the byte offset of the first entry of a coordinate file."""
-    with open(path, "rb") as f:
-        magic = f.read(2)
-        if magic in (b"\x1f\x8b", b"BZ"):
-            raise ValueError(
-                f"{path}: compressed Matrix Market files cannot be read in byte ranges; "
-                "decompress it first or use spla.io.mmread"
-            )
-        f.seek(0)
-        banner = f.readline().decode("ascii", "replace").split()
-        if len(banner) != 5 or banner[0].lower() != "%%matrixmarket" or banner[1].lower() != "matrix":
-            raise ValueError(f"{path}: not a Matrix Market file (banner {' '.join(banner)!r})")
-        layout, field, symmetry = (s.lower() for s in banner[2:])
-        if layout != "coordinate":
-            raise ValueError(
-                f"{path}: only coordinate Matrix Market files are read in row blocks, "
-                f"this one is {layout!r}; use spla.io.mmread"
-            )
-        if field not in _FIELDS or symmetry not in _SYMMETRIES:
-            raise ValueError(f"{path}: unknown field or symmetry {field!r} {symmetry!r}")
-        while True:
-            line = f.readline()
-            if not line:
-                raise ValueError(f"{path}: no size line")
-            s = line.strip()
-            if s and not s.startswith(b"%"):
-                break
-        size = s.split()
-        if len(size) != 3:
-            raise ValueError(f"{path}: bad size line {s!r}")
-        m, n, nnz = (int(v) for v in size)
-        return field, symmetry, (m, n), nnz, f.tell()
-
-
-def _parse(data, ncols):
-    """Entries of a byte range of a coordinate file: (k, ncols) float64 rows."""
-    if not data.strip():
-        return np.empty((0, ncols))
-    # NumPy's C text reader; comment lines inside the entries are allowed by the format.
-    import io
-
-    out = np.loadtxt(io.BytesIO(data), dtype=np.float64, comments="%", ndmin=2)
-    if out.shape[1] != ncols:
-        raise ValueError(f"entries have {out.shape[1]} columns, expected {ncols}")
-    return out
-
-
-def _ncols(field):
-    return {"pattern": 2, "complex": 4}.get(field, 3)
-
-
-def _segments(path, start, segment_bytes, field, symmetry, shape):
-    """First pass: cut the entries into byte ranges at line ends and record the rows
-    (and, for symmetric files, the columns) each range touches."""
-    ncols = _ncols(field)
-    segs, count = [], 0
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        pos = start
-        while pos < size:
-            f.seek(pos)
-            data = f.read(segment_bytes)
-            if pos + len(data) < size:
-                cut = data.rfind(b"\n")
-                if cut < 0:
-                    more = f.readline()
-                    data += more
-                else:
-                    data = data[:cut + 1]
-            e = _parse(data, ncols)
-            if e.shape[0]:
-                if (e[:, :2].min() < 1 or e[:, 0].max() > shape[0]
-                        or e[:, 1].max() > shape[1]):
-                    raise ValueError(f"{path}: an entry between bytes {pos} and "
-                                     f"{pos + len(data)} lies outside the shape {shape}")
-                rows = e[:, 0]
-                lo, hi = rows.min(), rows.max()
-                if symmetry != "general":
-                    lo, hi = min(lo, e[:, 1].min()), max(hi, e[:, 1].max())
-                segs.append((pos, pos + len(data), int(lo) - 1, int(hi) - 1))
-                count += e.shape[0]
-            pos += len(data)
-    return segs, count
-
-
 def _read_rows(path, segments, r0, r1, n, field, symmetry, dtype):
-    """Rows ``r0:r1`` of a coordinate file from the byte ranges that may hold them."""
-    ncols = _ncols(field)
-    rows, cols, vals = [], [], []
-    with open(path, "rb") as f:
-        for a, b, lo, hi in segments:
-            if hi < r0 or lo >= r1:
-                continue
-            f.seek(a)
-            e = _parse(f.read(b - a), ncols)
-            i = e[:, 0].astype(np.int64) - 1
-            j = e[:, 1].astype(np.int64) - 1
-            if field == "pattern":
-                v = np.ones(e.shape[0])
-            elif field == "complex":
-                v = e[:, 2] + 1j * e[:, 3]
-            else:
-                v = e[:, 2]
-            sel = (i >= r0) & (i < r1)
-            rows.append(i[sel])
-            cols.append(j[sel])
-            vals.append(v[sel])
-            if symmetry != "general":
-                off = (i != j) & (j >= r0) & (j < r1)
-                mv = v[off]
-                if symmetry == "skew-symmetric":
-                    mv = -mv
-                elif symmetry == "hermitian":
-                    mv = np.conj(mv)
-                rows.append(j[off])
-                cols.append(i[off])
-                vals.append(mv)
-    if rows:
-        row, col, val = np.concatenate(rows) - r0, np.concatenate(cols), np.concatenate(vals)
-    else:
-        row = col = np.empty(0, dtype=np.int64)
-        val = np.empty(0, dtype=dtype)
-    if row.size and (col.min() < 0 or col.max() >= n or row.min() < 0):
-        raise ValueError(f"{path}: an entry of rows {r0 + 1}..{r1} lies outside the matrix")
-    block = csr_array((val.astype(dtype), (row, col)), shape=(r1 - r0, n), dtype=dtype)
+    """Rows ``r0:r1`` of a coordinate file as a chunk (the parser is spla.io's)."""
+    block = _mmchunks.read_rows(path, segments, r0, r1, n, field, symmetry, dtype)
     return _make_chunk(block, 0, r1 - r0)
 
 
@@ -956,7 +841,10 @@ def read_matrix_market(path, row_chunks, *, dtype=None, segment_bytes=32 << 20, 
     row_chunks : int or sequence of ints
     dtype : dtype, optional
         float64 (complex128 for complex files) by default. Integer and pattern
-        files become float64, as with ``spla.io.mmread``.
+        files become float64, as with ``spla.io.mmread``, which this reader
+        answers like entry for entry (the parser is ``spla.io``'s): coordinates
+        that are not integers raise ``ValueError``, values of ``integer`` files
+        are truncated toward zero.
     segment_bytes : int, default 32 MiB
         Size of the pieces of the first pass.
 
@@ -980,7 +868,7 @@ def read_matrix_market(path, row_chunks, *, dtype=None, segment_bytes=32 << 20, 
     segment_bytes = operator.index(segment_bytes)
     if segment_bytes < 1:
         raise ValueError(f"segment_bytes must be >= 1, got {segment_bytes}")
-    field, symmetry, shape, nnz, start = _read_header(path)
+    field, symmetry, shape, nnz, start = _mmchunks.read_header(path)
     if dtype is None:
         dtype = np.complex128 if field == "complex" else np.float64
     from ._dtypes import value_dtype
@@ -989,7 +877,7 @@ def read_matrix_market(path, row_chunks, *, dtype=None, segment_bytes=32 << 20, 
     if field == "complex" and dtype.kind != "c":
         raise TypeError(f"{path} holds complex values; dtype {dtype.name} would drop them")
     chunks = _row_chunks(row_chunks, shape[0])
-    segs, count = _segments(path, start, segment_bytes, field, symmetry, shape)
+    segs, count = _mmchunks.segments(path, start, segment_bytes, field, symmetry, shape)
     if count != nnz:
         raise ValueError(f"{path}: the size line announces {nnz} entries, the file has {count}")
     name = name or "spla-mm-" + tokenize(path, os.path.getmtime(path), chunks, dtype)

@@ -230,7 +230,8 @@ def _gating(G, T, what):
         raise TypeError(f"{what}: gates must be real, got dtype {G.dtype}")
     G = G.tocsr()
     if not G.has_canonical_format:
-        G = G.sum_duplicates()
+        G = G.copy()
+        G.sum_duplicates()
     return G
 
 

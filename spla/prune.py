@@ -22,6 +22,7 @@ import numbers
 
 import numpy as np
 
+from ._device import is_gpu_array
 from .masks import _magnitude, nm_mask, prune_nm
 
 __all__ = ["magnitude_mask", "nm_mask", "prune_nm", "ste_grad", "gradual_schedule"]
@@ -87,7 +88,7 @@ def magnitude_mask(W, sparsity):
 
 
 def _array_module(a):
-    if type(a).__module__.split(".")[0] == "cupy":
+    if is_gpu_array(a):
         import cupy
 
         return cupy

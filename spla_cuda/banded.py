@@ -20,9 +20,9 @@ THREADS = 256
 
 def _offsets(A):
     """The offsets on the GPU, copied once per array."""
-    off = getattr(A, "_cuda_offsets", None)
+    off = A._derived.get("cuda_offsets")
     if off is None:
-        off = A._cuda_offsets = cupy.asarray(A.offsets, dtype=np.int64)
+        off = A._derived["cuda_offsets"] = cupy.asarray(A.offsets, dtype=np.int64)
     return off
 
 

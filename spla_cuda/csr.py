@@ -86,9 +86,7 @@ def plan(A, threshold=None):
     """The plan of ``A`` for the long-row threshold (default ``H``), built on
     first use and kept on the array."""
     threshold = threshold or H
-    plans = getattr(A, "_cuda_plans", None)
-    if plans is None:
-        plans = A._cuda_plans = {}
+    plans = A._derived.setdefault("cuda_plans", {})
     if threshold not in plans:
         plans[threshold] = _Plan(A, threshold)
     return plans[threshold]
@@ -369,7 +367,9 @@ def add_dense(A, dense, sign):
     if shape != A.shape:
         raise ValueError(f"add: dense operand {dense.shape} does not broadcast to {A.shape}")
     out = cupy.empty(A.shape, dtype=dt)
-    out[...] = dense if sign == 1 else -dense
+    out[...] = dense
+    if sign == -1:
+        cupy.negative(out, out=out)  # in the result dtype (unsigned D would wrap)
     return out + toarray(A, None, None).astype(dt, copy=False)
 
 

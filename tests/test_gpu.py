@@ -388,3 +388,46 @@ def test_attention_matches_the_cpu(P, d, dv, dtype, seed):
     np.testing.assert_allclose(_host(out), attention.sparse_attention(Q, K, V, P), **tol)
     with pytest.raises(ValueError, match="CuPy"):
         attention.sddmm(Q[0], K[0], G)
+
+
+# -- issue 18 item 13 (hardening) ---------------------------------------------------------
+
+
+def test_to_device_cuda_ordinal_that_does_not_exist_raises_naming_the_count():
+    A = spla.csr_array(np.eye(3))
+    with pytest.raises(ValueError, match=f"has {_GPUS} GPU"):
+        A.to_device(f"cuda:{_GPUS}")
+    with pytest.raises(ValueError, match=f"has {_GPUS} GPU"):
+        A.to_device("cuda:99")
+
+
+@pytest.mark.parametrize("ordinal", range(_GPUS))
+def test_to_device_cuda_ordinal_keeps_the_ordinal(ordinal):
+    for A in (spla.csr_array(np.eye(3)), spla.csr_array(np.eye(3)).T,
+              spla.banded_array(np.eye(3)), spla.nm_array(np.eye(4))):
+        G = A.to_device(f"cuda:{ordinal}")
+        arr = G.values if A.format == "nm" else G.data
+        assert arr.device.id == ordinal
+        assert G.to_device(f"cuda:{ordinal}") is G
+        np.testing.assert_array_equal(G.to_device("cpu").toarray(), A.toarray())
+
+
+def test_nm_array_from_cupy_array_lives_on_the_gpu():
+    W = np.array([[1.0, 0.0, 0.0, 2.0, 0.0, 3.0, 0.0, 0.0]])
+    A = spla.nm_array(cupy.asarray(W))
+    assert A.device == "cuda"
+    np.testing.assert_array_equal(_host(A @ cupy.ones(8)), [6.0])
+    P = spla.nm_array((cupy.asarray([[1.0, 2.0]]), cupy.asarray([[0, 3]])), shape=(1, 4))
+    assert P.device == "cuda"
+    np.testing.assert_array_equal(P.to_device("cpu").toarray(), [[1.0, 0.0, 0.0, 2.0]])
+
+
+def test_sparse_attention_float16_follows_numpy_promotion_on_the_gpu():
+    rng = np.random.default_rng(0)
+    Q, K, V = (cupy.asarray(rng.standard_normal((6, 4)).astype(np.float16)) for _ in range(3))
+    P = attention.local_pattern(6, 2).to_device("cuda")
+    out = attention.sparse_attention(Q, K, V, P)
+    assert out.dtype == np.float16
+    ref = attention.sparse_attention(*(_host(a).astype(np.float32) for a in (Q, K, V)),
+                                     attention.local_pattern(6, 2))
+    np.testing.assert_allclose(_host(out).astype(np.float32), ref, rtol=2e-3, atol=2e-3)

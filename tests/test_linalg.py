@@ -79,3 +79,140 @@ def test_bad_input_raises():
     assert solve_banded(A, np.ones((5, 0))).shape == (5, 0)
     x = solve_banded(A, np.arange(5))  # integers become float64
     assert x.dtype == np.float64
+
+
+# -- spsolve_triangular: spla's level-scheduled kernel -------------------------------------
+
+import scipy.sparse as sp  # noqa: E402
+import scipy.sparse.linalg as sla  # noqa: E402
+
+from spla.linalg import _triangular  # noqa: E402
+from spla.testing import strategies as sst  # noqa: E402
+
+
+def _triangular_system(A, lower, unit, rng):
+    """Make the square spla array ``A`` triangular with a safe diagonal: keep its
+    stored entries of one triangle (duplicates, explicit zeros and index dtype
+    kept), add a diagonal entry per row."""
+    n = A.shape[0]
+    C = A.tocsr()
+    rows = np.repeat(np.arange(n), np.diff(C.indptr))
+    cols = C.indices.astype(np.int64)
+    keep = cols < rows if lower else cols > rows
+    scale = 1.0 + np.abs(C.data).max(initial=0) * max(1, n)
+    diag = (rng.uniform(1, 2, n) * scale).astype(C.dtype)
+    r = np.concatenate([rows[keep], np.arange(n)])
+    c = np.concatenate([cols[keep], np.arange(n)])
+    v = np.concatenate([C.data[keep], diag])
+    order = np.argsort(r, kind="stable")
+    indptr = np.zeros(n + 1, dtype=C.indptr.dtype)
+    np.cumsum(np.bincount(r, minlength=n), out=indptr[1:])
+    T = spla.csr_array((v[order], c[order].astype(C.indices.dtype), indptr), shape=(n, n))
+    D = T.toarray().astype(np.complex128)
+    if unit:
+        np.fill_diagonal(D, 1.0)
+    return T, D
+
+
+@settings(deadline=None, max_examples=80)
+@given(A=sst.csr_arrays(shape=st.integers(0, 14).map(lambda n: (n, n))),
+       lower=st.booleans(), unit=st.booleans(), k=st.one_of(st.none(), st.integers(0, 3)),
+       fmt=st.sampled_from(["csr", "csc"]), parallel=st.booleans(),
+       bdtype=st.sampled_from(["float32", "float64", "complex128", "int64"]),
+       seed=st.integers(0, 2**16))
+def test_spsolve_triangular_matches_dense(A, lower, unit, k, fmt, parallel, bdtype, seed):
+    rng = np.random.default_rng(seed)
+    T, D = _triangular_system(A, lower, unit, rng)
+    n = T.shape[0]
+    b = rng.standard_normal((n,) if k is None else (n, k)) * 3
+    b = b.astype(bdtype)
+    old = _triangular.MIN_WORK, _triangular.MIN_ROWS_PER_LEVEL
+    if parallel:  # force the level-scheduled kernel on these small systems
+        _triangular.MIN_WORK, _triangular.MIN_ROWS_PER_LEVEL = 0, 0
+    try:
+        x = spla.linalg.spsolve_triangular(T.asformat(fmt), b, lower=lower, unit_diagonal=unit)
+    finally:
+        _triangular.MIN_WORK, _triangular.MIN_ROWS_PER_LEVEL = old
+    assert x.shape == b.shape
+    assert x.dtype == np.promote_types(np.promote_types(T.dtype, np.float32), b.dtype)
+    if n and x.size:
+        # backward error against the stored entries (duplicates may cancel):
+        # |b - D x| <= c eps (sum_j |stored a_ij| |x| + |b|) row by row
+        C = T.tocsr()
+        rows = np.repeat(np.arange(n), np.diff(C.indptr))
+        absrow = np.bincount(rows, np.abs(C.data).astype(np.float64), minlength=n) + 1
+        x2, b2 = x.reshape(n, -1), b.reshape(n, -1).astype(np.complex128)
+        resid = np.abs(b2 - D @ x2)
+        eps = np.finfo(np.float32 if x.dtype.char in "fF" else np.float64).eps
+        bound = 50 * n * eps * (absrow[:, None] * np.abs(x2).max(axis=0) + np.abs(b2))
+        assert (resid <= bound).all()
+
+
+def test_spsolve_triangular_like_scipy_on_a_large_system():
+    rng = np.random.default_rng(0)
+    n = 3000
+    S = sp.random(n, n, density=5 / n, random_state=rng, format="csr")
+    Lo = sp.csr_array(sp.tril(S, -1) + sp.diags(rng.uniform(1, 2, n)))
+    b = rng.standard_normal((n, 2))
+    A = spla.csr_array(Lo)
+    old = _triangular.MIN_WORK, _triangular.MIN_ROWS_PER_LEVEL
+    _triangular.MIN_WORK, _triangular.MIN_ROWS_PER_LEVEL = 0, 0
+    try:
+        x = spla.linalg.spsolve_triangular(A, b)
+        x_again = spla.linalg.spsolve_triangular(A, b)  # the cached level analysis
+    finally:
+        _triangular.MIN_WORK, _triangular.MIN_ROWS_PER_LEVEL = old
+    ref = sla.spsolve_triangular(Lo, b)
+    np.testing.assert_allclose(x, ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(x, x_again)
+    np.testing.assert_allclose(spla.linalg.spsolve_triangular(A, b), ref, rtol=1e-10, atol=1e-12)
+    U = spla.csr_array(sp.csr_array(Lo.T))
+    np.testing.assert_allclose(spla.linalg.spsolve_triangular(U, b, lower=False),
+                               sla.spsolve_triangular(sp.csr_array(Lo.T), b, lower=False),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_spsolve_triangular_bad_input():
+    T = spla.csr_array(np.array([[1.0, 0.0], [2.0, 0.0]]))
+    with pytest.raises(np.linalg.LinAlgError, match="zero entry on diagonal"):
+        spla.linalg.spsolve_triangular(T, np.ones(2))
+    assert spla.linalg.spsolve_triangular(T, np.ones(2), unit_diagonal=True).tolist() == [1, -1]
+    with pytest.raises(ValueError, match="square"):
+        spla.linalg.spsolve_triangular(spla.csr_array(np.ones((2, 3))), np.ones(2))
+    with pytest.raises(ValueError, match="first dimension"):
+        spla.linalg.spsolve_triangular(spla.csr_array(np.eye(2)), np.ones(3))
+    with pytest.raises(ValueError, match="1 or 2 dims"):
+        spla.linalg.spsolve_triangular(spla.csr_array(np.eye(2)), np.ones((2, 1, 1)))
+    with pytest.raises(TypeError):
+        spla.linalg.spsolve_triangular(np.eye(2), np.ones(2))
+    b = np.ones(2)
+    x = spla.linalg.spsolve_triangular(spla.csr_array(2 * np.eye(2)), b, overwrite_b=True)
+    assert x is b and b.tolist() == [0.5, 0.5]
+
+
+# -- cg: the fused kernels (no preconditioner, spla matrix) against SciPy -----------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex64", "complex128"])
+@pytest.mark.parametrize("n", [30, 60_000])  # serial and parallel fused kernels
+def test_fused_cg_matches_scipy(dtype, n):
+    k = int(np.sqrt(n))
+    T = sp.diags([-1.0, 2.2, -1.0], [-1, 0, 1], shape=(k, k))
+    S = sp.csr_array(sp.kronsum(T, T, format="csr").astype(dtype))
+    if np.dtype(dtype).kind == "c":
+        S = sp.csr_array(S + 0.1j * (sp.eye(k * k, k=1) - sp.eye(k * k, k=-1)))  # Hermitian
+    A = spla.csr_array(S)
+    b = np.cos(np.arange(k * k)).astype(dtype)
+    rtol = 1e-4 if np.dtype(dtype).char in "fF" else 1e-10
+    calls = []
+    x, info = spla.linalg.cg(A, b, rtol=rtol, maxiter=2000, callback=calls.append)
+    xs, infos = sla.cg(S, b, rtol=rtol, maxiter=2000)
+    assert info == infos == 0
+    assert x.dtype == xs.dtype
+    ref_calls = []
+    sla.cg(S, b, rtol=rtol, maxiter=2000, callback=ref_calls.append)
+    assert abs(len(calls) - len(ref_calls)) <= max(2, len(ref_calls) // 20)  # rounding only
+    assert np.linalg.norm(S @ x - b) <= 1.01 * rtol * np.linalg.norm(b) * (
+        10 if np.dtype(dtype).char in "fF" else 1)
+    np.testing.assert_allclose(x, xs, rtol=100 * rtol, atol=100 * rtol * np.abs(xs).max())
+    x, info = spla.linalg.cg(A, b, rtol=rtol, maxiter=3)
+    assert info == 3

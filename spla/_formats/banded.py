@@ -22,8 +22,11 @@ import numpy as np
 
 from .. import _dispatch
 from .._base import SparseArray, _is_scipy_sparse
-from .._dtypes import default_value_dtype, index_dtype_for, result_dtype, value_dtype
+from .._data import DataMixin
+from .._device import is_gpu_array
+from .._dtypes import VALUE_DTYPES, default_value_dtype, index_dtype_for, value_dtype
 from . import registry
+from .arguments import check_diagonal_offset, check_order
 from .validation import check_shape
 
 
@@ -81,7 +84,7 @@ def _valid_range(k, m, n):
     return max(0, -k), max(0, min(m, n - k))
 
 
-class banded_array(SparseArray):
+class banded_array(DataMixin, SparseArray):
     """Banded (diagonal) sparse array with row-aligned diagonal storage.
 
     Parameters
@@ -183,7 +186,7 @@ class banded_array(SparseArray):
         data, offsets = arg
         if shape is None:
             raise ValueError("banded_array: (data, offsets) input needs shape=(rows, cols)")
-        if type(data).__module__.split(".")[0] == "cupy":
+        if is_gpu_array(data):
             raise NotImplementedError(_BUILT_ON_CPU)
         off = _check_offsets(offsets, shape)
         try:
@@ -207,7 +210,7 @@ class banded_array(SparseArray):
         self._set(data, off, shape)
 
     def _init_from_dense(self, arg, shape, offsets, dtype):
-        if type(arg).__module__.split(".")[0] == "cupy":
+        if is_gpu_array(arg):
             raise NotImplementedError(_BUILT_ON_CPU)
         try:
             dense = np.asarray(arg)
@@ -266,6 +269,8 @@ class banded_array(SparseArray):
             self._set(data, off, sshape)
             return
         coo = arg.tocoo()
+        if coo is arg:
+            coo = coo.copy()  # sum_duplicates works in place: never on the caller's array
         coo.sum_duplicates()
         self._init_from_coo(coo.row, coo.col, coo.data, sshape, offsets, target)
 
@@ -495,7 +500,7 @@ class banded_array(SparseArray):
         """
         xp = self._xp()
         if out is None:
-            out = xp.zeros(self._shape, dtype=self.dtype, order=order or "C")
+            out = xp.zeros(self._shape, dtype=self.dtype, order=check_order(order) or "C")
         else:
             if (not isinstance(out, xp.ndarray) or out.shape != self._shape
                     or out.dtype != self.dtype):
@@ -597,20 +602,6 @@ class banded_array(SparseArray):
             ab[u - k, lo + k:hi + k] = self._data[d, lo:hi]
         return ab, (l, u)
 
-    def astype(self, dtype, copy=True):
-        """The array with values cast to ``dtype`` (float32/64, complex64/128).
-
-        Examples
-        --------
-        >>> import numpy as np, spla
-        >>> spla.banded_array(np.eye(2)).astype("float32").dtype
-        dtype('float32')
-        """
-        dt = value_dtype(dtype)
-        if dt == self.dtype and not copy:
-            return self
-        return self._from_parts(self._data.astype(dt), self._offsets.copy(), self._shape)
-
     def copy(self):
         """A deep copy.
 
@@ -623,19 +614,22 @@ class banded_array(SparseArray):
         """
         return self._from_parts(self._data.copy(), self._offsets.copy(), self._shape)
 
-    def conj(self):
-        """Complex conjugate (a copy).
+    @property
+    def _values(self):
+        return self._data
 
-        Examples
-        --------
-        >>> import numpy as np, spla
-        >>> spla.banded_array(np.array([[1j, 0], [0, 2]])).conj().diagonal()
-        array([0.-1.j, 2.-0.j])
-        """
-        return self._from_parts(self._data.conj(), self._offsets.copy(), self._shape)
+    def _with_data(self, data, copy=True):
+        """A banded array with these offsets and diagonals ``data`` (same shape)."""
+        offsets = self._offsets.copy() if copy else self._offsets
+        return self._from_parts(self._xp().ascontiguousarray(data), offsets, self._shape)
 
-    def count_nonzero(self):
-        """Number of in-matrix band positions whose value is not zero.
+    def _stores(self, dtype):
+        # A bool result (a comparison) is a pattern, not a band of values: CSR.
+        dtype = np.dtype(dtype)
+        return dtype != np.bool_ and dtype in VALUE_DTYPES
+
+    def count_nonzero(self, axis=None):
+        """Number of in-matrix band positions whose value is not zero (along ``axis``).
 
         Examples
         --------
@@ -644,6 +638,8 @@ class banded_array(SparseArray):
         >>> A.nnz, A.count_nonzero()
         (3, 2)
         """
+        if axis is not None:
+            return self.tocsr().count_nonzero(axis=axis)
         return int(np.count_nonzero(self._entries()[2]))
 
     def diagonal(self, k=0):
@@ -656,7 +652,7 @@ class banded_array(SparseArray):
         array([2.])
         """
         self._require_cpu("diagonal")
-        k = operator.index(k)
+        k = check_diagonal_offset(k, self._shape)
         m, n = self._shape
         lo, hi = _valid_range(k, m, n)
         pos = np.searchsorted(self._offsets, k)
@@ -683,13 +679,6 @@ class banded_array(SparseArray):
 
     def _matmul_matrix(self, X):
         return _backend("matmat", self)(self, X)
-
-    def _scale(self, scalar, divide=False):
-        dt = result_dtype(self.dtype, scalar)
-        scalar = np.asarray(scalar)[()] if isinstance(scalar, np.ndarray) else scalar
-        data = self._data / scalar if divide else self._data * scalar
-        return self._from_parts(np.ascontiguousarray(data, dtype=dt), self._offsets.copy(),
-                                self._shape)
 
 
 def _looks_dense_row_pair(arg):

@@ -1,25 +1,38 @@
-"""Compressed sparse row (CSR) arrays, and CSC as the transposed view of a CSR.
+"""Compressed sparse arrays: CSR and CSC, one implementation read two ways.
 
-``csr_array`` owns three arrays: ``data`` (values), ``indices`` (column of each
-value) and ``indptr`` (row ``i`` holds entries ``indptr[i]:indptr[i+1]``).
-``csc_array`` is the same three arrays read the other way round, which is what
-``A.T`` returns: transposing costs nothing, and ``A.T @ x`` runs a scatter
-kernel over A's rows instead of building the transpose.
+``csr_array`` and ``csc_array`` own the same three arrays: ``data`` (values),
+``indices`` (the minor index of each value) and ``indptr`` (major slice ``i``
+holds entries ``indptr[i]:indptr[i+1]``). They differ only in which axis is
+major, so ``_compressed_array`` implements both: an operation on a CSC array is
+the CSR operation on its transpose, which is the same storage read as CSR
+(``_major()``), with axes swapped (``_swap``). The CPU and GPU backends
+therefore register every kernel once, for ``"csr"``. Transposing costs nothing
+(``A.T`` of a CSR array is a CSC array over the same storage), and ``A.T @ x``
+runs a scatter kernel over A's rows instead of building the transpose.
 
-Storage may hold duplicates and unsorted column indices (as SciPy allows); the
-kernels sum duplicates. Results of sparse-sparse operations (SpGEMM, ``+``,
-``-``, elementwise products of two sparse arrays) are canonical: sorted, no
-duplicates, and no explicitly stored zeros produced by arithmetic. Operations
-that keep the structure (scaling, ``multiply`` by a dense array, ``astype``)
-keep the operand's layout, duplicates included.
+Storage may hold duplicates and unsorted indices (as SciPy allows); the kernels
+sum duplicates. Results of sparse-sparse operations are canonical (sorted, no
+duplicates, no explicit zeros produced by arithmetic). Operations on values only
+keep the operand's layout, duplicates included, except those that are not linear
+(``abs``, ``power``, comparisons), which work on a canonical copy as SciPy's do.
+``sum_duplicates``, ``sort_indices``, ``eliminate_zeros`` and ``prune`` change
+the array in place as in SciPy, by swapping in new storage: arrays that a caller
+passed in are never written to.
 """
+
+import operator
+import warnings
 
 import numpy as np
 
 from .. import _dispatch
 from .._base import SparseArray, _is_scipy_sparse
-from .._dtypes import default_value_dtype, index_dtype_for, result_dtype, value_dtype
+from .._data import DataMixin, map_values
+from .._device import device_of, is_gpu_array
+from .._dtypes import VALUE_DTYPES, default_value_dtype, index_dtype_for, value_dtype
 from . import registry
+from .arguments import check_axis, check_diagonal_offset, check_order, coo_coordinates
+from .coo import coo_array
 from .validation import (
     as_1d,
     check_compressed,
@@ -34,85 +47,70 @@ def _backend(op, array):
     return _dispatch.lookup(op, "csr", array.device)
 
 
-class csr_array(SparseArray):
-    """Compressed sparse row array.
+class _compressed_array(DataMixin, SparseArray):
+    """CSR and CSC (see the module docstring); not public."""
 
-    Parameters
-    ----------
-    arg : tuple, array_like, SciPy sparse or spla array
-        One of
+    #: True for CSR (rows are major), False for CSC.
+    _row_major = True
 
-        - ``(data, indices, indptr)``: CSR storage. Arrays are used as given
-          (no copy) when they are contiguous with a supported dtype and
-          ``copy=False``; ``indices`` and ``indptr`` keep int32 or int64 when
-          both have it, else both become the smallest of the two that fits.
-        - ``(data, (row, col))``: COO triplets; duplicates are summed.
-        - a dense 2-D array-like; zeros are not stored.
-        - any SciPy sparse matrix or array (COO, CSR, CSC, BSR, DIA, LIL, DOK).
-        - another spla array.
-    shape : tuple of 2 ints, optional
-        Required only when it cannot be inferred (inferred from ``indptr``
-        and the largest column index, or from the largest COO indices).
-    dtype : dtype, optional
-        float32, float64, complex64 or complex128. By default the input's
-        dtype, with booleans and integers stored as float64 and float16 as float32.
-    copy : bool, default False
-        Copy the input arrays even when they could be shared.
-    check : bool, default True
-        Run the O(nnz) checks (``indptr`` non-decreasing, every column index
-        in range). ``check=False`` skips them for callers who know their data
-        is valid: invalid data then gives undefined results and may crash the
-        interpreter. The O(1) checks (lengths, dtypes, ``indptr`` ends) always run.
-
-    Examples
-    --------
-    >>> import numpy as np, spla
-    >>> A = spla.csr_array((np.array([1.0, 2.0, 3.0]), np.array([0, 2, 1]),
-    ...                     np.array([0, 2, 3])), shape=(2, 3))
-    >>> A @ np.ones(3)
-    array([3., 3.])
-    >>> spla.csr_array((np.ones(3), ([0, 0, 1], [1, 1, 0])), shape=(2, 2)).toarray()
-    array([[0., 2.],
-           [1., 0.]])
-    """
-
-    format = "csr"
-
-    def __init__(self, arg, shape=None, dtype=None, copy=False, check=True):
+    def __init__(self, arg, shape=None, dtype=None, copy=False, check=True, *, maxprint=None):
+        if maxprint is not None:
+            self.maxprint = operator.index(maxprint)
         if shape is not None:
             shape = check_shape(shape)
         if isinstance(arg, SparseArray):
             self._init_from_spla(arg, shape, dtype, copy)
         elif _is_cupyx_sparse(arg):
-            csr = arg.tocsr()
-            self._init_from_storage((csr.data, csr.indices, csr.indptr), tuple(csr.shape), dtype,
-                                    copy and csr is arg, check)
+            m = arg.tocsr() if self._row_major else arg.tocsc()
+            self._init_from_storage((m.data, m.indices, m.indptr), tuple(m.shape), dtype,
+                                    copy and m is arg, check)
         elif _is_scipy_sparse(arg):
             self._init_from_scipy(arg, shape, dtype, copy, check)
+        elif isinstance(arg, tuple) and _is_shape_tuple(arg):
+            self._init_empty(check_shape(arg), shape, dtype)
         elif isinstance(arg, tuple) and len(arg) == 3:
             self._init_from_storage(arg, shape, dtype, copy, check)
-        elif isinstance(arg, tuple) and len(arg) == 2 and isinstance(arg[1], (tuple, list)):
+        elif isinstance(arg, tuple) and len(arg) == 2:
             self._init_from_coo(arg, shape, dtype)
+        elif isinstance(arg, tuple):
+            raise ValueError(
+                f"{type(self).__name__}: a tuple argument must be a shape (M, N), "
+                f"(data, (row, col)) or (data, indices, indptr); got {len(arg)} items"
+            )
         else:
             self._init_from_dense(arg, shape, dtype)
-        self._canonical = None
 
-    # -- construction -----------------------------------------------------------
+    # -- construction ---------------------------------------------------------------
 
     def _set(self, data, indices, indptr, shape):
-        self._device = _dispatch.device_of(data)
+        """Install storage (the only place it changes) and forget what was derived."""
         self._data = data
         self._indices = indices
         self._indptr = indptr
-        self._shape = shape
+        self._shape = tuple(int(d) for d in shape)
+        self._device = device_of(data)
+        self._invalidate()
 
     @classmethod
-    def _from_parts(cls, data, indices, indptr, shape, canonical=None):
+    def _from_parts(cls, data, indices, indptr, shape, canonical=None, derived=None):
         """Wrap arrays that spla built itself and knows to be valid (no checks)."""
         obj = cls.__new__(cls)
-        obj._set(data, indices, indptr, tuple(int(d) for d in shape))
-        obj._canonical = canonical
+        obj._set(data, indices, indptr, shape)
+        if derived is not None:
+            obj.__dict__["_derived_cache"] = derived
+        if canonical is not None:
+            obj._derived["canonical"] = bool(canonical)
         return obj
+
+    def _init_empty(self, dims, shape, dtype):
+        if shape is not None and shape != dims:
+            raise ValueError(f"shape {shape} does not match {dims}")
+        major, minor = self._swap(dims)
+        idx = index_dtype_for(major, minor)
+        dt = value_dtype(dtype) if dtype is not None else np.dtype(np.float64)
+        self._set(np.empty(0, dtype=dt), np.empty(0, dtype=idx), np.zeros(major + 1, dtype=idx),
+                  dims)
+        self._derived["canonical"] = True
 
     def _init_from_storage(self, arg, shape, dtype, copy, check):
         data, indices, indptr = arg
@@ -123,23 +121,25 @@ class csr_array(SparseArray):
         indptr = as_1d(xp, indptr, "indptr")
         check_integer(indices, "indices")
         check_integer(indptr, "indptr")
+        name = type(self).__name__
         if shape is None:
+            if indptr.size == 0:
+                raise ValueError(f"{name}: indptr must have at least one element")
             if check and indices.size and int(indices.min()) < 0:
-                raise ValueError("csr_array: negative column index; cannot infer the shape")
-            shape = (indptr.size - 1, int(indices.max()) + 1 if indices.size else 0)
-            if shape[0] < 0:
-                raise ValueError("csr_array: indptr must have at least one element")
+                raise ValueError(f"{name}: negative index; cannot infer the shape")
+            major_minor = (indptr.size - 1, int(indices.max()) + 1 if indices.size else 0)
+            shape = self._swap(major_minor)
+        major, minor = self._swap(shape)
         target = _value_dtype(data.dtype, dtype)
-        indices, indptr = unify_index_dtype(xp, indices, indptr, shape[1], copy)
-        check_compressed(xp, indptr, indices, data, shape, full=check)
+        indices, indptr = unify_index_dtype(xp, indices, indptr, minor, copy)
+        check_compressed(xp, indptr, indices, data, (major, minor), full=check, kind=name)
         data = data.astype(target) if data.dtype != target else (data.copy() if copy else data)
         self._set(data, indices, indptr, shape)
 
     def _init_from_coo(self, arg, shape, dtype):
         data, coords = arg
-        if len(coords) != 2:
-            raise ValueError("COO input must be (data, (row, col))")
-        device = _common_device(data, *coords)
+        coords = coo_coordinates(coords)
+        device = _common_device(data, coords[0], coords[1])
         xp = _dispatch.array_module(device)
         row = as_1d(xp, coords[0], "row")
         col = as_1d(xp, coords[1], "col")
@@ -148,55 +148,73 @@ class csr_array(SparseArray):
         check_integer(col, "col")
         shape = check_coo(xp, data, row, col, shape)
         target = _value_dtype(data.dtype, dtype)
+        major, minor = self._swap((row, col))
+        nmaj, nmin = self._swap(shape)
+        if device == "cpu" and _dispatch.has("coo_to_csr", "coo", "cpu"):
+            d, i, p = _dispatch.lookup("coo_to_csr", "coo", "cpu")(
+                data.astype(target, copy=False), major, minor, (nmaj, nmin))
+            self._set(d, i, p, shape)
+            self._derived["canonical"] = True
+            return
         idx = index_dtype_for(max(shape), data.size)
-        triplets = (data.astype(target, copy=False), (row.astype(idx), col.astype(idx)))
+        triplets = (data.astype(target, copy=False), (major.astype(idx), minor.astype(idx)))
         if device == "cpu":
             import scipy.sparse as sp
 
-            csr = sp.coo_array(triplets, shape=shape).tocsr()  # sums duplicates, sorts rows
+            csr = sp.coo_array(triplets, shape=(nmaj, nmin)).tocsr()  # sums duplicates
         else:
             import cupyx.scipy.sparse as cusparse
 
-            csr = cusparse.coo_matrix(triplets, shape=shape).tocsr()
+            csr = cusparse.coo_matrix(triplets, shape=(nmaj, nmin)).tocsr()
             csr.sum_duplicates()
-        indices, indptr = unify_index_dtype(xp, csr.indices, csr.indptr, shape[1], False)
+        indices, indptr = unify_index_dtype(xp, csr.indices, csr.indptr, nmin, False)
         self._set(csr.data.astype(target, copy=False), indices, indptr, shape)
 
     def _init_from_scipy(self, arg, shape, dtype, copy, check):
         if shape is not None and tuple(arg.shape) != shape:
             raise ValueError(f"shape {shape} does not match the SciPy array's {arg.shape}")
         if arg.ndim != 2:
-            raise ValueError(f"spla arrays are 2-D; got a {arg.ndim}-D SciPy array")
-        csr = arg.tocsr()
+            raise ValueError(f"{type(self).__name__} is 2-D; got a {arg.ndim}-D SciPy array")
+        m = arg.asformat(self.format)
         self._init_from_storage(
-            (csr.data, csr.indices, csr.indptr), tuple(csr.shape), dtype,
-            copy and csr is arg, check,
+            (m.data, m.indices, m.indptr), tuple(m.shape), dtype, copy and m is arg, check,
         )
+        # SciPy may hold non-canonical storage and rewrite it in place later:
+        # spla works on its own arrays from here on.
 
     def _init_from_dense(self, arg, shape, dtype):
-        if type(arg).__module__.split(".")[0] == "cupy":
+        if is_gpu_array(arg):
             self._init_from_dense_gpu(arg, shape, dtype)
             return
         try:
             dense = np.asarray(arg)
         except (ValueError, TypeError) as exc:
-            raise TypeError(f"cannot build a csr_array from {type(arg).__name__}: {exc}") from None
+            raise TypeError(
+                f"cannot build a {type(self).__name__} from {type(arg).__name__}: {exc}"
+            ) from None
         if dense.dtype == object:
-            raise TypeError(f"cannot build a csr_array from {type(arg).__name__}")
+            raise TypeError(f"cannot build a {type(self).__name__} from {type(arg).__name__}")
+        if dense.ndim == 1:
+            raise ValueError(
+                f"{type(self).__name__} is 2-D; for a 1-D sparse array use spla.coo_array "
+                f"(got shape {dense.shape})"
+            )
         if dense.ndim != 2:
             raise ValueError(f"dense input must be 2-D, got shape {dense.shape}")
         if shape is not None and dense.shape != shape:
             raise ValueError(f"shape {shape} does not match the dense input's {dense.shape}")
         target = _value_dtype(dense.dtype, dtype)
-        mask = dense != 0
+        major_view = dense if self._row_major else dense.T
+        mask = major_view != 0
         counts = mask.sum(axis=1)
         nnz = int(counts.sum())
-        idx = index_dtype_for(max(dense.shape[1], nnz))
-        indptr = np.zeros(dense.shape[0] + 1, dtype=idx)
+        idx = index_dtype_for(max(major_view.shape[1], nnz))
+        indptr = np.zeros(major_view.shape[0] + 1, dtype=idx)
         np.cumsum(counts, out=indptr[1:])
         rows, cols = np.nonzero(mask)
-        data = dense[rows, cols].astype(target)
+        data = major_view[rows, cols].astype(target)
         self._set(data, cols.astype(idx), indptr, tuple(dense.shape))
+        self._derived["canonical"] = True
 
     def _init_from_dense_gpu(self, dense, shape, dtype):
         import cupy
@@ -206,42 +224,81 @@ class csr_array(SparseArray):
         if shape is not None and dense.shape != shape:
             raise ValueError(f"shape {shape} does not match the dense input's {dense.shape}")
         target = _value_dtype(dense.dtype, dtype)
-        mask = dense != 0
+        major_view = dense if self._row_major else dense.T
+        mask = major_view != 0
         nnz = int(mask.sum())
-        idx = index_dtype_for(max(dense.shape[1], nnz))
-        indptr = cupy.zeros(dense.shape[0] + 1, dtype=idx)
+        idx = index_dtype_for(max(major_view.shape[1], nnz))
+        indptr = cupy.zeros(major_view.shape[0] + 1, dtype=idx)
         indptr[1:] = cupy.cumsum(mask.sum(axis=1))
         rows, cols = cupy.nonzero(mask)
-        self._set(dense[rows, cols].astype(target), cols.astype(idx), indptr, tuple(dense.shape))
+        self._set(major_view[rows, cols].astype(target), cols.astype(idx), indptr,
+                  tuple(dense.shape))
 
     def _init_from_spla(self, arg, shape, dtype, copy):
-        csr = arg.tocsr()
-        if shape is not None and csr.shape != shape:
-            raise ValueError(f"shape {shape} does not match the input's {csr.shape}")
-        target = value_dtype(dtype) if dtype is not None else csr.dtype
-        data = csr.data.astype(target) if target != csr.dtype else csr.data
-        indices, indptr = csr.indices, csr.indptr
+        src = arg.asformat(self.format)
+        if shape is not None and src.shape != shape:
+            raise ValueError(f"shape {shape} does not match the input's {src.shape}")
+        target = value_dtype(dtype) if dtype is not None else src.dtype
+        data = src.data.astype(target) if target != src.dtype else src.data
+        indices, indptr = src.indices, src.indptr
         if copy:
-            data = data.copy() if data is csr.data else data
+            data = data.copy() if data is src.data else data
             indices, indptr = indices.copy(), indptr.copy()
-        self._set(data, indices, indptr, csr.shape)
+        self._set(data, indices, indptr, src.shape)
+        if src._derived.get("canonical"):
+            self._derived["canonical"] = True
 
-    # -- attributes ---------------------------------------------------------------
+    # -- the axis swap -------------------------------------------------------------------
+
+    def _swap(self, pair):
+        """``pair`` (a row thing, a column thing) in (major, minor) order."""
+        return tuple(pair) if self._row_major else tuple(pair)[::-1]
+
+    def _major(self):
+        """This storage read as CSR: the array itself for CSR, the transpose for CSC."""
+        if self._row_major:
+            return self
+        return csr_array._from_parts(self._data, self._indices, self._indptr,
+                                     self._shape[::-1], derived=self._derived)
+
+    def _from_major(self, csr):
+        """A CSR result of an operation on ``_major()`` as an array of this format."""
+        if self._row_major:
+            return csr
+        return csc_array._from_parts(csr.data, csr.indices, csr.indptr, csr.shape[::-1],
+                                     derived=csr._derived)
+
+    def _same_format(self, other):
+        """``other`` (any spla array) in this format."""
+        return other if other.format == self.format else other.asformat(self.format)
+
+    # -- attributes ---------------------------------------------------------------------
 
     @property
     def data(self):
         """Stored values (1-D, length ``nnz``)."""
         return self._data
 
+    @data.setter
+    def data(self, values):
+        values = np.asarray(values) if not is_gpu_array(values) else values
+        if values.shape != self._data.shape:
+            raise ValueError(f"data must have shape {self._data.shape}, got {values.shape}")
+        self._set(values, self._indices, self._indptr, self._shape)
+
     @property
     def indices(self):
-        """Column index of each stored value (int32 or int64)."""
+        """Minor index of each stored value (columns for CSR, rows for CSC)."""
         return self._indices
 
     @property
     def indptr(self):
-        """Row pointers: row ``i`` is ``data[indptr[i]:indptr[i+1]]`` (length rows + 1)."""
+        """Major pointers: major slice ``i`` is ``data[indptr[i]:indptr[i+1]]``."""
         return self._indptr
+
+    @property
+    def _values(self):
+        return self._data
 
     @property
     def shape(self):
@@ -263,25 +320,56 @@ class csr_array(SparseArray):
 
     @property
     def device(self):
-        """Where the storage lives: ``"cpu"`` (NumPy) or ``"cuda"`` (CuPy)."""
+        """Where the storage lives (a ``Device``: ``"cpu"``, or ``"cuda:N"`` for CuPy)."""
         return self._device
 
     @property
     def has_canonical_format(self):
-        """True when every row's column indices are sorted and free of duplicates."""
-        if self._canonical is None:
-            self._canonical = bool(_backend("is_canonical", self)(self))
-        return self._canonical
+        """True when every major slice's indices are sorted and free of duplicates."""
+        cached = self._derived.get("canonical")
+        if cached is None:
+            cached = self._derived["canonical"] = bool(_backend("is_canonical", self)(self._major()))
+        return cached
 
     @property
-    def T(self):
-        """The transpose, a ``csc_array`` sharing this array's storage (no copy)."""
-        return csc_array._from_csr(self)
+    def has_sorted_indices(self):
+        """True when every major slice's indices are sorted (duplicates allowed)."""
+        cached = self._derived.get("sorted")
+        if cached is None:
+            if self._derived.get("canonical"):
+                return True
+            major = self._major()
+            cached = self._derived["sorted"] = bool(_sorted_slices(major))
+        return cached
 
-    # -- conversions --------------------------------------------------------------
+    # -- the format contract ----------------------------------------------------------------
+
+    def transpose(self, axes=None, copy=False):
+        """The transpose: a CSC array over this CSR array's storage (or the reverse).
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> A = spla.csr_array(np.array([[1.0, 2.0], [0.0, 3.0]]))
+        >>> A.T.format, A.T @ np.ones(2)
+        ('csc', array([1., 5.]))
+        """
+        if axes is not None and (not isinstance(axes, (tuple, list))
+                                 or tuple(axes) not in ((1, 0), (-1, -2))):
+            raise ValueError(
+                "Sparse arrays/matrices do not support an 'axes' parameter because "
+                "swapping dimensions is the only logical permutation."
+            )
+        other = csc_array if self._row_major else csr_array
+        if copy:
+            return other._from_parts(self._data.copy(), self._indices.copy(),
+                                     self._indptr.copy(), self._shape[::-1],
+                                     self._derived.get("canonical"))
+        return other._from_parts(self._data, self._indices, self._indptr, self._shape[::-1],
+                                 derived=self._derived)
 
     def toarray(self, order=None, out=None):
-        """Dense NumPy array (duplicates summed).
+        """Dense array (duplicates summed).
 
         Parameters
         ----------
@@ -290,68 +378,74 @@ class csr_array(SparseArray):
         out : ndarray, optional
             Array of the right shape and dtype to write into.
         """
-        return _backend("toarray", self)(self, order, out)
+        order = check_order(order)
+        if self._row_major:
+            return _backend("toarray", self)(self, order, out)
+        flipped = {"C": "F", "F": "C", None: "F"}[order]
+        if out is not None:
+            _check_out(out, self.shape, self.dtype)
+            _backend("toarray", self)(self._major(), flipped, out.T)
+            return out
+        return _backend("toarray", self)(self._major(), flipped, None).T
 
     def tocsr(self, copy=False):
-        """This array (or a copy)."""
-        return self.copy() if copy else self
+        """The same array as a ``csr_array`` (CSC builds the transposed storage)."""
+        if self._row_major:
+            return self.copy() if copy else self
+        return _backend("transpose", self)(self._major())
 
     def tocsc(self, copy=False):
-        """The same matrix as a ``csc_array`` (builds the transposed storage)."""
+        """The same array as a ``csc_array`` (CSR builds the transposed storage)."""
+        if not self._row_major:
+            return self.copy() if copy else self
         t = _backend("transpose", self)(self)
-        return csc_array._from_csr(t)
+        return csc_array._from_parts(t.data, t.indices, t.indptr, self._shape,
+                                     derived=t._derived)
 
     def to_scipy(self):
-        """``scipy.sparse.csr_array`` sharing this array's memory (CPU arrays only)."""
-        self._require_cpu("to_scipy")
-        return _scipy_compressed("csr", self._data, self._indices, self._indptr, self._shape)
+        """The SciPy sparse array of this format (CPU arrays only).
 
-    def astype(self, dtype, copy=True):
-        """The array with values cast to ``dtype`` (float32/64, complex64/128)."""
-        dt = value_dtype(dtype)
-        if dt == self.dtype and not copy:
-            return self
-        return self._with_data(self._data.astype(dt), copy_structure=copy)
+        It shares this array's memory when the storage is canonical (SciPy is told
+        so, and never rewrites it); otherwise it gets a canonical copy, so that
+        SciPy's in-place canonicalisation can never change this array or the
+        arrays it was built from.
+        """
+        self._require_cpu("to_scipy")
+        if self.has_canonical_format:
+            data, indices, indptr = self._data, self._indices, self._indptr
+        else:
+            c = self.copy()
+            c.sum_duplicates()
+            data, indices, indptr = c._data, c._indices, c._indptr
+        out = _scipy_compressed(self.format, data, indices, indptr, self._shape)
+        out.has_canonical_format = True
+        return out
 
     def copy(self):
         """A deep copy."""
-        return self._from_parts(
-            self._data.copy(), self._indices.copy(), self._indptr.copy(), self._shape,
-            self._canonical,
-        )
+        return self._from_parts(self._data.copy(), self._indices.copy(), self._indptr.copy(),
+                                self._shape, self._derived.get("canonical"))
 
-    def conj(self):
-        """Complex conjugate (a copy)."""
-        data = self._data.conj() if self.dtype.kind == "c" else self._data.copy()
-        return self._with_data(data)
-
-    def _with_data(self, data, copy_structure=True):
+    def _with_data(self, data, copy=True, copy_structure=None):
         """A new array with this structure and ``data``. The structure is copied by
         default so that no two arrays a user holds share index arrays."""
+        if copy_structure is not None:
+            copy = copy_structure
         indices, indptr = self._indices, self._indptr
-        if copy_structure:
-            indices, indptr = indices.copy(), indptr.copy()
-        return self._from_parts(data, indices, indptr, self._shape, self._canonical)
+        if copy:
+            indices, indptr = _copy(indices), _copy(indptr)
+        return self._from_parts(data, indices, indptr, self._shape,
+                                self._derived.get("canonical"))
 
-    def sum_duplicates(self):
-        """A canonical copy: column indices sorted in every row, duplicates summed."""
+    def _stores(self, dtype):
+        return np.dtype(dtype) in VALUE_DTYPES
+
+    def _deduped(self):
         if self.has_canonical_format:
-            return self.copy()
-        if self.device != "cpu":
-            return _backend("sum_duplicates", self)(self)
-        s = self.to_scipy().copy()
-        s.sum_duplicates()
-        return self._from_parts(s.data, s.indices.astype(self._indices.dtype),
-                                s.indptr.astype(self._indptr.dtype), self._shape, True)
-
-    def eliminate_zeros(self):
-        """A copy without the explicitly stored zeros."""
-        return _backend("eliminate_zeros", self)(self)
-
-    def count_nonzero(self):
-        """Number of stored entries whose value is not zero (duplicates counted apart)."""
-        xp = _dispatch.array_module(self.device)
-        return int(xp.count_nonzero(self._data))
+            return self
+        c = self.copy()
+        c.sum_duplicates()
+        return c
 
     def _move_to(self, device):
         xp = _dispatch.array_module(device)
@@ -360,56 +454,163 @@ class csr_array(SparseArray):
         else:
             move = xp.asarray
         return self._from_parts(move(self._data), move(self._indices), move(self._indptr),
-                                self._shape, self._canonical)
+                                self._shape, self._derived.get("canonical"))
 
     def _require_cpu(self, what):
         if self.device != "cpu":
             raise ValueError(f"{what} needs the array on the CPU; use .to_device('cpu') first")
 
-    # -- products -------------------------------------------------------------------
+    # -- in-place structure operations (SciPy's) -------------------------------------------------
+
+    def sum_duplicates(self):
+        """Sort the indices of every major slice and sum duplicates, in place."""
+        if self.has_canonical_format:
+            return
+        major = self._major()
+        if self.device != "cpu":
+            c = _backend("sum_duplicates", self)(major)
+        else:
+            c = _backend("canonicalize", self)(major)
+        self._set(c.data, c.indices, c.indptr, self._shape)
+        self._derived["canonical"] = True
+
+    def sort_indices(self):
+        """Sort the indices of every major slice, in place (duplicates kept)."""
+        if self.has_sorted_indices:
+            return
+        major = self._major()
+        s = _scipy_compressed("csr", major._data.copy(), major._indices.copy(),
+                              major._indptr.copy(), major._shape)
+        s.has_sorted_indices = False
+        s.sort_indices()
+        self._set(s.data, s.indices.astype(self._indices.dtype),
+                  s.indptr.astype(self._indptr.dtype), self._shape)
+        self._derived["sorted"] = True
+
+    def sorted_indices(self):
+        """A copy with sorted indices."""
+        c = self.copy()
+        c.sort_indices()
+        return c
+
+    def eliminate_zeros(self):
+        """Remove the explicitly stored zeros, in place."""
+        self._drop_zeros()
+
+    def _drop_zeros(self):
+        """Remove stored zeros in place; whether there were any."""
+        xp = _dispatch.array_module(self.device)
+        if self.nnz == 0:
+            return False
+        nonzero = self._data != 0
+        if bool(xp.all(nonzero)):
+            return False
+        canonical = self._derived.get("canonical")
+        if self.device == "cpu":
+            c = _backend("keep_where", self)(self._major(), nonzero)
+        else:
+            c = _backend("eliminate_zeros", self)(self._major())
+        self._set(c.data, c.indices, c.indptr, self._shape)
+        if canonical:
+            self._derived["canonical"] = True
+        return True
+
+    def prune(self):
+        """Drop storage beyond ``nnz`` (spla never keeps any: a no-op kept for SciPy code)."""
+
+    # -- products ------------------------------------------------------------------------------
 
     def _matmul_vector(self, x):
-        return _backend("matvec", self)(self, x)
+        if self._row_major:
+            return _backend("matvec", self)(self, x)
+        return _backend("rmatvec", self)(self._major(), x)
 
     def _matmul_matrix(self, X):
-        return _backend("matmat", self)(self, X)
-
-    def _rmatmul_vector(self, x):
-        """A.T @ x by scatter over A's rows."""
-        return _backend("rmatvec", self)(self, x)
-
-    def _rmatmul_matrix(self, X):
-        return _backend("rmatmat", self)(self, X)
+        if self._row_major:
+            return _backend("matmat", self)(self, X)
+        return _backend("rmatmat", self)(self._major(), X)
 
     def _matmul_sparse(self, other):
-        return _backend("spgemm", self)(self, other)
+        if not self._row_major:
+            return super()._matmul_sparse(other)
+        return _backend("spgemm", self)(self, other.tocsr())
 
-    # -- elementwise ------------------------------------------------------------------
+    # -- elementwise -------------------------------------------------------------------------------
 
     def _add_sparse(self, other, sign):
-        return _backend("add", self)(self, other.tocsr(), sign)
+        return self._elementwise_sparse(other, "add" if sign == 1 else "subtract")
 
-    def _add_dense(self, dense, sign):
-        return _backend("add_dense", self)(self, dense, sign)
+    def _elementwise_sparse(self, other, op):
+        if not isinstance(other, _compressed_array):
+            other = self._same_format(other)
+        elif other.format != self.format:
+            other = self._same_format(other)
+        result = _backend("elementwise", self)(self._major(), other._major(), op)
+        if isinstance(result, np.ndarray):  # a dense result (SciPy's float division)
+            return result if self._row_major else result.T
+        return self._from_major(result)
 
-    def _multiply_sparse(self, other):
-        return _backend("multiply", self)(self, other.tocsr())
+    def _add_dense(self, dense, sign, reverse=False):
+        xp = _dispatch.array_module(self.device)
+        dt = np.result_type(self.dtype, dense.dtype)
+        if sign == 1 and not reverse:
+            if self._row_major:
+                return _backend("add_dense", self)(self, dense, 1)
+            return _backend("add_dense", self)(self._major(), dense.T, 1).T
+        # Subtraction in NumPy's promotion of the two dtypes: the sparse part is
+        # scattered into a dense array, and NumPy subtracts (unsigned and bool
+        # operands then behave exactly as in NumPy and SciPy).
+        out = (self if self.dtype == dt else self.astype(dt)).toarray()
+        if reverse:
+            return xp.subtract(dense, out, out=out) if dense.dtype != np.bool_ or dt != np.bool_ \
+                else dense ^ out
+        if dt == np.bool_:
+            return out ^ dense
+        return xp.subtract(out, dense, out=out)
 
     def _multiply_dense(self, dense):
-        return _backend("multiply_dense", self)(self, dense)
+        if self._row_major:
+            result = _backend("multiply_dense", self)(self, dense)
+        else:
+            xp = _dispatch.array_module(self.device)
+            result = _backend("multiply_dense", self)(self._major(),
+                                                      xp.broadcast_to(dense, self.shape).T)
+        return self._from_major(result)
 
-    def _scale(self, scalar, divide=False):
-        dt = result_dtype(self.dtype, scalar)
-        scalar = np.asarray(scalar)[()] if isinstance(scalar, np.ndarray) else scalar
-        data = self._data / scalar if divide else self._data * scalar
-        return self._with_data(data.astype(dt, copy=False))
+    def _multiply_broadcast_dense(self, dense, shape):
+        return type(self)(np.multiply(self.toarray(), dense))
 
-    # -- reductions ---------------------------------------------------------------------
+    def _multiply_broadcast_sparse(self, sparse):
+        try:
+            np.broadcast_shapes(self.shape, sparse.shape)
+        except ValueError:
+            raise ValueError(
+                f"inconsistent shapes: multiply of {self.shape} and {sparse.shape}"
+            ) from None
+        return type(self)(np.multiply(self.toarray(), sparse.toarray()))
 
-    def sum(self, axis=None, dtype=None):
-        """Sum of all entries, of each column (``axis=0``) or of each row (``axis=1``).
+    def _scalar_binop(self, scalar, op):
+        """``op(self, scalar)`` where ``op(0, scalar)`` is zero: only the non-zero
+        results of the stored (deduplicated) entries are kept."""
+        src = self._deduped()
+        values = map_values(lambda v: op(v, scalar), src._data)
+        out = src._with_data(values, copy=False)
+        if not out._drop_zeros():  # nothing dropped: the structure is still src's
+            out = src._with_data(values, copy=True)
+        return out
 
-        Returns a scalar for ``axis=None`` and a dense 1-D array otherwise.
+    _compare_scalar = _scalar_binop
+
+    def _divide_scalar(self, scalar):
+        return DataMixin._divide_scalar(self, scalar)
+
+    def _mul_scalar(self, scalar):
+        return DataMixin._mul_scalar(self, scalar)
+
+    # -- reductions ----------------------------------------------------------------------------------
+
+    def sum(self, axis=None, dtype=None, out=None):
+        """Sum of all entries (a scalar), or along ``axis`` (a dense 1-D array).
 
         Examples
         --------
@@ -418,12 +619,30 @@ class csr_array(SparseArray):
         >>> A.sum(), A.sum(axis=0), A.sum(axis=1)
         (np.float64(6.0), array([1., 5.]), array([3., 3.]))
         """
-        if axis is not None:
-            if axis not in (0, 1, -1, -2):
-                raise ValueError(f"axis {axis} is out of bounds for a 2-D array")
-            axis %= 2
-        out = _backend("sum", self)(self, axis)
-        return out.astype(dtype) if dtype is not None else out
+        if self.device == "cpu":
+            return _backend("reduce", self)(self, "sum", axis=axis, dtype=dtype, out=out)
+        axis = check_axis(axis, 2)
+        major_axis = axis if axis is None or self._row_major else 1 - axis
+        result = _backend("sum", self)(self._major(), major_axis)
+        if dtype is not None:
+            result = result.astype(dtype) if axis is not None else np.dtype(dtype).type(result)
+        if out is not None:
+            out[...] = result
+            return out
+        return result
+
+    def mean(self, axis=None, dtype=None, out=None):
+        """Mean over all entries or along ``axis`` (implicit zeros included), as SciPy.
+
+        Examples
+        --------
+        >>> import spla, numpy as np
+        >>> spla.csr_array(np.array([[1.0, 0.0], [2.0, 3.0]])).mean(axis=0)
+        array([1.5, 1.5])
+        """
+        if self.device == "cpu":
+            return _backend("reduce", self)(self, "mean", axis=axis, dtype=dtype, out=out)
+        return super().mean(axis=axis, dtype=dtype, out=out)
 
     def diagonal(self, k=0):
         """The ``k``-th diagonal (``k > 0`` above the main one) as a dense 1-D array.
@@ -434,16 +653,151 @@ class csr_array(SparseArray):
         >>> spla.csr_array(np.array([[1.0, 2.0], [0.0, 3.0]])).diagonal(1)
         array([2.])
         """
-        k = int(k)
-        return _backend("diagonal", self)(self, k)
+        k = check_diagonal_offset(k, self.shape)
+        m, n = self.shape
+        if k <= -m or k >= n:
+            return np.empty(0, dtype=self.dtype)
+        if not self._row_major:
+            k = -k
+        return _backend("diagonal", self)(self._major(), k)
+
+    def count_nonzero(self, axis=None):
+        """Number of stored entries that are not zero (duplicates summed first), in all
+        or along ``axis``."""
+        if self.device == "cpu":
+            return _backend("reduce", self)(self, "count_nonzero", axis=axis)
+        axis = check_axis(axis, 2)
+        xp = _dispatch.array_module(self.device)
+        src = self._deduped()
+        if axis is None:
+            return int(xp.count_nonzero(src._data))
+        return src.to_device("cpu").count_nonzero(axis=axis)
+
+    def nonzero(self):
+        """Row and column indices of the stored entries that are not zero."""
+        xp = _dispatch.array_module(self.device)
+        major = xp.repeat(xp.arange(self._indptr.size - 1, dtype=self._indices.dtype),
+                          xp.diff(self._indptr).astype(np.int64))
+        keep = self._data != 0
+        rows, cols = self._swap((major[keep], self._indices[keep]))
+        return rows, cols
+
+    def _via_scipy(self, name, *args, **kwargs):
+        """A SciPy method on a canonical copy (for operations without an spla kernel yet)."""
+        s = self._deduped().to_scipy()
+        return getattr(s, name)(*args, **kwargs)
+
+    def _reduce(name):
+        def method(self, axis=None, out=None, *, explicit=False):
+            if self.device != "cpu":
+                return getattr(self.to_device("cpu"), name)(axis=axis, out=out, explicit=explicit)
+            result = _backend("reduce", self)(self, name, axis=axis, out=out, explicit=explicit)
+            if isinstance(result, tuple):  # a 1-D sparse result, as COO triplets
+                values, coords, shape = result
+                return coo_array._from_parts(values, coords, shape, True)
+            return result
+
+        method.__name__ = name
+        method.__doc__ = (f"``{name}`` over all entries or along ``axis`` (a 1-D array), as "
+                          "SciPy's sparse arrays (implicit zeros take part unless ``explicit``).")
+        return method
+
+    max = _reduce("max")
+    min = _reduce("min")
+    nanmax = _reduce("nanmax")
+    nanmin = _reduce("nanmin")
+    argmax = _reduce("argmax")
+    argmin = _reduce("argmin")
+    del _reduce
+
+    # -- shape changes and structure writes (SciPy's semantics) ------------------------------------
+
+    def reshape(self, *args, order="C", copy=False):
+        """The array with a new shape (same number of elements), in this format."""
+        self._require_cpu("reshape")
+        s = self._deduped().to_scipy().reshape(*args, order=order, copy=copy)
+        if s.shape == self.shape and not copy:
+            return self
+        return type(self)(s)
+
+    def resize(self, *shape):
+        """Change the shape in place, dropping or zero-padding entries (as SciPy)."""
+        self._require_cpu("resize")
+        s = self._deduped().to_scipy().copy()
+        s.resize(*shape)
+        s = s.asformat(self.format)
+        self._set(s.data, s.indices, s.indptr, s.shape)
+
+    def setdiag(self, values, k=0):
+        """Set the ``k``-th diagonal to ``values`` (a scalar or a sequence), in place."""
+        self._require_cpu("setdiag")
+        s = self._deduped().to_scipy().copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s.setdiag(values, k)
+        s = s.asformat(self.format)
+        s.sum_duplicates()
+        self._set(s.data, s.indices, s.indptr, s.shape)
+        self._derived["canonical"] = True
 
 
-class csc_array(SparseArray):
-    """Compressed sparse column array: the transposed view of a CSR array.
+class csr_array(_compressed_array):
+    """Compressed sparse row array.
 
-    ``csc_array`` exists so that ``A.T`` costs nothing: it holds a ``csr_array``
-    of the transpose and reads it the other way round. ``csc_array @ x`` runs
-    a scatter kernel over the stored rows; most other operations go through CSR.
+    Parameters
+    ----------
+    arg : tuple, array_like, SciPy sparse or spla array
+        One of
+
+        - ``(M, N)``: an empty M x N array (``dtype`` float64 unless given).
+        - ``(data, indices, indptr)``: CSR storage. Arrays are used as given
+          (no copy) when they are contiguous with a supported dtype and
+          ``copy=False``; ``indices`` and ``indptr`` keep int32 or int64 when
+          both have it, else both become the smallest of the two that fits.
+        - ``(data, (row, col))`` or ``(data, ij)`` with ``ij`` of shape
+          ``(2, nnz)``: COO triplets; duplicates are summed.
+        - a dense 2-D array-like; zeros are not stored.
+        - any SciPy sparse matrix or array (COO, CSR, CSC, BSR, DIA, LIL, DOK).
+        - another spla array.
+    shape : tuple of 2 ints, optional
+        Required only when it cannot be inferred (inferred from ``indptr``
+        and the largest column index, or from the largest COO indices).
+    dtype : dtype, optional
+        Any dtype of SciPy's sparse arrays (bool, signed and unsigned integers,
+        float32/64, complex64/128). By default the input's (float16 becomes
+        float32; big-endian input is stored native).
+    copy : bool, default False
+        Copy the input arrays even when they could be shared.
+    check : bool, default True
+        Run the O(nnz) checks (``indptr`` non-decreasing, every column index
+        in range). ``check=False`` skips them for callers who know their data
+        is valid: invalid data then gives undefined results and may crash the
+        interpreter. The O(1) checks (lengths, dtypes, ``indptr`` ends) always run.
+
+    Examples
+    --------
+    >>> import numpy as np, spla
+    >>> A = spla.csr_array((np.array([1.0, 2.0, 3.0]), np.array([0, 2, 1]),
+    ...                     np.array([0, 2, 3])), shape=(2, 3))
+    >>> A @ np.ones(3)
+    array([3., 3.])
+    >>> spla.csr_array((np.ones(3), ([0, 0, 1], [1, 1, 0])), shape=(2, 2)).toarray()
+    array([[0., 2.],
+           [1., 0.]])
+    >>> spla.csr_array((2, 3)).nnz, spla.csr_array(np.eye(2, dtype=np.int8)).dtype
+    (0, dtype('int8'))
+    """
+
+    format = "csr"
+    _row_major = True
+
+
+class csc_array(_compressed_array):
+    """Compressed sparse column array: CSR's storage with columns as the major axis.
+
+    ``A.T`` of a ``csr_array`` is a ``csc_array`` over the same storage (no copy),
+    and the reverse. ``csc_array @ x`` runs the scatter kernel over the stored
+    columns; every operation runs the CSR kernel on the transposed reading.
 
     Parameters
     ----------
@@ -460,137 +814,24 @@ class csc_array(SparseArray):
     """
 
     format = "csc"
+    _row_major = False
 
-    def __init__(self, arg, shape=None, dtype=None, copy=False, check=True):
-        if shape is not None:
-            shape = check_shape(shape)
-        if isinstance(arg, tuple) and len(arg) == 3:
-            t = csr_array(arg, shape=None if shape is None else shape[::-1], dtype=dtype,
-                          copy=copy, check=check)
-        elif isinstance(arg, tuple) and len(arg) == 2 and isinstance(arg[1], (tuple, list)):
-            data, (row, col) = arg
-            t = csr_array((data, (col, row)), shape=None if shape is None else shape[::-1],
-                          dtype=dtype)
-        elif isinstance(arg, csc_array):
-            t = csr_array(arg._t, dtype=dtype, copy=copy)
-        elif _is_scipy_sparse(arg):
-            t = csr_array(arg.tocsc().T, dtype=dtype, copy=copy, check=check)
-        elif isinstance(arg, SparseArray):
-            t = arg.tocsr().tocsc()._t
-            t = csr_array(t, dtype=dtype)
-        else:
-            t = csr_array(arg, shape=shape, dtype=dtype).tocsc()._t
-        self._t = t
-        if shape is not None and self.shape != shape:
-            raise ValueError(f"shape {shape} does not match the input's {self.shape}")
 
-    @classmethod
-    def _from_csr(cls, transposed):
-        obj = cls.__new__(cls)
-        obj._t = transposed
-        return obj
-
-    data = property(lambda self: self._t.data, doc="Stored values.")
-    indices = property(lambda self: self._t.indices, doc="Row index of each stored value.")
-    indptr = property(lambda self: self._t.indptr, doc="Column pointers (length columns + 1).")
-    shape = property(lambda self: self._t.shape[::-1])
-    dtype = property(lambda self: self._t.dtype)
-    nnz = property(lambda self: self._t.nnz, doc="Number of stored entries.")
-    nbytes = property(lambda self: self._t.nbytes, doc="Bytes of storage.")
-    device = property(lambda self: self._t.device)
-    has_canonical_format = property(lambda self: self._t.has_canonical_format)
-
-    @property
-    def T(self):
-        """The transpose, a ``csr_array`` sharing this array's storage."""
-        return self._t
-
-    def toarray(self, order=None, out=None):
-        if out is not None:
-            self._t.toarray(out=out.T)
-            return out
-        flipped = {"C": "F", "F": "C", None: "F"}[order]
-        return self._t.toarray(order=flipped).T
-
-    def tocsr(self, copy=False):
-        """The same matrix as a ``csr_array`` (builds the transposed storage)."""
-        return self._t.tocsc()._t
-
-    def tocsc(self, copy=False):
-        return self.copy() if copy else self
-
-    def to_scipy(self):
-        """``scipy.sparse.csc_array`` sharing this array's memory."""
-        t = self._t
-        t._require_cpu("to_scipy")
-        return _scipy_compressed("csc", t.data, t.indices, t.indptr, self.shape)
-
-    def astype(self, dtype, copy=True):
-        return self._from_csr(self._t.astype(dtype, copy=copy))
-
-    def copy(self):
-        return self._from_csr(self._t.copy())
-
-    def conj(self):
-        return self._from_csr(self._t.conj())
-
-    def count_nonzero(self):
-        return self._t.count_nonzero()
-
-    def eliminate_zeros(self):
-        return self._from_csr(self._t.eliminate_zeros())
-
-    def sum_duplicates(self):
-        return self._from_csr(self._t.sum_duplicates())
-
-    def _move_to(self, device):
-        return self._from_csr(self._t.to_device(device))
-
-    def _matmul_vector(self, x):
-        return self._t._rmatmul_vector(x)
-
-    def _matmul_matrix(self, X):
-        return self._t._rmatmul_matrix(X)
-
-    def _add_sparse(self, other, sign):
-        if isinstance(other, csc_array):
-            return self._from_csr(self._t._add_sparse(other._t, sign))
-        return self.tocsr()._add_sparse(other, sign)
-
-    def _add_dense(self, dense, sign):
-        xp = _dispatch.array_module(self.device)
-        try:
-            full = xp.broadcast_to(dense, self.shape)
-        except ValueError:
-            raise ValueError(f"add: dense operand {dense.shape} does not broadcast to "
-                             f"{self.shape}") from None
-        return self._t._add_dense(full.T, sign).T
-
-    def _multiply_sparse(self, other):
-        if isinstance(other, csc_array):
-            return self._from_csr(self._t._multiply_sparse(other._t))
-        return self.tocsr()._multiply_sparse(other)
-
-    def _multiply_dense(self, dense):
-        xp = _dispatch.array_module(self.device)
-        return self._from_csr(self._t._multiply_dense(xp.broadcast_to(dense, self.shape).T))
-
-    def _scale(self, scalar, divide=False):
-        return self._from_csr(self._t._scale(scalar, divide=divide))
-
-    def sum(self, axis=None, dtype=None):
-        if axis is not None:
-            if axis not in (0, 1, -1, -2):
-                raise ValueError(f"axis {axis} is out of bounds for a 2-D array")
-            axis = 1 - axis % 2
-        return self._t.sum(axis=axis, dtype=dtype)
-
-    def diagonal(self, k=0):
-        return self._t.diagonal(-int(k))
+def _copy(a):
+    """A copy of a storage array (by all threads for large NumPy arrays)."""
+    if type(a) is np.ndarray and _dispatch.has("copy_array", "any", "cpu"):
+        return _dispatch.lookup("copy_array", "any", "cpu")(a)
+    return a.copy()
 
 
 def _value_dtype(input_dtype, requested):
     return value_dtype(requested) if requested is not None else default_value_dtype(input_dtype)
+
+
+def _is_shape_tuple(arg):
+    return len(arg) == 2 and all(
+        isinstance(d, (int, np.integer)) and not isinstance(d, (bool, np.bool_)) for d in arg
+    )
 
 
 def _is_cupyx_sparse(arg):
@@ -598,13 +839,28 @@ def _is_cupyx_sparse(arg):
 
 
 def _common_device(*arrays):
-    devices = set()
-    for a in arrays:
-        module = type(a).__module__.split(".")[0]
-        devices.add("cuda" if module == "cupy" else "cpu")
+    devices = {"cuda" if is_gpu_array(a) else "cpu" for a in arrays}
     if len(devices) > 1:
         raise ValueError("input arrays live on different devices (some NumPy, some CuPy)")
     return devices.pop()
+
+
+def _check_out(out, shape, dtype):
+    if not isinstance(out, np.ndarray) or out.shape != tuple(shape) or out.dtype != dtype:
+        raise ValueError(f"out must be a NumPy array of shape {shape} and dtype {dtype}")
+
+
+def _sorted_slices(major):
+    indptr, indices = major.indptr, major.indices
+    if indices.size < 2:
+        return True
+    steps = np.diff(indices.astype(np.int64))
+    starts = indptr[1:-1]
+    ok = steps >= 0
+    # the step that crosses into a new slice does not count
+    crossing = starts[(starts > 0) & (starts < indices.size)] - 1
+    ok[crossing] = True
+    return bool(ok.all())
 
 
 def _scipy_compressed(kind, data, indices, indptr, shape):
@@ -620,5 +876,17 @@ def _scipy_compressed(kind, data, indices, indptr, shape):
     return out
 
 
-registry.register_format("csr", lambda a: a.tocsr())
-registry.register_format("csc", lambda a: a.tocsc())
+def _to_csr(a):
+    if isinstance(a, SparseArray):
+        return a.tocsr()
+    return csr_array(a)
+
+
+def _to_csc(a):
+    if isinstance(a, SparseArray):
+        return a.tocsc()
+    return csc_array(a)
+
+
+registry.register_format("csr", _to_csr, scipy_formats=("csr", "bsr", "lil", "dok", "dia"))
+registry.register_format("csc", _to_csc, scipy_formats=("csc",))

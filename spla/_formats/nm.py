@@ -28,8 +28,11 @@ import numpy as np
 from .. import _dispatch
 from .._dtypes import HALF_DTYPES
 from .._base import SparseArray, _is_scipy_sparse
+from .._data import DataMixin
+from .._dtypes import native
 from ..masks import check_nm, top_n_positions
 from . import registry
+from .arguments import check_order
 from .validation import check_integer, check_shape
 
 #: Value dtypes of N:M arrays (float16 and bfloat16, where ml-dtypes is installed, are
@@ -38,20 +41,14 @@ NM_VALUE_DTYPES = HALF_DTYPES + (np.dtype(np.float32), np.dtype(np.float64))
 _NAMES = ", ".join(d.name for d in NM_VALUE_DTYPES)
 
 
-#: Why GPU input is refused: packing runs on the CPU, and spla moves storage
-#: between devices only when asked to.
-_BUILT_ON_CPU = ("nm_array is built on the CPU from NumPy or SciPy input; build it there and "
-                 "move it with .to_device('cuda') (its products then run on the GPU)")
-
-
 def nm_value_dtype(input_dtype, requested=None):
     """The dtype values of ``input_dtype`` are stored as (``requested`` when given)."""
     if requested is not None:
-        dt = np.dtype(requested)
+        dt = native(requested)
         if dt not in NM_VALUE_DTYPES:
             raise TypeError(f"unsupported dtype {dt.name!r} for nm_array values; spla supports {_NAMES}")
         return dt
-    dt = np.dtype(input_dtype)
+    dt = native(input_dtype)
     if dt in NM_VALUE_DTYPES:
         return dt
     if dt.kind in "biu":
@@ -92,7 +89,7 @@ def _group_columns(g, m, cols):
     return f"columns {g * m} to {last}"
 
 
-class nm_array(SparseArray):
+class nm_array(DataMixin, SparseArray):
     """N:M structured sparse array: at most ``n`` non-zeros in every group of ``m``
     consecutive elements of each row.
 
@@ -122,6 +119,9 @@ class nm_array(SparseArray):
     copy : bool
         Copy raw storage even when it could be shared.
 
+    CuPy input (a dense array, or a packed pair) gives an array on the GPU that
+    held it: it is packed from a host copy, then its storage is moved there.
+
     Notes
     -----
     Column counts that are not a multiple of ``m`` are padded with zero columns
@@ -150,6 +150,16 @@ class nm_array(SparseArray):
         n, m = check_nm(n, m)
         if shape is not None:
             shape = check_shape(shape)
+        gpu = _cupy_input(arg)
+        if gpu is not None:
+            # Packing runs on the CPU: pack a host copy, then move the storage to
+            # the GPU that held the input.
+            import cupy
+
+            host = nm_array(_to_host(arg), n=n, m=m, prune=prune, shape=shape, dtype=dtype)
+            with cupy.cuda.Device(gpu):
+                self.__dict__.update(host._move_to("cuda").__dict__)
+            return
         if isinstance(arg, nm_array) and (arg.n, arg.m) == (n, m):
             if shape is not None and shape != arg.shape:
                 raise ValueError(f"shape {shape} does not match the input's {arg.shape}")
@@ -171,8 +181,6 @@ class nm_array(SparseArray):
                     raise ValueError(f"spla arrays are 2-D; got a {arg.ndim}-D SciPy array")
                 dense = arg.toarray()
             else:
-                if type(arg).__module__.split(".")[0] == "cupy":
-                    raise NotImplementedError(_BUILT_ON_CPU)
                 try:
                     dense = np.asarray(arg)
                 except (ValueError, TypeError) as exc:
@@ -235,9 +243,6 @@ class nm_array(SparseArray):
 
     def _init_from_packed(self, arg, n, m, shape, dtype, copy):
         values, positions = arg
-        for a in (values, positions):
-            if type(a).__module__.split(".")[0] == "cupy":
-                raise NotImplementedError(_BUILT_ON_CPU)
         if shape is None:
             raise ValueError("nm_array((values, positions)) needs shape=(rows, cols)")
         values = np.asarray(values)
@@ -371,7 +376,7 @@ class nm_array(SparseArray):
         >>> spla.nm_array(np.array([[0.0, 5.0, 0.0, 0.0]]), n=1, m=4).toarray()
         array([[0., 5., 0., 0.]])
         """
-        return _dispatch.lookup("toarray", "nm", self.device)(self, order, out)
+        return _dispatch.lookup("toarray", "nm", self.device)(self, check_order(order), out)
 
     def tocsr(self, copy=False):
         """The same matrix as a canonical ``csr_array`` without the stored zeros
@@ -413,28 +418,34 @@ class nm_array(SparseArray):
         return self._from_parts(self._values.copy(), self._packed.copy(), self._n, self._m,
                                 self._shape)
 
-    def _scale(self, scalar, divide=False):
-        # ``A * s``, ``s * A``, ``A / s`` and ``-A`` keep the N:M structure (a
-        # copy of the positions, as SciPy copies the structure), in NumPy's
-        # promotion of the values and the scalar (float16 stays float16); a
-        # complex scalar gives CSR: N:M values are real.
-        dt = np.result_type(self.dtype, scalar)
-        if dt not in NM_VALUE_DTYPES:
-            return self.tocsr()._scale(scalar, divide=divide)
-        scalar = scalar[()] if hasattr(scalar, "ndim") else scalar
-        values = self._values / scalar if divide else self._values * scalar
-        out = self._from_parts(values.astype(dt, copy=False), self._packed.copy(), self._n,
-                               self._m, self._shape)
+    def _with_data(self, values, copy=True):
+        """An N:M array with these positions and ``values``; on a device that lays
+        storage out for its hardware, laid out again."""
+        packed = self._packed.copy() if copy else self._packed
+        out = self._from_parts(values, packed, self._n, self._m, self._shape)
         if _dispatch.has("prepare", "nm", self.device):
             _dispatch.lookup("prepare", "nm", self.device)(out)
         return out
 
-    def conj(self):
-        """Complex conjugate: a copy (values are real)."""
-        return self.copy()
+    def _stores(self, dtype):
+        # N:M values are real floats; anything else (complex scales, bool
+        # comparisons) is answered in CSR.
+        return np.dtype(dtype) in NM_VALUE_DTYPES
 
-    def count_nonzero(self):
-        """Number of stored values that are not zero."""
+    def _divide_scalar(self, scalar):
+        # Unlike CSR (SciPy's rule: float64), N:M keeps NumPy's promotion of the
+        # values and the scalar, so float16 weights stay float16.
+        scalar = scalar[()] if hasattr(scalar, "ndim") else scalar
+        return self._apply(lambda v: v / scalar, dedupe=False)
+
+    def conjugate(self, copy=True):
+        """Complex conjugate: the array itself or a copy (values are real)."""
+        return self.copy() if copy else self
+
+    def count_nonzero(self, axis=None):
+        """Number of stored values that are not zero (along ``axis``: through CSR)."""
+        if axis is not None:
+            return self.tocsr().count_nonzero(axis=axis)
         xp = _dispatch.array_module(self.device)
         return int(xp.count_nonzero(self._values))
 
@@ -456,6 +467,25 @@ class nm_array(SparseArray):
 
     def _matmul_matrix(self, X):
         return _dispatch.lookup("matmat", "nm", self.device)(self, X)
+
+
+def _cupy_input(arg):
+    """The GPU ordinal of CuPy input (a dense array, or a packed pair of CuPy arrays),
+    None for host input. A pair that mixes NumPy and CuPy raises ``ValueError``."""
+    parts = arg if isinstance(arg, tuple) else (arg,)
+    on_gpu = [type(a).__module__.split(".")[0] == "cupy" for a in parts]
+    if not any(on_gpu):
+        return None
+    if not all(on_gpu):
+        raise ValueError("nm_array: values and positions live on different devices "
+                         "(some NumPy, some CuPy)")
+    return int(parts[0].device.id)
+
+
+def _to_host(arg):
+    if isinstance(arg, tuple):
+        return tuple(a.get() for a in arg)
+    return arg.get()
 
 
 def _to_nm(a):

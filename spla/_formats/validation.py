@@ -11,6 +11,8 @@ import numpy as np
 
 from .._dtypes import INDEX_DTYPES, index_dtype_for
 
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
 
 def check_shape(shape, name="shape"):
     """``shape`` as a tuple of two non-negative Python ints."""
@@ -22,6 +24,11 @@ def check_shape(shape, name="shape"):
         raise ValueError(f"{name} must have two dimensions, got {shape!r}")
     if dims[0] < 0 or dims[1] < 0:
         raise ValueError(f"{name} must not be negative, got {shape!r}")
+    if max(dims) > _INT64_MAX:
+        # SciPy raises OverflowError too; index arrays could not address such a shape.
+        raise OverflowError(
+            f"{name} {dims!r} has a dimension larger than the int64 maximum {_INT64_MAX}"
+        )
     return dims
 
 

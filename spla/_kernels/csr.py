@@ -504,8 +504,9 @@ def drop_zeros(indptr, indices, data, new_indptr, new_indices, new_data):
 
 
 # ---------------------------------------------------------------------------
-# Sparse-sparse operations: row by row with one dense workspace per block
-# (Gustavson). Each runs twice: a symbolic pass counts the entries of every
+# Sparse-sparse products: row by row with one dense workspace per block
+# (Gustavson; the elementwise operations merge rows instead, in
+# ``elementwise.py``). Each runs twice: a symbolic pass counts the entries of every
 # output row, the caller turns the counts into indptr, and a numeric pass fills
 # the rows, sorted.
 # ---------------------------------------------------------------------------
@@ -552,118 +553,6 @@ def spgemm_numeric(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data,
             c_indices[start:pos].sort()
             for p in range(start, pos):
                 c_data[p] = acc[c_indices[p]]
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def union_symbolic(a_indptr, a_indices, b_indptr, b_indices, n_cols, blocks, counts):
-    """counts[i + 1] = number of distinct columns in row i of A or B."""
-    for blk in prange(blocks.size - 1):
-        marker = np.full(n_cols, -1, dtype=np.int64)
-        for i in range(blocks[blk], blocks[blk + 1]):
-            cnt = 0
-            for k in range(a_indptr[i], a_indptr[i + 1]):
-                col = a_indices[k]
-                if marker[col] != i:
-                    marker[col] = i
-                    cnt += 1
-            for k in range(b_indptr[i], b_indptr[i + 1]):
-                col = b_indices[k]
-                if marker[col] != i:
-                    marker[col] = i
-                    cnt += 1
-            counts[i + 1] = cnt
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def union_numeric(a_indptr, a_indices, a_data, alpha, b_indptr, b_indices, b_data, beta,
-                  n_cols, blocks, c_indptr, c_indices, c_data):
-    """C = alpha * A + beta * B on the union of the patterns.
-
-    Duplicates are summed within each operand first (two accumulators), so that
-    the result equals the dense ``alpha * A + beta * B`` rounding for rounding:
-    ``A - A`` is exactly zero even when A stores duplicates.
-    """
-    for blk in prange(blocks.size - 1):
-        marker = np.full(n_cols, -1, dtype=np.int64)
-        acc_a = np.zeros(n_cols, dtype=c_data.dtype)
-        acc_b = np.zeros(n_cols, dtype=c_data.dtype)
-        for i in range(blocks[blk], blocks[blk + 1]):
-            start = c_indptr[i]
-            pos = start
-            for k in range(a_indptr[i], a_indptr[i + 1]):
-                col = a_indices[k]
-                if marker[col] != i:
-                    marker[col] = i
-                    c_indices[pos] = col
-                    acc_a[col] = a_data[k]
-                    acc_b[col] = 0
-                    pos += 1
-                else:
-                    acc_a[col] += a_data[k]
-            for k in range(b_indptr[i], b_indptr[i + 1]):
-                col = b_indices[k]
-                if marker[col] != i:
-                    marker[col] = i
-                    c_indices[pos] = col
-                    acc_a[col] = 0
-                    acc_b[col] = b_data[k]
-                    pos += 1
-                else:
-                    acc_b[col] += b_data[k]
-            c_indices[start:pos].sort()
-            for p in range(start, pos):
-                col = c_indices[p]
-                c_data[p] = alpha * acc_a[col] + beta * acc_b[col]
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def intersection_symbolic(a_indptr, a_indices, b_indptr, b_indices, n_cols, blocks, counts):
-    """counts[i + 1] = number of distinct columns present in row i of both A and B."""
-    for blk in prange(blocks.size - 1):
-        marker = np.full(n_cols, -1, dtype=np.int64)
-        for i in range(blocks[blk], blocks[blk + 1]):
-            for k in range(a_indptr[i], a_indptr[i + 1]):
-                marker[a_indices[k]] = 2 * i
-            cnt = 0
-            for k in range(b_indptr[i], b_indptr[i + 1]):
-                col = b_indices[k]
-                if marker[col] == 2 * i:
-                    marker[col] = 2 * i + 1
-                    cnt += 1
-            counts[i + 1] = cnt
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def intersection_numeric(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data,
-                         n_cols, blocks, c_indptr, c_indices, c_data):
-    """C = A * B elementwise (duplicates in either operand summed first)."""
-    for blk in prange(blocks.size - 1):
-        marker = np.full(n_cols, -1, dtype=np.int64)
-        acc_a = np.zeros(n_cols, dtype=c_data.dtype)
-        acc_b = np.zeros(n_cols, dtype=c_data.dtype)
-        for i in range(blocks[blk], blocks[blk + 1]):
-            for k in range(a_indptr[i], a_indptr[i + 1]):
-                col = a_indices[k]
-                if marker[col] != 3 * i:
-                    marker[col] = 3 * i
-                    acc_a[col] = a_data[k]
-                else:
-                    acc_a[col] += a_data[k]
-            start = c_indptr[i]
-            pos = start
-            for k in range(b_indptr[i], b_indptr[i + 1]):
-                col = b_indices[k]
-                if marker[col] == 3 * i:
-                    marker[col] = 3 * i + 1
-                    c_indices[pos] = col
-                    acc_b[col] = b_data[k]
-                    pos += 1
-                elif marker[col] == 3 * i + 1:
-                    acc_b[col] += b_data[k]
-            c_indices[start:pos].sort()
-            for p in range(start, pos):
-                col = c_indices[p]
-                c_data[p] = acc_a[col] * acc_b[col]
 
 
 # ---------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .._device import is_gpu_array
+
 _RTOL = {"e": 1e-2, "f": 1e-5, "d": 1e-12, "g": 1e-12}
 
 
@@ -13,7 +15,7 @@ def to_dense(a):
         return a.to_device("cpu").toarray()
     if hasattr(a, "toarray") and hasattr(a, "nnz"):  # SciPy sparse
         return a.toarray()
-    if type(a).__module__.split(".")[0] == "cupy":
+    if is_gpu_array(a):
         return a.get()
     return np.asarray(a)
 

@@ -12,23 +12,33 @@ import numba
 import numpy as np
 
 from ..._dispatch import register
-from ..._dtypes import index_dtype_for, result_dtype
+from ..._dtypes import (
+    accumulator_dtype,
+    compute_dtype,
+    finish,
+    index_dtype_for,
+    result_dtype,
+    sum_dtype,
+)
 from ..._formats.compressed import csr_array
 from ..._kernels import csr as K
 from ..._kernels import partition
 from ..._kernels.partition import merge_path_partition, num_chunks, row_blocks
 from ..._kernels.threads import parallel_section
+from ..._kernels.elementwise import BOOL_RESULT
+from . import convert as convert_ops
+from . import elementwise as elementwise_ops
 from . import memory
+from . import reduce as reduce_ops
+from . import values as values_ops
+from ..._kernels import values as values_kernels
 
 #: Below this many stored entries a transposed product runs on one lane
 #: (the per-thread output buffers would cost more than they save).
 _SCATTER_PARALLEL_MIN_NNZ = 1 << 15
 
 
-@functools.lru_cache(maxsize=None)
-def _accumulator_dtype(dtype):
-    """Dtype of the per-chunk partial sums: float32/complex64 work accumulate in double."""
-    return np.result_type(dtype, np.float64)
+_accumulator_dtype = accumulator_dtype
 
 
 def _cast(a, dtype):
@@ -43,7 +53,7 @@ def _gathers_are_scattered(A):
     """Whether A's column indices wander far from the diagonal (random, power-law,
     graph matrices) rather than staying near it (stencils, bands). Decided once per
     array from an evenly spaced sample of 1024 stored entries."""
-    cached = getattr(A, "_scattered", None)
+    cached = A._derived.get("scattered")
     if cached is not None:
         return cached
     m, n = A.shape
@@ -55,7 +65,7 @@ def _gathers_are_scattered(A):
         near = rows * (n / m)
         far = np.abs(A.indices[pos] - near) > 32768
         scattered = bool(far.mean() > 0.25)
-    A._scattered = scattered
+    A._derived["scattered"] = scattered
     return scattered
 
 
@@ -88,11 +98,11 @@ _SERIAL_MAX_ITEMS = 1 << 17
 def _partition(A):
     """Merge-path chunks of A, computed once per array (and per chunk size)."""
     key = (partition.CHUNK_ITEMS, A.shape[0], A.nnz)
-    cached = getattr(A, "_chunks", None)
+    cached = A._derived.get("chunks")
     if cached is None or cached[0] != key:
         n_chunks = num_chunks(A.shape[0], A.nnz)
         cached = (key,) + tuple(merge_path_partition(A.indptr, n_chunks))
-        A._chunks = cached
+        A._derived["chunks"] = cached
     return cached[1], cached[2]
 
 
@@ -105,7 +115,8 @@ def _is_small(A, width=1):
 
 @register("matvec", "csr", "cpu")
 def matvec(A, x):
-    dt = result_dtype(A.dtype, x.dtype)
+    out_dt = result_dtype(A.dtype, x.dtype)
+    dt = compute_dtype(out_dt)
     data = _cast(A.data, dt)
     x = np.ascontiguousarray(x, dtype=dt)
     y = np.empty(A.shape[0], dtype=dt)
@@ -129,7 +140,7 @@ def matvec(A, x):
         kernel = K.spmv_stream if stream else K.spmv
         with parallel_section():
             kernel(A.indptr, A.indices, data, x, y, rows, nzs, carry, distance, zero)
-    return y
+    return finish(y, out_dt)
 
 
 #: Result dtypes whose SpMM runs the SIMD row tiles (``spla._kernels.csr_simd``).
@@ -154,10 +165,11 @@ def _use_aligned_copy(A, X, dt):
 
 @register("matmat", "csr", "cpu")
 def matmat(A, X):
-    dt = result_dtype(A.dtype, X.dtype)
+    out_dt = result_dtype(A.dtype, X.dtype)
+    dt = compute_dtype(out_dt)
     m, k = A.shape[0], X.shape[1]
     if k == 0 or m == 0:
-        return np.zeros((m, k), dtype=dt)
+        return np.zeros((m, k), dtype=out_dt)
     data = _cast(A.data, dt)
     Y = memory.empty_output((m, k), dt)
     rows, nzs = _partition(A)
@@ -172,21 +184,21 @@ def matmat(A, X):
             K.spmm_simd_serial(A.indptr, A.indices, data, X, Y, rows, nzs, carry, 0)
         else:
             K.spmm_serial(A.indptr, A.indices, data, X, Y, rows, nzs, carry, 0, dt.type(0))
-        return Y
+        return finish(Y, out_dt)
     distance = _prefetch_distance(A, X.nbytes, K.SPMM_PREFETCH_DISTANCE)
     if not simd:
         X = np.ascontiguousarray(X, dtype=dt)
         with parallel_section():
             K.spmm(A.indptr, A.indices, data, X, Y, rows, nzs, carry, distance, dt.type(0))
-        return Y
+        return finish(Y, out_dt)
     if _use_aligned_copy(A, X, dt):
         with parallel_section(), memory.gathered_rows(X, dt) as Xg:
             K.spmm_simd(A.indptr, A.indices, data, Xg, Y, rows, nzs, carry, distance)
-        return Y
+        return finish(Y, out_dt)
     X = np.ascontiguousarray(X, dtype=dt)
     with parallel_section():
         K.spmm_simd(A.indptr, A.indices, data, X, Y, rows, nzs, carry, distance)
-    return Y
+    return finish(Y, out_dt)
 
 
 #: Output lanes of a large transposed product. Fixed, not the thread count, so
@@ -204,7 +216,8 @@ def _scatter_lanes(A):
 @register("rmatvec", "csr", "cpu")
 def rmatvec(A, x):
     """A.T @ x, scattering A's rows into one output buffer per lane."""
-    dt = result_dtype(A.dtype, x.dtype)
+    out_dt = result_dtype(A.dtype, x.dtype)
+    dt = compute_dtype(out_dt)
     data = _cast(A.data, dt)
     x = np.ascontiguousarray(x, dtype=dt)
     n = A.shape[1]
@@ -212,20 +225,21 @@ def rmatvec(A, x):
     lanes = np.zeros((rows.size - 1, n), dtype=dt)
     if lanes.shape[0] == 1:
         K.rmatvec_serial(A.indptr, A.indices, data, x, lanes, rows, nzs)
-        return lanes[0]
+        return finish(lanes[0], out_dt)
     with parallel_section():
         K.rmatvec(A.indptr, A.indices, data, x, lanes, rows, nzs)
         y = np.empty(n, dtype=dt)
         K.sum_lanes(lanes, y)
-    return y
+    return finish(y, out_dt)
 
 
 @register("rmatmat", "csr", "cpu")
 def rmatmat(A, X):
-    dt = result_dtype(A.dtype, X.dtype)
+    out_dt = result_dtype(A.dtype, X.dtype)
+    dt = compute_dtype(out_dt)
     n, k = A.shape[1], X.shape[1]
     if k == 0 or n == 0:
-        return np.zeros((n, k), dtype=dt)
+        return np.zeros((n, k), dtype=out_dt)
     data = _cast(A.data, dt)
     X = np.ascontiguousarray(X, dtype=dt)
     rows, nzs = _scatter_lanes(A)
@@ -233,10 +247,10 @@ def rmatmat(A, X):
     with parallel_section():
         K.rmatmat(A.indptr, A.indices, data, X, lanes, rows, nzs)
         if lanes.shape[0] == 1:
-            return lanes[0]
+            return finish(lanes[0], out_dt)
         Y = np.empty((n, k), dtype=dt)
         K.sum_lanes(lanes.reshape(lanes.shape[0], n * k), Y.reshape(n * k))
-    return Y
+    return finish(Y, out_dt)
 
 
 # -- sparse-sparse ------------------------------------------------------------------
@@ -279,50 +293,55 @@ def _same_index_dtype(A, B):
 
 @register("spgemm", "csr", "cpu")
 def spgemm(A, B):
-    dt = result_dtype(A.dtype, B.dtype)
+    out_dt = result_dtype(A.dtype, B.dtype)
+    dt = compute_dtype(out_dt)
     m, n = A.shape[0], B.shape[1]
     ap, ai, bp, bi = _same_index_dtype(A, B)
     ad, bd = _cast(A.data, dt), _cast(B.data, dt)
     blocks = _blocks(A)
-    return _two_pass(
+    C = _two_pass(
         m, n,
         lambda counts: K.spgemm_symbolic(ap, ai, bp, bi, n, blocks, counts),
         lambda cp, ci, cd: K.spgemm_numeric(ap, ai, ad, bp, bi, bd, n, blocks, cp, ci, cd),
         dt,
     )
+    return C if out_dt == dt else C._with_data(C.data.astype(out_dt), copy_structure=False)
 
 
 @register("add", "csr", "cpu")
 def add(A, B, sign):
-    dt = result_dtype(A.dtype, B.dtype)
-    m, n = A.shape
-    ap, ai, bp, bi = _same_index_dtype(A, B)
-    ad, bd = _cast(A.data, dt), _cast(B.data, dt)
-    alpha, beta = dt.type(1), dt.type(sign)
-    blocks = _blocks(A)
-    return _two_pass(
-        m, n,
-        lambda counts: K.union_symbolic(ap, ai, bp, bi, n, blocks, counts),
-        lambda cp, ci, cd: K.union_numeric(ap, ai, ad, alpha, bp, bi, bd, beta, n, blocks,
-                                           cp, ci, cd),
-        dt,
-    )
+    """A + B (sign 1) or A - B (sign -1) by merging rows (``elementwise.binop``)."""
+    return _elementwise("add" if sign == 1 else "subtract", A, B)
 
 
 @register("multiply", "csr", "cpu")
 def multiply(A, B):
-    dt = result_dtype(A.dtype, B.dtype)
-    m, n = A.shape
-    ap, ai, bp, bi = _same_index_dtype(A, B)
-    ad, bd = _cast(A.data, dt), _cast(B.data, dt)
-    blocks = _blocks(A)
-    return _two_pass(
-        m, n,
-        lambda counts: K.intersection_symbolic(ap, ai, bp, bi, n, blocks, counts),
-        lambda cp, ci, cd: K.intersection_numeric(ap, ai, ad, bp, bi, bd, n, blocks,
-                                                  cp, ci, cd),
-        dt,
-    )
+    """A * B elementwise by merging rows (``elementwise.binop``)."""
+    return _elementwise("multiply", A, B)
+
+
+def _elementwise(op, A, B):
+    dt = np.dtype(np.bool_) if op in BOOL_RESULT else result_dtype(A.dtype, B.dtype)
+    data, indices, indptr = elementwise_ops.binop(
+        op, (A.data, A.indices, A.indptr, A.shape), (B.data, B.indices, B.indptr, B.shape),
+        dt, canonical=A.has_canonical_format and B.has_canonical_format, check=False)
+    return csr_array._from_parts(data, indices, indptr, A.shape, True)
+
+
+@register("elementwise", "csr", "cpu")
+def elementwise(A, B, op):
+    """``op`` of two CSR arrays of one shape, as SciPy computes it, by merging rows:
+    add, subtract, multiply, maximum, minimum, ne, lt, gt give canonical CSR
+    arrays; divide gives SciPy's dense array for float results (``nan`` where
+    both are zero) and a sparse one for integers; eq, le and ge are answered by
+    the caller from their negations (their result is mostly True)."""
+    if op == "divide":
+        # SciPy divides in float64 whatever can be cast to it.
+        a_dt = np.dtype(np.float64) if np.can_cast(A.dtype, np.float64) else A.dtype
+        dt = result_dtype(a_dt, B.dtype)
+        return elementwise_ops.true_divide_dense(
+            (A.data, A.indices, A.indptr, A.shape), (B.data, B.indices, B.indptr, B.shape), dt)
+    return _elementwise(op, A, B)
 
 
 # -- with dense operands -------------------------------------------------------------
@@ -339,7 +358,11 @@ def add_dense(A, dense, sign):
     if shape != A.shape:
         raise ValueError(f"add: dense operand {dense.shape} does not broadcast to {A.shape}")
     out = np.empty(A.shape, dtype=dt)
-    out[...] = dense if sign == 1 else -dense
+    out[...] = dense
+    if sign == -1:
+        # Negate in the result dtype: -D in D's own dtype wraps for unsigned
+        # integers and raises for booleans.
+        np.negative(out, out=out)
     with parallel_section():
         K.scatter_add_dense(A.indptr, A.indices, _cast(A.data, dt), out)
     return out
@@ -374,14 +397,69 @@ def toarray(A, order, out):
 
 @register("transpose", "csr", "cpu")
 def transpose(A):
-    m, n = A.shape
-    idx = index_dtype_for(max(m, A.nnz))
-    t_indptr = np.empty(n + 1, dtype=idx)
-    t_indices = np.empty(A.nnz, dtype=idx)
-    t_data = np.empty(A.nnz, dtype=A.dtype)
-    K.transpose(n, A.indptr, A.indices, A.data, t_indptr, t_indices, t_data)
-    canonical = True if A._canonical else None  # sorted; duplicates survive the transpose
-    return csr_array._from_parts(t_data, t_indices, t_indptr, (n, m), canonical)
+    """The CSR storage of A's transpose (a parallel counting sort: sorted rows)."""
+    d, j, p, shape = convert_ops.transpose(A.data, A.indices, A.indptr, A.shape)
+    canonical = True if A._derived.get("canonical") else None  # duplicates survive
+    return csr_array._from_parts(d, j, p, shape, canonical)
+
+
+@register("canonicalize", "csr", "cpu")
+def canonicalize(A):
+    """A canonical copy of A (rows sorted, duplicates summed), in parallel."""
+    d, j, p, shape = convert_ops.canonicalize(A.data, A.indices, A.indptr, A.shape)
+    return csr_array._from_parts(d, j, p, shape, True)
+
+
+@register("coo_to_csr", "coo", "cpu")
+def coo_to_csr(data, row, col, shape):
+    """Canonical CSR storage ``(data, indices, indptr)`` of COO triplets."""
+    d, j, p, _ = convert_ops.coo_tocsr(row, col, data, shape)
+    return d, j, p
+
+
+@register("map_values", "any", "cpu")
+def map_values(func, values):
+    """``func(values)`` on all threads when the values are many (NumPy's ufuncs
+    release the GIL)."""
+    if values.ndim != 1:
+        return func(values)
+    return values_kernels.parallel_map(func, values)
+
+
+@register("copy_array", "any", "cpu")
+def copy_array(a):
+    """A copy of a 1-D array, made by all threads when it is large."""
+    return convert_ops.parallel_copy(a) if a.ndim == 1 else a.copy()
+
+
+@register("keep_where", "csr", "cpu")
+def keep_where(A, mask):
+    """CSR storage of A's entries where ``mask`` holds, in stored order."""
+    d, j, p, shape = values_ops.keep_where(A.data, A.indices, A.indptr, A.shape, mask)
+    return csr_array._from_parts(d, j, p, shape, A._derived.get("canonical"))
+
+
+@register("reduce", "csr", "cpu")
+def reduce(A, name, **kwargs):
+    """SciPy's reductions of a CSR or CSC array (``A.format`` says which): sum,
+    mean, count_nonzero, min/max/nanmin/nanmax, argmin/argmax."""
+    storage = (A.data, A.indices, A.indptr, A.shape)
+    fmt = A.format
+    if name == "sum":
+        return reduce_ops.sum_(*storage, canonical=A._derived.get("canonical"), fmt=fmt,
+                               **kwargs)
+    if name == "mean":
+        return reduce_ops.mean(*storage, fmt=fmt, **kwargs)
+    if name == "count_nonzero":
+        return reduce_ops.count_nonzero(*storage, canonical=A._derived.get("canonical"),
+                                        fmt=fmt, **kwargs)
+    if name in ("max", "min", "nanmax", "nanmin"):
+        return reduce_ops.minmax(*storage, name, canonical=A._derived.get("canonical"),
+                                 fmt=fmt, **kwargs)
+    if name in ("argmax", "argmin"):
+        return reduce_ops.argminmax(*storage, name, canonical=A._derived.get("canonical"),
+                                    fmt=fmt, **kwargs)
+    raise ValueError(f"unknown reduction {name!r}")
 
 
 @register("is_canonical", "csr", "cpu")
@@ -401,19 +479,21 @@ def eliminate_zeros(A):
         indices = np.empty(nnz, dtype=A.indices.dtype)
         data = np.empty(nnz, dtype=A.dtype)
         K.drop_zeros(A.indptr, A.indices, A.data, indptr, indices, data)
-    return csr_array._from_parts(data, indices, indptr, A.shape, A._canonical)
+    return csr_array._from_parts(data, indices, indptr, A.shape, A._derived.get("canonical"))
 
 
 @register("sum", "csr", "cpu")
 def sum_(A, axis):
+    """Sums in NumPy's sum dtype (``sum_dtype``): bool and narrow integers widen."""
+    dt = sum_dtype(A.dtype)
     if axis is None:
-        return A.data.sum()
+        return A.data.sum(dtype=dt)
     if axis == 1:
-        out = np.empty(A.shape[0], dtype=A.dtype)
+        out = np.empty(A.shape[0], dtype=dt)
         with parallel_section():
-            K.row_sums(A.indptr, A.data, out, _accumulator_dtype(A.dtype).type(0))
+            K.row_sums(A.indptr, _cast(A.data, dt), out, _accumulator_dtype(dt).type(0))
         return out
-    return rmatvec(A, np.ones(A.shape[0], dtype=A.dtype))
+    return rmatvec(A, np.ones(A.shape[0], dtype=dt))
 
 
 @register("diagonal", "csr", "cpu")

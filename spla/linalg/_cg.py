@@ -1,16 +1,11 @@
-"""Linear solvers for spla arrays.
-
-``solve_banded`` hands a banded matrix to LAPACK (``gbsv``, or ``gtsv`` for a
-tridiagonal one) through ``scipy.linalg.solve_banded``. ``cg`` is conjugate
-gradients with SciPy's conventions, for spla arrays (CPU or GPU), SciPy sparse
-matrices and ``LinearOperator``s, and Dask arrays of spla blocks.
-"""
+"""``cg``: conjugate gradients with SciPy's conventions, for spla arrays (CPU or
+GPU), SciPy sparse matrices and ``LinearOperator``s, and Dask arrays of spla blocks."""
 
 import numbers
 
 import numpy as np
 
-__all__ = ["cg", "solve_banded"]
+__all__ = ["cg"]
 
 # SciPy's rule for the working precision of an iterative solve (``coerce`` in
 # scipy.sparse.linalg._isolve.utils): single or double, real or complex.
@@ -41,8 +36,8 @@ def _check_tolerances(rtol, atol, maxiter):
 
 def _operator(A, what, n=None):
     """``(matvec, shape, dtype char or None, array module)`` of a matrix or operator."""
-    from ._base import SparseArray, _is_scipy_sparse
-    from . import _dispatch
+    from .._base import SparseArray, _is_scipy_sparse
+    from .. import _dispatch
 
     if isinstance(A, SparseArray):
         return (lambda v: A @ v), A.shape, A.dtype.char, _dispatch.array_module(A.device)
@@ -134,7 +129,7 @@ def cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
     if len(shape) != 2 or shape[0] != shape[1]:
         raise ValueError(f"cg: A must be square, got shape {shape}")
     n = shape[0]
-    if type(b).__module__.split(".")[0] == "cupy":
+    if is_gpu_array(b):
         import cupy as xp  # noqa: F811 - b decides for operators of unknown device
     b = xp.asarray(b)
     if b.dtype == object:
@@ -172,8 +167,20 @@ def cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
         return b, 0
     if maxiter is None:
         maxiter = n * 10
+    from .._base import SparseArray
+    from ._threads import solver_threads
+
+    spla_cpu = isinstance(A, SparseArray) and A.device == "cpu"
+    with solver_threads(spla_cpu):
+        r = b - matvec(x) if x.any() else b.copy()
+        if spla_cpu and M is None and xp is np:
+            return _cg_fused(matvec, x, r, atol, maxiter, callback)
+        return _cg_loop(matvec, psolve, x, r, atol, maxiter, callback, xp, xtype)
+
+
+def _cg_loop(matvec, psolve, x, r, atol, maxiter, callback, xp, xtype):
+    """SciPy's CG loop with array-module operations (any device, any preconditioner)."""
     dotprod = xp.vdot if xtype in "FD" else xp.dot
-    r = b - matvec(x) if x.any() else b.copy()
     rho_prev, p = None, None
     for iteration in range(maxiter):
         if xp.linalg.norm(r) < atol:
@@ -197,10 +204,45 @@ def cg(A, b, x0=None, *, rtol=1e-5, atol=0.0, maxiter=None, M=None, callback=Non
     return x, maxiter
 
 
+#: Below this length the fused CG kernels run their serial twins.
+FUSED_PARALLEL_MIN = 50_000
+
+
+def _cg_fused(matvec, x, r, atol, maxiter, callback):
+    """Unpreconditioned CG on spla's SpMV and the fused kernels of ``_kernels/krylov.py``:
+    one SpMV and three vector passes per iteration, no BLAS call. The same iteration
+    as ``_cg_loop`` with ``z = r`` (``rho = r . r`` comes out of the update pass)."""
+    from .._kernels import krylov
+
+    n = r.size
+    if n >= FUSED_PARALLEL_MIN:
+        dot, update, direction = krylov.dot, krylov.update, krylov.direction
+    else:
+        dot, update, direction = krylov.dot_serial, krylov.update_serial, krylov.direction_serial
+    chunks = krylov.nchunks(n)
+    part = np.zeros(chunks, dtype=r.dtype)
+    rpart = np.zeros(chunks, dtype=r.real.dtype)
+    atol2 = atol * atol
+    rho = dot(r, r, part).real
+    p = r.copy()
+    for iteration in range(maxiter):
+        if rho < atol2:  # (a NaN residual continues, as in SciPy)
+            return x, 0
+        if iteration > 0:
+            direction(p, r, r.dtype.type(rho / rho_prev))
+        q = matvec(p)
+        alpha = r.dtype.type(rho / dot(p, q, part))
+        rho_prev = rho
+        rho = update(x, r, p, q, alpha, rpart)
+        if callback:
+            callback(x)
+    return x, maxiter
+
+
 def _is_sparse_dask(A):
     if type(A).__module__.split(".")[0] != "dask":
         return False
-    from .dask import is_sparse_dask
+    from ..dask import is_sparse_dask
 
     return is_sparse_dask(A)
 
@@ -210,7 +252,7 @@ def _cg_dask(A, b, x0, rtol, atol, maxiter, M, callback):
     import dask
     import dask.array as da
 
-    from .dask import column_windows, is_sparse_dask, matvec
+    from ..dask import column_windows, is_sparse_dask, matvec
 
     m, n = A.shape
     if m != n:
@@ -280,72 +322,3 @@ def _cg_dask(A, b, x0, rtol, atol, maxiter, M, callback):
         if callback:
             callback(x)
     return x, maxiter
-
-
-def solve_banded(A, b, *, check_finite=True):
-    """Solve ``A @ x = b`` for a square banded ``A`` with LAPACK (partial pivoting).
-
-    Parameters
-    ----------
-    A : banded_array, or anything ``spla.banded_array`` accepts
-        Square ``(n, n)`` matrix. Its band ``(l, u) = A.bandwidth`` is what LAPACK
-        factorises: O(n l (l + u)) time, O(n (2 l + u + 1)) memory.
-    b : array_like, shape (n,) or (n, k)
-        Right-hand side(s).
-    check_finite : bool, default True
-        Check that ``A`` and ``b`` hold only finite numbers (``ValueError`` otherwise).
-
-    Returns
-    -------
-    x : ndarray, shape of ``b``
-        Dtype: NumPy's promotion of ``A.dtype`` and ``b.dtype`` (at least float32).
-
-    Raises
-    ------
-    numpy.linalg.LinAlgError
-        If ``A`` is singular (an exactly zero pivot).
-    ValueError
-        If ``A`` is not square, or ``b`` does not have ``n`` rows or is not 1-D or 2-D.
-
-    Examples
-    --------
-    >>> import numpy as np, spla
-    >>> A = spla.banded_array(np.array([[4.0, 1.0, 0.0],
-    ...                                 [1.0, 4.0, 1.0],
-    ...                                 [0.0, 1.0, 4.0]]))
-    >>> x = spla.linalg.solve_banded(A, np.array([5.0, 6.0, 5.0]))
-    >>> np.allclose(x, [1.0, 1.0, 1.0])
-    True
-    """
-    import scipy.linalg
-
-    from ._formats.banded import banded_array
-
-    if not isinstance(A, banded_array):
-        A = banded_array(A)
-    if A.device != "cpu":
-        raise ValueError("solve_banded needs A on the CPU; use A.to_device('cpu') first")
-    m, n = A.shape
-    if m != n:
-        raise ValueError(f"solve_banded: A must be square, got shape {A.shape}")
-    if type(b).__module__.split(".")[0] == "cupy":
-        raise ValueError("solve_banded: b is a CuPy (GPU) array; move it to the CPU first")
-    b = np.asarray(b)
-    if b.dtype == object:
-        raise TypeError("solve_banded: b must be a numeric array")
-    if b.ndim not in (1, 2):
-        raise ValueError(f"solve_banded: b must be 1-D or 2-D, got shape {b.shape}")
-    if b.shape[0] != n:
-        raise ValueError(
-            f"solve_banded: b has {b.shape[0]} rows but A is {A.shape} (needs {n})"
-        )
-    if b.dtype.kind in "biu":
-        b = b.astype(np.float64)
-    ab, (l, u) = A.to_lapack()
-    if n == 1:
-        # SciPy divides by ab[u, 0] for a 1 x 1 system: check the pivot ourselves.
-        if ab[u, 0] == 0:
-            raise np.linalg.LinAlgError("singular matrix")
-    dt = np.result_type(ab.dtype, b.dtype, np.float32)
-    return scipy.linalg.solve_banded((l, u), ab.astype(dt, copy=False), b.astype(dt, copy=False),
-                                     check_finite=check_finite)

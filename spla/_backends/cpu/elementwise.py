@@ -1,0 +1,317 @@
+"""CPU entry points of the sparse-sparse elementwise operations, over raw CSR storage.
+
+These functions take and return plain arrays, so that any format (CSR directly,
+CSC through its transpose, others through CSR) can call them. The kernels are
+in ``spla._kernels.elementwise``; this module validates, casts, allocates and
+picks the serial or the parallel kernel.
+
+An operand is a tuple ``(data, indices, indptr, shape)`` of a CSR matrix; its
+rows may be unsorted and hold duplicates and explicit zeros. The indices of
+the two operands are brought to one dtype (int64 when they differ), and the
+output uses int32 indices when the column count and the result's ``nnz`` fit.
+"""
+
+import numba
+import numpy as np
+
+from ..._kernels import elementwise as K
+from ..._kernels.threads import parallel_section
+
+#: Every operation ``binop`` accepts.
+OPERATIONS = tuple(K.OPERATIONS) + tuple(K.COMPLEMENTS)
+
+#: Below this many items (rows + stored entries of both operands) the kernels
+#: run on the calling thread: waking the thread pool costs more than the work.
+SERIAL_MAX_ITEMS = 1 << 16
+
+#: Items per parallel block (at most ``_BLOCKS_PER_THREAD`` blocks a thread).
+_BLOCK_ITEMS = 1 << 15
+_BLOCKS_PER_THREAD = 8
+
+_INT32_MAX = np.iinfo(np.int32).max
+_VALUE_KINDS = "biufc"
+
+
+def _operand(x, which, full_check=True):
+    try:
+        data, indices, indptr, shape = x
+    except (TypeError, ValueError):
+        raise TypeError(f"{which} must be a tuple (data, indices, indptr, shape)") from None
+    data, indices, indptr = np.asarray(data), np.asarray(indices), np.asarray(indptr)
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 2 or min(shape) < 0:
+        raise ValueError(f"{which}: shape must be two non-negative integers, got {shape}")
+    if data.ndim != 1 or indices.ndim != 1 or indptr.ndim != 1:
+        raise ValueError(f"{which}: data, indices and indptr must be one-dimensional")
+    if data.dtype.kind not in _VALUE_KINDS or data.dtype.itemsize > 16 or (
+            data.dtype.kind == "f" and data.dtype.itemsize > 8):
+        raise TypeError(f"{which}: unsupported value dtype {data.dtype}")
+    if not all(x.dtype.kind == "i" and x.dtype.itemsize in (4, 8) for x in (indices, indptr)):
+        raise TypeError(f"{which}: indices and indptr must be int32 or int64, got "
+                        f"{indices.dtype} and {indptr.dtype}")
+    indices, indptr = _native(indices, indices.dtype), _native(indptr, indptr.dtype)
+    if indptr.size != shape[0] + 1:
+        raise ValueError(f"{which}: indptr has {indptr.size} entries for {shape[0]} rows")
+    nnz = int(indptr[-1])
+    if int(indptr[0]) != 0 or nnz > indices.size or nnz > data.size:
+        raise ValueError(f"{which}: indptr must start at 0 and end at most at "
+                         f"len(indices) and len(data)")
+    if not full_check:
+        return data[:nnz], indices[:nnz], indptr, shape
+    if shape[0] and np.any(indptr[1:] < indptr[:-1]):
+        raise ValueError(f"{which}: indptr must be non-decreasing")
+    if nnz:
+        used = indices[:nnz]
+        lo, hi = int(used.min()), int(used.max())
+        if lo < 0 or hi >= shape[1]:
+            raise IndexError(f"{which}: column index {lo if lo < 0 else hi} out of range "
+                             f"for {shape[1]} columns")
+    return data[:nnz], indices[:nnz], indptr, shape
+
+
+def _native(a, dtype):
+    """``a`` as a contiguous native-order array of ``dtype`` (copied only when needed)."""
+    return np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("="))
+
+
+def compute_dtype(op, a_dtype, b_dtype, result_dtype):
+    """Dtype the values of ``op`` are computed in: the result dtype for arithmetic,
+    NumPy's promotion of the operands for comparisons (their result is bool)."""
+    if op in K.BOOL_RESULT:
+        return np.promote_types(a_dtype, b_dtype)
+    return np.dtype(result_dtype)
+
+
+def binop(op, a, b, result_dtype, *, canonical=False, check=True):
+    """``op(A, B)`` elementwise for two CSR matrices of one shape, as SciPy computes it.
+
+    Parameters
+    ----------
+    op : str
+        One of ``add``, ``subtract``, ``multiply``, ``divide``, ``maximum``,
+        ``minimum``, ``ne``, ``lt``, ``gt``, ``eq``, ``le``, ``ge``.
+    a, b : tuple
+        ``(data, indices, indptr, shape)`` of each operand, int32 or int64 indices.
+        Rows may be unsorted and hold duplicates (summed first) and explicit zeros.
+    result_dtype : dtype
+        The dtype of the result values (NumPy's promotion of the operands', chosen
+        by the caller): ``bool`` for the comparisons, a float or complex dtype for
+        ``divide``. The operands are cast to it (comparisons: to the promotion of
+        the two) and the operation computed in it, wrapping as NumPy does.
+    canonical : bool
+        The caller promises that both operands are canonical (sorted, no
+        duplicates), which skips the per-row check.
+    check : bool
+        Check that ``indptr`` is non-decreasing and every column index is in range
+        (O(nnz)). Pass False only for storage validated before (an spla array's);
+        the O(1) checks of lengths, dtypes and shapes always run.
+
+    Returns
+    -------
+    data, indices, indptr : ndarray
+        The canonical CSR result: only non-zero (``True``) results are stored.
+        For ``eq``, ``le`` and ``ge``, whose value is ``True`` wherever neither
+        operand stores anything, the stored entries are instead the positions
+        where the result is ``False`` (``data`` all ``False``); everything else is
+        ``True``. SciPy computes these as ``ones - (A != B)``, ``ones - (A > B)``,
+        ``ones - (A < B)`` (so ``le`` is "not greater", also for NaN);
+        ``complement`` turns the pattern into SciPy's explicit result.
+        For ``divide`` the stored entries are SciPy's ``_eldiv_`` result: ``a / b``
+        on the union of the patterns (``a / 0`` is ``inf`` or ``nan``); SciPy's
+        ``A / B`` is the dense array that holds these, 0 at the other entries
+        stored (and non-zero) in B, and ``nan`` everywhere else (``true_divide_dense``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = (np.array([1.0, 2.0]), np.array([0, 2]), np.array([0, 1, 2]), (2, 3))
+    >>> b = (np.array([-1.0, 5.0]), np.array([0, 1]), np.array([0, 2, 2]), (2, 3))
+    >>> data, indices, indptr = binop("add", a, b, np.float64)
+    >>> data.tolist(), indices.tolist(), indptr.tolist()
+    ([5.0, 2.0], [1, 2], [0, 1, 2])
+    """
+    if op not in OPERATIONS:
+        raise ValueError(f"unknown elementwise operation {op!r}; expected one of "
+                         f"{', '.join(OPERATIONS)}")
+    ad, ai, ap, shape = _operand(a, "A", check)
+    bd, bi, bp, b_shape = _operand(b, "B", check)
+    if shape != b_shape:
+        raise ValueError(f"inconsistent shapes {shape} and {b_shape}")
+    result_dtype = np.dtype(result_dtype)
+    if result_dtype.kind not in _VALUE_KINDS:
+        raise TypeError(f"unsupported result dtype {result_dtype}")
+    if op in K.BOOL_RESULT:
+        if result_dtype != np.bool_:
+            raise TypeError(f"{op}: the result dtype of a comparison is bool, not {result_dtype}")
+    else:
+        if op == "divide" and result_dtype.kind not in "fc":
+            raise TypeError("divide: the result dtype must be a float or complex dtype "
+                            f"(SciPy divides in float64), not {result_dtype}")
+        promoted = np.promote_types(ad.dtype, bd.dtype)
+        if not np.can_cast(promoted, result_dtype, "safe"):
+            raise TypeError(f"{op}: operands of dtypes {ad.dtype} and {bd.dtype} cannot be "
+                            f"computed in {result_dtype}")
+    inverted = op in K.COMPLEMENTS
+    kernel_op = K.COMPLEMENTS.get(op, op)
+    cdt = compute_dtype(op, ad.dtype, bd.dtype, result_dtype)
+    ad, bd = _native(ad, cdt), _native(bd, cdt)
+    # one dtype for the two index arrays and one for the two indptr (each kernel
+    # compiles once per pair); indices and indptr may differ
+    if ai.dtype != bi.dtype:
+        ai, bi = _native(ai, np.int64), _native(bi, np.int64)
+    if ap.dtype != bp.dtype:
+        ap, bp = _native(ap, np.int64), _native(bp, np.int64)
+    ai, ap, bi, bp = (np.ascontiguousarray(x) for x in (ai, ap, bi, bp))
+    if canonical and _same_array(ap, bp) and _same_array(ai, bi):
+        data, indices, indptr = _run_same_pattern(kernel_op, ap, ai, ad, bd, shape, result_dtype)
+    else:
+        data, indices, indptr = _run(kernel_op, ap, ai, ad, bp, bi, bd, shape, cdt,
+                                     result_dtype, not canonical)
+    if inverted:
+        data = np.zeros(indices.size, dtype=np.bool_)
+    return data, indices, indptr
+
+
+def _same_array(x, y):
+    """Whether ``x`` and ``y`` view the same memory the same way."""
+    return x is y or (x.__array_interface__["data"][0] == y.__array_interface__["data"][0]
+                      and x.shape == y.shape and x.strides == y.strides and x.dtype == y.dtype)
+
+
+def _run_same_pattern(op, ap, ai, ad, bd, shape, odt):
+    """Operands of one canonical pattern: compute entry by entry, then drop the
+    zero results (only when there are any)."""
+    m, n = shape
+    nnz = ai.size
+    zo = odt.type(0)
+    code = K.OPERATIONS[op]
+    out = np.empty(nnz, odt)
+    if nnz + m < SERIAL_MAX_ITEMS:
+        zeros = K.same_pattern_range(code, ad, bd, 0, nnz, zo, out)
+    else:
+        n_chunks = max(1, min(nnz // _BLOCK_ITEMS, _BLOCKS_PER_THREAD * numba.get_num_threads()))
+        bounds = (np.arange(n_chunks + 1, dtype=np.int64) * nnz) // n_chunks
+        per_chunk = np.empty(n_chunks, np.int64)
+        with parallel_section():
+            K.same_pattern(code, ad, bd, zo, out, bounds, per_chunk)
+        zeros = int(per_chunk.sum())
+    if zeros:
+        keep = out != zo
+        ends = np.empty(nnz + 1, np.int64)
+        ends[0] = 0
+        np.cumsum(keep, out=ends[1:])
+        indptr, indices, out = ends[ap], ai[keep], out[keep]
+        nnz = out.size
+    else:
+        indptr, indices = ap, ai
+    idx = np.dtype(np.int32) if max(n, nnz) <= _INT32_MAX else np.dtype(np.int64)
+    return out, indices.astype(idx), indptr.astype(idx)
+
+
+#: Operations counted by the union of the patterns (indices only) rather than by
+#: computing every result twice: their results are zero only by cancellation
+#: or explicit zeros, so the gaps they leave are rare (and closed afterwards).
+_STRUCTURAL_COUNT = frozenset({"add", "subtract"})
+
+
+def _run(op, ap, ai, ad, bp, bi, bd, shape, cdt, odt, check):
+    m, n = shape
+    zc, zo = cdt.type(0), odt.type(0)
+    items = m + ai.size + bi.size
+    code = K.OPERATIONS[op]
+    structural = op in _STRUCTURAL_COUNT
+    bound = ai.size + bi.size
+    idx = np.dtype(np.int32) if max(n, bound) <= _INT32_MAX else np.dtype(np.int64)
+    empty_i, empty_d = np.empty(0, idx), np.empty(0, odt)
+    if items < SERIAL_MAX_ITEMS:
+        nnz, canon = K.merge_rows(code, ap, ai, ad, bp, bi, bd, 0, m, zc, zo, check, False,
+                                  structural, 0, empty_i, empty_i, empty_d)
+        indptr = np.empty(m + 1, idx)
+        indptr[0] = 0
+        indices = np.empty(nnz, idx)
+        data = np.empty(nnz, odt)
+        written, _ = K.merge_rows(code, ap, ai, ad, bp, bi, bd, 0, m, zc, zo,
+                                  check and not canon, True, structural, 0, indptr, indices,
+                                  data)
+        if written < nnz:
+            indices, data = indices[:written].copy(), data[:written].copy()
+        return data, indices, indptr
+    n_blocks = max(1, min(items // _BLOCK_ITEMS,
+                          _BLOCKS_PER_THREAD * numba.get_num_threads()))
+    blocks = K.balanced_blocks(ap, bp, n_blocks)
+    totals = np.empty(n_blocks, np.int64)
+    canonical = np.empty(n_blocks, np.bool_)
+    written = np.empty(n_blocks, np.int64)
+    with parallel_section():
+        K.merge_blocks(code, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, False, structural,
+                       totals, canonical, written, empty_i, empty_i, empty_d)
+        nnz = int(totals.sum())
+        offsets = np.zeros(n_blocks, np.int64)
+        np.cumsum(totals[:-1], out=offsets[1:])
+        indptr = np.empty(m + 1, idx)
+        indptr[0] = 0
+        indices = np.empty(nnz, idx)
+        data = np.empty(nnz, odt)
+        K.merge_blocks(code, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, True, structural,
+                       offsets, canonical, written, indptr, indices, data)
+        if int(written.sum()) < nnz:
+            new_offsets = np.zeros(n_blocks, np.int64)
+            np.cumsum(written[:-1], out=new_offsets[1:])
+            total = int(written.sum())
+            out_i, out_d = np.empty(total, idx), np.empty(total, odt)
+            K.compact_blocks(blocks, offsets, written, new_offsets, indptr, indices, data,
+                             out_i, out_d)
+            indices, data = out_i, out_d
+    return data, indices, indptr
+
+
+def complement(indices, indptr, shape):
+    """SciPy's explicit result of ``eq``, ``le`` or ``ge`` from ``binop``'s pattern:
+    every position NOT in the canonical pattern ``(indices, indptr)``, stored as
+    ``True``. Its size is ``rows * cols - nnz``, as SciPy's (which starts from a
+    dense array of ones).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> data, indices, indptr = complement(np.array([1]), np.array([0, 1, 1]), (2, 2))
+    >>> indices.tolist(), indptr.tolist()
+    ([0, 0, 1], [0, 1, 3])
+    """
+    m, n = (int(s) for s in shape)
+    indptr = np.asarray(indptr)
+    total = m * n - (int(indptr[-1]) if m else 0)
+    idx = np.dtype(np.int32) if max(n, total) <= _INT32_MAX else np.dtype(np.int64)
+    out_indptr = (np.arange(m + 1, dtype=np.int64) * n - indptr).astype(idx)
+    out_indices = np.empty(total, idx)
+    with parallel_section():
+        K.fill_complement(_native(indptr, np.int64), _native(indices, np.int64), n,
+                          out_indptr, out_indices)
+    return np.ones(total, np.bool_), out_indices, out_indptr
+
+
+def true_divide_dense(a, b, result_dtype):
+    """SciPy's ``A / B`` of two sparse matrices: a dense array (``result_dtype``
+    float or complex) with ``binop("divide", ...)``'s results on the union of the
+    patterns, 0 at the other positions that B stores as non-zero, and ``nan``
+    elsewhere (0 / 0). (SciPy 1.17 writes the quotients into an array of A's
+    dtype after its cast to float64, so a real A over a complex B loses the
+    imaginary parts there; here ``result_dtype`` keeps them.)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = (np.array([3.0]), np.array([0]), np.array([0, 1, 1]), (2, 2))
+    >>> b = (np.array([2.0, 4.0]), np.array([0, 1]), np.array([0, 1, 2]), (2, 2))
+    >>> true_divide_dense(a, b, np.float64).tolist()
+    [[1.5, nan], [nan, 0.0]]
+    """
+    data, indices, indptr = binop("divide", a, b, result_dtype)
+    bd, bi, bp, shape = _operand(b, "B")
+    out = np.full(shape, np.nan, dtype=result_dtype)
+    brow = np.repeat(np.arange(shape[0]), np.diff(bp))
+    keep = bd != 0
+    out[brow[keep], bi[keep]] = 0
+    rows = np.repeat(np.arange(shape[0]), np.diff(indptr))
+    out[rows, indices] = data
+    return out

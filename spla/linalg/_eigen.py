@@ -1,0 +1,214 @@
+"""Eigen- and singular-value solvers of ``scipy.sparse.linalg`` on spla's products.
+
+ARPACK (``eigsh``, ``eigs``, ``svds``) asks for one product at a time; LOBPCG
+asks for blocks, which ``SplaOperator`` hands to spla's SpMM. In shift-invert
+mode (``sigma`` given without ``OPinv``) SciPy factorises ``A - sigma M``: spla
+then hands it SuperLU-ready CSC storage instead of an operator (SciPy would
+otherwise invert with an inner GMRES).
+"""
+
+import functools
+import inspect
+
+import scipy.sparse.linalg as sla
+
+from . import _convert, _gpu
+from ._threads import solver_threads
+
+__all__ = ["eigs", "eigsh", "lobpcg", "svds"]
+
+
+def _arpack(name):
+    scipy_fn = getattr(sla, name)
+
+    @functools.wraps(scipy_fn, assigned=("__name__", "__qualname__"))
+    def solver(A, k=6, M=None, sigma=None, *args, **kwargs):
+        if _gpu.is_gpu(A):
+            if M is not None or sigma is not None or args:
+                raise NotImplementedError(f"spla.linalg.{name} on GPU arrays: CuPy supports "
+                                          "neither M, sigma nor positional options")
+            return _gpu.call(name, A, k, **kwargs)
+        spla_products = _convert.is_spla(A) or _convert.is_spla(M)
+        if _convert.is_spla(A):
+            _convert.check_square(A, name)
+        shift_invert = sigma is not None and kwargs.get("OPinv") is None
+        if shift_invert:
+            A, M = _convert.scipy_view(A), _convert.scipy_view(M)
+        else:
+            A, M = _convert.operator(A), _convert.operator(M, "M")
+        if _convert.is_spla(kwargs.get("Minv")):
+            kwargs["Minv"] = _convert.operator(kwargs["Minv"], "Minv")
+        with solver_threads(spla_products):
+            return scipy_fn(A, k, M, sigma, *args, **kwargs)
+
+    solver.__signature__ = inspect.signature(scipy_fn)
+    solver.__module__ = "spla.linalg"
+    return solver
+
+
+eigsh = _arpack("eigsh")
+eigsh.__doc__ = """Eigenvalues and eigenvectors of a Hermitian ``A`` (ARPACK, implicitly restarted Lanczos).
+
+    ``scipy.sparse.linalg.eigsh`` with spla's products: every argument and result
+    is SciPy's (see its documentation). ``A`` and ``M`` may be spla arrays of any
+    format; in shift-invert mode they are factorised by SuperLU.
+
+    Parameters
+    ----------
+    A : spla array, SciPy sparse array, ndarray or LinearOperator
+        Square Hermitian matrix.
+    k : int
+        Number of eigenpairs, ``0 < k < n``.
+    M, sigma, *args, **kwargs
+        SciPy's other arguments, unchanged.
+
+    Returns
+    -------
+    w : ndarray
+        ``k`` eigenvalues.
+    v : ndarray
+        Eigenvectors as columns (unless ``return_eigenvectors=False``).
+
+    Raises
+    ------
+    ValueError
+        If ``A`` is not square or ``k`` is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np, spla
+    >>> A = spla.csr_array(np.diag([1.0, 2.0, 3.0, 4.0, 5.0]))
+    >>> w = spla.linalg.eigsh(A, k=2, return_eigenvectors=False)
+    >>> np.sort(w).round(8).tolist()
+    [4.0, 5.0]
+"""
+
+eigs = _arpack("eigs")
+eigs.__doc__ = """Eigenvalues and eigenvectors of a square ``A`` (ARPACK, implicitly restarted Arnoldi).
+
+    ``scipy.sparse.linalg.eigs`` with spla's products: every argument and result is
+    SciPy's (see its documentation).
+
+    Parameters
+    ----------
+    A : spla array, SciPy sparse array, ndarray or LinearOperator
+        Square matrix.
+    k : int
+        Number of eigenpairs, ``0 < k < n - 1``.
+    M, sigma, *args, **kwargs
+        SciPy's other arguments, unchanged.
+
+    Returns
+    -------
+    w : ndarray
+        ``k`` (complex) eigenvalues.
+    v : ndarray
+        Eigenvectors as columns (unless ``return_eigenvectors=False``).
+
+    Raises
+    ------
+    ValueError
+        If ``A`` is not square or ``k`` is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np, spla
+    >>> A = spla.csr_array(np.diag([1.0, 2.0, 3.0, 4.0, 5.0]))
+    >>> w = spla.linalg.eigs(A, k=2, return_eigenvectors=False)
+    >>> np.sort(w.real).round(8).tolist()
+    [4.0, 5.0]
+"""
+
+
+@functools.wraps(sla.svds, assigned=("__name__", "__qualname__"))
+def svds(A, k=6, *args, **kwargs):
+    """Largest (or smallest) singular values and vectors of a sparse matrix.
+
+    ``scipy.sparse.linalg.svds`` with spla's products (``A @ X`` and ``A^H @ X``
+    for the block solvers ``"lobpcg"`` and ``"propack"``): every argument and
+    result is SciPy's (see its documentation).
+
+    Parameters
+    ----------
+    A : spla array, SciPy sparse array, ndarray or LinearOperator
+        The ``(m, n)`` matrix.
+    k : int
+        Number of singular triplets, ``0 < k < min(m, n)``.
+    *args, **kwargs
+        SciPy's other arguments, unchanged.
+
+    Returns
+    -------
+    u, s, vh : ndarray
+        As SciPy's (``s`` alone with ``return_singular_vectors=False``).
+
+    Raises
+    ------
+    ValueError
+        If ``k`` is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np, spla
+    >>> A = spla.csr_array(np.diag([1.0, 2.0, 3.0, 4.0]))
+    >>> s = spla.linalg.svds(A, k=2, return_singular_vectors=False)
+    >>> np.sort(s).round(8).tolist()
+    [3.0, 4.0]
+    """
+    if _gpu.is_gpu(A):
+        return _gpu.call("svds", A, k, *args, **kwargs)
+    spla_products = _convert.is_spla(A)
+    with solver_threads(spla_products):
+        return sla.svds(_convert.operator(A), k, *args, **kwargs)
+
+
+svds.__signature__ = inspect.signature(sla.svds)
+svds.__module__ = "spla.linalg"
+
+
+@functools.wraps(sla.lobpcg, assigned=("__name__", "__qualname__"))
+def lobpcg(A, X, B=None, M=None, *args, **kwargs):
+    """Extreme eigenpairs of a Hermitian pencil with LOBPCG (blocks through spla's SpMM).
+
+    ``scipy.sparse.linalg.lobpcg``: every argument and result is SciPy's (see its
+    documentation); ``A``, ``B`` and ``M`` may be spla arrays, whose products with
+    the block of vectors run as one SpMM each.
+
+    Parameters
+    ----------
+    A : spla array, SciPy sparse array, ndarray, LinearOperator or callable
+        The Hermitian ``(n, n)`` matrix.
+    X : ndarray, shape (n, k)
+        Initial block of ``k`` vectors.
+    B, M, *args, **kwargs
+        SciPy's other arguments, unchanged.
+
+    Returns
+    -------
+    lambda : ndarray
+        ``k`` eigenvalues.
+    v : ndarray
+        Eigenvectors as columns (and histories when asked).
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``A`` and ``X`` disagree.
+
+    Examples
+    --------
+    >>> import numpy as np, spla
+    >>> A = spla.csr_array(np.diag(np.arange(1.0, 21.0)))
+    >>> X = np.random.default_rng(0).standard_normal((20, 2))
+    >>> w, _ = spla.linalg.lobpcg(A, X, largest=True, tol=1e-9, maxiter=200)
+    >>> np.sort(w).round(6).tolist()
+    [19.0, 20.0]
+    """
+    spla_products = any(_convert.is_spla(op) for op in (A, B, M))
+    A, B, M = (_convert.operator(op, what) for op, what in ((A, "A"), (B, "B"), (M, "M")))
+    with solver_threads(spla_products):
+        return sla.lobpcg(A, X, B, M, *args, **kwargs)
+
+
+lobpcg.__signature__ = inspect.signature(sla.lobpcg)
+lobpcg.__module__ = "spla.linalg"

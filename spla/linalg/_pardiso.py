@@ -1,0 +1,166 @@
+"""Intel MKL PARDISO (the optional ``pypardiso`` package) behind ``spsolve`` and
+``factorized``: a multithreaded supernodal LU for real matrices.
+
+PARDISO takes 1-based CSR of float64 values; ``pypardiso`` converts spla's
+(canonical, zero-copy) CSR storage. It is chosen by ``solver="auto"`` when it is
+installed, ``A`` is real and has at least ``PARDISO_MIN_NNZ`` stored entries
+(below that SuperLU's single-core factorisation finishes before PARDISO's
+threads pay); SuperLU stays the fallback.
+"""
+
+import importlib.util
+import os
+
+import numpy as np
+
+from . import _convert
+
+PARDISO_MIN_NNZ = 50_000
+
+_MISSING = ("the 'pardiso' solver needs the pypardiso package (Intel MKL PARDISO): "
+            "pip install \"spla[pardiso]\"")
+
+
+def available():
+    """True when ``pypardiso`` can be imported."""
+    return importlib.util.find_spec("pypardiso") is not None
+
+
+def _is_real(A):
+    return np.dtype(A.dtype).kind in "biuf"
+
+
+def choose(A, b, solver, what):
+    """Whether ``what`` runs PARDISO for ``A`` (``solver`` is "auto", "superlu" or "pardiso")."""
+    if solver == "superlu":
+        return False
+    if solver == "pardiso":
+        if not available():
+            raise ValueError(f"{what}: {_MISSING}")
+        if not _is_real(A) or (b is not None and np.iscomplexobj(b) and not _convert.is_spla(b)):
+            raise ValueError(f"{what}: PARDISO (pypardiso) solves real systems only; use "
+                             "solver='superlu' for complex ones")
+        return True
+    return (available() and _is_real(A) and getattr(A, "nnz", 0) >= PARDISO_MIN_NNZ
+            and (b is None or _convert.is_spla(b) or not np.iscomplexobj(b)))
+
+
+def _csr64(A):
+    """Canonical SciPy CSR float64 storage of ``A`` (shared with spla when it can)."""
+    if _convert.is_spla(A):
+        S = _convert.scipy_view(A, "csr")
+    else:
+        S = A.tocsr()
+        if not S.has_canonical_format:
+            S = S.copy()
+            S.sum_duplicates()
+    if S.dtype != np.float64:
+        S = S.astype(np.float64)
+    if S.shape[0] and not np.diff(S.indptr).all():
+        # PARDISO crashes on an empty row; SciPy calls such a matrix singular.
+        raise _singular()
+    return S
+
+
+_MKL_RT = []
+
+
+def _new_solver():
+    """A fresh ``PyPardisoSolver`` (one per factorisation: each holds its own handle).
+
+    pypardiso's constructor searches the whole environment for ``libmkl_rt`` (a
+    recursive glob, ~0.3 s here) unless ``PYPARDISO_MKL_RT`` names it: the path
+    found by the first constructor is handed to the later ones.
+    """
+    from pypardiso import PyPardisoSolver
+
+    from ._threads import invalidate
+
+    if _MKL_RT and "PYPARDISO_MKL_RT" not in os.environ:
+        os.environ["PYPARDISO_MKL_RT"] = _MKL_RT[0]
+        try:
+            return PyPardisoSolver()
+        finally:
+            os.environ.pop("PYPARDISO_MKL_RT", None)
+    solver = PyPardisoSolver()
+    invalidate()  # MKL's thread pool is loaded now
+    path = getattr(solver.libmkl, "_name", None)
+    if path and not _MKL_RT:
+        _MKL_RT.append(path)
+    return solver
+
+
+def _singular():
+    return np.linalg.LinAlgError("PARDISO: matrix is exactly singular (an empty row)")
+
+
+class Factorization:
+    """A PARDISO LU factorisation of ``A``, reused for any number of right-hand sides.
+
+    Parameters
+    ----------
+    A : spla array or SciPy sparse array
+        Square real matrix (float64 is what PARDISO computes in).
+
+    Examples
+    --------
+    >>> import numpy as np, spla
+    >>> if spla.linalg.pardiso_available():
+    ...     f = spla.linalg.PardisoFactorization(spla.csr_array(np.array([[2.0, 1.0], [1.0, 3.0]])))
+    ...     ok = np.allclose(f.solve(np.array([3.0, 4.0])), [1.0, 1.0])
+    ... else:
+    ...     ok = True
+    >>> ok
+    True
+    """
+
+    def __init__(self, A):
+        if not available():
+            raise ValueError(f"PardisoFactorization: {_MISSING}")
+        _convert.check_square(A, "PardisoFactorization")
+        if not _is_real(A):
+            raise ValueError("PardisoFactorization: PARDISO (pypardiso) factorises real "
+                             "matrices only")
+        self.shape = tuple(A.shape)
+        self._A = _csr64(A)
+        self._solver = _new_solver()
+        if self.shape[0]:
+            self._solver.factorize(self._A)
+
+    def solve(self, b):
+        """``x`` with ``A @ x = b`` for ``b`` of shape ``(n,)`` or ``(n, k)``."""
+        sparse_b = _convert.is_spla(b) or _convert.sp.issparse(b)
+        if sparse_b:
+            b = b.toarray()
+        b = np.asarray(b)
+        if b.ndim not in (1, 2) or b.shape[0] != self.shape[0]:
+            raise ValueError(f"solve: matrix - rhs dimension mismatch ({self.shape} - {b.shape})")
+        if np.iscomplexobj(b):
+            x = self.solve(b.real) + 1j * self.solve(b.imag)
+        elif b.size == 0:
+            x = np.zeros(b.shape)
+        else:
+            x = self._solver.solve(self._A, np.asfortranarray(b, dtype=np.float64))
+            x = x.reshape(b.shape)
+        if sparse_b:
+            from .._formats.compressed import csr_array
+
+            return csr_array(np.atleast_2d(x.T).T if x.ndim == 1 else x)
+        return x
+
+    def free(self):
+        """Release PARDISO's memory for this factorisation."""
+        self._solver.free_memory(everything=True)
+
+
+def solve(A, b):
+    """``spsolve`` with PARDISO: one factorisation, one solve, memory released."""
+    f = Factorization(A)
+    try:
+        x = f.solve(b)
+    finally:
+        f.free()
+    vector = np.ndim(b) == 1 or (np.ndim(b) == 2 and b.shape[1] == 1)
+    if vector and not (_convert.is_spla(b) or _convert.sp.issparse(b)):
+        return x.ravel()  # SciPy's spsolve returns (n,) for b of shape (n, 1)
+    return x
