@@ -23,7 +23,7 @@ Modules
     spla.testing (assertions and hypothesis strategies)
 """
 
-from . import attention, io, linalg, moe, prune, testing, theory
+from . import io, linalg, testing
 from ._backends.cpu.memory import free_workspace
 from ._base import SparseArray
 from ._construct import (
@@ -50,8 +50,9 @@ from ._formats.coo import coo_array
 from ._formats.nm import nm_array
 from ._formats.registry import formats
 from ._functions import astype, matmul, matrix_transpose, sparsity
-from .activation import activation_matmul, activation_matvec
-from .masks import nm_mask, prune_nm
+from .ml import activation, attention, masks, moe, prune, theory
+from .ml.activation import activation_matmul, activation_matvec
+from .ml.masks import nm_mask, prune_nm
 
 __version__ = "0.1.0"
 

@@ -20,6 +20,7 @@ import warnings
 
 import numpy as np
 
+from ._device import is_gpu_array
 from ._base import SparseArray, _is_scipy_sparse
 from ._dtypes import default_value_dtype, value_dtype
 from ._formats import registry
@@ -126,7 +127,7 @@ def _require_cpu(array, what):
 def _dense_2d(obj, what):
     """A dense operand as a 2-D NumPy array (0-D and 1-D become one row, as SciPy
     reads them)."""
-    if type(obj).__module__.split(".")[0] == "cupy":
+    if is_gpu_array(obj):
         raise ValueError(f"{what}: CuPy arrays are not accepted; pass NumPy arrays")
     try:
         arr = np.asarray(obj)

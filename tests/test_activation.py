@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import spla
-import spla.activation
+import spla.ml.activation
 from spla import theory
 
 from _util import assert_within

@@ -23,6 +23,7 @@ import operator
 
 import numpy as np
 
+from .._device import is_gpu_array
 from .._base import SparseArray, _is_scalar, _is_scipy_sparse
 from .._data import DataMixin
 from .._dtypes import VALUE_DTYPES, default_value_dtype, result_dtype, value_dtype
@@ -326,7 +327,7 @@ class coo_array(DataMixin, SparseArray):
         self._set(coords, data, dims, canonical)
 
     def _init_from_dense(self, arg, shape, dtype):
-        if type(arg).__module__.split(".")[0] == "cupy":
+        if is_gpu_array(arg):
             raise TypeError("coo_array lives on the CPU; pass a NumPy array (cupy.asnumpy)")
         try:
             dense = np.asarray(arg)
@@ -965,7 +966,7 @@ class coo_array(DataMixin, SparseArray):
 
 
 def _as_values(obj):
-    if type(obj).__module__.split(".")[0] == "cupy":
+    if is_gpu_array(obj):
         raise TypeError("coo_array lives on the CPU; pass NumPy arrays (cupy.asnumpy)")
     data = np.asarray(obj)
     if data.dtype == object:

@@ -30,7 +30,7 @@ from .._dtypes import HALF_DTYPES
 from .._base import SparseArray, _is_scipy_sparse
 from .._data import DataMixin
 from .._dtypes import native
-from ..masks import check_nm, top_n_positions
+from ..ml.masks import check_nm, top_n_positions
 from . import registry
 from .arguments import check_order
 from .validation import check_integer, check_shape

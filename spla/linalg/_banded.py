@@ -3,6 +3,8 @@ tridiagonal one) through ``scipy.linalg.solve_banded``."""
 
 import numpy as np
 
+from .._device import is_gpu_array
+
 __all__ = ["solve_banded"]
 
 
@@ -52,7 +54,7 @@ def solve_banded(A, b, *, check_finite=True):
     m, n = A.shape
     if m != n:
         raise ValueError(f"solve_banded: A must be square, got shape {A.shape}")
-    if type(b).__module__.split(".")[0] == "cupy":
+    if is_gpu_array(b):
         raise ValueError("solve_banded: b is a CuPy (GPU) array; move it to the CPU first")
     b = np.asarray(b)
     if b.dtype == object:

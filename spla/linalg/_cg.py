@@ -5,6 +5,8 @@ import numbers
 
 import numpy as np
 
+from .._device import is_gpu_array
+
 __all__ = ["cg"]
 
 # SciPy's rule for the working precision of an iterative solve (``coerce`` in

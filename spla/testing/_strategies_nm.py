@@ -67,7 +67,7 @@ def _elements():
 
 @st.composite
 def _nm_dense(draw, n, m, rows, cols, dtype, kind):
-    from ..masks import prune_nm
+    from ..ml.masks import prune_nm
 
     values = draw(hnp.arrays(np.float64, (rows, cols), elements=_elements()))
     if kind == "sparse":

@@ -14,10 +14,10 @@ CuPy is imported only when a CuPy array is passed, never otherwise.
 
 import numpy as np
 
-from ._base import SparseArray, _is_scipy_sparse
-from ._device import is_gpu_array
-from ._kernels import activation as _K
-from ._kernels.threads import parallel_section
+from .._base import SparseArray, _is_scipy_sparse
+from .._device import is_gpu_array
+from .._kernels import activation as _K
+from .._kernels.threads import parallel_section
 
 __all__ = ["activation_matvec", "activation_matmul"]
 

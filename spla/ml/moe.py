@@ -26,9 +26,9 @@ import operator
 
 import numpy as np
 
-from ._base import SparseArray, _is_scipy_sparse
-from ._dtypes import index_dtype_for
-from ._formats.compressed import csr_array
+from .._base import SparseArray, _is_scipy_sparse
+from .._dtypes import index_dtype_for
+from .._formats.compressed import csr_array
 
 __all__ = ["topk_route", "routing_statistics", "load_balancing_loss", "moe_apply",
            "param_counts", "MoEParams"]

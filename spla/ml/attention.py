@@ -27,13 +27,13 @@ import operator
 
 import numpy as np
 
-from . import _dispatch
-from ._device import is_gpu_array
-from ._dtypes import result_dtype
-from ._formats.banded import banded_array
-from ._formats.compressed import csr_array
-from ._kernels import attention as _K
-from ._kernels.threads import parallel_section
+from .. import _dispatch
+from .._device import is_gpu_array
+from .._dtypes import result_dtype
+from .._formats.banded import banded_array
+from .._formats.compressed import csr_array
+from .._kernels import attention as _K
+from .._kernels.threads import parallel_section
 
 __all__ = [
     "feature_map",
@@ -106,7 +106,7 @@ def local_pattern(n, window, causal=False):
 
 
 def _csr_from_counts(n, counts, cols):
-    from ._dtypes import index_dtype_for
+    from .._dtypes import index_dtype_for
 
     idx = index_dtype_for(max(n, cols.size))
     indptr = np.zeros(n + 1, dtype=idx)
@@ -235,7 +235,7 @@ def global_local_pattern(n, window, global_tokens, causal=False):
 
 def _as_pattern(pattern, what):
     """A banded_array as it is, anything else as a canonical csr_array (on the CPU)."""
-    from ._base import SparseArray, _is_scipy_sparse
+    from .._base import SparseArray, _is_scipy_sparse
 
     if isinstance(pattern, banded_array):
         P = pattern

@@ -22,7 +22,7 @@ import numbers
 
 import numpy as np
 
-from ._device import is_gpu_array
+from .._device import is_gpu_array
 from .masks import _magnitude, nm_mask, prune_nm
 
 __all__ = ["magnitude_mask", "nm_mask", "prune_nm", "ste_grad", "gradual_schedule"]
