@@ -1,134 +1,133 @@
-"""python -m benchmarks.api: spla's array API against SciPy, alternating in one run.
+"""The SciPy array API of spla against SciPy: ``python -m benchmarks.api``.
 
-Each case is a named ``(setup, spla_call, scipy_call)`` triple: ``setup(n, dtype)``
-builds what both calls need (cached, so cases on the same matrices share them),
-and each call takes that object. Every repeat runs spla and SciPy once, in a
-shuffled order (``benchmarks.timing.time_alternating``); the table shows medians
-and the ratio SciPy / spla (above 1: spla is faster). Nothing is written unless
-``--json PATH`` is given.
+Every case is one public call, timed against SciPy's on the same matrix in one
+run, alternating (``timing.time_alternating``), medians compared: the uniform
+10-per-row matrix of ``benchmarks.matrices`` (n = 2,000,000: 20 M entries),
+float64 and, where the operation applies, int64; and the same operations on a
+small matrix (1,000 entries), where spla must not be slower than SciPy. The
+cases are the ones issue 17 sets targets for (``TARGETS``: at least 1.8x SciPy,
+50x for ``argmax(axis=1)``). ``--spgemm`` adds ``A @ A`` (about 20 s a call).
 
-The matrices are issue 17's: uniform, 10 random columns per row, n x n
-(n = 2,000,000 by default), float64 and int64. Operations that the array
-classes do not reach yet call the CPU backend on the raw storage.
+On a shared machine run it under the lock:
+``flock /tmp/spla-cpu.lock python -m benchmarks.api``.
 """
 
 import argparse
-import functools
-import json
+import platform
 import statistics
-from collections import namedtuple
 
+import numba
 import numpy as np
+import scipy
 import scipy.sparse as sp
 
+import spla
+
+from .machine import cpu_model
 from .matrices import uniform
 from .timing import time_alternating
 
-Case = namedtuple("Case", "name setup spla scipy dtypes")
+#: Issue 17's targets (SciPy time / spla time) at n = 2,000,000.
+TARGETS = {
+    "A + A": 1.8, "COO->CSR (shuffled)": 1.8, "tocsc": 1.8, "abs(A)": 1.8,
+    "A.power(2)": 1.8, "A > 0.5": 1.8, "A.max(axis=1)": 1.8, "A.argmax(axis=1)": 50.0,
+    "A.tocoo()": 1.8, "hstack([A, A])": 1.8, "random_array": 1.8, "A.sum(axis=0)": 1.8,
+}
 
 
-@functools.lru_cache(maxsize=4)
-def _raw(n, dtype, seed):
-    data, indices, indptr, shape = uniform(n, seed=seed)
-    if np.dtype(dtype).kind in "iu":
-        rng = np.random.default_rng(seed + 100)  # non-zero, as stored entries should be
-        data = rng.integers(1, 1000, data.size) * rng.choice(np.array([-1, 1]), data.size)
-    return data.astype(dtype), indices, indptr, shape
+def _pair(n, dtype):
+    d, i, p, shape = uniform(n)
+    d2, i2, p2, _ = uniform(n, seed=7)
+    if dtype.kind in "iu":
+        d = np.rint(d * 100).astype(dtype)
+        d2 = np.rint(d2 * 100).astype(dtype)
+    A = spla.csr_array((d, i, p), shape=shape)
+    B = spla.csr_array((d2, i2, p2), shape=shape)
+    S = sp.csr_array((d, i, p), shape=shape)
+    T = sp.csr_array((d2, i2, p2), shape=shape)
+    return A, B, S, T
 
 
-def pair(n, dtype):
-    """A and B (two uniform matrices) as raw storage, spla and SciPy arrays."""
-    import spla
-
-    a, b = _raw(n, dtype, 0), _raw(n, dtype, 1)
-    s = {"a": a, "b": b,
-         "SA": sp.csr_array(a[:3], shape=a[3]), "SB": sp.csr_array(b[:3], shape=b[3])}
-    if np.dtype(dtype).kind in "fc":  # spla arrays store floats only until issue 17's dtypes land
-        s["A"] = spla.csr_array(a[:3], shape=a[3])
-        s["B"] = spla.csr_array(b[:3], shape=b[3])
-    return s
-
-
-def _binop(op, x, y, result_dtype):
-    from spla._backends.cpu.elementwise import binop
-
-    return binop(op, x, y, result_dtype, canonical=True, check=False)
-
-
-def _same(s, op, bool_result=False):
-    dt = np.dtype(bool) if bool_result else s["a"][0].dtype
-    return _binop(op, s["a"], s["a"], dt)
-
-
-def _two(s, op, bool_result=False):
-    dt = np.dtype(bool) if bool_result else s["a"][0].dtype
-    return _binop(op, s["a"], s["b"], dt)
-
-
-def _class_or_raw(method, op):
-    """spla's array operator where the class has it (float storage), else the backend."""
-    def call(s, second):
-        if "A" in s:
-            return method(s["A"], s[second])
-        return _binop(op, s["a"], s[second.lower()], s["a"][0].dtype)
-    return call
+def cases(n, dtype, spgemm=False):
+    """(name, spla call, SciPy call) triples on matrices of n rows."""
+    A, B, S, T = _pair(n, dtype)
+    rng = np.random.default_rng(3)
+    S_coo = S.tocoo()
+    order = rng.permutation(S_coo.nnz)
+    row, col, val = S_coo.row[order], S_coo.col[order], S_coo.data[order]
+    yield "A + A", lambda: A + A, lambda: S + S
+    yield "A - B", lambda: A - B, lambda: S - T
+    yield "A.multiply(B)", lambda: A.multiply(B), lambda: S.multiply(T)
+    yield "A != B", lambda: A != B, lambda: S != T
+    yield "A < B", lambda: A < B, lambda: S < T
+    yield "A.maximum(B)", lambda: A.maximum(B), lambda: S.maximum(T)
+    yield ("COO->CSR (shuffled)", lambda: spla.csr_array((val, (row, col)), shape=A.shape),
+           lambda: sp.coo_array((val, (row, col)), shape=A.shape).tocsr())
+    yield "tocsc", lambda: A.tocsc(), lambda: S.tocsc()
+    yield "abs(A)", lambda: abs(A), lambda: abs(S)
+    yield "A.power(2)", lambda: A.power(2), lambda: S.power(2)
+    threshold = 0.5 if dtype.kind == "f" else 50
+    yield "A > 0.5", lambda: A > threshold, lambda: S > threshold
+    yield "A.max(axis=1)", lambda: A.max(axis=1), lambda: S.max(axis=1)
+    if n <= 100_000 or dtype.kind == "f":
+        yield "A.argmax(axis=1)", lambda: A.argmax(axis=1), lambda: S.argmax(axis=1)
+    yield "A.tocoo()", lambda: A.tocoo(), lambda: S.tocoo()
+    yield "hstack([A, A])", lambda: spla.hstack([A, A]), lambda: sp.hstack([S, S])
+    yield "A.sum(axis=0)", lambda: A.sum(axis=0), lambda: S.sum(axis=0)
+    yield "A.sum(axis=1)", lambda: A.sum(axis=1), lambda: S.sum(axis=1)
+    if dtype.kind == "f":
+        density = 10.0 / n
+        yield ("random_array", lambda: spla.random_array((n, n), density=density, rng=1),
+               lambda: sp.random_array((n, n), density=density, rng=1))
+    if spgemm:
+        yield "A @ A", lambda: A @ A, lambda: S @ S
 
 
-BOTH = (np.float64, np.int64)
-
-CASES = [
-    Case("A + A", pair, lambda s: _class_or_raw(lambda x, y: x + y, "add")(s, "A"),
-         lambda s: s["SA"] + s["SA"], BOTH),
-    Case("A - B", pair, lambda s: _class_or_raw(lambda x, y: x - y, "subtract")(s, "B"),
-         lambda s: s["SA"] - s["SB"], BOTH),
-    Case("A.multiply(B)", pair,
-         lambda s: _class_or_raw(lambda x, y: x.multiply(y), "multiply")(s, "B"),
-         lambda s: s["SA"].multiply(s["SB"]), BOTH),
-    Case("A != B", pair, lambda s: _two(s, "ne", True), lambda s: s["SA"] != s["SB"], BOTH),
-    Case("A < B", pair, lambda s: _two(s, "lt", True), lambda s: s["SA"] < s["SB"], BOTH),
-    Case("maximum(A, B)", pair, lambda s: _two(s, "maximum"),
-         lambda s: s["SA"].maximum(s["SB"]), BOTH),
-]
-
-
-def run(cases=None, n=2_000_000, dtypes=None, repeat=7, out=print):
-    """Time ``cases`` (default: all); returns a list of result rows."""
+def run(n, dtypes, repeat, select=None, spgemm=False, out=print):
     rows = []
-    for case in cases or CASES:
-        for dtype in dtypes or case.dtypes:
-            if np.dtype(dtype) not in [np.dtype(d) for d in case.dtypes]:
+    for dtype in dtypes:
+        for name, ours, theirs in cases(n, np.dtype(dtype), spgemm):
+            if select and select not in name:
                 continue
-            s = case.setup(n, np.dtype(dtype))
-            t = time_alternating({"spla": lambda: case.spla(s), "scipy": lambda: case.scipy(s)},
-                                 repeat=repeat)
-            row = {"case": case.name, "dtype": np.dtype(dtype).name, "n": n,
-                   "spla_ms": 1e3 * t["spla"]["median"], "scipy_ms": 1e3 * t["scipy"]["median"],
-                   "spla_min_ms": 1e3 * t["spla"]["min"], "scipy_min_ms": 1e3 * t["scipy"]["min"]}
-            row["speedup"] = row["scipy_ms"] / row["spla_ms"]
-            rows.append(row)
-            out(f"| {row['case']:<14} | {row['dtype']:<7} | {row['spla_ms']:9.1f} | "
-                f"{row['scipy_ms']:9.1f} | {row['speedup']:5.2f}x |")
+            reps = 3 if name in ("A.argmax(axis=1)", "A @ A", "random_array") else repeat
+            t = time_alternating({"spla": ours, "scipy": theirs}, repeat=reps,
+                                 min_sample_s=0.05 if n < 100_000 else 0.0)
+            spla_ms, scipy_ms = 1e3 * t["spla"]["median"], 1e3 * t["scipy"]["median"]
+            ratio = scipy_ms / spla_ms
+            target = TARGETS.get(name) if n >= 1_000_000 else 1.0
+            verdict = "" if target is None else ("PASS" if ratio >= target else "FAIL")
+            rows.append({"case": name, "dtype": np.dtype(dtype).name, "n": n,
+                         "spla_ms": spla_ms, "scipy_ms": scipy_ms, "ratio": ratio,
+                         "target": target, "verdict": verdict})
+            out(f"| {name:<20} | {np.dtype(dtype).name:<7} | {spla_ms:10.3f} | "
+                f"{scipy_ms:10.3f} | {ratio:6.2f}x | {'' if target is None else target:>5} "
+                f"| {verdict:<4} |")
     return rows
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m benchmarks.api", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.api",
+                                description=__doc__.split("\n")[0])
     p.add_argument("-n", type=int, default=2_000_000, help="rows and columns (default 2e6)")
+    p.add_argument("--small", type=int, default=100,
+                   help="rows of the small matrix (10 per row; default 100: 1,000 entries)")
     p.add_argument("--repeat", type=int, default=7, help="alternating repeats (median shown)")
-    p.add_argument("--dtype", action="append", help="only these dtypes (float64, int64)")
+    p.add_argument("--dtype", action="append", help="only these dtypes (default float64, int64)")
     p.add_argument("-k", dest="select", help="only cases whose name contains this")
-    p.add_argument("--json", help="write the rows to this file")
+    p.add_argument("--spgemm", action="store_true", help="also time A @ A (slow)")
     args = p.parse_args(argv)
-    cases = [c for c in CASES if not args.select or args.select in c.name]
-    print(f"n = {args.n:,}, {args.repeat} alternating repeats, medians")
-    print("| case           | dtype   | spla ms   | SciPy ms  | ratio  |")
-    print("|----------------|---------|-----------|-----------|--------|")
-    rows = run(cases, args.n, args.dtype, args.repeat)
+    dtypes = args.dtype or ["float64", "int64"]
+    print(f"spla {spla.__version__}, SciPy {scipy.__version__}, NumPy {np.__version__}, "
+          f"Numba {numba.__version__} ({numba.get_num_threads()} threads), "
+          f"{cpu_model()}, {platform.machine()}")
+    print("| case                 | dtype   | spla ms    | SciPy ms   | ratio   | target | |")
+    print("|----------------------|---------|------------|------------|---------|--------|------|")
+    rows = run(args.n, dtypes, args.repeat, args.select, args.spgemm)
+    if args.small:
+        rows_small = run(args.small, dtypes, args.repeat, args.select)
+        rows += rows_small
     if rows:
-        print(f"geometric mean ratio: {statistics.geometric_mean(r['speedup'] for r in rows):.2f}x")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        print(f"geometric mean ratio: {statistics.geometric_mean(r['ratio'] for r in rows):.2f}x")
 
 
 if __name__ == "__main__":
