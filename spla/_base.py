@@ -423,14 +423,14 @@ class SparseArray(OperatorMixin, abc.ABC):
     # -- matmul --------------------------------------------------------------------------------------
 
     def __matmul__(self, other):
-        if is_scalar_like(other):
-            raise ValueError("matmul: a scalar operand is not allowed, use '*' instead")
-        if type(other) is np.ndarray and self.device == "cpu":
+        if type(other) is np.ndarray and other.ndim and self.device == "cpu":
             # The common case, without the conversions below (a few microseconds,
             # as long as a small SpMV).
             if other.dtype == object:
                 raise TypeError("unsupported operand of type ndarray")
             return self._matmul_dense(other)
+        if is_scalar_like(other):
+            raise ValueError("matmul: a scalar operand is not allowed, use '*' instead")
         sparse = self._sparse_operand(other)
         if sparse is not None:
             if sparse.ndim == 1 or self.ndim == 1:

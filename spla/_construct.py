@@ -860,8 +860,8 @@ def kronsum(A, B, format=None):
     if B.shape[0] != B.shape[1]:
         raise ValueError("B is not square")
     dt = _storage_dtype(np.result_type(adt, bdt))
-    A = A if A.has_canonical_format else A.sum_duplicates()
-    B = B if B.has_canonical_format else B.sum_duplicates()
+    A = A._deduped()
+    B = B._deduped()
     m, n = A.shape[0], B.shape[0]
     shape = (m * n, m * n)
     wide = _is_wide(A) or _is_wide(B)
@@ -999,7 +999,7 @@ def find(A):
     """
     A, _ = _as_compressed(A, "find")
     if not A.has_canonical_format:
-        A = A.sum_duplicates()
+        A = A._deduped()
     m = A.shape[0]
     keep = A.data != 0
     idx = np.result_type(A.indices.dtype, _index_dtype(maxval=max(m - 1, 0)))

@@ -54,6 +54,8 @@ class Device:
         return repr(str(self))
 
     def __eq__(self, other):
+        if other == "cpu" or other == "cuda":  # the common comparisons, without parsing
+            return self.kind == other
         if isinstance(other, str):
             try:
                 other = parse_device(other)

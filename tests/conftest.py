@@ -1,13 +1,14 @@
 """Test configuration: hypothesis profiles.
 
-``ci`` (the default) runs 300 examples per property; ``thorough`` runs 3000.
+``ci`` (the default) runs 300 examples per property; ``thorough`` runs 3000;
+``quick`` runs 25 and does not shrink failures (a fast first look while developing).
 Pick one with ``python -m pytest --hypothesis-profile=thorough`` or with the
 environment variable ``HYPOTHESIS_PROFILE=thorough``.
 """
 
 import os
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 settings.register_profile(
     "ci",
@@ -21,6 +22,14 @@ settings.register_profile(
     max_examples=3000,
     deadline=None,
     print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "quick",
+    max_examples=25,
+    deadline=None,
+    print_blob=True,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 # Loaded when this conftest is imported, i.e. before the hypothesis pytest

@@ -714,7 +714,6 @@ def test_attributes_and_setters():
 # -- integer and boolean values (the dtype policy of issue 17) ------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="needs the int/bool dtype policy of issue 17")
 @pytest.mark.parametrize("dtype", [np.int8, np.int32, np.int64, np.uint16, np.bool_])
 def test_integer_and_bool_values_keep_their_dtype(dtype):
     data = np.array([1, 2, 0, 1], dtype=dtype)

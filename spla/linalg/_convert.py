@@ -97,7 +97,7 @@ def scipy_view(A, fmt="csc"):
     if A.format not in ("csr", "csc"):
         A = A.tocsr()
     if not A.has_canonical_format:
-        A = A.sum_duplicates()
+        A = A._deduped()
     if A.format != fmt:
         A = A.asformat(fmt)
     S = A.to_scipy()

@@ -35,7 +35,7 @@ def _storage(A):
 
     C = A.tocsr()
     if not C.has_canonical_format:
-        C = C.sum_duplicates()
+        C = C._deduped()
     return csp.csr_matrix((C.data, C.indices, C.indptr), shape=C.shape)
 
 

@@ -97,7 +97,7 @@ def _abs_canonical(A):
 
     C = A.tocsr()
     if not C.has_canonical_format:
-        C = C.sum_duplicates()
+        C = C._deduped()
     return csr_array((np.abs(C.data), C.indices, C.indptr), shape=C.shape)
 
 

@@ -174,8 +174,8 @@ def binop(op, a, b, result_dtype, *, canonical=False, check=True):
 
 def _same_array(x, y):
     """Whether ``x`` and ``y`` view the same memory the same way."""
-    return x is y or (x.__array_interface__["data"][0] == y.__array_interface__["data"][0]
-                      and x.shape == y.shape and x.strides == y.strides and x.dtype == y.dtype)
+    return x is y or (x.shape == y.shape and x.strides == y.strides and x.dtype == y.dtype
+                      and x.ctypes.data == y.ctypes.data)
 
 
 def _run_same_pattern(op, ap, ai, ad, bd, shape, odt):
