@@ -394,6 +394,8 @@ class SparseArray(OperatorMixin, abc.ABC):
         Anything else raises ``TypeError``: it would make the array dense."""
         if method != "__call__" or kwargs.get("out") is not None:
             return NotImplemented
+        if any(isinstance(x, np.ndarray) and x.dtype == object for x in inputs):
+            return NotImplemented  # not an operand (and NumPy would hand it back to us)
         if len(inputs) == 1 and inputs[0] is self:
             name = {np.absolute: "__abs__", np.negative: "__neg__", np.conjugate: "conjugate",
                     np.positive: "__pos__"}.get(ufunc, ufunc.__name__)
