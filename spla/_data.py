@@ -76,12 +76,19 @@ class DataMixin:
         """``self / scalar`` with SciPy's dtypes: true division of integers gives
         float64 (an integer scalar keeps an integer array's dtype, as in SciPy)."""
         scalar = scalar[()] if isinstance(scalar, np.ndarray) else scalar
-        # Divided, not multiplied by the reciprocal (SciPy's way): exact where the
-        # quotient is, and NumPy's inf/nan for a zero divisor (SciPy raises
-        # ZeroDivisionError there).
-        src = self.astype(np.float64, copy=False) if np.can_cast(self.dtype, np.float64) else self
+        # Multiplied by the reciprocal, as SciPy does (same bits), but with NumPy's
+        # inf/nan for a zero divisor where SciPy raises ZeroDivisionError.
         with np.errstate(divide="ignore", invalid="ignore"):
-            return src._apply(lambda v: v / scalar, dedupe=False)
+            try:
+                recip = 1 / scalar  # a Python scalar stays weakly typed (NumPy's rules)
+            except ZeroDivisionError:
+                recip = np.divide(1, scalar)[()]
+            if np.can_cast(self.dtype, np.float64):
+                return self.astype(np.float64, copy=False)._mul_scalar(recip)
+            result = self._mul_scalar(recip)
+        if self.dtype.kind in "iu" and np.asarray(scalar).dtype.kind in "iu":
+            return result.astype(self.dtype, copy=False)
+        return result
 
     def __abs__(self):
         return self._apply(np.abs)

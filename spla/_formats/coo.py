@@ -165,6 +165,25 @@ def _validate_axis(axis, ndim):
 
 
 @functools.lru_cache(maxsize=64)
+def _deduped_if_narrow(method):
+    """Run ``method`` on the canonical form when the values are bool or narrow
+    integers and duplicates are stored: SciPy sums duplicates in the values' own
+    dtype before these operations (a bool's duplicates count once, int8 wraps)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if _narrow(self.dtype) and not self.has_canonical_format:
+            return method(self._deduped(), *args, **kwargs)
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _narrow(dtype):
+    """bool and integers: summing their duplicates in their own dtype (as SciPy does
+    first: bools saturate, integers wrap) can differ from summing them wider."""
+    return dtype.kind in "biu"
+
+
 def _sum_dtype(dtype):
     """The dtype of NumPy's sum of ``dtype`` values (small integers widen)."""
     return np.zeros(1, dtype=dtype).sum().dtype
@@ -592,7 +611,8 @@ class coo_array(DataMixin, SparseArray):
         from .compressed import csc_array
 
         t = _coo_to_csr(self.coords[1], self.coords[0], self.data, self.shape[::-1])
-        return csc_array._from_csr(t)
+        return csc_array._from_parts(t.data, t.indices, t.indptr, self.shape,
+                                     t._derived.get("canonical"))
 
     def to_scipy(self):
         """``scipy.sparse.coo_array`` sharing this array's memory."""
@@ -731,6 +751,7 @@ class coo_array(DataMixin, SparseArray):
         _k.scatter_add(self.row[on].astype(np.int64) + min(k, 0), self.data[on], diag)
         return diag
 
+    @_deduped_if_narrow
     def sum(self, axis=None, dtype=None, out=None):
         """Sum of the entries over ``axis`` (None, an int or a tuple of ints).
 
@@ -747,6 +768,8 @@ class coo_array(DataMixin, SparseArray):
         axes = _validate_axis(axis, self.ndim)
         res = np.dtype(dtype) if dtype is not None else _sum_dtype(self.dtype)
         if axes is None:
+            # SciPy sums the duplicates in the values' own dtype first (a bool
+            # array's duplicates count once, narrow integers wrap): so does spla
             values = self.data if self.nnz else np.zeros(1, dtype=self.dtype)
             return np.sum(values, dtype=res, out=out)
         kept = tuple(i for i in range(self.ndim) if i not in axes)
@@ -768,12 +791,14 @@ class coo_array(DataMixin, SparseArray):
 
     # -- products --------------------------------------------------------------------
 
+    @_deduped_if_narrow
     def _matmul_vector(self, x):
         dt = result_dtype(self.dtype, x.dtype)
         y = np.zeros(self.shape[0], dtype=dt)
         _k.matvec(self.row, self.col, self.data.astype(dt, copy=False), x.astype(dt, copy=False), y)
         return y
 
+    @_deduped_if_narrow
     def _matmul_matrix(self, X):
         dt = result_dtype(self.dtype, X.dtype)
         Y = np.zeros((self.shape[0], X.shape[1]), dtype=dt)
@@ -782,6 +807,8 @@ class coo_array(DataMixin, SparseArray):
         return Y
 
     def __matmul__(self, other):
+        if self.ndim != 2 and _narrow(self.dtype) and not self.has_canonical_format:
+            return self._deduped().__matmul__(other)  # SciPy's: duplicates summed first
         if self.ndim == 2:
             if getattr(other, "ndim", 2) == 1 and (isinstance(other, SparseArray)
                                                    or _is_scipy_sparse(other)):
@@ -864,6 +891,7 @@ class coo_array(DataMixin, SparseArray):
             return self * other
         return self @ other
 
+    @_deduped_if_narrow
     def _dot_1d(self, other):
         a, b = self.copy(), other.copy()
         a.sum_duplicates()
@@ -882,10 +910,17 @@ class coo_array(DataMixin, SparseArray):
             return coo_array(other)
         return None
 
+    @_deduped_if_narrow
     def _add_sparse(self, other, sign):
         if self.ndim == 2:
             return self.tocsr()._add_sparse(other, sign)
         o = _to_coo(other)
+        if _narrow(o.dtype) and not o.has_canonical_format:
+            o = o._deduped()
+        if sign == -1 and (self.dtype == np.bool_ or o.dtype == np.bool_):
+            # bool subtraction is an exclusive or (SciPy's): as integers, then != 0
+            ints = self.astype(np.int8)._add_sparse(o.astype(np.int8), -1)
+            return ints._with_data(ints.data != 0, copy=False)
         data = np.concatenate((self.data, o.data if sign == 1 else -o.data))
         dt = result_dtype(self.dtype, o.dtype)
         coords = tuple(np.concatenate((a, b)) for a, b in zip(self.coords, o.coords))
@@ -896,6 +931,7 @@ class coo_array(DataMixin, SparseArray):
             out.eliminate_zeros()
         return out
 
+    @_deduped_if_narrow
     def _add_dense(self, dense, sign, reverse=False):
         if self.ndim == 2:
             return self.tocsr()._add_dense(dense, sign, reverse)
@@ -928,6 +964,8 @@ class coo_array(DataMixin, SparseArray):
         """
         if _is_scalar(other):
             return self._mul_scalar(other)
+        if _narrow(self.dtype) and not self.has_canonical_format:
+            return self._deduped().multiply(other)  # SciPy's: duplicates summed first
         sparse = self._as_sparse_operand(other)
         if sparse is not None:
             self._check_same_shape(sparse, "multiply")
