@@ -449,7 +449,7 @@ def test_sum(inp, data):
     got32 = A.sum(axis=axes, dtype=np.complex128)
     assert np.asarray(got32).dtype == np.complex128
     if np.ndim(want):
-        out = np.zeros(np.shape(want), dtype=A.dtype)
+        out = np.zeros(np.shape(want), dtype=np.asarray(want).dtype)
         assert A.sum(axis=axes, out=out) is out
         _close(out, want, A.dtype)
         with pytest.raises(ValueError, match="out"):
