@@ -764,7 +764,9 @@ class SparseArray(OperatorMixin, abc.ABC):
     def __ge__(self, other):
         return self._comparison(other, operator.ge)
 
-    __hash__ = None
+    # Elementwise ``==`` would make the arrays unhashable; spla keeps identity
+    # hashing (as SciPy's sparse arrays do), so arrays can key caches.
+    __hash__ = object.__hash__
 
     # -- value operations a format without values of its own answers through CSR --------------------
 

@@ -107,9 +107,9 @@ FILES = {
     "pattern_symmetric": (f"{HEADER} coordinate pattern symmetric\n3 3 3\n1 1\n3 1\n3 2\n",
                           [[1, 0, 1], [0, 0, 1], [1, 1, 0]], np.float64),
     "integer_general": (f"{HEADER} coordinate integer general\n2 2 3\n1 1 7\n2 1 -3\n2 2 "
-                        "123456789\n", [[7, 0], [-3, 123456789]], np.float64),
+                        "123456789\n", [[7, 0], [-3, 123456789]], np.int64),
     "integer_symmetric": (f"{HEADER} coordinate integer symmetric\n2 2 2\n1 1 2\n2 1 5\n",
-                          [[2, 5], [5, 0]], np.float64),
+                          [[2, 5], [5, 0]], np.int64),
     "complex_general": (f"{HEADER} coordinate complex general\n2 2 2\n1 2 1.5 -2\n2 1 0 3\n",
                         [[0, 1.5 - 2j], [3j, 0]], np.complex128),
     "complex_hermitian": (f"{HEADER} coordinate complex hermitian\n2 2 2\n1 1 2 0\n2 1 1 1\n",
@@ -119,7 +119,7 @@ FILES = {
     "array_real": (f"{HEADER} array real general\n2 2\n1\n0\n0\n4\n", [[1, 0], [0, 4]],
                    np.float64),
     "array_integer_symmetric": (f"{HEADER} array integer symmetric\n2 2\n1\n2\n3\n",
-                                [[1, 2], [2, 3]], np.float64),
+                                [[1, 2], [2, 3]], np.int64),
     "explicit_zero_and_empty": (f"{HEADER} coordinate real general\n3 4 1\n2 2 0\n",
                                 [[0] * 4] * 3, np.float64),
     "empty": (f"{HEADER} coordinate real general\n0 0 0\n", np.zeros((0, 0)), np.float64),
@@ -164,7 +164,7 @@ def _load(name):
 def test_real_matrix_read(name):
     A, S = _load(name)
     assert A.shape == S.shape
-    assert A.dtype == (np.complex128 if S.dtype.kind == "c" else np.float64)
+    assert A.dtype == S.dtype  # SciPy's: integer files read as int64
     assert A.nnz == S.nnz
     assert A.has_canonical_format
     np.testing.assert_array_equal(A.indptr, S.indptr)

@@ -1,6 +1,5 @@
 """``spsolve_triangular``: spla's level-scheduled triangular solve (spla/_kernels/triangular.py)."""
 
-import weakref
 
 import numpy as np
 
@@ -10,10 +9,6 @@ from . import _convert
 
 __all__ = ["spsolve_triangular"]
 
-#: Level analysis kept per CSR array (the structure is immutable): a matrix
-#: solved again (a preconditioner, many right-hand sides) skips it.
-_ANALYSES = weakref.WeakKeyDictionary()
-
 #: The parallel path needs levels of this many rows on average and this much
 #: work (stored entries times right-hand sides); below, the serial row loop wins.
 MIN_ROWS_PER_LEVEL = 1024
@@ -21,15 +16,13 @@ MIN_WORK = 200_000
 
 
 def _analysis(A, lower):
-    key = (lower,)
-    cached = _ANALYSES.get(A)
-    if cached is not None and key in cached:
-        return cached[key]
-    result = _kernels.levels(A.indptr, A.indices, A.shape[0], lower)
-    try:
-        _ANALYSES.setdefault(A, {})[key] = result
-    except TypeError:  # not weak-referenceable: no cache
-        pass
+    """The level analysis of ``A``, kept in the array's derived-state cache (cleared
+    when its storage changes): a matrix solved again (a preconditioner, many
+    right-hand sides) skips it."""
+    key = ("triangular_levels", bool(lower))
+    result = A._derived.get(key)
+    if result is None:
+        result = A._derived[key] = _kernels.levels(A.indptr, A.indices, A.shape[0], lower)
     return result
 
 

@@ -47,10 +47,17 @@ def _blocks(indptr, serial):
     return row_blocks(indptr, 1 if serial else 4 * _threads())
 
 
+#: Most private lanes of a scatter: fixed, not the thread count, so that sums
+#: scattered through lanes (column sums) add in the same order, and give the same
+#: bits, whatever the number of threads.
+MAX_LANES = 4
+
+
 def _n_lanes(nnz, n_keys, serial):
-    if serial:
+    """Lanes of a scatter: from the sizes alone (never the thread count)."""
+    if nnz + n_keys < SERIAL_MAX_ITEMS:
         return 1
-    return int(max(1, min(_threads(), nnz // max(1, LANE_MIN_PER_KEY * n_keys))))
+    return int(max(1, min(MAX_LANES, nnz // max(1, LANE_MIN_PER_KEY * n_keys))))
 
 
 def _pieces(n, serial):
