@@ -243,6 +243,8 @@ class SparseArray(OperatorMixin, abc.ABC):
         """
         if format is None or format == self.format:
             return self.copy() if copy else self
+        if format in ("array", "dense"):  # SciPy's names for a dense NumPy array
+            return self.toarray()
         if format in ("lil", "dok", "bsr", "dia") and format not in registry.formats():
             return getattr(self, "to" + format)(copy=copy)
         out = registry.to_format(self, format)
@@ -392,8 +394,20 @@ class SparseArray(OperatorMixin, abc.ABC):
         the unary ufuncs with ``f(0) == 0`` (``np.sqrt(A)``), ``abs``, ``negative``,
         ``conjugate``, and the binary operators (``ndarray + A`` and friends).
         Anything else raises ``TypeError``: it would make the array dense."""
-        if method != "__call__" or kwargs.get("out") is not None:
+        out = kwargs.pop("out", None)
+        if method != "__call__" or kwargs:
             return NotImplemented
+        if out is not None:
+            if ufunc is np.multiply:
+                # ``dense *= A`` rebinds to the sparse ``dense * A``, as with SciPy
+                return NotImplemented
+            # ``dense += A`` and friends: the result, written into the dense output
+            result = self.__array_ufunc__(ufunc, method, *inputs)
+            if result is NotImplemented or len(out) != 1:
+                return NotImplemented
+            dense = result.toarray() if isinstance(result, SparseArray) else result
+            out[0][...] = dense
+            return out[0]
         if any(isinstance(x, np.ndarray) and x.dtype == object for x in inputs):
             return NotImplemented  # not an operand (and NumPy would hand it back to us)
         if len(inputs) == 1 and inputs[0] is self:

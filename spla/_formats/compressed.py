@@ -53,7 +53,7 @@ class _compressed_array(DataMixin, SparseArray):
     #: True for CSR (rows are major), False for CSC.
     _row_major = True
 
-    def __init__(self, arg, shape=None, dtype=None, copy=False, check=True, *, maxprint=None):
+    def __init__(self, arg, shape=None, dtype=None, copy=False, *, check=True, maxprint=None):
         if maxprint is not None:
             self.maxprint = operator.index(maxprint)
         if shape is not None:

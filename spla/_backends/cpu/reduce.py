@@ -198,6 +198,9 @@ def _sum(data, indices, indptr, shape, axis, dtype, out, canonical, fmt, dedupe_
     res = sum_dtype(np.asarray(data).dtype)
     data, indices, indptr, stored, shape = _storage(data, indices, indptr, shape, fmt)
     acc = _accumulator(data.dtype)
+    if axis is None and out is not None and np.ndim(out) != 0:
+        raise ValueError("output parameter for reduction operation add has the wrong number "
+                         f"of dimensions: expected 0, got {np.ndim(out)}")
     if axis is None:
         if dedupe_narrow and data.dtype.kind in "biu" and data.dtype.itemsize < 8:
             serial = _is_serial(stored[0], indices.size)
@@ -242,6 +245,9 @@ def mean(data, indices, indptr, shape, axis=None, dtype=None, out=None, fmt="csr
     scale = 1.0 / denom
     if axis is not None:
         _check_out(out, ((m, n)[1 - axis],))
+    elif out is not None and np.ndim(out) != 0:
+        raise ValueError("output parameter for reduction operation add has the wrong number "
+                         f"of dimensions: expected 0, got {np.ndim(out)}")
     s = _sum(data, indices, indptr, shape, axis, None, None, True, fmt, False)
     res = np.multiply(np.asarray(s, dtype=inter), inter.type(scale), dtype=inter)
     if out is not None:
