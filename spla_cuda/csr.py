@@ -335,6 +335,21 @@ def add(A, B, sign):
     return _without_zeros(*_coo_to_canonical(rows, cols, data, A.shape), A.shape)
 
 
+@register("elementwise", "csr", "cuda")
+def elementwise(A, B, op):
+    """``op`` of two CSR arrays of one shape on the GPU: add, subtract and multiply
+    here; the other elementwise operations (maximum, minimum, comparisons,
+    sparse/sparse division) have no GPU kernel yet and say so."""
+    if op in ("add", "subtract"):
+        return add(A, B, 1 if op == "add" else -1)
+    if op == "multiply":
+        return multiply(A, B)
+    raise NotImplementedError(
+        f"spla has no GPU kernel for the elementwise {op!r} of two sparse arrays yet; "
+        "move the arrays with .to_device('cpu')"
+    )
+
+
 @register("multiply", "csr", "cuda")
 def multiply(A, B):
     dt = result_dtype(A.dtype, B.dtype)
@@ -400,7 +415,7 @@ def transpose(A):
     if _is_empty(A):
         return _empty(A.shape[::-1], A.dtype)
     S = to_cupyx(A, None, True).T.tocsr()
-    return from_cupyx(S, True if A._canonical else None)
+    return from_cupyx(S, True if A._derived.get("canonical") else None)
 
 
 @register("is_canonical", "csr", "cuda")
@@ -419,7 +434,7 @@ def eliminate_zeros(A):
     counts = cupy.bincount(rows[keep], minlength=A.shape[0]) if A.nnz else \
         cupy.zeros(A.shape[0], np.int64)
     indptr = cupy.concatenate([cupy.zeros(1, np.int64), cupy.cumsum(counts)]).astype(A.indptr.dtype)
-    return csr_array._from_parts(A.data[keep], A.indices[keep], indptr, A.shape, A._canonical)
+    return csr_array._from_parts(A.data[keep], A.indices[keep], indptr, A.shape, A._derived.get("canonical"))
 
 
 @register("sum", "csr", "cuda")
