@@ -6,7 +6,6 @@ result dtype (NumPy's promotion), allocates outputs and calls one kernel from
 ``spla._kernels``. Arrays that spla creates use int32 indices when they fit.
 """
 
-import functools
 
 import numba
 import numpy as np

@@ -20,9 +20,7 @@ Errors are SciPy's: ``TypeError`` for an axis that is not an integer,
 for an ``out`` argument where SciPy takes none.
 """
 
-import operator
 
-import numba
 import numpy as np
 
 from ..._kernels import reduce as K
@@ -42,20 +40,14 @@ _SUPPORTED = frozenset(np.dtype(t) for t in (
 _MINMAX_UFUNCS = {"max": np.maximum, "min": np.minimum, "nanmax": np.fmax, "nanmin": np.fmin}
 
 
-def _threads():
-    return max(1, numba.get_num_threads())
+# The serial/parallel choice and the row blocks are the conversions' (one rule).
+_threads = convert._threads
+_is_serial = convert._is_serial
+_blocks = convert._blocks
 
 
 def _kernel(name, serial):
     return K.SERIAL[name] if serial else getattr(K, name)
-
-
-def _is_serial(n_rows, nnz):
-    return n_rows + nnz < SERIAL_MAX_ITEMS or _threads() == 1
-
-
-def _blocks(indptr, serial):
-    return row_blocks(indptr, 1 if serial else 4 * _threads())
 
 
 def _pieces(n, serial):
