@@ -290,7 +290,9 @@ class SparseArray(OperatorMixin, abc.ABC):
 
     def __bool__(self):
         if self.shape == (1, 1) or self.shape == (1,):
-            return self.nnz != 0
+            # the value (duplicates summed; SciPy's ``nnz != 0`` calls an explicitly
+            # stored zero true)
+            return self.count_nonzero() != 0
         raise ValueError(
             "The truth value of an array with more than one element is ambiguous. "
             "Use a.any() or a.all()."

@@ -917,12 +917,14 @@ class coo_array(DataMixin, SparseArray):
         o = _to_coo(other)
         if _narrow(o.dtype) and not o.has_canonical_format:
             o = o._deduped()
-        if sign == -1 and (self.dtype == np.bool_ or o.dtype == np.bool_):
+        if sign == -1 and self.dtype == np.bool_ and o.dtype == np.bool_:
             # bool subtraction is an exclusive or (SciPy's): as integers, then != 0
             ints = self.astype(np.int8)._add_sparse(o.astype(np.int8), -1)
             return ints._with_data(ints.data != 0, copy=False)
-        data = np.concatenate((self.data, o.data if sign == 1 else -o.data))
         dt = result_dtype(self.dtype, o.dtype)
+        theirs = o.data.astype(dt, copy=False)  # negated in the result dtype (issue 18)
+        data = np.concatenate((self.data.astype(dt, copy=False),
+                               theirs if sign == 1 else -theirs))
         coords = tuple(np.concatenate((a, b)) for a, b in zip(self.coords, o.coords))
         out = self._from_parts(data.astype(dt, copy=False), coords, self._shape, False)
         if self.ndim == 1:
