@@ -305,6 +305,6 @@ def test_hypothesis_profile_selection(request):
     assert settings.get_current_profile_name() == expected
     assert settings().deadline is None
     if expected == "ci":
-        assert settings().max_examples == 300
+        assert settings().max_examples == 100
     elif expected == "thorough":
         assert settings().max_examples == 3000
