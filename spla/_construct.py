@@ -4,9 +4,8 @@ Signatures, results, dtypes and errors follow ``scipy.sparse`` (SciPy 1.17);
 inputs may be spla arrays, SciPy sparse arrays or matrices, or dense arrays
 where SciPy takes them, and results are spla arrays. ``format=`` names any
 format of spla's registry (``spla.formats()``); ``"dia"`` gives a
-``banded_array``. Where SciPy's result is COO by default, spla's is COO once
-that format is registered and CSR (CSC for CSC input, where that is cheaper)
-until then.
+``banded_array``. Where SciPy's result is COO by default, spla's is a
+``coo_array``.
 
 The O(nnz) work runs in Numba kernels (``spla/_kernels/construct.py``): each
 builds CSR storage in a count pass and a fill pass over rows, parallel above
@@ -608,7 +607,7 @@ def block_array(blocks, *, format=None, dtype=None):
         all-zero block.
     format : str, optional
         Format of the result. By default CSR when every block is CSR, CSC when
-        every block is CSC, and otherwise COO (CSR while spla has no COO format).
+        every block is CSC, and otherwise COO.
     dtype : dtype, optional
         Value dtype; by default NumPy's promotion of the blocks' dtypes.
 
@@ -656,7 +655,7 @@ def hstack(blocks, format=None, dtype=None):
         Sparse or dense arrays with the same number of rows.
     format : str, optional
         Format of the result (by default CSR for CSR blocks, CSC for CSC blocks,
-        otherwise COO, or CSR while spla has no COO format).
+        otherwise COO).
     dtype : dtype, optional
         Value dtype; by default NumPy's promotion of the blocks' dtypes.
 
@@ -684,7 +683,7 @@ def vstack(blocks, format=None, dtype=None):
         Sparse or dense arrays with the same number of columns.
     format : str, optional
         Format of the result (by default CSR for CSR blocks, CSC for CSC blocks,
-        otherwise COO, or CSR while spla has no COO format).
+        otherwise COO).
     dtype : dtype, optional
         Value dtype; by default NumPy's promotion of the blocks' dtypes.
 
@@ -728,7 +727,7 @@ def block_diag(mats, format=None, dtype=None):
         Sparse arrays, dense 2-D arrays, lists or scalars (read as 2-D arrays).
         Dense arrays are stored whole, zeros included, as SciPy does.
     format : str, optional
-        Format of the result; by default COO (CSR while spla has no COO format).
+        Format of the result; by default COO.
     dtype : dtype, optional
         Value dtype; by default NumPy's promotion of the blocks' dtypes.
 
@@ -800,7 +799,7 @@ def kron(A, B, format=None):
     A, B : sparse or dense arrays
         1-D inputs are read as one row.
     format : str, optional
-        Format of the result; by default COO (CSR while spla has no COO format).
+        Format of the result; by default COO.
 
     Returns
     -------
@@ -830,7 +829,7 @@ def kronsum(A, B, format=None):
     ----------
     A, B : sparse or dense square arrays
     format : str, optional
-        Format of the result; by default COO (CSR while spla has no COO format).
+        Format of the result; by default COO.
 
     Returns
     -------
@@ -929,8 +928,7 @@ def tril(A, k=0, format=None):
     k : int, optional
         The top-most diagonal kept (0 main, ``k > 0`` above, ``k < 0`` below).
     format : str, optional
-        Format of the result; by default COO (while spla has no COO format: CSC
-        for CSC input, CSR otherwise).
+        Format of the result; by default COO, as SciPy.
 
     Returns
     -------
@@ -957,8 +955,7 @@ def triu(A, k=0, format=None):
     k : int, optional
         The bottom-most diagonal kept (0 main, ``k > 0`` above, ``k < 0`` below).
     format : str, optional
-        Format of the result; by default COO (while spla has no COO format: CSC
-        for CSC input, CSR otherwise).
+        Format of the result; by default COO, as SciPy.
 
     Returns
     -------
@@ -1058,8 +1055,7 @@ def random_array(shape, *, density=0.01, format=None, dtype=None, rng=None,
     density : float, optional
         Fraction of positions stored, in [0, 1] (default 0.01).
     format : str, optional
-        Format of the result; by default COO, as SciPy (CSR while spla has no
-        COO format).
+        Format of the result; by default COO, as SciPy.
     dtype : dtype, optional
         Value dtype (default float64).
     rng : numpy.random.Generator, seed or RandomState, optional
@@ -1269,7 +1265,7 @@ def load_npz(file):
     ``scipy.sparse.save_npz``, as ``scipy.sparse.load_npz``.
 
     CSR and CSC files give ``csr_array`` and ``csc_array``, ``dia`` files a
-    ``banded_array``, COO files a COO array (CSR while spla has no COO format),
+    ``banded_array``, COO files a COO array,
     BSR files a ``csr_array``.
 
     Parameters
