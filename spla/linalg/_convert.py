@@ -7,6 +7,7 @@ memory; ``from_scipy`` turns SciPy's sparse results back into spla arrays.
 """
 
 import numpy as np
+import scipy.sparse as sp  # noqa: F401  (other linalg modules use _convert.sp)
 import scipy.sparse.linalg as sla
 
 from .._base import SparseArray, _is_scipy_sparse
