@@ -213,7 +213,8 @@ class SparseArray(OperatorMixin, abc.ABC):
         if target.kind == "cpu":
             return self if self.device == "cpu" else self._move_to(target)
         check_cuda_ordinal(target.ordinal)
-        if self.device.kind == "cuda" and target.ordinal in (None, self.device.ordinal):
+        here = parse_device(self.device)
+        if here.kind == "cuda" and target.ordinal in (None, here.ordinal):
             return self
         if target.ordinal is None:
             return self._move_to(target)

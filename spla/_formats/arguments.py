@@ -176,7 +176,9 @@ def check_cuda_ordinal(ordinal):
     device). Raises ``ValueError`` naming how many GPUs there are."""
     if ordinal is None:
         return None
-    import cupy
+    from .. import _dispatch
+
+    cupy = _dispatch.array_module("cuda")  # a clear error when CuPy is missing
 
     count = cupy.cuda.runtime.getDeviceCount()
     if not 0 <= ordinal < count:
