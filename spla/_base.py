@@ -473,14 +473,16 @@ class SparseArray(OperatorMixin, abc.ABC):
         return self._matmul_dense(dense)
 
     def _matmul_1d_sparse(self, sparse):
-        return self.tocsr()._matmul_1d_sparse(sparse)
+        """``self @ v`` for a 1-D sparse ``v``: a 1-D sparse result, as SciPy's."""
+        if sparse.shape[0] != self.shape[1]:
+            raise ValueError(f"matmul: dimension mismatch: {self.shape} @ {sparse.shape}")
+        column = sparse.reshape((sparse.shape[0], 1))
+        return (self @ column).tocoo().reshape((self.shape[0],))
 
     def _matmul_dense(self, x):
         """``self @ x`` for a dense array ``x`` of this array's device."""
         if x.ndim == 0:
             raise ValueError("matmul: a scalar operand is not allowed, use '*' instead")
-        if self.ndim == 1:
-            return self._matmul_from_1d(x)
         if x.shape[0 if x.ndim == 1 else -2] != self.shape[1]:
             raise ValueError(
                 f"matmul: dimension mismatch: sparse {self.shape} @ dense {x.shape} "
@@ -499,9 +501,6 @@ class SparseArray(OperatorMixin, abc.ABC):
         flat = xp.moveaxis(x, -2, 0).reshape(self.shape[1], width)
         out = self._matmul_matrix(flat).reshape((self.shape[0],) + lead + (k,))
         return xp.moveaxis(out, 0, -2)
-
-    def _matmul_from_1d(self, x):
-        raise NotImplementedError(f"{type(self).__name__} is 2-D")
 
     def __rmatmul__(self, other):
         if is_scalar_like(other):
