@@ -53,6 +53,7 @@ import os
 import uuid
 
 import numpy as np
+import scipy.sparse.linalg as sla
 
 from . import _dispatch
 from ._base import SparseArray, _is_scipy_sparse
@@ -63,7 +64,9 @@ from ._formats.nm import nm_array
 from .io import _mmchunks
 
 __all__ = [
+    "DaskOperator",
     "SparseChunk",
+    "aslinearoperator",
     "column_windows",
     "from_row_blocks",
     "from_scipy",
@@ -803,6 +806,85 @@ def matvec(A, x, *, windows=None):
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=deps)
     chunks = (A.chunks[0],) + (((k,),) if k is not None else ())
     return da.Array(graph, name, chunks=chunks, dtype=dt, meta=x._meta.astype(dt))
+
+
+def _window_rmatmat(chunk, xi, n):
+    """``chunk^H @ xi`` as a dense ``(n,)`` or ``(n, k)`` array."""
+    xp = _xp(chunk.block)
+    dt = np.result_type(chunk.dtype, xi.dtype)
+    out = xp.zeros((n,) + tuple(xi.shape[1:]), dtype=dt)
+    if chunk.shape[0] and chunk.block.shape[1]:
+        lo = chunk.col_offset
+        block = chunk.block
+        part = block.rmatmat(xi) if xi.ndim == 2 else block.rmatvec(xi)
+        out[lo:lo + block.shape[1]] = part
+    return out
+
+
+class DaskOperator(sla.LinearOperator):
+    """SciPy's ``LinearOperator`` over a Dask matrix of ``SparseChunk`` row blocks.
+
+    Made by ``aslinearoperator``; see there.
+    """
+
+    def __init__(self, A):
+        _check_matrix(A, "aslinearoperator")
+        super().__init__(dtype=A.dtype, shape=A.shape)
+        self.A = A.persist()
+        self.windows = column_windows(self.A)
+        self._blocks = self.A.to_delayed().ravel()
+
+    def _matmat(self, X):
+        X = np.asarray(X)
+        if X.ndim == 2 and X.shape[1] == 0:
+            return np.zeros((self.shape[0], 0), np.result_type(self.dtype, X.dtype))
+        Xd = da.from_array(X, chunks=(self.A.chunks[1][0],) + X.shape[1:])
+        return np.asarray(matvec(self.A, Xd, windows=self.windows).compute())
+
+    def _matvec(self, x):
+        return self._matmat(np.asarray(x).reshape(-1))
+
+    def _rmatmat(self, X):
+        X = np.asarray(X)
+        n = self.shape[1]
+        bounds = np.cumsum((0,) + self.A.chunks[0])
+        parts = [dask.delayed(_window_rmatmat, pure=True)(block, X[r0:r1], n)
+                 for block, r0, r1 in zip(self._blocks, bounds[:-1], bounds[1:])]
+        if not parts:
+            return np.zeros((n,) + X.shape[1:], np.result_type(self.dtype, X.dtype))
+        return np.asarray(dask.delayed(sum)(parts).compute())
+
+    def _rmatvec(self, x):
+        return self._rmatmat(np.asarray(x).reshape(-1))
+
+
+def aslinearoperator(A):
+    """A SciPy ``LinearOperator`` whose products run over the row blocks of ``A``.
+
+    The products are Dask computations (``matvec`` for ``A @ x``; each block's
+    transposed product, summed, for ``A^H @ x``) that take and return NumPy
+    arrays, so any solver of ``scipy.sparse.linalg`` or ``spla.linalg``
+    (``gmres``, ``minres``, ``bicgstab``, ``lsqr``, ``eigsh``, ...) runs with the
+    matrix distributed and its vectors on the client. ``spla.linalg``'s solvers
+    call this for a Dask matrix themselves. ``A`` is persisted once.
+
+    Parameters
+    ----------
+    A : dask.array.Array of SparseChunks
+
+    Returns
+    -------
+    scipy.sparse.linalg.LinearOperator
+
+    Examples
+    --------
+    >>> import numpy as np, spla, spla.dask
+    >>> Ad = spla.dask.from_spla(spla.csr_array(np.diag([1.0, 2.0, 3.0])), row_chunks=2)
+    >>> op = spla.dask.aslinearoperator(Ad)
+    >>> op @ np.ones(3), op.rmatvec(np.ones(3))
+    (array([1., 2., 3.]), array([1., 2., 3.]))
+    """
+    return DaskOperator(A)
 
 
 # --------------------------------------------------------------------------------------

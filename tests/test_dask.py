@@ -394,6 +394,38 @@ def test_cg_dask_matches_scipy(fmt):
         spla.linalg.cg(Ld, b, M=sp.eye_array(81))
 
 
+@pytest.mark.parametrize("solver", ["gmres", "minres", "bicgstab", "lsqr"])
+def test_scipy_krylov_solvers_over_dask_matrices(solver):
+    """spla.linalg's SciPy-loop solvers take a Dask matrix: same iterates as SciPy's."""
+    L = laplacian_2d(9, shift=0.1)
+    b = operand(2, (81,), "float64")
+    Ld = sd.from_scipy(L, (20, 0, 1, 60), format="csr")
+    kwargs = {"atol": 1e-12, "btol": 1e-12} if solver == "lsqr" else {"rtol": 1e-10}
+    x = getattr(spla.linalg, solver)(Ld, b, **kwargs)
+    xs = getattr(spl, solver)(L, b, **kwargs)
+    assert x[1] == xs[1]
+    np.testing.assert_allclose(x[0], xs[0], rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="square"):
+        spla.linalg.gmres(sd.from_scipy(sp.random_array((6, 4), density=0.5, rng=0), 3),
+                          np.ones(6))
+
+
+def test_dask_linear_operator_products_and_eigsh():
+    rng = np.random.default_rng(3)
+    S = sp.random_array((30, 17), density=0.3, rng=rng, format="csr")
+    S = S + 1j * sp.random_array((30, 17), density=0.3, rng=rng, format="csr")
+    op = sd.aslinearoperator(sd.from_scipy(S, (7, 0, 13, 10)))
+    x, y = rng.standard_normal(17), rng.standard_normal((30, 3))
+    np.testing.assert_allclose(op @ x, S @ x, rtol=1e-12)
+    np.testing.assert_allclose(op.rmatmat(y), S.conj().T @ y, rtol=1e-12)
+    np.testing.assert_allclose(op.rmatvec(y[:, 0]), S.conj().T @ y[:, 0], rtol=1e-12)
+    L = laplacian_2d(9, shift=0.1)
+    w = spla.linalg.eigsh(sd.from_scipy(L, 30), k=3, which="LA")[0]
+    np.testing.assert_allclose(np.sort(w), np.sort(spl.eigsh(L, k=3, which="LA")[0]), rtol=1e-10)
+    with pytest.raises(TypeError, match="SparseChunks"):
+        sd.aslinearoperator(da.ones((3, 3)))
+
+
 # -- Matrix Market row blocks ----------------------------------------------------------
 
 def write_mtx(path, lines, header, size):

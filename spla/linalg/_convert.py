@@ -1,7 +1,8 @@
 """Conversions between spla arrays and what SciPy's solvers take.
 
 ``operator(A)`` wraps an spla array as a SciPy ``LinearOperator`` whose products
-(``matvec``, ``matmat`` and their adjoints) are spla's kernels; ``scipy_view``
+(``matvec``, ``matmat`` and their adjoints) are spla's kernels (a Dask matrix of
+spla blocks, as one whose products are Dask computations); ``scipy_view``
 hands SciPy's direct solvers canonical CSR or CSC storage that shares spla's
 memory; ``from_scipy`` turns SciPy's sparse results back into spla arrays.
 """
@@ -81,7 +82,20 @@ def operator(A, what="A"):
     if is_spla(A):
         require_cpu(A, what)
         return SplaOperator(A)
+    if is_sparse_dask(A):
+        from ..dask import aslinearoperator
+
+        return aslinearoperator(A)
     return A
+
+
+def is_sparse_dask(A):
+    """True for a Dask array of spla blocks (without importing Dask otherwise)."""
+    if type(A).__module__.split(".")[0] != "dask":
+        return False
+    from ..dask import is_sparse_dask as check
+
+    return check(A)
 
 
 def scipy_view(A, fmt="csc"):

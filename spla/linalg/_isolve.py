@@ -64,9 +64,9 @@ def _wrap(name, summary, example_args=""):
     def solver(A, b, *args, **kwargs):
         if _gpu.is_gpu(A):
             return _gpu.call(name, A, b, *args, **kwargs)
-        if square and _convert.is_spla(A):
+        if square and (_convert.is_spla(A) or _convert.is_sparse_dask(A)):
             _convert.check_square(A, name)
-        spla_products = _convert.is_spla(A)
+        spla_products = _convert.is_spla(A) or _convert.is_sparse_dask(A)
         op = _convert.operator(A)
         for key in _PRECONDITIONERS:
             if _convert.is_spla(kwargs.get(key)):
