@@ -396,6 +396,36 @@ def test_pardiso_matches_superlu(fmt, dtype):
 
 
 @needs_pardiso
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_pardiso_symmetric_matrices_use_the_symmetric_factorisation(fmt):
+    rng = np.random.default_rng(4)
+    n = 50
+    # Indefinite, with zeros on part of the diagonal (absent from the storage, which
+    # PARDISO's symmetric types need stored) and an explicit zero above it.
+    R = sp.random_array((n, n), density=0.1, rng=rng).toarray()
+    D = R + R.T + np.diag(rng.choice([-3.0, 0.0, 4.0], n))
+    D[np.arange(0, n, 7), np.arange(0, n, 7)] = 0.0
+    D += 5 * np.eye(n, k=1) + 5 * np.eye(n, k=-1)
+    A = as_format(D, fmt)
+    S = sp.csc_array(D)
+    b = np.arange(1.0, n + 1)
+    f = L.PardisoFactorization(A)
+    assert f.symmetric
+    np.testing.assert_allclose(f.solve(b), sla.spsolve(S, b), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(L.spsolve(A, b, solver="pardiso"), sla.spsolve(S, b),
+                               rtol=1e-8, atol=1e-10)
+    f.free()
+    # Symmetric in structure but not in values: the LU.
+    U = D.copy()
+    U[0, 1] += 1.0
+    g = L.PardisoFactorization(as_format(U, fmt))
+    assert not g.symmetric
+    np.testing.assert_allclose(g.solve(b), sla.spsolve(sp.csc_array(U), b), rtol=1e-8,
+                               atol=1e-10)
+    g.free()
+
+
+@needs_pardiso
 def test_pardiso_auto_choice_and_errors(monkeypatch):
     from spla.linalg import _pardiso
 
