@@ -829,8 +829,8 @@ def random_cases(count, seed=0):
         def reference(storage, cls_name=cls_name, **kw):
             cls = sp.csr_array if cls_name == "csr_array" else sp.csc_array
             d, i, p = storage
-            if d.dtype.kind == "b" or not d.dtype.isnative:
-                d = d.astype(np.float64)
+            if not d.dtype.isnative:  # SciPy refuses non-native byte order
+                d = d.astype(d.dtype.newbyteorder("="))
             S = cls((d, i.astype(np.int64), p.astype(np.int64)), **kw)
             S.check_format(full_check=True)
             return S.toarray()
