@@ -13,9 +13,10 @@ tests/test_linalg_gpu.py on a machine with an NVIDIA GPU.
 from . import _convert
 
 #: The functions of cupyx.scipy.sparse.linalg that take an operator.
-OPERATOR_FUNCTIONS = {"cg", "gmres", "cgs", "minres", "lsqr", "lsmr", "eigsh", "svds"}
+OPERATOR_FUNCTIONS = {"cg", "gmres", "cgs", "minres", "lsmr", "eigsh", "svds"}
 #: Those that need sparse storage.
-STORAGE_FUNCTIONS = {"spsolve", "spsolve_triangular", "splu", "spilu", "factorized"}
+STORAGE_FUNCTIONS = {"spsolve", "spsolve_triangular", "splu", "spilu", "factorized",
+                     "lsqr"}  # CuPy 14's lsqr takes a sparse matrix, not an operator
 
 
 def is_gpu(*arrays):
@@ -50,6 +51,21 @@ def _from_cupyx(S):
     return csr_array((S.data, S.indices, S.indptr), shape=S.shape)
 
 
+def _scipy_names_to_cupy(fn, kwargs):
+    """SciPy's ``rtol`` as ``tol`` where a CuPy function still has the old name
+    (CuPy 14's ``minres``), so that one call works on both devices."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return kwargs
+    if "rtol" in kwargs and "rtol" not in params and "tol" in params and "tol" not in kwargs:
+        kwargs = dict(kwargs)
+        kwargs["tol"] = kwargs.pop("rtol")
+    return kwargs
+
+
 def call(name, A, *args, **kwargs):
     """``cupyx.scipy.sparse.linalg.<name>`` with spla GPU arrays converted (see module doc)."""
     try:
@@ -69,6 +85,7 @@ def call(name, A, *args, **kwargs):
             kwargs[key] = _operator(kwargs[key])
     if name == "spsolve" and args and _convert.is_spla(args[0]):
         args = (args[0].toarray(),) + args[1:]
+    kwargs = _scipy_names_to_cupy(fn, kwargs)
     result = fn(A, *args, **kwargs)
     if name in ("splu", "spilu"):
         return result
