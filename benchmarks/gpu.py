@@ -258,8 +258,9 @@ def sparse24_suite(sizes, repeat, report, sweep=True, dtypes=("float16", "bfloat
                 lt_error = f"{type(exc).__name__}: {exc}"
             t = time_gpu(contenders, repeat=repeat, inner=5)
             flops = 2 * M * K * N
+            tag = "bf16" if dtype == "bfloat16" else "f16"
             row = {"dtype": dtype, "M": M, "K": K, "N": N, "times": t, "check_rel_err": check,
-                   "tiling": sparse24.choose(M, K, N), "sweep_rel_err": checks,
+                   "tiling": sparse24.choose(M, K, N, tag), "sweep_rel_err": checks,
                    "cusparselt_error": lt_error}
             for c, v in t.items():
                 row[f"{c}_TFLOPs_dense_equiv"] = flops / v["median"] / 1e12

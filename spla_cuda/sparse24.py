@@ -79,9 +79,13 @@ DEFAULTS = ("wgmma_256x128x64_s4_keep1", "256x128x128_w64x64_s3_pipe", "256x128x
 #: session 9, docs/gpu.md), 256 x 128 elsewhere (best or within noise of the best
 #: on four of the five shapes of issue 22).
 TMA_BY_SHAPE = ((512, "tma_128x128_s8"), (1 << 62, "tma_256x128_s6"))
-#: Measured exceptions (M, K, N) -> tiling: 8192^3 ran 952 / 962 TFLOP/s (float16 /
-#: bfloat16) with 128 x 256 tiles against 867 / 919 with 256 x 128 (H100, session 9).
-TMA_MEASURED = {(8192, 8192, 8192): "tma_128x256_s5"}
+#: Measured exceptions (M, K, N) or (M, K, N, tag) -> tiling: 8192^3 ran 952 / 962
+#: TFLOP/s (float16 / bfloat16) with 128 x 256 tiles against 867 / 919 with 256 x 128
+#: (H100, session 9); bfloat16 16384 x 16384 x 8192 ran 914 / 887 with 128 x 256 tiles
+#: against 798 / 842 with 256 x 128 in two runs (H100, sessions 10 and 11), where
+#: float16 kept 256 x 128 (831 against 802 in session 11).
+TMA_MEASURED = {(8192, 8192, 8192): "tma_128x256_s5",
+                (16384, 16384, 8192, "bf16"): "tma_128x256_s5"}
 #: Whether ``choose`` picks version 7 on Hopper (else ``DEFAULTS``).
 TMA_DEFAULT = True
 #: The 16-bit dtypes with a tensor-core path, and the kernel's tag for each.
@@ -189,14 +193,16 @@ def _kernel(tag, name):
     return k, cfg, smem
 
 
-def choose(M, K, N):
+def choose(M, K, N, tag=None):
     """The tiling that ``spmm`` uses for an ``M x K`` by ``K x N`` product on this GPU.
 
     On Hopper (version 7, if ``TMA_DEFAULT`` is on): ``TMA_MEASURED``'s entry for
-    the shape, else ``TMA_BY_SHAPE``'s first entry whose column bound takes N; otherwise the first of ``DEFAULTS`` that runs here and
-    whose BK divides K."""
+    the shape and dtype ``tag`` ("f16"/"bf16"), or for the shape, else
+    ``TMA_BY_SHAPE``'s first entry whose column bound takes N; otherwise the first
+    of ``DEFAULTS`` that runs here and whose BK divides K."""
     if TMA_DEFAULT and cupy.cuda.Device().compute_capability == "90":
-        return TMA_MEASURED.get((M, K, N)) or next(name for n_max, name in TMA_BY_SHAPE if N <= n_max)
+        return (TMA_MEASURED.get((M, K, N, tag)) or TMA_MEASURED.get((M, K, N))
+                or next(name for n_max, name in TMA_BY_SHAPE if N <= n_max))
     return next(c for c in DEFAULTS if K % CONFIGS[c][2] == 0 and available(c))
 
 
@@ -224,7 +230,7 @@ def spmm_prepared(values, meta, shape, X, tag, config=None, cache=None):
     if K == 0:
         C[...] = 0
         return C
-    name = config or choose(M, K, N)
+    name = config or choose(M, K, N, tag)
     k, cfg, smem = _kernel(tag, name)
     if K % cfg[2]:
         raise ValueError(f"tiling {name} needs K % {cfg[2]} == 0, got K = {K}")
