@@ -282,7 +282,7 @@ def _prepare(ops, names, what, pattern, same_lead=False):
     Dp = next(h for h in HEAD_DIMS if h >= max(d, dv))
     BH = int(np.prod(lead)) if lead else 1
     flat = []
-    with cupy.cuda.Device(ops[0].device):
+    with cupy.cuda.Device(ops[0].device), _stream(ops):
         for o in ops:
             rows = o.shape[-2]
             a = cupy.broadcast_to(o.arr, lead + o.shape[-2:]).reshape(BH, rows, o.shape[-1]) \
@@ -291,7 +291,10 @@ def _prepare(ops, names, what, pattern, same_lead=False):
                 p = cupy.zeros((BH, rows, Dp), dtype=a.dtype)
                 p[..., :o.shape[-1]] = a
                 a = p
-            flat.append(cupy.ascontiguousarray(a))
+            a = cupy.ascontiguousarray(a)
+            if a.data.ptr % 16:  # cp.async copies 16-byte pieces
+                a = a.copy()
+            flat.append(a)
     return bp, lead, BH, d, dv, Dp, kinds.pop(), flat
 
 
@@ -307,6 +310,17 @@ def _fwd_smem(kind, Dp):
     return 5 * 64 * (Dp + 8) * 2
 
 
+def _stream(ops):
+    """PyTorch's current stream for torch operands (so that the kernels order with
+    PyTorch's work), else CuPy's."""
+    if ops[0].torch:
+        import torch
+
+        return cupy.cuda.ExternalStream(torch.cuda.current_stream(ops[0].device).cuda_stream,
+                                        ops[0].device)
+    return cupy.cuda.get_current_stream()
+
+
 def forward(Q, K, V, pattern, scale=None):
     """``(out, lse)`` of block-sparse attention on the GPU (see
     ``spla.attention.sparse_attention_forward``)."""
@@ -315,7 +329,7 @@ def forward(Q, K, V, pattern, scale=None):
     bp, lead, BH, d, dv, Dp, kind, (q, k, v) = _prepare(ops, ("Q", "K", "V"), what, pattern)
     m, n = bp.shape
     scale = (1.0 / math.sqrt(d)) if scale is None else float(scale)
-    with cupy.cuda.Device(ops[0].device):
+    with cupy.cuda.Device(ops[0].device), _stream(ops):
         out = cupy.empty((BH, m, Dp), dtype=q.dtype)
         lse = cupy.empty((BH, m), dtype=np.float32)
         if out.size:
@@ -366,7 +380,7 @@ def backward(dO, Q, K, V, pattern, out, lse, scale=None):
         raise ValueError(f"{what}: lse has {lse.size} values, expected {lead + (m,)}")
     scale = (1.0 / math.sqrt(d)) if scale is None else float(scale)
     tag = {"float16": "f16", "bfloat16": "bf16", "float32": "float"}[kind]
-    with cupy.cuda.Device(ops[0].device):
+    with cupy.cuda.Device(ops[0].device), _stream(ops):
         dq = cupy.zeros((BH, m, Dp), dtype=q.dtype)
         dk32 = cupy.zeros((BH, n, Dp), dtype=np.float32)
         dv32 = cupy.zeros((BH, n, Dp), dtype=np.float32)

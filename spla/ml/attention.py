@@ -48,6 +48,7 @@ __all__ = [
     "sparse_attention",
     "sparse_attention_backward",
     "sparse_attention_forward",
+    "sparse_attention_torch",
     "strided_pattern",
 ]
 
@@ -914,6 +915,36 @@ def sparse_attention_backward(dO, Q, K, V, pattern, out, lse, scale=None):
 
         return _gpu.backward(dO, Q, K, V, pattern, out, lse, scale)
     return _cpu_attention(Q, K, V, pattern, scale, dO=dO, what="sparse_attention_backward")
+
+
+def sparse_attention_torch(q, k, v, pattern, scale=None):
+    """Block-sparse attention of CUDA PyTorch tensors with autograd.
+
+    A ``torch.autograd.Function``: the forward is ``sparse_attention_forward``'s
+    GPU kernel, the backward ``sparse_attention_backward``'s, so it trains.
+    Needs CuPy and PyTorch.
+
+    Parameters
+    ----------
+    q, k, v : torch.Tensor on a CUDA device, shapes (..., m, d), (..., n, d), (..., n, dv)
+        float16, bfloat16 or float32, one dtype; ``d, dv <= 128``.
+    pattern : BlockPattern or any pattern ``block_pattern`` takes, shape (m, n)
+    scale : float, optional
+        ``1 / sqrt(d)`` by default.
+
+    Returns
+    -------
+    torch.Tensor, shape (..., m, dv)
+
+    Examples
+    --------
+    >>> from spla import attention
+    >>> bp = attention.block_pattern(attention.local_pattern(1024, 256, causal=True))
+    >>> # out = attention.sparse_attention_torch(q, k, v, bp); out.sum().backward()
+    """
+    from spla_cuda.attention import torch_sparse_attention
+
+    return torch_sparse_attention(q, k, v, pattern, scale)
 
 
 # -- linear attention -------------------------------------------------------------------
