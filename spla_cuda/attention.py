@@ -141,7 +141,11 @@ _RAISED = set()
 
 
 def _tc_kernel(expression, smem):
-    k = kernel("attention_tc.cu", expression)
+    return _tc_kernel_in("attention_tc.cu", expression, smem)
+
+
+def _tc_kernel_in(source, expression, smem):
+    k = kernel(source, expression)
     if smem > 48 * 1024 and expression not in _RAISED:
         try:
             k.max_dynamic_shared_size_bytes = smem
@@ -321,9 +325,72 @@ def _stream(ops):
     return cupy.cuda.get_current_stream()
 
 
+_STREAMS = {}
+
+
+def _torch_fast(Q, K, V, pattern):
+    """Whether the launch can take the torch tensors' pointers as they are: CUDA
+    tensors of one device, dtype and shape, contiguous, 16-byte aligned, head
+    dimension 64 or 128, a 64 x 64 BlockPattern that fits."""
+    from spla.ml.attention import BlockPattern
+
+    if not (is_torch(Q) and is_torch(K) and is_torch(V)) or type(pattern) is not BlockPattern:
+        return False
+    import torch
+
+    shape = Q.shape
+    return (Q.is_cuda and K.shape == shape and V.shape == shape and len(shape) >= 2
+            and shape[-1] in HEAD_DIMS and Q.dtype == K.dtype == V.dtype
+            and Q.dtype in (torch.float16, torch.bfloat16) and Q.device == K.device == V.device
+            and pattern.shape == (shape[-2], shape[-2]) and pattern.block_q == 64
+            and pattern.block_k == 64 and Q.is_contiguous() and K.is_contiguous()
+            and V.is_contiguous() and not (Q.data_ptr() % 16 or K.data_ptr() % 16
+                                           or V.data_ptr() % 16))
+
+
+def _torch_forward(Q, K, V, bp, scale):
+    """The forward of contiguous torch tensors through their pointers (no CuPy
+    views: the host work per call is a few attribute reads and one launch)."""
+    import torch
+
+    shape = Q.shape
+    m, D = shape[-2], shape[-1]
+    BH = Q.numel() // (m * D) if m * D else 0
+    out = torch.empty(shape, dtype=Q.dtype, device=Q.device)
+    lse = torch.empty(shape[:-1], dtype=torch.float32, device=Q.device)
+    if out.numel() == 0:
+        return out, lse
+    scale = (1.0 / math.sqrt(D)) if scale is None else float(scale)
+    dev = Q.device.index
+    ptr = torch.cuda.current_stream(dev).cuda_stream
+    stream = _STREAMS.get((dev, ptr))
+    if stream is None:
+        stream = _STREAMS[(dev, ptr)] = cupy.cuda.ExternalStream(ptr, dev)
+    tag = "f16" if Q.dtype == torch.float16 else "bf16"
+    with cupy.cuda.Device(dev), stream:
+        tile_ptr, keys, tmask, masks, order = _parts(bp)
+        if _scalar_forward():
+            smem = _fwd_smem("float32", D)
+            kern, threads = _tc_kernel(f"attn_fwd_f32<{tag}, {D}>", smem), 256
+            mid = (np.int32(m), np.int32(m))
+        else:
+            smem = _fwd_smem("float16", D)
+            kern, threads = _tc_kernel(f"attn_fwd_tc<{tag}, {D}>", smem), 128
+            mid = (np.int32(m),)
+        p = np.uint64
+        kern((BH, tile_ptr.size - 1), (threads,),
+             (p(Q.data_ptr()), p(K.data_ptr()), p(V.data_ptr()), p(out.data_ptr()),
+              p(lse.data_ptr()), tile_ptr, keys, tmask, masks, order) + mid
+             + (np.int64(m * D), np.int64(m * D), np.int64(m * D), np.float32(scale * _LOG2E)),
+             shared_mem=smem)
+    return out, lse
+
+
 def forward(Q, K, V, pattern, scale=None):
     """``(out, lse)`` of block-sparse attention on the GPU (see
     ``spla.attention.sparse_attention_forward``)."""
+    if _torch_fast(Q, K, V, pattern):
+        return _torch_forward(Q, K, V, pattern, scale)
     what = "sparse_attention"
     ops = [_Operand(x, n, what) for x, n in ((Q, "Q"), (K, "K"), (V, "V"))]
     bp, lead, BH, d, dv, Dp, kind, (q, k, v) = _prepare(ops, ("Q", "K", "V"), what, pattern)
@@ -380,6 +447,15 @@ def backward(dO, Q, K, V, pattern, out, lse, scale=None):
         raise ValueError(f"{what}: lse has {lse.size} values, expected {lead + (m,)}")
     scale = (1.0 / math.sqrt(d)) if scale is None else float(scale)
     tag = {"float16": "f16", "bfloat16": "bf16", "float32": "float"}[kind]
+    if kind != "float32" and not _scalar_backward():
+        with cupy.cuda.Device(ops[0].device), _stream(ops):
+            grads = _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale)
+            res = []
+            for g, rows, width in zip(grads, (m, n, n), (d, d, dv)):
+                if Dp != width:
+                    g = g[..., :width]
+                res.append(_wrap(g.reshape(lead + (rows, width)), kind, ops[0].torch))
+        return tuple(res)
     with cupy.cuda.Device(ops[0].device), _stream(ops):
         dq = cupy.zeros((BH, m, Dp), dtype=q.dtype)
         dk32 = cupy.zeros((BH, n, Dp), dtype=np.float32)
@@ -408,6 +484,54 @@ def backward(dO, Q, K, V, pattern, out, lse, scale=None):
                 g = g[..., :width]
             res.append(_wrap(g.reshape(lead + (rows, width)), kind, ops[0].torch))
     return tuple(res)
+
+
+def _scalar_backward():
+    """``SPLA_ATTENTION_BACKWARD=scalar``: 16-bit operands through the first (CUDA-core,
+    atomicAdd) backward instead of the tensor-core one."""
+    return os.environ.get("SPLA_ATTENTION_BACKWARD", "tc") == "scalar"
+
+
+def _transposed(bp):
+    """The block pattern of the pattern's transpose (per key block, the packed queries
+    that attend to it), built once per pattern."""
+    t = getattr(bp, "_transposed", None)
+    if t is None:
+        import scipy.sparse as sp
+
+        from spla.ml.attention import block_pattern
+
+        C = bp.tocsr()
+        S = sp.csr_array((np.ones(C.indices.size), np.asarray(C.indices), np.asarray(C.indptr)),
+                         shape=C.shape)
+        t = bp._transposed = block_pattern(S.T.tocsr())
+    return t
+
+
+def _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale):
+    """dQ, dK, dV (uint16 bits, (BH, rows, Dp)) on the tensor cores (attention_tc_bwd.cu)."""
+    dq = cupy.zeros((BH, m, Dp), dtype=np.uint16)
+    dk = cupy.zeros((BH, n, Dp), dtype=np.uint16)
+    dv = cupy.zeros((BH, n, Dp), dtype=np.uint16)
+    if not (dq.size and dk.size):
+        return dq, dk, dv
+    delta = cupy.empty(BH * m, dtype=np.float32)
+    l2 = cupy.empty(BH * m, dtype=np.float32)
+    kern = kernel("attention_tc_bwd.cu", f"attn_delta<{tag}, {Dp}>")
+    kern((blocks(BH * m * 32, 256),), (256,), (o, do, lse, delta, l2, np.int64(BH * m)))
+    smem = 6 * 64 * (Dp + 8) * 2
+    tile_ptr, keys, tmask, masks, order = _parts(bp)
+    kern = _tc_kernel_in("attention_tc_bwd.cu", f"attn_bwd_dq_tc<{tag}, {Dp}>", smem)
+    kern((BH, tile_ptr.size - 1), (128,),
+         (q, k, v, do, l2, delta, dq, tile_ptr, keys, tmask, masks, order, np.int32(m),
+          np.int32(n), np.float32(scale)), shared_mem=smem)
+    tile_ptr, qidx, tmask, masks, order = _parts(_transposed(bp))
+    smem_kv = smem + 4 * 64 * 4
+    kern = _tc_kernel_in("attention_tc_bwd.cu", f"attn_bwd_dkv_tc<{tag}, {Dp}>", smem_kv)
+    kern((BH, tile_ptr.size - 1), (128,),
+         (q, k, v, do, l2, delta, dk, dv, tile_ptr, qidx, tmask, masks, order, np.int32(m),
+          np.int32(n), np.float32(scale)), shared_mem=smem_kv)
+    return dq, dk, dv
 
 
 _TORCH_FUNCTION = None

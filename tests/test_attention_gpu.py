@@ -220,12 +220,18 @@ def torch_reference_grads(Q, K, V, dO, M, scale):
 
 
 @needs_torch
+@pytest.mark.parametrize("path", ["tc", "scalar"])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
 @pytest.mark.parametrize("kind,causal,n,d", [
     ("local", False, 129, 64), ("local", True, 1000, 64), ("strided", True, 129, 128),
     ("global_local", False, 300, 64), ("random", True, 129, 40), ("wide", False, 7, 128),
     ("global_local", True, 1, 64)])
-def test_backward_against_torch_autograd(kind, causal, n, d, dtype):
+def test_backward_against_torch_autograd(kind, causal, n, d, dtype, path, monkeypatch):
+    """Both backwards: the tensor-core one (attention_tc_bwd.cu, the default for 16-bit
+    operands) and the CUDA-core one (SPLA_ATTENTION_BACKWARD=scalar; float32's)."""
+    if dtype == "float32" and path == "tc":
+        pytest.skip("float32 has the CUDA-core backward only")
+    monkeypatch.setenv("SPLA_ATTENTION_BACKWARD", path)
     rng = np.random.default_rng(n + d)
     heads = (2, 2)
     Q, K, V, dO = (rounded(rng.standard_normal(heads + (n, d)), dtype) for _ in range(4))
