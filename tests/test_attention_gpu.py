@@ -9,6 +9,7 @@ tests skip without it).
 """
 
 import itertools
+import zlib
 
 import numpy as np
 import pytest
@@ -107,7 +108,7 @@ def make_pattern(kind, n, causal):
 
 
 def check_forward(kind, n, causal, d, dtype, as_torch=False, big=False, heads=(2, 3), dv=None):
-    rng = np.random.default_rng(hash((kind, n, causal, d, dtype)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr((kind, n, causal, d, dtype)).encode()))
     dv = d if dv is None else dv
     Q = rounded(rng.standard_normal(heads + (n, d)) * (40.0 if big else 1.0), dtype)
     K = rounded(rng.standard_normal(heads + (n, d)), dtype)
