@@ -404,7 +404,13 @@ def forward(Q, K, V, pattern, scale=None):
             nqb = tile_ptr.size - 1
             smem = _fwd_smem(kind, Dp)
             tag = {"float16": "f16", "bfloat16": "bf16", "float32": "float"}[kind]
-            if kind == "float32" or _scalar_forward():
+            if kind == "float32" and os.environ.get("SPLA_ATTENTION_F32", "tiled") != "simple":
+                smem = (3 * 64 * (Dp + 1) + 64 * 65 + 3 * 64) * 4
+                kern = _tc_kernel_in("attention_f32.cu", f"attn_fwd_f32_rt<{Dp}>", smem)
+                threads = 256
+                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m),
+                        np.int32(n))
+            elif kind == "float32" or _scalar_forward():
                 smem = _fwd_smem("float32", Dp)
                 kern = _tc_kernel(f"attn_fwd_f32<{tag}, {Dp}>", smem)
                 threads = 256

@@ -187,6 +187,16 @@ def test_scalar_forward_agrees(dtype, monkeypatch):
     check_forward("strided", 129, False, 128, dtype)
 
 
+@pytest.mark.parametrize("variant", ["tiled", "simple"])
+def test_float32_kernels(variant, monkeypatch):
+    """float32's two CUDA-core forwards: register-tiled (attention_f32.cu, the default)
+    and the simple one (attention_tc.cu's attn_fwd_f32, SPLA_ATTENTION_F32=simple)."""
+    monkeypatch.setenv("SPLA_ATTENTION_F32", variant)
+    check_forward("global_local", 300, True, 64, "float32")
+    check_forward("wide", 1000, False, 128, "float32")
+    check_forward("random", 129, False, 40, "float32")
+
+
 def test_forward_large_problem():
     """Many query blocks and heads, a pattern with one long row of tiles (global queries)."""
     check_forward("global_local", 4096, False, 64, "float16", heads=(1, 4))
