@@ -81,9 +81,9 @@ class _FlexMask:
 
         self.mask_mod = mask_mod
 
-    def block_mask(self, name, causal):
-        from torch.nn.attention.flex_attention import create_block_mask
-
+    def set(self, name, causal):
+        """Point the mask function at pattern ``name`` (flex_attention reads these
+        tensors when it runs: set them before every call for that pattern)."""
         if name.startswith("local"):
             half, glob, stride, use = int(name[5:]) // 2, 0, 1, False
         elif name.startswith("global_local"):
@@ -95,6 +95,11 @@ class _FlexMask:
         self.stride.fill_(stride)
         self.use_stride.fill_(use)
         self.causal.fill_(causal)
+
+    def block_mask(self, name, causal):
+        from torch.nn.attention.flex_attention import create_block_mask
+
+        self.set(name, causal)
         return create_block_mask(self.mask_mod, None, None, L, L, device="cuda")
 
 
@@ -137,6 +142,7 @@ def attention_suite(repeat, report):
                                    for _ in range(4)]
         q, k, v, dout = tensors[(d, dtype)]
         bp, bm = patterns[(pname, causal)], block_masks[(pname, causal)]
+        masks.set(pname, causal)
         row = {"pattern": pname, "causal": causal, "d": d, "dtype": dtype, "pass": which,
                "tiles": bp.ntiles, "full_tiles": bp.nfull, "tile_density": bp.tile_density(),
                "nnz_per_head": bp.nnz}
