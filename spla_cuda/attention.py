@@ -499,19 +499,12 @@ def _scalar_backward():
 
 
 def _transposed(bp):
-    """The block pattern of the pattern's transpose (per key block, the packed queries
-    that attend to it), built once per pattern."""
-    t = getattr(bp, "_transposed", None)
-    if t is None:
-        import scipy.sparse as sp
+    """The block pattern of the pattern's transpose, 64 x 64 tiles (cached on ``bp``)."""
+    if (bp.block_q, bp.block_k) == (64, 64):
+        return bp.transposed()
+    from spla.ml.attention import block_pattern
 
-        from spla.ml.attention import block_pattern
-
-        C = bp.tocsr()
-        S = sp.csr_array((np.ones(C.indices.size), np.asarray(C.indices), np.asarray(C.indptr)),
-                         shape=C.shape)
-        t = bp._transposed = block_pattern(S.T.tocsr())
-    return t
+    return block_pattern(bp.tocsr()).transposed()
 
 
 def _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale):

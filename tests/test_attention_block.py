@@ -71,6 +71,10 @@ def test_block_pattern_equals_the_element_pattern(pm, blocks, causal):
     assert C.has_canonical_format
     assert np.array_equal(C.toarray() != 0, M)
     _check_tiles(bp, M)
+    T = bp.transposed()     # what the GPU backward's dK/dV kernel walks
+    assert (T.block_q, T.block_k) == blocks and T.nnz == bp.nnz
+    assert np.array_equal(T.tocsr().toarray() != 0, M.T)
+    _check_tiles(T, M.T)
 
 
 def _check_tiles(bp, M):

@@ -270,6 +270,7 @@ class BlockPattern:
         counts = np.diff(tile_ptr)
         self.order = np.argsort(-counts, kind="stable").astype(np.int32)
         self._csr = None
+        self._transposed = None
         self._device_parts = None
 
     @property
@@ -297,13 +298,23 @@ class BlockPattern:
             self._csr = _tiles_to_csr(self)
         return self._csr
 
+    def transposed(self):
+        """``block_pattern`` of the element pattern's transpose (keys as rows: per key
+        block, the packed queries that attend to it), built once; the GPU backward's
+        dK/dV kernel walks it."""
+        if self._transposed is None:
+            self._transposed = block_pattern(_tiles_to_csr(self, transpose=True),
+                                             block_q=self.block_q, block_k=self.block_k)
+        return self._transposed
 
-def _tiles_to_csr(bp):
+
+def _tile_elements(bp):
+    """Rows and columns (int64, in tile order) of the pattern's kept elements."""
     m, n = bp.shape
     BQ, BK = bp.block_q, bp.block_k
     nt = bp.ntiles
     if nt == 0:
-        return _csr_from_counts(m, np.zeros(m, np.int64), np.zeros(0, np.int64), n)
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     keep = np.empty((nt, BQ, BK), dtype=bool)
     full = bp.tile_mask < 0
     keep[full] = (bp.tile_keys[full] >= 0)[:, None, :]
@@ -317,10 +328,20 @@ def _tiles_to_csr(bp):
     rows = qb[t].astype(np.int64) * BQ + r
     cols = bp.tile_keys[t, s].astype(np.int64)
     ok = (rows < m) & (cols >= 0)
-    rows, cols = rows[ok], cols[ok]
-    o = np.lexsort((cols, rows))
-    rows, cols = rows[o], cols[o]
-    return _csr_from_counts(m, np.bincount(rows, minlength=m), cols, n)
+    return rows[ok], cols[ok]
+
+
+def _tiles_to_csr(bp, transpose=False):
+    """The element pattern (or its transpose) as a canonical csr_array of ones."""
+    import scipy.sparse as sp
+
+    m, n = bp.shape
+    rows, cols = _tile_elements(bp)
+    if transpose:
+        rows, cols, m, n = cols, rows, n, m
+    A = sp.csr_array((np.ones(rows.size), (rows, cols)), shape=(m, n))
+    A.sort_indices()
+    return _csr_from_counts(m, np.diff(A.indptr), A.indices.astype(np.int64), n)
 
 
 def _pattern_coo(P):
