@@ -109,6 +109,8 @@ def test_block_pattern_of_any_csr(pm, blocks):
     bp = at.block_pattern(A, block_q=blocks[0], block_k=blocks[1])
     assert np.array_equal(bp.tocsr().toarray() != 0, M)
     _check_tiles(bp, M)
+    assert np.array_equal(bp.transposed().tocsr().toarray() != 0, M.T)
+    _check_tiles(bp.transposed(), M.T)
     bp2 = at.block_pattern(spla.csr_array(A), block_q=blocks[0], block_k=blocks[1])
     assert np.array_equal(bp2.tile_keys, bp.tile_keys) and np.array_equal(bp2.masks, bp.masks)
 
