@@ -169,6 +169,17 @@ def attention_suite(repeat, report):
                 "flex": lambda: flex(q, k, v, block_mask=bm),
                 "sdpa_dense": lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
             }
+            if d == 64 and dtype != "float32":
+                # the 2-warp variant (attention_tc2.cu), checked against the default first
+                try:
+                    alt = sa.forward(q, k, v, bp, variant="tc2")[0]
+                    main = sa.forward(q, k, v, bp)[0]
+                    row["tc2_rel_err_vs_tc"] = float((alt.float() - main.float()).norm()
+                                                     / main.float().norm())
+                    contenders["spla_tc2"] = lambda: sa.forward(q, k, v, bp, variant="tc2")
+                    del alt, main
+                except Exception as exc:  # noqa: BLE001 - reported, not hidden
+                    row["tc2_error"] = f"{type(exc).__name__}: {exc}"[:300]
         else:
             qg, kg, vg = (x.detach().clone().requires_grad_() for x in (q, k, v))
 
@@ -196,6 +207,8 @@ def attention_suite(repeat, report):
             row[f"{c}_ms"] = v["median"] * 1e3
         row["speedup_vs_flex"] = (t["flex"]["median"] / t["spla"]["median"]) if "flex" in t else float("nan")
         row["speedup_vs_sdpa"] = t["sdpa_dense"]["median"] / t["spla"]["median"]
+        if "spla_tc2" in t and "flex" in t:
+            row["tc2_speedup_vs_flex"] = t["flex"]["median"] / t["spla_tc2"]["median"]
         if which == "fwd":
             # visited tiles' tensor-core work: 2 products of 64 x 64 x d per (head, tile)
             flops = 4 * 64 * 64 * d * bp.ntiles * B * H
@@ -204,7 +217,8 @@ def attention_suite(repeat, report):
         print(f"  {pname:16s} causal={int(causal)} d={d:3d} {dtype:8s} {which:7s}: spla "
               f"{row['spla_ms']:.3f} ms, flex {row.get('flex_ms', float('nan')):.3f} ms, dense SDPA "
               f"{row['sdpa_dense_ms']:.3f} ms; x{row['speedup_vs_flex']:.2f} vs flex "
-              f"(err vs flex {row.get('rel_err_vs_flex', float('nan')):.1e})", flush=True)
+              f"(err vs flex {row.get('rel_err_vs_flex', float('nan')):.1e})"
+              + (f"; tc2 {row['spla_tc2_ms']:.3f} ms" if "spla_tc2_ms" in row else ""), flush=True)
     tensors.clear()
     _full_tile_rate(report, repeat, budget, t_build)
     cupy.get_default_memory_pool().free_all_blocks()
@@ -242,9 +256,13 @@ def _full_tile_rate(report, repeat, budget, t_start, n=8192):
                 got = sa.forward(q, k, v, bp)[0]
                 ref = F.scaled_dot_product_attention(q, k, v)
                 err = float((got.float() - ref.float()).norm() / ref.float().norm())
-                t = time_gpu({"spla": lambda: sa.forward(q, k, v, bp),
-                              "sdpa_dense": lambda: F.scaled_dot_product_attention(q, k, v)},
-                             repeat=repeat, inner=3, warmup=2)
+                contenders = {"spla": lambda: sa.forward(q, k, v, bp),
+                              "sdpa_dense": lambda: F.scaled_dot_product_attention(q, k, v)}
+                if d == 64:
+                    alt = sa.forward(q, k, v, bp, variant="tc2")[0]
+                    err_tc2 = float((alt.float() - ref.float()).norm() / ref.float().norm())
+                    contenders["spla_tc2"] = lambda: sa.forward(q, k, v, bp, variant="tc2")
+                t = time_gpu(contenders, repeat=repeat, inner=3, warmup=2)
             except Exception as exc:  # noqa: BLE001 - reported, not hidden
                 report.setdefault("attention_full_tiles", []).append(
                     {"n": n, "d": d, "dtype": dtype, "error": f"{type(exc).__name__}: {exc}"[:300]})
@@ -253,36 +271,45 @@ def _full_tile_rate(report, repeat, budget, t_start, n=8192):
             row = {"n": n, "d": d, "dtype": dtype, "rel_err_vs_sdpa": err,
                    "spla_TFLOPs": flops / t["spla"]["median"] / 1e12,
                    "sdpa_TFLOPs": flops / t["sdpa_dense"]["median"] / 1e12, "times": t}
+            if "spla_tc2" in t:
+                row["spla_tc2_TFLOPs"] = flops / t["spla_tc2"]["median"] / 1e12
+                row["tc2_rel_err_vs_sdpa"] = err_tc2
             report.setdefault("attention_full_tiles", []).append(row)
             print(f"  full tiles n={n} d={d} {dtype}: spla {row['spla_TFLOPs']:.0f} TFLOP/s, dense "
-                  f"SDPA {row['sdpa_TFLOPs']:.0f} TFLOP/s (err {err:.1e})", flush=True)
+                  f"SDPA {row['sdpa_TFLOPs']:.0f} TFLOP/s (err {err:.1e})"
+                  + (f", tc2 {row['spla_tc2_TFLOPs']:.0f} TFLOP/s (err {err_tc2:.1e})"
+                     if "spla_tc2" in t else ""), flush=True)
 
 
 def markdown(report):
-    rows = report.get("attention")
-    if not rows:
+    rows = report.get("attention") or []
+    if not rows and not report.get("attention_full_tiles"):
         return []
     lines = ["", f"## Block-sparse attention (B = {B}, H = {H}, L = {L:,}; ms, CUDA-event medians)", "",
-             "| pattern | causal | d | dtype | pass | spla | flex_attention | dense SDPA | vs flex | vs SDPA | tiles (full) | err vs flex |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| pattern | causal | d | dtype | pass | spla | flex_attention | dense SDPA | vs flex | vs SDPA | tiles (full) | err vs flex | spla tc2 variant |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['pattern']} | {r['causal']} | {r['d']} | {r['dtype']} | {r['pass']} "
-                         f"| failed: {r['error']} | | | | | | |")
+                         f"| failed: {r['error']} | | | | | | | |")
             continue
         lines.append(
             f"| {r['pattern']} | {r['causal']} | {r['d']} | {r['dtype']} | {r['pass']} | "
             f"{r['spla_ms']:.3f} | {r.get('flex_ms', float('nan')):.3f} | {r['sdpa_dense_ms']:.3f} | "
             f"{r['speedup_vs_flex']:.2f}x | {r['speedup_vs_sdpa']:.2f}x | {r['tiles']} ({r['full_tiles']}) | "
-            f"{r.get('rel_err_vs_flex', float('nan')):.1e} |")
+            f"{r.get('rel_err_vs_flex', float('nan')):.1e} | "
+            + (f"{r['spla_tc2_ms']:.3f} ({r.get('tc2_speedup_vs_flex', float('nan')):.2f}x flex) |"
+               if "spla_tc2_ms" in r else f"{r.get('tc2_error', '')} |"))
     full = report.get("attention_full_tiles") or []
     if full:
         lines += ["", "Full tiles only (every key; the same work as dense SDPA), forward TFLOP/s:", "",
-                  "| n | d | dtype | spla | dense SDPA | err vs SDPA |", "| --- | --- | --- | --- | --- | --- |"]
+                  "| n | d | dtype | spla | dense SDPA | err vs SDPA | spla tc2 |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         for r in full:
             if "error" in r:
-                lines.append(f"| {r['n']} | {r['d']} | {r['dtype']} | failed: {r['error']} | | |")
+                lines.append(f"| {r['n']} | {r['d']} | {r['dtype']} | failed: {r['error']} | | | |")
             else:
                 lines.append(f"| {r['n']} | {r['d']} | {r['dtype']} | {r['spla_TFLOPs']:.0f} | "
-                             f"{r['sdpa_TFLOPs']:.0f} | {r['rel_err_vs_sdpa']:.1e} |")
+                             f"{r['sdpa_TFLOPs']:.0f} | {r['rel_err_vs_sdpa']:.1e} | "
+                             + (f"{r['spla_tc2_TFLOPs']:.0f} |" if "spla_tc2_TFLOPs" in r else " |"))
     return lines

@@ -302,12 +302,6 @@ def _prepare(ops, names, what, pattern, same_lead=False):
     return bp, lead, BH, d, dv, Dp, kinds.pop(), flat
 
 
-def _scalar_forward():
-    """``SPLA_ATTENTION_FORWARD=scalar``: 16-bit operands through the CUDA-core forward
-    (float32 arithmetic; a reference for the tensor-core kernel)."""
-    return os.environ.get("SPLA_ATTENTION_FORWARD", "tc") == "scalar"
-
-
 def _fwd_smem(kind, Dp):
     if kind == "float32":
         return (3 * 64 * (Dp + 1) + 64 * 65 + 64) * 4
@@ -348,7 +342,7 @@ def _torch_fast(Q, K, V, pattern):
                                            or V.data_ptr() % 16))
 
 
-def _torch_forward(Q, K, V, bp, scale):
+def _torch_forward(Q, K, V, bp, scale, variant=None):
     """The forward of contiguous torch tensors through their pointers (no CuPy
     views: the host work per call is a few attribute reads and one launch)."""
     import torch
@@ -369,10 +363,15 @@ def _torch_forward(Q, K, V, bp, scale):
     tag = "f16" if Q.dtype == torch.float16 else "bf16"
     with cupy.cuda.Device(dev), stream:
         tile_ptr, keys, tmask, masks, order = _parts(bp)
-        if _scalar_forward():
+        variant = _variant(variant, D)
+        if variant == "scalar":
             smem = _fwd_smem("float32", D)
             kern, threads = _tc_kernel(f"attn_fwd_f32<{tag}, {D}>", smem), 256
             mid = (np.int32(m), np.int32(m))
+        elif variant == "tc2":
+            smem = _fwd_smem("float16", D)
+            kern, threads = _tc_kernel_in("attention_tc2.cu", f"attn_fwd_tc2<{tag}, {D}>", smem), 64
+            mid = (np.int32(m),)
         else:
             smem = _fwd_smem("float16", D)
             kern, threads = _tc_kernel(f"attn_fwd_tc<{tag}, {D}>", smem), 128
@@ -386,11 +385,22 @@ def _torch_forward(Q, K, V, bp, scale):
     return out, lse
 
 
-def forward(Q, K, V, pattern, scale=None):
+def _variant(variant, Dp):
+    """The 16-bit forward kernel: "tc" (attn_fwd_tc, the default), "tc2" (attn_fwd_tc2,
+    2 warps of 32 rows; head dimension 64 only, "tc" otherwise) or "scalar" (the
+    CUDA-core attn_fwd_f32); ``SPLA_ATTENTION_FORWARD`` picks when ``variant`` is None."""
+    v = variant or os.environ.get("SPLA_ATTENTION_FORWARD", "tc")
+    if v not in ("tc", "tc2", "scalar"):
+        raise ValueError(f"unknown forward kernel {v!r}; choose tc, tc2 or scalar")
+    return "tc" if v == "tc2" and Dp != 64 else v
+
+
+def forward(Q, K, V, pattern, scale=None, variant=None):
     """``(out, lse)`` of block-sparse attention on the GPU (see
-    ``spla.attention.sparse_attention_forward``)."""
+    ``spla.attention.sparse_attention_forward``); ``variant`` picks the 16-bit
+    kernel (see ``_variant``)."""
     if _torch_fast(Q, K, V, pattern):
-        return _torch_forward(Q, K, V, pattern, scale)
+        return _torch_forward(Q, K, V, pattern, scale, variant)
     what = "sparse_attention"
     ops = [_Operand(x, n, what) for x, n in ((Q, "Q"), (K, "K"), (V, "V"))]
     bp, lead, BH, d, dv, Dp, kind, (q, k, v) = _prepare(ops, ("Q", "K", "V"), what, pattern)
@@ -410,12 +420,16 @@ def forward(Q, K, V, pattern, scale=None):
                 threads = 256
                 args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m),
                         np.int32(n))
-            elif kind == "float32" or _scalar_forward():
+            elif kind == "float32" or _variant(variant, Dp) == "scalar":
                 smem = _fwd_smem("float32", Dp)
                 kern = _tc_kernel(f"attn_fwd_f32<{tag}, {Dp}>", smem)
                 threads = 256
                 args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m),
                         np.int32(n))
+            elif _variant(variant, Dp) == "tc2":
+                kern = _tc_kernel_in("attention_tc2.cu", f"attn_fwd_tc2<{tag}, {Dp}>", smem)
+                threads = 64
+                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m))
             else:
                 kern = _tc_kernel(f"attn_fwd_tc<{tag}, {Dp}>", smem)
                 threads = 128

@@ -176,15 +176,20 @@ def test_forward_torch_tensors(dtype):
     check_forward("local", 129, True, 64, dtype, as_torch=True)
 
 
+@pytest.mark.parametrize("variant", ["scalar", "tc2"])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-def test_scalar_forward_agrees(dtype, monkeypatch):
-    """The CUDA-core path for 16-bit operands (SPLA_ATTENTION_FORWARD=scalar) is a second
-    implementation of the same forward."""
+def test_forward_variants(variant, dtype, monkeypatch):
+    """The other 16-bit forwards: the CUDA-core one (SPLA_ATTENTION_FORWARD=scalar, a
+    second implementation) and attn_fwd_tc2 (2 warps of 32 rows, d = 64)."""
     if dtype == "bfloat16" and torch is None:
         pytest.skip("bfloat16 operands come from PyTorch here")
-    monkeypatch.setenv("SPLA_ATTENTION_FORWARD", "scalar")
+    monkeypatch.setenv("SPLA_ATTENTION_FORWARD", variant)
     check_forward("global_local", 300, True, 64, dtype)
     check_forward("strided", 129, False, 128, dtype)
+    check_forward("random", 1000, True, 64, dtype)
+    check_forward("wide", 1000, False, 64, dtype, big=True)
+    check_forward("local", 7, False, 40, dtype)
+    check_forward("local", 1000, True, 64, dtype, as_torch=True)
 
 
 @pytest.mark.parametrize("variant", ["tiled", "simple"])
