@@ -66,18 +66,20 @@ class _FlexMask:
 
     def __init__(self, torch):
         dev = "cuda"
-        self.torch = torch
-        self.half = torch.zeros((), dtype=torch.int64, device=dev)
-        self.glob = torch.zeros((), dtype=torch.int64, device=dev)
-        self.stride = torch.ones((), dtype=torch.int64, device=dev)
-        self.use_stride = torch.zeros((), dtype=torch.bool, device=dev)
-        self.causal = torch.zeros((), dtype=torch.bool, device=dev)
+        # plain closure variables (not attributes): what torch.compile traces most simply
+        half = torch.zeros((), dtype=torch.int64, device=dev)
+        nglob = torch.zeros((), dtype=torch.int64, device=dev)
+        stride = torch.ones((), dtype=torch.int64, device=dev)
+        use_stride = torch.zeros((), dtype=torch.bool, device=dev)
+        causal = torch.zeros((), dtype=torch.bool, device=dev)
+        self.half, self.glob, self.stride, self.use_stride, self.causal = (
+            half, nglob, stride, use_stride, causal)
 
         def mask_mod(b, h, q, kv):
-            local = (q - kv).abs() <= self.half
-            glob = (q < self.glob) | (kv < self.glob)
-            strided = self.use_stride & (kv % self.stride == 0)
-            return ((local & ~self.use_stride) | glob | strided) & ((kv <= q) | ~self.causal)
+            local = (q - kv).abs() <= half
+            glob = (q < nglob) | (kv < nglob)
+            strided = use_stride & (kv % stride == 0)
+            return ((local & ~use_stride) | glob | strided) & ((kv <= q) | ~causal)
 
         self.mask_mod = mask_mod
 
