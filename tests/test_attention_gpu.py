@@ -70,10 +70,10 @@ def dense_mask(P):
         n = P.shape[0]
         i, j = np.indices(P.shape)
         return np.isin(j - i, P.offsets) & (j < n)
-    C = sp.csr_array(P)
-    M = np.zeros(C.shape, dtype=bool)
-    rows = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
-    M[rows, C.indices] = True
+    indptr, indices = np.asarray(P.indptr), np.asarray(P.indices)   # spla or SciPy CSR
+    M = np.zeros(P.shape, dtype=bool)
+    rows = np.repeat(np.arange(P.shape[0]), np.diff(indptr))
+    M[rows, indices] = True
     return M
 
 
