@@ -305,6 +305,10 @@ def run(args):
     if "sparse24" in suites:
         sparse24_suite([(4096, 4096, 4096), (8192, 8192, 8192), (16384, 16384, 8192),
                         (28672, 8192, 4096), (8192, 8192, 256)], args.repeat, report)
+    if "attention" in suites:
+        from .gpu_attention import attention_suite
+
+        attention_suite(args.repeat, report)
     return report
 
 
@@ -358,4 +362,8 @@ def markdown(report):
             lines += ["", "Tilings of the sparse tensor-core kernels (mma.sp; wgmma_* on Hopper) (dense-equivalent TFLOP/s):", "",
                       "| size | tiling | TFLOP/s |", "| --- | --- | --- |"]
             lines += [f"| {size} | {name} | {v:.0f} |" for name, v, size in sweep]
+    if report.get("attention"):
+        from .gpu_attention import markdown as attention_markdown
+
+        lines += attention_markdown(report)
     return "\n".join(lines) + "\n"

@@ -7,13 +7,18 @@ a row's keys (online softmax); the scores never reach memory. Banded patterns
 run it through their CSR form (built on the GPU once per pattern).
 """
 
+import math
+import os
+
 import cupy
 import numpy as np
 
 from spla._dispatch import register
+from spla._dtypes import BFLOAT16
 from spla._formats.banded import banded_array
 
 from ._compile import blocks, ctype, kernel
+from .interop import is_torch
 
 THREADS = 256
 #: Widest value dimension of the fused kernel: 32 lanes x 8 columns.
@@ -118,3 +123,458 @@ def sparse_attention_banded(Q, K, V, P, scale):
     if csr is None:
         csr = P._cuda_csr = P.tocsr()
     return _attend(Q, K, V, csr, scale)
+
+
+# -- block-sparse attention (spla.attention.block_pattern) on the tensor cores ----------------
+#
+# attention_tc.cu: float16/bfloat16 forward on the tensor cores (mma.sync m16n8k16,
+# float32 accumulation and online softmax), exact float32 forward on the CUDA
+# cores, and a first backward (CUDA cores, float32 accumulation). Operands are
+# CuPy arrays or CUDA PyTorch tensors (viewed through DLPack, no copies when
+# they are contiguous with head dimension 64 or 128); results come back as the
+# same kind.
+
+#: Head dimensions the kernels are built for; others are padded with zeros to the next.
+HEAD_DIMS = (64, 128)
+_CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
+_RAISED = set()
+
+
+def _tc_kernel(expression, smem):
+    return _tc_kernel_in("attention_tc.cu", expression, smem)
+
+
+def _tc_kernel_in(source, expression, smem):
+    k = kernel(source, expression)
+    if smem > 48 * 1024 and expression not in _RAISED:
+        try:
+            k.max_dynamic_shared_size_bytes = smem
+        except AttributeError:
+            cupy.cuda.driver.funcSetAttribute(
+                k.kernel.ptr, _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem)
+        _RAISED.add(expression)
+    return k
+
+
+class _Operand:
+    """A CuPy view of a CuPy array or CUDA torch tensor; 16-bit floats as uint16 bits."""
+
+    def __init__(self, x, name, what):
+        self.torch = False
+        if is_torch(x):
+            import torch
+
+            if not x.is_cuda:
+                raise ValueError(f"{what}: {name} is a PyTorch CPU tensor; the GPU kernels need "
+                                 "CUDA tensors (tensor.cuda())")
+            self.torch = True
+            self.device = x.device.index if x.device.index is not None else torch.cuda.current_device()
+            names = {torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float32: "float32"}
+            if x.dtype not in names:
+                raise TypeError(f"{what}: {name} has dtype {x.dtype}; the GPU kernels take "
+                                "float16, bfloat16 or float32")
+            self.kind = names[x.dtype]
+            x = x.detach()
+            if self.kind != "float32":
+                x = x.view(torch.int16)
+            arr = cupy.from_dlpack(x)
+            self.arr = arr.view(cupy.uint16) if self.kind != "float32" else arr
+        elif isinstance(x, cupy.ndarray):
+            self.device = x.device.id
+            dt = x.dtype
+            if dt == np.float16:
+                self.kind, self.arr = "float16", x.view(cupy.uint16)
+            elif BFLOAT16 is not None and dt == BFLOAT16:
+                self.kind, self.arr = "bfloat16", x.view(cupy.uint16)
+            elif dt == np.float32:
+                self.kind, self.arr = "float32", x
+            else:
+                raise TypeError(f"{what}: {name} has dtype {dt.name}; the GPU kernels take "
+                                "float16, bfloat16 or float32")
+        else:
+            raise TypeError(f"{what}: {name} must be a CuPy array or a CUDA torch.Tensor on the "
+                            f"GPU path, got {type(x).__name__}")
+        if self.arr.ndim < 2:
+            raise ValueError(f"{what}: {name} needs at least 2 dimensions (..., rows, head_dim), "
+                             f"got shape {tuple(self.arr.shape)}")
+        self.shape = tuple(self.arr.shape)
+
+
+def _wrap(arr, kind, as_torch):
+    """A kernel result (uint16 bits or float32) as CuPy of the right dtype or as torch."""
+    if as_torch:
+        import torch
+
+        if kind == "float32" or arr.dtype == np.float32:
+            return torch.from_dlpack(arr)
+        t = torch.from_dlpack(arr.view(cupy.int16))
+        return t.view(torch.float16 if kind == "float16" else torch.bfloat16)
+    if arr.dtype == np.float32:
+        return arr
+    if kind == "float16":
+        return arr.view(cupy.float16)
+    if BFLOAT16 is None:
+        raise TypeError("bfloat16 results need ml-dtypes: pip install 'spla[bfloat16]'")
+    return arr.view(BFLOAT16)
+
+
+def _block(pattern, what):
+    from spla.ml.attention import BLOCK_K, BLOCK_Q, BlockPattern, block_pattern
+
+    if isinstance(pattern, BlockPattern) and (pattern.block_q, pattern.block_k) == (BLOCK_Q, BLOCK_K):
+        return pattern
+    cached = getattr(pattern, "_spla_block_pattern", None)
+    if cached is None:
+        try:
+            cached = block_pattern(pattern)
+        except TypeError as e:
+            raise TypeError(f"{what}: {e}") from None
+        try:
+            pattern._spla_block_pattern = cached
+        except AttributeError:
+            pass
+    return cached
+
+
+def _parts(bp):
+    """The pattern's arrays on the current GPU (copied once per device)."""
+    dev = cupy.cuda.Device().id
+    store = bp._device_parts
+    if store is None:
+        store = bp._device_parts = {}
+    if dev not in store:
+        masks = bp.masks if bp.masks.size else np.zeros((1, bp.block_q, bp.block_k // 32), np.uint32)
+        keys = bp.tile_keys if bp.tile_keys.size else np.full((1, bp.block_k), -1, np.int32)
+        tmask = bp.tile_mask if bp.tile_mask.size else np.full(1, -1, np.int32)
+        store[dev] = tuple(cupy.asarray(a) for a in (bp.tile_ptr, keys, tmask, masks, bp.order))
+    return store[dev]
+
+
+def _prepare(ops, names, what, pattern, same_lead=False):
+    """Checks (before any launch) and the operands as (BH, rows, Dp) contiguous slices."""
+    kinds = {o.kind for o in ops}
+    if len(kinds) > 1:
+        raise TypeError(f"{what}: " + ", ".join(f"{n} is {o.kind}" for n, o in zip(names, ops))
+                        + "; all operands need one dtype")
+    devices = {(o.device) for o in ops}
+    if len(devices) > 1:
+        raise ValueError(f"{what}: the operands are on different GPUs "
+                         + ", ".join(f"{n}: cuda:{o.device}" for n, o in zip(names, ops)))
+    bp = _block(pattern, what)
+    Q, K, V = ops[:3]
+    m, n = bp.shape
+    d, dv = Q.shape[-1], V.shape[-1]
+    if Q.shape[-2] != m or K.shape[-2] != n or V.shape[-2] != n:
+        raise ValueError(f"{what}: Q {Q.shape}, K {K.shape}, V {V.shape} do not fit a pattern of "
+                         f"shape {bp.shape} (needs Q with {m} rows, K and V with {n} rows)")
+    if K.shape[-1] != d:
+        raise ValueError(f"{what}: Q and K need one head dimension, got {Q.shape} and {K.shape}")
+    if d == 0 or dv == 0:
+        raise ValueError(f"{what}: head dimensions must be at least 1, got d = {d}, dv = {dv}")
+    if max(d, dv) > HEAD_DIMS[-1]:
+        raise ValueError(f"{what}: the GPU kernels take head dimensions up to {HEAD_DIMS[-1]}, "
+                         f"got d = {d}, dv = {dv}")
+    try:
+        lead = np.broadcast_shapes(*(o.shape[:-2] for o in ops))
+    except ValueError:
+        raise ValueError(f"{what}: the leading (batch, head) dimensions of "
+                         + ", ".join(f"{n} {o.shape}" for n, o in zip(names, ops))
+                         + " do not broadcast") from None
+    if same_lead and any(o.shape[:-2] != lead for o in ops):
+        raise ValueError(f"{what}: the backward needs one leading shape for "
+                         + ", ".join(f"{n} {o.shape}" for n, o in zip(names, ops)))
+    Dp = next(h for h in HEAD_DIMS if h >= max(d, dv))
+    BH = int(np.prod(lead)) if lead else 1
+    flat = []
+    with cupy.cuda.Device(ops[0].device), _stream(ops):
+        for o in ops:
+            rows = o.shape[-2]
+            a = cupy.broadcast_to(o.arr, lead + o.shape[-2:]).reshape(BH, rows, o.shape[-1]) \
+                if o.shape[:-2] != lead else o.arr.reshape(BH, rows, o.shape[-1])
+            if o.shape[-1] != Dp:
+                p = cupy.zeros((BH, rows, Dp), dtype=a.dtype)
+                p[..., :o.shape[-1]] = a
+                a = p
+            a = cupy.ascontiguousarray(a)
+            if a.data.ptr % 16:  # cp.async copies 16-byte pieces
+                a = a.copy()
+            flat.append(a)
+    return bp, lead, BH, d, dv, Dp, kinds.pop(), flat
+
+
+def _fwd_smem(kind, Dp):
+    if kind == "float32":
+        return (3 * 64 * (Dp + 1) + 64 * 65 + 64) * 4
+    return 5 * 64 * (Dp + 8) * 2
+
+
+def _stream(ops):
+    """PyTorch's current stream for torch operands (so that the kernels order with
+    PyTorch's work), else CuPy's."""
+    if ops[0].torch:
+        import torch
+
+        return cupy.cuda.ExternalStream(torch.cuda.current_stream(ops[0].device).cuda_stream,
+                                        ops[0].device)
+    return cupy.cuda.get_current_stream()
+
+
+_STREAMS = {}
+
+
+def _torch_fast(Q, K, V, pattern):
+    """Whether the launch can take the torch tensors' pointers as they are: CUDA
+    tensors of one device, dtype and shape, contiguous, 16-byte aligned, head
+    dimension 64 or 128, a 64 x 64 BlockPattern that fits."""
+    from spla.ml.attention import BlockPattern
+
+    if not (is_torch(Q) and is_torch(K) and is_torch(V)) or type(pattern) is not BlockPattern:
+        return False
+    import torch
+
+    shape = Q.shape
+    return (Q.is_cuda and K.shape == shape and V.shape == shape and len(shape) >= 2
+            and shape[-1] in HEAD_DIMS and Q.dtype == K.dtype == V.dtype
+            and Q.dtype in (torch.float16, torch.bfloat16) and Q.device == K.device == V.device
+            and pattern.shape == (shape[-2], shape[-2]) and pattern.block_q == 64
+            and pattern.block_k == 64 and Q.is_contiguous() and K.is_contiguous()
+            and V.is_contiguous() and not (Q.data_ptr() % 16 or K.data_ptr() % 16
+                                           or V.data_ptr() % 16))
+
+
+def _torch_forward(Q, K, V, bp, scale, variant=None):
+    """The forward of contiguous torch tensors through their pointers (no CuPy
+    views: the host work per call is a few attribute reads and one launch)."""
+    import torch
+
+    shape = Q.shape
+    m, D = shape[-2], shape[-1]
+    BH = Q.numel() // (m * D) if m * D else 0
+    out = torch.empty(shape, dtype=Q.dtype, device=Q.device)
+    lse = torch.empty(shape[:-1], dtype=torch.float32, device=Q.device)
+    if out.numel() == 0:
+        return out, lse
+    scale = (1.0 / math.sqrt(D)) if scale is None else float(scale)
+    dev = Q.device.index
+    ptr = torch.cuda.current_stream(dev).cuda_stream
+    stream = _STREAMS.get((dev, ptr))
+    if stream is None:
+        stream = _STREAMS[(dev, ptr)] = cupy.cuda.ExternalStream(ptr, dev)
+    tag = "f16" if Q.dtype == torch.float16 else "bf16"
+    with cupy.cuda.Device(dev), stream:
+        tile_ptr, keys, tmask, masks, order = _parts(bp)
+        variant = _variant(variant, D)
+        if variant == "scalar":
+            smem = _fwd_smem("float32", D)
+            kern, threads = _tc_kernel(f"attn_fwd_f32<{tag}, {D}>", smem), 256
+            mid = (np.int32(m), np.int32(m))
+        elif variant == "tc2":
+            smem = _fwd_smem("float16", D)
+            kern, threads = _tc_kernel_in("attention_tc2.cu", f"attn_fwd_tc2<{tag}, {D}>", smem), 64
+            mid = (np.int32(m),)
+        else:
+            smem = _fwd_smem("float16", D)
+            kern, threads = _tc_kernel(f"attn_fwd_tc<{tag}, {D}>", smem), 128
+            mid = (np.int32(m),)
+        p = np.uint64
+        kern((BH, tile_ptr.size - 1), (threads,),
+             (p(Q.data_ptr()), p(K.data_ptr()), p(V.data_ptr()), p(out.data_ptr()),
+              p(lse.data_ptr()), tile_ptr, keys, tmask, masks, order) + mid
+             + (np.int64(m * D), np.int64(m * D), np.int64(m * D), np.float32(scale * _LOG2E)),
+             shared_mem=smem)
+    return out, lse
+
+
+def _variant(variant, Dp):
+    """The 16-bit forward kernel: "tc" (attn_fwd_tc, the default), "tc2" (attn_fwd_tc2,
+    2 warps of 32 rows; head dimension 64 only, "tc" otherwise) or "scalar" (the
+    CUDA-core attn_fwd_f32); ``SPLA_ATTENTION_FORWARD`` picks when ``variant`` is None."""
+    v = variant or os.environ.get("SPLA_ATTENTION_FORWARD", "tc")
+    if v not in ("tc", "tc2", "scalar"):
+        raise ValueError(f"unknown forward kernel {v!r}; choose tc, tc2 or scalar")
+    return "tc" if v == "tc2" and Dp != 64 else v
+
+
+def forward(Q, K, V, pattern, scale=None, variant=None):
+    """``(out, lse)`` of block-sparse attention on the GPU (see
+    ``spla.attention.sparse_attention_forward``); ``variant`` picks the 16-bit
+    kernel (see ``_variant``)."""
+    if _torch_fast(Q, K, V, pattern):
+        return _torch_forward(Q, K, V, pattern, scale, variant)
+    what = "sparse_attention"
+    ops = [_Operand(x, n, what) for x, n in ((Q, "Q"), (K, "K"), (V, "V"))]
+    bp, lead, BH, d, dv, Dp, kind, (q, k, v) = _prepare(ops, ("Q", "K", "V"), what, pattern)
+    m, n = bp.shape
+    scale = (1.0 / math.sqrt(d)) if scale is None else float(scale)
+    with cupy.cuda.Device(ops[0].device), _stream(ops):
+        out = cupy.empty((BH, m, Dp), dtype=q.dtype)
+        lse = cupy.empty((BH, m), dtype=np.float32)
+        if out.size:
+            tile_ptr, keys, tmask, masks, order = _parts(bp)
+            nqb = tile_ptr.size - 1
+            smem = _fwd_smem(kind, Dp)
+            tag = {"float16": "f16", "bfloat16": "bf16", "float32": "float"}[kind]
+            if kind == "float32" and os.environ.get("SPLA_ATTENTION_F32", "tiled") != "simple":
+                smem = (3 * 64 * (Dp + 1) + 64 * 65 + 3 * 64) * 4
+                kern = _tc_kernel_in("attention_f32.cu", f"attn_fwd_f32_rt<{Dp}>", smem)
+                threads = 256
+                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m),
+                        np.int32(n))
+            elif kind == "float32" or _variant(variant, Dp) == "scalar":
+                smem = _fwd_smem("float32", Dp)
+                kern = _tc_kernel(f"attn_fwd_f32<{tag}, {Dp}>", smem)
+                threads = 256
+                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m),
+                        np.int32(n))
+            elif _variant(variant, Dp) == "tc2":
+                kern = _tc_kernel_in("attention_tc2.cu", f"attn_fwd_tc2<{tag}, {Dp}>", smem)
+                threads = 64
+                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m))
+            else:
+                kern = _tc_kernel(f"attn_fwd_tc<{tag}, {Dp}>", smem)
+                threads = 128
+                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m))
+            kern((BH, nqb), (threads,),
+                 args + (np.int64(m * Dp), np.int64(n * Dp), np.int64(n * Dp),
+                         np.float32(scale * _LOG2E)), shared_mem=smem)
+        if Dp != dv:
+            out = out[..., :dv]
+        out = out.reshape(lead + (m, dv))
+        lse = lse.reshape(lead + (m,))
+    as_torch = ops[0].torch
+    return _wrap(out, kind, as_torch), (_wrap(lse, "float32", True) if as_torch else lse)
+
+
+_LOG2E = 1.4426950408889634
+
+
+def backward(dO, Q, K, V, pattern, out, lse, scale=None):
+    """``(dQ, dK, dV)`` of block-sparse attention on the GPU (see
+    ``spla.attention.sparse_attention_backward``)."""
+    what = "sparse_attention_backward"
+    names = ("Q", "K", "V", "out", "dO")
+    ops = [_Operand(x, nm, what) for x, nm in zip((Q, K, V, out, dO), names)]
+    bp, lead, BH, d, dv, Dp, kind, (q, k, v, o, do) = _prepare(ops, names, what, pattern,
+                                                               same_lead=True)
+    m, n = bp.shape
+    if ops[3].shape != lead + (m, dv) or ops[4].shape != lead + (m, dv):
+        raise ValueError(f"{what}: out {ops[3].shape} and dO {ops[4].shape} must have the "
+                         f"output's shape {lead + (m, dv)}")
+    if is_torch(lse):
+        lse = cupy.from_dlpack(lse.detach())
+    lse = cupy.ascontiguousarray(cupy.asarray(lse, dtype=np.float32)).reshape(-1)
+    if lse.size != BH * m:
+        raise ValueError(f"{what}: lse has {lse.size} values, expected {lead + (m,)}")
+    scale = (1.0 / math.sqrt(d)) if scale is None else float(scale)
+    tag = {"float16": "f16", "bfloat16": "bf16", "float32": "float"}[kind]
+    if kind != "float32" and not _scalar_backward():
+        with cupy.cuda.Device(ops[0].device), _stream(ops):
+            grads = _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale)
+            res = []
+            for g, rows, width in zip(grads, (m, n, n), (d, d, dv)):
+                if Dp != width:
+                    g = g[..., :width]
+                res.append(_wrap(g.reshape(lead + (rows, width)), kind, ops[0].torch))
+        return tuple(res)
+    with cupy.cuda.Device(ops[0].device), _stream(ops):
+        dq = cupy.zeros((BH, m, Dp), dtype=q.dtype)
+        dk32 = cupy.zeros((BH, n, Dp), dtype=np.float32)
+        dv32 = cupy.zeros((BH, n, Dp), dtype=np.float32)
+        if dq.size and dk32.size:
+            tile_ptr, keys, tmask, masks, order = _parts(bp)
+            nqb = tile_ptr.size - 1
+            smem = (4 * 64 * (Dp + 1) + 2 * 64 * 65 + 128) * 4
+            kern = _tc_kernel(f"attn_bwd<{tag}, {Dp}>", smem)
+            kern((BH, nqb), (256,),
+                 (q, k, v, o, do, lse, dq, dk32, dv32, tile_ptr, keys, tmask, masks, order,
+                  np.int32(m), np.int32(n), np.int64(m * Dp), np.int64(n * Dp),
+                  np.int64(n * Dp), np.int64(m * Dp), np.float32(scale)), shared_mem=smem)
+        if kind == "float32":
+            dk, dv_ = dk32, dv32
+        else:
+            dk = cupy.empty(dk32.shape, dtype=np.uint16)
+            dv_ = cupy.empty(dv32.shape, dtype=np.uint16)
+            conv = kernel("attention_tc.cu", f"to_dtype<{tag}>")
+            for src, dst in ((dk32, dk), (dv32, dv_)):
+                if src.size:
+                    conv((min(blocks(src.size, 256), 4096),), (256,), (src, dst, np.int64(src.size)))
+        res = []
+        for g, rows, width in ((dq, m, d), (dk, n, d), (dv_, n, dv)):
+            if Dp != width:
+                g = g[..., :width]
+            res.append(_wrap(g.reshape(lead + (rows, width)), kind, ops[0].torch))
+    return tuple(res)
+
+
+def _scalar_backward():
+    """``SPLA_ATTENTION_BACKWARD=scalar``: 16-bit operands through the first (CUDA-core,
+    atomicAdd) backward instead of the tensor-core one."""
+    return os.environ.get("SPLA_ATTENTION_BACKWARD", "tc") == "scalar"
+
+
+def _transposed(bp):
+    """The block pattern of the pattern's transpose, 64 x 64 tiles (cached on ``bp``)."""
+    if (bp.block_q, bp.block_k) == (64, 64):
+        return bp.transposed()
+    from spla.ml.attention import block_pattern
+
+    return block_pattern(bp.tocsr()).transposed()
+
+
+def _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale):
+    """dQ, dK, dV (uint16 bits, (BH, rows, Dp)) on the tensor cores (attention_tc_bwd.cu)."""
+    dq = cupy.zeros((BH, m, Dp), dtype=np.uint16)
+    dk = cupy.zeros((BH, n, Dp), dtype=np.uint16)
+    dv = cupy.zeros((BH, n, Dp), dtype=np.uint16)
+    if not (dq.size and dk.size):
+        return dq, dk, dv
+    delta = cupy.empty(BH * m, dtype=np.float32)
+    l2 = cupy.empty(BH * m, dtype=np.float32)
+    kern = kernel("attention_tc_bwd.cu", f"attn_delta<{tag}, {Dp}>")
+    kern((blocks(BH * m * 32, 256),), (256,), (o, do, lse, delta, l2, np.int64(BH * m)))
+    smem = 6 * 64 * (Dp + 8) * 2
+    tile_ptr, keys, tmask, masks, order = _parts(bp)
+    kern = _tc_kernel_in("attention_tc_bwd.cu", f"attn_bwd_dq_tc<{tag}, {Dp}>", smem)
+    kern((BH, tile_ptr.size - 1), (128,),
+         (q, k, v, do, l2, delta, dq, tile_ptr, keys, tmask, masks, order, np.int32(m),
+          np.int32(n), np.float32(scale)), shared_mem=smem)
+    tile_ptr, qidx, tmask, masks, order = _parts(_transposed(bp))
+    smem_kv = smem + 4 * 64 * 4
+    kern = _tc_kernel_in("attention_tc_bwd.cu", f"attn_bwd_dkv_tc<{tag}, {Dp}>", smem_kv)
+    kern((BH, tile_ptr.size - 1), (128,),
+         (q, k, v, do, l2, delta, dk, dv, tile_ptr, qidx, tmask, masks, order, np.int32(m),
+          np.int32(n), np.float32(scale)), shared_mem=smem_kv)
+    return dq, dk, dv
+
+
+_TORCH_FUNCTION = None
+
+
+def torch_function():
+    """The ``torch.autograd.Function`` of block-sparse attention (built on first use)."""
+    global _TORCH_FUNCTION
+    if _TORCH_FUNCTION is None:
+        import torch
+
+        class SparseAttentionFunction(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, q, k, v, pattern, scale):
+                out, lse = forward(q, k, v, pattern, scale)
+                ctx.save_for_backward(q, k, v, out, lse)
+                ctx.pattern, ctx.scale = pattern, scale
+                return out
+
+            @staticmethod
+            def backward(ctx, dout):
+                q, k, v, out, lse = ctx.saved_tensors
+                dq, dk, dv = backward(dout.contiguous(), q, k, v, ctx.pattern, out, lse, ctx.scale)
+                return dq, dk, dv, None, None
+
+        _TORCH_FUNCTION = SparseAttentionFunction
+    return _TORCH_FUNCTION
+
+
+def torch_sparse_attention(q, k, v, pattern, scale=None):
+    """Block-sparse attention of CUDA torch tensors with autograd (forward and backward
+    on the GPU kernels)."""
+    return torch_function().apply(q, k, v, pattern, scale)

@@ -36,6 +36,8 @@ from .._kernels import attention as _K
 from .._kernels.threads import parallel_section
 
 __all__ = [
+    "BlockPattern",
+    "block_pattern",
     "feature_map",
     "global_local_pattern",
     "linear_attention",
@@ -44,6 +46,9 @@ __all__ = [
     "sddmm",
     "softmax",
     "sparse_attention",
+    "sparse_attention_backward",
+    "sparse_attention_forward",
+    "sparse_attention_torch",
     "strided_pattern",
 ]
 
@@ -105,13 +110,14 @@ def local_pattern(n, window, causal=False):
     return banded_array._from_parts(np.ones((offsets.size, n)), offsets, (n, n))
 
 
-def _csr_from_counts(n, counts, cols):
+def _csr_from_counts(n, counts, cols, ncols=None):
     from .._dtypes import index_dtype_for
 
-    idx = index_dtype_for(max(n, cols.size))
+    ncols = n if ncols is None else ncols
+    idx = index_dtype_for(max(n, ncols, cols.size))
     indptr = np.zeros(n + 1, dtype=idx)
     np.cumsum(counts, out=indptr[1:])
-    return csr_array._from_parts(np.ones(cols.size), cols.astype(idx), indptr, (n, n), True)
+    return csr_array._from_parts(np.ones(cols.size), cols.astype(idx), indptr, (n, ncols), True)
 
 
 def strided_pattern(n, stride, causal=False):
@@ -230,6 +236,269 @@ def global_local_pattern(n, window, global_tokens, causal=False):
     return _csr_from_counts(n, counts, M.indices.astype(np.int64))
 
 
+# -- block-sparse patterns ----------------------------------------------------------------
+
+#: Query rows and keys per tile of ``block_pattern`` (what the GPU kernels are built for).
+BLOCK_Q = 64
+BLOCK_K = 64
+
+
+class BlockPattern:
+    """A sparsity pattern cut into (query block x key tile) tiles for the fused kernels.
+
+    Built by ``block_pattern``; see there. Attributes (NumPy arrays, read-only by
+    convention):
+
+    ``shape`` (m, n); ``block_q``, ``block_k``; ``tile_ptr`` (int32, ``nqb + 1``):
+    the tiles of query block ``b`` are ``tile_ptr[b]:tile_ptr[b + 1]``;
+    ``tile_keys`` (int32, ``(ntiles, block_k)``): the keys of each tile, ascending,
+    ``-1`` where a tile has fewer than ``block_k``; ``tile_mask`` (int32,
+    ``ntiles``): ``-1`` for a full tile (every query of the block attends to every
+    key of the tile), else the index of its element mask in ``masks`` (uint32,
+    ``(npartial, block_q, block_k // 32)``; bit ``s % 32`` of word ``s // 32`` of
+    row ``r``: query ``b * block_q + r`` attends to key ``tile_keys[t, s]``);
+    ``order`` (int32, ``nqb``): the query blocks by decreasing tile count (the
+    launch order of the GPU kernels); ``nnz``: the element pattern's count.
+    """
+
+    def __init__(self, shape, block_q, block_k, tile_ptr, tile_keys, tile_mask, masks, nnz):
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.block_q, self.block_k = int(block_q), int(block_k)
+        self.tile_ptr, self.tile_keys, self.tile_mask, self.masks = (
+            tile_ptr, tile_keys, tile_mask, masks)
+        self.nnz = int(nnz)
+        counts = np.diff(tile_ptr)
+        self.order = np.argsort(-counts, kind="stable").astype(np.int32)
+        self._csr = None
+        self._transposed = None
+        self._device_parts = None
+
+    @property
+    def ntiles(self):
+        return int(self.tile_keys.shape[0])
+
+    @property
+    def nfull(self):
+        return int(np.count_nonzero(self.tile_mask < 0))
+
+    def __repr__(self):
+        return (f"<BlockPattern {self.shape[0]}x{self.shape[1]}, nnz={self.nnz}, "
+                f"{self.ntiles} tiles of {self.block_q}x{self.block_k} "
+                f"({self.nfull} full, {self.ntiles - self.nfull} partial)>")
+
+    def tile_density(self):
+        """Fraction of the visited tiles' elements that the pattern keeps (1.0: no waste)."""
+        visited = self.ntiles * self.block_q * self.block_k
+        return self.nnz / visited if visited else 1.0
+
+    def tocsr(self):
+        """The element pattern, rebuilt from the tiles, as a canonical ``csr_array``
+        of float64 ones (equal to the pattern it was built from)."""
+        if self._csr is None:
+            self._csr = _tiles_to_csr(self)
+        return self._csr
+
+    def transposed(self):
+        """``block_pattern`` of the element pattern's transpose (keys as rows: per key
+        block, the packed queries that attend to it), built once; the GPU backward's
+        dK/dV kernel walks it."""
+        if self._transposed is None:
+            self._transposed = block_pattern(_tiles_to_csr(self, transpose=True),
+                                             block_q=self.block_q, block_k=self.block_k)
+        return self._transposed
+
+
+def _tile_elements(bp):
+    """Rows and columns (int64, in tile order) of the pattern's kept elements."""
+    m, n = bp.shape
+    BQ, BK = bp.block_q, bp.block_k
+    nt = bp.ntiles
+    if nt == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    keep = np.empty((nt, BQ, BK), dtype=bool)
+    full = bp.tile_mask < 0
+    keep[full] = (bp.tile_keys[full] >= 0)[:, None, :]
+    part = ~full
+    if part.any():
+        words = bp.masks[bp.tile_mask[part]]                       # (p, BQ, BK // 32)
+        bits = (words[..., None] >> np.arange(32, dtype=np.uint32)) & 1
+        keep[part] = bits.reshape(words.shape[0], BQ, BK).astype(bool)
+    qb = np.repeat(np.arange(bp.tile_ptr.size - 1), np.diff(bp.tile_ptr))
+    t, r, s = np.nonzero(keep)
+    rows = qb[t].astype(np.int64) * BQ + r
+    cols = bp.tile_keys[t, s].astype(np.int64)
+    ok = (rows < m) & (cols >= 0)
+    return rows[ok], cols[ok]
+
+
+def _tiles_to_csr(bp, transpose=False):
+    """The element pattern (or its transpose) as a canonical csr_array of ones."""
+    import scipy.sparse as sp
+
+    m, n = bp.shape
+    rows, cols = _tile_elements(bp)
+    if transpose:
+        rows, cols, m, n = cols, rows, n, m
+    A = sp.csr_array((np.ones(rows.size), (rows, cols)), shape=(m, n))
+    A.sort_indices()
+    return _csr_from_counts(m, np.diff(A.indptr), A.indices.astype(np.int64), n)
+
+
+def _pattern_coo(P):
+    """Rows and columns (int64) of a pattern's stored positions, row-major, no duplicates."""
+    m, n = P.shape
+    if isinstance(P, banded_array):
+        off = P.offsets.astype(np.int64)
+        i = np.arange(m, dtype=np.int64)
+        rows = np.repeat(i, off.size)
+        cols = (i[:, None] + off[None, :]).reshape(-1)
+        ok = (cols >= 0) & (cols < n)
+        return rows[ok], cols[ok]
+    indptr = np.asarray(P.indptr, dtype=np.int64)
+    rows = np.repeat(np.arange(m, dtype=np.int64), np.diff(indptr))
+    return rows, np.asarray(P.indices, dtype=np.int64)
+
+
+def _block_chunk(rows, cols, qb0, qb1, m, n, block_q, block_k):
+    """Tiles of query blocks ``qb0:qb1`` from their entries (sorted by row): tiles
+    per block, tile keys, which tiles are full, the partial tiles' bit masks."""
+    nq = qb1 - qb0
+    nkb = -(-n // block_k)
+    words = block_k // 32
+    qb = rows // block_q - qb0
+    present = np.zeros((nq, nkb * block_k), dtype=bool)
+    present[qb, cols] = True
+    # A key block all of whose keys some query of the block needs becomes a tile of
+    # its own (aligned: contiguous keys, often full); the keys of the other key
+    # blocks are packed, ascending, into shared tiles.
+    per_kb = present.reshape(nq, nkb, block_k).sum(axis=2)
+    dense_kb = per_kb == block_k
+    ndense = dense_kb.sum(axis=1)
+    sparse_keys = present & ~np.repeat(dense_kb, block_k, axis=1)
+    nsparse = sparse_keys.sum(axis=1)
+    tiles_per = ndense + -(-nsparse // block_k)
+    tstart = np.zeros(nq + 1, dtype=np.int64)
+    np.cumsum(tiles_per, out=tstart[1:])
+    ntiles = int(tstart[-1])
+    tile_of = np.zeros((nq, nkb * block_k), dtype=np.int32)
+    slot_of = np.zeros((nq, nkb * block_k), dtype=np.int32)
+    keys = np.arange(nkb * block_k, dtype=np.int64)
+    # dense key blocks: tile = block start + rank among the block's dense key blocks
+    dq, dk = np.nonzero(dense_kb)
+    drank = np.cumsum(dense_kb, axis=1)[dq, dk] - 1
+    dtile = tstart[dq] + drank
+    tile_keys = np.full((ntiles, block_k), -1, dtype=np.int32)
+    tile_keys[dtile] = (dk[:, None] * block_k + np.arange(block_k)).astype(np.int32)
+    tile_of.reshape(nq, nkb, block_k)[dq, dk] = dtile[:, None]
+    slot_of.reshape(nq, nkb, block_k)[dq, dk] = np.arange(block_k, dtype=np.int32)
+    # sparse keys: packed after the block's dense tiles
+    sq, sc = np.nonzero(sparse_keys)
+    srank = np.cumsum(sparse_keys, axis=1)[sq, sc] - 1
+    stile = tstart[sq] + ndense[sq] + srank // block_k
+    sslot = srank % block_k
+    tile_keys[stile, sslot] = keys[sc].astype(np.int32)
+    tile_of[sq, sc] = stile
+    slot_of[sq, sc] = sslot
+    etile = tile_of[qb, cols]
+    eslot = slot_of[qb, cols]
+    count = np.bincount(etile, minlength=ntiles)
+    tile_qb = np.repeat(np.arange(nq, dtype=np.int64), tiles_per) + qb0
+    rows_in = np.minimum(block_q, m - tile_qb * block_q)
+    full = count == rows_in * block_k
+    part_id = np.cumsum(~full) - 1
+    npart = int(np.count_nonzero(~full))
+    masks = np.zeros((npart, block_q, words), dtype=np.uint32)
+    if npart:
+        sel = ~full[etile]
+        slot = eslot[sel].astype(np.int64)
+        word = (part_id[etile[sel]] * block_q + rows[sel] % block_q) * words + slot // 32
+        bit = np.left_shift(1, slot % 32).astype(np.float64)
+        # Bits within a word are distinct (no duplicate positions): their sum is their OR.
+        summed = np.bincount(word, weights=bit, minlength=masks.size)
+        masks = summed.astype(np.uint64).astype(np.uint32).reshape(masks.shape)
+    return tiles_per, tile_keys, full, masks
+
+
+def block_pattern(pattern, causal=False, block_q=BLOCK_Q, block_k=BLOCK_K):
+    """A block-sparse description of an attention pattern, for the fused GPU kernels.
+
+    The queries are cut into blocks of ``block_q`` rows. The keys that any query
+    of a block attends to are packed, ascending, into tiles of ``block_k`` keys;
+    each (query block, key tile) pair is **full** (every query of the block
+    attends to every key of the tile: no mask arithmetic) or **partial** (its
+    ``block_q x block_k`` element mask is kept as bits). Tiles no query needs are
+    never formed, so a kernel visits only non-empty tiles, and the results equal
+    those of the element pattern exactly. Key tiles need not be contiguous: the
+    keys ``0, s, 2 s, ...`` of a strided pattern pack into dense tiles.
+
+    Parameters
+    ----------
+    pattern : BlockPattern, banded_array, csr_array or SciPy sparse, shape (m, n)
+        The element pattern (its stored positions, whatever their values), e.g.
+        from ``local_pattern``, ``strided_pattern`` or ``global_local_pattern``.
+    causal : bool
+        Also keep only ``j <= i``.
+    block_q, block_k : int
+        Tile shape; the GPU kernels need 64 and 64 (the defaults); ``block_k``
+        must be a multiple of 32.
+
+    Returns
+    -------
+    BlockPattern
+        Its ``tocsr()`` gives back the element pattern (intersected with
+        ``j <= i`` when ``causal``). ``spla.attention.sparse_attention`` takes it
+        on the CPU and, with CuPy arrays or CUDA PyTorch tensors, on the GPU.
+
+    Examples
+    --------
+    >>> from spla import attention
+    >>> bp = attention.block_pattern(attention.local_pattern(256, 128))
+    >>> bp
+    <BlockPattern 256x256, nnz=28864, 10 tiles of 64x64 (4 full, 6 partial)>
+    >>> (bp.tocsr().toarray() == attention.local_pattern(256, 128).toarray()).all()
+    np.True_
+    >>> attention.block_pattern(attention.strided_pattern(256, 4))   # keys 0, 4, 8, ... packed
+    <BlockPattern 256x256, nnz=16384, 4 tiles of 64x64 (4 full, 0 partial)>
+    """
+    if isinstance(pattern, BlockPattern):
+        if not causal and (pattern.block_q, pattern.block_k) == (block_q, block_k):
+            return pattern
+        pattern = pattern.tocsr()
+    block_q = _count(block_q, "block_q", 1)
+    block_k = _count(block_k, "block_k", 32)
+    if block_k % 32:
+        raise ValueError(f"block_k must be a multiple of 32, got {block_k}")
+    P = _as_pattern(pattern, "block_pattern")
+    if P.device != "cpu":
+        P = P.to_device("cpu")
+    m, n = P.shape
+    rows, cols = _pattern_coo(P)
+    if causal:
+        keep = cols <= rows
+        rows, cols = rows[keep], cols[keep]
+    nnz = rows.size
+    nqb = -(-m // block_q)
+    # Query blocks in chunks, so that a chunk's (query block x key) presence map
+    # stays small; rows are sorted, so a chunk's entries are contiguous.
+    chunk = max(1, (1 << 24) // max(n, 1))
+    bounds = np.searchsorted(rows, np.arange(0, nqb + chunk, chunk) * block_q)
+    parts = [_block_chunk(rows[bounds[k]:bounds[k + 1]], cols[bounds[k]:bounds[k + 1]],
+                          k * chunk, min(nqb, (k + 1) * chunk), m, n, block_q, block_k)
+             for k in range(-(-nqb // chunk))]
+    tiles_per = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+    tile_ptr = np.zeros(nqb + 1, dtype=np.int64)
+    np.cumsum(tiles_per, out=tile_ptr[1:])
+    tile_keys = (np.concatenate([p[1] for p in parts]) if parts
+                 else np.zeros((0, block_k), np.int32))
+    full = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, bool)
+    masks = (np.concatenate([p[3] for p in parts]) if parts
+             else np.zeros((0, block_q, block_k // 32), np.uint32))
+    tile_mask = np.full(full.size, -1, dtype=np.int32)
+    tile_mask[~full] = np.arange(masks.shape[0], dtype=np.int32)
+    return BlockPattern((m, n), block_q, block_k, tile_ptr.astype(np.int32), tile_keys,
+                        tile_mask, masks, nnz)
+
+
 # -- SDDMM and softmax -----------------------------------------------------------------
 
 
@@ -237,7 +506,9 @@ def _as_pattern(pattern, what):
     """A banded_array as it is, anything else as a canonical csr_array (on the CPU)."""
     from .._base import SparseArray, _is_scipy_sparse
 
-    if isinstance(pattern, banded_array):
+    if isinstance(pattern, BlockPattern):
+        P = pattern.tocsr()
+    elif isinstance(pattern, banded_array):
         P = pattern
     elif isinstance(pattern, SparseArray) or _is_scipy_sparse(pattern):
         P = pattern if isinstance(pattern, csr_array) else csr_array(pattern)
@@ -397,10 +668,13 @@ def sparse_attention(Q, K, V, pattern, scale=None):
     K : array_like, shape (..., n, d)
     V : array_like, shape (..., n, dv)
         Leading (batch, head, ...) dimensions broadcast against each other.
-    pattern : banded_array, csr_array or SciPy sparse, shape (m, n)
+    pattern : banded_array, csr_array, SciPy sparse or BlockPattern, shape (m, n)
         Which keys each query attends to (its stored positions, whatever their
         values); e.g. from ``local_pattern``, ``strided_pattern`` or
-        ``global_local_pattern``. Shared by every batch element.
+        ``global_local_pattern``. Shared by every batch element. With a
+        ``BlockPattern`` (``block_pattern``) and CuPy arrays or CUDA PyTorch
+        tensors, the fused tensor-core kernel runs (see
+        ``sparse_attention_forward``).
     scale : float, optional
         Multiplies the scores; ``1 / sqrt(d)`` by default.
 
@@ -429,6 +703,10 @@ def sparse_attention(Q, K, V, pattern, scale=None):
     >>> out.shape
     (2, 6, 4)
     """
+    if isinstance(pattern, BlockPattern) and _on_gpu(Q, K, V):
+        from spla_cuda import attention as _gpu
+
+        return _gpu.forward(Q, K, V, pattern, scale)[0]
     P = _as_pattern(pattern, "sparse_attention")
     Q = _dense(Q, "Q", "sparse_attention", device=P.device)
     K_ = _dense(K, "K", "sparse_attention", device=P.device)
@@ -483,6 +761,211 @@ def sparse_attention(Q, K, V, pattern, scale=None):
                 max_row = int(np.diff(P.indptr).max()) if m else 0
                 _K.attend_csr(P.indptr, P.indices, Qf, Kf, Vf, scale, out, max_row)
     return out.reshape(lead + (m, dv)).astype(out_dt, copy=False)
+
+
+# -- forward with log-sum-exp, and the backward ------------------------------------------
+
+
+def _on_gpu(*arrays):
+    """Whether any operand is a CuPy array or a CUDA PyTorch tensor."""
+    for a in arrays:
+        if is_gpu_array(a):
+            return True
+        if type(a).__module__.split(".")[0] == "torch" and getattr(a, "is_cuda", False):
+            return True
+    return False
+
+
+def _unbroadcast(g, shape):
+    """Sum ``g`` over the leading dimensions that broadcasting added to ``shape``."""
+    extra = g.ndim - len(shape)
+    if extra:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(k for k, s in enumerate(shape[:-2]) if s == 1 and g.shape[k] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+def _cpu_attention(Q, K, V, pattern, scale, dO=None, what="sparse_attention_forward"):
+    """float64 forward (out, lse) or backward (dQ, dK, dV) on the CPU through CSR
+    products; leading dimensions broadcast."""
+    import scipy.sparse as sp
+
+    P = _as_pattern(pattern, what)
+    if isinstance(P, banded_array):
+        P = csr_array(P)
+    arrays = [_dense(a, name, what) for a, name in ((Q, "Q"), (K, "K"), (V, "V"))]
+    Q, K_, V = (np.asarray(a, dtype=np.float64) for a in arrays)
+    m, n = P.shape
+    if Q.shape[-2] != m or K_.shape[-2] != n or V.shape[-2] != n or Q.shape[-1] != K_.shape[-1]:
+        raise ValueError(f"{what}: Q {Q.shape}, K {K_.shape}, V {V.shape} do not fit a pattern "
+                         f"of shape {P.shape}")
+    lead = np.broadcast_shapes(Q.shape[:-2], K_.shape[:-2], V.shape[:-2])
+    d = Q.shape[-1]
+    scale = (1.0 / math.sqrt(d) if d else 1.0) if scale is None else float(scale)
+    B = int(np.prod(lead)) if lead else 1
+    Qb = np.broadcast_to(Q, lead + Q.shape[-2:]).reshape(B, m, d)
+    Kb = np.broadcast_to(K_, lead + K_.shape[-2:]).reshape(B, n, d)
+    Vb = np.broadcast_to(V, lead + V.shape[-2:]).reshape(B, n, V.shape[-1])
+    indptr = np.asarray(P.indptr, dtype=np.int64)
+    indices = np.asarray(P.indices, dtype=np.int64)
+    rows = np.repeat(np.arange(m), np.diff(indptr))
+    starts = indptr[:-1][np.diff(indptr) > 0]
+    nonempty = np.diff(indptr) > 0
+
+    def csr(data):
+        return sp.csr_array((data, indices, indptr), shape=(m, n))
+
+    def probabilities(b):
+        s = np.einsum("ij,ij->i", Qb[b][rows], Kb[b][indices]) * scale
+        lse = np.full(m, -np.inf)
+        if s.size:
+            mx = np.maximum.reduceat(s, starts)
+            tot = np.add.reduceat(np.exp(s - np.repeat(mx, np.diff(indptr)[nonempty])), starts)
+            lse[nonempty] = mx + np.log(tot)
+        return np.exp(s - lse[rows]), lse
+
+    if dO is None:
+        out = np.empty((B, m, V.shape[-1]))
+        lse = np.empty((B, m))
+        for b in range(B):
+            p, lse[b] = probabilities(b)
+            out[b] = csr(p) @ Vb[b]
+        return out.reshape(lead + out.shape[1:]), lse.reshape(lead + (m,))
+    dO = np.broadcast_to(np.asarray(_dense(dO, "dO", what), dtype=np.float64),
+                         lead + (m, V.shape[-1])).reshape(B, m, V.shape[-1])
+    dQ, dK, dV = np.empty_like(Qb), np.empty_like(Kb), np.empty_like(Vb)
+    for b in range(B):
+        p, _ = probabilities(b)
+        Pm = csr(p)
+        o = Pm @ Vb[b]
+        delta = np.einsum("ij,ij->i", dO[b], o)
+        dp = np.einsum("ij,ij->i", dO[b][rows], Vb[b][indices])
+        dS = csr(p * (dp - delta[rows]))
+        dQ[b] = scale * (dS @ Kb[b])
+        dK[b] = scale * (dS.T @ Qb[b])
+        dV[b] = Pm.T @ dO[b]
+    return (_unbroadcast(dQ.reshape(lead + (m, d)), Q.shape),
+            _unbroadcast(dK.reshape(lead + (n, d)), K_.shape),
+            _unbroadcast(dV.reshape(lead + dV.shape[1:]), V.shape))
+
+
+def sparse_attention_forward(Q, K, V, pattern, scale=None):
+    """``sparse_attention`` that also returns each query's log-sum-exp (for the backward).
+
+    Parameters
+    ----------
+    Q : array_like, CuPy array or CUDA torch.Tensor, shape (..., m, d)
+    K : same kind, shape (..., n, d)
+    V : same kind, shape (..., n, dv)
+    pattern : BlockPattern, banded_array, csr_array or SciPy sparse, shape (m, n)
+        On the GPU a ``BlockPattern`` (other patterns go through
+        ``block_pattern``).
+    scale : float, optional
+        ``1 / sqrt(d)`` by default.
+
+    Returns
+    -------
+    out : array, shape (..., m, dv)
+    lse : array, shape (..., m)
+        ``log(sum_j exp(scale * q_i . k_j))`` over query ``i``'s keys; ``-inf`` for
+        a query with no keys (whose output row is 0).
+
+    Notes
+    -----
+    On the CPU everything runs in float64 (CSR products) and returns float64.
+    On the GPU (CuPy arrays or CUDA PyTorch tensors, which come back as the same
+    kind without copies) float16 and bfloat16 operands run on the tensor cores
+    (``mma.sync`` m16n8k16, float32 accumulation and softmax) and ``out`` has
+    their dtype; float32 operands run exactly in float32; ``lse`` is float32.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spla import attention
+    >>> rng = np.random.default_rng(0)
+    >>> Q, K, V = (rng.standard_normal((2, 6, 4)) for _ in range(3))
+    >>> out, lse = attention.sparse_attention_forward(Q, K, V, attention.local_pattern(6, 2))
+    >>> out.shape, lse.shape
+    ((2, 6, 4), (2, 6))
+    """
+    if _on_gpu(Q, K, V):
+        from spla_cuda import attention as _gpu
+
+        return _gpu.forward(Q, K, V, pattern, scale)
+    return _cpu_attention(Q, K, V, pattern, scale)
+
+
+def sparse_attention_backward(dO, Q, K, V, pattern, out, lse, scale=None):
+    """Gradients ``dQ, dK, dV`` of ``sparse_attention`` for the output gradient ``dO``.
+
+    Parameters
+    ----------
+    dO : array, shape (..., m, dv)
+        Gradient of the loss with respect to the output.
+    Q, K, V, pattern, scale
+        As given to ``sparse_attention_forward``.
+    out, lse : arrays
+        What ``sparse_attention_forward`` returned (the GPU path recomputes the
+        probabilities from ``lse``; the CPU path recomputes both in float64).
+
+    Returns
+    -------
+    dQ, dK, dV : arrays shaped like Q, K and V
+        On the GPU in the operands' dtype (accumulated in float32); on the CPU
+        float64, summed over broadcast leading dimensions.
+
+    Notes
+    -----
+    With ``P = softmax(scale Q K^T on the pattern)``: ``dV = P^T dO``,
+    ``dS = P * (dO V^T - rowsum(dO * out))`` on the pattern,
+    ``dQ = scale dS K`` and ``dK = scale dS^T Q``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spla import attention
+    >>> rng = np.random.default_rng(0)
+    >>> Q, K, V, dO = (rng.standard_normal((6, 4)) for _ in range(4))
+    >>> P = attention.local_pattern(6, 2)
+    >>> out, lse = attention.sparse_attention_forward(Q, K, V, P)
+    >>> [g.shape for g in attention.sparse_attention_backward(dO, Q, K, V, P, out, lse)]
+    [(6, 4), (6, 4), (6, 4)]
+    """
+    if _on_gpu(dO, Q, K, V):
+        from spla_cuda import attention as _gpu
+
+        return _gpu.backward(dO, Q, K, V, pattern, out, lse, scale)
+    return _cpu_attention(Q, K, V, pattern, scale, dO=dO, what="sparse_attention_backward")
+
+
+def sparse_attention_torch(q, k, v, pattern, scale=None):
+    """Block-sparse attention of CUDA PyTorch tensors with autograd.
+
+    A ``torch.autograd.Function``: the forward is ``sparse_attention_forward``'s
+    GPU kernel, the backward ``sparse_attention_backward``'s, so it trains.
+    Needs CuPy and PyTorch.
+
+    Parameters
+    ----------
+    q, k, v : torch.Tensor on a CUDA device, shapes (..., m, d), (..., n, d), (..., n, dv)
+        float16, bfloat16 or float32, one dtype; ``d, dv <= 128``.
+    pattern : BlockPattern or any pattern ``block_pattern`` takes, shape (m, n)
+    scale : float, optional
+        ``1 / sqrt(d)`` by default.
+
+    Returns
+    -------
+    torch.Tensor, shape (..., m, dv)
+
+    Examples
+    --------
+    >>> from spla import attention
+    >>> bp = attention.block_pattern(attention.local_pattern(1024, 256, causal=True))
+    >>> # out = attention.sparse_attention_torch(q, k, v, bp); out.sum().backward()
+    """
+    from spla_cuda.attention import torch_sparse_attention
+
+    return torch_sparse_attention(q, k, v, pattern, scale)
 
 
 # -- linear attention -------------------------------------------------------------------

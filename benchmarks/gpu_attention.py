@@ -1,0 +1,317 @@
+"""GPU attention suite (``python -m benchmarks --gpu --gpu-suites attention``):
+spla's block-sparse attention (``spla.attention.block_pattern`` + the fused
+kernels of ``spla_cuda/kernels/attention_tc.cu``) against PyTorch's
+``flex_attention`` (``torch.compile``d, with the block mask of the same pattern)
+and dense ``scaled_dot_product_attention`` over every key (causal where the
+pattern is), both sides in one run, CUDA-event medians of alternating samples.
+
+The issue's shapes: 1 batch, 16 heads, sequence length 16,384, head dimension 64
+and 128; sliding windows w = 256 and 1024 (``|i - j| <= w / 2``), global + local
+(w = 256, tokens 0..63 global), strided (``j mod 128 == 0``); causal and not;
+float16 and bfloat16; forward, and forward + backward. Every spla output is
+checked against flex_attention's before it is timed.
+
+One mask function serves every pattern (its parameters are tensors filled in
+place), so ``torch.compile`` builds flex_attention once per dtype and head
+dimension instead of once per pattern: the default grid (``_grid``) keeps the run
+within a few minutes; ``SPLA_BENCH_ATTENTION=full`` times every combination, and
+rows past ``SPLA_BENCH_ATTENTION_BUDGET_S`` seconds (300 by default, counted from the
+start of the suite) are reported as skipped.
+"""
+
+import os
+import time
+
+import numpy as np
+
+from .gpu import time_gpu
+
+L, H, B = 16384, 16, 1
+PATTERNS = ("local256", "local1024", "global_local256", "strided128")
+
+
+def _grid():
+    """(pattern, causal, d, dtype, pass) tuples timed by default or with ``full``."""
+    full = os.environ.get("SPLA_BENCH_ATTENTION", "") == "full"
+    rows = []
+    for d in (64, 128):
+        for dtype in ("float16", "bfloat16"):
+            for pattern in PATTERNS:
+                for causal in (False, True):
+                    fwd = full or d == 64 or dtype == "bfloat16"
+                    bwd = full or (d == 64 and dtype == "bfloat16")
+                    if fwd:
+                        rows.append((pattern, causal, d, dtype, "fwd"))
+                    if bwd:
+                        rows.append((pattern, causal, d, dtype, "fwd+bwd"))
+    for pattern in ("local256", "local1024"):
+        rows.append((pattern, False, 64, "float32", "fwd"))
+    return rows
+
+
+def _spla_pattern(name, causal):
+    from spla import attention as at
+
+    if name.startswith("local"):
+        P = at.local_pattern(L, int(name[5:]))
+    elif name.startswith("global_local"):
+        P = at.global_local_pattern(L, int(name[12:]), np.arange(64))
+    else:
+        P = at.strided_pattern(L, int(name[7:]))
+    return at.block_pattern(P, causal=causal)
+
+
+class _FlexMask:
+    """One mask_mod for every pattern; its parameters are 0-d tensors set in place."""
+
+    def __init__(self, torch):
+        dev = "cuda"
+        # plain closure variables (not attributes): what torch.compile traces most simply
+        half = torch.zeros((), dtype=torch.int64, device=dev)
+        nglob = torch.zeros((), dtype=torch.int64, device=dev)
+        stride = torch.ones((), dtype=torch.int64, device=dev)
+        use_stride = torch.zeros((), dtype=torch.bool, device=dev)
+        causal = torch.zeros((), dtype=torch.bool, device=dev)
+        self.half, self.glob, self.stride, self.use_stride, self.causal = (
+            half, nglob, stride, use_stride, causal)
+
+        def mask_mod(b, h, q, kv):
+            local = (q - kv).abs() <= half
+            glob = (q < nglob) | (kv < nglob)
+            strided = use_stride & (kv % stride == 0)
+            return ((local & ~use_stride) | glob | strided) & ((kv <= q) | ~causal)
+
+        self.mask_mod = mask_mod
+
+    def set(self, name, causal):
+        """Point the mask function at pattern ``name`` (flex_attention reads these
+        tensors when it runs: set them before every call for that pattern)."""
+        if name.startswith("local"):
+            half, glob, stride, use = int(name[5:]) // 2, 0, 1, False
+        elif name.startswith("global_local"):
+            half, glob, stride, use = int(name[12:]) // 2, 64, 1, False
+        else:
+            half, glob, stride, use = 0, 0, int(name[7:]), True
+        self.half.fill_(half)
+        self.glob.fill_(glob)
+        self.stride.fill_(stride)
+        self.use_stride.fill_(use)
+        self.causal.fill_(causal)
+
+    def block_mask(self, name, causal):
+        from torch.nn.attention.flex_attention import create_block_mask
+
+        self.set(name, causal)
+        return create_block_mask(self.mask_mod, None, None, L, L, device="cuda")
+
+
+def attention_suite(repeat, report):
+    import cupy
+    import torch
+    import torch.nn.functional as F
+    from torch.nn.attention.flex_attention import flex_attention
+
+    from spla_cuda import attention as sa
+
+    flex = torch.compile(flex_attention, dynamic=False)
+    masks = _FlexMask(torch)
+    patterns, block_masks = {}, {}
+    rows = _grid()
+    t_build = time.perf_counter()
+    for (pname, causal, *_rest) in rows:
+        if (pname, causal) not in patterns:
+            t0 = time.perf_counter()
+            patterns[(pname, causal)] = _spla_pattern(pname, causal)
+            block_masks[(pname, causal)] = masks.block_mask(pname, causal)
+            bp = patterns[(pname, causal)]
+            print(f"  pattern {pname}{' causal' if causal else ''}: {bp!r}, tile density "
+                  f"{bp.tile_density():.2f}, built in {time.perf_counter() - t0:.1f} s", flush=True)
+    report["attention_pattern_build_s"] = time.perf_counter() - t_build
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    tensors = {}
+    budget = float(os.environ.get("SPLA_BENCH_ATTENTION_BUDGET_S", "300"))
+    for (pname, causal, d, dtype, which) in rows:
+        if time.perf_counter() - t_build > budget:
+            report.setdefault("attention", []).append(
+                {"pattern": pname, "causal": causal, "d": d, "dtype": dtype, "pass": which,
+                 "error": f"skipped: the suite's time budget ({budget:.0f} s) is spent"})
+            continue
+        tdt = getattr(torch, dtype)
+        if (d, dtype) not in tensors:
+            tensors.clear()
+            torch.cuda.empty_cache()
+            tensors[(d, dtype)] = [torch.randn((B, H, L, d), device="cuda", dtype=tdt, generator=gen)
+                                   for _ in range(4)]
+        q, k, v, dout = tensors[(d, dtype)]
+        bp, bm = patterns[(pname, causal)], block_masks[(pname, causal)]
+        masks.set(pname, causal)
+        row = {"pattern": pname, "causal": causal, "d": d, "dtype": dtype, "pass": which,
+               "tiles": bp.ntiles, "full_tiles": bp.nfull, "tile_density": bp.tile_density(),
+               "nnz_per_head": bp.nnz}
+        try:
+            got = sa.forward(q, k, v, bp)[0]
+        except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
+            row["error"] = f"spla: {type(exc).__name__}: {exc}"[:300]
+            print(f"  {pname} causal={causal} d={d} {dtype} {which}: FAILED {row['error']}", flush=True)
+            report.setdefault("attention", []).append(row)
+            continue
+        flex_ok = True
+        try:
+            ref = flex(q, k, v, block_mask=bm)
+            row["rel_err_vs_flex"] = float((got.float() - ref.float()).norm() / ref.float().norm())
+            del ref
+        except Exception as exc:  # noqa: BLE001 - reported, spla and SDPA still timed
+            flex_ok = False
+            row["flex_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            print(f"  flex_attention failed: {row['flex_error']}", flush=True)
+        del got
+        if which == "fwd":
+            contenders = {
+                "spla": lambda: sa.forward(q, k, v, bp),
+                "flex": lambda: flex(q, k, v, block_mask=bm),
+                "sdpa_dense": lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
+            }
+            if d == 64 and dtype != "float32":
+                # the 2-warp variant (attention_tc2.cu), checked against the default first
+                try:
+                    alt = sa.forward(q, k, v, bp, variant="tc2")[0]
+                    main = sa.forward(q, k, v, bp)[0]
+                    row["tc2_rel_err_vs_tc"] = float((alt.float() - main.float()).norm()
+                                                     / main.float().norm())
+                    contenders["spla_tc2"] = lambda: sa.forward(q, k, v, bp, variant="tc2")
+                    del alt, main
+                except Exception as exc:  # noqa: BLE001 - reported, not hidden
+                    row["tc2_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        else:
+            qg, kg, vg = (x.detach().clone().requires_grad_() for x in (q, k, v))
+
+            def spla_step():
+                sa.torch_sparse_attention(qg, kg, vg, bp).backward(dout)
+
+            def flex_step():
+                flex(qg, kg, vg, block_mask=bm).backward(dout)
+
+            def sdpa_step():
+                F.scaled_dot_product_attention(qg, kg, vg, is_causal=causal).backward(dout)
+
+            contenders = {"spla": spla_step, "flex": flex_step, "sdpa_dense": sdpa_step}
+        if not flex_ok:
+            del contenders["flex"]
+        try:
+            t = time_gpu(contenders, repeat=repeat, inner=3, warmup=2)
+        except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
+            row["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            print(f"  {pname} causal={causal} d={d} {dtype} {which}: FAILED {row['error']}", flush=True)
+            report.setdefault("attention", []).append(row)
+            continue
+        row["times"] = t
+        for c, v in t.items():
+            row[f"{c}_ms"] = v["median"] * 1e3
+        row["speedup_vs_flex"] = (t["flex"]["median"] / t["spla"]["median"]) if "flex" in t else float("nan")
+        row["speedup_vs_sdpa"] = t["sdpa_dense"]["median"] / t["spla"]["median"]
+        if "spla_tc2" in t and "flex" in t:
+            row["tc2_speedup_vs_flex"] = t["flex"]["median"] / t["spla_tc2"]["median"]
+        if which == "fwd":
+            # visited tiles' tensor-core work: 2 products of 64 x 64 x d per (head, tile)
+            flops = 4 * 64 * 64 * d * bp.ntiles * B * H
+            row["spla_TFLOPs_visited"] = flops / t["spla"]["median"] / 1e12
+        report.setdefault("attention", []).append(row)
+        print(f"  {pname:16s} causal={int(causal)} d={d:3d} {dtype:8s} {which:7s}: spla "
+              f"{row['spla_ms']:.3f} ms, flex {row.get('flex_ms', float('nan')):.3f} ms, dense SDPA "
+              f"{row['sdpa_dense_ms']:.3f} ms; x{row['speedup_vs_flex']:.2f} vs flex "
+              f"(err vs flex {row.get('rel_err_vs_flex', float('nan')):.1e})"
+              + (f"; tc2 {row['spla_tc2_ms']:.3f} ms" if "spla_tc2_ms" in row else ""), flush=True)
+    tensors.clear()
+    _full_tile_rate(report, repeat, budget, t_build)
+    cupy.get_default_memory_pool().free_all_blocks()
+    torch.cuda.empty_cache()
+
+
+def _all_keys_pattern(n):
+    """A BlockPattern in which every query attends to every key (all tiles full),
+    built directly (no element pattern)."""
+    from spla.ml.attention import BlockPattern
+
+    nb = n // 64
+    keys = np.arange(n, dtype=np.int32).reshape(nb, 64)
+    return BlockPattern((n, n), 64, 64, np.arange(0, nb * nb + 1, nb, dtype=np.int32),
+                        np.tile(keys, (nb, 1)), np.full(nb * nb, -1, np.int32),
+                        np.zeros((0, 64, 2), np.uint32), n * n)
+
+
+def _full_tile_rate(report, repeat, budget, t_start, n=8192):
+    """The kernel on full tiles only (every key, so dense SDPA does the same work):
+    TFLOP/s of spla's forward against dense SDPA's (FlashAttention / cuDNN)."""
+    import torch
+    import torch.nn.functional as F
+
+    from spla_cuda import attention as sa
+
+    bp = _all_keys_pattern(n)
+    for d in (64, 128):
+        for dtype in ("float16", "bfloat16"):
+            if time.perf_counter() - t_start > budget:
+                return
+            q, k, v = (torch.randn((1, H, n, d), device="cuda", dtype=getattr(torch, dtype))
+                       for _ in range(3))
+            try:
+                got = sa.forward(q, k, v, bp)[0]
+                ref = F.scaled_dot_product_attention(q, k, v)
+                err = float((got.float() - ref.float()).norm() / ref.float().norm())
+                contenders = {"spla": lambda: sa.forward(q, k, v, bp),
+                              "sdpa_dense": lambda: F.scaled_dot_product_attention(q, k, v)}
+                if d == 64:
+                    alt = sa.forward(q, k, v, bp, variant="tc2")[0]
+                    err_tc2 = float((alt.float() - ref.float()).norm() / ref.float().norm())
+                    contenders["spla_tc2"] = lambda: sa.forward(q, k, v, bp, variant="tc2")
+                t = time_gpu(contenders, repeat=repeat, inner=3, warmup=2)
+            except Exception as exc:  # noqa: BLE001 - reported, not hidden
+                report.setdefault("attention_full_tiles", []).append(
+                    {"n": n, "d": d, "dtype": dtype, "error": f"{type(exc).__name__}: {exc}"[:300]})
+                continue
+            flops = 4 * n * n * d * H
+            row = {"n": n, "d": d, "dtype": dtype, "rel_err_vs_sdpa": err,
+                   "spla_TFLOPs": flops / t["spla"]["median"] / 1e12,
+                   "sdpa_TFLOPs": flops / t["sdpa_dense"]["median"] / 1e12, "times": t}
+            if "spla_tc2" in t:
+                row["spla_tc2_TFLOPs"] = flops / t["spla_tc2"]["median"] / 1e12
+                row["tc2_rel_err_vs_sdpa"] = err_tc2
+            report.setdefault("attention_full_tiles", []).append(row)
+            print(f"  full tiles n={n} d={d} {dtype}: spla {row['spla_TFLOPs']:.0f} TFLOP/s, dense "
+                  f"SDPA {row['sdpa_TFLOPs']:.0f} TFLOP/s (err {err:.1e})"
+                  + (f", tc2 {row['spla_tc2_TFLOPs']:.0f} TFLOP/s (err {err_tc2:.1e})"
+                     if "spla_tc2" in t else ""), flush=True)
+
+
+def markdown(report):
+    rows = report.get("attention") or []
+    if not rows and not report.get("attention_full_tiles"):
+        return []
+    lines = ["", f"## Block-sparse attention (B = {B}, H = {H}, L = {L:,}; ms, CUDA-event medians)", "",
+             "| pattern | causal | d | dtype | pass | spla | flex_attention | dense SDPA | vs flex | vs SDPA | tiles (full) | err vs flex | spla tc2 variant |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['pattern']} | {r['causal']} | {r['d']} | {r['dtype']} | {r['pass']} "
+                         f"| failed: {r['error']} | | | | | | | |")
+            continue
+        lines.append(
+            f"| {r['pattern']} | {r['causal']} | {r['d']} | {r['dtype']} | {r['pass']} | "
+            f"{r['spla_ms']:.3f} | {r.get('flex_ms', float('nan')):.3f} | {r['sdpa_dense_ms']:.3f} | "
+            f"{r['speedup_vs_flex']:.2f}x | {r['speedup_vs_sdpa']:.2f}x | {r['tiles']} ({r['full_tiles']}) | "
+            f"{r.get('rel_err_vs_flex', float('nan')):.1e} | "
+            + (f"{r['spla_tc2_ms']:.3f} ({r.get('tc2_speedup_vs_flex', float('nan')):.2f}x flex) |"
+               if "spla_tc2_ms" in r else f"{r.get('tc2_error', '')} |"))
+    full = report.get("attention_full_tiles") or []
+    if full:
+        lines += ["", "Full tiles only (every key; the same work as dense SDPA), forward TFLOP/s:", "",
+                  "| n | d | dtype | spla | dense SDPA | err vs SDPA | spla tc2 |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for r in full:
+            if "error" in r:
+                lines.append(f"| {r['n']} | {r['d']} | {r['dtype']} | failed: {r['error']} | | | |")
+            else:
+                lines.append(f"| {r['n']} | {r['d']} | {r['dtype']} | {r['spla_TFLOPs']:.0f} | "
+                             f"{r['sdpa_TFLOPs']:.0f} | {r['rel_err_vs_sdpa']:.1e} | "
+                             + (f"{r['spla_tc2_TFLOPs']:.0f} |" if "spla_tc2_TFLOPs" in r else " |"))
+    return lines

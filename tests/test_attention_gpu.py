@@ -1,0 +1,371 @@
+"""Block-sparse attention on the GPU (spla_cuda/kernels/attention_tc.cu) against dense
+masked attention in float64: forward (tensor cores for float16/bfloat16, exact
+float32 on the CUDA cores), log-sum-exp, backward, the PyTorch autograd wrapper,
+and the checks made before a launch.
+
+Skipped, with the reason, where CuPy or a CUDA GPU is missing. PyTorch is used for
+bfloat16 operands and for the float64 autograd reference of the backward (those
+tests skip without it).
+"""
+
+import itertools
+import zlib
+
+import numpy as np
+import pytest
+
+cupy = pytest.importorskip("cupy", reason="the GPU tests need CuPy: pip install 'spla[cuda]'")
+try:
+    _GPUS = cupy.cuda.runtime.getDeviceCount()
+except cupy.cuda.runtime.CUDARuntimeError:
+    _GPUS = 0
+if not _GPUS:
+    pytest.skip("the GPU tests need an NVIDIA GPU; CuPy sees none", allow_module_level=True)
+
+import scipy.sparse as sp  # noqa: E402
+
+import spla  # noqa: E402
+
+from spla import attention as at  # noqa: E402
+import spla_cuda.attention as gpu_attention  # noqa: E402
+
+try:
+    import torch  # noqa: E402
+except ImportError:
+    torch = None
+
+pytestmark = pytest.mark.gpu
+needs_torch = pytest.mark.skipif(torch is None, reason="needs PyTorch")
+
+# max |error| / max(1, max |reference|): float32 products and softmax with 16-bit
+# operands (inputs rounded first, so only the kernel's roundings count: P and the
+# output rounded to the dtype).
+TOL = {"float16": 4e-3, "bfloat16": 3e-2, "float32": 2e-5}
+
+
+def rounded(x, dtype):
+    """Host float64 values rounded to ``dtype`` (what the GPU sees)."""
+    if dtype == "bfloat16":
+        return torch.from_numpy(x).to(torch.bfloat16).to(torch.float64).numpy()
+    return x.astype(dtype).astype(np.float64)
+
+
+def to_gpu(x, dtype, as_torch):
+    if dtype == "bfloat16" or as_torch:
+        t = torch.from_numpy(np.ascontiguousarray(x)).cuda()
+        return t.to({"float16": torch.float16, "bfloat16": torch.bfloat16,
+                     "float32": torch.float32}[dtype])
+    return cupy.asarray(x.astype(dtype))
+
+
+def to_host(x):
+    if torch is not None and isinstance(x, torch.Tensor):
+        return x.detach().to(torch.float64).cpu().numpy()
+    return cupy.asnumpy(x).astype(np.float64)
+
+
+def dense_mask(P):
+    """The element pattern's mask, from its own structure (not through block_pattern)."""
+    if isinstance(P, spla.banded_array):
+        n = P.shape[0]
+        i, j = np.indices(P.shape)
+        return np.isin(j - i, P.offsets) & (j < n)
+    indptr, indices = np.asarray(P.indptr), np.asarray(P.indices)   # spla or SciPy CSR
+    M = np.zeros(P.shape, dtype=bool)
+    rows = np.repeat(np.arange(P.shape[0]), np.diff(indptr))
+    M[rows, indices] = True
+    return M
+
+
+def reference(Q, K, V, M, scale):
+    S = np.where(M, (Q @ np.swapaxes(K, -1, -2)) * scale, -np.inf)
+    mx = S.max(axis=-1, keepdims=True, initial=-np.inf)
+    safe = np.where(np.isfinite(mx), mx, 0)
+    E = np.where(M, np.exp(S - safe), 0)
+    tot = E.sum(axis=-1, keepdims=True)
+    out = np.where(tot > 0, (E @ V) / np.where(tot > 0, tot, 1), 0)
+    with np.errstate(divide="ignore"):
+        lse = np.log(tot[..., 0]) + safe[..., 0]
+    return out, lse
+
+
+def make_pattern(kind, n, causal):
+    if kind == "local":
+        return at.local_pattern(n, 256 if n > 500 else 6, causal)
+    if kind == "wide":
+        return at.local_pattern(n, 1024 if n > 500 else 70, causal)
+    if kind == "strided":
+        return at.strided_pattern(n, 128 if n > 500 else 3, causal)
+    if kind == "global_local":
+        G = np.unique(np.r_[0, np.arange(0, n, max(1, n // 5))])
+        return at.global_local_pattern(n, 64 if n > 500 else 4, G, causal)
+    # random CSR with empty rows (every third row empty)
+    rng = np.random.default_rng(n)
+    nnz = min(n * n, 20 * n)
+    r, c = rng.integers(0, n, nnz), rng.integers(0, n, nnz)
+    keep = (r % 3 != 0) & ((c <= r) if causal else True)
+    return sp.csr_array((np.ones(int(keep.sum())), (r[keep], c[keep])), shape=(n, n))
+
+
+def check_forward(kind, n, causal, d, dtype, as_torch=False, big=False, heads=(2, 3), dv=None):
+    rng = np.random.default_rng(zlib.crc32(repr((kind, n, causal, d, dtype)).encode()))
+    dv = d if dv is None else dv
+    Q = rounded(rng.standard_normal(heads + (n, d)) * (40.0 if big else 1.0), dtype)
+    K = rounded(rng.standard_normal(heads + (n, d)), dtype)
+    V = rounded(rng.standard_normal(heads + (n, dv)), dtype)
+    P = make_pattern(kind, n, causal)
+    bp = at.block_pattern(P)
+    M = dense_mask(P)
+    scale = 1 / np.sqrt(d)
+    ref, ref_lse = reference(Q, K, V, M, scale)
+    out, lse = at.sparse_attention_forward(to_gpu(Q, dtype, as_torch), to_gpu(K, dtype, as_torch),
+                                           to_gpu(V, dtype, as_torch), bp)
+    if as_torch or dtype == "bfloat16":
+        assert isinstance(out, torch.Tensor) and isinstance(lse, torch.Tensor)
+    got, got_lse = to_host(out), to_host(lse)
+    assert got.shape == ref.shape and got_lse.shape == ref_lse.shape
+    assert np.all(np.isfinite(got))
+    err = np.abs(got - ref).max(initial=0) / max(1.0, np.abs(ref).max(initial=0))
+    assert err <= TOL[dtype], (kind, n, causal, d, dtype, err)
+    empty = ~M.any(axis=1)
+    assert np.all(got[..., empty, :] == 0)
+    assert np.all(np.isneginf(got_lse[..., empty]))
+    fin = ~empty
+    lerr = np.abs(got_lse[..., fin] - ref_lse[..., fin]).max(initial=0)
+    assert lerr <= 1e-3 * max(1.0, np.abs(ref_lse[..., fin]).max(initial=0)), lerr
+    return err
+
+
+KINDS = ["local", "wide", "strided", "global_local", "random"]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("kind,causal", list(itertools.product(KINDS, [False, True])))
+@pytest.mark.parametrize("n", [1, 7, 129, 1000])
+def test_forward_every_pattern(kind, causal, n, dtype):
+    if dtype == "bfloat16" and torch is None:
+        pytest.skip("bfloat16 operands come from PyTorch here")
+    check_forward(kind, n, causal, 64, dtype)
+
+
+@pytest.mark.parametrize("d", [64, 128, 1, 40, 100])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_forward_head_dims(d, dtype):
+    if dtype == "bfloat16" and torch is None:
+        pytest.skip("bfloat16 operands come from PyTorch here")
+    check_forward("global_local", 300, True, d, dtype)
+    check_forward("local", 129, False, d, dtype)
+
+
+def test_forward_value_dim_differs():
+    check_forward("local", 200, False, 64, "float16", dv=32)
+    check_forward("strided", 200, True, 48, "float16", dv=128)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_forward_large_logits(dtype):
+    if dtype == "bfloat16" and torch is None:
+        pytest.skip("bfloat16 operands come from PyTorch here")
+    check_forward("global_local", 257, False, 64, dtype, big=True)
+    check_forward("wide", 1000, True, 128, dtype, big=True)
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_forward_torch_tensors(dtype):
+    check_forward("local", 129, True, 64, dtype, as_torch=True)
+
+
+@pytest.mark.parametrize("variant", ["scalar", "tc2"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_forward_variants(variant, dtype, monkeypatch):
+    """The other 16-bit forwards: the CUDA-core one (SPLA_ATTENTION_FORWARD=scalar, a
+    second implementation) and attn_fwd_tc2 (2 warps of 32 rows, d = 64)."""
+    if dtype == "bfloat16" and torch is None:
+        pytest.skip("bfloat16 operands come from PyTorch here")
+    monkeypatch.setenv("SPLA_ATTENTION_FORWARD", variant)
+    check_forward("global_local", 300, True, 64, dtype)
+    check_forward("strided", 129, False, 128, dtype)
+    check_forward("random", 1000, True, 64, dtype)
+    check_forward("wide", 1000, False, 64, dtype, big=True)
+    check_forward("local", 7, False, 40, dtype)
+    check_forward("local", 1000, True, 64, dtype, as_torch=True)
+
+
+@pytest.mark.parametrize("variant", ["tiled", "simple"])
+def test_float32_kernels(variant, monkeypatch):
+    """float32's two CUDA-core forwards: register-tiled (attention_f32.cu, the default)
+    and the simple one (attention_tc.cu's attn_fwd_f32, SPLA_ATTENTION_F32=simple)."""
+    monkeypatch.setenv("SPLA_ATTENTION_F32", variant)
+    check_forward("global_local", 300, True, 64, "float32")
+    check_forward("wide", 1000, False, 128, "float32")
+    check_forward("random", 129, False, 40, "float32")
+
+
+def test_forward_large_problem():
+    """Many query blocks and heads, a pattern with one long row of tiles (global queries)."""
+    check_forward("global_local", 4096, False, 64, "float16", heads=(1, 4))
+
+
+def test_sparse_attention_entry_point():
+    rng = np.random.default_rng(0)
+    Q, K, V = (rounded(rng.standard_normal((2, 130, 64)), "float16") for _ in range(3))
+    P = at.local_pattern(130, 10, causal=True)
+    bp = at.block_pattern(P)
+    out = at.sparse_attention(*(cupy.asarray(x.astype(np.float16)) for x in (Q, K, V)), bp)
+    assert isinstance(out, cupy.ndarray) and out.dtype == np.float16
+    ref = at.sparse_attention(Q, K, V, P)
+    assert np.abs(cupy.asnumpy(out).astype(np.float64) - ref).max() < TOL["float16"]
+
+
+# -- backward -----------------------------------------------------------------------------
+
+
+def torch_reference_grads(Q, K, V, dO, M, scale):
+    q, k, v = (torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in (Q, K, V))
+    S = (q @ k.transpose(-1, -2)) * scale
+    S = S.masked_fill(~torch.from_numpy(M), float("-inf"))
+    mx = S.amax(dim=-1, keepdim=True).detach()
+    mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))
+    E = torch.exp(S - mx)
+    tot = E.sum(dim=-1, keepdim=True)
+    out = torch.where(tot > 0, (E @ v) / torch.where(tot > 0, tot, torch.ones_like(tot)),
+                      torch.zeros_like(tot))
+    out.backward(torch.from_numpy(dO))
+    return [x.grad.numpy() for x in (q, k, v)]
+
+
+@needs_torch
+@pytest.mark.parametrize("path", ["tc", "scalar"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("kind,causal,n,d", [
+    ("local", False, 129, 64), ("local", True, 1000, 64), ("strided", True, 129, 128),
+    ("global_local", False, 300, 64), ("random", True, 129, 40), ("wide", False, 7, 128),
+    ("global_local", True, 1, 64)])
+def test_backward_against_torch_autograd(kind, causal, n, d, dtype, path, monkeypatch):
+    """Both backwards: the tensor-core one (attention_tc_bwd.cu, the default for 16-bit
+    operands) and the CUDA-core one (SPLA_ATTENTION_BACKWARD=scalar; float32's)."""
+    if dtype == "float32" and path == "tc":
+        pytest.skip("float32 has the CUDA-core backward only")
+    monkeypatch.setenv("SPLA_ATTENTION_BACKWARD", path)
+    rng = np.random.default_rng(n + d)
+    heads = (2, 2)
+    Q, K, V, dO = (rounded(rng.standard_normal(heads + (n, d)), dtype) for _ in range(4))
+    P = make_pattern(kind, n, causal)
+    bp = at.block_pattern(P)
+    M = dense_mask(P)
+    scale = 1 / np.sqrt(d)
+    ref = torch_reference_grads(Q, K, V, dO, M, scale)
+    q, k, v, do = (to_gpu(x, dtype, True) for x in (Q, K, V, dO))
+    out, lse = at.sparse_attention_forward(q, k, v, bp)
+    grads = at.sparse_attention_backward(do, q, k, v, bp, out, lse)
+    tol = {"float16": 1e-2, "bfloat16": 6e-2, "float32": 1e-4}[dtype]
+    for name, g, r in zip("QKV", grads, ref):
+        assert g.shape == r.shape and g.dtype == q.dtype
+        got = to_host(g)
+        err = np.abs(got - r).max(initial=0) / max(1.0, np.abs(r).max(initial=0))
+        assert err <= tol, (name, kind, causal, n, d, dtype, err)
+
+
+@needs_torch
+def test_autograd_function():
+    rng = np.random.default_rng(5)
+    n, d = 200, 64
+    P = at.global_local_pattern(n, 16, [0, 99], causal=True)
+    bp = at.block_pattern(P)
+    Q, K, V = (rounded(rng.standard_normal((1, 2, n, d)), "bfloat16") for _ in range(3))
+    q, k, v = (to_gpu(x, "bfloat16", True).requires_grad_() for x in (Q, K, V))
+    out = gpu_attention.torch_sparse_attention(q, k, v, bp)
+    assert out.requires_grad and out.dtype == torch.bfloat16
+    dO = rng.standard_normal(out.shape)
+    out.backward(torch.from_numpy(dO).cuda().to(torch.bfloat16))
+    ref = torch_reference_grads(Q, K, V, rounded(dO, "bfloat16"), dense_mask(P), 1 / np.sqrt(d))
+    for x, r in zip((q, k, v), ref):
+        err = np.abs(to_host(x.grad) - r).max() / max(1.0, np.abs(r).max())
+        assert err <= 6e-2
+
+
+# -- checks before a launch ---------------------------------------------------------------------
+
+
+def test_bad_input():
+    n = 64
+    bp = at.block_pattern(at.local_pattern(n, 8))
+    h = cupy.zeros((2, n, 64), dtype=np.float16)
+    with pytest.raises(ValueError, match="head dimensions up to 128"):
+        at.sparse_attention(*(cupy.zeros((2, n, 192), np.float16),) * 3, bp)
+    with pytest.raises(TypeError, match="one dtype"):
+        at.sparse_attention(h, h.astype(np.float32), h, bp)
+    with pytest.raises(TypeError, match="float16, bfloat16 or float32"):
+        at.sparse_attention(*(h.astype(np.float64),) * 3, bp)
+    with pytest.raises(ValueError, match="do not fit a pattern"):
+        at.sparse_attention(cupy.zeros((2, n + 1, 64), np.float16), h, h, bp)
+    with pytest.raises(ValueError, match="do not fit a pattern"):
+        at.sparse_attention(*(cupy.zeros((2, 32, 64), np.float16),) * 3, bp)
+    with pytest.raises(ValueError, match="one head dimension"):
+        at.sparse_attention(h, cupy.zeros((2, n, 32), np.float16), h, bp)
+    with pytest.raises(ValueError, match="do not broadcast"):
+        at.sparse_attention(h, cupy.zeros((3, n, 64), np.float16), h, bp)
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        at.sparse_attention(cupy.zeros(64, np.float16), h, h, bp)
+    with pytest.raises(ValueError, match="at least 1"):
+        at.sparse_attention(*(cupy.zeros((2, n, 0), np.float16),) * 3, bp)
+    if torch is not None:
+        t = torch.zeros((2, n, 64), dtype=torch.float16)
+        with pytest.raises(ValueError, match="CPU tensor"):
+            at.sparse_attention(t.cuda(), t, t.cuda(), bp)
+        with pytest.raises(TypeError, match="one dtype"):
+            at.sparse_attention(t.cuda(), t.cuda().bfloat16(), t.cuda(), bp)
+    if _GPUS > 1:
+        with cupy.cuda.Device(1):
+            h1 = cupy.zeros((2, n, 64), dtype=np.float16)
+        with pytest.raises(ValueError, match="different GPUs"):
+            at.sparse_attention(h, h1, h, bp)
+    out, lse = at.sparse_attention_forward(h, h, h, bp)
+    with pytest.raises(ValueError, match="one leading shape"):
+        at.sparse_attention_backward(h, h, h[:1], h, bp, out, lse)
+    with pytest.raises(ValueError, match="lse"):
+        at.sparse_attention_backward(h, h, h, h, bp, out, lse[:1])
+
+
+def test_broadcast_leading_dims_forward():
+    rng = np.random.default_rng(3)
+    n = 100
+    Q = rounded(rng.standard_normal((2, 3, n, 64)), "float16")
+    K = rounded(rng.standard_normal((1, 3, n, 64)), "float16")
+    V = rounded(rng.standard_normal((3, n, 64)), "float16")
+    P = at.local_pattern(n, 20)
+    out = at.sparse_attention(*(cupy.asarray(x.astype(np.float16)) for x in (Q, K, V)),
+                              at.block_pattern(P))
+    ref, _ = reference(Q, K, V, dense_mask(P), 1 / 8)
+    assert out.shape == (2, 3, n, 64)
+    assert np.abs(cupy.asnumpy(out).astype(np.float64) - ref).max() <= TOL["float16"]
+
+
+# -- small diagnostic cases (a failure here names the tile, row and column) -------------------
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("n", [64, 128])
+def test_probabilities_of_small_tiles(n, causal, dtype):
+    """V = identity makes the output the probability matrix P itself."""
+    if dtype == "bfloat16" and torch is None:
+        pytest.skip("bfloat16 operands come from PyTorch here")
+    rng = np.random.default_rng(n)
+    d = 64
+    P = at.local_pattern(n, 2 * n, causal)            # every key (lower triangle if causal)
+    Q = rounded(rng.standard_normal((1, n, d)), dtype)
+    K = rounded(rng.standard_normal((1, n, d)), dtype)
+    V = np.zeros((1, n, 128))
+    V[0, :, :n] = np.eye(n)
+    M = dense_mask(P)
+    ref, _ = reference(Q, K, V, M, 1 / 8)
+    out, _ = at.sparse_attention_forward(*(to_gpu(x, dtype, dtype == "bfloat16") for x in (Q, K, V)),
+                                         at.block_pattern(P))
+    got = to_host(out)
+    err = np.abs(got - ref)[0]
+    i, j = np.unravel_index(np.argmax(err), err.shape)
+    assert err.max() <= TOL[dtype], (
+        f"max error {err.max():.3g} at query {i} (warp {(i % 64) // 16}, lane row {(i % 16) % 8}), "
+        f"key {j} (tile {j // 64}, column {j % 64}): got {got[0, i, j]:.4g}, want {ref[0, i, j]:.4g}")
