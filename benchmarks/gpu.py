@@ -9,6 +9,7 @@ operand and the result, each once. Each spla result is checked against the
 baseline's before it is timed.
 """
 
+import os
 import random
 import statistics
 import time
@@ -304,7 +305,8 @@ def run(args):
         spmm_suite(args.n, (16, 128), args.repeat, ["uniform"], report)
     if "sparse24" in suites:
         sparse24_suite([(4096, 4096, 4096), (8192, 8192, 8192), (16384, 16384, 8192),
-                        (28672, 8192, 4096), (8192, 8192, 256)], args.repeat, report)
+                        (28672, 8192, 4096), (8192, 8192, 256)], args.repeat, report,
+                       sweep=os.environ.get("SPLA_BENCH_SPARSE24_SWEEP", "1") != "0")
     if "attention" in suites:
         from .gpu_attention import attention_suite
 

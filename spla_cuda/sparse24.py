@@ -79,6 +79,10 @@ DEFAULTS = ("wgmma_256x128x64_s4_keep1", "256x128x128_w64x64_s3_pipe", "256x128x
 #: session 9, docs/gpu.md), 256 x 128 elsewhere (best or within noise of the best
 #: on four of the five shapes of issue 22).
 TMA_BY_SHAPE = ((512, "tma_128x128_s8"), (1 << 62, "tma_256x128_s6"))
+#: Per-GPU replacements of ``TMA_BY_SHAPE``, keyed by a word of the device name. On the
+#: H200 128 x 256 tiles beat 256 x 128 on every shape of N > 512 measured, by 7-17%
+#: (both dtypes, session 11); on the H100 the two are within 5% of each other.
+TMA_BY_SHAPE_ON = {"H200": ((512, "tma_128x128_s8"), (1 << 62, "tma_128x256_s5"))}
 #: Measured exceptions (M, K, N) or (M, K, N, tag) -> tiling: 8192^3 ran 952 / 962
 #: TFLOP/s (float16 / bfloat16) with 128 x 256 tiles against 867 / 919 with 256 x 128
 #: (H100, session 9); bfloat16 16384 x 16384 x 8192 ran 914 / 887 with 128 x 256 tiles
@@ -193,14 +197,27 @@ def _kernel(tag, name):
     return k, cfg, smem
 
 
+@functools.lru_cache(maxsize=None)
+def _by_shape(device_id):
+    """``TMA_BY_SHAPE``, or this GPU's entry of ``TMA_BY_SHAPE_ON``."""
+    name = cupy.cuda.runtime.getDeviceProperties(device_id)["name"]
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    return next((table for word, table in TMA_BY_SHAPE_ON.items() if word in name),
+                TMA_BY_SHAPE)
+
+
 def choose(M, K, N, tag=None):
     """The tiling that ``spmm`` uses for an ``M x K`` by ``K x N`` product on this GPU.
 
-    On Hopper (version 7, if ``TMA_DEFAULT`` is on): ``TMA_MEASURED``'s entry for
+    On Hopper (version 7, if ``TMA_DEFAULT`` is on): on a GPU named in
+    ``TMA_BY_SHAPE_ON``, its table; otherwise ``TMA_MEASURED``'s entry for
     the shape and dtype ``tag`` ("f16"/"bf16"), or for the shape, else
     ``TMA_BY_SHAPE``'s first entry whose column bound takes N; otherwise the first
     of ``DEFAULTS`` that runs here and whose BK divides K."""
     if TMA_DEFAULT and cupy.cuda.Device().compute_capability == "90":
+        by_shape = _by_shape(cupy.cuda.Device().id)
+        if by_shape is not TMA_BY_SHAPE:
+            return next(name for n_max, name in by_shape if N <= n_max)
         return (TMA_MEASURED.get((M, K, N, tag)) or TMA_MEASURED.get((M, K, N))
                 or next(name for n_max, name in TMA_BY_SHAPE if N <= n_max))
     return next(c for c in DEFAULTS if K % CONFIGS[c][2] == 0 and available(c))

@@ -40,7 +40,7 @@ needs_torch = pytest.mark.skipif(torch is None, reason="needs PyTorch")
 # max |error| / max(1, max |reference|): float32 products and softmax with 16-bit
 # operands (inputs rounded first, so only the kernel's roundings count: P and the
 # output rounded to the dtype).
-TOL = {"float16": 4e-3, "bfloat16": 3e-2, "float32": 2e-5}
+TOL = {"float16": 4e-3, "bfloat16": 3e-2, "float32": 5e-5}
 
 
 def rounded(x, dtype):

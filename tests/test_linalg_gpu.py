@@ -35,9 +35,11 @@ def test_krylov_on_gpu(name, dtype):
     assert info == 0 and isinstance(x, cupy.ndarray)
     x = cupy.asnumpy(x)
     if name == "minres":
-        # MINRES stops on ||r|| <= tol ||A|| ||x|| (CuPy's and SciPy's), not ||r|| <= tol ||b||.
-        bound = 10 * rtol * sla.norm(S.astype("d"), 1) * np.linalg.norm(x)
-        assert np.linalg.norm(S.astype("d") @ x - b) <= bound
+        # MINRES stops on its own estimate (||r|| against ||A|| ||x||), far from
+        # ||r|| <= rtol ||b||: compare with SciPy's MINRES on the same system (CuPy's
+        # and SciPy's residuals agreed to 4 digits on an H100, session 11).
+        xs = sla.minres(S, b, rtol=rtol)[0]
+        np.testing.assert_allclose(x, xs, rtol=1e-4 if dtype == "float32" else 1e-8)
     else:
         np.testing.assert_allclose(x, sla.spsolve(S.tocsc().astype("d"), b),
                                    rtol=1e-4 if dtype == "float32" else 1e-8)
