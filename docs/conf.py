@@ -1,0 +1,100 @@
+"""Sphinx configuration of spla's documentation site.
+
+Build it from the repository root with::
+
+    python -m pip install ".[docs]"
+    python -m sphinx -W -b html docs docs/_build/html
+
+``SPLA_DOCS_GALLERY=0`` skips running the gallery's examples (their pages are
+then built from the source alone, without plots); the default runs them.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# Document the spla of this checkout (also when it is not installed).
+sys.path.insert(0, str(ROOT))
+
+import spla  # noqa: E402
+
+project = "spla"
+author = "the spla developers"
+copyright = "the spla developers"
+version = release = spla.__version__ if hasattr(spla, "__version__") else "0.1.0"
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "myst_parser",
+    "sphinx_gallery.gen_gallery",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+templates_path = ["api/_templates"]
+exclude_patterns = [
+    "_build",
+    "api/_templates",
+    "gallery/GALLERY_HEADER.rst",
+    "auto_gallery/*.ipynb",
+    "**.ipynb_checkpoints",
+]
+
+# -- API reference: autosummary stubs from the docstrings (numpydoc format) ---
+autosummary_generate = True
+autosummary_imported_members = True
+autodoc_default_options = {"member-order": "alphabetical"}
+autodoc_typehints = "none"
+numpydoc_show_class_members = False   # the class template lists members itself
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+numpydoc_validation_checks = set()
+
+# -- Markdown user guide (MyST) ---------------------------------------------------
+myst_enable_extensions = ["dollarmath", "colon_fence"]
+myst_heading_anchors = 3
+suppress_warnings = [
+    # The user-guide pages are GitHub Markdown: some of their headings skip a level.
+    "myst.header",
+]
+
+# -- Gallery: examples run at build time, plots measured on the building machine -
+_run_gallery = os.environ.get("SPLA_DOCS_GALLERY", "1") != "0"
+sphinx_gallery_conf = {
+    "examples_dirs": "gallery",
+    "gallery_dirs": "auto_gallery",
+    "filename_pattern": r"/plot_",
+    "plot_gallery": _run_gallery,
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "abort_on_example_error": True,
+    "within_subsection_order": "FileNameSortKey",
+    "matplotlib_animations": False,
+    "image_scrapers": ("matplotlib",),
+    "reset_modules": ("matplotlib",),
+    "min_reported_time": 1,
+    "show_memory": False,
+    "show_signature": False,
+}
+
+intersphinx_mapping = {}  # offline builds: no inventories fetched
+
+# -- HTML ------------------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = "spla"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "secondary_sidebar_items": ["page-toc"],
+    "footer_start": ["copyright"],
+    "footer_end": ["sphinx-version"],
+}
+html_static_path = []
+html_show_sourcelink = False
+html_copy_source = False
