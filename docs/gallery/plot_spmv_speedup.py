@@ -127,7 +127,12 @@ for (name, op), t in results.items():
 # The plot
 # --------
 # Speed-up is SciPy's median time over the contender's: above 1 is faster than
-# SciPy. MKL's bars, where present, are MKL against SciPy.
+# SciPy. MKL's bars, where present, are MKL against SciPy. The title gives the
+# machine's load average while the example ran: spla's and MKL's kernels split
+# each product over all threads, and on a machine busy with other processes
+# (a load above the number of CPUs) every product waits for its slowest
+# thread, while SciPy's serial loop does not. Such a machine says little about
+# speed; ``python -m benchmarks`` on an idle one does.
 
 names = list(matrices)
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharey=True)
@@ -138,13 +143,14 @@ for ax, op in zip(axes, ("SpMV", "SpMM")):
         speedup = [results[m, op]["SciPy"] / results[m, op][c] for m in names]
         pos = np.arange(len(names)) + (i - (len(contenders) - 1) / 2) * width
         bars = ax.bar(pos, speedup, width, label=c)
-        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+        ax.bar_label(bars, fmt="%.2f", fontsize=8)
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xticks(np.arange(len(names)), names)
     ax.set_title(f"{op} ({'x: 1 column' if op == 'SpMV' else 'X: 16 columns'})")
 axes[0].set_ylabel("speed-up over SciPy (median)")
 axes[1].legend()
-fig.suptitle(f"n = {n:,}, float64, {numba.get_num_threads()} Numba thread(s) "
-             f"on {os.cpu_count()} logical CPU(s)", fontsize=9)
+fig.suptitle(f"n = {n:,}, float64, {numba.get_num_threads()} Numba thread(s) on "
+             f"{os.cpu_count()} logical CPU(s), load average {os.getloadavg()[0]:.1f}",
+             fontsize=9)
 fig.tight_layout()
 plt.show()
