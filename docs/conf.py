@@ -83,6 +83,27 @@ def _listed_in_api_pages():
     return listed
 
 
+def foreign_name(obj):
+    """What a public name re-exported from NumPy is (``"numpy.int8"``, a
+    constant's value), or None for spla's own objects (and SciPy's, which
+    spla.linalg re-exports and whose docstrings build here)."""
+    import numbers
+
+    import numpy as np
+
+    if obj is None:
+        return "None (numpy.newaxis)"
+    if isinstance(obj, (numbers.Number, np.generic)):
+        return repr(obj)
+    if isinstance(obj, np.dtype):
+        return f"numpy.dtype('{obj}')"
+    module = getattr(obj, "__module__", None) or ""
+    if module == "numpy" or module.startswith("numpy.") or (
+            isinstance(obj, type) and issubclass(obj, np.generic)):
+        return f"numpy.{getattr(obj, '__name__', '?')}"
+    return None
+
+
 def _write_unsorted_api_page():
     import importlib
     import types
@@ -91,17 +112,33 @@ def _write_unsorted_api_page():
     lines = ["Other public names", "==================", "",
              "Public names that the sections of this reference do not list yet.", ""]
     count = 0
+    foreign = []
     for modname in API_MODULES:
         module = importlib.import_module(modname)
-        names = [n for n in getattr(module, "__all__", ())
-                 if not isinstance(getattr(module, n), types.ModuleType)
-                 and f"{modname}.{n}" not in listed]
+        names = []
+        for n in getattr(module, "__all__", ()):
+            obj = getattr(module, n)
+            if isinstance(obj, types.ModuleType) or f"{modname}.{n}" in listed:
+                continue
+            if foreign_name(obj) is not None:
+                foreign.append((f"{modname}.{n}", foreign_name(obj)))
+            else:
+                names.append(n)
         if names:
             count += len(names)
             lines += [f"``{modname}``", "-" * (len(modname) + 4), "",
                       f".. currentmodule:: {modname}", "", ".. autosummary::",
                       "   :toctree: generated/", "   :nosignatures:", ""]
             lines += [f"   {n}" for n in names] + [""]
+    if foreign:
+        count += len(foreign)
+        lines += ["Re-exported from NumPy", "----------------------", "",
+                  "NumPy's own names and constants, which NumPy documents.", "",
+                  ".. list-table::", "   :header-rows: 1", "",
+                  "   * - name", "     - is"]
+        for name, what in foreign:
+            lines += [f"   * - ``{name}``", f"     - ``{what}``"]
+        lines += [""]
     if not count:
         lines += ["None: every public name is in one of the sections.", ""]
     text = "\n".join(lines)

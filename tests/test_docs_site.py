@@ -79,10 +79,33 @@ def _public(modname):
     return names
 
 
+def _is_numpys(obj):
+    """NumPy's names and constants that spla re-exports (docs/conf.py's
+    ``foreign_name`` tables them instead of giving them pages)."""
+    import numbers
+
+    import numpy as np
+
+    module = getattr(obj, "__module__", None) or ""
+    return (obj is None or isinstance(obj, (numbers.Number, np.generic, np.dtype))
+            or module == "numpy" or module.startswith("numpy.")
+            or (isinstance(obj, type) and issubclass(obj, np.generic)))
+
+
 @pytest.mark.parametrize("modname", DOCUMENTED)
 def test_every_public_name_has_an_api_page(site, modname):
+    """spla's own public names have a page; NumPy's names that spla re-exports
+    are in the table of api/unsorted (NumPy documents them)."""
     generated = site / "api" / "generated"
-    missing = [n for n in _public(modname) if not (generated / f"{modname}.{n}.html").is_file()]
+    module = importlib.import_module(modname)
+    unsorted = (site / "api" / "unsorted.html").read_text(encoding="utf-8")
+    missing = []
+    for n in _public(modname):
+        if (generated / f"{modname}.{n}.html").is_file():
+            continue
+        if _is_numpys(getattr(module, n)) and f"{modname}.{n}</span>" in unsorted:
+            continue
+        missing.append(n)
     assert not missing, f"public names of {modname} without an API page: {missing}"
 
 
