@@ -114,7 +114,11 @@ def _write_unsorted_api_page():
     count = 0
     foreign = []
     for modname in API_MODULES:
-        module = importlib.import_module(modname)
+        try:
+            module = importlib.import_module(modname)
+        except ImportError as exc:
+            raise RuntimeError(f"the API reference imports {modname}, which failed ({exc}): "
+                               "install the docs extra, pip install '.[docs]'") from exc
         names = []
         for n in getattr(module, "__all__", ()):
             obj = getattr(module, n)
