@@ -699,7 +699,7 @@ def from_row_blocks(make_block, shape, row_chunks, dtype="float64", *, device="c
 # --------------------------------------------------------------------------------------
 
 def is_sparse_dask(A):
-    """True when ``A`` is a Dask array whose chunks are ``SparseChunk``s."""
+    """True when ``A`` is a Dask array whose chunks are ``SparseChunk`` objects."""
     return isinstance(A, da.Array) and isinstance(A._meta, SparseChunk)
 
 

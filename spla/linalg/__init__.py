@@ -68,7 +68,7 @@ def __dir__():
 
 
 def aslinearoperator(A):
-    """``A`` as a ``LinearOperator``; spla arrays become ``SplaOperator``s (spla's products).
+    """``A`` as a ``LinearOperator``; spla arrays become ``SplaOperator`` objects (spla's products).
 
     SciPy's ``aslinearoperator`` also accepts spla arrays (it reads their
     ``matvec``, ``rmatvec`` and ``rmatmat``), but builds ``matmat`` from one

@@ -99,7 +99,7 @@ class SuperLU:
     """An LU factorisation of a sparse matrix (SciPy's ``SuperLU``, spla factors).
 
     ``solve`` and the permutations are SciPy's; ``L`` and ``U`` are spla
-    ``csc_array``s.
+    ``csc_array`` objects.
 
     Examples
     --------

@@ -7,7 +7,7 @@ expected squared error per group is
     E_{n,m} = sigma^2 * sum_{k=1}^{m-n} E[X_(k)^2],
 
 where X_(1) <= ... <= X_(m) are the order statistics of m i.i.d. half-normal
-|N(0, 1)| variables, whose density is
+``|N(0, 1)|`` variables, whose density is
 
     f_(k)(x) = m! / ((k-1)! (m-k)!) F(x)^(k-1) (1 - F(x))^(m-k) f(x),
     F(x) = erf(x / sqrt 2),  f(x) = sqrt(2 / pi) exp(-x^2 / 2),  x >= 0.
@@ -49,7 +49,7 @@ __all__ = ["nm_expected_error", "nm_energy_fraction", "order_statistic_second_mo
 
 @functools.lru_cache(maxsize=None)
 def order_statistic_second_moment(k, m):
-    """E[X_(k)^2] of the k-th smallest (1-based) of m i.i.d. half-normal |N(0, 1)|.
+    """E[X_(k)^2] of the k-th smallest (1-based) of m i.i.d. half-normal ``|N(0, 1)|``.
 
     Computed by adaptive quadrature (``scipy.integrate.quad``) of
     ``x^2 f_(k)(x)`` over ``[0, inf)``; the absolute error is below 1e-10.
