@@ -435,8 +435,8 @@ class SparseArray(OperatorMixin, abc.ABC):
         """``other`` as an spla array if it is sparse (spla or SciPy), else None."""
         if isinstance(other, SparseArray):
             return other
-        if _is_scipy_sparse(other):
-            return registry.from_foreign(other)
+        if _is_scipy_sparse(other) or registry.foreign_converter(other) is not None:
+            return registry.from_foreign(other)  # SciPy, pydata/sparse, torch sparse
         return None
 
     def _dense_operand(self, other):
@@ -454,6 +454,9 @@ class SparseArray(OperatorMixin, abc.ABC):
                 "operand is a CuPy (GPU) array but this spla array lives on the CPU; "
                 "move one of them with to_device()"
             )
+        if (self.device == "cpu" and hasattr(other, "__dlpack__")
+                and not hasattr(other, "__array__")):
+            other = np.from_dlpack(other)  # a DLPack-only array (no copy)
         arr = xp.asarray(other)
         if arr.dtype == object:
             return None
@@ -540,11 +543,16 @@ class SparseArray(OperatorMixin, abc.ABC):
                     f"{sparse.device!r}); move one with to_device()"
                 )
             return self._matmul_sparse(sparse)
-        if self.device == "cuda" and type(other).__module__.split(".")[0] == "torch":
-            # A PyTorch CUDA tensor: the product on its memory (DLPack), a tensor back.
-            from spla_cuda.interop import from_torch, to_torch
+        if type(other).__module__.split(".")[0] == "torch":
+            if self.device == "cuda":
+                # A PyTorch CUDA tensor: the product on its memory (DLPack), a tensor back.
+                from spla_cuda.interop import from_torch, to_torch
 
-            return to_torch(self._matmul_dense(from_torch(other)))
+                return to_torch(self._matmul_dense(from_torch(other)))
+            from ._interop.torch import on_cpu_tensor
+
+            # a strided CPU tensor: the product on its memory, a tensor back
+            return on_cpu_tensor(self._matmul_dense, other)
         dense = self._dense_operand(other)
         if dense is None:
             return NotImplemented
@@ -583,6 +591,12 @@ class SparseArray(OperatorMixin, abc.ABC):
     def __rmatmul__(self, other):
         if is_scalar_like(other):
             raise ValueError("matmul: a scalar operand is not allowed, use '*' instead")
+        if self.device == "cpu" and type(other).__module__.split(".")[0] == "torch" \
+                and getattr(other, "layout", None) is not None \
+                and str(other.layout) == "torch.strided":
+            from ._interop.torch import on_cpu_tensor
+
+            return on_cpu_tensor(self.__rmatmul__, other)  # a tensor back, as A @ t
         sparse = self._sparse_operand(other)
         if sparse is not None:
             return sparse @ self

@@ -42,6 +42,10 @@ try:
     import array_api_compat
 except ImportError:  # pragma: no cover
     array_api_compat = None
+try:
+    import zarr
+except ImportError:  # pragma: no cover
+    zarr = None
 
 needs_h5py = pytest.mark.skipif(h5py is None, reason="h5py is not installed (spla[hdf5])")
 needs_binsparse = pytest.mark.skipif(binsparse is None,
@@ -50,8 +54,10 @@ needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed
 needs_pydata = pytest.mark.skipif(pydata is None, reason="pydata/sparse is not installed")
 
 ALL_DTYPES = st.sampled_from(VALUE_DTYPES)
-#: Examples of the properties that write files (each writes a few small files).
-FILE_EXAMPLES = 40
+#: Examples of each property here: a third of the profile's (33 in CI's, 1,000 in the
+#: thorough one); every example converts through another library or writes a file.
+FILE_EXAMPLES = max(5, settings.default.max_examples // 3)
+EXAMPLES = settings(max_examples=FILE_EXAMPLES)
 
 
 @st.composite
@@ -85,7 +91,8 @@ def dense_of(A):
 expected = dense_of
 
 
-CONTAINERS = ["npz", "npz-file"] + (["h5", "h5-group"] if h5py is not None else [])
+CONTAINERS = (["npz", "npz-file"] + (["h5", "h5-group"] if h5py is not None else [])
+              + (["zarr"] if zarr is not None else []))
 
 
 def _write_read(container, A, fmt, tmp):
@@ -98,8 +105,8 @@ def _write_read(container, A, fmt, tmp):
         path = os.path.join(tmp, "a.npz")
         spla.io.binsparse_write(path, A, format=fmt)
         return spla.io.binsparse_read(path)
-    if container == "h5":
-        path = os.path.join(tmp, "a.h5")
+    if container in ("h5", "zarr"):
+        path = os.path.join(tmp, f"a.{container}")
         spla.io.binsparse_write(path, A, format=fmt)
         return spla.io.binsparse_read(path)
     path = os.path.join(tmp, "g.h5")
@@ -116,7 +123,7 @@ SPLA_FORMAT = {None: None, "CSR": "csr", "CSC": "csc", "COO": "coo", "COOC": "co
                "DCSR": "csr", "DCSC": "csc", "DMAT": None, "DMATC": None}
 
 
-@settings(max_examples=FILE_EXAMPLES)
+@EXAMPLES
 @given(A=arrays(), fmt=st.sampled_from(FORMATS), container=st.sampled_from(CONTAINERS))
 def test_binsparse_round_trip(A, fmt, container):
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,7 +137,7 @@ def test_binsparse_round_trip(A, fmt, container):
     np.testing.assert_array_equal(dense_of(B), expected(A))
 
 
-@settings(max_examples=FILE_EXAMPLES)
+@EXAMPLES
 @given(data=st.data(), dt=ALL_DTYPES)
 def test_binsparse_vectors_round_trip(data, dt):
     n = data.draw(st.integers(0, 10))
@@ -145,9 +152,9 @@ def test_binsparse_vectors_round_trip(data, dt):
         np.testing.assert_array_equal(dense_of(out), dense)
 
 
+@EXAMPLES
 @given(A=sst.csr_arrays(dtype=st.sampled_from([np.float32, np.float64, np.complex128]),
                         max_side=8))
-@settings(max_examples=FILE_EXAMPLES)
 def test_binsparse_banded_as_dia(A):
     B = spla.banded_array(A)
     buf = io.BytesIO()
@@ -203,11 +210,12 @@ def test_binsparse_refuses_types_it_cannot_write():
 
 # -- binsparse files: the reference package on the other side ----------------------------
 
-REF_CONTAINERS = ["npz"] + (["h5"] if h5py is not None else [])
+REF_CONTAINERS = (["npz"] + (["h5"] if h5py is not None else [])
+                  + (["zarr"] if zarr is not None else []))
 
 
 @needs_binsparse
-@settings(max_examples=FILE_EXAMPLES)
+@EXAMPLES
 @given(A=arrays(), fmt=st.sampled_from([None, "CSR", "CSC", "COO"]),
        ext=st.sampled_from(REF_CONTAINERS))
 def test_reference_reads_spla_files(A, fmt, ext):
@@ -222,7 +230,7 @@ def test_reference_reads_spla_files(A, fmt, ext):
 
 
 @needs_binsparse
-@settings(max_examples=FILE_EXAMPLES)
+@EXAMPLES
 @given(A=arrays(), ext=st.sampled_from(REF_CONTAINERS), alias=st.sampled_from([None, False]))
 def test_spla_reads_reference_files(A, ext, alias):
     S = A.to_scipy()  # spla's canonical storage; the reference sums duplicates itself
@@ -235,7 +243,7 @@ def test_spla_reads_reference_files(A, ext, alias):
 
 
 @needs_binsparse
-@settings(max_examples=FILE_EXAMPLES)
+@EXAMPLES
 @given(data=st.data(), dt=ALL_DTYPES, order=st.sampled_from(["C", "F"]))
 def test_dense_files_both_ways(data, dt, order):
     from binsparse.conversions.numpy import from_numpy, to_numpy
@@ -469,7 +477,7 @@ def test_spec_draft_custom_spelling():
 # -- the __binsparse__ protocol -------------------------------------------------------------
 
 @given(A=arrays(formats=("csr", "csc", "coo", "banded", "nm")))
-@settings(max_examples=FILE_EXAMPLES)
+@EXAMPLES
 def test_protocol_round_trip(A):
     desc = A.__binsparse_descriptor__()
     arrays = A.__binsparse__()
@@ -514,7 +522,7 @@ def test_protocol_shares_canonical_storage():
 # -- SciPy .npz ---------------------------------------------------------------------------
 
 @given(A=arrays(), compressed=st.booleans())
-@settings(max_examples=FILE_EXAMPLES)
+@EXAMPLES
 def test_npz_with_scipy_both_ways(A, compressed):
     buf = io.BytesIO()
     spla.save_npz(buf, A, compressed=compressed)
@@ -537,6 +545,7 @@ TORCH_DTYPES = st.sampled_from([d for d in VALUE_DTYPES
                                              np.dtype(np.uint64))])
 
 
+@EXAMPLES
 @needs_torch
 @given(A=arrays(dtypes=ALL_DTYPES), layout=st.sampled_from([None, "csr", "csc", "coo",
                                                              "strided"]))
@@ -554,6 +563,7 @@ def test_torch_round_trip(A, layout):
     np.testing.assert_array_equal(dense_of(B), expected(A))
 
 
+@EXAMPLES
 @needs_torch
 @given(A=arrays(dtypes=TORCH_DTYPES))
 def test_torch_own_conversions_agree(A):
@@ -648,6 +658,7 @@ def test_torch_cuda_paths():  # pragma: no cover - runs on the GPU machine only
 PYDATA_DTYPES = ALL_DTYPES
 
 
+@EXAMPLES
 @needs_pydata
 @given(A=arrays(dtypes=PYDATA_DTYPES), fmt=st.sampled_from([None, "coo", "gcxs"]))
 def test_pydata_round_trip(A, fmt):
@@ -660,6 +671,7 @@ def test_pydata_round_trip(A, fmt):
     np.testing.assert_array_equal(dense_of(spla.coo_array(x)), expected(A))
 
 
+@EXAMPLES
 @needs_pydata
 @given(A=arrays(dtypes=PYDATA_DTYPES))
 def test_pydata_own_arrays(A):
@@ -710,6 +722,7 @@ def test_namespace():
 FLOATS = st.sampled_from([np.float32, np.float64, np.complex64, np.complex128])
 
 
+@EXAMPLES
 @given(A=arrays(dtypes=FLOATS, max_side=6), name=st.sampled_from(UNARY))
 def test_unary_functions(A, name):
     D = expected(A)
@@ -724,6 +737,7 @@ def test_unary_functions(A, name):
                                equal_nan=True)
 
 
+@EXAMPLES
 @given(data=st.data(), name=st.sampled_from(BINARY))
 def test_binary_functions(data, name):
     A = data.draw(arrays(dtypes=st.sampled_from([np.float64]), max_side=6))
@@ -735,6 +749,7 @@ def test_binary_functions(data, name):
     np.testing.assert_array_equal(got, want)
 
 
+@EXAMPLES
 @given(A=arrays(dtypes=st.sampled_from([np.float64, np.int64, np.complex128]), max_side=6),
        name=st.sampled_from(["sum", "mean", "max", "min", "count_nonzero", "argmax", "argmin"]),
        axis=st.sampled_from([None, 0, 1, -1, (0, 1)]), keepdims=st.booleans())
@@ -772,3 +787,48 @@ def test_creation_functions():
     assert spla.matrix_transpose(A).shape == (2, 2)
     np.testing.assert_array_equal(spla.nonzero(A)[1], [1, 0])
     np.testing.assert_array_equal(spla.add(np.ones(2), np.ones(2)), [2.0, 2.0])  # dense too
+
+
+# -- DLPack and foreign operands of products ------------------------------------------------
+
+class _DLPackOnly:
+    """An array that offers DLPack and nothing else (no __array__)."""
+
+    def __init__(self, a):
+        self._a = a
+
+    def __dlpack__(self, **kwargs):
+        return self._a.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._a.__dlpack_device__()
+
+
+@EXAMPLES
+@given(A=arrays(dtypes=st.sampled_from([np.float32, np.float64, np.complex128]), max_side=6),
+       k=st.integers(1, 3))
+def test_dlpack_operands_of_products(A, k):
+    D = expected(A)
+    x = np.arange(1.0, A.shape[1] + 1)
+    X = np.arange(1.0, A.shape[1] * k + 1).reshape(A.shape[1], k)
+    np.testing.assert_allclose(A @ _DLPackOnly(x), D @ x, rtol=1e-5)
+    np.testing.assert_allclose(A @ _DLPackOnly(X), D @ X, rtol=1e-5)
+    if torch is not None and A.dtype != np.complex64:
+        t = torch.from_numpy(X)
+        y = A @ t
+        assert isinstance(y, torch.Tensor)
+        np.testing.assert_allclose(y.numpy(), D @ X, rtol=1e-5)
+        z = torch.from_numpy(np.ones((2, A.shape[0]))) @ A
+        assert isinstance(z, torch.Tensor)
+        np.testing.assert_allclose(z.numpy(), np.ones((2, A.shape[0])) @ D, rtol=1e-5)
+
+
+@needs_pydata
+def test_foreign_sparse_operands():
+    A = spla.csr_array(np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0]]))
+    x = pydata.COO.from_numpy(np.eye(3))
+    P = A @ x
+    assert spla.issparse(P)
+    np.testing.assert_array_equal(dense_of(P), dense_of(A))
+    np.testing.assert_array_equal(dense_of(A + pydata.GCXS.from_numpy(np.ones((2, 3)))),
+                                  dense_of(A) + 1)

@@ -205,3 +205,16 @@ def to_torch(A, layout=None):
     C = C._deduped()
     make = torch.sparse_csr_tensor if layout == "csr" else torch.sparse_csc_tensor
     return make(_tensor(C.indptr), _tensor(C.indices), _tensor(C.data), size=A.shape)
+
+
+def on_cpu_tensor(product, t):
+    """``product`` of the NumPy view of strided CPU tensor ``t``, as a tensor (the
+    operand and the result share memory with their NumPy arrays: no copies)."""
+    torch = sys.modules["torch"]
+    if t.layout != torch.strided:
+        raise TypeError(f"a dense operand must be strided; this tensor is {t.layout}")
+    if t.device.type != "cpu":
+        raise ValueError(f"operand is a PyTorch tensor on {t.device} but this spla array "
+                         "lives on the CPU; move one of them (t.cpu() or A.to_device())")
+    return _tensor(product(_host(t.resolve_conj())))
+

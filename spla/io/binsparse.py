@@ -285,6 +285,10 @@ def _export(A, format=None, host=True):
             A = registry.to_format(A, "banded")
         header = _header("DIA", A.shape, int(A.data.size))
         return header, {"offsets": A.offsets, "values": A.data.reshape(-1)}
+    if fmt == "COOR" and A.format == "coo":
+        C = A._deduped()  # canonical COO is sorted in C order: binsparse's COOR as it is
+        return _header(fmt, A.shape, C.nnz), {"indices_0": C.coords[0],
+                                              "indices_1": C.coords[1], "values": C.data}
     if fmt in ("COOR", "COOC"):
         C = registry.to_format(A, "csr" if fmt == "COOR" else "csc")._deduped()
         major = np.repeat(np.arange(C.indptr.size - 1, dtype=C.indices.dtype),
@@ -522,8 +526,8 @@ def _build(descriptor, get):
                           "indices_1", minor, minors)
     row, col = (first, second) if rows_major else (second, first)
     A = coo_array((values, (row, col)), shape=shape)
-    flat = row.astype(np.int64) * n + col  # m * n < 2**63 when indices exist
-    if flat.size < 2 or bool(np.all(flat[1:] > flat[:-1])):
+    r, c = row.astype(np.int64), col.astype(np.int64)
+    if r.size < 2 or bool(np.all((r[1:] > r[:-1]) | ((r[1:] == r[:-1]) & (c[1:] > c[:-1])))):
         A.has_canonical_format = True  # COOR as the specification orders it
     else:
         A.sum_duplicates()  # COOC (or an unordered file): spla's canonical C order
@@ -774,8 +778,7 @@ def binsparse_write(path_or_group, A, *, format=None, compression=None):
                 group.create_array(k, data=v)
             else:
                 group.create_dataset(k, data=v)
-        group.attrs[_HEADER] = descriptor[_HEADER]
-        group.attrs["original_source"] = descriptor["original_source"]
+        group.attrs[_HEADER] = descriptor  # the namespaced object, as the reference writes
     else:
         save = np.savez_compressed if compression else np.savez
         save(path_or_group, **{_HEADER: np.asarray(text)}, **arrays)
