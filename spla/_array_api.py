@@ -339,7 +339,8 @@ def _install_dtypes(namespace):
 _install_dtypes(globals())
 
 #: What ``spla`` exports from here (names that shadow builtins, ``abs``, ``sum``,
-#: ``max``, ``min``, ``round``, ``pow``, ``bool``, stay out of ``spla.__all__``).
+#: ``max``, ``min``, ``round``, ``pow``, ``bool``, and the constants stay out of
+#: ``spla.__all__``).
 NAMES = (
     "__array_api_version__", "e", "inf", "nan", "pi", "newaxis",
     "result_type", "can_cast", "finfo", "iinfo", "isdtype",
@@ -351,4 +352,5 @@ NAMES = (
     "sum", "mean", "max", "min", "argmax", "argmin", "count_nonzero", "nonzero",
     *_DTYPES,
 )
-SHADOWING = ("abs", "sum", "max", "min", "round", "pow", "bool")
+SHADOWING = ("abs", "sum", "max", "min", "round", "pow", "bool",
+             "e", "pi", "inf", "nan", "newaxis")  # short constants: attributes only

@@ -651,6 +651,23 @@ def test_torch_cuda_paths():  # pragma: no cover - runs on the GPU machine only
     back = spla.from_torch(s)
     assert back.format == "nm"
     np.testing.assert_array_equal(cupy.asnumpy(back.toarray()), W)
+    # the binsparse protocol on the GPU: CuPy arrays (DLPack), read back on the GPU
+    arrays = A.__binsparse__()
+    assert all(isinstance(a, cupy.ndarray) for a in arrays.values())
+    G = spla.from_binsparse(A)
+    assert G.device != "cpu"
+    np.testing.assert_array_equal(cupy.asnumpy(G.toarray()), D)
+    buf = io.BytesIO()
+    spla.io.binsparse_write(buf, A)
+    buf.seek(0)
+    np.testing.assert_array_equal(spla.io.binsparse_read(buf).toarray(), D)
+    y = A @ torch.ones(4, device="cuda")
+    assert isinstance(y, torch.Tensor) and y.is_cuda
+    np.testing.assert_allclose(y.cpu().numpy(), D @ np.ones(4))
+    csc = A.to_torch("csc")
+    assert csc.layout == torch.sparse_csc and csc.is_cuda
+    np.testing.assert_array_equal(cupy.asnumpy(spla.from_torch(csc).toarray()), D)
+    np.testing.assert_array_equal(A.to_torch("strided").cpu().numpy(), D)
 
 
 # -- pydata/sparse --------------------------------------------------------------------------
@@ -832,3 +849,27 @@ def test_foreign_sparse_operands():
     np.testing.assert_array_equal(dense_of(P), dense_of(A))
     np.testing.assert_array_equal(dense_of(A + pydata.GCXS.from_numpy(np.ones((2, 3)))),
                                   dense_of(A) + 1)
+
+
+@pytest.mark.parametrize("index_type", ["uint64", "uint32", "int64", "int16", "uint8"])
+@pytest.mark.parametrize("fmt", ["CSR", "CSC", "COO", "DCSR"])
+def test_files_with_any_index_type(index_type, fmt):
+    """Index arrays of every binsparse integer type (the specification's examples use
+    uint64) are read, and become int32 or int64 arrays."""
+    D = np.array([[0.0, 1.0, 0.0], [2.0, 0.0, 3.0]])
+    desc, arr = spla.io.binsparse_arrays(spla.csr_array(D), fmt)
+    for k in arr:
+        if k != "values":
+            arr[k] = np.asarray(arr[k]).astype(index_type)
+            desc["binsparse"]["data_types"][k] = index_type
+    B = _read_npz(desc, {k: np.asarray(v) for k, v in arr.items()})
+    assert B.format == SPLA_FORMAT[fmt if fmt != "COO" else "COO"]
+    for a in (getattr(B, "indices", None), getattr(B, "indptr", None)):
+        assert a is None or a.dtype in (np.int32, np.int64)
+    np.testing.assert_array_equal(dense_of(B), D)
+    arr2 = dict(arr, values=np.array([1.0, 2.0, 3.0]))
+    big = np.asarray(arr2["indices_1"]).astype("uint64")
+    big[0] = np.iinfo(np.uint64).max
+    desc["binsparse"]["data_types"]["indices_1"] = "uint64"
+    with pytest.raises(ValueError, match="out of range"):
+        _read_npz(desc, dict(arr2, indices_1=big))

@@ -23,7 +23,8 @@ def is_pydata(obj):
     mod = sys.modules.get("sparse")
     if mod is None or not type(obj).__module__.startswith("sparse"):
         return False
-    return isinstance(obj, mod.SparseArray)
+    base = getattr(mod, "SparseArray", None)  # another package named "sparse" has none
+    return base is not None and isinstance(obj, base)
 
 
 def from_pydata(x):
