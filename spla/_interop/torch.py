@@ -198,13 +198,15 @@ def to_torch(A, layout=None):
         canonical = C.has_canonical_format
         idx = np.stack([np.asarray(c, dtype=np.int64) for c in C.coords]) if C.coords \
             else np.zeros((0, C.nnz), dtype=np.int64)
+        # spla validated the storage: PyTorch's invariant checks would only repeat that
         out = torch.sparse_coo_tensor(_tensor(idx), _tensor(C.data), size=A.shape,
-                                      is_coalesced=canonical or None)
+                                      is_coalesced=canonical or None, check_invariants=False)
         return out
     C = A if A.format == layout else A.asformat(layout)
     C = C._deduped()
     make = torch.sparse_csr_tensor if layout == "csr" else torch.sparse_csc_tensor
-    return make(_tensor(C.indptr), _tensor(C.indices), _tensor(C.data), size=A.shape)
+    return make(_tensor(C.indptr), _tensor(C.indices), _tensor(C.data), size=A.shape,
+                check_invariants=False)  # canonical and validated by spla
 
 
 def on_cpu_tensor(product, t):
