@@ -404,7 +404,7 @@ def _check_pointers(ptr, major, nnz, what):
                          f"declares {nnz} stored values")
     if ptr.size > 1 and np.any(ptr[1:] < ptr[:-1]):
         raise ValueError("binsparse: pointers_to_1 decreases")
-    return ptr.astype(np.int64, copy=False)
+    return ptr
 
 
 def _read_header(descriptor):
@@ -501,7 +501,10 @@ def _build(descriptor, get):
                            "indices_1", minor, minors)
         idx = np.int32 if max(major, minor, nnz) <= np.iinfo(np.int32).max else np.int64
         cls = csr_array if fmt == "CSR" else csc_array
-        A = cls((values, ind.astype(idx, copy=False), ptr.astype(idx)), shape=shape)
+        # validated above (pointers from 0 to nnz, never decreasing; indices in range):
+        # the constructor's O(nnz) checks would only repeat that
+        A = cls((values, ind.astype(idx, copy=False), ptr.astype(idx, copy=False)),
+                shape=shape, check=False)
         return _with_structure(A, structure)
     if fmt in ("DCSR", "DCSC"):
         outer = _decode(get("indices_0"), types["indices_0"], "indices_0")
@@ -513,11 +516,12 @@ def _build(descriptor, get):
         ind = _check_index(_decode(get("indices_1"), types["indices_1"], "indices_1", nnz),
                            "indices_1", minor, minors)
         full = np.zeros(major + 1, dtype=np.int64)
-        full[outer.astype(np.int64) + 1] = np.diff(ptr)
+        full[outer.astype(np.int64) + 1] = np.diff(ptr.astype(np.int64))
         np.cumsum(full, out=full)
         idx = np.int32 if max(major, minor, nnz) <= np.iinfo(np.int32).max else np.int64
         cls = csr_array if fmt == "DCSR" else csc_array
-        A = cls((values, ind.astype(idx, copy=False), full.astype(idx)), shape=shape)
+        A = cls((values, ind.astype(idx, copy=False), full.astype(idx)), shape=shape,
+                check=False)
         return _with_structure(A, structure)
     # COOR / COOC
     first = _check_index(_decode(get("indices_0"), types["indices_0"], "indices_0", nnz),
@@ -677,7 +681,7 @@ def _convert(A, fmt):
 def _container_kind(target):
     if isinstance(target, (str, os.PathLike)):
         suffix = os.path.splitext(os.fspath(target).rstrip("/\\"))[1].lower()
-        kinds = {".h5": "hdf5", ".hdf5": "hdf5", ".bsp": "hdf5", ".npz": "npz",
+        kinds = {".h5": "hdf5", ".hdf5": "hdf5", ".npz": "npz",
                  ".zarr": "zarr"}
         if suffix not in kinds:
             raise ValueError(f"binsparse: cannot tell the container of {os.fspath(target)!r} "
