@@ -873,3 +873,26 @@ def test_files_with_any_index_type(index_type, fmt):
     desc["binsparse"]["data_types"]["indices_1"] = "uint64"
     with pytest.raises(ValueError, match="out of range"):
         _read_npz(desc, dict(arr2, indices_1=big))
+
+
+@needs_binsparse
+def test_vectors_with_the_reference(tmp_path):
+    from binsparse.conversions.numpy import from_numpy, to_numpy
+
+    idx = np.array([1, 4, 6], dtype=np.uint64)
+    vals = np.array([1.5, -2.0, 3.0], dtype=np.float32)
+    binsparse.save_binsparse(binsparse.CVECVector((8,), 3, indices_0=idx, values=vals),
+                             tmp_path / "c.npz")
+    v = spla.io.binsparse_read(tmp_path / "c.npz")
+    assert v.format == "coo" and v.shape == (8,) and v.dtype == np.float32
+    want = np.zeros(8, np.float32)
+    want[idx.astype(np.int64)] = vals
+    np.testing.assert_array_equal(v.toarray(), want)
+    spla.io.binsparse_write(tmp_path / "d.npz", v)
+    t = binsparse.load_binsparse(tmp_path / "d.npz")
+    assert isinstance(t, binsparse.CVECVector)
+    np.testing.assert_array_equal(t.indices_0, [1, 4, 6])
+    binsparse.save_binsparse(from_numpy(want), tmp_path / "e.npz")
+    np.testing.assert_array_equal(spla.io.binsparse_read(tmp_path / "e.npz"), want)
+    spla.io.binsparse_write(tmp_path / "f.npz", want)
+    np.testing.assert_array_equal(to_numpy(binsparse.load_binsparse(tmp_path / "f.npz")), want)
