@@ -896,3 +896,38 @@ def test_vectors_with_the_reference(tmp_path):
     np.testing.assert_array_equal(spla.io.binsparse_read(tmp_path / "e.npz"), want)
     spla.io.binsparse_write(tmp_path / "f.npz", want)
     np.testing.assert_array_equal(to_numpy(binsparse.load_binsparse(tmp_path / "f.npz")), want)
+
+
+@needs_binsparse
+@EXAMPLES
+@given(data=st.data(), dt=ALL_DTYPES, ndim=st.integers(3, 4))
+def test_nd_coo_as_a_custom_level(data, dt, ndim):
+    """n-D COO arrays travel as a custom format (one sparse level of rank n), which
+    the reference reads and writes."""
+    shape = tuple(data.draw(st.integers(0, 4)) for _ in range(ndim))
+    size = int(np.prod(shape))
+    D = data.draw(sst.values(size, np.float64)).astype(dt).reshape(shape)
+    D[np.asarray(data.draw(st.lists(st.booleans(), min_size=size, max_size=size)),
+                 dtype=bool).reshape(shape)] = 0
+    C = spla.coo_array(D)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "a.npz")
+        spla.io.binsparse_write(path, C)
+        B = spla.io.binsparse_read(path)
+        assert B.shape == shape and B.dtype == dt
+        np.testing.assert_array_equal(B.toarray(), D)
+        t = binsparse.load_binsparse(path)
+        assert isinstance(t, binsparse.CustomTensor) and t.level.rank == ndim
+        coords = np.stack([np.asarray(i) for i in t.level.indices]) if C.nnz else None
+        if C.nnz:
+            R = np.zeros(shape, dtype=dt)
+            R[tuple(coords)] = t.level.level.values
+            np.testing.assert_array_equal(R, D)
+        idx = np.nonzero(D)
+        ref = binsparse.CustomTensor(
+            shape, len(idx[0]),
+            level=binsparse.SparseLevel(ndim, binsparse.ElementLevel(D[idx]),
+                                        tuple(np.asarray(i) for i in idx)))
+        binsparse.save_binsparse(ref, os.path.join(tmp, "r.npz"))
+        np.testing.assert_array_equal(spla.io.binsparse_read(os.path.join(tmp, "r.npz"))
+                                      .toarray(), D)

@@ -12,7 +12,8 @@ Formats
     ``COOR`` and ``COOC`` (``indices_0``, ``indices_1``, ``values``), ``DCSR``,
     ``DCSC`` (read; written on request), ``CVEC``/``DVEC`` (1-D), ``DMAT`` =
     ``DMATR`` and ``DMATC`` (dense), custom level descriptors equal to one of
-    these, and ``DIA``: an spla extension outside binsparse v0.1 (``offsets``
+    these, n-D COO as a custom format of one sparse level of rank n (``coo_array``
+    of 3 or more dimensions), and ``DIA``: an spla extension outside binsparse v0.1 (``offsets``
     and the row-aligned diagonals of ``banded_array`` in ``values``, one row of
     ``shape[0]`` per diagonal) that other readers refuse; write a banded array
     with ``format="CSR"`` for them.
@@ -133,6 +134,9 @@ def _custom_format(header):
     for name, (tree, perm) in _CUSTOM.items():
         if tree == level and perm == transpose:
             return name
+    if (transpose is None and level["level_desc"] == "sparse" and level["level"] == _ELEMENT
+            and level["rank"] > 2):
+        return "COO%d" % level["rank"]  # n-D coordinates: spla's n-D coo_array
     raise ValueError(f"binsparse: the custom format {json.dumps(level)} (transpose "
                      f"{transpose}) is none that spla reads (those equal to "
                      f"{', '.join(_CUSTOM)})")
@@ -271,7 +275,15 @@ def _export(A, format=None, host=True):
         c = A._deduped()
         return _header("CVEC", A.shape, c.nnz), {"indices_0": c.coords[0], "values": c.data}
     if A.ndim != 2:
-        raise ValueError(f"binsparse: spla writes 1-D and 2-D arrays, got {A.ndim}-D")
+        if fmt not in (None, "COOR"):
+            raise ValueError(f"binsparse: a {A.ndim}-D array is written as COO (a custom "
+                             f"format of one sparse level of rank {A.ndim}), not {fmt}")
+        C = A.tocoo()._deduped()  # canonical: sorted in C order, as the level requires
+        header = _header("custom", A.shape, C.nnz)
+        header["custom"] = {"level": _level("sparse", A.ndim, dict(_ELEMENT))}
+        arrays = {f"indices_{k}": c for k, c in enumerate(C.coords)}
+        arrays["values"] = C.data
+        return header, arrays
     if fmt is None:
         fmt = {"csr": "CSR", "csc": "CSC", "coo": "COOR", "banded": "DIA"}.get(A.format, "CSR")
     if fmt in ("DMATR", "DMATC", "DVEC"):
@@ -419,7 +431,8 @@ def _read_header(descriptor):
     fmt = header.get("format")
     if fmt == "custom" or isinstance(fmt, dict):
         fmt = _custom_format(header)
-    if not isinstance(fmt, str) or _ALIASES.get(fmt, fmt) not in _BUFFERS:
+    nd = isinstance(fmt, str) and re.fullmatch(r"COO\d+", fmt) is not None
+    if not nd and (not isinstance(fmt, str) or _ALIASES.get(fmt, fmt) not in _BUFFERS):
         raise ValueError(f"binsparse: unknown format {fmt!r} (spla reads {_known_formats()} "
                          "and custom formats equal to them)")
     fmt = _ALIASES.get(fmt, fmt)
@@ -430,7 +443,8 @@ def _read_header(descriptor):
     types = header.get("data_types")
     if not isinstance(types, dict):
         raise ValueError("binsparse: the descriptor has no 'data_types' object")
-    for name in _BUFFERS[fmt] + ("values",):
+    buffers = tuple(f"indices_{k}" for k in range(int(fmt[3:]))) if nd else _BUFFERS[fmt]
+    for name in buffers + ("values",):
         if name not in types:
             raise ValueError(f"binsparse: format {fmt} needs buffer {name!r}, which "
                              "'data_types' does not declare")
@@ -449,7 +463,19 @@ def _build(descriptor, get):
     from .._formats.coo import coo_array
 
     header, fmt, nnz, types, structure = _read_header(descriptor)
-    shape = _shape(header, _RANK.get(fmt, 2))
+    nd = re.fullmatch(r"COO\d+", fmt) is not None
+    shape = _shape(header, int(fmt[3:]) if nd else _RANK.get(fmt, 2))
+    if nd:
+        if structure is not None:
+            raise ValueError("binsparse: 'structure' is for matrices")
+        values = _decode(get("values"), types["values"], "values", nnz)
+        coords = tuple(_check_index(_decode(get(f"indices_{k}"), types[f"indices_{k}"],
+                                            f"indices_{k}", nnz),
+                                    f"indices_{k}", shape[k], f"entries along axis {k}")
+                       for k in range(len(shape)))
+        A = coo_array((values, coords), shape=shape)
+        A.sum_duplicates()
+        return A
     if fmt == "DIA":
         offsets = _decode(get("offsets"), types["offsets"], "offsets")
         if offsets.dtype.kind not in "iu":
