@@ -13,10 +13,10 @@ Formats
     ``DCSC`` (read; written on request), ``CVEC``/``DVEC`` (1-D), ``DMAT`` =
     ``DMATR`` and ``DMATC`` (dense), custom level descriptors equal to one of
     these, n-D COO as a custom format of one sparse level of rank n (``coo_array``
-    of 3 or more dimensions), and ``DIA``: an spla extension outside binsparse v0.1 (``offsets``
-    and the row-aligned diagonals of ``banded_array`` in ``values``, one row of
-    ``shape[0]`` per diagonal) that other readers refuse; write a banded array
-    with ``format="CSR"`` for them.
+    of 3 or more dimensions), and ``DIA``: an spla extension outside binsparse
+    v0.1 (``offsets`` and the row-aligned diagonals of ``banded_array`` in
+    ``values``, one row of ``shape[0]`` per diagonal) that other readers refuse;
+    write a banded array with ``format="CSR"`` for them.
 Types
     ``int8`` ... ``uint64``, ``float32``, ``float64``, ``bint8`` (bool),
     ``complex[float32]``/``complex[float64]``, ``iso[...]`` (one value for all),
