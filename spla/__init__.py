@@ -10,6 +10,12 @@ Constructors (as scipy.sparse)
     eye_array, identity, diags_array, random_array, kron, kronsum, hstack,
     vstack, block_array, block_diag, tril, triu, find, issparse, save_npz,
     load_npz
+Interchange
+    from_torch / A.to_torch() (PyTorch), A.to_pydata() and spla.csr_array(x) of a
+    pydata/sparse array, from_binsparse / A.__binsparse__() (the binsparse protocol),
+    spla.io.binsparse_read / binsparse_write (binsparse files)
+Array API namespace (A.__array_namespace__() is spla)
+    asarray, zeros, eye, add, multiply, equal, sum, max, mean, ... (docs/api.md lists them)
 Functions
     sparsity, formats, nm_mask, prune_nm, matmul, matrix_transpose, astype,
     activation_matvec, activation_matmul (products with sparse activations),
@@ -50,6 +56,12 @@ from ._formats.coo import coo_array
 from ._formats.nm import nm_array
 from ._formats.registry import formats
 from ._functions import astype, matmul, matrix_transpose, sparsity
+from . import _array_api, _interop
+from ._interop.torch import from_torch
+from .io.binsparse import from_binsparse
+
+# The Array API namespace (A.__array_namespace__() is this module): spla._array_api.
+globals().update({_name: getattr(_array_api, _name) for _name in _array_api.NAMES})
 from .ml import activation, attention, masks, moe, prune, theory
 from .ml.activation import activation_matmul, activation_matvec
 from .ml.masks import nm_mask, prune_nm
@@ -83,6 +95,8 @@ __all__ = [
     "find",
     "formats",
     "free_workspace",
+    "from_binsparse",
+    "from_torch",
     "hstack",
     "identity",
     "io",
@@ -106,4 +120,5 @@ __all__ = [
     "tril",
     "triu",
     "vstack",
-]
+] + [_name for _name in _array_api.NAMES
+     if _name not in _array_api.SHADOWING and not _name.startswith("__")]

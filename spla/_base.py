@@ -230,6 +230,84 @@ class SparseArray(OperatorMixin, abc.ABC):
             f"{type(self).__name__} cannot move from {self.device!r} to {device!r} yet"
         )
 
+    # -- interchange: the binsparse protocol, PyTorch, pydata/sparse (spla._interop) ------------
+
+    def __binsparse_descriptor__(self):
+        """The binsparse descriptor of this array (the draft Array API sparse interchange
+        protocol): ``{"binsparse": {"version", "format", "shape",
+        "number_of_stored_values", "data_types"}, "original_source": ...}``.
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> spla.csr_array(np.eye(2)).__binsparse_descriptor__()["binsparse"]["format"]
+        'CSR'
+        """
+        return self._binsparse()[0]
+
+    def __binsparse__(self, *, descriptor=None):
+        """The named arrays of this array in binsparse's format (``__binsparse_descriptor__``
+        says which): the storage itself where it is already binsparse's (canonical CSR,
+        CSC, COO), on this array's device. ``descriptor`` asks for another format.
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> A = spla.csr_array(np.eye(2))
+        >>> A.__binsparse__()["values"] is A.data
+        True
+        """
+        if descriptor is not None:
+            from .io.binsparse import _read_format, binsparse_arrays
+
+            return binsparse_arrays(self, _read_format(descriptor))[1]
+        return self._binsparse()[1]
+
+    def _binsparse(self):
+        # not cached: COO storage is public and may be reassigned in place
+        from .io.binsparse import binsparse_arrays
+
+        return binsparse_arrays(self)
+
+    def to_torch(self, layout=None):
+        """This array as a PyTorch tensor, sharing memory where the layouts agree.
+
+        Parameters
+        ----------
+        layout : {None, "csr", "csc", "coo", "strided", "semi_structured"} or torch.layout
+            By default CSR arrays give ``torch.sparse_csr``, CSC ``sparse_csc``, COO
+            ``sparse_coo`` and the other formats ``sparse_csr``; a 2:4 ``nm_array`` on
+            the GPU gives ``torch.sparse.SparseSemiStructuredTensor`` (CUDA only).
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> spla.csr_array(np.eye(2)).to_torch().layout  # doctest: +SKIP
+        torch.sparse_csr
+
+        (PyTorch is optional; ``spla.from_torch``'s example runs where it is installed.)
+        """
+        from ._interop.torch import to_torch
+
+        return to_torch(self, layout)
+
+    def to_pydata(self, format=None):
+        """This array as a pydata/sparse array: ``"gcxs"`` (CSR and CSC keep their
+        compressed axis; the default but for COO) or ``"coo"``.
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> spla.csr_array(np.eye(2)).to_pydata().format  # doctest: +SKIP
+        'gcxs'
+
+        (pydata/sparse is optional; ``spla._interop.pydata``'s example runs where it is
+        installed.)
+        """
+        from ._interop.pydata import to_pydata
+
+        return to_pydata(self, format)
+
     # -- conversions ---------------------------------------------------------------------------
 
     def asformat(self, format, copy=False):
@@ -357,8 +435,8 @@ class SparseArray(OperatorMixin, abc.ABC):
         """``other`` as an spla array if it is sparse (spla or SciPy), else None."""
         if isinstance(other, SparseArray):
             return other
-        if _is_scipy_sparse(other):
-            return registry.from_foreign(other)
+        if _is_scipy_sparse(other) or registry.foreign_converter(other) is not None:
+            return registry.from_foreign(other)  # SciPy, pydata/sparse, torch sparse
         return None
 
     def _dense_operand(self, other):
@@ -376,6 +454,9 @@ class SparseArray(OperatorMixin, abc.ABC):
                 "operand is a CuPy (GPU) array but this spla array lives on the CPU; "
                 "move one of them with to_device()"
             )
+        if (self.device == "cpu" and hasattr(other, "__dlpack__")
+                and not hasattr(other, "__array__")):
+            other = np.from_dlpack(other)  # a DLPack-only array (no copy)
         arr = xp.asarray(other)
         if arr.dtype == object:
             return None
@@ -462,11 +543,16 @@ class SparseArray(OperatorMixin, abc.ABC):
                     f"{sparse.device!r}); move one with to_device()"
                 )
             return self._matmul_sparse(sparse)
-        if self.device == "cuda" and type(other).__module__.split(".")[0] == "torch":
-            # A PyTorch CUDA tensor: the product on its memory (DLPack), a tensor back.
-            from spla_cuda.interop import from_torch, to_torch
+        if type(other).__module__.split(".")[0] == "torch":
+            if self.device == "cuda":
+                # A PyTorch CUDA tensor: the product on its memory (DLPack), a tensor back.
+                from spla_cuda.interop import from_torch, to_torch
 
-            return to_torch(self._matmul_dense(from_torch(other)))
+                return to_torch(self._matmul_dense(from_torch(other)))
+            from ._interop.torch import on_cpu_tensor
+
+            # a strided CPU tensor: the product on its memory, a tensor back
+            return on_cpu_tensor(self._matmul_dense, other)
         dense = self._dense_operand(other)
         if dense is None:
             return NotImplemented
@@ -505,6 +591,12 @@ class SparseArray(OperatorMixin, abc.ABC):
     def __rmatmul__(self, other):
         if is_scalar_like(other):
             raise ValueError("matmul: a scalar operand is not allowed, use '*' instead")
+        if self.device == "cpu" and type(other).__module__.split(".")[0] == "torch" \
+                and getattr(other, "layout", None) is not None \
+                and str(other.layout) == "torch.strided":
+            from ._interop.torch import on_cpu_tensor
+
+            return on_cpu_tensor(self.__rmatmul__, other)  # a tensor back, as A @ t
         sparse = self._sparse_operand(other)
         if sparse is not None:
             return sparse @ self

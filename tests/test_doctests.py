@@ -19,6 +19,10 @@ MODULES = sorted(
 def test_docstring_examples(name):
     if name == "spla.dask" or name.startswith("spla.dask."):
         pytest.importorskip("dask", reason="spla.dask's examples need Dask")
+    if name == "spla._interop.torch":
+        pytest.importorskip("torch", reason="the PyTorch examples need torch")
+    if name == "spla._interop.pydata":
+        pytest.importorskip("sparse", reason="the pydata/sparse examples need sparse")
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"

@@ -77,6 +77,8 @@ class _compressed_array(DataMixin, SparseArray):
                 f"{type(self).__name__}: a tuple argument must be a shape (M, N), "
                 f"(data, (row, col)) or (data, indices, indptr); got {len(arg)} items"
             )
+        elif registry.foreign_converter(arg) is not None:  # pydata/sparse, torch sparse
+            self._init_from_spla(registry.from_foreign(arg), shape, dtype, copy)
         else:
             self._init_from_dense(arg, shape, dtype)
 

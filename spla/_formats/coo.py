@@ -256,6 +256,8 @@ class coo_array(DataMixin, SparseArray):
             self._init_from_sparse(arg1, shape, dtype, copy)
         elif _is_scipy_sparse(arg1):
             self._init_from_sparse(arg1, shape, dtype, copy)
+        elif registry.foreign_converter(arg1) is not None:  # pydata/sparse, torch sparse
+            self._init_from_sparse(registry.from_foreign(arg1), shape, dtype, copy)
         else:
             self._init_from_dense(arg1, shape, dtype)
 

@@ -9,6 +9,7 @@ spla format that reads them (``from_foreign``).
 
 _CONVERTERS = {}
 _FOREIGN = {}
+_FOREIGN_TYPES = []
 
 
 def register_format(name, converter, *, scipy_formats=()):
@@ -34,9 +35,27 @@ def to_format(array, name):
     return converter(name)(array)
 
 
+def register_foreign(recognise, convert):
+    """Make ``from_foreign`` (and the constructors) read the objects for which
+    ``recognise(obj)`` is true with ``convert(obj)`` (other libraries' sparse arrays)."""
+    _FOREIGN_TYPES.append((recognise, convert))
+
+
+def foreign_converter(obj):
+    """The converter registered for a non-SciPy foreign object, or None."""
+    for recognise, convert in _FOREIGN_TYPES:
+        if recognise(obj):
+            return convert
+    return None
+
+
 def from_foreign(obj):
     """A SciPy sparse array or matrix as the spla array of its format (CSR when spla
-    has no format of that name)."""
+    has no format of that name); another library's array through its registered
+    converter."""
+    convert = foreign_converter(obj)
+    if convert is not None:
+        return convert(obj)
     convert = _FOREIGN.get(getattr(obj, "format", None), _CONVERTERS["csr"])
     return convert(obj)
 

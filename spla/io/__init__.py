@@ -1,5 +1,6 @@
 """Matrix Market files (``.mtx``, also gzip- or bzip2-compressed) through SciPy's reader
-and writer, with spla's checks around them.
+and writer, with spla's checks around them; binsparse files (HDF5, NPZ, Zarr) through
+``binsparse_read`` / ``binsparse_write`` (``spla.io.binsparse``).
 
 ``mmread`` and ``mmwrite`` read and write whole files; ``spla.dask.read_matrix_market``
 reads one in row blocks with the parser of ``spla.io._mmchunks``, which gives the
@@ -16,8 +17,10 @@ import numpy as np
 import scipy.io
 
 from .._formats.compressed import csr_array
+from .binsparse import binsparse_arrays, binsparse_read, binsparse_write
 
-__all__ = ["LossyWriteWarning", "mmread", "mmwrite"]
+__all__ = ["LossyWriteWarning", "binsparse_arrays", "binsparse_read", "binsparse_write",
+           "mmread", "mmwrite"]
 
 _FIELDS = ("real", "complex", "integer", "pattern")
 _SYMMETRIES = ("general", "symmetric", "skew-symmetric", "hermitian")
