@@ -389,6 +389,9 @@ def toarray(A, order, out):
         if not isinstance(out, np.ndarray) or out.shape != A.shape or out.dtype != A.dtype:
             raise ValueError(f"out must be a NumPy array of shape {A.shape} and dtype {A.dtype}")
         out[...] = 0
+    if _is_small(A):  # thread wake-up would cost more than the scatter
+        K.scatter_add_dense_serial(A.indptr, A.indices, A.data, out)
+        return out
     with parallel_section():
         K.scatter_add_dense(A.indptr, A.indices, A.data, out)
     return out
