@@ -1,0 +1,139 @@
+"""Assignment ``A[key] = x`` for 2-D arrays: SciPy 1.17's shaping of targets and values.
+
+``assign(A, key, x, write, zero)`` turns a key (through ``normalize_key``) and a
+value into flat batches of targets and hands them to the format:
+
+- ``write(rows, cols, values)`` writes ``values`` (already of ``A.dtype``) at the
+  targets, inserting absent entries; the last of several writes to one entry wins;
+- ``zero(rows, cols)`` sets the stored entries among the targets to zero and
+  inserts nothing (SciPy's first step of assigning sparse values).
+
+Targets are ``int64`` arrays in range (the normaliser checked them). The rules
+are those of SciPy's ``_IndexMixin.__setitem__``: a slice on one axis and an
+index array on the other form an outer grid; two index arrays (or a boolean
+mask) broadcast against each other; a dense value is cast with
+``numpy.asarray(x, dtype=A.dtype)`` (so complex into a real array raises or
+warns as NumPy does, NaN into an integer array raises ``ValueError``) and
+broadcast to the targets' shape (``ValueError`` when it does not broadcast); a
+sparse value writes its stored entries only (broadcasting a single row or
+column), after zeroing every target that is stored.
+"""
+
+import numpy as np
+
+from .keys import normalize_key
+
+
+def _axis_array(entry):
+    if type(entry) is range:
+        return np.arange(entry.start, entry.stop, entry.step, dtype=np.int64)
+    return np.atleast_1d(np.asarray(entry, dtype=np.int64))
+
+
+def targets(index):
+    """The broadcast (rows, cols) grids of a normalised 2-D index, as SciPy shapes
+    them for a write (``IndexError`` when they do not broadcast)."""
+    row, col = index
+    row_range = type(row) is range
+    col_range = type(col) is range
+    i = _axis_array(row)
+    j = _axis_array(col)
+    if row_range:
+        i = i[:, None]
+    if col_range:
+        j = j[None, :]
+        if i.ndim == 1:
+            i = i[:, None]
+    try:
+        i, j = np.broadcast_arrays(i, j)
+    except ValueError:
+        raise IndexError("number of row and column indices differ") from None
+    return i, j
+
+
+def _is_sparse(x):
+    from .._base import issparse
+
+    return issparse(x)
+
+
+def dense_value(x, dtype):
+    """``x`` as a NumPy array of ``dtype`` (SciPy's ``np.asarray(x, dtype=...)``)."""
+    if hasattr(x, "device") and getattr(x, "device", "cpu") != "cpu" and not isinstance(
+            x, np.ndarray):
+        raise NotImplementedError("assigning GPU values into a CPU sparse array: move them "
+                                  "to the CPU first")
+    return np.asarray(x, dtype=dtype)
+
+
+def scalar_value(x, dtype):
+    """The one value of ``x`` (SciPy's rule for ``A[i, j] = x``)."""
+    if _is_sparse(x):
+        x = x.toarray()
+    v = dense_value(x, dtype)
+    if v.size != 1:
+        raise ValueError("Trying to assign a sequence to an item")
+    return v.reshape(-1)[:1]
+
+
+def _sparse_coo(x):
+    """(shape2d, rows, cols, values) of a sparse value, duplicates summed."""
+    from .._base import SparseArray
+
+    if isinstance(x, SparseArray):
+        if x.device != "cpu":
+            raise NotImplementedError("assigning GPU values into a CPU sparse array: move "
+                                      "them to the CPU first")
+        x = x.tocoo().to_scipy()
+    x = x.tocoo()
+    shape2d = x.shape if x.ndim == 2 else (1, x.shape[0]) if x.ndim == 1 else None
+    if shape2d is None:
+        raise ValueError("shape mismatch in assignment")
+    x = x.reshape(shape2d, copy=True)
+    x.sum_duplicates()
+    return shape2d, np.asarray(x.row, np.int64), np.asarray(x.col, np.int64), x.data
+
+
+def assign(shape, dtype, key, x, write, zero, fmt=None):
+    """``A[key] = x`` for a 2-D array of ``shape`` and ``dtype`` through the format's
+    ``write`` and ``zero`` (see the module docstring)."""
+    k = normalize_key(key, shape, fmt)
+    row, col = k.index
+    if type(row) is int and type(col) is int:
+        v = scalar_value(x, dtype)
+        write(np.array([row], np.int64), np.array([col], np.int64), v)
+        return
+    i, j = targets(k.index)
+    if _is_sparse(x):
+        if 0 in x.shape:
+            return
+        if i.ndim == 1:  # inner indexing: a row of targets
+            i = i[None]
+            j = j[None]
+        (xm, xn), r, c, values = _sparse_coo(x)
+        M, N = i.shape
+        broadcast_row = xm == 1 and M != 1
+        broadcast_col = xn == 1 and N != 1
+        if not ((broadcast_row or xm == M) and (broadcast_col or xn == N)):
+            raise ValueError("shape mismatch in assignment")
+        values = np.asarray(values, dtype=dtype)
+        zero(i.ravel(), j.ravel())
+        if values.size == 0:
+            return
+        if broadcast_row:
+            r = np.repeat(np.arange(M, dtype=np.int64), len(r))
+            c = np.tile(c, M)
+            values = np.tile(values, M)
+        if broadcast_col:
+            r = np.repeat(r, N)
+            c = np.tile(np.arange(N, dtype=np.int64), len(c))
+            values = np.repeat(values, N)
+        write(i[r, c], j[r, c], values)
+        return
+    v = dense_value(x, dtype)
+    if v.squeeze().shape != i.squeeze().shape:
+        v = np.broadcast_to(v, i.shape)
+    if v.size == 0:
+        return
+    v = v.reshape(i.shape)
+    write(i.ravel(), j.ravel(), np.ascontiguousarray(v).ravel())
