@@ -342,6 +342,16 @@ class _compressed_array(DataMixin, SparseArray):
             cached = self._derived["sorted"] = bool(_sorted_slices(major))
         return cached
 
+    @has_sorted_indices.setter
+    def has_sorted_indices(self, value):
+        # SciPy's setter: False makes sort_indices() sort again; True is checked
+        # against the storage here (spla's kernels rely on it)
+        self._derived.pop("canonical", None)
+        self._derived.pop("sorted", None)
+        if not value:
+            self._derived["sorted"] = False
+            self._derived["canonical"] = False
+
     # -- the format contract ----------------------------------------------------------------
 
     def transpose(self, axes=None, copy=False):

@@ -101,7 +101,10 @@ def assign(shape, dtype, key, x, write, zero, fmt=None):
     row, col = k.index
     if type(row) is int and type(col) is int:
         v = scalar_value(x, dtype)
-        write(np.array([row], np.int64), np.array([col], np.int64), v)
+        if fmt == "coo":
+            write(np.array([row], np.int64), np.array([col], np.int64), v, scalar=True)
+        else:
+            write(np.array([row], np.int64), np.array([col], np.int64), v)
         return
     i, j = targets(k.index)
     if _is_sparse(x):
@@ -137,3 +140,114 @@ def assign(shape, dtype, key, x, write, zero, fmt=None):
         return
     v = v.reshape(i.shape)
     write(i.ravel(), j.ravel(), np.ascontiguousarray(v).ravel())
+
+
+def _dedupe_last(rows, cols, values, n_cols):
+    """The targets with the last write of each entry kept, sorted by (row, col)."""
+    order = np.lexsort((cols, rows))  # stable: equal entries keep their batch order
+    r, c, v = rows[order], cols[order], values[order]
+    if r.size:
+        last = np.ones(r.size, dtype=bool)
+        last[:-1] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
+        r, c, v = r[last], c[last], v[last]
+    return r, c, v
+
+
+def coo_matches(coo_rows, coo_cols, rows, cols, n_rows):
+    """Which stored COO entries are among the (sorted, unique) targets ``rows, cols``."""
+    from .._dispatch import lookup
+
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    offsets = lookup("find_offsets", "csr", "cpu")(
+        indptr, cols, np.asarray(coo_rows, np.int64), np.asarray(coo_cols, np.int64))
+    return offsets >= 0
+
+
+def coo_write(A, rows, cols, values, keep_zeros=False):
+    """SciPy's COO assignment: the stored entries at the targets are removed, the
+    written values are appended (only the non-zero ones, unless ``keep_zeros``:
+    the scalar ``A[i, j] = 0`` stores its zero as SciPy does). The last write to
+    an entry wins (SciPy's COO keeps the first; NumPy and SciPy's CSR the last)."""
+    m, n = A.shape
+    r, c, v = _dedupe_last(rows, cols, np.asarray(values), n)
+    row, col = (A.coords[0], A.coords[1])
+    hit = coo_matches(row, col, r, c, m) if A.nnz and r.size else np.zeros(A.nnz, bool)
+    if not keep_zeros:
+        nz = v != 0
+        r, c, v = r[nz], c[nz], v[nz]
+    idx = A.coords[0].dtype if A.coords else np.dtype(np.int32)
+    if max(m, n) > np.iinfo(idx).max:
+        idx = np.dtype(np.int64)
+    keep = ~hit
+    coords = (np.concatenate([row[keep].astype(idx, copy=False), r.astype(idx)]),
+              np.concatenate([col[keep].astype(idx, copy=False), c.astype(idx)]))
+    data = np.concatenate([A.data[keep], v.astype(A.dtype, copy=False)])
+    return coords, data
+
+
+def assign_coo(A, key, x):
+    """``A[key] = x`` for a 1-D or 2-D ``coo_array`` (new coords and data, SciPy's rules)."""
+    if A.ndim == 1:
+        return _assign_coo_1d(A, key, x)
+    if A.ndim != 2:
+        raise NotImplementedError(
+            f"assignment into a {A.ndim}-D coo_array is not implemented (1-D and 2-D are)")
+    out = {}
+
+    def write(rows, cols, values, scalar=False):
+        out["result"] = coo_write(_Current(A, out), rows, cols, values, keep_zeros=scalar)
+
+    def zero(rows, cols):
+        out["result"] = coo_write(_Current(A, out), rows, cols, np.zeros(0, A.dtype)[:0]
+                                  if rows.size == 0 else np.zeros(rows.size, A.dtype))
+
+    assign(A.shape, A.dtype, key, x, write, zero, "coo")
+    return out.get("result")
+
+
+class _Current:
+    """A's coords and data, or those of the last step of one assignment."""
+
+    def __init__(self, A, out):
+        res = out.get("result")
+        self.shape, self.dtype = A.shape, A.dtype
+        self.coords, self.data = res if res is not None else (A.coords, A.data)
+        self.nnz = self.data.size
+
+
+def _assign_coo_1d(A, key, x):
+    k = normalize_key(key, A.shape, "coo")
+    (entry,) = k.index
+    if type(entry) is int:
+        v = scalar_value(x, A.dtype)
+        cols = np.array([entry], np.int64)
+        keep_zeros = True
+    else:
+        cols = _axis_array(entry).ravel()
+        shape = (len(entry),) if type(entry) is range else entry.shape
+        if _is_sparse(x):
+            if 0 in x.shape:
+                return None
+            x = x.toarray()
+        v = dense_value(x, A.dtype)
+        if v.shape != shape:  # SciPy's COO rule: the squeezed value broadcast to the key
+            v = np.broadcast_to(v.squeeze(), shape)
+        if v.size == 0:
+            return None
+        v = np.ascontiguousarray(v).ravel()
+        keep_zeros = False
+    two_d = _Flat(A)
+    coords, data = coo_write(two_d, np.zeros(cols.size, np.int64), cols, v, keep_zeros)
+    return (coords[1],), data
+
+
+class _Flat:
+    """A 1-D coo_array read as one row."""
+
+    def __init__(self, A):
+        self.shape = (1, A.shape[0])
+        self.dtype = A.dtype
+        self.coords = (np.zeros(A.nnz, dtype=A.coords[0].dtype), A.coords[0])
+        self.data = A.data
+        self.nnz = A.nnz

@@ -158,3 +158,10 @@ def find_entry(indptr, indices, i, j, sorted_rows):
     """Position of entry (i, j) in the storage, or -1 (absent) / -2 (stored twice):
     the scalar write's lookup (the caller writes ``data`` itself)."""
     return K.find_one(indptr, indices, i, j, sorted_rows)
+
+
+@register("find_offsets", "csr", "cpu")
+def find_offsets(indptr, indices, rows, cols):
+    """Positions of the targets in sorted CSR storage (-1 absent, -2 stored twice)."""
+    offsets, _ = _lookup(indptr, indices, rows, cols, True)
+    return offsets
