@@ -782,7 +782,7 @@ class _compressed_array(DataMixin, SparseArray):
 
         v = scalar_value(x, self._data.dtype)
         i, j = (row, col) if self._row_major else (col, row)
-        sorted_rows = self.has_sorted_indices
+        sorted_rows = self._rows_sorted()
         if self._owns_data:
             o = _backend("find_entry", self)(self._indptr, self._indices, i, j, sorted_rows)
             if o >= 0:
@@ -790,6 +790,18 @@ class _compressed_array(DataMixin, SparseArray):
                 self._values_written()
                 return
         self._write_entries(np.array([row], np.int64), np.array([col], np.int64), v)
+
+    def _rows_sorted(self):
+        """Whether every major slice is sorted (the canonical test first: a parallel
+        kernel, and the answer for almost every array)."""
+        derived = self._derived
+        known = derived.get("sorted")
+        if known is not None:
+            return known
+        if derived.get("canonical") or self.has_canonical_format:
+            derived["sorted"] = True
+            return True
+        return self.has_sorted_indices
 
     def _values_written(self):
         """Forget what was derived from the values (the structure flags stay true)."""
@@ -815,7 +827,7 @@ class _compressed_array(DataMixin, SparseArray):
     def _write_entries(self, rows, cols, values):
         """Write ``values`` at (rows, cols) (int64, in range; values of this dtype)."""
         i, j = self._swap((rows, cols))
-        sorted_rows = self.has_sorted_indices
+        sorted_rows = self._rows_sorted()
         flags = self._flags()
         flags["sorted"] = sorted_rows
         out = _backend("write_entries", self)(
@@ -827,7 +839,7 @@ class _compressed_array(DataMixin, SparseArray):
     def _zero_entries(self, rows, cols):
         """Set the stored entries among (rows, cols) to zero (nothing inserted)."""
         i, j = self._swap((rows, cols))
-        sorted_rows = self.has_sorted_indices
+        sorted_rows = self._rows_sorted()
         flags = self._flags()
         flags["sorted"] = sorted_rows
         out = _backend("zero_entries", self)(
