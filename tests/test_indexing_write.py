@@ -350,3 +350,35 @@ def test_large_batch_parallel_path_matches_scipy():
     np.testing.assert_array_equal(A.indptr, S.indptr)
     np.testing.assert_array_equal(A.indices, S.indices)
     np.testing.assert_array_equal(A.data, S.data)
+
+
+def test_banded_writes_inside_the_band_and_refuses_outside():
+    D = np.eye(4) + 2 * np.eye(4, k=1)
+    storage = D.copy()
+    A = spla.banded_array(storage)
+    A[0, 1] = 5.0
+    A[1:3, 1:3] = np.array([[7.0, 8.0], [0.0, 9.0]])  # (2, 1) is outside, but a zero
+    A[3, 0] = 0.0
+    D[0, 1] = 5.0
+    D[1:3, 1:3] = [[7.0, 8.0], [0.0, 9.0]]
+    np.testing.assert_array_equal(A.toarray(), D)
+    with pytest.raises(ValueError, match=r"A\[3, 0\].*diagonal -3.*outside the band"):
+        A[3, 0] = 1.0
+    np.testing.assert_array_equal(A.toarray(), D)
+    np.testing.assert_array_equal(storage, np.eye(4) + 2 * np.eye(4, k=1))
+    x = np.arange(4.0)
+    np.testing.assert_allclose(A @ x, D @ x)
+
+
+def test_nm_writes_keep_the_rule_or_name_the_group():
+    D = np.array([[1.0, 0, 0, 2, 0, 0, 0, 0], [0, 0, 0, 0, 3, 0, 4, 0]])
+    A = spla.nm_array(D, n=2, m=4)
+    A[0, 1:3] = [0.0, 0.0]
+    A[1, 4] = 0.0
+    A[1, 5] = 6.0
+    D[1, 4], D[1, 5] = 0.0, 6.0
+    np.testing.assert_array_equal(A.toarray(), D)
+    with pytest.raises(ValueError, match=r"row 1, columns 4\.\.7 \(group 1\).*2:4"):
+        A[1, 7] = 1.0
+    np.testing.assert_array_equal(A.toarray(), D)
+    np.testing.assert_allclose(A @ np.ones(8), D @ np.ones(8))

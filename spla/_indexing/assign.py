@@ -251,3 +251,72 @@ class _Flat:
         self.coords = (np.zeros(A.nnz, dtype=A.coords[0].dtype), A.coords[0])
         self.data = A.data
         self.nnz = A.nnz
+
+
+def assign_banded(A, key, x):
+    """``A[key] = x`` for a ``banded_array``: writes inside the band go into its
+    storage (a copy of the values the first time, so that arrays the caller passed
+    in are never written); a non-zero value outside the band raises ``ValueError``
+    naming the entry and its diagonal (zeros there change nothing and are allowed).
+    Returns the new values array."""
+    offsets = np.asarray(A.offsets)
+    data = A._data if getattr(A, "_owns_data", False) else A._data.copy()
+
+    def place(rows, cols, values):
+        off = cols - rows
+        d = np.searchsorted(offsets, off)
+        inside = d < offsets.size
+        inside[inside] = offsets[d[inside]] == off[inside]
+        outside = ~inside & (values != 0)
+        if outside.any():
+            t = int(np.flatnonzero(outside)[0])
+            raise ValueError(
+                f"banded_array: writing A[{int(rows[t])}, {int(cols[t])}] would put a non-zero "
+                f"on diagonal {int(off[t])}, outside the band (offsets {offsets.tolist()}); "
+                "write into A.tocsr() instead"
+            )
+        data[d[inside], rows[inside]] = values[inside]  # NumPy: the last write wins
+
+    def write(rows, cols, values):
+        place(rows, cols, np.asarray(values))
+
+    def zero(rows, cols):
+        place(rows, cols, np.zeros(rows.size, dtype=data.dtype))
+
+    assign(A.shape, A.dtype, key, x, write, zero, "banded")
+    return data
+
+
+def assign_nm(A, key, x):
+    """``A[key] = x`` for an ``nm_array``: the written rows are checked against the
+    N:M rule (at most ``n`` non-zeros in every group of ``m`` columns); a write that
+    would break it raises ``ValueError`` naming the row, the group's columns and its
+    count. Returns the dense result, which the caller packs (O(rows x cols))."""
+    dense = A.toarray()
+    touched = []
+
+    def write(rows, cols, values):
+        dense[rows, cols] = values  # NumPy: the last write wins
+        touched.append(rows)
+
+    def zero(rows, cols):
+        dense[rows, cols] = 0
+
+    assign(A.shape, A.dtype, key, x, write, zero, "nm")
+    if touched:
+        rows = np.unique(np.concatenate(touched))
+        n, m = A.n, A.m
+        cols = dense.shape[1]
+        groups = -(-cols // m)
+        block = np.zeros((rows.size, groups * m), dtype=bool)
+        block[:, :cols] = dense[rows] != 0
+        counts = block.reshape(rows.size, groups, m).sum(axis=2)
+        bad = np.argwhere(counts > n)
+        if bad.size:
+            r, g = bad[0]
+            raise ValueError(
+                f"nm_array: the write would put {int(counts[r, g])} non-zeros in row "
+                f"{int(rows[r])}, columns {g * m}..{min(g * m + m, cols) - 1} (group {int(g)}), "
+                f"breaking the {n}:{m} rule; write into A.tocsr() instead"
+            )
+    return dense
