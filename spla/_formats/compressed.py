@@ -32,6 +32,7 @@ from .._dtypes import VALUE_DTYPES, default_value_dtype, index_dtype_for, value_
 from . import registry
 from .arguments import check_axis, check_diagonal_offset, check_order, coo_coordinates
 from .coo import coo_array
+from .._indexing.read import getitem_compressed as _getitem_compressed
 from .validation import (
     as_1d,
     check_compressed,
@@ -247,6 +248,12 @@ class _compressed_array(DataMixin, SparseArray):
         self._set(data, indices, indptr, src.shape)
         if src._derived.get("canonical"):
             self._derived["canonical"] = True
+
+    # -- indexing (spla._indexing.read) ----------------------------------------------------
+
+    def __getitem__(self, key):
+        """``A[key]`` as SciPy's csr_array/csc_array (see ``spla._indexing.read``)."""
+        return _getitem_compressed(self, key)
 
     # -- the axis swap -------------------------------------------------------------------
 

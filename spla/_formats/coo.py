@@ -746,6 +746,15 @@ class coo_array(DataMixin, SparseArray):
         data = self.data.copy() if copy else self.data
         return self._from_parts(data, coords, shape, False)
 
+    # -- indexing (spla._indexing.read) ------------------------------------------------
+
+    def __getitem__(self, key):
+        """``A[key]`` as SciPy's coo_array: a coo_array of any dimension, or a NumPy
+        scalar when every axis gets an integer (see ``spla._indexing.read``)."""
+        from .._indexing.read import getitem_coo
+
+        return getitem_coo(self, key)
+
     # -- queries -------------------------------------------------------------------
 
     def nonzero(self):
