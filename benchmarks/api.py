@@ -188,7 +188,8 @@ def main(argv=None):
                    help="rows of the small matrix (10 per row; default 100: 1,000 entries)")
     p.add_argument("--repeat", type=int, default=7, help="alternating repeats (median shown)")
     p.add_argument("--dtype", action="append", help="only these dtypes (default float64, int64)")
-    p.add_argument("-k", dest="select", help="only cases whose name contains this")
+    p.add_argument("-k", dest="select",
+                   help='only cases whose name contains this ("write": the writing cases)')
     p.add_argument("--spgemm", action="store_true", help="also time A @ A (slow)")
     args = p.parse_args(argv)
     dtypes = args.dtype or ["float64", "int64"]
@@ -202,6 +203,8 @@ def main(argv=None):
         rows += run_writes(args.n, dtypes, min(args.repeat, 5))
     if args.small:
         rows_small = run(args.small, dtypes, args.repeat, args.select)
+        if not args.select or args.select == "write":
+            rows_small += run_writes(args.small, dtypes, args.repeat)
         rows += rows_small
     if rows:
         print(f"geometric mean ratio: {statistics.geometric_mean(r['ratio'] for r in rows):.2f}x")

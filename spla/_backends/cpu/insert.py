@@ -25,6 +25,7 @@ from ..._kernels import insert as K
 from ..._kernels.partition import row_blocks
 from ..._kernels.threads import parallel_section
 from . import convert as convert_ops
+from . import memory
 
 #: Batches shorter than this are looked up on the calling thread.
 SERIAL_MAX_BATCH = 1 << 13
@@ -121,8 +122,8 @@ def _insert(data, indices, indptr, shape, rows, cols, values, offsets, missing, 
     new_indptr[0] = 0
     np.cumsum(counts, out=new_indptr[1:])
     new_indptr[1:] += indptr[1:]
-    out_indices = np.empty(new_nnz, dtype=idx)
-    out_data = np.empty(new_nnz, dtype=data.dtype)
+    out_indices = memory.empty_output(new_nnz, idx)
+    out_data = memory.empty_output(new_nnz, data.dtype)
     serial = m + new_nnz < SERIAL_MAX_ITEMS or _threads() == 1
     blocks = row_blocks(new_indptr, 1 if serial else 4 * _threads())
     with parallel_section():
