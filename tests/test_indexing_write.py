@@ -382,3 +382,19 @@ def test_nm_writes_keep_the_rule_or_name_the_group():
         A[1, 7] = 1.0
     np.testing.assert_array_equal(A.toarray(), D)
     np.testing.assert_allclose(A @ np.ones(8), D @ np.ones(8))
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), n=st.integers(0, 7), dtype=st.sampled_from([np.float64, np.int32]))
+def test_coo_1d_assignment_matches_numpy(data, n, dtype):
+    dense = np.array(data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)), dtype=dtype)
+    A = spla.coo_array(dense)
+    D = dense.copy()
+    for _ in range(data.draw(st.integers(1, 3))):
+        key = data.draw(_axis_key(n, allow_int=n > 0))
+        target = D[key]
+        kind = data.draw(st.sampled_from(["scalar", "zero", "dense"]))
+        x = _value(kind, np.shape(target), dtype, data.draw(st.integers(0, 2**31)))
+        D[key] = x
+        A[key] = x
+        np.testing.assert_array_equal(A.toarray(), D)
