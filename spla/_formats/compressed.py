@@ -769,7 +769,8 @@ class _compressed_array(DataMixin, SparseArray):
         """
         if type(key) is tuple and len(key) == 2 and self._device == "cpu":
             r, c = key
-            if type(r) is int and type(c) is int:
+            if type(r) in _INT_TYPES and type(c) in _INT_TYPES:
+                r, c = int(r), int(c)
                 m, n = self._shape
                 if -m <= r < m and -n <= c < n:
                     self._set_scalar(r + m if r < 0 else r, c + n if c < 0 else c, x)
@@ -882,6 +883,11 @@ class _compressed_array(DataMixin, SparseArray):
         rows, cols, x = _diagonal_targets(self.shape, np.asarray(values), k, self.dtype)
         if x.size:
             self._write_entries(rows, cols, x)
+
+
+#: Key types of the scalar write's fast path (bool is not among them: SciPy reads it
+#: through the normaliser).
+_INT_TYPES = frozenset((int, np.int64, np.int32, np.intp, np.uint32, np.uint64))
 
 
 def _diagonal_targets(shape, values, k, dtype):

@@ -260,7 +260,7 @@ def assign_banded(A, key, x):
     naming the entry and its diagonal (zeros there change nothing and are allowed).
     Returns the new values array."""
     offsets = np.asarray(A.offsets)
-    data = A._data if getattr(A, "_owns_data", False) else A._data.copy()
+    steps = []  # (diagonal, row, values) of each step: applied once all are checked
 
     def place(rows, cols, values):
         off = cols - rows
@@ -275,15 +275,18 @@ def assign_banded(A, key, x):
                 f"on diagonal {int(off[t])}, outside the band (offsets {offsets.tolist()}); "
                 "write into A.tocsr() instead"
             )
-        data[d[inside], rows[inside]] = values[inside]  # NumPy: the last write wins
+        steps.append((d[inside], rows[inside], values[inside]))
 
     def write(rows, cols, values):
         place(rows, cols, np.asarray(values))
 
     def zero(rows, cols):
-        place(rows, cols, np.zeros(rows.size, dtype=data.dtype))
+        place(rows, cols, np.zeros(rows.size, dtype=A.dtype))
 
     assign(A.shape, A.dtype, key, x, write, zero, "banded")
+    data = A._data if getattr(A, "_owns_data", False) else A._data.copy()
+    for d, rows, values in steps:
+        data[d, rows] = values  # NumPy: the last write wins
     return data
 
 
