@@ -398,3 +398,22 @@ def test_coo_1d_assignment_matches_numpy(data, n, dtype):
         D[key] = x
         A[key] = x
         np.testing.assert_array_equal(A.toarray(), D)
+
+
+@pytest.mark.parametrize("fmt", [spla.csr_array, spla.csc_array, spla.coo_array])
+def test_key_and_value_dtypes_and_layouts(fmt):
+    """Index arrays of any integer dtype (and read-only ones), non-contiguous and
+    Fortran-ordered values, values of another dtype (cast as NumPy casts them)."""
+    D = np.arange(30.0).reshape(5, 6) % 4
+    A = fmt(D)
+    rows = np.array([4, 0, 2], dtype=np.uint8)
+    cols = np.array([5, 1, 1], dtype=np.int16)
+    rows.flags.writeable = False
+    big = np.arange(18, dtype=np.int32).reshape(3, 6)
+    A[rows, cols] = big[:, ::2][:, 1]  # non-contiguous int32 values into float64
+    D[rows, cols] = big[:, ::2][:, 1]
+    block = np.asfortranarray(np.arange(6.0).reshape(2, 3))
+    A[1:5:2, ::2] = block
+    D[1:5:2, ::2] = block
+    np.testing.assert_array_equal(A.toarray(), D)
+    np.testing.assert_array_equal(rows, [4, 0, 2])
