@@ -417,3 +417,20 @@ def test_key_and_value_dtypes_and_layouts(fmt):
     D[1:5:2, ::2] = block
     np.testing.assert_array_equal(A.toarray(), D)
     np.testing.assert_array_equal(rows, [4, 0, 2])
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(0, 6), canonical=st.booleans(), seed=st.integers(0, 2**31),
+       big=st.booleans())
+def test_row_order_flags_match_numpy(m, canonical, seed, big):
+    rng = np.random.default_rng(seed)
+    m = m * 20_000 if big else m  # above the serial threshold: the parallel kernel
+    d, j, p = _raw_csr(rng, m, 5, np.float64, np.int32, canonical)
+    rows_sorted, rows_canonical = insert_ops.row_order(p, j)
+    steps = [np.diff(j[p[i]:p[i + 1]]) for i in range(m)] if not big else None
+    if steps is not None:
+        assert rows_sorted == all((s >= 0).all() for s in steps)
+        assert rows_canonical == all((s > 0).all() for s in steps)
+    S = sp.csr_array((d, j, p), shape=(m, 5))
+    assert rows_canonical == S.has_canonical_format
+    assert rows_sorted == S.has_sorted_indices

@@ -800,16 +800,18 @@ class _compressed_array(DataMixin, SparseArray):
         self._write_entries(np.array([row], np.int64), np.array([col], np.int64), v)
 
     def _rows_sorted(self):
-        """Whether every major slice is sorted (the canonical test first: a parallel
-        kernel, and the answer for almost every array)."""
+        """Whether every major slice is sorted (one pass that also tells whether the
+        storage is canonical; both are kept in the derived-state cache)."""
         derived = self._derived
         known = derived.get("sorted")
         if known is not None:
             return known
-        if derived.get("canonical") or self.has_canonical_format:
-            derived["sorted"] = True
+        if derived.get("canonical"):
             return True
-        return self.has_sorted_indices
+        rows_sorted, canonical = _backend("row_order", self)(self._indptr, self._indices)
+        derived["sorted"] = rows_sorted
+        derived["canonical"] = canonical
+        return rows_sorted
 
     def _values_written(self):
         """Forget what was derived from the values (the structure flags stay true)."""

@@ -211,6 +211,26 @@ def diagonal_offsets(indptr, indices, row0, col0, n_diag, sorted_rows, offsets):
     return missing
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def row_order(indptr, indices, blocks, flags):
+    """flags[b] = (1 if a row of block b is unsorted, 1 if one stores a column twice
+    next to itself); the sorted and canonical tests in one pass over the rows."""
+    for b in prange(blocks.size - 1):
+        unsorted = 0
+        twice = 0
+        for i in range(blocks[b], blocks[b + 1]):
+            for k in range(indptr[i] + 1, indptr[i + 1]):
+                if indices[k] < indices[k - 1]:
+                    unsorted = 1
+                    break
+                if indices[k] == indices[k - 1]:
+                    twice = 1
+            if unsorted:
+                break
+        flags[b, 0] = unsorted
+        flags[b, 1] = twice
+
+
 # ---------------------------------------------------------------------------
 # Serial twins (for batches and matrices too small to repay the threads)
 # ---------------------------------------------------------------------------
@@ -223,4 +243,4 @@ def _serial_twin(dispatcher):
 
 
 SERIAL = {f.py_func.__name__: _serial_twin(f) for f in (
-    find_offsets, sort_dedupe_rows, insert_rows)}
+    find_offsets, sort_dedupe_rows, insert_rows, row_order)}

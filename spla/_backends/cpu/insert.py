@@ -166,3 +166,17 @@ def find_offsets(indptr, indices, rows, cols):
     """Positions of the targets in sorted CSR storage (-1 absent, -2 stored twice)."""
     offsets, _ = _lookup(indptr, indices, rows, cols, True)
     return offsets
+
+
+@register("row_order", "csr", "cpu")
+def row_order(indptr, indices):
+    """(sorted, canonical) of CSR storage: every row's indices non-decreasing, and
+    strictly increasing (serial below ``SERIAL_MAX_ITEMS`` rows + entries)."""
+    m = indptr.size - 1
+    serial = m + indices.size < SERIAL_MAX_ITEMS or _threads() == 1
+    blocks = row_blocks(indptr, 1 if serial else 4 * _threads())
+    flags = np.zeros((blocks.size - 1, 2), dtype=np.int8)
+    with parallel_section():
+        _kernel("row_order", serial)(indptr, indices, blocks, flags)
+    rows_sorted = not flags[:, 0].any()
+    return rows_sorted, rows_sorted and not flags[:, 1].any()
