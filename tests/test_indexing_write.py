@@ -281,6 +281,7 @@ def test_errors_are_scipys(fmt):
         ((slice(None), slice(None)), np.ones((2, 2))),  # does not broadcast
         ((0, 0), np.ones(2)),       # a sequence into an item
         ((0, 0), 1 + 2j),           # complex into real
+        ((np.array([[0, 1, 2], [1, 2, 0]]), slice(0, 2)), 1.0),  # grids that do not broadcast
     ]
     for key, x in cases:
         A = make[0](np.eye(3))

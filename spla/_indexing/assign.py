@@ -32,7 +32,7 @@ def _axis_array(entry):
 
 def targets(index):
     """The broadcast (rows, cols) grids of a normalised 2-D index, as SciPy shapes
-    them for a write (``IndexError`` when they do not broadcast)."""
+    them for a write (NumPy's ``ValueError`` when they do not broadcast, as SciPy's)."""
     row, col = index
     row_range = type(row) is range
     col_range = type(col) is range
@@ -44,10 +44,7 @@ def targets(index):
         j = j[None, :]
         if i.ndim == 1:
             i = i[:, None]
-    try:
-        i, j = np.broadcast_arrays(i, j)
-    except ValueError:
-        raise IndexError("number of row and column indices differ") from None
+    i, j = np.broadcast_arrays(i, j)  # ValueError when they do not broadcast, as SciPy
     return i, j
 
 
