@@ -48,6 +48,20 @@ def targets(index):
     return i, j
 
 
+def coo_targets(index):
+    """The (rows, cols) grids of a normalised 2-D index as SciPy's ``coo_array``
+    shapes them: an index array and a slice form the outer product in key order
+    (array shape + slice length), whatever the array's dimensions."""
+    row, col = index
+    i = _axis_array(row) if type(row) is not int else np.array(row, np.int64)
+    j = _axis_array(col) if type(col) is not int else np.array(col, np.int64)
+    if type(row) is range:
+        i = i.reshape(i.shape + (1,) * max(j.ndim, 1 if type(col) is range else 0))
+    elif type(col) is range:
+        i = i.reshape(i.shape + (1,))
+    return np.broadcast_arrays(i, j)
+
+
 def _is_sparse(x):
     from .._base import issparse
 
@@ -103,7 +117,7 @@ def assign(shape, dtype, key, x, write, zero, fmt=None):
         else:
             write(np.array([row], np.int64), np.array([col], np.int64), v)
         return
-    i, j = targets(k.index)
+    i, j = coo_targets(k.index) if fmt == "coo" else targets(k.index)
     if _is_sparse(x):
         if 0 in x.shape:
             return
