@@ -351,8 +351,8 @@ class _compressed_array(DataMixin, SparseArray):
 
     @has_sorted_indices.setter
     def has_sorted_indices(self, value):
-        # SciPy's setter: False makes sort_indices() sort again; True is checked
-        # against the storage here (spla's kernels rely on it)
+        # SciPy's setter: False makes sort_indices() sort again; True is not taken on
+        # trust (spla's kernels rely on it): the flag is read from the storage again
         self._derived.pop("canonical", None)
         self._derived.pop("sorted", None)
         if not value:
