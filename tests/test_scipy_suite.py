@@ -5,9 +5,11 @@ the SciPy array API).
 mixins (``_TestCommon``, ``_TestArithmetic``, ...) and a ``spcreator``, the
 array constructor under test. Here the same mixins run with ``spla.csr_array``
 and ``spla.csc_array`` as ``spcreator``, over every dtype of SciPy's
-``supported_dtypes`` that Numba compiles (all but long double). Indexing
-(``_TestGetSet``, ``_TestSlicing``, ``_TestFancy*``) belongs to the indexing
-issue and ``_TestSolve`` to the linalg issue; they are not collected here.
+``supported_dtypes`` that Numba compiles (all but long double). The reading
+classes of indexing (``_TestGetSet``, ``_TestSlicing``, ``_TestFancyIndexing``,
+``_TestFancyMultidim``) run too; the writing classes (``_TestSlicingAssign``,
+``_TestFancyIndexingAssign``, ``_TestFancyMultidimAssign``) belong to the
+writing half of the indexing issue, and ``_TestSolve`` to the linalg issue.
 
 Two lists below say which tests do not pass, each with its reason:
 
@@ -58,7 +60,10 @@ EXCLUDED = {
 
 #: Tests of features spla does not have yet (strict expected failures), with the reason.
 NOT_YET = {
-    "test_iterator": "iterating over rows needs A[i], which the indexing issue adds",
+    **{name: "writing (A[key] = x) is the writing half of the indexing issue (branch idx-write)"
+       for name in ("test_setelement", "test_negative_index_assignment", "test_scalar_assign_2",
+                    "test_index_scalar_assign", "test_fancy_indexing_seq_assign",
+                    "test_fancy_indexing_2d_assign")},
     "test_inplace_dense": "dense += A and -= A pass; dense *= A must rebind the name to "
                           "SciPy's sparse product, which NumPy allows only to classes without "
                           "__array_ufunc__ (spla defines it for np.sqrt(A) and friends)",
@@ -89,6 +94,11 @@ def _battery(name, creator):
         test_base._TestArithmetic,
         test_base._TestMinMax,
         test_base._TestGetNnzAxis,
+        # indexing, reading (the writing tests of _TestGetSet are in NOT_YET)
+        test_base._TestGetSet,
+        test_base._TestSlicing,
+        test_base._TestFancyIndexing,
+        test_base._TestFancyMultidim,
     )
 
     @classmethod

@@ -8,11 +8,12 @@ Rows to read are given as ``(row_start, row_step, rows)``: output row ``i``
 reads source row ``rows[i]`` when ``rows`` is not empty, else ``row_start + i *
 row_step`` (a slice costs no index array). Outputs are built in two passes
 (count, then fill) so that they are allocated once; ``out_indptr`` is the
-prefix sum of the counts. Values are moved, never combined, so the copy
-kernels take ``data`` viewed as unsigned integers of its width (or complex128
-for 16-byte values): one compilation serves every value dtype, float16 and
-bfloat16 included. Point reads return positions and match counts; the caller
-gathers (and, for duplicates, sums) the values with NumPy.
+prefix sum of the counts. The fill kernels write the output's indices and, for
+each output entry, the position of the stored entry it copies (``out_pos``):
+the caller gathers the values with one ``numpy.take``, so the kernels never see
+the value dtype (one compilation per index dtype serves every value dtype,
+float16 and bfloat16 included). Point reads return positions and match counts;
+the caller gathers (and, for duplicates, sums) the values.
 
 Each parallel kernel has a serial twin in ``SERIAL`` for inputs too small to
 repay waking the threads.
@@ -49,8 +50,8 @@ def _lower_bound(a, lo, hi, x):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def copy_rows(indptr, indices, data, row_start, row_step, rows, out_indptr, blocks,
-              out_indices, out_data):
+def copy_rows(indptr, indices, row_start, row_step, rows, out_indptr, blocks, out_indices,
+              out_pos):
     """Copy whole source rows into the output rows (``out_indptr`` already known).
 
     ``blocks`` holds the boundaries of blocks of output rows of about equal work.
@@ -63,7 +64,7 @@ def copy_rows(indptr, indices, data, row_start, row_step, rows, out_indptr, bloc
             n = out_indptr[i + 1] - dst
             for k in range(n):
                 out_indices[dst + k] = indices[src + k]
-                out_data[dst + k] = data[src + k]
+                out_pos[dst + k] = src + k
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -130,8 +131,8 @@ def count_column_range(indptr, indices, row_start, row_step, rows, n_rows, c_sta
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def fill_column_range(indptr, indices, data, row_start, row_step, rows, c_start, c_step,
-                      c_len, sorted_rows, out_indptr, blocks, out_indices, out_data):
+def fill_column_range(indptr, indices, row_start, row_step, rows, c_start, c_step, c_len,
+                      sorted_rows, out_indptr, blocks, out_indices, out_pos):
     """Fill the output rows counted by ``count_column_range``. A negative step reads
     each row backwards, so that sorted rows give sorted output."""
     for b in prange(blocks.size - 1):
@@ -145,7 +146,7 @@ def fill_column_range(indptr, indices, data, row_start, row_step, rows, c_start,
                 stop = c_start + c_len
                 while k < hi and indices[k] < stop:
                     out_indices[dst] = indices[k] - c_start
-                    out_data[dst] = data[k]
+                    out_pos[dst] = k
                     dst += 1
                     k += 1
             elif c_step > 0:
@@ -153,14 +154,14 @@ def fill_column_range(indptr, indices, data, row_start, row_step, rows, c_start,
                     q = _range_pos(indices[k], c_start, c_step, c_len)
                     if q >= 0:
                         out_indices[dst] = q
-                        out_data[dst] = data[k]
+                        out_pos[dst] = k
                         dst += 1
             else:
                 for k in range(hi - 1, lo - 1, -1):
                     q = _range_pos(indices[k], c_start, c_step, c_len)
                     if q >= 0:
                         out_indices[dst] = q
-                        out_data[dst] = data[k]
+                        out_pos[dst] = k
                         dst += 1
 
 
@@ -202,8 +203,8 @@ def count_column_gather(indptr, indices, row_start, row_step, rows, n_rows, use_
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def fill_column_gather(indptr, indices, data, row_start, row_step, rows, use_map, col_ptr,
-                       sorted_cols, order, out_indptr, blocks, out_indices, out_data):
+def fill_column_gather(indptr, indices, row_start, row_step, rows, use_map, col_ptr,
+                       sorted_cols, order, out_indptr, blocks, out_indices, out_pos):
     """Fill the rows counted by ``count_column_gather``: entries in source order,
     each followed by its request positions in increasing order."""
     for b in prange(blocks.size - 1):
@@ -214,7 +215,7 @@ def fill_column_gather(indptr, indices, data, row_start, row_step, rows, use_map
                 lo, hi = _run_of(indices[k], use_map, col_ptr, sorted_cols)
                 for q in range(lo, hi):
                     out_indices[dst] = order[q]
-                    out_data[dst] = data[k]
+                    out_pos[dst] = k
                     dst += 1
 
 
@@ -271,5 +272,5 @@ def _serial_twin(dispatcher):
 
 #: Serial twins by the name of the parallel kernel.
 SERIAL = {f.py_func.__name__: _serial_twin(f) for f in (
-    copy_rows, copy_block, count_column_range, fill_column_range, count_column_gather,
+    copy_rows, count_column_range, fill_column_range, count_column_gather,
     fill_column_gather, find_points)}

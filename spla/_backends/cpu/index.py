@@ -64,6 +64,13 @@ def _known_sorted(A):
     return False
 
 
+def _out_index_dtype(indices, n_cols, nnz):
+    """The source's index dtype when the output fits in it (fewer compilations), else int64."""
+    if indices.dtype == np.int32 and index_dtype_for(n_cols, nnz) == np.int32:
+        return np.dtype(np.int32)
+    return np.dtype(np.int64)
+
+
 def _rows_spec(rows):
     if type(rows) is range:
         return rows.start, rows.step, _EMPTY_ROWS, len(rows)
@@ -109,17 +116,18 @@ def select(A, rows, cols):
                 indptr, indices, row_start, row_step, row_arr, n_rows, c_start, c_step, c_len,
                 sorted_rows, _pieces(n_rows, serial), counts)
         nnz = int(counts.sum())
-        idx = index_dtype_for(n_out_cols, nnz)
+        idx = _out_index_dtype(indices, n_out_cols, nnz)
         out_indptr = _indptr_of(counts, idx)
         out_indices = np.empty(nnz, dtype=idx)
-        out_data = np.empty(nnz, dtype=data.dtype)
+        out_pos = np.empty(nnz, dtype=np.int64)
         if nnz:
             with parallel_section():
                 _kernel("fill_column_range", serial)(
-                    indptr, indices, _raw(data), row_start, row_step, row_arr, c_start, c_step,
-                    c_len, sorted_rows, out_indptr, _fill_blocks(out_indptr, serial),
-                    out_indices, _raw(out_data))
-        return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols), canonical)
+                    indptr, indices, row_start, row_step, row_arr, c_start, c_step, c_len,
+                    sorted_rows, out_indptr, _fill_blocks(out_indptr, serial), out_indices,
+                    out_pos)
+        return _finish(A, data.take(out_pos), out_indices, out_indptr, (n_rows, n_out_cols),
+                       canonical)
     # an index array: sort the request once
     cols = np.asarray(cols, dtype=np.intp)
     order = np.argsort(cols, kind="stable")
@@ -135,18 +143,17 @@ def select(A, rows, cols):
             indptr, indices, row_start, row_step, row_arr, n_rows, use_map, col_ptr,
             sorted_cols, _pieces(n_rows, serial), counts)
     nnz = int(counts.sum())
-    idx = index_dtype_for(n_out_cols, nnz)
+    idx = _out_index_dtype(indices, n_out_cols, nnz)
     out_indptr = _indptr_of(counts, idx)
     out_indices = np.empty(nnz, dtype=idx)
-    out_data = np.empty(nnz, dtype=data.dtype)
+    out_pos = np.empty(nnz, dtype=np.int64)
     if nnz:
         with parallel_section():
             _kernel("fill_column_gather", serial)(
-                indptr, indices, _raw(data), row_start, row_step, row_arr, use_map, col_ptr,
-                sorted_cols, order, out_indptr, _fill_blocks(out_indptr, serial), out_indices,
-                _raw(out_data))
+                indptr, indices, row_start, row_step, row_arr, use_map, col_ptr, sorted_cols,
+                order, out_indptr, _fill_blocks(out_indptr, serial), out_indices, out_pos)
     increasing = cols.size < 2 or bool(np.all(cols[1:] >= cols[:-1]))
-    return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols),
+    return _finish(A, data.take(out_pos), out_indices, out_indptr, (n_rows, n_out_cols),
                    canonical and increasing)
 
 
@@ -157,17 +164,20 @@ def _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical):
         # a contiguous block of storage
         lo = int(indptr[row_start]) if n_rows else 0
         hi = int(indptr[row_start + n_rows]) if n_rows else 0
-        idx = index_dtype_for(n, hi - lo)
+        idx = _out_index_dtype(indices, n, hi - lo)
         out_indptr = (indptr[row_start:row_start + n_rows + 1] - lo).astype(idx, copy=False)
         if n_rows == 0:
             out_indptr = np.zeros(1, dtype=idx)
-        out_indices = np.empty(hi - lo, dtype=idx)
-        out_data = np.empty(hi - lo, dtype=data.dtype)
-        serial = _is_serial(n_rows, hi - lo)
-        pieces = 1 if serial else 4 * convert._threads()
-        with parallel_section():
-            _kernel("copy_block", serial)(indices[lo:hi], out_indices, pieces)
-            _kernel("copy_block", serial)(_raw(data[lo:hi]), _raw(out_data), pieces)
+        if _is_serial(n_rows, hi - lo):
+            out_indices = indices[lo:hi].astype(idx, copy=True)
+            out_data = data[lo:hi].copy()
+        else:
+            out_indices = np.empty(hi - lo, dtype=idx)
+            out_data = np.empty(hi - lo, dtype=data.dtype)
+            pieces = 4 * convert._threads()
+            with parallel_section():
+                K.copy_block(indices[lo:hi], out_indices, pieces)
+                K.copy_block(_raw(data[lo:hi]), _raw(out_data), pieces)
         return _finish(A, out_data, out_indices, out_indptr, (n_rows, n), canonical)
     if row_arr.size == 0 and n_rows:
         row_arr = np.arange(row_start, row_start + n_rows * row_step, row_step, dtype=np.intp)
@@ -175,17 +185,16 @@ def _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical):
     if n_rows:
         np.subtract(indptr[row_arr + 1], indptr[row_arr], out=counts[1:])
     nnz = int(counts.sum())
-    idx = index_dtype_for(n, nnz)
+    idx = _out_index_dtype(indices, n, nnz)
     out_indptr = _indptr_of(counts, idx)
     out_indices = np.empty(nnz, dtype=idx)
-    out_data = np.empty(nnz, dtype=data.dtype)
+    out_pos = np.empty(nnz, dtype=np.int64)
     if nnz:
         serial = _is_serial(n_rows, nnz)
         with parallel_section():
-            _kernel("copy_rows", serial)(indptr, indices, _raw(data), 0, 1, row_arr, out_indptr,
-                                         _fill_blocks(out_indptr, serial), out_indices,
-                                         _raw(out_data))
-    return _finish(A, out_data, out_indices, out_indptr, (n_rows, n), canonical)
+            _kernel("copy_rows", serial)(indptr, indices, 0, 1, row_arr, out_indptr,
+                                         _fill_blocks(out_indptr, serial), out_indices, out_pos)
+    return _finish(A, data.take(out_pos), out_indices, out_indptr, (n_rows, n), canonical)
 
 
 @register("getitem_points", "csr", "cpu")
