@@ -60,10 +60,6 @@ EXCLUDED = {
 
 #: Tests of features spla does not have yet (strict expected failures), with the reason.
 NOT_YET = {
-    **{name: "writing (A[key] = x) is the writing half of the indexing issue (branch idx-write)"
-       for name in ("test_setelement", "test_negative_index_assignment", "test_scalar_assign_2",
-                    "test_index_scalar_assign", "test_fancy_indexing_seq_assign",
-                    "test_fancy_indexing_2d_assign")},
     "test_inplace_dense": "dense += A and -= A pass; dense *= A must rebind the name to "
                           "SciPy's sparse product, which NumPy allows only to classes without "
                           "__array_ufunc__ (spla defines it for np.sqrt(A) and friends)",
@@ -94,7 +90,7 @@ def _battery(name, creator):
         test_base._TestArithmetic,
         test_base._TestMinMax,
         test_base._TestGetNnzAxis,
-        # indexing, reading (the writing tests of _TestGetSet are in NOT_YET)
+        # indexing, reading (and _TestGetSet's setters; the writing classes are below)
         test_base._TestGetSet,
         test_base._TestSlicing,
         test_base._TestFancyIndexing,
@@ -141,19 +137,16 @@ TestSplaCSC = _battery("TestSplaCSC", spla.csc_array)
 
 
 # -- Writing (issue 19): SciPy's assignment classes --------------------------------------------
-# ``_TestGetSet``'s setters run here too (its reader, test_getelement, runs with the reads).
+# (``_TestGetSet``'s setters run in the battery above, with its reader.)
 
 WRITE_BASES = (
-    test_base._TestGetSet,
     test_base._TestSlicingAssign,
     test_base._TestFancyIndexingAssign,
     test_base._TestFancyMultidimAssign,
 )
 
 #: Writing tests that do not apply to spla arrays or wait for another feature, with the reason.
-WRITE_EXCLUDED = {
-    "test_getelement": "a read: it runs in the reading battery of _TestGetSet",
-}
+WRITE_EXCLUDED = {}
 WRITE_NOT_YET = {}
 
 
