@@ -138,8 +138,8 @@ def test_assignment_sequences_match_numpy(data, fmt, dtype, idx, canonical, m, n
         if kind == "sparse" and not _unique_targets(D, key):
             x = x.toarray() if sp.issparse(x) else x
         expected = D.copy()
-        if sp.issparse(x):  # SciPy's broadcasting rules for sparse values
-            ref = sp.csr_array(D)
+        if sp.issparse(x):  # SciPy's broadcasting rules for sparse values (COO's own)
+            ref = sp.coo_array(D) if fmt == "coo" else sp.csr_array(D)
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")

@@ -45,7 +45,7 @@ def targets(index):
         if i.ndim == 1:
             i = i[:, None]
     i, j = np.broadcast_arrays(i, j)  # ValueError when they do not broadcast, as SciPy
-    return i, j
+    return np.array(i), np.array(j)  # own, contiguous copies (the kernels take them)
 
 
 def coo_targets(index):
@@ -59,7 +59,8 @@ def coo_targets(index):
         i = i.reshape(i.shape + (1,) * max(j.ndim, 1 if type(col) is range else 0))
     elif type(col) is range:
         i = i.reshape(i.shape + (1,))
-    return np.broadcast_arrays(i, j)
+    i, j = np.broadcast_arrays(i, j)
+    return np.array(i), np.array(j)
 
 
 def _is_sparse(x):
