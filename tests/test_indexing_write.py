@@ -438,3 +438,16 @@ def test_row_order_flags_match_numpy(m, canonical, seed, big):
     S = sp.csr_array((d, j, p), shape=(m, 5))
     assert rows_canonical == S.has_canonical_format
     assert rows_sorted == S.has_sorted_indices
+
+
+def test_coo_callers_arrays_are_never_written():
+    data = np.array([1.0, 2.0])
+    row = np.array([0, 1], dtype=np.int32)
+    col = np.array([1, 0], dtype=np.int32)
+    saved = data.copy(), row.copy(), col.copy()
+    A = spla.coo_array((data, (row, col)), shape=(2, 2))
+    A[0, 1] = 5.0
+    A[:, 0] = 0.0
+    for before, after in zip(saved, (data, row, col)):
+        np.testing.assert_array_equal(before, after)
+    np.testing.assert_array_equal(A.toarray(), [[0, 5], [0, 0]])
