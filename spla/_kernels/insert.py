@@ -195,22 +195,6 @@ def insert_rows(indptr, indices, data, new_indptr, ptr, order, counts, cols, val
                 p += 1
 
 
-@njit(cache=True, nogil=True)
-def diagonal_offsets(indptr, indices, row0, col0, n_diag, sorted_rows, offsets):
-    """offsets[d] = position of entry (row0 + d, col0 + d): the diagonal's own
-    lookup for ``setdiag``. Returns the number absent, or -1 when some target is
-    stored twice."""
-    missing = 0
-    for d in range(n_diag):
-        o = _find(indptr, indices, row0 + d, col0 + d, sorted_rows)
-        offsets[d] = o
-        if o == -2:
-            return -1
-        if o == -1:
-            missing += 1
-    return missing
-
-
 @njit(parallel=True, cache=True, nogil=True)
 def row_order(indptr, indices, blocks, flags):
     """flags[b] = (1 if a row of block b is unsorted, 1 if one stores a column twice
