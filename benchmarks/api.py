@@ -105,6 +105,82 @@ def run(n, dtypes, repeat, select=None, spgemm=False, out=print):
     return rows
 
 
+# -- Writing (issue 19): A[i, j] = v in a loop and a bulk A[rows, cols] = v -------------------
+
+#: Targets at n = 2,000,000 (SciPy time / spla time); 1.0 on the small matrix.
+WRITE_TARGETS = {"1,000 scalar writes (existing)": 1.0, "A[rows, cols] = v (half new)": 2.0}
+
+
+def _write_cases(n, dtype):
+    """(name, make spla array, make SciPy array, write) for the writing cases: each
+    write runs on a fresh copy made outside the timed region (writes change the array)."""
+    d, i, p, shape = uniform(n)
+    d = d.astype(dtype) if dtype.kind == "f" else np.rint(d * 100).astype(dtype)
+    base = spla.csr_array((d, i, p), shape=shape)
+    rng = np.random.default_rng(5)
+    pick = rng.integers(0, d.size, 1000)
+    s_rows = (np.searchsorted(p, pick, side="right") - 1).tolist()
+    s_cols = i[pick].tolist()
+    one = dtype.type(1)
+
+    def scalar_loop(M):
+        for r, c in zip(s_rows, s_cols):
+            M[r, c] = one
+
+    k = min(200_000, d.size)  # 200,000 points at n = 2e6; 1,000 on the small matrix
+    pick = rng.integers(0, d.size, k // 2)
+    rows = np.concatenate([np.searchsorted(p, pick, side="right") - 1,
+                           rng.integers(0, shape[0], k - k // 2)])
+    cols = np.concatenate([i[pick], rng.integers(0, shape[1], k - k // 2)])
+    vals = rng.integers(1, 100, k).astype(dtype)
+
+    def bulk(M):
+        M[rows, cols] = vals
+
+    def make_spla():
+        return base.copy()
+
+    def make_scipy():
+        return sp.csr_array((d.copy(), i.copy(), p.copy()), shape=shape)
+
+    yield "1,000 scalar writes (existing)", make_spla, make_scipy, scalar_loop, True
+    yield "A[rows, cols] = v (half new)", make_spla, make_scipy, bulk, False
+
+
+def run_writes(n, dtypes, repeat, out=print):
+    """Time the writing cases, spla and SciPy alternating on fresh copies; medians."""
+    import time
+    import warnings
+
+    rows_out = []
+    for dtype in dtypes:
+        for name, make_a, make_s, write, reuse in _write_cases(n, np.dtype(dtype)):
+            times = {"spla": [], "scipy": []}
+            arrays = {"spla": make_a(), "scipy": make_s()}
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # SciPy's SparseEfficiencyWarning
+                for who in ("spla", "scipy"):  # warm-up (compilation, first copy)
+                    write(arrays[who] if reuse else (make_a() if who == "spla" else make_s()))
+                for _ in range(repeat):
+                    for who, make in (("spla", make_a), ("scipy", make_s)):
+                        M = arrays[who] if reuse else make()
+                        t = time.perf_counter()
+                        write(M)
+                        times[who].append(time.perf_counter() - t)
+                        del M
+            spla_ms = 1e3 * statistics.median(times["spla"])
+            scipy_ms = 1e3 * statistics.median(times["scipy"])
+            ratio = scipy_ms / spla_ms
+            target = WRITE_TARGETS.get(name) if n >= 1_000_000 else 1.0
+            verdict = "PASS" if ratio >= target else "FAIL"
+            rows_out.append({"case": name, "dtype": np.dtype(dtype).name, "n": n,
+                             "spla_ms": spla_ms, "scipy_ms": scipy_ms, "ratio": ratio,
+                             "target": target, "verdict": verdict})
+            out(f"| {name:<20} | {np.dtype(dtype).name:<7} | {spla_ms:10.3f} | "
+                f"{scipy_ms:10.3f} | {ratio:6.2f}x | {target:>5} | {verdict:<4} |")
+    return rows_out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.api",
                                 description=__doc__.split("\n")[0])
@@ -113,7 +189,8 @@ def main(argv=None):
                    help="rows of the small matrix (10 per row; default 100: 1,000 entries)")
     p.add_argument("--repeat", type=int, default=7, help="alternating repeats (median shown)")
     p.add_argument("--dtype", action="append", help="only these dtypes (default float64, int64)")
-    p.add_argument("-k", dest="select", help="only cases whose name contains this")
+    p.add_argument("-k", dest="select",
+                   help='only cases whose name contains this ("write": the writing cases)')
     p.add_argument("--spgemm", action="store_true", help="also time A @ A (slow)")
     args = p.parse_args(argv)
     dtypes = args.dtype or ["float64", "int64"]
@@ -123,8 +200,12 @@ def main(argv=None):
     print("| case                 | dtype   | spla ms    | SciPy ms   | ratio   | target | |")
     print("|----------------------|---------|------------|------------|---------|--------|------|")
     rows = run(args.n, dtypes, args.repeat, args.select, args.spgemm)
+    if not args.select or args.select == "write":
+        rows += run_writes(args.n, dtypes, min(args.repeat, 5))
     if args.small:
         rows_small = run(args.small, dtypes, args.repeat, args.select)
+        if not args.select or args.select == "write":
+            rows_small += run_writes(args.small, dtypes, args.repeat)
         rows += rows_small
     if rows:
         print(f"geometric mean ratio: {statistics.geometric_mean(r['ratio'] for r in rows):.2f}x")

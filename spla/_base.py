@@ -377,11 +377,19 @@ class SparseArray(OperatorMixin, abc.ABC):
             "Use a.any() or a.all()."
         )
 
+    # -- indexing (spla._indexing: reads; formats override __getitem__) --------------------
+
+    def __getitem__(self, key):
+        """``A[key]`` with SciPy's semantics (formats without reads answer through CSR)."""
+        from ._indexing.read import getitem_via_csr
+
+        return getitem_via_csr(self, key)
+
     def __iter__(self):
-        raise TypeError(
-            f"iteration over the rows of a {type(self).__name__} needs indexing, which spla "
-            "does not have yet; use .toarray() or .tocsr() and its indptr"
-        )
+        """The rows ``A[0], A[1], ...`` (1-D ``coo_array``; scalars of a 1-D array)."""
+        from ._indexing.read import iterate
+
+        return iterate(self)
 
     _FORMAT_NAMES = {
         "csr": "Compressed Sparse Row",

@@ -5,9 +5,11 @@ the SciPy array API).
 mixins (``_TestCommon``, ``_TestArithmetic``, ...) and a ``spcreator``, the
 array constructor under test. Here the same mixins run with ``spla.csr_array``
 and ``spla.csc_array`` as ``spcreator``, over every dtype of SciPy's
-``supported_dtypes`` that Numba compiles (all but long double). Indexing
-(``_TestGetSet``, ``_TestSlicing``, ``_TestFancy*``) belongs to the indexing
-issue and ``_TestSolve`` to the linalg issue; they are not collected here.
+``supported_dtypes`` that Numba compiles (all but long double). The reading
+classes of indexing (``_TestGetSet``, ``_TestSlicing``, ``_TestFancyIndexing``,
+``_TestFancyMultidim``) run too; the writing classes (``_TestSlicingAssign``,
+``_TestFancyIndexingAssign``, ``_TestFancyMultidimAssign``) belong to the
+writing half of the indexing issue, and ``_TestSolve`` to the linalg issue.
 
 Two lists below say which tests do not pass, each with its reason:
 
@@ -58,7 +60,6 @@ EXCLUDED = {
 
 #: Tests of features spla does not have yet (strict expected failures), with the reason.
 NOT_YET = {
-    "test_iterator": "iterating over rows needs A[i], which the indexing issue adds",
     "test_inplace_dense": "dense += A and -= A pass; dense *= A must rebind the name to "
                           "SciPy's sparse product, which NumPy allows only to classes without "
                           "__array_ufunc__ (spla defines it for np.sqrt(A) and friends)",
@@ -89,6 +90,11 @@ def _battery(name, creator):
         test_base._TestArithmetic,
         test_base._TestMinMax,
         test_base._TestGetNnzAxis,
+        # indexing, reading (and _TestGetSet's setters; the writing classes are below)
+        test_base._TestGetSet,
+        test_base._TestSlicing,
+        test_base._TestFancyIndexing,
+        test_base._TestFancyMultidim,
     )
 
     @classmethod
@@ -128,3 +134,56 @@ def _battery(name, creator):
 
 TestSplaCSR = _battery("TestSplaCSR", spla.csr_array)
 TestSplaCSC = _battery("TestSplaCSC", spla.csc_array)
+
+
+# -- Writing (issue 19): SciPy's assignment classes --------------------------------------------
+# (``_TestGetSet``'s setters run in the battery above, with its reader.)
+
+WRITE_BASES = (
+    test_base._TestSlicingAssign,
+    test_base._TestFancyIndexingAssign,
+    test_base._TestFancyMultidimAssign,
+)
+
+#: Writing tests that do not apply to spla arrays or wait for another feature, with the reason.
+WRITE_EXCLUDED = {}
+WRITE_NOT_YET = {}
+
+
+def _write_battery(name, creator):
+    @classmethod
+    def spcreator(cls, *args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=test_base.SparseEfficiencyWarning)
+            return creator(*args, **kwargs)
+
+    @classmethod
+    def init_class(cls):
+        cls.dat = np.array([[1, 0, 0, 2], [3, 0, 1, 0], [0, 2, 0, 0]], "d")
+        cls.datsp = cls.spcreator(cls.dat)
+        cls.checked_dtypes = list(DTYPES)
+        cls.dat_dtypes = {dt: cls.dat.astype(dt) for dt in cls.checked_dtypes}
+        cls.datsp_dtypes = {dt: cls.spcreator(cls.dat.astype(dt)) for dt in cls.checked_dtypes}
+        cls.is_array_test = True
+
+    namespace = {"spcreator": spcreator, "init_class": init_class,
+                 "math_dtypes": [np.bool_, np.int_, np.float64, np.complex128],
+                 "__module__": __name__}
+    for attr in ("asdense", "bsr_container", "coo_container", "csc_container", "csr_container",
+                 "dia_container", "dok_container", "lil_container"):
+        namespace[attr] = test_base._TestCommon.__dict__[attr]
+    cls = type(name, WRITE_BASES, namespace)
+    for test in [t for t in dir(cls) if t.startswith("test_")]:
+        if test in WRITE_EXCLUDED:
+            mark = pytest.mark.skip(reason=WRITE_EXCLUDED[test])
+        elif test in WRITE_NOT_YET:
+            mark = pytest.mark.xfail(strict=True, reason=WRITE_NOT_YET[test])
+        else:
+            continue
+        setattr(cls, test, mark(_own_copy(getattr(cls, test))))
+    cls.init_class()
+    return cls
+
+
+TestSplaCSRWrite = _write_battery("TestSplaCSRWrite", spla.csr_array)
+TestSplaCSCWrite = _write_battery("TestSplaCSCWrite", spla.csc_array)

@@ -181,6 +181,31 @@ class banded_array(DataMixin, SparseArray):
         self._data = data
         self._offsets = offsets
         self._shape = shape
+        self._owns_data = False
+
+    def __setitem__(self, key, x):
+        """``A[key] = x`` (SciPy's keys and values) inside the band: entries on stored
+        diagonals are written in place; a non-zero outside the band raises
+        ``ValueError`` naming the entry (write into ``A.tocsr()`` there).
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> A = spla.banded_array(np.eye(3) + np.eye(3, k=1))
+        >>> A[0, 1] = 5.0
+        >>> A[2, 0] = 0.0  # a zero outside the band changes nothing
+        >>> A.toarray()[0]
+        array([1., 5., 0.])
+        """
+        if self.device != "cpu":
+            raise NotImplementedError("writing into a banded_array on the GPU is not "
+                                      "implemented; write on the CPU and move it back")
+        from .._indexing.assign import assign_banded
+
+        data = assign_banded(self, key, x)
+        self._set(data, self._offsets, self._shape)
+        self._owns_data = True
+        self._invalidate()
 
     def _init_from_storage(self, arg, shape, dtype):
         data, offsets = arg

@@ -21,7 +21,6 @@ passed in are never written to.
 """
 
 import operator
-import warnings
 
 import numpy as np
 
@@ -33,6 +32,7 @@ from .._dtypes import VALUE_DTYPES, default_value_dtype, index_dtype_for, value_
 from . import registry
 from .arguments import check_axis, check_diagonal_offset, check_order, coo_coordinates
 from .coo import coo_array
+from .._indexing.read import getitem_compressed as _getitem_compressed
 from .validation import (
     as_1d,
     check_compressed,
@@ -91,6 +91,7 @@ class _compressed_array(DataMixin, SparseArray):
         self._indptr = indptr
         self._shape = tuple(int(d) for d in shape)
         self._device = device_of(data)
+        self._owns_data = False  # a write copies ``data`` once before writing into it
         self._invalidate()
 
     @classmethod
@@ -250,6 +251,12 @@ class _compressed_array(DataMixin, SparseArray):
         if src._derived.get("canonical"):
             self._derived["canonical"] = True
 
+    # -- indexing (spla._indexing.read) ----------------------------------------------------
+
+    def __getitem__(self, key):
+        """``A[key]`` as SciPy's csr_array/csc_array (see ``spla._indexing.read``)."""
+        return _getitem_compressed(self, key)
+
     # -- the axis swap -------------------------------------------------------------------
 
     def _swap(self, pair):
@@ -344,6 +351,16 @@ class _compressed_array(DataMixin, SparseArray):
             cached = self._derived["sorted"] = bool(_sorted_slices(major))
         return cached
 
+    @has_sorted_indices.setter
+    def has_sorted_indices(self, value):
+        # SciPy's setter: False makes sort_indices() sort again; True is not taken on
+        # trust (spla's kernels rely on it): the flag is read from the storage again
+        self._derived.pop("canonical", None)
+        self._derived.pop("sorted", None)
+        if not value:
+            self._derived["sorted"] = False
+            self._derived["canonical"] = False
+
     # -- the format contract ----------------------------------------------------------------
 
     def transpose(self, axes=None, copy=False):
@@ -425,8 +442,10 @@ class _compressed_array(DataMixin, SparseArray):
 
     def copy(self):
         """A deep copy."""
-        return self._from_parts(self._data.copy(), self._indices.copy(), self._indptr.copy(),
-                                self._shape, self._derived.get("canonical"))
+        out = self._from_parts(self._data.copy(), self._indices.copy(), self._indptr.copy(),
+                               self._shape, self._derived.get("canonical"))
+        out._owns_data = True
+        return out
 
     def _with_data(self, data, copy=True, copy_structure=None):
         """A new array with this structure and ``data``. The structure is copied by
@@ -730,17 +749,166 @@ class _compressed_array(DataMixin, SparseArray):
         s = s.asformat(self.format)
         self._set(s.data, s.indices, s.indptr, s.shape)
 
+    # -- writing (SciPy's __setitem__ and setdiag) ---------------------------------------------
+
+    def __setitem__(self, key, x):
+        """``A[key] = x`` with SciPy's semantics (see docs/api.md, "Writing").
+
+        Stored entries are overwritten in place (explicit zeros stay stored), absent
+        ones are inserted in one pass over the rows, the last of several writes to
+        one entry wins. Everything derived from the storage is forgotten.
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> A = spla.csr_array(np.eye(3))
+        >>> A[0, 2] = 5.0
+        >>> A[1:, 0] = [7.0, 8.0]
+        >>> A.toarray()
+        array([[1., 0., 5.],
+               [7., 1., 0.],
+               [8., 0., 1.]])
+        """
+        if type(key) is tuple and len(key) == 2 and self._device == "cpu":
+            r, c = key
+            if type(r) in _INT_TYPES and type(c) in _INT_TYPES:
+                r, c = int(r), int(c)
+                m, n = self._shape
+                if -m <= r < m and -n <= c < n:
+                    self._set_scalar(r + m if r < 0 else r, c + n if c < 0 else c, x)
+                    return
+        if self._device != "cpu":
+            raise NotImplementedError(
+                f"writing into a {type(self).__name__} on {self.device} is not implemented; "
+                "write on the CPU (A.to_device('cpu')) and move the result back"
+            )
+        from .._indexing.assign import assign
+
+        assign(self._shape, self.dtype, key, x, self._write_entries, self._zero_entries,
+               self.format)
+
+    def _set_scalar(self, row, col, x):
+        from .._indexing.assign import scalar_value
+
+        v = scalar_value(x, self._data.dtype)
+        i, j = (row, col) if self._row_major else (col, row)
+        sorted_rows = self._rows_sorted()
+        if self._owns_data:
+            o = _backend("find_entry", self)(self._indptr, self._indices, i, j, sorted_rows)
+            if o >= 0:
+                self._data[o] = v[0]
+                self._values_written()
+                return
+        self._write_entries(np.array([row], np.int64), np.array([col], np.int64), v)
+
+    def _rows_sorted(self):
+        """Whether every major slice is sorted (one pass that also tells whether the
+        storage is canonical; both are kept in the derived-state cache)."""
+        derived = self._derived
+        known = derived.get("sorted")
+        if known is not None:
+            return known
+        if derived.get("canonical"):
+            return True
+        rows_sorted, canonical = _backend("row_order", self)(self._indptr, self._indices)
+        derived["sorted"] = rows_sorted
+        derived["canonical"] = canonical
+        return rows_sorted
+
+    def _values_written(self):
+        """Forget what was derived from the values (the structure flags stay true)."""
+        derived = self._derived
+        keep = {k: derived[k] for k in ("canonical", "sorted") if k in derived}
+        derived.clear()  # also for the views that share this storage (A.T)
+        derived.update(keep)
+
+    def _install(self, data, indices, indptr, status, flags):
+        if status == "values" and data is self._data:
+            self._values_written()
+            return
+        self._set(data, indices, indptr, self._shape)
+        self._owns_data = True
+        if status == "canonical":
+            self._derived["canonical"] = True
+        else:  # values only, or entries inserted: sorted rows stay sorted, no duplicates added
+            self._derived.update(flags)
+
+    def _flags(self):
+        return {k: v for k, v in self._derived.items() if k in ("canonical", "sorted")}
+
+    def _write_entries(self, rows, cols, values):
+        """Write ``values`` at (rows, cols) (int64, in range; values of this dtype)."""
+        i, j = self._swap((rows, cols))
+        sorted_rows = self._rows_sorted()
+        flags = self._flags()
+        flags["sorted"] = sorted_rows
+        out = _backend("write_entries", self)(
+            self._data, self._indices, self._indptr, self._swap(self._shape), i, j,
+            np.ascontiguousarray(values, dtype=self._data.dtype), sorted_rows,
+            self._owns_data)
+        self._install(*out, flags)
+
+    def _zero_entries(self, rows, cols):
+        """Set the stored entries among (rows, cols) to zero (nothing inserted)."""
+        i, j = self._swap((rows, cols))
+        sorted_rows = self._rows_sorted()
+        flags = self._flags()
+        flags["sorted"] = sorted_rows
+        out = _backend("zero_entries", self)(
+            self._data, self._indices, self._indptr, self._swap(self._shape), i, j,
+            sorted_rows, self._owns_data)
+        self._install(*out, flags)
+
     def setdiag(self, values, k=0):
-        """Set the ``k``-th diagonal to ``values`` (a scalar or a sequence), in place."""
-        self._require_cpu("setdiag")
-        s = self._deduped().to_scipy().copy()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            s.setdiag(values, k)
-        s = s.asformat(self.format)
-        s.sum_duplicates()
-        self._set(s.data, s.indices, s.indptr, s.shape)
-        self._derived["canonical"] = True
+        """Set the ``k``-th diagonal to ``values`` (a scalar or a sequence), in place.
+
+        As SciPy: a sequence shorter than the diagonal sets its first entries, a
+        longer one is cut; stored entries are overwritten and absent ones
+        inserted (zeros too), in one pass over the rows.
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> A = spla.csr_array(np.zeros((2, 3)))
+        >>> A.setdiag([1.0, 2.0], k=1)
+        >>> A.toarray()
+        array([[0., 1., 0.],
+               [0., 0., 2.]])
+        """
+        M, N = self.shape
+        k = operator.index(k)
+        if (k > 0 and k >= N) or (k < 0 and -k >= M):
+            raise ValueError("k exceeds array dimensions")
+        if self.device != "cpu":
+            raise NotImplementedError(
+                f"setdiag of a {type(self).__name__} on {self.device} is not implemented; "
+                "use the CPU (A.to_device('cpu'))"
+            )
+        rows, cols, x = _diagonal_targets(self.shape, np.asarray(values), k, self.dtype)
+        if x.size:
+            self._write_entries(rows, cols, x)
+
+
+#: Key types of the scalar write's fast path (bool is not among them: SciPy reads it
+#: through the normaliser).
+_INT_TYPES = frozenset((int, np.int64, np.int32, np.intp, np.uint32, np.uint64))
+
+
+def _diagonal_targets(shape, values, k, dtype):
+    """SciPy's ``_setdiag`` targets and values: (rows, cols, values) of the diagonal."""
+    M, N = shape
+    n = min(M + k, N) if k < 0 else min(M, N - k)
+    if values.ndim != 0:
+        n = min(n, len(values))
+    n = max(n, 0)
+    d = np.arange(n, dtype=np.int64)
+    rows, cols = (d - k, d) if k < 0 else (d, d + k)
+    if values.ndim != 0:
+        values = values[:n]
+    x = np.atleast_1d(np.asarray(values, dtype=dtype)).ravel()
+    if x.squeeze().shape != rows.squeeze().shape:
+        x = np.broadcast_to(x, rows.shape)
+    return rows, cols, np.ascontiguousarray(x)
 
 
 class csr_array(_compressed_array):

@@ -616,6 +616,29 @@ class coo_array(DataMixin, SparseArray):
         return csc_array._from_parts(t.data, t.indices, t.indptr, self.shape,
                                      t._derived.get("canonical"))
 
+    def __setitem__(self, key, x):
+        """``A[key] = x`` for 1-D and 2-D arrays, as SciPy's ``coo_array``: the stored
+        entries at the targets are removed and the non-zero written values appended
+        (``A[i, j] = 0`` stores its zero). The last of several writes to one entry
+        wins, as in NumPy (SciPy's COO keeps the first).
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> A = spla.coo_array(np.eye(2))
+        >>> A[0, 1] = 3.0
+        >>> A[1] = [4.0, 0.0]
+        >>> A.toarray()
+        array([[1., 3.],
+               [4., 0.]])
+        """
+        from .._indexing.assign import assign_coo
+
+        result = assign_coo(self, key, x)
+        if result is not None:
+            coords, data = result
+            self._set(coords, data, self._shape, False)
+
     def to_scipy(self):
         """``scipy.sparse.coo_array`` sharing this array's memory."""
         import scipy.sparse as sp
@@ -724,6 +747,15 @@ class coo_array(DataMixin, SparseArray):
         coords = _unravel(flat, shape, idx, order)
         data = self.data.copy() if copy else self.data
         return self._from_parts(data, coords, shape, False)
+
+    # -- indexing (spla._indexing.read) ------------------------------------------------
+
+    def __getitem__(self, key):
+        """``A[key]`` as SciPy's coo_array: a coo_array of any dimension, or a NumPy
+        scalar when every axis gets an integer (see ``spla._indexing.read``)."""
+        from .._indexing.read import getitem_coo
+
+        return getitem_coo(self, key)
 
     # -- queries -------------------------------------------------------------------
 

@@ -191,6 +191,29 @@ class nm_array(DataMixin, SparseArray):
 
     # -- construction ------------------------------------------------------------
 
+    def __setitem__(self, key, x):
+        """``A[key] = x`` (SciPy's keys and values) when the result keeps the N:M rule;
+        otherwise ``ValueError`` naming the row and group that would break it. The
+        array is repacked (O(rows x cols)); GPU arrays are refused.
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> A = spla.nm_array(np.array([[1.0, 0, 0, 2]]), n=2, m=4)
+        >>> A[0, 3] = 7.0
+        >>> A.toarray()
+        array([[1., 0., 0., 7.]])
+        """
+        if self.device != "cpu":
+            raise NotImplementedError("writing into an nm_array on the GPU is not "
+                                      "implemented; write on the CPU and move it back")
+        from .._indexing.assign import assign_nm
+
+        dense = assign_nm(self, key, x)
+        packed = nm_array(dense, n=self._n, m=self._m, dtype=self.dtype)
+        self._set(packed._values, packed._packed, self._n, self._m, self._shape)
+        self._invalidate()
+
     def _set(self, values, packed, n, m, shape):
         self._values = values
         self._packed = packed

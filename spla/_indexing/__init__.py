@@ -1,0 +1,1 @@
+"""Indexing: key normalisation (``keys``) and the reads of every format (``read``)."""

@@ -1,0 +1,246 @@
+"""``A[key]`` for every format, with the results of SciPy 1.17's sparse arrays.
+
+CSR and CSC (``getitem_compressed``) read through the axis swap: a selection of
+rows and columns becomes a selection of major and minor slices of the CSR
+reading of the storage (``_major()``), answered by the ``"getitem_select"``,
+``"getitem_points"`` and ``"getitem_scalar"`` entries of the dispatch table.
+Results are those of ``scipy.sparse.csr_array`` / ``csc_array``:
+
+- ``A[i, j]``: a NumPy scalar of ``A.dtype`` (duplicates summed);
+- ``A[i]``, ``A[i, :]``, ``A[:, j]``, ``A[i, cols]``: a 1-D ``coo_array``;
+- slices, index arrays and 1-D boolean masks on either axis (``A[1:3]``,
+  ``A[[0, 2]]``, ``A[rows, 2:5]``, ``A[np.ix_(r, c)]``): a 2-D array of A's
+  format;
+- two index arrays that broadcast to 1-D (``A[rows, cols]``, a 2-D boolean
+  mask): a dense NumPy array; to 2-D (not of the outer ``ix_`` form): a
+  sparse array of A's format built from the values;
+- ``None`` axes reshape the result as SciPy does (a sparse result of another
+  shape becomes a ``coo_array``); results of more than two dimensions raise
+  ``IndexError`` as SciPy's CSR does (``coo_array`` has them).
+
+COO (``getitem_coo``) answers every key with a ``coo_array`` of any number of
+dimensions (a NumPy scalar when every axis gets an integer), by filtering its
+coordinates, as SciPy's ``coo_array``; duplicates are summed only in a scalar.
+N:M and banded arrays answer through CSR. Arrays whose storage is on a GPU
+raise ``NotImplementedError`` (move them with ``to_device("cpu")`` first): no
+read copies storage between devices behind the caller's back.
+"""
+
+import numpy as np
+
+from .. import _dispatch
+from .keys import normalize_key
+
+_CPU = "cpu"
+
+
+def _on_gpu(A):
+    raise NotImplementedError(
+        f"indexing a {type(A).__name__} on {A.device} is not implemented yet; "
+        "index A.to_device('cpu') (reads do not copy between devices behind your back)"
+    )
+
+
+def _package(res, shape):
+    """SciPy's last step: the core result reshaped to the requested shape."""
+    from .._base import SparseArray
+
+    if isinstance(res, SparseArray):
+        if res.shape == shape:
+            return res
+        res = res if res.format == "coo" else res.tocoo()
+        return res.reshape(shape)
+    if np.shape(res) == shape:
+        return res
+    return np.reshape(res, shape)
+
+
+# ---------------------------------------------------------------------------
+# CSR and CSC
+# ---------------------------------------------------------------------------
+
+
+def getitem_compressed(A, key):
+    """``A[key]`` for a ``csr_array`` or ``csc_array`` (see the module docstring)."""
+    if type(key) is tuple and len(key) == 2 and type(A._data) is np.ndarray:
+        # the scalar read: as short as Python allows
+        i, j = key
+        if type(i) is int and type(j) is int:
+            m, n = A._shape
+            if -m <= i < m and -n <= j < n:
+                if i < 0:
+                    i += m
+                if j < 0:
+                    j += n
+                if not A._row_major:
+                    i, j = j, i
+                return _dispatch.lookup("getitem_scalar", "csr", _CPU)(A, i, j)
+    k = normalize_key(key, A._shape, A.format)
+    if len(k.shape) > 2:
+        raise IndexError(
+            f"Indexing that leads to >2D is not supported by {A.format} format. "
+            "Try converting to COO format"
+        )
+    if type(A._data) is not np.ndarray:
+        _on_gpu(A)
+    return _package(_read_compressed(A, *k.index), k.shape)
+
+
+def _axis_selection(idx):
+    if type(idx) is int:
+        return range(idx, idx + 1)
+    if type(idx) is range:
+        return idx
+    return np.ascontiguousarray(idx.ravel(), dtype=np.intp)
+
+
+def _read_compressed(A, r, c):
+    if type(r) is int and type(c) is int:
+        i, j = A._swap((r, c))
+        return _dispatch.lookup("getitem_scalar", "csr", _CPU)(A, i, j)
+    if isinstance(r, np.ndarray) and isinstance(c, np.ndarray) and not (
+        r.ndim == 2 and r.shape[1] == 1 and (c.ndim == 1 or c.shape[0] == 1)
+    ):
+        # inner indexing: one value per broadcast pair
+        rb, cb = np.broadcast_arrays(r, c)
+        if rb.size == 0:
+            return type(A)(np.atleast_2d(rb).shape, dtype=A.dtype)
+        major, minor = A._swap((rb, cb))
+        values = _dispatch.lookup("getitem_points", "csr", _CPU)(
+            A._major(), np.ascontiguousarray(major.ravel()), np.ascontiguousarray(minor.ravel()))
+        if rb.ndim == 1:
+            return values
+        return type(A)(values.reshape(rb.shape))
+    rows, cols = _axis_selection(r), _axis_selection(c)
+    major, minor = A._swap((rows, cols))
+    out = _dispatch.lookup("getitem_select", "csr", _CPU)(A._major(), major, minor)
+    return A._from_major(out)
+
+
+# ---------------------------------------------------------------------------
+# COO (any number of dimensions)
+# ---------------------------------------------------------------------------
+
+
+def getitem_coo(A, key):
+    """``A[key]`` for a ``coo_array`` (see the module docstring)."""
+    from .._formats.coo import coo_array
+
+    k = normalize_key(key, A.shape, "coo")
+    if type(A.data) is not np.ndarray:
+        _on_gpu(A)
+    data = A.data
+    coords = [np.asarray(co) for co in A.coords]
+    keep = None
+    kept = []  # (axis, new coordinate or None for "as stored") of the range axes
+    arrays = []  # (axis, index array) of the array axes
+    for ax, idx in enumerate(k.index):
+        co = coords[ax]
+        n = A.shape[ax]
+        if type(idx) is int:
+            sel = co == idx
+            keep = sel if keep is None else keep & sel
+        elif type(idx) is range:
+            if idx.step == 1 and idx.start == 0 and idx.stop == n:
+                kept.append((ax, None))
+                continue
+            start, step = idx.start, idx.step
+            if step > 0:
+                sel = (co >= start) & (co < idx.stop)
+                off = co.astype(np.int64) - start
+            else:
+                sel = (co <= start) & (co > idx.stop)
+                off = start - co.astype(np.int64)
+            if abs(step) != 1:
+                q, rem = np.divmod(off, abs(step))
+                sel &= rem == 0
+                off = q
+            keep = sel if keep is None else keep & sel
+            kept.append((ax, off))
+        else:
+            arrays.append((ax, idx))
+    if keep is None:
+        pick = None
+    else:
+        pick = np.flatnonzero(keep)
+    if k.shape == ():
+        values = data if pick is None else data[pick]
+        return values.sum().astype(A.dtype, copy=False)
+
+    def taken(values):
+        return values if pick is None else values[pick]
+
+    new_data = taken(data)
+    new_coords = [taken(coords[ax] if off is None else off) for ax, off in kept]
+    if arrays:
+        ent, pos = _match_coordinates(
+            [taken(coords[ax]) for ax, _ in arrays], [idx for _, idx in arrays],
+            [A.shape[ax] for ax, _ in arrays])
+        new_data = new_data[ent]
+        new_coords = [co[ent] for co in new_coords]
+        arr_coords = list(np.unravel_index(pos, k.array_shape))
+        pos_list = k.arr_int_pos
+        if len(pos_list) == pos_list[-1] - pos_list[0] + 1:
+            at = pos_list[0]
+            new_coords = new_coords[:at] + arr_coords + new_coords[at:]
+        else:
+            new_coords = arr_coords + new_coords
+    if k.none_pos:
+        zeros = np.zeros(new_data.size, dtype=np.int64)
+        for at in k.none_pos:
+            new_coords.insert(at, zeros.copy())
+    shape = k.shape
+    idx = np.int32 if max(shape, default=0) <= np.iinfo(np.int32).max else np.int64
+    new_coords = tuple(np.ascontiguousarray(co, dtype=idx) for co in new_coords)
+    return coo_array._from_parts(np.ascontiguousarray(new_data), new_coords, shape, False)
+
+
+def _match_coordinates(entry_coords, index_arrays, dims):
+    """Pairs (stored entry, index position) whose coordinates agree on every array axis.
+
+    ``entry_coords``: the stored entries' coordinates on those axes; ``index_arrays``:
+    the (broadcastable) index arrays. Returns ``(entry, position)`` arrays, by entry
+    then increasing position. O((nnz + P) log P) time, no nnz x P table.
+    """
+    bcast = np.broadcast_arrays(*index_arrays)
+    wanted = [b.ravel() for b in bcast]
+    if not entry_coords[0].size or not wanted[0].size:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty
+    if float(np.prod([max(d, 1) for d in dims], dtype=np.float64)) < 2.0 ** 62:
+        key_e = np.ravel_multi_index([e.astype(np.int64) for e in entry_coords], dims)
+        key_w = np.ravel_multi_index([w.astype(np.int64) for w in wanted], dims)
+    else:  # too many positions for one int64: number the distinct tuples instead
+        both = np.stack([np.concatenate([e.astype(np.int64), w.astype(np.int64)])
+                         for e, w in zip(entry_coords, wanted)])
+        _, ids = np.unique(both, axis=1, return_inverse=True)
+        ids = ids.ravel()
+        key_e, key_w = ids[:entry_coords[0].size], ids[entry_coords[0].size:]
+    order = np.argsort(key_w, kind="stable")
+    sorted_w = key_w[order]
+    lo = np.searchsorted(sorted_w, key_e, "left")
+    hi = np.searchsorted(sorted_w, key_e, "right")
+    counts = hi - lo
+    ent = np.repeat(np.arange(key_e.size), counts)
+    starts = np.cumsum(counts) - counts
+    pos = order[lo[ent] + (np.arange(ent.size) - starts[ent])]
+    return ent, pos
+
+
+# ---------------------------------------------------------------------------
+# every other format, and iteration
+# ---------------------------------------------------------------------------
+
+
+def getitem_via_csr(A, key):
+    """``A[key]`` for formats without reads of their own (N:M, banded): through CSR."""
+    if A.device != "cpu":
+        _on_gpu(A)
+    return A.tocsr()[key]
+
+
+def iterate(A):
+    """``iter(A)``: ``A[0]``, ``A[1]``, ... (rows as 1-D ``coo_array``; scalars of a 1-D
+    array), as SciPy's sparse arrays iterate."""
+    for i in range(A.shape[0]):
+        yield A[i]

@@ -1,0 +1,276 @@
+"""Indexing reads of CSR storage: row gathers, column selections, point reads.
+
+Every kernel reads CSR storage ``(indptr, indices, data)`` that may hold
+duplicates and unsorted rows, and validates nothing: ``spla._indexing.keys``
+resolved negative indices and checked every bound before a kernel runs.
+
+Rows to read are given as ``(row_start, row_step, rows)``: output row ``i``
+reads source row ``rows[i]`` when ``rows`` is not empty, else ``row_start + i *
+row_step`` (a slice costs no index array). Outputs are built in two passes
+(count, then fill) so that they are allocated once; ``out_indptr`` is the
+prefix sum of the counts. The fill kernels write the output's indices and, for
+each output entry, the position of the stored entry it copies (``out_pos``):
+the caller gathers the values with one ``numpy.take``, so the kernels never see
+the value dtype (one compilation per index dtype serves every value dtype,
+float16 and bfloat16 included). Point reads return positions and match counts;
+the caller gathers (and, for duplicates, sums) the values.
+
+Each parallel kernel has a serial twin in ``SERIAL`` for inputs too small to
+repay waking the threads.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .twins import twin
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _source_row(i, row_start, row_step, rows):
+    if rows.size:
+        return rows[i]
+    return row_start + i * row_step
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _lower_bound(a, lo, hi, x):
+    """First position in sorted ``a[lo:hi]`` whose value is not below ``x``."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+# ---------------------------------------------------------------------------
+# whole rows
+# ---------------------------------------------------------------------------
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def copy_rows(indptr, indices, row_start, row_step, rows, out_indptr, blocks, out_indices,
+              out_pos):
+    """Copy whole source rows into the output rows (``out_indptr`` already known).
+
+    ``blocks`` holds the boundaries of blocks of output rows of about equal work.
+    """
+    for b in prange(blocks.size - 1):
+        for i in range(blocks[b], blocks[b + 1]):
+            r = _source_row(i, row_start, row_step, rows)
+            src = indptr[r]
+            dst = out_indptr[i]
+            n = out_indptr[i + 1] - dst
+            for k in range(n):
+                out_indices[dst + k] = indices[src + k]
+                out_pos[dst + k] = src + k
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def copy_block(src, dst, n_pieces):
+    """``dst[:] = src`` in ``n_pieces`` parallel pieces (the storage of a row slice)."""
+    n = dst.size
+    for p in prange(n_pieces):
+        lo = n * p // n_pieces
+        hi = n * (p + 1) // n_pieces
+        for k in range(lo, hi):
+            dst[k] = src[k]
+
+
+# ---------------------------------------------------------------------------
+# columns in a range (a slice with any step; one column is range(j, j + 1))
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _range_pos(c, c_start, c_step, c_len):
+    """Output column of source column ``c`` in range(c_start, ., c_step) of c_len, or -1."""
+    if c_step > 0:
+        d = c - c_start
+        if d < 0:
+            return -1
+        q = d // c_step
+        if q >= c_len or q * c_step != d:
+            return -1
+        return q
+    d = c_start - c
+    if d < 0:
+        return -1
+    q = d // (-c_step)
+    if q >= c_len or q * (-c_step) != d:
+        return -1
+    return q
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def count_column_range(indptr, indices, row_start, row_step, rows, n_rows, c_start, c_step,
+                       c_len, sorted_rows, n_pieces, counts):
+    """``counts[i + 1]`` = entries of output row ``i`` whose column lies in the range.
+
+    With ``sorted_rows`` and a unit step, a binary search finds the range's first
+    entry in each row (long rows cost their answer, not their length).
+    """
+    for p in prange(n_pieces):
+        for i in range(n_rows * p // n_pieces, n_rows * (p + 1) // n_pieces):
+            r = _source_row(i, row_start, row_step, rows)
+            lo = indptr[r]
+            hi = indptr[r + 1]
+            cnt = 0
+            if sorted_rows and c_step == 1:
+                k = _lower_bound(indices, lo, hi, c_start)
+                stop = c_start + c_len
+                while k < hi and indices[k] < stop:
+                    cnt += 1
+                    k += 1
+            else:
+                for k in range(lo, hi):
+                    if _range_pos(indices[k], c_start, c_step, c_len) >= 0:
+                        cnt += 1
+            counts[i + 1] = cnt
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def fill_column_range(indptr, indices, row_start, row_step, rows, c_start, c_step, c_len,
+                      sorted_rows, out_indptr, blocks, out_indices, out_pos):
+    """Fill the output rows counted by ``count_column_range``. A negative step reads
+    each row backwards, so that sorted rows give sorted output."""
+    for b in prange(blocks.size - 1):
+        for i in range(blocks[b], blocks[b + 1]):
+            r = _source_row(i, row_start, row_step, rows)
+            lo = indptr[r]
+            hi = indptr[r + 1]
+            dst = out_indptr[i]
+            if sorted_rows and c_step == 1:
+                k = _lower_bound(indices, lo, hi, c_start)
+                stop = c_start + c_len
+                while k < hi and indices[k] < stop:
+                    out_indices[dst] = indices[k] - c_start
+                    out_pos[dst] = k
+                    dst += 1
+                    k += 1
+            elif c_step > 0:
+                for k in range(lo, hi):
+                    q = _range_pos(indices[k], c_start, c_step, c_len)
+                    if q >= 0:
+                        out_indices[dst] = q
+                        out_pos[dst] = k
+                        dst += 1
+            else:
+                for k in range(hi - 1, lo - 1, -1):
+                    q = _range_pos(indices[k], c_start, c_step, c_len)
+                    if q >= 0:
+                        out_indices[dst] = q
+                        out_pos[dst] = k
+                        dst += 1
+
+
+# ---------------------------------------------------------------------------
+# columns from an index array (repeats, any order)
+# ---------------------------------------------------------------------------
+#
+# The requested columns are sorted once (``order``: positions in the request,
+# stably sorted by column; ``sorted_cols = cols[order]``). A source entry of
+# column c matches the request positions order[lo:hi], where [lo, hi) is the run
+# of c in sorted_cols: read from ``col_ptr[c]:col_ptr[c + 1]`` when a column map
+# is affordable (one shared array of n_cols + 1, never one per thread), else
+# found by binary search in sorted_cols.
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _run_of(c, use_map, col_ptr, sorted_cols):
+    if use_map:
+        return col_ptr[c], col_ptr[c + 1]
+    lo = _lower_bound(sorted_cols, 0, sorted_cols.size, c)
+    hi = lo
+    while hi < sorted_cols.size and sorted_cols[hi] == c:
+        hi += 1
+    return lo, hi
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def count_column_gather(indptr, indices, row_start, row_step, rows, n_rows, use_map, col_ptr,
+                        sorted_cols, n_pieces, counts):
+    """``counts[i + 1]`` = output entries of output row ``i`` (one per matching request)."""
+    for p in prange(n_pieces):
+        for i in range(n_rows * p // n_pieces, n_rows * (p + 1) // n_pieces):
+            r = _source_row(i, row_start, row_step, rows)
+            cnt = 0
+            for k in range(indptr[r], indptr[r + 1]):
+                lo, hi = _run_of(indices[k], use_map, col_ptr, sorted_cols)
+                cnt += hi - lo
+            counts[i + 1] = cnt
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def fill_column_gather(indptr, indices, row_start, row_step, rows, use_map, col_ptr,
+                       sorted_cols, order, out_indptr, blocks, out_indices, out_pos):
+    """Fill the rows counted by ``count_column_gather``: entries in source order,
+    each followed by its request positions in increasing order."""
+    for b in prange(blocks.size - 1):
+        for i in range(blocks[b], blocks[b + 1]):
+            r = _source_row(i, row_start, row_step, rows)
+            dst = out_indptr[i]
+            for k in range(indptr[r], indptr[r + 1]):
+                lo, hi = _run_of(indices[k], use_map, col_ptr, sorted_cols)
+                for q in range(lo, hi):
+                    out_indices[dst] = order[q]
+                    out_pos[dst] = k
+                    dst += 1
+
+
+# ---------------------------------------------------------------------------
+# point reads
+# ---------------------------------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def find_one(indptr, indices, r, c, sorted_rows):
+    """``(position, matches)`` of column ``c`` in row ``r`` (position -1 when absent):
+    a scan of short or unsorted rows, a binary search of long sorted ones."""
+    lo = indptr[r]
+    hi = indptr[r + 1]
+    if sorted_rows and hi - lo > 16:
+        k = _lower_bound(indices, lo, hi, c)
+        if k < hi and indices[k] == c:
+            m = 1
+            while k + m < hi and indices[k + m] == c:
+                m += 1
+            return k, m
+        return -1, 0
+    pos = -1
+    m = 0
+    for k in range(lo, hi):
+        if indices[k] == c:
+            if m == 0:
+                pos = k
+            m += 1
+    return pos, m
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def find_points(indptr, indices, rows, cols, sorted_rows, n_pieces, out_pos, out_count):
+    """``find_one`` for every pair ``(rows[t], cols[t])``."""
+    n = rows.size
+    for p in prange(n_pieces):
+        for t in range(n * p // n_pieces, n * (p + 1) // n_pieces):
+            pos, m = find_one(indptr, indices, rows[t], cols[t], sorted_rows)
+            out_pos[t] = pos
+            out_count[t] = m
+
+
+# ---------------------------------------------------------------------------
+# serial twins
+# ---------------------------------------------------------------------------
+
+
+def _serial_twin(dispatcher):
+    name = dispatcher.py_func.__name__
+    return twin(dispatcher, name + "_serial", dict(cache=True, nogil=True),
+                doc=f"Serial version of ``{name}``.")
+
+
+#: Serial twins by the name of the parallel kernel.
+SERIAL = {f.py_func.__name__: _serial_twin(f) for f in (
+    copy_rows, count_column_range, fill_column_range, count_column_gather,
+    fill_column_gather, find_points)}
