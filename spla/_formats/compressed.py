@@ -33,6 +33,7 @@ from .._dtypes import VALUE_DTYPES, default_value_dtype, index_dtype_for, value_
 from . import registry
 from .arguments import check_axis, check_diagonal_offset, check_order, coo_coordinates
 from .coo import coo_array
+from .csr1d import CSR1DMixin
 from .validation import (
     as_1d,
     check_compressed,
@@ -196,7 +197,8 @@ class _compressed_array(DataMixin, SparseArray):
             raise TypeError(f"cannot build a {type(self).__name__} from {type(arg).__name__}")
         if dense.ndim == 1:
             raise ValueError(
-                f"{type(self).__name__} is 2-D; for a 1-D sparse array use spla.coo_array "
+                f"{type(self).__name__} is 2-D; for a 1-D sparse array use spla.csr_array "
+                f"or spla.coo_array "
                 f"(got shape {dense.shape})"
             )
         if dense.ndim != 2:
@@ -741,7 +743,7 @@ class _compressed_array(DataMixin, SparseArray):
         self._derived["canonical"] = True
 
 
-class csr_array(_compressed_array):
+class csr_array(CSR1DMixin, _compressed_array):
     """Compressed sparse row array.
 
     Parameters
