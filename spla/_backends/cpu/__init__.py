@@ -4,4 +4,4 @@ Importing this package registers, in ``spla._dispatch``, the CPU implementation
 of every operation of every format, one module per format.
 """
 
-from . import banded, csr, ml, nm  # noqa: F401
+from . import banded, csr, ml, nm, reshape  # noqa: F401
