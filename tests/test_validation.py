@@ -75,8 +75,9 @@ def test_unsupported_dense_input(arg):
 @pytest.mark.parametrize("arg", [np.ones(3), np.ones((2, 2, 2)), np.float64(1.0), [[[1.0]]],
                                  np.ones((1, 1, 1, 1))])
 def test_dense_input_must_be_2d(arg):
-    with pytest.raises(ValueError, match="2-D"):
-        spla.csr_array(arg)
+    if np.ndim(arg) != 1:  # csr_array takes 1-D input, as SciPy's (tests/test_csr_1d.py)
+        with pytest.raises(ValueError, match="2-D"):
+            spla.csr_array(arg)
     with pytest.raises(ValueError, match="2-D"):
         spla.csc_array(arg)
 
@@ -84,7 +85,7 @@ def test_dense_input_must_be_2d(arg):
 @pytest.mark.parametrize("shape, exc, match", [
     ((-1, 3), ValueError, "negative"),
     ((2, 3, 4), ValueError, "two dimensions"),
-    ((3,), ValueError, "two dimensions"),
+    ((3,), ValueError, "indptr has length 4, expected 2"),  # 1-D: one row of storage
     (("a", 3), TypeError, "tuple of two integers"),
     ((2.5, 3), TypeError, "tuple of two integers"),
 ])
@@ -128,8 +129,9 @@ def test_scipy_1d_input():
     v = sp.coo_array(np.ones(3))
     if v.ndim != 1:
         pytest.skip("this SciPy has no 1-D sparse arrays")
+    assert spla.csr_array(v).shape == (3,)  # SciPy's 1-D CSR
     with pytest.raises(ValueError, match="2-D"):
-        spla.csr_array(v)
+        spla.csc_array(v)
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])

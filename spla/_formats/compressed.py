@@ -33,6 +33,7 @@ from . import registry
 from .arguments import check_axis, check_diagonal_offset, check_order, coo_coordinates
 from .coo import coo_array
 from .._indexing.read import getitem_compressed as _getitem_compressed
+from .csr1d import CSR1DMixin
 from .validation import (
     as_1d,
     check_compressed,
@@ -199,7 +200,8 @@ class _compressed_array(DataMixin, SparseArray):
             raise TypeError(f"cannot build a {type(self).__name__} from {type(arg).__name__}")
         if dense.ndim == 1:
             raise ValueError(
-                f"{type(self).__name__} is 2-D; for a 1-D sparse array use spla.coo_array "
+                f"{type(self).__name__} is 2-D; for a 1-D sparse array use spla.csr_array "
+                f"or spla.coo_array "
                 f"(got shape {dense.shape})"
             )
         if dense.ndim != 2:
@@ -734,12 +736,55 @@ class _compressed_array(DataMixin, SparseArray):
     # -- shape changes and structure writes (SciPy's semantics) ------------------------------------
 
     def reshape(self, *args, order="C", copy=False):
-        """The array with a new shape (same number of elements), in this format."""
+        """The array with a new shape (same number of elements), in this format.
+
+        A 1-D target gives a 1-D ``csr_array``. The entries move by index
+        arithmetic on their coordinates (``spla._kernels.reshape``), without SciPy.
+
+        Parameters
+        ----------
+        shape : int or tuple of ints
+            The new shape (one dimension may be -1), 1-D or 2-D.
+        order : {"C", "F"}
+            Read and write the elements in row-major (C) or column-major order.
+        copy : bool
+            Copy even when the shape does not change.
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> A = spla.csr_array(np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0]]))
+        >>> A.reshape((3, 2)).toarray()
+        array([[1., 0.],
+               [2., 0.],
+               [3., 0.]])
+        >>> A.reshape(-1, order="F").toarray()
+        array([1., 0., 0., 3., 2., 0.])
+        """
+        from .coo import _reshape_target
+
+        if order not in ("C", "F"):
+            raise ValueError("'order' must be 'C' or 'F'")
+        shape = _reshape_target(args, self.shape)
+        if len(shape) > 2:
+            raise ValueError(f"shape must be 1-D or 2-D for a {self.format}_array, got {shape}")
+        if shape == self.shape:
+            return self.copy() if copy else self
         self._require_cpu("reshape")
-        s = self._deduped().to_scipy().reshape(*args, order=order, copy=copy)
-        if s.shape == self.shape and not copy:
-            return self
-        return type(self)(s)
+        target = shape if len(shape) == 2 else (1, shape[0])
+        src = self._deduped()
+        major = src._major()
+        if self._row_major:
+            d, i, p = _backend("reshape", self)(major, target, order)
+            if len(shape) == 1:
+                return csr_array._from_parts(d, i, p, shape, True)
+            return type(self)._from_parts(d, i, p, shape, True)
+        # CSC: the transposed storage read as CSR; reshape(A, C) = reshape(A^T, F)^T
+        flipped = "F" if order == "C" else "C"
+        d, i, p = _backend("reshape", self)(major, target[::-1], flipped)
+        if len(shape) == 1:
+            return csc_array._from_parts(d, i, p, target, True).tocsr().reshape(shape)
+        return csc_array._from_parts(d, i, p, shape, True)
 
     def resize(self, *shape):
         """Change the shape in place, dropping or zero-padding entries (as SciPy)."""
@@ -911,7 +956,7 @@ def _diagonal_targets(shape, values, k, dtype):
     return rows, cols, np.ascontiguousarray(x)
 
 
-class csr_array(_compressed_array):
+class csr_array(CSR1DMixin, _compressed_array):
     """Compressed sparse row array.
 
     Parameters

@@ -597,13 +597,15 @@ class coo_array(DataMixin, SparseArray):
         ('csr', array([[0., 1.],
                [2., 0.]]))
         """
-        if self.ndim != 2:
-            if self.ndim > 2:
-                raise ValueError(f"Cannot convert. CSR must be 1D or 2D. Got {self.ndim}D")
-            raise NotImplementedError(
-                "spla's csr_array is 2-D; a 1-D coo_array cannot become CSR yet "
-                "(use reshape((1, n)) first)"
-            )
+        if self.ndim > 2:
+            raise ValueError(f"Cannot convert. CSR must be 1D or 2D. Got {self.ndim}D")
+        if self.ndim == 1:
+            # SciPy's 1-D CSR: the storage of one row, read with shape (n,)
+            (col,) = self.coords
+            t = _coo_to_csr(np.zeros(col.shape, dtype=col.dtype), col, self.data,
+                            (1, self.shape[0]))
+            return type(t)._from_parts(t.data, t.indices, t.indptr, self.shape,
+                                       t._derived.get("canonical"))
         return _coo_to_csr(self.coords[0], self.coords[1], self.data, self.shape)
 
     def tocsc(self, copy=False):
@@ -1111,6 +1113,8 @@ def _to_coo(a, copy=False):
         raise ValueError("coo_array lives on the CPU; use .to_device('cpu') first")
     if a.format == "csc":
         return _csr_to_coo(a.T, copy).transpose()
+    if a.ndim == 1:
+        return a.tocoo(copy=copy)  # a 1-D csr_array
     csr = a.tocsr()
     return _csr_to_coo(csr, copy and csr is a)
 

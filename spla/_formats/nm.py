@@ -422,15 +422,25 @@ class nm_array(DataMixin, SparseArray):
         return self.tocsr().to_scipy()
 
     def astype(self, dtype, copy=True):
-        """The array with values cast to ``dtype`` (float16, float32 or float64).
+        """The array with values cast to ``dtype``.
+
+        N:M arrays store float16, bfloat16, float32 or float64 values; any other
+        dtype (complex, integer, bool) gives a ``csr_array``, as every result the
+        format cannot store does.
 
         Examples
         --------
         >>> import numpy as np, spla
         >>> spla.nm_array(np.eye(4)).astype(np.float16).dtype
         dtype('float16')
+        >>> spla.nm_array(np.eye(4)).astype(np.complex128).format
+        'csr'
         """
-        dt = nm_value_dtype(None, dtype)
+        try:
+            dt = nm_value_dtype(None, dtype)
+        except TypeError:
+            # not an N:M value dtype: CSR stores it (or names the problem)
+            return self.tocsr().astype(dtype, copy=copy)
         if dt == self.dtype and not copy:
             return self
         packed = self._packed.copy() if copy else self._packed

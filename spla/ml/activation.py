@@ -16,8 +16,7 @@ import numpy as np
 
 from .._base import SparseArray, _is_scipy_sparse
 from .._device import is_gpu_array
-from .._kernels import activation as _K
-from .._kernels.threads import parallel_section
+from .. import _dispatch
 
 __all__ = ["activation_matvec", "activation_matmul"]
 
@@ -103,16 +102,10 @@ def activation_matvec(W, h):
     m = W.shape[0]
     idx = xp.flatnonzero(h)
     v = h[idx].astype(dt, copy=False)
-    if xp is np and dt.kind == "f" and m and idx.size:
-        if W.flags.f_contiguous or W.flags.c_contiguous:
-            Wc = W.astype(dt, copy=False, order="K")
-            y = np.empty(m, dtype=dt)
-            with parallel_section():
-                if Wc.flags.f_contiguous:
-                    _K.gemv_cols_f(Wc, idx, v, y)
-                else:
-                    _K.gemv_cols_c(Wc, idx, v, y, dt.type(0))
-            return y
+    device = "cpu" if xp is np else "cuda"
+    if _dispatch.has("activation_matvec", "dense", device):
+        return _dispatch.lookup("activation_matvec", "dense", device)(W, idx, v, dt)
+    # no entry for the device (the GPU): the gather and the array module's GEMV
     if not idx.size:
         return xp.zeros(m, dtype=dt)
     return xp.take(W, idx, axis=1).astype(dt, copy=False) @ v

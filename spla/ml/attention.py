@@ -32,8 +32,6 @@ from .._device import is_gpu_array
 from .._dtypes import result_dtype
 from .._formats.banded import banded_array
 from .._formats.compressed import csr_array
-from .._kernels import attention as _K
-from .._kernels.threads import parallel_section
 
 __all__ = [
     "BlockPattern",
@@ -594,22 +592,7 @@ def sddmm(Q, K, pattern):
         raise ValueError(
             f"sddmm: Q and K must have the same number of columns, got {Q.shape} and {K_.shape}")
     dt = result_dtype(Q.dtype, K_.dtype)
-    if P.device != "cpu":
-        return _dispatch.lookup("sddmm", P.format, P.device)(Q, K_, P, dt)
-    Q = np.ascontiguousarray(Q, dtype=dt)
-    K_ = np.ascontiguousarray(K_, dtype=dt)
-    zero = np.result_type(dt, np.float64).type(0)
-    if isinstance(P, banded_array):
-        out = np.empty((P.offsets.size, m), dtype=dt)
-        if out.size:
-            with parallel_section():
-                _K.sddmm_banded(P.offsets, Q, K_, out, zero)
-        return banded_array._from_parts(out, P.offsets.copy(), P.shape)
-    out = np.empty(P.nnz, dtype=dt)
-    if P.nnz:
-        with parallel_section():
-            _K.sddmm_csr(P.indptr, P.indices, Q, K_, out, zero)
-    return P._with_data(out)
+    return _dispatch.lookup("sddmm", P.format, P.device)(Q, K_, P, dt)
 
 
 def softmax(S):
@@ -644,19 +627,7 @@ def softmax(S):
     P = _as_pattern(S, "softmax")
     if P.dtype.kind == "c":
         raise TypeError(f"softmax: scores must be real, got dtype {P.dtype.name}")
-    if P.device != "cpu":
-        return _dispatch.lookup("softmax", P.format, P.device)(P)
-    if isinstance(P, banded_array):
-        out = np.empty_like(P.data)
-        if out.size:
-            with parallel_section():
-                _K.softmax_banded(P.offsets, P.data, P.shape[1], out)
-        return banded_array._from_parts(out, P.offsets.copy(), P.shape)
-    out = np.empty_like(P.data)
-    if out.size:
-        with parallel_section():
-            _K.softmax_csr(P.indptr, P.data, out)
-    return P._with_data(out)
+    return _dispatch.lookup("softmax", P.format, P.device)(P)
 
 
 def sparse_attention(Q, K, V, pattern, scale=None):
@@ -746,20 +717,7 @@ def sparse_attention(Q, K, V, pattern, scale=None):
         return xp.ascontiguousarray(a.reshape((B, rows, a.shape[-1])), dtype=dt)
 
     Qf, Kf, Vf = flat(Q, m), flat(K_, n), flat(V, n)
-    if P.device != "cpu":
-        out = _dispatch.lookup("sparse_attention", P.format, P.device)(Qf, Kf, Vf, P, scale)
-        return out.reshape(lead + (m, dv)).astype(out_dt, copy=False)
-    out = np.empty((B, m, dv), dtype=dt)
-    if out.size:
-        with parallel_section():
-            off = P.offsets if isinstance(P, banded_array) else None
-            if off is not None and off.size and off[-1] - off[0] + 1 == off.size:
-                _K.attend_band(int(off[0]), int(off[-1]), Qf, Kf, Vf, scale, out)
-            elif off is not None:
-                _K.attend_banded(off, Qf, Kf, Vf, scale, out)
-            else:
-                max_row = int(np.diff(P.indptr).max()) if m else 0
-                _K.attend_csr(P.indptr, P.indices, Qf, Kf, Vf, scale, out, max_row)
+    out = _dispatch.lookup("sparse_attention", P.format, P.device)(Qf, Kf, Vf, P, scale)
     return out.reshape(lead + (m, dv)).astype(out_dt, copy=False)
 
 
