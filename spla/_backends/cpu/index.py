@@ -96,6 +96,18 @@ def _fill_blocks(out_indptr, serial):
     return row_blocks(out_indptr, 1 if serial else 4 * convert._threads())
 
 
+def _fill_plan(out_indptr, nnz, serial):
+    """(rows to fill, block boundaries) of a fill pass: when few output rows have
+    entries (one column of a tall array), only those are visited again."""
+    n_rows = out_indptr.size - 1
+    if nnz * 8 < n_rows:
+        only = np.flatnonzero(out_indptr[1:] != out_indptr[:-1])
+        pieces = 1 if serial or only.size < 4096 else 4 * convert._threads()
+        blocks = (np.arange(pieces + 1, dtype=np.int64) * only.size) // pieces
+        return only, blocks
+    return _EMPTY_ROWS, _fill_blocks(out_indptr, serial)
+
+
 @register("getitem_select", "csr", "cpu")
 def select(A, rows, cols):
     m, n = A.shape
@@ -119,15 +131,14 @@ def select(A, rows, cols):
         idx = _out_index_dtype(indices, n_out_cols, nnz)
         out_indptr = _indptr_of(counts, idx)
         out_indices = np.empty(nnz, dtype=idx)
-        out_pos = np.empty(nnz, dtype=np.int64)
+        out_data = np.empty(nnz, dtype=data.dtype)
         if nnz:
             with parallel_section():
                 _kernel("fill_column_range", serial)(
-                    indptr, indices, row_start, row_step, row_arr, c_start, c_step, c_len,
-                    sorted_rows, out_indptr, _fill_blocks(out_indptr, serial), out_indices,
-                    out_pos)
-        return _finish(A, data.take(out_pos), out_indices, out_indptr, (n_rows, n_out_cols),
-                       canonical)
+                    indptr, indices, _raw(data), row_start, row_step, row_arr, c_start, c_step,
+                    c_len, sorted_rows, out_indptr, *_fill_plan(out_indptr, nnz, serial),
+                    out_indices, _raw(out_data))
+        return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols), canonical)
     # an index array: sort the request once
     cols = np.asarray(cols, dtype=np.intp)
     order = np.argsort(cols, kind="stable")
@@ -136,24 +147,28 @@ def select(A, rows, cols):
     if use_map:
         col_ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(sorted_cols, minlength=n), out=col_ptr[1:])
+        bits = np.zeros((n + 63) // 64, dtype=np.uint64)
+        K.set_bits(bits, sorted_cols)
     else:
         col_ptr = np.zeros(1, dtype=np.int64)
+        bits = np.zeros(1, dtype=np.uint64)
     with parallel_section():
         _kernel("count_column_gather", serial)(
-            indptr, indices, row_start, row_step, row_arr, n_rows, use_map, col_ptr,
+            indptr, indices, row_start, row_step, row_arr, n_rows, use_map, bits, col_ptr,
             sorted_cols, _pieces(n_rows, serial), counts)
     nnz = int(counts.sum())
     idx = _out_index_dtype(indices, n_out_cols, nnz)
     out_indptr = _indptr_of(counts, idx)
     out_indices = np.empty(nnz, dtype=idx)
-    out_pos = np.empty(nnz, dtype=np.int64)
+    out_data = np.empty(nnz, dtype=data.dtype)
     if nnz:
         with parallel_section():
             _kernel("fill_column_gather", serial)(
-                indptr, indices, row_start, row_step, row_arr, use_map, col_ptr, sorted_cols,
-                order, out_indptr, _fill_blocks(out_indptr, serial), out_indices, out_pos)
+                indptr, indices, _raw(data), row_start, row_step, row_arr, use_map, bits,
+                col_ptr, sorted_cols, order, out_indptr, *_fill_plan(out_indptr, nnz, serial),
+                out_indices, _raw(out_data))
     increasing = cols.size < 2 or bool(np.all(cols[1:] >= cols[:-1]))
-    return _finish(A, data.take(out_pos), out_indices, out_indptr, (n_rows, n_out_cols),
+    return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols),
                    canonical and increasing)
 
 
@@ -188,13 +203,14 @@ def _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical):
     idx = _out_index_dtype(indices, n, nnz)
     out_indptr = _indptr_of(counts, idx)
     out_indices = np.empty(nnz, dtype=idx)
-    out_pos = np.empty(nnz, dtype=np.int64)
+    out_data = np.empty(nnz, dtype=data.dtype)
     if nnz:
         serial = _is_serial(n_rows, nnz)
         with parallel_section():
-            _kernel("copy_rows", serial)(indptr, indices, 0, 1, row_arr, out_indptr,
-                                         _fill_blocks(out_indptr, serial), out_indices, out_pos)
-    return _finish(A, data.take(out_pos), out_indices, out_indptr, (n_rows, n), canonical)
+            _kernel("copy_rows", serial)(indptr, indices, _raw(data), 0, 1, row_arr, out_indptr,
+                                         _fill_blocks(out_indptr, serial), out_indices,
+                                         _raw(out_data))
+    return _finish(A, out_data, out_indices, out_indptr, (n_rows, n), canonical)
 
 
 @register("getitem_points", "csr", "cpu")
