@@ -192,25 +192,19 @@ def fill_column_range(indptr, indices, data, row_start, row_step, rows, c_start,
 # stably sorted by column; ``sorted_cols = cols[order]``). A source entry of
 # column c matches the request positions order[lo:hi], where [lo, hi) is the run
 # of c in sorted_cols: read from ``col_ptr[c]:col_ptr[c + 1]`` when a column map
-# is affordable (one shared array of n_cols + 1, never one per thread; a bitmap of
-# the requested columns, small enough to stay in cache, screens the entries first
-# so that only hits read the map), else found by binary search in sorted_cols.
-
-
-@njit(cache=True, nogil=True)
-def set_bits(bits, cols):
-    """Mark ``cols`` in the bitmap ``bits`` (one bit per column)."""
-    for t in range(cols.size):
-        c = U(cols[t])
-        bits[c >> U(6)] |= U(1) << (c & U(63))
+# is affordable (one shared array of n_cols + 1, never one per thread), else found
+# by binary search in sorted_cols. With the map comes ``hits``, one byte a column:
+# how often it is requested (saturating at 255). It screens the entries (only hits
+# read the map) and, when no column is requested more than 254 times
+# (``exact_hits``), it is the count itself: the count pass is a branch-free sum.
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _run_of(c, use_map, bits, col_ptr, sorted_cols):
+def _run_of(c, use_map, hits, col_ptr, sorted_cols):
     if use_map:
         u = U(c)
-        # the bitmap (n_cols / 8 bytes) stays in cache; the map is read only on a hit
-        if (bits[u >> U(6)] >> (u & U(63))) & U(1) == U(0):
+        # hits (one byte a column) stays in cache; the map is read only on a hit
+        if hits[u] == 0:
             return U(0), U(0)
         return U(col_ptr[u]), U(col_ptr[u + U(1)])
     lo = _lower_bound(sorted_cols, 0, sorted_cols.size, c)
@@ -221,21 +215,25 @@ def _run_of(c, use_map, bits, col_ptr, sorted_cols):
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def count_column_gather(indptr, indices, row_start, row_step, rows, n_rows, use_map, bits,
-                        col_ptr, sorted_cols, n_pieces, counts):
+def count_column_gather(indptr, indices, row_start, row_step, rows, n_rows, use_map, hits,
+                        exact_hits, col_ptr, sorted_cols, n_pieces, counts):
     """``counts[i + 1]`` = output entries of output row ``i`` (one per matching request)."""
     for p in prange(n_pieces):
         for i in range(n_rows * p // n_pieces, n_rows * (p + 1) // n_pieces):
             r = _source_row(i, row_start, row_step, rows)
             cnt = U(0)
-            for k in range(U(indptr[r]), U(indptr[r + 1])):
-                lo, hi = _run_of(indices[k], use_map, bits, col_ptr, sorted_cols)
-                cnt += hi - lo
+            if use_map and exact_hits:
+                for k in range(U(indptr[r]), U(indptr[r + 1])):
+                    cnt += U(hits[U(indices[k])])
+            else:
+                for k in range(U(indptr[r]), U(indptr[r + 1])):
+                    lo, hi = _run_of(indices[k], use_map, hits, col_ptr, sorted_cols)
+                    cnt += hi - lo
             counts[i + 1] = cnt
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def fill_column_gather(indptr, indices, data, row_start, row_step, rows, use_map, bits,
+def fill_column_gather(indptr, indices, data, row_start, row_step, rows, use_map, hits,
                        col_ptr, sorted_cols, order, out_indptr, only, blocks,
                        out_indices, out_data):
     """Fill the rows counted by ``count_column_gather``: entries in source order,
@@ -245,8 +243,10 @@ def fill_column_gather(indptr, indices, data, row_start, row_step, rows, use_map
             i = _out_row(t, only)
             r = _source_row(i, row_start, row_step, rows)
             dst = U(out_indptr[i])
+            if dst == U(out_indptr[i + 1]):
+                continue
             for k in range(U(indptr[r]), U(indptr[r + 1])):
-                lo, hi = _run_of(indices[k], use_map, bits, col_ptr, sorted_cols)
+                lo, hi = _run_of(indices[k], use_map, hits, col_ptr, sorted_cols)
                 for q in range(lo, hi):
                     out_indices[dst] = order[q]
                     out_data[dst] = data[k]

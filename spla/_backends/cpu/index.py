@@ -147,15 +147,17 @@ def select(A, rows, cols):
     if use_map:
         col_ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(sorted_cols, minlength=n), out=col_ptr[1:])
-        bits = np.zeros((n + 63) // 64, dtype=np.uint64)
-        K.set_bits(bits, sorted_cols)
+        per_col = np.diff(col_ptr)
+        exact_hits = bool(cols.size == 0 or per_col.max() < 255)
+        hits = np.minimum(per_col, 255).astype(np.uint8)
     else:
         col_ptr = np.zeros(1, dtype=np.int64)
-        bits = np.zeros(1, dtype=np.uint64)
+        hits = np.zeros(1, dtype=np.uint8)
+        exact_hits = False
     with parallel_section():
         _kernel("count_column_gather", serial)(
-            indptr, indices, row_start, row_step, row_arr, n_rows, use_map, bits, col_ptr,
-            sorted_cols, _pieces(n_rows, serial), counts)
+            indptr, indices, row_start, row_step, row_arr, n_rows, use_map, hits, exact_hits,
+            col_ptr, sorted_cols, _pieces(n_rows, serial), counts)
     nnz = int(counts.sum())
     idx = _out_index_dtype(indices, n_out_cols, nnz)
     out_indptr = _indptr_of(counts, idx)
@@ -164,7 +166,7 @@ def select(A, rows, cols):
     if nnz:
         with parallel_section():
             _kernel("fill_column_gather", serial)(
-                indptr, indices, _raw(data), row_start, row_step, row_arr, use_map, bits,
+                indptr, indices, _raw(data), row_start, row_step, row_arr, use_map, hits,
                 col_ptr, sorted_cols, order, out_indptr, *_fill_plan(out_indptr, nnz, serial),
                 out_indices, _raw(out_data))
     increasing = cols.size < 2 or bool(np.all(cols[1:] >= cols[:-1]))
