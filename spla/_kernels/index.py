@@ -199,6 +199,30 @@ def fill_column_range(indptr, indices, data, row_start, row_step, rows, c_start,
 # (``exact_hits``), it is the count itself: the count pass is a branch-free sum.
 
 
+@njit(cache=True, nogil=True)
+def column_map(cols, col_ptr, hits, order):
+    """Build the column map of the request ``cols`` (a counting sort, O(n_cols + k)):
+    ``col_ptr`` (zeros, n_cols + 1) the offsets, ``hits`` (n_cols bytes) the requests
+    per column saturated at 255, ``order`` the request positions stably sorted by
+    column. Returns the largest number of requests of one column."""
+    n = hits.size
+    for t in range(cols.size):
+        col_ptr[cols[t] + 1] += 1
+    most = 0
+    for c in range(n):
+        k = col_ptr[c + 1]
+        if k > most:
+            most = k
+        hits[c] = min(k, 255)
+        col_ptr[c + 1] += col_ptr[c]
+    fill = col_ptr[:-1].copy()
+    for t in range(cols.size):
+        c = cols[t]
+        order[fill[c]] = t
+        fill[c] += 1
+    return most
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _run_of(c, use_map, hits, col_ptr, sorted_cols):
     if use_map:

@@ -139,18 +139,26 @@ def select(A, rows, cols):
                     c_len, sorted_rows, out_indptr, *_fill_plan(out_indptr, nnz, serial),
                     out_indices, _raw(out_data))
         return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols), canonical)
-    # an index array: sort the request once
+    # an index array: the request sorted once (a column map, or a sorted copy)
     cols = np.asarray(cols, dtype=np.intp)
-    order = np.argsort(cols, kind="stable")
-    sorted_cols = cols[order]
-    use_map = n <= _MAP_FACTOR * (indices.size + cols.size) + 1024
+    # entries the kernels will read: the column map (O(n) to build) must pay for itself
+    if row_arr.size:
+        visited = int((indptr[row_arr + 1] - indptr[row_arr]).sum())
+    elif n_rows:
+        visited = int(indptr[row_start + (n_rows - 1) * row_step + 1] - indptr[row_start]) \
+            if row_step == 1 else indices.size * n_rows // max(1, m)
+    else:
+        visited = 0
+    use_map = n <= _MAP_FACTOR * (visited + cols.size) + 1024
     if use_map:
         col_ptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(sorted_cols, minlength=n), out=col_ptr[1:])
-        per_col = np.diff(col_ptr)
-        exact_hits = bool(cols.size == 0 or per_col.max() < 255)
-        hits = np.minimum(per_col, 255).astype(np.uint8)
+        hits = np.empty(n, dtype=np.uint8)
+        order = np.empty(cols.size, dtype=np.intp)
+        exact_hits = K.column_map(cols, col_ptr, hits, order) < 255
+        sorted_cols = cols  # unused with the map
     else:
+        order = np.argsort(cols, kind="stable")
+        sorted_cols = cols[order]
         col_ptr = np.zeros(1, dtype=np.int64)
         hits = np.zeros(1, dtype=np.uint8)
         exact_hits = False
