@@ -282,12 +282,8 @@ def fill_column_gather(indptr, indices, data, row_start, row_step, rows, use_map
 # ---------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
-def find_one(indptr, indices, r, c, sorted_rows):
-    """``(position, matches)`` of column ``c`` in row ``r`` (position -1 when absent):
-    a scan of short or unsorted rows, a binary search of long sorted ones."""
-    lo = indptr[r]
-    hi = indptr[r + 1]
+@njit(cache=True, nogil=True, inline="always")
+def _find_in(indices, lo, hi, c, sorted_rows):
     if sorted_rows and hi - lo > 16:
         k = _lower_bound(indices, lo, hi, c)
         if k < hi and indices[k] == c:
@@ -306,13 +302,22 @@ def find_one(indptr, indices, r, c, sorted_rows):
     return pos, m
 
 
+@njit(cache=True, nogil=True)
+def find_one(indptr, indices, r, c, sorted_rows):
+    """``(position, matches)`` of column ``c`` in row ``r`` (position -1 when absent):
+    a scan of short or unsorted rows, a binary search of long sorted ones."""
+    return _find_in(indices, indptr[r], indptr[r + 1], c, sorted_rows)
+
+
 @njit(parallel=True, cache=True, nogil=True)
-def find_points(indptr, indices, rows, cols, sorted_rows, n_pieces, out_pos, out_count):
-    """``find_one`` for every pair ``(rows[t], cols[t])``."""
-    n = rows.size
+def find_points(indices, starts, ends, cols, sorted_rows, n_pieces, out_pos, out_count):
+    """``find_one`` for every pair (row t, ``cols[t]``), the rows given by their spans
+    ``starts[t]:ends[t]`` (gathered beforehand: the searches of different points
+    then overlap their cache misses instead of waiting on the row pointer first)."""
+    n = cols.size
     for p in prange(n_pieces):
         for t in range(n * p // n_pieces, n * (p + 1) // n_pieces):
-            pos, m = find_one(indptr, indices, rows[t], cols[t], sorted_rows)
+            pos, m = _find_in(indices, starts[t], ends[t], cols[t], sorted_rows)
             out_pos[t] = pos
             out_count[t] = m
 

@@ -232,8 +232,8 @@ def points(A, rows, cols):
     serial = _is_serial(n, 0) or n < 4096
     sorted_rows = _known_sorted(A)
     with parallel_section():
-        _kernel("find_points", serial)(indptr, indices, rows, cols, sorted_rows,
-                                       _pieces(n, serial), pos, count)
+        _kernel("find_points", serial)(indices, indptr[rows], indptr[rows + 1], cols,
+                                       sorted_rows, _pieces(n, serial), pos, count)
     found = count > 0
     out = np.zeros(n, dtype=data.dtype)
     out[found] = data[pos[found]]
