@@ -43,18 +43,17 @@ def _on_gpu(A):
 
 def _package(res, shape):
     """SciPy's last step: the core result reshaped to the requested shape."""
-    from .._base import SparseArray
-
-    if isinstance(res, SparseArray):
-        if res.shape == shape:
-            return res
-        if len(shape) == 1 and res.format in ("csr", "csc") and 1 in res.shape:
-            return _line_to_1d(res, shape)
-        res = res if res.format == "coo" else res.tocoo()
-        return res.reshape(shape)
-    if np.shape(res) == shape:
+    if isinstance(res, np.ndarray):
+        return res if res.shape == shape else res.reshape(shape)
+    if isinstance(res, np.generic):
+        return res if shape == () else np.reshape(res, shape)
+    # a sparse array
+    if res.shape == shape:
         return res
-    return np.reshape(res, shape)
+    if len(shape) == 1 and res.format in ("csr", "csc") and 1 in res.shape:
+        return _line_to_1d(res, shape)
+    res = res if res.format == "coo" else res.tocoo()
+    return res.reshape(shape)
 
 
 def _line_to_1d(res, shape):

@@ -234,11 +234,13 @@ def points(A, rows, cols):
     with parallel_section():
         _kernel("find_points", serial)(indices, indptr[rows], indptr[rows + 1], cols,
                                        sorted_rows, _pieces(n, serial), pos, count)
-    found = count > 0
-    out = np.zeros(n, dtype=data.dtype)
-    out[found] = data[pos[found]]
-    for t in np.flatnonzero(count > 1):  # duplicates: summed as SciPy sums them
-        out[t] = _sum_at(A, int(rows[t]), int(cols[t]))
+    if data.size == 0:
+        return np.zeros(n, dtype=data.dtype)
+    out = data.take(pos)  # absent entries (position -1) are zeroed next
+    out[count == 0] = 0
+    if n and count.max() > 1:
+        for t in np.flatnonzero(count > 1):  # duplicates: summed as SciPy sums them
+            out[t] = _sum_at(A, int(rows[t]), int(cols[t]))
     return out
 
 
