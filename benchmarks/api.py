@@ -7,6 +7,8 @@ float64 and, where the operation applies, int64; and the same operations on a
 small matrix (1,000 entries), where spla must not be slower than SciPy. The
 cases are the ones issue 17 sets targets for (``TARGETS``: at least 1.8x SciPy,
 50x for ``argmax(axis=1)``). ``--spgemm`` adds ``A @ A`` (about 20 s a call).
+``--indexing`` runs the reads of issue 19 instead (``INDEX_TARGETS``: at least
+2x SciPy on bulk reads; 1,000 scalar reads in a Python loop no slower).
 
 On a shared machine run it under the lock:
 ``flock /tmp/spla-cpu.lock python -m benchmarks.api``.
@@ -32,6 +34,13 @@ TARGETS = {
     "A + A": 1.8, "COO->CSR (shuffled)": 1.8, "tocsc": 1.8, "abs(A)": 1.8,
     "A.power(2)": 1.8, "A > 0.5": 1.8, "A.max(axis=1)": 1.8, "A.argmax(axis=1)": 50.0,
     "A.tocoo()": 1.8, "hstack([A, A])": 1.8, "random_array": 1.8, "A.sum(axis=0)": 1.8,
+}
+
+#: Issue 19's targets for reads (SciPy time / spla time) at n = 2,000,000.
+INDEX_TARGETS = {
+    "A[100000:1100000]": 2.0, "A[rows] 200k": 2.0, "A[mask] 10% rows": 2.0,
+    "A[:, 12345]": 2.0, "A[:, cols] 200k": 2.0, "A[rows][:, cols]": 2.0,
+    "A[ix_(r, c)] 2000^2": 2.0, "A[rows, cols] 200k": 2.0, "1000 x A[i, j]": 1.0,
 }
 
 
@@ -83,10 +92,49 @@ def cases(n, dtype, spgemm=False):
         yield "A @ A", lambda: A @ A, lambda: S @ S
 
 
-def run(n, dtypes, repeat, select=None, spgemm=False, out=print):
+def index_cases(n, dtype, spgemm=False):
+    """(name, spla call, SciPy call) triples of the reads of issue 19 on n rows."""
+    A, _, S, _ = _pair(n, dtype)
+    rng = np.random.default_rng(5)
+    k = min(200_000, n)
+    rows = rng.integers(0, n, k)
+    cols = rng.integers(0, n, k)
+    mask = rng.random(n) < 0.1
+    lo, hi = min(100_000, n // 20), min(1_100_000, n // 2)
+    j = min(12345, n - 1)
+    r2, c2 = rng.integers(0, n, min(2000, n)), rng.integers(0, n, min(2000, n))
+    ix = np.ix_(r2, c2)
+    sub_rows = rng.integers(0, n, min(20_000, n))
+    pts_i = [int(x) for x in rng.integers(0, n, 1000)]
+    pts_j = [int(A.indices[A.indptr[i]]) if A.indptr[i + 1] > A.indptr[i] else 0
+             for i in pts_i]  # half of the reads hit a stored entry
+    pts_j = [pj if t % 2 else int(x) for t, (pj, x) in
+             enumerate(zip(pts_j, rng.integers(0, n, 1000)))]
+    pairs = list(zip(pts_i, pts_j))
+
+    def scalars(M):
+        def f():
+            for i, jj in pairs:
+                M[i, jj]
+        return f
+
+    yield f"A[{lo}:{hi}]" if n != 2_000_000 else "A[100000:1100000]", \
+        lambda: A[lo:hi], lambda: S[lo:hi]
+    yield "A[rows] 200k", lambda: A[rows], lambda: S[rows]
+    yield "A[mask] 10% rows", lambda: A[mask], lambda: S[mask]
+    yield "A[:, 12345]", lambda: A[:, j], lambda: S[:, j]
+    yield "A[:, cols] 200k", lambda: A[:, cols], lambda: S[:, cols]
+    yield ("A[rows][:, cols]", lambda: A[sub_rows][:, cols], lambda: S[sub_rows][:, cols])
+    yield "A[ix_(r, c)] 2000^2", lambda: A[ix], lambda: S[ix]
+    yield "A[rows, cols] 200k", lambda: A[rows, cols], lambda: S[rows, cols]
+    yield "1000 x A[i, j]", scalars(A), scalars(S)
+
+
+def run(n, dtypes, repeat, select=None, spgemm=False, out=print, make_cases=cases,
+        targets=TARGETS):
     rows = []
     for dtype in dtypes:
-        for name, ours, theirs in cases(n, np.dtype(dtype), spgemm):
+        for name, ours, theirs in make_cases(n, np.dtype(dtype), spgemm):
             if select and select not in name:
                 continue
             reps = 3 if name in ("A.argmax(axis=1)", "A @ A", "random_array") else repeat
@@ -94,7 +142,7 @@ def run(n, dtypes, repeat, select=None, spgemm=False, out=print):
                                  min_sample_s=0.05 if n < 100_000 else 0.0)
             spla_ms, scipy_ms = 1e3 * t["spla"]["median"], 1e3 * t["scipy"]["median"]
             ratio = scipy_ms / spla_ms
-            target = TARGETS.get(name) if n >= 1_000_000 else 1.0
+            target = targets.get(name) if n >= 1_000_000 else 1.0
             verdict = "" if target is None else ("PASS" if ratio >= target else "FAIL")
             rows.append({"case": name, "dtype": np.dtype(dtype).name, "n": n,
                          "spla_ms": spla_ms, "scipy_ms": scipy_ms, "ratio": ratio,
@@ -192,19 +240,23 @@ def main(argv=None):
     p.add_argument("-k", dest="select",
                    help='only cases whose name contains this ("write": the writing cases)')
     p.add_argument("--spgemm", action="store_true", help="also time A @ A (slow)")
+    p.add_argument("--indexing", action="store_true",
+                   help="time the reads of issue 19 instead (float64 unless --dtype)")
     args = p.parse_args(argv)
-    dtypes = args.dtype or ["float64", "int64"]
+    dtypes = args.dtype or (["float64"] if args.indexing else ["float64", "int64"])
+    extra = dict(make_cases=index_cases, targets=INDEX_TARGETS) if args.indexing else {}
     print(f"spla {spla.__version__}, SciPy {scipy.__version__}, NumPy {np.__version__}, "
           f"Numba {numba.__version__} ({numba.get_num_threads()} threads), "
           f"{cpu_model()}, {platform.machine()}")
     print("| case                 | dtype   | spla ms    | SciPy ms   | ratio   | target | |")
     print("|----------------------|---------|------------|------------|---------|--------|------|")
-    rows = run(args.n, dtypes, args.repeat, args.select, args.spgemm)
-    if not args.select or args.select == "write":
+    rows = run(args.n, dtypes, args.repeat, args.select, args.spgemm, **extra)
+    writes = not args.indexing and (not args.select or args.select == "write")
+    if writes:
         rows += run_writes(args.n, dtypes, min(args.repeat, 5))
     if args.small:
-        rows_small = run(args.small, dtypes, args.repeat, args.select)
-        if not args.select or args.select == "write":
+        rows_small = run(args.small, dtypes, args.repeat, args.select, **extra)
+        if writes:
             rows_small += run_writes(args.small, dtypes, args.repeat)
         rows += rows_small
     if rows:

@@ -358,3 +358,26 @@ def test_getitem_large_column_gather_paths():
         np.add.at(ref, rows[cols == c], vals[cols == c])
         np.testing.assert_array_equal(got[:, j].toarray(), ref)
         np.testing.assert_array_equal(A[:, int(c)].toarray(), ref)
+
+
+def test_getitem_parallel_kernels(monkeypatch):
+    """The parallel kernels (the small inputs above run the serial twins)."""
+    from spla._backends.cpu import convert
+
+    monkeypatch.setattr(convert, "SERIAL_MAX_ITEMS", 0)
+    rng = np.random.default_rng(1)
+    S = sp.random_array((300, 200), density=0.05, format="csr", rng=rng)
+    keep = np.ones(300)
+    keep[::7] = 0  # empty rows
+    S = (sp.diags_array(keep) @ S).tocsr()
+    S.eliminate_zeros()
+    for fmt in ("csr", "csc"):
+        A = spla.csr_array(S).asformat(fmt)
+        ref = S.asformat(fmt)
+        rows = rng.integers(-300, 300, 500)
+        cols = rng.integers(-200, 200, 400)
+        for key in [slice(10, 250), slice(None, None, -3), rows, rng.random(300) < 0.3,
+                    (slice(None), 17), (slice(None), cols), (slice(None), np.sort(cols % 200)),
+                    (slice(5, 290, 2), slice(150, 3, -4)), (rows[:, None], cols[None, :50]),
+                    (rows[:400], cols), np.ix_(rows[:40], cols[:30])]:
+            check_read(A[key], ref[key], A.dtype)

@@ -256,7 +256,16 @@ class _compressed_array(DataMixin, SparseArray):
     # -- indexing (spla._indexing.read) ----------------------------------------------------
 
     def __getitem__(self, key):
-        """``A[key]`` as SciPy's csr_array/csc_array (see ``spla._indexing.read``)."""
+        """``A[key]`` as SciPy's csr_array/csc_array (see ``spla._indexing.read``).
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> A = spla.csr_array(np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]]))
+        >>> A[1, 1], A[::2].toarray(), A[:, 0].toarray()
+        (np.float64(2.0), array([[1., 0.],
+               [3., 0.]]), array([1., 0., 3.]))
+        """
         return _getitem_compressed(self, key)
 
     # -- the axis swap -------------------------------------------------------------------

@@ -754,7 +754,15 @@ class coo_array(DataMixin, SparseArray):
 
     def __getitem__(self, key):
         """``A[key]`` as SciPy's coo_array: a coo_array of any dimension, or a NumPy
-        scalar when every axis gets an integer (see ``spla._indexing.read``)."""
+        scalar when every axis gets an integer (see ``spla._indexing.read``).
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> A = spla.coo_array(np.array([[0.0, 1.0], [2.0, 3.0]]))
+        >>> A[1, 0], A[:, 1].toarray(), A[None, 0].shape
+        (np.float64(2.0), array([1., 3.]), (1, 2))
+        """
         from .._indexing.read import getitem_coo
 
         return getitem_coo(self, key)

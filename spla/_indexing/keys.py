@@ -106,6 +106,8 @@ def isintlike(x):
 
 
 def _is_sparse(obj):
+    if isinstance(obj, (np.ndarray, list, tuple, int, np.generic)):
+        return False
     from .._base import SparseArray, _is_scipy_sparse
 
     return isinstance(obj, SparseArray) or _is_scipy_sparse(obj)

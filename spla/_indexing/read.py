@@ -43,16 +43,33 @@ def _on_gpu(A):
 
 def _package(res, shape):
     """SciPy's last step: the core result reshaped to the requested shape."""
-    from .._base import SparseArray
-
-    if isinstance(res, SparseArray):
-        if res.shape == shape:
-            return res
-        res = res if res.format == "coo" else res.tocoo()
-        return res.reshape(shape)
-    if np.shape(res) == shape:
+    if isinstance(res, np.ndarray):
+        return res if res.shape == shape else res.reshape(shape)
+    if isinstance(res, np.generic):
+        return res if shape == () else np.reshape(res, shape)
+    # a sparse array
+    if res.shape == shape:
         return res
-    return np.reshape(res, shape)
+    if len(shape) == 1 and res.format in ("csr", "csc") and 1 in res.shape:
+        return _line_to_1d(res, shape)
+    res = res if res.format == "coo" else res.tocoo()
+    return res.reshape(shape)
+
+
+def _line_to_1d(res, shape):
+    """A 1 x k or k x 1 CSR/CSC array as the 1-D coo_array of shape ``(k,)``, without
+    the full COO conversion (one column of a tall array has few entries)."""
+    from .._formats.coo import coo_array
+
+    indptr, indices = res.indptr, res.indices
+    if indptr.size == 2:  # one major slice: its minor indices are the coordinates
+        coords = indices.copy()
+    else:  # one minor position: the coordinate is the major slice of each entry
+        coords = (np.searchsorted(indptr, np.arange(indices.size, dtype=indptr.dtype), "right")
+                  - 1).astype(indices.dtype, copy=False)
+    out = coo_array._from_parts(res.data, (coords,), shape,
+                                bool(res._derived.get("canonical")))
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -96,6 +96,18 @@ def _fill_blocks(out_indptr, serial):
     return row_blocks(out_indptr, 1 if serial else 4 * convert._threads())
 
 
+def _fill_plan(out_indptr, nnz, serial):
+    """(rows to fill, block boundaries) of a fill pass: when few output rows have
+    entries (one column of a tall array), only those are visited again."""
+    n_rows = out_indptr.size - 1
+    if nnz * 8 < n_rows:
+        only = np.flatnonzero(out_indptr[1:] != out_indptr[:-1])
+        pieces = 1 if serial or only.size < 4096 else 4 * convert._threads()
+        blocks = (np.arange(pieces + 1, dtype=np.int64) * only.size) // pieces
+        return only, blocks
+    return _EMPTY_ROWS, _fill_blocks(out_indptr, serial)
+
+
 @register("getitem_select", "csr", "cpu")
 def select(A, rows, cols):
     m, n = A.shape
@@ -119,41 +131,54 @@ def select(A, rows, cols):
         idx = _out_index_dtype(indices, n_out_cols, nnz)
         out_indptr = _indptr_of(counts, idx)
         out_indices = np.empty(nnz, dtype=idx)
-        out_pos = np.empty(nnz, dtype=np.int64)
+        out_data = np.empty(nnz, dtype=data.dtype)
         if nnz:
             with parallel_section():
                 _kernel("fill_column_range", serial)(
-                    indptr, indices, row_start, row_step, row_arr, c_start, c_step, c_len,
-                    sorted_rows, out_indptr, _fill_blocks(out_indptr, serial), out_indices,
-                    out_pos)
-        return _finish(A, data.take(out_pos), out_indices, out_indptr, (n_rows, n_out_cols),
-                       canonical)
-    # an index array: sort the request once
+                    indptr, indices, _raw(data), row_start, row_step, row_arr, c_start, c_step,
+                    c_len, sorted_rows, out_indptr, *_fill_plan(out_indptr, nnz, serial),
+                    out_indices, _raw(out_data))
+        return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols), canonical)
+    # an index array: the request sorted once (a column map, or a sorted copy)
     cols = np.asarray(cols, dtype=np.intp)
-    order = np.argsort(cols, kind="stable")
-    sorted_cols = cols[order]
-    use_map = n <= _MAP_FACTOR * (indices.size + cols.size) + 1024
+    # entries the kernels will read: the column map (O(n) to build) must pay for itself
+    if row_arr.size:
+        visited = int((indptr[row_arr + 1] - indptr[row_arr]).sum())
+    elif n_rows:
+        visited = int(indptr[row_start + (n_rows - 1) * row_step + 1] - indptr[row_start]) \
+            if row_step == 1 else indices.size * n_rows // max(1, m)
+    else:
+        visited = 0
+    use_map = n <= _MAP_FACTOR * (visited + cols.size) + 1024
     if use_map:
         col_ptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(sorted_cols, minlength=n), out=col_ptr[1:])
+        hits = np.empty(n, dtype=np.uint8)
+        order = np.empty(cols.size, dtype=np.intp)
+        exact_hits = K.column_map(cols, col_ptr, hits, order) < 255
+        sorted_cols = cols  # unused with the map
     else:
+        order = np.argsort(cols, kind="stable")
+        sorted_cols = cols[order]
         col_ptr = np.zeros(1, dtype=np.int64)
+        hits = np.zeros(1, dtype=np.uint8)
+        exact_hits = False
     with parallel_section():
         _kernel("count_column_gather", serial)(
-            indptr, indices, row_start, row_step, row_arr, n_rows, use_map, col_ptr,
-            sorted_cols, _pieces(n_rows, serial), counts)
+            indptr, indices, row_start, row_step, row_arr, n_rows, use_map, hits, exact_hits,
+            col_ptr, sorted_cols, _pieces(n_rows, serial), counts)
     nnz = int(counts.sum())
     idx = _out_index_dtype(indices, n_out_cols, nnz)
     out_indptr = _indptr_of(counts, idx)
     out_indices = np.empty(nnz, dtype=idx)
-    out_pos = np.empty(nnz, dtype=np.int64)
+    out_data = np.empty(nnz, dtype=data.dtype)
     if nnz:
         with parallel_section():
             _kernel("fill_column_gather", serial)(
-                indptr, indices, row_start, row_step, row_arr, use_map, col_ptr, sorted_cols,
-                order, out_indptr, _fill_blocks(out_indptr, serial), out_indices, out_pos)
+                indptr, indices, _raw(data), row_start, row_step, row_arr, use_map, hits,
+                col_ptr, sorted_cols, order, out_indptr, *_fill_plan(out_indptr, nnz, serial),
+                out_indices, _raw(out_data))
     increasing = cols.size < 2 or bool(np.all(cols[1:] >= cols[:-1]))
-    return _finish(A, data.take(out_pos), out_indices, out_indptr, (n_rows, n_out_cols),
+    return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols),
                    canonical and increasing)
 
 
@@ -188,13 +213,14 @@ def _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical):
     idx = _out_index_dtype(indices, n, nnz)
     out_indptr = _indptr_of(counts, idx)
     out_indices = np.empty(nnz, dtype=idx)
-    out_pos = np.empty(nnz, dtype=np.int64)
+    out_data = np.empty(nnz, dtype=data.dtype)
     if nnz:
         serial = _is_serial(n_rows, nnz)
         with parallel_section():
-            _kernel("copy_rows", serial)(indptr, indices, 0, 1, row_arr, out_indptr,
-                                         _fill_blocks(out_indptr, serial), out_indices, out_pos)
-    return _finish(A, data.take(out_pos), out_indices, out_indptr, (n_rows, n), canonical)
+            _kernel("copy_rows", serial)(indptr, indices, _raw(data), 0, 1, row_arr, out_indptr,
+                                         _fill_blocks(out_indptr, serial), out_indices,
+                                         _raw(out_data))
+    return _finish(A, out_data, out_indices, out_indptr, (n_rows, n), canonical)
 
 
 @register("getitem_points", "csr", "cpu")
@@ -206,13 +232,15 @@ def points(A, rows, cols):
     serial = _is_serial(n, 0) or n < 4096
     sorted_rows = _known_sorted(A)
     with parallel_section():
-        _kernel("find_points", serial)(indptr, indices, rows, cols, sorted_rows,
-                                       _pieces(n, serial), pos, count)
-    found = count > 0
-    out = np.zeros(n, dtype=data.dtype)
-    out[found] = data[pos[found]]
-    for t in np.flatnonzero(count > 1):  # duplicates: summed as SciPy sums them
-        out[t] = _sum_at(A, int(rows[t]), int(cols[t]))
+        _kernel("find_points", serial)(indices, indptr[rows], indptr[rows + 1], cols,
+                                       sorted_rows, _pieces(n, serial), pos, count)
+    if data.size == 0:
+        return np.zeros(n, dtype=data.dtype)
+    out = data.take(pos)  # absent entries (position -1) are zeroed next
+    out[count == 0] = 0
+    if n and count.max() > 1:
+        for t in np.flatnonzero(count > 1):  # duplicates: summed as SciPy sums them
+            out[t] = _sum_at(A, int(rows[t]), int(cols[t]))
     return out
 
 
