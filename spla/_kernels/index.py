@@ -65,7 +65,10 @@ def copy_rows(indptr, indices, data, row_start, row_step, rows, out_indptr, bloc
               out_indices, out_data):
     """Copy whole source rows into the output rows (``out_indptr`` already known).
 
-    ``blocks`` holds the boundaries of blocks of output rows of about equal work.
+    Only the starts of the source rows are read from ``indptr`` (the lengths come
+    from ``out_indptr``): a caller may pass the starts of the rows it reads,
+    gathered beforehand, as ``indptr`` with ``rows`` empty. ``blocks`` holds the
+    boundaries of blocks of output rows of about equal work.
     """
     for b in prange(blocks.size - 1):
         for i in range(blocks[b], blocks[b + 1]):

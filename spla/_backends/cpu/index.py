@@ -207,8 +207,11 @@ def _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical):
     if row_arr.size == 0 and n_rows:
         row_arr = np.arange(row_start, row_start + n_rows * row_step, row_step, dtype=np.intp)
     counts = np.zeros(n_rows + 1, dtype=np.int64)
+    # the start of every row read, gathered first: the copies of different rows then
+    # overlap their cache misses instead of waiting on the row pointer
+    starts = indptr[row_arr]
     if n_rows:
-        np.subtract(indptr[row_arr + 1], indptr[row_arr], out=counts[1:])
+        np.subtract(indptr[row_arr + 1], starts, out=counts[1:])
     nnz = int(counts.sum())
     idx = _out_index_dtype(indices, n, nnz)
     out_indptr = _indptr_of(counts, idx)
@@ -217,7 +220,8 @@ def _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical):
     if nnz:
         serial = _is_serial(n_rows, nnz)
         with parallel_section():
-            _kernel("copy_rows", serial)(indptr, indices, _raw(data), 0, 1, row_arr, out_indptr,
+            _kernel("copy_rows", serial)(starts, indices, _raw(data), 0, 1, _EMPTY_ROWS,
+                                         out_indptr,
                                          _fill_blocks(out_indptr, serial), out_indices,
                                          _raw(out_data))
     return _finish(A, out_data, out_indices, out_indptr, (n_rows, n), canonical)
