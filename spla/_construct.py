@@ -441,6 +441,13 @@ def _grid_of(blocks):
             raise ValueError("blocks must be 2-D")
         return [list(row) for row in blocks]
     try:
+        blocks = list(blocks)
+    except TypeError:
+        raise ValueError("blocks must be 2-D") from None
+    if any(isinstance(row, SparseArray) or _is_scipy_sparse(row) for row in blocks):
+        # a sparse array iterates over its rows, which are not blocks: [A, B] is 1-D
+        raise ValueError("blocks must be 2-D")
+    try:
         rows = [list(row) for row in blocks]
     except TypeError:
         raise ValueError("blocks must be 2-D") from None

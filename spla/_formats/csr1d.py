@@ -21,6 +21,7 @@ import numpy as np
 
 from .._base import SparseArray, _is_scipy_sparse
 from .._device import is_gpu_array
+from . import registry
 from .arguments import check_order
 
 
@@ -54,6 +55,8 @@ class CSR1DMixin:
 
     def __init__(self, arg, shape=None, dtype=None, copy=False, *, check=True, maxprint=None):
         n = _as_length(shape)
+        if registry.foreign_converter(arg) is not None:  # pydata/sparse, torch sparse
+            arg = registry.from_foreign(arg)
         if isinstance(arg, SparseArray) or _is_scipy_sparse(arg):
             if arg.ndim == 1:
                 self._init_1d_from_sparse(arg, n, dtype, copy, maxprint)
