@@ -163,6 +163,10 @@ class nm_array(DataMixin, SparseArray):
         if isinstance(arg, nm_array) and (arg.n, arg.m) == (n, m):
             if shape is not None and shape != arg.shape:
                 raise ValueError(f"shape {shape} does not match the input's {arg.shape}")
+            if dtype is not None and not arg._stores(dtype):
+                raise TypeError(f"nm_array stores real floating values "
+                                f"({', '.join(d.name for d in NM_VALUE_DTYPES)}), not "
+                                f"{np.dtype(dtype).name}")
             src = arg.astype(dtype, copy=copy) if dtype is not None else (
                 arg.copy() if copy else arg)
             self._set(src._values, src._packed, n, m, src._shape)
