@@ -206,10 +206,10 @@ def spgemm_numeric(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, n_c
                     j = a_indices[ka]
                     if b_indptr[j + 1] > b_indptr[j]:
                         kb = b_indptr[j]
-                        v = a_data[ka] * b_data[kb]
-                        if v != 0:
+                        # stored first: the product of two int8 may wrap to 0
+                        c_data[pos] = a_data[ka] * b_data[kb]
+                        if c_data[pos] != 0:
                             c_indices[pos] = b_indices[kb]
-                            c_data[pos] = v
                             pos += 1
                         break
             elif f * DENSE_FRACTION >= n_cols:
