@@ -23,7 +23,8 @@ The caller (``spla._backends.cpu.csr.spgemm``) runs:
    from the block's start, drops the values that cancelled to zero (as SciPy
    does) and records each row's count; the rows come out sorted by column;
 5. ``compact_blocks``: moves every block left onto its final place when some
-   row came out shorter than its room.
+   row came out shorter than its room (all blocks at once; the few entries of a
+   block whose place overlaps the previous block's room wait in a buffer).
 """
 
 import numpy as np
@@ -280,17 +281,47 @@ def spgemm_numeric(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, n_c
 
 
 @njit(cache=True, nogil=True)
-def compact_blocks(blocks, starts, indptr, c_indices, c_data):
+def compaction_heads(blocks, starts, indptr):
+    """heads[b + 1] - heads[b] = the first entries of block b whose final place
+    overlaps the room of block b - 1 (where block b - 1 may not have read its
+    entries yet): ``compact_blocks`` sets them aside first."""
+    nb = blocks.size - 1
+    heads = np.zeros(nb + 1, dtype=np.int64)
+    for blk in range(nb):
+        h = 0
+        if blk > 0:
+            prev_end = starts[blk - 1] + (indptr[blocks[blk]] - indptr[blocks[blk - 1]])
+            n = indptr[blocks[blk + 1]] - indptr[blocks[blk]]
+            h = min(max(prev_end - indptr[blocks[blk]], 0), n)
+        heads[blk + 1] = heads[blk] + h
+    return heads
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def compact_blocks(blocks, starts, indptr, heads, c_indices, c_data, tmp_indices, tmp_data):
     """Move block b's rows from ``starts[b]`` to ``indptr[blocks[b]]`` (never right of
-    it), in block order, so that no entry is overwritten before it moves."""
-    for blk in range(blocks.size - 1):
+    it), all blocks at once: each block sets its head aside (see
+    ``compaction_heads``) and moves the rest forward; once every block has moved,
+    the heads are written."""
+    nb = blocks.size - 1
+    for blk in prange(nb):
         src = starts[blk]
         dst = indptr[blocks[blk]]
         n = indptr[blocks[blk + 1]] - dst
+        h = heads[blk + 1] - heads[blk]
         if src != dst:
-            for t in range(n):
+            for t in range(h):
+                tmp_indices[heads[blk] + t] = c_indices[src + t]
+                tmp_data[heads[blk] + t] = c_data[src + t]
+            for t in range(h, n):
                 c_indices[dst + t] = c_indices[src + t]
                 c_data[dst + t] = c_data[src + t]
+    for blk in prange(nb):
+        dst = indptr[blocks[blk]]
+        if starts[blk] != dst:
+            for t in range(heads[blk + 1] - heads[blk]):
+                c_indices[dst + t] = tmp_indices[heads[blk] + t]
+                c_data[dst + t] = tmp_data[heads[blk] + t]
 
 
 def _serial_twin(dispatcher):
@@ -302,3 +333,4 @@ def _serial_twin(dispatcher):
 row_flops_serial = _serial_twin(row_flops)
 spgemm_symbolic_serial = _serial_twin(spgemm_symbolic)
 spgemm_numeric_serial = _serial_twin(spgemm_numeric)
+compact_blocks_serial = _serial_twin(compact_blocks)

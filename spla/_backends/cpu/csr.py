@@ -318,7 +318,11 @@ def spgemm(A, B):
         np.cumsum(counts, out=counts)
         nnz = int(counts[-1])
         if nnz < cap:
-            SK.compact_blocks(blocks, starts, counts, indices, data)
+            heads = SK.compaction_heads(blocks, starts, counts)
+            h = int(heads[-1])
+            (SK.compact_blocks if parallel else SK.compact_blocks_serial)(
+                blocks, starts, counts, heads, indices, data,
+                np.empty(h, dtype=indices.dtype), np.empty(h, dtype=data.dtype))
             indices, data = _shrink(indices, nnz), _shrink(data, nnz)
     indptr = counts.astype(idx)
     C = csr_array._from_parts(data, indices, indptr, (m, n), True)
