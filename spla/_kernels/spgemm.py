@@ -21,7 +21,8 @@ The caller (``spla._backends.cpu.csr.spgemm``) runs:
    matrices), no symbolic pass: the output is allocated at its upper bound;
 4. ``spgemm_numeric``: every block of rows writes its rows one after the other
    from the block's start, drops the values that cancelled to zero (as SciPy
-   does) and records each row's count; the rows come out sorted by column;
+   does) and records each row's count; the columns of a row come in SciPy's
+   order (not sorted: the reverse of their first appearance), or sorted on request;
 5. ``compact_blocks``: moves every block left onto its final place when some
    row came out shorter than its room (all blocks at once; the few entries of a
    block whose place overlaps the previous block's room wait in a buffer).
@@ -189,9 +190,11 @@ def _sort_small(a, n):
 
 @njit(parallel=True, cache=True, nogil=True)
 def spgemm_numeric(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, n_cols,
-                   fptr, blocks, starts, c_indices, c_data, counts):
-    """Rows of A @ B, sorted, without computed zeros: block ``b`` writes its rows
-    one after the other from ``starts[b]``; counts[i + 1] = entries of row i."""
+                   fptr, blocks, starts, c_indices, c_data, counts, sort_rows):
+    """Rows of A @ B without computed zeros: block ``b`` writes its rows one after
+    the other from ``starts[b]``; counts[i + 1] = entries of row i. With
+    ``sort_rows`` the columns of a row come sorted; without, in SciPy's order
+    (``csr_matmat``: the reverse of the order in which they first appear)."""
     for blk in prange(blocks.size - 1):
         r0, r1 = blocks[blk], blocks[blk + 1]
         keys, vals, stamp, dvals, order = _block_tables(fptr, r0, r1, n_cols, c_indices[:0],
@@ -227,7 +230,15 @@ def spgemm_numeric(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, n_c
                             n += 1
                         else:
                             dvals[col] += va * b_data[kb]
-                if n * 16 >= n_cols:  # scan the stamps: sorted for free
+                if not sort_rows:
+                    for t in range(n - 1, -1, -1):
+                        col = order[t]
+                        v = dvals[col]
+                        if v != 0:
+                            c_indices[pos] = col
+                            c_data[pos] = v
+                            pos += 1
+                elif n * 16 >= n_cols:  # scan the stamps: sorted for free
                     for col in range(n_cols):
                         if stamp[col] == i:
                             v = dvals[col]
@@ -265,9 +276,10 @@ def spgemm_numeric(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data, n_c
                                 n += 1
                                 break
                             h = (h + np.uint64(1)) & mask
-                _sort_small(order, n)
+                if sort_rows:
+                    _sort_small(order, n)
                 for t in range(n):
-                    col = order[t]
+                    col = order[t] if sort_rows else order[n - 1 - t]
                     h = (np.uint64(col) * HASH) & mask
                     while keys[h] != col:
                         h = (h + np.uint64(1)) & mask

@@ -272,6 +272,11 @@ def _same_index_dtype(A, B):
 
 #: Below this many products (flops) SpGEMM runs on one thread.
 _SPGEMM_PARALLEL_MIN_FLOPS = 1 << 15
+#: Whether SpGEMM sorts the columns of every row. SciPy's ``csr @ csr`` does not
+#: (nor does MKL's): sorting the ~100 columns of a row costs more than the product
+#: of the row, so spla returns SciPy's order (``has_canonical_format`` is then
+#: found out when asked, as in SciPy).
+_SPGEMM_SORTED = False
 #: Rows sampled to estimate nnz(C) / flops.
 _SPGEMM_SAMPLES = 64
 #: At or above this estimated nnz(C) / flops the output is allocated at its upper
@@ -281,8 +286,9 @@ _SPGEMM_ONE_PASS_RATIO = 0.8
 
 @register("spgemm", "csr", "cpu")
 def spgemm(A, B):
-    """A @ B of CSR arrays (``spla._kernels.spgemm``): canonical CSR, without the
-    values that cancelled to zero (SciPy drops them too)."""
+    """A @ B of CSR arrays (``spla._kernels.spgemm``): SciPy's result, structure
+    and order of the columns within rows included (no duplicates, no values that
+    cancelled to zero; columns sorted only with ``_SPGEMM_SORTED``)."""
     out_dt = result_dtype(A.dtype, B.dtype)
     dt = compute_dtype(out_dt)
     m, n = A.shape[0], B.shape[1]
@@ -314,7 +320,8 @@ def spgemm(A, B):
         indices = np.empty(cap, dtype=idx)
         data = np.empty(cap, dtype=dt)
         (SK.spgemm_numeric if parallel else SK.spgemm_numeric_serial)(
-            ap, ai, ad, bp, bi, bd, n, fptr, blocks, starts, indices, data, counts)
+            ap, ai, ad, bp, bi, bd, n, fptr, blocks, starts, indices, data, counts,
+            _SPGEMM_SORTED)
         np.cumsum(counts, out=counts)
         nnz = int(counts[-1])
         if nnz < cap:
@@ -325,7 +332,7 @@ def spgemm(A, B):
                 np.empty(h, dtype=indices.dtype), np.empty(h, dtype=data.dtype))
             indices, data = _shrink(indices, nnz), _shrink(data, nnz)
     indptr = counts.astype(idx)
-    C = csr_array._from_parts(data, indices, indptr, (m, n), True)
+    C = csr_array._from_parts(data, indices, indptr, (m, n), True if _SPGEMM_SORTED else None)
     return C if out_dt == dt else C._with_data(C.data.astype(out_dt), copy_structure=False)
 
 
