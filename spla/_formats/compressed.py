@@ -11,8 +11,9 @@ therefore register every kernel once, for ``"csr"``. Transposing costs nothing
 runs a scatter kernel over A's rows instead of building the transpose.
 
 Storage may hold duplicates and unsorted indices (as SciPy allows); the kernels
-sum duplicates. Results of sparse-sparse operations are canonical (sorted, no
-duplicates, no explicit zeros produced by arithmetic). Operations on values only
+sum duplicates. Results of sparse-sparse elementwise operations are canonical
+(sorted, no duplicates, no explicit zeros produced by arithmetic); ``A @ B`` has no
+duplicates or computed zeros, with each row's columns in SciPy's (unsorted) order. Operations on values only
 keep the operand's layout, duplicates included, except those that are not linear
 (``abs``, ``power``, comparisons), which work on a canonical copy as SciPy's do.
 ``sum_duplicates``, ``sort_indices``, ``eliminate_zeros`` and ``prune`` change

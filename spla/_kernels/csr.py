@@ -504,58 +504,6 @@ def drop_zeros(indptr, indices, data, new_indptr, new_indices, new_data):
 
 
 # ---------------------------------------------------------------------------
-# Sparse-sparse products: row by row with one dense workspace per block
-# (Gustavson; the elementwise operations merge rows instead, in
-# ``elementwise.py``). Each runs twice: a symbolic pass counts the entries of every
-# output row, the caller turns the counts into indptr, and a numeric pass fills
-# the rows, sorted.
-# ---------------------------------------------------------------------------
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def spgemm_symbolic(a_indptr, a_indices, b_indptr, b_indices, n_cols, blocks, counts):
-    """counts[i + 1] = number of distinct columns of row i of A @ B."""
-    for blk in prange(blocks.size - 1):
-        marker = np.full(n_cols, -1, dtype=np.int64)
-        for i in range(blocks[blk], blocks[blk + 1]):
-            cnt = 0
-            for ka in range(a_indptr[i], a_indptr[i + 1]):
-                j = a_indices[ka]
-                for kb in range(b_indptr[j], b_indptr[j + 1]):
-                    col = b_indices[kb]
-                    if marker[col] != i:
-                        marker[col] = i
-                        cnt += 1
-            counts[i + 1] = cnt
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def spgemm_numeric(a_indptr, a_indices, a_data, b_indptr, b_indices, b_data,
-                   n_cols, blocks, c_indptr, c_indices, c_data):
-    for blk in prange(blocks.size - 1):
-        marker = np.full(n_cols, -1, dtype=np.int64)
-        acc = np.zeros(n_cols, dtype=c_data.dtype)
-        for i in range(blocks[blk], blocks[blk + 1]):
-            start = c_indptr[i]
-            pos = start
-            for ka in range(a_indptr[i], a_indptr[i + 1]):
-                j = a_indices[ka]
-                va = a_data[ka]
-                for kb in range(b_indptr[j], b_indptr[j + 1]):
-                    col = b_indices[kb]
-                    if marker[col] != i:
-                        marker[col] = i
-                        c_indices[pos] = col
-                        acc[col] = va * b_data[kb]
-                        pos += 1
-                    else:
-                        acc[col] += va * b_data[kb]
-            c_indices[start:pos].sort()
-            for p in range(start, pos):
-                c_data[p] = acc[c_indices[p]]
-
-
-# ---------------------------------------------------------------------------
 # Serial twins of the products, for work too small to repay a parallel launch
 # (tens of microseconds of thread wake-up). Same code; a prange compiled without
 # parallel=True is a plain range. The twin gets its own name so that Numba's

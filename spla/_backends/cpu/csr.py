@@ -22,6 +22,7 @@ from ..._dtypes import (
 from ..._formats.compressed import csr_array
 from ..._kernels import csr as K
 from ..._kernels import partition
+from ..._kernels import spgemm as SK
 from ..._kernels.partition import merge_path_partition, num_chunks, row_blocks
 from ..._kernels.threads import parallel_section
 from ..._kernels.elementwise import BOOL_RESULT
@@ -255,27 +256,6 @@ def rmatmat(A, X):
 # -- sparse-sparse ------------------------------------------------------------------
 
 
-def _blocks(A):
-    """Row blocks of about equal work for the Gustavson kernels (a few per thread)."""
-    n_blocks = 1 if A.nnz < 4096 else 4 * max(1, numba.get_num_threads())
-    return row_blocks(A.indptr, n_blocks)
-
-
-def _two_pass(m, n, symbolic, numeric, dt):
-    """Run a symbolic pass (row counts), build indptr, run the numeric pass."""
-    counts = np.zeros(m + 1, dtype=np.int64)
-    with parallel_section():
-        symbolic(counts)
-        indptr64 = np.cumsum(counts)
-        nnz = int(indptr64[-1])
-        idx = index_dtype_for(max(n, nnz))
-        indptr = indptr64.astype(idx)
-        indices = np.empty(nnz, dtype=idx)
-        data = np.empty(nnz, dtype=dt)
-        numeric(indptr, indices, data)
-    return _drop_computed_zeros(csr_array._from_parts(data, indices, indptr, (m, n), True))
-
-
 def _drop_computed_zeros(C):
     if C.nnz and not C.data.all():
         return eliminate_zeros(C)
@@ -290,21 +270,79 @@ def _same_index_dtype(A, B):
             B.indptr.astype(np.int64), B.indices.astype(np.int64))
 
 
+#: Below this many products (flops) SpGEMM runs on one thread.
+_SPGEMM_PARALLEL_MIN_FLOPS = 1 << 15
+#: Whether SpGEMM sorts the columns of every row. SciPy's ``csr @ csr`` does not
+#: (nor does MKL's): sorting the ~100 columns of a row costs more than the product
+#: of the row, so spla returns SciPy's order (``has_canonical_format`` is then
+#: found out when asked, as in SciPy).
+_SPGEMM_SORTED = False
+#: Rows sampled to estimate nnz(C) / flops.
+_SPGEMM_SAMPLES = 64
+#: At or above this estimated nnz(C) / flops the output is allocated at its upper
+#: bound (the flops) and the symbolic pass is skipped.
+_SPGEMM_ONE_PASS_RATIO = 0.8
+
+
 @register("spgemm", "csr", "cpu")
 def spgemm(A, B):
+    """A @ B of CSR arrays (``spla._kernels.spgemm``): SciPy's result, structure
+    and order of the columns within rows included (no duplicates, no values that
+    cancelled to zero; columns sorted only with ``_SPGEMM_SORTED``)."""
     out_dt = result_dtype(A.dtype, B.dtype)
     dt = compute_dtype(out_dt)
     m, n = A.shape[0], B.shape[1]
     ap, ai, bp, bi = _same_index_dtype(A, B)
     ad, bd = _cast(A.data, dt), _cast(B.data, dt)
-    blocks = _blocks(A)
-    C = _two_pass(
-        m, n,
-        lambda counts: K.spgemm_symbolic(ap, ai, bp, bi, n, blocks, counts),
-        lambda cp, ci, cd: K.spgemm_numeric(ap, ai, ad, bp, bi, bd, n, blocks, cp, ci, cd),
-        dt,
-    )
+    fptr = np.empty(m + 1, dtype=np.int64)
+    fptr[0] = 0
+    with parallel_section():
+        parallel = A.nnz >= _SPGEMM_PARALLEL_MIN_FLOPS
+        (SK.row_flops if parallel else SK.row_flops_serial)(ap, ai, bp, fptr)
+        np.cumsum(fptr, out=fptr)
+        flops = int(fptr[-1])
+        parallel = flops >= _SPGEMM_PARALLEL_MIN_FLOPS
+        n_blocks = 4 * max(1, numba.get_num_threads()) if parallel else 1
+        blocks = row_blocks(fptr, n_blocks)
+        counts = np.empty(m + 1, dtype=np.int64)
+        counts[0] = 0
+        ratio = SK.estimate_ratio(ap, ai, bp, bi, n, fptr, _SPGEMM_SAMPLES) if flops else 1.0
+        if ratio >= _SPGEMM_ONE_PASS_RATIO and flops <= np.iinfo(np.int32).max:
+            cap = flops
+            starts = fptr[blocks]
+        else:
+            (SK.spgemm_symbolic if parallel else SK.spgemm_symbolic_serial)(
+                ap, ai, bp, bi, n, fptr, blocks, counts)
+            np.cumsum(counts, out=counts)
+            cap = int(counts[-1])
+            starts = counts[blocks]
+        idx = index_dtype_for(max(n, cap))
+        indices = np.empty(cap, dtype=idx)
+        data = np.empty(cap, dtype=dt)
+        (SK.spgemm_numeric if parallel else SK.spgemm_numeric_serial)(
+            ap, ai, ad, bp, bi, bd, n, fptr, blocks, starts, indices, data, counts,
+            _SPGEMM_SORTED)
+        np.cumsum(counts, out=counts)
+        nnz = int(counts[-1])
+        if nnz < cap:
+            heads = SK.compaction_heads(blocks, starts, counts)
+            h = int(heads[-1])
+            (SK.compact_blocks if parallel else SK.compact_blocks_serial)(
+                blocks, starts, counts, heads, indices, data,
+                np.empty(h, dtype=indices.dtype), np.empty(h, dtype=data.dtype))
+            indices, data = _shrink(indices, nnz), _shrink(data, nnz)
+    indptr = counts.astype(idx)
+    C = csr_array._from_parts(data, indices, indptr, (m, n), True if _SPGEMM_SORTED else None)
     return C if out_dt == dt else C._with_data(C.data.astype(out_dt), copy_structure=False)
+
+
+def _shrink(a, size):
+    """``a[:size]``, in place when ``a`` owns its memory (no copy), else a copy."""
+    try:
+        a.resize(size, refcheck=False)
+        return a
+    except ValueError:
+        return a[:size].copy()
 
 
 @register("add", "csr", "cpu")
