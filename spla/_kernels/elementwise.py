@@ -174,32 +174,48 @@ def _merge(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, ci, cd, pos):
     """Merge two canonical rows ``ai[alo:ahi]`` and ``bi[blo:bhi]`` into ``ci``,
     ``cd`` from ``pos`` on; return the position after the last non-zero result.
 
-    Every result is written and ``pos`` moves on only past the non-zero ones
-    (no branch on the value: comparisons give unpredictable results), so the
+    The loop has no data-dependent branch: while both rows have entries, each
+    step takes the smaller column (from A, B or both, as selects), computes the
+    result, writes it, and moves ``pos`` on only when it is non-zero; then the
+    rest of the longer row is copied through ``op`` with the other operand 0.
+    Random column patterns and comparison results would mispredict about half
+    the branches of a branching merge (1.3-1.5x slower at 2e6 rows). So the
     output must have room for ``(ahi - alo) + (bhi - blo)`` entries from ``pos``.
-    One loop with one call of ``_apply`` (inlined: the operations are compiled
-    once per dtype, not once per branch of the merge). Positions are unsigned:
-    Numba then emits no test for negative indices on every access (about half
-    the time of this loop).
+    ``_apply`` is inlined: the operations are compiled once per dtype, not once
+    per branch of the merge. Positions are unsigned: Numba then emits no test
+    for negative indices on every access.
     """
     one = np.uint64(1)
-    while alo < ahi or blo < bhi:
-        take_a = alo < ahi and (blo >= bhi or ai[alo] <= bi[blo])
-        take_b = blo < bhi and (alo >= ahi or bi[blo] <= ai[alo])
-        va = zc
-        vb = zc
-        if take_a:
-            va = ad[alo]
-            j = ai[alo]
-            alo += one
-        if take_b:
-            vb = bd[blo]
-            j = bi[blo]
-            blo += one
-        r = _apply(op, va, vb, zo)
-        ci[pos] = j
+    if alo < ahi and blo < bhi:
+        ja = ai[alo]
+        jb = bi[blo]
+        while True:
+            take_a = ja <= jb
+            take_b = jb <= ja
+            va = ad[alo] if take_a else zc
+            vb = bd[blo] if take_b else zc
+            r = _apply(op, va, vb, zo)
+            ci[pos] = ja if take_a else jb
+            cd[pos] = r
+            pos += np.uint64(r != zo)
+            alo += np.uint64(take_a)
+            blo += np.uint64(take_b)
+            if alo >= ahi or blo >= bhi:
+                break
+            ja = ai[alo]
+            jb = bi[blo]
+    while alo < ahi:
+        r = _apply(op, ad[alo], zc, zo)
+        ci[pos] = ai[alo]
         cd[pos] = r
         pos += np.uint64(r != zo)
+        alo += one
+    while blo < bhi:
+        r = _apply(op, zc, bd[blo], zo)
+        ci[pos] = bi[blo]
+        cd[pos] = r
+        pos += np.uint64(r != zo)
+        blo += one
     return pos
 
 
