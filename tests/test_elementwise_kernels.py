@@ -398,8 +398,9 @@ def test_shared_pattern_parallel_with_cancellation():
        index_dtype=st.sampled_from([np.int32, np.int64]), data=st.data())
 def test_equal_patterns_in_distinct_arrays(dtype, op, shape, index_dtype, data):
     """Canonical operands whose index arrays are distinct but equal (``B`` a copy
-    of ``A``'s pattern) are found equal and computed entry by entry; operands
-    that differ in one column only are merged. Both as SciPy."""
+    of ``A``'s pattern), and operands that differ in one column only: as SciPy
+    (small ones are merged; ``test_equal_patterns_parallel_check`` takes the
+    entry-by-entry path of large equal patterns)."""
     a = data.draw(raw_csr(shape, dtype, index_dtype, specials=True, canonical=True), label="a")
     other = data.draw(raw_csr(shape, dtype, index_dtype, specials=True), label="b")[0]
     vals = np.resize(other, a[0].size) if other.size else np.zeros(a[0].size, dtype)
@@ -431,7 +432,9 @@ def test_equal_patterns_parallel_check():
     indices = np.tile(np.array([1, 7, 20], np.int64), m)
     a = (r.standard_normal(indices.size), indices, indptr, (m, n))
     b = (r.standard_normal(indices.size), indices.copy(), indptr.copy(), (m, n))
+    assert m + indices.size >= E.SERIAL_MAX_ITEMS
     assert E._same_pattern(a[2], a[1], b[2], b[1])
+    assert not E._same_pattern(a[2], a[1], indptr[::-1].copy(), indices)
     moved = indices.copy()
     moved[-1] = 21
     assert not E._same_pattern(a[2], a[1], indptr, moved)

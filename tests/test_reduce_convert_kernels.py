@@ -322,29 +322,6 @@ def test_float16_values():
     np.testing.assert_array_equal(coo_dense((vals, (coords,), shape)), D.min(axis=0))
 
 
-@EXAMPLES
-@given(args=raw_csr(max_side=40), pieces=st.integers(1, 5))
-def test_column_sums_split_between_threads(args, pieces):
-    """Column sums with the columns split between pieces (the path of matrices
-    with many columns, forced here on small ones): the serial sums bit for bit
-    (the sign of zero too), for every dtype, duplicates and explicit zeros."""
-    data, indices, indptr, (m, n) = args
-    expected = reduce.sum_(*args, axis=0)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(reduce, "SERIAL_MAX_ITEMS", 0)
-        mp.setattr(reduce, "_is_serial", lambda *a: False)
-        mp.setattr(reduce, "_SPLIT_MIN_COLUMNS", 1)
-        mp.setattr(reduce.numba, "get_num_threads", lambda: pieces)
-        got = reduce.sum_(*args, axis=0)
-    assert got.dtype == expected.dtype and got.shape == expected.shape
-    np.testing.assert_array_equal(got, expected)
-    if got.dtype.kind in "fc":  # the sign of zero (that of NaN is not defined)
-        real = ~np.isnan(expected.real)
-        np.testing.assert_array_equal(np.signbit(got.real[real]),
-                                      np.signbit(expected.real[real]))
-    assert_same(got, scipy_of(args).sum(axis=0), exact=False)
-
-
 def test_parallel_paths_large():
     """Inputs large enough for the parallel kernels, lanes and transposes."""
     rng = np.random.default_rng(1)
@@ -548,6 +525,11 @@ def test_parallel_map_pieces():
                                   np.power(x, 2))
     np.testing.assert_array_equal(values.K.parallel_map(lambda v: v > 0.5, x, threads=2),
                                   x > 0.5)
+    # functions that are not ufuncs map cache-sized chunks of each piece
+    assert x.size > 3 * values.K.MAP_CHUNK
+    for threads in (1, 2, 3):
+        np.testing.assert_array_equal(
+            values.K.parallel_map(lambda v: v ** 2, x[1:], threads=threads), x[1:] ** 2)
     with pytest.raises(ValueError, match="elementwise"):
         values.K.parallel_map(lambda v: v.sum(), x, threads=2)
     assert values.K.piece_bounds(10, 3) == [0, 0, 0, 10]

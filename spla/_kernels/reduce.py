@@ -429,36 +429,6 @@ def add_lanes(lanes, out):
             out[j] = s
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def column_sums_split(indices, data, neutral, out, bounds):
-    """out[j] = sum of the entries of column j, the columns split between the
-    pieces ``bounds[p] .. bounds[p+1]-1``.
-
-    Every piece reads all the entries and adds those of its own columns, in
-    storage order: each column's sum is the serial one (bit for bit, on any
-    number of pieces), each thread scatters into its own part of ``out`` only
-    (a smaller working set than the whole, no private copies to add up), and
-    the entries are read twice over two threads, at streaming speed. The loop
-    has no branch on the column (half would mispredict on two pieces): an
-    entry of another piece adds ``neutral`` (0, or -0.0 for floats, which
-    leaves every value, -0.0 included, as it is) to one of the piece's first
-    eight columns instead.
-    """
-    for p in prange(bounds.size - 1):
-        c0 = U(bounds[p])
-        width = U(bounds[p + 1]) - c0
-        for j in range(c0, c0 + width):
-            out[j] = 0
-        if width == 0:
-            continue
-        spare = min(width, U(8)) - U(1)
-        for k in range(U(indices.size)):
-            rel = U(indices[k]) - c0
-            mine = rel < width
-            slot = rel if mine else (k & spare)
-            out[c0 + slot] += (neutral + data[k]) if mine else neutral
-
-
 # ---------------------------------------------------------------------------
 # Serial twins, for inputs too small to repay a parallel launch
 # ---------------------------------------------------------------------------
@@ -473,4 +443,4 @@ def _serial_twin(dispatcher):
 #: Serial twins by the name of the parallel kernel.
 SERIAL = {f.py_func.__name__: _serial_twin(f) for f in (
     row_sums, row_minmax, row_argminmax, row_count_nonzero, total_sum, total_minmax,
-    total_argminmax, total_count_nonzero, column_sums, add_lanes, column_sums_split)}
+    total_argminmax, total_count_nonzero, column_sums, add_lanes)}

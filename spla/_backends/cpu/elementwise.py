@@ -11,6 +11,8 @@ the two operands are brought to one dtype (int64 when they differ), and the
 output uses int32 indices when the column count and the result's ``nnz`` fit.
 """
 
+import contextlib
+
 import numba
 import numpy as np
 
@@ -46,7 +48,8 @@ def _operand(x, which, full_check=True):
     if data.dtype.kind not in _VALUE_KINDS or data.dtype.itemsize > 16 or (
             data.dtype.kind == "f" and data.dtype.itemsize > 8):
         raise TypeError(f"{which}: unsupported value dtype {data.dtype}")
-    if not all(x.dtype.kind == "i" and x.dtype.itemsize in (4, 8) for x in (indices, indptr)):
+    if not (indices.dtype.kind == "i" and indices.dtype.itemsize in (4, 8)
+            and indptr.dtype.kind == "i" and indptr.dtype.itemsize in (4, 8)):
         raise TypeError(f"{which}: indices and indptr must be int32 or int64, got "
                         f"{indices.dtype} and {indptr.dtype}")
     indices, indptr = _native(indices, indices.dtype), _native(indptr, indptr.dtype)
@@ -71,6 +74,8 @@ def _operand(x, which, full_check=True):
 
 def _native(a, dtype):
     """``a`` as a contiguous native-order array of ``dtype`` (copied only when needed)."""
+    if a.dtype == dtype and a.dtype.isnative and a.flags.c_contiguous:
+        return a
     return np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("="))
 
 
@@ -161,7 +166,6 @@ def binop(op, a, b, result_dtype, *, canonical=False, check=True):
         ai, bi = _native(ai, np.int64), _native(bi, np.int64)
     if ap.dtype != bp.dtype:
         ap, bp = _native(ap, np.int64), _native(bp, np.int64)
-    ai, ap, bi, bp = (np.ascontiguousarray(x) for x in (ai, ap, bi, bp))
     if canonical and _same_pattern(ap, ai, bp, bi):
         data, indices, indptr = _run_same_pattern(kernel_op, ap, ai, ad, bd, shape, result_dtype)
     else:
@@ -170,6 +174,18 @@ def binop(op, a, b, result_dtype, *, canonical=False, check=True):
     if inverted:
         data = np.zeros(indices.size, dtype=np.bool_)
     return data, indices, indptr
+
+
+@contextlib.contextmanager
+def _dynamic():
+    """Hand the blocks of the parallel loops out one at a time (Numba's default
+    gives each thread an equal share up front): on a shared machine a thread
+    that is descheduled then holds up one block, not half of the work."""
+    previous = numba.set_parallel_chunksize(1)
+    try:
+        yield
+    finally:
+        numba.set_parallel_chunksize(previous)
 
 
 def _same_array(x, y):
@@ -193,14 +209,14 @@ def _same_pattern(ap, ai, bp, bi):
     entry-by-entry path repays many times over."""
     if _same_array(ap, bp) and _same_array(ai, bi):
         return True
-    if ap.size != bp.size or ai.size != bi.size or not K.equal_arrays(ap, bp):
-        return False
     nnz = ai.size
     if nnz + ap.size < SERIAL_MAX_ITEMS:
-        return bool(K.equal_arrays(ai, bi))
+        return False  # small: the merge costs what the comparison would
+    if ap.size != bp.size or nnz != bi.size or not K.equal_arrays(ap, bp):
+        return False
     bounds = _chunks(nnz)
     equal = np.empty(bounds.size - 1, np.bool_)
-    with parallel_section():
+    with parallel_section(), _dynamic():
         K.equal_chunks(ai, bi, bounds, equal)
     return bool(equal.all())
 
@@ -221,7 +237,7 @@ def _run_same_pattern(op, ap, ai, ad, bd, shape, odt):
     else:
         bounds = _chunks(nnz)
         per_chunk = np.empty(bounds.size - 1, np.int64)
-        with parallel_section():
+        with parallel_section(), _dynamic():
             K.same_pattern(code, ad, bd, zo, out, ai, indices, bounds, per_chunk)
         zeros = int(per_chunk.sum())
     if zeros:
@@ -255,7 +271,7 @@ def _run(op, ap, ai, ad, bp, bi, bd, shape, cdt, odt, check):
                           _BLOCKS_PER_THREAD * numba.get_num_threads()))
     blocks = K.balanced_blocks(ap, bp, n_blocks)
     written = np.empty(n_blocks, np.int64)
-    with parallel_section():
+    with parallel_section(), _dynamic():
         K.merge_blocks(code, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, indptr, indices,
                        data, written)
     nnz = int(written.sum())
@@ -274,12 +290,12 @@ def _run(op, ap, ai, ad, bp, bi, bd, shape, cdt, odt, check):
         saved_at = np.zeros(n_blocks, np.int64)
         np.cumsum(saved[:-1], out=saved_at[1:])
         saved_i, saved_d = np.empty(n_saved, idx), np.empty(n_saved, odt)
-        with parallel_section():
+        with parallel_section(), _dynamic():
             K.close_gaps(blocks, starts, written, dst, saved_at, indptr, indices, data,
                          saved_i, saved_d)
         return data[:nnz], indices[:nnz], indptr
     out_i, out_d = np.empty(nnz, idx), np.empty(nnz, odt)
-    with parallel_section():
+    with parallel_section(), _dynamic():
         K.copy_blocks(blocks, starts, written, dst, indptr, indices, data, out_i, out_d)
     return out_d, out_i, indptr
 

@@ -21,7 +21,6 @@ for an ``out`` argument where SciPy takes none.
 """
 
 
-import numba
 import numpy as np
 
 from ..._kernels import reduce as K
@@ -137,12 +136,6 @@ def _accumulator(dtype):
     return np.dtype(np.float64)
 
 
-#: From this many columns on, column sums split the columns between the threads
-#: (the private lanes of all columns, fewer, cost more than they save: four
-#: lanes of 2,000,000 float64 are 64 MB of fresh memory).
-_SPLIT_MIN_COLUMNS = 1 << 16
-
-
 def _axis_sums(data, indices, indptr, shape, axis, acc):
     """Sums along ``axis`` (0 or 1) of CSR storage, in dtype ``acc``."""
     m, n = shape
@@ -153,25 +146,16 @@ def _axis_sums(data, indices, indptr, shape, axis, acc):
         with parallel_section():
             _kernel("row_sums", serial)(indptr, data, acc.type(0), out, _blocks(indptr, serial))
         return out
-    if serial or n < _SPLIT_MIN_COLUMNS:
-        n_lanes = convert._n_lanes(nnz, n, serial)
-        lanes = np.empty((n_lanes, n), dtype=acc)
-        with parallel_section():
-            _kernel("column_sums", serial or n_lanes == 1)(indptr, indices, data, lanes,
-                                                           row_blocks(indptr, n_lanes))
-        if n_lanes == 1:
-            return lanes[0]
-        out = np.empty(n, dtype=acc)
-        with parallel_section():
-            _kernel("add_lanes", serial)(lanes, out)
-        return out
-    # Many columns: split the columns between the threads (each reads every
-    # entry, scatters into its own columns; the sums are the serial ones).
-    out = np.empty(n, dtype=acc)
-    pieces = max(1, min(numba.get_num_threads(), n // _SPLIT_MIN_COLUMNS))
-    bounds = (np.arange(pieces + 1, dtype=np.int64) * n) // pieces
+    n_lanes = convert._n_lanes(nnz, n, serial)
+    lanes = np.empty((n_lanes, n), dtype=acc)
     with parallel_section():
-        K.column_sums_split(indices, data, -acc.type(0), out, bounds)
+        _kernel("column_sums", serial or n_lanes == 1)(indptr, indices, data, lanes,
+                                                       row_blocks(indptr, n_lanes))
+    if n_lanes == 1:
+        return lanes[0]
+    out = np.empty(n, dtype=acc)
+    with parallel_section():
+        _kernel("add_lanes", serial)(lanes, out)
     return out
 
 
@@ -210,12 +194,17 @@ def _sum(data, indices, indptr, shape, axis, dtype, out, canonical, fmt, dedupe_
         raise ValueError("output parameter for reduction operation add has the wrong number "
                          f"of dimensions: expected 0, got {np.ndim(out)}")
     if axis is None:
-        if dedupe_narrow and data.dtype.kind in "biu" and data.dtype.itemsize < 8:
+        narrowing = dtype is not None and (
+            np.dtype(dtype).kind in "bmMOSUV"
+            or (np.dtype(dtype).kind in "iu" and data.dtype.kind in "fc"))
+        if dedupe_narrow and (narrowing or (data.dtype.kind in "biu"
+                                            and data.dtype.itemsize < 8)):
+            # SciPy sums the canonical values (duplicates added in their dtype)
             serial = _is_serial(stored[0], indices.size)
             data, indices, indptr = _canonical(data, indices, indptr, stored, canonical, serial)
-        if dtype is not None and (np.dtype(dtype).kind in "bmMOSUV"
-                                  or (np.dtype(dtype).kind in "iu" and data.dtype.kind in "fc")):
-            # NumPy's own rules (and errors) for sums into a narrower kind.
+        if narrowing:
+            # NumPy's own rules (and errors) for sums into a narrower kind: each
+            # (deduplicated) value is cast first, as in SciPy.
             return np.sum(data if data.size else np.zeros(1, res), dtype=dtype, out=out)
         serial = _is_serial(0, data.size)
         parts = np.zeros(_pieces(data.size, serial), dtype=acc)
