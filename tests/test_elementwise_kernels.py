@@ -485,8 +485,9 @@ def test_parallel_blocks_match_scipy(tiny_blocks, dtype, op, shape, canonical, i
                      max_size=12),
        cuts=st.lists(st.integers(0, 12), max_size=6))
 def test_close_gaps_and_copy_blocks(rows, cuts):
-    """Both ways of closing the gaps between blocks (in place, saving what the
-    later blocks land on; or into fresh arrays) give the packed layout, for any
+    """The three ways of closing the gaps between blocks (in place on all threads,
+    saving what the later blocks land on; in place on one; or into fresh arrays)
+    give the packed layout, for any
     gap sizes (a shift longer than a block's own entries included)."""
     m = len(rows)
     blocks = np.array(sorted({0, m, *[min(c, m) for c in cuts]}), np.int64)
@@ -520,6 +521,10 @@ def test_close_gaps_and_copy_blocks(rows, cuts):
     E.K.copy_blocks(blocks, starts, written, dst, out_p, ci, cd, out_i, out_d)
     assert out_i.tolist() == expect_i and out_d.tolist() == expect_d.tolist()
     assert out_p.tolist() == expect_p
+    ci2, cd2, cp2 = ci.copy(), cd.copy(), cp.copy()
+    E.K.close_gaps_serial(blocks, starts, written, dst, cp2, ci2, cd2)
+    assert ci2[:total].tolist() == expect_i and cd2[:total].tolist() == expect_d.tolist()
+    assert cp2.tolist() == expect_p
     saved = np.minimum(starts - dst, written)
     saved_at = np.zeros(written.size, np.int64)
     np.cumsum(saved[:-1], out=saved_at[1:])

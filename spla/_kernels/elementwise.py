@@ -349,6 +349,26 @@ def close_gaps(blocks, starts, written, dst, saved_at, cp, ci, cd, saved_i, save
             cp[i + 1] -= s
 
 
+@njit(cache=True, nogil=True)
+def close_gaps_serial(blocks, starts, written, dst, cp, ci, cd):
+    """``close_gaps`` on one thread with no saved entries: the blocks move in
+    order, each below its own source and above every block moved before it, so
+    a forward copy never overwrites what is still to be read. For large gaps
+    (half of the results zero, as in ``A < B``), where the parallel version
+    would save nearly everything and a copy would fault in fresh pages."""
+    for b in range(blocks.size - 1):
+        s = starts[b] - dst[b]
+        if s == 0:
+            continue
+        src = starts[b]
+        to = dst[b]
+        for k in range(written[b]):
+            ci[to + k] = ci[src + k]
+            cd[to + k] = cd[src + k]
+        for i in range(blocks[b], blocks[b + 1]):
+            cp[i + 1] -= s
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def copy_blocks(blocks, starts, written, dst, cp, ci, cd, out_i, out_d):
     """Copy block ``b``'s ``written[b]`` results from ``starts[b]`` to ``dst[b]``

@@ -283,9 +283,10 @@ def _run(op, ap, ai, ad, bp, bi, bd, shape, cdt, odt, check):
     saved = np.minimum(starts - dst, written)
     n_saved = int(saved.sum())
     # Small gaps (A - B of two different patterns: only the shared columns and the
-    # cancellations): close them in place, saving the few entries a later block
-    # lands on. Large ones (multiply, comparisons): copy the results out, as
-    # SciPy's prune does when less than half the allocation is used.
+    # cancellations): close them in place on all threads, saving the few entries
+    # a later block lands on. Large gaps around many results (A < B: half are
+    # False): in place on one thread (fresh pages for a copy cost more on these
+    # VMs). Few results (A.multiply(B) of two different patterns): copy them out.
     if 2 * (bound - nnz) <= nnz and 4 * n_saved <= nnz:
         saved_at = np.zeros(n_blocks, np.int64)
         np.cumsum(saved[:-1], out=saved_at[1:])
@@ -293,6 +294,9 @@ def _run(op, ap, ai, ad, bp, bi, bd, shape, cdt, odt, check):
         with parallel_section(), _dynamic():
             K.close_gaps(blocks, starts, written, dst, saved_at, indptr, indices, data,
                          saved_i, saved_d)
+        return data[:nnz], indices[:nnz], indptr
+    if 4 * nnz >= bound:
+        K.close_gaps_serial(blocks, starts, written, dst, indptr, indices, data)
         return data[:nnz], indices[:nnz], indptr
     out_i, out_d = np.empty(nnz, idx), np.empty(nnz, odt)
     with parallel_section(), _dynamic():
