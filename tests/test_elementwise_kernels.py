@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spla._backends.cpu import elementwise as E
@@ -389,6 +389,150 @@ def test_shared_pattern_parallel_with_cancellation():
     np.testing.assert_array_equal(data, 2 * a[0])
     np.testing.assert_array_equal(idx, indices)
     assert idx.base is None or not np.shares_memory(idx, indices)
+
+
+@settings(max_examples=40)
+@given(dtype=st.sampled_from([np.dtype(np.float64), np.dtype(np.int8), np.dtype(np.bool_),
+                              np.dtype(np.complex128)]),
+       op=st.sampled_from([o for o in OPS if o != "divide"]), shape=shapes,
+       index_dtype=st.sampled_from([np.int32, np.int64]), data=st.data())
+def test_equal_patterns_in_distinct_arrays(dtype, op, shape, index_dtype, data):
+    """Canonical operands whose index arrays are distinct but equal (``B`` a copy
+    of ``A``'s pattern), and operands that differ in one column only: as SciPy
+    (small ones are merged; ``test_equal_patterns_parallel_check`` takes the
+    entry-by-entry path of large equal patterns)."""
+    a = data.draw(raw_csr(shape, dtype, index_dtype, specials=True, canonical=True), label="a")
+    other = data.draw(raw_csr(shape, dtype, index_dtype, specials=True), label="b")[0]
+    vals = np.resize(other, a[0].size) if other.size else np.zeros(a[0].size, dtype)
+    b = (vals, a[1].copy(), a[2].copy(), a[3])
+    cases = [b]
+    m, n = shape
+    if a[1].size and n > 1:  # move the last entry of a row one column where it is free
+        row = int(np.searchsorted(a[2], a[1].size - 1, side="right")) - 1
+        last = int(a[1][-1])
+        prev = int(a[1][-2]) if a[1].size > 1 and a[2][row] < a[1].size - 1 else -1
+        free = [c for c in range(n) if c != last and c > prev]
+        if free:
+            moved = a[1].copy()
+            moved[-1] = free[0]
+            cases.append((vals, moved, a[2].copy(), a[3]))
+    rdt = _result_dtype(op, a, b)
+    for b in cases:
+        out = E.binop(op, a, b, rdt, canonical=True)
+        _check_canonical(*out, a[3], rdt)
+        _assert_same(_dense_of_result(op, *out, a[3]), _expected(op, a, b), op, dtype)
+
+
+def test_equal_patterns_parallel_check():
+    """The parallel equality check of large patterns: equal, and different only
+    in the last column of the last row (every chunk but the last agrees)."""
+    m, n = 40000, 50
+    r = np.random.default_rng(5)
+    indptr = np.arange(m + 1, dtype=np.int64) * 3
+    indices = np.tile(np.array([1, 7, 20], np.int64), m)
+    a = (r.standard_normal(indices.size), indices, indptr, (m, n))
+    b = (r.standard_normal(indices.size), indices.copy(), indptr.copy(), (m, n))
+    assert m + indices.size >= E.SERIAL_MAX_ITEMS
+    assert E._same_pattern(a[2], a[1], b[2], b[1])
+    assert not E._same_pattern(a[2], a[1], indptr[::-1].copy(), indices)
+    moved = indices.copy()
+    moved[-1] = 21
+    assert not E._same_pattern(a[2], a[1], indptr, moved)
+    for bb in (b, (b[0], moved, b[2], b[3])):
+        for op in ("subtract", "lt"):
+            out = E.binop(op, a, bb, _result_dtype(op, a, bb), canonical=True)
+            expected = SCIPY[op](_scipy(a), _scipy(bb))
+            np.testing.assert_array_equal(out[2], expected.indptr)
+            np.testing.assert_array_equal(out[1], expected.indices)
+            np.testing.assert_array_equal(out[0], expected.data)
+
+
+@pytest.fixture
+def tiny_blocks(monkeypatch):
+    """Every input takes the parallel path, in blocks of a few rows (the same
+    settings for every example: the fixture need not be reset between them)."""
+    monkeypatch.setattr(E, "SERIAL_MAX_ITEMS", 0)
+    monkeypatch.setattr(E, "_BLOCK_ITEMS", 3)
+    monkeypatch.setattr(E, "_BLOCKS_PER_THREAD", 64)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(dtype=st.sampled_from([np.dtype(np.float64), np.dtype(np.int8), np.dtype(np.bool_),
+                              np.dtype(np.complex128)]),
+       op=st.sampled_from(OPS), shape=st.tuples(st.integers(0, 12), st.integers(0, 6)),
+       canonical=st.booleans(), index_dtype=st.sampled_from([np.int32, np.int64]),
+       data=st.data())
+def test_parallel_blocks_match_scipy(tiny_blocks, dtype, op, shape, canonical, index_dtype,
+                                     data):
+    """The one-pass parallel merge over many small blocks, with its gaps closed in
+    place or by a copy (cancellations, shared columns, results of zero,
+    duplicates, empty blocks), as SciPy computes it."""
+    a = data.draw(raw_csr(shape, dtype, index_dtype, specials=True, canonical=canonical),
+                  label="a")
+    b = data.draw(raw_csr(shape, dtype, index_dtype, specials=True, canonical=canonical),
+                  label="b")
+    rdt = _result_dtype(op, a, b)
+    got, out = _run(op, a, b, rdt, canonical=canonical)
+    _assert_same(got, _expected(op, a, b), op, dtype)
+    if out is not None:
+        _check_canonical(*out, a[3], rdt)
+        if op not in E.K.COMPLEMENTS:
+            assert np.all(out[0] != 0), "zero results must not be stored"
+
+
+@settings(max_examples=60)
+@given(rows=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=1,
+                     max_size=12),
+       cuts=st.lists(st.integers(0, 12), max_size=6))
+def test_close_gaps_and_copy_blocks(rows, cuts):
+    """The three ways of closing the gaps between blocks (in place on all threads,
+    saving what the later blocks land on; in place on one; or into fresh arrays)
+    give the packed layout, for any
+    gap sizes (a shift longer than a block's own entries included)."""
+    m = len(rows)
+    blocks = np.array(sorted({0, m, *[min(c, m) for c in cuts]}), np.int64)
+    cap = np.array([c for c, _ in rows], np.int64)  # each row's room
+    used = np.minimum(np.array([u for _, u in rows], np.int64), cap)
+    room = np.zeros(m + 1, np.int64)
+    np.cumsum(cap, out=room[1:])
+    # the layout merge_blocks leaves: block b from room[blocks[b]], rows packed
+    ci = np.full(room[-1] + 1, -1, np.int64)
+    cd = np.full(room[-1] + 1, np.nan)
+    cp = np.zeros(m + 1, np.int64)
+    expect_i, expect_d, expect_p = [], [], [0]
+    written = np.zeros(blocks.size - 1, np.int64)
+    for b in range(blocks.size - 1):
+        pos = room[blocks[b]]
+        for i in range(blocks[b], blocks[b + 1]):
+            vals = [1000 * i + k for k in range(used[i])]
+            ci[pos:pos + used[i]] = vals
+            cd[pos:pos + used[i]] = np.array(vals) / 2
+            pos += used[i]
+            cp[i + 1] = pos
+            expect_i += vals
+            expect_p.append(len(expect_i))
+        written[b] = pos - room[blocks[b]]
+    starts = room[blocks[:-1]]
+    dst = np.zeros(written.size, np.int64)
+    np.cumsum(written[:-1], out=dst[1:])
+    expect_d = np.array(expect_i) / 2
+    total = int(written.sum())
+    out_i, out_d, out_p = np.empty(total, np.int64), np.empty(total), cp.copy()
+    E.K.copy_blocks(blocks, starts, written, dst, out_p, ci, cd, out_i, out_d)
+    assert out_i.tolist() == expect_i and out_d.tolist() == expect_d.tolist()
+    assert out_p.tolist() == expect_p
+    ci2, cd2, cp2 = ci.copy(), cd.copy(), cp.copy()
+    E.K.close_gaps_serial(blocks, starts, written, dst, cp2, ci2, cd2)
+    assert ci2[:total].tolist() == expect_i and cd2[:total].tolist() == expect_d.tolist()
+    assert cp2.tolist() == expect_p
+    saved = np.minimum(starts - dst, written)
+    saved_at = np.zeros(written.size, np.int64)
+    np.cumsum(saved[:-1], out=saved_at[1:])
+    n_saved = int(saved.sum())
+    E.K.close_gaps(blocks, starts, written, dst, saved_at, cp, ci, cd,
+                   np.empty(n_saved, np.int64), np.empty(n_saved))
+    assert ci[:total].tolist() == expect_i and cd[:total].tolist() == expect_d.tolist()
+    assert cp.tolist() == expect_p
 
 
 def test_doctests():

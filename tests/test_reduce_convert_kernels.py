@@ -525,6 +525,11 @@ def test_parallel_map_pieces():
                                   np.power(x, 2))
     np.testing.assert_array_equal(values.K.parallel_map(lambda v: v > 0.5, x, threads=2),
                                   x > 0.5)
+    # functions that are not ufuncs map cache-sized chunks of each piece
+    assert x.size > 3 * values.K.MAP_CHUNK
+    for threads in (1, 2, 3):
+        np.testing.assert_array_equal(
+            values.K.parallel_map(lambda v: v ** 2, x[1:], threads=threads), x[1:] ** 2)
     with pytest.raises(ValueError, match="elementwise"):
         values.K.parallel_map(lambda v: v.sum(), x, threads=2)
     assert values.K.piece_bounds(10, 3) == [0, 0, 0, 10]

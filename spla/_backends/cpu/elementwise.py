@@ -11,6 +11,8 @@ the two operands are brought to one dtype (int64 when they differ), and the
 output uses int32 indices when the column count and the result's ``nnz`` fit.
 """
 
+import contextlib
+
 import numba
 import numpy as np
 
@@ -46,7 +48,8 @@ def _operand(x, which, full_check=True):
     if data.dtype.kind not in _VALUE_KINDS or data.dtype.itemsize > 16 or (
             data.dtype.kind == "f" and data.dtype.itemsize > 8):
         raise TypeError(f"{which}: unsupported value dtype {data.dtype}")
-    if not all(x.dtype.kind == "i" and x.dtype.itemsize in (4, 8) for x in (indices, indptr)):
+    if not (indices.dtype.kind == "i" and indices.dtype.itemsize in (4, 8)
+            and indptr.dtype.kind == "i" and indptr.dtype.itemsize in (4, 8)):
         raise TypeError(f"{which}: indices and indptr must be int32 or int64, got "
                         f"{indices.dtype} and {indptr.dtype}")
     indices, indptr = _native(indices, indices.dtype), _native(indptr, indptr.dtype)
@@ -71,6 +74,8 @@ def _operand(x, which, full_check=True):
 
 def _native(a, dtype):
     """``a`` as a contiguous native-order array of ``dtype`` (copied only when needed)."""
+    if a.dtype == dtype and a.dtype.isnative and a.flags.c_contiguous:
+        return a
     return np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("="))
 
 
@@ -161,8 +166,7 @@ def binop(op, a, b, result_dtype, *, canonical=False, check=True):
         ai, bi = _native(ai, np.int64), _native(bi, np.int64)
     if ap.dtype != bp.dtype:
         ap, bp = _native(ap, np.int64), _native(bp, np.int64)
-    ai, ap, bi, bp = (np.ascontiguousarray(x) for x in (ai, ap, bi, bp))
-    if canonical and _same_array(ap, bp) and _same_array(ai, bi):
+    if canonical and _same_pattern(ap, ai, bp, bi):
         data, indices, indptr = _run_same_pattern(kernel_op, ap, ai, ad, bd, shape, result_dtype)
     else:
         data, indices, indptr = _run(kernel_op, ap, ai, ad, bp, bi, bd, shape, cdt,
@@ -172,97 +176,132 @@ def binop(op, a, b, result_dtype, *, canonical=False, check=True):
     return data, indices, indptr
 
 
+@contextlib.contextmanager
+def _dynamic():
+    """Hand the blocks of the parallel loops out one at a time (Numba's default
+    gives each thread an equal share up front): on a shared machine a thread
+    that is descheduled then holds up one block, not half of the work."""
+    previous = numba.set_parallel_chunksize(1)
+    try:
+        yield
+    finally:
+        numba.set_parallel_chunksize(previous)
+
+
 def _same_array(x, y):
     """Whether ``x`` and ``y`` view the same memory the same way."""
     return x is y or (x.shape == y.shape and x.strides == y.strides and x.dtype == y.dtype
                       and x.ctypes.data == y.ctypes.data)
 
 
+def _chunks(n):
+    """Boundaries of the parallel chunks of ``n`` items (``_BLOCK_ITEMS`` or more each,
+    at most ``_BLOCKS_PER_THREAD`` a thread)."""
+    n_chunks = max(1, min(n // _BLOCK_ITEMS, _BLOCKS_PER_THREAD * numba.get_num_threads()))
+    return (np.arange(n_chunks + 1, dtype=np.int64) * n) // n_chunks
+
+
+def _same_pattern(ap, ai, bp, bi):
+    """Whether two canonical operands (one index dtype) store the same positions:
+    the same arrays, or equal ones (``A - B`` where ``B`` is a copy or a map of
+    ``A``'s values). A comparison stops at the first difference, so two different
+    patterns cost next to nothing; two equal ones cost a read of both, which the
+    entry-by-entry path repays many times over."""
+    if _same_array(ap, bp) and _same_array(ai, bi):
+        return True
+    nnz = ai.size
+    if nnz + ap.size < SERIAL_MAX_ITEMS:
+        return False  # small: the merge costs what the comparison would
+    if ap.size != bp.size or nnz != bi.size or not K.equal_arrays(ap, bp):
+        return False
+    bounds = _chunks(nnz)
+    equal = np.empty(bounds.size - 1, np.bool_)
+    with parallel_section(), _dynamic():
+        K.equal_chunks(ai, bi, bounds, equal)
+    return bool(equal.all())
+
+
 def _run_same_pattern(op, ap, ai, ad, bd, shape, odt):
-    """Operands of one canonical pattern: compute entry by entry, then drop the
-    zero results (only when there are any)."""
+    """Operands of one canonical pattern: compute entry by entry (copying the
+    indices in the same loop), then drop the zero results (only when there are
+    any)."""
     m, n = shape
     nnz = ai.size
     zo = odt.type(0)
     code = K.OPERATIONS[op]
+    idx = np.dtype(np.int32) if max(n, nnz) <= _INT32_MAX else np.dtype(np.int64)
     out = np.empty(nnz, odt)
+    indices = np.empty(nnz, idx)
     if nnz + m < SERIAL_MAX_ITEMS:
-        zeros = K.same_pattern_range(code, ad, bd, 0, nnz, zo, out)
+        zeros = K.same_pattern_range(code, ad, bd, 0, nnz, zo, out, ai, indices)
     else:
-        n_chunks = max(1, min(nnz // _BLOCK_ITEMS, _BLOCKS_PER_THREAD * numba.get_num_threads()))
-        bounds = (np.arange(n_chunks + 1, dtype=np.int64) * nnz) // n_chunks
-        per_chunk = np.empty(n_chunks, np.int64)
-        with parallel_section():
-            K.same_pattern(code, ad, bd, zo, out, bounds, per_chunk)
+        bounds = _chunks(nnz)
+        per_chunk = np.empty(bounds.size - 1, np.int64)
+        with parallel_section(), _dynamic():
+            K.same_pattern(code, ad, bd, zo, out, ai, indices, bounds, per_chunk)
         zeros = int(per_chunk.sum())
     if zeros:
         keep = out != zo
         ends = np.empty(nnz + 1, np.int64)
         ends[0] = 0
         np.cumsum(keep, out=ends[1:])
-        indptr, indices, out = ends[ap], ai[keep], out[keep]
-        nnz = out.size
-    else:
-        indptr, indices = ap, ai
-    idx = np.dtype(np.int32) if max(n, nnz) <= _INT32_MAX else np.dtype(np.int64)
-    return out, indices.astype(idx), indptr.astype(idx)
-
-
-#: Operations counted by the union of the patterns (indices only) rather than by
-#: computing every result twice: their results are zero only by cancellation
-#: or explicit zeros, so the gaps they leave are rare (and closed afterwards).
-_STRUCTURAL_COUNT = frozenset({"add", "subtract"})
+        return out[keep], indices[keep], ends[ap].astype(idx)
+    return out, indices, ap.astype(idx)
 
 
 def _run(op, ap, ai, ad, bp, bi, bd, shape, cdt, odt, check):
+    """The general merge in one pass into outputs of ``nnz(A) + nnz(B)`` entries
+    (see ``spla._kernels.elementwise``), then the gaps closed."""
     m, n = shape
     zc, zo = cdt.type(0), odt.type(0)
-    items = m + ai.size + bi.size
     code = K.OPERATIONS[op]
-    structural = op in _STRUCTURAL_COUNT
     bound = ai.size + bi.size
     idx = np.dtype(np.int32) if max(n, bound) <= _INT32_MAX else np.dtype(np.int64)
-    empty_i, empty_d = np.empty(0, idx), np.empty(0, odt)
-    if items < SERIAL_MAX_ITEMS:
-        nnz, canon = K.merge_rows(code, ap, ai, ad, bp, bi, bd, 0, m, zc, zo, check, False,
-                                  structural, 0, empty_i, empty_i, empty_d)
-        indptr = np.empty(m + 1, idx)
-        indptr[0] = 0
-        indices = np.empty(nnz, idx)
-        data = np.empty(nnz, odt)
-        written, _ = K.merge_rows(code, ap, ai, ad, bp, bi, bd, 0, m, zc, zo,
-                                  check and not canon, True, structural, 0, indptr, indices,
-                                  data)
-        if written < nnz:
-            indices, data = indices[:written].copy(), data[:written].copy()
+    indptr = np.empty(m + 1, idx)
+    indptr[0] = 0
+    indices = np.empty(bound, idx)
+    data = np.empty(bound, odt)
+    if m + bound < SERIAL_MAX_ITEMS:
+        nnz = K.merge_rows(code, ap, ai, ad, bp, bi, bd, 0, m, zc, zo, check, 0, indptr,
+                           indices, data)
+        if nnz < bound:
+            indices, data = indices[:nnz].copy(), data[:nnz].copy()
         return data, indices, indptr
-    n_blocks = max(1, min(items // _BLOCK_ITEMS,
+    n_blocks = max(1, min((m + bound) // _BLOCK_ITEMS,
                           _BLOCKS_PER_THREAD * numba.get_num_threads()))
     blocks = K.balanced_blocks(ap, bp, n_blocks)
-    totals = np.empty(n_blocks, np.int64)
-    canonical = np.empty(n_blocks, np.bool_)
     written = np.empty(n_blocks, np.int64)
-    with parallel_section():
-        K.merge_blocks(code, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, False, structural,
-                       totals, canonical, written, empty_i, empty_i, empty_d)
-        nnz = int(totals.sum())
-        offsets = np.zeros(n_blocks, np.int64)
-        np.cumsum(totals[:-1], out=offsets[1:])
-        indptr = np.empty(m + 1, idx)
-        indptr[0] = 0
-        indices = np.empty(nnz, idx)
-        data = np.empty(nnz, odt)
-        K.merge_blocks(code, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, True, structural,
-                       offsets, canonical, written, indptr, indices, data)
-        if int(written.sum()) < nnz:
-            new_offsets = np.zeros(n_blocks, np.int64)
-            np.cumsum(written[:-1], out=new_offsets[1:])
-            total = int(written.sum())
-            out_i, out_d = np.empty(total, idx), np.empty(total, odt)
-            K.compact_blocks(blocks, offsets, written, new_offsets, indptr, indices, data,
-                             out_i, out_d)
-            indices, data = out_i, out_d
-    return data, indices, indptr
+    with parallel_section(), _dynamic():
+        K.merge_blocks(code, ap, ai, ad, bp, bi, bd, blocks, zc, zo, check, indptr, indices,
+                       data, written)
+    nnz = int(written.sum())
+    if nnz == bound:
+        return data, indices, indptr
+    starts = ap[blocks[:-1]].astype(np.int64) + bp[blocks[:-1]]
+    dst = np.zeros(n_blocks, np.int64)
+    np.cumsum(written[:-1], out=dst[1:])
+    saved = np.minimum(starts - dst, written)
+    n_saved = int(saved.sum())
+    # Small gaps (A - B of two different patterns: only the shared columns and the
+    # cancellations): close them in place on all threads, saving the few entries
+    # a later block lands on. Large gaps around many results (A < B: half are
+    # False): in place on one thread (fresh pages for a copy cost more on these
+    # VMs). Few results (A.multiply(B) of two different patterns): copy them out.
+    if 2 * (bound - nnz) <= nnz and 4 * n_saved <= nnz:
+        saved_at = np.zeros(n_blocks, np.int64)
+        np.cumsum(saved[:-1], out=saved_at[1:])
+        saved_i, saved_d = np.empty(n_saved, idx), np.empty(n_saved, odt)
+        with parallel_section(), _dynamic():
+            K.close_gaps(blocks, starts, written, dst, saved_at, indptr, indices, data,
+                         saved_i, saved_d)
+        return data[:nnz], indices[:nnz], indptr
+    if 4 * nnz >= bound:
+        K.close_gaps_serial(blocks, starts, written, dst, indptr, indices, data)
+        return data[:nnz], indices[:nnz], indptr
+    out_i, out_d = np.empty(nnz, idx), np.empty(nnz, odt)
+    with parallel_section(), _dynamic():
+        K.copy_blocks(blocks, starts, written, dst, indptr, indices, data, out_i, out_d)
+    return out_d, out_i, indptr
 
 
 def complement(indices, indptr, shape):

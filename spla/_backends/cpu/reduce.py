@@ -194,12 +194,17 @@ def _sum(data, indices, indptr, shape, axis, dtype, out, canonical, fmt, dedupe_
         raise ValueError("output parameter for reduction operation add has the wrong number "
                          f"of dimensions: expected 0, got {np.ndim(out)}")
     if axis is None:
-        if dedupe_narrow and data.dtype.kind in "biu" and data.dtype.itemsize < 8:
+        narrowing = dtype is not None and (
+            np.dtype(dtype).kind in "bmMOSUV"
+            or (np.dtype(dtype).kind in "iu" and data.dtype.kind in "fc"))
+        if dedupe_narrow and (narrowing or (data.dtype.kind in "biu"
+                                            and data.dtype.itemsize < 8)):
+            # SciPy sums the canonical values (duplicates added in their dtype)
             serial = _is_serial(stored[0], indices.size)
             data, indices, indptr = _canonical(data, indices, indptr, stored, canonical, serial)
-        if dtype is not None and (np.dtype(dtype).kind in "bmMOSUV"
-                                  or (np.dtype(dtype).kind in "iu" and data.dtype.kind in "fc")):
-            # NumPy's own rules (and errors) for sums into a narrower kind.
+        if narrowing:
+            # NumPy's own rules (and errors) for sums into a narrower kind: each
+            # (deduplicated) value is cast first, as in SciPy.
             return np.sum(data if data.size else np.zeros(1, res), dtype=dtype, out=out)
         serial = _is_serial(0, data.size)
         parts = np.zeros(_pieces(data.size, serial), dtype=acc)
