@@ -604,8 +604,8 @@ def test_add_sparse_and_dense(data, sign):
     got = A + B if sign == 1 else A - B
     try:
         want = S.copy() + T.copy() if sign == 1 else S.copy() - T.copy()
-    except TypeError:  # SciPy's n-D bool subtraction negates a bool array and fails
-        assert A.ndim > 2 and A.dtype == np.bool_ == B.dtype
+    except TypeError:  # SciPy's n-D subtraction negates a bool subtrahend and fails
+        assert sign == -1 and A.ndim > 2 and B.dtype == np.bool_
         want = got
     assert got.shape == want.shape and got.dtype == want.dtype
     # 2-D results are CSR as in SciPy; spla has no 1-D CSR, so 1-D and n-D stay COO.
