@@ -64,8 +64,9 @@ def ctype(dtype):
         raise TypeError(f"spla_cuda has no kernels for dtype {np.dtype(dtype).name}") from None
 
 
-#: A quoted include; the name must be a file of ``kernels``.
-_INCLUDE = re.compile(r'#include "([^"]+)"')
+#: A quoted include directive (at the start of a line, so not one quoted in a
+#: comment); the name must be a file of ``kernels``.
+_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', re.MULTILINE)
 
 
 @functools.lru_cache(maxsize=None)
