@@ -81,3 +81,133 @@ def nchunks(n):
 
 dot, update, direction = _make(True)
 dot_serial, update_serial, direction_serial = _make(False)
+
+
+# -- Gram-Schmidt kernels of spla's GMRES (``spla/linalg/_gmres.py``) ---------------------
+#
+# The Arnoldi basis is the rows of ``V`` (C order, ``(restart + 1, n)``); a call
+# works on its first ``m`` rows. Classical Gram-Schmidt with one
+# reorthogonalisation (CGS2) reads those rows as a block three times per column:
+# ``gs_dots`` (``h = V^H w`` and ``|w|^2``), ``gs_sub_dots`` (``w -= V^T h``, then
+# ``V^H w`` again while the block is in cache), ``gs_sub_norm`` (``w -= V^T h``
+# and ``|w|^2``). Modified Gram-Schmidt (``axpy_dot``: ``w -= t v_k`` fused with
+# ``v_{k+1} . w``) reads each row twice but needs a reduction per row. Partial
+# sums go to ``part[chunk, ...]`` and are added in chunk order by the caller, so
+# results do not depend on the number of threads.
+
+#: Entries of a cache block inside a chunk (the rows' slices of one block stay in L2).
+BLOCK = 1024
+
+
+def _make_gs(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def gs_dots(V, m, w, part):
+        """``part[c, k] = sum_{i in c} conj(V[k, i]) w[i]`` (k < m), ``part[c, m] = |w_c|^2``."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for k in range(m):
+                s = w.dtype.type(0)
+                for i in range(lo, hi):
+                    s += np.conj(V[k, i]) * w[i]
+                part[c, k] = s
+            s = w.dtype.type(0)
+            for i in range(lo, hi):
+                s += w[i].real * w[i].real + w[i].imag * w[i].imag
+            part[c, m] = s
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def gs_sub_dots(V, m, w, h, part):
+        """``w -= V[:m].T @ h``; then ``part[c, k] = sum_{i in c} conj(V[k, i]) w[i]``."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for k in range(m):
+                part[c, k] = 0
+            for blo in range(lo, hi, BLOCK):
+                bhi = min(blo + BLOCK, hi)
+                for k in range(m):
+                    hk = h[k]
+                    for i in range(blo, bhi):
+                        w[i] -= hk * V[k, i]
+                for k in range(m):
+                    s = w.dtype.type(0)
+                    for i in range(blo, bhi):
+                        s += np.conj(V[k, i]) * w[i]
+                    part[c, k] += s
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def gs_sub_norm(V, m, w, h, part):
+        """``w -= V[:m].T @ h``; ``part[c] = |w_c|^2`` (``part`` real)."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for blo in range(lo, hi, BLOCK):
+                bhi = min(blo + BLOCK, hi)
+                for k in range(m):
+                    hk = h[k]
+                    for i in range(blo, bhi):
+                        w[i] -= hk * V[k, i]
+            s = part.dtype.type(0)
+            for i in range(lo, hi):
+                s += w[i].real * w[i].real + w[i].imag * w[i].imag
+            part[c] = s
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def axpy_dot(w, v, t, u, part):
+        """``w -= t v``; returns ``sum(conj(u) * w)`` (``part``: chunk scratch of w's dtype)."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            s = w.dtype.type(0)
+            for i in range(lo, hi):
+                wi = w[i] - t * v[i]
+                w[i] = wi
+                s += np.conj(u[i]) * wi
+            part[c] = s
+        total = w.dtype.type(0)
+        for c in range(nchunks):
+            total += part[c]
+        return total
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def scale(w, a):
+        """``w *= a``."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                w[i] *= a
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def combine(V, m, y, x):
+        """``x += V[:m].T @ y``."""
+        n = x.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for blo in range(lo, hi, BLOCK):
+                bhi = min(blo + BLOCK, hi)
+                for k in range(m):
+                    yk = y[k]
+                    for i in range(blo, bhi):
+                        x[i] += yk * V[k, i]
+
+    return gs_dots, gs_sub_dots, gs_sub_norm, axpy_dot, scale, combine
+
+
+GS_PARALLEL = _make_gs(True)
+GS_SERIAL = _make_gs(False)
