@@ -163,7 +163,10 @@ def _make_gs(parallel):
 
     @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
     def axpy_dot(w, v, t, u, part):
-        """``w -= t v``; returns ``sum(conj(u) * w)`` (``part``: chunk scratch of w's dtype)."""
+        """``w -= t v``; returns ``sum(conj(u) * w)`` (``part``: chunk scratch of w's dtype).
+
+        ``u`` must not be ``w`` (Numba may load ``u[i]`` before storing ``w[i]``).
+        """
         n = w.size
         nchunks = (n + CHUNK - 1) // CHUNK
         for c in loop(nchunks):

@@ -204,11 +204,13 @@ def _gmres(A, psolve, x, b, rtol, atol, restart, maxiter, callback, callback_typ
                 gs_dots(v, 0, w, part)
                 h0 = np.sqrt(part[:, 0].real.sum())
                 t = (krylov.dot if n >= PARALLEL_MIN else krylov.dot_serial)(v[0], w, part1)
-                for k in range(m):
+                for k in range(m - 1):
                     h[col, k] = t
-                    # the last pass returns conj(w) . w = |w|^2 of the updated w
-                    t = kernels(1)[3](w, v[k], t, v[k + 1] if k + 1 < m else w, part1)
-                h1 = np.sqrt(t.real)
+                    t = kernels(1)[3](w, v[k], t, v[k + 1], part1)
+                h[col, m - 1] = t
+                # the last row: w -= t v_{m-1} with |w|^2 (u = w would alias in axpy_dot)
+                kernels(1)[2](v[m - 1:m], 1, w, np.array([t], dtype=xtype), rpart)
+                h1 = np.sqrt(rpart.sum())
             else:
                 gs_dots(v, m, w, part)
                 sums = part[:, :m + 1].sum(axis=0)
