@@ -4,12 +4,13 @@ runs as fused Numba kernels (``spla/_kernels/krylov.py``) for spla arrays on the
 The loop is that of ``scipy.sparse.linalg.gmres`` (SciPy 1.17): left
 preconditioning (``w = M A v``), the inner tolerance of gh-8400, Givens rotations
 with LAPACK's ``lartg``, the breakdown test ``h1 <= eps h0``, the callback types
-and the ``info`` values. Only the Gram-Schmidt step differs: SciPy runs modified
-Gram-Schmidt as ``2 (j + 1)`` NumPy/BLAS calls on column ``j``; spla runs
-classical Gram-Schmidt with one reorthogonalisation (CGS2) as three parallel
-passes over the basis block. Both are backward stable in practice for GMRES
-(CGS2 keeps the basis orthogonal to working precision); the iterates agree with
-SciPy's to rounding. Any other ``A`` (SciPy matrices, operators, GPU and Dask
+and the ``info`` values. Only the Gram-Schmidt step differs in how it runs:
+SciPy's modified Gram-Schmidt on column ``j`` is ``j + 1`` BLAS dots and ``j + 1``
+NumPy axpys with temporaries (about six vector passes per basis vector); spla's
+is ``j + 1`` fused parallel passes (``w -= t v_k`` together with the next dot
+``v_{k+1} . w``), the same arithmetic up to the order of summation, so the
+iterates agree with SciPy's to rounding. Classical Gram-Schmidt variants (CGS2,
+DGKS) read the basis as a block but were slower here (see docs/linalg.md). Any other ``A`` (SciPy matrices, operators, GPU and Dask
 arrays) goes to SciPy's (or CuPy's) function as before.
 """
 
@@ -22,8 +23,12 @@ from . import _convert
 
 __all__ = ["gmres"]
 
-#: "cgs2" (default) or "mgs": the Gram-Schmidt variant of the Arnoldi step.
-ORTHOGONALIZATION = "cgs2"
+#: The Gram-Schmidt variant of the Arnoldi step: "dgks" (classical Gram-Schmidt,
+#: repeated when the first pass cancelled more than half of |w|^2 (the test of
+#: Daniel, Gragg, Kaufman and Stewart), "cgs2" (classical, always twice) or "mgs"
+#: (modified Gram-Schmidt, fused passes: the default, fastest in docs/linalg.md's
+#: measurements and SciPy's own arithmetic).
+ORTHOGONALIZATION = "mgs"
 #: Below this many basis entries (``n * (j + 1)``) a Gram-Schmidt pass runs serially.
 PARALLEL_MIN = 100_000
 
@@ -85,10 +90,10 @@ def gmres(A, b, x0=None, *, rtol=1e-5, atol=0., restart=None, maxiter=None, M=No
     Notes
     -----
     Column ``j`` of the Arnoldi step is one product ``A v_j`` (and ``M``), then
-    classical Gram-Schmidt twice over the ``j + 1`` basis vectors in three
-    passes (``spla.linalg._gmres.ORTHOGONALIZATION = "mgs"`` selects fused
-    modified Gram-Schmidt: two passes per basis vector). BLAS stays on one
-    thread meanwhile (``spla.linalg.set_blas_policy``).
+    modified Gram-Schmidt over the ``j + 1`` basis vectors as ``j + 1`` fused
+    parallel passes (each subtracts one basis vector and takes the next dot
+    product). BLAS stays on one thread meanwhile
+    (``spla.linalg.set_blas_policy``).
 
     Examples
     --------
@@ -175,7 +180,10 @@ def _gmres(A, psolve, x, b, rtol, atol, restart, maxiter, callback, callback_typ
     part = np.zeros((chunks, restart + 2), dtype=xtype)
     rpart = np.zeros(chunks, dtype=rtype)
     part1 = np.zeros(chunks, dtype=xtype)
+    if ORTHOGONALIZATION not in ("dgks", "cgs2", "mgs"):
+        raise ValueError(f"gmres: unknown ORTHOGONALIZATION {ORTHOGONALIZATION!r}")
     mgs = ORTHOGONALIZATION == "mgs"
+    dgks = ORTHOGONALIZATION == "dgks"
 
     def kernels(m):
         return krylov.GS_PARALLEL if n * m >= PARALLEL_MIN else krylov.GS_SERIAL
@@ -216,10 +224,17 @@ def _gmres(A, psolve, x, b, rtol, atol, restart, maxiter, callback, callback_typ
                 sums = part[:, :m + 1].sum(axis=0)
                 h0 = np.sqrt(sums[m].real)
                 c1 = sums[:m].copy()
-                gs_sub_dots(v, m, w, c1, part)
-                c2 = part[:, :m].sum(axis=0)
-                gs_sub_norm(v, m, w, c2, rpart)
-                h[col, :m] = c1 + c2
+                # |w - V h|^2 = |w|^2 - |h|^2 for an orthonormal V: without heavy
+                # cancellation (DGKS: the norm keeps more than 1/sqrt(2)) one pass is enough
+                kept = sums[m].real - np.vdot(c1, c1).real
+                if dgks and kept > 0.5 * sums[m].real:
+                    gs_sub_norm(v, m, w, c1, rpart)
+                    h[col, :m] = c1
+                else:
+                    gs_sub_dots(v, m, w, c1, part)
+                    c2 = part[:, :m].sum(axis=0)
+                    gs_sub_norm(v, m, w, c2, rpart)
+                    h[col, :m] = c1 + c2
                 h1 = np.sqrt(rpart.sum())
             h[col, col + 1] = h1
             if h1 <= eps * h0:
