@@ -221,7 +221,7 @@ def test_gmres_other_inputs_go_to_scipy():
        seed=st.integers(0, 1000))
 def test_gram_schmidt_kernels_match_numpy(n, m, dtype, parallel, seed):
     rng = np.random.default_rng(seed)
-    gs_dots, gs_sub_dots, gs_sub_norm, axpy_dot, scale, combine = (
+    gs_dots, gs_sub_dots, gs_sub_norm, scale, combine, mgs_column = (
         krylov.GS_PARALLEL if parallel else krylov.GS_SERIAL)
     V = rng.standard_normal((m + 2, n))
     w = rng.standard_normal(n)
@@ -255,12 +255,19 @@ def test_gram_schmidt_kernels_match_numpy(n, m, dtype, parallel, seed):
     np.testing.assert_allclose(w2, ref, rtol=tol, atol=tol * 10)
     np.testing.assert_allclose(rpart.sum(), np.vdot(ref, ref).real, rtol=tol * 10)
 
-    w3 = w.copy()
-    part1 = np.zeros(chunks, dtype=dtype)
-    t = axpy_dot(w3, V[0], h[0], V[1], part1)
-    np.testing.assert_allclose(w3, wr - hr[0] * Vr[0], rtol=tol, atol=tol * 10)
-    np.testing.assert_allclose(t, np.vdot(Vr[1], wr - hr[0] * Vr[0]), rtol=tol,
+    w3 = w.copy()  # modified Gram-Schmidt, against NumPy's loop in complex128
+    hm = np.zeros(m + 1, dtype=dtype)
+    before, after = mgs_column(V, m, w3, hm, part)
+    ref3, href = wr.copy(), np.zeros(m, dtype=np.complex128)
+    for k in range(m):
+        href[k] = np.vdot(Vr[k], ref3)
+        ref3 -= href[k] * Vr[k]
+    np.testing.assert_allclose(w3, ref3, rtol=tol, atol=tol * 10 * (np.abs(hr).max() + 1))
+    np.testing.assert_allclose(hm[:m], href, rtol=tol, atol=tol * 10 * max(n, 1))
+    np.testing.assert_allclose(before, np.vdot(wr, wr).real, rtol=tol)
+    np.testing.assert_allclose(after, np.vdot(ref3, ref3).real, rtol=tol * 10,
                                atol=tol * 10 * max(n, 1))
+
     w5 = w.copy()
     scale(w5, np.dtype(dtype).type(0.5))
     np.testing.assert_array_equal(w5, w * np.dtype(dtype).type(0.5))

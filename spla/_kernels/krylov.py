@@ -151,8 +151,9 @@ dot_serial, update_serial, direction_serial = _make(False)
 # reorthogonalisation (CGS2) reads those rows as a block three times per column:
 # ``gs_dots`` (``h = V^H w`` and ``|w|^2``), ``gs_sub_dots`` (``w -= V^T h``, then
 # ``V^H w`` again while the block is in cache), ``gs_sub_norm`` (``w -= V^T h``
-# and ``|w|^2``). Modified Gram-Schmidt (``axpy_dot``: ``w -= t v_k`` fused with
-# ``v_{k+1} . w``) reads each row twice but needs a reduction per row. Partial
+# and ``|w|^2``). Modified Gram-Schmidt (``mgs_column``: one sweep per row,
+# ``w -= t v_k`` fused with ``v_{k+1} . w``) needs a reduction per row but keeps
+# the sweeps in one Numba call. Partial
 # sums go to ``part[chunk, ...]`` and are added in chunk order by the caller, so
 # results do not depend on the number of threads.
 
@@ -211,28 +212,6 @@ def _make_gs(parallel):
             part[c] = _sqnorm_range(w, lo, hi)
 
     @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
-    def axpy_dot(w, v, t, u, part):
-        """``w -= t v``; returns ``sum(conj(u) * w)`` (``part``: chunk scratch of w's dtype).
-
-        ``u`` must not be ``w``.
-        """
-        n = w.size
-        nchunks = (n + CHUNK - 1) // CHUNK
-        for c in loop(nchunks):
-            lo = c * CHUNK
-            hi = min(lo + CHUNK, n)
-            part[c] = 0
-            for blo in range(lo, hi, BLOCK):
-                bhi = min(blo + BLOCK, hi)
-                for i in range(blo, bhi):
-                    w[i] -= t * v[i]
-                part[c] += _dot_range(u, w, blo, bhi)
-        total = w.dtype.type(0)
-        for c in range(nchunks):
-            total += part[c]
-        return total
-
-    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
     def scale(w, a):
         """``w *= a``."""
         n = w.size
@@ -258,7 +237,48 @@ def _make_gs(parallel):
                     for i in range(blo, bhi):
                         x[i] += yk * V[k, i]
 
-    return gs_dots, gs_sub_dots, gs_sub_norm, axpy_dot, scale, combine
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def mgs_column(V, m, w, h, part):
+        """Modified Gram-Schmidt of ``w`` against the rows ``V[:m]``, in place.
+
+        ``h[k]`` gets ``v_k . w`` (as it stands after the previous subtractions);
+        returns ``(|w|^2 before, |w|^2 after)``. Pass ``k`` subtracts ``h[k] v_k``
+        and takes the next dot product (``|w|^2`` after the last) in the same
+        sweep over a chunk. ``part``: scratch ``(nchunks(n), 2)`` of w's dtype.
+        """
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            part[c, 0] = _dot_range(V[0], w, lo, hi) if m > 0 else 0
+            part[c, 1] = _sqnorm_range(w, lo, hi)
+        t = w.dtype.type(0)
+        before = 0.0
+        for c in range(nchunks):
+            t += part[c, 0]
+            before += part[c, 1].real
+        after = before
+        for k in range(m):
+            h[k] = t
+            last = k + 1 == m
+            for c in loop(nchunks):
+                lo = c * CHUNK
+                hi = min(lo + CHUNK, n)
+                for i in range(lo, hi):
+                    w[i] -= t * V[k, i]
+                if last:
+                    part[c, 0] = _sqnorm_range(w, lo, hi)
+                else:
+                    part[c, 0] = _dot_range(V[k + 1], w, lo, hi)
+            t = w.dtype.type(0)
+            for c in range(nchunks):
+                t += part[c, 0]
+        if m > 0:
+            after = t.real
+        return before, after
+
+    return gs_dots, gs_sub_dots, gs_sub_norm, scale, combine, mgs_column
 
 
 GS_PARALLEL = _make_gs(True)

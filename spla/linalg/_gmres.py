@@ -29,8 +29,10 @@ __all__ = ["gmres"]
 #: (modified Gram-Schmidt, fused passes: the default, fastest in docs/linalg.md's
 #: measurements and SciPy's own arithmetic).
 ORTHOGONALIZATION = "mgs"
-#: Below this many basis entries (``n * (j + 1)``) a Gram-Schmidt pass runs serially.
+#: Below this many basis entries (``n * (j + 1)``) a CGS pass runs serially.
 PARALLEL_MIN = 100_000
+#: Below this length the MGS sweeps (one parallel region per basis vector) run serially.
+MGS_PARALLEL_MIN = 50_000
 
 
 def _spla_cpu(A):
@@ -179,14 +181,14 @@ def _gmres(A, psolve, x, b, rtol, atol, restart, maxiter, callback, callback_typ
     rtype = np.finfo(xtype).dtype
     part = np.zeros((chunks, restart + 2), dtype=xtype)
     rpart = np.zeros(chunks, dtype=rtype)
-    part1 = np.zeros(chunks, dtype=xtype)
     if ORTHOGONALIZATION not in ("dgks", "cgs2", "mgs"):
         raise ValueError(f"gmres: unknown ORTHOGONALIZATION {ORTHOGONALIZATION!r}")
     mgs = ORTHOGONALIZATION == "mgs"
     dgks = ORTHOGONALIZATION == "dgks"
 
-    def kernels(m):
-        return krylov.GS_PARALLEL if n * m >= PARALLEL_MIN else krylov.GS_SERIAL
+    def kernels(m, per_row=False):
+        big = n >= MGS_PARALLEL_MIN if per_row else n * m >= PARALLEL_MIN
+        return krylov.GS_PARALLEL if big else krylov.GS_SERIAL
 
     v = np.empty([restart + 1, n], dtype=xtype)
     h = np.zeros([restart, restart + 1], dtype=xtype)
@@ -199,7 +201,7 @@ def _gmres(A, psolve, x, b, rtol, atol, restart, maxiter, callback, callback_typ
                 return x, 0
         v[0, :] = psolve(r)
         tmp = np.linalg.norm(v[0, :])
-        kernels(1)[4](v[0], xtype.type(1 / tmp))
+        kernels(1)[3](v[0], xtype.type(1 / tmp))
         S = np.zeros(restart + 1, dtype=xtype)
         S[0] = tmp
         breakdown = False
@@ -207,18 +209,10 @@ def _gmres(A, psolve, x, b, rtol, atol, restart, maxiter, callback, callback_typ
             w = v[col + 1]
             w[:] = psolve(matvec(v[col, :]))
             m = col + 1
-            gs_dots, gs_sub_dots, gs_sub_norm, _, scale, _ = kernels(m)
+            gs_dots, gs_sub_dots, gs_sub_norm, scale, _, _ = kernels(m)
             if mgs:
-                gs_dots(v, 0, w, part)
-                h0 = np.sqrt(part[:, 0].real.sum())
-                t = (krylov.dot if n >= PARALLEL_MIN else krylov.dot_serial)(v[0], w, part1)
-                for k in range(m - 1):
-                    h[col, k] = t
-                    t = kernels(1)[3](w, v[k], t, v[k + 1], part1)
-                h[col, m - 1] = t
-                # the last row: w -= t v_{m-1} with |w|^2 (u = w would alias in axpy_dot)
-                kernels(1)[2](v[m - 1:m], 1, w, np.array([t], dtype=xtype), rpart)
-                h1 = np.sqrt(rpart.sum())
+                h0sq, h1sq = kernels(1, True)[5](v, m, w, h[col], part)
+                h0, h1 = np.sqrt(h0sq), np.sqrt(h1sq)
             else:
                 gs_dots(v, m, w, part)
                 sums = part[:, :m + 1].sum(axis=0)
@@ -270,7 +264,7 @@ def _gmres(A, psolve, x, b, rtol, atol, restart, maxiter, callback, callback_typ
                 y[:k] -= tmp * h[k, :k]
         if y[0] != 0:
             y[0] /= h[0, 0]
-        kernels(col + 1)[5](v, col + 1, y, x)
+        kernels(col + 1)[4](v, col + 1, y, x)
         r = b - matvec(x)
         rnorm = np.linalg.norm(r)
         if callback_type == "legacy" and inner_iter == maxiter:
