@@ -283,3 +283,86 @@ def _make_gs(parallel):
 
 GS_PARALLEL = _make_gs(True)
 GS_SERIAL = _make_gs(False)
+
+
+# -- fused vector passes of spla's BiCGSTAB (``spla/linalg/_bicgstab.py``) ----------------
+#
+# Per iteration, besides the two products ``v = A phat`` and ``t = A shat``:
+# ``rtilde . v``; ``s = r - alpha v`` with ``|s|^2``; ``t . s`` with ``t . t``;
+# ``x += alpha phat + omega shat``, ``r = s - omega t`` with ``|r|^2`` and
+# ``rtilde . r``; ``p = (p - omega v) beta + r`` (SciPy's order of operations).
+
+
+def _make_bicgstab(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def residual_s(s, r, v, alpha, part):
+        """``s = r - alpha v``; returns ``|s|^2`` (``part``: real chunk scratch)."""
+        n = s.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                s[i] = r[i] - alpha * v[i]
+            part[c] = _sqnorm_range(s, lo, hi)
+        total = part.dtype.type(0)
+        for c in range(nchunks):
+            total += part[c]
+        return total
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def dots_ts(t, s, part):
+        """``(t . s, t . t)`` with ``conj(t)``; ``part``: ``(nchunks, 2)`` of t's dtype."""
+        n = t.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            part[c, 0] = _dot_range(t, s, lo, hi)
+            part[c, 1] = _sqnorm_range(t, lo, hi)
+        ts = t.dtype.type(0)
+        tt = t.dtype.type(0)
+        for c in range(nchunks):
+            ts += part[c, 0]
+            tt += part[c, 1]
+        return ts, tt
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def update(x, r, s, t, phat, shat, rtilde, alpha, omega, part):
+        """``x += alpha phat + omega shat``; ``r = s - omega t``; returns
+        ``(|r|^2, rtilde . r)``; ``part``: ``(nchunks, 2)`` of x's dtype."""
+        n = x.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                x[i] = (x[i] + alpha * phat[i]) + omega * shat[i]
+                r[i] = s[i] - omega * t[i]
+            part[c, 0] = _sqnorm_range(r, lo, hi)
+            part[c, 1] = _dot_range(rtilde, r, lo, hi)
+        rr = 0.0
+        rho = x.dtype.type(0)
+        for c in range(nchunks):
+            rr += part[c, 0].real
+            rho += part[c, 1]
+        return rr, rho
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def direction(p, r, v, omega, beta):
+        """``p = (p - omega v) beta + r``."""
+        n = p.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                p[i] = (p[i] - omega * v[i]) * beta + r[i]
+
+    return residual_s, dots_ts, update, direction
+
+
+BICGSTAB_PARALLEL = _make_bicgstab(True)
+BICGSTAB_SERIAL = _make_bicgstab(False)

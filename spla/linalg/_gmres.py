@@ -40,6 +40,13 @@ def _spla_cpu(A):
             and A.shape[0] == A.shape[1])
 
 
+def _check_atol(name, atol):
+    """SciPy's ValueError for an ``atol`` that is not a non-negative number."""
+    if atol is None or isinstance(atol, str) or not atol >= 0:
+        raise ValueError(f"'spla.linalg.{name}' called with invalid `atol`={atol!r}; if set, "
+                         "`atol` must be a real, non-negative number.")
+
+
 def gmres(A, b, x0=None, *, rtol=1e-5, atol=0., restart=None, maxiter=None, M=None,
           callback=None, callback_type=None):
     """Solve ``A @ x = b`` with restarted GMRES (``scipy.sparse.linalg.gmres``).
@@ -123,9 +130,7 @@ def gmres(A, b, x0=None, *, rtol=1e-5, atol=0., restart=None, maxiter=None, M=No
         callback_type = None
     elif not callable(callback):
         raise TypeError(f"gmres: callback must be callable, got {type(callback).__name__}")
-    if atol is None or isinstance(atol, str) or not atol >= 0:
-        raise ValueError(f"'spla.linalg.gmres' called with invalid `atol`={atol!r}; if set, "
-                         "`atol` must be a real, non-negative number.")
+    _check_atol("gmres", atol)
     for name, v in (("restart", restart), ("maxiter", maxiter)):
         if v is not None and (isinstance(v, (bool, np.bool_))
                               or not isinstance(v, numbers.Integral)):

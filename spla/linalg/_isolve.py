@@ -94,7 +94,7 @@ def _wrap(name, summary, example_args=""):
 
 
 bicg = _wrap("bicg", "Solve ``A @ x = b`` with BIConjugate Gradients.", ", rtol=1e-10")
-bicgstab = _wrap("bicgstab", "Solve ``A @ x = b`` with BIConjugate Gradients STABilized.",
+_scipy_bicgstab = _wrap("bicgstab", "Solve ``A @ x = b`` with BIConjugate Gradients STABilized.",
                  ", rtol=1e-10")
 cgs = _wrap("cgs", "Solve ``A @ x = b`` with Conjugate Gradients Squared.", ", rtol=1e-10")
 gcrotmk = _wrap("gcrotmk", "Solve ``A @ x = b`` with flexible GCROT(m, k).", ", rtol=1e-10")
@@ -110,4 +110,6 @@ lsqr = _wrap("lsqr", "Least-squares solution of ``A @ x = b`` with LSQR.",
 lsmr = _wrap("lsmr", "Least-squares solution of ``A @ x = b`` with LSMR.",
              ", atol=1e-12, btol=1e-12")
 
-from ._gmres import gmres  # noqa: E402  (spla's own loop for spla arrays on the CPU)
+# spla's own loops for spla arrays on the CPU (they call the wrappers above otherwise)
+from ._bicgstab import bicgstab  # noqa: E402
+from ._gmres import gmres  # noqa: E402
