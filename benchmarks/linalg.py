@@ -11,7 +11,8 @@ medians compared), float64:
    (``--iters``, ``rtol`` = 0 so that no run stops early). spla's ``gmres`` is
    its own loop (fused modified Gram-Schmidt; the CGS2 variant beside it);
    "BLAS 1" is SciPy's loop on spla's products with BLAS on one thread (what
-   ``spla.linalg.gmres`` was before session 12). The SpMV share of SciPy's time
+   ``spla.linalg.gmres`` was before session 12); SciPy's ``bicgstab`` against
+   spla's (fused passes), ``--iters`` / 2 iterations (two products each). The SpMV share of SciPy's time
    and the Amdahl limit of the speed-up (if only the products got faster) are
    printed beside each figure, with the speed-up of the vector work alone.
 2. ``eigsh(A, k=6, which="LA", tol=1e-8)`` on the Laplacian of ``--eig-grid`` and
@@ -86,6 +87,7 @@ def krylov(args, rows):
     report(f"SpMV, 2-D Laplacian n={n}", spmv, "scipy_spmv", rows)
     kw = dict(rtol=0.0, atol=0.0, maxiter=it)
     gm = dict(restart=30, maxiter=max(1, it // 30))
+    bkw = dict(rtol=0.0, atol=0.0, maxiter=max(1, it // 2))  # two products per iteration
     from spla.linalg import _gmres, _isolve
 
     def gmres_variant(gs):
@@ -105,16 +107,20 @@ def krylov(args, rows):
                                                                    **gm),
         "spla.linalg.gmres (MGS)": lambda: L.gmres(A, b, rtol=0.0, atol=0.0, **gm),
         "spla.linalg.gmres CGS2": gmres_variant("cgs2"),
+        "scipy.bicgstab": lambda: sla.bicgstab(S, b, **bkw),
+        "spla.linalg.bicgstab": lambda: L.bicgstab(A, b, **bkw),
         "scipy.cg": lambda: sla.cg(S, b, **kw),
         "spla.linalg.cg": lambda: L.cg(A, b, **kw),
         "spla.linalg.cg, BLAS left": with_policy("leave", lambda: L.cg(A, b, **kw)),
     }, repeat=args.repeat, warmup=2)
     nmv = gm["maxiter"] * gm["restart"]
-    title = f"gmres(restart 30, {nmv} products) and cg ({it} iterations), n={n}"
+    title = (f"gmres(restart 30, {nmv} products), bicgstab ({bkw['maxiter']} iterations) and cg "
+             f"({it} iterations), n={n}")
     report(title, res, "scipy.gmres(scipy csr)", rows)
     s_mv, p_mv = spmv["scipy_spmv"]["median"], spmv["spla_spmv"]["median"]
     for solver, count, base, ours in (
             ("gmres", nmv, "scipy.gmres(scipy csr)", "spla.linalg.gmres (MGS)"),
+            ("bicgstab", 2 * bkw["maxiter"], "scipy.bicgstab", "spla.linalg.bicgstab"),
             ("cg", it, "scipy.cg", "spla.linalg.cg")):
         total = res[base]["median"]
         share = min(1.0, count * s_mv / total)
