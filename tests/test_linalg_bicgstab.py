@@ -41,7 +41,7 @@ def check_same(ours, theirs, dtype):
         np.testing.assert_allclose(a, c, rtol=r, atol=r * scale)
 
 
-@scaled_examples(0.5)
+@scaled_examples(0.3)
 @given(n=st.integers(1, 60), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
        maxiter=st.sampled_from([None, 1, 3, 40]), x0=st.sampled_from([None, "random", "Mb"]),
        precond=st.sampled_from([None, "spla", "operator"]), callback=st.booleans(),

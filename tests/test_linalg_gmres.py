@@ -85,7 +85,7 @@ def check_same(ours, theirs, dtype, callback_type=None):
             np.testing.assert_allclose(a, c, rtol=r, atol=r * scale)
 
 
-@scaled_examples(0.6)
+@scaled_examples(0.3)
 @given(n=st.integers(1, 60), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
        restart=st.sampled_from([None, 1, 2, 5, 30, 100]),
        maxiter=st.sampled_from([None, 1, 3, 50]),
@@ -215,7 +215,7 @@ def test_gmres_other_inputs_go_to_scipy():
 # -- the kernels ------------------------------------------------------------------------
 
 
-@scaled_examples(0.4)
+@scaled_examples(0.3)
 @given(n=st.sampled_from([0, 1, 7, 1025, krylov.CHUNK + 3, 3 * krylov.CHUNK]),
        m=st.integers(0, 5), dtype=st.sampled_from(DTYPES), parallel=st.booleans(),
        seed=st.integers(0, 1000))
