@@ -5,16 +5,17 @@ medians compared), float64:
 
 1. Thread policy on the 2-D Laplacian (``--grid`` k: n = k^2): SciPy's ``gmres``
    (restart 30) on SciPy's CSR; the same ``gmres`` driven by spla's products with
-   BLAS left alone (policy ``"leave"``) and with BLAS on one thread
-   (``spla.linalg.gmres``, the default policy); SciPy's ``cg`` against
+   BLAS left alone (policy ``"leave"``) and with BLAS on one thread (the default
+   policy); SciPy's ``cg`` against
    ``spla.linalg.cg`` (fused kernels). A fixed number of iterations
    (``--iters``, ``rtol`` = 0 so that no run stops early). spla's ``gmres`` is
    its own loop (fused modified Gram-Schmidt; the CGS2 variant beside it);
    "BLAS 1" is SciPy's loop on spla's products with BLAS on one thread (what
    ``spla.linalg.gmres`` was before session 12); SciPy's ``bicgstab`` against
-   spla's (fused passes), ``--iters`` / 2 iterations (two products each). The SpMV share of SciPy's time
-   and the Amdahl limit of the speed-up (if only the products got faster) are
-   printed beside each figure, with the speed-up of the vector work alone.
+   spla's (fused passes), ``--iters`` / 2 iterations (two products each). The
+   SpMV share of SciPy's time and the Amdahl limit of the speed-up (if only the
+   products got faster) are printed beside each figure, with the speed-up of the
+   vector work alone.
 2. ``eigsh(A, k=6, which="LA", tol=1e-8)`` on the Laplacian of ``--eig-grid`` and
    on bcsstk13 (tests/data).
 3. ``spsolve`` on the Laplacian of ``--solve-grid`` and on cryg2500 (real,

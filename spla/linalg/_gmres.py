@@ -10,7 +10,8 @@ NumPy axpys with temporaries (about six vector passes per basis vector); spla's
 is ``j + 1`` fused parallel passes (``w -= t v_k`` together with the next dot
 ``v_{k+1} . w``), the same arithmetic up to the order of summation, so the
 iterates agree with SciPy's to rounding. Classical Gram-Schmidt variants (CGS2,
-DGKS) read the basis as a block but were slower here (see docs/linalg.md). Any other ``A`` (SciPy matrices, operators, GPU and Dask
+DGKS) read the basis as a block but were slower here (see docs/linalg.md).
+Any other ``A`` (SciPy matrices, operators, GPU and Dask
 arrays) goes to SciPy's (or CuPy's) function as before.
 """
 
