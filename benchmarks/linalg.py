@@ -5,12 +5,17 @@ medians compared), float64:
 
 1. Thread policy on the 2-D Laplacian (``--grid`` k: n = k^2): SciPy's ``gmres``
    (restart 30) on SciPy's CSR; the same ``gmres`` driven by spla's products with
-   BLAS left alone (policy ``"leave"``) and with BLAS on one thread
-   (``spla.linalg.gmres``, the default policy); SciPy's ``cg`` against
+   BLAS left alone (policy ``"leave"``) and with BLAS on one thread (the default
+   policy); SciPy's ``cg`` against
    ``spla.linalg.cg`` (fused kernels). A fixed number of iterations
-   (``--iters``, ``rtol`` = 0 so that no run stops early). The SpMV share of
-   SciPy's time and the Amdahl limit of the speed-up (if only the products got
-   faster) are printed beside each figure.
+   (``--iters``, ``rtol`` = 0 so that no run stops early). spla's ``gmres`` is
+   its own loop (fused modified Gram-Schmidt; the CGS2 variant beside it);
+   "BLAS 1" is SciPy's loop on spla's products with BLAS on one thread (what
+   ``spla.linalg.gmres`` was before session 12); SciPy's ``bicgstab`` against
+   spla's (fused passes), ``--iters`` / 2 iterations (two products each). The
+   SpMV share of SciPy's time and the Amdahl limit of the speed-up (if only the
+   products got faster) are printed beside each figure, with the speed-up of the
+   vector work alone.
 2. ``eigsh(A, k=6, which="LA", tol=1e-8)`` on the Laplacian of ``--eig-grid`` and
    on bcsstk13 (tests/data).
 3. ``spsolve`` on the Laplacian of ``--solve-grid`` and on cryg2500 (real,
@@ -83,27 +88,52 @@ def krylov(args, rows):
     report(f"SpMV, 2-D Laplacian n={n}", spmv, "scipy_spmv", rows)
     kw = dict(rtol=0.0, atol=0.0, maxiter=it)
     gm = dict(restart=30, maxiter=max(1, it // 30))
+    bkw = dict(rtol=0.0, atol=0.0, maxiter=max(1, it // 2))  # two products per iteration
+    from spla.linalg import _gmres, _isolve
+
+    def gmres_variant(gs):
+        def run():
+            old, _gmres.ORTHOGONALIZATION = _gmres.ORTHOGONALIZATION, gs
+            try:
+                L.gmres(A, b, rtol=0.0, atol=0.0, **gm)
+            finally:
+                _gmres.ORTHOGONALIZATION = old
+        return run
+
     res = time_alternating({
         "scipy.gmres(scipy csr)": lambda: sla.gmres(S, b, rtol=0.0, atol=0.0, **gm),
         "scipy.gmres(spla), BLAS left": with_policy(
             "leave", lambda: sla.gmres(A, b, rtol=0.0, atol=0.0, **gm)),
-        "spla.linalg.gmres": lambda: L.gmres(A, b, rtol=0.0, atol=0.0, **gm),
+        "scipy.gmres(spla), BLAS 1": lambda: _isolve._scipy_gmres(A, b, rtol=0.0, atol=0.0,
+                                                                   **gm),
+        "spla.linalg.gmres (MGS)": lambda: L.gmres(A, b, rtol=0.0, atol=0.0, **gm),
+        "spla.linalg.gmres CGS2": gmres_variant("cgs2"),
+        "scipy.bicgstab": lambda: sla.bicgstab(S, b, **bkw),
+        "spla.linalg.bicgstab": lambda: L.bicgstab(A, b, **bkw),
         "scipy.cg": lambda: sla.cg(S, b, **kw),
         "spla.linalg.cg": lambda: L.cg(A, b, **kw),
         "spla.linalg.cg, BLAS left": with_policy("leave", lambda: L.cg(A, b, **kw)),
     }, repeat=args.repeat, warmup=2)
     nmv = gm["maxiter"] * gm["restart"]
-    title = f"gmres(restart 30, {nmv} products) and cg ({it} iterations), n={n}"
+    title = (f"gmres(restart 30, {nmv} products), bicgstab ({bkw['maxiter']} iterations) and cg "
+             f"({it} iterations), n={n}")
     report(title, res, "scipy.gmres(scipy csr)", rows)
     s_mv, p_mv = spmv["scipy_spmv"]["median"], spmv["spla_spmv"]["median"]
-    for solver, count, base in (("gmres", nmv, "scipy.gmres(scipy csr)"), ("cg", it, "scipy.cg")):
+    for solver, count, base, ours in (
+            ("gmres", nmv, "scipy.gmres(scipy csr)", "spla.linalg.gmres (MGS)"),
+            ("bicgstab", 2 * bkw["maxiter"], "scipy.bicgstab", "spla.linalg.bicgstab"),
+            ("cg", it, "scipy.cg", "spla.linalg.cg")):
         total = res[base]["median"]
         share = min(1.0, count * s_mv / total)
         amdahl = 1.0 / ((1 - share) + share * p_mv / s_mv)
+        speedup = total / res[ours]["median"]
+        # the rest of spla's time (vector work) against the rest of SciPy's
+        rest = (total - count * s_mv) / max(res[ours]["median"] - count * p_mv, 1e-12)
         print(f"  {solver}: SpMV share of SciPy's time {share:.0%}; Amdahl limit with spla's SpMV "
-              f"alone {amdahl:.2f}x")
+              f"alone {amdahl:.2f}x; {ours} {speedup:.2f}x (its vector work {rest:.2f}x "
+              "faster than SciPy's)")
         rows.append({"case": title, "name": f"{solver} SpMV share / Amdahl", "share": share,
-                     "amdahl": amdahl})
+                     "amdahl": amdahl, "speedup": speedup, "vector_work_speedup": rest})
 
 
 def eigen(args, rows):

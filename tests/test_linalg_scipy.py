@@ -495,3 +495,28 @@ def test_scipy_testsolve_with_spla_splu(creator, monkeypatch):
         spcreator = staticmethod(make)
 
     Battery().test_solve()
+
+
+@pytest.mark.parametrize("missing_diagonal", [False, True])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_pardiso_upper_triangle_with_diagonal(missing_diagonal, index_dtype):
+    """The upper triangle handed to PARDISO's symmetric types: canonical, every
+    diagonal entry stored (an explicit zero where the matrix has none)."""
+    from spla.linalg import _pardiso
+
+    rng = np.random.default_rng(5)
+    n = 40
+    R = sp.random_array((n, n), density=0.15, rng=rng).toarray()
+    D = R + R.T + np.diag(rng.uniform(1, 2, n))
+    if missing_diagonal:
+        D[np.arange(0, n, 3), np.arange(0, n, 3)] = 0.0
+    S = sp.csr_array(D)
+    S.indices = S.indices.astype(index_dtype)
+    S.indptr = S.indptr.astype(index_dtype)
+    U = _pardiso._upper_with_diagonal(S)
+    np.testing.assert_array_equal(U.toarray(), np.triu(D))
+    rows = np.repeat(np.arange(n), np.diff(U.indptr))
+    same_row = rows[1:] == rows[:-1]
+    assert (np.diff(U.indices)[same_row] > 0).all()  # canonical: sorted, no duplicates
+    assert ((U.indices == rows).sum()) == n  # every diagonal entry stored
+    assert (U.indices >= rows).all()

@@ -17,6 +17,73 @@ from numba import njit, prange
 CHUNK = 16384
 
 
+# Reductions keep eight (four where they also write) independent partial sums per
+# chunk: one strict (non-fastmath) accumulator is a chain of dependent additions
+# that runs at a fraction of memory bandwidth; eight fixed lanes keep the order of
+# summation fixed (results do not depend on threads) and let LLVM pack them.
+
+
+@njit(inline="always")
+def _dot_range(a, b, lo, hi):
+    """``sum(conj(a[lo:hi]) * b[lo:hi])`` in eight lanes."""
+    s0 = a.dtype.type(0) * b.dtype.type(0)
+    s1 = s0
+    s2 = s0
+    s3 = s0
+    s4 = s0
+    s5 = s0
+    s6 = s0
+    s7 = s0
+    i = lo
+    while i + 8 <= hi:
+        s0 += np.conj(a[i]) * b[i]
+        s1 += np.conj(a[i + 1]) * b[i + 1]
+        s2 += np.conj(a[i + 2]) * b[i + 2]
+        s3 += np.conj(a[i + 3]) * b[i + 3]
+        s4 += np.conj(a[i + 4]) * b[i + 4]
+        s5 += np.conj(a[i + 5]) * b[i + 5]
+        s6 += np.conj(a[i + 6]) * b[i + 6]
+        s7 += np.conj(a[i + 7]) * b[i + 7]
+        i += 8
+    while i < hi:
+        s0 += np.conj(a[i]) * b[i]
+        i += 1
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@njit(inline="always")
+def _abs2(z):
+    return z.real * z.real + z.imag * z.imag
+
+
+@njit(inline="always")
+def _sqnorm_range(a, lo, hi):
+    """``sum(|a[lo:hi]|^2)`` (real) in eight lanes."""
+    s0 = _abs2(a.dtype.type(0))
+    s1 = s0
+    s2 = s0
+    s3 = s0
+    s4 = s0
+    s5 = s0
+    s6 = s0
+    s7 = s0
+    i = lo
+    while i + 8 <= hi:
+        s0 += _abs2(a[i])
+        s1 += _abs2(a[i + 1])
+        s2 += _abs2(a[i + 2])
+        s3 += _abs2(a[i + 3])
+        s4 += _abs2(a[i + 4])
+        s5 += _abs2(a[i + 5])
+        s6 += _abs2(a[i + 6])
+        s7 += _abs2(a[i + 7])
+        i += 8
+    while i < hi:
+        s0 += _abs2(a[i])
+        i += 1
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
 def _make(parallel):
     loop = prange if parallel else range
 
@@ -28,10 +95,7 @@ def _make(parallel):
         for c in loop(nchunks):
             lo = c * CHUNK
             hi = min(lo + CHUNK, n)
-            s = a.dtype.type(0)
-            for i in range(lo, hi):
-                s += np.conj(a[i]) * b[i]
-            part[c] = s
+            part[c] = _dot_range(a, b, lo, hi)
         total = a.dtype.type(0)
         for c in range(nchunks):
             total += part[c]
@@ -48,13 +112,10 @@ def _make(parallel):
         for c in loop(nchunks):
             lo = c * CHUNK
             hi = min(lo + CHUNK, n)
-            s = part.dtype.type(0)
             for i in range(lo, hi):
                 x[i] += alpha * p[i]
-                ri = r[i] - alpha * q[i]
-                r[i] = ri
-                s += (ri.real * ri.real + ri.imag * ri.imag)
-            part[c] = s
+                r[i] -= alpha * q[i]
+            part[c] = _sqnorm_range(r, lo, hi)  # (r's chunk is in cache)
         total = part.dtype.type(0)
         for c in range(nchunks):
             total += part[c]
@@ -81,3 +142,227 @@ def nchunks(n):
 
 dot, update, direction = _make(True)
 dot_serial, update_serial, direction_serial = _make(False)
+
+
+# -- Gram-Schmidt kernels of spla's GMRES (``spla/linalg/_gmres.py``) ---------------------
+#
+# The Arnoldi basis is the rows of ``V`` (C order, ``(restart + 1, n)``); a call
+# works on its first ``m`` rows. Classical Gram-Schmidt with one
+# reorthogonalisation (CGS2) reads those rows as a block three times per column:
+# ``gs_dots`` (``h = V^H w`` and ``|w|^2``), ``gs_sub_dots`` (``w -= V^T h``, then
+# ``V^H w`` again while the block is in cache), ``gs_sub_norm`` (``w -= V^T h``
+# and ``|w|^2``). Modified Gram-Schmidt (``mgs_column``: one sweep per row,
+# ``w -= t v_k`` fused with ``v_{k+1} . w``) needs a reduction per row but keeps
+# the sweeps in one Numba call. Partial
+# sums go to ``part[chunk, ...]`` and are added in chunk order by the caller, so
+# results do not depend on the number of threads.
+
+#: Entries of a cache block inside a chunk (the rows' slices of one block stay in L2).
+BLOCK = 1024
+
+
+def _make_gs(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def gs_dots(V, m, w, part):
+        """``part[c, k] = sum_{i in c} conj(V[k, i]) w[i]`` (k < m), ``part[c, m] = |w_c|^2``."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for k in range(m):
+                part[c, k] = _dot_range(V[k], w, lo, hi)
+            part[c, m] = _sqnorm_range(w, lo, hi)
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def gs_sub_dots(V, m, w, h, part):
+        """``w -= V[:m].T @ h``; then ``part[c, k] = sum_{i in c} conj(V[k, i]) w[i]``."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for k in range(m):
+                part[c, k] = 0
+            for blo in range(lo, hi, BLOCK):
+                bhi = min(blo + BLOCK, hi)
+                for k in range(m):
+                    hk = h[k]
+                    for i in range(blo, bhi):
+                        w[i] -= hk * V[k, i]
+                for k in range(m):
+                    part[c, k] += _dot_range(V[k], w, blo, bhi)
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def gs_sub_norm(V, m, w, h, part):
+        """``w -= V[:m].T @ h``; ``part[c] = |w_c|^2`` (``part`` real)."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for blo in range(lo, hi, BLOCK):
+                bhi = min(blo + BLOCK, hi)
+                for k in range(m):
+                    hk = h[k]
+                    for i in range(blo, bhi):
+                        w[i] -= hk * V[k, i]
+            part[c] = _sqnorm_range(w, lo, hi)
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def scale(w, a):
+        """``w *= a``."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                w[i] *= a
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def combine(V, m, y, x):
+        """``x += V[:m].T @ y``."""
+        n = x.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for blo in range(lo, hi, BLOCK):
+                bhi = min(blo + BLOCK, hi)
+                for k in range(m):
+                    yk = y[k]
+                    for i in range(blo, bhi):
+                        x[i] += yk * V[k, i]
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def mgs_column(V, m, w, h, part):
+        """Modified Gram-Schmidt of ``w`` against the rows ``V[:m]``, in place.
+
+        ``h[k]`` gets ``v_k . w`` (as it stands after the previous subtractions);
+        returns ``(|w|^2 before, |w|^2 after)``. Pass ``k`` subtracts ``h[k] v_k``
+        and takes the next dot product (``|w|^2`` after the last) in the same
+        sweep over a chunk. ``part``: scratch ``(nchunks(n), 2)`` of w's dtype.
+        """
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            part[c, 0] = _dot_range(V[0], w, lo, hi) if m > 0 else 0
+            part[c, 1] = _sqnorm_range(w, lo, hi)
+        t = w.dtype.type(0)
+        before = 0.0
+        for c in range(nchunks):
+            t += part[c, 0]
+            before += part[c, 1].real
+        after = before
+        for k in range(m):
+            h[k] = t
+            last = k + 1 == m
+            for c in loop(nchunks):
+                lo = c * CHUNK
+                hi = min(lo + CHUNK, n)
+                for i in range(lo, hi):
+                    w[i] -= t * V[k, i]
+                if last:
+                    part[c, 0] = _sqnorm_range(w, lo, hi)
+                else:
+                    part[c, 0] = _dot_range(V[k + 1], w, lo, hi)
+            t = w.dtype.type(0)
+            for c in range(nchunks):
+                t += part[c, 0]
+        if m > 0:
+            after = t.real
+        return before, after
+
+    return gs_dots, gs_sub_dots, gs_sub_norm, scale, combine, mgs_column
+
+
+GS_PARALLEL = _make_gs(True)
+GS_SERIAL = _make_gs(False)
+
+
+# -- fused vector passes of spla's BiCGSTAB (``spla/linalg/_bicgstab.py``) ----------------
+#
+# Per iteration, besides the two products ``v = A phat`` and ``t = A shat``:
+# ``rtilde . v``; ``s = r - alpha v`` with ``|s|^2``; ``t . s`` with ``t . t``;
+# ``x += alpha phat + omega shat``, ``r = s - omega t`` with ``|r|^2`` and
+# ``rtilde . r``; ``p = (p - omega v) beta + r`` (SciPy's order of operations).
+
+
+def _make_bicgstab(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def residual_s(s, r, v, alpha, part):
+        """``s = r - alpha v``; returns ``|s|^2`` (``part``: real chunk scratch)."""
+        n = s.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                s[i] = r[i] - alpha * v[i]
+            part[c] = _sqnorm_range(s, lo, hi)
+        total = part.dtype.type(0)
+        for c in range(nchunks):
+            total += part[c]
+        return total
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def dots_ts(t, s, part):
+        """``(t . s, t . t)`` with ``conj(t)``; ``part``: ``(nchunks, 2)`` of t's dtype."""
+        n = t.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            part[c, 0] = _dot_range(t, s, lo, hi)
+            part[c, 1] = _sqnorm_range(t, lo, hi)
+        ts = t.dtype.type(0)
+        tt = t.dtype.type(0)
+        for c in range(nchunks):
+            ts += part[c, 0]
+            tt += part[c, 1]
+        return ts, tt
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def update(x, r, s, t, phat, shat, rtilde, alpha, omega, part):
+        """``x += alpha phat + omega shat``; ``r = s - omega t``; returns
+        ``(|r|^2, rtilde . r)``; ``part``: ``(nchunks, 2)`` of x's dtype."""
+        n = x.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                x[i] = (x[i] + alpha * phat[i]) + omega * shat[i]
+                r[i] = s[i] - omega * t[i]
+            part[c, 0] = _sqnorm_range(r, lo, hi)
+            part[c, 1] = _dot_range(rtilde, r, lo, hi)
+        rr = 0.0
+        rho = x.dtype.type(0)
+        for c in range(nchunks):
+            rr += part[c, 0].real
+            rho += part[c, 1]
+        return rr, rho
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def direction(p, r, v, omega, beta):
+        """``p = (p - omega v) beta + r``."""
+        n = p.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                p[i] = (p[i] - omega * v[i]) * beta + r[i]
+
+    return residual_s, dots_ts, update, direction
+
+
+BICGSTAB_PARALLEL = _make_bicgstab(True)
+BICGSTAB_SERIAL = _make_bicgstab(False)

@@ -86,6 +86,19 @@ def _upper_with_diagonal(S):
     import scipy.sparse as sp
 
     n = S.shape[0]
+    indptr, indices = S.indptr, S.indices
+    rows = np.repeat(np.arange(n, dtype=indices.dtype), np.diff(indptr))
+    keep = indices >= rows
+    if np.count_nonzero(indices[keep] == rows[keep]) == n:
+        # every diagonal entry stored (the usual case): the kept entries of canonical
+        # CSR are canonical CSR of the upper triangle, no sort needed
+        counts = np.bincount(rows[keep], minlength=n)
+        new_indptr = np.zeros(n + 1, dtype=indptr.dtype)
+        np.cumsum(counts, out=new_indptr[1:])
+        U = sp.csr_array((S.data[keep], indices[keep], new_indptr), shape=S.shape)
+        U.has_sorted_indices = True
+        U.has_canonical_format = True
+        return U
     coo = S.tocoo()
     keep = coo.row <= coo.col
     diagonal = np.zeros(n, dtype=bool)
@@ -157,7 +170,7 @@ class Factorization:
     True
     """
 
-    def __init__(self, A):
+    def __init__(self, A, _factorize=True):
         if not available():
             raise ValueError(f"PardisoFactorization: {_MISSING}")
         _convert.check_square(A, "PardisoFactorization")
@@ -171,7 +184,9 @@ class Factorization:
         self._solver = _new_solver()
         self._solver.set_matrix_type(
             _REAL_SYMMETRIC_INDEFINITE if self.symmetric else _REAL_UNSYMMETRIC)
-        if self.shape[0]:
+        # (``_factorize=False``: the first solve runs PARDISO's phase 13, analysis,
+        # factorisation and solve in one call; for one-shot ``spsolve``)
+        if self.shape[0] and _factorize:
             self._solver.factorize(self._A)
 
     def solve(self, b):
@@ -202,7 +217,11 @@ class Factorization:
 
 def solve(A, b):
     """``spsolve`` with PARDISO: one factorisation, one solve, memory released."""
-    f = Factorization(A)
+    # One real dense right-hand side block: one PARDISO call (phase 13) instead of a
+    # factorisation (phase 12, which also copies A for pypardiso's bookkeeping) and
+    # a solve (phase 33, which compares A with that copy) - one index conversion less.
+    one_call = not (_convert.is_spla(b) or _convert.sp.issparse(b)) and not np.iscomplexobj(b)
+    f = Factorization(A, _factorize=not one_call)
     try:
         x = f.solve(b)
     finally:
