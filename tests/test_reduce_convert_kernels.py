@@ -544,17 +544,18 @@ def test_parallel_map_pieces():
 def bucket_triplets(draw):
     """Triplets with the edges of the bucketed scatter: duplicates, one dense row,
     empty rows and buckets, int32 and int64 coordinates, every value dtype."""
-    rows, cols, data, (m, n) = draw(coo_triplets(max_side=40))
+    rows, cols, _, (m, n) = draw(coo_triplets(max_side=40))
     if rows.size and draw(st.booleans()):  # one dense row on top (a bucket much fuller)
         r = rows[0]
-        extra = np.arange(n, dtype=cols.dtype)
         rows = np.r_[rows, np.full(n, r, dtype=rows.dtype)]
-        cols = np.r_[cols, extra]
-        data = np.r_[data, data[:1].repeat(n)]
-    return rows, cols, data, (m, n)
+        cols = np.r_[cols, np.arange(n, dtype=cols.dtype)]
+    # a few value dtypes (each one compiles the three bucket kernels twice)
+    dtype = draw(st.sampled_from([np.bool_, np.int64, np.float64, np.complex128]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return rows, cols, _values(rng, rows.size, dtype, draw(st.booleans())), (m, n)
 
 
-@EXAMPLES
+@settings(max_examples=30, deadline=None)
 @given(t=bucket_triplets(), per_bucket=st.sampled_from([1, 3, 16, 1 << 16]),
        serial=st.booleans())
 def test_coo_tocsr_buckets_matches_scipy(t, per_bucket, serial):
