@@ -170,6 +170,11 @@ class DataMixin:
             )
         if dtype is not None:
             return self._apply(lambda v: v.astype(dtype, copy=False) ** n)
+        if type(n) is int and n == 2 and self.dtype.kind in "fc":
+            # NumPy computes ``v ** 2`` (a Python int 2, float or complex v) as
+            # ``np.square(v)``: the ufunc itself maps the pieces in place, without
+            # the temporaries of a Python function
+            return self._apply(np.square)
         return self._apply(lambda v: v ** n)
 
     def __pow__(self, n):

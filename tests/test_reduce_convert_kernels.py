@@ -533,3 +533,140 @@ def test_parallel_map_pieces():
     with pytest.raises(ValueError, match="elementwise"):
         values.K.parallel_map(lambda v: v.sum(), x, threads=2)
     assert values.K.piece_bounds(10, 3) == [0, 0, 0, 10]
+
+
+# ---------------------------------------------------------------------------
+# COO -> CSR through buckets of rows; comparisons with a scalar, large
+# ---------------------------------------------------------------------------
+
+
+@st.composite
+def bucket_triplets(draw):
+    """Triplets with the edges of the bucketed scatter: duplicates, one dense row,
+    empty rows and buckets, int32 and int64 coordinates, every value dtype."""
+    rows, cols, _, (m, n) = draw(coo_triplets(max_side=40))
+    if rows.size and draw(st.booleans()):  # one dense row on top (a bucket much fuller)
+        r = rows[0]
+        rows = np.r_[rows, np.full(n, r, dtype=rows.dtype)]
+        cols = np.r_[cols, np.arange(n, dtype=cols.dtype)]
+    # a few value dtypes (each one compiles the three bucket kernels twice)
+    dtype = draw(st.sampled_from([np.bool_, np.int64, np.float64, np.complex128]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return rows, cols, _values(rng, rows.size, dtype, draw(st.booleans())), (m, n)
+
+
+@settings(max_examples=30, deadline=None)
+@given(t=bucket_triplets(), per_bucket=st.sampled_from([1, 3, 16, 1 << 16]),
+       serial=st.booleans())
+def test_coo_tocsr_buckets_matches_scipy(t, per_bucket, serial):
+    """The two-level COO -> CSR (buckets of 2**shift rows, then rows) gives SciPy's
+    canonical CSR and, without summing, the direct scatter's stable order; many
+    small buckets and one bucket, serial and parallel kernels."""
+    rows, cols, data, shape = t
+    m, n = shape
+    nnz = rows.size
+    idx = convert._index_dtype((rows, cols) if nnz else (), max(nnz, n) if nnz else max(m, n))
+    d, j, p, s = convert._coo_tocsr_buckets(rows, cols, data, shape, idx, True, serial,
+                                            per_bucket=per_bucket)
+    S = sp.coo_array((data.copy(), (rows.copy(), cols.copy())), shape=shape).tocsr()
+    assert s == shape
+    assert j.dtype == S.indices.dtype and p.dtype == S.indptr.dtype
+    np.testing.assert_array_equal(p, S.indptr)
+    np.testing.assert_array_equal(j, S.indices)
+    assert_same(d, S.data)
+    d, j, p, s = convert._coo_tocsr_buckets(rows, cols, data, shape, idx, False, serial,
+                                            per_bucket=per_bucket)
+    d0, j0, p0, _ = convert.coo_tocsr(rows, cols, data, shape, sum_duplicates=False)
+    np.testing.assert_array_equal(p, p0)
+    np.testing.assert_array_equal(j, j0)
+    assert_same(d, d0)
+
+
+@pytest.mark.parametrize("idx", [np.int32, np.int64, np.uint32, np.uint64])
+def test_coo_tocsr_buckets_public_path(monkeypatch, idx):
+    """``csr_array((data, (row, col)))`` takes the bucketed path above
+    BUCKET_MIN_NNZ (lowered here): shuffled triplets with duplicates."""
+    import spla
+
+    monkeypatch.setattr(convert, "BUCKET_MIN_NNZ", 1000)
+    rng = np.random.default_rng(4)
+    m, n, nnz = 30_000, 20_000, 200_000
+    rows = rng.integers(0, m, nnz).astype(idx)
+    cols = rng.integers(0, n, nnz).astype(idx)
+    rows[:50], cols[:50] = 7, np.arange(50)  # a longer row, beside random duplicates
+    data = rng.integers(-3, 4, nnz).astype(np.float64)
+    A = spla.csr_array((data, (rows, cols)), shape=(m, n))
+    S = sp.coo_array((data, (rows, cols)), shape=(m, n)).tocsr()
+    np.testing.assert_array_equal(A.indptr, S.indptr)
+    np.testing.assert_array_equal(A.indices, S.indices)
+    np.testing.assert_array_equal(A.data, S.data)
+    assert A.has_canonical_format
+
+
+@pytest.mark.parametrize("scalar", [0.5, -2.0, 5.0])
+def test_compare_scalar_large(scalar):
+    """The parallel count and copy of a comparison (nothing, some or everything
+    dropped); the result never shares the source's structure."""
+    import spla
+
+    rng = np.random.default_rng(6)
+    m, n, nnz = 20_000, 5_000, 150_000
+    rows = np.sort(rng.integers(0, m, nnz))
+    cols = rng.integers(0, n, nnz).astype(np.int32)
+    indptr = np.searchsorted(rows, np.arange(m + 1)).astype(np.int32)
+    data = rng.integers(-4, 5, nnz) / 2.0
+    args = convert.canonicalize(data, cols, indptr, (m, n))
+    S = scipy_of(args)
+    for op in (operator.gt, operator.ge, operator.lt, operator.le, operator.ne):
+        if op(0, scalar):
+            continue
+        d, j, p, s = values.compare_scalar(*args, op, scalar)
+        R = op(S, scalar)
+        np.testing.assert_array_equal(p, R.indptr)
+        np.testing.assert_array_equal(j, R.indices)
+        assert d.dtype == np.bool_ and d.all() and d.size == R.nnz
+        for A in (spla.csr_array(args[:3], shape=(m, n)),
+                  spla.csc_array(args[:3], shape=(n, m))):
+            B = op(A, scalar)
+            T = op(S if A.format == "csr" else S.T.tocsc(), scalar)
+            assert B.format == A.format and B.dtype == np.bool_
+            np.testing.assert_array_equal(B.indptr, T.indptr)
+            np.testing.assert_array_equal(B.indices, T.indices)
+            assert not np.shares_memory(B.indices, A.indices)
+            assert not np.shares_memory(B.indptr, A.indptr)
+
+
+def test_keep_where_mask_is_data():
+    mask = np.array([True, False, True])
+    d, j, p, s = values.keep_where(mask, np.array([0, 1, 0]), np.array([0, 2, 3]), (2, 2),
+                                   mask, mask_is_data=True)
+    assert d.tolist() == [True, True] and j.tolist() == [0, 0] and p.tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="mask_is_data"):
+        values.keep_where(mask.copy(), np.array([0, 1, 0]), np.array([0, 2, 3]), (2, 2), mask,
+                          mask_is_data=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128,
+                                   np.int8, np.int64, np.uint16, np.bool_])
+def test_power_two_large(dtype):
+    """``A.power(2)`` and ``A ** 2`` (the ufunc path for float and complex values,
+    as NumPy's ``v ** 2``) give SciPy's values bit for bit, on the thread pool."""
+    import spla
+
+    rng = np.random.default_rng(8)
+    m, n, nnz = 10_000, 10_000, 100_000
+    rows = rng.integers(0, m, nnz)
+    cols = rng.integers(0, n, nnz)
+    raw = rng.standard_normal(nnz) * 1e3
+    data = (raw + 1j * raw[::-1]).astype(dtype) if np.dtype(dtype).kind == "c" \
+        else raw.astype(dtype)
+    S = sp.coo_array((data, (rows, cols)), shape=(m, n)).tocsr()
+    A = spla.csr_array(S)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for got, want in ((A.power(2), S.power(2)), (A ** 2, S ** 2),
+                          (A.power(2.0), S.power(2.0))):
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got.indptr, want.indptr)
+            np.testing.assert_array_equal(got.indices, want.indices)
+            assert np.array_equal(got.data.view(np.uint8), want.data.view(np.uint8))

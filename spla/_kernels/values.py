@@ -158,10 +158,24 @@ def fill_kept(indptr, indices, values, mask, blocks, starts, new_indptr, out_ind
                     p += U(1)
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def fill_kept_indices(indptr, indices, mask, blocks, starts, new_indptr, out_indices):
+    """``fill_kept`` without values (a comparison's kept values are all True)."""
+    for b in prange(blocks.size - 1):
+        p = U(starts[b])
+        for i in range(blocks[b], blocks[b + 1]):
+            new_indptr[i] = p
+            for k in range(U(indptr[i]), U(indptr[i + 1])):
+                if mask[k]:
+                    out_indices[p] = indices[k]
+                    p += U(1)
+
+
 def _serial_twin(dispatcher):
     name = dispatcher.py_func.__name__
     return twin(dispatcher, name + "_serial", dict(cache=True, nogil=True),
                 doc=f"Serial version of ``{name}``.")
 
 
-SERIAL = {f.py_func.__name__: _serial_twin(f) for f in (count_kept, fill_kept)}
+SERIAL = {f.py_func.__name__: _serial_twin(f)
+          for f in (count_kept, fill_kept, fill_kept_indices)}

@@ -23,6 +23,11 @@ from ..._kernels.threads import parallel_section
 
 #: Below this many rows + entries the kernels run serially on the calling thread.
 SERIAL_MAX_ITEMS = 1 << 16
+#: COO -> CSR of at least this many triplets goes through buckets of rows first
+#: (``_coo_tocsr_buckets``): below it the direct scatter's output fits in the cache.
+BUCKET_MIN_NNZ = 1 << 21
+#: Entries of a bucket (its rows' output, 12 to 16 bytes an entry, stays in the L2 cache).
+BUCKET_ENTRIES = 1 << 16
 #: A counting sort takes one private lane of counters per thread only when the
 #: input has at least this many entries per key (otherwise the lanes cost more
 #: than the parallel scatter saves).
@@ -184,6 +189,8 @@ def coo_tocsr(row, col, data, shape, sum_duplicates=True, check=True):
     # SciPy: the coordinates' type, or int32 for an empty array that fits
     idx = _index_dtype((row, col) if nnz else (), max(nnz, n) if nnz else max(m, n))
     serial = _is_serial(m, nnz)
+    if not serial and nnz >= BUCKET_MIN_NNZ:
+        return _coo_tocsr_buckets(row, col, data, (m, n), idx, sum_duplicates, serial)
     n_lanes = _n_lanes(nnz, m, serial)
     starts = (np.arange(n_lanes + 1, dtype=np.int64) * nnz) // n_lanes
     counts = np.empty((n_lanes, m), dtype=idx)  # int32 when it fits: half the cache
@@ -198,6 +205,48 @@ def coo_tocsr(row, col, data, shape, sum_duplicates=True, check=True):
     if not sum_duplicates:
         return values, indices, indptr, (m, n)
     return _canonicalize_in_place(values, indices, indptr, (m, n), serial)
+
+
+def _bucket_shift(m, nnz, per_bucket):
+    """log2 of the rows of a bucket: about ``per_bucket`` entries a bucket."""
+    rows = max(1, (m * per_bucket) // max(1, nnz))
+    return max(0, int(rows).bit_length() - 1)
+
+
+def _coo_tocsr_buckets(row, col, data, shape, idx, sum_duplicates, serial,
+                       per_bucket=None):
+    """``coo_tocsr`` in two levels (``spla._kernels.convert``: triplets to buckets of
+    rows, then each bucket to its rows, sorted and merged while in the cache).
+    Same result as the direct scatter."""
+    m, n = shape
+    nnz = row.size
+    shift = _bucket_shift(m, nnz, BUCKET_ENTRIES if per_bucket is None else per_bucket)
+    n_buckets = max(1, -(-m // (1 << shift)))
+    n_lanes = 1 if serial else MAX_LANES
+    starts = (np.arange(n_lanes + 1, dtype=np.int64) * nnz) // n_lanes
+    counts = np.empty((n_lanes, n_buckets), dtype=np.int64)
+    bucket_ptr = np.empty(n_buckets + 1, dtype=np.int64)
+    t_row = np.empty(nnz, dtype=row.dtype)  # row numbers may exceed idx (m > nnz)
+    t_col = np.empty(nnz, dtype=idx)
+    t_data = np.empty(nnz, dtype=data.dtype)
+    indptr = np.empty(m + 1, dtype=idx)
+    indptr[m] = nnz
+    indices = np.empty(nnz, dtype=idx)
+    values = np.empty(nnz, dtype=data.dtype)
+    row_counts = np.zeros(m + 1 if sum_duplicates else 0, dtype=np.int64)
+    with parallel_section():
+        _kernel("count_buckets", serial)(row, shift, starts, counts)
+        _kernel("lane_offsets", serial)(counts, bucket_ptr)
+        _kernel("scatter_to_buckets", serial)(row, col, data, shift, starts, counts, t_row,
+                                              t_col, t_data)
+        merged = _kernel("rows_from_buckets", serial)(
+            t_row, t_col, t_data, shift, bucket_ptr, m, indptr, indices, values,
+            row_counts, sum_duplicates)
+    del t_row, t_col, t_data
+    if not sum_duplicates or merged == 0:
+        return values, indices, indptr, (m, n)
+    return _compact(values, indices, indptr, (m, n), row_counts, _blocks(indptr, serial),
+                    serial)
 
 
 # ---------------------------------------------------------------------------

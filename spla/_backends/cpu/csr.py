@@ -451,9 +451,10 @@ def canonicalize(A):
 
 
 @register("coo_to_csr", "coo", "cpu")
-def coo_to_csr(data, row, col, shape):
-    """Canonical CSR storage ``(data, indices, indptr)`` of COO triplets."""
-    d, j, p, _ = convert_ops.coo_tocsr(row, col, data, shape)
+def coo_to_csr(data, row, col, shape, check=True):
+    """Canonical CSR storage ``(data, indices, indptr)`` of COO triplets (``check``:
+    the O(nnz) range checks, which a caller that ran them skips)."""
+    d, j, p, _ = convert_ops.coo_tocsr(row, col, data, shape, check=check)
     return d, j, p
 
 
@@ -477,6 +478,15 @@ def keep_where(A, mask):
     """CSR storage of A's entries where ``mask`` holds, in stored order."""
     d, j, p, shape = values_ops.keep_where(A.data, A.indices, A.indptr, A.shape, mask)
     return csr_array._from_parts(d, j, p, shape, A._derived.get("canonical"))
+
+
+@register("compare_scalar", "csr", "cpu")
+def compare_scalar(A, op, scalar):
+    """``op(A, scalar)`` (a comparison with ``op(0, scalar)`` false) of a canonical
+    A: a bool CSR array of the entries where it holds."""
+    d, j, p, shape = values_ops.compare_scalar(A.data, A.indices, A.indptr, A.shape, op,
+                                               scalar, canonical=True)
+    return csr_array._from_parts(d, j, p, shape, True)
 
 
 @register("reduce", "csr", "cpu")

@@ -7,6 +7,8 @@ the structure arrays for these operations (``_with_data(..., copy=True)``);
 ``map_values`` does too, in parallel, unless told not to.
 """
 
+import operator
+
 import numpy as np
 
 from ..._kernels import values as K
@@ -16,6 +18,14 @@ from . import convert
 _COMPARISONS = {
     ">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
     "==": np.equal, "!=": np.not_equal,
+}
+
+
+#: The ``operator`` module's comparisons, as ufuncs (``operator.gt(a, s)`` of an
+#: ndarray ``a`` is ``np.greater(a, s)``).
+_OPERATORS = {
+    operator.gt: np.greater, operator.ge: np.greater_equal, operator.lt: np.less,
+    operator.le: np.less_equal, operator.eq: np.equal, operator.ne: np.not_equal,
 }
 
 
@@ -52,7 +62,7 @@ def map_values(func, data, indices, indptr, shape, *args, copy_structure=True, *
     return new_data, indices, indptr, shape
 
 
-def keep_where(data, indices, indptr, shape, mask):
+def keep_where(data, indices, indptr, shape, mask, mask_is_data=False):
     """CSR storage of the entries whose ``mask`` is true, in stored order
     (SciPy's ``eliminate_zeros`` with ``mask = data != 0``).
 
@@ -63,9 +73,15 @@ def keep_where(data, indices, indptr, shape, mask):
     >>> d = np.array([1.0, 0.0, 3.0])
     >>> keep_where(d, np.array([0, 1, 0]), np.array([0, 2, 3]), (2, 2), d != 0)[:3]
     (array([1., 3.]), array([0, 0]), array([0, 1, 2]))
+
+    With ``mask_is_data`` (``data`` is a fresh bool array, the mask itself, as
+    after a comparison) the kept values are all True and ``data`` is returned
+    as it is when nothing is dropped.
     """
+    if mask_is_data and (mask is not data or data.dtype != np.bool_):
+        raise ValueError("mask_is_data needs the bool mask passed as data too")
     data, indices, indptr, (m, n) = convert.check_compressed_any(data, indices, indptr, shape)
-    mask = np.ascontiguousarray(mask, dtype=np.bool_)
+    mask = data if mask_is_data else np.ascontiguousarray(mask, dtype=np.bool_)
     if mask.shape != data.shape:
         raise ValueError(f"mask has shape {mask.shape}, the values {data.shape}")
     serial = convert._is_serial(m, indices.size)
@@ -76,7 +92,16 @@ def keep_where(data, indices, indptr, shape, mask):
     starts = np.cumsum(counts)
     nnz = int(starts[-1])
     if nnz == indices.size:  # nothing dropped: the structure as it is
-        return data.copy(), convert.parallel_copy(indices), convert.parallel_copy(indptr), (m, n)
+        return (data if mask_is_data else data.copy(), convert.parallel_copy(indices),
+                convert.parallel_copy(indptr), (m, n))
+    if mask_is_data:
+        new_indptr = np.empty(m + 1, dtype=indptr.dtype)
+        new_indptr[m] = nnz
+        out_indices = np.empty(nnz, dtype=indices.dtype)
+        with parallel_section():
+            _kernel("fill_kept_indices", serial)(indptr, indices, mask, blocks, starts,
+                                                 new_indptr, out_indices)
+        return np.ones(nnz, dtype=np.bool_), out_indices, new_indptr, (m, n)
     new_indptr = np.empty(m + 1, dtype=indptr.dtype)
     new_indptr[m] = nnz
     out_indices = np.empty(nnz, dtype=indices.dtype)
@@ -89,8 +114,8 @@ def keep_where(data, indices, indptr, shape, mask):
 
 
 def compare_scalar(data, indices, indptr, shape, op, scalar, canonical=None):
-    """``A > s`` (``op`` one of ``>``, ``>=``, ``<``, ``<=``, ``==``, ``!=`` or the
-    ufunc) where ``op(0, s)`` is false: SciPy's ``_scalar_binopt``, a bool array
+    """``A > s`` (``op`` one of ``>``, ``>=``, ``<``, ``<=``, ``==``, ``!=``, the
+    ufunc or the ``operator`` function) where ``op(0, s)`` is false: SciPy's ``_scalar_binopt``, a bool array
     storing the entries of the canonical form (duplicates summed first) whose
     comparison is true. When ``op(0, s)`` is true the result is dense in
     SciPy's sense and the caller handles it; this raises ValueError.
@@ -104,7 +129,7 @@ def compare_scalar(data, indices, indptr, shape, op, scalar, canonical=None):
     >>> d, j, p
     (array([ True,  True]), array([1, 0]), array([0, 1, 2]))
     """
-    ufunc = _COMPARISONS.get(op, op)
+    ufunc = _COMPARISONS.get(op, None) if isinstance(op, str) else _OPERATORS.get(op, op)
     if ufunc not in _COMPARISONS.values():
         raise ValueError(f"op must be one of {sorted(_COMPARISONS)}, got {op!r}")
     if not np.ndim(scalar) == 0:
@@ -115,6 +140,8 @@ def compare_scalar(data, indices, indptr, shape, op, scalar, canonical=None):
     if not canonical and not convert.is_canonical(data, indices, indptr, shape):
         data, indices, indptr, shape = convert.canonicalize(data, indices, indptr, shape)
     mask = K.parallel_map(ufunc, data, scalar)
-    if mask.all():  # nothing dropped: no second copy of the values
-        return mask, convert.parallel_copy(indices), convert.parallel_copy(indptr), shape
-    return keep_where(mask, indices, indptr, shape, mask)
+    if mask.dtype != np.bool_:  # an object scalar's comparison: NumPy's truth values
+        mask = mask.astype(np.bool_)
+    # One pass counts the kept entries per row block, one copies them (the bool
+    # values are all True: written, not read).
+    return keep_where(mask, indices, indptr, shape, mask, mask_is_data=True)
