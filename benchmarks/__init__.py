@@ -19,6 +19,8 @@ QUIET_THREADS = {
     "KMP_BLOCKTIME": "0",  # Intel OpenMP (MKL): sleep at once
     "OMP_WAIT_POLICY": "PASSIVE",  # GNU and Intel OpenMP (GraphBLAS)
 }
+#: The variables of ``QUIET_THREADS`` that this import set (the user had not).
+SET_HERE = [name for name in QUIET_THREADS if name not in os.environ]
 for _name, _value in QUIET_THREADS.items():
     os.environ.setdefault(_name, _value)
 

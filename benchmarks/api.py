@@ -4,7 +4,8 @@ Every case is one public call, timed against SciPy's on the same matrix in one
 run, alternating (``timing.time_alternating``), medians compared: the uniform
 10-per-row matrix of ``benchmarks.matrices`` (n = 2,000,000: 20 M entries),
 float64 and, where the operation applies, int64; and the same operations on a
-small matrix (1,000 entries), where spla must not be slower than SciPy. The
+small matrix (1,000 entries), where spla must not be slower than SciPy
+(``--only-small``: that table alone; it adds ``toarray`` and ``A @ A``). The
 cases are the ones issue 17 sets targets for (``TARGETS``: at least 1.8x SciPy,
 50x for ``argmax(axis=1)``). ``--spgemm`` adds ``A @ A`` (about 20 s a call).
 ``--indexing`` runs the reads of issue 19 instead (``INDEX_TARGETS``: at least
@@ -88,7 +89,11 @@ def cases(n, dtype, spgemm=False):
         density = 10.0 / n
         yield ("random_array", lambda: spla.random_array((n, n), density=density, rng=1),
                lambda: sp.random_array((n, n), density=density, rng=1))
-    if spgemm:
+    if n <= 10_000:  # small matrices only: call overhead (issue 17's rule at 1,000 entries)
+        yield "A.toarray()", lambda: A.toarray(), lambda: S.toarray()
+        A8, S8 = A[:8, :8], S[:8, :8]
+        yield "toarray 8x8", lambda: A8.toarray(), lambda: S8.toarray()
+    if spgemm or n <= 10_000:
         yield "A @ A", lambda: A @ A, lambda: S @ S
 
 
@@ -240,6 +245,8 @@ def main(argv=None):
     p.add_argument("-k", dest="select",
                    help='only cases whose name contains this ("write": the writing cases)')
     p.add_argument("--spgemm", action="store_true", help="also time A @ A (slow)")
+    p.add_argument("--only-small", action="store_true",
+                   help="only the small matrix (--small rows), not n")
     p.add_argument("--indexing", action="store_true",
                    help="time the reads of issue 19 instead (float64 unless --dtype)")
     args = p.parse_args(argv)
@@ -250,10 +257,12 @@ def main(argv=None):
           f"{cpu_model()}, {platform.machine()}")
     print("| case                 | dtype   | spla ms    | SciPy ms   | ratio   | target | |")
     print("|----------------------|---------|------------|------------|---------|--------|------|")
-    rows = run(args.n, dtypes, args.repeat, args.select, args.spgemm, **extra)
+    rows = []
     writes = not args.indexing and (not args.select or args.select == "write")
-    if writes:
-        rows += run_writes(args.n, dtypes, min(args.repeat, 5))
+    if not args.only_small:
+        rows += run(args.n, dtypes, args.repeat, args.select, args.spgemm, **extra)
+        if writes:
+            rows += run_writes(args.n, dtypes, min(args.repeat, 5))
     if args.small:
         rows_small = run(args.small, dtypes, args.repeat, args.select, **extra)
         if writes:

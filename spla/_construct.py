@@ -1116,14 +1116,19 @@ def random_array(shape, *, density=0.01, format=None, dtype=None, rng=None,
         flat = rng.choice(total, size=size, replace=False)
         # SciPy unravels in Fortran order: row = flat % m, col = flat // m.
         cols, rows = np.divmod(flat, m) if m else (flat, flat)
-        order = np.argsort(rows * n + cols, kind="stable")
-        indptr = np.zeros(m + 1, dtype=idx)
-        np.cumsum(np.bincount(rows, minlength=m), out=indptr[1:])
+        # The keys are distinct, so every sort gives the one (stable) order; NumPy's
+        # default sort is the fastest.
+        order = np.argsort(rows * n + cols)
         indices = cols[order].astype(idx)
         shuffle = True
+        # SciPy's default COO is built straight from the sorted positions below
+        drawn_rows = rows if format in (None, "coo") and _coo_registered() else None
+        if drawn_rows is None:
+            indptr = np.zeros(m + 1, dtype=idx)
+            np.cumsum(np.bincount(rows, minlength=m), out=indptr[1:])
     else:
         indptr, indices = _random_rows(rng, m, n, size, idx, big)
-        order = None
+        order = drawn_rows = None
         shuffle = data_sampler is not None
     values = np.asarray(sampler(size=size)).astype(dtype, copy=False)
     if values.shape != (size,):
@@ -1136,6 +1141,15 @@ def random_array(shape, *, density=0.01, format=None, dtype=None, rng=None,
         _launch(K.gather, K.gather_serial, big, _raw(values), order, _raw(data))
     else:
         data = np.ascontiguousarray(values)
+    if drawn_rows is not None:
+        # What ``asformat("coo")`` of the CSR below gives, without building and
+        # expanding indptr.
+        from ._formats.coo import _index_dtype as coo_index_dtype
+        from ._formats.coo import coo_array
+
+        cidx = coo_index_dtype((m, n), (indices,))
+        return coo_array._from_parts(data, (drawn_rows[order].astype(cidx),
+                                            indices.astype(cidx)), (m, n), True)
     out = csr_array._from_parts(data, indices, indptr, (m, n), True)
     return _finish(out, format, "csr")
 

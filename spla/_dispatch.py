@@ -80,7 +80,10 @@ def lookup(operation, fmt, device):
     (``("csr", "csc")``). Raises ``NotImplementedError`` naming all three when
     there is none.
     """
-    device = _kind(device)
+    device = getattr(device, "kind", device)  # _kind, inlined: this runs on every call
+    func = _IMPLEMENTATIONS.get((operation, fmt, device))
+    if func is not None:  # registered, so its backend is loaded (the common case, first)
+        return func
     _load_backend(device)
     try:
         return _IMPLEMENTATIONS[(operation, fmt, device)]

@@ -172,3 +172,55 @@ def test_large_power_law_deterministic_and_matches_scipy():
     ref = A32.to_scipy().astype(np.float64) @ x32.astype(np.float64)
     mag = abs(A32.to_scipy().astype(np.float64)) @ np.abs(x32.astype(np.float64))
     assert_within(y32, ref, mag, terms, np.float32, what="float32 A @ x")
+
+
+# -- threadpoolctl controls Numba's pool (spla/_kernels/threads.py) -------------------------
+
+
+def _numba_pools():
+    from threadpoolctl import threadpool_info
+
+    return [i for i in threadpool_info() if i["internal_api"] == "numba"]
+
+
+def test_threadpoolctl_sees_numba_pool():
+    pools = _numba_pools()
+    assert len(pools) == 1
+    assert pools[0]["user_api"] == "numba"
+    assert pools[0]["num_threads"] == numba.get_num_threads()
+    assert pools[0]["version"] == numba.__version__
+
+
+def test_threadpool_limits_limit_spla_kernels(operands):
+    """``threadpool_limits(1)`` (every pool) puts spla's kernels on one thread, and
+    the user's count comes back afterwards; results do not change."""
+    from threadpoolctl import threadpool_limits
+
+    saved = numba.get_num_threads()
+    expected = OPS["spmv"](operands)
+    with threadpool_limits(limits=1):
+        assert numba.get_num_threads() == 1
+        assert _numba_pools()[0]["num_threads"] == 1
+        assert_same_bits(OPS["spmv"](operands), expected, "spmv under threadpool_limits(1)")
+    assert numba.get_num_threads() == saved
+    with threadpool_limits(limits=1, user_api="blas"):  # BLAS only: Numba untouched
+        assert numba.get_num_threads() == saved
+    with threadpool_limits(limits=1, user_api="numba"):
+        assert numba.get_num_threads() == 1
+    with threadpool_limits(limits=10_000):  # beyond the pool: Numba's most
+        assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    assert numba.get_num_threads() == saved
+
+
+def test_threadpool_limits_are_per_thread_for_numba():
+    """Numba's thread count belongs to the calling thread: a limit set in one
+    thread does not reach kernels launched by another (docs/architecture.md)."""
+    from threadpoolctl import threadpool_limits
+
+    saved = numba.get_num_threads()
+    seen = []
+    with threadpool_limits(limits=1):
+        with cf.ThreadPoolExecutor(max_workers=1) as pool:
+            seen.append(pool.submit(numba.get_num_threads).result())
+    assert seen == [numba.config.NUMBA_NUM_THREADS]
+    assert numba.get_num_threads() == saved

@@ -91,7 +91,7 @@ class _compressed_array(DataMixin, SparseArray):
         self._data = data
         self._indices = indices
         self._indptr = indptr
-        self._shape = tuple(int(d) for d in shape)
+        self._shape = tuple(map(int, shape))
         self._device = device_of(data)
         self._owns_data = False  # a write copies ``data`` once before writing into it
         self._invalidate()
@@ -410,9 +410,10 @@ class _compressed_array(DataMixin, SparseArray):
         out : ndarray, optional
             Array of the right shape and dtype to write into.
         """
-        order = check_order(order)
+        if order is not None:
+            order = check_order(order)
         if self._row_major:
-            return _backend("toarray", self)(self, order, out)
+            return _dispatch.lookup("toarray", "csr", self._device)(self, order, out)
         flipped = {"C": "F", "F": "C", None: "F"}[order]
         if out is not None:
             _check_out(out, self.shape, self.dtype)
@@ -533,11 +534,10 @@ class _compressed_array(DataMixin, SparseArray):
 
     def _drop_zeros(self):
         """Remove stored zeros in place; whether there were any."""
-        xp = _dispatch.array_module(self.device)
         if self.nnz == 0:
             return False
         nonzero = self._data != 0
-        if bool(xp.all(nonzero)):
+        if bool(nonzero.all()):
             return False
         canonical = self._derived.get("canonical")
         if self.device == "cpu":

@@ -266,7 +266,7 @@ class coo_array(DataMixin, SparseArray):
     def _set(self, coords, data, shape, canonical):
         self.coords = tuple(coords)
         self.data = data
-        self._shape = tuple(int(d) for d in shape)
+        self._shape = tuple(map(int, shape))
         self.has_canonical_format = bool(canonical)
 
     @classmethod

@@ -210,8 +210,8 @@ class CSR1DMixin:
     # -- conversions ------------------------------------------------------------------------------
 
     def toarray(self, order=None, out=None):
-        if not self._is_1d:
-            return super().toarray(order=order, out=out)
+        if len(self._shape) == 2:  # not ``_is_1d``: a call less on small arrays
+            return super().toarray(order, out)
         check_order(order)
         dense = self._row().toarray()[0]
         if out is not None:

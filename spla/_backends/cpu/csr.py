@@ -277,6 +277,9 @@ _SPGEMM_PARALLEL_MIN_FLOPS = 1 << 15
 #: of the row, so spla returns SciPy's order (``has_canonical_format`` is then
 #: found out when asked, as in SciPy).
 _SPGEMM_SORTED = False
+#: Below this many flops the product skips the sample and the symbolic pass
+#: (written at its upper bound, then compacted).
+_SPGEMM_SMALL_FLOPS = 1 << 15
 #: Rows sampled to estimate nnz(C) / flops.
 _SPGEMM_SAMPLES = 64
 #: At or above this estimated nnz(C) / flops the output is allocated at its upper
@@ -306,7 +309,10 @@ def spgemm(A, B):
         blocks = row_blocks(fptr, n_blocks)
         counts = np.empty(m + 1, dtype=np.int64)
         counts[0] = 0
-        ratio = SK.estimate_ratio(ap, ai, bp, bi, n, fptr, _SPGEMM_SAMPLES) if flops else 1.0
+        # A small product is written at its upper bound without sampling: the
+        # sample costs as much as the symbolic pass there, the bound little memory.
+        small = flops < _SPGEMM_SMALL_FLOPS
+        ratio = 1.0 if small else SK.estimate_ratio(ap, ai, bp, bi, n, fptr, _SPGEMM_SAMPLES)
         if ratio >= _SPGEMM_ONE_PASS_RATIO and flops <= np.iinfo(np.int32).max:
             cap = flops
             starts = fptr[blocks]
@@ -421,14 +427,15 @@ def multiply_dense(A, dense):
 
 @register("toarray", "csr", "cpu")
 def toarray(A, order, out):
+    data, indices, indptr = A._data, A._indices, A._indptr
     if out is None:
-        out = np.zeros(A.shape, dtype=A.dtype, order=order or "C")
+        out = np.zeros(A._shape, dtype=data.dtype, order=order or "C")
     else:
         if not isinstance(out, np.ndarray) or out.shape != A.shape or out.dtype != A.dtype:
             raise ValueError(f"out must be a NumPy array of shape {A.shape} and dtype {A.dtype}")
         out[...] = 0
-    if _is_small(A):  # thread wake-up would cost more than the scatter
-        K.scatter_add_dense_serial(A.indptr, A.indices, A.data, out)
+    if indptr.size + data.size <= _SERIAL_MAX_ITEMS:  # _is_small: no thread wake-up
+        K.scatter_add_dense_serial(indptr, indices, data, out)
         return out
     with parallel_section():
         K.scatter_add_dense(A.indptr, A.indices, A.data, out)
@@ -473,9 +480,17 @@ def copy_array(a):
     return convert_ops.parallel_copy(a) if a.ndim == 1 else a.copy()
 
 
+#: Below this many rows + entries a few NumPy calls beat the Numba launches of
+#: the general kernels (each launch of a many-argument kernel costs 1-3 us).
+_NUMPY_MAX_ITEMS = 1 << 12
+
+
 @register("keep_where", "csr", "cpu")
 def keep_where(A, mask):
     """CSR storage of A's entries where ``mask`` holds, in stored order."""
+    if A.shape[0] + A.nnz < _NUMPY_MAX_ITEMS:
+        d, j, p = _keep_where_small(A._data, A._indices, A._indptr, np.asarray(mask, np.bool_))
+        return csr_array._from_parts(d, j, p, A.shape, A._derived.get("canonical"))
     d, j, p, shape = values_ops.keep_where(A.data, A.indices, A.indptr, A.shape, mask)
     return csr_array._from_parts(d, j, p, shape, A._derived.get("canonical"))
 
@@ -489,26 +504,39 @@ def compare_scalar(A, op, scalar):
     return csr_array._from_parts(d, j, p, shape, True)
 
 
+def _keep_where_small(data, indices, indptr, mask):
+    """``values.keep_where`` of a small validated array, in NumPy: a new row start
+    is the number of kept positions before the old one."""
+    if mask.shape != data.shape:
+        raise ValueError(f"mask has shape {mask.shape}, the values {data.shape}")
+    kept = np.flatnonzero(mask)
+    if kept.size == mask.size:  # nothing dropped: the structure as it is
+        return data.copy(), indices.copy(), indptr.copy()
+    new_indptr = np.searchsorted(kept, indptr).astype(indptr.dtype, copy=False)
+    return data[kept], indices[kept], new_indptr
+
+
 @register("reduce", "csr", "cpu")
 def reduce(A, name, **kwargs):
     """SciPy's reductions of a CSR or CSC array (``A.format`` says which): sum,
-    mean, count_nonzero, min/max/nanmin/nanmax, argmin/argmax."""
+    mean, count_nonzero, min/max/nanmin/nanmax, argmin/argmax. The storage of a
+    validated spla array goes in ``trusted`` (its O(1) checks are not repeated)."""
     storage = (A.data, A.indices, A.indptr, A.shape)
     fmt = A.format
     if name == "sum":
         return reduce_ops.sum_(*storage, canonical=A._derived.get("canonical"), fmt=fmt,
-                               **kwargs)
+                               trusted=True, **kwargs)
     if name == "mean":
-        return reduce_ops.mean(*storage, fmt=fmt, **kwargs)
+        return reduce_ops.mean(*storage, fmt=fmt, trusted=True, **kwargs)
     if name == "count_nonzero":
         return reduce_ops.count_nonzero(*storage, canonical=A._derived.get("canonical"),
-                                        fmt=fmt, **kwargs)
+                                        fmt=fmt, trusted=True, **kwargs)
     if name in ("max", "min", "nanmax", "nanmin"):
         return reduce_ops.minmax(*storage, name, canonical=A._derived.get("canonical"),
-                                 fmt=fmt, **kwargs)
+                                 fmt=fmt, trusted=True, **kwargs)
     if name in ("argmax", "argmin"):
         return reduce_ops.argminmax(*storage, name, canonical=A._derived.get("canonical"),
-                                    fmt=fmt, **kwargs)
+                                    fmt=fmt, trusted=True, **kwargs)
     raise ValueError(f"unknown reduction {name!r}")
 
 

@@ -18,6 +18,10 @@ that every row is (sorted, no duplicates), which skips the check.
 Errors are SciPy's: ``TypeError`` for an axis that is not an integer,
 ``ValueError`` for one out of range, for reductions over an empty axis, and
 for an ``out`` argument where SciPy takes none.
+
+``trusted=True`` (what the CSR/CSC backend passes) says that the storage is
+that of a validated spla array: the O(1) checks of raw storage are skipped,
+which matters on small arrays, where they cost more than the kernel.
 """
 
 
@@ -68,23 +72,38 @@ def validate_axis(axis, ndim=2):
     return check_axis(axis, ndim)
 
 
-def _storage(data, indices, indptr, shape, fmt):
+def _storage(data, indices, indptr, shape, fmt, trusted=False, cast_indices=True):
     """Checked CSR storage (float16 values widened to float32 for the kernels)
-    and the shape of the array it stands for."""
+    and the shape of the array it stands for.
+
+    ``trusted``: the storage of a validated spla array (``indptr`` consistent with
+    ``indices``, ``shape`` a pair of ints), whose O(1) checks are skipped: on a
+    small array they cost several times the kernel. ``cast_indices=False`` leaves
+    ``indices`` in its own dtype (for kernels that never read it).
+    """
     if fmt not in ("csr", "csc"):
         raise ValueError(f"fmt must be 'csr' or 'csc', got {fmt!r}")
-    data = np.asarray(data)
-    if data.dtype == np.float16:
-        data = data.astype(np.float32)
-    if data.dtype not in _SUPPORTED:
-        raise TypeError(f"unsupported value dtype {data.dtype}")
-    shape = convert.check_shape(shape)
-    stored_shape = shape if fmt == "csr" else shape[::-1]
-    data, indices, indptr, stored_shape = convert.check_compressed(data, indices, indptr,
-                                                                   stored_shape)
+    if trusted:
+        if data.dtype == np.float16:
+            data = data.astype(np.float32)
+        elif data.dtype not in _SUPPORTED:
+            raise TypeError(f"unsupported value dtype {data.dtype}")
+        stored_shape = shape if fmt == "csr" else shape[::-1]
+        data, indices, indptr = (np.ascontiguousarray(a) for a in (data, indices, indptr))
+    else:
+        data = np.asarray(data)
+        if data.dtype == np.float16:
+            data = data.astype(np.float32)
+        if data.dtype not in _SUPPORTED:
+            raise TypeError(f"unsupported value dtype {data.dtype}")
+        shape = convert.check_shape(shape)
+        stored_shape = shape if fmt == "csr" else shape[::-1]
+        data, indices, indptr, stored_shape = convert.check_compressed(data, indices, indptr,
+                                                                       stored_shape)
     if indices.size + stored_shape[0] < SERIAL_MAX_ITEMS:
         # one index type for the small (serial) kernels: half the compilations
-        indices = indices.astype(np.int64, copy=False)
+        if cast_indices:
+            indices = indices.astype(np.int64, copy=False)
         indptr = indptr.astype(np.int64, copy=False)
     return data, indices, indptr, stored_shape, shape
 
@@ -99,7 +118,7 @@ def _canonical(data, indices, indptr, shape, canonical, serial):
         return data, indices, indptr
     with parallel_section():
         ok = convert._kernel("rows_canonical", serial)(indptr, indices,
-                                                        _blocks(indptr, serial))
+                                                        _serial_blocks(indptr, serial))
     if ok:
         return data, indices, indptr
     d, j, p, _ = convert.canonicalize(data, indices, indptr, shape)
@@ -119,11 +138,16 @@ def _transposed(data, indices, indptr, shape):
 def sum_dtype(dtype):
     """NumPy's (and SciPy's ``get_sum_dtype``) result dtype of a sum of ``dtype``."""
     dtype = np.dtype(dtype)
-    if dtype.kind == "u" and np.can_cast(dtype, np.uint):
-        return np.dtype(np.uint)
-    if np.can_cast(dtype, np.int_):
-        return np.dtype(np.int_)
-    return dtype
+    res = _SUM_DTYPES.get(dtype)
+    if res is None:
+        if dtype.kind == "u" and np.can_cast(dtype, np.uint):
+            res = np.dtype(np.uint)
+        elif np.can_cast(dtype, np.int_):
+            res = np.dtype(np.int_)
+        else:
+            res = dtype
+        _SUM_DTYPES[dtype] = res
+    return res
 
 
 def _accumulator(dtype):
@@ -136,6 +160,22 @@ def _accumulator(dtype):
     return np.dtype(np.float64)
 
 
+#: ``sum_dtype`` by dtype (NumPy's casting tables cost a microsecond a call).
+_SUM_DTYPES = {}
+#: The row blocks of a serial kernel: one block of every row (what
+#: ``row_blocks(indptr, 1)`` returns), built without a Numba call.
+_ONE_BLOCK = np.zeros(2, dtype=np.int64)
+
+
+def _serial_blocks(indptr, serial):
+    """``_blocks``, with the one block of a serial kernel built in NumPy."""
+    if serial:
+        blocks = _ONE_BLOCK.copy()
+        blocks[1] = indptr.size - 1
+        return blocks
+    return _blocks(indptr, serial)
+
+
 def _axis_sums(data, indices, indptr, shape, axis, acc):
     """Sums along ``axis`` (0 or 1) of CSR storage, in dtype ``acc``."""
     m, n = shape
@@ -144,7 +184,8 @@ def _axis_sums(data, indices, indptr, shape, axis, acc):
     if axis == 1:
         out = np.empty(m, dtype=acc)
         with parallel_section():
-            _kernel("row_sums", serial)(indptr, data, acc.type(0), out, _blocks(indptr, serial))
+            _kernel("row_sums", serial)(indptr, data, acc.type(0), out,
+                                        _serial_blocks(indptr, serial))
         return out
     n_lanes = convert._n_lanes(nnz, n, serial)
     lanes = np.empty((n_lanes, n), dtype=acc)
@@ -165,7 +206,7 @@ def _check_out(out, shape):
 
 
 def sum_(data, indices, indptr, shape, axis=None, dtype=None, out=None, canonical=None,
-         fmt="csr"):
+         fmt="csr", trusted=False):
     """``A.sum(axis, dtype, out)`` of SciPy's ``csr_array`` (or ``csc_array``).
 
     Integers and bools add up in the platform integer (unsigned ones in the
@@ -182,13 +223,16 @@ def sum_(data, indices, indptr, shape, axis=None, dtype=None, out=None, canonica
     >>> sum_(*args), sum_(*args, axis=0), sum_(*args, axis=1, dtype=np.float32)
     (np.int64(6), array([1, 5]), array([3., 3.], dtype=float32))
     """
-    return _sum(data, indices, indptr, shape, axis, dtype, out, canonical, fmt, True)
+    return _sum(data, indices, indptr, shape, axis, dtype, out, canonical, fmt, True, trusted)
 
 
-def _sum(data, indices, indptr, shape, axis, dtype, out, canonical, fmt, dedupe_narrow):
+def _sum(data, indices, indptr, shape, axis, dtype, out, canonical, fmt, dedupe_narrow,
+         trusted=False):
     axis = validate_axis(axis)
     res = sum_dtype(np.asarray(data).dtype)
-    data, indices, indptr, stored, shape = _storage(data, indices, indptr, shape, fmt)
+    data, indices, indptr, stored, shape = _storage(
+        data, indices, indptr, shape, fmt, trusted,
+        cast_indices=axis is None or _swap_axis(axis, fmt) == 0)
     acc = _accumulator(data.dtype)
     if axis is None and out is not None and np.ndim(out) != 0:
         raise ValueError("output parameter for reduction operation add has the wrong number "
@@ -221,7 +265,8 @@ def _sum(data, indices, indptr, shape, axis, dtype, out, canonical, fmt, dedupe_
     return np.sum(sums, axis=(), dtype=dtype, out=out)
 
 
-def mean(data, indices, indptr, shape, axis=None, dtype=None, out=None, fmt="csr"):
+def mean(data, indices, indptr, shape, axis=None, dtype=None, out=None, fmt="csr",
+         trusted=False):
     """``A.mean(axis, dtype, out)`` of SciPy's ``csr_array``: integers and bools
     average in float64, other dtypes in their own.
 
@@ -245,7 +290,7 @@ def mean(data, indices, indptr, shape, axis=None, dtype=None, out=None, fmt="csr
     elif out is not None and np.ndim(out) != 0:
         raise ValueError("output parameter for reduction operation add has the wrong number "
                          f"of dimensions: expected 0, got {np.ndim(out)}")
-    s = _sum(data, indices, indptr, shape, axis, None, None, True, fmt, False)
+    s = _sum(data, indices, indptr, shape, axis, None, None, True, fmt, False, trusted)
     res = np.multiply(np.asarray(s, dtype=inter), inter.type(scale), dtype=inter)
     if out is not None:
         out[...] = res
@@ -263,7 +308,7 @@ def mean(data, indices, indptr, shape, axis=None, dtype=None, out=None, fmt="csr
 
 
 def minmax(data, indices, indptr, shape, op, axis=None, out=None, explicit=False,
-           canonical=None, fmt="csr"):
+           canonical=None, fmt="csr", trusted=False):
     """``A.max``/``A.min``/``A.nanmax``/``A.nanmin`` (``op``) of SciPy's ``csr_array``.
 
     Implicit zeros take part unless ``explicit``; duplicates are summed first.
@@ -287,7 +332,8 @@ def minmax(data, indices, indptr, shape, op, axis=None, out=None, explicit=False
         raise ValueError("Sparse min/max does not support an 'out' parameter.")
     axis = validate_axis(axis)
     dtype = np.asarray(data).dtype
-    data, indices, indptr, stored, shape = _storage(data, indices, indptr, shape, fmt)
+    data, indices, indptr, stored, shape = _storage(data, indices, indptr, shape, fmt,
+                                                    trusted)
     m, n = stored
     serial = _is_serial(m, indices.size)
     code = _MINMAX_OPS[op]
@@ -315,7 +361,8 @@ def minmax(data, indices, indptr, shape, op, axis=None, out=None, explicit=False
     values = np.empty(m, dtype=data.dtype)
     with parallel_section():
         _kernel("row_minmax", serial)(indptr, indices, data, n, code, bool(explicit),
-                                      bool(canonical), zero, values, _blocks(indptr, serial))
+                                      bool(canonical), zero, values,
+                                      _serial_blocks(indptr, serial))
     coords = np.flatnonzero(values != 0)
     idx = np.int32 if m <= _INT32_MAX else np.int64
     return values[coords].astype(dtype, copy=False), (coords.astype(idx),), (m,)
@@ -327,7 +374,7 @@ def minmax(data, indices, indptr, shape, op, axis=None, out=None, explicit=False
 
 
 def argminmax(data, indices, indptr, shape, op, axis=None, out=None, explicit=False,
-              canonical=None, fmt="csr"):
+              canonical=None, fmt="csr", trusted=False):
     """``A.argmax``/``A.argmin`` (``op``) of SciPy's ``csr_array``.
 
     Along an axis: an int64 array of column (axis=1) or row (axis=0) indices;
@@ -351,7 +398,8 @@ def argminmax(data, indices, indptr, shape, op, axis=None, out=None, explicit=Fa
         raise ValueError(f"Sparse {op} does not support an 'out' parameter.")
     axis = validate_axis(axis)
     want_max = op == "argmax"
-    data, indices, indptr, stored, shape = _storage(data, indices, indptr, shape, fmt)
+    data, indices, indptr, stored, shape = _storage(data, indices, indptr, shape, fmt,
+                                                    trusted)
     zero = data.dtype.type(0)
     if axis is None:
         if 0 in shape:
@@ -392,7 +440,7 @@ def argminmax(data, indices, indptr, shape, op, axis=None, out=None, explicit=Fa
     with parallel_section():
         _kernel("row_argminmax", serial)(indptr, indices, data, n, want_max, bool(explicit),
                                          bool(canonical), zero, result,
-                                         _blocks(indptr, serial))
+                                         _serial_blocks(indptr, serial))
     return result
 
 
@@ -401,7 +449,8 @@ def argminmax(data, indices, indptr, shape, op, axis=None, out=None, explicit=Fa
 # ---------------------------------------------------------------------------
 
 
-def count_nonzero(data, indices, indptr, shape, axis=None, canonical=None, fmt="csr"):
+def count_nonzero(data, indices, indptr, shape, axis=None, canonical=None, fmt="csr",
+                  trusted=False):
     """``A.count_nonzero(axis)`` of SciPy's ``csr_array``: non-zero values of the
     canonical form (duplicates summed first). A Python int for ``axis=None``,
     an int64 array along an axis.
@@ -422,7 +471,8 @@ def count_nonzero(data, indices, indptr, shape, axis=None, canonical=None, fmt="
             axis += 2
         if axis not in (0, 1):
             raise ValueError("axis out of bounds")
-    data, indices, indptr, stored, shape = _storage(data, indices, indptr, shape, fmt)
+    data, indices, indptr, stored, shape = _storage(data, indices, indptr, shape, fmt,
+                                                    trusted)
     m, n = stored
     serial = _is_serial(m, indices.size)
     if axis is None:
@@ -434,7 +484,7 @@ def count_nonzero(data, indices, indptr, shape, axis=None, canonical=None, fmt="
         out = np.empty(m, dtype=np.int64)
         with parallel_section():
             _kernel("row_count_nonzero", serial)(indptr, indices, data, bool(canonical), out,
-                                                 _blocks(indptr, serial))
+                                                 _serial_blocks(indptr, serial))
         return out
     d, j, p = _canonical(data, indices, indptr, stored, canonical, serial)
     if serial:
