@@ -381,3 +381,58 @@ def test_getitem_parallel_kernels(monkeypatch):
                     (slice(5, 290, 2), slice(150, 3, -4)), (rows[:, None], cols[None, :50]),
                     (rows[:400], cols), np.ix_(rows[:40], cols[:30])]:
             check_read(A[key], ref[key], A.dtype)
+
+
+# -- row views: the one implementation of A[r0:r1] (spla.dask cuts blocks with it) -----
+
+
+@settings(max_examples=40)
+@given(case=sparse_cases(), data=st.data())
+def test_row_view_shares_storage_and_slice_copies(case, data):
+    from spla._indexing.views import row_view
+
+    dense, arrays = case
+    A = arrays["csr"]
+    m = dense.shape[0]
+    r0 = data.draw(st.integers(0, m))
+    r1 = data.draw(st.integers(r0, m))
+    V = row_view(A, r0, r1)
+    assert V.format == "csr" and V.shape == (r1 - r0, dense.shape[1])
+    assert V.indices.dtype == A.indices.dtype and V.indptr.dtype == A.indptr.dtype
+    check_read(V, sp.csr_array(dense[r0:r1].astype(np.float64)), A.dtype)
+    if V.nnz:
+        assert np.shares_memory(V.data, A.data) and np.shares_memory(V.indices, A.indices)
+    S = A[r0:r1]
+    assert S.format == "csr" and S.shape == V.shape
+    for ours, view in zip((S.data, S.indices, S.indptr), (V.data, V.indices, V.indptr)):
+        np.testing.assert_array_equal(ours, view)
+    for ours, source in zip((S.data, S.indices, S.indptr), (A.data, A.indices, A.indptr)):
+        assert not np.shares_memory(ours, source)
+    if S.nnz:  # a write into the slice leaves A alone (SciPy's copy semantics)
+        before = A.toarray()
+        S.data[:] = 0
+        np.testing.assert_array_equal(A.toarray(), before)
+
+
+def test_row_view_other_formats_and_errors():
+    from spla._indexing.views import row_view
+
+    dense = np.array([[1.0, 0, 2, 0], [0, 3, 0, 4], [5, 0, 0, 6], [0, 7, 8, 0]])
+    band = spla.banded_array(np.triu(np.tril(dense, 1), -1))
+    for r0, r1 in [(0, 4), (1, 3), (2, 2), (3, 4), (0, 1)]:
+        V = row_view(band, r0, r1)
+        assert V.format == "banded" and V.shape == (r1 - r0, 4)
+        np.testing.assert_array_equal(V.toarray(), band.toarray()[r0:r1])
+        if "nm" in spla.formats():
+            nm = spla.csr_array(dense).asformat("nm")
+            W = row_view(nm, r0, r1)
+            assert W.format == "nm" and W.shape == (r1 - r0, 4)
+            np.testing.assert_array_equal(W.toarray(), dense[r0:r1])
+            if r1 > r0:
+                assert np.shares_memory(W.values, nm.values)
+    A = spla.csr_array(dense)
+    for r0, r1 in [(-1, 2), (3, 2), (0, 5)]:
+        with pytest.raises(ValueError, match="row block"):
+            row_view(A, r0, r1)
+    with pytest.raises(TypeError, match="csc"):
+        row_view(A.tocsc(), 0, 1)

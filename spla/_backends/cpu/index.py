@@ -23,6 +23,7 @@ from ..._dtypes import index_dtype_for
 from ..._kernels import index as K
 from ..._kernels.partition import row_blocks
 from ..._kernels.threads import parallel_section
+from ..._indexing.views import row_view
 from . import convert
 
 _EMPTY_ROWS = np.empty(0, dtype=np.intp)
@@ -186,24 +187,9 @@ def _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical):
     m, n = A.shape
     indptr, indices, data = A.indptr, A.indices, A.data
     if type(rows) is range and row_step == 1:
-        # a contiguous block of storage
-        lo = int(indptr[row_start]) if n_rows else 0
-        hi = int(indptr[row_start + n_rows]) if n_rows else 0
-        idx = _out_index_dtype(indices, n, hi - lo)
-        out_indptr = (indptr[row_start:row_start + n_rows + 1] - lo).astype(idx, copy=False)
-        if n_rows == 0:
-            out_indptr = np.zeros(1, dtype=idx)
-        if _is_serial(n_rows, hi - lo):
-            out_indices = indices[lo:hi].astype(idx, copy=True)
-            out_data = data[lo:hi].copy()
-        else:
-            out_indices = np.empty(hi - lo, dtype=idx)
-            out_data = np.empty(hi - lo, dtype=data.dtype)
-            pieces = 4 * convert._threads()
-            with parallel_section():
-                K.copy_block(indices[lo:hi], out_indices, pieces)
-                K.copy_block(_raw(data[lo:hi]), _raw(out_data), pieces)
-        return _finish(A, out_data, out_indices, out_indptr, (n_rows, n), canonical)
+        # a contiguous block of storage: the arrays' row view, copied (SciPy's slices
+        # are copies; spla.dask uses the view itself)
+        return _copy_view(row_view(A, row_start, row_start + n_rows), A, canonical)
     if row_arr.size == 0 and n_rows:
         row_arr = np.arange(row_start, row_start + n_rows * row_step, row_step, dtype=np.intp)
     counts = np.zeros(n_rows + 1, dtype=np.int64)
@@ -225,6 +211,25 @@ def _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical):
                                          _fill_blocks(out_indptr, serial), out_indices,
                                          _raw(out_data))
     return _finish(A, out_data, out_indices, out_indptr, (n_rows, n), canonical)
+
+
+def _copy_view(V, A, canonical):
+    """A CSR array owning copies of the storage of the row view ``V`` of ``A``."""
+    indptr, indices, data = V.indptr, V.indices, V.data
+    if np.may_share_memory(indptr, A.indptr):
+        indptr = indptr.copy()
+    nnz = indices.size
+    if _is_serial(V.shape[0], nnz):
+        out_indices = indices.copy()
+        out_data = data.copy()
+    else:
+        out_indices = np.empty(nnz, dtype=indices.dtype)
+        out_data = np.empty(nnz, dtype=data.dtype)
+        pieces = 4 * convert._threads()
+        with parallel_section():
+            K.copy_block(indices, out_indices, pieces)
+            K.copy_block(_raw(data), _raw(out_data), pieces)
+    return _finish(A, out_data, out_indices, indptr, V.shape, canonical)
 
 
 @register("getitem_points", "csr", "cpu")
