@@ -342,7 +342,7 @@ def test_iter_rows():
 
 
 def test_getitem_large_column_gather_paths():
-    # a wide array: a binary search in the sorted request instead of a column map
+    # a wide array: a hash table of the request instead of a column map
     rng = np.random.default_rng(0)
     m, n = 50, 1 << 40
     rows = rng.integers(0, m, 300)
@@ -399,7 +399,7 @@ def test_row_view_shares_storage_and_slice_copies(case, data):
     V = row_view(A, r0, r1)
     assert V.format == "csr" and V.shape == (r1 - r0, dense.shape[1])
     assert V.indices.dtype == A.indices.dtype and V.indptr.dtype == A.indptr.dtype
-    check_read(V, sp.csr_array(dense[r0:r1].astype(np.float64)), A.dtype)
+    check_read(V, _reference(dense[r0:r1], "csr"), A.dtype)
     if V.nnz:
         assert np.shares_memory(V.data, A.data) and np.shares_memory(V.indices, A.indices)
     S = A[r0:r1]
@@ -436,3 +436,77 @@ def test_row_view_other_formats_and_errors():
             row_view(A, r0, r1)
     with pytest.raises(TypeError, match="csc"):
         row_view(A.tocsc(), 0, 1)
+
+
+# -- the short paths of the common key forms and their parallel kernels ------------------
+
+
+def _thresholds(mp, parallel):
+    """Force the serial twins (``parallel`` False) or the parallel kernels, in many
+    pieces, on small inputs."""
+    from spla._backends.cpu import convert
+    from spla._backends.cpu import index as cpu_index
+    from spla._indexing import keys
+
+    mp.setattr(convert, "SERIAL_MAX_ITEMS", 0 if parallel else 1 << 60)
+    mp.setattr(cpu_index, "PIECE_ITEMS", 1 if parallel else 1 << 60)
+    mp.setattr(cpu_index, "POINTS_SERIAL", 0 if parallel else 1 << 60)
+    mp.setattr(keys, "_PARALLEL_MASK", 0 if parallel else 1 << 60)
+
+
+@st.composite
+def raw_index(draw, n, size=None):
+    """A 1-D intp array of indices into an axis of n, negatives and (rarely) out of
+    range ones included."""
+    size = draw(st.integers(1, 8)) if size is None else size
+    hi = n + (1 if draw(st.integers(0, 9)) == 0 else 0)
+    vals = draw(st.lists(st.integers(-n - (hi > n), max(hi - 1, 0)), min_size=size,
+                         max_size=size))
+    return np.array(vals, dtype=np.intp)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@settings(max_examples=50)
+@given(case=sparse_cases(), fmt=st.sampled_from(["csr", "csc"]), data=st.data())
+def test_short_paths_match_scipy(parallel, case, fmt, data):
+    dense, arrays = case
+    A = arrays[fmt]
+    m, n = dense.shape
+    ref = _reference(dense, fmt)
+    rows = data.draw(raw_index(m))
+    keys = [rows, (rows, data.draw(raw_index(n, rows.size))),
+            np.array(data.draw(st.lists(st.booleans(), min_size=m, max_size=m)), dtype=bool),
+            (rows[::-1].copy(), slice(None)), (slice(None), data.draw(raw_index(n)))]
+    with pytest.MonkeyPatch.context() as mp:
+        _thresholds(mp, parallel)
+        for key in keys:
+            ours, theirs = _read_both(A, ref, key)
+            if theirs is not None:
+                check_read(ours, theirs, A.dtype)
+                if isinstance(ours, spla.SparseArray):
+                    assert not np.shares_memory(ours.data, A.data)
+
+
+@pytest.mark.parametrize("skewed", [False, True])
+def test_one_pass_column_gather_and_its_overflow(skewed):
+    """A[:, cols] over all rows reads the storage once into per-piece buffers; a
+    piece with more matches than its buffer holds (entries crowded into the
+    requested columns) is filled again. Both against SciPy, with the parallel
+    kernels, and with repeats in the request (also more than 255 of one column)."""
+    from spla._backends.cpu import convert
+
+    rng = np.random.default_rng(7)
+    m = n = 3000
+    nnz = 30000
+    rows = rng.integers(0, m, nnz)
+    cols = rng.integers(0, 6, nnz) if skewed else rng.integers(0, n, nnz)
+    S = sp.csr_array((rng.random(nnz), (rows, cols)), shape=(m, n))
+    S.sum_duplicates()
+    A = spla.csr_array(S)
+    requests = [rng.integers(0, n, 300), np.array([0, 3, 3, 5, 2999, 1]),
+                np.concatenate([np.full(300, 2), rng.integers(0, n, 40)])]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(convert, "SERIAL_MAX_ITEMS", 0)
+        for want in requests:
+            for key in [(slice(None), want), (slice(7, 2500), want)]:
+                check_read(A[key], S[key], A.dtype)

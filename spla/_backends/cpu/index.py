@@ -13,7 +13,15 @@ Registered in the dispatch table for ``"csr"`` on ``"cpu"``:
 ``("getitem_scalar", "csr", "cpu")(A, i, j)``
     ``A[i, j]`` as a NumPy scalar of ``A.dtype`` (``0 <= i < m``, ``0 <= j < n``).
 
-Indices must be in range: ``spla._indexing.keys`` checks them first.
+Indices must be in range: ``spla._indexing.keys`` checks them first. Two entries
+take unchecked keys instead, for the short paths of the common key forms (one
+kernel pass resolves negative indices and checks bounds on the way):
+
+``("getitem_rows_unchecked", "csr", "cpu")(A, rows)``
+    ``A[rows]`` for a 1-D ``intp`` array ``rows``, or None when one is out of range.
+``("getitem_points_unchecked", "csr", "cpu")(A, rows, cols)``
+    ``A[rows, cols]`` for two 1-D ``intp`` arrays of one length, or None when a
+    point is out of range.
 """
 
 import numpy as np
@@ -24,14 +32,17 @@ from ..._kernels import index as K
 from ..._kernels.partition import row_blocks
 from ..._kernels.threads import parallel_section
 from ..._indexing.views import row_view
+from .memory import empty_output
 from . import convert
 
 _EMPTY_ROWS = np.empty(0, dtype=np.intp)
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-#: A column map (one shared array of n_cols + 1 offsets) is used when it costs at
+#: A column map (one shared array of n_cols + 2 offsets) is used when it costs at
 #: most this many times the entries read plus the columns requested; beyond, a
-#: binary search in the sorted request (no workspace proportional to n_cols).
-_MAP_FACTOR = 8
+#: hash table of the request (no workspace proportional to n_cols).
+_MAP_FACTOR = 4
+_NO_TABLE = np.full(1, -1, dtype=np.int32)
+_NO_HITS = np.zeros(1, dtype=np.uint8)
 
 
 def _is_serial(n_rows, nnz):
@@ -42,8 +53,17 @@ def _kernel(name, serial):
     return K.SERIAL[name] if serial else getattr(K, name)
 
 
+#: A row read from an index array weighs this many entries in the choice between a
+#: serial and a parallel kernel: each is a wait on memory (a cache miss or more).
+_RANDOM_ROW = 32
+#: Items (rows, points) per parallel piece of the count and point kernels.
+PIECE_ITEMS = 4096
+#: Point reads below this many points run serially.
+POINTS_SERIAL = 4096
+
+
 def _pieces(n, serial):
-    return 1 if serial else int(max(1, min(256, n // 4096)))
+    return 1 if serial else int(max(2 * convert._threads(), min(256, n // PIECE_ITEMS)))
 
 
 def _raw(values):
@@ -88,9 +108,23 @@ def _finish(A, data, indices, indptr, shape, canonical):
 
 
 def _indptr_of(counts, idx):
-    """Prefix sum of ``counts`` (``counts[0] == 0``) in the index dtype ``idx``."""
+    """Prefix sum of ``counts`` (``counts[0] == 0``) in the index dtype ``idx`` (int64
+    counts in place when ``idx`` is None)."""
     np.cumsum(counts, out=counts)
-    return counts.astype(idx, copy=False)
+    return counts if idx is None else counts.astype(idx, copy=False)
+
+
+def _output(size, dtype):
+    """A fresh output array whose pages a parallel fill will write (see ``memory``)."""
+    return empty_output(size, dtype)
+
+
+def _counts(n_rows):
+    """The counts of a count pass (``counts[i + 1]`` for output row ``i``; the pass
+    writes every one)."""
+    counts = _output(n_rows + 1, np.int64)
+    counts[0] = 0
+    return counts
 
 
 def _fill_blocks(out_indptr, serial):
@@ -119,20 +153,22 @@ def select(A, rows, cols):
     n_out_cols = len(cols)
     if full_cols:
         return _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical)
-    serial = _is_serial(n_rows, indices.size * max(1, n_rows) // max(1, m))
-    counts = np.zeros(n_rows + 1, dtype=np.int64)
+    serial = _is_serial(n_rows * (_RANDOM_ROW if row_arr.size else 1),
+                        indices.size * max(1, n_rows) // max(1, m))
     if type(cols) is range:
+        counts = _counts(n_rows)
         c_start, c_step, c_len = cols.start, cols.step, len(cols)
         sorted_rows = _known_sorted(A)
         with parallel_section():
             _kernel("count_column_range", serial)(
                 indptr, indices, row_start, row_step, row_arr, n_rows, c_start, c_step, c_len,
                 sorted_rows, _pieces(n_rows, serial), counts)
-        nnz = int(counts.sum())
+        out_indptr = _indptr_of(counts, None)
+        nnz = int(out_indptr[-1])
         idx = _out_index_dtype(indices, n_out_cols, nnz)
-        out_indptr = _indptr_of(counts, idx)
-        out_indices = np.empty(nnz, dtype=idx)
-        out_data = np.empty(nnz, dtype=data.dtype)
+        out_indptr = out_indptr.astype(idx, copy=False)
+        out_indices = _output(nnz, idx)
+        out_data = _output(nnz, data.dtype)
         if nnz:
             with parallel_section():
                 _kernel("fill_column_range", serial)(
@@ -150,61 +186,140 @@ def select(A, rows, cols):
             if row_step == 1 else indices.size * n_rows // max(1, m)
     else:
         visited = 0
-    use_map = n <= _MAP_FACTOR * (visited + cols.size) + 1024
+    use_map = n <= _MAP_FACTOR * (visited + cols.size) + 4096
+    slot_dtype = np.int32 if cols.size < 2**31 - 1 else np.int64
+    order = np.empty(cols.size, dtype=np.intp)
     if use_map:
-        col_ptr = np.zeros(n + 1, dtype=np.int64)
+        col_ptr = np.zeros(n + 2, dtype=slot_dtype)
         hits = np.empty(n, dtype=np.uint8)
-        order = np.empty(cols.size, dtype=np.intp)
         exact_hits = K.column_map(cols, col_ptr, hits, order) < 255
-        sorted_cols = cols  # unused with the map
+        table = _NO_TABLE
     else:
-        order = np.argsort(cols, kind="stable")
-        sorted_cols = cols[order]
-        col_ptr = np.zeros(1, dtype=np.int64)
-        hits = np.zeros(1, dtype=np.uint8)
+        table = np.full(max(16, 1 << (2 * cols.size - 1).bit_length()), -1,
+                        dtype=np.int32 if n < 2**31 - 1 else np.int64)
+        col_ptr = np.zeros(table.size + 2, dtype=slot_dtype)
+        K.column_hash(cols, table, col_ptr, order)
+        hits = _NO_HITS
         exact_hits = False
+    increasing = cols.size < 2 or bool(np.all(cols[1:] >= cols[:-1]))
+    canonical = canonical and increasing
+    if use_map and exact_hits and not serial and type(rows) is range and row_step == 1:
+        return _columns_once(A, row_start, n_rows, n_out_cols, hits, col_ptr, order,
+                             cols.size / max(1, n), canonical)
+    counts = _counts(n_rows)
     with parallel_section():
         _kernel("count_column_gather", serial)(
             indptr, indices, row_start, row_step, row_arr, n_rows, use_map, hits, exact_hits,
-            col_ptr, sorted_cols, _pieces(n_rows, serial), counts)
-    nnz = int(counts.sum())
+            col_ptr, table, _pieces(n_rows, serial), counts)
+    out_indptr = _indptr_of(counts, None)
+    nnz = int(out_indptr[-1])
     idx = _out_index_dtype(indices, n_out_cols, nnz)
-    out_indptr = _indptr_of(counts, idx)
-    out_indices = np.empty(nnz, dtype=idx)
-    out_data = np.empty(nnz, dtype=data.dtype)
+    out_indptr = out_indptr.astype(idx, copy=False)
+    out_indices = _output(nnz, idx)
+    out_data = _output(nnz, data.dtype)
     if nnz:
         with parallel_section():
             _kernel("fill_column_gather", serial)(
                 indptr, indices, _raw(data), row_start, row_step, row_arr, use_map, hits,
-                col_ptr, sorted_cols, order, out_indptr, *_fill_plan(out_indptr, nnz, serial),
+                col_ptr, table, order, out_indptr, *_fill_plan(out_indptr, nnz, serial),
                 out_indices, _raw(out_data))
-    increasing = cols.size < 2 or bool(np.all(cols[1:] >= cols[:-1]))
-    return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols),
-                   canonical and increasing)
+    return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols), canonical)
+
+
+#: Pieces per thread of the one-pass column gather, and the slack of their buffers
+#: over the expected number of entries.
+_ONCE_PIECES = 8
+_ONCE_SLACK = 1.25
+
+
+def _columns_once(A, row_start, n_rows, n_out_cols, hits, col_ptr, order, rate, canonical):
+    """Columns ``order`` (grouped by the column map ``hits``, ``col_ptr``) of the rows
+    ``row_start:row_start + n_rows`` of CSR ``A`` in one pass over the storage
+    (``gather_columns_once``): pieces of about equal entries write to buffers sized
+    for ``rate`` matches per entry read, with slack; a piece that overflows its
+    buffer is filled again by ``fill_column_gather``."""
+    indptr, indices, data = A.indptr, A.indices, A.data
+    span = indptr[row_start:row_start + n_rows + 1]
+    base = int(span[0])
+    total = int(span[-1]) - base
+    pieces = _ONCE_PIECES * convert._threads()
+    piece_rows = np.searchsorted(span, base + (np.arange(pieces + 1) * total) // pieces)
+    piece_rows[0], piece_rows[-1] = 0, n_rows
+    caps = (span[piece_rows[1:]] - span[piece_rows[:-1]]) * (rate * _ONCE_SLACK)
+    cap_ptr = np.zeros(pieces + 1, dtype=np.int64)
+    np.cumsum(caps.astype(np.int64) + 64, out=cap_ptr[1:])
+    buf_indices = np.empty(int(cap_ptr[-1]), dtype=np.int32 if n_out_cols < 2**31 else np.int64)
+    buf_data = np.empty(int(cap_ptr[-1]), dtype=_raw(data).dtype)
+    counts = _counts(n_rows)
+    used = np.zeros(pieces, dtype=np.int64)
+    with parallel_section():
+        K.gather_columns_once(indptr, indices, _raw(data), row_start, n_rows, hits, col_ptr,
+                              order, piece_rows, cap_ptr, counts, buf_indices, buf_data, used)
+    out_indptr = _indptr_of(counts, None)
+    nnz = int(out_indptr[-1])
+    idx = _out_index_dtype(indices, n_out_cols, nnz)
+    out_indptr = out_indptr.astype(idx, copy=False)
+    out_indices = _output(nnz, idx)
+    out_data = _output(nnz, data.dtype)
+    with parallel_section():
+        K.place_pieces(buf_indices, buf_data, cap_ptr, used, piece_rows, out_indptr,
+                       out_indices, _raw(out_data))
+    over = np.flatnonzero(used > np.diff(cap_ptr))
+    if over.size:  # pieces with more entries than their buffers: filled again
+        only = np.concatenate([np.arange(piece_rows[p], piece_rows[p + 1]) for p in over])
+        blocks = np.zeros(over.size + 1, dtype=np.int64)
+        np.cumsum(piece_rows[over + 1] - piece_rows[over], out=blocks[1:])
+        with parallel_section():
+            K.fill_column_gather(indptr, indices, _raw(data), row_start, 1, _EMPTY_ROWS,
+                                 True, hits, col_ptr, _NO_TABLE, order, out_indptr,
+                                 only.astype(np.intp), blocks, out_indices, _raw(out_data))
+    return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols), canonical)
 
 
 def _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical):
-    m, n = A.shape
-    indptr, indices, data = A.indptr, A.indices, A.data
     if type(rows) is range and row_step == 1:
         # a contiguous block of storage: the arrays' row view, copied (SciPy's slices
         # are copies; spla.dask uses the view itself)
         return _copy_view(row_view(A, row_start, row_start + n_rows), A, canonical)
     if row_arr.size == 0 and n_rows:
         row_arr = np.arange(row_start, row_start + n_rows * row_step, row_step, dtype=np.intp)
-    counts = np.zeros(n_rows + 1, dtype=np.int64)
-    # the start of every row read, gathered first: the copies of different rows then
-    # overlap their cache misses instead of waiting on the row pointer
-    starts = indptr[row_arr]
-    if n_rows:
-        np.subtract(indptr[row_arr + 1], starts, out=counts[1:])
-    nnz = int(counts.sum())
+    out = gather_rows(A, row_arr, canonical)
+    if out is None:
+        raise IndexError("index out of range")  # the key normaliser checked them
+    return out
+
+
+@register("getitem_rows_unchecked", "csr", "cpu")
+def gather_rows(A, rows, canonical=None):
+    """Rows ``rows`` of CSR ``A`` (a 1-D ``intp`` array, any order, repeats; negative
+    rows count from the end) as a CSR array, or None when a row falls outside ``A``
+    (the caller raises SciPy's error). Two passes: the spans of the rows, then the
+    copy, both parallel when large."""
+    n = A.shape[1]
+    indptr, indices, data = A.indptr, A.indices, A.data
+    if canonical is None:
+        canonical = bool(A._derived.get("canonical"))
+    n_rows = rows.size
+    # count pass: the start of every row read, gathered first (the copies of different
+    # rows then overlap their cache misses instead of waiting on the row pointer), and
+    # its length
+    counts = _counts(n_rows)
+    starts = _output(n_rows, indptr.dtype)
+    serial = _is_serial(n_rows * _RANDOM_ROW, 0)
+    pieces = _pieces(n_rows, serial)
+    bad = np.zeros(pieces, dtype=np.int64)
+    with parallel_section():
+        _kernel("row_spans", serial)(indptr, rows, pieces, starts, counts, bad)
+    if bad.any():
+        return None
+    out_indptr = _indptr_of(counts, None)
+    nnz = int(out_indptr[-1])
     idx = _out_index_dtype(indices, n, nnz)
-    out_indptr = _indptr_of(counts, idx)
-    out_indices = np.empty(nnz, dtype=idx)
-    out_data = np.empty(nnz, dtype=data.dtype)
+    out_indptr = out_indptr.astype(idx, copy=False)
+    out_indices = _output(nnz, idx)
+    out_data = _output(nnz, data.dtype)
     if nnz:
-        serial = _is_serial(n_rows, nnz)
+        serial = _is_serial(n_rows * _RANDOM_ROW, nnz)
         with parallel_section():
             _kernel("copy_rows", serial)(starts, indices, _raw(data), 0, 1, _EMPTY_ROWS,
                                          out_indptr,
@@ -234,21 +349,39 @@ def _copy_view(V, A, canonical):
 
 @register("getitem_points", "csr", "cpu")
 def points(A, rows, cols):
+    out = gather_points(A, rows, cols)
+    if out is None:
+        raise IndexError("index out of range")  # the key normaliser checked them
+    return out
+
+
+@register("getitem_points_unchecked", "csr", "cpu")
+def gather_points(A, rows, cols):
+    """``A[rows[t], cols[t]]`` (CSR ``A``; 1-D ``intp`` arrays of one length, negative
+    ones counting from the end) as a dense array of ``A.dtype``, or None when a
+    point falls outside the array (the caller raises SciPy's error)."""
     indptr, indices, data = A.indptr, A.indices, A.data
     n = rows.size
-    pos = np.empty(n, dtype=np.int64)
-    count = np.empty(n, dtype=np.int64)
-    serial = _is_serial(n, 0) or n < 4096
+    out = np.empty(n, dtype=data.dtype)
+    serial = n < POINTS_SERIAL or _is_serial(n, 0)
+    pieces = _pieces(n, serial)
+    flags = np.zeros(2 * pieces, dtype=np.int64)
     sorted_rows = _known_sorted(A)
+    m, n_cols = A.shape
     with parallel_section():
-        _kernel("find_points", serial)(indices, indptr[rows], indptr[rows + 1], cols,
-                                       sorted_rows, _pieces(n, serial), pos, count)
-    if data.size == 0:
-        return np.zeros(n, dtype=data.dtype)
-    out = data.take(pos)  # absent entries (position -1) are zeroed next
-    out[count == 0] = 0
-    if n and count.max() > 1:
-        for t in np.flatnonzero(count > 1):  # duplicates: summed as SciPy sums them
+        _kernel("gather_points", serial)(indptr, indices, _raw(data), rows, cols, m, n_cols,
+                                         sorted_rows, pieces, _raw(out), flags)
+    if flags[1::2].any():
+        return None
+    if flags[::2].any():  # columns stored more than once: summed as SciPy sums them
+        rows = np.where(rows < 0, rows + m, rows)
+        cols = np.where(cols < 0, cols + n_cols, cols)
+        pos = np.empty(n, dtype=np.int64)
+        count = np.empty(n, dtype=np.int64)
+        with parallel_section():
+            _kernel("find_points", serial)(indices, indptr[rows], indptr[rows + 1], cols,
+                                           sorted_rows, pieces, pos, count)
+        for t in np.flatnonzero(count > 1):
             out[t] = _sum_at(A, int(rows[t]), int(cols[t]))
     return out
 
