@@ -24,6 +24,8 @@ kernel pass resolves negative indices and checks bounds on the way):
     point is out of range.
 """
 
+import mmap
+
 import numpy as np
 
 from ..._dispatch import register
@@ -55,7 +57,7 @@ def _kernel(name, serial):
 
 #: A row read from an index array weighs this many entries in the choice between a
 #: serial and a parallel kernel: each is a wait on memory (a cache miss or more).
-_RANDOM_ROW = 32
+_RANDOM_ROW = 8
 #: Items (rows, points) per parallel piece of the count and point kernels.
 PIECE_ITEMS = 4096
 #: Point reads below this many points run serially.
@@ -176,16 +178,30 @@ def select(A, rows, cols):
                     c_len, sorted_rows, out_indptr, *_fill_plan(out_indptr, nnz, serial),
                     out_indices, _raw(out_data))
         return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols), canonical)
-    # an index array: the request sorted once (a column map, or a sorted copy)
+    # an index array: the request grouped once (a column map, or a hash table)
     cols = np.asarray(cols, dtype=np.intp)
-    # entries the kernels will read: the column map (O(n) to build) must pay for itself
+    # pieces of output rows of about equal entries, and the entries each reads (the
+    # bound of its hit positions; the column map, O(n) to build, must pay for itself)
     if row_arr.size:
-        visited = int((indptr[row_arr + 1] - indptr[row_arr]).sum())
-    elif n_rows:
-        visited = int(indptr[row_start + (n_rows - 1) * row_step + 1] - indptr[row_start]) \
-            if row_step == 1 else indices.size * n_rows // max(1, m)
+        ends = np.cumsum(indptr[row_arr + 1] - indptr[row_arr])
+    elif n_rows and row_step == 1:
+        ends = indptr[row_start + 1:row_start + n_rows + 1] - indptr[row_start]
     else:
-        visited = 0
+        ends = np.cumsum(np.diff(indptr)[row_start::row_step][:n_rows]) if n_rows else \
+            np.zeros(0, dtype=np.int64)
+    visited = int(ends[-1]) if n_rows else 0
+    if serial:
+        pieces = 1
+        piece_rows = np.array([0, n_rows], dtype=np.intp)
+        pos_ptr = np.array([0, visited], dtype=np.int64)
+    else:
+        pieces = 4 * convert._threads()
+        piece_rows = np.searchsorted(ends, (np.arange(pieces + 1) * visited) // pieces, "right")
+        piece_rows[0], piece_rows[-1] = 0, n_rows
+        pos_ptr = np.zeros(pieces + 1, dtype=np.int64)
+        if n_rows:
+            last = ends[np.maximum(piece_rows[1:] - 1, 0)]
+            pos_ptr[1:] = np.where(piece_rows[1:] > 0, last, 0)
     use_map = n <= _MAP_FACTOR * (visited + cols.size) + 4096
     slot_dtype = np.int32 if cols.size < 2**31 - 1 else np.int64
     order = np.empty(cols.size, dtype=np.intp)
@@ -202,15 +218,13 @@ def select(A, rows, cols):
         hits = _NO_HITS
         exact_hits = False
     increasing = cols.size < 2 or bool(np.all(cols[1:] >= cols[:-1]))
-    canonical = canonical and increasing
-    if use_map and exact_hits and not serial and type(rows) is range and row_step == 1:
-        return _columns_once(A, row_start, n_rows, n_out_cols, hits, col_ptr, order,
-                             cols.size / max(1, n), canonical)
     counts = _counts(n_rows)
+    pos = _lazy_empty(visited, np.int32 if indices.size < 2**31 else np.int64)
+    n_pos = np.zeros(pieces, dtype=np.int64)
     with parallel_section():
-        _kernel("count_column_gather", serial)(
-            indptr, indices, row_start, row_step, row_arr, n_rows, use_map, hits, exact_hits,
-            col_ptr, table, _pieces(n_rows, serial), counts)
+        _kernel("find_column_hits", serial)(
+            indptr, indices, row_start, row_step, row_arr, piece_rows, use_map, hits,
+            exact_hits, col_ptr, table, pos_ptr, counts, pos, n_pos)
     out_indptr = _indptr_of(counts, None)
     nnz = int(out_indptr[-1])
     idx = _out_index_dtype(indices, n_out_cols, nnz)
@@ -219,61 +233,22 @@ def select(A, rows, cols):
     out_data = _output(nnz, data.dtype)
     if nnz:
         with parallel_section():
-            _kernel("fill_column_gather", serial)(
-                indptr, indices, _raw(data), row_start, row_step, row_arr, use_map, hits,
-                col_ptr, table, order, out_indptr, *_fill_plan(out_indptr, nnz, serial),
-                out_indices, _raw(out_data))
-    return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols), canonical)
+            _kernel("expand_column_hits", serial)(
+                indices, _raw(data), pos, pos_ptr, n_pos, piece_rows, out_indptr, use_map,
+                hits, col_ptr, table, order, out_indices, _raw(out_data))
+    return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols),
+                   canonical and increasing)
 
 
-#: Pieces per thread of the one-pass column gather, and the slack of their buffers
-#: over the expected number of entries.
-_ONCE_PIECES = 8
-_ONCE_SLACK = 1.25
-
-
-def _columns_once(A, row_start, n_rows, n_out_cols, hits, col_ptr, order, rate, canonical):
-    """Columns ``order`` (grouped by the column map ``hits``, ``col_ptr``) of the rows
-    ``row_start:row_start + n_rows`` of CSR ``A`` in one pass over the storage
-    (``gather_columns_once``): pieces of about equal entries write to buffers sized
-    for ``rate`` matches per entry read, with slack; a piece that overflows its
-    buffer is filled again by ``fill_column_gather``."""
-    indptr, indices, data = A.indptr, A.indices, A.data
-    span = indptr[row_start:row_start + n_rows + 1]
-    base = int(span[0])
-    total = int(span[-1]) - base
-    pieces = _ONCE_PIECES * convert._threads()
-    piece_rows = np.searchsorted(span, base + (np.arange(pieces + 1) * total) // pieces)
-    piece_rows[0], piece_rows[-1] = 0, n_rows
-    caps = (span[piece_rows[1:]] - span[piece_rows[:-1]]) * (rate * _ONCE_SLACK)
-    cap_ptr = np.zeros(pieces + 1, dtype=np.int64)
-    np.cumsum(caps.astype(np.int64) + 64, out=cap_ptr[1:])
-    buf_indices = np.empty(int(cap_ptr[-1]), dtype=np.int32 if n_out_cols < 2**31 else np.int64)
-    buf_data = np.empty(int(cap_ptr[-1]), dtype=_raw(data).dtype)
-    counts = _counts(n_rows)
-    used = np.zeros(pieces, dtype=np.int64)
-    with parallel_section():
-        K.gather_columns_once(indptr, indices, _raw(data), row_start, n_rows, hits, col_ptr,
-                              order, piece_rows, cap_ptr, counts, buf_indices, buf_data, used)
-    out_indptr = _indptr_of(counts, None)
-    nnz = int(out_indptr[-1])
-    idx = _out_index_dtype(indices, n_out_cols, nnz)
-    out_indptr = out_indptr.astype(idx, copy=False)
-    out_indices = _output(nnz, idx)
-    out_data = _output(nnz, data.dtype)
-    with parallel_section():
-        K.place_pieces(buf_indices, buf_data, cap_ptr, used, piece_rows, out_indptr,
-                       out_indices, _raw(out_data))
-    over = np.flatnonzero(used > np.diff(cap_ptr))
-    if over.size:  # pieces with more entries than their buffers: filled again
-        only = np.concatenate([np.arange(piece_rows[p], piece_rows[p + 1]) for p in over])
-        blocks = np.zeros(over.size + 1, dtype=np.int64)
-        np.cumsum(piece_rows[over + 1] - piece_rows[over], out=blocks[1:])
-        with parallel_section():
-            K.fill_column_gather(indptr, indices, _raw(data), row_start, 1, _EMPTY_ROWS,
-                                 True, hits, col_ptr, _NO_TABLE, order, out_indptr,
-                                 only.astype(np.intp), blocks, out_indices, _raw(out_data))
-    return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols), canonical)
+def _lazy_empty(size, dtype):
+    """An uninitialised array whose pages are mapped only where it is written (an
+    anonymous mapping, without NumPy's huge-page advice): for buffers sized by a
+    bound that is mostly not reached."""
+    dtype = np.dtype(dtype)
+    nbytes = int(size) * dtype.itemsize
+    if nbytes < (1 << 20):
+        return np.empty(size, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype)
 
 
 def _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical):
