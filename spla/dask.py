@@ -18,6 +18,10 @@ Column windows
     ``x`` that the block needs: a halo exchange, as in ``spla.linalg.cg``.
 
 Formats of the blocks
+    The rows of a block are the array's own row view
+    (``spla._indexing.views.row_view``, the code behind ``A[r0:r1]``, which copies
+    it): CSR and N:M blocks share the array's storage, with no copy of the
+    entries. The column window is this module's own step on top.
     ``csr`` blocks are CSR with compacted columns. ``banded`` blocks stay banded:
     rows ``r0:r1`` of a banded matrix are banded with their offsets shifted by
     ``r0`` (and by the window's first column), because the storage is row-aligned

@@ -446,12 +446,10 @@ def _thresholds(mp, parallel):
     pieces, on small inputs."""
     from spla._backends.cpu import convert
     from spla._backends.cpu import index as cpu_index
-    from spla._indexing import keys
 
     mp.setattr(convert, "SERIAL_MAX_ITEMS", 0 if parallel else 1 << 60)
     mp.setattr(cpu_index, "PIECE_ITEMS", 1 if parallel else 1 << 60)
     mp.setattr(cpu_index, "POINTS_SERIAL", 0 if parallel else 1 << 60)
-    mp.setattr(keys, "_PARALLEL_MASK", 0 if parallel else 1 << 60)
 
 
 @st.composite
@@ -487,16 +485,18 @@ def test_short_paths_match_scipy(parallel, case, fmt, data):
                     assert not np.shares_memory(ours.data, A.data)
 
 
+@pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("skewed", [False, True])
-def test_one_pass_column_gather_and_its_overflow(skewed):
-    """A[:, cols] over all rows reads the storage once into per-piece buffers; a
-    piece with more matches than its buffer holds (entries crowded into the
-    requested columns) is filled again. Both against SciPy, with the parallel
-    kernels, and with repeats in the request (also more than 255 of one column)."""
+def test_column_gather_paths_match_scipy(skewed, parallel):
+    """A[:, cols] and A[rows, cols-array] through the two-pass kernels (the first
+    records the matching entries, the second expands them), with the column map
+    and with the hash table, serial and parallel, with entries crowded into a few
+    columns and repeats in the request (also more than 255 of one column)."""
     from spla._backends.cpu import convert
+    from spla._backends.cpu import index as cpu_index
 
     rng = np.random.default_rng(7)
-    m = n = 3000
+    m = n = 5000
     nnz = 30000
     rows = rng.integers(0, m, nnz)
     cols = rng.integers(0, 6, nnz) if skewed else rng.integers(0, n, nnz)
@@ -506,7 +506,12 @@ def test_one_pass_column_gather_and_its_overflow(skewed):
     requests = [rng.integers(0, n, 300), np.array([0, 3, 3, 5, 2999, 1]),
                 np.concatenate([np.full(300, 2), rng.integers(0, n, 40)])]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(convert, "SERIAL_MAX_ITEMS", 0)
-        for want in requests:
-            for key in [(slice(None), want), (slice(7, 2500), want)]:
-                check_read(A[key], S[key], A.dtype)
+        mp.setattr(convert, "SERIAL_MAX_ITEMS", 0 if parallel else 1 << 60)
+        mp.setattr(cpu_index, "_SMALL_COLS", 0)
+        for factor in (1 << 20, 0):  # the column map, then the hash table
+            mp.setattr(cpu_index, "_MAP_FACTOR", factor)
+            for want in requests:
+                for key in [(slice(None), want), (slice(7, 2500), want),
+                            (slice(None, None, -3), want), (rng.integers(0, m, 50), want[:, None]),
+                            np.ix_(rng.integers(0, m, 40), want)]:
+                    check_read(A[key], S[key], A.dtype)

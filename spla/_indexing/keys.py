@@ -70,9 +70,6 @@ import numpy as np
 
 __all__ = ["Key", "normalize_key", "is_full", "as_index_array", "isintlike"]
 
-#: 1-D boolean masks from this length on find their true positions in parallel.
-_PARALLEL_MASK = 1 << 18
-
 
 class Key(NamedTuple):
     """A validated index key (see the module docstring)."""
@@ -154,17 +151,7 @@ def _mask_nonzero(mask):
             if not keep.all():
                 coords = tuple(c[keep] for c in coords)
         return coords
-    mask = np.asarray(mask)
-    if mask.ndim == 1 and mask.size >= _PARALLEL_MASK:
-        # a long row or column mask: the positions found by both cores
-        from .._backends.cpu.convert import _threads
-        from .._kernels.index import mask_positions
-        from .._kernels.threads import parallel_section
-
-        with parallel_section():
-            return (mask_positions(np.ascontiguousarray(mask).view(np.uint8),
-                                   4 * _threads()),)
-    return tuple(np.asarray(c, dtype=np.intp) for c in np.nonzero(mask))
+    return tuple(np.asarray(c, dtype=np.intp) for c in np.nonzero(np.asarray(mask)))
 
 
 def as_index_array(idx, n, fmt=None):

@@ -42,8 +42,12 @@ _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 #: A column map (one shared array of n_cols + 2 offsets) is used when it costs at
 #: most this many times the entries read plus the columns requested; beyond, a
 #: hash table of the request (no workspace proportional to n_cols).
-_MAP_FACTOR = 4
+_MAP_FACTOR = 8
 _NO_TABLE = np.full(1, -1, dtype=np.int32)
+#: Serial column gathers of arrays this narrow run in one call (their column map is
+#: cheap to build).
+_SMALL_COLS = 1 << 16
+_IDX_LIKE = {np.dtype(np.int32): np.empty(0, np.int32), np.dtype(np.int64): np.empty(0, np.int64)}
 _NO_HITS = np.zeros(1, dtype=np.uint8)
 
 
@@ -180,6 +184,13 @@ def select(A, rows, cols):
         return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols), canonical)
     # an index array: the request grouped once (a column map, or a hash table)
     cols = np.asarray(cols, dtype=np.intp)
+    if serial and n <= _SMALL_COLS:  # one call does it all
+        idx = _out_index_dtype(indices, max(n_out_cols, m), indices.size * max(1, cols.size))
+        out_indptr, out_indices, out_data, increasing = K.select_columns_small(
+            indptr, indices, _raw(data), row_start, row_step, row_arr, n_rows, cols, n,
+            _IDX_LIKE[idx])
+        return _finish(A, out_data.view(data.dtype), out_indices, out_indptr,
+                       (n_rows, n_out_cols), canonical and increasing)
     # pieces of output rows of about equal entries, and the entries each reads (the
     # bound of its hit positions; the column map, O(n) to build, must pay for itself)
     if row_arr.size:
