@@ -474,7 +474,8 @@ def test_short_paths_match_scipy(parallel, case, fmt, data):
     rows = data.draw(raw_index(m))
     keys = [rows, (rows, data.draw(raw_index(n, rows.size))),
             np.array(data.draw(st.lists(st.booleans(), min_size=m, max_size=m)), dtype=bool),
-            (rows[::-1].copy(), slice(None)), (slice(None), data.draw(raw_index(n)))]
+            (rows[::-1].copy(), slice(None)), (slice(None), data.draw(raw_index(n))),
+            (slice(None), int(data.draw(raw_index(n, 1))[0]))]
     with pytest.MonkeyPatch.context() as mp:
         _thresholds(mp, parallel)
         for key in keys:

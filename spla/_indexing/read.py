@@ -110,8 +110,14 @@ def getitem_compressed(A, key):
                     A._major(), i, j)
                 if out is not None:
                     return out
-            elif type(i) is slice and i == _ALL and _plain_index(j):  # A[:, cols]
-                return _read_compressed(A, range(A._shape[0]), as_index_array(j, A._shape[1]))
+            elif type(i) is slice and i == _ALL:
+                if _plain_index(j):  # A[:, cols]
+                    return _read_compressed(A, range(A._shape[0]),
+                                            as_index_array(j, A._shape[1]))
+                n = A._shape[1]
+                if type(j) is int and A._row_major and -n <= j < n:  # one column of CSR
+                    return _dispatch.lookup("getitem_column", "csr", _CPU)(
+                        A, j + n if j < 0 else j)
         elif A._row_major:
             if _plain_index(key):  # rows
                 out = _dispatch.lookup("getitem_rows_unchecked", "csr", _CPU)(A, key)

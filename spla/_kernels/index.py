@@ -283,6 +283,36 @@ def fill_column_range(indptr, indices, data, row_start, row_step, rows, c_start,
                         dst += 1
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def column_entries(indptr, indices, c, sorted_rows, piece_rows, pos_ptr, out_rows, out_pos,
+                   n_found):
+    """The stored entries of column ``c``, in one pass: piece ``p`` (rows
+    ``piece_rows[p]:piece_rows[p + 1]``) writes the row and the position of each,
+    in storage order, to ``out_rows`` and ``out_pos`` from ``pos_ptr[p]`` (at least
+    the entries before the piece: an exact bound) and their number to
+    ``n_found[p]``. No per-row counts: one column of a tall array has few entries."""
+    for p in prange(piece_rows.size - 1):
+        base = U(pos_ptr[p])
+        w = base
+        for i in range(piece_rows[p], piece_rows[p + 1]):
+            lo = indptr[i]
+            hi = indptr[i + 1]
+            if sorted_rows and hi - lo > 16:
+                k = _lower_bound(indices, lo, hi, c)
+                while k < hi and indices[k] == c:
+                    out_rows[w] = i
+                    out_pos[w] = k
+                    w += U(1)
+                    k += 1
+            else:
+                for k in range(U(lo), U(hi)):
+                    if indices[k] == c:
+                        out_rows[w] = i
+                        out_pos[w] = k
+                        w += U(1)
+        n_found[p] = w - base
+
+
 # ---------------------------------------------------------------------------
 # columns from an index array (repeats, any order)
 # ---------------------------------------------------------------------------
@@ -589,4 +619,4 @@ def _serial_twin(dispatcher):
 #: Serial twins by the name of the parallel kernel.
 SERIAL = {f.py_func.__name__: _serial_twin(f) for f in (
     copy_rows, copy_block, count_column_range, fill_column_range, find_column_hits,
-    expand_column_hits, find_points, row_spans, gather_points)}
+    expand_column_hits, find_points, row_spans, gather_points, column_entries)}

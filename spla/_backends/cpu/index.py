@@ -17,6 +17,8 @@ Indices must be in range: ``spla._indexing.keys`` checks them first. Two entries
 take unchecked keys instead, for the short paths of the common key forms (one
 kernel pass resolves negative indices and checks bounds on the way):
 
+``("getitem_column", "csr", "cpu")(A, j)``
+    ``A[:, j]`` (``0 <= j < n``) as a 1-D ``coo_array``, in one pass.
 ``("getitem_rows_unchecked", "csr", "cpu")(A, rows)``
     ``A[rows]`` for a 1-D ``intp`` array ``rows``, or None when one is out of range.
 ``("getitem_points_unchecked", "csr", "cpu")(A, rows, cols)``
@@ -331,6 +333,43 @@ def _copy_view(V, A, canonical):
             K.copy_block(indices, out_indices, pieces)
             K.copy_block(_raw(data), _raw(out_data), pieces)
     return _finish(A, out_data, out_indices, indptr, V.shape, canonical)
+
+
+@register("getitem_column", "csr", "cpu")
+def column(A, j):
+    """``A[:, j]`` of CSR ``A`` (``0 <= j < n``) as SciPy's 1-D ``coo_array``, in one
+    pass over the storage (``column_entries``) and no per-row work beyond reading
+    the row pointer."""
+    from ..._formats.coo import coo_array
+
+    m = A.shape[0]
+    indptr, indices, data = A.indptr, A.indices, A.data
+    nnz = int(indptr[m])
+    serial = _is_serial(m, nnz)
+    if serial:
+        piece_rows = np.array([0, m], dtype=np.intp)
+        pos_ptr = np.array([0, nnz], dtype=np.int64)
+    else:
+        pieces = 4 * convert._threads()
+        piece_rows = np.searchsorted(indptr, (np.arange(pieces + 1) * nnz) // pieces)
+        piece_rows[0], piece_rows[-1] = 0, m
+        pos_ptr = indptr[piece_rows].astype(np.int64)
+    n_found = np.zeros(piece_rows.size - 1, dtype=np.int64)
+    coord = indices.dtype if index_dtype_for(m) == np.int32 else np.dtype(np.int64)
+    out_rows = _lazy_empty(nnz, coord)
+    out_pos = _lazy_empty(nnz, np.int32 if nnz < 2**31 else np.int64)
+    with parallel_section():
+        _kernel("column_entries", serial)(indptr, indices, j, _known_sorted(A), piece_rows,
+                                          pos_ptr, out_rows, out_pos, n_found)
+    if serial:
+        k = int(n_found[0])
+        rows, pos = out_rows[:k].copy(), out_pos[:k]
+    else:
+        spans = [slice(int(a), int(a) + int(b)) for a, b in zip(pos_ptr[:-1], n_found)]
+        rows = np.concatenate([out_rows[s] for s in spans])
+        pos = np.concatenate([out_pos[s] for s in spans])
+    return coo_array._from_parts(data.take(pos), (rows,), (m,),
+                                 bool(A._derived.get("canonical")))
 
 
 @register("getitem_points", "csr", "cpu")
