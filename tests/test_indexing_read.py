@@ -464,7 +464,7 @@ def raw_index(draw, n, size=None):
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-@settings(max_examples=50)
+@settings(max_examples=30)
 @given(case=sparse_cases(), fmt=st.sampled_from(["csr", "csc"]), data=st.data())
 def test_short_paths_match_scipy(parallel, case, fmt, data):
     dense, arrays = case
