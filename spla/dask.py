@@ -18,6 +18,10 @@ Column windows
     ``x`` that the block needs: a halo exchange, as in ``spla.linalg.cg``.
 
 Formats of the blocks
+    The rows of a block are the array's own row view
+    (``spla._indexing.views.row_view``, the code behind ``A[r0:r1]``, which copies
+    it): CSR and N:M blocks share the array's storage, with no copy of the
+    entries. The column window is this module's own step on top.
     ``csr`` blocks are CSR with compacted columns. ``banded`` blocks stay banded:
     rows ``r0:r1`` of a banded matrix are banded with their offsets shifted by
     ``r0`` (and by the window's first column), because the storage is row-aligned
@@ -61,6 +65,7 @@ from ._dtypes import index_dtype_for
 from ._formats.banded import banded_array
 from ._formats.compressed import csr_array
 from ._formats.nm import nm_array
+from ._indexing.views import row_view
 from .io import _mmchunks
 
 __all__ = [
@@ -92,61 +97,45 @@ def _empty_csr(rows, cols, dtype, device="cpu"):
                                  xp.zeros(rows + 1, dtype=idx), (rows, cols), canonical=True)
 
 
-def _csr_rows(A, r0, r1, compact=True):
-    """Rows ``r0:r1`` of CSR ``A`` as ``(block, lo)``: with ``compact`` the block's
-    columns are ``lo, lo + 1, ...`` of A up to the last one it stores."""
-    ip = A.indptr
-    a, b = int(ip[r0]), int(ip[r1])
-    indptr = ip[r0:r1 + 1] - ip[r0]
-    indices = A.indices[a:b]
-    data = A.data[a:b]
-    lo, width = 0, A.shape[1]
-    if compact:
-        if b > a:
-            lo, hi = int(indices.min()), int(indices.max()) + 1
-            indices = (indices - lo).astype(A.indices.dtype, copy=False)
-            width = hi - lo
-        else:
-            width = 0
-    block = csr_array._from_parts(data, indices, indptr, (r1 - r0, width),
-                                  canonical=A._derived.get("canonical"))
-    return block, lo
+def _compact_csr(block):
+    """A CSR row block as ``(block, lo)`` with its columns compacted to the window
+    ``lo, lo + 1, ...`` up to the last column it stores (dask's own concern: the
+    rows themselves come from ``row_view``, the arrays' row slicing)."""
+    indices = block.indices
+    rows = block.shape[0]
+    if indices.size == 0:
+        return csr_array._from_parts(block.data, indices, block.indptr, (rows, 0),
+                                     canonical=block._derived.get("canonical")), 0
+    lo, hi = int(indices.min()), int(indices.max()) + 1
+    if lo == 0 and hi == block.shape[1]:
+        return block, 0
+    if lo:
+        indices = (indices - lo).astype(indices.dtype, copy=False)
+    return csr_array._from_parts(block.data, indices, block.indptr, (rows, hi - lo),
+                                 canonical=block._derived.get("canonical")), lo
 
 
-def _banded_rows(A, r0, r1):
-    """Rows ``r0:r1`` of banded ``A`` as a banded block ``(block, lo)``.
-
-    Diagonal ``k`` has entries in rows ``max(0, -k) <= i < min(m, n - k)``; the
-    block keeps the diagonals with an entry in ``[r0, r1)`` (a contiguous run of
-    the sorted offsets: ``-r1 < k < n - r0``) and shifts them to ``k + r0 - lo``,
-    where ``lo`` is the first column the block touches.
-    """
-    m, n = A.shape
-    rows = r1 - r0
-    offs = np.asarray(A.offsets, dtype=np.int64)
-    d0 = int(np.searchsorted(offs, -r1, side="right"))
-    d1 = int(np.searchsorted(offs, n - r0, side="left"))
-    xp = _xp(A)
-    if rows == 0 or d1 <= d0:
-        return banded_array._from_parts(xp.empty((0, rows), dtype=A.dtype),
-                                        np.empty(0, dtype=np.int64), (rows, 0)), 0
-    kept = offs[d0:d1]
-    lo = int(max(0, r0 + kept.min()))
-    hi = int(min(n, r1 + kept.max()))
-    data = xp.ascontiguousarray(A.data[d0:d1, r0:r1])
-    block = banded_array._from_parts(data, kept + (r0 - lo), (rows, hi - lo))
-    return block, lo
+def _compact_banded(block):
+    """A banded row block (offsets relative to the block's rows, full width) as
+    ``(block, lo)`` with its columns compacted to the columns its diagonals touch."""
+    rows, n = block.shape
+    offs = np.asarray(block.offsets, dtype=np.int64)
+    if rows == 0 or offs.size == 0:
+        return banded_array._from_parts(block.data, offs, (rows, 0)), 0
+    lo = int(max(0, offs.min()))
+    hi = int(min(n, rows + offs.max()))
+    return banded_array._from_parts(block.data, offs - lo, (rows, hi - lo)), lo
 
 
 def _row_block(A, r0, r1):
-    """Rows ``r0:r1`` of any spla array as ``(block, lo)`` (see the module notes)."""
+    """Rows ``r0:r1`` of any spla array as ``(block, lo)`` (see the module notes): the
+    arrays' own row view (``spla._indexing.views.row_view``, no copy of the entries),
+    then the column window."""
     if A.format == "banded":
-        return _banded_rows(A, r0, r1)
+        return _compact_banded(row_view(A, r0, r1))
     if A.format == "nm":
-        block = nm_array._from_parts(A.values[r0:r1], A.packed_positions[r0:r1],
-                                     A.n, A.m, (r1 - r0, A.shape[1]))
-        return block, 0
-    return _csr_rows(A.tocsr(), r0, r1)
+        return row_view(A, r0, r1), 0
+    return _compact_csr(row_view(A.tocsr(), r0, r1))
 
 
 def _csr_columns(A, a, b):

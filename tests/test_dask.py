@@ -192,6 +192,22 @@ def test_from_scipy_formats():
         np.testing.assert_array_equal(Ad.compute().toarray(), S.toarray())
 
 
+def test_csr_blocks_are_views_of_the_array():
+    """The row blocks are the arrays' own row views (no copy of the entries); the
+    column window is compacted on top, and A[r0:r1] stays a copy."""
+    S = sp.random_array((40, 30), density=0.2, random_state=5, format="csr")
+    A = spla.csr_array(S)
+    Ad = sd.from_spla(A, 9)
+    for i, (r0, r1) in enumerate([(0, 9), (9, 18), (18, 27), (27, 36), (36, 40)]):
+        c = Ad.blocks[i].compute()
+        assert np.shares_memory(c.block.data, A.data)
+        lo, hi = c.window
+        np.testing.assert_array_equal(c.block.toarray(), S[r0:r1].toarray()[:, lo:hi])
+        assert not np.shares_memory(A[r0:r1].data, A.data)
+    sub = Ad.blocks[1].compute()[2:7, 3:25]
+    np.testing.assert_array_equal(sub.toarray(), S[11:16, 3:25].toarray())
+
+
 def test_csc_and_empty_matrices():
     A = spla.csr_array(np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0]])).T  # csc (3, 2)
     Ad = sd.from_spla(A, 1)

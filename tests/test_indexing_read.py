@@ -342,7 +342,7 @@ def test_iter_rows():
 
 
 def test_getitem_large_column_gather_paths():
-    # a wide array: a binary search in the sorted request instead of a column map
+    # a wide array: a hash table of the request instead of a column map
     rng = np.random.default_rng(0)
     m, n = 50, 1 << 40
     rows = rng.integers(0, m, 300)
@@ -381,3 +381,138 @@ def test_getitem_parallel_kernels(monkeypatch):
                     (slice(5, 290, 2), slice(150, 3, -4)), (rows[:, None], cols[None, :50]),
                     (rows[:400], cols), np.ix_(rows[:40], cols[:30])]:
             check_read(A[key], ref[key], A.dtype)
+
+
+# -- row views: the one implementation of A[r0:r1] (spla.dask cuts blocks with it) -----
+
+
+@settings(max_examples=40)
+@given(case=sparse_cases(), data=st.data())
+def test_row_view_shares_storage_and_slice_copies(case, data):
+    from spla._indexing.views import row_view
+
+    dense, arrays = case
+    A = arrays["csr"]
+    m = dense.shape[0]
+    r0 = data.draw(st.integers(0, m))
+    r1 = data.draw(st.integers(r0, m))
+    V = row_view(A, r0, r1)
+    assert V.format == "csr" and V.shape == (r1 - r0, dense.shape[1])
+    assert V.indices.dtype == A.indices.dtype and V.indptr.dtype == A.indptr.dtype
+    check_read(V, _reference(dense[r0:r1], "csr"), A.dtype)
+    if V.nnz:
+        assert np.shares_memory(V.data, A.data) and np.shares_memory(V.indices, A.indices)
+    S = A[r0:r1]
+    assert S.format == "csr" and S.shape == V.shape
+    for ours, view in zip((S.data, S.indices, S.indptr), (V.data, V.indices, V.indptr)):
+        np.testing.assert_array_equal(ours, view)
+    for ours, source in zip((S.data, S.indices, S.indptr), (A.data, A.indices, A.indptr)):
+        assert not np.shares_memory(ours, source)
+    if S.nnz:  # a write into the slice leaves A alone (SciPy's copy semantics)
+        before = A.toarray()
+        S.data[:] = 0
+        np.testing.assert_array_equal(A.toarray(), before)
+
+
+def test_row_view_other_formats_and_errors():
+    from spla._indexing.views import row_view
+
+    dense = np.array([[1.0, 0, 2, 0], [0, 3, 0, 4], [5, 0, 0, 6], [0, 7, 8, 0]])
+    band = spla.banded_array(np.triu(np.tril(dense, 1), -1))
+    for r0, r1 in [(0, 4), (1, 3), (2, 2), (3, 4), (0, 1)]:
+        V = row_view(band, r0, r1)
+        assert V.format == "banded" and V.shape == (r1 - r0, 4)
+        np.testing.assert_array_equal(V.toarray(), band.toarray()[r0:r1])
+        if "nm" in spla.formats():
+            nm = spla.csr_array(dense).asformat("nm")
+            W = row_view(nm, r0, r1)
+            assert W.format == "nm" and W.shape == (r1 - r0, 4)
+            np.testing.assert_array_equal(W.toarray(), dense[r0:r1])
+            if r1 > r0:
+                assert np.shares_memory(W.values, nm.values)
+    A = spla.csr_array(dense)
+    for r0, r1 in [(-1, 2), (3, 2), (0, 5)]:
+        with pytest.raises(ValueError, match="row block"):
+            row_view(A, r0, r1)
+    with pytest.raises(TypeError, match="csc"):
+        row_view(A.tocsc(), 0, 1)
+
+
+# -- the short paths of the common key forms and their parallel kernels ------------------
+
+
+def _thresholds(mp, parallel):
+    """Force the serial twins (``parallel`` False) or the parallel kernels, in many
+    pieces, on small inputs."""
+    from spla._backends.cpu import convert
+    from spla._backends.cpu import index as cpu_index
+
+    mp.setattr(convert, "SERIAL_MAX_ITEMS", 0 if parallel else 1 << 60)
+    mp.setattr(cpu_index, "PIECE_ITEMS", 1 if parallel else 1 << 60)
+    mp.setattr(cpu_index, "POINTS_SERIAL", 0 if parallel else 1 << 60)
+
+
+@st.composite
+def raw_index(draw, n, size=None):
+    """A 1-D intp array of indices into an axis of n, negatives and (rarely) out of
+    range ones included."""
+    size = draw(st.integers(1, 8)) if size is None else size
+    hi = n + (1 if draw(st.integers(0, 9)) == 0 else 0)
+    vals = draw(st.lists(st.integers(-n - (hi > n), max(hi - 1, 0)), min_size=size,
+                         max_size=size))
+    return np.array(vals, dtype=np.intp)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@settings(max_examples=30)
+@given(case=sparse_cases(), fmt=st.sampled_from(["csr", "csc"]), data=st.data())
+def test_short_paths_match_scipy(parallel, case, fmt, data):
+    dense, arrays = case
+    A = arrays[fmt]
+    m, n = dense.shape
+    ref = _reference(dense, fmt)
+    rows = data.draw(raw_index(m))
+    keys = [rows, (rows, data.draw(raw_index(n, rows.size))),
+            np.array(data.draw(st.lists(st.booleans(), min_size=m, max_size=m)), dtype=bool),
+            (rows[::-1].copy(), slice(None)), (slice(None), data.draw(raw_index(n))),
+            (slice(None), int(data.draw(raw_index(n, 1))[0]))]
+    with pytest.MonkeyPatch.context() as mp:
+        _thresholds(mp, parallel)
+        for key in keys:
+            ours, theirs = _read_both(A, ref, key)
+            if theirs is not None:
+                check_read(ours, theirs, A.dtype)
+                if isinstance(ours, spla.SparseArray):
+                    assert not np.shares_memory(ours.data, A.data)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("skewed", [False, True])
+def test_column_gather_paths_match_scipy(skewed, parallel):
+    """A[:, cols] and A[rows, cols-array] through the two-pass kernels (the first
+    records the matching entries, the second expands them), with the column map
+    and with the hash table, serial and parallel, with entries crowded into a few
+    columns and repeats in the request (also more than 255 of one column)."""
+    from spla._backends.cpu import convert
+    from spla._backends.cpu import index as cpu_index
+
+    rng = np.random.default_rng(7)
+    m = n = 5000
+    nnz = 30000
+    rows = rng.integers(0, m, nnz)
+    cols = rng.integers(0, 6, nnz) if skewed else rng.integers(0, n, nnz)
+    S = sp.csr_array((rng.random(nnz), (rows, cols)), shape=(m, n))
+    S.sum_duplicates()
+    A = spla.csr_array(S)
+    requests = [rng.integers(0, n, 300), np.array([0, 3, 3, 5, 2999, 1]),
+                np.concatenate([np.full(300, 2), rng.integers(0, n, 40)])]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(convert, "SERIAL_MAX_ITEMS", 0 if parallel else 1 << 60)
+        mp.setattr(cpu_index, "_SMALL_COLS", 0)
+        for factor in (1 << 20, 0):  # the column map, then the hash table
+            mp.setattr(cpu_index, "_MAP_FACTOR", factor)
+            for want in requests:
+                for key in [(slice(None), want), (slice(7, 2500), want),
+                            (slice(None, None, -3), want), (rng.integers(0, m, 50), want[:, None]),
+                            np.ix_(rng.integers(0, m, 40), want)]:
+                    check_read(A[key], S[key], A.dtype)

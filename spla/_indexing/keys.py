@@ -301,7 +301,7 @@ def normalize_key(key, shape, fmt=None):
     if array_axes:
         shapes = [index[a].shape for a in array_axes]
         try:
-            array_shape = tuple(np.broadcast_shapes(*shapes))
+            array_shape = shapes[0] if len(shapes) == 1 else tuple(np.broadcast_shapes(*shapes))
         except ValueError:
             listed = " ".join(str(s) for s in shapes)
             raise IndexError(

@@ -29,9 +29,11 @@ read copies storage between devices behind the caller's back.
 import numpy as np
 
 from .. import _dispatch
-from .keys import normalize_key
+from .keys import _mask_nonzero, as_index_array, normalize_key
 
 _CPU = "cpu"
+_INTP = np.dtype(np.intp)
+_ALL = slice(None)
 
 
 def _on_gpu(A):
@@ -77,21 +79,55 @@ def _line_to_1d(res, shape):
 # ---------------------------------------------------------------------------
 
 
+def _plain_index(x):
+    """Whether ``x`` is a 1-D, C-contiguous, non-empty ``intp`` array (the key form
+    of the short paths: the kernels resolve and check it themselves)."""
+    return (type(x) is np.ndarray and x.dtype == _INTP and x.ndim == 1 and x.size > 0
+            and x.flags.c_contiguous)
+
+
 def getitem_compressed(A, key):
     """``A[key]`` for a ``csr_array`` or ``csc_array`` (see the module docstring)."""
-    if type(key) is tuple and len(key) == 2 and type(A._data) is np.ndarray:
-        # the scalar read: as short as Python allows
-        i, j = key
-        if type(i) is int and type(j) is int:
-            m, n = A._shape
-            if -m <= i < m and -n <= j < n:
-                if i < 0:
-                    i += m
-                if j < 0:
-                    j += n
+    if type(A._data) is np.ndarray:
+        # short paths for the common key forms; anything unusual (an index out of
+        # range, duplicates) falls through to the general path and its errors
+        if type(key) is tuple and len(key) == 2:
+            i, j = key
+            if type(i) is int and type(j) is int:  # the scalar read
+                m, n = A._shape
+                if -m <= i < m and -n <= j < n:
+                    if i < 0:
+                        i += m
+                    if j < 0:
+                        j += n
+                    if not A._row_major:
+                        i, j = j, i
+                    return _dispatch.lookup("getitem_scalar", "csr", _CPU)(A, i, j)
+            elif _plain_index(i) and _plain_index(j) and i.size == j.size:  # points
                 if not A._row_major:
                     i, j = j, i
-                return _dispatch.lookup("getitem_scalar", "csr", _CPU)(A, i, j)
+                out = _dispatch.lookup("getitem_points_unchecked", "csr", _CPU)(
+                    A._major(), i, j)
+                if out is not None:
+                    return out
+            elif type(i) is slice and i == _ALL:
+                if _plain_index(j):  # A[:, cols]
+                    return _read_compressed(A, range(A._shape[0]),
+                                            as_index_array(j, A._shape[1]))
+                n = A._shape[1]
+                if type(j) is int and A._row_major and -n <= j < n:  # one column of CSR
+                    return _dispatch.lookup("getitem_column", "csr", _CPU)(
+                        A, j + n if j < 0 else j)
+        elif A._row_major:
+            if _plain_index(key):  # rows
+                out = _dispatch.lookup("getitem_rows_unchecked", "csr", _CPU)(A, key)
+                if out is not None:
+                    return out
+            elif (type(key) is np.ndarray and key.dtype == np.bool_ and key.ndim == 1
+                  and key.shape[0] == A._shape[0]):  # a row mask
+                rows = _mask_nonzero(key)[0]
+                if rows.size:
+                    return _dispatch.lookup("getitem_rows_unchecked", "csr", _CPU)(A, rows)
     k = normalize_key(key, A._shape, A.format)
     if len(k.shape) > 2:
         raise IndexError(

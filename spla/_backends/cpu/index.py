@@ -13,8 +13,20 @@ Registered in the dispatch table for ``"csr"`` on ``"cpu"``:
 ``("getitem_scalar", "csr", "cpu")(A, i, j)``
     ``A[i, j]`` as a NumPy scalar of ``A.dtype`` (``0 <= i < m``, ``0 <= j < n``).
 
-Indices must be in range: ``spla._indexing.keys`` checks them first.
+Indices must be in range: ``spla._indexing.keys`` checks them first. Two entries
+take unchecked keys instead, for the short paths of the common key forms (one
+kernel pass resolves negative indices and checks bounds on the way):
+
+``("getitem_column", "csr", "cpu")(A, j)``
+    ``A[:, j]`` (``0 <= j < n``) as a 1-D ``coo_array``, in one pass.
+``("getitem_rows_unchecked", "csr", "cpu")(A, rows)``
+    ``A[rows]`` for a 1-D ``intp`` array ``rows``, or None when one is out of range.
+``("getitem_points_unchecked", "csr", "cpu")(A, rows, cols)``
+    ``A[rows, cols]`` for two 1-D ``intp`` arrays of one length, or None when a
+    point is out of range.
 """
+
+import mmap
 
 import numpy as np
 
@@ -23,14 +35,22 @@ from ..._dtypes import index_dtype_for
 from ..._kernels import index as K
 from ..._kernels.partition import row_blocks
 from ..._kernels.threads import parallel_section
+from ..._indexing.views import row_view
+from .memory import empty_output
 from . import convert
 
 _EMPTY_ROWS = np.empty(0, dtype=np.intp)
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-#: A column map (one shared array of n_cols + 1 offsets) is used when it costs at
+#: A column map (one shared array of n_cols + 2 offsets) is used when it costs at
 #: most this many times the entries read plus the columns requested; beyond, a
-#: binary search in the sorted request (no workspace proportional to n_cols).
+#: hash table of the request (no workspace proportional to n_cols).
 _MAP_FACTOR = 8
+_NO_TABLE = np.full(1, -1, dtype=np.int32)
+#: Serial column gathers of arrays this narrow run in one call (their column map is
+#: cheap to build).
+_SMALL_COLS = 1 << 16
+_IDX_LIKE = {np.dtype(np.int32): np.empty(0, np.int32), np.dtype(np.int64): np.empty(0, np.int64)}
+_NO_HITS = np.zeros(1, dtype=np.uint8)
 
 
 def _is_serial(n_rows, nnz):
@@ -41,8 +61,17 @@ def _kernel(name, serial):
     return K.SERIAL[name] if serial else getattr(K, name)
 
 
+#: A row read from an index array weighs this many entries in the choice between a
+#: serial and a parallel kernel: each is a wait on memory (a cache miss or more).
+_RANDOM_ROW = 8
+#: Items (rows, points) per parallel piece of the count and point kernels.
+PIECE_ITEMS = 4096
+#: Point reads below this many points run serially.
+POINTS_SERIAL = 4096
+
+
 def _pieces(n, serial):
-    return 1 if serial else int(max(1, min(256, n // 4096)))
+    return 1 if serial else int(max(2 * convert._threads(), min(256, n // PIECE_ITEMS)))
 
 
 def _raw(values):
@@ -87,9 +116,23 @@ def _finish(A, data, indices, indptr, shape, canonical):
 
 
 def _indptr_of(counts, idx):
-    """Prefix sum of ``counts`` (``counts[0] == 0``) in the index dtype ``idx``."""
+    """Prefix sum of ``counts`` (``counts[0] == 0``) in the index dtype ``idx`` (int64
+    counts in place when ``idx`` is None)."""
     np.cumsum(counts, out=counts)
-    return counts.astype(idx, copy=False)
+    return counts if idx is None else counts.astype(idx, copy=False)
+
+
+def _output(size, dtype):
+    """A fresh output array whose pages a parallel fill will write (see ``memory``)."""
+    return empty_output(size, dtype)
+
+
+def _counts(n_rows):
+    """The counts of a count pass (``counts[i + 1]`` for output row ``i``; the pass
+    writes every one)."""
+    counts = _output(n_rows + 1, np.int64)
+    counts[0] = 0
+    return counts
 
 
 def _fill_blocks(out_indptr, serial):
@@ -118,20 +161,22 @@ def select(A, rows, cols):
     n_out_cols = len(cols)
     if full_cols:
         return _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical)
-    serial = _is_serial(n_rows, indices.size * max(1, n_rows) // max(1, m))
-    counts = np.zeros(n_rows + 1, dtype=np.int64)
+    serial = _is_serial(n_rows * (_RANDOM_ROW if row_arr.size else 1),
+                        indices.size * max(1, n_rows) // max(1, m))
     if type(cols) is range:
+        counts = _counts(n_rows)
         c_start, c_step, c_len = cols.start, cols.step, len(cols)
         sorted_rows = _known_sorted(A)
         with parallel_section():
             _kernel("count_column_range", serial)(
                 indptr, indices, row_start, row_step, row_arr, n_rows, c_start, c_step, c_len,
                 sorted_rows, _pieces(n_rows, serial), counts)
-        nnz = int(counts.sum())
+        out_indptr = _indptr_of(counts, None)
+        nnz = int(out_indptr[-1])
         idx = _out_index_dtype(indices, n_out_cols, nnz)
-        out_indptr = _indptr_of(counts, idx)
-        out_indices = np.empty(nnz, dtype=idx)
-        out_data = np.empty(nnz, dtype=data.dtype)
+        out_indptr = out_indptr.astype(idx, copy=False)
+        out_indices = _output(nnz, idx)
+        out_data = _output(nnz, data.dtype)
         if nnz:
             with parallel_section():
                 _kernel("fill_column_range", serial)(
@@ -139,86 +184,130 @@ def select(A, rows, cols):
                     c_len, sorted_rows, out_indptr, *_fill_plan(out_indptr, nnz, serial),
                     out_indices, _raw(out_data))
         return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols), canonical)
-    # an index array: the request sorted once (a column map, or a sorted copy)
+    # an index array: the request grouped once (a column map, or a hash table)
     cols = np.asarray(cols, dtype=np.intp)
-    # entries the kernels will read: the column map (O(n) to build) must pay for itself
+    if serial and n <= _SMALL_COLS:  # one call does it all
+        idx = _out_index_dtype(indices, max(n_out_cols, m), indices.size * max(1, cols.size))
+        out_indptr, out_indices, out_data, increasing = K.select_columns_small(
+            indptr, indices, _raw(data), row_start, row_step, row_arr, n_rows, cols, n,
+            _IDX_LIKE[idx])
+        return _finish(A, out_data.view(data.dtype), out_indices, out_indptr,
+                       (n_rows, n_out_cols), canonical and increasing)
+    # pieces of output rows of about equal entries, and the entries each reads (the
+    # bound of its hit positions; the column map, O(n) to build, must pay for itself)
     if row_arr.size:
-        visited = int((indptr[row_arr + 1] - indptr[row_arr]).sum())
-    elif n_rows:
-        visited = int(indptr[row_start + (n_rows - 1) * row_step + 1] - indptr[row_start]) \
-            if row_step == 1 else indices.size * n_rows // max(1, m)
+        ends = np.cumsum(indptr[row_arr + 1] - indptr[row_arr])
+    elif n_rows and row_step == 1:
+        ends = indptr[row_start + 1:row_start + n_rows + 1] - indptr[row_start]
     else:
-        visited = 0
-    use_map = n <= _MAP_FACTOR * (visited + cols.size) + 1024
+        ends = np.cumsum(np.diff(indptr)[row_start::row_step][:n_rows]) if n_rows else \
+            np.zeros(0, dtype=np.int64)
+    visited = int(ends[-1]) if n_rows else 0
+    if serial:
+        pieces = 1
+        piece_rows = np.array([0, n_rows], dtype=np.intp)
+        pos_ptr = np.array([0, visited], dtype=np.int64)
+    else:
+        pieces = 4 * convert._threads()
+        piece_rows = np.searchsorted(ends, (np.arange(pieces + 1) * visited) // pieces, "right")
+        piece_rows[0], piece_rows[-1] = 0, n_rows
+        pos_ptr = np.zeros(pieces + 1, dtype=np.int64)
+        if n_rows:
+            last = ends[np.maximum(piece_rows[1:] - 1, 0)]
+            pos_ptr[1:] = np.where(piece_rows[1:] > 0, last, 0)
+    use_map = n <= _MAP_FACTOR * (visited + cols.size) + 4096
+    slot_dtype = np.int32 if cols.size < 2**31 - 1 else np.int64
+    order = np.empty(cols.size, dtype=np.intp)
     if use_map:
-        col_ptr = np.zeros(n + 1, dtype=np.int64)
+        col_ptr = np.zeros(n + 2, dtype=slot_dtype)
         hits = np.empty(n, dtype=np.uint8)
-        order = np.empty(cols.size, dtype=np.intp)
         exact_hits = K.column_map(cols, col_ptr, hits, order) < 255
-        sorted_cols = cols  # unused with the map
+        table = _NO_TABLE
     else:
-        order = np.argsort(cols, kind="stable")
-        sorted_cols = cols[order]
-        col_ptr = np.zeros(1, dtype=np.int64)
-        hits = np.zeros(1, dtype=np.uint8)
+        table = np.full(max(16, 1 << (2 * cols.size - 1).bit_length()), -1,
+                        dtype=np.int32 if n < 2**31 - 1 else np.int64)
+        col_ptr = np.zeros(table.size + 2, dtype=slot_dtype)
+        K.column_hash(cols, table, col_ptr, order)
+        hits = _NO_HITS
         exact_hits = False
+    increasing = cols.size < 2 or bool(np.all(cols[1:] >= cols[:-1]))
+    counts = _counts(n_rows)
+    pos = _lazy_empty(visited, np.int32 if indices.size < 2**31 else np.int64)
+    n_pos = np.zeros(pieces, dtype=np.int64)
     with parallel_section():
-        _kernel("count_column_gather", serial)(
-            indptr, indices, row_start, row_step, row_arr, n_rows, use_map, hits, exact_hits,
-            col_ptr, sorted_cols, _pieces(n_rows, serial), counts)
-    nnz = int(counts.sum())
+        _kernel("find_column_hits", serial)(
+            indptr, indices, row_start, row_step, row_arr, piece_rows, use_map, hits,
+            exact_hits, col_ptr, table, pos_ptr, counts, pos, n_pos)
+    out_indptr = _indptr_of(counts, None)
+    nnz = int(out_indptr[-1])
     idx = _out_index_dtype(indices, n_out_cols, nnz)
-    out_indptr = _indptr_of(counts, idx)
-    out_indices = np.empty(nnz, dtype=idx)
-    out_data = np.empty(nnz, dtype=data.dtype)
+    out_indptr = out_indptr.astype(idx, copy=False)
+    out_indices = _output(nnz, idx)
+    out_data = _output(nnz, data.dtype)
     if nnz:
         with parallel_section():
-            _kernel("fill_column_gather", serial)(
-                indptr, indices, _raw(data), row_start, row_step, row_arr, use_map, hits,
-                col_ptr, sorted_cols, order, out_indptr, *_fill_plan(out_indptr, nnz, serial),
-                out_indices, _raw(out_data))
-    increasing = cols.size < 2 or bool(np.all(cols[1:] >= cols[:-1]))
+            _kernel("expand_column_hits", serial)(
+                indices, _raw(data), pos, pos_ptr, n_pos, piece_rows, out_indptr, use_map,
+                hits, col_ptr, table, order, out_indices, _raw(out_data))
     return _finish(A, out_data, out_indices, out_indptr, (n_rows, n_out_cols),
                    canonical and increasing)
 
 
+def _lazy_empty(size, dtype):
+    """An uninitialised array whose pages are mapped only where it is written (an
+    anonymous mapping, without NumPy's huge-page advice): for buffers sized by a
+    bound that is mostly not reached."""
+    dtype = np.dtype(dtype)
+    nbytes = int(size) * dtype.itemsize
+    if nbytes < (1 << 20):
+        return np.empty(size, dtype=dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype)
+
+
 def _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical):
-    m, n = A.shape
-    indptr, indices, data = A.indptr, A.indices, A.data
     if type(rows) is range and row_step == 1:
-        # a contiguous block of storage
-        lo = int(indptr[row_start]) if n_rows else 0
-        hi = int(indptr[row_start + n_rows]) if n_rows else 0
-        idx = _out_index_dtype(indices, n, hi - lo)
-        out_indptr = (indptr[row_start:row_start + n_rows + 1] - lo).astype(idx, copy=False)
-        if n_rows == 0:
-            out_indptr = np.zeros(1, dtype=idx)
-        if _is_serial(n_rows, hi - lo):
-            out_indices = indices[lo:hi].astype(idx, copy=True)
-            out_data = data[lo:hi].copy()
-        else:
-            out_indices = np.empty(hi - lo, dtype=idx)
-            out_data = np.empty(hi - lo, dtype=data.dtype)
-            pieces = 4 * convert._threads()
-            with parallel_section():
-                K.copy_block(indices[lo:hi], out_indices, pieces)
-                K.copy_block(_raw(data[lo:hi]), _raw(out_data), pieces)
-        return _finish(A, out_data, out_indices, out_indptr, (n_rows, n), canonical)
+        # a contiguous block of storage: the arrays' row view, copied (SciPy's slices
+        # are copies; spla.dask uses the view itself)
+        return _copy_view(row_view(A, row_start, row_start + n_rows), A, canonical)
     if row_arr.size == 0 and n_rows:
         row_arr = np.arange(row_start, row_start + n_rows * row_step, row_step, dtype=np.intp)
-    counts = np.zeros(n_rows + 1, dtype=np.int64)
-    # the start of every row read, gathered first: the copies of different rows then
-    # overlap their cache misses instead of waiting on the row pointer
-    starts = indptr[row_arr]
-    if n_rows:
-        np.subtract(indptr[row_arr + 1], starts, out=counts[1:])
-    nnz = int(counts.sum())
+    out = gather_rows(A, row_arr, canonical)
+    if out is None:
+        raise IndexError("index out of range")  # the key normaliser checked them
+    return out
+
+
+@register("getitem_rows_unchecked", "csr", "cpu")
+def gather_rows(A, rows, canonical=None):
+    """Rows ``rows`` of CSR ``A`` (a 1-D ``intp`` array, any order, repeats; negative
+    rows count from the end) as a CSR array, or None when a row falls outside ``A``
+    (the caller raises SciPy's error). Two passes: the spans of the rows, then the
+    copy, both parallel when large."""
+    n = A.shape[1]
+    indptr, indices, data = A.indptr, A.indices, A.data
+    if canonical is None:
+        canonical = bool(A._derived.get("canonical"))
+    n_rows = rows.size
+    # count pass: the start of every row read, gathered first (the copies of different
+    # rows then overlap their cache misses instead of waiting on the row pointer), and
+    # its length
+    counts = _counts(n_rows)
+    starts = _output(n_rows, indptr.dtype)
+    serial = _is_serial(n_rows * _RANDOM_ROW, 0)
+    pieces = _pieces(n_rows, serial)
+    bad = np.zeros(pieces, dtype=np.int64)
+    with parallel_section():
+        _kernel("row_spans", serial)(indptr, rows, pieces, starts, counts, bad)
+    if bad.any():
+        return None
+    out_indptr = _indptr_of(counts, None)
+    nnz = int(out_indptr[-1])
     idx = _out_index_dtype(indices, n, nnz)
-    out_indptr = _indptr_of(counts, idx)
-    out_indices = np.empty(nnz, dtype=idx)
-    out_data = np.empty(nnz, dtype=data.dtype)
+    out_indptr = out_indptr.astype(idx, copy=False)
+    out_indices = _output(nnz, idx)
+    out_data = _output(nnz, data.dtype)
     if nnz:
-        serial = _is_serial(n_rows, nnz)
+        serial = _is_serial(n_rows * _RANDOM_ROW, nnz)
         with parallel_section():
             _kernel("copy_rows", serial)(starts, indices, _raw(data), 0, 1, _EMPTY_ROWS,
                                          out_indptr,
@@ -227,23 +316,97 @@ def _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical):
     return _finish(A, out_data, out_indices, out_indptr, (n_rows, n), canonical)
 
 
+def _copy_view(V, A, canonical):
+    """A CSR array owning copies of the storage of the row view ``V`` of ``A``."""
+    indptr, indices, data = V.indptr, V.indices, V.data
+    if np.may_share_memory(indptr, A.indptr):
+        indptr = indptr.copy()
+    nnz = indices.size
+    if _is_serial(V.shape[0], nnz):
+        out_indices = indices.copy()
+        out_data = data.copy()
+    else:
+        out_indices = np.empty(nnz, dtype=indices.dtype)
+        out_data = np.empty(nnz, dtype=data.dtype)
+        pieces = 4 * convert._threads()
+        with parallel_section():
+            K.copy_block(indices, out_indices, pieces)
+            K.copy_block(_raw(data), _raw(out_data), pieces)
+    return _finish(A, out_data, out_indices, indptr, V.shape, canonical)
+
+
+@register("getitem_column", "csr", "cpu")
+def column(A, j):
+    """``A[:, j]`` of CSR ``A`` (``0 <= j < n``) as SciPy's 1-D ``coo_array``, in one
+    pass over the storage (``column_entries``) and no per-row work beyond reading
+    the row pointer."""
+    from ..._formats.coo import coo_array
+
+    m = A.shape[0]
+    indptr, indices, data = A.indptr, A.indices, A.data
+    nnz = int(indptr[m])
+    serial = _is_serial(m, nnz)
+    if serial:
+        piece_rows = np.array([0, m], dtype=np.intp)
+        pos_ptr = np.array([0, nnz], dtype=np.int64)
+    else:
+        pieces = 4 * convert._threads()
+        piece_rows = np.searchsorted(indptr, (np.arange(pieces + 1) * nnz) // pieces)
+        piece_rows[0], piece_rows[-1] = 0, m
+        pos_ptr = indptr[piece_rows].astype(np.int64)
+    n_found = np.zeros(piece_rows.size - 1, dtype=np.int64)
+    coord = indices.dtype if index_dtype_for(m) == np.int32 else np.dtype(np.int64)
+    out_rows = _lazy_empty(nnz, coord)
+    out_pos = _lazy_empty(nnz, np.int32 if nnz < 2**31 else np.int64)
+    with parallel_section():
+        _kernel("column_entries", serial)(indptr, indices, j, _known_sorted(A), piece_rows,
+                                          pos_ptr, out_rows, out_pos, n_found)
+    if serial:
+        k = int(n_found[0])
+        rows, pos = out_rows[:k].copy(), out_pos[:k]
+    else:
+        spans = [slice(int(a), int(a) + int(b)) for a, b in zip(pos_ptr[:-1], n_found)]
+        rows = np.concatenate([out_rows[s] for s in spans])
+        pos = np.concatenate([out_pos[s] for s in spans])
+    return coo_array._from_parts(data.take(pos), (rows,), (m,),
+                                 bool(A._derived.get("canonical")))
+
+
 @register("getitem_points", "csr", "cpu")
 def points(A, rows, cols):
+    out = gather_points(A, rows, cols)
+    if out is None:
+        raise IndexError("index out of range")  # the key normaliser checked them
+    return out
+
+
+@register("getitem_points_unchecked", "csr", "cpu")
+def gather_points(A, rows, cols):
+    """``A[rows[t], cols[t]]`` (CSR ``A``; 1-D ``intp`` arrays of one length, negative
+    ones counting from the end) as a dense array of ``A.dtype``, or None when a
+    point falls outside the array (the caller raises SciPy's error)."""
     indptr, indices, data = A.indptr, A.indices, A.data
     n = rows.size
-    pos = np.empty(n, dtype=np.int64)
-    count = np.empty(n, dtype=np.int64)
-    serial = _is_serial(n, 0) or n < 4096
+    out = np.empty(n, dtype=data.dtype)
+    serial = n < POINTS_SERIAL or _is_serial(n, 0)
+    pieces = _pieces(n, serial)
+    flags = np.zeros(2 * pieces, dtype=np.int64)
     sorted_rows = _known_sorted(A)
+    m, n_cols = A.shape
     with parallel_section():
-        _kernel("find_points", serial)(indices, indptr[rows], indptr[rows + 1], cols,
-                                       sorted_rows, _pieces(n, serial), pos, count)
-    if data.size == 0:
-        return np.zeros(n, dtype=data.dtype)
-    out = data.take(pos)  # absent entries (position -1) are zeroed next
-    out[count == 0] = 0
-    if n and count.max() > 1:
-        for t in np.flatnonzero(count > 1):  # duplicates: summed as SciPy sums them
+        _kernel("gather_points", serial)(indptr, indices, _raw(data), rows, cols, m, n_cols,
+                                         sorted_rows, pieces, _raw(out), flags)
+    if flags[1::2].any():
+        return None
+    if flags[::2].any():  # columns stored more than once: summed as SciPy sums them
+        rows = np.where(rows < 0, rows + m, rows)
+        cols = np.where(cols < 0, cols + n_cols, cols)
+        pos = np.empty(n, dtype=np.int64)
+        count = np.empty(n, dtype=np.int64)
+        with parallel_section():
+            _kernel("find_points", serial)(indices, indptr[rows], indptr[rows + 1], cols,
+                                           sorted_rows, pieces, pos, count)
+        for t in np.flatnonzero(count > 1):
             out[t] = _sum_at(A, int(rows[t]), int(cols[t]))
     return out
 
