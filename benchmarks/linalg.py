@@ -16,6 +16,14 @@ medians compared), float64:
 3. ``spsolve`` on the Laplacian of ``--solve-grid`` and on cryg2500 (real,
    unsymmetric): SciPy's SuperLU, spla's SuperLU path, and PARDISO when installed.
 4. ``spsolve_triangular`` on the lower triangle of the Laplacian of ``--grid``.
+5. ``--methods all`` (or a comma-separated list; runs instead of 1-4): every other
+   iterative method (``METHODS``: bicg ... lsmr, eigsh, svds, lobpcg, expm_multiply)
+   on the Laplacian of ``--grid`` or an unsymmetric convection-diffusion stencil, a
+   fixed amount of work each (``--iters``; ARPACK capped at ``--arpack-restarts``),
+   SciPy on SciPy's CSR against ``spla.linalg`` on spla's CSR (``--scipy-blas1``
+   adds SciPy with BLAS on one thread). Prints the products made, their share of
+   SciPy's time (counted and timed by ``Counting``) and the Amdahl limit with
+   spla's product speed-up measured in the same run.
 
 The issue's sizes are ``--grid 1000 --iters 500 --eig-grid 1000 --solve-grid 500``;
 the defaults are smaller so that a run fits on 2 shared cores. Writes
@@ -379,7 +387,8 @@ def methods(args, rows):
                      "spmv_share": share, "product_speedup": s, "amdahl": amdahl,
                      "product_speedup_in_run": in_run, "products": cs.counts,
                      "products_spla": cp.counts,
-                     "scipy_blas1_median_s": res.get("scipy1", {}).get("median")})
+                     "scipy_blas1_median_s": res.get("scipy1", {}).get("median"),
+                     "samples_s": {k: v["times"] for k, v in res.items()}})
     print("  ratio = SciPy / spla wall time; share = seconds in SciPy's products / SciPy's run;"
           " limit = 1 / (1 - share + share / s), s = spla's product speed-up measured alone"
           " above; in-run s = the same speed-up inside the two counted runs"
