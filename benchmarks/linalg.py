@@ -21,6 +21,14 @@ medians compared), float64:
 3. ``spsolve`` on the Laplacian of ``--solve-grid`` and on cryg2500 (real,
    unsymmetric): SciPy's SuperLU, spla's SuperLU path, and PARDISO when installed.
 4. ``spsolve_triangular`` on the lower triangle of the Laplacian of ``--grid``.
+5. ``--methods all`` (or a comma-separated list; runs instead of 1-4): every other
+   iterative method (``METHODS``: bicg ... lsmr, eigsh, svds, lobpcg, expm_multiply)
+   on the Laplacian of ``--grid`` or an unsymmetric convection-diffusion stencil, a
+   fixed amount of work each (``--iters``; ARPACK capped at ``--arpack-restarts``),
+   SciPy on SciPy's CSR against ``spla.linalg`` on spla's CSR (``--scipy-blas1``
+   adds SciPy with BLAS on one thread). Prints the products made, their share of
+   SciPy's time (counted and timed by ``Counting``) and the Amdahl limit with
+   spla's product speed-up measured in the same run.
 
 The issue's sizes are ``--grid 1000 --iters 500 --eig-grid 1000 --solve-grid 500``;
 the defaults are smaller so that a run fits on 2 shared cores. Writes
@@ -32,6 +40,8 @@ import argparse
 import datetime
 import json
 import platform
+import time
+import warnings
 from pathlib import Path
 
 import numba
@@ -43,6 +53,7 @@ import scipy.sparse.linalg as sla
 
 import spla
 import spla.linalg as L
+from spla.linalg._threads import solver_threads
 
 from .machine import cpu_model
 from .timing import time_alternating
@@ -182,6 +193,239 @@ def direct(args, rows):
            res, "scipy lap", rows)
 
 
+# --- every other iterative method (``--methods``) --------------------------------------------
+
+#: methods timed by ``--methods all`` (cg and gmres have their own case above)
+METHODS = ("bicg", "bicgstab", "cgs", "qmr", "tfqmr", "minres", "lgmres", "gcrotmk", "lsqr",
+           "lsmr", "eigsh", "svds", "lobpcg", "expm_multiply")
+
+
+def convection_diffusion(k, c=0.1):
+    """Unsymmetric 5-point stencil on a k x k grid (central-differenced convection, cell
+    Peclet number c): ``kronsum(T, T)`` with ``T = tridiag(-1 - c, 2, -1 + c)``."""
+    T = sp.diags_array([-1.0 - c, 2.0, -1.0 + c], offsets=[-1, 0, 1], shape=(k, k))
+    return sp.csr_array(sp.kronsum(T, T, format="csr"))
+
+
+class Counting(sla.LinearOperator):
+    """SciPy operator over ``M`` (SciPy sparse or spla) that counts and times its products.
+
+    Used in one untimed run per method and side to get the number of products each
+    solver makes and the seconds spent in them (the SpMV share of the run)."""
+
+    def __init__(self, M):
+        super().__init__(dtype=M.dtype, shape=M.shape)
+        self.M = M
+        self.spla = not isinstance(M, sla.LinearOperator) and not sp.issparse(M)
+        self.counts = {"matvec": 0, "rmatvec": 0, "matmat": 0, "rmatmat": 0}
+        self.seconds = dict.fromkeys(self.counts, 0.0)
+        self.columns = dict.fromkeys(self.counts, 0)
+
+    def _timed(self, kind, fn, x):
+        t0 = time.perf_counter()
+        y = fn(x)
+        self.seconds[kind] += time.perf_counter() - t0
+        self.counts[kind] += 1
+        self.columns[kind] += x.shape[1] if x.ndim == 2 else 1
+        return y
+
+    def _vec(self, x):
+        return x.reshape(-1) if x.ndim == 2 else x
+
+    def _matvec(self, x):
+        return self._timed("matvec", lambda v: self.M @ self._vec(v), x)
+
+    def _rmatvec(self, x):
+        f = (lambda v: self.M.rmatvec(self._vec(v))) if self.spla else (
+            lambda v: self.M.T @ self._vec(v))
+        return self._timed("rmatvec", f, x)
+
+    def _matmat(self, X):
+        return self._timed("matmat", lambda V: self.M @ V, X)
+
+    def _rmatmat(self, X):
+        f = (lambda V: self.M.rmatmat(V)) if self.spla else (lambda V: self.M.T @ V)
+        return self._timed("rmatmat", f, X)
+
+    def total_seconds(self):
+        return sum(self.seconds.values())
+
+    def summary(self):
+        return ", ".join(f"{v} {k}" for k, v in self.counts.items() if v)
+
+
+def _quiet(fn):
+    """Run ``fn`` and swallow ARPACK's no-convergence error (a capped run is the measurement)."""
+    def run():
+        try:
+            return fn()
+        except sla.ArpackNoConvergence:
+            return None
+    return run
+
+
+def method_cases(args):
+    """``{name: (matrix, call)}``: ``call(module, A)`` runs the method with module's function.
+
+    Every case does a fixed amount of work: ``rtol = atol = 0`` (or ARPACK/LOBPCG with
+    ``maxiter`` capped below convergence), so SciPy and spla iterate alike."""
+    k, it = args.grid, args.iters
+    n = k * k
+    lap, cd = laplacian(k), convection_diffusion(k)
+    b = np.ones(n)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, 6))
+    v0 = np.ones(n)
+    z = dict(rtol=0.0, atol=0.0)
+    cases = {
+        "bicg": (cd, lambda m, A: m.bicg(A, b, maxiter=it, **z)),
+        "bicgstab": (cd, lambda m, A: m.bicgstab(A, b, maxiter=it, **z)),
+        # cgs on the Laplacian: on the unsymmetric stencil its iterates diverge (norm 1e23 at
+        # 150 iterations) and rounding decides when it reports a breakdown
+        "cgs": (lap, lambda m, A: m.cgs(A, b, maxiter=it, **z)),
+        "qmr": (cd, lambda m, A: m.qmr(A, b, maxiter=it, **z)),
+        "tfqmr": (cd, lambda m, A: m.tfqmr(A, b, maxiter=it, **z)),
+        "minres": (lap, lambda m, A: m.minres(A, b, maxiter=it, rtol=0.0)),
+        # lgmres: maxiter restarts of inner_m 30 products (plus outer_k augmentation)
+        "lgmres": (cd, lambda m, A: m.lgmres(A, b, maxiter=max(1, it // 30), **z)),
+        # gcrotmk: maxiter restarts of m 20 products
+        "gcrotmk": (cd, lambda m, A: m.gcrotmk(A, b, maxiter=max(1, it // 20), **z)),
+        "lsqr": (cd, lambda m, A: m.lsqr(A, b, atol=0.0, btol=0.0, conlim=0.0, iter_lim=it)),
+        "lsmr": (cd, lambda m, A: m.lsmr(A, b, atol=0.0, btol=0.0, conlim=0.0, maxiter=it)),
+        "lobpcg": (lap, lambda m, A: m.lobpcg(A, X, tol=1e-30, maxiter=max(1, it // 5),
+                                                largest=True)),
+    }
+
+    def eigsh(m, A):
+        # ARPACK's maxiter counts implicit restarts (about ncv - k products each); the
+        # Laplacian's top eigenvalues are clustered, so the cap is reached before tol
+        try:
+            return m.eigsh(A, k=6, which="LA", tol=1e-8, v0=v0, ncv=20,
+                           maxiter=args.arpack_restarts, return_eigenvectors=False)
+        except sla.ArpackNoConvergence:
+            return None
+
+    def svds(m, A):
+        try:
+            return m.svds(A, k=6, tol=1e-8, v0=v0, ncv=20, maxiter=args.arpack_restarts,
+                          return_singular_vectors=False)
+        except sla.ArpackNoConvergence:
+            return None
+
+    lap_t = sp.csr_array(-0.25 * lap)  # expm(-A / 4) b: the norm of A / 4 sets the work
+    trace = float(lap_t.trace())  # given, so that the counting operator makes no estimate
+
+    cases["eigsh"] = (lap, eigsh)
+    cases["svds"] = (cd, svds)
+    cases["expm_multiply"] = (lap_t, lambda m, A: m.expm_multiply(A, b, traceA=trace))
+    return cases
+
+
+def _speedups(S, A, rows, title_n):
+    """SciPy's and spla's products alone, alternated: ``{kind: (scipy_s, spla_s)}``."""
+    n = S.shape[0]
+    x = np.ones(n)
+    X = np.random.default_rng(1).standard_normal((n, 6))
+    St = S.T  # SciPy's rmatvec on CSR: the transpose (CSC) product
+    res = time_alternating({
+        "scipy matvec": lambda: S @ x, "spla matvec": lambda: A @ x,
+        "scipy rmatvec": lambda: St @ x, "spla rmatvec": lambda: A.rmatvec(x),
+        "scipy matmat(6)": lambda: S @ X, "spla matmat(6)": lambda: A @ X,
+    }, repeat=15, warmup=2)
+    report(f"products alone, {title_n}", res, "scipy matvec", rows)
+    return {kind: (res[f"scipy {kind}"]["median"], res[f"spla {kind}"]["median"])
+            for kind in ("matvec", "rmatvec", "matmat(6)")}
+
+
+def _blas1(fn):
+    """SciPy's run with BLAS on one thread (the thread policy spla applies, given to SciPy)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return fn()
+
+
+def methods(args, rows):
+    """Each method of ``--methods``: SciPy on SciPy's CSR against spla.linalg on spla's CSR."""
+    names = METHODS if args.methods == "all" else [m.strip() for m in args.methods.split(",")]
+    bad = [m for m in names if m not in METHODS]
+    if bad:
+        raise SystemExit(f"--methods: unknown {bad}; choose from {', '.join(METHODS)} or all")
+    cases = method_cases(args)
+    n = args.grid ** 2
+    spla_of = {}
+    speed = {}
+    for name in names:
+        S = cases[name][0]
+        key = id(S)
+        if key not in spla_of:
+            spla_of[key] = spla.csr_array(S)
+            label = "Laplacian" if S is cases["minres"][0] else (
+                "convection-diffusion" if S is cases["bicg"][0] else "Laplacian / -4")
+            speed[key] = _speedups(S, spla_of[key], rows, f"{label} n={n}")
+    print(f"\nmethods, n={n}, --iters {args.iters}, ARPACK restarts {args.arpack_restarts}"
+          f" (median of {args.repeat}, alternated; share and limit from SciPy's run)")
+    head = (f"  {'method':14s} {'scipy ms':>10s} {'spla ms':>10s} {'ratio':>6s} {'share':>6s}"
+            f" {'limit':>6s}  {'in-run s':>8s}"
+            + (f" {'sp1 ms':>9s} {'ratio1':>6s}" if args.scipy_blas1 else "") + "  products")
+    print(head)
+    for name in names:
+        S, call = cases[name]
+        A = spla_of[id(S)]
+        with warnings.catch_warnings():
+            # lobpcg warns that the capped run did not converge (that is the measurement)
+            warnings.simplefilter("ignore", UserWarning)
+            contenders = {"scipy": lambda: call(sla, S), "spla": lambda: call(L, A)}
+            if args.scipy_blas1:
+                contenders["scipy1"] = lambda: _blas1(lambda: call(sla, S))
+            res = time_alternating(contenders, repeat=args.repeat, warmup=1)
+            # one untimed run per side with counting operators (after the warm-up, so that
+            # no compilation is counted): products, and the seconds spent in them
+            cs, cp = Counting(S), Counting(A)
+            t0 = time.perf_counter()
+            call(sla, cs)
+            t_scipy_counted = time.perf_counter() - t0
+            with solver_threads(True):
+                call(sla, cp)
+        ts, tp = res["scipy"]["median"], res["spla"]["median"]
+        share = min(1.0, cs.total_seconds() / t_scipy_counted)
+        # spla's product speed-up s over this method's mix of products (isolated timings)
+        sp_t = speed[id(S)]
+        scipy_prod = spla_prod = 0.0
+        for kind, cnt in cs.counts.items():
+            if not cnt:
+                continue
+            if kind.endswith("vec"):
+                a, b_ = sp_t[kind]
+                scipy_prod, spla_prod = scipy_prod + cnt * a, spla_prod + cnt * b_
+            else:  # blocks: the 6-column SpMM's time per column (A^H blocks alike)
+                a, b_ = sp_t["matmat(6)"]
+                cols = cs.columns[kind]
+                scipy_prod, spla_prod = scipy_prod + cols * a / 6, spla_prod + cols * b_ / 6
+        s = scipy_prod / spla_prod if spla_prod else 1.0
+        amdahl = 1.0 / ((1 - share) + share / s)
+        in_run = (cs.total_seconds() / cp.total_seconds()) if cp.total_seconds() else 0.0
+        print(f"  {name:14s} {ts * 1e3:10.1f} {tp * 1e3:10.1f} {ts / tp:5.2f}x {share:6.0%}"
+              f" {amdahl:5.2f}x  {in_run:7.2f}x"
+              + (f" {res['scipy1']['median'] * 1e3:9.1f} {res['scipy1']['median'] / tp:5.2f}x"
+                 if args.scipy_blas1 else "")
+              + f"  {cs.summary()}"
+              + ("" if cs.counts == cp.counts else f" (spla: {cp.summary()})"))
+        rows.append({"case": f"methods n={n}", "name": name, "scipy_median_s": ts,
+                     "spla_median_s": tp, "scipy_min_s": res["scipy"]["min"],
+                     "spla_min_s": res["spla"]["min"], "speedup": ts / tp,
+                     "spmv_share": share, "product_speedup": s, "amdahl": amdahl,
+                     "product_speedup_in_run": in_run, "products": cs.counts,
+                     "products_spla": cp.counts,
+                     "scipy_blas1_median_s": res.get("scipy1", {}).get("median"),
+                     "samples_s": {k: v["times"] for k, v in res.items()}})
+    print("  ratio = SciPy / spla wall time; share = seconds in SciPy's products / SciPy's run;"
+          " limit = 1 / (1 - share + share / s), s = spla's product speed-up measured alone"
+          " above; in-run s = the same speed-up inside the two counted runs"
+          + ("; sp1 = SciPy with BLAS on one thread (threadpoolctl), ratio1 = sp1 / spla"
+             if args.scipy_blas1 else ""))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--grid", type=int, default=500)
@@ -189,15 +433,28 @@ def main(argv=None):
     p.add_argument("--eig-grid", type=int, default=150)
     p.add_argument("--solve-grid", type=int, default=300)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--only", choices=["krylov", "eigen", "direct"], default=None)
+    p.add_argument("--only", choices=["krylov", "eigen", "direct", "methods"], default=None)
+    p.add_argument("--methods", default=None,
+                   help="comma-separated methods (or 'all') to time against SciPy on the "
+                        f"Laplacian / convection-diffusion of --grid: {', '.join(METHODS)}")
+    p.add_argument("--scipy-blas1", action="store_true",
+                   help="--methods: also time SciPy with BLAS on one thread (spla's policy)")
+    p.add_argument("--arpack-restarts", type=int, default=10,
+                   help="maxiter (implicit restarts) of eigsh and svds in --methods")
     args = p.parse_args(argv)
     rows = []
     print(f"{cpu_model()}, {numba.config.NUMBA_NUM_THREADS} Numba threads, "
           f"numpy {np.__version__}, scipy {scipy.__version__}, spla {spla.__version__}, "
           f"PARDISO {'yes' if L.pardiso_available() else 'no'}")
+    if args.methods is not None and args.only is None:
+        args.only = "methods"
+    if args.only == "methods" and args.methods is None:
+        args.methods = "all"
     for name, fn in (("krylov", krylov), ("eigen", eigen), ("direct", direct)):
         if args.only in (None, name):
             fn(args, rows)
+    if args.only == "methods":
+        methods(args, rows)
     OUT.mkdir(exist_ok=True)
     (OUT / "linalg.json").write_text(json.dumps({
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
