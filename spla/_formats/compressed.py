@@ -439,9 +439,13 @@ class _compressed_array(DataMixin, SparseArray):
         """The SciPy sparse array of this format (CPU arrays only).
 
         It shares this array's memory when the storage is canonical (SciPy is told
-        so, and never rewrites it); otherwise it gets a canonical copy, so that
-        SciPy's in-place canonicalisation can never change this array or the
-        arrays it was built from.
+        so, and its canonicalisation never rewrites it); otherwise it gets a
+        canonical copy, so that SciPy's in-place canonicalisation can never change
+        this array or the arrays it was built from. SciPy's explicitly in-place
+        methods (``eliminate_zeros``, ``prune``, ``resize``, item assignment that
+        inserts entries) write into shared memory, as they do into arrays handed
+        to SciPy's own constructors: convert a copy (``A.copy().to_scipy()``) when
+        the SciPy array is to be modified in place.
         """
         self._require_cpu("to_scipy")
         if self.has_canonical_format:
