@@ -383,3 +383,39 @@ def test_matmul_stack_empty_dimensions(shape):
     np.testing.assert_array_equal(Y, np.zeros(shape) @ X)
     Z = np.zeros((2, 4, shape[0])) @ A
     assert Z.shape == (2, 4, shape[1])
+
+
+@pytest.mark.parametrize("kind", ["stencil", "random", "few columns", "complex"])
+def test_transposed_product_lane_windows_match_full_lanes(kind):
+    """A.T @ x above the parallel size: each lane writes only its window of
+    columns, and the result is bit for bit the full-width lanes' sum."""
+    from spla._backends.cpu import csr as backend
+    from spla._kernels import csr as kernels
+
+    rng = np.random.default_rng(7)
+    if kind == "stencil":  # local rows: the windows barely overlap
+        T = sp.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(120, 120))
+        S = sp.csr_array(sp.kronsum(T, T, format="csr"))
+    elif kind == "few columns":
+        S = sp.random_array((40_000, 3), density=0.5, rng=rng, format="csr")
+    else:
+        S = sp.random_array((30_000, 20_000), density=1e-3, rng=rng, format="csr")
+    if kind == "complex":
+        S = S.astype(np.complex128)
+        S.data += 1j * rng.standard_normal(S.nnz)
+    A = spla.csr_array(S)
+    assert A.nnz >= backend._SCATTER_PARALLEL_MIN_NNZ
+    x = rng.standard_normal(S.shape[0]).astype(S.dtype)
+    got = A.T @ x
+    rows, nzs = backend._scatter_lanes(A)
+    lanes = np.zeros((rows.size - 1, S.shape[1]), dtype=got.dtype)
+    kernels.rmatvec(A.indptr, A.indices, A.data, x, lanes, rows, nzs)
+    full = np.empty(S.shape[1], dtype=got.dtype)
+    kernels.sum_lanes(lanes, full)
+    assert np.array_equal(got.view(np.uint8), full.view(np.uint8))
+    np.testing.assert_allclose(got, S.T @ x, rtol=1e-12, atol=1e-12)
+    lo, hi, offsets = backend._lane_windows(A, rows, nzs)
+    assert offsets[-1] <= lanes.size and (lo <= hi).all()
+    if kind == "stencil":
+        assert offsets[-1] < 2 * S.shape[1]  # not one full-width output per lane
+    assert (A.T @ x).tobytes() == got.tobytes()  # the cached windows give the same

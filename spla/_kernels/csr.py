@@ -364,6 +364,64 @@ def rmatvec(indptr, indices, data, x, lanes, rows, nzs):
 
 
 @njit(parallel=True, cache=True, nogil=True)
+def lane_windows(indptr, indices, rows, nzs, lo, hi):
+    """lo[c], hi[c] = the smallest and one past the largest column that chunk ``c``
+    of a transposed product writes (``lo = hi = 0`` for a chunk with no entries)."""
+    n_chunks = rows.size - 1
+    for c in prange(n_chunks):
+        a = nzs[c]
+        b = nzs[c + 1]
+        if b <= a:
+            lo[c] = 0
+            hi[c] = 0
+            continue
+        first = indices[a]
+        last = indices[a]
+        for kk in range(U(a), U(b)):
+            j = indices[kk]
+            if j < first:
+                first = j
+            if j > last:
+                last = j
+        lo[c] = first
+        hi[c] = last + 1
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def rmatvec_windows(indptr, indices, data, x, buf, offsets, lo, rows, nzs):
+    """The part of A.T @ x of chunk ``c`` into ``buf[offsets[c]:offsets[c + 1]]``,
+    which holds columns ``lo[c]:`` of it (its window); ``buf`` zeroed."""
+    n_chunks = rows.size - 1
+    for c in prange(n_chunks):
+        base = offsets[c] - lo[c]
+        r = rows[c]
+        k = nzs[c]
+        k_end = nzs[c + 1]
+        while k < k_end:
+            stop = min(indptr[r + 1], k_end)
+            xr = x[r]
+            for kk in range(U(k), U(stop)):
+                buf[base + indices[kk]] += data[kk] * xr
+            k = max(stop, k)
+            r += 1
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def sum_lane_windows(buf, offsets, lo, hi, out, zero):
+    """out = the windows added in chunk order (zero where none writes): window by
+    window, each one's columns in parallel. Bit for bit what ``sum_lanes`` gives
+    on full-width lanes: a lane outside its window holds +0.0, and a sum started
+    at +0.0 is never -0.0, so the skipped additions change nothing."""
+    n = out.shape[0]
+    for i in prange(n):
+        out[i] = zero
+    for l in range(lo.shape[0]):
+        base = offsets[l] - lo[l]
+        for i in prange(lo[l], hi[l]):
+            out[i] += buf[base + i]
+
+
+@njit(parallel=True, cache=True, nogil=True)
 def rmatmat(indptr, indices, data, X, lanes, rows, nzs):
     """lanes[l] = the part of A.T @ X from chunk ``l``; ``X`` (m, k) C-contiguous,
     ``lanes`` (n_chunks, n, k) zeroed."""

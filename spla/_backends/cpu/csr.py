@@ -222,15 +222,35 @@ def rmatvec(A, x):
     x = np.ascontiguousarray(x, dtype=dt)
     n = A.shape[1]
     rows, nzs = _scatter_lanes(A)
-    lanes = np.zeros((rows.size - 1, n), dtype=dt)
-    if lanes.shape[0] == 1:
+    if rows.size == 2:
+        lanes = np.zeros((1, n), dtype=dt)
         K.rmatvec_serial(A.indptr, A.indices, data, x, lanes, rows, nzs)
         return finish(lanes[0], out_dt)
+    lo, hi, offsets = _lane_windows(A, rows, nzs)
+    buf = np.zeros(int(offsets[-1]), dtype=dt)
+    y = np.empty(n, dtype=dt)
     with parallel_section():
-        K.rmatvec(A.indptr, A.indices, data, x, lanes, rows, nzs)
-        y = np.empty(n, dtype=dt)
-        K.sum_lanes(lanes, y)
+        K.rmatvec_windows(A.indptr, A.indices, data, x, buf, offsets, lo, rows, nzs)
+        K.sum_lane_windows(buf, offsets, lo, hi, y, dt.type(0))
     return finish(y, out_dt)
+
+
+def _lane_windows(A, rows, nzs):
+    """The columns each lane of a transposed product writes, ``lo[l]:hi[l]``, and
+    the lanes' offsets in one buffer; kept on the array (the structure decides
+    them). A lane needs only its window: where rows are local (stencils, bands,
+    meshes) the lanes' windows barely overlap, and the buffers total about n
+    entries instead of one full-width output per lane."""
+    key = ("lane_windows", rows.size - 1)
+    cached = A._derived.get(key)
+    if cached is None:
+        lo = np.empty(rows.size - 1, dtype=np.int64)
+        hi = np.empty(rows.size - 1, dtype=np.int64)
+        K.lane_windows(A.indptr, A.indices, rows, nzs, lo, hi)
+        offsets = np.zeros(rows.size, dtype=np.int64)
+        np.cumsum(hi - lo, out=offsets[1:])
+        cached = A._derived[key] = (lo, hi, offsets)
+    return cached
 
 
 @register("rmatmat", "csr", "cpu")
