@@ -319,18 +319,22 @@ def test_gpu_dispatch_picks_only_listed_kernels(index, monkeypatch):
 
     monkeypatch.setattr(gpu, "kernel", recording)
     rng = np.random.default_rng(0)
-    m, n = 300, 300
+    m = 300
     counts = rng.integers(0, 12, m)
     counts[7] = 5000  # a long row: segments and fix-up
     indptr = np.concatenate([[0], np.cumsum(counts)]).astype(index)
-    for band in (False, True):  # scattered (tasks) and near-diagonal (vector) gathers
-        cols = (np.repeat(np.arange(m), counts) if band else rng.integers(0, n, indptr[-1]))
-        for dt in (np.float32, np.float64, np.complex64, np.complex128):
-            A = spla.csr_array((np.ones(indptr[-1], dt), cols.astype(index), indptr), shape=(m, n))
+    nnz = int(indptr[-1])
+    band = np.repeat(np.arange(m), counts)  # near the diagonal: the vector kernels
+    scattered = rng.integers(0, 10**6, nnz)  # far from it: the task kernel
+    for dt in (np.float32, np.float64, np.complex64, np.complex128):
+        for cols, n in ((band, m), (scattered, 10**6)):
+            A = spla.csr_array((np.ones(nnz, dt), cols.astype(index), indptr), shape=(m, n))
             G = A.to_device("cuda")
             G @ cupy.ones(n, dt)
-            for k in (1, 2, 3, 4, 8, 16, 40, 130):
-                G @ cupy.ones((n, k), dt)
+        for k in (1, 2, 3, 4, 6, 8, 16, 40, 130):  # SpMM: every vector width and lane count
+            G = spla.csr_array((np.ones(nnz, dt), band.astype(index), indptr), shape=(m, m))
+            G.to_device("cuda") @ cupy.ones((m, k), dt)
+    assert {e for e in used if e.startswith("csr_spmv_tasks")}, "the task kernel never ran"
     assert used and used <= set(instantiations())
 
 
@@ -346,6 +350,7 @@ def test_gpu_sampled_indices():
         indptr = np.concatenate([[0], np.cumsum(counts)]).astype(index)
         cols = rng.integers(0, 50_000, int(indptr[-1])).astype(index)
         A = spla.csr_array((np.ones(cols.size), cols, indptr), shape=(1000, 50_000))
-        A = A.to_device("cuda")
-        got = gpu._sampled_indices(A, cupy.asnumpy(A.indptr))
-        np.testing.assert_array_equal(got, cols[sample_positions(cols.size)])
+        G = A.to_device("cuda")
+        got = gpu._sampled_indices(G, cupy.asnumpy(G.indptr))
+        np.testing.assert_array_equal(got, A.indices[sample_positions(A.nnz)])
+        assert got.dtype == G.indices.dtype
