@@ -262,6 +262,8 @@ def test_plan_rejects_bad_input():
         csr_plan([0, 1, 2], (2, 2))
     with pytest.raises(TypeError, match="indptr"):
         csr_plan(ptr.astype(float), (2, 2))
+    with pytest.raises(TypeError, match="indptr"):
+        csr_plan(ptr.astype(np.uint64), (2, 2))
     with pytest.raises(ValueError, match="3 entries"):
         csr_plan(ptr, (3, 2))
     with pytest.raises(ValueError, match="shape"):
