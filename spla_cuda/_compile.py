@@ -9,10 +9,19 @@ keyed by the source text, so a later process loads it without compiling.
 Prebuilt kernels: ``kernels/prebuilt`` may hold cubins for Hopper (sm_90a), one
 per instantiation, named by a hash of the source text, the expression and the
 options, so a cubin is used only for the exact source it was built from (any
-change of the source falls back to NVRTC). ``python spla_cuda/_compile.py build
-LIST.jsonl`` (no CuPy or GPU needed, only ``nvcc``) builds them with ``nvcc`` from a list of instantiations, which a run
-with ``SPLA_CUDA_RECORD=LIST.jsonl`` in the environment writes (one JSON line
-per instantiation compiled). ``SPLA_CUDA_PREBUILT=0`` ignores them.
+change of the source falls back to NVRTC). The lists of the prebuilt
+instantiations are committed beside them (``kernels/prebuilt/*.jsonl``, one JSON
+line ``{"source": ..., "expression": ..., "options": [...]}`` per cubin), so
+``python spla_cuda/_compile.py build spla_cuda/kernels/prebuilt/attention.jsonl``
+(no CuPy or GPU needed, only ``nvcc``) rebuilds them after a source edit, and
+``python spla_cuda/_compile.py check`` names the cubins no list line matches
+under the current sources (stale) and the list lines without a cubin. A run with
+``SPLA_CUDA_RECORD=LIST.jsonl`` in the environment writes such a list (one line
+per instantiation compiled). ``SPLA_CUDA_PREBUILT=0`` ignores the cubins.
+
+Headers: a source's ``#include "<name>"`` of a file in ``kernels`` (``common.cuh``,
+``attention_tc_common.cuh``) is replaced by that file's text before compiling
+(see ``_source``), so the hash, and CuPy's cache key, change with the header.
 """
 
 import functools
@@ -27,11 +36,8 @@ import tempfile
 
 import numpy as np
 
-try:
-    import cupy
-except ImportError:  # the build step (nvcc, no GPU) runs without CuPy
-    if __name__ != "__main__":
-        raise
+# CuPy is imported by the functions that launch kernels, so that the build step
+# (nvcc, no GPU) and the stale-cubin check load this file without it.
 
 KERNELS = pathlib.Path(__file__).with_name("kernels")
 PREBUILT = KERNELS / "prebuilt"
@@ -58,12 +64,35 @@ def ctype(dtype):
         raise TypeError(f"spla_cuda has no kernels for dtype {np.dtype(dtype).name}") from None
 
 
+#: A quoted include directive (at the start of a line, so not one quoted in a
+#: comment); the name must be a file of ``kernels``.
+_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"', re.MULTILINE)
+
+
 @functools.lru_cache(maxsize=None)
 def _source(name):
-    # The shared header is pasted in rather than included, so that CuPy's cache
-    # key (the source text) changes whenever the header does.
-    common = (KERNELS / "common.cuh").read_text().replace("#pragma once", "")
-    return (KERNELS / name).read_text().replace('#include "common.cuh"', common)
+    """The text of ``kernels/<name>`` with each ``#include "<header>"`` replaced by
+    the text of ``kernels/<header>`` (its ``#pragma once`` removed; headers may
+    include headers; a header already pasted pastes nothing again).
+
+    Headers are pasted rather than included so that the text, which keys both
+    CuPy's kernel cache and the prebuilt cubins, changes whenever a header does;
+    and so that nvcc (the build step) and NVRTC see the same single text.
+    """
+    return _paste(name, {name})
+
+
+def _paste(name, pasted):
+    def header(match):
+        inc = match.group(1)
+        if not (KERNELS / inc).is_file():
+            raise FileNotFoundError(f"kernels/{name} includes \"{inc}\", which is not a file of {KERNELS}")
+        if inc in pasted:
+            return ""
+        pasted.add(inc)
+        return _paste(inc, pasted).replace("#pragma once", "")
+
+    return _INCLUDE.sub(header, (KERNELS / name).read_text())
 
 
 def _key(source, expression, options):
@@ -75,6 +104,8 @@ def _prebuilt(source, expression, options):
     """The prebuilt kernel of this exact source and expression, or None."""
     if os.environ.get("SPLA_CUDA_PREBUILT", "1") == "0":  # NVRTC only (for tests)
         return None
+    import cupy
+
     path = PREBUILT / f"{_key(source, expression, options)}.cubin"
     if not path.is_file() or cupy.cuda.Device().compute_capability != PREBUILT_CC:
         return None
@@ -96,6 +127,8 @@ def kernel(source, expression, options=()):
     k = _prebuilt(source, expression, options)
     if k is not None:
         return k
+    import cupy
+
     module = cupy.RawModule(
         code=_source(source),
         options=("-std=c++17",) + tuple(options),
@@ -127,14 +160,33 @@ def lanes_per_row(k, width):
     return lanes
 
 
+def instantiations(listing):
+    """The ``(source, expression, options)`` of each line of the JSON-lines file
+    ``listing`` (the format ``SPLA_CUDA_RECORD`` writes)."""
+    out = []
+    for line in pathlib.Path(listing).read_text().splitlines():
+        if line.strip():
+            item = json.loads(line)
+            out.append((item["source"], item["expression"], tuple(item["options"])))
+    return out
+
+
+def check(prebuilt=PREBUILT):
+    """``(stale, missing)``: the cubins of ``prebuilt`` whose name is the key of no
+    line of its ``*.jsonl`` lists under the current sources (built from an older
+    source, so never loaded), and the list lines that have no cubin."""
+    listed = {_key(*item): item for f in sorted(pathlib.Path(prebuilt).glob("*.jsonl"))
+              for item in instantiations(f)}
+    have = {p.stem for p in pathlib.Path(prebuilt).glob("*.cubin")}
+    return sorted(have - listed.keys()), sorted(listed[k] for k in listed.keys() - have)
+
+
 def build(listing, nvcc="nvcc"):
     """Build ``kernels/prebuilt`` cubins (sm_90a) for the instantiations in ``listing``
     (a JSON-lines file of ``SPLA_CUDA_RECORD``), one cubin per instantiation."""
     PREBUILT.mkdir(exist_ok=True)
     seen = set()
-    for line in pathlib.Path(listing).read_text().splitlines():
-        item = json.loads(line)
-        source, expression, options = item["source"], item["expression"], tuple(item["options"])
+    for source, expression, options in instantiations(listing):
         key = _key(source, expression, options)
         if key in seen:
             continue
@@ -145,11 +197,23 @@ def build(listing, nvcc="nvcc"):
             # Taking the kernel's address instantiates it, as NVRTC's name expressions do.
             cu.write_text(_source(source) + f"\nstatic void* const spla_prebuilt = (void*)&{expression};\n")
             out = PREBUILT / f"{key}.cubin"
-            subprocess.run([nvcc, "-cubin", f"-gencode=arch=compute_90a,code={PREBUILT_ARCH}",
-                            "-std=c++17", *flags, "-o", str(out), str(cu)], check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            done = subprocess.run([nvcc, "-cubin", f"-gencode=arch=compute_90a,code={PREBUILT_ARCH}",
+                                   "-std=c++17", *flags, "-o", str(out), str(cu)],
+                                  capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"nvcc failed on {source} {expression}:\n{done.stderr}")
         print(f"{out.name}: {source} {expression}")
 
 
-if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "build":
-    build(sys.argv[2])
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "build":
+        build(sys.argv[2])
+    elif len(sys.argv) == 2 and sys.argv[1] == "check":
+        stale, missing = check()
+        for name in stale:
+            print(f"stale (no list line matches it under the current sources): {name}.cubin")
+        for item in missing:
+            print(f"not built: {item}")
+        sys.exit(1 if stale or missing else 0)
+    else:
+        sys.exit("usage: python spla_cuda/_compile.py build LIST.jsonl | check")

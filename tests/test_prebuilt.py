@@ -1,92 +1,80 @@
-"""The prebuilt sm_90a cubins (spla_cuda/kernels/prebuilt) match the current sources.
+"""The prebuilt cubins of ``spla_cuda/kernels/prebuilt`` against the current sources.
 
-A cubin is named by a hash of its kernel source (shared headers pasted in), the
-template instantiation and the options (``spla_cuda._compile._key``), and is used
-only when that hash matches: an edited source without a rebuild silently falls
-back to NVRTC (seconds of compilation on a user's first call). Every
-``prebuilt/*.jsonl`` lists the instantiations of a source; these tests check, on
-the CPU without CuPy or nvcc, that each listed instantiation has its cubin under
-the current sources and that no stale cubin of a listed source is left behind.
-Rebuild with ``python spla_cuda/_compile.py build spla_cuda/kernels/prebuilt/<list>.jsonl``
-(docs/gpu.md).
+A cubin is loaded only when its name is the hash of the current source text
+(headers pasted in), expression and options; an edit of a kernel source or a
+header committed without a rebuild silently falls back to NVRTC on the GPU. These
+tests catch that on any machine: they load ``spla_cuda/_compile.py`` on its own
+(no CuPy, no GPU, no ``nvcc``) and compare the cubins with the committed lists
+``prebuilt/*.jsonl``. The fix for a failure is in ``docs/gpu.md`` (rebuild with
+``python spla_cuda/_compile.py build <list>``, delete the stale cubins).
 """
 
 import importlib.util
-import json
 import pathlib
 import re
-import runpy
-import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-PREBUILT = ROOT / "spla_cuda" / "kernels" / "prebuilt"
-LISTINGS = sorted(PREBUILT.glob("*.jsonl"))
+_PATH = pathlib.Path(__file__).resolve().parents[1] / "spla_cuda" / "_compile.py"
 
 
-@pytest.fixture(scope="module")
-def compile_module():
-    """``spla_cuda/_compile.py``'s functions without CuPy: imported on its own where
-    it imports CuPy lazily, else run the way its build step runs it."""
-    path = ROOT / "spla_cuda" / "_compile.py"
-    spec = importlib.util.spec_from_file_location("spla_compile_alone", path)
+def _load():
+    spec = importlib.util.spec_from_file_location("spla_cuda_compile_alone", _PATH)
     module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-        return vars(module)
-    except ImportError:  # a module-level "import cupy" that only its build step skips
-        argv = sys.argv
-        sys.argv = [str(path)]  # not "build": define, run nothing
-        try:
-            return runpy.run_path(str(path), run_name="__main__")
-        finally:
-            sys.argv = argv
+    spec.loader.exec_module(module)
+    return module
 
 
-def _listed(compile_module):
-    """(listing, item, key) of every line of every listing."""
-    out = []
-    for listing in LISTINGS:
-        for line in listing.read_text().splitlines():
-            item = json.loads(line)
-            key = compile_module["_key"](item["source"], item["expression"],
-                                         tuple(item["options"]))
-            out.append((listing.name, item, key))
-    return out
+comp = _load()
+LISTS = sorted(comp.PREBUILT.glob("*.jsonl"))
+CUBINS = sorted(comp.PREBUILT.glob("*.cubin"))
 
 
-def test_there_are_listings():
-    assert any(p.name == "csr.jsonl" for p in LISTINGS)
+def test_compile_module_loads_without_cupy():
+    # the build step and these tests need no CuPy; the launchers import it themselves
+    assert not hasattr(comp, "cupy")
 
 
-def test_every_listed_instantiation_has_a_current_cubin(compile_module):
-    missing = [f"{name}: {item['expression']} (expected {key}.cubin)"
-               for name, item, key in _listed(compile_module)
-               if not (PREBUILT / f"{key}.cubin").is_file()]
-    assert not missing, (
-        f"{len(missing)} prebuilt cubins do not match the current sources; rebuild with "
-        "`python spla_cuda/_compile.py build spla_cuda/kernels/prebuilt/<list>.jsonl`:\n"
-        + "\n".join(missing[:20]))
+def test_every_cubin_is_listed_and_current():
+    stale, missing = comp.check()
+    assert not stale, (
+        f"{len(stale)} prebuilt cubins match no line of prebuilt/*.jsonl under the current "
+        f"sources (a source or header changed without a rebuild, or a list lacks them): {stale}")
+    assert not missing, f"list lines without a cubin (run _compile.py build): {missing}"
 
 
-def test_no_stale_cubins_of_listed_sources(compile_module):
-    listed = _listed(compile_module)
-    keys = {key for _, _, key in listed}
-    stems = {pathlib.Path(item["source"]).stem for _, item, _ in listed}
-    stale = [p.name for p in PREBUILT.glob("*.cubin")
-             if p.stem.rsplit("-", 1)[0] in stems and p.stem not in keys]
-    assert not stale, f"cubins no listed instantiation builds (remove them): {stale[:20]}"
+@pytest.mark.skipif(not CUBINS, reason="no prebuilt cubins in this checkout")
+def test_every_listed_cubin_holds_exactly_its_kernel():
+    # _prebuilt loads a cubin only if it holds exactly one kernel
+    assert LISTS
+    for listing in LISTS:
+        for source, expression, options in comp.instantiations(listing):
+            path = comp.PREBUILT / f"{comp._key(source, expression, options)}.cubin"
+            names = set(re.findall(rb"\.text\.(_Z[0-9A-Za-z_]+)\x00", path.read_bytes()))
+            name = expression.split("<")[0].strip()
+            assert len(names) == 1, (path.name, names)
+            assert names.pop().startswith(f"_Z{len(name)}{name}I".encode()), (path.name, expression)
 
 
-def test_each_cubin_holds_its_one_kernel(compile_module):
-    """The loader (``_compile._prebuilt``) takes the one kernel a cubin holds: it must
-    be there, alone, and be the function the expression names."""
-    for _, item, key in _listed(compile_module):
-        path = PREBUILT / f"{key}.cubin"
-        if not path.is_file():
-            continue  # reported by the test above
-        names = set(re.findall(rb"\.text\.(_Z[0-9A-Za-z_]+)\x00", path.read_bytes()))
-        function = item["expression"].split("<", 1)[0].strip()
-        assert [n[:len(f"_Z{len(function)}{function}")] for n in names] == \
-            [f"_Z{len(function)}{function}".encode()], (path.name, names)
+def test_sources_have_every_header_pasted():
+    for cu in sorted(comp.KERNELS.glob("*.cu")):
+        text = comp._source(cu.name)
+        assert not comp._INCLUDE.search(text), cu.name
+        assert "#pragma once" not in text, cu.name
+    common = (comp.KERNELS / "attention_tc_common.cuh").read_text().replace("#pragma once", "")
+    for name in ("attention_tc.cu", "attention_tc2.cu", "attention_tc_bwd.cu"):
+        assert comp._source(name).count(common) == 1, name
+        assert "__device__ __forceinline__ void cp_async16" not in (comp.KERNELS / name).read_text()
+
+
+def test_paste_nests_pastes_once_and_names_a_missing_header(tmp_path, monkeypatch):
+    (tmp_path / "a.cuh").write_text('#pragma once\n#include "b.cuh"\nint a;\n')
+    (tmp_path / "b.cuh").write_text("#pragma once\nint b;\n")
+    (tmp_path / "k.cu").write_text('// "#include "b.cuh"" in a comment stays\n'
+                                   '#include "a.cuh"\n#include "b.cuh"\n#include <x.h>\nint k;\n')
+    (tmp_path / "bad.cu").write_text('#include "nope.cuh"\n')
+    monkeypatch.setattr(comp, "KERNELS", tmp_path)
+    assert comp._paste("k.cu", {"k.cu"}) == ('// "#include "b.cuh"" in a comment stays\n'
+                                             "\n\nint b;\n\nint a;\n\n\n#include <x.h>\nint k;\n")
+    with pytest.raises(FileNotFoundError, match="nope.cuh"):
+        comp._paste("bad.cu", {"bad.cu"})

@@ -1,7 +1,8 @@
 // The backward of block-sparse attention on the tensor cores (mma.sync
 // m16n8k16, float32 accumulation), for float16/bfloat16 operands and head
-// dimensions 64 and 128. (A separate file from attention_tc.cu, whose helpers it
-// repeats, so that each file's prebuilt cubins stay valid when the other changes.)
+// dimensions 64 and 128. (A separate file from attention_tc.cu, so that each
+// file's prebuilt cubins stay valid when the other changes; the helpers both use
+// are in attention_tc_common.cuh, whose edits invalidate the cubins of both.)
 //
 // With P = exp(scale Q K^T - lse) on the pattern, delta = rowsum(dO * O):
 //   dS = P * (dO V^T - delta),  dQ = scale dS K,  dK = scale dS^T Q,  dV = P^T dO.
@@ -15,116 +16,7 @@
 //     S^T = K Q^T and dP^T = V dO^T, then dV += P^T dO and dK += dS^T Q.
 // attn_delta computes delta and the log2-unit lse (+inf for a query with no
 // keys, so that its P is 0).
-typedef long long i64;
-
-#define BQ 64
-#define BK 64
-#define MASK_WORDS 2
-
-struct f16 {};
-struct bf16 {};
-typedef unsigned short bits16;
-
-#define BQ 64
-#define BK 64
-#define MASK_WORDS 2
-
-__device__ __forceinline__ unsigned smem_u32(const void* p) {
-    return (unsigned)__cvta_generic_to_shared(p);
-}
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-    const int bytes = valid ? 16 : 0;  // 0: fill the 16 bytes with zeros
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
-                 :: "r"(smem_u32(dst)), "l"(src), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
-
-__device__ __forceinline__ void ldsm_x4(unsigned* r, const void* p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_u32(p)));
-}
-__device__ __forceinline__ void ldsm_x4_t(unsigned* r, const void* p) {
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_u32(p)));
-}
-
-template <typename T> struct Mma;
-template <> struct Mma<f16> {
-    static __device__ __forceinline__ void run(float* d, const unsigned* a, unsigned b0, unsigned b1) {
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-            "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    }
-    // Two floats as a packed pair (low half = lo), rounded to nearest.
-    static __device__ __forceinline__ unsigned pack(float lo, float hi) {
-        unsigned r;
-        asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-        return r;
-    }
-    static __device__ __forceinline__ float to_float(bits16 v) {
-        float f;
-        asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v));
-        return f;
-    }
-    static __device__ __forceinline__ bits16 from_float(float f) {
-        bits16 v;
-        asm("cvt.rn.f16.f32 %0, %1;" : "=h"(v) : "f"(f));
-        return v;
-    }
-};
-template <> struct Mma<bf16> {
-    static __device__ __forceinline__ void run(float* d, const unsigned* a, unsigned b0, unsigned b1) {
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-            "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    }
-    static __device__ __forceinline__ unsigned pack(float lo, float hi) {
-        unsigned r;
-        asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
-        return r;
-    }
-    static __device__ __forceinline__ float to_float(bits16 v) {
-        return __uint_as_float(((unsigned)v) << 16);
-    }
-    static __device__ __forceinline__ bits16 from_float(float f) {
-        bits16 v;
-        asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(v) : "f"(f));
-        return v;
-    }
-};
-
-__device__ __forceinline__ float neg_inf_f() { return -__int_as_float(0x7f800000); }
-__device__ __forceinline__ float quad_max(float v) {
-    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
-    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
-}
-__device__ __forceinline__ float quad_sum(float v) {
-    v += __shfl_xor_sync(0xffffffffu, v, 1);
-    return v + __shfl_xor_sync(0xffffffffu, v, 2);
-}
-
-// Gather one 64-row tile (rows = keys[r], -1: zeros) of a (rows, D) operand into
-// shared memory rows of stride RS, 16 bytes per cp.async.
-template <int D, int THREADS>
-__device__ __forceinline__ void load_tile(bits16* dst, const bits16* __restrict__ src,
-                                          const int* __restrict__ keys, int tid)
-{
-    constexpr int RS = D + 8, CH = D / 8;
-    #pragma unroll
-    for (int k = 0; k < BK * CH / THREADS; ++k) {
-        const int c = tid + k * THREADS;
-        const int r = c / CH, col = (c % CH) * 8;
-        const int key = __ldg(keys + r);
-        cp_async16(dst + r * RS + col, src + (i64)(key < 0 ? 0 : key) * D + col, key >= 0);
-    }
-}
-
+#include "attention_tc_common.cuh"
 
 // delta[r] = sum_c dO[r, c] O[r, c]; l2[r] = lse[r] * log2(e) (+inf where lse = -inf).
 // One warp per row of `rows` (all slices), D columns.

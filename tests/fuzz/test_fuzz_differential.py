@@ -101,6 +101,12 @@ ELEMENTWISE = {
     "A + 0": lambda A, S, d: (A + 0, S),
 }
 
+def _in_place(A, method):
+    """``A`` after its in-place ``method`` (which returns None, as SciPy's does)."""
+    assert getattr(A, method)() is None, method
+    return A
+
+
 UNARY = {
     "sum()": lambda A, S: (A.sum(), S.sum()),
     "sum(0)": lambda A, S: (A.sum(axis=0), S.sum(axis=0)),
@@ -124,8 +130,8 @@ UNARY = {
                                               else np.float32)),
     "conj()": lambda A, S: (A.conj(), S.conj()),
     "copy()": lambda A, S: (A.copy(), S.copy()),
-    "sum_duplicates()": lambda A, S: (A.sum_duplicates(), S),
-    "eliminate_zeros()": lambda A, S: (A.eliminate_zeros(), S),
+    "sum_duplicates()": lambda A, S: (_in_place(A, "sum_duplicates"), S),
+    "eliminate_zeros()": lambda A, S: (_in_place(A, "eliminate_zeros"), S),
     "abs via multiply": lambda A, S: (A.multiply(A.conj()), S.multiply(S.conj())),
     "count_nonzero()": lambda A, S: (np.float64(A.count_nonzero()) if A.format != "banded"
                                      else np.float64(np.count_nonzero(A.toarray())),
