@@ -1,7 +1,11 @@
 """GPU implementations of the CSR operations (CuPy storage).
 
 Products run spla's own kernels (``kernels/csr.cu``), balanced by stored
-entries through a *plan* built once per matrix on the GPU and kept on the array:
+entries through a *plan* built once per matrix and kept on the array. The plan is
+computed on the host (``spla._kernels.cuda_csr.csr_plan``, NumPy) from a copy of
+``indptr`` (8 bytes a row for int64 indices: 16 MB, a few milliseconds over PCIe, at
+2,000,000 rows) and 1024 sampled column indices, then uploaded, so that the first
+product of a fresh process runs no runtime-compiled CuPy kernel:
 
 - every row longer than ``H`` entries is cut into segments of ``SEG`` entries,
   one warp (one block for SpMM) per segment, and a fix-up kernel adds each row's
@@ -27,59 +31,44 @@ import numpy as np
 from spla._dispatch import register
 from spla._dtypes import result_dtype
 from spla._formats.compressed import csr_array
+from spla._kernels.cuda_csr import H, ROWS, SEG, WARPS, csr_plan, sample_positions
 
 from ._compile import blocks, ctype, kernel, lanes_per_row, vector_width
 
-#: Long-row threshold: a row with more entries is split into segments.
-H = 128
-#: Most rows in one task (one per lane).
-ROWS = 32
-#: Entries per segment of a long row.
-SEG = 4096
-#: Warps per block of the task kernels.
-WARPS = 8
-
 
 class _Plan:
-    """Task and segment arrays of one matrix (see the module docstring)."""
+    """Task and segment arrays of one matrix (see the module docstring): computed on
+    the host by ``csr_plan`` and uploaded (a few host-to-device copies)."""
 
     def __init__(self, A, threshold):
-        self.H = h = threshold
-        indptr = A.indptr
-        m = A.shape[0]
-        starts = indptr[:-1]
-        lengths = indptr[1:] - starts
-        long_ = lengths > h
-        first = cupy.zeros(m, dtype=bool)
-        if m:
-            # A task starts where a row's first entry enters a new window of h
-            # entries, next to a long row, and every ROWS rows: so a task of short
-            # rows holds fewer than 2 h entries (what the kernel stages).
-            first[0] = True
-            first[1:] = (starts[1:] // h != starts[:-1] // h) | long_[1:] | long_[:-1]
-            first |= cupy.arange(m) % ROWS == 0
-        self.task_rows = cupy.concatenate(
-            [cupy.flatnonzero(first), cupy.asarray([m])]).astype(indptr.dtype)
-        self.n_tasks = int(self.task_rows.size - 1)
-        self.long_rows = cupy.flatnonzero(long_).astype(indptr.dtype)
-        self.n_long = int(self.long_rows.size)
-        short = m - self.n_long
-        short_nnz = int(indptr[-1]) - int(lengths[long_].sum()) if m else 0
+        self.H = threshold
+        indptr = cupy.asnumpy(A.indptr)
+        p = csr_plan(indptr, A.shape, threshold, _sampled_indices(A, indptr), ROWS, SEG)
+        self.n_tasks, self.n_long, self.n_seg = p.n_tasks, p.n_long, p.n_seg
         #: Mean length of the rows the task and vector kernels handle.
-        self.mean_short = short_nnz / short if short else 0.0
-        self.scattered = _gathers_are_scattered(A)
+        self.mean_short = p.mean_short
+        self.scattered = p.scattered
+        self.task_rows = cupy.asarray(p.task_rows)
+        self.long_rows = cupy.asarray(p.long_rows)
         if self.n_long:
-            lo = indptr[self.long_rows].astype(np.int64)
-            hi = indptr[self.long_rows + 1].astype(np.int64)
-            n_seg = (hi - lo + SEG - 1) // SEG
-            self.seg_ptr = cupy.concatenate([cupy.zeros(1, np.int64), cupy.cumsum(n_seg)])
-            self.n_seg = int(self.seg_ptr[-1])
-            owner = cupy.searchsorted(self.seg_ptr, cupy.arange(self.n_seg), side="right") - 1
-            step = cupy.arange(self.n_seg, dtype=np.int64) - self.seg_ptr[owner]
-            self.seg_lo = lo[owner] + step * SEG
-            self.seg_hi = cupy.minimum(self.seg_lo + SEG, hi[owner])
-        else:
-            self.n_seg = 0
+            self.seg_ptr = cupy.asarray(p.seg_ptr)
+            self.seg_lo = cupy.asarray(p.seg_lo)
+            self.seg_hi = cupy.asarray(p.seg_hi)
+
+
+def _sampled_indices(A, indptr):
+    """The column indices at ``sample_positions(nnz)`` on the host (None without
+    entries), gathered by one prebuilt kernel: ``csr_plan`` decides from them
+    whether the gathers of x are scattered (random, power-law, graph matrices)
+    or stay near the diagonal (stencils, bands)."""
+    nnz = int(indptr[-1])
+    if nnz == 0 or A.shape[0] == 0:
+        return None
+    pos = sample_positions(nnz)
+    out = cupy.empty(pos.size, dtype=A.indices.dtype)
+    k = kernel("csr.cu", f"csr_sample<{ctype(A.indices.dtype)}>")
+    k((blocks(pos.size, 256),), (256,), (A.indices, cupy.asarray(pos), np.int64(pos.size), out))
+    return cupy.asnumpy(out)
 
 
 def plan(A, threshold=None):
@@ -102,19 +91,6 @@ def _names(A, dt):
 
 def _multiprocessors():
     return cupy.cuda.Device().attributes["MultiProcessorCount"]
-
-
-def _gathers_are_scattered(A):
-    """Whether A's column indices wander far from the diagonal (random, power-law,
-    graph matrices) rather than staying near it (stencils, bands); decided from
-    1024 evenly spaced stored entries."""
-    m, n = A.shape
-    if A.nnz == 0 or m == 0:
-        return False
-    pos = cupy.linspace(0, A.nnz - 1, num=min(A.nnz, 1024)).astype(np.int64)
-    rows = cupy.searchsorted(A.indptr, pos, side="right") - 1
-    far = cupy.abs(A.indices[pos] - rows * (n / m)) > 32768
-    return bool(far.mean() > 0.25)
 
 
 def spmv_method(p):

@@ -1,4 +1,4 @@
-// CSR SpMV and SpMM balanced by stored entries (see spla_cuda/csr.py for the plan).
+// CSR SpMV and SpMM balanced by stored entries (the plan: spla/_kernels/cuda_csr.py).
 //
 // A "task" is a run of consecutive rows [task_rows[t], task_rows[t+1]) that one
 // warp handles. The plan (built once per matrix) cuts rows so that a task holds
@@ -187,4 +187,14 @@ __global__ void csr_spmm_fixup(const I* __restrict__ long_rows, const i64* __res
         for (i64 j = seg_ptr[k]; j < seg_ptr[k + 1]; ++j) s += partial[j * K + c];
         Y[row * K + c] = s;
     }
+}
+
+// out[k] = indices[pos[k]]: the column indices the plan samples (spla/_kernels/cuda_csr.py),
+// gathered here so that building a plan needs no runtime-compiled CuPy kernel.
+template <typename I>
+__global__ void csr_sample(const I* __restrict__ indices, const i64* __restrict__ pos, i64 count,
+                           I* __restrict__ out)
+{
+    const i64 k = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (k < count) out[k] = indices[pos[k]];
 }
