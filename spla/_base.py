@@ -291,6 +291,32 @@ class SparseArray(OperatorMixin, abc.ABC):
 
         return to_torch(self, layout)
 
+    def to_cupyx(self, format=None):
+        """This GPU array as a ``cupyx.scipy.sparse`` matrix (CuPy's SciPy-like
+        sparse matrices), sharing device memory where the storage is canonical.
+
+        Parameters
+        ----------
+        format : {None, "csr", "csc", "coo"}
+            By default CSC for a ``csc_array``, COO for a ``coo_array``, CSR otherwise.
+
+        Raises
+        ------
+        ValueError
+            For an array on the CPU (``to_scipy`` is its counterpart there).
+
+        Examples
+        --------
+        >>> import numpy as np, spla
+        >>> spla.csr_array(np.eye(2)).to_cupyx()
+        Traceback (most recent call last):
+        ...
+        ValueError: to_cupyx: this array lives on the CPU; use to_scipy(), or move it with to_device('cuda') first
+        """
+        from ._interop.cupyx import to_cupyx
+
+        return to_cupyx(self, format)
+
     def to_pydata(self, format=None):
         """This array as a pydata/sparse array: ``"gcxs"`` (CSR and CSC keep their
         compressed axis; the default but for COO) or ``"coo"``.
