@@ -22,11 +22,12 @@ the tensors and evaluates every pattern's terms), and ``both`` times the two
 recompile limits, which 8 masks x dtypes exceed.
 
 Passes: ``fwd``; ``fwd+bwd`` (forward and ``.backward``); ``bwd``, the backward
-alone: each contender's forward runs once and keeps its autograd graph, and the
-timed call is ``torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)``
-(spla: ``sparse_attention_torch``'s backward, i.e. its ``attention_tc_bwd.cu``
-kernels; flex: its compiled backward; SDPA: FlashAttention's/cuDNN's). spla's
-gradients are checked against flex's before timing. float32 forward rows also time
+alone (``_backward_alone``): median(forward + backward) minus median(forward on
+inputs that require gradients), alternated in one run, and also
+``torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)`` on a kept graph
+where the contender allows it (spla: ``sparse_attention_torch``'s backward, i.e.
+its ``attention_tc_bwd.cu`` kernels; flex: its compiled backward; SDPA:
+FlashAttention's/cuDNN's). spla's gradients are checked against flex's first. float32 forward rows also time
 ``precision="tf32"`` (``spla_tf32``, the tensor-core TF32 kernel) beside the exact one.
 
 The default grid (``_grid``) keeps the run within about five minutes on an H200;
@@ -187,6 +188,66 @@ def _rel(a, b):
     return float((a.float() - b.float()).norm() / b.float().norm())
 
 
+def _backward_alone(torch, F, sa, q, k, v, dout, bp, causal, flex, flexes, repeat, row):
+    """Seconds of each contender's backward alone, two ways (both recorded in ``row``):
+
+    1. ``fwd+bwd`` minus ``fwd``, timed alternately in one run, where ``fwd`` is the
+       forward on inputs that require gradients (the forward of a training step, which
+       saves what the backward needs). This is the figure returned (``<c>_ms``).
+    2. ``torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)`` on a graph kept
+       from one forward (``<c>_grad_ms``), for each contender where it runs (a compiled
+       backward with donated buffers refuses ``retain_graph``: reported, not hidden).
+
+    spla's gradients are compared with flex_attention's first (a fresh forward each).
+    """
+    qg, kg, vg = (x.detach().clone().requires_grad_() for x in (q, k, v))
+    fwds = {"spla": lambda: sa.torch_sparse_attention(qg, kg, vg, bp)}
+    for fk, bm in flexes.items():
+        fwds[fk] = (lambda bm: lambda: flex(qg, kg, vg, block_mask=bm))(bm)
+    fwds["sdpa_dense"] = lambda: F.scaled_dot_product_attention(qg, kg, vg, is_causal=causal)
+    ref_kind = next(iter(flexes), None)
+    if ref_kind is not None:
+        try:
+            mine = torch.autograd.grad(fwds["spla"](), (qg, kg, vg), dout)
+            theirs = torch.autograd.grad(fwds[ref_kind](), (qg, kg, vg), dout)
+            for nm, a, b in zip("qkv", mine, theirs):
+                row[f"rel_err_d{nm}_vs_flex"] = _rel(a, b)
+            del mine, theirs
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            row["grad_check_error"] = f"{type(exc).__name__}: {exc}"[:300]
+
+    def step(fwd):
+        return lambda: fwd().backward(dout)
+
+    contenders = {}
+    for c, fwd in fwds.items():
+        contenders[f"{c}:fwd"] = fwd
+        contenders[f"{c}:fwd+bwd"] = step(fwd)
+    both = time_gpu(contenders, repeat=repeat, inner=3, warmup=2)
+    row["bwd_method"] = "median(fwd+bwd) - median(fwd), alternated in one run"
+    t = {}
+    for c in fwds:
+        fb, f = both[f"{c}:fwd+bwd"], both[f"{c}:fwd"]
+        row[f"{c}_fwd_ms"] = f["median"] * 1e3
+        row[f"{c}_fwdbwd_ms"] = fb["median"] * 1e3
+        t[c] = {"median": fb["median"] - f["median"], "min": fb["min"] - f["min"]}
+    grads = {}
+    for c, fwd in fwds.items():
+        try:
+            out = fwd()
+            g = (lambda out: lambda: torch.autograd.grad(out, (qg, kg, vg), dout, retain_graph=True))(out)
+            g()
+            g()
+            grads[c] = g
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            row[f"{c}_grad_error"] = f"{type(exc).__name__}: {exc}"[:200]
+    if grads:
+        for c, v_ in time_gpu(grads, repeat=repeat, inner=3, warmup=1).items():
+            row[f"{c}_grad_ms"] = v_["median"] * 1e3
+    del grads, contenders
+    return t
+
+
 def attention_suite(repeat, report):
     import cupy
     import torch
@@ -307,37 +368,17 @@ def attention_suite(repeat, report):
             contenders.update({fk: flex_step(bm) for fk, bm in flexes.items()})
             contenders["sdpa_dense"] = sdpa_step
         else:
-            # the backward alone: one forward each, its graph kept; autograd.grad timed
-            qg, kg, vg = (x.detach().clone().requires_grad_() for x in (q, k, v))
-            outs = {"spla": sa.torch_sparse_attention(qg, kg, vg, bp)}
-            for fk, bm in flexes.items():
-                outs[fk] = flex(qg, kg, vg, block_mask=bm)
-            outs["sdpa_dense"] = F.scaled_dot_product_attention(qg, kg, vg, is_causal=causal)
-
-            def grad_of(out):
-                return lambda: torch.autograd.grad(out, (qg, kg, vg), dout, retain_graph=True)
-
-            contenders = {c: grad_of(o) for c, o in outs.items()}
-            try:
-                ref_kind = next(iter(flexes), None)
-                if ref_kind is not None:
-                    mine = contenders["spla"]()
-                    theirs = contenders[ref_kind]()
-                    for nm, a, b in zip("qkv", mine, theirs):
-                        row[f"rel_err_d{nm}_vs_flex"] = _rel(a, b)
-                    del mine, theirs
-            except Exception as exc:  # noqa: BLE001 - reported, not hidden
-                row["grad_check_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            contenders = None
         try:
-            t = time_gpu(contenders, repeat=repeat, inner=3, warmup=2)
+            if which == "bwd":
+                t = _backward_alone(torch, F, sa, q, k, v, dout, bp, causal, flex, flexes, repeat, row)
+            else:
+                t = time_gpu(contenders, repeat=repeat, inner=3, warmup=2)
         except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
             row["error"] = f"{type(exc).__name__}: {exc}"[:300]
             print(f"  {pname} causal={causal} d={d} {dtype} {which}: FAILED {row['error']}", flush=True)
             report.setdefault("attention", []).append(row)
             continue
-        finally:
-            if which == "bwd":
-                del outs, contenders
         row["times"] = t
         for c, v_ in t.items():
             row[f"{c}_ms"] = v_["median"] * 1e3
@@ -367,6 +408,10 @@ def attention_suite(repeat, report):
                       f"(err vs exact {row.get('tf32_rel_err_vs_exact', float('nan')):.1e})")
         if "rel_err_dq_vs_flex" in row:
             extra += "; grad err vs flex " + "/".join(f"{row[f'rel_err_d{c}_vs_flex']:.1e}" for c in "qkv")
+        if which == "bwd":
+            extra += "; autograd.grad on a kept graph: " + ", ".join(
+                f"{c} {row[f'{c}_grad_ms']:.3f} ms" if f"{c}_grad_ms" in row else f"{c} failed"
+                for c in t)
         print(f"  {pname:16s} causal={int(causal)} d={d:3d} {dtype:8s} {which:7s}: spla "
               f"{row['spla_ms']:.3f} ms, flex {row.get(f'{fbase}_ms', float('nan')):.3f} ms, dense SDPA "
               f"{row['sdpa_dense_ms']:.3f} ms; x{row['speedup_vs_flex']:.2f} vs flex "
@@ -446,8 +491,10 @@ def markdown(report):
              "flex_attention's mask: " + (" and ".join(
                  {"flex": "one mask_mod per pattern (Python constants)",
                   "flex_shared": "one shared mask_mod (0-d tensor parameters)"}[k] for k in kinds))
-             + "; `vs flex` divides by the first. Pass `bwd`: the backward alone "
-             "(`torch.autograd.grad` on a kept graph).", "",
+             + "; `vs flex` divides by the first. Pass `bwd`: the backward alone, as the "
+             "median of forward + backward minus the median of the forward (inputs requiring "
+             "gradients), alternated in one run; the last column times "
+             "`torch.autograd.grad(..., retain_graph=True)` on a kept graph instead.", "",
              "| pattern | causal | d | dtype | pass | spla | flex_attention | flex (shared mask) | dense SDPA "
              "| vs flex | vs SDPA | tiles (full) | err vs flex | other spla kernel |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -461,7 +508,12 @@ def markdown(report):
             err = "d(q,k,v) " + "/".join(f"{r.get(f'rel_err_d{c}_vs_flex', nan):.1e}" for c in "qkv")
         else:
             err = f"{r.get('rel_err_vs_flex', nan):.1e}"
-        if "spla_tc2_ms" in r:
+        if r["pass"] == "bwd":
+            other = "autograd.grad, kept graph: " + ", ".join(
+                f"{c.replace('sdpa_dense', 'SDPA')} " + (f"{r[c + '_grad_ms']:.3f}" if c + "_grad_ms" in r
+                                                         else "failed")
+                for c in ("spla", "flex", "flex_shared", "sdpa_dense") if c + "_ms" in r)
+        elif "spla_tc2_ms" in r:
             other = f"tc2 {r['spla_tc2_ms']:.3f} ({r.get('tc2_speedup_vs_flex', nan):.2f}x flex)"
         elif "spla_tf32_ms" in r:
             other = (f"tf32 {r['spla_tf32_ms']:.3f} ({r.get('tf32_speedup_vs_flex', nan):.2f}x flex, "
