@@ -239,7 +239,14 @@ def _coo_to_canonical(rows, cols, data, shape, index_dtype=None):
     unique = keys[first]
     values = data[order]
     # cupy.add.at (atomic adds) adds real numbers: one pass per part.
-    if values.dtype.kind == "c":
+    if values.dtype.kind in "iu":
+        # integers: differences of running sums, exact (wrapping as NumPy's sums do)
+        starts = cupy.flatnonzero(first)
+        running = cupy.concatenate([cupy.zeros(1, dtype=values.dtype),
+                                    cupy.cumsum(values, dtype=values.dtype)])
+        ends = cupy.concatenate([starts[1:], cupy.array([values.size], dtype=starts.dtype)])
+        summed = running[ends] - running[starts]
+    elif values.dtype.kind == "c":
         real = cupy.zeros(unique.size, dtype=values.real.dtype)
         imag = cupy.zeros(unique.size, dtype=values.real.dtype)
         cupy.add.at(real, segment, cupy.ascontiguousarray(values.real))
@@ -469,8 +476,16 @@ def eliminate_zeros(A):
 
 
 def _accumulate(positions, values, size, dt):
-    """``out[positions[k]] += values[k]`` in ``dt`` (atomic adds; complex by parts)."""
+    """``out[positions[k]] += values[k]`` in ``dt`` (atomic adds for floating point,
+    complex by parts; integers through a sort and running sums, exact)."""
     values = _cast(values, dt)
+    if dt.kind in "iu":
+        if values.size == 0:
+            return cupy.zeros(size, dtype=dt)
+        order = cupy.argsort(positions)
+        running = cupy.concatenate([cupy.zeros(1, dtype=dt), cupy.cumsum(values[order], dtype=dt)])
+        bounds = cupy.searchsorted(positions[order], cupy.arange(size + 1))
+        return running[bounds[1:]] - running[bounds[:-1]]
     if dt.kind == "c":
         real = cupy.zeros(size, dtype=values.real.dtype)
         imag = cupy.zeros(size, dtype=values.real.dtype)

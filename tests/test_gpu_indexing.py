@@ -241,7 +241,8 @@ def test_read_through_csr_on_gpu(fmt, name):
     key = KEYS[name]
     if fmt == "nm":
         A = spla.nm_array(np.array([[1.0, 0.0, 2.0, 0.0], [0.0, 3.0, 0.0, 4.0],
-                                    [5.0, 6.0, 0.0, 0.0]]), n=2, m=4)
+                                    [5.0, 6.0, 0.0, 0.0], [0.0, 0.0, 7.0, 8.0],
+                                    [9.0, 0.0, 0.0, 1.0]]), n=2, m=4)
     else:
         A = spla.banded_array(np.diag(np.arange(1.0, 6.0)) + np.diag(np.ones(4), 1))
     if name == "ix_":
