@@ -28,6 +28,7 @@ import cupy
 import cupyx.scipy.sparse as cusparse
 import numpy as np
 
+from spla._backends import array_module as xpa
 from spla._dispatch import register
 from spla._dtypes import result_dtype
 from spla._formats.compressed import csr_array
@@ -436,10 +437,27 @@ def multiply_dense(A, dense):
     return eliminate_zeros(C) if C.nnz and not bool(data.all()) else C
 
 
+#: The value dtypes cuSPARSE takes; the others run as CuPy array operations
+#: (``spla._backends.array_module``).
+_CUSPARSE_DTYPES = frozenset(map(np.dtype, (np.float32, np.float64, np.complex64,
+                                            np.complex128)))
+
+
+def _canonical_parts(A):
+    if A.has_canonical_format:
+        return A.data, A.indices, A.indptr
+    return _summed(A, A.data)
+
+
 @register("toarray", "csr", "cuda")
 def toarray(A, order, out):
-    dense = cupy.zeros(A.shape, dtype=A.dtype, order=order or "C") if _is_empty(A) else \
-        to_cupyx(A, None, True).toarray(order=order or "C")
+    if _is_empty(A):
+        dense = cupy.zeros(A.shape, dtype=A.dtype, order=order or "C")
+    elif A.dtype not in _CUSPARSE_DTYPES:
+        data, indices, indptr = _canonical_parts(A)
+        dense = xpa.to_dense(indptr, indices, data, A.shape, order, cupy)
+    else:
+        dense = to_cupyx(A, None, True).toarray(order=order or "C")
     if out is None:
         return dense
     if not isinstance(out, cupy.ndarray) or out.shape != A.shape or out.dtype != A.dtype:
@@ -452,6 +470,10 @@ def toarray(A, order, out):
 def transpose(A):
     if _is_empty(A):
         return _empty(A.shape[::-1], A.dtype)
+    if A.dtype not in _CUSPARSE_DTYPES:
+        data, indices, indptr = xpa.transpose(A.indptr, A.indices, A.data, A.shape, cupy)
+        return csr_array._from_parts(data, indices, indptr, A.shape[::-1],
+                                     True if A._derived.get("canonical") else None)
     S = to_cupyx(A, None, True).T.tocsr()
     return from_cupyx(S, True if A._derived.get("canonical") else None)
 
@@ -519,6 +541,9 @@ def diagonal(A, k):
     length = max(0, min(m, n - k)) if k >= 0 else max(0, min(m + k, n))
     if _is_empty(A) or length == 0:
         return cupy.zeros(length, dtype=A.dtype)
+    if A.dtype not in _CUSPARSE_DTYPES:
+        data, indices, indptr = _canonical_parts(A)
+        return xpa.diagonal(indptr, indices, data, A.shape, k, cupy)
     return to_cupyx(A, None, True).diagonal(k)
 
 
