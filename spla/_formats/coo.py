@@ -423,7 +423,7 @@ class coo_array(DataMixin, SparseArray):
     def _gpu(self, op):
         """The dispatch table's entry ``op`` for this array's device, or None on the CPU
         (the CPU code is this class's own)."""
-        if type(self.data) is np.ndarray:
+        if type(self.data) is np.ndarray or not is_gpu_array(self.data):
             return None
         return _dispatch.lookup(op, "coo", self.device)
 
@@ -436,7 +436,7 @@ class coo_array(DataMixin, SparseArray):
                                 self._shape, self.has_canonical_format)
 
     def _require_cpu(self, what):
-        if type(self.data) is not np.ndarray:
+        if type(self.data) is not np.ndarray and is_gpu_array(self.data):
             raise ValueError(f"{what} needs the array on the CPU; use .to_device('cpu') first")
 
     @property

@@ -201,7 +201,7 @@ def coo_write(A, rows, cols, values, keep_zeros=False):
 def _host_only(A, values):
     """Writes into COO, N:M and banded storage run on the CPU only (CSR and CSC write
     on the GPU too): ``NotImplementedError`` naming the way out."""
-    if type(values) is not np.ndarray:
+    if not isinstance(values, np.ndarray):
         raise NotImplementedError(
             f"writing into a {type(A).__name__} on {A.device} is not implemented (csr_array "
             "and csc_array write on the GPU); write into A.tocsr(), or on the CPU")

@@ -190,7 +190,7 @@ def getitem_coo(A, key):
     from .._formats.coo import coo_array
 
     k = normalize_key(key, A.shape, "coo")
-    if type(A.data) is not np.ndarray:
+    if type(A.data) is not np.ndarray and str(A.device) != "cpu":
         return _getitem_coo_gpu(A, key, k)
     data = A.data
     coords = [np.asarray(co) for co in A.coords]
