@@ -44,6 +44,26 @@ def is_scalar_like(x):
 _SMALL_MAP = 1 << 12
 
 
+def cast_values(values, dtype, casting="unsafe"):
+    """A copy of ``values`` (NumPy or CuPy) cast to ``dtype`` under NumPy's ``casting``
+    rule: CuPy's ``astype`` takes no ``casting``, so the rule is checked here first
+    and raises NumPy's ``TypeError``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spla._data import cast_values
+    >>> cast_values(np.array([1.5]), np.int8)
+    array([1], dtype=int8)
+    """
+    if type(values) is np.ndarray:
+        return values.astype(dtype, casting=casting, copy=True)
+    if casting != "unsafe" and not np.can_cast(values.dtype, dtype, casting):
+        raise TypeError(f"Cannot cast array data from {values.dtype!r} to "
+                        f"{np.dtype(dtype)!r} according to the rule {casting!r}")
+    return values.astype(dtype, copy=True)
+
+
 def map_values(func, values):
     """``func(values)``: the one place value maps run (the CPU backend may run
     large ones on several threads)."""
@@ -135,7 +155,7 @@ class DataMixin:
         if dt != self.dtype:
             if not self._stores(dt):
                 return self.tocsr().astype(dt, casting=casting, copy=copy)
-            return self._with_data(self._values.astype(dt, casting=casting, copy=True), copy=True)
+            return self._with_data(cast_values(self._values, dt, casting), copy=True)
         return self.copy() if copy else self
 
     def conjugate(self, copy=True):

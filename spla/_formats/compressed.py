@@ -845,11 +845,6 @@ class _compressed_array(DataMixin, SparseArray):
                 if -m <= r < m and -n <= c < n:
                     self._set_scalar(r + m if r < 0 else r, c + n if c < 0 else c, x)
                     return
-        if self._device != "cpu":
-            raise NotImplementedError(
-                f"writing into a {type(self).__name__} on {self.device} is not implemented; "
-                "write on the CPU (A.to_device('cpu')) and move the result back"
-            )
         from .._indexing.assign import assign
 
         assign(self._shape, self.dtype, key, x, self._write_entries, self._zero_entries,
