@@ -84,6 +84,8 @@ class CSR1DMixin:
                                  maxprint=maxprint)
                 self._to_1d(n)
                 return
+        elif type(arg).__module__.startswith("cupyx.scipy.sparse"):
+            pass  # a cupyx.scipy.sparse matrix is 2-D: the compressed constructor takes it
         else:
             if not is_gpu_array(arg):
                 try:
