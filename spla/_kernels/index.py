@@ -526,9 +526,6 @@ def _run_of(c, use_map, hits, col_ptr, table):
         if hits[u] == 0:
             return U(0), U(0)
         return U(col_ptr[u]), U(col_ptr[u + U(1)])
-    if hits.size > 1 and not _marked(hits, c):
-        # ``hits`` is the bit set of the columns in the table (``column_hash``)
-        return U(0), U(0)
     h, found = _find_slot(table, c)
     if not found:
         return U(0), U(0)
@@ -547,7 +544,12 @@ def find_column_hits(indptr, indices, row_start, row_step, rows, piece_rows, use
 
     With the column map and exact ``hits`` the loop has no branch: every entry's
     position is written, and kept (the cursor moves) when its column is requested.
-    A branch per entry on a ~10% hit rate costs more than the scan."""
+    A branch per entry on a ~10% hit rate costs more than the scan.
+
+    With the hash table, ``hits`` may be the bit set of the columns in the table
+    (more than one byte: ``column_hash`` with a filter): entries of other columns
+    are passed over without a probe of the table."""
+    screened = not use_map and hits.size > 1
     for p in prange(piece_rows.size - 1):
         base = U(pos_ptr[p])
         w = base
@@ -564,7 +566,10 @@ def find_column_hits(indptr, indices, row_start, row_step, rows, piece_rows, use
                     cnt += h
             else:
                 for k in range(U(indptr[r]), U(indptr[r + 1])):
-                    lo, hi = _run_of(indices[k], use_map, hits, col_ptr, table)
+                    c = indices[k]
+                    if screened and not _marked(hits, c):
+                        continue
+                    lo, hi = _run_of(c, use_map, hits, col_ptr, table)
                     if hi > lo:
                         pos[w] = k
                         w += U(1)
