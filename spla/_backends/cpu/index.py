@@ -44,9 +44,11 @@ from . import convert
 
 _EMPTY_ROWS = np.empty(0, dtype=np.intp)
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-#: A column map (one shared array of n_cols + 2 offsets) is used when it costs at
-#: most this many times the entries read plus the columns requested; beyond, a
-#: hash table of the request (no workspace proportional to n_cols).
+#: A column map (one shared array of n_cols + 2 offsets, O(n_cols) to build) is
+#: used when n_cols is at most this many times the entries read; beyond, a hash
+#: table of the request (no workspace proportional to n_cols). Measured (2 cores,
+#: n_cols = 2e6, 200k columns requested): the map wins from about n_cols / 4
+#: entries read on, the filtered hash below.
 _MAP_FACTOR = 4
 _NO_TABLE = np.full(1, -1, dtype=np.int32)
 #: Requests of at least this many columns through the hash table are first
