@@ -37,7 +37,7 @@ read copies storage between devices behind the caller's back.
 import numpy as np
 
 from .. import _dispatch
-from .keys import _mask_nonzero, as_index_array, normalize_key
+from .keys import as_index_array, normalize_key
 
 _CPU = "cpu"
 _INTP = np.dtype(np.intp)
@@ -136,9 +136,7 @@ def getitem_compressed(A, key):
                     return out
             elif (type(key) is np.ndarray and key.dtype == np.bool_ and key.ndim == 1
                   and key.shape[0] == A._shape[0]):  # a row mask
-                rows = _mask_nonzero(key)[0]
-                if rows.size:
-                    return _dispatch.lookup("getitem_rows_unchecked", "csr", _CPU)(A, rows)
+                return _dispatch.lookup("getitem_row_mask", "csr", _CPU)(A, key)
     k = normalize_key(key, A._shape, A.format)
     if len(k.shape) > 2:
         raise IndexError(
