@@ -524,3 +524,168 @@ def _make_mgs2(parallel):
 
 MGS2_PARALLEL = _make_mgs2(True)
 MGS2_SERIAL = _make_mgs2(False)
+
+
+# -- fused vector passes of spla's CGS and TFQMR (``spla/linalg/_cgs.py``) ------------------
+#
+# CGS, per iteration besides its two products (``A phat`` and SciPy's recomputed
+# residual ``b - A x``): ``r = b - A x`` with ``|r|^2`` and ``rtilde . r``;
+# ``u = r + beta q``, ``p = (p beta + q) beta + u``; ``rtilde . vhat``;
+# ``q = u - alpha vhat`` with ``x += alpha (u + q)`` (or ``u + q`` written for M).
+# TFQMR, per (half) iteration besides its product: ``w -= alpha uhat``,
+# ``d = u + coef d`` (and ``u_next = u - alpha v`` on even steps, the previous
+# ``x += eta d`` folded in, ``rstar . w`` on odd steps) with ``|w|^2``; on odd steps
+# ``u = w + beta u``, ``v = beta uhat + beta^2 v``, then ``v += uhat`` fused with the
+# next ``rstar . v``. The order of operations of each update is SciPy's.
+
+
+def _make_cgs(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def norm_dot(r, rtilde, part):
+        """``(|r|^2, rtilde . r)``; ``part``: ``(nchunks, 2)`` of r's dtype."""
+        n = r.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            part[c, 0] = _sqnorm_range(r, lo, hi)
+            part[c, 1] = _dot_range(rtilde, r, lo, hi)
+        rr = 0.0
+        rho = r.dtype.type(0)
+        for c in range(nchunks):
+            rr += part[c, 0].real
+            rho += part[c, 1]
+        return rr, rho
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def residual_norm_dot(r, b, y, rtilde, part):
+        """``r = b - y``; returns ``(|r|^2, rtilde . r)``."""
+        n = r.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                r[i] = b[i] - y[i]
+            part[c, 0] = _sqnorm_range(r, lo, hi)
+            part[c, 1] = _dot_range(rtilde, r, lo, hi)
+        rr = 0.0
+        rho = r.dtype.type(0)
+        for c in range(nchunks):
+            rr += part[c, 0].real
+            rho += part[c, 1]
+        return rr, rho
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def cgs_directions(u, p, r, q, beta):
+        """``u = r + beta q``; ``p = (p beta + q) beta + u``."""
+        n = u.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                ui = r[i] + beta * q[i]
+                u[i] = ui
+                p[i] = (p[i] * beta + q[i]) * beta + ui
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def cgs_update(q, u, vhat, x, uq, alpha, with_x):
+        """``q = u - alpha vhat``; then ``x += alpha (u + q)`` if ``with_x`` else
+        ``uq = u + q`` (for the preconditioner)."""
+        n = q.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            if with_x:
+                for i in range(lo, hi):
+                    qi = u[i] - alpha * vhat[i]
+                    q[i] = qi
+                    x[i] += alpha * (u[i] + qi)
+            else:
+                for i in range(lo, hi):
+                    qi = u[i] - alpha * vhat[i]
+                    q[i] = qi
+                    uq[i] = u[i] + qi
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def axpy(x, a, z):
+        """``x += a z``."""
+        n = x.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                x[i] += a * z[i]
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def tfqmr_step(unext, u, v, w, uhat, d, x, rstar, alpha, coef, eta_prev, even, fold_x,
+                   part):
+        """One TFQMR half step: ``u_next = u - alpha v`` (``even``), ``w -= alpha uhat``,
+        ``x += eta_prev d`` (``fold_x``), ``d = u + coef d``; returns
+        ``(|w|^2, rstar . w)`` (the dot only when not ``even``)."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            if even:
+                for i in range(lo, hi):
+                    unext[i] = u[i] - alpha * v[i]
+            for i in range(lo, hi):
+                w[i] = w[i] - alpha * uhat[i]
+            if fold_x:
+                for i in range(lo, hi):
+                    x[i] += eta_prev * d[i]
+            for i in range(lo, hi):
+                d[i] = u[i] + coef * d[i]
+            part[c, 0] = _sqnorm_range(w, lo, hi)
+            if not even:
+                part[c, 1] = _dot_range(rstar, w, lo, hi)
+        ww = 0.0
+        rho = w.dtype.type(0)
+        for c in range(nchunks):
+            ww += part[c, 0].real
+            if not even:
+                rho += part[c, 1]
+        return ww, rho
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def tfqmr_directions(u, v, w, uhat, beta):
+        """``u = w + beta u``; ``v = beta uhat + beta^2 v``."""
+        n = u.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        beta2 = beta * beta
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                u[i] = w[i] + beta * u[i]
+                v[i] = beta * uhat[i] + beta2 * v[i]
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def add_dot(v, uhat, rstar, part):
+        """``v += uhat``; returns ``rstar . v``; ``part``: ``nchunks`` of v's dtype."""
+        n = v.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                v[i] += uhat[i]
+            part[c] = _dot_range(rstar, v, lo, hi)
+        total = v.dtype.type(0)
+        for c in range(nchunks):
+            total += part[c]
+        return total
+
+    return (norm_dot, residual_norm_dot, cgs_directions, cgs_update, axpy, tfqmr_step,
+            tfqmr_directions, add_dot)
+
+
+CGS_PARALLEL = _make_cgs(True)
+CGS_SERIAL = _make_cgs(False)
