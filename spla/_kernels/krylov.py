@@ -689,3 +689,88 @@ def _make_cgs(parallel):
 
 CGS_PARALLEL = _make_cgs(True)
 CGS_SERIAL = _make_cgs(False)
+
+
+# -- fused vector passes of spla's MINRES (``spla/linalg/_minres.py``, real dtypes) ---------
+#
+# Per iteration besides the product ``y = A v``: ``y = (y - shift v) - c r1`` with
+# ``alfa = v . y``; ``y -= (alfa / beta) r2`` with ``|y|^2`` (the next ``beta``
+# without a preconditioner); ``w = (v - oldeps w1 - delta w2) / gamma`` written over
+# ``w1`` with ``x += phi w`` and ``|x|^2``; ``v = y / beta``. SciPy's order of
+# operations in each update; dot products unconjugated as SciPy's ``inner``.
+
+
+def _make_minres(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def minres_lanczos(y, v, r1, shift, c, use_r1, part):
+        """``y = y - shift v`` then ``y = y - c r1`` (``use_r1``); returns ``v . y``."""
+        n = y.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c_ in loop(nchunks):
+            lo = c_ * CHUNK
+            hi = min(lo + CHUNK, n)
+            if use_r1:
+                for i in range(lo, hi):
+                    y[i] = (y[i] - shift * v[i]) - c * r1[i]
+            else:
+                for i in range(lo, hi):
+                    y[i] = y[i] - shift * v[i]
+            part[c_] = _dot_range(v, y, lo, hi)
+        total = y.dtype.type(0)
+        for c_ in range(nchunks):
+            total += part[c_]
+        return total
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def minres_orth(y, r2, a, part):
+        """``y = y - a r2``; returns ``|y|^2``."""
+        n = y.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                y[i] = y[i] - a * r2[i]
+            part[c] = _sqnorm_range(y, lo, hi)
+        total = y.dtype.type(0)
+        for c in range(nchunks):
+            total += part[c]
+        return total
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def minres_solution(w1, w2, v, x, oldeps, delta, denom, phi, part):
+        """``w1 = ((v - oldeps w1) - delta w2) denom`` (the new ``w``, over ``w1``);
+        ``x = x + phi w1``; returns ``|x|^2``."""
+        n = x.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                wi = ((v[i] - oldeps * w1[i]) - delta * w2[i]) * denom
+                w1[i] = wi
+                x[i] = x[i] + phi * wi
+            part[c] = _sqnorm_range(x, lo, hi)
+        total = x.dtype.type(0)
+        for c in range(nchunks):
+            total += part[c]
+        return total
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def scaled(v, s, y):
+        """``v = s y``."""
+        n = v.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                v[i] = s * y[i]
+
+    return minres_lanczos, minres_orth, minres_solution, scaled
+
+
+MINRES_PARALLEL = _make_minres(True)
+MINRES_SERIAL = _make_minres(False)

@@ -102,7 +102,7 @@ gcrotmk = _wrap("gcrotmk", "Solve ``A @ x = b`` with flexible GCROT(m, k).", ", 
 # anything but a square spla array on the CPU.
 _scipy_gmres = _wrap("gmres", "Solve ``A @ x = b`` with restarted GMRES.", ", rtol=1e-10")
 lgmres = _wrap("lgmres", "Solve ``A @ x = b`` with LGMRES.", ", rtol=1e-10")
-minres = _wrap("minres", "Solve ``A @ x = b`` for symmetric ``A`` with MINRES.", ", rtol=1e-10")
+_scipy_minres = _wrap("minres", "Solve ``A @ x = b`` for symmetric ``A`` with MINRES.", ", rtol=1e-10")
 qmr = _wrap("qmr", "Solve ``A @ x = b`` with Quasi-Minimal Residual.", ", rtol=1e-10")
 _scipy_tfqmr = _wrap("tfqmr", "Solve ``A @ x = b`` with Transpose-Free QMR.", ", rtol=1e-10")
 lsqr = _wrap("lsqr", "Least-squares solution of ``A @ x = b`` with LSQR.",
@@ -113,4 +113,5 @@ lsmr = _wrap("lsmr", "Least-squares solution of ``A @ x = b`` with LSMR.",
 # spla's own loops for spla arrays on the CPU (they call the wrappers above otherwise)
 from ._bicgstab import bicgstab  # noqa: E402
 from ._cgs import cgs, tfqmr  # noqa: E402
+from ._minres import minres  # noqa: E402
 from ._gmres import gmres  # noqa: E402
