@@ -15,7 +15,7 @@ medians compared), float64:
    ``spla.linalg.gmres`` was before session 12); SciPy's ``bicgstab`` against
    spla's (fused passes), ``--iters`` / 2 iterations (two products each); the same
    for ``cgs`` (two products per iteration) and ``tfqmr`` (``--iters`` half steps,
-   one product each). The
+   one product each) and ``minres`` (``--iters`` iterations). The
    SpMV share of SciPy's time and the Amdahl limit of the speed-up (if only the
    products got faster) are printed beside each figure, with the speed-up of the
    vector work alone.
@@ -132,16 +132,19 @@ def krylov(args, rows):
         "spla.linalg.cgs": lambda: L.cgs(A, b, **bkw),
         "scipy.tfqmr": lambda: sla.tfqmr(S, b, **kw),
         "spla.linalg.tfqmr": lambda: L.tfqmr(A, b, **kw),
+        "scipy.minres": lambda: sla.minres(S, b, rtol=0.0, maxiter=it),
+        "spla.linalg.minres": lambda: L.minres(A, b, rtol=0.0, maxiter=it),
     }, repeat=args.repeat, warmup=2)
     nmv = gm["maxiter"] * gm["restart"]
     title = (f"gmres(restart 30, {nmv} products), bicgstab and cgs ({bkw['maxiter']} iterations), "
-             f"cg and tfqmr ({it} iterations), n={n}")
+             f"cg, tfqmr and minres ({it} iterations), n={n}")
     report(title, res, "scipy.gmres(scipy csr)", rows)
     s_mv, p_mv = spmv["scipy_spmv"]["median"], spmv["spla_spmv"]["median"]
     for solver, count, base, ours in (
             ("gmres", nmv, "scipy.gmres(scipy csr)", "spla.linalg.gmres (MGS2)"),
             ("cgs", 2 * bkw["maxiter"], "scipy.cgs", "spla.linalg.cgs"),
             ("tfqmr", it, "scipy.tfqmr", "spla.linalg.tfqmr"),
+            ("minres", it, "scipy.minres", "spla.linalg.minres"),
             ("bicgstab", 2 * bkw["maxiter"], "scipy.bicgstab", "spla.linalg.bicgstab"),
             ("cg", it, "scipy.cg", "spla.linalg.cg")):
         total = res[base]["median"]
