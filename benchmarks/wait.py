@@ -40,7 +40,7 @@ import subprocess
 import sys
 import time
 
-from . import QUIET_THREADS, SET_HERE
+from . import SET_HERE
 
 CHILD = "--child" in sys.argv
 if CHILD:  # time as a user runs: no quiet-thread settings from ``import benchmarks``
@@ -134,7 +134,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--settings", nargs="*", default=list(SETTINGS))
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--json")
+    ap.add_argument("--json", help="write every process's figures here, one JSON line each, "
+                    "as they come")
     args = ap.parse_args(argv)
     if args.child:
         child(args.sizes, args.quick)
@@ -160,6 +161,9 @@ def main(argv=None):
             res = json.loads(line[0][7:])
             res["_load"] = load
             results[s].append(res)
+            if args.json:
+                with open(args.json, "a") as f:
+                    f.write(json.dumps({"setting": s, "env": SETTINGS[s], **res}) + "\n")
             print(f"round {r} {s} load {load:.2f} layer {res['_layer']}", flush=True)
     keys = [k for k in results[args.settings[0]][0] if not k.startswith("_")]
     print(f"\nmedian over {args.rounds} fresh processes per setting (ms; load "
@@ -175,10 +179,6 @@ def main(argv=None):
         print(f"| krylov {n}: SciPy/spla | " + " | ".join(
             f"{med[s][f'krylov {n} scipy'] / med[s][f'krylov {n} spla']:.2f}x"
             for s in args.settings) + " |")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"settings": {s: SETTINGS[s] for s in args.settings},
-                       "runs": results, "quiet": QUIET_THREADS}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -21,21 +21,26 @@ from numba import njit, prange
 #
 # After a parallel region, GNU OpenMP (libgomp, under Numba's ``omp`` layer on
 # Linux) keeps its idle threads spinning for GOMP_SPINCOUNT rounds (300,000 by
-# default, about a millisecond here) before they sleep. A program that calls
-# spla between other work (NumPy's BLAS, its own Python) loses those cores to
-# threads that have nothing to do: a user's loop of SpMV, BLAS-1 and a small GEMM
-# ran at 0.67x SciPy with libgomp's default and 0.89x with GOMP_SPINCOUNT=0
-# (benchmarks/RESULTS.md, "Thread waiting, session 13"). libgomp reads the
-# variable once, when it loads (at spla's first parallel kernel, not at
-# ``import numba``). So, at import, unless the user chose a waiting
-# (GOMP_SPINCOUNT or OMP_WAIT_POLICY set) or the libgomp Numba links is already
-# loaded (then it has read its settings), spla sets GOMP_SPINCOUNT and removes it
-# again once its pool has started, so that child processes and os.environ look
-# as the user left them.
+# default) before they sleep. A program that calls spla between other work
+# (NumPy's BLAS, its own Python, other processes) loses those cores to threads
+# that have nothing to do: a user's loop of SpMV, BLAS-1 and a small GEMM ran at
+# 0.67x SciPy with libgomp's default and 0.89x with GOMP_SPINCOUNT=0 (quiet
+# machine), and on a loaded one a spinning pool made spla's own fused cg 7.5x
+# slower than a sleeping one (benchmarks/RESULTS.md, "Thread waiting, session
+# 13"). A sleeping pool costs a futex wake-up per launch, about 9 us here, and
+# the small paths launch no threads at all. Spin counts between (10,000 and
+# 100,000) were bimodal under load: some processes took 0.5-9 ms per launch.
+# So the pool sleeps at once. libgomp reads the variable once, when it loads (at
+# spla's first parallel kernel, not at ``import numba``). At import, unless the
+# user chose a waiting (GOMP_SPINCOUNT or OMP_WAIT_POLICY set) or the libgomp
+# Numba links is already loaded (then it has read its settings), spla sets
+# GOMP_SPINCOUNT (read by GNU OpenMP alone, not by Intel's or LLVM's runtime)
+# and removes it again once its pool has started, so that child processes and
+# os.environ look as the user left them.
 
 #: GOMP_SPINCOUNT that spla sets when the user set neither GOMP_SPINCOUNT nor
 #: OMP_WAIT_POLICY: idle threads of the pool spin this many rounds, then sleep.
-DEFAULT_GOMP_SPINCOUNT = "10000"
+DEFAULT_GOMP_SPINCOUNT = "0"
 #: Variables with which a user chooses how GNU OpenMP threads wait (spla then sets nothing).
 WAIT_VARIABLES = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
 #: The value spla put in ``os.environ["GOMP_SPINCOUNT"]`` at import (None: none).
