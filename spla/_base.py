@@ -154,6 +154,12 @@ class SparseArray(OperatorMixin, abc.ABC):
         """Forget everything derived from the storage (call after changing it)."""
         self.__dict__["_derived_cache"] = {}
 
+    def _snap(self):
+        """The array to read the storage from, once per operation: formats whose
+        storage is one swapped tuple (CSR, CSC) return a snapshot that no writer
+        changes; the others return the array itself."""
+        return self
+
     # -- Array API ------------------------------------------------------------------------
 
     @property
