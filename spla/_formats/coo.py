@@ -1098,6 +1098,7 @@ def _coo_to_csr(row, col, data, shape):
 
 
 def _csr_to_coo(csr, copy):
+    csr = csr._snap()  # one reading of the storage (another thread may write)
     m, n = csr.shape
     idx = _index_dtype(csr.shape, (csr.indices,))
     row = np.empty(csr.nnz, dtype=idx)
