@@ -422,7 +422,7 @@ class SparseArray(OperatorMixin, abc.ABC):
         out = repr(self)
         if self.nnz == 0:
             return out
-        csr = self.tocsr()
+        csr = self.tocsr()._snap()
         if csr.device != "cpu":
             csr = csr.to_device("cpu")
         rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))

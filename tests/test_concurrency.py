@@ -130,6 +130,10 @@ READS = {
     "from A": lambda A: spla.csr_array(A),
     "reshape": lambda A: A.reshape((17, 23)),
     "nbytes": lambda A: A.nbytes,
+    "str": lambda A: str(A),
+    "kron": lambda A: spla.kron(A, _B[:2, :3]),
+    "hstack": lambda A: spla.hstack([A, _B]),
+    "triu": lambda A: spla.triu(A, 1),
 }
 
 
