@@ -122,7 +122,7 @@ class _compressed_array(DataMixin, SparseArray):
         """This array's storage as it is now, in an array of this class that nothing
         mutates: every operation that reads more than one storage array reads them
         from one snapshot (docs/architecture.md, "Readers and writers")."""
-        obj = type(self).__new__(type(self))
+        obj = _new(type(self))
         obj._storage = self._storage
         return obj
 
@@ -334,9 +334,10 @@ class _compressed_array(DataMixin, SparseArray):
         """A snapshot of this storage read as CSR: of the array itself for CSR, of its
         transpose for CSC (sharing the derived-state cache)."""
         st = self._storage
-        if self._row_major:
-            return csr_array._wrap(st)
-        return csr_array._wrap((st[0], st[1], st[2], st[3][::-1], st[4], st[5]))
+        obj = _new(csr_array)
+        obj._storage = st if self._row_major else (st[0], st[1], st[2], st[3][::-1], st[4],
+                                                   st[5])
+        return obj
 
     def _from_major(self, csr):
         """A CSR result of an operation on ``_major()`` as an array of this format."""
@@ -1134,6 +1135,9 @@ class csc_array(_compressed_array):
 #: Comparisons with a scalar of at least this many stored entries run the CPU
 #: backend's ``compare_scalar`` (below it, NumPy passes cost less than the launches).
 _COMPARE_KERNEL_MIN_NNZ = 1 << 16
+
+
+_new = object.__new__
 
 
 def _copy(a):

@@ -143,9 +143,12 @@ class CSR1DMixin:
         return type(self)._wrap((st[0], st[1], st[2], (1, st[3][0]), st[4], st[5]))
 
     def _major(self):
-        if self._is_1d:
-            return self._row()
-        return super()._major()
+        # a snapshot (one reading of the storage), inlined: this runs on every operation
+        st = self._storage
+        obj = _new(type(self))
+        obj._storage = st if len(st[3]) == 2 else (st[0], st[1], st[2], (1, st[3][0]),
+                                                   st[4], st[5])
+        return obj
 
     def _from_major(self, csr):
         if self._is_1d and csr.shape == (1, self._shape[0]):
@@ -416,6 +419,9 @@ class CSR1DMixin:
         indptr = xp.asarray([0, data.size], dtype=indptr.dtype)
         self._set(data, indices, indptr, (n,),
                   {"canonical": True} if derived.get("canonical") else None)
+
+
+_new = object.__new__
 
 
 def _is_int(x):
