@@ -38,7 +38,7 @@ class _Tripwire(tuple):
     def _touch(self):
         self.reads += 1
         if self.reads == self.at:
-            self.owner.__dict__["_storage"] = self.after
+            self.owner._storage = self.after
 
     def __getitem__(self, k):
         self._touch()
@@ -150,18 +150,18 @@ def test_a_swap_at_any_storage_read_is_seen_before_or_after(fmt, name):
     def fresh(at):
         A = type(before)._from_parts(*before.copy()._storage[:4])
         new = after.copy()._storage
-        A.__dict__["_storage"] = _Tripwire(A._storage, A, new, at)
+        A._storage = _Tripwire(A._storage, A, new, at)
         return A, new
 
     A, _ = fresh(at=0)  # count the reads of one undisturbed run
     op(A)
-    reads = A.__dict__["_storage"].reads  # 0 for A.tocsr() of a CSR array (itself)
+    reads = A._storage.reads  # 0 for A.tocsr() of a CSR array (itself)
     for at in range(1, reads + 2):
         A, new = fresh(at)
         got = _key(op(A))
         assert got in expected, f"{name}: a swap at storage read {at} of {reads} was seen"
         # whatever the reader derived from the old storage is not kept for the new one
-        if A.__dict__["_storage"] is new:
+        if A._storage is new:
             assert _key(op(A)) == _key(op(after.copy())), \
                 f"{name}: state derived from the old storage outlived the swap at read {at}"
 

@@ -86,9 +86,23 @@ class _compressed_array(DataMixin, SparseArray):
 
     # -- storage: one immutable tuple, swapped whole -----------------------------------
 
+    #: The storage tuple lives in a slot, outside ``__dict__`` (SciPy's tests compare
+    #: ``__dict__`` entries that are tuples of arrays item by item).
+    __slots__ = ("_storage",)
+
     #: Whether ``data`` is this array's own (a write may then go into it in place);
     #: snapshots and views never own it.
     _owns_data = False
+
+    def __getstate__(self):
+        st = self._storage
+        flags = {k: st[5][k] for k in ("canonical", "sorted") if k in st[5]}
+        return dict(self.__dict__), st[:5] + (flags,)
+
+    def __setstate__(self, state):
+        attrs, storage = state
+        self.__dict__.update(attrs)
+        self._storage = tuple(storage[:5]) + (dict(storage[5]),)
 
     def _set(self, data, indices, indptr, shape, derived=None):
         """Install storage (the only place it changes): ONE assignment of the tuple
