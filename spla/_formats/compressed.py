@@ -113,12 +113,14 @@ class _compressed_array(DataMixin, SparseArray):
         self._storage = (data, indices, indptr, tuple(map(int, shape)), device_of(data),
                          {} if derived is None else derived)
         self._owns_data = False  # a write copies ``data`` once before writing into it
+        _mirror(self, data, indices, indptr)
 
     @classmethod
     def _wrap(cls, storage):
         """An array of this class over ``storage`` (a storage tuple), without checks."""
         obj = cls.__new__(cls)
         obj._storage = storage
+        _mirror(obj, storage[0], storage[1], storage[2])
         return obj
 
     @classmethod
@@ -1152,6 +1154,15 @@ _COMPARE_KERNEL_MIN_NNZ = 1 << 16
 
 
 _new = object.__new__
+
+
+def _mirror(obj, data, indices, indptr):
+    """The storage arrays, also in the instance ``__dict__`` where SciPy's test helpers
+    (``sparse_may_share_memory``, ``test_pickle``) look for a sparse array's arrays.
+    Nothing in spla reads them: the properties of the same names read the storage
+    tuple, which the data descriptors find first."""
+    d = obj.__dict__
+    d["_data"], d["_indices"], d["_indptr"] = data, indices, indptr
 
 
 def _copy(a):
