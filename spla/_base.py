@@ -154,6 +154,12 @@ class SparseArray(OperatorMixin, abc.ABC):
         """Forget everything derived from the storage (call after changing it)."""
         self.__dict__["_derived_cache"] = {}
 
+    def _snap(self):
+        """The array to read the storage from, once per operation: formats whose
+        storage is one swapped tuple (CSR, CSC) return a snapshot that no writer
+        changes; the others return the array itself."""
+        return self
+
     # -- Array API ------------------------------------------------------------------------
 
     @property
@@ -442,7 +448,7 @@ class SparseArray(OperatorMixin, abc.ABC):
         out = repr(self)
         if self.nnz == 0:
             return out
-        csr = self.tocsr()
+        csr = self.tocsr()._snap()
         if csr.device != "cpu":
             csr = csr.to_device("cpu")
         rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))

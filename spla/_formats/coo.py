@@ -1156,6 +1156,7 @@ def _coo_to_csr(row, col, data, shape):
 
 
 def _csr_to_coo(csr, copy):
+    csr = csr._snap()  # one reading of the storage (another thread may write)
     if type(csr.data) is not np.ndarray and is_gpu_array(csr.data):
         return _dispatch.lookup("csr_to_coo", "csr", csr.device)(csr, copy)
     m, n = csr.shape
