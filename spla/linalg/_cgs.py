@@ -25,15 +25,9 @@ _EXAMPLE_A = "np.array([[4.0, 1.0], [2.0, 3.0]])"
 
 
 def _setup(name, A, b, x0, M, atol, callback):
-    from scipy.sparse.linalg._isolve.utils import make_system
-
     _check_atol(name, atol)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"{name}: callback must be callable, got {type(callback).__name__}")
-    if _convert.is_spla(M):
-        M = _convert.operator(M, "M")
-    _, Mop, x, b = make_system(_convert.SplaOperator(A), M, x0, b)
-    return (None if M is None else Mop.matvec), x, b
+    _convert.check_callback(name, callback)
+    return _convert.krylov_system(A, M, x0, b)
 
 
 def _helpers(A, psolve, xtype):

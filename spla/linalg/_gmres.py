@@ -142,16 +142,11 @@ def gmres(A, b, x0=None, *, rtol=1e-5, atol=0., restart=None, maxiter=None, M=No
     if maxiter is not None and maxiter < 1:
         raise ValueError(f"gmres: maxiter must be >= 1, got {maxiter}")
 
-    from scipy.sparse.linalg._isolve.utils import make_system
-
     from ._threads import solver_threads
 
-    if _convert.is_spla(M):
-        M = _convert.operator(M, "M")
-    op, Mop, x, b = make_system(_convert.SplaOperator(A), M, x0, b)
+    psolve, x, b = _convert.krylov_system(A, M, x0, b)
     with solver_threads(True):
-        return _gmres(A, None if M is None else Mop.matvec, x, b, rtol, atol, restart,
-                      maxiter, callback, callback_type)
+        return _gmres(A, psolve, x, b, rtol, atol, restart, maxiter, callback, callback_type)
 
 
 def _gmres(A, psolve, x, b, rtol, atol, restart, maxiter, callback, callback_type):

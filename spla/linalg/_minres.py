@@ -85,24 +85,18 @@ def minres(A, b, x0=None, *, rtol=1e-5, shift=0.0, maxiter=None, M=None, callbac
 
         return _scipy_minres(A, b, x0, rtol=rtol, shift=shift, maxiter=maxiter, M=M,
                              callback=callback, show=show, check=check)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"minres: callback must be callable, got {type(callback).__name__}")
-
-    from scipy.sparse.linalg._isolve.utils import make_system
+    _convert.check_callback("minres", callback)
 
     from ._threads import solver_threads
 
-    if _convert.is_spla(M):
-        M = _convert.operator(M, "M")
-    _, Mop, x, b = make_system(_convert.SplaOperator(A), M, x0, b)
+    psolve, x, b = _convert.krylov_system(A, M, x0, b)
     if x.dtype != np.float64:  # complex M; float32 (SciPy's scalars promote to float64)
         from ._isolve import _scipy_minres
 
         return _scipy_minres(A, b, x0, rtol=rtol, shift=shift, maxiter=maxiter, M=M,
                              callback=callback)
     with solver_threads(True):
-        return _minres(A, None if M is None else Mop.matvec, x, x0 is None, b, rtol, shift,
-                       maxiter, callback)
+        return _minres(A, psolve, x, x0 is None, b, rtol, shift, maxiter, callback)
 
 
 def _minres(A, psolve, x, zero_start, b, rtol, shift, maxiter, callback):
