@@ -338,6 +338,9 @@ def assign_banded(A, key, x):
     steps = []  # (diagonal, row, values) of each step: applied once all are checked
 
     def place(rows, cols, values):
+        # the last write to a repeated target is the one that counts (a zero outside
+        # the band after a non-zero there leaves the array banded, as in NumPy)
+        rows, cols, values = _dedupe_last(rows, cols, values, A.shape[1])
         off = cols - rows
         d = np.searchsorted(offsets, off)
         inside = d < offsets.size
