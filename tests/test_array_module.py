@@ -290,3 +290,18 @@ def test_gpu_values_for_a_gpu_array_come_to_the_host():
     x = _FakeCupy([[1.0, 2.0]])
     np.testing.assert_array_equal(assign_mod.host_values(x, "cuda"), [[1.0, 2.0]])
     assert assign_mod.host_values([1, 2], "cpu") == [1, 2]
+
+
+@pytest.mark.parametrize("fmt", [spla.csr_array, spla.csc_array, spla.coo_array])
+def test_gpu_index_arrays_on_a_cpu_array_raise_type_error(fmt):
+    from spla._indexing.keys import host_key
+
+    A = fmt(np.eye(4))
+    with pytest.raises(TypeError, match=r"idx\.get\(\)"):
+        A[_FakeCupy([0, 2])]
+    with pytest.raises(TypeError, match=r"idx\.get\(\)"):
+        A[_FakeCupy([0, 2]), 1] = 5.0
+    key = host_key((_FakeCupy([0, 2]), slice(None), _FakeCupy([True])), "cuda")
+    assert type(key[0]) is np.ndarray and key[0].tolist() == [0, 2]
+    assert key[1] == slice(None) and key[2].tolist() == [True]
+    assert host_key(3, "cuda") == 3

@@ -343,6 +343,33 @@ def test_cupy_values_write_as_numpy_values(fmt, name):
     assert B.nnz == A.nnz
 
 
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("name", ["fancy rows", "row mask", "fancy columns", "points",
+                                  "2-D mask", "ix_", "rows and column slice"])
+@pytest.mark.gpu
+@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def test_cupy_index_arrays_read_and_write_as_numpy_ones(fmt, name):
+    """CuPy index arrays and masks (what a CuPy user holds) in reads and writes of a
+    GPU array give what the same NumPy keys give."""
+    import cupy
+
+    key = KEYS[name]
+    parts = key if isinstance(key, tuple) else (key,)
+    gkey = tuple(cupy.asarray(np.asarray(p)) if isinstance(p, (list, np.ndarray)) else p
+                 for p in parts)
+    gkey = gkey if isinstance(key, tuple) else gkey[0]
+    A = _make(fmt)
+    B = A.to_device("cuda")
+    expect, got = A[key], _host(B[gkey])
+    if isinstance(expect, spla.SparseArray):
+        np.testing.assert_array_equal(got.toarray(), expect.toarray())
+    else:
+        np.testing.assert_array_equal(np.asarray(got), expect)
+    A[key] = 9.0
+    B[gkey] = cupy.asarray(9.0)
+    np.testing.assert_array_equal(B.to_device("cpu").toarray(), A.toarray())
+
+
 @pytest.mark.parametrize("fmt", ["csr", "coo", "nm", "banded"])
 @pytest.mark.gpu
 @pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")

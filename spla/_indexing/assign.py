@@ -131,7 +131,7 @@ def assign(shape, dtype, key, x, write, zero, fmt=None, device="cpu"):
     the format's ``write`` and ``zero`` (see the module docstring; GPU values as
     ``host_values`` says)."""
     x = host_values(x, device)
-    k = normalize_key(key, shape, fmt)
+    k = normalize_key(key, shape, fmt, device)
     row, col = k.index
     if type(row) is int and type(col) is int:
         v = scalar_value(x, dtype)
@@ -273,7 +273,7 @@ def assign_coo(A, key, x, xp=None):
         out["result"] = coo_write(_Current(A, out), rows, cols,
                                   np.zeros(rows.size, A.dtype), False, xp)
 
-    assign(A.shape, A.dtype, key, x, write, zero, "coo")
+    assign(A.shape, A.dtype, key, x, write, zero, "coo", device=A.device)
     return out.get("result")
 
 
@@ -288,7 +288,7 @@ class _Current:
 
 
 def _assign_coo_1d(A, key, x, xp):
-    k = normalize_key(key, A.shape, "coo")
+    k = normalize_key(key, A.shape, "coo", A.device)
     (entry,) = k.index
     if type(entry) is int:
         v = scalar_value(x, A.dtype)
