@@ -118,13 +118,44 @@ def test_write_and_zero_entries_match_dense(data):
     got = sp.csr_array((d, i, p), shape=A.shape)
     np.testing.assert_array_equal(got.toarray(), expect)
     assert d.dtype == A.dtype
-    if k:
-        assert gpu.row_order(p, i, np)[0]  # rows come out sorted
+    if status == "inserted":
+        assert gpu.row_order(p, i, np)[0]  # the merge gives sorted rows
+    else:  # every target stored once: values scattered, the structure kept
+        assert i is A.indices and p is A.indptr
     d, i, p, _ = gpu.zero_entries(A.data, A.indices, A.indptr, A.shape, rows, cols, np)
     expect = ref.copy()
     expect[rows, cols] = 0
     np.testing.assert_array_equal(sp.csr_array((d, i, p), shape=A.shape).toarray(), expect)
     assert i.size == A.nnz  # nothing inserted
+
+
+@SETTINGS
+@given(data=st.data(), writable=st.booleans())
+def test_writes_to_stored_entries_scatter_the_values(data, writable):
+    """Targets that are all stored once take the short path (a scatter, no merge):
+    the values land in place when the storage is writable, in a copy otherwise; a
+    target stored twice (non-canonical storage) or absent takes the merge."""
+    A = data.draw(sst.csr_arrays(dtype=DTYPES, max_side=9))
+    S = _dense(A)
+    if A.nnz == 0:
+        return
+    entry_rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+    picks = np.array(data.draw(st.lists(st.integers(0, A.nnz - 1), min_size=1, max_size=6)))
+    rows, cols = entry_rows[picks].astype(np.int64), A.indices[picks].astype(np.int64)
+    values = np.arange(1, picks.size + 1).astype(A.dtype)
+    key = rows * A.shape[1] + cols
+    once = all(np.count_nonzero(entry_rows * A.shape[1] + A.indices == k) == 1 for k in key)
+    before = A.data.copy()
+    d, i, p, status = gpu.write_entries(A.data, A.indices, A.indptr, A.shape, rows, cols,
+                                        values, np, writable)
+    expect = S.copy()
+    expect[rows, cols] = values
+    np.testing.assert_array_equal(sp.csr_array((d, i, p), shape=A.shape).toarray(), expect)
+    assert status == ("values" if once else "inserted")
+    if once:
+        assert (d is A.data) == writable and i is A.indices and p is A.indptr
+        if not writable:
+            np.testing.assert_array_equal(A.data, before)
 
 
 @SETTINGS
