@@ -10,6 +10,7 @@ import inspect
 
 import scipy.sparse.linalg as sla
 
+from .._backends.cpu.transposed import prepare as prepare_transpose
 from . import _convert, _gpu
 from ._threads import solver_threads
 
@@ -18,6 +19,9 @@ __all__ = ["bicg", "bicgstab", "cgs", "gcrotmk", "gmres", "lgmres", "lsmr", "lsq
 
 _SQUARE = {"bicg", "bicgstab", "cgs", "gcrotmk", "gmres", "lgmres", "minres", "qmr", "tfqmr"}
 _PRECONDITIONERS = ("M", "M1", "M2")
+#: Solvers that make a transposed product per iteration: an spla ``A`` keeps the
+#: transpose of its storage for them from the start (``spla.set_transpose_cache``).
+_TRANSPOSED = {"bicg", "lsmr", "lsqr", "qmr"}
 
 _DOC = """{summary}
 
@@ -68,6 +72,8 @@ def _wrap(name, summary, example_args=""):
             _convert.check_square(A, name)
         spla_products = _convert.is_spla(A) or _convert.is_sparse_dask(A)
         op = _convert.operator(A)
+        if name in _TRANSPOSED and _convert.is_spla(A):
+            prepare_transpose(A)
         for key in _PRECONDITIONERS:
             if _convert.is_spla(kwargs.get(key)):
                 spla_products = True

@@ -30,6 +30,7 @@ from . import convert as convert_ops
 from . import elementwise as elementwise_ops
 from . import memory
 from . import reduce as reduce_ops
+from . import transposed as transposed_ops
 from . import values as values_ops
 from ..._kernels import values as values_kernels
 
@@ -209,19 +210,30 @@ _SCATTER_LANES = 4
 
 
 def _scatter_lanes(A):
+    """``(rows, nzs)`` of the lanes of a transposed product: blocks of whole rows
+    (so that the gather on the cached transpose, ``transposed.py``, can tell the
+    lanes apart by row and give the same bits)."""
     lanes = 1 if A.nnz < _SCATTER_PARALLEL_MIN_NNZ else _SCATTER_LANES
-    return merge_path_partition(A.indptr, lanes)
+    rows = row_blocks(A.indptr, lanes)
+    return rows, A.indptr[rows].astype(np.int64)
 
 
 @register("rmatvec", "csr", "cpu")
-def rmatvec(A, x):
-    """A.T @ x, scattering A's rows into one output buffer per lane."""
+def rmatvec(A, x, count=True):
+    """A.T @ x: a gather on the cached transpose when ``transposed.py``'s policy
+    keeps one (``count``: this product counts towards building it), else a
+    scatter of A's rows into one output buffer per lane."""
     out_dt = result_dtype(A.dtype, x.dtype)
     dt = compute_dtype(out_dt)
     data = _cast(A.data, dt)
     x = np.ascontiguousarray(x, dtype=dt)
     n = A.shape[1]
     rows, nzs = _scatter_lanes(A)
+    cached = transposed_ops.get(A, count=count) if A.nnz else None
+    if cached is not None:
+        y = np.empty(n, dtype=dt)
+        transposed_ops.rmatvec(cached, data, x, y, rows, _is_small(A))
+        return finish(y, out_dt)
     if rows.size == 2:
         lanes = np.zeros((1, n), dtype=dt)
         K.rmatvec_serial(A.indptr, A.indices, data, x, lanes, rows, nzs)
@@ -263,6 +275,11 @@ def rmatmat(A, X):
     data = _cast(A.data, dt)
     X = np.ascontiguousarray(X, dtype=dt)
     rows, nzs = _scatter_lanes(A)
+    cached = transposed_ops.get(A) if A.nnz else None
+    if cached is not None:
+        Y = np.empty((n, k), dtype=dt)
+        transposed_ops.rmatmat(cached, data, X, Y, rows, _is_small(A, k))
+        return finish(Y, out_dt)
     lanes = np.zeros((rows.size - 1, n, k), dtype=dt)
     with parallel_section():
         K.rmatmat(A.indptr, A.indices, data, X, lanes, rows, nzs)
@@ -591,7 +608,7 @@ def sum_(A, axis):
         with parallel_section():
             K.row_sums(A.indptr, _cast(A.data, dt), out, _accumulator_dtype(dt).type(0))
         return out
-    return rmatvec(A, np.ones(A.shape[0], dtype=dt))
+    return rmatvec(A, np.ones(A.shape[0], dtype=dt), count=False)
 
 
 @register("diagonal", "csr", "cpu")
