@@ -10,7 +10,7 @@ import inspect
 
 import scipy.sparse.linalg as sla
 
-from .._backends.cpu.transposed import prepare as prepare_transpose
+from .._backends.cpu import transposed
 from . import _convert, _gpu
 from ._threads import solver_threads
 
@@ -20,7 +20,7 @@ __all__ = ["bicg", "bicgstab", "cgs", "gcrotmk", "gmres", "lgmres", "lsmr", "lsq
 _SQUARE = {"bicg", "bicgstab", "cgs", "gcrotmk", "gmres", "lgmres", "minres", "qmr", "tfqmr"}
 _PRECONDITIONERS = ("M", "M1", "M2")
 #: Solvers that make a transposed product per iteration: an spla ``A`` keeps the
-#: transpose of its storage for them from the start (``spla.set_transpose_cache``).
+#: transpose of its storage for the solve (``spla.set_transpose_cache``).
 _TRANSPOSED = {"bicg", "lsmr", "lsqr", "qmr"}
 
 _DOC = """{summary}
@@ -72,14 +72,17 @@ def _wrap(name, summary, example_args=""):
             _convert.check_square(A, name)
         spla_products = _convert.is_spla(A) or _convert.is_sparse_dask(A)
         op = _convert.operator(A)
-        if name in _TRANSPOSED and _convert.is_spla(A):
-            prepare_transpose(A)
+        drop = name in _TRANSPOSED and _convert.is_spla(A) and transposed.prepare(A)
         for key in _PRECONDITIONERS:
             if _convert.is_spla(kwargs.get(key)):
                 spla_products = True
                 kwargs[key] = _convert.operator(kwargs[key], key)
-        with solver_threads(spla_products):
-            return scipy_fn(op, b, *args, **kwargs)
+        try:
+            with solver_threads(spla_products):
+                return scipy_fn(op, b, *args, **kwargs)
+        finally:
+            if drop:
+                transposed.release(A)
 
     solver.__signature__ = signature
     solver.__module__ = "spla.linalg"

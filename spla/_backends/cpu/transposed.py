@@ -1,30 +1,30 @@
 """The cached transpose of CSR storage, and the policy that builds it.
 
 ``A.T @ x`` of a CSR array (and ``A @ x`` of a CSC array, ``x @ A``, ``rmatvec``
-and ``rmatmat``) is a scatter through A's rows. On an array that makes many such
-products (the transposed products of ``lsqr``, ``lsmr``, ``bicg``, ``qmr``), spla
-keeps the structure of the transpose in the array's derived state (``A._derived``,
-forgotten on every write like every other derived entry) and runs a gather on it
-(``spla._kernels.transposed``). The values are not copied: they are read through
-a permutation, so writes into ``A.data`` in place are seen at once.
+and ``rmatmat``) is a scatter through A's rows, which does not scale with
+threads. With a transpose of the storage at hand (``t_indptr``, ``t_indices``,
+``t_data``: one parallel counting sort, about the cost of three products), the
+same product is a gather (``spla._kernels.transposed``) that gives the scatter's
+result bit for bit. It lives in the array's derived state (``A._derived``), and
+every write through spla forgets it like every other derived entry.
 
-Policy (``set_transpose_cache``):
+The transpose holds a copy of the values: a change made in place to the NumPy
+array ``A.data`` (``A.data *= 2``, or to the array ``A`` was built from) is not
+seen by a transposed product that reads a transpose built before it. SciPy's
+arrays see such changes, so by default spla keeps the transpose only while
+nothing but spla can change the values:
 
-- ``"auto"`` (default): the first transposed product of an array scatters; the
-  second builds the transpose (one parallel counting sort, about the cost of
-  three products) and every later one gathers. ``spla.linalg``'s solvers that
-  make transposed products ask for it before their first product.
-- ``"always"``: the first transposed product builds it.
-- ``"never"``: never built; cached ones are not used.
+- ``"solvers"`` (default): ``spla.linalg``'s solvers that make a transposed
+  product per iteration (``lsqr``, ``lsmr``, ``bicg``, ``qmr``) build it before
+  their first product and drop it when they return (unless it was there
+  before). Other transposed products scatter.
+- ``"auto"``: besides, the second transposed product of an array builds it and
+  it is kept until a write through spla or :func:`drop_transpose`. After
+  changing ``A.data`` in place, call ``drop_transpose(A)``.
+- ``"never"``: never built; a kept one is not used.
 
-Memory: ``t_indptr`` (n + 1 entries), ``t_indices`` and ``perm`` (one index
-each per stored entry, int32 where they fit): for a float64 CSR array with
-int32 indices, about as much again as ``A.indices`` and ``A.indptr`` plus 4
-bytes per entry, i.e. 2/3 of ``A.nbytes``. ``drop_transpose(A)`` frees it.
-
-Results are bit for bit those of the scatter (the gather sums each of the
-scatter's lanes in the same order), so a product gives the same bits before and
-after the cache is built, with any number of threads.
+Memory: ``t_indptr`` (n + 1 entries), ``t_indices`` and ``t_data`` (one each per
+stored entry): as much again as A's storage.
 """
 
 import threading
@@ -39,13 +39,13 @@ from . import convert as convert_ops
 __all__ = ["set_transpose_cache", "drop_transpose"]
 
 #: The key of the cached transpose in ``A._derived``; its value is
-#: ``(t_indptr, t_indices, perm, blocks)``.
+#: ``(t_indptr, t_indices, t_data, blocks)``.
 KEY = "transpose"
 #: The key of the count of transposed products made without the cache.
 COUNT_KEY = "transposed_products"
 
-_MODES = ("auto", "always", "never")
-_mode = "auto"
+_MODES = ("solvers", "auto", "never")
+_mode = "solvers"
 _lock = threading.Lock()
 #: Transposed products made before ``"auto"`` builds the cache.
 AUTO_AFTER = 1
@@ -57,13 +57,13 @@ def set_transpose_cache(mode):
 
     Parameters
     ----------
-    mode : {"auto", "always", "never"}
-        ``"auto"`` (the default): built on an array's second transposed product
-        (``A.T @ x``, ``x @ A``, ``A.rmatvec``; ``A @ x`` of a CSC array), or
-        before the first one by the ``spla.linalg`` solvers that make many
-        (``lsqr``, ``lsmr``, ``bicg``, ``qmr``). ``"always"``: built on the first.
-        ``"never"``: never built nor used (each transposed product scatters,
-        and no memory is added).
+    mode : {"solvers", "auto", "never"}
+        ``"solvers"`` (the default): only for the duration of a solve by the
+        ``spla.linalg`` solvers that make a transposed product per iteration
+        (``lsqr``, ``lsmr``, ``bicg``, ``qmr``). ``"auto"``: besides, an array's
+        second transposed product (``A.T @ x``, ``x @ A``, ``A.rmatvec``;
+        ``A @ x`` of a CSC array) builds it, and it is kept. ``"never"``: never
+        built nor used.
 
     Returns
     -------
@@ -72,19 +72,21 @@ def set_transpose_cache(mode):
 
     Notes
     -----
-    The transpose costs about ``A.indices`` and ``A.indptr`` again plus 4 bytes
-    per stored entry (8 with int64 indices); the values are not copied. It is
-    dropped by every write into the array, by :func:`drop_transpose`, and with
-    the array. Results are the same bits with or without it.
+    The transpose costs as much memory as the array's storage again. It is
+    dropped by every write through spla (indexing, ``setdiag``, assigning
+    ``A.data``, ...), by :func:`drop_transpose`, and with the array. It holds a
+    copy of the values: with ``"auto"``, a change made in place to the NumPy
+    array ``A.data`` is not seen until ``drop_transpose(A)``. Results are the
+    same bits with or without it.
 
     Examples
     --------
     >>> import spla
-    >>> previous = spla.set_transpose_cache("never")
+    >>> previous = spla.set_transpose_cache("auto")
     >>> previous
-    'auto'
+    'solvers'
     >>> spla.set_transpose_cache(previous)
-    'never'
+    'auto'
     """
     global _mode
     if mode not in _MODES:
@@ -99,18 +101,21 @@ def drop_transpose(A):
     returns the number of bytes released (0 when none was kept).
 
     The next transposed products follow :func:`set_transpose_cache`'s mode as
-    for a new array (in ``"auto"``: the second one builds it again).
+    for a new array (with ``"auto"``: the second one builds it again). Call it
+    after changing ``A.data`` in place when the mode is ``"auto"``.
 
     Examples
     --------
     >>> import numpy as np, spla
     >>> A = spla.random_array((300, 200), density=0.05, rng=0, format="csr")
     >>> x = np.ones(300)
+    >>> previous = spla.set_transpose_cache("auto")
     >>> y1, y2 = A.T @ x, A.T @ x        # the second product builds the transpose
     >>> spla.drop_transpose(A) > 0
     True
     >>> spla.drop_transpose(A)
     0
+    >>> _ = spla.set_transpose_cache(previous)
     """
     derived = getattr(A, "_derived", None)
     if derived is None:
@@ -124,16 +129,13 @@ def drop_transpose(A):
 
 
 def _build(A):
-    """The transpose's structure of CSR storage ``A``: ``(t_indptr, t_indices,
-    perm, blocks)``, ``perm[q]`` the position in A of the q-th transposed entry."""
+    """The transpose of CSR storage ``A``: ``(t_indptr, t_indices, t_data, blocks)``."""
     m, n = A.shape
     nnz = int(A.indptr[-1])
-    pos_dtype = np.int32 if nnz <= np.iinfo(np.int32).max else np.int64
-    positions = np.arange(nnz, dtype=pos_dtype)
-    perm, t_indices, t_indptr, _ = convert_ops.transpose(positions, A.indices[:nnz], A.indptr,
-                                                         (m, n))
+    t_data, t_indices, t_indptr, _ = convert_ops.transpose(A.data[:nnz], A.indices[:nnz],
+                                                           A.indptr, (m, n))
     blocks = row_blocks(t_indptr, num_chunks(n, nnz))
-    return t_indptr, t_indices, perm, blocks
+    return t_indptr, t_indices, t_data, blocks
 
 
 def get(A, want=False, count=True):
@@ -147,7 +149,9 @@ def get(A, want=False, count=True):
     cached = derived.get(KEY)
     if cached is not None or not (want or count):
         return cached
-    if not want and _mode == "auto":
+    if not want and _mode == "solvers":
+        return None
+    if not want:  # "auto"
         count = derived.get(COUNT_KEY) or 0
         if count < AUTO_AFTER:
             derived[COUNT_KEY] = count + 1
@@ -158,37 +162,50 @@ def get(A, want=False, count=True):
 
 
 def prepare(A):
-    """Build the cached transpose of spla array ``A`` now (CSR or CSC storage on
-    the CPU, mode not ``"never"``): for solvers that will make many transposed
-    products. Anything else is left alone."""
+    """Build the cached transpose of spla array ``A`` now, for a solver that will
+    make many transposed products (CSR or CSC storage on the CPU, mode not
+    ``"never"``); anything else is left alone. Returns True when the solver
+    should drop it when it returns (it was built here, and the mode is
+    ``"solvers"``)."""
     if _mode == "never" or getattr(A, "format", None) not in ("csr", "csc"):
-        return
-    if A.device != "cpu" or A.ndim != 2:
-        return
+        return False
+    if A.device != "cpu" or A.ndim != 2 or A.nnz == 0:
+        return False
     major = A._major()
+    if major._derived.get(KEY) is not None:
+        return False
     get(major, want=True)
+    return _mode == "solvers"
 
 
 def rmatvec(cached, data, x, y, bounds, small):
-    """y = A.T @ x through the cached transpose (``data``, ``x``, ``y`` in the
-    compute dtype, ``bounds`` the scatter's lanes)."""
-    t_indptr, t_indices, perm, blocks = cached
+    """y = A.T @ x through the cached transpose (``x``, ``y`` in the compute dtype,
+    ``data`` A's values cast to it, ``bounds`` the scatter's lanes)."""
+    t_indptr, t_indices, t_data, blocks = cached
+    t_data = t_data if t_data.dtype == data.dtype else t_data.astype(data.dtype)
     zero = y.dtype.type(0)
     if small:
-        TK.gather_lanes_serial(t_indptr, t_indices, perm, data, x, y, bounds, blocks, zero)
+        TK.gather_lanes_serial(t_indptr, t_indices, t_data, x, y, bounds, blocks, zero)
     else:
         with parallel_section():
-            TK.gather_lanes(t_indptr, t_indices, perm, data, x, y, bounds, blocks, zero)
+            TK.gather_lanes(t_indptr, t_indices, t_data, x, y, bounds, blocks, zero)
     return y
 
 
 def rmatmat(cached, data, X, Y, bounds, small):
     """Y = A.T @ X through the cached transpose (X C-contiguous, compute dtype)."""
-    t_indptr, t_indices, perm, blocks = cached
+    t_indptr, t_indices, t_data, blocks = cached
+    t_data = t_data if t_data.dtype == data.dtype else t_data.astype(data.dtype)
     zero = Y.dtype.type(0)
     if small:
-        TK.gather_lanes_mat_serial(t_indptr, t_indices, perm, data, X, Y, bounds, blocks, zero)
+        TK.gather_lanes_mat_serial(t_indptr, t_indices, t_data, X, Y, bounds, blocks, zero)
     else:
         with parallel_section():
-            TK.gather_lanes_mat(t_indptr, t_indices, perm, data, X, Y, bounds, blocks, zero)
+            TK.gather_lanes_mat(t_indptr, t_indices, t_data, X, Y, bounds, blocks, zero)
     return Y
+
+
+def release(A):
+    """Drop the cached transpose of spla array ``A`` (a solver's, when it returns)."""
+    if getattr(A, "format", None) in ("csr", "csc"):
+        drop_transpose(A)
