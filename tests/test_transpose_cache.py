@@ -115,9 +115,9 @@ def _big(kind, rng):
 
 @pytest.mark.parametrize("kind", ["stencil", "random", "complex", "dense row", "duplicates"])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_parallel_lanes_same_bits_before_and_after(kind, threads):
-    """Above the parallel size (4 lanes): the first product scatters, the second
-    builds the cache, and every product has the same bits, with 1 or 2 threads."""
+def test_large_same_bits_before_and_after(kind, threads):
+    """Above the parallel size: the first product scatters, the second builds the
+    cache, and every product has the same bits, with 1 or 2 threads."""
     rng = np.random.default_rng(3)
     S = _big(kind, rng)
     if isinstance(S, tuple):

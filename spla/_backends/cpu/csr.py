@@ -204,9 +204,12 @@ def matmat(A, X):
 
 #: Output lanes of a large transposed product. Fixed, not the thread count, so
 #: that the order of additions, and the result bits, are the same with any
-#: number of threads; four lanes keep the extra memory (4 outputs) and the final
-#: reduction small next to the scatter itself.
-_SCATTER_LANES = 4
+#: number of threads. One: the scatter did not scale (n = 1e6 Laplacian, 2
+#: vCPUs: 4 lanes on 2 threads 5.7 ms, on 1 thread 6.7 ms, SciPy's loop 5.5 ms),
+#: and in one lane it adds in A's row order, as SciPy does, which the gather on
+#: the cached transpose (``transposed.py``, used only with one lane) repeats bit
+#: for bit. The lane windows below serve any other value.
+_SCATTER_LANES = 1
 
 
 def _scatter_lanes(A):
@@ -229,10 +232,10 @@ def rmatvec(A, x, count=True):
     x = np.ascontiguousarray(x, dtype=dt)
     n = A.shape[1]
     rows, nzs = _scatter_lanes(A)
-    cached = transposed_ops.get(A, count=count) if A.nnz else None
-    if cached is not None:
+    cached = transposed_ops.get(A, count=count) if A.nnz and rows.size == 2 else None
+    if cached is not None:  # one lane: the gather gives the scatter's bits
         y = np.empty(n, dtype=dt)
-        transposed_ops.rmatvec(cached, data, x, y, rows, _is_small(A))
+        transposed_ops.rmatvec(cached, data, x, y, _is_small(A))
         return finish(y, out_dt)
     if rows.size == 2:
         lanes = np.zeros((1, n), dtype=dt)
@@ -275,10 +278,10 @@ def rmatmat(A, X):
     data = _cast(A.data, dt)
     X = np.ascontiguousarray(X, dtype=dt)
     rows, nzs = _scatter_lanes(A)
-    cached = transposed_ops.get(A) if A.nnz else None
-    if cached is not None:
+    cached = transposed_ops.get(A) if A.nnz and rows.size == 2 else None
+    if cached is not None:  # one lane: the gather gives the scatter's bits
         Y = np.empty((n, k), dtype=dt)
-        transposed_ops.rmatmat(cached, data, X, Y, rows, _is_small(A, k))
+        transposed_ops.rmatmat(cached, data, X, Y, _is_small(A, k))
         return finish(Y, out_dt)
     lanes = np.zeros((rows.size - 1, n, k), dtype=dt)
     with parallel_section():

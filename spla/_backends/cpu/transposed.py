@@ -25,6 +25,9 @@ nothing but spla can change the values:
 
 Memory: ``t_indptr`` (n + 1 entries), ``t_indices`` and ``t_data`` (one each per
 stored entry): as much again as A's storage.
+
+Results are bit for bit those of the scatter (one lane, A's row order, as
+SciPy's loop), so a product gives the same bits with or without the transpose.
 """
 
 import threading
@@ -178,30 +181,30 @@ def prepare(A):
     return _mode == "solvers"
 
 
-def rmatvec(cached, data, x, y, bounds, small):
+def rmatvec(cached, data, x, y, small):
     """y = A.T @ x through the cached transpose (``x``, ``y`` in the compute dtype,
-    ``data`` A's values cast to it, ``bounds`` the scatter's lanes)."""
+    ``data`` A's values cast to it)."""
     t_indptr, t_indices, t_data, blocks = cached
     t_data = t_data if t_data.dtype == data.dtype else t_data.astype(data.dtype)
     zero = y.dtype.type(0)
     if small:
-        TK.gather_lanes_serial(t_indptr, t_indices, t_data, x, y, bounds, blocks, zero)
+        TK.gather_serial(t_indptr, t_indices, t_data, x, y, blocks, zero)
     else:
         with parallel_section():
-            TK.gather_lanes(t_indptr, t_indices, t_data, x, y, bounds, blocks, zero)
+            TK.gather(t_indptr, t_indices, t_data, x, y, blocks, zero)
     return y
 
 
-def rmatmat(cached, data, X, Y, bounds, small):
+def rmatmat(cached, data, X, Y, small):
     """Y = A.T @ X through the cached transpose (X C-contiguous, compute dtype)."""
     t_indptr, t_indices, t_data, blocks = cached
     t_data = t_data if t_data.dtype == data.dtype else t_data.astype(data.dtype)
     zero = Y.dtype.type(0)
     if small:
-        TK.gather_lanes_mat_serial(t_indptr, t_indices, t_data, X, Y, bounds, blocks, zero)
+        TK.gather_mat_serial(t_indptr, t_indices, t_data, X, Y, blocks, zero)
     else:
         with parallel_section():
-            TK.gather_lanes_mat(t_indptr, t_indices, t_data, X, Y, bounds, blocks, zero)
+            TK.gather_mat(t_indptr, t_indices, t_data, X, Y, blocks, zero)
     return Y
 
 
