@@ -15,14 +15,19 @@ def main():
     row, col, val = C.row[order], C.col[order], C.data[order]
     del C
     BIG = 1 << 62
+    saved = convert.BUCKET_MIN_NNZ
     def old():
         convert.BUCKET_MIN_NNZ = BIG
         try:
             return spla.csr_array((val, (row, col)), shape=shape)
         finally:
-            convert.BUCKET_MIN_NNZ = 1 << 21
+            convert.BUCKET_MIN_NNZ = saved
     def new():
-        return spla.csr_array((val, (row, col)), shape=shape)
+        convert.BUCKET_MIN_NNZ = 1 << 21  # the bucket path (off by default since session 13)
+        try:
+            return spla.csr_array((val, (row, col)), shape=shape)
+        finally:
+            convert.BUCKET_MIN_NNZ = saved
     def scipy_():
         return sp.coo_array((val, (row, col)), shape=shape).tocsr()
     a, b = old(), new()

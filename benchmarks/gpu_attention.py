@@ -11,12 +11,30 @@ and 128; sliding windows w = 256 and 1024 (``|i - j| <= w / 2``), global + local
 float16 and bfloat16; forward, and forward + backward. Every spla output is
 checked against flex_attention's before it is timed.
 
-One mask function serves every pattern (its parameters are tensors filled in
-place), so ``torch.compile`` builds flex_attention once per dtype and head
-dimension instead of once per pattern: the default grid (``_grid``) keeps the run
-within a few minutes; ``SPLA_BENCH_ATTENTION=full`` times every combination, and
-rows past ``SPLA_BENCH_ATTENTION_BUDGET_S`` seconds (300 by default, counted from the
-start of the suite) are reported as skipped.
+flex_attention's mask: by default one ``mask_mod`` per pattern kind and causality
+(``_mask_mod``), written with Python constants as a flex user writes it, so
+``torch.compile`` specialises flex's kernels to each pattern (compiled once per
+pattern, dtype and head dimension). ``SPLA_BENCH_FLEX_MASK=shared`` uses instead
+the earlier single mask function of every pattern (parameters in 0-d tensors set in
+place: compiled once per dtype and head dimension, but each mask evaluation reads
+the tensors and evaluates every pattern's terms), and ``both`` times the two
+(``flex`` per pattern, ``flex_shared``). The per-pattern masks raise torch._dynamo's
+recompile limits, which 8 masks x dtypes exceed.
+
+Passes: ``fwd``; ``fwd+bwd`` (forward and ``.backward``); ``bwd``, the backward
+alone (``_backward_alone``): median(forward + backward) minus median(forward on
+inputs that require gradients), alternated in one run, and also
+``torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)`` on a kept graph
+where the contender allows it (spla: ``sparse_attention_torch``'s backward, i.e.
+its ``attention_tc_bwd.cu`` kernels; flex: its compiled backward; SDPA:
+FlashAttention's/cuDNN's). spla's gradients are checked against flex's first. float32 forward rows also time
+``precision="tf32"`` (``spla_tf32``, the tensor-core TF32 kernel) beside the exact one.
+
+The default grid (``_grid``) keeps the run within about five minutes on an H200;
+``SPLA_BENCH_ATTENTION=full`` times every combination, ``SPLA_BENCH_ATTENTION=quick``
+a few rows at sequence length ``SPLA_BENCH_ATTENTION_L`` (a smoke test), and rows
+past ``SPLA_BENCH_ATTENTION_BUDGET_S`` seconds (300 by default, counted from the start
+of the suite) are reported as skipped.
 """
 
 import os
@@ -26,13 +44,18 @@ import numpy as np
 
 from .gpu import time_gpu
 
-L, H, B = 16384, 16, 1
+L = int(os.environ.get("SPLA_BENCH_ATTENTION_L", "16384"))
+H, B = 16, 1
 PATTERNS = ("local256", "local1024", "global_local256", "strided128")
 
 
 def _grid():
     """(pattern, causal, d, dtype, pass) tuples timed by default or with ``full``."""
-    full = os.environ.get("SPLA_BENCH_ATTENTION", "") == "full"
+    mode = os.environ.get("SPLA_BENCH_ATTENTION", "")
+    if mode == "quick":
+        return [("local256", False, 64, "float32", "fwd"), ("local256", True, 64, "bfloat16", "bwd"),
+                ("local256", True, 64, "bfloat16", "fwd+bwd"), ("local256", True, 64, "bfloat16", "fwd")]
+    full = mode == "full"
     rows = []
     for d in (64, 128):
         for dtype in ("float16", "bfloat16"):
@@ -44,6 +67,7 @@ def _grid():
                         rows.append((pattern, causal, d, dtype, "fwd"))
                     if bwd:
                         rows.append((pattern, causal, d, dtype, "fwd+bwd"))
+                        rows.append((pattern, causal, d, dtype, "bwd"))
     for pattern in ("local256", "local1024"):
         rows.append((pattern, False, 64, "float32", "fwd"))
     return rows
@@ -61,8 +85,56 @@ def _spla_pattern(name, causal):
     return at.block_pattern(P, causal=causal)
 
 
+def _mask_mod(name, causal):
+    """flex_attention's mask_mod for one pattern, as a flex user writes it: the
+    pattern's own test with Python constants (no tensors, no other pattern's terms)."""
+    if name.startswith("local"):
+        half = int(name[5:]) // 2
+        if causal:
+            def mask_mod(b, h, q, kv):
+                return (kv <= q) & (q - kv <= half)
+        else:
+            def mask_mod(b, h, q, kv):
+                return (q - kv).abs() <= half
+    elif name.startswith("global_local"):
+        half, nglob = int(name[12:]) // 2, 64
+        if causal:
+            def mask_mod(b, h, q, kv):
+                return (kv <= q) & ((q - kv <= half) | (q < nglob) | (kv < nglob))
+        else:
+            def mask_mod(b, h, q, kv):
+                return ((q - kv).abs() <= half) | (q < nglob) | (kv < nglob)
+    else:
+        stride = int(name[7:])
+        if causal:
+            def mask_mod(b, h, q, kv):
+                return (kv <= q) & (kv % stride == 0)
+        else:
+            def mask_mod(b, h, q, kv):
+                return kv % stride == 0
+    mask_mod.__name__ = f"mask_{name}{'_causal' if causal else ''}"
+    return mask_mod
+
+
+def _per_pattern_block_mask(name, causal):
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    return create_block_mask(_mask_mod(name, causal), None, None, L, L, device="cuda")
+
+
+def _raise_recompile_limits(torch, n):
+    """Let torch.compile keep ``n`` specialisations of flex_attention (one per mask
+    function; the default limit, 8, would fall back to eager flex_attention)."""
+    cfg = torch._dynamo.config
+    for attr in ("cache_size_limit", "recompile_limit", "accumulated_cache_size_limit",
+                 "accumulated_recompile_limit"):
+        if hasattr(cfg, attr):
+            setattr(cfg, attr, max(getattr(cfg, attr), n))
+
+
 class _FlexMask:
-    """One mask_mod for every pattern; its parameters are 0-d tensors set in place."""
+    """One mask_mod for every pattern; its parameters are 0-d tensors set in place
+    (``SPLA_BENCH_FLEX_MASK=shared`` or ``both``)."""
 
     def __init__(self, torch):
         dev = "cuda"
@@ -105,6 +177,77 @@ class _FlexMask:
         return create_block_mask(self.mask_mod, None, None, L, L, device="cuda")
 
 
+def _flex_modes():
+    mode = os.environ.get("SPLA_BENCH_FLEX_MASK", "per_pattern")
+    if mode not in ("per_pattern", "shared", "both"):
+        raise ValueError(f"SPLA_BENCH_FLEX_MASK={mode!r}: choose per_pattern, shared or both")
+    return {"per_pattern": ("flex",), "shared": ("flex_shared",), "both": ("flex", "flex_shared")}[mode]
+
+
+def _rel(a, b):
+    return float((a.float() - b.float()).norm() / b.float().norm())
+
+
+def _backward_alone(torch, F, sa, q, k, v, dout, bp, causal, flex, flexes, repeat, row):
+    """Seconds of each contender's backward alone, two ways (both recorded in ``row``):
+
+    1. ``fwd+bwd`` minus ``fwd``, timed alternately in one run, where ``fwd`` is the
+       forward on inputs that require gradients (the forward of a training step, which
+       saves what the backward needs). This is the figure returned (``<c>_ms``).
+    2. ``torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)`` on a graph kept
+       from one forward (``<c>_grad_ms``), for each contender where it runs (a compiled
+       backward with donated buffers refuses ``retain_graph``: reported, not hidden).
+
+    spla's gradients are compared with flex_attention's first (a fresh forward each).
+    """
+    qg, kg, vg = (x.detach().clone().requires_grad_() for x in (q, k, v))
+    fwds = {"spla": lambda: sa.torch_sparse_attention(qg, kg, vg, bp)}
+    for fk, bm in flexes.items():
+        fwds[fk] = (lambda bm: lambda: flex(qg, kg, vg, block_mask=bm))(bm)
+    fwds["sdpa_dense"] = lambda: F.scaled_dot_product_attention(qg, kg, vg, is_causal=causal)
+    ref_kind = next(iter(flexes), None)
+    if ref_kind is not None:
+        try:
+            mine = torch.autograd.grad(fwds["spla"](), (qg, kg, vg), dout)
+            theirs = torch.autograd.grad(fwds[ref_kind](), (qg, kg, vg), dout)
+            for nm, a, b in zip("qkv", mine, theirs):
+                row[f"rel_err_d{nm}_vs_flex"] = _rel(a, b)
+            del mine, theirs
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            row["grad_check_error"] = f"{type(exc).__name__}: {exc}"[:300]
+
+    def step(fwd):
+        return lambda: fwd().backward(dout)
+
+    contenders = {}
+    for c, fwd in fwds.items():
+        contenders[f"{c}:fwd"] = fwd
+        contenders[f"{c}:fwd+bwd"] = step(fwd)
+    both = time_gpu(contenders, repeat=repeat, inner=3, warmup=2)
+    row["bwd_method"] = "median(fwd+bwd) - median(fwd), alternated in one run"
+    t = {}
+    for c in fwds:
+        fb, f = both[f"{c}:fwd+bwd"], both[f"{c}:fwd"]
+        row[f"{c}_fwd_ms"] = f["median"] * 1e3
+        row[f"{c}_fwdbwd_ms"] = fb["median"] * 1e3
+        t[c] = {"median": fb["median"] - f["median"], "min": fb["min"] - f["min"]}
+    grads = {}
+    for c, fwd in fwds.items():
+        try:
+            out = fwd()
+            g = (lambda out: lambda: torch.autograd.grad(out, (qg, kg, vg), dout, retain_graph=True))(out)
+            g()
+            g()
+            grads[c] = g
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            row[f"{c}_grad_error"] = f"{type(exc).__name__}: {exc}"[:200]
+    if grads:
+        for c, v_ in time_gpu(grads, repeat=repeat, inner=3, warmup=1).items():
+            row[f"{c}_grad_ms"] = v_["median"] * 1e3
+    del grads, contenders
+    return t
+
+
 def attention_suite(repeat, report):
     import cupy
     import torch
@@ -113,20 +256,31 @@ def attention_suite(repeat, report):
 
     from spla_cuda import attention as sa
 
-    flex = torch.compile(flex_attention, dynamic=False)
-    masks = _FlexMask(torch)
-    patterns, block_masks = {}, {}
     rows = _grid()
+    flex_kinds = _flex_modes()
+    _raise_recompile_limits(torch, 256)
+    flex = torch.compile(flex_attention, dynamic=False)
+    shared = _FlexMask(torch) if "flex_shared" in flex_kinds else None
+    patterns, block_masks = {}, {}
     t_build = time.perf_counter()
     for (pname, causal, *_rest) in rows:
         if (pname, causal) not in patterns:
             t0 = time.perf_counter()
             patterns[(pname, causal)] = _spla_pattern(pname, causal)
-            block_masks[(pname, causal)] = masks.block_mask(pname, causal)
+            t1 = time.perf_counter()
+            bms = {}
+            if "flex" in flex_kinds:
+                bms["flex"] = _per_pattern_block_mask(pname, causal)
+            if shared is not None:
+                bms["flex_shared"] = shared.block_mask(pname, causal)
+            block_masks[(pname, causal)] = bms
             bp = patterns[(pname, causal)]
             print(f"  pattern {pname}{' causal' if causal else ''}: {bp!r}, tile density "
-                  f"{bp.tile_density():.2f}, built in {time.perf_counter() - t0:.1f} s", flush=True)
+                  f"{bp.tile_density():.2f}, spla's built in {t1 - t0:.1f} s, flex's block "
+                  f"mask(s) in {time.perf_counter() - t1:.1f} s", flush=True)
     report["attention_pattern_build_s"] = time.perf_counter() - t_build
+    report["attention_flex_mask"] = list(flex_kinds)
+    report["attention_shape"] = {"B": B, "H": H, "L": L}
     gen = torch.Generator(device="cuda").manual_seed(0)
     tensors = {}
     budget = float(os.environ.get("SPLA_BENCH_ATTENTION_BUDGET_S", "300"))
@@ -136,6 +290,7 @@ def attention_suite(repeat, report):
                 {"pattern": pname, "causal": causal, "d": d, "dtype": dtype, "pass": which,
                  "error": f"skipped: the suite's time budget ({budget:.0f} s) is spent"})
             continue
+        t_row = time.perf_counter()
         tdt = getattr(torch, dtype)
         if (d, dtype) not in tensors:
             tensors.clear()
@@ -143,8 +298,9 @@ def attention_suite(repeat, report):
             tensors[(d, dtype)] = [torch.randn((B, H, L, d), device="cuda", dtype=tdt, generator=gen)
                                    for _ in range(4)]
         q, k, v, dout = tensors[(d, dtype)]
-        bp, bm = patterns[(pname, causal)], block_masks[(pname, causal)]
-        masks.set(pname, causal)
+        bp, bms = patterns[(pname, causal)], block_masks[(pname, causal)]
+        if shared is not None:
+            shared.set(pname, causal)
         row = {"pattern": pname, "causal": causal, "d": d, "dtype": dtype, "pass": which,
                "tiles": bp.ntiles, "full_tiles": bp.nfull, "tile_density": bp.tile_density(),
                "nnz_per_head": bp.nnz}
@@ -155,74 +311,115 @@ def attention_suite(repeat, report):
             print(f"  {pname} causal={causal} d={d} {dtype} {which}: FAILED {row['error']}", flush=True)
             report.setdefault("attention", []).append(row)
             continue
-        flex_ok = True
-        try:
-            ref = flex(q, k, v, block_mask=bm)
-            row["rel_err_vs_flex"] = float((got.float() - ref.float()).norm() / ref.float().norm())
-            del ref
-        except Exception as exc:  # noqa: BLE001 - reported, spla and SDPA still timed
-            flex_ok = False
-            row["flex_error"] = f"{type(exc).__name__}: {exc}"[:300]
-            print(f"  flex_attention failed: {row['flex_error']}", flush=True)
+        flexes = {}
+        for fk in flex_kinds:
+            try:
+                ref = flex(q, k, v, block_mask=bms[fk])
+                row[f"rel_err_vs_{fk}"] = _rel(got, ref)
+                flexes[fk] = bms[fk]
+                del ref
+            except Exception as exc:  # noqa: BLE001 - reported, spla and SDPA still timed
+                row[f"{fk}_error"] = f"{type(exc).__name__}: {exc}"[:300]
+                print(f"  {fk} failed: {row[f'{fk}_error']}", flush=True)
+        if "rel_err_vs_flex" not in row and "rel_err_vs_flex_shared" in row:
+            row["rel_err_vs_flex"] = row["rel_err_vs_flex_shared"]
         del got
+
+        def flex_call(bm):
+            return lambda: flex(q, k, v, block_mask=bm)
+
         if which == "fwd":
-            contenders = {
-                "spla": lambda: sa.forward(q, k, v, bp),
-                "flex": lambda: flex(q, k, v, block_mask=bm),
-                "sdpa_dense": lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal),
-            }
+            contenders = {"spla": lambda: sa.forward(q, k, v, bp)}
+            contenders.update({fk: flex_call(bm) for fk, bm in flexes.items()})
+            contenders["sdpa_dense"] = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)
             if d == 64 and dtype != "float32":
                 # the 2-warp variant (attention_tc2.cu), checked against the default first
                 try:
                     alt = sa.forward(q, k, v, bp, variant="tc2")[0]
                     main = sa.forward(q, k, v, bp)[0]
-                    row["tc2_rel_err_vs_tc"] = float((alt.float() - main.float()).norm()
-                                                     / main.float().norm())
+                    row["tc2_rel_err_vs_tc"] = _rel(alt, main)
                     contenders["spla_tc2"] = lambda: sa.forward(q, k, v, bp, variant="tc2")
                     del alt, main
                 except Exception as exc:  # noqa: BLE001 - reported, not hidden
                     row["tc2_error"] = f"{type(exc).__name__}: {exc}"[:300]
-        else:
+            if dtype == "float32":
+                # the TF32 tensor-core forward (precision="tf32"), checked against the exact one
+                try:
+                    alt = sa.forward(q, k, v, bp, precision="tf32")[0]
+                    main = sa.forward(q, k, v, bp)[0]
+                    row["tf32_rel_err_vs_exact"] = _rel(alt, main)
+                    contenders["spla_tf32"] = lambda: sa.forward(q, k, v, bp, precision="tf32")
+                    del alt, main
+                except Exception as exc:  # noqa: BLE001 - reported, not hidden
+                    row["tf32_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        elif which == "fwd+bwd":
             qg, kg, vg = (x.detach().clone().requires_grad_() for x in (q, k, v))
 
             def spla_step():
                 sa.torch_sparse_attention(qg, kg, vg, bp).backward(dout)
 
-            def flex_step():
-                flex(qg, kg, vg, block_mask=bm).backward(dout)
+            def flex_step(bm):
+                return lambda: flex(qg, kg, vg, block_mask=bm).backward(dout)
 
             def sdpa_step():
                 F.scaled_dot_product_attention(qg, kg, vg, is_causal=causal).backward(dout)
 
-            contenders = {"spla": spla_step, "flex": flex_step, "sdpa_dense": sdpa_step}
-        if not flex_ok:
-            del contenders["flex"]
+            contenders = {"spla": spla_step}
+            contenders.update({fk: flex_step(bm) for fk, bm in flexes.items()})
+            contenders["sdpa_dense"] = sdpa_step
+        else:
+            contenders = None
         try:
-            t = time_gpu(contenders, repeat=repeat, inner=3, warmup=2)
+            if which == "bwd":
+                t = _backward_alone(torch, F, sa, q, k, v, dout, bp, causal, flex, flexes, repeat, row)
+            else:
+                t = time_gpu(contenders, repeat=repeat, inner=3, warmup=2)
         except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
             row["error"] = f"{type(exc).__name__}: {exc}"[:300]
             print(f"  {pname} causal={causal} d={d} {dtype} {which}: FAILED {row['error']}", flush=True)
             report.setdefault("attention", []).append(row)
             continue
         row["times"] = t
-        for c, v in t.items():
-            row[f"{c}_ms"] = v["median"] * 1e3
-        row["speedup_vs_flex"] = (t["flex"]["median"] / t["spla"]["median"]) if "flex" in t else float("nan")
+        for c, v_ in t.items():
+            row[f"{c}_ms"] = v_["median"] * 1e3
+        fbase = "flex" if "flex" in t else ("flex_shared" if "flex_shared" in t else None)
+        row["flex_baseline"] = fbase
+        row["speedup_vs_flex"] = (t[fbase]["median"] / t["spla"]["median"]) if fbase else float("nan")
+        if "flex_shared" in t:
+            row["speedup_vs_flex_shared"] = t["flex_shared"]["median"] / t["spla"]["median"]
         row["speedup_vs_sdpa"] = t["sdpa_dense"]["median"] / t["spla"]["median"]
-        if "spla_tc2" in t and "flex" in t:
-            row["tc2_speedup_vs_flex"] = t["flex"]["median"] / t["spla_tc2"]["median"]
+        if "spla_tc2" in t and fbase:
+            row["tc2_speedup_vs_flex"] = t[fbase]["median"] / t["spla_tc2"]["median"]
+        if "spla_tf32" in t and fbase:
+            row["tf32_speedup_vs_flex"] = t[fbase]["median"] / t["spla_tf32"]["median"]
         if which == "fwd":
             # visited tiles' tensor-core work: 2 products of 64 x 64 x d per (head, tile)
             flops = 4 * 64 * 64 * d * bp.ntiles * B * H
             row["spla_TFLOPs_visited"] = flops / t["spla"]["median"] / 1e12
+        row["row_s"] = time.perf_counter() - t_row
         report.setdefault("attention", []).append(row)
+        extra = ""
+        if "flex_shared_ms" in row and fbase == "flex":
+            extra += f"; flex shared mask {row['flex_shared_ms']:.3f} ms"
+        if "spla_tc2_ms" in row:
+            extra += f"; tc2 {row['spla_tc2_ms']:.3f} ms"
+        if "spla_tf32_ms" in row:
+            extra += (f"; tf32 {row['spla_tf32_ms']:.3f} ms "
+                      f"(err vs exact {row.get('tf32_rel_err_vs_exact', float('nan')):.1e})")
+        if "rel_err_dq_vs_flex" in row:
+            extra += "; grad err vs flex " + "/".join(f"{row[f'rel_err_d{c}_vs_flex']:.1e}" for c in "qkv")
+        if which == "bwd":
+            extra += "; autograd.grad on a kept graph: " + ", ".join(
+                f"{c} {row[f'{c}_grad_ms']:.3f} ms" if f"{c}_grad_ms" in row else f"{c} failed"
+                for c in t)
         print(f"  {pname:16s} causal={int(causal)} d={d:3d} {dtype:8s} {which:7s}: spla "
-              f"{row['spla_ms']:.3f} ms, flex {row.get('flex_ms', float('nan')):.3f} ms, dense SDPA "
+              f"{row['spla_ms']:.3f} ms, flex {row.get(f'{fbase}_ms', float('nan')):.3f} ms, dense SDPA "
               f"{row['sdpa_dense_ms']:.3f} ms; x{row['speedup_vs_flex']:.2f} vs flex "
-              f"(err vs flex {row.get('rel_err_vs_flex', float('nan')):.1e})"
-              + (f"; tc2 {row['spla_tc2_ms']:.3f} ms" if "spla_tc2_ms" in row else ""), flush=True)
+              f"(err vs flex {row.get('rel_err_vs_flex', float('nan')):.1e}){extra} "
+              f"[{row['row_s']:.1f} s]", flush=True)
     tensors.clear()
-    _full_tile_rate(report, repeat, budget, t_build)
+    if os.environ.get("SPLA_BENCH_ATTENTION", "") != "quick":
+        _full_tile_rate(report, repeat, budget, t_build)
     cupy.get_default_memory_pool().free_all_blocks()
     torch.cuda.empty_cache()
 
@@ -287,21 +484,47 @@ def markdown(report):
     rows = report.get("attention") or []
     if not rows and not report.get("attention_full_tiles"):
         return []
-    lines = ["", f"## Block-sparse attention (B = {B}, H = {H}, L = {L:,}; ms, CUDA-event medians)", "",
-             "| pattern | causal | d | dtype | pass | spla | flex_attention | dense SDPA | vs flex | vs SDPA | tiles (full) | err vs flex | spla tc2 variant |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    shape = report.get("attention_shape", {"B": B, "H": H, "L": L})
+    kinds = report.get("attention_flex_mask", ["flex_shared"])
+    lines = ["", f"## Block-sparse attention (B = {shape['B']}, H = {shape['H']}, L = {shape['L']:,}; "
+             "ms, CUDA-event medians)", "",
+             "flex_attention's mask: " + (" and ".join(
+                 {"flex": "one mask_mod per pattern (Python constants)",
+                  "flex_shared": "one shared mask_mod (0-d tensor parameters)"}[k] for k in kinds))
+             + "; `vs flex` divides by the first. Pass `bwd`: the backward alone, as the "
+             "median of forward + backward minus the median of the forward (inputs requiring "
+             "gradients), alternated in one run; the last column times "
+             "`torch.autograd.grad(..., retain_graph=True)` on a kept graph instead.", "",
+             "| pattern | causal | d | dtype | pass | spla | flex_attention | flex (shared mask) | dense SDPA "
+             "| vs flex | vs SDPA | tiles (full) | err vs flex | other spla kernel |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    nan = float("nan")
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['pattern']} | {r['causal']} | {r['d']} | {r['dtype']} | {r['pass']} "
-                         f"| failed: {r['error']} | | | | | | | |")
+                         f"| failed: {r['error']} | | | | | | | | |")
             continue
+        if r["pass"] == "bwd":
+            err = "d(q,k,v) " + "/".join(f"{r.get(f'rel_err_d{c}_vs_flex', nan):.1e}" for c in "qkv")
+        else:
+            err = f"{r.get('rel_err_vs_flex', nan):.1e}"
+        if r["pass"] == "bwd":
+            other = "autograd.grad, kept graph: " + ", ".join(
+                f"{c.replace('sdpa_dense', 'SDPA')} " + (f"{r[c + '_grad_ms']:.3f}" if c + "_grad_ms" in r
+                                                         else "failed")
+                for c in ("spla", "flex", "flex_shared", "sdpa_dense") if c + "_ms" in r)
+        elif "spla_tc2_ms" in r:
+            other = f"tc2 {r['spla_tc2_ms']:.3f} ({r.get('tc2_speedup_vs_flex', nan):.2f}x flex)"
+        elif "spla_tf32_ms" in r:
+            other = (f"tf32 {r['spla_tf32_ms']:.3f} ({r.get('tf32_speedup_vs_flex', nan):.2f}x flex, "
+                     f"err vs exact {r.get('tf32_rel_err_vs_exact', nan):.1e})")
+        else:
+            other = r.get("tc2_error", r.get("tf32_error", ""))
         lines.append(
             f"| {r['pattern']} | {r['causal']} | {r['d']} | {r['dtype']} | {r['pass']} | "
-            f"{r['spla_ms']:.3f} | {r.get('flex_ms', float('nan')):.3f} | {r['sdpa_dense_ms']:.3f} | "
-            f"{r['speedup_vs_flex']:.2f}x | {r['speedup_vs_sdpa']:.2f}x | {r['tiles']} ({r['full_tiles']}) | "
-            f"{r.get('rel_err_vs_flex', float('nan')):.1e} | "
-            + (f"{r['spla_tc2_ms']:.3f} ({r.get('tc2_speedup_vs_flex', float('nan')):.2f}x flex) |"
-               if "spla_tc2_ms" in r else f"{r.get('tc2_error', '')} |"))
+            f"{r['spla_ms']:.3f} | {r.get('flex_ms', nan):.3f} | {r.get('flex_shared_ms', nan):.3f} | "
+            f"{r['sdpa_dense_ms']:.3f} | {r['speedup_vs_flex']:.2f}x | {r['speedup_vs_sdpa']:.2f}x | "
+            f"{r['tiles']} ({r['full_tiles']}) | {err} | {other} |")
     full = report.get("attention_full_tiles") or []
     if full:
         lines += ["", "Full tiles only (every key; the same work as dense SDPA), forward TFLOP/s:", "",

@@ -9,10 +9,13 @@ medians compared), float64:
    policy); SciPy's ``cg`` against
    ``spla.linalg.cg`` (fused kernels). A fixed number of iterations
    (``--iters``, ``rtol`` = 0 so that no run stops early). spla's ``gmres`` is
-   its own loop (fused modified Gram-Schmidt; the CGS2 variant beside it);
+   its own loop (two-step fused modified Gram-Schmidt; the one-row MGS and CGS2
+   variants beside it);
    "BLAS 1" is SciPy's loop on spla's products with BLAS on one thread (what
    ``spla.linalg.gmres`` was before session 12); SciPy's ``bicgstab`` against
-   spla's (fused passes), ``--iters`` / 2 iterations (two products each). The
+   spla's (fused passes), ``--iters`` / 2 iterations (two products each); the same
+   for ``cgs`` (two products per iteration) and ``tfqmr`` (``--iters`` half steps,
+   one product each) and ``minres`` (``--iters`` iterations). The
    SpMV share of SciPy's time and the Amdahl limit of the speed-up (if only the
    products got faster) are printed beside each figure, with the speed-up of the
    vector work alone.
@@ -117,21 +120,31 @@ def krylov(args, rows):
             "leave", lambda: sla.gmres(A, b, rtol=0.0, atol=0.0, **gm)),
         "scipy.gmres(spla), BLAS 1": lambda: _isolve._scipy_gmres(A, b, rtol=0.0, atol=0.0,
                                                                    **gm),
-        "spla.linalg.gmres (MGS)": lambda: L.gmres(A, b, rtol=0.0, atol=0.0, **gm),
+        "spla.linalg.gmres (MGS2)": lambda: L.gmres(A, b, rtol=0.0, atol=0.0, **gm),
+        "spla.linalg.gmres MGS": gmres_variant("mgs"),
         "spla.linalg.gmres CGS2": gmres_variant("cgs2"),
         "scipy.bicgstab": lambda: sla.bicgstab(S, b, **bkw),
         "spla.linalg.bicgstab": lambda: L.bicgstab(A, b, **bkw),
         "scipy.cg": lambda: sla.cg(S, b, **kw),
         "spla.linalg.cg": lambda: L.cg(A, b, **kw),
         "spla.linalg.cg, BLAS left": with_policy("leave", lambda: L.cg(A, b, **kw)),
+        "scipy.cgs": lambda: sla.cgs(S, b, **bkw),
+        "spla.linalg.cgs": lambda: L.cgs(A, b, **bkw),
+        "scipy.tfqmr": lambda: sla.tfqmr(S, b, **kw),
+        "spla.linalg.tfqmr": lambda: L.tfqmr(A, b, **kw),
+        "scipy.minres": lambda: sla.minres(S, b, rtol=0.0, maxiter=it),
+        "spla.linalg.minres": lambda: L.minres(A, b, rtol=0.0, maxiter=it),
     }, repeat=args.repeat, warmup=2)
     nmv = gm["maxiter"] * gm["restart"]
-    title = (f"gmres(restart 30, {nmv} products), bicgstab ({bkw['maxiter']} iterations) and cg "
-             f"({it} iterations), n={n}")
+    title = (f"gmres(restart 30, {nmv} products), bicgstab and cgs ({bkw['maxiter']} iterations), "
+             f"cg, tfqmr and minres ({it} iterations), n={n}")
     report(title, res, "scipy.gmres(scipy csr)", rows)
     s_mv, p_mv = spmv["scipy_spmv"]["median"], spmv["spla_spmv"]["median"]
     for solver, count, base, ours in (
-            ("gmres", nmv, "scipy.gmres(scipy csr)", "spla.linalg.gmres (MGS)"),
+            ("gmres", nmv, "scipy.gmres(scipy csr)", "spla.linalg.gmres (MGS2)"),
+            ("cgs", 2 * bkw["maxiter"], "scipy.cgs", "spla.linalg.cgs"),
+            ("tfqmr", it, "scipy.tfqmr", "spla.linalg.tfqmr"),
+            ("minres", it, "scipy.minres", "spla.linalg.minres"),
             ("bicgstab", 2 * bkw["maxiter"], "scipy.bicgstab", "spla.linalg.bicgstab"),
             ("cg", it, "scipy.cg", "spla.linalg.cg")):
         total = res[base]["median"]

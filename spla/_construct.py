@@ -473,7 +473,7 @@ def _stack_csr(grid, row_lengths, col_lengths, dtype):
     for i, row in enumerate(grid):
         for j, b in enumerate(row):
             if b is not None and b.nnz:
-                flat.append(b)
+                flat.append(b._snap())  # one reading of each block's storage
                 col_off.append(int(col_start[j]))
         row_off.append(row_off[-1] + int(row_lengths[i]))
         brow_start.append(len(flat))
@@ -775,6 +775,7 @@ def block_diag(mats, format=None, dtype=None):
 
 
 def _kron_csr(A, B, dt):
+    A, B = A._snap(), B._snap()  # one reading of each storage (another thread may write)
     ma, na = A.shape
     mb, nb = B.shape
     shape = (ma * mb, na * nb)
@@ -909,6 +910,7 @@ def _triangle(A, k, format, lower, what):
 
 
 def _triangle_csr(A, k, lower):
+    A = A._snap()  # one reading of the storage (another thread may write)
     m, n = A.shape
     k = max(min(k, n), -m)  # beyond the corners every row keeps all or nothing
     idx = A.indices.dtype

@@ -44,6 +44,26 @@ def is_scalar_like(x):
 _SMALL_MAP = 1 << 12
 
 
+def cast_values(values, dtype, casting="unsafe"):
+    """A copy of ``values`` (NumPy or CuPy) cast to ``dtype`` under NumPy's ``casting``
+    rule: CuPy's ``astype`` takes no ``casting``, so the rule is checked here first
+    and raises NumPy's ``TypeError``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spla._data import cast_values
+    >>> cast_values(np.array([1.5]), np.int8)
+    array([1], dtype=int8)
+    """
+    if type(values) is np.ndarray:
+        return values.astype(dtype, casting=casting, copy=True)
+    if casting != "unsafe" and not np.can_cast(values.dtype, dtype, casting):
+        raise TypeError(f"Cannot cast array data from {values.dtype!r} to "
+                        f"{np.dtype(dtype)!r} according to the rule {casting!r}")
+    return values.astype(dtype, copy=True)
+
+
 def map_values(func, values):
     """``func(values)``: the one place value maps run (the CPU backend may run
     large ones on several threads)."""
@@ -63,11 +83,11 @@ class DataMixin:
         return True
 
     def _deduped(self):
-        return self
+        return self._snap()
 
     def _apply(self, func, *, dedupe=True, copy=True):
         """``func`` on the stored values, in this format when it can hold the result."""
-        src = self._deduped() if dedupe else self
+        src = self._deduped() if dedupe else self._snap()
         values = map_values(func, src._values)
         if not src._stores(values.dtype):
             return func_through_csr(src, func, dedupe)
@@ -135,13 +155,15 @@ class DataMixin:
         if dt != self.dtype:
             if not self._stores(dt):
                 return self.tocsr().astype(dt, casting=casting, copy=copy)
-            return self._with_data(self._values.astype(dt, casting=casting, copy=True), copy=True)
+            src = self._snap()  # values and structure from one reading of the storage
+            return src._with_data(cast_values(src._values, dt, casting), copy=True)
         return self.copy() if copy else self
 
     def conjugate(self, copy=True):
         """Complex conjugate of every value (a copy unless ``copy=False`` and real)."""
         if self.dtype.kind == "c":
-            return self._with_data(self._values.conjugate(), copy=copy)
+            src = self._snap()
+            return src._with_data(src._values.conjugate(), copy=copy)
         return self.copy() if copy else self
 
     def conj(self, copy=True):
@@ -151,12 +173,14 @@ class DataMixin:
     @property
     def real(self):
         """The real part, in the same format."""
-        return self._with_data(self._values.real.copy())
+        src = self._snap()
+        return src._with_data(src._values.real.copy())
 
     @property
     def imag(self):
         """The imaginary part, in the same format (zeros stored where the values are)."""
-        return self._with_data(np.ascontiguousarray(self._values.imag))
+        src = self._snap()
+        return src._with_data(np.ascontiguousarray(src._values.imag))
 
     def power(self, n, dtype=None):
         """Elementwise power by a non-zero scalar ``n`` (``A ** n`` for sparse arrays).

@@ -7,7 +7,10 @@ decide, and ``parse_device`` the one place that reads what a user writes
 (``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a ``Device``).
 """
 
+import functools
 import re
+
+import numpy as np
 
 _KINDS = ("cpu", "cuda")
 _SPEC = re.compile(r"^(cpu|cuda)(?::(\d+))?$")
@@ -76,6 +79,12 @@ class Device:
 CPU = Device("cpu")
 
 
+@functools.lru_cache(maxsize=None)
+def _cuda_device(ordinal):
+    """The ``Device`` of GPU ``ordinal``, one object each (asked on every product)."""
+    return Device("cuda", ordinal)
+
+
 def parse_device(spec):
     """The ``Device`` a user names with ``spec`` (a string or a ``Device``).
 
@@ -95,12 +104,14 @@ def parse_device(spec):
 
 def device_of(array):
     """The ``Device`` that holds ``array``: the CPU for NumPy, its GPU for CuPy."""
+    if type(array) is np.ndarray:
+        return CPU
     module = type(array).__module__.split(".")[0]
     if module == "numpy":
         return CPU
     if module in ("cupy", "cupyx"):
         dev = getattr(array, "device", None)
-        return Device("cuda", getattr(dev, "id", None))
+        return _cuda_device(getattr(dev, "id", None))
     raise TypeError(
         f"cannot tell the device of a {type(array).__module__}.{type(array).__name__}"
     )

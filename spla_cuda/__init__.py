@@ -15,6 +15,8 @@ cached on disk by CuPy. Modules:
 
 - ``csr``: SpMV and SpMM balanced by stored entries (tasks of short rows, long
   rows split into segments); other CSR operations through cuSPARSE (cupyx).
+- ``coo``: COO's canonical form, conversions, sums and products (through CSR).
+- ``index``: indexing reads of CSR/CSC storage (``spla._indexing.gpu``, CuPy operations).
 - ``banded``: SpMV and SpMM that stream the diagonals (no index loads).
 - ``nm``: N:M SpMV and SpMM for any n:m on the CUDA cores.
 - ``sparse24``: 2:4 float16 and bfloat16 SpMM on the sparse tensor cores (``mma.sp``, ``wgmma``, TMA).
@@ -22,7 +24,7 @@ cached on disk by CuPy. Modules:
 - ``attention``: SDDMM, row softmax and fused sparse attention.
 """
 
-from . import attention, banded, csr, nm  # noqa: F401  (registration)
+from . import attention, banded, coo, csr, index, nm  # noqa: F401  (registration)
 
 
 def available():

@@ -395,10 +395,27 @@ def _variant(variant, Dp):
     return "tc" if v == "tc2" and Dp != 64 else v
 
 
-def forward(Q, K, V, pattern, scale=None, variant=None):
+#: The values of ``precision``: None and "exact" (float32 operands run exactly on the
+#: CUDA cores), "tf32" (float32 operands run on the tensor cores in TF32).
+PRECISIONS = (None, "exact", "tf32")
+
+
+def _precision(precision, what):
+    if not (precision is None or isinstance(precision, str)) or precision not in PRECISIONS:
+        raise ValueError(f"{what}: precision must be None, 'exact' or 'tf32', got {precision!r}")
+    return precision
+
+
+def _tf32_smem(Dp):
+    return 5 * 64 * (Dp + 4) * 4
+
+
+def forward(Q, K, V, pattern, scale=None, variant=None, precision=None):
     """``(out, lse)`` of block-sparse attention on the GPU (see
     ``spla.attention.sparse_attention_forward``); ``variant`` picks the 16-bit
-    kernel (see ``_variant``)."""
+    kernel (see ``_variant``); ``precision="tf32"`` runs float32 operands on the
+    tensor cores in TF32 (``attention_tf32.cu``; 16-bit operands are unaffected)."""
+    _precision(precision, "sparse_attention")
     if _torch_fast(Q, K, V, pattern):
         return _torch_forward(Q, K, V, pattern, scale, variant)
     what = "sparse_attention"
@@ -414,7 +431,12 @@ def forward(Q, K, V, pattern, scale=None, variant=None):
             nqb = tile_ptr.size - 1
             smem = _fwd_smem(kind, Dp)
             tag = {"float16": "f16", "bfloat16": "bf16", "float32": "float"}[kind]
-            if kind == "float32" and os.environ.get("SPLA_ATTENTION_F32", "tiled") != "simple":
+            if kind == "float32" and precision == "tf32":
+                smem = _tf32_smem(Dp)
+                kern = _tc_kernel_in("attention_tf32.cu", f"attn_fwd_tf32<{Dp}>", smem)
+                threads = 128
+                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m))
+            elif kind == "float32" and os.environ.get("SPLA_ATTENTION_F32", "tiled") != "simple":
                 smem = (3 * 64 * (Dp + 1) + 64 * 65 + 3 * 64) * 4
                 kern = _tc_kernel_in("attention_f32.cu", f"attn_fwd_f32_rt<{Dp}>", smem)
                 threads = 256
@@ -558,8 +580,8 @@ def torch_function():
 
         class SparseAttentionFunction(torch.autograd.Function):
             @staticmethod
-            def forward(ctx, q, k, v, pattern, scale):
-                out, lse = forward(q, k, v, pattern, scale)
+            def forward(ctx, q, k, v, pattern, scale, precision=None):
+                out, lse = forward(q, k, v, pattern, scale, precision=precision)
                 ctx.save_for_backward(q, k, v, out, lse)
                 ctx.pattern, ctx.scale = pattern, scale
                 return out
@@ -568,13 +590,15 @@ def torch_function():
             def backward(ctx, dout):
                 q, k, v, out, lse = ctx.saved_tensors
                 dq, dk, dv = backward(dout.contiguous(), q, k, v, ctx.pattern, out, lse, ctx.scale)
-                return dq, dk, dv, None, None
+                return dq, dk, dv, None, None, None
 
         _TORCH_FUNCTION = SparseAttentionFunction
     return _TORCH_FUNCTION
 
 
-def torch_sparse_attention(q, k, v, pattern, scale=None):
+def torch_sparse_attention(q, k, v, pattern, scale=None, precision=None):
     """Block-sparse attention of CUDA torch tensors with autograd (forward and backward
-    on the GPU kernels)."""
-    return torch_function().apply(q, k, v, pattern, scale)
+    on the GPU kernels; ``precision="tf32"`` applies to the float32 forward, the
+    backward of float32 operands stays exact)."""
+    _precision(precision, "sparse_attention_torch")
+    return torch_function().apply(q, k, v, pattern, scale, precision)

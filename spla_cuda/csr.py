@@ -28,6 +28,7 @@ import cupy
 import cupyx.scipy.sparse as cusparse
 import numpy as np
 
+from spla._backends import array_module as xpa
 from spla._dispatch import register
 from spla._dtypes import result_dtype
 from spla._formats.compressed import csr_array
@@ -217,6 +218,18 @@ def _coo_to_canonical(rows, cols, data, shape, index_dtype=None):
     m, n = shape
     idx = index_dtype or (np.int32 if max(m, n, data.size) <= np.iinfo(np.int32).max
                           else np.int64)
+    if data.size == 0:
+        return data.copy(), cupy.zeros(0, dtype=idx), cupy.zeros(m + 1, dtype=idx)
+    if data.dtype == np.bool_:
+        # SciPy sums bool duplicates in bool (an or): as integers, then != 0
+        summed, indices, indptr = _coo_to_canonical(rows, cols, data.astype(np.int32),
+                                                    shape, idx)
+        return summed != 0, indices, indptr
+    if data.dtype.kind in "iu" and data.dtype.itemsize < 4:
+        # atomic adds take 32- and 64-bit words: narrow integers wrap the same way
+        wide = np.int32 if data.dtype.kind == "i" else np.uint32
+        summed, indices, indptr = _coo_to_canonical(rows, cols, data.astype(wide), shape, idx)
+        return summed.astype(data.dtype), indices, indptr
     keys = _keys(rows, cols, n)
     order = cupy.argsort(keys)
     keys = keys[order]
@@ -227,7 +240,14 @@ def _coo_to_canonical(rows, cols, data, shape, index_dtype=None):
     unique = keys[first]
     values = data[order]
     # cupy.add.at (atomic adds) adds real numbers: one pass per part.
-    if values.dtype.kind == "c":
+    if values.dtype.kind in "iu":
+        # integers: differences of running sums, exact (wrapping as NumPy's sums do)
+        starts = cupy.flatnonzero(first)
+        running = cupy.concatenate([cupy.zeros(1, dtype=values.dtype),
+                                    cupy.cumsum(values, dtype=values.dtype)])
+        ends = cupy.concatenate([starts[1:], cupy.array([values.size], dtype=starts.dtype)])
+        summed = running[ends] - running[starts]
+    elif values.dtype.kind == "c":
         real = cupy.zeros(unique.size, dtype=values.real.dtype)
         imag = cupy.zeros(unique.size, dtype=values.real.dtype)
         cupy.add.at(real, segment, cupy.ascontiguousarray(values.real))
@@ -304,6 +324,10 @@ def spgemm(A, B):
 @register("add", "csr", "cuda")
 def add(A, B, sign):
     dt = result_dtype(A.dtype, B.dtype)
+    if dt == np.bool_:
+        # bool + is an or and bool - an exclusive or (SciPy's): as int8, then != 0
+        C = add(A.astype(np.int8), B.astype(np.int8), sign)
+        return _without_zeros(C.data != 0, C.indices, C.indptr, C.shape)
     rows = cupy.concatenate([entry_rows(A), entry_rows(B)])
     cols = cupy.concatenate([A.indices.astype(np.int64), B.indices.astype(np.int64)])
     b = _cast(B.data, dt)
@@ -311,15 +335,54 @@ def add(A, B, sign):
     return _without_zeros(*_coo_to_canonical(rows, cols, data, A.shape), A.shape)
 
 
+#: Elementwise operations of two sparse arrays with ``f(0, 0) == 0``, computed over
+#: the union of the two arrays' stored positions.
+_UNION_OPS = {
+    "maximum": cupy.maximum, "minimum": cupy.minimum,
+    "ne": cupy.not_equal, "lt": cupy.less, "gt": cupy.greater,
+}
+
+
+def _union(A, B, dt):
+    """(rows, cols, a, b): the union of the stored positions of A and B (canonical,
+    sorted by row then column) and both arrays' values there (zero where one has none)."""
+    n = A.shape[1]
+    a_data, a_idx, a_ptr = _summed(A, _cast(A.data, dt))
+    b_data, b_idx, b_ptr = _summed(B, _cast(B.data, dt))
+    a_keys = _keys(_rows_of(a_ptr, a_idx.size), a_idx, n)
+    b_keys = _keys(_rows_of(b_ptr, b_idx.size), b_idx, n)
+    keys = cupy.unique(cupy.concatenate([a_keys, b_keys]))
+    a = cupy.zeros(keys.size, dtype=dt)
+    b = cupy.zeros(keys.size, dtype=dt)
+    a[cupy.searchsorted(keys, a_keys)] = a_data
+    b[cupy.searchsorted(keys, b_keys)] = b_data
+    return keys // n, keys % n, a, b
+
+
+def _elementwise_union(A, B, op):
+    dt = result_dtype(A.dtype, B.dtype)
+    func = _UNION_OPS[op]
+    out_dt = np.dtype(np.bool_) if op in ("ne", "lt", "gt") else dt
+    if A.shape[1] == 0 or (A.nnz == 0 and B.nnz == 0):
+        return _empty(A.shape, out_dt)
+    rows, cols, a, b = _union(A, B, dt)
+    data = func(a, b).astype(out_dt, copy=False)
+    idx = np.int32 if max(A.shape + (data.size,)) <= np.iinfo(np.int32).max else np.int64
+    indptr = cupy.searchsorted(rows, cupy.arange(A.shape[0] + 1)).astype(idx)
+    return _without_zeros(data, cols.astype(idx), indptr, A.shape)
+
+
 @register("elementwise", "csr", "cuda")
 def elementwise(A, B, op):
-    """``op`` of two CSR arrays of one shape on the GPU: add, subtract and multiply
-    here; the other elementwise operations (maximum, minimum, comparisons,
-    sparse/sparse division) have no GPU kernel yet and say so."""
+    """``op`` of two CSR arrays of one shape on the GPU: add, subtract and multiply,
+    and over the union of the stored positions maximum, minimum and the comparisons
+    with ``f(0, 0) == 0`` (``!=``, ``<``, ``>``; the others are their negations)."""
     if op in ("add", "subtract"):
         return add(A, B, 1 if op == "add" else -1)
     if op == "multiply":
         return multiply(A, B)
+    if op in _UNION_OPS:
+        return _elementwise_union(A, B, op)
     raise NotImplementedError(
         f"spla has no GPU kernel for the elementwise {op!r} of two sparse arrays yet; "
         "move the arrays with .to_device('cpu')"
@@ -374,10 +437,27 @@ def multiply_dense(A, dense):
     return eliminate_zeros(C) if C.nnz and not bool(data.all()) else C
 
 
+#: The value dtypes cuSPARSE takes; the others run as CuPy array operations
+#: (``spla._backends.array_module``).
+_CUSPARSE_DTYPES = frozenset(map(np.dtype, (np.float32, np.float64, np.complex64,
+                                            np.complex128)))
+
+
+def _canonical_parts(A):
+    if A.has_canonical_format:
+        return A.data, A.indices, A.indptr
+    return _summed(A, A.data)
+
+
 @register("toarray", "csr", "cuda")
 def toarray(A, order, out):
-    dense = cupy.zeros(A.shape, dtype=A.dtype, order=order or "C") if _is_empty(A) else \
-        to_cupyx(A, None, True).toarray(order=order or "C")
+    if _is_empty(A):
+        dense = cupy.zeros(A.shape, dtype=A.dtype, order=order or "C")
+    elif A.dtype not in _CUSPARSE_DTYPES:
+        data, indices, indptr = _canonical_parts(A)
+        dense = xpa.to_dense(indptr, indices, data, A.shape, order, cupy)
+    else:
+        dense = to_cupyx(A, None, True).toarray(order=order or "C")
     if out is None:
         return dense
     if not isinstance(out, cupy.ndarray) or out.shape != A.shape or out.dtype != A.dtype:
@@ -390,6 +470,10 @@ def toarray(A, order, out):
 def transpose(A):
     if _is_empty(A):
         return _empty(A.shape[::-1], A.dtype)
+    if A.dtype not in _CUSPARSE_DTYPES:
+        data, indices, indptr = xpa.transpose(A.indptr, A.indices, A.data, A.shape, cupy)
+        return csr_array._from_parts(data, indices, indptr, A.shape[::-1],
+                                     True if A._derived.get("canonical") else None)
     S = to_cupyx(A, None, True).T.tocsr()
     return from_cupyx(S, True if A._derived.get("canonical") else None)
 
@@ -413,13 +497,42 @@ def eliminate_zeros(A):
     return csr_array._from_parts(A.data[keep], A.indices[keep], indptr, A.shape, A._derived.get("canonical"))
 
 
+def _accumulate(positions, values, size, dt):
+    """``out[positions[k]] += values[k]`` in ``dt`` (atomic adds for floating point,
+    complex by parts; integers through a sort and running sums, exact)."""
+    values = _cast(values, dt)
+    if dt.kind in "iu":
+        if values.size == 0:
+            return cupy.zeros(size, dtype=dt)
+        order = cupy.argsort(positions)
+        running = cupy.concatenate([cupy.zeros(1, dtype=dt), cupy.cumsum(values[order], dtype=dt)])
+        bounds = cupy.searchsorted(positions[order], cupy.arange(size + 1))
+        return running[bounds[1:]] - running[bounds[:-1]]
+    if dt.kind == "c":
+        real = cupy.zeros(size, dtype=values.real.dtype)
+        imag = cupy.zeros(size, dtype=values.real.dtype)
+        cupy.add.at(real, positions, cupy.ascontiguousarray(values.real))
+        cupy.add.at(imag, positions, cupy.ascontiguousarray(values.imag))
+        return (real + 1j * imag).astype(dt)
+    out = cupy.zeros(size, dtype=dt)
+    if positions.size:
+        cupy.add.at(out, positions, values)
+    return out
+
+
+def _sum_dtype(dtype):
+    """NumPy's accumulator dtype of ``sum`` (int64 for bool and small ints)."""
+    return np.sum(np.zeros(1, dtype=dtype)).dtype
+
+
 @register("sum", "csr", "cuda")
 def sum_(A, axis):
+    dt = _sum_dtype(A.dtype)
     if axis is None:
-        return A.data.sum()
+        return A.data.sum(dtype=dt)
     if axis == 1:
-        return matvec(A, cupy.ones(A.shape[1], dtype=A.dtype))
-    return rmatvec(A, cupy.ones(A.shape[0], dtype=A.dtype))
+        return _accumulate(entry_rows(A), A.data, A.shape[0], dt)
+    return _accumulate(A.indices, A.data, A.shape[1], dt)
 
 
 @register("diagonal", "csr", "cuda")
@@ -428,6 +541,9 @@ def diagonal(A, k):
     length = max(0, min(m, n - k)) if k >= 0 else max(0, min(m + k, n))
     if _is_empty(A) or length == 0:
         return cupy.zeros(length, dtype=A.dtype)
+    if A.dtype not in _CUSPARSE_DTYPES:
+        data, indices, indptr = _canonical_parts(A)
+        return xpa.diagonal(indptr, indices, data, A.shape, k, cupy)
     return to_cupyx(A, None, True).diagonal(k)
 
 

@@ -97,7 +97,6 @@ TAGS = {np.dtype(np.float16): "f16"}
 if BFLOAT16 is not None:
     TAGS[BFLOAT16] = "bf16"
 _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
-_RAISED = set()
 
 
 def eligible(A):
@@ -165,12 +164,31 @@ def _smem_bytes(cfg, name=""):
     return tiles + (1024 if name in HOPPER_ONLY else 0)  # room to align to 1024 bytes
 
 
+@functools.lru_cache(maxsize=None)
+def _compute_capability(device_id):
+    return cupy.cuda.Device(device_id).compute_capability
+
+
 def available(name):
     """Whether tiling ``name`` runs on the current GPU."""
-    return name not in HOPPER_ONLY or cupy.cuda.Device().compute_capability == "90"
+    return name not in HOPPER_ONLY or _compute_capability(cupy.cuda.runtime.getDevice()) == "90"
+
+
+#: (device, tag, tiling) -> (kernel, tiling parameters, shared memory bytes): the
+#: lookups and the shared-memory limit are done once (the host's time per call
+#: matters at small N, where one product takes about 50 us).
+_KERNELS = {}
 
 
 def _kernel(tag, name):
+    key = (cupy.cuda.runtime.getDevice(), tag, name)
+    found = _KERNELS.get(key)
+    if found is None:
+        found = _KERNELS[key] = _load_kernel(tag, name)
+    return found
+
+
+def _load_kernel(tag, name):
     cfg = CONFIGS[name]
     if name in HOPPER_ONLY:
         if not available(name):
@@ -185,15 +203,13 @@ def _kernel(tag, name):
     else:
         k = kernel("sparse24.cu", f"sp24_spmm<{tag}, {', '.join(map(str, cfg))}>")
     smem = _smem_bytes(cfg, name)
-    if (tag, name) not in _RAISED:
-        # Blocks may use more than the default 48 KiB of shared memory only
-        # after the kernel's limit is raised.
-        try:
-            k.max_dynamic_shared_size_bytes = smem
-        except AttributeError:
-            cupy.cuda.driver.funcSetAttribute(
-                k.kernel.ptr, _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem)
-        _RAISED.add((tag, name))
+    # Blocks may use more than the default 48 KiB of shared memory only after
+    # the kernel's limit is raised.
+    try:
+        k.max_dynamic_shared_size_bytes = smem
+    except AttributeError:
+        cupy.cuda.driver.funcSetAttribute(
+            k.kernel.ptr, _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem)
     return k, cfg, smem
 
 
@@ -214,8 +230,9 @@ def choose(M, K, N, tag=None):
     the shape and dtype ``tag`` ("f16"/"bf16"), or for the shape, else
     ``TMA_BY_SHAPE``'s first entry whose column bound takes N; otherwise the first
     of ``DEFAULTS`` that runs here and whose BK divides K."""
-    if TMA_DEFAULT and cupy.cuda.Device().compute_capability == "90":
-        by_shape = _by_shape(cupy.cuda.Device().id)
+    device_id = cupy.cuda.runtime.getDevice()
+    if TMA_DEFAULT and _compute_capability(device_id) == "90":
+        by_shape = _by_shape(device_id)
         if by_shape is not TMA_BY_SHAPE:
             return next(name for n_max, name in by_shape if N <= n_max)
         return (TMA_MEASURED.get((M, K, N, tag)) or TMA_MEASURED.get((M, K, N))

@@ -211,3 +211,20 @@ def test_backward_sums_broadcast_operands():
     ref = dense_grads(dO, Q, np.broadcast_to(K, Q.shape), np.broadcast_to(V, Q.shape), M, 0.5)
     np.testing.assert_allclose(dK, ref[1].sum(0), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(dV, ref[2].sum(0, keepdims=True), rtol=1e-9, atol=1e-12)
+
+
+def test_precision_tf32_on_the_cpu():
+    """precision="tf32" is a permission for the GPU's float32 kernel: the CPU path
+    computes as before; other values raise ValueError before any work."""
+    rng = np.random.default_rng(0)
+    Q, K, V = (rng.standard_normal((2, 9, 4)) for _ in range(3))
+    P = at.local_pattern(9, 2, causal=True)
+    for fn in (at.sparse_attention, at.sparse_attention_forward):
+        exact = fn(Q, K, V, P)
+        for precision in ("tf32", "exact", None):
+            got = fn(Q, K, V, P, precision=precision)
+            for a, b in zip(*(x if isinstance(x, tuple) else (x,) for x in (exact, got))):
+                assert np.array_equal(a, b)
+        for bad in ("TF32", "fp32", "", 32, True, ["tf32"]):
+            with pytest.raises(ValueError, match="precision"):
+                fn(Q, K, V, P, precision=bad)

@@ -40,11 +40,17 @@ needs_torch = pytest.mark.skipif(torch is None, reason="needs PyTorch")
 # max |error| / max(1, max |reference|): float32 products and softmax with 16-bit
 # operands (inputs rounded first, so only the kernel's roundings count: P and the
 # output rounded to the dtype).
-TOL = {"float16": 4e-3, "bfloat16": 3e-2, "float32": 5e-5}
+# "tf32": float32 operands with precision="tf32" (inputs rounded to TF32 first, so the
+# products are exact and only P's rounding to TF32 and float32 sums count).
+TOL = {"float16": 4e-3, "bfloat16": 3e-2, "float32": 5e-5, "tf32": 2e-3}
 
 
 def rounded(x, dtype):
-    """Host float64 values rounded to ``dtype`` (what the GPU sees)."""
+    """Host float64 values rounded to ``dtype`` (what the GPU sees); "tf32": float32
+    rounded to TF32's 10-bit mantissa, to nearest with ties away from zero (cvt.rna)."""
+    if dtype == "tf32":
+        bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+        return ((bits + np.uint32(0x1000)) & np.uint32(0xFFFFE000)).view(np.float32).astype(np.float64)
     if dtype == "bfloat16":
         return torch.from_numpy(x).to(torch.bfloat16).to(torch.float64).numpy()
     return x.astype(dtype).astype(np.float64)
@@ -107,26 +113,28 @@ def make_pattern(kind, n, causal):
     return sp.csr_array((np.ones(int(keep.sum())), (r[keep], c[keep])), shape=(n, n))
 
 
-def check_forward(kind, n, causal, d, dtype, as_torch=False, big=False, heads=(2, 3), dv=None):
+def check_forward(kind, n, causal, d, dtype, as_torch=False, big=False, heads=(2, 3), dv=None,
+                  precision=None):
     rng = np.random.default_rng(zlib.crc32(repr((kind, n, causal, d, dtype)).encode()))
     dv = d if dv is None else dv
-    Q = rounded(rng.standard_normal(heads + (n, d)) * (40.0 if big else 1.0), dtype)
-    K = rounded(rng.standard_normal(heads + (n, d)), dtype)
-    V = rounded(rng.standard_normal(heads + (n, dv)), dtype)
+    vals = "tf32" if precision == "tf32" and dtype == "float32" else dtype
+    Q = rounded(rng.standard_normal(heads + (n, d)) * (40.0 if big else 1.0), vals)
+    K = rounded(rng.standard_normal(heads + (n, d)), vals)
+    V = rounded(rng.standard_normal(heads + (n, dv)), vals)
     P = make_pattern(kind, n, causal)
     bp = at.block_pattern(P)
     M = dense_mask(P)
     scale = 1 / np.sqrt(d)
     ref, ref_lse = reference(Q, K, V, M, scale)
     out, lse = at.sparse_attention_forward(to_gpu(Q, dtype, as_torch), to_gpu(K, dtype, as_torch),
-                                           to_gpu(V, dtype, as_torch), bp)
+                                           to_gpu(V, dtype, as_torch), bp, precision=precision)
     if as_torch or dtype == "bfloat16":
         assert isinstance(out, torch.Tensor) and isinstance(lse, torch.Tensor)
     got, got_lse = to_host(out), to_host(lse)
     assert got.shape == ref.shape and got_lse.shape == ref_lse.shape
     assert np.all(np.isfinite(got))
     err = np.abs(got - ref).max(initial=0) / max(1.0, np.abs(ref).max(initial=0))
-    assert err <= TOL[dtype], (kind, n, causal, d, dtype, err)
+    assert err <= TOL[vals], (kind, n, causal, d, dtype, precision, err)
     empty = ~M.any(axis=1)
     assert np.all(got[..., empty, :] == 0)
     assert np.all(np.isneginf(got_lse[..., empty]))
@@ -200,6 +208,105 @@ def test_float32_kernels(variant, monkeypatch):
     check_forward("global_local", 300, True, 64, "float32")
     check_forward("wide", 1000, False, 128, "float32")
     check_forward("random", 129, False, 40, "float32")
+
+
+# -- precision="tf32": float32 operands on the tensor cores (attention_tf32.cu) -----------------
+
+
+@pytest.mark.parametrize("kind,causal", list(itertools.product(KINDS, [False, True])))
+@pytest.mark.parametrize("n", [1, 7, 129, 1000])
+def test_tf32_every_pattern(kind, causal, n):
+    check_forward(kind, n, causal, 64, "float32", precision="tf32")
+
+
+@pytest.mark.parametrize("d", [64, 128, 1, 40, 100])
+def test_tf32_head_dims(d):
+    check_forward("global_local", 300, True, d, "float32", precision="tf32")
+    check_forward("local", 129, False, d, "float32", precision="tf32")
+    check_forward("random", 1000, False, d, "float32", precision="tf32", heads=(2,))
+
+
+def test_tf32_value_dim_differs_and_large_logits():
+    check_forward("local", 200, False, 64, "float32", dv=32, precision="tf32")
+    check_forward("strided", 200, True, 48, "float32", dv=128, precision="tf32")
+    check_forward("global_local", 257, False, 64, "float32", big=True, precision="tf32")
+    check_forward("wide", 1000, True, 128, "float32", big=True, precision="tf32")
+
+
+def test_tf32_many_blocks():
+    check_forward("global_local", 4096, False, 128, "float32", heads=(1, 4), precision="tf32")
+
+
+@pytest.mark.parametrize("d", [64, 128])
+def test_tf32_rounds_and_exact_does_not(d):
+    """On float32 values that TF32 cannot hold, precision="tf32" differs from the exact
+    path by TF32's rounding (more than float32's, at most a few 1e-3) and the default
+    stays exact: evidence that the flag picks the tensor-core kernel and only then."""
+    rng = np.random.default_rng(d)
+    n = 1000
+    Q, K, V = (rng.standard_normal((2, n, d)).astype(np.float32) for _ in range(3))
+    P = make_pattern("wide", n, True)
+    ref, _ = reference(*(x.astype(np.float64) for x in (Q, K, V)), dense_mask(P), 1 / np.sqrt(d))
+    bp = at.block_pattern(P)
+    g = [cupy.asarray(x) for x in (Q, K, V)]
+    errs = {}
+    for precision in (None, "exact", "tf32"):
+        out = at.sparse_attention(*g, bp, precision=precision)
+        assert isinstance(out, cupy.ndarray) and out.dtype == np.float32
+        errs[precision] = np.abs(cupy.asnumpy(out).astype(np.float64) - ref).max() / np.abs(ref).max()
+    assert errs[None] <= TOL["float32"] and errs["exact"] <= TOL["float32"], errs
+    assert 1e-5 < errs["tf32"] <= 1e-2, errs
+
+
+def test_tf32_16bit_operands_unaffected():
+    """precision="tf32" is a permission for float32; 16-bit operands run as before."""
+    rng = np.random.default_rng(1)
+    n = 300
+    x = [cupy.asarray(rng.standard_normal((2, n, 64)).astype(np.float16)) for _ in range(3)]
+    bp = at.block_pattern(at.local_pattern(n, 32))
+    a, la = at.sparse_attention_forward(*x, bp)
+    b, lb = at.sparse_attention_forward(*x, bp, precision="tf32")
+    assert cupy.array_equal(a, b) and cupy.array_equal(la, lb)
+
+
+@needs_torch
+def test_tf32_torch_and_autograd():
+    """torch float32 tensors: the TF32 forward, and the exact float32 backward."""
+    check_forward("local", 129, True, 64, "float32", as_torch=True, precision="tf32")
+    rng = np.random.default_rng(6)
+    n, d = 200, 64
+    P = at.global_local_pattern(n, 16, [0, 99], causal=True)
+    bp = at.block_pattern(P)
+    Q, K, V = (rounded(rng.standard_normal((1, 2, n, d)), "tf32") for _ in range(3))
+    q, k, v = (to_gpu(x, "float32", True).requires_grad_() for x in (Q, K, V))
+    out = at.sparse_attention_torch(q, k, v, bp, precision="tf32")
+    assert out.requires_grad and out.dtype == torch.float32
+    M = dense_mask(P)
+    ref_out, _ = reference(Q, K, V, M, 1 / np.sqrt(d))
+    assert np.abs(to_host(out) - ref_out).max() <= TOL["tf32"] * max(1.0, np.abs(ref_out).max())
+    dO = rng.standard_normal(out.shape)
+    out.backward(torch.from_numpy(dO).cuda().to(torch.float32))
+    ref = torch_reference_grads(Q, K, V, dO, M, 1 / np.sqrt(d))
+    for x, r in zip((q, k, v), ref):
+        err = np.abs(to_host(x.grad) - r).max() / max(1.0, np.abs(r).max())
+        assert err <= 5e-3, err   # out (TF32) feeds delta; the rest is float32
+
+
+def test_tf32_bad_precision():
+    n = 64
+    bp = at.block_pattern(at.local_pattern(n, 8))
+    h = cupy.zeros((2, n, 64), dtype=np.float32)
+    for bad in ("TF32", "fp32", "bf16", 32, True, ""):
+        with pytest.raises(ValueError, match="precision"):
+            at.sparse_attention(h, h, h, bp, precision=bad)
+        with pytest.raises(ValueError, match="precision"):
+            at.sparse_attention_forward(h, h, h, bp, precision=bad)
+        with pytest.raises(ValueError, match="precision"):
+            gpu_attention.forward(h, h, h, bp, precision=bad)
+    if torch is not None:
+        t = torch.zeros((2, n, 64), dtype=torch.float32, device="cuda")
+        with pytest.raises(ValueError, match="precision"):
+            at.sparse_attention_torch(t, t, t, bp, precision="fp16")
 
 
 def test_forward_large_problem():

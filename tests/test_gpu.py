@@ -154,6 +154,32 @@ def test_csr_from_cupy_inputs():
     np.testing.assert_allclose(_host(B.toarray()), E)
 
 
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", None])
+def test_cupyx_matrices_both_ways(fmt):
+    import cupyx.scipy.sparse as csp
+
+    rng = np.random.default_rng(4)
+    D = rng.standard_normal((9, 6)) * (rng.random((9, 6)) < 0.4)
+    G = spla.csr_array(D).to_device("cuda")
+    S = G.to_cupyx(fmt)
+    assert isinstance(S, {"csr": csp.csr_matrix, "csc": csp.csc_matrix, "coo": csp.coo_matrix,
+                          None: csp.csr_matrix}[fmt])
+    np.testing.assert_array_equal(_host(S.toarray()), D)
+    if fmt in ("csr", None):
+        assert S.data.data.ptr == G.data.data.ptr  # canonical storage is shared
+    back = spla.csr_array(S)
+    assert back.device == "cuda"
+    np.testing.assert_array_equal(_host(back.toarray()), D)
+    # duplicates: CuPy gets a canonical copy, the spla array is left as it was
+    B = spla.csr_array((cupy.asarray([1.0, 2.0, 3.0]), cupy.asarray([1, 1, 0]),
+                        cupy.asarray([0, 2, 3])), shape=(2, 3))
+    np.testing.assert_array_equal(_host(B.to_cupyx(fmt).toarray()), [[0, 3, 0], [3, 0, 0]])
+    assert B.nnz == 3
+    np.testing.assert_array_equal(_host(B.data), [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="format"):
+        G.to_cupyx("dia")
+
+
 def test_operands_on_another_device_raise():
     A = spla.csr_array(np.eye(3))
     G = A.to_device("cuda")

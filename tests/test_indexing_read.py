@@ -516,3 +516,100 @@ def test_column_gather_paths_match_scipy(skewed, parallel):
                             (slice(None, None, -3), want), (rng.integers(0, m, 50), want[:, None]),
                             np.ix_(rng.integers(0, m, 40), want)]:
                     check_read(A[key], S[key], A.dtype)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("skewed", [False, True])
+def test_filtered_column_hash_matches_scipy(skewed, parallel):
+    """Large column requests through the hash table filtered by the bit set of the
+    columns stored in the rows read (``mark_columns``, ``count_marked``, the
+    screen in the gather passes): requests with repeats, of columns stored
+    nowhere (all filtered out), and of every column; rows as a slice, a stepped
+    slice, an array with repeats."""
+    from spla._backends.cpu import convert
+    from spla._backends.cpu import index as cpu_index
+
+    rng = np.random.default_rng(11)
+    m = n = 5000
+    nnz = 30000
+    rows = rng.integers(0, m, nnz)
+    cols = rng.integers(0, 6, nnz) if skewed else rng.integers(0, n // 2, nnz)
+    S = sp.csr_array((rng.random(nnz), (rows, cols)), shape=(m, n))
+    A = spla.csr_array(S)
+    requests = [rng.integers(0, n, 3000), rng.integers(n // 2, n, 500),
+                np.concatenate([np.full(300, 2), rng.integers(0, n, 400)]),
+                np.arange(n)[::-1].copy()]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(convert, "SERIAL_MAX_ITEMS", 0 if parallel else 1 << 60)
+        mp.setattr(cpu_index, "_SMALL_COLS", 0)
+        mp.setattr(cpu_index, "_MAP_FACTOR", 0)
+        mp.setattr(cpu_index, "_FILTER_MIN", 0)
+        mp.setattr(cpu_index, "_BITS_FACTOR", 1 << 20)
+        for want in requests:
+            for key in [(slice(None), want), (slice(7, 2500), want),
+                        (slice(None, None, -3), want), (rng.integers(0, m, 50), want[:, None]),
+                        np.ix_(rng.integers(0, m, 40), want)]:
+                check_read(A[key], S[key], A.dtype)
+
+
+def _row_mask(kind, m, rng):
+    if kind == "random":
+        return rng.random(m) < 0.3
+    if kind == "none":
+        return np.zeros(m, dtype=bool)
+    if kind == "all":
+        return np.ones(m, dtype=bool)
+    mask = np.zeros(m, dtype=bool)  # one run of rows: all the work in one piece
+    lo = int(rng.integers(0, max(m, 1)))
+    mask[lo:lo + max(1, m // 7)] = True
+    return mask
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@settings(max_examples=25)
+@given(case=sparse_cases(max_dim=40), kind=st.sampled_from(["random", "none", "all", "run"]),
+       strided=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_row_mask_passes_match_scipy(parallel, case, kind, strided, seed):
+    """``A[mask]`` of CSR through ``mask_counts`` and ``mask_fill``: serial, and
+    parallel with a piece per mask entry (blocks of many pieces, empty pieces,
+    all the rows in one block), on random, empty, full and one-run masks,
+    contiguous or strided, every value dtype, int32 and int64 indices."""
+    from spla._backends.cpu import index as cpu_index
+
+    dense, arrays = case
+    A = arrays["csr"]
+    m = dense.shape[0]
+    mask = _row_mask(kind, m, np.random.default_rng(seed))
+    if strided:
+        mask = np.repeat(mask, 2)[::2]
+    with pytest.MonkeyPatch.context() as mp:
+        _thresholds(mp, parallel)
+        mp.setattr(cpu_index, "MASK_PIECE_ITEMS", 1)
+        ours = A[mask]
+    check_read(ours, _reference(dense, "csr")[mask], A.dtype)
+    assert ours.indptr[0] == 0 and ours.indptr[-1] == ours.nnz
+    assert not np.shares_memory(ours.data, A.data)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_row_mask_longer_than_a_chunk(parallel):
+    """Masks of many rows (the fill compacts ``MASK_CHUNK`` mask entries at a time):
+    the rows at the chunk boundaries, empty rows, long rows, int64 indices."""
+    from spla._backends.cpu import index as cpu_index
+    from spla._kernels import index as K
+
+    rng = np.random.default_rng(4)
+    m = 3 * K.MASK_CHUNK + 5
+    lengths = rng.integers(0, 4, m)
+    lengths[rng.integers(0, m, 5)] = 300
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    indices = rng.integers(0, 700, int(indptr[-1])).astype(np.int64)
+    S = sp.csr_array((rng.random(indices.size), indices, indptr), shape=(m, 700))
+    A = spla.csr_array((S.data, S.indices, S.indptr), shape=S.shape)
+    edges = np.zeros(m, dtype=bool)
+    edges[[0, K.MASK_CHUNK - 1, K.MASK_CHUNK, 2 * K.MASK_CHUNK, m - 1]] = True
+    with pytest.MonkeyPatch.context() as mp:
+        _thresholds(mp, parallel)
+        mp.setattr(cpu_index, "MASK_PIECE_ITEMS", 100)
+        for mask in (rng.random(m) < 0.5, edges, _row_mask("run", m, rng)):
+            check_read(A[mask], S[mask], A.dtype)

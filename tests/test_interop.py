@@ -937,3 +937,33 @@ def test_nd_coo_as_a_custom_level(data, dt, ndim):
         binsparse.save_binsparse(ref, os.path.join(tmp, "r.npz"))
         np.testing.assert_array_equal(spla.io.binsparse_read(os.path.join(tmp, "r.npz"))
                                       .toarray(), D)
+
+
+class _CupyxStandIn:
+    """A matrix that calls itself cupyx's (by module name) but holds SciPy storage:
+    runs the constructors' routing of cupyx matrices on a machine without a GPU.
+    ``tests/test_gpu.py::test_cupyx_matrices_both_ways`` runs the real thing."""
+
+    ndim = 2
+
+    def __init__(self, S):
+        self._S = S
+        self.shape = S.shape
+
+    def tocsr(self):
+        return self._S.tocsr()
+
+    def tocsc(self):
+        return self._S.tocsc()
+
+
+_CupyxStandIn.__module__ = "cupyx.scipy.sparse._csr"
+
+
+@pytest.mark.parametrize("make, fmt", [(spla.csr_array, "csr"), (spla.csc_array, "csc")])
+def test_cupyx_matrices_reach_the_compressed_constructor(make, fmt):
+    # spla.csr_array (1-D aware) once read a cupyx matrix as a dense object array
+    S = sp.csr_array(np.array([[0.0, 1.0, 0.0], [2.0, 0.0, 3.0]]))
+    A = make(_CupyxStandIn(S))
+    assert A.format == fmt and A.shape == (2, 3)
+    np.testing.assert_array_equal(A.toarray(), S.toarray())

@@ -117,7 +117,7 @@ def test_gmres_same_iterations_as_scipy(n, dtype, seed, restart, maxiter, x0, pr
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("ortho", ["cgs2", "dgks", "mgs"])
+@pytest.mark.parametrize("ortho", ["cgs2", "dgks", "mgs", "mgs2"])
 def test_gmres_both_gram_schmidt_variants(dtype, ortho, monkeypatch):
     monkeypatch.setattr(_gmres, "ORTHOGONALIZATION", ortho)
     S, b = system(300, dtype, 7, density=0.03)
@@ -266,6 +266,17 @@ def test_gram_schmidt_kernels_match_numpy(n, m, dtype, parallel, seed):
     np.testing.assert_allclose(hm[:m], href, rtol=tol, atol=tol * 10 * max(n, 1))
     np.testing.assert_allclose(before, np.vdot(wr, wr).real, rtol=tol)
     np.testing.assert_allclose(after, np.vdot(ref3, ref3).real, rtol=tol * 10,
+                               atol=tol * 10 * max(n, 1))
+
+    mgs2 = krylov.MGS2_PARALLEL if parallel else krylov.MGS2_SERIAL  # two rows per sweep
+    w4 = w.copy()
+    hm2 = np.zeros(m + 1, dtype=dtype)
+    part4 = np.zeros((chunks, 4), dtype=dtype)
+    before2, after2 = mgs2(V, m, w4, hm2, part4)
+    np.testing.assert_allclose(w4, ref3, rtol=tol, atol=tol * 10 * (np.abs(hr).max() + 1))
+    np.testing.assert_allclose(hm2[:m], href, rtol=tol, atol=tol * 10 * max(n, 1))
+    np.testing.assert_allclose(before2, np.vdot(wr, wr).real, rtol=tol)
+    np.testing.assert_allclose(after2, np.vdot(ref3, ref3).real, rtol=tol * 10,
                                atol=tol * 10 * max(n, 1))
 
     w5 = w.copy()

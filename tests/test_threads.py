@@ -224,3 +224,70 @@ def test_threadpool_limits_are_per_thread_for_numba():
             seen.append(pool.submit(numba.get_num_threads).result())
     assert seen == [numba.config.NUMBA_NUM_THREADS]
     assert numba.get_num_threads() == saved
+
+
+# -- how idle OpenMP threads wait (spla._kernels.threads.DEFAULT_GOMP_SPINCOUNT) ----------
+
+_WAIT_PROBE = r"""
+import json, os, sys
+if sys.argv[1] == "preload":
+    import ctypes
+    ctypes.CDLL("libgomp.so.1")  # another library brought GNU OpenMP in first
+import numpy as np
+import spla
+from spla._kernels import threads
+at_import = os.environ.get("GOMP_SPINCOUNT")
+A = spla.csr_array(np.ones((600, 600)))  # 360,600 items: the parallel SpMV
+A @ np.ones(600)
+print(json.dumps({"at_import": at_import, "after": os.environ.get("GOMP_SPINCOUNT"),
+                  "policy": threads.wait_policy(), "default": threads.DEFAULT_GOMP_SPINCOUNT}))
+"""
+
+
+def _wait_probe(env_extra, mode="plain"):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "NUMBA_THREADING_LAYER")}
+    env.update(env_extra)
+    out = subprocess.run([sys.executable, "-c", _WAIT_PROBE, mode], env=env, check=True,
+                         capture_output=True, text=True, timeout=300).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_default_wait_sets_spincount_until_the_pool_starts():
+    """With no setting of the user's, spla gives GNU OpenMP its spin count at import
+    and removes it from the environment once its pool has read it."""
+    r = _wait_probe({})
+    assert r["at_import"] == r["default"]
+    assert r["policy"]["spla_spincount"] == r["default"]
+    assert r["after"] is None  # children and os.environ see the user's environment
+    assert r["policy"]["GOMP_SPINCOUNT"] is None
+    if r["policy"]["layer"] != "omp":
+        pytest.skip(f"Numba runs on {r['policy']['layer']}, not GNU OpenMP")
+
+
+@pytest.mark.parametrize("env", [{"GOMP_SPINCOUNT": "123"}, {"OMP_WAIT_POLICY": "active"}],
+                         ids=["spincount", "policy"])
+def test_user_wait_setting_wins(env):
+    r = _wait_probe(env)
+    assert r["policy"]["spla_spincount"] is None
+    assert r["at_import"] == env.get("GOMP_SPINCOUNT")
+    assert r["after"] == env.get("GOMP_SPINCOUNT")
+    assert r["policy"]["OMP_WAIT_POLICY"] == env.get("OMP_WAIT_POLICY")
+
+
+def test_no_default_wait_once_libgomp_is_loaded():
+    """A libgomp loaded before spla has read its settings: spla sets nothing."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libgomp.so.1")
+    except OSError:
+        pytest.skip("no libgomp.so.1 on this system")
+    r = _wait_probe({}, mode="preload")
+    assert r["at_import"] is None and r["after"] is None
+    assert r["policy"]["spla_spincount"] is None

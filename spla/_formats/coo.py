@@ -14,7 +14,10 @@ arrays do their sparse arithmetic themselves and stay COO.
 
 Index arrays are int32 when every dimension fits in it and int64 otherwise;
 arrays of more than two dimensions use int64 (SciPy's rule). The arrays live
-on the CPU.
+on the CPU or, with CuPy storage (``to_device("cuda")``), on a GPU: there the
+operations that need more than the values (conversions, sums, products,
+canonical form, ``toarray``) run through the ``"coo"`` entries of the dispatch
+table for ``"cuda"`` (``spla_cuda.coo``), mostly through GPU CSR.
 """
 
 import functools
@@ -23,9 +26,10 @@ import operator
 
 import numpy as np
 
-from .._device import is_gpu_array
+from .. import _dispatch
+from .._device import device_of, is_gpu_array
 from .._base import SparseArray, _is_scalar, _is_scipy_sparse
-from .._data import DataMixin
+from .._data import DataMixin, cast_values
 from .._dtypes import VALUE_DTYPES, default_value_dtype, result_dtype, value_dtype
 from .._kernels import coo as _k
 from . import registry
@@ -336,6 +340,15 @@ class coo_array(DataMixin, SparseArray):
             else:
                 src = arg.tocoo(copy=False)
                 canonical = False
+        if type(src.data) is not np.ndarray and is_gpu_array(src.data):
+            # CuPy storage stays on its device (no check: spla built it)
+            dims = _check_shape(tuple(src.shape))
+            idx = _index_dtype(dims, src.coords)
+            coords = tuple(c.astype(idx, copy=bool(copy)) for c in src.coords)
+            target = value_dtype(dtype) if dtype is not None else default_value_dtype(
+                src.data.dtype)
+            self._set(coords, src.data.astype(target, copy=bool(copy)), dims, canonical)
+            return
         dims = _check_shape(tuple(src.shape))
         idx = _index_dtype(dims, src.coords)
         coords = tuple(np.array(c, dtype=idx, copy=True if copy else None, order="C")
@@ -404,8 +417,27 @@ class coo_array(DataMixin, SparseArray):
 
     @property
     def device(self):
-        """Where the storage lives: always ``"cpu"`` for COO arrays."""
-        return "cpu"
+        """Where the storage lives (a ``Device``: ``"cpu"``, or ``"cuda:N"`` for CuPy)."""
+        return device_of(self.data)
+
+    def _gpu(self, op):
+        """The dispatch table's entry ``op`` for this array's device, or None on the CPU
+        (the CPU code is this class's own)."""
+        if type(self.data) is np.ndarray or not is_gpu_array(self.data):
+            return None
+        return _dispatch.lookup(op, "coo", self.device)
+
+    def _move_to(self, device):
+        if device == "cpu":
+            move = (lambda a: a.get())
+        else:
+            move = _dispatch.array_module(device).asarray
+        return self._from_parts(move(self.data), tuple(move(c) for c in self.coords),
+                                self._shape, self.has_canonical_format)
+
+    def _require_cpu(self, what):
+        if type(self.data) is not np.ndarray and is_gpu_array(self.data):
+            raise ValueError(f"{what} needs the array on the CPU; use .to_device('cpu') first")
 
     @property
     def row(self):
@@ -442,7 +474,7 @@ class coo_array(DataMixin, SparseArray):
         idx = self.coords[0].dtype.name if self.coords else "int32"
         return (
             f"<spla.coo_array shape={self.shape}, dtype={self.dtype.name}, nnz={self.nnz}, "
-            f"index_dtype={idx}, device='cpu'>"
+            f"index_dtype={idx}, device='{self.device}'>"
         )
 
     # -- canonical form ------------------------------------------------------------
@@ -469,6 +501,9 @@ class coo_array(DataMixin, SparseArray):
         """``(coords, data)`` sorted in C order with duplicates added up."""
         if data.size == 0:
             return tuple(coords), data
+        gpu = self._gpu("summed")
+        if gpu is not None:
+            return gpu(self, coords, data)
         if self.ndim == 2 and self.shape[0] <= 4 * data.size + 1024:
             # Through CSR storage: O(nnz + rows).
             indptr, indices, values = _compress(self.shape[0], coords[0], coords[1], data,
@@ -516,6 +551,8 @@ class coo_array(DataMixin, SparseArray):
         """A new ``coo_array`` with this array's coordinates (copied unless
         ``copy=False``) and ``data``. SciPy's constructor marks it non-canonical."""
         coords = tuple(c.copy() for c in self.coords) if copy else self.coords
+        if type(data) is not np.ndarray and is_gpu_array(data):
+            return self._from_parts(data, coords, self._shape, False)
         return self._from_parts(np.ascontiguousarray(data), coords, self._shape, False)
 
     def copy(self):
@@ -531,7 +568,7 @@ class coo_array(DataMixin, SparseArray):
         """
         dt = value_dtype(dtype)
         if dt != self.dtype:
-            out = self._with_data(self.data.astype(dt, casting=casting, copy=True))
+            out = self._with_data(cast_values(self.data, dt, casting))
             out.sum_duplicates()
             # SciPy wraps the summed arrays once more: the flag ends up False.
             return out._with_data(out.data, copy=False)
@@ -566,7 +603,7 @@ class coo_array(DataMixin, SparseArray):
         """Number of non-zero entries (duplicates summed first, in place, as SciPy)."""
         self.sum_duplicates()
         if axis is None:
-            return int(np.count_nonzero(self.data))
+            return int((self.data != 0).sum())
         if self.ndim != 2 and self.ndim != 1:
             raise NotImplementedError("count_nonzero(axis) needs a 1-D or 2-D array")
         axis = operator.index(axis)
@@ -575,9 +612,10 @@ class coo_array(DataMixin, SparseArray):
         if axis < 0 or axis >= self.ndim:
             raise ValueError("axis out of bounds")
         if self.ndim == 1:
-            return int(np.count_nonzero(self.data))
+            return int((self.data != 0).sum())
         keep = self.coords[1 - axis][self.data != 0]
-        return np.bincount(keep, minlength=self.shape[1 - axis])
+        xp = _dispatch.array_module(self.device)
+        return xp.bincount(keep, minlength=self.shape[1 - axis])
 
     # -- conversions ------------------------------------------------------------------
 
@@ -602,7 +640,8 @@ class coo_array(DataMixin, SparseArray):
         if self.ndim == 1:
             # SciPy's 1-D CSR: the storage of one row, read with shape (n,)
             (col,) = self.coords
-            t = _coo_to_csr(np.zeros(col.shape, dtype=col.dtype), col, self.data,
+            xp = _dispatch.array_module(self.device)
+            t = _coo_to_csr(xp.zeros(col.shape, dtype=col.dtype), col, self.data,
                             (1, self.shape[0]))
             return type(t)._from_parts(t.data, t.indices, t.indptr, self.shape,
                                        t._derived.get("canonical"))
@@ -645,6 +684,7 @@ class coo_array(DataMixin, SparseArray):
         """``scipy.sparse.coo_array`` sharing this array's memory."""
         import scipy.sparse as sp
 
+        self._require_cpu("to_scipy")
         out = sp.coo_array((self.data, self.coords), shape=self.shape)
         out.has_canonical_format = self.has_canonical_format
         return out
@@ -665,6 +705,9 @@ class coo_array(DataMixin, SparseArray):
         >>> spla.coo_array((np.ones(2), ([1, 1],)), shape=(3,)).toarray()
         array([0., 2., 0.])
         """
+        gpu = self._gpu("toarray")
+        if gpu is not None:
+            return gpu(self, order, out)
         if out is not None:
             if order is not None:
                 raise ValueError("order cannot be specified if out is not None")
@@ -787,6 +830,9 @@ class coo_array(DataMixin, SparseArray):
         if self.ndim != 2:
             raise ValueError("diagonal requires two dimensions")
         k = operator.index(k)
+        gpu = self._gpu("diagonal")
+        if gpu is not None:
+            return gpu(self, k)
         rows, cols = self.shape
         if k <= -rows or k >= cols:
             return np.empty(0, dtype=self.dtype)
@@ -810,6 +856,9 @@ class coo_array(DataMixin, SparseArray):
         (np.float64(6.0), array([1., 5.]), array([3., 3.]))
         """
         axes = _validate_axis(axis, self.ndim)
+        gpu = self._gpu("sum")
+        if gpu is not None:
+            return gpu(self, axis, dtype, out)
         res = np.dtype(dtype) if dtype is not None else _sum_dtype(self.dtype)
         if axes is None:
             # SciPy sums the duplicates in the values' own dtype first (a bool
@@ -837,6 +886,9 @@ class coo_array(DataMixin, SparseArray):
 
     @_deduped_if_narrow
     def _matmul_vector(self, x):
+        gpu = self._gpu("matvec")
+        if gpu is not None:
+            return gpu(self, x)
         dt = result_dtype(self.dtype, x.dtype)
         y = np.zeros(self.shape[0], dtype=dt)
         _k.matvec(self.row, self.col, self.data.astype(dt, copy=False), x.astype(dt, copy=False), y)
@@ -844,6 +896,9 @@ class coo_array(DataMixin, SparseArray):
 
     @_deduped_if_narrow
     def _matmul_matrix(self, X):
+        gpu = self._gpu("matmat")
+        if gpu is not None:
+            return gpu(self, X)
         dt = result_dtype(self.dtype, X.dtype)
         Y = np.zeros((self.shape[0], X.shape[1]), dtype=dt)
         _k.matmat(self.row, self.col, self.data.astype(dt, copy=False),
@@ -1090,6 +1145,9 @@ def _coo_to_csr(row, col, data, shape):
 
     m, n = shape
     idx = index_dtype_for(n, data.size)
+    if type(data) is not np.ndarray and is_gpu_array(data):
+        d, i, p = _dispatch.lookup("coo_to_csr", "coo", device_of(data))(data, row, col, shape)
+        return csr_array._from_parts(d, i, p, shape, True)
     if data.size == 0:
         return csr_array._from_parts(data.copy(), np.zeros(0, dtype=idx),
                                      np.zeros(m + 1, dtype=idx), shape, True)
@@ -1098,6 +1156,9 @@ def _coo_to_csr(row, col, data, shape):
 
 
 def _csr_to_coo(csr, copy):
+    csr = csr._snap()  # one reading of the storage (another thread may write)
+    if type(csr.data) is not np.ndarray and is_gpu_array(csr.data):
+        return _dispatch.lookup("csr_to_coo", "csr", csr.device)(csr, copy)
     m, n = csr.shape
     idx = _index_dtype(csr.shape, (csr.indices,))
     row = np.empty(csr.nnz, dtype=idx)
@@ -1117,8 +1178,6 @@ def _to_coo(a, copy=False):
         return a.copy() if copy else a
     if _is_scipy_sparse(a):
         return coo_array(a, copy=copy)
-    if a.device != "cpu":
-        raise ValueError("coo_array lives on the CPU; use .to_device('cpu') first")
     if a.format == "csc":
         return _csr_to_coo(a.T, copy).transpose()
     if a.ndim == 1:

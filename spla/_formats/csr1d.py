@@ -84,6 +84,8 @@ class CSR1DMixin:
                                  maxprint=maxprint)
                 self._to_1d(n)
                 return
+        elif type(arg).__module__.startswith("cupyx.scipy.sparse"):
+            pass  # a cupyx.scipy.sparse matrix is 2-D: the compressed constructor takes it
         else:
             if not is_gpu_array(arg):
                 try:
@@ -139,18 +141,21 @@ class CSR1DMixin:
 
     def _row(self):
         """The ``(1, n)`` CSR array over this 1-D array's storage and derived state."""
-        return type(self)._from_parts(self._data, self._indices, self._indptr,
-                                      (1, self._shape[0]), derived=self._derived)
+        st = self._storage  # a snapshot: one reading of the storage
+        return type(self)._wrap((st[0], st[1], st[2], (1, st[3][0]), st[4], st[5]))
 
     def _major(self):
-        if self._is_1d:
-            return self._row()
-        return super()._major()
+        # a snapshot (one reading of the storage), inlined: this runs on every operation
+        st = self._storage
+        obj = _new(type(self))
+        obj._storage = st if len(st[3]) == 2 else (st[0], st[1], st[2], (1, st[3][0]),
+                                                   st[4], st[5])
+        return obj
 
     def _from_major(self, csr):
         if self._is_1d and csr.shape == (1, self._shape[0]):
-            return type(self)._from_parts(csr.data, csr.indices, csr.indptr, self._shape,
-                                          derived=csr._derived)
+            st = csr._storage
+            return type(self)._wrap((st[0], st[1], st[2], self._shape, st[4], st[5]))
         return super()._from_major(csr)
 
     # -- indexing ----------------------------------------------------------------------------------
@@ -200,11 +205,11 @@ class CSR1DMixin:
         row = self._row()
         row._owns_data = self._owns_data
         row[0, index] = x
-        canonical = row._derived.get("canonical")
-        self._set(row._data, row._indices, row._indptr, self._shape)
+        data, indices, indptr, _, _, derived = row._storage
+        canonical = derived.get("canonical")
+        self._set(data, indices, indptr, self._shape,
+                  None if canonical is None else {"canonical": canonical})
         self._owns_data = row._owns_data
-        if canonical is not None:
-            self._derived["canonical"] = canonical
         return None
 
     # -- conversions ------------------------------------------------------------------------------
@@ -227,12 +232,13 @@ class CSR1DMixin:
             return super().tocoo(copy=copy)
         from .coo import coo_array
 
-        src = self if self.device == "cpu" else self.to_device("cpu")
+        snap = self._snap()
+        src = snap if snap.device == "cpu" else snap.to_device("cpu")
         data, col = src._data, src._indices
-        if copy or src is not self:
+        if copy or src is not snap:
             data, col = data.copy(), col.copy()
-        return coo_array._from_parts(data, (col,), self._shape,
-                                     bool(self._derived.get("canonical")))
+        return coo_array._from_parts(data, (col,), snap._shape,
+                                     bool(snap._derived.get("canonical")))
 
     def tocsc(self, copy=False):
         if self._is_1d:
@@ -255,9 +261,7 @@ class CSR1DMixin:
             return super().transpose(axes=axes, copy=copy)
         if axes is not None and tuple(axes) not in ((0,), (-1,)):
             raise ValueError("axes don't match array dimensions")
-        return self.copy() if copy else self._from_parts(self._data, self._indices,
-                                                         self._indptr, self._shape,
-                                                         derived=self._derived)
+        return self.copy() if copy else self._snap()
 
     def __str__(self):
         if not self._is_1d:
@@ -265,7 +269,8 @@ class CSR1DMixin:
         out = repr(self)
         if self.nnz == 0:
             return out
-        src = self if self.device == "cpu" else self.to_device("cpu")
+        snap = self._snap()
+        src = snap if snap.device == "cpu" else snap.to_device("cpu")
         entries = [f"  ({int(c)},)\t{v}" for c, v in zip(src._indices, src._data)]
         if len(entries) > self.maxprint:
             half = self.maxprint // 2
@@ -385,8 +390,9 @@ class CSR1DMixin:
     def nonzero(self):
         if not self._is_1d:
             return super().nonzero()
-        keep = self._data != 0
-        return (self._indices[keep],)
+        data, indices = self._storage[:2]
+        keep = data != 0
+        return (indices[keep],)
 
     def diagonal(self, k=0):
         if self._is_1d:
@@ -408,14 +414,16 @@ class CSR1DMixin:
         n = operator.index(shape[0])
         if n < 0:
             raise ValueError("negative dimensions are not allowed")
-        keep = self._indices < n
-        data, indices = self._data[keep], self._indices[keep]
-        xp = np if self.device == "cpu" else __import__("cupy")
-        indptr = xp.asarray([0, data.size], dtype=self._indptr.dtype)
-        canonical = self._derived.get("canonical")
-        self._set(data, indices, indptr, (n,))
-        if canonical:
-            self._derived["canonical"] = True
+        data, indices, indptr, _, device, derived = self._storage
+        keep = indices < n
+        data, indices = data[keep], indices[keep]
+        xp = np if device == "cpu" else __import__("cupy")
+        indptr = xp.asarray([0, data.size], dtype=indptr.dtype)
+        self._set(data, indices, indptr, (n,),
+                  {"canonical": True} if derived.get("canonical") else None)
+
+
+_new = object.__new__
 
 
 def _is_int(x):

@@ -198,8 +198,18 @@ def coo_write(A, rows, cols, values, keep_zeros=False):
     return coords, data
 
 
+def _host_only(A, values):
+    """Writes into COO, N:M and banded storage run on the CPU only (CSR and CSC write
+    on the GPU too): ``NotImplementedError`` naming the way out."""
+    if not isinstance(values, np.ndarray):
+        raise NotImplementedError(
+            f"writing into a {type(A).__name__} on {A.device} is not implemented (csr_array "
+            "and csc_array write on the GPU); write into A.tocsr(), or on the CPU")
+
+
 def assign_coo(A, key, x):
     """``A[key] = x`` for a 1-D or 2-D ``coo_array`` (new coords and data, SciPy's rules)."""
+    _host_only(A, A.data)
     if A.ndim == 1:
         return _assign_coo_1d(A, key, x)
     if A.ndim != 2:
@@ -271,6 +281,7 @@ def assign_banded(A, key, x):
     in are never written); a non-zero value outside the band raises ``ValueError``
     naming the entry and its diagonal (zeros there change nothing and are allowed).
     Returns the new values array."""
+    _host_only(A, A.data)
     offsets = np.asarray(A.offsets)
     steps = []  # (diagonal, row, values) of each step: applied once all are checked
 
@@ -308,6 +319,7 @@ def assign_nm(A, key, x):
     would break it raises ``ValueError`` naming the row, the group's columns and its
     count. Returns the dense result, which the caller packs (O(rows x cols))."""
     dense = A.toarray()
+    _host_only(A, dense)
     touched = []
 
     def write(rows, cols, values):

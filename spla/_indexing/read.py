@@ -21,15 +21,23 @@ Results are those of ``scipy.sparse.csr_array`` / ``csc_array``:
 COO (``getitem_coo``) answers every key with a ``coo_array`` of any number of
 dimensions (a NumPy scalar when every axis gets an integer), by filtering its
 coordinates, as SciPy's ``coo_array``; duplicates are summed only in a scalar.
-N:M and banded arrays answer through CSR. Arrays whose storage is on a GPU
-raise ``NotImplementedError`` (move them with ``to_device("cpu")`` first): no
+N:M and banded arrays answer through CSR.
+
+Arrays whose storage is on a GPU answer on the GPU, through the ``"cuda"``
+entries of the same table (``spla_cuda.index``), with results on the GPU: sparse
+results are arrays with CuPy storage, dense ones CuPy arrays, and a scalar read
+a 0-d CuPy array (not a NumPy scalar: reading it to the host is the caller's
+choice). A 2-D ``coo_array`` on a GPU reads through its GPU CSR and returns
+``coo_array`` results; where the CPU gives a ``coo_array`` of picked entries
+(``A[rows, cols]``) the GPU one holds the non-zero picked values (explicitly
+stored zeros are not kept). n-D COO on a GPU raises ``NotImplementedError``. No
 read copies storage between devices behind the caller's back.
 """
 
 import numpy as np
 
 from .. import _dispatch
-from .keys import _mask_nonzero, as_index_array, normalize_key
+from .keys import as_index_array, normalize_key
 
 _CPU = "cpu"
 _INTP = np.dtype(np.intp)
@@ -38,7 +46,7 @@ _ALL = slice(None)
 
 def _on_gpu(A):
     raise NotImplementedError(
-        f"indexing a {type(A).__name__} on {A.device} is not implemented yet; "
+        f"indexing a {A.ndim}-D {type(A).__name__} on {A.device} is not implemented yet; "
         "index A.to_device('cpu') (reads do not copy between devices behind your back)"
     )
 
@@ -49,6 +57,8 @@ def _package(res, shape):
         return res if res.shape == shape else res.reshape(shape)
     if isinstance(res, np.generic):
         return res if shape == () else np.reshape(res, shape)
+    if not hasattr(res, "format"):  # a dense CuPy array (or a 0-d one: a GPU scalar)
+        return res if res.shape == shape else res.reshape(shape)
     # a sparse array
     if res.shape == shape:
         return res
@@ -64,10 +74,11 @@ def _line_to_1d(res, shape):
     from .._formats.coo import coo_array
 
     indptr, indices = res.indptr, res.indices
+    xp = _dispatch.array_module(res.device)
     if indptr.size == 2:  # one major slice: its minor indices are the coordinates
         coords = indices.copy()
     else:  # one minor position: the coordinate is the major slice of each entry
-        coords = (np.searchsorted(indptr, np.arange(indices.size, dtype=indptr.dtype), "right")
+        coords = (xp.searchsorted(indptr, xp.arange(indices.size, dtype=indptr.dtype), "right")
                   - 1).astype(indices.dtype, copy=False)
     out = coo_array._from_parts(res.data, (coords,), shape,
                                 bool(res._derived.get("canonical")))
@@ -125,17 +136,13 @@ def getitem_compressed(A, key):
                     return out
             elif (type(key) is np.ndarray and key.dtype == np.bool_ and key.ndim == 1
                   and key.shape[0] == A._shape[0]):  # a row mask
-                rows = _mask_nonzero(key)[0]
-                if rows.size:
-                    return _dispatch.lookup("getitem_rows_unchecked", "csr", _CPU)(A, rows)
+                return _dispatch.lookup("getitem_row_mask", "csr", _CPU)(A, key)
     k = normalize_key(key, A._shape, A.format)
     if len(k.shape) > 2:
         raise IndexError(
             f"Indexing that leads to >2D is not supported by {A.format} format. "
             "Try converting to COO format"
         )
-    if type(A._data) is not np.ndarray:
-        _on_gpu(A)
     return _package(_read_compressed(A, *k.index), k.shape)
 
 
@@ -148,25 +155,26 @@ def _axis_selection(idx):
 
 
 def _read_compressed(A, r, c):
+    device = _CPU if type(A._data) is np.ndarray else A.device
     if type(r) is int and type(c) is int:
         i, j = A._swap((r, c))
-        return _dispatch.lookup("getitem_scalar", "csr", _CPU)(A, i, j)
+        return _dispatch.lookup("getitem_scalar", "csr", device)(A, i, j)
     if isinstance(r, np.ndarray) and isinstance(c, np.ndarray) and not (
         r.ndim == 2 and r.shape[1] == 1 and (c.ndim == 1 or c.shape[0] == 1)
     ):
         # inner indexing: one value per broadcast pair
         rb, cb = np.broadcast_arrays(r, c)
         if rb.size == 0:
-            return type(A)(np.atleast_2d(rb).shape, dtype=A.dtype)
+            return type(A)(np.atleast_2d(rb).shape, dtype=A.dtype).to_device(device)
         major, minor = A._swap((rb, cb))
-        values = _dispatch.lookup("getitem_points", "csr", _CPU)(
+        values = _dispatch.lookup("getitem_points", "csr", device)(
             A._major(), np.ascontiguousarray(major.ravel()), np.ascontiguousarray(minor.ravel()))
         if rb.ndim == 1:
             return values
         return type(A)(values.reshape(rb.shape))
     rows, cols = _axis_selection(r), _axis_selection(c)
     major, minor = A._swap((rows, cols))
-    out = _dispatch.lookup("getitem_select", "csr", _CPU)(A._major(), major, minor)
+    out = _dispatch.lookup("getitem_select", "csr", device)(A._major(), major, minor)
     return A._from_major(out)
 
 
@@ -180,8 +188,8 @@ def getitem_coo(A, key):
     from .._formats.coo import coo_array
 
     k = normalize_key(key, A.shape, "coo")
-    if type(A.data) is not np.ndarray:
-        _on_gpu(A)
+    if type(A.data) is not np.ndarray and str(A.device) != "cpu":
+        return _getitem_coo_gpu(A, key, k)
     data = A.data
     coords = [np.asarray(co) for co in A.coords]
     keep = None
@@ -248,6 +256,24 @@ def getitem_coo(A, key):
     return coo_array._from_parts(np.ascontiguousarray(new_data), new_coords, shape, False)
 
 
+def _getitem_coo_gpu(A, key, k):
+    """``A[key]`` for a 2-D ``coo_array`` on a GPU: read through its GPU CSR, the
+    result as SciPy's COO gives it (a ``coo_array`` unless it is a scalar)."""
+    from .._formats.coo import _index_dtype, coo_array
+
+    if A.ndim != 2:
+        _on_gpu(A)
+    res = A.tocsr()[key]
+    if hasattr(res, "format"):
+        return res if res.format == "coo" else res.tocoo()
+    if res.ndim == 0:
+        return res
+    xp = _dispatch.array_module(A.device)
+    nz = xp.nonzero(res)
+    idx = _index_dtype(res.shape)
+    return coo_array._from_parts(res[nz], tuple(c.astype(idx) for c in nz), res.shape, True)
+
+
 def _match_coordinates(entry_coords, index_arrays, dims):
     """Pairs (stored entry, index position) whose coordinates agree on every array axis.
 
@@ -286,9 +312,8 @@ def _match_coordinates(entry_coords, index_arrays, dims):
 
 
 def getitem_via_csr(A, key):
-    """``A[key]`` for formats without reads of their own (N:M, banded): through CSR."""
-    if A.device != "cpu":
-        _on_gpu(A)
+    """``A[key]`` for formats without reads of their own (N:M, banded): through CSR
+    (on the device of the storage)."""
     return A.tocsr()[key]
 
 

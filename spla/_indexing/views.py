@@ -60,6 +60,7 @@ def _check_bounds(A, r0, r1):
 def _csr_view(A, r0, r1):
     from .._formats.compressed import csr_array
 
+    A = A._snap()  # one reading of the storage (another thread may write)
     ip = A.indptr
     if r0 == r1:
         a = b = 0

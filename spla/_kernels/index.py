@@ -173,6 +173,66 @@ def copy_rows(indptr, indices, data, row_start, row_step, rows, out_indptr, bloc
                 out_data[dst + k] = data[src + k]
 
 
+#: Mask entries a row-mask fill compacts into a list of rows at a time.
+MASK_CHUNK = 2048
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def mask_counts(indptr, mask, bounds, piece_rows, piece_nnz):
+    """First pass of a row mask ``A[mask]``: for every piece ``p`` of the mask
+    (``mask[bounds[p]:bounds[p + 1]]``) the rows it selects, ``piece_rows[p]``, and
+    their stored entries, ``piece_nnz[p]``. Branch-free (a branch on a random
+    mask is mispredicted on every other selected row); no index array of the
+    rows is made: ``mask_fill`` reads the mask again."""
+    for p in prange(bounds.size - 1):
+        k = 0
+        nz = 0
+        for r in range(U(bounds[p]), U(bounds[p + 1])):
+            t = np.int64(mask[r])
+            k += t
+            nz += t * np.int64(indptr[r + U(1)] - indptr[r])
+        piece_rows[p] = k
+        piece_nnz[p] = nz
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def mask_fill(indptr, indices, data, mask, bounds, blocks, rows_before, nnz_before,
+              out_indptr, out_indices, out_data):
+    """Second pass of a row mask: the rows selected by the pieces
+    ``blocks[b]:blocks[b + 1]`` of the mask (``bounds`` as in ``mask_counts``),
+    copied from the output row ``rows_before[blocks[b]]`` and the output entry
+    ``nnz_before[blocks[b]]`` on, their ends written to ``out_indptr`` (whose
+    first element the caller sets). ``blocks`` groups the pieces into blocks of
+    about equal work. Each ``MASK_CHUNK`` entries of the mask are compacted into
+    a list of rows first (branch-free), which is then copied with the storage of
+    the rows ``AHEAD`` on prefetched."""
+    for b in prange(blocks.size - 1):
+        p0 = blocks[b]
+        row = rows_before[p0]
+        dst = U(nnz_before[p0])
+        sel = np.empty(MASK_CHUNK, dtype=np.int64)
+        end = bounds[blocks[b + 1]]
+        for c0 in range(bounds[p0], end, MASK_CHUNK):
+            c1 = min(c0 + MASK_CHUNK, end)
+            n_sel = 0
+            for r in range(U(c0), U(c1)):
+                sel[n_sel] = r
+                n_sel += np.int64(mask[r])
+            for j in range(n_sel):
+                if j + AHEAD < n_sel:
+                    a = sel[j + AHEAD]
+                    _prefetch_span(indices, data, indptr[a], indptr[a + 1] - indptr[a])
+                r = sel[j]
+                src = U(indptr[r])
+                n = U(indptr[r + 1]) - src
+                for k in range(n):
+                    out_indices[dst + k] = indices[src + k]
+                    out_data[dst + k] = data[src + k]
+                dst += n
+                row += 1
+                out_indptr[row] = dst
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def copy_block(src, dst, n_pieces):
     """``dst[:] = src`` in ``n_pieces`` parallel pieces (the storage of a row slice)."""
@@ -379,14 +439,66 @@ def _find_slot(table, c):
         h = (h + U(1)) & last
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _marked(bits, c):
+    """Whether bit ``c`` of the bit set ``bits`` (bytes, 8 columns a byte) is set."""
+    u = U(c)
+    return (bits[u >> U(3)] >> (u & U(7))) & U(1) != U(0)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mark(bits, c):
+    """Set bit ``c`` of the bit set ``bits``; whether it was clear."""
+    u = U(c)
+    w = u >> U(3)
+    b = np.uint8(1 << (u & U(7)))
+    old = bits[w]
+    bits[w] = old | b
+    return old & b == 0
+
+
 @njit(cache=True, nogil=True)
-def column_hash(cols, table, col_ptr, order):
+def mark_columns(indptr, indices, row_start, row_step, rows, n_rows, bits):
+    """Set bit ``c`` of ``bits`` (zeros, a byte per 8 columns) for every column ``c``
+    stored in the rows read. The bit set of a 2,000,000-column array is 250 KB: it
+    stays in cache, where a table of a large request (several MB for 200,000
+    columns) would not."""
+    for i in range(n_rows):
+        _prefetch_rows_ahead(indptr, indices, indices, False, rows, i, n_rows, _EMPTY)
+        r = _source_row(i, row_start, row_step, rows)
+        for k in range(U(indptr[r]), U(indptr[r + 1])):
+            _mark(bits, indices[k])
+
+
+@njit(cache=True, nogil=True)
+def count_marked(cols, bits):
+    """How many of the requested columns ``cols`` are marked in ``bits``."""
+    k = 0
+    for t in range(cols.size):
+        if _marked(bits, cols[t]):
+            k += 1
+    return k
+
+
+@njit(cache=True, nogil=True)
+def column_hash(cols, bits, wanted, table, col_ptr, order):
     """``column_map`` keyed by hash slots: ``table`` (-1 filled, a power of 2 of at
     least twice the distinct columns) gets every requested column in a slot, and
     ``col_ptr`` (zeros, table.size + 2) the runs in ``order`` by slot. Returns the
-    largest number of requests of one column."""
+    largest number of requests of one column.
+
+    With a non-empty bit set ``bits`` (``mark_columns``), only the requests of
+    marked columns (those stored in the rows read) enter the table, and ``order``
+    holds their positions only: the table is sized by the columns that can
+    match, not by the request. Those columns are then marked in ``wanted``
+    (zeros, of the size of ``bits``), the screen of the gather passes."""
+    filtered = bits.size > 0
     for t in range(cols.size):
         c = cols[t]
+        if filtered:
+            if not _marked(bits, c):
+                continue
+            _mark(wanted, c)
         h, _ = _find_slot(table, c)
         table[h] = c
         col_ptr[h + U(2)] += 1
@@ -397,7 +509,10 @@ def column_hash(cols, table, col_ptr, order):
             most = k
         col_ptr[s + 2] += col_ptr[s + 1]
     for t in range(cols.size):
-        g, _ = _find_slot(table, cols[t])
+        c = cols[t]
+        if filtered and not _marked(bits, c):
+            continue
+        g, _ = _find_slot(table, c)
         order[col_ptr[g + U(1)]] = t
         col_ptr[g + U(1)] += 1
     return most
@@ -429,7 +544,12 @@ def find_column_hits(indptr, indices, row_start, row_step, rows, piece_rows, use
 
     With the column map and exact ``hits`` the loop has no branch: every entry's
     position is written, and kept (the cursor moves) when its column is requested.
-    A branch per entry on a ~10% hit rate costs more than the scan."""
+    A branch per entry on a ~10% hit rate costs more than the scan.
+
+    With the hash table, ``hits`` may be the bit set of the columns in the table
+    (more than one byte: ``column_hash`` with a filter): entries of other columns
+    are passed over without a probe of the table."""
+    screened = not use_map and hits.size > 1
     for p in prange(piece_rows.size - 1):
         base = U(pos_ptr[p])
         w = base
@@ -446,7 +566,10 @@ def find_column_hits(indptr, indices, row_start, row_step, rows, piece_rows, use
                     cnt += h
             else:
                 for k in range(U(indptr[r]), U(indptr[r + 1])):
-                    lo, hi = _run_of(indices[k], use_map, hits, col_ptr, table)
+                    c = indices[k]
+                    if screened and not _marked(hits, c):
+                        continue
+                    lo, hi = _run_of(c, use_map, hits, col_ptr, table)
                     if hi > lo:
                         pos[w] = k
                         w += U(1)
@@ -618,5 +741,6 @@ def _serial_twin(dispatcher):
 
 #: Serial twins by the name of the parallel kernel.
 SERIAL = {f.py_func.__name__: _serial_twin(f) for f in (
-    copy_rows, copy_block, count_column_range, fill_column_range, find_column_hits,
-    expand_column_hits, find_points, row_spans, gather_points, column_entries)}
+    copy_rows, copy_block, mask_counts, mask_fill, count_column_range, fill_column_range,
+    find_column_hits, expand_column_hits, find_points, row_spans, gather_points,
+    column_entries)}

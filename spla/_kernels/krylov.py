@@ -366,3 +366,411 @@ def _make_bicgstab(parallel):
 
 BICGSTAB_PARALLEL = _make_bicgstab(True)
 BICGSTAB_SERIAL = _make_bicgstab(False)
+
+
+# -- two-step modified Gram-Schmidt of spla's GMRES ----------------------------------------
+#
+# ``mgs_column`` sweeps ``w`` once per basis vector: per row it reads ``w``, ``v_k``
+# and ``v_{k+1}`` and writes ``w`` (four vector passes). ``mgs2_column`` subtracts
+# two rows per sweep and takes, in the same sweep, the dot products of the next two
+# rows with ``w`` and with each other: ``t_{k+1} = v_{k+1} . (w - t_k v_k)`` is
+# ``v_{k+1} . w - t_k (v_{k+1} . v_k)``, so the pair's second coefficient needs no
+# sweep of its own. Per row that is three vector passes (``w`` read and written
+# once per pair, two rows subtracted, two rows dotted), a quarter less traffic,
+# and half as many parallel regions. The subtraction is MGS's, row after row;
+# only the pair's second coefficient is taken through the correction term.
+
+
+@njit(inline="always")
+def _dots3_range(a, b, w, lo, hi):
+    """``(a . w, b . w, b . a)`` (conjugating the left operand) in four lanes each."""
+    z = a.dtype.type(0) * w.dtype.type(0)
+    p0 = z
+    p1 = z
+    p2 = z
+    p3 = z
+    q0 = z
+    q1 = z
+    q2 = z
+    q3 = z
+    g0 = z
+    g1 = z
+    g2 = z
+    g3 = z
+    i = lo
+    while i + 4 <= hi:
+        a0 = a[i]
+        a1 = a[i + 1]
+        a2 = a[i + 2]
+        a3 = a[i + 3]
+        b0 = np.conj(b[i])
+        b1 = np.conj(b[i + 1])
+        b2 = np.conj(b[i + 2])
+        b3 = np.conj(b[i + 3])
+        w0 = w[i]
+        w1 = w[i + 1]
+        w2 = w[i + 2]
+        w3 = w[i + 3]
+        p0 += np.conj(a0) * w0
+        p1 += np.conj(a1) * w1
+        p2 += np.conj(a2) * w2
+        p3 += np.conj(a3) * w3
+        q0 += b0 * w0
+        q1 += b1 * w1
+        q2 += b2 * w2
+        q3 += b3 * w3
+        g0 += b0 * a0
+        g1 += b1 * a1
+        g2 += b2 * a2
+        g3 += b3 * a3
+        i += 4
+    while i < hi:
+        p0 += np.conj(a[i]) * w[i]
+        q0 += np.conj(b[i]) * w[i]
+        g0 += np.conj(b[i]) * a[i]
+        i += 1
+    return (p0 + p1) + (p2 + p3), (q0 + q1) + (q2 + q3), (g0 + g1) + (g2 + g3)
+
+
+def _make_mgs2(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def mgs2_column(V, m, w, h, part):
+        """Two-step modified Gram-Schmidt of ``w`` against the rows ``V[:m]``, in place.
+
+        Same contract as ``mgs_column``: ``h[k]`` gets the MGS coefficient of row
+        ``k``; returns ``(|w|^2 before, |w|^2 after)``. ``part``: scratch
+        ``(nchunks(n), 4)`` of w's dtype.
+        """
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        zero = w.dtype.type(0)
+        # first sweep: v_0 . w, v_1 . w, v_1 . v_0 and |w|^2
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            if m >= 2:
+                d0, d1, g = _dots3_range(V[0], V[1], w, lo, hi)
+            elif m == 1:
+                d0 = _dot_range(V[0], w, lo, hi)
+                d1 = zero
+                g = zero
+            else:
+                d0 = zero
+                d1 = zero
+                g = zero
+            part[c, 0] = d0
+            part[c, 1] = d1
+            part[c, 2] = g
+            part[c, 3] = _sqnorm_range(w, lo, hi)
+        da = zero
+        db = zero
+        gab = zero
+        before = 0.0
+        for c in range(nchunks):
+            da += part[c, 0]
+            db += part[c, 1]
+            gab += part[c, 2]
+            before += part[c, 3].real
+        after = before
+        k = 0
+        while k < m:
+            two = k + 1 < m
+            ta = da
+            tb = db - ta * gab if two else zero
+            h[k] = ta
+            if two:
+                h[k + 1] = tb
+            nxt = k + 2 if two else k + 1  # first row not yet subtracted
+            ndots = min(m - nxt, 2)
+            for c in loop(nchunks):
+                lo = c * CHUNK
+                hi = min(lo + CHUNK, n)
+                if two:
+                    for i in range(lo, hi):
+                        w[i] = (w[i] - ta * V[k, i]) - tb * V[k + 1, i]
+                else:
+                    for i in range(lo, hi):
+                        w[i] -= ta * V[k, i]
+                if ndots == 2:
+                    d0, d1, g = _dots3_range(V[nxt], V[nxt + 1], w, lo, hi)
+                    part[c, 0] = d0
+                    part[c, 1] = d1
+                    part[c, 2] = g
+                elif ndots == 1:
+                    part[c, 0] = _dot_range(V[nxt], w, lo, hi)
+                else:
+                    part[c, 3] = _sqnorm_range(w, lo, hi)
+            da = zero
+            db = zero
+            gab = zero
+            if ndots == 0:
+                after = 0.0
+                for c in range(nchunks):
+                    after += part[c, 3].real
+            else:
+                for c in range(nchunks):
+                    da += part[c, 0]
+                if ndots == 2:
+                    for c in range(nchunks):
+                        db += part[c, 1]
+                        gab += part[c, 2]
+            k = nxt
+        return before, after
+
+    return mgs2_column
+
+
+MGS2_PARALLEL = _make_mgs2(True)
+MGS2_SERIAL = _make_mgs2(False)
+
+
+# -- fused vector passes of spla's CGS and TFQMR (``spla/linalg/_cgs.py``) ------------------
+#
+# CGS, per iteration besides its two products (``A phat`` and SciPy's recomputed
+# residual ``b - A x``): ``r = b - A x`` with ``|r|^2`` and ``rtilde . r``;
+# ``u = r + beta q``, ``p = (p beta + q) beta + u``; ``rtilde . vhat``;
+# ``q = u - alpha vhat`` with ``x += alpha (u + q)`` (or ``u + q`` written for M).
+# TFQMR, per (half) iteration besides its product: ``w -= alpha uhat``,
+# ``d = u + coef d`` (and ``u_next = u - alpha v`` on even steps, the previous
+# ``x += eta d`` folded in, ``rstar . w`` on odd steps) with ``|w|^2``; on odd steps
+# ``u = w + beta u``, ``v = beta uhat + beta^2 v``, then ``v += uhat`` fused with the
+# next ``rstar . v``. The order of operations of each update is SciPy's.
+
+
+def _make_cgs(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def norm_dot(r, rtilde, part):
+        """``(|r|^2, rtilde . r)``; ``part``: ``(nchunks, 2)`` of r's dtype."""
+        n = r.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            part[c, 0] = _sqnorm_range(r, lo, hi)
+            part[c, 1] = _dot_range(rtilde, r, lo, hi)
+        rr = 0.0
+        rho = r.dtype.type(0)
+        for c in range(nchunks):
+            rr += part[c, 0].real
+            rho += part[c, 1]
+        return rr, rho
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def residual_norm_dot(r, b, y, rtilde, part):
+        """``r = b - y``; returns ``(|r|^2, rtilde . r)``."""
+        n = r.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                r[i] = b[i] - y[i]
+            part[c, 0] = _sqnorm_range(r, lo, hi)
+            part[c, 1] = _dot_range(rtilde, r, lo, hi)
+        rr = 0.0
+        rho = r.dtype.type(0)
+        for c in range(nchunks):
+            rr += part[c, 0].real
+            rho += part[c, 1]
+        return rr, rho
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def cgs_directions(u, p, r, q, beta):
+        """``u = r + beta q``; ``p = (p beta + q) beta + u``."""
+        n = u.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                ui = r[i] + beta * q[i]
+                u[i] = ui
+                p[i] = (p[i] * beta + q[i]) * beta + ui
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def cgs_update(q, u, vhat, x, uq, alpha, with_x):
+        """``q = u - alpha vhat``; then ``x += alpha (u + q)`` if ``with_x`` else
+        ``uq = u + q`` (for the preconditioner)."""
+        n = q.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            if with_x:
+                for i in range(lo, hi):
+                    qi = u[i] - alpha * vhat[i]
+                    q[i] = qi
+                    x[i] += alpha * (u[i] + qi)
+            else:
+                for i in range(lo, hi):
+                    qi = u[i] - alpha * vhat[i]
+                    q[i] = qi
+                    uq[i] = u[i] + qi
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def axpy(x, a, z):
+        """``x += a z``."""
+        n = x.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                x[i] += a * z[i]
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def tfqmr_step(unext, u, v, w, uhat, d, x, rstar, alpha, coef, eta_prev, even, fold_x,
+                   part):
+        """One TFQMR half step: ``u_next = u - alpha v`` (``even``), ``w -= alpha uhat``,
+        ``x += eta_prev d`` (``fold_x``), ``d = u + coef d``; returns
+        ``(|w|^2, rstar . w)`` (the dot only when not ``even``)."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            if even:
+                for i in range(lo, hi):
+                    unext[i] = u[i] - alpha * v[i]
+            for i in range(lo, hi):
+                w[i] = w[i] - alpha * uhat[i]
+            if fold_x:
+                for i in range(lo, hi):
+                    x[i] += eta_prev * d[i]
+            for i in range(lo, hi):
+                d[i] = u[i] + coef * d[i]
+            part[c, 0] = _sqnorm_range(w, lo, hi)
+            if not even:
+                part[c, 1] = _dot_range(rstar, w, lo, hi)
+        ww = 0.0
+        rho = w.dtype.type(0)
+        for c in range(nchunks):
+            ww += part[c, 0].real
+            if not even:
+                rho += part[c, 1]
+        return ww, rho
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def tfqmr_directions(u, v, w, uhat, beta):
+        """``u = w + beta u``; ``v = beta uhat + beta^2 v``."""
+        n = u.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        beta2 = beta * beta
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                u[i] = w[i] + beta * u[i]
+                v[i] = beta * uhat[i] + beta2 * v[i]
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def add_dot(v, uhat, rstar, part):
+        """``v += uhat``; returns ``rstar . v``; ``part``: ``nchunks`` of v's dtype."""
+        n = v.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                v[i] += uhat[i]
+            part[c] = _dot_range(rstar, v, lo, hi)
+        total = v.dtype.type(0)
+        for c in range(nchunks):
+            total += part[c]
+        return total
+
+    return (norm_dot, residual_norm_dot, cgs_directions, cgs_update, axpy, tfqmr_step,
+            tfqmr_directions, add_dot)
+
+
+CGS_PARALLEL = _make_cgs(True)
+CGS_SERIAL = _make_cgs(False)
+
+
+# -- fused vector passes of spla's MINRES (``spla/linalg/_minres.py``, real dtypes) ---------
+#
+# Per iteration besides the product ``y = A v``: ``y = (y - shift v) - c r1`` with
+# ``alfa = v . y``; ``y -= (alfa / beta) r2`` with ``|y|^2`` (the next ``beta``
+# without a preconditioner); ``w = (v - oldeps w1 - delta w2) / gamma`` written over
+# ``w1`` with ``x += phi w`` and ``|x|^2``; ``v = y / beta``. SciPy's order of
+# operations in each update; dot products unconjugated as SciPy's ``inner``.
+
+
+def _make_minres(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def minres_lanczos(y, v, r1, shift, c, use_r1, part):
+        """``y = y - shift v`` then ``y = y - c r1`` (``use_r1``); returns ``v . y``."""
+        n = y.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c_ in loop(nchunks):
+            lo = c_ * CHUNK
+            hi = min(lo + CHUNK, n)
+            if use_r1:
+                for i in range(lo, hi):
+                    y[i] = (y[i] - shift * v[i]) - c * r1[i]
+            else:
+                for i in range(lo, hi):
+                    y[i] = y[i] - shift * v[i]
+            part[c_] = _dot_range(v, y, lo, hi)
+        total = y.dtype.type(0)
+        for c_ in range(nchunks):
+            total += part[c_]
+        return total
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def minres_orth(y, r2, a, part):
+        """``y = y - a r2``; returns ``|y|^2``."""
+        n = y.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                y[i] = y[i] - a * r2[i]
+            part[c] = _sqnorm_range(y, lo, hi)
+        total = y.dtype.type(0)
+        for c in range(nchunks):
+            total += part[c]
+        return total
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def minres_solution(w1, w2, v, x, oldeps, delta, denom, phi, part):
+        """``w1 = ((v - oldeps w1) - delta w2) denom`` (the new ``w``, over ``w1``);
+        ``x = x + phi w1``; returns ``|x|^2``."""
+        n = x.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                wi = ((v[i] - oldeps * w1[i]) - delta * w2[i]) * denom
+                w1[i] = wi
+                x[i] = x[i] + phi * wi
+            part[c] = _sqnorm_range(x, lo, hi)
+        total = x.dtype.type(0)
+        for c in range(nchunks):
+            total += part[c]
+        return total
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def scaled(v, s, y):
+        """``v = s y``."""
+        n = v.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                v[i] = s * y[i]
+
+    return minres_lanczos, minres_orth, minres_solution, scaled
+
+
+MINRES_PARALLEL = _make_minres(True)
+MINRES_SERIAL = _make_minres(False)

@@ -74,19 +74,13 @@ def bicgstab(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M=None, callbac
         return _scipy_bicgstab(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M,
                                callback=callback)
     _check_atol("bicgstab", atol)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"bicgstab: callback must be callable, got {type(callback).__name__}")
-
-    from scipy.sparse.linalg._isolve.utils import make_system
+    _convert.check_callback("bicgstab", callback)
 
     from ._threads import solver_threads
 
-    if _convert.is_spla(M):
-        M = _convert.operator(M, "M")
-    _, Mop, x, b = make_system(_convert.SplaOperator(A), M, x0, b)
+    psolve, x, b = _convert.krylov_system(A, M, x0, b)
     with solver_threads(True):
-        return _bicgstab(A, None if M is None else Mop.matvec, x, b, rtol, atol, maxiter,
-                         callback)
+        return _bicgstab(A, psolve, x, b, rtol, atol, maxiter, callback)
 
 
 def _bicgstab(A, psolve, x, b, rtol, atol, maxiter, callback):

@@ -156,3 +156,21 @@ def asarray_rhs(b, n, what):
 
 
 __all__ = ["SplaOperator", "operator", "scipy_view", "from_scipy", "is_spla"]
+
+
+def check_callback(name, callback):
+    """The ``TypeError`` of spla's own solver loops for a ``callback`` that cannot be called."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{name}: callback must be callable, got {type(callback).__name__}")
+
+
+def krylov_system(A, M, x0, b):
+    """``(psolve, x, b)`` for spla's fused Krylov loops on a square CPU spla ``A``:
+    SciPy's ``make_system`` checks and casts ``b``, ``x0`` (or ``"Mb"``) and ``M``;
+    ``psolve`` is M's product, None without ``M``."""
+    from scipy.sparse.linalg._isolve.utils import make_system
+
+    if is_spla(M):
+        M = operator(M, "M")
+    _, Mop, x, b = make_system(SplaOperator(A), M, x0, b)
+    return (None if M is None else Mop.matvec), x, b

@@ -26,10 +26,11 @@ __all__ = ["gmres"]
 
 #: The Gram-Schmidt variant of the Arnoldi step: "dgks" (classical Gram-Schmidt,
 #: repeated when the first pass cancelled more than half of |w|^2 (the test of
-#: Daniel, Gragg, Kaufman and Stewart), "cgs2" (classical, always twice) or "mgs"
-#: (modified Gram-Schmidt, fused passes: the default, fastest in docs/linalg.md's
-#: measurements and SciPy's own arithmetic).
-ORTHOGONALIZATION = "mgs"
+#: Daniel, Gragg, Kaufman and Stewart), "cgs2" (classical, always twice), "mgs"
+#: (modified Gram-Schmidt, one fused pass per basis vector: SciPy's own arithmetic)
+#: or "mgs2" (the default: MGS with two basis vectors per pass, the second
+#: coefficient corrected by their inner product; fastest in docs/linalg.md).
+ORTHOGONALIZATION = "mgs2"
 #: Below this many basis entries (``n * (j + 1)``) a CGS pass runs serially.
 PARALLEL_MIN = 100_000
 #: Below this length the MGS sweeps (one parallel region per basis vector) run serially.
@@ -141,16 +142,11 @@ def gmres(A, b, x0=None, *, rtol=1e-5, atol=0., restart=None, maxiter=None, M=No
     if maxiter is not None and maxiter < 1:
         raise ValueError(f"gmres: maxiter must be >= 1, got {maxiter}")
 
-    from scipy.sparse.linalg._isolve.utils import make_system
-
     from ._threads import solver_threads
 
-    if _convert.is_spla(M):
-        M = _convert.operator(M, "M")
-    op, Mop, x, b = make_system(_convert.SplaOperator(A), M, x0, b)
+    psolve, x, b = _convert.krylov_system(A, M, x0, b)
     with solver_threads(True):
-        return _gmres(A, None if M is None else Mop.matvec, x, b, rtol, atol, restart,
-                      maxiter, callback, callback_type)
+        return _gmres(A, psolve, x, b, rtol, atol, restart, maxiter, callback, callback_type)
 
 
 def _gmres(A, psolve, x, b, rtol, atol, restart, maxiter, callback, callback_type):
@@ -185,11 +181,15 @@ def _gmres(A, psolve, x, b, rtol, atol, restart, maxiter, callback, callback_typ
 
     chunks = krylov.nchunks(n)
     rtype = np.finfo(xtype).dtype
-    part = np.zeros((chunks, restart + 2), dtype=xtype)
+    part = np.zeros((chunks, max(restart + 2, 4)), dtype=xtype)
     rpart = np.zeros(chunks, dtype=rtype)
-    if ORTHOGONALIZATION not in ("dgks", "cgs2", "mgs"):
+    if ORTHOGONALIZATION not in ("dgks", "cgs2", "mgs", "mgs2"):
         raise ValueError(f"gmres: unknown ORTHOGONALIZATION {ORTHOGONALIZATION!r}")
-    mgs = ORTHOGONALIZATION == "mgs"
+    mgs = ORTHOGONALIZATION in ("mgs", "mgs2")
+    if ORTHOGONALIZATION == "mgs2":
+        mgs_kernel = krylov.MGS2_PARALLEL if n >= MGS_PARALLEL_MIN else krylov.MGS2_SERIAL
+    else:
+        mgs_kernel = None
     dgks = ORTHOGONALIZATION == "dgks"
 
     def kernels(m, per_row=False):
@@ -217,7 +217,10 @@ def _gmres(A, psolve, x, b, rtol, atol, restart, maxiter, callback, callback_typ
             m = col + 1
             gs_dots, gs_sub_dots, gs_sub_norm, scale, _, _ = kernels(m)
             if mgs:
-                h0sq, h1sq = kernels(1, True)[5](v, m, w, h[col], part)
+                if mgs_kernel is None:
+                    h0sq, h1sq = kernels(1, True)[5](v, m, w, h[col], part)
+                else:
+                    h0sq, h1sq = mgs_kernel(v, m, w, h[col], part)
                 h0, h1 = np.sqrt(h0sq), np.sqrt(h1sq)
             else:
                 gs_dots(v, m, w, part)

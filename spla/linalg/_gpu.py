@@ -32,12 +32,7 @@ def _operator(A):
 
 def _storage(A):
     """``cupyx.scipy.sparse.csr_matrix`` over the CSR storage of ``A`` (canonical)."""
-    import cupyx.scipy.sparse as csp
-
-    C = A.tocsr()
-    if not C.has_canonical_format:
-        C = C._deduped()
-    return csp.csr_matrix((C.data, C.indices, C.indptr), shape=C.shape)
+    return A.to_cupyx("csr")
 
 
 def _from_cupyx(S):

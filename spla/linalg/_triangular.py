@@ -20,9 +20,11 @@ def _analysis(A, lower):
     when its storage changes): a matrix solved again (a preconditioner, many
     right-hand sides) skips it."""
     key = ("triangular_levels", bool(lower))
-    result = A._derived.get(key)
+    A = A._snap()  # computed from, and kept with, one storage
+    derived = A._derived
+    result = derived.get(key)
     if result is None:
-        result = A._derived[key] = _kernels.levels(A.indptr, A.indices, A.shape[0], lower)
+        result = derived[key] = _kernels.levels(A.indptr, A.indices, A.shape[0], lower)
     return result
 
 
@@ -78,7 +80,7 @@ def spsolve_triangular(A, b, lower=True, overwrite_A=False, overwrite_b=False,
                          overwrite_b=overwrite_b, unit_diagonal=unit_diagonal)
     if _convert.is_spla(A):
         _convert.require_cpu(A, "spsolve_triangular")
-        C = A.tocsr()
+        C = A.tocsr()._snap()  # one reading of the storage (another thread may write)
     elif _convert.sp.issparse(A):
         C = csr_array(A.tocsr() if A.format != "csr" else A)
     else:

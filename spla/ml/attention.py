@@ -630,7 +630,14 @@ def softmax(S):
     return _dispatch.lookup("softmax", P.format, P.device)(P)
 
 
-def sparse_attention(Q, K, V, pattern, scale=None):
+def _check_precision(precision, what):
+    """``precision`` if it is None, "exact" or "tf32", else ValueError."""
+    if not (precision is None or isinstance(precision, str)) or precision not in (None, "exact", "tf32"):
+        raise ValueError(f"{what}: precision must be None, 'exact' or 'tf32', got {precision!r}")
+    return precision
+
+
+def sparse_attention(Q, K, V, pattern, scale=None, precision=None):
     """``softmax(Q K^T * scale on the pattern) V``, fused: never stores the scores.
 
     Parameters
@@ -648,6 +655,11 @@ def sparse_attention(Q, K, V, pattern, scale=None):
         ``sparse_attention_forward``).
     scale : float, optional
         Multiplies the scores; ``1 / sqrt(d)`` by default.
+    precision : {None, "exact", "tf32"}, optional
+        ``"tf32"`` lets float32 operands on the GPU (with a ``BlockPattern``) run
+        on the tensor cores in TF32 (10-bit mantissa products, float32
+        accumulation); None and ``"exact"`` (the default) compute float32 exactly.
+        It is a permission: the CPU path and 16-bit operands ignore it.
 
     Returns
     -------
@@ -674,10 +686,11 @@ def sparse_attention(Q, K, V, pattern, scale=None):
     >>> out.shape
     (2, 6, 4)
     """
+    _check_precision(precision, "sparse_attention")
     if isinstance(pattern, BlockPattern) and _on_gpu(Q, K, V):
         from spla_cuda import attention as _gpu
 
-        return _gpu.forward(Q, K, V, pattern, scale)[0]
+        return _gpu.forward(Q, K, V, pattern, scale, precision=precision)[0]
     P = _as_pattern(pattern, "sparse_attention")
     Q = _dense(Q, "Q", "sparse_attention", device=P.device)
     K_ = _dense(K, "K", "sparse_attention", device=P.device)
@@ -807,7 +820,7 @@ def _cpu_attention(Q, K, V, pattern, scale, dO=None, what="sparse_attention_forw
             _unbroadcast(dV.reshape(lead + dV.shape[1:]), V.shape))
 
 
-def sparse_attention_forward(Q, K, V, pattern, scale=None):
+def sparse_attention_forward(Q, K, V, pattern, scale=None, precision=None):
     """``sparse_attention`` that also returns each query's log-sum-exp (for the backward).
 
     Parameters
@@ -820,6 +833,11 @@ def sparse_attention_forward(Q, K, V, pattern, scale=None):
         ``block_pattern``).
     scale : float, optional
         ``1 / sqrt(d)`` by default.
+    precision : {None, "exact", "tf32"}, optional
+        ``"tf32"``: float32 operands on the GPU run on the tensor cores in TF32
+        (``mma.sync`` m16n8k8, float32 accumulation and softmax; relative errors
+        around 1e-3 instead of 1e-6). The default is exact; the CPU path and
+        16-bit operands ignore it. Any other value raises ``ValueError``.
 
     Returns
     -------
@@ -834,7 +852,8 @@ def sparse_attention_forward(Q, K, V, pattern, scale=None):
     On the GPU (CuPy arrays or CUDA PyTorch tensors, which come back as the same
     kind without copies) float16 and bfloat16 operands run on the tensor cores
     (``mma.sync`` m16n8k16, float32 accumulation and softmax) and ``out`` has
-    their dtype; float32 operands run exactly in float32; ``lse`` is float32.
+    their dtype; float32 operands run exactly in float32 (in TF32 on the tensor
+    cores with ``precision="tf32"``); ``lse`` is float32.
 
     Examples
     --------
@@ -846,10 +865,11 @@ def sparse_attention_forward(Q, K, V, pattern, scale=None):
     >>> out.shape, lse.shape
     ((2, 6, 4), (2, 6))
     """
+    _check_precision(precision, "sparse_attention_forward")
     if _on_gpu(Q, K, V):
         from spla_cuda import attention as _gpu
 
-        return _gpu.forward(Q, K, V, pattern, scale)
+        return _gpu.forward(Q, K, V, pattern, scale, precision=precision)
     return _cpu_attention(Q, K, V, pattern, scale)
 
 
@@ -896,7 +916,7 @@ def sparse_attention_backward(dO, Q, K, V, pattern, out, lse, scale=None):
     return _cpu_attention(Q, K, V, pattern, scale, dO=dO, what="sparse_attention_backward")
 
 
-def sparse_attention_torch(q, k, v, pattern, scale=None):
+def sparse_attention_torch(q, k, v, pattern, scale=None, precision=None):
     """Block-sparse attention of CUDA PyTorch tensors with autograd.
 
     A ``torch.autograd.Function``: the forward is ``sparse_attention_forward``'s
@@ -910,6 +930,9 @@ def sparse_attention_torch(q, k, v, pattern, scale=None):
     pattern : BlockPattern or any pattern ``block_pattern`` takes, shape (m, n)
     scale : float, optional
         ``1 / sqrt(d)`` by default.
+    precision : {None, "exact", "tf32"}, optional
+        ``"tf32"`` runs the forward of float32 tensors on the tensor cores in
+        TF32 (see ``sparse_attention_forward``); their backward stays exact.
 
     Returns
     -------
@@ -923,7 +946,8 @@ def sparse_attention_torch(q, k, v, pattern, scale=None):
     """
     from spla_cuda.attention import torch_sparse_attention
 
-    return torch_sparse_attention(q, k, v, pattern, scale)
+    _check_precision(precision, "sparse_attention_torch")
+    return torch_sparse_attention(q, k, v, pattern, scale, precision)
 
 
 # -- linear attention -------------------------------------------------------------------

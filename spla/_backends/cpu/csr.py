@@ -21,6 +21,7 @@ from ..._dtypes import (
 )
 from ..._formats.compressed import csr_array
 from ..._kernels import csr as K
+from ..._kernels import csr_narrow
 from ..._kernels import partition
 from ..._kernels import spgemm as SK
 from ..._kernels.partition import merge_path_partition, num_chunks, row_blocks
@@ -171,6 +172,8 @@ def matmat(A, X):
     m, k = A.shape[0], X.shape[1]
     if k == 0 or m == 0:
         return np.zeros((m, k), dtype=out_dt)
+    if k == 1 and not _is_small(A):  # one column: the SpMV, 2x faster than any SpMM tile
+        return matvec(A, X[:, 0]).reshape(m, 1)
     data = _cast(A.data, dt)
     Y = memory.empty_output((m, k), dt)
     rows, nzs = _partition(A)
@@ -187,6 +190,13 @@ def matmat(A, X):
             K.spmm_serial(A.indptr, A.indices, data, X, Y, rows, nzs, carry, 0, dt.type(0))
         return finish(Y, out_dt)
     distance = _prefetch_distance(A, X.nbytes, K.SPMM_PREFETCH_DISTANCE)
+    if simd and distance == 0 and k <= csr_narrow.MAX_COLUMNS:
+        # Few columns, gathers in cache: scalar accumulators beat the masked tiles.
+        X = np.ascontiguousarray(X, dtype=dt)
+        with parallel_section():
+            csr_narrow.spmm_narrow(A.indptr, A.indices, data, X, Y, rows, nzs, carry,
+                                   dt.type(0))
+        return finish(Y, out_dt)
     if not simd:
         X = np.ascontiguousarray(X, dtype=dt)
         with parallel_section():

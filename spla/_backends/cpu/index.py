@@ -21,6 +21,9 @@ kernel pass resolves negative indices and checks bounds on the way):
     ``A[:, j]`` (``0 <= j < n``) as a 1-D ``coo_array``, in one pass.
 ``("getitem_rows_unchecked", "csr", "cpu")(A, rows)``
     ``A[rows]`` for a 1-D ``intp`` array ``rows``, or None when one is out of range.
+``("getitem_row_mask", "csr", "cpu")(A, mask)``
+    ``A[mask]`` for a 1-D boolean ``mask`` of A's rows (its length checked by the
+    caller), without making the rows an index array.
 ``("getitem_points_unchecked", "csr", "cpu")(A, rows, cols)``
     ``A[rows, cols]`` for two 1-D ``intp`` arrays of one length, or None when a
     point is out of range.
@@ -41,11 +44,21 @@ from . import convert
 
 _EMPTY_ROWS = np.empty(0, dtype=np.intp)
 _UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
-#: A column map (one shared array of n_cols + 2 offsets) is used when it costs at
-#: most this many times the entries read plus the columns requested; beyond, a
-#: hash table of the request (no workspace proportional to n_cols).
-_MAP_FACTOR = 8
+#: A column map (one shared array of n_cols + 2 offsets, O(n_cols) to build) is
+#: used when n_cols is at most this many times the entries read; beyond, a hash
+#: table of the request (no workspace proportional to n_cols). Measured (2 cores,
+#: n_cols = 2e6, 200k columns requested): the map wins from about n_cols / 4
+#: entries read on, the filtered hash below.
+_MAP_FACTOR = 4
 _NO_TABLE = np.full(1, -1, dtype=np.int32)
+#: Requests of at least this many columns through the hash table are first
+#: filtered by a bit set of the columns stored in the rows read (``mark_columns``)
+#: when the bit set (n_cols / 8 bytes) costs at most ``_BITS_FACTOR`` bytes per
+#: entry read and column requested: the table of a large request outgrows the
+#: caches, while the columns that can match are often a small part of it.
+_FILTER_MIN = 8192
+_BITS_FACTOR = 4
+_NO_BITS = np.zeros(0, dtype=np.uint8)
 #: Serial column gathers of arrays this narrow run in one call (their column map is
 #: cheap to build).
 _SMALL_COLS = 1 << 16
@@ -215,7 +228,7 @@ def select(A, rows, cols):
         if n_rows:
             last = ends[np.maximum(piece_rows[1:] - 1, 0)]
             pos_ptr[1:] = np.where(piece_rows[1:] > 0, last, 0)
-    use_map = n <= _MAP_FACTOR * (visited + cols.size) + 4096
+    use_map = n <= _MAP_FACTOR * visited + 4096
     slot_dtype = np.int32 if cols.size < 2**31 - 1 else np.int64
     order = np.empty(cols.size, dtype=np.intp)
     if use_map:
@@ -224,11 +237,20 @@ def select(A, rows, cols):
         exact_hits = K.column_map(cols, col_ptr, hits, order) < 255
         table = _NO_TABLE
     else:
-        table = np.full(max(16, 1 << (2 * cols.size - 1).bit_length()), -1,
+        keys = cols.size
+        bits = wanted = _NO_BITS
+        if cols.size >= _FILTER_MIN and n // 8 <= _BITS_FACTOR * (visited + cols.size):
+            # a large request: only the requests of columns stored in the rows read
+            # enter the table, which then stays in cache
+            bits = np.zeros((n + 7) // 8, dtype=np.uint8)
+            K.mark_columns(indptr, indices, row_start, row_step, row_arr, n_rows, bits)
+            keys = K.count_marked(cols, bits)
+            wanted = np.zeros_like(bits)
+        table = np.full(max(16, 1 << (2 * max(keys, 1) - 1).bit_length()), -1,
                         dtype=np.int32 if n < 2**31 - 1 else np.int64)
         col_ptr = np.zeros(table.size + 2, dtype=slot_dtype)
-        K.column_hash(cols, table, col_ptr, order)
-        hits = _NO_HITS
+        K.column_hash(cols, bits, wanted, table, col_ptr, order)
+        hits = wanted if wanted.size > 1 else _NO_HITS
         exact_hits = False
     increasing = cols.size < 2 or bool(np.all(cols[1:] >= cols[:-1]))
     counts = _counts(n_rows)
@@ -314,6 +336,56 @@ def gather_rows(A, rows, canonical=None):
                                          _fill_blocks(out_indptr, serial), out_indices,
                                          _raw(out_data))
     return _finish(A, out_data, out_indices, out_indptr, (n_rows, n), canonical)
+
+
+#: Mask entries per piece of the first pass of a row mask (at most ``MASK_PIECES``).
+MASK_PIECE_ITEMS = 16384
+MASK_PIECES = 256
+
+
+@register("getitem_row_mask", "csr", "cpu")
+def gather_mask_rows(A, mask):
+    """``A[mask]`` for CSR ``A`` and a 1-D boolean ``mask`` of A's rows (the caller
+    checks its length), as a CSR array: two passes over the mask, the first
+    counting the rows and entries of each piece, the second copying them, both
+    parallel when large; the selected rows never become an index array."""
+    m, n = A.shape
+    indptr, indices, data = A.indptr, A.indices, A.data
+    mask = np.ascontiguousarray(mask)
+    serial = _is_serial(m // 4, 0)
+    pieces = 1 if serial else int(max(4 * convert._threads(),
+                                      min(MASK_PIECES, m // MASK_PIECE_ITEMS)))
+    bounds = (np.arange(pieces + 1, dtype=np.int64) * m) // pieces
+    piece_rows = np.empty(pieces, dtype=np.int64)
+    piece_nnz = np.empty(pieces, dtype=np.int64)
+    with parallel_section():
+        _kernel("mask_counts", serial)(indptr, mask, bounds, piece_rows, piece_nnz)
+    rows_before = np.zeros(pieces + 1, dtype=np.int64)
+    np.cumsum(piece_rows, out=rows_before[1:])
+    nnz_before = np.zeros(pieces + 1, dtype=np.int64)
+    np.cumsum(piece_nnz, out=nnz_before[1:])
+    n_rows, nnz = int(rows_before[-1]), int(nnz_before[-1])
+    idx = _out_index_dtype(indices, n, nnz)
+    out_indptr = _output(n_rows + 1, idx)
+    out_indptr[0] = 0
+    out_indices = _output(nnz, idx)
+    out_data = _output(nnz, data.dtype)
+    if n_rows:
+        serial = _is_serial(n_rows, nnz)
+        if serial or pieces == 1:
+            blocks = np.array([0, pieces], dtype=np.int64)
+        else:  # blocks of pieces of about equal entries + rows
+            work = nnz_before + rows_before
+            n_blocks = 4 * convert._threads()
+            blocks = np.searchsorted(work, (np.arange(n_blocks + 1) * work[-1]) // n_blocks)
+            blocks[0], blocks[-1] = 0, pieces
+            blocks = np.unique(blocks)
+        with parallel_section():
+            _kernel("mask_fill", serial)(indptr, indices, _raw(data), mask, bounds, blocks,
+                                         rows_before, nnz_before, out_indptr, out_indices,
+                                         _raw(out_data))
+    return _finish(A, out_data, out_indices, out_indptr, (n_rows, n),
+                   bool(A._derived.get("canonical")))
 
 
 def _copy_view(V, A, canonical):

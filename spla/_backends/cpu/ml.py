@@ -37,6 +37,7 @@ def _banded_class():
 
 @register("sddmm", "csr", "cpu")
 def sddmm_csr(Q, K, P, dt):
+    P = P._snap()  # one reading of the pattern's storage (another thread may write)
     Q = np.ascontiguousarray(Q, dtype=dt)
     K = np.ascontiguousarray(K, dtype=dt)
     zero = np.result_type(dt, np.float64).type(0)
@@ -61,6 +62,7 @@ def sddmm_banded(Q, K, P, dt):
 
 @register("softmax", "csr", "cpu")
 def softmax_csr(P):
+    P = P._snap()
     out = np.empty_like(P.data)
     if out.size:
         with parallel_section():
@@ -83,6 +85,7 @@ def _attention_out(Q, P, V):
 
 @register("sparse_attention", "csr", "cpu")
 def sparse_attention_csr(Q, K, V, P, scale):
+    P = P._snap()
     out = _attention_out(Q, P, V)
     if out.size:
         m = P.shape[0]

@@ -1,0 +1,209 @@
+"""Indexing reads of CSR storage written over an array module ``xp`` (NumPy or CuPy).
+
+The GPU backend (``spla_cuda.index``) registers these, with ``xp = cupy``, as the
+``"getitem_select"``, ``"getitem_points"`` and ``"getitem_scalar"`` entries of
+the dispatch table for ``"csr"`` on ``"cuda"`` (the same contract as the CPU
+entries of ``spla._backends.cpu.index``): keys arrive normalised and checked by
+``spla._indexing.keys`` on the host, the work runs as array operations on the
+device of the storage, and the results stay there. The functions use only what
+NumPy and CuPy share (``cumsum``, ``searchsorted``, ``argsort``, gathers), so the
+CPU test suite checks them with ``xp = numpy`` on machines without a GPU.
+
+Every selection is two passes over arrays: the counts of the output rows, then
+one gather of the output entries (each output position finds its source by a
+binary search of the counts' running sums), so the output is allocated once.
+"""
+
+import numpy as np
+
+
+def _index_array(sel, xp):
+    """A ``range`` or a 1-D host index array as an int64 array on ``xp``'s device."""
+    if type(sel) is range:
+        return xp.arange(sel.start, sel.stop, sel.step, dtype=np.int64)
+    return xp.asarray(np.asarray(sel, dtype=np.int64))
+
+
+def _is_all(sel, n):
+    return type(sel) is range and sel.step == 1 and sel.start == 0 and len(sel) == n
+
+
+def expand(counts, xp):
+    """For ``total = counts.sum()`` output positions: the segment each lies in and
+    its offset inside it (segment ``s`` owns ``counts[s]`` consecutive positions).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spla._indexing.gpu import expand
+    >>> seg, off, total = expand(np.array([2, 0, 3]), np)
+    >>> seg.tolist(), off.tolist(), total
+    ([0, 0, 2, 2, 2], [0, 1, 0, 1, 2], 5)
+    """
+    counts = counts.astype(np.int64, copy=False)
+    if counts.size == 0:
+        empty = xp.zeros(0, dtype=np.int64)
+        return empty, empty, 0
+    ends = xp.cumsum(counts)
+    total = int(ends[-1])
+    k = xp.arange(total, dtype=np.int64)
+    seg = xp.searchsorted(ends, k, side="right")
+    return seg, k - (ends - counts)[seg], total
+
+
+def _with_zero(x, xp):
+    return xp.concatenate([xp.zeros(1, dtype=np.int64), x.astype(np.int64, copy=False)])
+
+
+def select_rows(indptr, indices, data, rows, xp):
+    """CSR storage ``(indptr, indices, data)`` of the rows ``rows`` (int64, any
+    order, repeats allowed), entries in their stored order."""
+    lo = indptr[rows].astype(np.int64)
+    counts = indptr[rows + 1].astype(np.int64) - lo
+    seg, off, _ = expand(counts, xp)
+    src = lo[seg] + off
+    return _with_zero(xp.cumsum(counts), xp), indices[src], data[src]
+
+
+def select_columns(indptr, indices, data, cols, xp):
+    """CSR storage of the columns ``cols`` (int64, any order, repeats allowed) of
+    every row: each stored entry appears once for every position of its column
+    in ``cols``, with that position as its new column."""
+    order = xp.argsort(cols)
+    wanted = cols[order]
+    c = indices.astype(np.int64)
+    lo = xp.searchsorted(wanted, c, side="left")
+    counts = xp.searchsorted(wanted, c, side="right") - lo
+    seg, off, _ = expand(counts, xp)
+    new_indices = order[lo[seg] + off]
+    new_indptr = _with_zero(xp.cumsum(counts), xp)[indptr.astype(np.int64)]
+    return new_indptr, new_indices, data[seg]
+
+
+def select(A, rows, cols, xp):
+    """``(data, indices, indptr, shape)`` of rows ``rows`` and columns ``cols`` of the
+    CSR array ``A``; each a ``range`` or a 1-D array of in-range indices."""
+    m, n = A.shape
+    indptr, indices, data = A.indptr, A.indices, A.data
+    all_rows, all_cols = _is_all(rows, m), _is_all(cols, n)
+    if all_rows:
+        indptr, indices, data = indptr.copy(), indices.copy(), data.copy()
+    else:
+        indptr, indices, data = select_rows(indptr, indices, data, _index_array(rows, xp), xp)
+    if not all_cols:
+        indptr, indices, data = select_columns(indptr, indices, data,
+                                               _index_array(cols, xp), xp)
+    shape = (len(rows), len(cols))
+    nnz = int(data.size)
+    idx = np.int32 if max(shape + (nnz,)) <= np.iinfo(np.int32).max else np.int64
+    canonical = True if (all_cols and A._derived.get("canonical")) else None
+    return data, indices.astype(idx, copy=False), indptr.astype(idx, copy=False), shape, \
+        canonical
+
+
+def points(A, rows, cols, xp):
+    """The values ``A[rows[t], cols[t]]`` (1-D in-range index arrays of one length)
+    as a dense array of ``A.dtype`` on ``xp``'s device, duplicates summed."""
+    B = A._deduped()  # one value per stored position
+    m, n = B.shape
+    rows = xp.asarray(np.asarray(rows, dtype=np.int64))
+    cols = xp.asarray(np.asarray(cols, dtype=np.int64))
+    out = xp.zeros(rows.size, dtype=B.dtype)
+    if B.nnz == 0 or rows.size == 0:
+        return out
+    entry_rows = xp.searchsorted(B.indptr, xp.arange(B.nnz, dtype=B.indptr.dtype),
+                                 side="right") - 1
+    keys = entry_rows.astype(np.int64) * n + B.indices.astype(np.int64)  # sorted
+    wanted = rows * n + cols
+    pos = xp.minimum(xp.searchsorted(keys, wanted), keys.size - 1)
+    hit = keys[pos] == wanted
+    out[hit] = B.data[pos[hit]]
+    return out
+
+
+def scalar(A, i, j, xp):
+    """``A[i, j]`` (in range) as a 0-d array of ``A.dtype`` on ``xp``'s device
+    (duplicates summed; reading the two row bounds is the one device sync)."""
+    lo, hi = (int(v) for v in xp.asnumpy(A.indptr[i:i + 2])) if hasattr(xp, "asnumpy") \
+        else (int(v) for v in A.indptr[i:i + 2])
+    values = A.data[lo:hi][A.indices[lo:hi] == j]
+    if A.dtype == np.bool_:
+        return xp.asarray(values.any())
+    return xp.asarray(values.sum(dtype=A.dtype))
+
+
+# -- writes ---------------------------------------------------------------------------
+
+
+def _entry_keys(indptr, indices, n, xp):
+    nnz = indices.size
+    rows = xp.searchsorted(indptr, xp.arange(nnz, dtype=indptr.dtype), side="right") - 1
+    return rows.astype(np.int64) * n + indices.astype(np.int64)
+
+
+def _hits(entry_keys, target_keys, xp):
+    """Which stored entries sit at one of the (sorted, unique) target positions, and
+    the position of each among the targets."""
+    if target_keys.size == 0 or entry_keys.size == 0:
+        return xp.zeros(entry_keys.size, dtype=bool), xp.zeros(entry_keys.size, np.int64)
+    pos = xp.minimum(xp.searchsorted(target_keys, entry_keys), target_keys.size - 1)
+    return target_keys[pos] == entry_keys, pos
+
+
+def row_order(indptr, indices, xp):
+    """``(sorted_rows, canonical)`` of CSR storage: every row's indices sorted, and
+    sorted without repeats."""
+    if indices.size < 2:
+        return True, True
+    rows = xp.searchsorted(indptr, xp.arange(indices.size, dtype=indptr.dtype),
+                           side="right") - 1
+    same = rows[1:] == rows[:-1]
+    step = indices[1:].astype(np.int64) - indices[:-1].astype(np.int64)
+    return not bool((same & (step < 0)).any()), not bool((same & (step <= 0)).any())
+
+
+def write_entries(data, indices, indptr, shape, rows, cols, values, xp):
+    """CSR storage after writing ``values`` (host, of ``data``'s dtype) at the host
+    targets ``(rows, cols)`` (int64, in range; the last write to an entry wins).
+
+    Absent targets are inserted (zeros too, as on the CPU); a stored target is
+    replaced, its duplicates included (so its value is the written one, as after
+    SciPy's summing of duplicates). One merge of the kept entries and the targets,
+    sorted by position: returns ``(data, indices, indptr, "inserted")``, rows sorted.
+    """
+    from .assign import _dedupe_last
+
+    m, n = shape
+    if rows.size == 0:
+        return data, indices, indptr, "values"
+    r, c, v = _dedupe_last(np.asarray(rows, np.int64), np.asarray(cols, np.int64),
+                           np.asarray(values, dtype=data.dtype), n)
+    target_keys = xp.asarray(r * n + c)
+    entry_keys = _entry_keys(indptr, indices, n, xp)
+    hit, _ = _hits(entry_keys, target_keys, xp)
+    keep = ~hit
+    keys = xp.concatenate([entry_keys[keep], target_keys])
+    vals = xp.concatenate([data[keep], xp.asarray(v)])
+    order = xp.argsort(keys)
+    keys, vals = keys[order], vals[order]
+    new_rows = keys // n
+    nnz = int(keys.size)
+    idx = indices.dtype
+    if max(m, n, nnz) > np.iinfo(idx).max:
+        idx = np.dtype(np.int64)
+    new_indptr = xp.searchsorted(new_rows, xp.arange(m + 1, dtype=np.int64)).astype(idx)
+    return vals, (keys % n).astype(idx), new_indptr, "inserted"
+
+
+def zero_entries(data, indices, indptr, shape, rows, cols, xp):
+    """CSR storage with the stored entries among the host targets set to zero
+    (nothing inserted): ``(data, indices, indptr, "values")``, ``data`` a new array."""
+    m, n = shape
+    if rows.size == 0 or indices.size == 0:
+        return data, indices, indptr, "values"
+    target_keys = xp.asarray(np.unique(np.asarray(rows, np.int64) * n
+                                       + np.asarray(cols, np.int64)))
+    hit, _ = _hits(_entry_keys(indptr, indices, n, xp), target_keys, xp)
+    data = data.copy()
+    data[hit] = 0
+    return data, indices, indptr, "values"

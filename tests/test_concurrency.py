@@ -1,0 +1,280 @@
+"""Readers racing a writer (issue 18): a reader sees the array before or after each
+write, never a mixture of two storages, never a crash.
+
+CSR and CSC keep their storage as one tuple ``(data, indices, indptr, shape, device,
+derived)`` that a write replaces in one assignment, and every operation reads it once
+(``_snap()`` / ``_major()``). Two tests hold that:
+
+- ``test_a_swap_at_any_storage_read_is_seen_before_or_after`` is deterministic: the
+  storage tuple is replaced by one that swaps in the "after" storage at its k-th read,
+  for every k an operation makes, so a second read of the storage after the first
+  would see the other storage (and a mixed answer).
+- ``test_readers_racing_inserting_writes_see_before_or_after`` is the stress test:
+  large arrays, a writer inserting entries (nnz changes at each write) and six
+  reader threads, every reader result checked against the answers after each write.
+"""
+
+import hashlib
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import spla
+
+# -- the deterministic test: a storage tuple that swaps itself out at its k-th read ----
+# (each entry of READS is ONE operation: two would see two states legitimately)
+
+
+class _Tripwire(tuple):
+    """A storage tuple that installs ``after`` in ``owner`` at its ``at``-th read."""
+
+    def __new__(cls, storage, owner, after, at):
+        t = super().__new__(cls, storage)
+        t.owner, t.after, t.at, t.reads = owner, after, at, 0
+        return t
+
+    def _touch(self):
+        self.reads += 1
+        if self.reads == self.at:
+            self.owner._storage = self.after
+
+    def __getitem__(self, k):
+        self._touch()
+        return super().__getitem__(k)
+
+    def __iter__(self):
+        self._touch()
+        return super().__iter__()
+
+
+def _two_storages(fmt, seed):
+    """Two arrays of one shape and nnz whose data, indices and indptr all differ, so
+    that any mixture of their arrays is valid storage with a different answer."""
+    rng = np.random.default_rng(seed)
+    m, n, nnz = 23, 17, 60
+    out = []
+    for _ in range(2):
+        major, minor = (m, n) if fmt == "csr" else (n, m)
+        counts = np.bincount(rng.integers(0, major, nnz), minlength=major)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        indices = rng.integers(0, minor, nnz).astype(np.int32)  # duplicates, unsorted
+        data = rng.integers(1, 50, nnz).astype(np.float64)
+        cls = spla.csr_array if fmt == "csr" else spla.csc_array
+        out.append(cls((data, indices, indptr), shape=(m, n)))
+    return out
+
+
+def _key(r):
+    if isinstance(r, tuple):
+        return tuple(_key(x) for x in r)
+    if isinstance(r, spla.SparseArray) or hasattr(r, "tocsr"):
+        r = r.toarray()
+    if isinstance(r, np.ndarray):
+        return ("dense", r.shape, r.dtype.str, r.tobytes())
+    return ("scalar", repr(r))
+
+
+_X = np.arange(1.0, 18.0)
+_Y = np.arange(1.0, 24.0)
+_PROBE = [(0, 0)]  # the point "A[i, j]" reads: set by the test where the storages differ
+# fixed second operands (``A + A`` reads the array twice, legitimately: once an operand)
+_B = spla.csr_array(np.triu(np.arange(23 * 17, dtype=float).reshape(23, 17) % 7))
+_BT = spla.csr_array(np.triu(np.arange(17 * 23, dtype=float).reshape(17, 23) % 5))
+
+READS = {
+    "A @ x": lambda A: A @ _X,
+    "A @ X": lambda A: A @ np.stack([_X, 2 * _X], axis=1),
+    "y @ A": lambda A: _Y @ A,
+    "A.T @ y": lambda A: A.T @ _Y,
+    "sum": lambda A: A.sum(),
+    "sum axis 0": lambda A: A.sum(axis=0),
+    "sum axis 1": lambda A: A.sum(axis=1),
+    "mean": lambda A: A.mean(axis=1),
+    "max": lambda A: A.max(axis=1),
+    "argmax": lambda A: A.argmax(axis=0),
+    "count_nonzero": lambda A: A.count_nonzero(axis=0),
+    "toarray": lambda A: A.toarray(),
+    "toarray F": lambda A: A.toarray(order="F"),
+    "A[3]": lambda A: A[3],
+    "A[2:9]": lambda A: A[2:9].toarray(),
+    "A[:, 4]": lambda A: A[:, 4],
+    "A[i, j]": lambda A: A[_PROBE[0]],
+    "fancy": lambda A: A[[1, 4, 4, 20], [0, 3, 3, 16]],
+    "tocsc": lambda A: A.tocsc(),
+    "tocsr": lambda A: A.tocsr(),
+    "tocoo": lambda A: A.tocoo(),
+    "T": lambda A: A.T.toarray(),
+    "copy": lambda A: A.copy(),
+    "abs": lambda A: abs(A),
+    "neg": lambda A: -A,
+    "A * 3": lambda A: A * 3,
+    "A / 2": lambda A: A / 2,
+    "astype": lambda A: A.astype(np.float32),
+    "A > 20": lambda A: A > 20,
+    "A + B": lambda A: A + _B,
+    "B - A": lambda A: _B - A,
+    "multiply B": lambda A: A.multiply(_B),
+    "A - dense": lambda A: A - np.ones(A.shape, np.uint8),
+    "A + dense": lambda A: A + np.ones(A.shape),
+    "multiply x": lambda A: A.multiply(_X),
+    "A @ B.T": lambda A: A @ _BT,
+    "B.T @ A": lambda A: _BT @ A,
+    "diagonal": lambda A: A.diagonal(1),
+    "nonzero": lambda A: A.nonzero(),
+    "canonical": lambda A: A.has_canonical_format,
+    "sorted": lambda A: A.has_sorted_indices,
+    "deduped": lambda A: A._deduped(),
+    "to_scipy": lambda A: A.to_scipy(),
+    "from A": lambda A: spla.csr_array(A),
+    "reshape": lambda A: A.reshape((17, 23)),
+    "nbytes": lambda A: A.nbytes,
+    "str": lambda A: str(A),
+    "kron": lambda A: spla.kron(A, _B[:2, :3]),
+    "hstack": lambda A: spla.hstack([A, _B]),
+    "triu": lambda A: spla.triu(A, 1),
+}
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("name", sorted(READS))
+def test_a_swap_at_any_storage_read_is_seen_before_or_after(fmt, name):
+    op = READS[name]
+    before, after = _two_storages(fmt, seed=len(name))
+    diff = np.argwhere(before.toarray() != after.toarray())
+    _PROBE[0] = tuple(int(k) for k in diff[0])
+    expected = {_key(op(before.copy())), _key(op(after.copy()))}
+    assert len(expected) == 2 or name in ("canonical", "sorted", "nbytes", "tocsr")
+
+    def fresh(at):
+        A = type(before)._from_parts(*before.copy()._storage[:4])
+        new = after.copy()._storage
+        A._storage = _Tripwire(A._storage, A, new, at)
+        return A, new
+
+    A, _ = fresh(at=0)  # count the reads of one undisturbed run
+    op(A)
+    reads = A._storage.reads  # 0 for A.tocsr() of a CSR array (itself)
+    for at in range(1, reads + 2):
+        A, new = fresh(at)
+        got = _key(op(A))
+        assert got in expected, f"{name}: a swap at storage read {at} of {reads} was seen"
+        # whatever the reader derived from the old storage is not kept for the new one
+        if A._storage is new:
+            assert _key(op(A)) == _key(op(after.copy())), \
+                f"{name}: state derived from the old storage outlived the swap at read {at}"
+
+
+def test_writes_swap_the_storage_and_its_cache_together():
+    A = spla.csr_array(np.eye(4))
+    old = A._storage
+    assert A.has_canonical_format and old[5]["canonical"] is True
+    A[0, 3] = 2.0  # an insertion: new arrays, a new cache, one assignment
+    assert A._storage is not old and A._derived is not old[5]
+    assert old[0].size == 4 and A.nnz == 5  # the old storage is left as it was
+    held = A._storage
+    A[0, 3] = 5.0  # overwrite in place: same arrays, a new cache
+    assert A._storage[0] is held[0] and A._storage[5] is not held[5]
+    np.testing.assert_array_equal(A.toarray()[0], [1, 0, 0, 5])
+    A.sum_duplicates()
+    A.eliminate_zeros()
+    A.sort_indices()
+    A.data = A.data * 2
+    np.testing.assert_array_equal(A.toarray()[0], [2, 0, 0, 10])
+
+
+# -- the stress test: one writer inserting entries, six readers --------------------------
+
+
+def _digest(r):
+    h = hashlib.blake2b(digest_size=16)
+
+    def feed(x):
+        if isinstance(x, tuple):
+            for y in x:
+                feed(y)
+        elif isinstance(x, spla.SparseArray) and x.ndim == 2:
+            c = x.tocsr()
+            for a in (c.data, c.indices, c.indptr):
+                h.update(np.ascontiguousarray(a).tobytes())
+            h.update(repr(x.shape).encode())
+        elif isinstance(x, spla.SparseArray):
+            h.update(x.toarray().tobytes())
+        elif isinstance(x, np.ndarray):
+            h.update(np.ascontiguousarray(x).tobytes())
+        else:
+            h.update(repr(x).encode())
+
+    feed(r)
+    return h.hexdigest()
+
+
+def _stress_reads(x):
+    return {
+        "A @ x": lambda A: A @ x,
+        "A.T @ x": lambda A: A.T @ x,
+        "sum": lambda A: A.sum(axis=1),
+        "slice": lambda A: A[9_990:10_010].toarray(),
+        "A[i]": lambda A: A[10_000],
+        "tocsc": lambda A: A.tocsc(),
+        "A * 2": lambda A: A * 2,
+    }
+
+
+def test_readers_racing_inserting_writes_see_before_or_after():
+    n, nnz, writes, batch = 20_000, 200_000, 40, 400
+    rng = np.random.default_rng(18)
+    A = spla.csr_array((rng.standard_normal(nnz), (rng.integers(0, n, nnz),
+                                                     rng.integers(0, n, nnz))), shape=(n, n))
+    x = rng.standard_normal(n)
+    reads = _stress_reads(x)
+    answers = {name: {_digest(op(A))} for name, op in reads.items()}
+    # the writes: new entries only (every write changes nnz and moves the rows), many
+    # of them in the rows the readers slice
+    plans = []
+    for _ in range(writes):
+        rows = np.concatenate([rng.integers(9_990, 10_010, batch // 4),
+                               rng.integers(0, n, batch - batch // 4)])
+        plans.append((rows, rng.integers(0, n, batch), rng.standard_normal(batch)))
+    done = threading.Event()
+    seen, errors = [], []
+
+    def writer():
+        try:
+            for rows, cols, vals in plans:
+                A[rows, cols] = vals
+                for name, op in reads.items():  # the answers after this write
+                    answers[name].add(_digest(op(A)))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(("writer", repr(exc)))
+        finally:
+            done.set()
+
+    def reader(k):
+        names = sorted(reads)
+        i = k
+        try:
+            while not done.is_set():
+                name = names[i % len(names)]
+                seen.append((name, _digest(reads[name](A))))
+                i += 1
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append((f"reader {k}", repr(exc)))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often: the widest window for a tear
+    try:
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(6)]
+        threads.append(threading.Thread(target=writer))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors
+    assert A.nnz > nnz  # the writes inserted entries
+    assert len(seen) >= 6
+    torn = sorted({name for name, d in seen if d not in answers[name]})
+    assert not torn, f"reader results that match no state of the array: {torn}"
