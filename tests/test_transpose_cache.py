@@ -2,9 +2,11 @@
 
 Transposed products (``A.T @ x``, ``A.T @ X``, ``x @ A``, ``rmatvec``,
 ``rmatmat``; ``A @ x`` of a CSC array) gather on the cached transpose once it is
-built. They must give the scatter's result bit for bit, forget the cache on
-writes through spla, and follow the policy (``set_transpose_cache``,
-``drop_transpose``).
+built. They must give the one-lane scatter's result (SciPy's order) bit for
+bit, forget the cache on writes through spla (it lives in the storage tuple's
+derived-state cache), leave column sums and the uncached scatter on their
+parallel lanes, and follow the policy (``set_transpose_cache``,
+``drop_transpose``, the solvers' ``prepare``/``release``).
 """
 
 import contextlib
@@ -56,6 +58,7 @@ def test_cached_products_are_the_scatter_bits(A, data, fmt):
     X = data.draw(sst.dense_operands(A.shape[0], st.integers(0, 4)), label="X")
     saved = storage(A)
     B = _fresh(A)
+    assert A.nnz < backend._SCATTER_PARALLEL_MIN_NNZ  # one lane: the row order
     with _mode("never"):
         y0 = A.T @ x
         Y0 = A.T @ X
@@ -91,6 +94,16 @@ def test_operator_adjoints_through_the_cache(A, data):
     np.testing.assert_allclose(r1, ref_dense(A).conj().T @ x, rtol=1e-4, atol=1e-4)
 
 
+@contextlib.contextmanager
+def _one_lane():
+    saved = backend._SCATTER_LANES
+    backend._SCATTER_LANES = 1
+    try:
+        yield
+    finally:
+        backend._SCATTER_LANES = saved
+
+
 def _big(kind, rng):
     if kind == "stencil":
         T = sp.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(150, 150))
@@ -116,8 +129,9 @@ def _big(kind, rng):
 @pytest.mark.parametrize("kind", ["stencil", "random", "complex", "dense row", "duplicates"])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_large_same_bits_before_and_after(kind, threads):
-    """Above the parallel size: the first product scatters, the second builds the
-    cache, and every product has the same bits, with 1 or 2 threads."""
+    """Above the parallel size, "auto": the first product scatters in one lane, the
+    second builds the cache, and every product has the same bits (the one-lane
+    scatter's), with 1 or 2 threads; "never" keeps the four-lane scatter."""
     rng = np.random.default_rng(3)
     S = _big(kind, rng)
     if isinstance(S, tuple):
@@ -140,12 +154,17 @@ def test_large_same_bits_before_and_after(kind, threads):
         y3 = A.T @ x
         Y = A.T @ X
         with _mode("never"):
-            Y0 = A.T @ X
+            y4 = A.T @ x  # four lanes, as without the cache
+            with _one_lane():
+                y0 = A.T @ x
+                Y0 = A.T @ X
     finally:
         numba.set_num_threads(previous)
         spla.set_transpose_cache("solvers")
-    assert _bits(y1) == _bits(y2) == _bits(y3)
+    assert _bits(y0) == _bits(y1) == _bits(y2) == _bits(y3)
     assert _bits(Y) == _bits(Y0)
+    assert _bits(y4) == _bits(backend.scatter(A._major(), x))
+    np.testing.assert_allclose(y4, S.T @ x, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(y3, S.T @ x, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(Y, S.T @ X, rtol=1e-12, atol=1e-12)
 
@@ -246,3 +265,72 @@ def test_transposing_solvers_use_the_cache_for_the_solve(solver, monkeypatch):
         transposed.prepare(A)
         getattr(spla.linalg, solver)(A, b)
         assert _cached(A)  # a cache there before the solve stays
+
+
+def _big_laplacian():
+    T = sp.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(200, 200))
+    return sp.csr_array(sp.kronsum(T, T, format="csr"))
+
+
+def test_column_sums_and_uncached_products_keep_the_parallel_lanes(monkeypatch):
+    """``A.sum(axis=0)`` and an uncached ``A.T @ x`` ("solvers", outside a solve)
+    run the four-lane scatter above the parallel size, never read nor build the
+    transpose, even while a solve holds one."""
+    S = _big_laplacian()
+    A = spla.csr_array(S)
+    assert A.nnz >= backend._SCATTER_PARALLEL_MIN_NNZ and backend._SCATTER_LANES == 4
+    x = np.linspace(-1.0, 2.0, S.shape[0])
+    lanes = []
+    real = backend._scatter_lanes
+    monkeypatch.setattr(backend, "_scatter_lanes",
+                        lambda A, one_lane=False: lanes.append(one_lane) or real(A, one_lane))
+    y = A.T @ x
+    assert lanes == [False] and not _cached(A)
+    hold = transposed.prepare(A)
+    try:
+        monkeypatch.setattr(transposed, "lookup", lambda A: pytest.fail("column sums read it"))
+        for dt in (np.float64, np.int64):
+            B = A if dt == np.float64 else spla.csr_array(S.astype(dt))
+            got = B.sum(axis=0)
+            want = backend.scatter(B._major(), np.ones(S.shape[0], dtype=dt))
+            assert _bits(got) == _bits(want)
+            np.testing.assert_allclose(got, S.astype(dt).sum(axis=0))
+    finally:
+        transposed.release(hold)
+    assert not _cached(A)
+    np.testing.assert_allclose(y, S.T @ x, rtol=1e-12)
+
+
+def test_cache_lives_in_the_storage_tuple():
+    """The transpose is kept in the derived-state cache of the storage tuple
+    (``A._storage[5]``): a write swaps the tuple and so drops it; a snapshot taken
+    before keeps reading the old storage's cache; holds are counted."""
+    S = sp.random_array((50, 40), density=0.2, rng=8, format="csr")
+    A = spla.csr_array(S, copy=True)
+    hold = transposed.prepare(A)
+    assert A._storage[5] is A._derived and A._storage[5][transposed.KEY] is not None
+    snap = A._snap()
+    hold2 = transposed.prepare(A)  # a second solve shares it
+    transposed.release(hold2)
+    assert _cached(A)  # one hold left
+    A[0, 0] = 5.0  # a write of a stored or new entry swaps the storage
+    assert A._storage[5] is not snap._storage[5] and not _cached(A)
+    transposed.release(hold)  # the old cache: nothing to do for the new storage
+    assert not _cached(A)
+    ref = S.tolil()
+    ref[0, 0] = 5.0
+    x = np.arange(50.0)
+    np.testing.assert_allclose(A.T @ x, sp.csr_array(ref).T @ x, rtol=1e-13)
+    transposed.release(None)
+    with _mode("never"):
+        assert transposed.prepare(A) is None
+    assert transposed.prepare(spla.csr_array((5, 4))) is None  # no entries
+    hold = transposed.prepare(A)
+    transposed.release(hold)
+    assert not _cached(A)  # the last release drops what a solver built
+    with _mode("auto"):
+        A.T @ x
+        A.T @ x
+        assert _cached(A)
+        transposed.release(transposed.prepare(A))
+        assert _cached(A)  # built before the solve: kept

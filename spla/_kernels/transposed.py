@@ -9,12 +9,14 @@ an SpMV. (Reading the values through a permutation instead of a copy,
 ``data[perm[q]]``, was measured 2.3x (Laplacian) to 7x (random) slower than the
 copy on one thread: a second random read per entry.)
 
-Bit for bit the scatter's result when the scatter runs in one lane
-(``csr._SCATTER_LANES``): the scatter adds the entries of column ``j`` into
-``y[j]`` (zeroed) in A's row order, and row ``j`` of the transpose holds them in
-that order (the sort is stable), summed from zero. Splitting the scatter into
-lanes and summing each lane apart in the gather was measured about 4x slower on
-a random matrix (one thread): short rows crossing the lanes cost a loop each.
+Bit for bit the scatter's result in one lane (``csr.scatter(A, x, one_lane=True)``)
+and SciPy's: the one-lane scatter adds the entries of column ``j`` into ``y[j]``
+(zeroed) in A's row order, and row ``j`` of the transpose holds them in that
+order (the sort is stable), summed from zero. Above the parallel size spla's
+uncached scatter runs in four lanes, added in a fixed order, which the gather
+does not repeat (splitting each transposed row by lanes and summing the lanes
+apart was measured about 4x slower on a random matrix, one thread: short rows
+crossing the lanes cost a loop each).
 """
 
 import numpy as np

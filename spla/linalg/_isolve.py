@@ -20,7 +20,8 @@ __all__ = ["bicg", "bicgstab", "cgs", "gcrotmk", "gmres", "lgmres", "lsmr", "lsq
 _SQUARE = {"bicg", "bicgstab", "cgs", "gcrotmk", "gmres", "lgmres", "minres", "qmr", "tfqmr"}
 _PRECONDITIONERS = ("M", "M1", "M2")
 #: Solvers that make a transposed product per iteration: an spla ``A`` keeps the
-#: transpose of its storage for the solve (``spla.set_transpose_cache``).
+#: transpose of its storage for the solve (``transposed.prepare``/``release``;
+#: ``spla.set_transpose_cache``).
 _TRANSPOSED = {"bicg", "lsmr", "lsqr", "qmr"}
 
 _DOC = """{summary}
@@ -72,17 +73,16 @@ def _wrap(name, summary, example_args=""):
             _convert.check_square(A, name)
         spla_products = _convert.is_spla(A) or _convert.is_sparse_dask(A)
         op = _convert.operator(A)
-        drop = name in _TRANSPOSED and _convert.is_spla(A) and transposed.prepare(A)
         for key in _PRECONDITIONERS:
             if _convert.is_spla(kwargs.get(key)):
                 spla_products = True
                 kwargs[key] = _convert.operator(kwargs[key], key)
+        hold = transposed.prepare(A) if name in _TRANSPOSED and _convert.is_spla(A) else None
         try:
             with solver_threads(spla_products):
                 return scipy_fn(op, b, *args, **kwargs)
         finally:
-            if drop:
-                transposed.release(A)
+            transposed.release(hold)
 
     solver.__signature__ = signature
     solver.__module__ = "spla.linalg"

@@ -214,39 +214,40 @@ def matmat(A, X):
 
 #: Output lanes of a large transposed product. Fixed, not the thread count, so
 #: that the order of additions, and the result bits, are the same with any
-#: number of threads. One: the scatter did not scale (n = 1e6 Laplacian, 2
-#: vCPUs: 4 lanes on 2 threads 5.7 ms, on 1 thread 6.7 ms, SciPy's loop 5.5 ms),
-#: and in one lane it adds in A's row order, as SciPy does, which the gather on
-#: the cached transpose (``transposed.py``, used only with one lane) repeats bit
-#: for bit. The lane windows below serve any other value.
-_SCATTER_LANES = 1
+#: number of threads; four lanes keep the extra memory (4 outputs) and the final
+#: reduction small next to the scatter itself.
+_SCATTER_LANES = 4
 
 
-def _scatter_lanes(A):
-    """``(rows, nzs)`` of the lanes of a transposed product: blocks of whole rows
-    (so that the gather on the cached transpose, ``transposed.py``, can tell the
-    lanes apart by row and give the same bits)."""
-    lanes = 1 if A.nnz < _SCATTER_PARALLEL_MIN_NNZ else _SCATTER_LANES
-    rows = row_blocks(A.indptr, lanes)
-    return rows, A.indptr[rows].astype(np.int64)
+def _scatter_lanes(A, one_lane=False):
+    lanes = 1 if one_lane or A.nnz < _SCATTER_PARALLEL_MIN_NNZ else _SCATTER_LANES
+    return merge_path_partition(A.indptr, lanes)
 
 
 @register("rmatvec", "csr", "cpu")
-def rmatvec(A, x, count=True):
-    """A.T @ x: a gather on the cached transpose when ``transposed.py``'s policy
-    keeps one (``count``: this product counts towards building it), else a
-    scatter of A's rows into one output buffer per lane."""
+def rmatvec(A, x):
+    """A.T @ x: a gather on the transpose that ``transposed.py``'s policy keeps
+    (each column's entries added in row order: SciPy's bits), else ``scatter``."""
+    cached, one_lane = transposed_ops.lookup(A) if A.nnz else (None, False)
+    if cached is None:
+        return scatter(A, x, one_lane)
+    out_dt = result_dtype(A.dtype, x.dtype)
+    dt = compute_dtype(out_dt)
+    x = np.ascontiguousarray(x, dtype=dt)
+    y = np.empty(A.shape[1], dtype=dt)
+    transposed_ops.rmatvec(cached, x, y, _is_small(A))
+    return finish(y, out_dt)
+
+
+def scatter(A, x, one_lane=False):
+    """A.T @ x, scattering A's rows into one output buffer per lane (``one_lane``:
+    one lane whatever the size, adding in A's row order)."""
     out_dt = result_dtype(A.dtype, x.dtype)
     dt = compute_dtype(out_dt)
     data = _cast(A.data, dt)
     x = np.ascontiguousarray(x, dtype=dt)
     n = A.shape[1]
-    rows, nzs = _scatter_lanes(A)
-    cached = transposed_ops.get(A, count=count) if A.nnz and rows.size == 2 else None
-    if cached is not None:  # one lane: the gather gives the scatter's bits
-        y = np.empty(n, dtype=dt)
-        transposed_ops.rmatvec(cached, data, x, y, _is_small(A))
-        return finish(y, out_dt)
+    rows, nzs = _scatter_lanes(A, one_lane)
     if rows.size == 2:
         lanes = np.zeros((1, n), dtype=dt)
         K.rmatvec_serial(A.indptr, A.indices, data, x, lanes, rows, nzs)
@@ -285,14 +286,15 @@ def rmatmat(A, X):
     n, k = A.shape[1], X.shape[1]
     if k == 0 or n == 0:
         return np.zeros((n, k), dtype=out_dt)
+    cached, one_lane = transposed_ops.lookup(A) if A.nnz else (None, False)
+    if cached is not None:  # the gather on the kept transpose
+        X = np.ascontiguousarray(X, dtype=dt)
+        Y = np.empty((n, k), dtype=dt)
+        transposed_ops.rmatmat(cached, X, Y, _is_small(A, k))
+        return finish(Y, out_dt)
     data = _cast(A.data, dt)
     X = np.ascontiguousarray(X, dtype=dt)
-    rows, nzs = _scatter_lanes(A)
-    cached = transposed_ops.get(A) if A.nnz and rows.size == 2 else None
-    if cached is not None:  # one lane: the gather gives the scatter's bits
-        Y = np.empty((n, k), dtype=dt)
-        transposed_ops.rmatmat(cached, data, X, Y, _is_small(A, k))
-        return finish(Y, out_dt)
+    rows, nzs = _scatter_lanes(A, one_lane)
     lanes = np.zeros((rows.size - 1, n, k), dtype=dt)
     with parallel_section():
         K.rmatmat(A.indptr, A.indices, data, X, lanes, rows, nzs)
@@ -621,7 +623,7 @@ def sum_(A, axis):
         with parallel_section():
             K.row_sums(A.indptr, _cast(A.data, dt), out, _accumulator_dtype(dt).type(0))
         return out
-    return rmatvec(A, np.ones(A.shape[0], dtype=dt), count=False)
+    return scatter(A, np.ones(A.shape[0], dtype=dt))  # never the kept transpose
 
 
 @register("diagonal", "csr", "cpu")
