@@ -114,13 +114,16 @@ lgmres = _wrap("lgmres", "Solve ``A @ x = b`` with LGMRES.", ", rtol=1e-10")
 _scipy_minres = _wrap("minres", "Solve ``A @ x = b`` for symmetric ``A`` with MINRES.", ", rtol=1e-10")
 qmr = _wrap("qmr", "Solve ``A @ x = b`` with Quasi-Minimal Residual.", ", rtol=1e-10")
 _scipy_tfqmr = _wrap("tfqmr", "Solve ``A @ x = b`` with Transpose-Free QMR.", ", rtol=1e-10")
-lsqr = _wrap("lsqr", "Least-squares solution of ``A @ x = b`` with LSQR.",
-             ", atol=1e-12, btol=1e-12")
-lsmr = _wrap("lsmr", "Least-squares solution of ``A @ x = b`` with LSMR.",
-             ", atol=1e-12, btol=1e-12")
+# SciPy's lsqr and lsmr with spla's products: what spla.linalg.lsqr/lsmr (``_lsq.py``) call
+# for anything but a real spla array on the CPU with float64 vectors.
+_scipy_lsqr = _wrap("lsqr", "Least-squares solution of ``A @ x = b`` with LSQR.",
+                    ", atol=1e-12, btol=1e-12")
+_scipy_lsmr = _wrap("lsmr", "Least-squares solution of ``A @ x = b`` with LSMR.",
+                    ", atol=1e-12, btol=1e-12")
 
 # spla's own loops for spla arrays on the CPU (they call the wrappers above otherwise)
 from ._bicgstab import bicgstab  # noqa: E402
 from ._cgs import cgs, tfqmr  # noqa: E402
 from ._minres import minres  # noqa: E402
 from ._gmres import gmres  # noqa: E402
+from ._lsq import lsmr, lsqr  # noqa: E402
