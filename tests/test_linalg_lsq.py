@@ -65,7 +65,8 @@ ESTIMATES = {"anorm", "acond", "var", "normA", "condA"}
 
 def check_same(ours, theirs, rtol=1e-9, est=None):
     """Every output: codes and counts equal, the solution and norms to ``rtol``
-    (norms 1000 times looser), the accumulated estimates to ``est``."""
+    (norms 1000 times looser), the accumulated estimates to ``est`` (not at all
+    when ``est`` is 0)."""
     est = 1e3 * rtol if est is None else est
     assert len(ours) == len(theirs)
     x, xs = ours[0], theirs[0]
@@ -75,6 +76,8 @@ def check_same(ours, theirs, rtol=1e-9, est=None):
     np.testing.assert_allclose(x, xs, rtol=rtol, atol=rtol * scale)
     for name, a, c in zip(NAMES[len(theirs)], ours[3:], theirs[3:]):
         tol = est if name in ESTIMATES else 1e3 * rtol
+        if tol == 0:
+            continue
         np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(c, dtype=float),
                                    rtol=tol, atol=tol, err_msg=name)
 
@@ -90,7 +93,9 @@ def check_drawn(ours, theirs, S, b, damp):
     assert x.dtype == xs.dtype and x.shape == xs.shape
     (istop, itn), (istops, itns) = ours[1:3], theirs[1:3]
     if (istop, itn) == (istops, itns):
-        check_same(ours, theirs, rtol=1e-7, est=0.5)
+        # after min(m, n) steps the bidiagonalisation is exhausted: later alfa and beta
+        # are rounding noise (one side may see 0 where the other sees 1e-16)
+        check_same(ours, theirs, rtol=1e-7, est=0.5 if itn < min(S.shape) else 0)
         return
     assert abs(itn - itns) <= 1 and istop in (1, 2, 3, 7) and istops in (1, 2, 3, 7)
 
@@ -118,7 +123,7 @@ def test_same_iterations_as_scipy(name, m, n, seed, damp, limit, x0, zero_b, tol
     A = spla_of(S, index_dtype, fmt)
     if strided:
         b = np.repeat(b, 2)[::2]
-    if column:
+    if column and m > 1:  # (SciPy squeezes a (1, 1) b to 0-d and then fails)
         b = b.reshape(-1, 1)
     kw = dict(damp=damp, atol=tol, btol=tol)
     kw[LIMIT[name]] = limit
