@@ -16,6 +16,7 @@ import argparse
 import os
 import time
 
+import numba
 import numpy as np
 import scipy.sparse.linalg as sla
 
@@ -49,12 +50,22 @@ def main():
         "lsmr": (lambda: sla.lsmr(S, b, maxiter=it, **z), lambda: L.lsmr(A, b, maxiter=it, **z)),
     }
     limits = None
+    numba_threads = numba.get_num_threads()
     if a.threads:
-        import numba
         from threadpoolctl import threadpool_limits
 
         numba.set_num_threads(a.threads)
         limits = threadpool_limits(limits=a.threads)
+    try:
+        _run(a, S, A, b, cases)
+    finally:
+        numba.set_num_threads(numba_threads)
+        if limits is not None:
+            limits.restore_original_limits()
+
+
+def _run(a, S, A, b, cases):
+    n, it = S.shape[0], a.iters
     v = np.ones(n)
     St = S.T
     prod = []
@@ -79,8 +90,6 @@ def main():
         print(f"  {name:6s} {1e3 * ws:10.1f} {1e3 * wp:10.1f} {ws / wp:5.2f}x   {1e3 * cs:10.1f}"
               f" {1e3 * cp:10.1f} {cs / cp:5.2f}x   {100 * share:5.0f}%")
     print(f"  load {os.getloadavg()[0]:.2f} at the end")
-    if limits is not None:
-        limits.restore_original_limits()
 
 
 if __name__ == "__main__":

@@ -279,3 +279,33 @@ def test_fused_kernels_against_numpy(parallel):
         assert (x0 + 0.6 * hb).tobytes() == x.tobytes()
         assert (h0 * -0.9 + v1).tobytes() == h.tobytes()
         np.testing.assert_allclose(got, x @ x, rtol=1e-13)
+
+
+def test_concurrent_solves_share_one_transpose():
+    """Solves of one array from several threads hold one transpose (counted holds);
+    the last one to return drops it; every result is SciPy's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    S, b = lsq_system(400, 300, seed=9, density=0.02)
+    A = spla.csr_array(S)
+    want = {name: getattr(sla, name)(S, b, atol=1e-10, btol=1e-10) for name in METHODS}
+    with ThreadPoolExecutor(4) as pool:
+        jobs = [(name, pool.submit(getattr(L, name), A, b, atol=1e-10, btol=1e-10))
+                for name in METHODS * 3]
+        for name, job in jobs:
+            check_same(job.result(), want[name])
+    assert A._derived.get(transposed.KEY) is None
+    assert transposed.HOLDS_KEY not in A._derived
+
+
+def test_benchmark_runs(monkeypatch, capsys):
+    """``python -m benchmarks.lsq`` on a tiny grid (the script itself, not a timing)."""
+    import sys
+
+    from benchmarks import lsq
+
+    monkeypatch.setattr(sys, "argv", ["lsq", "--grid", "8", "--iters", "3", "--repeat", "1",
+                                      "--threads", "1"])
+    lsq.main()
+    out = capsys.readouterr().out
+    assert "lsqr" in out and "lsmr" in out

@@ -142,7 +142,7 @@ def _f64(y):
     return np.ascontiguousarray(y, dtype=np.float64)
 
 
-def _solve(name, A, run):
+def _solve(A, run):
     """Run ``run()`` under spla's thread policy, with ``A``'s transpose kept."""
     from ._threads import solver_threads
 
@@ -219,8 +219,7 @@ def lsqr(A, b, damp=0.0, atol=1e-6, btol=1e-6, conlim=1e8, iter_lim=None, show=F
         return _scipy_lsqr(A, b, damp=damp, atol=atol, btol=btol, conlim=conlim,
                            iter_lim=iter_lim, show=show, calc_var=calc_var, x0=x0)
     b, x = _system("lsqr", A, b, x0)
-    return _solve("lsqr", A, lambda: _lsqr(A, b, x, damp, atol, btol, conlim, iter_lim,
-                                           calc_var))
+    return _solve(A, lambda: _lsqr(A, b, x, damp, atol, btol, conlim, iter_lim, calc_var))
 
 
 def _lsqr(A, b, x, damp, atol, btol, conlim, iter_lim, calc_var):
@@ -422,7 +421,7 @@ def lsmr(A, b, damp=0.0, atol=1e-6, btol=1e-6, conlim=1e8, maxiter=None, show=Fa
         return _scipy_lsmr(A, b, damp=damp, atol=atol, btol=btol, conlim=conlim,
                            maxiter=maxiter, show=show, x0=x0)
     b, x = _system("lsmr", A, b, x0)
-    return _solve("lsmr", A, lambda: _lsmr(A, b, x, damp, atol, btol, conlim, maxiter))
+    return _solve(A, lambda: _lsmr(A, b, x, damp, atol, btol, conlim, maxiter))
 
 
 def _lsmr(A, b, x, damp, atol, btol, conlim, maxiter):

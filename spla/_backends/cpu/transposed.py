@@ -48,8 +48,6 @@ transpose, dropped when the last one returns.
 
 import threading
 
-import numpy as np
-
 from ..._kernels import transposed as TK
 from ..._kernels.partition import num_chunks, row_blocks
 from ..._kernels.threads import parallel_section
