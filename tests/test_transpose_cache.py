@@ -322,6 +322,11 @@ def test_cache_lives_in_the_storage_tuple():
     x = np.arange(50.0)
     np.testing.assert_allclose(A.T @ x, sp.csr_array(ref).T @ x, rtol=1e-13)
     transposed.release(None)
+    with pytest.raises(TypeError, match="expected a hold"):
+        transposed.release("hold")
+    hold = transposed.prepare(A)  # released through the array, as before holds existed
+    transposed.release(A)
+    assert not _cached(A)
     with _mode("never"):
         assert transposed.prepare(A) is None
     assert transposed.prepare(spla.csr_array((5, 4))) is None  # no entries

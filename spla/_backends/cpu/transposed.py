@@ -219,10 +219,16 @@ def prepare(A):
 def release(hold):
     """End a solver's hold (from :func:`prepare`; None does nothing): the last
     hold drops a transpose that a solver built, unless the mode is ``"auto"``. A
-    write through spla during the solve emptied the cache already."""
-    if hold is None:
+    write through spla during the solve emptied the cache already. (An spla array
+    instead of a hold releases one hold on its current storage.)"""
+    if hold is None or isinstance(hold, bool):
         return
-    derived = hold.derived
+    if isinstance(hold, _Hold):
+        derived = hold.derived
+    elif getattr(hold, "format", None) in ("csr", "csc") and getattr(hold, "ndim", 0) == 2:
+        derived = hold._major()._derived
+    else:
+        raise TypeError(f"release: expected a hold from prepare, got {type(hold).__name__}")
     with _lock:
         holds = (derived.get(HOLDS_KEY) or 0) - 1
         if holds > 0:
