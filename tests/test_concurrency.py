@@ -166,6 +166,188 @@ def test_a_swap_at_any_storage_read_is_seen_before_or_after(fmt, name):
                 f"{name}: state derived from the old storage outlived the swap at read {at}"
 
 
+# -- the same for COO, N:M and banded arrays (storage tuples of their own) ----------------
+
+
+def _dense_nm(rng, m, n):
+    """A dense (m, n) array that is 2:4 sparse (two values in every group of four)."""
+    d = np.zeros((m, n))
+    for i in range(m):
+        for g in range(n // 4):
+            d[i, 4 * g + rng.choice(4, 2, replace=False)] = rng.integers(1, 50, 2)
+    return d
+
+
+def _two_other_storages(fmt, seed):
+    """Two arrays of ``fmt`` of one shape and storage sizes whose arrays all differ, so
+    that any mixture of their storage arrays is valid storage with another answer."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(2):
+        if fmt == "coo":  # duplicates and unsorted entries
+            m, n, nnz = 23, 17, 60
+            data = rng.integers(1, 50, nnz).astype(np.float64)
+            out.append(spla.coo_array((data, (rng.integers(0, m, nnz), rng.integers(0, n, nnz))),
+                                      shape=(m, n)))
+        elif fmt == "nm":
+            out.append(spla.nm_array(_dense_nm(rng, 23, 16), n=2, m=4))
+        else:  # banded: the offsets differ too
+            offsets = [-2, 0, 3] if k == 0 else [-1, 1, 4]
+            data = rng.integers(1, 50, (3, 23)).astype(np.float64)
+            out.append(spla.banded_array((data, offsets), shape=(23, 17)))
+    return out
+
+
+def _other_reads(fmt):
+    reads = {
+        "A @ x": lambda A: A @ np.arange(1.0, A.shape[1] + 1),
+        "A @ X": lambda A: A @ np.ones((A.shape[1], 2)),
+        "y @ A": lambda A: np.arange(1.0, A.shape[0] + 1) @ A,
+        "sum": lambda A: A.sum(),
+        "sum axis 0": lambda A: A.sum(axis=0),
+        "sum axis 1": lambda A: A.sum(axis=1),
+        "max": lambda A: A.max(axis=1),
+        "count_nonzero": lambda A: A.count_nonzero(),
+        "toarray": lambda A: A.toarray(),
+        "A[3]": lambda A: A[3],
+        "A[2:9]": lambda A: A[2:9].toarray(),
+        "A[i, j]": lambda A: A[_PROBE[0]],
+        "tocsr": lambda A: A.tocsr(),
+        "tocsc": lambda A: A.tocsc(),
+        "tocoo": lambda A: A.tocoo(),
+        "T": lambda A: A.T.toarray(),
+        "copy": lambda A: A.copy(),
+        "abs": lambda A: abs(A),
+        "neg": lambda A: -A,
+        "A * 3": lambda A: A * 3,
+        "astype": lambda A: A.astype(np.float32),
+        "A + B": lambda A: A + spla.csr_array(np.ones(A.shape)),
+        "A - dense": lambda A: A - np.ones(A.shape, np.uint8),
+        "multiply x": lambda A: A.multiply(np.arange(1.0, A.shape[1] + 1)),
+        "to_scipy": lambda A: A.to_scipy(),
+        "from A": lambda A: spla.csr_array(A),
+        "str": lambda A: str(A),
+        "repr": lambda A: repr(A),
+        "nnz": lambda A: A.nnz,
+        "nbytes": lambda A: A.nbytes,
+    }
+    if fmt == "coo":
+        reads.update({
+            "A > 20": lambda A: A > 20,
+            "diagonal": lambda A: A.diagonal(1),
+            "nonzero": lambda A: A.nonzero(),
+            "reshape": lambda A: A.reshape((17, 23)),
+            "transpose": lambda A: A.transpose(),
+            "deduped": lambda A: A._deduped(),
+            "coo from A": lambda A: spla.coo_array(A),
+            "row": lambda A: A.row,
+        })
+    elif fmt == "banded":
+        reads.update({
+            "diagonal": lambda A: A.diagonal(1),
+            "to_lapack": lambda A: A.to_lapack(),
+            "bandwidth": lambda A: A.bandwidth,
+            "banded from A": lambda A: spla.banded_array(A),
+        })
+    else:
+        reads.update({
+            "positions": lambda A: A.positions,
+            "nm from A": lambda A: spla.nm_array(A),
+        })
+    return reads
+
+
+_OTHER = [(fmt, name) for fmt in ("coo", "nm", "banded") for name in sorted(_other_reads(fmt))]
+#: reads whose answer the two storages of the test share (nothing to tell apart)
+_SAME = {(f, n) for f in ("coo", "nm") for n in ("repr", "nnz", "nbytes")} | {
+    ("nm", "count_nonzero"), ("banded", "nbytes")}
+
+
+@pytest.mark.parametrize(("fmt", "name"), _OTHER)
+def test_coo_nm_banded_a_swap_at_any_storage_read_is_seen_before_or_after(fmt, name):
+    op = _other_reads(fmt)[name]
+    before, after = _two_other_storages(fmt, seed=len(name))
+    diff = np.argwhere(before.toarray() != after.toarray())
+    _PROBE[0] = tuple(int(k) for k in diff[0])
+    expected = {_key(op(before.copy())), _key(op(after.copy()))}
+    assert len(expected) == 2 or (fmt, name) in _SAME
+
+    def fresh(at):
+        A = before.copy()
+        new = after.copy()._storage
+        A._storage = _Tripwire(A._storage, A, new, at)
+        return A, new
+
+    A, _ = fresh(at=0)  # count the reads of one undisturbed run
+    tripwire = A._storage
+    op(A)  # (count_nonzero of COO sums duplicates in place, as SciPy: a write)
+    reads = tripwire.reads
+    assert reads >= 1 or name == "tocoo"
+    for at in range(1, reads + 2):
+        A, new = fresh(at)
+        got = _key(op(A))
+        assert got in expected, f"{fmt} {name}: a swap at storage read {at} of {reads} was seen"
+        if A._storage is new:
+            assert _key(op(A)) == _key(op(after.copy())), \
+                f"{fmt} {name}: state derived from the old storage outlived the swap at read {at}"
+
+
+def test_coo_writes_swap_the_whole_storage():
+    A = spla.coo_array((np.array([1.0, 2.0, 0.0]), ([1, 1, 0], [0, 0, 2])), shape=(2, 3))
+    old = A._storage
+    assert not A.has_canonical_format and old[4] == {"canonical": False}
+    A.sum_duplicates()  # new arrays and flag, one assignment; the old storage unchanged
+    assert A._storage is not old and A.has_canonical_format and old[1].size == 3
+    held = A._storage
+    A.eliminate_zeros()
+    assert A._storage is not held and A.nnz == 1 and A.has_canonical_format
+    held = A._storage
+    A[0, 1] = 5.0
+    assert A._storage is not held and held[1].size == 1 and A.nnz == 2
+    for setter in ("data", "coords", "has_canonical_format"):
+        held = A._storage
+        setattr(A, setter, getattr(A, setter))
+        assert A._storage is not held and A._derived is not held[4]
+    A.row = A.row
+    A.col = A.col
+    np.testing.assert_array_equal(A.toarray(), [[0, 5, 0], [3, 0, 0]])
+    # pickles and copies keep the storage and the flag
+    import copy
+    import pickle
+    for B in (pickle.loads(pickle.dumps(A)), copy.deepcopy(A), copy.copy(A)):
+        np.testing.assert_array_equal(B.toarray(), A.toarray())
+        assert B.has_canonical_format == A.has_canonical_format
+
+
+def test_nm_and_banded_writes_swap_the_storage_and_its_cache():
+    import pickle
+
+    A = spla.nm_array(np.array([[1.0, 0, 0, 2, 0, 3, 0, 0]]), n=2, m=4)
+    base = A._slot_bases()
+    old = A._storage
+    assert old[-1]["slot_base"] is base
+    A[0, 3] = 7.0  # repacked: new arrays and a new cache, one assignment
+    assert A._storage is not old and "slot_base" not in A._derived
+    assert old[0][0].tolist() == [1.0, 2.0, 0.0, 3.0]  # the old storage is left as it was
+    np.testing.assert_array_equal(A.toarray(), [[1, 0, 0, 7, 0, 3, 0, 0]])
+    B = pickle.loads(pickle.dumps(A))
+    np.testing.assert_array_equal(B.toarray(), A.toarray())
+    assert (B.n, B.m) == (2, 4)
+
+    D = spla.banded_array((np.ones((2, 3)), [-1, 0]), shape=(3, 3))
+    D._derived["probe"] = 1
+    old = D._storage
+    D[1, 0] = 4.0  # the first write copies the values (the caller's stay as they were)
+    assert D._storage is not old and "probe" not in D._derived
+    assert old[0][0, 1] == 1.0 and D.data[0, 1] == 4.0
+    held = D._storage
+    D[2, 1] = 5.0  # later writes go into the values it owns, with a new cache
+    assert D._storage is not held and D.data is held[0]
+    np.testing.assert_array_equal(D.toarray(), [[1, 0, 0], [4, 1, 0], [0, 5, 1]])
+    E = pickle.loads(pickle.dumps(D))
+    np.testing.assert_array_equal(E.toarray(), D.toarray())
+
+
 def test_writes_swap_the_storage_and_its_cache_together():
     A = spla.csr_array(np.eye(4))
     old = A._storage

@@ -398,6 +398,8 @@ class coo_array(DataMixin, SparseArray):
         self._set(out_coords, data, dims, False)
 
     def _init_from_sparse(self, arg, shape, dtype, copy):
+        if isinstance(arg, SparseArray):
+            arg = arg._snap()  # one reading of the source array's storage
         if shape is not None and _check_shape(shape) != tuple(arg.shape):
             raise ValueError(f"inconsistent shapes: {tuple(shape)} != {tuple(arg.shape)}")
         if isinstance(arg, coo_array):
