@@ -137,11 +137,59 @@ READS = {
 }
 
 
+
+# multi-read sites outside the formats (issue 18): each reads one snapshot
+def _npz(A):
+    import io
+
+    buf = io.BytesIO()
+    spla.save_npz(buf, A)
+    buf.seek(0)
+    return spla.load_npz(buf).toarray()
+
+
+def _arrays(pair):
+    header, arrays = pair
+    return tuple((k, np.asarray(v)) for k, v in sorted(arrays.items()))
+
+
+def _dask(A):
+    import spla.dask
+
+    return spla.dask.from_spla(A, 7).compute().toarray()
+
+
+_RNG = np.random.default_rng(18)
+_Q, _K, _V = _RNG.standard_normal((23, 4)), _RNG.standard_normal((17, 4)), _RNG.standard_normal((17, 3))
+_W = _RNG.standard_normal((17, 4, 2))
+
+SITES = {
+    "save_npz": _npz,
+    "find": lambda A: spla.find(A),
+    "norm(A, 1)": lambda A: spla.linalg.norm(A, 1),
+    "norm axis": lambda A: spla.linalg.norm(A, axis=1),
+    "binsparse": lambda A: _arrays(spla.io.binsparse_arrays(A)),
+    "binsparse COOR": lambda A: _arrays(spla.io.binsparse_arrays(A, "COOR")),
+    "dask": _dask,
+    "attention": lambda A: spla.ml.attention.sparse_attention(_Q, _K, _V, A),
+    "moe": lambda A: spla.ml.moe.moe_apply(_Q, A, _W),
+    "to_torch": lambda A: A.to_torch().to_dense().numpy(),
+    "to_torch coo": lambda A: A.to_torch(layout="coo").to_dense().numpy(),
+    "to_pydata": lambda A: A.to_pydata().todense(),
+    "to_pydata coo": lambda A: A.to_pydata(format="coo").todense(),
+}
+READS.update(SITES)
+# the same on canonical storage (where no canonical copy is made, the array itself is read)
+READS.update({f"{k} (canonical)": v for k, v in SITES.items()})
+
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 @pytest.mark.parametrize("name", sorted(READS))
 def test_a_swap_at_any_storage_read_is_seen_before_or_after(fmt, name):
     op = READS[name]
     before, after = _two_storages(fmt, seed=len(name))
+    if name.endswith("(canonical)"):
+        for X in (before, after):
+            X.sum_duplicates()
     diff = np.argwhere(before.toarray() != after.toarray())
     _PROBE[0] = tuple(int(k) for k in diff[0])
     expected = {_key(op(before.copy())), _key(op(after.copy()))}
@@ -231,8 +279,13 @@ def _other_reads(fmt):
         "nnz": lambda A: A.nnz,
         "nbytes": lambda A: A.nbytes,
     }
+    reads.update({"save_npz": _npz, "dask": _dask,
+                  "binsparse": lambda A: _arrays(spla.io.binsparse_arrays(A))})
     if fmt == "coo":
         reads.update({
+            "to_torch coo": lambda A: A.to_torch(layout="coo").to_dense().numpy(),
+            "to_pydata coo": lambda A: A.to_pydata(format="coo").todense(),
+            "find": lambda A: spla.find(A),
             "A > 20": lambda A: A > 20,
             "diagonal": lambda A: A.diagonal(1),
             "nonzero": lambda A: A.nonzero(),
@@ -247,6 +300,7 @@ def _other_reads(fmt):
             "diagonal": lambda A: A.diagonal(1),
             "to_lapack": lambda A: A.to_lapack(),
             "bandwidth": lambda A: A.bandwidth,
+            "attention": lambda A: spla.ml.attention.sparse_attention(_Q, _K, _V, A),
             "banded from A": lambda A: spla.banded_array(A),
         })
     else:
@@ -404,28 +458,19 @@ def _stress_reads(x):
     }
 
 
-def test_readers_racing_inserting_writes_see_before_or_after():
-    n, nnz, writes, batch = 20_000, 200_000, 40, 400
-    rng = np.random.default_rng(18)
-    A = spla.csr_array((rng.standard_normal(nnz), (rng.integers(0, n, nnz),
-                                                     rng.integers(0, n, nnz))), shape=(n, n))
-    x = rng.standard_normal(n)
-    reads = _stress_reads(x)
+def _race(A, reads, plans, write, readers=6):
+    """Run ``write(A, plan)`` for every plan in one thread while ``readers`` threads
+    call the reads on ``A``; every reader result must match the answer of one state
+    of the array (before the first write or after some write). Returns the number of
+    reader results."""
     answers = {name: {_digest(op(A))} for name, op in reads.items()}
-    # the writes: new entries only (every write changes nnz and moves the rows), many
-    # of them in the rows the readers slice
-    plans = []
-    for _ in range(writes):
-        rows = np.concatenate([rng.integers(9_990, 10_010, batch // 4),
-                               rng.integers(0, n, batch - batch // 4)])
-        plans.append((rows, rng.integers(0, n, batch), rng.standard_normal(batch)))
     done = threading.Event()
     seen, errors = [], []
 
     def writer():
         try:
-            for rows, cols, vals in plans:
-                A[rows, cols] = vals
+            for plan in plans:
+                write(A, plan)
                 for name, op in reads.items():  # the answers after this write
                     answers[name].add(_digest(op(A)))
         except BaseException as exc:  # noqa: BLE001 - reported below
@@ -447,7 +492,7 @@ def test_readers_racing_inserting_writes_see_before_or_after():
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-5)  # switch threads often: the widest window for a tear
     try:
-        threads = [threading.Thread(target=reader, args=(k,)) for k in range(6)]
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(readers)]
         threads.append(threading.Thread(target=writer))
         for t in threads:
             t.start()
@@ -456,7 +501,72 @@ def test_readers_racing_inserting_writes_see_before_or_after():
     finally:
         sys.setswitchinterval(interval)
     assert not errors, errors
-    assert A.nnz > nnz  # the writes inserted entries
-    assert len(seen) >= 6
+    assert len(seen) >= readers
     torn = sorted({name for name, d in seen if d not in answers[name]})
     assert not torn, f"reader results that match no state of the array: {torn}"
+    return len(seen)
+
+
+def _write(A, plan):
+    rows, cols, vals = plan
+    A[rows, cols] = vals
+
+
+@pytest.mark.parametrize("fmt", ["csr", "coo"])
+def test_readers_racing_inserting_writes_see_before_or_after(fmt):
+    n, nnz, writes, batch = 20_000, 200_000, 40, 400
+    rng = np.random.default_rng(18)
+    cls = spla.csr_array if fmt == "csr" else spla.coo_array
+    A = cls((rng.standard_normal(nnz), (rng.integers(0, n, nnz), rng.integers(0, n, nnz))),
+            shape=(n, n))
+    reads = _stress_reads(rng.standard_normal(n))
+    # the writes: new entries only (every write changes nnz and moves the rows), many
+    # of them in the rows the readers slice
+    plans = []
+    for _ in range(writes):
+        rows = np.concatenate([rng.integers(9_990, 10_010, batch // 4),
+                               rng.integers(0, n, batch - batch // 4)])
+        plans.append((rows, rng.integers(0, n, batch), rng.standard_normal(batch)))
+    _race(A, reads, plans, _write)
+    assert A.nnz > nnz  # the writes inserted entries
+
+
+def test_readers_racing_coo_canonicalisation_see_before_or_after():
+    """sum_duplicates and eliminate_zeros swap the whole COO storage (new arrays of
+    another length) while readers run."""
+    n, nnz = 20_000, 200_000
+    rng = np.random.default_rng(19)
+    A = spla.coo_array((rng.integers(-1, 2, nnz).astype(np.float64),
+                        (rng.integers(0, n, nnz), rng.integers(0, 64, nnz))), shape=(n, 64))
+    x = rng.standard_normal(64)
+    reads = {"A @ x": lambda A: A @ x, "sum": lambda A: A.sum(axis=0),
+             "tocsr": lambda A: A.tocsr(), "nnz": lambda A: A.nnz,
+             "slice": lambda A: A[9_990:10_010].toarray()}
+    steps = ["sum", "zeros"]
+
+    def write(A, step):
+        if step == "sum":
+            A.sum_duplicates()
+        else:
+            A.eliminate_zeros()
+
+    _race(A, reads, steps, write)
+    assert A.has_canonical_format
+
+
+def test_readers_racing_nm_writes_see_before_or_after():
+    rng = np.random.default_rng(20)
+    R, C = 512, 512
+    dense = _dense_nm(rng, R, C)
+    A = spla.nm_array(dense, n=2, m=4)
+    x = rng.standard_normal(C)
+    reads = {"A @ x": lambda A: A @ x, "A @ X": lambda A: A @ np.ones((C, 3)),
+             "sum": lambda A: A.sum(axis=1), "A[i]": lambda A: A[500],
+             "tocsr": lambda A: A.tocsr(), "A * 2": lambda A: A * 2,
+             "toarray": lambda A: A.toarray()[490:510]}
+    stored = np.argwhere(dense != 0)
+    plans = []
+    for _ in range(12):  # overwrites of stored entries (the 2:4 rule holds): repacked
+        pick = stored[rng.integers(0, len(stored), 50)]
+        plans.append((pick[:, 0], pick[:, 1], rng.standard_normal(50)))
+    _race(A, reads, plans, _write, readers=4)
