@@ -201,7 +201,7 @@ class banded_array(DataMixin, SparseArray):
 
     def _snap(self):
         """This array's storage as it is now, in a ``banded_array`` that nothing mutates."""
-        obj = type(self).__new__(type(self))
+        obj = object.__new__(type(self))
         obj._storage = self._storage
         return obj
 
@@ -449,20 +449,20 @@ class banded_array(DataMixin, SparseArray):
     def data(self):
         """Row-aligned diagonals, shape ``(len(offsets), rows)``:
         ``data[d, i] = A[i, i + offsets[d]]``."""
-        return self._data
+        return self._storage[0]
 
     @property
     def offsets(self):
         """The stored diagonals (sorted, unique int64; ``k > 0`` above the main diagonal)."""
-        return self._offsets
+        return self._storage[1]
 
     @property
     def shape(self):
-        return self._shape
+        return self._storage[2]
 
     @property
     def dtype(self):
-        return self._data.dtype
+        return self._storage[0].dtype
 
     @property
     def nnz(self):

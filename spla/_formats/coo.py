@@ -292,7 +292,7 @@ class coo_array(DataMixin, SparseArray):
     def _snap(self):
         """This array's storage as it is now, in a ``coo_array`` that nothing mutates:
         every operation that reads more than one storage array reads one snapshot."""
-        obj = type(self).__new__(type(self))
+        obj = object.__new__(type(self))
         obj._storage = self._storage
         return obj
 
@@ -460,11 +460,11 @@ class coo_array(DataMixin, SparseArray):
 
     @property
     def shape(self):
-        return self._shape
+        return self._storage[2]
 
     @property
     def ndim(self):
-        return len(self._shape)
+        return len(self._storage[2])
 
     @property
     def dtype(self):

@@ -240,7 +240,7 @@ class nm_array(DataMixin, SparseArray):
 
     def _snap(self):
         """This array's storage as it is now, in an ``nm_array`` that nothing mutates."""
-        obj = type(self).__new__(type(self))
+        obj = object.__new__(type(self))
         obj._storage = self._storage
         return obj
 
@@ -373,7 +373,7 @@ class nm_array(DataMixin, SparseArray):
     @property
     def values(self):
         """Stored values, shape ``(rows, ceil(cols / m) * n)``."""
-        return self._values
+        return self._storage[0]
 
     @property
     def positions(self):
@@ -385,30 +385,30 @@ class nm_array(DataMixin, SparseArray):
     @property
     def packed_positions(self):
         """Positions as stored: 2-bit fields (4 per byte) for m = 4, else uint8."""
-        return self._packed
+        return self._storage[1]
 
     @property
     def n(self):
         """Largest number of non-zeros per group."""
-        return self._n
+        return self._storage[2]
 
     @property
     def m(self):
         """Group size."""
-        return self._m
+        return self._storage[3]
 
     @property
     def shape(self):
-        return self._shape
+        return self._storage[4]
 
     @property
     def dtype(self):
-        return self._values.dtype
+        return self._storage[0].dtype
 
     @property
     def nnz(self):
         """Number of stored values (``rows * ceil(cols / m) * n``), explicit zeros included."""
-        return int(self._values.size)
+        return int(self._storage[0].size)
 
     @property
     def nbytes(self):
