@@ -420,6 +420,20 @@ def test_writes_swap_the_storage_and_its_cache_together():
     np.testing.assert_array_equal(A.toarray()[0], [2, 0, 0, 10])
 
 
+@pytest.mark.parametrize("make", [spla.csr_array, spla.csc_array, spla.coo_array,
+                                  spla.banded_array, spla.nm_array])
+def test_in_place_scaling_leaves_nothing_derived_from_the_old_values(make):
+    A = make(np.eye(4))
+    A._derived["from the values"] = object()
+    old = A._storage
+    A *= 3
+    assert "from the values" not in A._derived and A._storage is not old
+    A /= 2
+    np.testing.assert_array_equal(A.toarray(), 1.5 * np.eye(4))
+    if hasattr(A, "has_canonical_format"):
+        assert A.has_canonical_format  # the structure flags stay
+
+
 # -- the stress test: one writer inserting entries, six readers --------------------------
 
 
