@@ -444,11 +444,12 @@ class SparseArray(OperatorMixin, abc.ABC):
     maxprint = 50
 
     def __str__(self):
-        maxprint = self.maxprint
-        out = repr(self)
-        if self.nnz == 0:
+        s = self._snap()  # one reading of the storage
+        maxprint = s.maxprint
+        out = repr(s)
+        if s.nnz == 0:
             return out
-        csr = self.tocsr()._snap()
+        csr = s.tocsr()._snap()
         if csr.device != "cpu":
             csr = csr.to_device("cpu")
         rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))

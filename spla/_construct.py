@@ -153,14 +153,17 @@ def _scipy_2d(S):
 def _as_compressed(obj, what, keep_csc=False):
     """``(array, original dtype)``: ``obj`` as a spla ``csr_array`` (or its
     ``csc_array`` when ``keep_csc`` and the input is CSC), without a copy where
-    it already is one."""
+    it already is one: a snapshot of its storage, read once (another thread may write
+    the array)."""
     if isinstance(obj, SparseArray):
         if getattr(obj, "ndim", 2) != 2:
             raise ValueError(f"{what}: spla arrays of {obj.ndim} dimensions are not accepted")
         _require_cpu(obj, what)
         if keep_csc and isinstance(obj, csc_array):
+            obj = obj._snap()
             return obj, obj.dtype
-        return obj.tocsr(), obj.dtype
+        obj = obj.tocsr()._snap()
+        return obj, obj.dtype
     if _is_scipy_sparse(obj):
         S = _scipy_2d(obj)
         if keep_csc and S.format == "csc":
@@ -1262,6 +1265,7 @@ def save_npz(file, matrix, compressed=True):
         raise TypeError(f"save_npz: expected a sparse array, got {type(matrix).__name__}")
     if matrix.device != "cpu":
         matrix = matrix.to_device("cpu")
+    matrix = matrix._snap()  # one reading of the storage (another thread may write)
     arrays = {}
     fmt = matrix.format
     if fmt in ("csr", "csc"):
@@ -1273,7 +1277,7 @@ def save_npz(file, matrix, compressed=True):
     elif fmt == "coo":
         arrays.update(row=matrix.row, col=matrix.col, data=matrix.data)
     else:
-        A = matrix.tocsr()
+        A = matrix.tocsr()._snap()
         fmt = "csr"
         arrays.update(indices=A.indices, indptr=A.indptr, data=A.data)
     arrays.update(format=fmt.encode("ascii"), shape=matrix.shape, _is_array=True)

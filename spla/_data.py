@@ -131,14 +131,26 @@ class DataMixin:
     def __imul__(self, other):
         if is_scalar_like(other):
             self._values[...] *= other
+            self._forget_values()
             return self
         return NotImplemented
 
     def __itruediv__(self, other):
         if is_scalar_like(other):
             self._values[...] *= 1.0 / other
+            self._forget_values()
             return self
         return NotImplemented
+
+    def _forget_values(self):
+        """After an in-place write of the values (as SciPy's, into the same arrays): a
+        new derived-state cache, so that nothing derived from the old values (a GPU
+        layout, a plan) is read again; the structure flags stay."""
+        written = getattr(self, "_values_written", None)
+        if written is not None:
+            written()
+        else:
+            self._invalidate()
 
     # -- value dtype and complex parts ------------------------------------------------
 

@@ -101,6 +101,7 @@ def _compact_csr(block):
     """A CSR row block as ``(block, lo)`` with its columns compacted to the window
     ``lo, lo + 1, ...`` up to the last column it stores (dask's own concern: the
     rows themselves come from ``row_view``, the arrays' row slicing)."""
+    block = block._snap()  # one reading of the storage (another thread may write)
     indices = block.indices
     rows = block.shape[0]
     if indices.size == 0:
@@ -118,6 +119,7 @@ def _compact_csr(block):
 def _compact_banded(block):
     """A banded row block (offsets relative to the block's rows, full width) as
     ``(block, lo)`` with its columns compacted to the columns its diagonals touch."""
+    block = block._snap()  # one reading of the storage
     rows, n = block.shape
     offs = np.asarray(block.offsets, dtype=np.int64)
     if rows == 0 or offs.size == 0:
@@ -140,6 +142,7 @@ def _row_block(A, r0, r1):
 
 def _csr_columns(A, a, b):
     """Columns ``a:b`` of CSR ``A`` (entries outside dropped, indices shifted)."""
+    A = A._snap()  # one reading of the storage
     xp = _xp(A)
     ind = A.indices
     keep = (ind >= a) & (ind < b)
@@ -157,10 +160,11 @@ def _with_global_columns(block, offset, n):
     rows, w = block.shape
     if offset == 0 and w == n:
         return block
+    block = block._snap()  # one reading of the storage
     if block.format == "banded":
         offs = np.asarray(block.offsets, dtype=np.int64) + offset
         return banded_array._from_parts(block.data, offs, (rows, n))
-    csr = block.tocsr()
+    csr = block.tocsr()._snap()
     idx = index_dtype_for(n, csr.nnz)
     idx = np.promote_types(idx, csr.indices.dtype)
     indices = csr.indices.astype(idx) + offset
@@ -430,13 +434,14 @@ def _concatenate(seq, axis=0):
         b0 = seq[0].block
         if (all(c.format == "nm" and c.window == (0, n) for c in seq)
                 and len({(c.block.n, c.block.m, c.dtype) for c in seq}) == 1):
-            values = xp.concatenate([c.block.values for c in seq])
-            packed = xp.concatenate([c.block.packed_positions for c in seq])
+            blocks = [c.block._snap() for c in seq]  # one reading of each storage
+            values = xp.concatenate([b.values for b in blocks])
+            packed = xp.concatenate([b.packed_positions for b in blocks])
             return SparseChunk(nm_array._from_parts(values, packed, b0.n, b0.m, (rows, n)))
         nonempty = [c for c in seq if c.window[1] > c.window[0]]
         lo = min((c.window[0] for c in nonempty), default=0)
         hi = max((c.window[1] for c in nonempty), default=0)
-        parts = [c.block.tocsr() for c in seq]
+        parts = [c.block.tocsr()._snap() for c in seq]  # one reading of each storage
         total = sum(p.nnz for p in parts)
         idx = index_dtype_for(hi - lo, total)
         for p in parts:
@@ -458,7 +463,7 @@ def _concatenate(seq, axis=0):
     sp = _sparse_module(device)
     mats, start = [], 0
     for c in seq:
-        full = _with_global_columns(c.block.tocsr(), c.col_offset, c.shape[1]).tocsr()
+        full = _with_global_columns(c.block.tocsr(), c.col_offset, c.shape[1]).tocsr()._snap()
         mats.append(sp.csr_matrix((full.data.astype(dt, copy=False), full.indices,
                                    full.indptr), shape=full.shape))
     S = sp.hstack(mats, format="csr")
@@ -591,6 +596,7 @@ def from_spla(A, row_chunks, *, name=None):
     chunks = _row_chunks(row_chunks, A.shape[0])
     if A.format not in ("csr", "banded", "nm"):
         A = A.tocsr()
+    A = A._snap()  # every block from one reading of the storage (another thread may write)
     name = name or "spla-from-spla-" + uuid.uuid4().hex
     dsk = {(name, i, 0): _make_chunk(A, r0, r1) for i, (r0, r1) in enumerate(_bounds(chunks))}
     return da.Array(dsk, name, chunks=(chunks, (A.shape[1],)), dtype=A.dtype,

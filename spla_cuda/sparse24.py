@@ -116,7 +116,7 @@ def prepare(A):
     values with the kernel. Raw storage with slots out of order gets a reordered
     copy, so in-place writes to its ``values`` afterwards are not seen: build a
     new array instead (as for any change of the positions)."""
-    cached = getattr(A, "_sp24", None)
+    cached = A._derived.get("sp24")  # kept with the storage it was built from
     if cached is not None:
         return cached
     M, K = A.shape
@@ -146,8 +146,8 @@ def prepare(A):
     ME = -(-M // 256) * 256
     meta = cupy.full((-(-K // 64) * 2, ME), 0x44444444, dtype=np.uint32)
     meta[:K // 32, :M] = words.T
-    A._sp24 = (values, meta)
-    return A._sp24
+    A._derived["sp24"] = (values, meta)
+    return values, meta
 
 
 def _tma_stage_bytes(MI, BN):
@@ -246,7 +246,7 @@ def spmm(A, X, config=None):
     ``config`` names one of ``CONFIGS`` (for benchmarks); by default ``choose``'s.
     """
     values, meta = prepare(A)
-    return spmm_prepared(values, meta, A.shape, X, TAGS[A.dtype], config, A.__dict__)
+    return spmm_prepared(values, meta, A.shape, X, TAGS[A.dtype], config, A._derived)
 
 
 def spmm_prepared(values, meta, shape, X, tag, config=None, cache=None):

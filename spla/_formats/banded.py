@@ -172,16 +172,58 @@ class banded_array(DataMixin, SparseArray):
     def _from_parts(cls, data, offsets, shape):
         """Wrap storage that spla built itself and knows to be valid (no checks)."""
         obj = cls.__new__(cls)
-        obj._data = data
-        obj._offsets = offsets
-        obj._shape = tuple(int(s) for s in shape)
+        obj._set(data, offsets, shape)
         return obj
 
+    # -- storage: one immutable tuple, swapped whole (docs/architecture.md) ------------
+
+    __slots__ = ("_storage",)
+
+    #: Whether ``data`` is this array's own (a write may then go into it in place);
+    #: snapshots never own it.
+    _owns_data = False
+
     def _set(self, data, offsets, shape):
-        self._data = data
-        self._offsets = offsets
-        self._shape = shape
+        """Install storage (the only place it changes): ONE assignment of the tuple
+        ``(data, offsets, shape, device, derived)`` with a new derived-state cache, so
+        that a reader in another thread sees the old storage or the new one."""
+        self._storage = (data, offsets, tuple(int(d) for d in shape),
+                         _dispatch.device_of(data), {})
         self._owns_data = False
+
+    def __getstate__(self):
+        return dict(self.__dict__), self._storage[:4]
+
+    def __setstate__(self, state):
+        attrs, storage = state
+        self.__dict__.update(attrs)
+        self._storage = tuple(storage[:4]) + ({},)
+
+    def _snap(self):
+        """This array's storage as it is now, in a ``banded_array`` that nothing mutates."""
+        obj = object.__new__(type(self))
+        obj._storage = self._storage
+        return obj
+
+    @property
+    def _derived(self):
+        """Cache of state derived from the storage, kept in the storage tuple."""
+        return self._storage[4]
+
+    def _invalidate(self):
+        self._storage = self._storage[:4] + ({},)
+
+    @property
+    def _data(self):
+        return self._storage[0]
+
+    @property
+    def _offsets(self):
+        return self._storage[1]
+
+    @property
+    def _shape(self):
+        return self._storage[2]
 
     def __setitem__(self, key, x):
         """``A[key] = x`` (SciPy's keys and values) inside the band: entries on stored
@@ -200,10 +242,10 @@ class banded_array(DataMixin, SparseArray):
         """
         from .._indexing.assign import assign_banded
 
+        _, offsets, shape = self._storage[:3]
         data = assign_banded(self, key, x)
-        self._set(data, self._offsets, self._shape)
+        self._set(data, offsets, shape)  # new values (or the same, written), a new cache
         self._owns_data = True
-        self._invalidate()
 
     def _init_from_storage(self, arg, shape, dtype):
         data, offsets = arg
@@ -317,6 +359,7 @@ class banded_array(DataMixin, SparseArray):
         self._init_from_coo(s.row, s.col, s.data, tuple(arg.shape), offsets, target)
 
     def _init_from_banded(self, arg, shape, offsets, dtype):
+        arg = arg._snap()  # one reading of the source array's storage
         if shape is not None and arg.shape != shape:
             raise ValueError(f"banded_array: shape {shape} does not match the input's {arg.shape}")
         target = value_dtype(dtype) if dtype is not None else arg.dtype
@@ -404,20 +447,20 @@ class banded_array(DataMixin, SparseArray):
     def data(self):
         """Row-aligned diagonals, shape ``(len(offsets), rows)``:
         ``data[d, i] = A[i, i + offsets[d]]``."""
-        return self._data
+        return self._storage[0]
 
     @property
     def offsets(self):
         """The stored diagonals (sorted, unique int64; ``k > 0`` above the main diagonal)."""
-        return self._offsets
+        return self._storage[1]
 
     @property
     def shape(self):
-        return self._shape
+        return self._storage[2]
 
     @property
     def dtype(self):
-        return self._data.dtype
+        return self._storage[0].dtype
 
     @property
     def nnz(self):
@@ -429,9 +472,10 @@ class banded_array(DataMixin, SparseArray):
         >>> spla.banded_array((np.ones((2, 3)), [-1, 0]), shape=(3, 3)).nnz
         5
         """
-        m, n = self._shape
+        s = self._snap()  # one reading of the storage
+        m, n = s._shape
         total = 0
-        for k in self._offsets.tolist():
+        for k in s._offsets.tolist():
             lo, hi = _valid_range(k, m, n)
             total += hi - lo
         return total
@@ -446,19 +490,21 @@ class banded_array(DataMixin, SparseArray):
         >>> spla.banded_array((np.ones((2, 4)), [-2, 1]), shape=(4, 4)).bandwidth
         (2, 1)
         """
-        if self._offsets.size == 0:
+        s = self._snap()  # one reading of the storage
+        if s._offsets.size == 0:
             return (0, 0)
-        return (max(0, -int(self._offsets[0])), max(0, int(self._offsets[-1])))
+        return (max(0, -int(s._offsets[0])), max(0, int(s._offsets[-1])))
 
     @property
     def nbytes(self):
         """Bytes of storage (data, padding included, and offsets)."""
-        return int(self._data.nbytes + self._offsets.nbytes)
+        s = self._snap()  # one reading of the storage
+        return int(s._data.nbytes + s._offsets.nbytes)
 
     @property
     def device(self):
         """Where the storage lives: ``"cpu"`` (NumPy) or ``"cuda"`` (CuPy)."""
-        return _dispatch.device_of(self._data)
+        return self._storage[3]
 
     @property
     def T(self):
@@ -470,39 +516,42 @@ class banded_array(DataMixin, SparseArray):
         >>> spla.banded_array(np.array([[1.0, 2.0], [0.0, 3.0]])).T.offsets
         array([-1,  0])
         """
-        m, n = self._shape
-        off = self._offsets
+        s = self._snap()  # one reading of the storage
+        m, n = s._shape
+        off = s._offsets
         t_off = -off[::-1].copy()
-        t_data = self._xp().zeros((off.size, n), dtype=self.dtype)
+        t_data = s._xp().zeros((off.size, n), dtype=s.dtype)
         for d, k in enumerate(off.tolist()):
             lo, hi = _valid_range(k, m, n)
             # A.T[j, j - k] = A[j - k, j] = data[d, j - k] for j = i + k
-            t_data[off.size - 1 - d, lo + k:hi + k] = self._data[d, lo:hi]
-        return self._from_parts(t_data, t_off, (n, m))
+            t_data[off.size - 1 - d, lo + k:hi + k] = s._data[d, lo:hi]
+        return s._from_parts(t_data, t_off, (n, m))
 
     def __repr__(self):
+        s = self._snap()  # one reading of the storage
         return (
-            f"<spla.banded_array shape={self.shape}, dtype={self.dtype.name}, nnz={self.nnz}, "
-            f"offsets={len(self._offsets)}, bandwidth={self.bandwidth}, device={self.device!r}>"
+            f"<spla.banded_array shape={s.shape}, dtype={s.dtype.name}, nnz={s.nnz}, "
+            f"offsets={len(s._offsets)}, bandwidth={s.bandwidth}, device={s.device!r}>"
         )
 
     # -- conversions ----------------------------------------------------------------
 
     def _entries(self):
         """Row, column and value of every in-matrix position, in row-major order."""
-        xp = self._xp()
-        m, n = self._shape
-        nd = self._offsets.size
+        s = self._snap()  # one reading of the storage
+        xp = s._xp()
+        m, n = s._shape
+        nd = s._offsets.size
         if nd == 0 or m == 0:
             z = xp.zeros(0, dtype=np.int64)
-            return z, z, xp.zeros(0, dtype=self.dtype)
+            return z, z, xp.zeros(0, dtype=s.dtype)
         i = xp.arange(m, dtype=np.int64)
-        cols = i[None, :] + xp.asarray(self._offsets)[:, None]
+        cols = i[None, :] + xp.asarray(s._offsets)[:, None]
         valid = (cols >= 0) & (cols < n)
         # transpose to (rows, diagonals): row-major with sorted columns in each row
         valid_t = valid.T
         rows = xp.broadcast_to(i[:, None], (m, nd))[valid_t]
-        return rows, cols.T[valid_t], self._data.T[valid_t]
+        return rows, cols.T[valid_t], s._data.T[valid_t]
 
     def toarray(self, order=None, out=None):
         """Dense NumPy array.
@@ -521,23 +570,24 @@ class banded_array(DataMixin, SparseArray):
         array([[0., 1.],
                [0., 0.]])
         """
-        xp = self._xp()
+        s = self._snap()  # one reading of the storage
+        xp = s._xp()
         if out is None:
-            out = xp.zeros(self._shape, dtype=self.dtype, order=check_order(order) or "C")
+            out = xp.zeros(s._shape, dtype=s.dtype, order=check_order(order) or "C")
         else:
-            if (not isinstance(out, xp.ndarray) or out.shape != self._shape
-                    or out.dtype != self.dtype):
+            if (not isinstance(out, xp.ndarray) or out.shape != s._shape
+                    or out.dtype != s.dtype):
                 raise ValueError(
-                    f"out must be an array of shape {self._shape} and dtype {self.dtype} "
+                    f"out must be an array of shape {s._shape} and dtype {s.dtype} "
                     "on this array's device"
                 )
             out[...] = 0
-        m, n = self._shape
-        for d, k in enumerate(self._offsets.tolist()):
+        m, n = s._shape
+        for d, k in enumerate(s._offsets.tolist()):
             lo, hi = _valid_range(k, m, n)
             if hi > lo:
                 i = xp.arange(lo, hi)
-                out[i, i + k] = self._data[d, lo:hi]
+                out[i, i + k] = s._data[d, lo:hi]
         return out
 
     def tocsr(self, copy=False):
@@ -551,17 +601,18 @@ class banded_array(DataMixin, SparseArray):
         >>> A.tocsr().nnz == A.nnz == 3
         True
         """
+        s = self._snap()  # one reading of the storage
         from .compressed import csr_array
 
-        xp = self._xp()
-        m, n = self._shape
-        rows, cols, vals = self._entries()
+        xp = s._xp()
+        m, n = s._shape
+        rows, cols, vals = s._entries()
         idx = index_dtype_for(max(n, rows.size, m))
         indptr = xp.zeros(m + 1, dtype=idx)
         if rows.size:
             indptr[1:] = xp.cumsum(xp.bincount(rows, minlength=m))
         return csr_array._from_parts(xp.ascontiguousarray(vals), cols.astype(idx), indptr,
-                                     self._shape, True)
+                                     s._shape, True)
 
     def tocsc(self, copy=False):
         """The same matrix as a ``csc_array``.
@@ -584,17 +635,18 @@ class banded_array(DataMixin, SparseArray):
         >>> S.format, S.offsets.tolist()
         ('dia', [0, 1])
         """
+        s = self._snap()  # one reading of the storage
         import scipy.sparse as sp
 
-        self._require_cpu("to_scipy")
-        m, n = self._shape
-        nd = self._offsets.size
-        cdata = np.zeros((nd, n), dtype=self.dtype)
-        for d, k in enumerate(self._offsets.tolist()):
+        s._require_cpu("to_scipy")
+        m, n = s._shape
+        nd = s._offsets.size
+        cdata = np.zeros((nd, n), dtype=s.dtype)
+        for d, k in enumerate(s._offsets.tolist()):
             lo, hi = _valid_range(k, m, n)
             # SciPy: cdata[d, j] = A[j - k, j] with j = i + k
-            cdata[d, lo + k:hi + k] = self._data[d, lo:hi]
-        return sp.dia_array((cdata, self._offsets.copy()), shape=self._shape)
+            cdata[d, lo + k:hi + k] = s._data[d, lo:hi]
+        return sp.dia_array((cdata, s._offsets.copy()), shape=s._shape)
 
     def to_lapack(self):
         """LAPACK band storage ``(ab, (l, u))``, as ``scipy.linalg.solve_banded`` takes it.
@@ -616,13 +668,14 @@ class banded_array(DataMixin, SparseArray):
         array([[4., 1.],
                [1., 3.]])
         """
-        self._require_cpu("to_lapack")
-        m, n = self._shape
-        l, u = self.bandwidth
-        ab = np.zeros((l + u + 1, n), dtype=self.dtype)
-        for d, k in enumerate(self._offsets.tolist()):
+        s = self._snap()  # one reading of the storage
+        s._require_cpu("to_lapack")
+        m, n = s._shape
+        l, u = s.bandwidth
+        ab = np.zeros((l + u + 1, n), dtype=s.dtype)
+        for d, k in enumerate(s._offsets.tolist()):
             lo, hi = _valid_range(k, m, n)
-            ab[u - k, lo + k:hi + k] = self._data[d, lo:hi]
+            ab[u - k, lo + k:hi + k] = s._data[d, lo:hi]
         return ab, (l, u)
 
     def copy(self):
@@ -635,7 +688,8 @@ class banded_array(DataMixin, SparseArray):
         >>> A.copy().data is A.data
         False
         """
-        return self._from_parts(self._data.copy(), self._offsets.copy(), self._shape)
+        s = self._snap()  # one reading of the storage
+        return s._from_parts(s._data.copy(), s._offsets.copy(), s._shape)
 
     @property
     def _values(self):
@@ -643,8 +697,9 @@ class banded_array(DataMixin, SparseArray):
 
     def _with_data(self, data, copy=True):
         """A banded array with these offsets and diagonals ``data`` (same shape)."""
-        offsets = self._offsets.copy() if copy else self._offsets
-        return self._from_parts(self._xp().ascontiguousarray(data), offsets, self._shape)
+        s = self._snap()  # one reading of the storage
+        offsets = s._offsets.copy() if copy else s._offsets
+        return s._from_parts(s._xp().ascontiguousarray(data), offsets, s._shape)
 
     def _stores(self, dtype):
         # A bool result (a comparison) is a pattern, not a band of values: CSR.
@@ -661,9 +716,10 @@ class banded_array(DataMixin, SparseArray):
         >>> A.nnz, A.count_nonzero()
         (3, 2)
         """
+        s = self._snap()  # one reading of the storage
         if axis is not None:
-            return self.tocsr().count_nonzero(axis=axis)
-        return int(np.count_nonzero(self._entries()[2]))
+            return s.tocsr().count_nonzero(axis=axis)
+        return int(np.count_nonzero(s._entries()[2]))
 
     def diagonal(self, k=0):
         """The ``k``-th diagonal as a dense 1-D array (zeros if it is not stored).
@@ -674,19 +730,21 @@ class banded_array(DataMixin, SparseArray):
         >>> spla.banded_array(np.array([[1.0, 2.0], [0.0, 3.0]])).diagonal(1)
         array([2.])
         """
-        self._require_cpu("diagonal")
-        k = check_diagonal_offset(k, self._shape)
-        m, n = self._shape
+        s = self._snap()  # one reading of the storage
+        s._require_cpu("diagonal")
+        k = check_diagonal_offset(k, s._shape)
+        m, n = s._shape
         lo, hi = _valid_range(k, m, n)
-        pos = np.searchsorted(self._offsets, k)
-        if pos < self._offsets.size and self._offsets[pos] == k:
-            return self._data[pos, lo:hi].copy()
-        return np.zeros(max(0, hi - lo), dtype=self.dtype)
+        pos = np.searchsorted(s._offsets, k)
+        if pos < s._offsets.size and s._offsets[pos] == k:
+            return s._data[pos, lo:hi].copy()
+        return np.zeros(max(0, hi - lo), dtype=s.dtype)
 
     def _move_to(self, device):
+        s = self._snap()  # one reading of the storage
         xp = _dispatch.array_module(device)
-        data = self._data.get() if device == "cpu" else xp.asarray(self._data)
-        return self._from_parts(data, self._offsets.copy(), self._shape)
+        data = s._data.get() if device == "cpu" else xp.asarray(s._data)
+        return s._from_parts(data, s._offsets.copy(), s._shape)
 
     def _xp(self):
         return _dispatch.array_module(self.device)
@@ -698,10 +756,12 @@ class banded_array(DataMixin, SparseArray):
     # -- products and arithmetic -----------------------------------------------------
 
     def _matmul_vector(self, x):
-        return _backend("matvec", self)(self, x)
+        s = self._snap()  # one reading of the storage
+        return _backend("matvec", s)(s, x)
 
     def _matmul_matrix(self, X):
-        return _backend("matmat", self)(self, X)
+        s = self._snap()  # one reading of the storage
+        return _backend("matmat", s)(s, X)
 
 
 def _looks_dense_row_pair(arg):

@@ -175,9 +175,10 @@ def _deduped_if_narrow(method):
     dtype before these operations (a bool's duplicates count once, int8 wraps)."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        if _narrow(self.dtype) and not self.has_canonical_format:
-            return method(self._deduped(), *args, **kwargs)
-        return method(self, *args, **kwargs)
+        snap = self._snap()  # the method reads one snapshot of the storage
+        if _narrow(snap.dtype) and not snap.has_canonical_format:
+            return method(snap._deduped(), *args, **kwargs)
+        return method(snap, *args, **kwargs)
 
     return wrapper
 
@@ -267,11 +268,81 @@ class coo_array(DataMixin, SparseArray):
 
     # -- construction -------------------------------------------------------------
 
+    # -- storage: one immutable tuple, swapped whole (docs/architecture.md) ------------
+
+    __slots__ = ("_storage",)
+
     def _set(self, coords, data, shape, canonical):
-        self.coords = tuple(coords)
-        self.data = data
-        self._shape = tuple(map(int, shape))
-        self.has_canonical_format = bool(canonical)
+        """Install storage (the only place it changes, with the setters below): ONE
+        assignment of the tuple ``(coords, data, shape, device, derived)``, so that a
+        reader in another thread sees the old storage or the new one, never a mixture.
+        The canonical flag lives in the derived-state cache, inside the tuple."""
+        self._storage = (tuple(coords), data, tuple(map(int, shape)), device_of(data),
+                         {"canonical": bool(canonical)})
+
+    def __getstate__(self):
+        st = self._storage
+        return dict(self.__dict__), st[:4] + ({"canonical": st[4]["canonical"]},)
+
+    def __setstate__(self, state):
+        attrs, storage = state
+        self.__dict__.update(attrs)
+        self._storage = tuple(storage[:4]) + (dict(storage[4]),)
+
+    def _snap(self):
+        """This array's storage as it is now, in a ``coo_array`` that nothing mutates:
+        every operation that reads more than one storage array reads one snapshot."""
+        obj = object.__new__(type(self))
+        obj._storage = self._storage
+        return obj
+
+    @property
+    def _derived(self):
+        """Cache of state derived from the storage, kept in the storage tuple."""
+        return self._storage[4]
+
+    def _invalidate(self):
+        st = self._storage
+        self._storage = st[:4] + ({"canonical": st[4]["canonical"]},)
+
+    @property
+    def coords(self):
+        """The index arrays, one per dimension (a tuple)."""
+        return self._storage[0]
+
+    @coords.setter
+    def coords(self, new_coords):
+        # as SciPy: no check here (``nnz`` and the operations check the lengths); the
+        # canonical flag stays what it was, as SciPy's plain attribute does
+        _, data, shape, device, derived = self._storage
+        self._storage = (tuple(new_coords), data, shape, device,
+                         {"canonical": derived["canonical"]})
+
+    @property
+    def data(self):
+        """The stored values."""
+        return self._storage[1]
+
+    @data.setter
+    def data(self, values):
+        coords, _, shape, _, derived = self._storage
+        values = values if is_gpu_array(values) else np.asarray(values)
+        self._storage = (coords, values, shape, device_of(values),
+                         {"canonical": derived["canonical"]})
+
+    @property
+    def has_canonical_format(self):
+        """Whether the entries are sorted in C order without duplicates."""
+        return self._storage[4]["canonical"]
+
+    @has_canonical_format.setter
+    def has_canonical_format(self, value):
+        st = self._storage
+        self._storage = st[:4] + ({"canonical": bool(value)},)
+
+    @property
+    def _shape(self):
+        return self._storage[2]
 
     @classmethod
     def _from_parts(cls, data, coords, shape, canonical=False):
@@ -327,6 +398,8 @@ class coo_array(DataMixin, SparseArray):
         self._set(out_coords, data, dims, False)
 
     def _init_from_sparse(self, arg, shape, dtype, copy):
+        if isinstance(arg, SparseArray):
+            arg = arg._snap()  # one reading of the source array's storage
         if shape is not None and _check_shape(shape) != tuple(arg.shape):
             raise ValueError(f"inconsistent shapes: {tuple(shape)} != {tuple(arg.shape)}")
         if isinstance(arg, coo_array):
@@ -387,21 +460,22 @@ class coo_array(DataMixin, SparseArray):
 
     @property
     def shape(self):
-        return self._shape
+        return self._storage[2]
 
     @property
     def ndim(self):
-        return len(self._shape)
+        return len(self._storage[2])
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._storage[1].dtype
 
     @property
     def nnz(self):
         """Number of stored entries, explicit zeros and duplicates included."""
-        nnz = len(self.data)
-        if any(len(c) != nnz for c in self.coords):
+        coords, data = self._storage[:2]
+        nnz = len(data)
+        if any(len(c) != nnz for c in coords):
             raise ValueError("all index and data arrays must have the same length")
         return int(nnz)
 
@@ -413,47 +487,53 @@ class coo_array(DataMixin, SparseArray):
     @property
     def nbytes(self):
         """Bytes of storage (data and index arrays)."""
-        return int(self.data.nbytes + sum(c.nbytes for c in self.coords))
+        coords, data = self._storage[:2]
+        return int(data.nbytes + sum(c.nbytes for c in coords))
 
     @property
     def device(self):
         """Where the storage lives (a ``Device``: ``"cpu"``, or ``"cuda:N"`` for CuPy)."""
-        return device_of(self.data)
+        return self._storage[3]
 
     def _gpu(self, op):
         """The dispatch table's entry ``op`` for this array's device, or None on the CPU
         (the CPU code is this class's own)."""
-        if type(self.data) is np.ndarray or not is_gpu_array(self.data):
+        data, device = self._storage[1], self._storage[3]
+        if type(data) is np.ndarray or not is_gpu_array(data):
             return None
-        return _dispatch.lookup(op, "coo", self.device)
+        return _dispatch.lookup(op, "coo", device)
 
     def _move_to(self, device):
+        s = self._snap()  # one reading of the storage
         if device == "cpu":
             move = (lambda a: a.get())
         else:
             move = _dispatch.array_module(device).asarray
-        return self._from_parts(move(self.data), tuple(move(c) for c in self.coords),
-                                self._shape, self.has_canonical_format)
+        return s._from_parts(move(s.data), tuple(move(c) for c in s.coords),
+                                s._shape, s.has_canonical_format)
 
     def _require_cpu(self, what):
-        if type(self.data) is not np.ndarray and is_gpu_array(self.data):
+        data = self._storage[1]
+        if type(data) is not np.ndarray and is_gpu_array(data):
             raise ValueError(f"{what} needs the array on the CPU; use .to_device('cpu') first")
 
     @property
     def row(self):
         """Row indices (the second-to-last coordinate; zeros for a 1-D array)."""
-        if self.ndim > 1:
-            return self.coords[-2]
-        result = np.zeros_like(self.col)
+        coords = self._storage[0]
+        if len(coords) > 1:
+            return coords[-2]
+        result = np.zeros_like(coords[-1])
         result.setflags(write=False)
         return result
 
     @row.setter
     def row(self, new_row):
-        if self.ndim < 2:
+        coords = self._storage[0]
+        if len(coords) < 2:
             raise ValueError("cannot set row attribute of a 1-dimensional sparse array")
-        new_row = np.asarray(new_row, dtype=self.coords[-2].dtype)
-        self.coords = self.coords[:-2] + (new_row,) + self.coords[-1:]
+        new_row = np.asarray(new_row, dtype=coords[-2].dtype)
+        self.coords = coords[:-2] + (new_row,) + coords[-1:]
 
     @property
     def col(self):
@@ -462,8 +542,9 @@ class coo_array(DataMixin, SparseArray):
 
     @col.setter
     def col(self, new_col):
-        new_col = np.asarray(new_col, dtype=self.coords[-1].dtype)
-        self.coords = self.coords[:-1] + (new_col,)
+        coords = self._storage[0]
+        new_col = np.asarray(new_col, dtype=coords[-1].dtype)
+        self.coords = coords[:-1] + (new_col,)
 
     @property
     def T(self):
@@ -471,10 +552,11 @@ class coo_array(DataMixin, SparseArray):
         return self.transpose()
 
     def __repr__(self):
-        idx = self.coords[0].dtype.name if self.coords else "int32"
+        s = self._snap()  # one reading of the storage
+        idx = s.coords[0].dtype.name if s.coords else "int32"
         return (
-            f"<spla.coo_array shape={self.shape}, dtype={self.dtype.name}, nnz={self.nnz}, "
-            f"index_dtype={idx}, device='{self.device}'>"
+            f"<spla.coo_array shape={s.shape}, dtype={s.dtype.name}, nnz={s.nnz}, "
+            f"index_dtype={idx}, device='{s.device}'>"
         )
 
     # -- canonical form ------------------------------------------------------------
@@ -492,10 +574,11 @@ class coo_array(DataMixin, SparseArray):
         >>> A.nnz, A.data, A.has_canonical_format
         (1, array([3.]), True)
         """
-        if self.has_canonical_format:
+        snap = self._snap()
+        if snap.has_canonical_format:
             return
-        self.coords, self.data = self._summed(self.coords, self.data)
-        self.has_canonical_format = True
+        coords, data = snap._summed(snap.coords, snap.data)
+        self._set(coords, data, snap._shape, True)
 
     def _summed(self, coords, data):
         """``(coords, data)`` sorted in C order with duplicates added up."""
@@ -539,26 +622,28 @@ class coo_array(DataMixin, SparseArray):
         >>> A.nnz
         1
         """
-        mask = self.data != 0
+        coords, data, shape, _, derived = self._storage
+        mask = data != 0
         if mask.all():
             return
-        self.data = self.data[mask]
-        self.coords = tuple(c[mask] for c in self.coords)
+        self._set(tuple(c[mask] for c in coords), data[mask], shape, derived["canonical"])
 
     # -- values ---------------------------------------------------------------------
 
     def _with_data(self, data, copy=True):
         """A new ``coo_array`` with this array's coordinates (copied unless
         ``copy=False``) and ``data``. SciPy's constructor marks it non-canonical."""
-        coords = tuple(c.copy() for c in self.coords) if copy else self.coords
+        s = self._snap()  # one reading of the storage
+        coords = tuple(c.copy() for c in s.coords) if copy else s.coords
         if type(data) is not np.ndarray and is_gpu_array(data):
-            return self._from_parts(data, coords, self._shape, False)
-        return self._from_parts(np.ascontiguousarray(data), coords, self._shape, False)
+            return s._from_parts(data, coords, s._shape, False)
+        return s._from_parts(np.ascontiguousarray(data), coords, s._shape, False)
 
     def copy(self):
         """A deep copy."""
-        return self._from_parts(self.data.copy(), tuple(c.copy() for c in self.coords),
-                                self._shape, self.has_canonical_format)
+        s = self._snap()  # one reading of the storage
+        return s._from_parts(s.data.copy(), tuple(c.copy() for c in s.coords),
+                                s._shape, s.has_canonical_format)
 
     def astype(self, dtype, casting="unsafe", copy=True):
         """The array with values cast to ``dtype``.
@@ -566,19 +651,21 @@ class coo_array(DataMixin, SparseArray):
         A new dtype gives a copy with duplicates summed (as SciPy);
         the same dtype gives a copy, or ``self`` when ``copy=False``.
         """
+        s = self._snap()  # one reading of the storage
         dt = value_dtype(dtype)
-        if dt != self.dtype:
-            out = self._with_data(cast_values(self.data, dt, casting))
+        if dt != s.dtype:
+            out = s._with_data(cast_values(s.data, dt, casting))
             out.sum_duplicates()
             # SciPy wraps the summed arrays once more: the flag ends up False.
             return out._with_data(out.data, copy=False)
-        return self.copy() if copy else self
+        return s.copy() if copy else self
 
     def conj(self, copy=True):
         """Complex conjugate."""
-        if self.dtype.kind == "c":
-            return self._with_data(self.data.conj(), copy=copy)
-        return self.copy() if copy else self
+        s = self._snap()  # one reading of the storage
+        if s.dtype.kind == "c":
+            return s._with_data(s.data.conj(), copy=copy)
+        return s.copy() if copy else self
 
     conjugate = conj
 
@@ -590,9 +677,10 @@ class coo_array(DataMixin, SparseArray):
         return np.dtype(dtype) in VALUE_DTYPES
 
     def _deduped(self):
-        if self.has_canonical_format:
-            return self
-        out = self.copy()
+        s = self._snap()  # one reading of the storage
+        if s.has_canonical_format:
+            return s
+        out = s.copy()
         out.sum_duplicates()
         return out
 
@@ -602,6 +690,7 @@ class coo_array(DataMixin, SparseArray):
     def count_nonzero(self, axis=None):
         """Number of non-zero entries (duplicates summed first, in place, as SciPy)."""
         self.sum_duplicates()
+        self = self._snap()._deduped()  # one reading (summed again if a writer came between)
         if axis is None:
             return int((self.data != 0).sum())
         if self.ndim != 2 and self.ndim != 1:
@@ -635,26 +724,28 @@ class coo_array(DataMixin, SparseArray):
         ('csr', array([[0., 1.],
                [2., 0.]]))
         """
-        if self.ndim > 2:
-            raise ValueError(f"Cannot convert. CSR must be 1D or 2D. Got {self.ndim}D")
-        if self.ndim == 1:
+        s = self._snap()  # one reading of the storage
+        if s.ndim > 2:
+            raise ValueError(f"Cannot convert. CSR must be 1D or 2D. Got {s.ndim}D")
+        if s.ndim == 1:
             # SciPy's 1-D CSR: the storage of one row, read with shape (n,)
-            (col,) = self.coords
-            xp = _dispatch.array_module(self.device)
-            t = _coo_to_csr(xp.zeros(col.shape, dtype=col.dtype), col, self.data,
-                            (1, self.shape[0]))
-            return type(t)._from_parts(t.data, t.indices, t.indptr, self.shape,
+            (col,) = s.coords
+            xp = _dispatch.array_module(s.device)
+            t = _coo_to_csr(xp.zeros(col.shape, dtype=col.dtype), col, s.data,
+                            (1, s.shape[0]))
+            return type(t)._from_parts(t.data, t.indices, t.indptr, s.shape,
                                        t._derived.get("canonical"))
-        return _coo_to_csr(self.coords[0], self.coords[1], self.data, self.shape)
+        return _coo_to_csr(s.coords[0], s.coords[1], s.data, s.shape)
 
     def tocsc(self, copy=False):
         """The same 2-D array as a ``csc_array`` (duplicates summed)."""
-        if self.ndim != 2:
-            raise ValueError(f"Cannot convert. CSC format must be 2D. Got {self.ndim}D")
+        s = self._snap()  # one reading of the storage
+        if s.ndim != 2:
+            raise ValueError(f"Cannot convert. CSC format must be 2D. Got {s.ndim}D")
         from .compressed import csc_array
 
-        t = _coo_to_csr(self.coords[1], self.coords[0], self.data, self.shape[::-1])
-        return csc_array._from_parts(t.data, t.indices, t.indptr, self.shape,
+        t = _coo_to_csr(s.coords[1], s.coords[0], s.data, s.shape[::-1])
+        return csc_array._from_parts(t.data, t.indices, t.indptr, s.shape,
                                      t._derived.get("canonical"))
 
     def __setitem__(self, key, x):
@@ -675,18 +766,20 @@ class coo_array(DataMixin, SparseArray):
         """
         from .._indexing.assign import assign_coo
 
+        shape = self._shape
         result = assign_coo(self, key, x)
         if result is not None:
             coords, data = result
-            self._set(coords, data, self._shape, False)
+            self._set(coords, data, shape, False)
 
     def to_scipy(self):
         """``scipy.sparse.coo_array`` sharing this array's memory."""
+        s = self._snap()  # one reading of the storage
         import scipy.sparse as sp
 
-        self._require_cpu("to_scipy")
-        out = sp.coo_array((self.data, self.coords), shape=self.shape)
-        out.has_canonical_format = self.has_canonical_format
+        s._require_cpu("to_scipy")
+        out = sp.coo_array((s.data, s.coords), shape=s.shape)
+        out.has_canonical_format = s.has_canonical_format
         return out
 
     def toarray(self, order=None, out=None):
@@ -705,29 +798,30 @@ class coo_array(DataMixin, SparseArray):
         >>> spla.coo_array((np.ones(2), ([1, 1],)), shape=(3,)).toarray()
         array([0., 2., 0.])
         """
-        gpu = self._gpu("toarray")
+        s = self._snap()  # one reading of the storage
+        gpu = s._gpu("toarray")
         if gpu is not None:
-            return gpu(self, order, out)
+            return gpu(s, order, out)
         if out is not None:
             if order is not None:
                 raise ValueError("order cannot be specified if out is not None")
-            if out.shape != self.shape or out.dtype != self.dtype:
+            if out.shape != s.shape or out.dtype != s.dtype:
                 raise ValueError("out array must be same dtype and shape as sparse array")
             out[...] = 0
             result = out
         else:
             if order not in (None, "C", "F"):
                 raise ValueError(f"order must be 'C' or 'F', got {order!r}")
-            result = np.zeros(self.shape, dtype=self.dtype, order=order or "C")
+            result = np.zeros(s.shape, dtype=s.dtype, order=order or "C")
         if result.flags.c_contiguous:
             layout = "C"
         elif result.flags.f_contiguous:
             layout = "F"
         else:
             raise ValueError("Output array must be C or F contiguous")
-        if self.nnz:
+        if s.nnz:
             flat = result.reshape(-1, order=layout)
-            _k.scatter_add(_ravel(self.coords, self.shape, layout), self.data, flat)
+            _k.scatter_add(_ravel(s.coords, s.shape, layout), s.data, flat)
         return result
 
     # -- shape ---------------------------------------------------------------------
@@ -741,23 +835,24 @@ class coo_array(DataMixin, SparseArray):
         >>> spla.coo_array(np.zeros((2, 3, 4))).transpose((1, 2, 0)).shape
         (3, 4, 2)
         """
+        s = self._snap()  # one reading of the storage
         if axes is None:
-            axes = tuple(range(self.ndim))[::-1]
+            axes = tuple(range(s.ndim))[::-1]
         else:
-            if not hasattr(axes, "__len__") or len(axes) != self.ndim:
+            if not hasattr(axes, "__len__") or len(axes) != s.ndim:
                 raise ValueError("axes don't match matrix dimensions")
             axes = tuple(operator.index(a) for a in axes)
-            axes = tuple(a + self.ndim if a < 0 else a for a in axes)
-            if any(a < 0 or a >= self.ndim for a in axes):
-                raise ValueError(f"axes {axes} are out of range for a {self.ndim}-D array")
-            if len(set(axes)) != self.ndim:
+            axes = tuple(a + s.ndim if a < 0 else a for a in axes)
+            if any(a < 0 or a >= s.ndim for a in axes):
+                raise ValueError(f"axes {axes} are out of range for a {s.ndim}-D array")
+            if len(set(axes)) != s.ndim:
                 raise ValueError("repeated axis in transpose")
-        coords = tuple(self.coords[i] for i in axes)
-        data = self.data
+        coords = tuple(s.coords[i] for i in axes)
+        data = s.data
         if copy:
             coords = tuple(c.copy() for c in coords)
             data = data.copy()
-        return self._from_parts(data, coords, tuple(self._shape[i] for i in axes), False)
+        return s._from_parts(data, coords, tuple(s._shape[i] for i in axes), False)
 
     def reshape(self, *args, order="C", copy=False):
         """The array in a new shape (one dimension may be ``-1``), as a ``coo_array``.
@@ -782,16 +877,17 @@ class coo_array(DataMixin, SparseArray):
         >>> A.reshape(-1).shape
         (6,)
         """
+        s = self._snap()  # one reading of the storage
         if order not in ("C", "F"):
             raise ValueError("'order' must be 'C' or 'F'")
-        shape = _reshape_target(args, self._shape)
-        if shape == self._shape:
-            return self.copy() if copy else self
-        idx = _index_dtype(shape, self.coords)
-        flat = _ravel(self.coords, self._shape, order)
+        shape = _reshape_target(args, s._shape)
+        if shape == s._shape:
+            return s.copy() if copy else self
+        idx = _index_dtype(shape, s.coords)
+        flat = _ravel(s.coords, s._shape, order)
         coords = _unravel(flat, shape, idx, order)
-        data = self.data.copy() if copy else self.data
-        return self._from_parts(data, coords, shape, False)
+        data = s.data.copy() if copy else s.data
+        return s._from_parts(data, coords, shape, False)
 
     # -- indexing (spla._indexing.read) ------------------------------------------------
 
@@ -806,9 +902,10 @@ class coo_array(DataMixin, SparseArray):
         >>> A[1, 0], A[:, 1].toarray(), A[None, 0].shape
         (np.float64(2.0), array([1., 3.]), (1, 2))
         """
+        s = self._snap()  # one reading of the storage
         from .._indexing.read import getitem_coo
 
-        return getitem_coo(self, key)
+        return getitem_coo(s, key)
 
     # -- queries -------------------------------------------------------------------
 
@@ -822,23 +919,25 @@ class coo_array(DataMixin, SparseArray):
         >>> spla.coo_array(np.array([[0.0, 1.0], [2.0, 0.0]])).nonzero()
         (array([0, 1], dtype=int32), array([1, 0], dtype=int32))
         """
-        mask = self.data != 0
-        return tuple(c[mask] for c in self.coords)
+        s = self._snap()  # one reading of the storage
+        mask = s.data != 0
+        return tuple(c[mask] for c in s.coords)
 
     def diagonal(self, k=0):
         """The ``k``-th diagonal of a 2-D array, dense (duplicates summed)."""
-        if self.ndim != 2:
+        s = self._snap()  # one reading of the storage
+        if s.ndim != 2:
             raise ValueError("diagonal requires two dimensions")
         k = operator.index(k)
-        gpu = self._gpu("diagonal")
+        gpu = s._gpu("diagonal")
         if gpu is not None:
-            return gpu(self, k)
-        rows, cols = self.shape
+            return gpu(s, k)
+        rows, cols = s.shape
         if k <= -rows or k >= cols:
-            return np.empty(0, dtype=self.dtype)
-        diag = np.zeros(min(rows + min(k, 0), cols - max(k, 0)), dtype=self.dtype)
-        on = (self.row.astype(np.int64) + k) == self.col
-        _k.scatter_add(self.row[on].astype(np.int64) + min(k, 0), self.data[on], diag)
+            return np.empty(0, dtype=s.dtype)
+        diag = np.zeros(min(rows + min(k, 0), cols - max(k, 0)), dtype=s.dtype)
+        on = (s.row.astype(np.int64) + k) == s.col
+        _k.scatter_add(s.row[on].astype(np.int64) + min(k, 0), s.data[on], diag)
         return diag
 
     @_deduped_if_narrow
@@ -906,60 +1005,61 @@ class coo_array(DataMixin, SparseArray):
         return Y
 
     def __matmul__(self, other):
-        if self.ndim != 2 and _narrow(self.dtype) and not self.has_canonical_format:
-            return self._deduped().__matmul__(other)  # SciPy's: duplicates summed first
-        if self.ndim == 2:
+        s = self._snap()  # one reading of the storage
+        if s.ndim != 2 and _narrow(s.dtype) and not s.has_canonical_format:
+            return s._deduped().__matmul__(other)  # SciPy's: duplicates summed first
+        if s.ndim == 2:
             if getattr(other, "ndim", 2) == 1 and (isinstance(other, SparseArray)
                                                    or _is_scipy_sparse(other)):
                 # 2-D @ 1-D sparse: a 1-D sparse result, as SciPy's.
                 v = _to_coo(other)
-                if v.shape[0] != self.shape[1]:
-                    raise ValueError(f"matmul: dimension mismatch: {self.shape} @ {v.shape}")
-                prod = self.tocsr() @ v.reshape((v.shape[0], 1)).tocsr()
-                return _to_coo(prod).reshape((self.shape[0],))
+                if v.shape[0] != s.shape[1]:
+                    raise ValueError(f"matmul: dimension mismatch: {s.shape} @ {v.shape}")
+                prod = s.tocsr() @ v.reshape((v.shape[0], 1)).tocsr()
+                return _to_coo(prod).reshape((s.shape[0],))
             return super().__matmul__(other)
         if _is_scalar(other):
             raise ValueError("matmul: a scalar operand is not allowed, use '*' instead")
-        n = self.shape[-1]
-        sparse = self._as_sparse_operand(other)
+        n = s.shape[-1]
+        sparse = s._as_sparse_operand(other)
         if sparse is not None:
-            if self.ndim > 2:
+            if s.ndim > 2:
                 raise NotImplementedError("@ of an n-D coo_array with a sparse array")
             if sparse.shape[0] != n:
-                raise ValueError(f"matmul: dimension mismatch: {self.shape} @ {sparse.shape}")
+                raise ValueError(f"matmul: dimension mismatch: {s.shape} @ {sparse.shape}")
             if sparse.ndim == 1:
-                return np.asarray(self._dot_1d(_to_coo(sparse)))
+                return np.asarray(s._dot_1d(_to_coo(sparse)))
             if sparse.ndim != 2:
                 raise NotImplementedError("@ of a 1-D coo_array with an n-D sparse array")
-            prod = self.reshape((1, n)).tocsr() @ sparse
+            prod = s.reshape((1, n)).tocsr() @ sparse
             return _to_coo(prod).reshape((sparse.shape[1],))
-        x = self._dense_operand(other)
+        x = s._dense_operand(other)
         if x is None:
             return NotImplemented
         if x.ndim == 0:
             raise ValueError("matmul: a scalar operand is not allowed, use '*' instead")
         inner = x.shape[0] if x.ndim == 1 else x.shape[-2]
         if inner != n:
-            raise ValueError(f"matmul: dimension mismatch: sparse {self.shape} @ dense "
+            raise ValueError(f"matmul: dimension mismatch: sparse {s.shape} @ dense "
                              f"{x.shape} (needs {n} rows)")
-        result_dtype(self.dtype, x.dtype)
-        if self.ndim == 1:
+        result_dtype(s.dtype, x.dtype)
+        if s.ndim == 1:
             if x.ndim == 1:
-                dt = result_dtype(self.dtype, x.dtype)
+                dt = result_dtype(s.dtype, x.dtype)
                 y = np.zeros(1, dtype=dt)
-                _k.matvec(np.zeros(self.nnz, dtype=np.int32), self.coords[0],
-                          self.data.astype(dt, copy=False), x.astype(dt, copy=False), y)
+                _k.matvec(np.zeros(s.nnz, dtype=np.int32), s.coords[0],
+                          s.data.astype(dt, copy=False), x.astype(dt, copy=False), y)
                 return y[0]
-            out = self.reshape((1, n)) @ x
+            out = s.reshape((1, n)) @ x
             return out.reshape(out.shape[:-2] + out.shape[-1:])
         # n-D array @ vector: a matvec over the flattened leading axes.
         if x.ndim != 1:
             raise NotImplementedError("@ of an n-D coo_array with a dense matrix")
-        lead = self._shape[:-1]
-        dt = result_dtype(self.dtype, x.dtype)
+        lead = s._shape[:-1]
+        dt = result_dtype(s.dtype, x.dtype)
         y = np.zeros(math.prod(lead), dtype=dt)
-        rows = _ravel(self.coords[:-1], lead)
-        _k.matvec(rows, self.coords[-1], self.data.astype(dt, copy=False),
+        rows = _ravel(s.coords[:-1], lead)
+        _k.matvec(rows, s.coords[-1], s.data.astype(dt, copy=False),
                 x.astype(dt, copy=False), y)
         return y.reshape(lead)
 
@@ -1063,34 +1163,36 @@ class coo_array(DataMixin, SparseArray):
         array([[ 10.,   0.],
                [ 20., 300.]])
         """
+        s = self._snap()  # one reading of the storage
         if _is_scalar(other):
-            return self._mul_scalar(other)
-        if _narrow(self.dtype) and not self.has_canonical_format:
-            return self._deduped().multiply(other)  # SciPy's: duplicates summed first
-        sparse = self._as_sparse_operand(other)
+            return s._mul_scalar(other)
+        if _narrow(s.dtype) and not s.has_canonical_format:
+            return s._deduped().multiply(other)  # SciPy's: duplicates summed first
+        sparse = s._as_sparse_operand(other)
         if sparse is not None:
-            self._check_same_shape(sparse, "multiply")
-            if self.ndim == 2:
-                return self.tocsr()._multiply_sparse(sparse)
-            return self._multiply_sparse_nd(_to_coo(sparse))
-        dense = self._dense_operand(other)
+            s._check_same_shape(sparse, "multiply")
+            if s.ndim == 2:
+                return s.tocsr()._multiply_sparse(sparse)
+            return s._multiply_sparse_nd(_to_coo(sparse))
+        dense = s._dense_operand(other)
         if dense is None:
             raise TypeError(f"cannot multiply a sparse array by {type(other).__name__}")
         try:
-            bshape = np.broadcast_shapes(dense.shape, self._shape)
+            bshape = np.broadcast_shapes(dense.shape, s._shape)
         except ValueError:
             raise ValueError(f"multiply: operand with shape {dense.shape} does not broadcast "
-                             f"to {self.shape}") from None
-        if bshape != self._shape:
+                             f"to {s.shape}") from None
+        if bshape != s._shape:
             raise ValueError(f"multiply: operand with shape {dense.shape} would broadcast the "
-                             f"sparse array {self.shape} to a larger shape")
-        dt = result_dtype(self.dtype, dense.dtype)
-        full = np.broadcast_to(dense, self._shape)
-        picked = full[self.coords] if self.nnz else np.zeros(0, dtype=dense.dtype)
-        return self._with_data((self.data * picked).astype(dt, copy=False))
+                             f"sparse array {s.shape} to a larger shape")
+        dt = result_dtype(s.dtype, dense.dtype)
+        full = np.broadcast_to(dense, s._shape)
+        picked = full[s.coords] if s.nnz else np.zeros(0, dtype=dense.dtype)
+        return s._with_data((s.data * picked).astype(dt, copy=False))
 
     def _multiply_sparse_nd(self, other):
-        a, b = self.copy(), other.copy()
+        s = self._snap()  # one reading of the storage
+        a, b = s.copy(), other.copy()
         a.sum_duplicates()
         b.sum_duplicates()
         fa, fb = _ravel(a.coords, a.shape), _ravel(b.coords, b.shape)
@@ -1098,7 +1200,7 @@ class coo_array(DataMixin, SparseArray):
         dt = result_dtype(a.dtype, b.dtype)
         data = a.data[ia].astype(dt) * b.data[ib].astype(dt)
         coords = tuple(c[ia] for c in a.coords)
-        return self._from_parts(data, coords, self._shape, True)
+        return s._from_parts(data, coords, s._shape, True)
 
 
 # -- helpers --------------------------------------------------------------------------

@@ -158,7 +158,7 @@ class nm_array(DataMixin, SparseArray):
 
             host = nm_array(_to_host(arg), n=n, m=m, prune=prune, shape=shape, dtype=dtype)
             with cupy.cuda.Device(gpu):
-                self.__dict__.update(host._move_to("cuda").__dict__)
+                self._storage = host._move_to("cuda")._storage
             return
         if isinstance(arg, nm_array) and (arg.n, arg.m) == (n, m):
             if shape is not None and shape != arg.shape:
@@ -169,7 +169,8 @@ class nm_array(DataMixin, SparseArray):
                                 f"{np.dtype(dtype).name}")
             src = arg.astype(dtype, copy=copy) if dtype is not None else (
                 arg.copy() if copy else arg)
-            self._set(src._values, src._packed, n, m, src._shape)
+            values, packed, _, _, src_shape = src._storage[:5]
+            self._set(values, packed, n, m, src_shape)
         elif isinstance(arg, tuple):
             if len(arg) != 2:
                 raise ValueError(
@@ -210,17 +211,62 @@ class nm_array(DataMixin, SparseArray):
         """
         from .._indexing.assign import assign_nm
 
-        values, packed = assign_nm(self, key, x)
-        self._set(values, packed, self._n, self._m, self._shape)
-        self._invalidate()
+        snap = self._snap()
+        values, packed = assign_nm(snap, key, x)
+        self._set(values, packed, snap._n, snap._m, snap._shape)
+
+    # -- storage: one immutable tuple, swapped whole (docs/architecture.md) ------------
+
+    __slots__ = ("_storage",)
 
     def _set(self, values, packed, n, m, shape):
-        self._values = values
-        self._packed = packed
-        self._n = n
-        self._m = m
-        self._shape = tuple(int(d) for d in shape)
-        self._slot_base = None
+        """Install storage (the only place it changes): ONE assignment of the tuple
+        ``(values, packed, n, m, shape, device, derived)``, with a new derived-state
+        cache, so that a reader in another thread sees the old storage or the new one."""
+        self._storage = (values, packed, n, m, tuple(int(d) for d in shape),
+                         _dispatch.device_of(values), {})
+
+    def __getstate__(self):
+        return dict(self.__dict__), self._storage[:6]
+
+    def __setstate__(self, state):
+        attrs, storage = state
+        self.__dict__.update(attrs)
+        self._storage = tuple(storage[:6]) + ({},)
+
+    def _snap(self):
+        """This array's storage as it is now, in an ``nm_array`` that nothing mutates."""
+        obj = object.__new__(type(self))
+        obj._storage = self._storage
+        return obj
+
+    @property
+    def _derived(self):
+        """Cache of state derived from the storage, kept in the storage tuple."""
+        return self._storage[6]
+
+    def _invalidate(self):
+        self._storage = self._storage[:6] + ({},)
+
+    @property
+    def _values(self):
+        return self._storage[0]
+
+    @property
+    def _packed(self):
+        return self._storage[1]
+
+    @property
+    def _n(self):
+        return self._storage[2]
+
+    @property
+    def _m(self):
+        return self._storage[3]
+
+    @property
+    def _shape(self):
+        return self._storage[4]
 
     @classmethod
     def _from_parts(cls, values, packed, n, m, shape):
@@ -323,51 +369,53 @@ class nm_array(DataMixin, SparseArray):
     @property
     def values(self):
         """Stored values, shape ``(rows, ceil(cols / m) * n)``."""
-        return self._values
+        return self._storage[0]
 
     @property
     def positions(self):
         """Position of each stored value inside its group, unpacked ``uint8`` of the
         shape of ``values``."""
-        return unpack_positions(self._packed, self._m, self._values.shape[1])
+        values, packed, _, m = self._storage[:4]
+        return unpack_positions(packed, m, values.shape[1])
 
     @property
     def packed_positions(self):
         """Positions as stored: 2-bit fields (4 per byte) for m = 4, else uint8."""
-        return self._packed
+        return self._storage[1]
 
     @property
     def n(self):
         """Largest number of non-zeros per group."""
-        return self._n
+        return self._storage[2]
 
     @property
     def m(self):
         """Group size."""
-        return self._m
+        return self._storage[3]
 
     @property
     def shape(self):
-        return self._shape
+        return self._storage[4]
 
     @property
     def dtype(self):
-        return self._values.dtype
+        return self._storage[0].dtype
 
     @property
     def nnz(self):
         """Number of stored values (``rows * ceil(cols / m) * n``), explicit zeros included."""
-        return int(self._values.size)
+        return int(self._storage[0].size)
 
     @property
     def nbytes(self):
         """Bytes of storage: values plus (packed) positions."""
-        return int(self._values.nbytes + self._packed.nbytes)
+        values, packed = self._storage[:2]
+        return int(values.nbytes + packed.nbytes)
 
     @property
     def device(self):
         """Where the storage lives: ``"cpu"`` (NumPy) or ``"cuda"`` (CuPy)."""
-        return _dispatch.device_of(self._values)
+        return self._storage[5]
 
     @property
     def T(self):
@@ -376,19 +424,21 @@ class nm_array(DataMixin, SparseArray):
         return self.tocsr().T
 
     def __repr__(self):
+        s = self._snap()
         return (
-            f"<spla.nm_array shape={self.shape}, dtype={self.dtype.name}, "
-            f"{self._n}:{self._m}, nnz={self.nnz}, device={self.device!r}>"
+            f"<spla.nm_array shape={s.shape}, dtype={s.dtype.name}, "
+            f"{s._n}:{s._m}, nnz={s.nnz}, device={s.device!r}>"
         )
 
     # -- conversions -----------------------------------------------------------------
 
     def _slot_bases(self):
         """First column of each slot's group, ``(s // n) m`` (int64, cached)."""
-        if self._slot_base is None:
-            S = self._values.shape[1]
-            self._slot_base = (np.arange(S, dtype=np.int64) // self._n) * self._m
-        return self._slot_base
+        values, _, n, m, _, _, derived = self._storage
+        base = derived.get("slot_base")
+        if base is None:
+            base = derived["slot_base"] = (np.arange(values.shape[1], dtype=np.int64) // n) * m
+        return base
 
     def toarray(self, order=None, out=None):
         """Dense NumPy array of this array's dtype (float16 stays float16).
@@ -399,7 +449,8 @@ class nm_array(DataMixin, SparseArray):
         >>> spla.nm_array(np.array([[0.0, 5.0, 0.0, 0.0]]), n=1, m=4).toarray()
         array([[0., 5., 0., 0.]])
         """
-        return _dispatch.lookup("toarray", "nm", self.device)(self, check_order(order), out)
+        s = self._snap()
+        return _dispatch.lookup("toarray", "nm", s.device)(s, check_order(order), out)
 
     def tocsr(self, copy=False):
         """The same matrix as a canonical ``csr_array`` without the stored zeros
@@ -411,7 +462,8 @@ class nm_array(DataMixin, SparseArray):
         >>> spla.nm_array(np.array([[0.0, 5.0, 0.0, 1.0]])).tocsr().nnz
         2
         """
-        return _dispatch.lookup("tocsr", "nm", self.device)(self)
+        s = self._snap()
+        return _dispatch.lookup("tocsr", "nm", s.device)(s)
 
     def tocsc(self, copy=False):
         """The same matrix as a ``csc_array``."""
@@ -443,21 +495,23 @@ class nm_array(DataMixin, SparseArray):
             return self.tocsr().astype(dtype, copy=copy)
         if dt == self.dtype and not copy:
             return self
-        packed = self._packed.copy() if copy else self._packed
-        return self._from_parts(self._values.astype(dt), packed, self._n, self._m, self._shape)
+        values, packed, n, m, shape = self._storage[:5]
+        packed = packed.copy() if copy else packed
+        return self._from_parts(values.astype(dt), packed, n, m, shape)
 
     def copy(self):
         """A deep copy."""
-        return self._from_parts(self._values.copy(), self._packed.copy(), self._n, self._m,
-                                self._shape)
+        values, packed, n, m, shape = self._storage[:5]
+        return self._from_parts(values.copy(), packed.copy(), n, m, shape)
 
     def _with_data(self, values, copy=True):
         """An N:M array with these positions and ``values``; on a device that lays
         storage out for its hardware, laid out again."""
-        packed = self._packed.copy() if copy else self._packed
-        out = self._from_parts(values, packed, self._n, self._m, self._shape)
-        if _dispatch.has("prepare", "nm", self.device):
-            _dispatch.lookup("prepare", "nm", self.device)(out)
+        _, packed, n, m, shape, device = self._storage[:6]
+        packed = packed.copy() if copy else packed
+        out = self._from_parts(values, packed, n, m, shape)
+        if _dispatch.has("prepare", "nm", device):
+            _dispatch.lookup("prepare", "nm", device)(out)
         return out
 
     def _stores(self, dtype):
@@ -479,14 +533,14 @@ class nm_array(DataMixin, SparseArray):
         """Number of stored values that are not zero (along ``axis``: through CSR)."""
         if axis is not None:
             return self.tocsr().count_nonzero(axis=axis)
-        xp = _dispatch.array_module(self.device)
-        return int(xp.count_nonzero(self._values))
+        values, device = self._storage[0], self._storage[5]
+        return int(_dispatch.array_module(device).count_nonzero(values))
 
     def _move_to(self, device):
         xp = _dispatch.array_module(device)
         move = (lambda a: a.get()) if device == "cpu" else xp.asarray
-        moved = self._from_parts(move(self._values), move(self._packed), self._n, self._m,
-                                 self._shape)
+        values, packed, n, m, shape = self._storage[:5]
+        moved = self._from_parts(move(values), move(packed), n, m, shape)
         # A backend may lay the storage out for its hardware once, on arrival
         # (spla_cuda: the 2:4 metadata of the sparse tensor cores).
         if _dispatch.has("prepare", "nm", device):
@@ -496,10 +550,12 @@ class nm_array(DataMixin, SparseArray):
     # -- products --------------------------------------------------------------------
 
     def _matmul_vector(self, x):
-        return _dispatch.lookup("matvec", "nm", self.device)(self, x)
+        s = self._snap()
+        return _dispatch.lookup("matvec", "nm", s.device)(s, x)
 
     def _matmul_matrix(self, X):
-        return _dispatch.lookup("matmat", "nm", self.device)(self, X)
+        s = self._snap()
+        return _dispatch.lookup("matmat", "nm", s.device)(s, X)
 
 
 def _cupy_input(arg):

@@ -194,7 +194,7 @@ def to_torch(A, layout=None):
     if layout == "coo":
         if A.device != "cpu":
             A = A.to_device("cpu")
-        C = A.tocoo()
+        C = A.tocoo()._snap()  # one reading of the storage
         canonical = C.has_canonical_format
         idx = np.stack([np.asarray(c, dtype=np.int64) for c in C.coords]) if C.coords \
             else np.zeros((0, C.nnz), dtype=np.int64)

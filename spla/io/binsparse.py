@@ -266,6 +266,7 @@ def _export(A, format=None, host=True):
         A = coo_array(dense) if dense.ndim == 1 else csr_array(dense)
     if A.device != "cpu" and host:
         A = A.to_device("cpu")
+    A = A._snap()  # one reading of the storage (another thread may write the array)
     if A.ndim == 1:
         fmt = fmt or "CVEC"
         if fmt == "DVEC":
@@ -573,7 +574,7 @@ def _with_structure(A, structure):
         raise ValueError(f"binsparse: structure {structure!r} needs a square matrix, "
                          f"got shape {A.shape}")
     fmt = A.format
-    coo = A.tocoo()
+    coo = A.tocoo()._snap()
     row, col, val = (np.asarray(coo.coords[0]), np.asarray(coo.coords[1]),
                      np.asarray(coo.data))
     lower = structure.endswith("_lower")

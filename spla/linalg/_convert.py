@@ -108,6 +108,7 @@ def scipy_view(A, fmt="csc"):
     if not is_spla(A):
         return A
     require_cpu(A, "direct solve")
+    A = A._snap()  # one reading of the storage (another thread may write the array)
     if A.format not in ("csr", "csc"):
         A = A.tocsr()
     if not A.has_canonical_format:

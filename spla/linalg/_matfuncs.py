@@ -95,9 +95,7 @@ def _abs_canonical(A):
     """``|A|`` as a canonical spla csr_array (duplicates summed before the absolute value)."""
     from .._formats.compressed import csr_array
 
-    C = A.tocsr()
-    if not C.has_canonical_format:
-        C = C._deduped()
+    C = A.tocsr()._deduped()  # a canonical snapshot: one reading of the storage
     return csr_array((np.abs(C.data), C.indices, C.indptr), shape=C.shape)
 
 

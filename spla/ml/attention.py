@@ -344,6 +344,7 @@ def _tiles_to_csr(bp, transpose=False):
 
 def _pattern_coo(P):
     """Rows and columns (int64) of a pattern's stored positions, row-major, no duplicates."""
+    P = P._snap()  # one reading of the storage
     m, n = P.shape
     if isinstance(P, banded_array):
         off = P.offsets.astype(np.int64)
@@ -507,9 +508,9 @@ def _as_pattern(pattern, what):
     if isinstance(pattern, BlockPattern):
         P = pattern.tocsr()
     elif isinstance(pattern, banded_array):
-        P = pattern
+        P = pattern._snap()  # one reading of the storage (another thread may write)
     elif isinstance(pattern, SparseArray) or _is_scipy_sparse(pattern):
-        P = pattern if isinstance(pattern, csr_array) else csr_array(pattern)
+        P = (pattern if isinstance(pattern, csr_array) else csr_array(pattern))._snap()
         if not P.has_canonical_format:
             P = P.copy()
             P.sum_duplicates()

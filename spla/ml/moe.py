@@ -313,7 +313,7 @@ def moe_apply(x, G, experts, out_features=None):
         call = lambda i, xs: experts[i](xs)  # noqa: E731
         d_out = None if out_features is None else operator.index(out_features)
 
-    Gt = G.T.tocsr()  # expert-major: row i = tokens of expert i
+    Gt = G.T.tocsr()._snap()  # expert-major: row i = tokens of expert i; one reading
     ptr = np.asarray(Gt.indptr, dtype=np.int64)
     tok = np.asarray(Gt.indices, dtype=np.intp)
     gates = Gt.data
