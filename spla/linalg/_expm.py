@@ -18,9 +18,7 @@ product followed by one fused pass per term (``spla/_kernels/expm.py``).
 import numpy as np
 import scipy.sparse.linalg as sla
 
-from . import _convert
-
-__all__ = ["expm_multiply"]
+__all__ = ["spla_expm_multiply"]
 
 #: Below this many block entries (``n * k``) the fused passes run serially.
 PARALLEL_MIN = 32_768
