@@ -143,6 +143,8 @@ def test_expm_multiply_errors():
         L.expm_multiply(A, np.ones(5))
     with pytest.raises(ValueError, match="matrix or a vector"):
         L.expm_multiply(A, np.ones((4, 1, 1)))
+    with pytest.raises(ValueError, match="matrix or a vector"):
+        L.expm_multiply(A, 2.0)
     with pytest.raises(ValueError, match="two time points"):
         L.expm_multiply(A, np.ones(4), start=0, stop=1, num=1)
 

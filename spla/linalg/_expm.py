@@ -150,10 +150,10 @@ def spla_expm_multiply(A, B, start, stop, num, endpoint, traceA):
     from .._kernels import expm
 
     n = A.shape[0]
-    if A.shape[1] != B.shape[0]:
-        raise ValueError(f"shapes of matrices A {A.shape} and B {B.shape} are incompatible")
     if B.ndim not in (1, 2):
         raise ValueError("expected B to be like a matrix or a vector")
+    if A.shape[1] != B.shape[0]:
+        raise ValueError(f"shapes of matrices A {A.shape} and B {B.shape} are incompatible")
     vector = B.ndim == 1
     n0 = 1 if vector else B.shape[1]
     tol = 2.0 ** -53
