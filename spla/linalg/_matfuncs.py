@@ -48,8 +48,8 @@ def expm_multiply(A, B, start=None, stop=None, num=None, endpoint=None, traceA=N
         return sla.expm_multiply(A, B, start=start, stop=stop, num=num, endpoint=endpoint,
                                  traceA=traceA)
     _convert.check_square(A, "expm_multiply")
-    if (A.device == "cpu" and A.shape[0] > 0 and isinstance(B, (np.ndarray, list, tuple))
-            and np.asarray(B).dtype != object):
+    if (A.device == "cpu" and A.shape[0] > 0 and not _convert.is_spla(B)
+            and not _convert.sp.issparse(B) and np.asarray(B).dtype != object):
         from ._expm import spla_expm_multiply
 
         with solver_threads(True):
