@@ -8,8 +8,8 @@ and about six passes over the block: ``coeff * (A @ B)``, ``abs`` and ``max`` fo
 the shift is applied to the product's result and everything after the product is
 one pass: ``Y = coeff * (Y - mu B)``, ``F += Y`` and both infinity norms
 (``max_i sum_j |Y_ij|``, NumPy's ``norm(., inf)`` of a matrix, which for one
-column is ``max_i |y_i|``). Blocks are ``(n, k)`` C-ordered arrays (a vector is
-one column). Maxima do not depend on the order of evaluation, so the parallel
+column is ``max_i |y_i|``). Blocks are ``(n, k)`` C-ordered arrays passed flat
+with their ``k`` (a vector is one column). Maxima do not depend on the order of evaluation, so the parallel
 and serial twins give the same results.
 """
 
@@ -20,42 +20,46 @@ from numba import njit, prange
 CHUNK = 8192
 
 
-@njit(inline="always")
-def _row_abs(Y, i):
-    s = np.abs(Y[i, 0])
-    for j in range(1, Y.shape[1]):
-        s += np.abs(Y[i, j])
-    return s
-
-
 def _make(parallel):
     loop = prange if parallel else range
 
+    # Blocks are passed flat (the C-ordered (n, k) block raveled, ``k`` entries per row):
+    # one column (k == 1) is then a plain loop that LLVM vectorises.
+
     @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
-    def taylor_term(Y, B, F, coeff, mu, part):
+    def taylor_term(Y, B, F, k, coeff, mu, part):
         """``Y = coeff * (Y - mu B)``; ``F += Y``; returns ``(|Y|_inf, |F|_inf)``.
 
         ``Y`` holds ``A @ B`` on entry. ``part``: real scratch ``(nchunks, 2)``.
         """
-        n = Y.shape[0]
-        k = Y.shape[1]
+        n = Y.size // k
         nchunks = (n + CHUNK - 1) // CHUNK
         for c in loop(nchunks):
             lo = c * CHUNK
             hi = min(lo + CHUNK, n)
             my = 0.0
             mf = 0.0
-            for i in range(lo, hi):
-                for j in range(k):
-                    y = coeff * (Y[i, j] - mu * B[i, j])
-                    Y[i, j] = y
-                    F[i, j] = F[i, j] + y
-                sy = _row_abs(Y, i)
-                sf = _row_abs(F, i)
-                if sy > my:
-                    my = sy
-                if sf > mf:
-                    mf = sf
+            if k == 1:
+                for i in range(lo, hi):
+                    y = coeff * (Y[i] - mu * B[i])
+                    Y[i] = y
+                    f = F[i] + y
+                    F[i] = f
+                    my = max(my, abs(y))
+                    mf = max(mf, abs(f))
+            else:
+                for i in range(lo, hi):
+                    sy = 0.0
+                    sf = 0.0
+                    for p in range(i * k, i * k + k):
+                        y = coeff * (Y[p] - mu * B[p])
+                        Y[p] = y
+                        f = F[p] + y
+                        F[p] = f
+                        sy += abs(y)
+                        sf += abs(f)
+                    my = max(my, sy)
+                    mf = max(mf, sf)
             part[c, 0] = my
             part[c, 1] = mf
         my = 0.0
@@ -66,21 +70,21 @@ def _make(parallel):
         return my, mf
 
     @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
-    def power_term(Y, B, h, mu, p, part):
+    def power_term(Y, B, k, h, mu, p, part):
         """``Y = h * (Y - mu B) / p`` (SciPy's ``h * A.dot(K) / p``); returns ``|Y|_inf``."""
-        n = Y.shape[0]
-        k = Y.shape[1]
+        n = Y.size // k
         nchunks = (n + CHUNK - 1) // CHUNK
         for c in loop(nchunks):
             lo = c * CHUNK
             hi = min(lo + CHUNK, n)
             my = 0.0
             for i in range(lo, hi):
-                for j in range(k):
-                    Y[i, j] = h * (Y[i, j] - mu * B[i, j]) / p
-                sy = _row_abs(Y, i)
-                if sy > my:
-                    my = sy
+                sy = 0.0
+                for q in range(i * k, i * k + k):
+                    y = h * (Y[q] - mu * B[q]) / p
+                    Y[q] = y
+                    sy += abs(y)
+                my = max(my, sy)
             part[c, 0] = my
         my = 0.0
         for c in range(nchunks):
@@ -88,21 +92,21 @@ def _make(parallel):
         return my
 
     @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
-    def add_scaled(F, coeff, K, part):
+    def add_scaled(F, coeff, K, k, part):
         """``F = F + coeff * K``; returns ``|F|_inf``."""
-        n = F.shape[0]
-        k = F.shape[1]
+        n = F.size // k
         nchunks = (n + CHUNK - 1) // CHUNK
         for c in loop(nchunks):
             lo = c * CHUNK
             hi = min(lo + CHUNK, n)
             mf = 0.0
             for i in range(lo, hi):
-                for j in range(k):
-                    F[i, j] = F[i, j] + coeff * K[i, j]
-                sf = _row_abs(F, i)
-                if sf > mf:
-                    mf = sf
+                sf = 0.0
+                for q in range(i * k, i * k + k):
+                    f = F[q] + coeff * K[q]
+                    F[q] = f
+                    sf += abs(f)
+                mf = max(mf, sf)
             part[c, 1] = mf
         mf = 0.0
         for c in range(nchunks):
@@ -110,21 +114,21 @@ def _make(parallel):
         return mf
 
     @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
-    def scale_norm(F, a, part):
+    def scale_norm(F, k, a, part):
         """``F *= a``; returns ``|F|_inf`` (the next cycle's ``|B|_inf``)."""
-        n = F.shape[0]
-        k = F.shape[1]
+        n = F.size // k
         nchunks = (n + CHUNK - 1) // CHUNK
         for c in loop(nchunks):
             lo = c * CHUNK
             hi = min(lo + CHUNK, n)
             mf = 0.0
             for i in range(lo, hi):
-                for j in range(k):
-                    F[i, j] = a * F[i, j]
-                sf = _row_abs(F, i)
-                if sf > mf:
-                    mf = sf
+                sf = 0.0
+                for q in range(i * k, i * k + k):
+                    f = a * F[q]
+                    F[q] = f
+                    sf += abs(f)
+                mf = max(mf, sf)
             part[c, 0] = mf
         mf = 0.0
         for c in range(nchunks):

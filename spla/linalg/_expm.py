@@ -82,12 +82,13 @@ class _Taylor:
             for j in range(m_star):
                 coeff = self.real(t / float(s * (j + 1)))
                 Y = self.product(term)
-                c2, f_norm = taylor_term(Y, term, F, coeff, self.mu, self.part)
+                c2, f_norm = taylor_term(Y.reshape(-1), term.reshape(-1), F.reshape(-1), self.k,
+                                         coeff, self.mu, self.part)
                 term = Y
                 if c1 + c2 <= tol * f_norm:
                     break
                 c1 = c2
-            c1 = scale_norm(F, self.dtype.type(eta), self.part)
+            c1 = scale_norm(F.reshape(-1), self.k, self.dtype.type(eta), self.part)
             # the next cycle's first term is A (eta F): taylor_term reads each entry of
             # its B before writing the same entry of F, so B may be F itself
             term = F
@@ -115,12 +116,13 @@ class _Taylor:
                 for p in range(1, m_star + 1):
                     if p == high_p + 1:
                         Y = self.product(K[p - 1])
-                        K_norm[p] = power_term(Y, K[p - 1], self.real(h), self.mu,
-                                               self.real(p), self.part)
+                        K_norm[p] = power_term(Y.reshape(-1), K[p - 1].reshape(-1), self.k,
+                                               self.real(h), self.mu, self.real(p), self.part)
                         K[p] = Y
                         high_p = p
                     coeff = self.real(float(pow(kk, p)))
-                    f_norm = add_scaled(F, coeff, K[p], self.part)
+                    f_norm = add_scaled(F.reshape(-1), coeff, K[p].reshape(-1), self.k,
+                                        self.part)
                     c2 = coeff * K_norm[p]
                     if c1 + c2 <= tol * f_norm:
                         break
