@@ -9,8 +9,8 @@ the shift is applied to the product's result and everything after the product is
 one pass: ``Y = coeff * (Y - mu B)``, ``F += Y`` and both infinity norms
 (``max_i sum_j |Y_ij|``, NumPy's ``norm(., inf)`` of a matrix, which for one
 column is ``max_i |y_i|``). Blocks are ``(n, k)`` C-ordered arrays passed flat
-with their ``k`` (a vector is one column). Maxima do not depend on the order of evaluation, so the parallel
-and serial twins give the same results.
+with their ``k`` (a vector is one column). Maxima do not depend on the order
+of evaluation, so the parallel and serial twins give the same results.
 """
 
 import numpy as np
