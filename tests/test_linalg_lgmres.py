@@ -139,8 +139,10 @@ def test_recycled_vectors_for_a_second_system(dtype):
         check_same(tuple(ours2), tuple(theirs2), dtype)
 
 
+@pytest.mark.parametrize("ortho", ["blas", "mgs2"])
 @pytest.mark.parametrize("dtype", ["float64", "complex128"])
-def test_parallel_kernels_several_chunks(dtype):
+def test_parallel_kernels_several_chunks(dtype, ortho, monkeypatch):
+    monkeypatch.setattr(_lgmres, "ORTHOGONALIZATION", ortho)
     n = 60_000
     assert n >= _lgmres.PARALLEL_MIN and n > 2 * krylov.CHUNK
     S, b = system(n, dtype, 3, density=4 / n)
@@ -149,8 +151,10 @@ def test_parallel_kernels_several_chunks(dtype):
     check_same(*run_both("gcrotmk", A, S, b, rtol=1e-10, m=6, k=3), dtype)
 
 
-def test_convection_diffusion_restarts_match_scipy():
+@pytest.mark.parametrize("ortho", ["blas", "mgs2"])
+def test_convection_diffusion_restarts_match_scipy(ortho, monkeypatch):
     """An unsymmetric stencil that needs several outer iterations: same counts."""
+    monkeypatch.setattr(_lgmres, "ORTHOGONALIZATION", ortho)
     n = 400
     T = sp.diags_array([-1.3, 2.0, -0.7], offsets=[-1, 0, 1], shape=(n, n), format="csr")
     b = np.ones(n)

@@ -24,6 +24,11 @@ __all__ = ["lgmres", "gcrotmk"]
 
 #: Below this length the Gram-Schmidt sweeps and combinations run serially.
 PARALLEL_MIN = 50_000
+#: How the Arnoldi step orthogonalises: "blas" (SciPy's MGS, one BLAS ``dot`` and
+#: ``axpy`` per vector, in place, on one BLAS thread under spla's policy; the
+#: default: measured faster than the fused kernel, see docs/linalg.md) or "mgs2"
+#: (``krylov.mgs2_column``, the fused two-step MGS of ``gmres``).
+ORTHOGONALIZATION = "blas"
 
 
 def _spla_cpu(A):
@@ -43,6 +48,28 @@ class _Arnoldi:
         gs = krylov.GS_PARALLEL if parallel else krylov.GS_SERIAL
         self.scale_kernel, self.combine_kernel = gs[3], gs[4]
         self.part = np.zeros((krylov.nchunks(n), 4), dtype=dtype)
+        if ORTHOGONALIZATION not in ("blas", "mgs2"):
+            raise ValueError(f"unknown ORTHOGONALIZATION {ORTHOGONALIZATION!r}")
+        self.blas = ORTHOGONALIZATION == "blas"
+        if self.blas:
+            from scipy.linalg import get_blas_funcs
+
+            self.axpy, self.dot, self.nrm2 = get_blas_funcs(
+                ["axpy", "dot", "nrm2"], (np.empty(0, dtype=dtype),))
+
+    def project(self, W, rows, w, h):
+        """Modified Gram-Schmidt of ``w`` (in place) against ``W[:rows]``; ``h[:rows]``
+        gets the coefficients; returns ``(|w| before, |w| after)``."""
+        if not self.blas:
+            before, after = self.mgs(W, rows, w, h, self.part)
+            return np.sqrt(before), np.sqrt(after)
+        before = self.nrm2(w)
+        axpy, dot, n = self.axpy, self.dot, self.n
+        for i in range(rows):
+            a = dot(W[i], w)
+            h[i] = a
+            axpy(W[i], w, n, -a)  # in place: w is contiguous and of BLAS's dtype
+        return before, self.nrm2(w)
 
     def combine(self, rows, coeffs, out):
         """``out += sum_k coeffs[k] rows[k]`` (in order of k) for a C-ordered block ``rows``."""
@@ -103,12 +130,11 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
                 w = lpsolve(w)
         row[:] = w
         rows = nc + j + 1
-        before, after = ar.mgs(W, rows, row, h, ar.part)
-        w_norm = np.sqrt(before)
+        w_norm, after = ar.project(W, rows, row, h)
         B[:, j] = h[:nc]
         hcur = np.zeros(j + 2, dtype=dtype)
         hcur[:j + 1] = h[nc:rows]
-        hcur[j + 1] = np.sqrt(after)
+        hcur[j + 1] = after
         with np.errstate(over="ignore", divide="ignore"):
             alpha = 1 / hcur[-1]
         if np.isfinite(alpha):
