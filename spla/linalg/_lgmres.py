@@ -54,8 +54,8 @@ class _Arnoldi:
         if self.blas:
             from scipy.linalg import get_blas_funcs
 
-            self.axpy, self.dot, self.nrm2 = get_blas_funcs(
-                ["axpy", "dot", "nrm2"], (np.empty(0, dtype=dtype),))
+            self.axpy, self.dot, self.nrm2, self.scal, self.gemv = get_blas_funcs(
+                ["axpy", "dot", "nrm2", "scal", "gemv"], (np.empty(0, dtype=dtype),))
 
     def project(self, W, rows, w, h):
         """Modified Gram-Schmidt of ``w`` (in place) against ``W[:rows]``; ``h[:rows]``
@@ -74,9 +74,21 @@ class _Arnoldi:
     def combine(self, rows, coeffs, out):
         """``out += sum_k coeffs[k] rows[k]`` (in order of k) for a C-ordered block ``rows``."""
         m = len(coeffs)
-        if m:
-            self.combine_kernel(rows, m, np.ascontiguousarray(coeffs, dtype=self.dtype), out)
+        if not m:
+            return out
+        coeffs = np.ascontiguousarray(coeffs, dtype=self.dtype)
+        if self.blas:  # one gemv on one thread: out += rows[:m]^T coeffs, in place
+            self.gemv(1.0, rows[:m].T, coeffs, beta=1.0, y=out, overwrite_y=True)
+        else:
+            self.combine_kernel(rows, m, coeffs, out)
         return out
+
+    def scale(self, w, a):
+        """``w *= a`` in place."""
+        if self.blas:
+            self.scal(a, w)
+        else:
+            self.scale_kernel(w, a)
 
 
 def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v=(),
@@ -138,7 +150,7 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
         with np.errstate(over="ignore", divide="ignore"):
             alpha = 1 / hcur[-1]
         if np.isfinite(alpha):
-            ar.scale_kernel(row, dtype.type(alpha))
+            ar.scale(row, dtype.type(alpha))
         if not (hcur[-1] > eps * w_norm):
             breakdown = True
         Q2 = np.zeros((j + 2, j + 2), dtype=dtype, order="F")
