@@ -106,11 +106,11 @@ bicg = _wrap("bicg", "Solve ``A @ x = b`` with BIConjugate Gradients.", ", rtol=
 _scipy_bicgstab = _wrap("bicgstab", "Solve ``A @ x = b`` with BIConjugate Gradients STABilized.",
                  ", rtol=1e-10")
 _scipy_cgs = _wrap("cgs", "Solve ``A @ x = b`` with Conjugate Gradients Squared.", ", rtol=1e-10")
-gcrotmk = _wrap("gcrotmk", "Solve ``A @ x = b`` with flexible GCROT(m, k).", ", rtol=1e-10")
+_scipy_gcrotmk = _wrap("gcrotmk", "Solve ``A @ x = b`` with flexible GCROT(m, k).", ", rtol=1e-10")
 # SciPy's gmres with spla's products: what spla.linalg.gmres (``_gmres.py``) calls for
 # anything but a square spla array on the CPU.
 _scipy_gmres = _wrap("gmres", "Solve ``A @ x = b`` with restarted GMRES.", ", rtol=1e-10")
-lgmres = _wrap("lgmres", "Solve ``A @ x = b`` with LGMRES.", ", rtol=1e-10")
+_scipy_lgmres = _wrap("lgmres", "Solve ``A @ x = b`` with LGMRES.", ", rtol=1e-10")
 _scipy_minres = _wrap("minres", "Solve ``A @ x = b`` for symmetric ``A`` with MINRES.", ", rtol=1e-10")
 qmr = _wrap("qmr", "Solve ``A @ x = b`` with Quasi-Minimal Residual.", ", rtol=1e-10")
 _scipy_tfqmr = _wrap("tfqmr", "Solve ``A @ x = b`` with Transpose-Free QMR.", ", rtol=1e-10")
@@ -127,3 +127,4 @@ from ._cgs import cgs, tfqmr  # noqa: E402
 from ._minres import minres  # noqa: E402
 from ._gmres import gmres  # noqa: E402
 from ._lsq import lsmr, lsqr  # noqa: E402
+from ._lgmres import gcrotmk, lgmres  # noqa: E402

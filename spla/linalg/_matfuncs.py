@@ -12,10 +12,11 @@ __all__ = ["expm_multiply", "norm", "onenormest"]
 def expm_multiply(A, B, start=None, stop=None, num=None, endpoint=None, traceA=None):
     """The action of the matrix exponential, ``expm(t A) @ B`` (Al-Mohy and Higham).
 
-    ``scipy.sparse.linalg.expm_multiply`` with spla's products. For an spla ``A``
-    the trace is computed exactly (``traceA`` defaults to the sum of the diagonal)
-    and the 1-norms SciPy needs are estimated with ``onenormest`` over spla's SpMM,
-    as SciPy does for a ``LinearOperator``; the products ``A @ B`` are spla's.
+    For a CPU spla ``A`` and a dense ``B``, SciPy's algorithm for a sparse matrix
+    (exact trace and exact 1-norm of ``A - mu I``, SciPy's choice of the Taylor
+    degree and scaling) with spla's products and one fused pass per Taylor term
+    (``spla/linalg/_expm.py``); other input goes to
+    ``scipy.sparse.linalg.expm_multiply`` with spla's products.
 
     Parameters
     ----------
@@ -47,6 +48,14 @@ def expm_multiply(A, B, start=None, stop=None, num=None, endpoint=None, traceA=N
         return sla.expm_multiply(A, B, start=start, stop=stop, num=num, endpoint=endpoint,
                                  traceA=traceA)
     _convert.check_square(A, "expm_multiply")
+    if (A.device == "cpu" and A.shape[0] > 0 and not _convert.is_spla(B)
+            and not _convert.sp.issparse(B) and np.asarray(B).dtype != object):
+        from ._expm import spla_expm_multiply
+
+        with solver_threads(True):
+            X = spla_expm_multiply(A, np.asarray(B), start, stop, num, endpoint, traceA)
+        if X is not None:
+            return X
     if traceA is None:
         traceA = A.diagonal().sum()
     with solver_threads(True):

@@ -1,0 +1,504 @@
+"""``lgmres`` and ``gcrotmk``: SciPy 1.17's iterations for spla arrays on the CPU, whose
+Arnoldi steps run as spla's fused Gram-Schmidt kernels (``spla/_kernels/krylov.py``).
+
+Both methods spend their time in SciPy's ``_fgmres``: per column, one product, then
+modified Gram-Schmidt against the GCROT vectors ``C`` and against the Arnoldi
+basis, as one BLAS ``dot`` and one ``axpy`` per vector (about six vector passes
+each, with temporaries), and at the end of a cycle linear combinations of the
+basis as chains of ``axpy``. Here the vectors ``C`` and the basis are the rows of
+one block, so that the projection on both is one call of the two-step MGS kernel
+(``mgs2_column``: one fused parallel sweep per two rows, the same coefficients as
+MGS up to rounding) and the combinations are one ``combine`` pass each. The
+small dense parts (the QR update of the Hessenberg matrix with ``qr_insert``, the
+``lstsq`` solve, GCROT's truncation) and every stopping test, ``info`` value and
+callback are SciPy's. Any other ``A`` (SciPy matrices, operators, GPU and Dask
+arrays) goes to SciPy's functions with spla's products.
+"""
+
+import numpy as np
+from numpy.linalg import LinAlgError
+
+from . import _convert
+
+__all__ = ["lgmres", "gcrotmk"]
+
+#: Below this length the Gram-Schmidt sweeps and combinations run serially.
+PARALLEL_MIN = 50_000
+#: How the Arnoldi step orthogonalises: "blas" (SciPy's MGS, one BLAS ``dot`` and
+#: ``axpy`` per vector, in place, on one BLAS thread under spla's policy; the
+#: default: measured faster than the fused kernel, see docs/linalg.md) or "mgs2"
+#: (``krylov.mgs2_column``, the fused two-step MGS of ``gmres``).
+ORTHOGONALIZATION = "blas"
+
+
+def _spla_cpu(A):
+    return (_convert.is_spla(A) and A.device == "cpu" and len(A.shape) == 2
+            and A.shape[0] == A.shape[1])
+
+
+class _Arnoldi:
+    """Kernels and scratch for one solve of length ``n`` and dtype ``dtype``."""
+
+    def __init__(self, n, dtype):
+        from .._kernels import krylov
+
+        self.n, self.dtype = n, dtype
+        parallel = n >= PARALLEL_MIN
+        self.mgs = krylov.MGS2_PARALLEL if parallel else krylov.MGS2_SERIAL
+        gs = krylov.GS_PARALLEL if parallel else krylov.GS_SERIAL
+        self.scale_kernel, self.combine_kernel = gs[3], gs[4]
+        self.part = np.zeros((krylov.nchunks(n), 4), dtype=dtype)
+        if ORTHOGONALIZATION not in ("blas", "mgs2"):
+            raise ValueError(f"unknown ORTHOGONALIZATION {ORTHOGONALIZATION!r}")
+        self.blas = ORTHOGONALIZATION == "blas"
+        if self.blas:
+            from scipy.linalg import get_blas_funcs
+
+            self.axpy, self.dot, self.nrm2, self.scal, self.gemv = get_blas_funcs(
+                ["axpy", "dot", "nrm2", "scal", "gemv"], (np.empty(0, dtype=dtype),))
+
+    def project(self, W, rows, w, h):
+        """Modified Gram-Schmidt of ``w`` (in place) against ``W[:rows]``; ``h[:rows]``
+        gets the coefficients; returns ``(|w| before, |w| after)``."""
+        if not self.blas:
+            before, after = self.mgs(W, rows, w, h, self.part)
+            return np.sqrt(before), np.sqrt(after)
+        before = self.nrm2(w)
+        axpy, dot, n = self.axpy, self.dot, self.n
+        for i in range(rows):
+            a = dot(W[i], w)
+            h[i] = a
+            axpy(W[i], w, n, -a)  # in place: w is contiguous and of BLAS's dtype
+        return before, self.nrm2(w)
+
+    def combine(self, rows, coeffs, out):
+        """``out += sum_k coeffs[k] rows[k]`` (in order of k) for a C-ordered block ``rows``."""
+        m = len(coeffs)
+        if not m:
+            return out
+        coeffs = np.ascontiguousarray(coeffs, dtype=self.dtype)
+        if self.blas:  # one gemv on one thread: out += rows[:m]^T coeffs, in place
+            self.gemv(1.0, rows[:m].T, coeffs, beta=1.0, y=out, overwrite_y=True)
+        else:
+            self.combine_kernel(rows, m, coeffs, out)
+        return out
+
+    def scale(self, w, a):
+        """``w *= a`` in place."""
+        if self.blas:
+            self.scal(a, w)
+        else:
+            self.scale_kernel(w, a)
+
+
+def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v=(),
+            prepend_outer_v=False):
+    """SciPy's ``_fgmres`` (flexible GMRES with GCROT projection or LGMRES augmentation).
+
+    ``C``: the GCROT vectors as rows of a block (or None). Returns
+    ``(Q, R, B, V, Z, y, res)``: ``V`` the basis as the rows of a block, ``Z``
+    a function ``Z(y, out)`` that adds ``sum_j y_j z_j`` to ``out`` in SciPy's order.
+    """
+    n, dtype = ar.n, ar.dtype
+    nc = 0 if C is None else C.shape[0]
+    n_outer = len(outer_v)
+    m = m + n_outer
+    W = np.empty((nc + m + 1, n), dtype=dtype)
+    if nc:
+        W[:nc] = C
+    W[nc] = v0
+    # z_j: rows of V without a right preconditioner (the Krylov columns), else copies
+    direct = rpsolve is None and not prepend_outer_v
+    Z = np.empty((n_outer if direct else m, n), dtype=dtype)
+    B = np.zeros((nc, m), dtype=dtype)
+    Q = np.ones((1, 1), dtype=dtype)
+    R = np.zeros((1, 0), dtype=dtype)
+    eps = np.finfo(dtype).eps
+    h = np.zeros(nc + m + 1, dtype=dtype)
+    from scipy.linalg import lstsq, qr_insert
+
+    res = np.nan
+    breakdown = False
+    for j in range(m):
+        # L A Z = C B + V H
+        w = None
+        if prepend_outer_v and j < n_outer:
+            z, w = outer_v[j]
+        elif prepend_outer_v and j == n_outer:
+            z = v0 if rpsolve is None else rpsolve(v0)
+        elif not prepend_outer_v and j >= m - n_outer:
+            z, w = outer_v[j - (m - n_outer)]
+        else:
+            z = W[nc + j] if rpsolve is None else rpsolve(W[nc + j])
+        if direct:
+            if j >= m - n_outer:
+                Z[j - (m - n_outer)] = z
+        else:
+            Z[j] = z
+        row = W[nc + j + 1]
+        if w is None:
+            w = matvec(z)
+            if lpsolve is not None:
+                w = lpsolve(w)
+        row[:] = w
+        rows = nc + j + 1
+        w_norm, after = ar.project(W, rows, row, h)
+        B[:, j] = h[:nc]
+        hcur = np.zeros(j + 2, dtype=dtype)
+        hcur[:j + 1] = h[nc:rows]
+        hcur[j + 1] = after
+        with np.errstate(over="ignore", divide="ignore"):
+            alpha = 1 / hcur[-1]
+        if np.isfinite(alpha):
+            ar.scale(row, dtype.type(alpha))
+        if not (hcur[-1] > eps * w_norm):
+            breakdown = True
+        Q2 = np.zeros((j + 2, j + 2), dtype=dtype, order="F")
+        Q2[:j + 1, :j + 1] = Q
+        Q2[j + 1, j + 1] = 1
+        R2 = np.zeros((j + 2, j), dtype=dtype, order="F")
+        R2[:j + 1, :] = R
+        Q, R = qr_insert(Q2, R2, hcur, j, which="col", overwrite_qru=True, check_finite=False)
+        res = abs(Q[0, -1])
+        if res < atol or breakdown:
+            break
+    if not np.isfinite(R[j, j]):
+        raise LinAlgError()
+    y, _, _, _ = lstsq(R[:j + 1, :j + 1], Q[0, :j + 1].conj())
+    cols = j + 1
+
+    def zsum(coeffs, out):
+        """``out += sum_j coeffs[j] z_j`` over the ``cols`` columns, in order."""
+        if not direct:
+            return ar.combine(Z, coeffs[:cols], out)
+        krylov = min(cols, m - n_outer)
+        ar.combine(W[nc:], coeffs[:krylov], out)
+        return ar.combine(Z, coeffs[krylov:cols], out)
+
+    return Q, R, B[:, :cols], W[nc:nc + cols + 1], zsum, y, res
+
+
+def lgmres(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=1000, M=None, callback=None,
+           inner_m=30, outer_k=3, outer_v=None, store_outer_Av=True, prepend_outer_v=False):
+    """Solve ``A @ x = b`` with LGMRES (``scipy.sparse.linalg.lgmres``).
+
+    For a square spla array on the CPU, SciPy's iteration with spla's products
+    and fused Gram-Schmidt kernels (see the module's notes); anything else goes
+    to SciPy's function with spla's products. Arguments, iteration and results
+    are SciPy's.
+
+    Parameters
+    ----------
+    A : spla array, SciPy sparse array, ndarray or LinearOperator
+        The ``(n, n)`` matrix.
+    b : ndarray, shape (n,) or (n, 1)
+        Right-hand side.
+    x0 : ndarray, optional
+        Starting guess (zeros by default).
+    rtol, atol : float
+        Converged when ``norm(b - A @ x) <= max(rtol * norm(b), atol)``.
+    maxiter : int
+        Outer iterations.
+    M : spla array, SciPy sparse array, ndarray or LinearOperator, optional
+        Preconditioner (approximate inverse of ``A``).
+    callback : callable, optional
+        ``callback(xk)`` before each outer iteration.
+    inner_m, outer_k, outer_v, store_outer_Av, prepend_outer_v
+        As in SciPy (inner GMRES steps, augmentation vectors kept, the list of
+        ``(v, A v)`` pairs, modified in place).
+
+    Returns
+    -------
+    x : ndarray
+        The solution (as far as it got).
+    info : int
+        0 on convergence, else the number of outer iterations done.
+
+    Raises
+    ------
+    ValueError
+        If ``A`` is not square, ``b`` does not match it or is not finite, or
+        ``atol`` is invalid.
+
+    Examples
+    --------
+    >>> import numpy as np, spla
+    >>> A = spla.csr_array(np.array([[3.0, 2.0, 0.0], [1.0, -1.0, 0.0], [0.0, 5.0, 1.0]]))
+    >>> x, info = spla.linalg.lgmres(A, np.array([2.0, 4.0, -1.0]), atol=1e-10)
+    >>> info, np.allclose(A @ x, [2.0, 4.0, -1.0])
+    (0, True)
+    """
+    if not _spla_cpu(A):
+        from ._isolve import _scipy_lgmres
+
+        return _scipy_lgmres(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M,
+                             callback=callback, inner_m=inner_m, outer_k=outer_k,
+                             outer_v=outer_v, store_outer_Av=store_outer_Av,
+                             prepend_outer_v=prepend_outer_v)
+    _convert.check_callback("lgmres", callback)
+    from ._threads import solver_threads
+
+    psolve, x, b = _convert.krylov_system(A, M, x0, b)
+    with solver_threads(True):
+        return _lgmres(A, psolve, x, b, rtol, atol, maxiter, callback, inner_m, outer_k,
+                       outer_v, store_outer_Av, prepend_outer_v)
+
+
+def _lgmres(A, psolve, x, b, rtol, atol, maxiter, callback, inner_m, outer_k, outer_v,
+            store_outer_Av, prepend_outer_v):
+    from scipy.sparse.linalg._isolve.iterative import _get_atol_rtol
+
+    if not np.isfinite(b).all():
+        raise ValueError("RHS must contain only finite numbers")
+
+    def matvec(v):
+        return A @ v
+
+    if outer_v is None:
+        outer_v = []
+    b_norm = np.linalg.norm(b)
+    atol, rtol = _get_atol_rtol("lgmres", b_norm, atol, rtol)
+    if b_norm == 0:
+        return b, 0
+    ar = None
+    ptol_max_factor = 1.0
+    for k_outer in range(maxiter):
+        r_outer = matvec(x) - b
+        if callback is not None:
+            callback(x)
+        if ar is None:
+            if np.iscomplexobj(r_outer) and not np.iscomplexobj(x):
+                x = x.astype(r_outer.dtype)
+            ar = _Arnoldi(len(b), np.result_type(x, r_outer))
+        r_norm = np.linalg.norm(r_outer)
+        if r_norm <= max(atol, rtol * b_norm):
+            break
+        v0 = -(r_outer if psolve is None else psolve(r_outer))
+        inner_res_0 = np.linalg.norm(v0)
+        if inner_res_0 == 0:
+            raise RuntimeError("Preconditioner returned a zero vector; "
+                               f"|v| ~ {r_norm:.1g}, |M v| = 0")
+        v0 = v0 * (1.0 / inner_res_0)
+        ptol = min(ptol_max_factor, max(atol, rtol * b_norm) / r_norm)
+        try:
+            Q, R, B, V, zsum, y, pres = _fgmres(ar, matvec, v0, inner_m, lpsolve=psolve,
+                                                atol=ptol, outer_v=outer_v,
+                                                prepend_outer_v=prepend_outer_v)
+            y *= inner_res_0
+            if not np.isfinite(y).all():
+                raise LinAlgError()
+        except LinAlgError:
+            return x, k_outer + 1
+        if pres > ptol:
+            ptol_max_factor = min(1.0, 1.5 * ptol_max_factor)
+        else:
+            ptol_max_factor = max(1e-16, 0.25 * ptol_max_factor)
+        dx = zsum(y, np.zeros(len(b), dtype=ar.dtype))
+        nx = np.linalg.norm(dx)
+        if nx > 0:
+            if store_outer_Av:
+                q = Q.dot(R.dot(y))
+                ax = ar.combine(V, q, np.zeros(len(b), dtype=ar.dtype))
+                outer_v.append((dx / nx, ax / nx))
+            else:
+                outer_v.append((dx / nx, None))
+        while len(outer_v) > outer_k:
+            del outer_v[0]
+        x += dx
+    else:
+        return x, maxiter
+    return x, 0
+
+
+def gcrotmk(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=1000, M=None, callback=None,
+            m=20, k=None, CU=None, discard_C=False, truncate="oldest"):
+    """Solve ``A @ x = b`` with flexible GCROT(m, k) (``scipy.sparse.linalg.gcrotmk``).
+
+    For a square spla array on the CPU, SciPy's iteration with spla's products
+    and fused Gram-Schmidt kernels (the projection on the kept vectors ``C`` and
+    on the Arnoldi basis in one sweep per two vectors); anything else goes to
+    SciPy's function with spla's products. Arguments, iteration and results are
+    SciPy's.
+
+    Parameters
+    ----------
+    A : spla array, SciPy sparse array, ndarray or LinearOperator
+        The ``(n, n)`` matrix.
+    b : ndarray, shape (n,) or (n, 1)
+        Right-hand side.
+    x0 : ndarray, optional
+        Starting guess (zeros by default).
+    rtol, atol : float
+        Converged when ``norm(b - A @ x) <= max(rtol * norm(b), atol)``.
+    maxiter : int
+        Outer iterations.
+    M : spla array, SciPy sparse array, ndarray or LinearOperator, optional
+        Preconditioner (applied on the right, flexible).
+    callback : callable, optional
+        ``callback(xk)`` before each outer iteration.
+    m, k, CU, discard_C, truncate
+        As in SciPy (inner steps, vectors kept, the ``(c, u)`` list modified in
+        place, and how it is truncated: ``"oldest"`` or ``"smallest"``).
+
+    Returns
+    -------
+    x : ndarray
+        The solution (as far as it got).
+    info : int
+        0 on convergence, else the number of outer iterations done.
+
+    Raises
+    ------
+    ValueError
+        If ``A`` is not square, ``b`` does not match it or is not finite,
+        ``atol`` is invalid or ``truncate`` unknown.
+
+    Examples
+    --------
+    >>> import numpy as np, spla
+    >>> A = spla.csr_array(np.array([[3.0, 2.0, 0.0], [1.0, -1.0, 0.0], [0.0, 5.0, 1.0]]))
+    >>> x, info = spla.linalg.gcrotmk(A, np.array([2.0, 4.0, -1.0]), atol=1e-10)
+    >>> info, np.allclose(A @ x, [2.0, 4.0, -1.0])
+    (0, True)
+    """
+    if not _spla_cpu(A):
+        from ._isolve import _scipy_gcrotmk
+
+        return _scipy_gcrotmk(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M,
+                              callback=callback, m=m, k=k, CU=CU, discard_C=discard_C,
+                              truncate=truncate)
+    _convert.check_callback("gcrotmk", callback)
+    from ._threads import solver_threads
+
+    given_x0 = x0 is not None
+    psolve, x, b = _convert.krylov_system(A, M, x0, b)
+    with solver_threads(True):
+        return _gcrotmk(A, psolve, x, b, given_x0, rtol, atol, maxiter, callback, m, k, CU,
+                        discard_C, truncate)
+
+
+def _gcrotmk(A, psolve, x, b, given_x0, rtol, atol, maxiter, callback, m, k, CU, discard_C,
+             truncate):
+    from scipy.linalg import qr, solve, svd
+    from scipy.sparse.linalg._isolve.iterative import _get_atol_rtol
+
+    if not np.isfinite(b).all():
+        raise ValueError("RHS must contain only finite numbers")
+    if truncate not in ("oldest", "smallest"):
+        raise ValueError(f"Invalid value for 'truncate': {truncate!r}")
+
+    def matvec(v):
+        return A @ v
+
+    n = len(b)
+    if CU is None:
+        CU = []
+    if k is None:
+        k = m
+    r = b - matvec(x) if given_x0 else b.copy()
+    dtype = np.result_type(x, r)
+    ar = _Arnoldi(n, dtype)
+    b_norm = np.linalg.norm(b)
+    atol, rtol = _get_atol_rtol("gcrotmk", b_norm, atol, rtol)
+    if b_norm == 0:
+        return b, 0
+    if discard_C:
+        CU[:] = [(None, u) for c, u in CU]
+    if CU:  # reorthogonalise the vectors given (SciPy's pivoted QR)
+        CU.sort(key=lambda cu: cu[0] is not None)
+        Cm = np.empty((n, len(CU)), dtype=r.dtype, order="F")
+        us = []
+        j = 0
+        while CU:
+            c, u = CU.pop(0)
+            if c is None:
+                c = matvec(u)
+            Cm[:, j] = c
+            j += 1
+            us.append(u)
+        Qc, Rc, P = qr(Cm, overwrite_a=True, mode="economic", pivoting=True)
+        del Cm
+        cs = list(Qc.T)
+        new_us = []
+        for j in range(len(cs)):  # U := U P R^-1 by back substitution
+            u = us[P[j]]
+            for i in range(j):
+                u = u - Rc[i, j] * new_us[i]
+            if abs(Rc[j, j]) < 1e-12 * abs(Rc[0, 0]):
+                break
+            u = u * (1.0 / Rc[j, j])
+            new_us.append(u)
+        CU[:] = list(zip(cs, new_us))[::-1]
+    if CU:
+        for c, u in CU:
+            yc = np.vdot(c, r)
+            x = x + yc * u
+            r = r - yc * c
+    j_outer = 0
+    for j_outer in range(maxiter):
+        if callback is not None:
+            callback(x)
+        beta = np.linalg.norm(r)
+        beta_tol = max(atol, rtol * b_norm)
+        if beta <= beta_tol and (j_outer > 0 or CU):
+            r = b - matvec(x)
+            beta = np.linalg.norm(r)
+        if beta <= beta_tol:
+            j_outer = -1
+            break
+        ml = m + max(k - len(CU), 0)
+        C = np.array([c for c, u in CU], dtype=dtype).reshape(len(CU), n) if CU else None
+        try:
+            Q, R, B, V, zsum, y, pres = _fgmres(ar, matvec, r / beta, ml, rpsolve=psolve,
+                                                atol=max(atol, rtol * b_norm) / beta, C=C)
+            y *= beta
+        except LinAlgError:
+            break
+        # ux = (Z - U B) y; cx = V H y (= A ux)
+        ux = zsum(y, np.zeros(n, dtype=dtype))
+        by = B.dot(y)
+        if CU:
+            U = np.array([u for c, u in CU], dtype=dtype).reshape(len(CU), n)
+            ar.combine(U, -by, ux)
+        with np.errstate(invalid="ignore"):
+            hy = Q.dot(R.dot(y))
+        cx = ar.combine(V, hy, np.zeros(n, dtype=dtype))
+        try:
+            alpha = 1 / np.linalg.norm(cx)
+            if not np.isfinite(alpha):
+                raise FloatingPointError()
+        except (FloatingPointError, ZeroDivisionError):
+            continue
+        cx *= alpha
+        ux *= alpha
+        gamma = np.vdot(cx, r)
+        r -= gamma * cx
+        x += gamma * ux
+        if truncate == "oldest":
+            while len(CU) >= k and CU:
+                del CU[0]
+        elif len(CU) >= k and CU:
+            D = solve(R[:-1, :].T, B.T).T
+            W, sigma, Vs = svd(D)
+            new_CU = []
+            for j, w in enumerate(W[:, :k - 1].T):
+                c, u = CU[0]
+                c = c * w[0]
+                u = u * w[0]
+                for (cp, up), wp in zip(CU[1:], w[1:]):
+                    c = c + wp * cp
+                    u = u + wp * up
+                for cp, up in new_CU:
+                    a = np.vdot(cp, c)
+                    c = c - a * cp
+                    u = u - a * up
+                a = np.linalg.norm(c)
+                c = c * (1.0 / a)
+                u = u * (1.0 / a)
+                new_CU.append((c, u))
+            CU[:] = new_CU
+        CU.append((cx, ux))
+    CU.append((None, x.copy()))
+    if discard_C:
+        CU[:] = [(None, uz) for cz, uz in CU]
+    return x, j_outer + 1

@@ -1,0 +1,208 @@
+"""spla.linalg.lgmres and gcrotmk (SciPy's iterations with spla's fused Gram-Schmidt for CPU
+spla arrays) against scipy.sparse.linalg: the same info, callbacks, solutions, augmentation
+vectors; the paths that still go to SciPy; bad input."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as sla
+from _util import scaled_examples
+from hypothesis import given
+from hypothesis import strategies as st
+from test_linalg_gmres import DTYPES, single, spla_of, system
+
+import spla
+import spla.linalg as L
+from spla._kernels import krylov
+from spla.linalg import _lgmres
+
+
+def run_both(name, A, S, b, **kw):
+    """(x, info, callback iterates, CU/outer_v list) of spla's and SciPy's solver."""
+    out = []
+    for fn, mat in ((getattr(L, name), A), (getattr(sla, name), S)):
+        seen = []
+        args = dict(kw)
+        for key in ("CU", "outer_v"):  # each solver gets its own copy of the list
+            if key in args and args[key] is not None:
+                args[key] = [tuple(None if v is None else v.copy() for v in pair)
+                             for pair in args[key]]
+        args["callback"] = lambda xk, seen=seen: seen.append(np.copy(xk))
+        x, info = fn(mat, b, **args)
+        out.append((x, info, seen, args.get("CU", args.get("outer_v"))))
+    return out
+
+
+def check_same(ours, theirs, dtype):
+    (x, info, seen, kept), (xs, infos, seens, kepts) = ours, theirs
+    assert info == infos
+    assert len(seen) == len(seens)
+    assert x.dtype == xs.dtype and x.shape == xs.shape
+    r = 2e-3 if single(dtype) else 1e-8
+    scale = max(np.abs(xs).max(initial=0.0), 1.0)
+    np.testing.assert_allclose(x, xs, rtol=r, atol=r * scale)
+    for a, c in zip(seen, seens):
+        np.testing.assert_allclose(a, c, rtol=r, atol=r * scale)
+    if kept is not None:
+        # the kept (v, A v) / (c, u) pairs: as many as SciPy's, and consistent. Their
+        # values are not compared with SciPy's: the last cycle's step is a normalised
+        # correction of the size of the residual, which rounding sets near convergence.
+        assert len(kept) == len(kepts)
+        for pair, pairs in zip(kept, kepts):
+            assert [v is None for v in pair] == [v is None for v in pairs]
+            assert all(v is None or v.dtype == vs.dtype for v, vs in zip(pair, pairs))
+
+
+def check_pairs(kept, S, name, dtype):
+    """lgmres: ``(v, A v)`` with ``|v| = 1``; gcrotmk: ``(c, u)`` with ``c = A u``."""
+    r = 1e-3 if single(dtype) else 1e-8
+    for first, second in kept:
+        if name == "lgmres":
+            assert abs(np.linalg.norm(first) - 1) < r
+            if second is not None:
+                np.testing.assert_allclose(S @ first, second, rtol=r, atol=r)
+        elif first is not None:
+            np.testing.assert_allclose(S @ second, first, rtol=r, atol=r)
+
+
+def precond_and_x0(S, n, dtype, seed, precond, x0, kw):
+    if precond is not None:  # Jacobi
+        Dinv = sp.csr_array(sp.diags_array(1.0 / S.diagonal()).astype(dtype))
+        kw["M"] = spla.csr_array(Dinv) if precond == "spla" else sla.aslinearoperator(Dinv)
+    if x0 == "random":
+        kw["x0"] = np.random.default_rng(seed + 1).standard_normal(n).astype(dtype)
+
+
+@scaled_examples(0.3)
+@given(n=st.integers(1, 60), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
+       maxiter=st.sampled_from([1, 3, 1000]), inner_m=st.sampled_from([1, 4, 30]),
+       outer_k=st.sampled_from([0, 1, 3]), store=st.booleans(), prepend=st.booleans(),
+       x0=st.sampled_from([None, "random"]), precond=st.sampled_from([None, "spla",
+                                                                       "operator"]),
+       index_dtype=st.sampled_from(["int32", "int64"]), fmt=st.sampled_from(["csr", "csc"]),
+       empty=st.integers(0, 3), duplicates=st.booleans(), strided=st.booleans())
+def test_lgmres_same_iterations_as_scipy(n, dtype, seed, maxiter, inner_m, outer_k, store,
+                                         prepend, x0, precond, index_dtype, fmt, empty,
+                                         duplicates, strided):
+    S, b = system(n, dtype, seed, empty_offdiag_rows=empty, duplicates=duplicates)
+    A = spla_of(S, index_dtype, fmt)
+    if strided:
+        b = np.repeat(b, 2)[::2]
+    kw = dict(rtol=1e-3 if single(dtype) else 1e-9, maxiter=maxiter, inner_m=inner_m,
+              outer_k=outer_k, store_outer_Av=store, prepend_outer_v=prepend, outer_v=[])
+    precond_and_x0(S, n, dtype, seed, precond, x0, kw)
+    ours, theirs = run_both("lgmres", A, S, b, **kw)
+    check_same(ours, theirs, dtype)
+    if precond is None:  # with M, the stored A v is M A v
+        check_pairs(ours[3], S, "lgmres", dtype)
+
+
+@scaled_examples(0.3)
+@given(n=st.integers(1, 60), dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2**16),
+       maxiter=st.sampled_from([1, 3, 1000]), m=st.sampled_from([1, 3, 20]),
+       k=st.sampled_from([None, 1, 2, 5]), truncate=st.sampled_from(["oldest", "smallest"]),
+       discard_C=st.booleans(), x0=st.sampled_from([None, "random"]),
+       precond=st.sampled_from([None, "spla", "operator"]),
+       index_dtype=st.sampled_from(["int32", "int64"]), fmt=st.sampled_from(["csr", "csc"]),
+       empty=st.integers(0, 3), duplicates=st.booleans(), strided=st.booleans())
+def test_gcrotmk_same_iterations_as_scipy(n, dtype, seed, maxiter, m, k, truncate, discard_C,
+                                          x0, precond, index_dtype, fmt, empty, duplicates,
+                                          strided):
+    S, b = system(n, dtype, seed, empty_offdiag_rows=empty, duplicates=duplicates)
+    A = spla_of(S, index_dtype, fmt)
+    if strided:
+        b = np.repeat(b, 2)[::2]
+    kw = dict(rtol=1e-3 if single(dtype) else 1e-9, maxiter=maxiter, m=m, k=k,
+              truncate=truncate, discard_C=discard_C, CU=[])
+    precond_and_x0(S, n, dtype, seed, precond, x0, kw)
+    ours, theirs = run_both("gcrotmk", A, S, b, **kw)
+    check_same(ours, theirs, dtype)
+    if precond is None:  # with M, u is a preconditioned direction: c = A M u
+        check_pairs(ours[3], S, "gcrotmk", dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+def test_recycled_vectors_for_a_second_system(dtype):
+    """CU (gcrotmk) and outer_v (lgmres) carried into a second solve, as SciPy's docs show."""
+    S, b = system(300, dtype, 4, density=0.02)
+    A = spla.csr_array(S)
+    b2 = b + 0.1 * np.roll(b, 1)
+    for name, key, extra in (("gcrotmk", "CU", dict(m=6, k=4)),
+                             ("lgmres", "outer_v", dict(inner_m=6, outer_k=2))):
+        ours, theirs = run_both(name, A, S, b, rtol=1e-10, **{key: []}, **extra)
+        check_same(ours, theirs, dtype)
+        ours2, theirs2 = [], []
+        for mine, fn, mat, out in ((ours[3], getattr(L, name), A, ours2),
+                                   (theirs[3], getattr(sla, name), S, theirs2)):
+            x, info = fn(mat, b2, rtol=1e-10, **{key: mine}, **extra)
+            out.extend([x, info, [], mine])
+        check_same(tuple(ours2), tuple(theirs2), dtype)
+
+
+@pytest.mark.parametrize("ortho", ["blas", "mgs2"])
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+def test_parallel_kernels_several_chunks(dtype, ortho, monkeypatch):
+    monkeypatch.setattr(_lgmres, "ORTHOGONALIZATION", ortho)
+    n = 60_000
+    assert n >= _lgmres.PARALLEL_MIN and n > 2 * krylov.CHUNK
+    S, b = system(n, dtype, 3, density=4 / n)
+    A = spla.csr_array(S)
+    check_same(*run_both("lgmres", A, S, b, rtol=1e-10, inner_m=8, outer_k=2), dtype)
+    check_same(*run_both("gcrotmk", A, S, b, rtol=1e-10, m=6, k=3), dtype)
+
+
+@pytest.mark.parametrize("ortho", ["blas", "mgs2"])
+def test_convection_diffusion_restarts_match_scipy(ortho, monkeypatch):
+    """An unsymmetric stencil that needs several outer iterations: same counts."""
+    monkeypatch.setattr(_lgmres, "ORTHOGONALIZATION", ortho)
+    n = 400
+    T = sp.diags_array([-1.3, 2.0, -0.7], offsets=[-1, 0, 1], shape=(n, n), format="csr")
+    b = np.ones(n)
+    # (65, 76 outer iterations; "smallest" converges slowly, near 290 iterations, where
+    # rounding decides the last one: it is compared over its first 60)
+    for name, extra in (("lgmres", dict(inner_m=10)), ("gcrotmk", dict(m=8, k=4)),
+                        ("gcrotmk", dict(m=8, k=4, truncate="smallest", maxiter=60))):
+        kw = dict(rtol=1e-8, maxiter=300) | extra
+        check_same(*run_both(name, spla.csr_array(T), T, b, **kw), "float64")
+
+
+def test_trivial_cases_and_dtypes():
+    S, b = system(30, "float64", 0)
+    A = spla.csr_array(S)
+    for name in ("lgmres", "gcrotmk"):
+        fn = getattr(L, name)
+        x, info = fn(A, np.zeros(30))
+        assert info == 0 and not x.any()
+        x, info = fn(A, np.arange(30).reshape(30, 1), rtol=1e-12)
+        assert info == 0 and x.shape == (30,) and x.dtype == np.float64
+        xs = getattr(sla, name)(S.astype(np.float32), b)[0]
+        assert fn(spla.csr_array(S.astype(np.float32)), b)[0].dtype == xs.dtype
+
+
+def test_other_operands_go_to_scipy():
+    S, b = system(20, "float64", 1)
+    for name in ("lgmres", "gcrotmk"):
+        fn = getattr(L, name)
+        x, info = fn(S, b, rtol=1e-10)  # a SciPy matrix: SciPy's function
+        assert info == 0 and np.allclose(S @ x, b)
+        x, info = fn(sla.aslinearoperator(S), b, rtol=1e-10)
+        assert info == 0 and np.allclose(S @ x, b)
+
+
+def test_bad_input():
+    S, b = system(10, "float64", 0)
+    A = spla.csr_array(S)
+    for name in ("lgmres", "gcrotmk"):
+        fn = getattr(L, name)
+        with pytest.raises(ValueError, match="square"):
+            fn(spla.csr_array(np.ones((3, 4))), np.ones(3))
+        with pytest.raises(ValueError):
+            fn(A, np.ones(9))
+        with pytest.raises(ValueError, match="atol"):
+            fn(A, b, atol=-1.0)
+        with pytest.raises(ValueError, match="finite"):
+            fn(A, np.full(10, np.nan))
+        with pytest.raises(TypeError, match="callback"):
+            fn(A, b, callback=3)
+    with pytest.raises(ValueError, match="truncate"):
+        L.gcrotmk(A, b, truncate="newest")
