@@ -47,7 +47,7 @@ def test_same_iterations_as_scipy(name, n, dtype, seed, maxiter, x0, precond, ca
         op = spla.csr_array(Dinv) if precond == "spla" else sla.aslinearoperator(Dinv)
         if name == "bicg":
             kw["M"] = op
-        else:  # qmr: M1 = Jacobi, M2 = identity (SciPy's loop on spla's products)
+        else:  # qmr: M1 = Jacobi, M2 = identity
             kw["M1"] = op
             kw["M2"] = sla.aslinearoperator(sp.eye_array(n, dtype=dtype))
     if x0 == "random":
@@ -58,14 +58,18 @@ def test_same_iterations_as_scipy(name, n, dtype, seed, maxiter, x0, precond, ca
 
 
 @pytest.mark.parametrize("dtype", ["float64", "complex128"])
-@pytest.mark.parametrize("name, precond", [("bicg", False), ("bicg", True), ("qmr", False)])
+@pytest.mark.parametrize("name, precond", [("bicg", False), ("bicg", True), ("qmr", False),
+                                           ("qmr", True)])
 def test_parallel_passes(name, precond, dtype):
     n = 60_000
     assert n >= _bicg.FUSED_PARALLEL_MIN and n > 2 * krylov.CHUNK
     S, b = system(n, dtype, 3, density=4 / n)
     kw = dict(rtol=1e-10)
-    if precond:  # (qmr with M1/M2 is SciPy's loop: test_same_iterations_as_scipy)
+    if precond and name == "bicg":
         kw["M"] = spla.csr_array(jacobi(S, dtype))
+    elif precond:  # SciPy's qmr calls the spla arrays' matvec and rmatvec itself
+        kw["M1"] = spla.csr_array(jacobi(S, dtype))
+        kw["M2"] = spla.csr_array(sp.eye_array(n, dtype=dtype))
     check_same(*run_both(name, spla.csr_array(S), S, b, callback=True, **kw), dtype)
 
 
@@ -107,6 +111,31 @@ def test_breakdowns_and_early_exits(name):
                              callback=True, rtol=1e-10), dtype)
         check_same(*run_both(name, spla.csr_array(Cd), Cd, np.ones(n, dtype=dtype),
                              callback=True, rtol=1e-14, maxiter=7), dtype)
+
+
+def test_qmr_preconditioners():
+    S, b = system(40, "complex128", 6)
+    rng = np.random.default_rng(1)
+    up = sp.diags_array(0.01 * (rng.standard_normal(39) + 1j * rng.standard_normal(39)),
+                        offsets=1)
+    M1 = sp.csr_array(jacobi(S, "complex128") + up)
+    M2 = sp.csr_array(sp.eye_array(40, dtype="complex128") + up.T)
+    A = spla.csr_array(S)
+    for a, c in ((M1, M2), (M2, M1)):
+        for wrap in (sla.aslinearoperator, spla.csr_array):
+            check_same(*run_both("qmr", A, S, b, callback=True, rtol=1e-10, M1=wrap(a),
+                                 M2=wrap(c)), "complex128")
+    # an identity that returns its argument (SciPy's loop then scales its vectors in place)
+    ident = sla.LinearOperator(S.shape, matvec=lambda v: v, rmatvec=lambda v: v,
+                               dtype=S.dtype)
+    check_same(*run_both("qmr", A, S, b, callback=True, rtol=1e-10, M1=ident, M2=ident),
+               "complex128")
+    # one preconditioner without the other fails as in SciPy
+    for kw in (dict(M1=sla.aslinearoperator(M1)), dict(M2=sla.aslinearoperator(M2))):
+        with pytest.raises(AttributeError):
+            sla.qmr(S, b, **kw)
+        with pytest.raises(AttributeError):
+            L.qmr(A, b, **kw)
 
 
 def test_bicg_preconditioner_breakdown_and_adjoint():

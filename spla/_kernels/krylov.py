@@ -924,7 +924,45 @@ def _make_bicg(parallel):
                 delta += part[c, 1]
         return rr, delta
 
-    return bicg_directions, bicg_update, qmr_scale, qmr_directions, qmr_lanczos, qmr_update
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def qmr_scale_preconditioned(v, vtilde, y, inv_rho, w, wtilde, z, inv_xi, part):
+        """``v = vtilde inv_rho``; ``y *= inv_rho``; ``w = wtilde inv_xi``;
+        ``z *= inv_xi``; returns ``z . y`` (QMR with ``M1``, ``M2``)."""
+        n = v.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                v[i] = vtilde[i] * inv_rho
+                y[i] = y[i] * inv_rho
+                w[i] = wtilde[i] * inv_xi
+                z[i] = z[i] * inv_xi
+            part[c] = _dot_range(z, y, lo, hi)
+        total = v.dtype.type(0)
+        for c in range(nchunks):
+            total += part[c]
+        return total
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def sqnorms(y, z, part):
+        """``(|y|^2, |z|^2)``; ``part``: ``(nchunks, 2)`` of the real dtype."""
+        n = y.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            part[c, 0] = _sqnorm_range(y, lo, hi)
+            part[c, 1] = _sqnorm_range(z, lo, hi)
+        yy = 0.0
+        zz = 0.0
+        for c in range(nchunks):
+            yy += part[c, 0]
+            zz += part[c, 1]
+        return yy, zz
+
+    return (bicg_directions, bicg_update, qmr_scale, qmr_directions, qmr_lanczos, qmr_update,
+            qmr_scale_preconditioned, sqnorms)
 
 
 BICG_PARALLEL = _make_bicg(True)

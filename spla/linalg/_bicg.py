@@ -9,9 +9,9 @@ values, and the same order of operations in every update. Dot products and
 norms are summed in a fixed chunked order instead of BLAS's, so the iterates
 agree with SciPy's to rounding. Both methods need ``A^H`` products: they go
 through the array's ``rmatvec``, inside ``_keep_transpose`` (the one place
-where a solve may keep the transpose of ``A``'s storage). ``qmr`` with ``M1``
-or ``M2`` and any other ``A`` go to SciPy's (or CuPy's) function with spla's
-products, as before.
+where a solve may keep the transpose of ``A``'s storage). ``qmr`` with only
+one of ``M1``, ``M2`` and any other ``A`` go to SciPy's (or CuPy's) function
+with spla's products, as before.
 """
 
 import contextlib
@@ -199,11 +199,11 @@ def qmr(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M1=None, M2=None,
         callback=None):
     """Solve ``A @ x = b`` with Quasi-Minimal Residual (``scipy.sparse.linalg.qmr``).
 
-    For a square spla array on the CPU without preconditioners, spla runs SciPy's
-    iteration with its own products (``A @ p`` and ``A^H @ q``) and fused vector
-    passes (four per iteration besides the products, no BLAS call); with ``M1``
-    or ``M2``, or for any other ``A``, SciPy's function (CuPy's for GPU arrays)
-    runs with spla's products. Arguments, iteration and results are SciPy's.
+    For a square spla array on the CPU, spla runs SciPy's iteration with its own
+    products (``A @ p`` and ``A^H @ q``) and fused vector passes (four per
+    iteration besides the products without preconditioners, no BLAS call); for
+    any other ``A`` SciPy's function (CuPy's for GPU arrays) runs with spla's
+    products. Arguments, iteration and results are SciPy's.
 
     Parameters
     ----------
@@ -218,7 +218,8 @@ def qmr(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M1=None, M2=None,
     maxiter : int, optional
         At most this many iterations (``10 n`` by default).
     M1, M2 : LinearOperator or spla array, optional
-        Left and right preconditioners (both or neither, as in SciPy).
+        Left and right preconditioners (both or neither, as in SciPy); their
+        ``matvec`` and ``rmatvec`` are called.
     callback : callable, optional
         Called as ``callback(xk)`` after each iteration.
 
@@ -243,7 +244,8 @@ def qmr(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M1=None, M2=None,
     >>> info, np.allclose(A @ x, [1.0, 2.0])
     (0, True)
     """
-    if not _spla_cpu(A) or M1 is not None or M2 is not None:
+    if not _spla_cpu(A) or (M1 is None) != (M2 is None):
+        # (SciPy's loop needs both preconditioners or neither: it fails on the one missing)
         from ._isolve import _scipy_qmr
 
         return _scipy_qmr(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M1=M1, M2=M2,
@@ -251,11 +253,14 @@ def qmr(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M1=None, M2=None,
     from ._threads import solver_threads
 
     _, x, b = _system("qmr", A, b, x0, None, atol, callback)
+    # SciPy calls M1.matvec, M1.rmatvec, M2.matvec and M2.rmatvec as they are
+    M1, M2 = (_convert.operator(M, name) if _convert.is_spla(M) else M
+              for M, name in ((M1, "M1"), (M2, "M2")))
     with solver_threads(True), _keep_transpose(A):
-        return _qmr(A, x, b, rtol, atol, maxiter, callback)
+        return _qmr(A, M1, M2, x, b, rtol, atol, maxiter, callback)
 
 
-def _qmr(A, x, b, rtol, atol, maxiter, callback):
+def _qmr(A, M1, M2, x, b, rtol, atol, maxiter, callback):
     bnrm2 = np.linalg.norm(b)
     atol = max(float(atol), float(rtol) * float(bnrm2))
     if bnrm2 == 0:
@@ -267,17 +272,29 @@ def _qmr(A, x, b, rtol, atol, maxiter, callback):
     if maxiter is None:
         maxiter = n * 10
     tol = np.finfo(xtype.char).eps  # SciPy's rho, beta, gamma, delta, epsilon, xi tolerance
-    (_, _, scale, directions, lanczos, update), norm_dot, dot, chunks = _kernels(n)
+    ((_, _, scale, directions, lanczos, update, scale_pre, sqnorms), norm_dot, dot,
+     chunks) = _kernels(n)
     part1 = np.zeros(chunks, dtype=xtype)
     part2 = np.zeros((chunks, 2), dtype=xtype)
     part2r = np.zeros((chunks, 2), dtype=R)
     product, adjoint = _products(A, xtype)
 
+    pre = M1 is not None
+    if pre:
+        def solve(M, v, adjoint=False):
+            return np.asarray(M.rmatvec(v) if adjoint else M.matvec(v), dtype=xtype)
+
     r = b - product(x) if x.any() else b.copy()
     vtilde = r.copy()
     wtilde = r.copy()
     rr, _ = norm_dot(r, r, part2)
-    rho = xi = np.sqrt(R(rr))  # norm(y), norm(z): y = vtilde, z = wtilde
+    if pre:
+        y = solve(M1, vtilde)
+        z = solve(M2, wtilde, True)
+        yy, zz = sqnorms(y, z, part2r)
+        rho, xi = np.sqrt(R(yy)), np.sqrt(R(zz))
+    else:  # SciPy's identity preconditioners: y is vtilde, z is wtilde
+        rho = xi = np.sqrt(R(rr))
     gamma, eta, theta = 1, -1, 0
     v = np.empty_like(vtilde)
     w = np.empty_like(wtilde)
@@ -293,15 +310,19 @@ def _qmr(A, x, b, rtol, atol, maxiter, callback):
             return x, -10
         if np.abs(xi) < tol:
             return x, -15
-        if iteration == 0:
+        if pre:
+            delta = T(scale_pre(v, vtilde, y, 1 / rho, w, wtilde, z, 1 / xi, part1))
+        elif iteration == 0:
             delta = T(scale(v, vtilde, 1 / rho, w, wtilde, 1 / xi, part1))
         # else: v, w and delta = w . v came with the previous update
         if np.abs(delta) < tol:
             return x, -13
+        ytilde, ztilde = (solve(M2, y), solve(M1, z, True)) if pre else (v, w)
         if iteration > 0:
-            directions(p, q, v, w, xi * delta / epsilon, rho * (delta / epsilon).conj(), False)
+            directions(p, q, ytilde, ztilde, xi * delta / epsilon,
+                       rho * (delta / epsilon).conj(), False)
         else:
-            directions(p, q, v, w, T(0), T(0), True)
+            directions(p, q, ytilde, ztilde, T(0), T(0), True)
         ptilde = product(p)
         aq = adjoint(q)
         epsilon = T(dot(q, ptilde, part1))
@@ -311,6 +332,10 @@ def _qmr(A, x, b, rtol, atol, maxiter, callback):
         if np.abs(beta) < tol:
             return x, -11
         vv, ww = lanczos(vtilde, ptilde, v, beta, wtilde, w, aq, -beta.conj(), part2r)
+        if pre:
+            y = solve(M1, vtilde)
+            z = solve(M2, wtilde, True)
+            vv, ww = sqnorms(y, z, part2r)
         rho_prev = rho
         rho = np.sqrt(R(vv))
         xi = np.sqrt(R(ww))
@@ -322,7 +347,8 @@ def _qmr(A, x, b, rtol, atol, maxiter, callback):
             return x, -12
         eta *= -(rho_prev / beta) * (gamma / gamma_prev) ** 2
         k = (theta_prev * gamma) ** 2
-        go_on = not (np.abs(rho) < tol or np.abs(xi) < tol)
+        # without M1, M2 the next v, w and delta come with this pass (unless it stops)
+        go_on = not (pre or np.abs(rho) < tol or np.abs(xi) < tol)
         rr, delta = update(d, s, p, ptilde, x, r, R(k), T(eta), iteration == 0, go_on,
                            v, vtilde, 1 / rho if go_on else R(0), w, wtilde,
                            1 / xi if go_on else R(0), part2)
