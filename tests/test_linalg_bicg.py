@@ -218,7 +218,7 @@ def test_transpose_hook_wraps_each_solve(name, monkeypatch):
        flag=st.booleans())
 def test_bicg_qmr_kernels_match_numpy(n, dtype, parallel, seed, first, flag):
     rng = np.random.default_rng(seed)
-    directions, update, scale, qdirections, lanczos, qupdate = (
+    directions, update, scale, qdirections, lanczos, qupdate, scale_pre, sqnorms = (
         krylov.BICG_PARALLEL if parallel else krylov.BICG_SERIAL)
     complex_ = np.dtype(dtype).kind == "c"
 
@@ -321,3 +321,14 @@ def test_every_breakdown_code_as_scipy(name, info, M, b, dtype):
                             maxiter=20)
     assert theirs[1] == info
     check_same(ours, theirs, dtype)
+    y, z = vec(), vec()
+    yy, zz = sqnorms(y, z, part2r)
+    np.testing.assert_allclose(yy, np.vdot(y, y).real, rtol=tol)
+    np.testing.assert_allclose(zz, np.vdot(z, z).real, rtol=tol)
+    y0, z0 = y.copy(), z.copy()
+    delta = scale_pre(v, vt, y, iv, w, wt, z, iw, part1)
+    same(v, vt * iv)
+    same(w, wt * iw)
+    same(y, y0 * iv)
+    same(z, z0 * iw)
+    close(delta, np.vdot(z, y))
