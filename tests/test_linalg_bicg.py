@@ -181,6 +181,10 @@ def test_bad_input_and_other_inputs(name):
         xs, infos = getattr(sla, name)(S, b, rtol=1e-10)
         assert info == infos == 0
         np.testing.assert_allclose(x, xs, rtol=1e-12, atol=1e-14)
+    # integer A and b: SciPy's make_system solves in float64
+    Si = sp.csr_array(np.array([[4, 1, 0], [2, 5, 1], [0, 1, 3]]))
+    check_same(*run_both(name, spla.csr_array(Si), Si, np.array([1, 2, 3]), callback=True,
+                         rtol=1e-12), "float64")
     for fmt in ("coo", "dia", "lil", "bsr"):  # every format runs the fused loop
         check_same(*run_both(name, A.asformat(fmt), S, b, callback=True, rtol=1e-10),
                    "float64")
@@ -294,6 +298,17 @@ def test_bicg_qmr_kernels_match_numpy(n, dtype, parallel, seed, first, flag):
     else:
         same(v, v0)
         same(w, w0)
+    y, z = vec(), vec()
+    yy, zz = sqnorms(y, z, part2r)
+    np.testing.assert_allclose(yy, np.vdot(y, y).real, rtol=tol)
+    np.testing.assert_allclose(zz, np.vdot(z, z).real, rtol=tol)
+    y0, z0 = y.copy(), z.copy()
+    delta = scale_pre(v, vt, y, iv, w, wt, z, iw, part1)
+    same(v, vt * iv)
+    same(w, wt * iw)
+    same(y, y0 * iv)
+    same(z, z0 * iw)
+    close(delta, np.vdot(z, y))
 
 
 #: small integer systems on which SciPy's loops break down (found by a random search
@@ -321,14 +336,3 @@ def test_every_breakdown_code_as_scipy(name, info, M, b, dtype):
                             maxiter=20)
     assert theirs[1] == info
     check_same(ours, theirs, dtype)
-    y, z = vec(), vec()
-    yy, zz = sqnorms(y, z, part2r)
-    np.testing.assert_allclose(yy, np.vdot(y, y).real, rtol=tol)
-    np.testing.assert_allclose(zz, np.vdot(z, z).real, rtol=tol)
-    y0, z0 = y.copy(), z.copy()
-    delta = scale_pre(v, vt, y, iv, w, wt, z, iw, part1)
-    same(v, vt * iv)
-    same(w, wt * iw)
-    same(y, y0 * iv)
-    same(z, z0 * iw)
-    close(delta, np.vdot(z, y))
