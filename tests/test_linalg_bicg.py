@@ -199,13 +199,14 @@ def test_transpose_hook_wraps_each_solve(name, monkeypatch):
     import spla._backends.cpu as cpu
 
     calls = []
-    fake = types.SimpleNamespace(prepare=lambda A: calls.append(("prepare", A)) or True,
-                                 release=lambda A: calls.append(("release", A)))
+    hold = object()
+    fake = types.SimpleNamespace(prepare=lambda A: calls.append(("prepare", A)) or hold,
+                                 release=lambda h: calls.append(("release", h)))
     monkeypatch.setattr(cpu, "transposed", fake, raising=False)
     S, b = system(12, "float64", 1)
     A = spla.csr_array(S)
     x, info = getattr(L, name)(A, b, rtol=1e-10)
-    assert info == 0 and calls == [("prepare", A), ("release", A)]
+    assert info == 0 and calls == [("prepare", A), ("release", hold)]
     calls.clear()
 
     def boom(xk):
@@ -213,7 +214,7 @@ def test_transpose_hook_wraps_each_solve(name, monkeypatch):
 
     with pytest.raises(RuntimeError, match="stop"):
         getattr(L, name)(A, b, callback=boom)
-    assert calls == [("prepare", A), ("release", A)]
+    assert calls == [("prepare", A), ("release", hold)]
 
 
 @scaled_examples(0.3)

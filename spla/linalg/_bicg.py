@@ -31,18 +31,17 @@ FUSED_PARALLEL_MIN = 50_000
 def _keep_transpose(A):
     """Keep the transpose of ``A``'s storage for the solve's ``A^H`` products when
     spla's transpose cache exists (``spla/_backends/cpu/transposed.py``:
-    ``prepare`` before the loop, ``release`` after it)."""
+    ``hold = prepare(A)`` before the loop, ``release(hold)`` after it)."""
     try:
         from .._backends.cpu import transposed
     except ImportError:  # no transpose cache in this build
         yield
         return
-    drop = transposed.prepare(A)
+    hold = transposed.prepare(A)
     try:
         yield
     finally:
-        if drop:
-            transposed.release(A)
+        transposed.release(hold)
 
 
 def _system(name, A, b, x0, M, atol, callback):
