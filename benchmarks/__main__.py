@@ -57,7 +57,9 @@ def parse_args(argv=None):
                    help="the GPU suite instead (spla_cuda against cuSPARSE, cuBLAS and "
                         "cuSPARSELt; needs CuPy, PyTorch and an NVIDIA GPU; default n = 8,000,000)")
     p.add_argument("--gpu-suites", nargs="+", default=["spmv", "spmm", "sparse24"],
-                   choices=["spmv", "spmm", "sparse24", "attention"], help="GPU suites to run (default all)")
+                   choices=["spmv", "spmm", "sparse24", "attention", "indexing"],
+                   help="GPU suites to run (default spmv, spmm, sparse24; indexing: issue 19's "
+                        "reads and writes against cupyx.scipy.sparse at n <= 2,000,000)")
     a = p.parse_args(argv)
     try:
         a.classes = _classes(a.classes) if a.classes else list(CLASSES)

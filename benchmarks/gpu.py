@@ -1,5 +1,6 @@
 """GPU benchmark suite: spla_cuda against cuSPARSE (through CuPy and PyTorch),
-cuBLAS and cuSPARSELt, in one run (``python -m benchmarks --gpu``).
+cuBLAS and cuSPARSELt, in one run (``python -m benchmarks --gpu``); indexing
+against ``cupyx.scipy.sparse`` (``--gpu-suites indexing``: ``gpu_indexing.py``).
 
 Every figure is the median of CUDA-event timings taken alternately between the
 contenders (each sample times ``inner`` back-to-back calls, so launch and host
@@ -311,6 +312,10 @@ def run(args):
         from .gpu_attention import attention_suite
 
         attention_suite(args.repeat, report)
+    if "indexing" in suites:
+        from .gpu_indexing import run_suite
+
+        run_suite(args.n if args.n <= 2_000_000 else 2_000_000, args.repeat, report)
     return report
 
 
@@ -368,4 +373,8 @@ def markdown(report):
         from .gpu_attention import markdown as attention_markdown
 
         lines += attention_markdown(report)
+    if report.get("indexing"):
+        from .gpu_indexing import markdown as indexing_markdown
+
+        lines += indexing_markdown(report)
     return "\n".join(lines) + "\n"

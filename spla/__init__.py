@@ -19,7 +19,8 @@ Array API namespace (A.__array_namespace__() is spla)
 Functions
     sparsity, formats, nm_mask, prune_nm, matmul, matrix_transpose, astype,
     activation_matvec, activation_matmul (products with sparse activations),
-    free_workspace (release the scratch buffer the CPU products keep)
+    free_workspace (release the scratch buffer the CPU products keep),
+    set_transpose_cache, drop_transpose (the transpose kept for A.T @ x)
 Modules
     spla.io (Matrix Market), spla.linalg (scipy.sparse.linalg's solvers on spla arrays),
     spla.dask (Dask arrays of spla blocks; imported on first use, needs
@@ -31,6 +32,7 @@ Modules
 
 from . import io, linalg, testing
 from ._backends.cpu.memory import free_workspace
+from ._backends.cpu.transposed import drop_transpose, set_transpose_cache
 from ._base import SparseArray
 from ._construct import (
     block_array,
@@ -91,6 +93,7 @@ __all__ = [
     "csc_array",
     "csr_array",
     "diags_array",
+    "drop_transpose",
     "eye_array",
     "find",
     "formats",
@@ -114,6 +117,7 @@ __all__ = [
     "prune_nm",
     "random_array",
     "save_npz",
+    "set_transpose_cache",
     "sparsity",
     "testing",
     "theory",

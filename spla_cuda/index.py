@@ -36,7 +36,7 @@ def row_order(indptr, indices):
 
 @register("write_entries", "csr", "cuda")
 def write_entries(data, indices, indptr, shape, rows, cols, values, sorted_rows, writable):
-    return gpu.write_entries(data, indices, indptr, shape, rows, cols, values, cupy)
+    return gpu.write_entries(data, indices, indptr, shape, rows, cols, values, cupy, writable)
 
 
 @register("zero_entries", "csr", "cuda")

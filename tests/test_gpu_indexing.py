@@ -8,7 +8,11 @@ Two parts:
 - on a GPU (marked ``gpu``; skipped, with the reason, without CuPy or a GPU),
   every key form read from an array moved with ``to_device("cuda")`` gives the
   result the CPU path gives for the same key: same kind (sparse or dense), same
-  format, shape and dtype, same values, and the result lives on the GPU.
+  format, shape and dtype, same values, and the result lives on the GPU;
+  writes into CSR, CSC, COO, N:M and banded arrays on the GPU (NumPy, CuPy and
+  sparse values) leave the storage the CPU path leaves, and refuse what it
+  refuses with the same message (the array-module forms of the COO, N:M and
+  banded writes are checked with NumPy in tests/test_array_module.py).
 """
 
 import numpy as np
@@ -114,13 +118,44 @@ def test_write_and_zero_entries_match_dense(data):
     got = sp.csr_array((d, i, p), shape=A.shape)
     np.testing.assert_array_equal(got.toarray(), expect)
     assert d.dtype == A.dtype
-    if k:
-        assert gpu.row_order(p, i, np)[0]  # rows come out sorted
+    if status == "inserted":
+        assert gpu.row_order(p, i, np)[0]  # the merge gives sorted rows
+    else:  # every target stored once: values scattered, the structure kept
+        assert i is A.indices and p is A.indptr
     d, i, p, _ = gpu.zero_entries(A.data, A.indices, A.indptr, A.shape, rows, cols, np)
     expect = ref.copy()
     expect[rows, cols] = 0
     np.testing.assert_array_equal(sp.csr_array((d, i, p), shape=A.shape).toarray(), expect)
     assert i.size == A.nnz  # nothing inserted
+
+
+@SETTINGS
+@given(data=st.data(), writable=st.booleans())
+def test_writes_to_stored_entries_scatter_the_values(data, writable):
+    """Targets that are all stored once take the short path (a scatter, no merge):
+    the values land in place when the storage is writable, in a copy otherwise; a
+    target stored twice (non-canonical storage) or absent takes the merge."""
+    A = data.draw(sst.csr_arrays(dtype=DTYPES, max_side=9))
+    S = _dense(A)
+    if A.nnz == 0:
+        return
+    entry_rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+    picks = np.array(data.draw(st.lists(st.integers(0, A.nnz - 1), min_size=1, max_size=6)))
+    rows, cols = entry_rows[picks].astype(np.int64), A.indices[picks].astype(np.int64)
+    values = np.arange(1, picks.size + 1).astype(A.dtype)
+    key = rows * A.shape[1] + cols
+    once = all(np.count_nonzero(entry_rows * A.shape[1] + A.indices == k) == 1 for k in key)
+    before = A.data.copy()
+    d, i, p, status = gpu.write_entries(A.data, A.indices, A.indptr, A.shape, rows, cols,
+                                        values, np, writable)
+    expect = S.copy()
+    expect[rows, cols] = values
+    np.testing.assert_array_equal(sp.csr_array((d, i, p), shape=A.shape).toarray(), expect)
+    assert status == ("values" if once else "inserted")
+    if once:
+        assert (d is A.data) == writable and i is A.indices and p is A.indptr
+        if not writable:
+            np.testing.assert_array_equal(A.data, before)
 
 
 @SETTINGS
@@ -291,25 +326,162 @@ WRITES = {
 }
 
 
-@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def _write_value(value):
+    if isinstance(value, str):
+        return spla.csr_array(np.array([[0.0, 7.0, 0.0], [8.0, 0.0, 0.0]]))
+    return value
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "coo-duplicates"])
 @pytest.mark.parametrize("name", sorted(WRITES))
 @pytest.mark.gpu
 @pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
 def test_write_on_gpu_matches_cpu(fmt, name):
     key, value = WRITES[name]
-    if isinstance(value, str):
-        value = spla.csr_array(np.array([[0.0, 7.0, 0.0], [8.0, 0.0, 0.0]]))
+    value = _write_value(value)
     A = _make(fmt)
     B = A.to_device("cuda")
     A[key] = value
     B[key] = value
     assert str(B.device).startswith("cuda")
     assert B.format == A.format
+    assert B.nnz == A.nnz  # the same stored entries (COO: SciPy's rules) on both devices
     np.testing.assert_array_equal(B.to_device("cpu").toarray(), A.toarray())
     # the products see the write (cached plans forgotten)
     import cupy
 
     x = np.arange(1.0, 7.0)
+    np.testing.assert_allclose(cupy.asnumpy(B @ cupy.asarray(x)), A @ x)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("name", sorted(WRITES))
+@pytest.mark.gpu
+@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def test_cupy_values_write_as_numpy_values(fmt, name):
+    """``A_gpu[key] = cupy_values`` (dense CuPy values, spla values on the GPU) gives
+    what the same NumPy values give."""
+    import cupy
+
+    key, value = WRITES[name]
+    value = _write_value(value)
+    A = _make(fmt)
+    B = A.to_device("cuda")
+    A[key] = value
+    B[key] = value.to_device("cuda") if isinstance(value, spla.SparseArray) \
+        else cupy.asarray(value)
+    np.testing.assert_array_equal(B.to_device("cpu").toarray(), A.toarray())
+    assert B.nnz == A.nnz
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("name", ["fancy rows", "row mask", "fancy columns", "points",
+                                  "2-D mask", "ix_", "rows and column slice"])
+@pytest.mark.gpu
+@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def test_cupy_index_arrays_read_and_write_as_numpy_ones(fmt, name):
+    """CuPy index arrays and masks (what a CuPy user holds) in reads and writes of a
+    GPU array give what the same NumPy keys give."""
+    import cupy
+
+    key = KEYS[name]
+    parts = key if isinstance(key, tuple) else (key,)
+    gkey = tuple(cupy.asarray(np.asarray(p)) if isinstance(p, (list, np.ndarray)) else p
+                 for p in parts)
+    gkey = gkey if isinstance(key, tuple) else gkey[0]
+    A = _make(fmt)
+    B = A.to_device("cuda")
+    expect, got = A[key], _host(B[gkey])
+    if isinstance(expect, spla.SparseArray):
+        np.testing.assert_array_equal(got.toarray(), expect.toarray())
+    else:
+        np.testing.assert_array_equal(np.asarray(got), expect)
+    A[key] = 9.0
+    B[gkey] = cupy.asarray(9.0)
+    np.testing.assert_array_equal(B.to_device("cpu").toarray(), A.toarray())
+
+
+@pytest.mark.parametrize("fmt", ["csr", "coo", "nm", "banded"])
+@pytest.mark.gpu
+@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def test_cupy_values_into_a_cpu_array_raise_type_error(fmt):
+    import cupy
+
+    A = _NM_BANDED[fmt]() if fmt in _NM_BANDED else _make(fmt)
+    before = A.toarray()
+    with pytest.raises(TypeError, match=r"x\.get\(\)"):
+        A[0, 0] = cupy.asarray(1.0)
+    with pytest.raises(TypeError, match=r"to_device"):
+        A[0:2, 0:2] = spla.csr_array(np.eye(2)).to_device("cuda")
+    np.testing.assert_array_equal(A.toarray(), before)
+
+
+_NM_BANDED = {
+    "nm": lambda: spla.nm_array(np.array([[1.0, 0.0, 2.0, 0.0, 0.0, 0.0],
+                                          [0.0, 3.0, 0.0, 4.0, 5.0, 0.0],
+                                          [5.0, 6.0, 0.0, 0.0, 0.0, 0.0],
+                                          [0.0, 0.0, 7.0, 8.0, 0.0, 1.0]]), n=2, m=4),
+    "banded": lambda: spla.banded_array(np.diag(np.arange(1.0, 6.0))
+                                        + np.diag(np.ones(4), 1) + np.diag(np.ones(4), -1)),
+}
+
+#: writes that keep the structure (N:M rule, band) and ones that break it
+STRUCTURED_WRITES = {
+    "nm": {
+        "scalar into a free slot": ((0, 4), 9.0),
+        "zero a stored value": ((1, 4), 0.0),
+        "row slice": ((2, slice(0, 4)), [0.0, 1.0, 0.0, 2.0]),
+        "points with repeats": (([3, 3, 0], [4, 4, 2]), [1.0, 2.0, 3.0]),
+        "cupy values": (([0, 1], [5, 0]), "cupy"),
+        "breaks the rule": ((1, 0), 1.0),
+        "breaks the rule in a slice": ((2, slice(1, 4)), [1.0, 1.0, 0.0]),
+        "the last (padded) group": ((1, 5), 1.0),
+    },
+    "banded": {
+        "diagonal": ((2, 2), 9.0),
+        "zero outside": ((0, 4), 0.0),
+        "block": ((slice(1, 3), slice(1, 3)), [[7.0, 8.0], [9.0, 10.0]]),
+        "points with repeats": (([4, 4, 0], [3, 3, 1]), [1.0, 2.0, 3.0]),
+        "cupy values": ((slice(0, 2), 1), "cupy"),
+        "outside": ((0, 3), 1.0),
+    },
+}
+
+
+@pytest.mark.parametrize("fmt,name", [(f, n) for f in STRUCTURED_WRITES
+                                      for n in sorted(STRUCTURED_WRITES[f])])
+@pytest.mark.gpu
+@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def test_write_into_nm_and_banded_on_gpu_matches_cpu(fmt, name):
+    """N:M and banded arrays on the GPU take the writes the CPU takes (same packed
+    storage) and refuse the same ones with the same message."""
+    import cupy
+
+    key, value = STRUCTURED_WRITES[fmt][name]
+    gpu_value = value
+    if isinstance(value, str):
+        value = np.array([4.0, 0.0])
+        gpu_value = cupy.asarray(value)
+    A = _NM_BANDED[fmt]()
+    B = A.to_device("cuda")
+    try:
+        A[key] = value
+    except ValueError as exc:
+        with pytest.raises(ValueError) as caught:
+            B[key] = gpu_value
+        assert str(caught.value) == str(exc)
+        np.testing.assert_array_equal(B.to_device("cpu").toarray(), A.toarray())
+        return
+    B[key] = gpu_value
+    assert str(B.device).startswith("cuda") and B.format == A.format
+    host = B.to_device("cpu")
+    np.testing.assert_array_equal(host.toarray(), A.toarray())
+    if fmt == "nm":
+        np.testing.assert_array_equal(host.values, A.values)
+        np.testing.assert_array_equal(host.packed_positions, A.packed_positions)
+    else:
+        np.testing.assert_array_equal(host.data, A.data)
+    x = np.arange(1.0, 7.0)[:A.shape[1]]
     np.testing.assert_allclose(cupy.asnumpy(B @ cupy.asarray(x)), A @ x)
 
 
@@ -325,12 +497,3 @@ def test_write_after_product_forgets_the_plan():
     A[2, 3] = 10.0
     B[2, 3] = 10.0
     np.testing.assert_allclose(cupy.asnumpy(B @ x), A @ np.arange(1.0, 7.0))
-
-
-@pytest.mark.parametrize("fmt", ["coo"])
-@pytest.mark.gpu
-@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
-def test_write_into_gpu_coo_says_how(fmt):
-    B = _make(fmt).to_device("cuda")
-    with pytest.raises(NotImplementedError, match="tocsr"):
-        B[0, 0] = 1.0

@@ -186,7 +186,8 @@ class banded_array(DataMixin, SparseArray):
     def __setitem__(self, key, x):
         """``A[key] = x`` (SciPy's keys and values) inside the band: entries on stored
         diagonals are written in place; a non-zero outside the band raises
-        ``ValueError`` naming the entry (write into ``A.tocsr()`` there).
+        ``ValueError`` naming the entry (write into ``A.tocsr()`` there), on the CPU
+        or the GPU.
 
         Examples
         --------
@@ -197,9 +198,6 @@ class banded_array(DataMixin, SparseArray):
         >>> A.toarray()[0]
         array([1., 5., 0.])
         """
-        if self.device != "cpu":
-            raise NotImplementedError("writing into a banded_array on the GPU is not "
-                                      "implemented; write on the CPU and move it back")
         from .._indexing.assign import assign_banded
 
         data = assign_banded(self, key, x)

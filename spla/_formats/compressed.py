@@ -937,7 +937,7 @@ class _compressed_array(DataMixin, SparseArray):
         from .._indexing.assign import assign
 
         assign(self._shape, self.dtype, key, x, self._write_entries, self._zero_entries,
-               self.format)
+               self.format, device=self._device)
 
     def _set_scalar(self, row, col, x):
         from .._indexing.assign import scalar_value

@@ -197,8 +197,8 @@ class nm_array(DataMixin, SparseArray):
 
     def __setitem__(self, key, x):
         """``A[key] = x`` (SciPy's keys and values) when the result keeps the N:M rule;
-        otherwise ``ValueError`` naming the row and group that would break it. The
-        array is repacked (O(rows x cols)); GPU arrays are refused.
+        otherwise ``ValueError`` naming the row and group that would break it. Only
+        the touched groups are repacked (canonically), on the CPU or the GPU.
 
         Examples
         --------
@@ -208,14 +208,10 @@ class nm_array(DataMixin, SparseArray):
         >>> A.toarray()
         array([[1., 0., 0., 7.]])
         """
-        if self.device != "cpu":
-            raise NotImplementedError("writing into an nm_array on the GPU is not "
-                                      "implemented; write on the CPU and move it back")
         from .._indexing.assign import assign_nm
 
-        dense = assign_nm(self, key, x)
-        packed = nm_array(dense, n=self._n, m=self._m, dtype=self.dtype)
-        self._set(packed._values, packed._packed, self._n, self._m, self._shape)
+        values, packed = assign_nm(self, key, x)
+        self._set(values, packed, self._n, self._m, self._shape)
         self._invalidate()
 
     def _set(self, values, packed, n, m, shape):

@@ -162,14 +162,48 @@ def row_order(indptr, indices, xp):
     return not bool((same & (step < 0)).any()), not bool((same & (step <= 0)).any())
 
 
-def write_entries(data, indices, indptr, shape, rows, cols, values, xp):
+def stored_positions(indptr, indices, rows, cols, xp):
+    """The storage position of each host target ``(rows[t], cols[t])`` (int64, in
+    range) when every target is stored exactly once, else None. The work is the
+    targets' rows, not the whole storage: each target's row is expanded (``expand``)
+    and its column compared, so a few writes into a large array stay cheap.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spla._indexing.gpu import stored_positions
+    >>> indptr, indices = np.array([0, 2, 3]), np.array([0, 2, 1])
+    >>> stored_positions(indptr, indices, np.array([0, 1]), np.array([2, 1]), np).tolist()
+    [1, 2]
+    >>> stored_positions(indptr, indices, np.array([1]), np.array([0]), np) is None
+    True
+    """
+    r = xp.asarray(rows)
+    lo = indptr[r].astype(np.int64)
+    seg, off, total = expand(indptr[r + 1].astype(np.int64) - lo, xp)
+    if total == 0:
+        return None
+    cand = lo[seg] + off
+    match = indices[cand].astype(np.int64) == xp.asarray(cols)[seg]
+    found = cand[match]
+    if int(found.size) != rows.size:  # a target absent, or stored twice
+        return None
+    if rows.size > 1 and not bool((seg[match][1:] != seg[match][:-1]).all()):
+        return None
+    return found
+
+
+def write_entries(data, indices, indptr, shape, rows, cols, values, xp, writable=False):
     """CSR storage after writing ``values`` (host, of ``data``'s dtype) at the host
     targets ``(rows, cols)`` (int64, in range; the last write to an entry wins).
 
-    Absent targets are inserted (zeros too, as on the CPU); a stored target is
-    replaced, its duplicates included (so its value is the written one, as after
-    SciPy's summing of duplicates). One merge of the kept entries and the targets,
-    sorted by position: returns ``(data, indices, indptr, "inserted")``, rows sorted.
+    When every target is stored once (``stored_positions``), the values are
+    scattered into the storage (in place when ``writable``, else into a copy):
+    ``(data, indices, indptr, "values")``. Otherwise absent targets are inserted
+    (zeros too, as on the CPU) and a stored target is replaced, its duplicates
+    included (so its value is the written one, as after SciPy's summing of
+    duplicates): one merge of the kept entries and the targets, sorted by
+    position, returning ``(data, indices, indptr, "inserted")``, rows sorted.
     """
     from .assign import _dedupe_last
 
@@ -178,6 +212,11 @@ def write_entries(data, indices, indptr, shape, rows, cols, values, xp):
         return data, indices, indptr, "values"
     r, c, v = _dedupe_last(np.asarray(rows, np.int64), np.asarray(cols, np.int64),
                            np.asarray(values, dtype=data.dtype), n)
+    pos = stored_positions(indptr, indices, r, c, xp)
+    if pos is not None:
+        out = data if writable else data.copy()
+        out[pos] = xp.asarray(v)
+        return out, indices, indptr, "values"
     target_keys = xp.asarray(r * n + c)
     entry_keys = _entry_keys(indptr, indices, n, xp)
     hit, _ = _hits(entry_keys, target_keys, xp)

@@ -185,7 +185,26 @@ def as_index_array(idx, n, fmt=None):
     return ix.astype(np.intp, copy=False)
 
 
-def normalize_key(key, shape, fmt=None):
+def _on_gpu(idx):
+    return type(idx).__module__.split(".")[0] in ("cupy", "cupyx")
+
+
+def host_key(key, device="cpu"):
+    """``key`` with its CuPy index arrays and masks copied to the host, for an array
+    on a GPU ``device`` (keys are checked and shaped on the host). For an array on
+    the CPU they raise ``TypeError``, as NumPy and SciPy do (no copy between devices
+    behind the caller's back)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    if not any(_on_gpu(p) for p in parts):
+        return key
+    if device == "cpu":
+        raise TypeError("cannot index a sparse array on the CPU with a GPU (CuPy) array: "
+                        "pass idx.get(), or move the array with A.to_device('cuda')")
+    parts = tuple(p.get() if _on_gpu(p) else p for p in parts)
+    return parts if isinstance(key, tuple) else parts[0]
+
+
+def normalize_key(key, shape, fmt=None, device="cpu"):
     """Validate ``key`` for an array of ``shape`` and return its :class:`Key`.
 
     Parameters
@@ -198,6 +217,9 @@ def normalize_key(key, shape, fmt=None):
         The shape of the indexed array.
     fmt : str, optional
         The format name; ``"coo"`` allows index arrays of any dimension.
+    device : str or Device, optional
+        Where the indexed array lives: CuPy index arrays are accepted (copied to the
+        host) for arrays on a GPU (see ``host_key``).
 
     Returns
     -------
@@ -212,6 +234,7 @@ def normalize_key(key, shape, fmt=None):
     (array([0, 2]), range(0, 2), (2, 2))
     """
     ndim = len(shape)
+    key = host_key(key, device)
     if key is Ellipsis:
         return Key(tuple(range(n) for n in shape), tuple(shape), None, (), ())
     if not isinstance(key, tuple):

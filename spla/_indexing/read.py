@@ -137,7 +137,7 @@ def getitem_compressed(A, key):
             elif (type(key) is np.ndarray and key.dtype == np.bool_ and key.ndim == 1
                   and key.shape[0] == A._shape[0]):  # a row mask
                 return _dispatch.lookup("getitem_row_mask", "csr", _CPU)(A, key)
-    k = normalize_key(key, A._shape, A.format)
+    k = normalize_key(key, A._shape, A.format, A.device)
     if len(k.shape) > 2:
         raise IndexError(
             f"Indexing that leads to >2D is not supported by {A.format} format. "
@@ -187,7 +187,7 @@ def getitem_coo(A, key):
     """``A[key]`` for a ``coo_array`` (see the module docstring)."""
     from .._formats.coo import coo_array
 
-    k = normalize_key(key, A.shape, "coo")
+    k = normalize_key(key, A.shape, "coo", A.device)
     if type(A.data) is not np.ndarray and str(A.device) != "cpu":
         return _getitem_coo_gpu(A, key, k)
     data = A.data

@@ -776,6 +776,138 @@ MINRES_PARALLEL = _make_minres(True)
 MINRES_SERIAL = _make_minres(False)
 
 
+# -- fused vector passes of spla's LSQR and LSMR (``spla/linalg/_lsq.py``, real dtypes) ----
+#
+# Per iteration besides the two products ``y = A v`` and ``z = A^T u``:
+# ``u = y - alfa u`` with ``|u|^2`` (``bidiag``), ``u *= 1 / beta`` (``scale``),
+# ``v = z - beta v`` with ``|v|^2`` (``bidiag``), and one pass that scales ``v``
+# by ``1 / alfa`` and updates the solution: LSQR's ``x += t1 w``, ``w = v + t2 w``
+# with ``|w / rho|^2`` (and ``var``); LSMR's ``hbar``, ``x``, ``h`` with ``|x|^2``.
+# Each update is SciPy's expression element by element (``y - alfa u`` equals
+# LSMR's ``u *= -alfa; u += y`` bit for bit); only the sums' order differs.
+
+
+@njit(inline="always")
+def _scaled_sqnorm_range(a, s, lo, hi):
+    """``sum((s a[lo:hi])^2)`` for real ``a`` in eight lanes."""
+    s0 = a.dtype.type(0) * s
+    s1 = s0
+    s2 = s0
+    s3 = s0
+    s4 = s0
+    s5 = s0
+    s6 = s0
+    s7 = s0
+    i = lo
+    while i + 8 <= hi:
+        d0 = s * a[i]
+        d1 = s * a[i + 1]
+        d2 = s * a[i + 2]
+        d3 = s * a[i + 3]
+        d4 = s * a[i + 4]
+        d5 = s * a[i + 5]
+        d6 = s * a[i + 6]
+        d7 = s * a[i + 7]
+        s0 += d0 * d0
+        s1 += d1 * d1
+        s2 += d2 * d2
+        s3 += d3 * d3
+        s4 += d4 * d4
+        s5 += d5 * d5
+        s6 += d6 * d6
+        s7 += d7 * d7
+        i += 8
+    while i < hi:
+        d0 = s * a[i]
+        s0 += d0 * d0
+        i += 1
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+def _make_lsq(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def bidiag(u, y, a, part):
+        """``u = y - a u``; returns ``|u|^2``."""
+        n = u.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                u[i] = y[i] - a * u[i]
+            part[c] = _sqnorm_range(u, lo, hi)
+        total = part.dtype.type(0)
+        for c in range(nchunks):
+            total += part[c]
+        return total
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def scale(u, s):
+        """``u = s u``."""
+        n = u.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                u[i] = s * u[i]
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def lsqr_step(v, sv, x, w, t1, t2, inv_rho, var, with_var, part):
+        """``v = sv v``; ``dk = inv_rho w``; ``x = x + t1 w``; ``w = v + t2 w``;
+        ``var += dk^2`` (``with_var``); returns ``|dk|^2``."""
+        n = v.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            part[c] = _scaled_sqnorm_range(w, inv_rho, lo, hi)
+            if with_var:
+                for i in range(lo, hi):
+                    dk = inv_rho * w[i]
+                    var[i] = var[i] + dk * dk
+            for i in range(lo, hi):
+                vi = sv * v[i]
+                v[i] = vi
+                wi = w[i]
+                x[i] = x[i] + t1 * wi
+                w[i] = vi + t2 * wi
+        total = part.dtype.type(0)
+        for c in range(nchunks):
+            total += part[c]
+        return total
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def lsmr_step(v, sv, hbar, h, x, c_hbar, c_x, c_h, part):
+        """``v = v sv``; ``hbar = hbar c_hbar + h``; ``x += c_x hbar``;
+        ``h = h c_h + v``; returns ``|x|^2``."""
+        n = v.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                vi = v[i] * sv
+                v[i] = vi
+                hb = hbar[i] * c_hbar + h[i]
+                hbar[i] = hb
+                x[i] += c_x * hb
+                h[i] = h[i] * c_h + vi
+            part[c] = _sqnorm_range(x, lo, hi)
+        total = part.dtype.type(0)
+        for c in range(nchunks):
+            total += part[c]
+        return total
+
+    return bidiag, scale, lsqr_step, lsmr_step
+
+
+LSQ_PARALLEL = _make_lsq(True)
+LSQ_SERIAL = _make_lsq(False)
+
+
 # -- fused vector passes of spla's BiCG and QMR (``spla/linalg/_bicg.py``) ------------------
 #
 # BiCG, per iteration besides ``q = A p`` and ``qtilde = A^H ptilde``: the two

@@ -10,6 +10,7 @@ import inspect
 
 import scipy.sparse.linalg as sla
 
+from .._backends.cpu import transposed
 from . import _convert, _gpu
 from ._threads import solver_threads
 
@@ -18,6 +19,10 @@ __all__ = ["bicg", "bicgstab", "cgs", "gcrotmk", "gmres", "lgmres", "lsmr", "lsq
 
 _SQUARE = {"bicg", "bicgstab", "cgs", "gcrotmk", "gmres", "lgmres", "minres", "qmr", "tfqmr"}
 _PRECONDITIONERS = ("M", "M1", "M2")
+#: Solvers that make a transposed product per iteration: an spla ``A`` keeps the
+#: transpose of its storage for the solve (``transposed.prepare``/``release``;
+#: ``spla.set_transpose_cache``).
+_TRANSPOSED = {"bicg", "lsmr", "lsqr", "qmr"}
 
 _DOC = """{summary}
 
@@ -72,8 +77,12 @@ def _wrap(name, summary, example_args=""):
             if _convert.is_spla(kwargs.get(key)):
                 spla_products = True
                 kwargs[key] = _convert.operator(kwargs[key], key)
-        with solver_threads(spla_products):
-            return scipy_fn(op, b, *args, **kwargs)
+        hold = transposed.prepare(A) if name in _TRANSPOSED and _convert.is_spla(A) else None
+        try:
+            with solver_threads(spla_products):
+                return scipy_fn(op, b, *args, **kwargs)
+        finally:
+            transposed.release(hold)
 
     solver.__signature__ = signature
     solver.__module__ = "spla.linalg"
@@ -105,10 +114,12 @@ lgmres = _wrap("lgmres", "Solve ``A @ x = b`` with LGMRES.", ", rtol=1e-10")
 _scipy_minres = _wrap("minres", "Solve ``A @ x = b`` for symmetric ``A`` with MINRES.", ", rtol=1e-10")
 _scipy_qmr = _wrap("qmr", "Solve ``A @ x = b`` with Quasi-Minimal Residual.", ", rtol=1e-10")
 _scipy_tfqmr = _wrap("tfqmr", "Solve ``A @ x = b`` with Transpose-Free QMR.", ", rtol=1e-10")
-lsqr = _wrap("lsqr", "Least-squares solution of ``A @ x = b`` with LSQR.",
-             ", atol=1e-12, btol=1e-12")
-lsmr = _wrap("lsmr", "Least-squares solution of ``A @ x = b`` with LSMR.",
-             ", atol=1e-12, btol=1e-12")
+# SciPy's lsqr and lsmr with spla's products: what spla.linalg.lsqr/lsmr (``_lsq.py``) call
+# for anything but a real spla array on the CPU with float64 vectors.
+_scipy_lsqr = _wrap("lsqr", "Least-squares solution of ``A @ x = b`` with LSQR.",
+                    ", atol=1e-12, btol=1e-12")
+_scipy_lsmr = _wrap("lsmr", "Least-squares solution of ``A @ x = b`` with LSMR.",
+                    ", atol=1e-12, btol=1e-12")
 
 # spla's own loops for spla arrays on the CPU (they call the wrappers above otherwise)
 from ._bicg import bicg, qmr  # noqa: E402
@@ -116,3 +127,4 @@ from ._bicgstab import bicgstab  # noqa: E402
 from ._cgs import cgs, tfqmr  # noqa: E402
 from ._minres import minres  # noqa: E402
 from ._gmres import gmres  # noqa: E402
+from ._lsq import lsmr, lsqr  # noqa: E402

@@ -31,6 +31,7 @@ from . import convert as convert_ops
 from . import elementwise as elementwise_ops
 from . import memory
 from . import reduce as reduce_ops
+from . import transposed as transposed_ops
 from . import values as values_ops
 from ..._kernels import values as values_kernels
 
@@ -218,20 +219,35 @@ def matmat(A, X):
 _SCATTER_LANES = 4
 
 
-def _scatter_lanes(A):
-    lanes = 1 if A.nnz < _SCATTER_PARALLEL_MIN_NNZ else _SCATTER_LANES
+def _scatter_lanes(A, one_lane=False):
+    lanes = 1 if one_lane or A.nnz < _SCATTER_PARALLEL_MIN_NNZ else _SCATTER_LANES
     return merge_path_partition(A.indptr, lanes)
 
 
 @register("rmatvec", "csr", "cpu")
 def rmatvec(A, x):
-    """A.T @ x, scattering A's rows into one output buffer per lane."""
+    """A.T @ x: a gather on the transpose that ``transposed.py``'s policy keeps
+    (each column's entries added in row order: SciPy's bits), else ``scatter``."""
+    cached, one_lane = transposed_ops.lookup(A) if A.nnz else (None, False)
+    if cached is None:
+        return scatter(A, x, one_lane)
+    out_dt = result_dtype(A.dtype, x.dtype)
+    dt = compute_dtype(out_dt)
+    x = np.ascontiguousarray(x, dtype=dt)
+    y = np.empty(A.shape[1], dtype=dt)
+    transposed_ops.rmatvec(cached, x, y, _is_small(A))
+    return finish(y, out_dt)
+
+
+def scatter(A, x, one_lane=False):
+    """A.T @ x, scattering A's rows into one output buffer per lane (``one_lane``:
+    one lane whatever the size, adding in A's row order)."""
     out_dt = result_dtype(A.dtype, x.dtype)
     dt = compute_dtype(out_dt)
     data = _cast(A.data, dt)
     x = np.ascontiguousarray(x, dtype=dt)
     n = A.shape[1]
-    rows, nzs = _scatter_lanes(A)
+    rows, nzs = _scatter_lanes(A, one_lane)
     if rows.size == 2:
         lanes = np.zeros((1, n), dtype=dt)
         K.rmatvec_serial(A.indptr, A.indices, data, x, lanes, rows, nzs)
@@ -270,9 +286,15 @@ def rmatmat(A, X):
     n, k = A.shape[1], X.shape[1]
     if k == 0 or n == 0:
         return np.zeros((n, k), dtype=out_dt)
+    cached, one_lane = transposed_ops.lookup(A) if A.nnz else (None, False)
+    if cached is not None:  # the gather on the kept transpose
+        X = np.ascontiguousarray(X, dtype=dt)
+        Y = np.empty((n, k), dtype=dt)
+        transposed_ops.rmatmat(cached, X, Y, _is_small(A, k))
+        return finish(Y, out_dt)
     data = _cast(A.data, dt)
     X = np.ascontiguousarray(X, dtype=dt)
-    rows, nzs = _scatter_lanes(A)
+    rows, nzs = _scatter_lanes(A, one_lane)
     lanes = np.zeros((rows.size - 1, n, k), dtype=dt)
     with parallel_section():
         K.rmatmat(A.indptr, A.indices, data, X, lanes, rows, nzs)
@@ -601,7 +623,7 @@ def sum_(A, axis):
         with parallel_section():
             K.row_sums(A.indptr, _cast(A.data, dt), out, _accumulator_dtype(dt).type(0))
         return out
-    return rmatvec(A, np.ones(A.shape[0], dtype=dt))
+    return scatter(A, np.ones(A.shape[0], dtype=dt))  # never the kept transpose
 
 
 @register("diagonal", "csr", "cpu")
