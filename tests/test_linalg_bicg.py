@@ -192,8 +192,8 @@ def test_bad_input_and_other_inputs(name):
 
 @pytest.mark.parametrize("name", METHODS)
 def test_transpose_hook_wraps_each_solve(name, monkeypatch):
-    """``_keep_transpose``: prepare before the loop and release after it (also on
-    error) when spla's transpose cache exists; nothing otherwise."""
+    """``_keep_transpose``: the transpose cache's prepare before the loop and
+    release of its hold after it (also on error)."""
     import types
 
     import spla._backends.cpu as cpu

@@ -29,14 +29,11 @@ FUSED_PARALLEL_MIN = 50_000
 
 @contextlib.contextmanager
 def _keep_transpose(A):
-    """Keep the transpose of ``A``'s storage for the solve's ``A^H`` products when
-    spla's transpose cache exists (``spla/_backends/cpu/transposed.py``:
-    ``hold = prepare(A)`` before the loop, ``release(hold)`` after it)."""
-    try:
-        from .._backends.cpu import transposed
-    except ImportError:  # no transpose cache in this build
-        yield
-        return
+    """Keep the transpose of ``A``'s storage for the solve's ``A^H`` products
+    (``spla/_backends/cpu/transposed.py``: ``hold = prepare(A)`` before the loop,
+    ``release(hold)`` after it; the array's ``rmatvec`` then gathers from it)."""
+    from .._backends.cpu import transposed
+
     hold = transposed.prepare(A)
     try:
         yield
