@@ -906,3 +906,196 @@ def _make_lsq(parallel):
 
 LSQ_PARALLEL = _make_lsq(True)
 LSQ_SERIAL = _make_lsq(False)
+
+
+# -- fused vector passes of spla's BiCG and QMR (``spla/linalg/_bicg.py``) ------------------
+#
+# BiCG, per iteration besides ``q = A p`` and ``qtilde = A^H ptilde``: the two
+# directions in one pass, ``ptilde . q``, and ``x``, ``r``, ``rtilde`` updated in one
+# pass with ``|r|^2`` (and, without a preconditioner, the next ``rtilde . r``).
+# QMR (SciPy's loop with identity preconditioners), besides ``ptilde = A p`` and
+# ``A^H q``: the directions ``p``, ``q`` in one pass; ``q . ptilde``; the two Lanczos
+# vectors with their norms in one pass; ``d``, ``s``, ``x``, ``r`` with ``|r|^2``,
+# then the scaled ``v``, ``w`` of the next iteration with ``w . v`` in the same pass.
+# SciPy's order of operations in every update.
+
+
+def _make_bicg(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def bicg_directions(p, ptilde, z, ztilde, beta, beta_conj):
+        """``p = p beta + z``; ``ptilde = ptilde conj(beta) + ztilde``."""
+        n = p.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                p[i] = p[i] * beta + z[i]
+                ptilde[i] = ptilde[i] * beta_conj + ztilde[i]
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def bicg_update(x, r, rtilde, p, q, qtilde, alpha, alpha_conj, with_rho, part):
+        """``x += alpha p``; ``r -= alpha q``; ``rtilde -= conj(alpha) qtilde``; returns
+        ``(|r|^2, rtilde . r)`` (the dot only ``with_rho``); ``part``: ``(nchunks, 2)``."""
+        n = x.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                x[i] += alpha * p[i]
+                r[i] -= alpha * q[i]
+                rtilde[i] -= alpha_conj * qtilde[i]
+            part[c, 0] = _sqnorm_range(r, lo, hi)
+            if with_rho:
+                part[c, 1] = _dot_range(rtilde, r, lo, hi)
+        rr = 0.0
+        rho = r.dtype.type(0)
+        for c in range(nchunks):
+            rr += part[c, 0].real
+            if with_rho:
+                rho += part[c, 1]
+        return rr, rho
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def qmr_scale(v, vtilde, inv_rho, w, wtilde, inv_xi, part):
+        """``v = vtilde inv_rho``; ``w = wtilde inv_xi``; returns ``w . v``."""
+        n = v.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                v[i] = vtilde[i] * inv_rho
+                w[i] = wtilde[i] * inv_xi
+            part[c] = _dot_range(w, v, lo, hi)
+        total = v.dtype.type(0)
+        for c in range(nchunks):
+            total += part[c]
+        return total
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def qmr_directions(p, q, v, w, cp, cq, first):
+        """``p = v - cp p``; ``q = w - cq q`` (``first``: ``p = v``, ``q = w``)."""
+        n = p.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            if first:
+                for i in range(lo, hi):
+                    p[i] = v[i]
+                    q[i] = w[i]
+            else:
+                for i in range(lo, hi):
+                    p[i] = v[i] - cp * p[i]
+                    q[i] = w[i] - cq * q[i]
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def qmr_lanczos(vtilde, ptilde, v, beta, wtilde, w, aq, minus_beta_conj, part):
+        """``vtilde = ptilde - beta v``; ``wtilde = w (-conj(beta)) + aq``; returns
+        ``(|vtilde|^2, |wtilde|^2)``; ``part``: ``(nchunks, 2)`` of the real dtype."""
+        n = v.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                vtilde[i] = ptilde[i] - beta * v[i]
+                wtilde[i] = w[i] * minus_beta_conj + aq[i]
+            part[c, 0] = _sqnorm_range(vtilde, lo, hi)
+            part[c, 1] = _sqnorm_range(wtilde, lo, hi)
+        vv = 0.0
+        ww = 0.0
+        for c in range(nchunks):
+            vv += part[c, 0]
+            ww += part[c, 1]
+        return vv, ww
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def qmr_update(d, s, p, ptilde, x, r, k, eta, first, scale, v, vtilde, inv_rho, w,
+                   wtilde, inv_xi, part):
+        """``d = d k + eta p``, ``s = s k + eta ptilde`` (``first``: ``p eta``,
+        ``ptilde eta``); ``x += d``; ``r -= s``; then (``scale``) ``v = vtilde inv_rho``,
+        ``w = wtilde inv_xi``. Returns ``(|r|^2, w . v)`` (the dot only with
+        ``scale``); ``part``: ``(nchunks, 2)`` of r's dtype."""
+        n = x.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            if first:
+                for i in range(lo, hi):
+                    di = p[i] * eta
+                    si = ptilde[i] * eta
+                    d[i] = di
+                    s[i] = si
+                    x[i] += di
+                    r[i] -= si
+            else:
+                for i in range(lo, hi):
+                    di = d[i] * k + eta * p[i]
+                    si = s[i] * k + eta * ptilde[i]
+                    d[i] = di
+                    s[i] = si
+                    x[i] += di
+                    r[i] -= si
+            part[c, 0] = _sqnorm_range(r, lo, hi)
+            if scale:
+                for i in range(lo, hi):
+                    v[i] = vtilde[i] * inv_rho
+                    w[i] = wtilde[i] * inv_xi
+                part[c, 1] = _dot_range(w, v, lo, hi)
+        rr = 0.0
+        delta = r.dtype.type(0)
+        for c in range(nchunks):
+            rr += part[c, 0].real
+            if scale:
+                delta += part[c, 1]
+        return rr, delta
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def qmr_scale_preconditioned(v, vtilde, y, inv_rho, w, wtilde, z, inv_xi, part):
+        """``v = vtilde inv_rho``; ``y *= inv_rho``; ``w = wtilde inv_xi``;
+        ``z *= inv_xi``; returns ``z . y`` (QMR with ``M1``, ``M2``)."""
+        n = v.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                v[i] = vtilde[i] * inv_rho
+                y[i] = y[i] * inv_rho
+                w[i] = wtilde[i] * inv_xi
+                z[i] = z[i] * inv_xi
+            part[c] = _dot_range(z, y, lo, hi)
+        total = v.dtype.type(0)
+        for c in range(nchunks):
+            total += part[c]
+        return total
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def sqnorms(y, z, part):
+        """``(|y|^2, |z|^2)``; ``part``: ``(nchunks, 2)`` of the real dtype."""
+        n = y.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            part[c, 0] = _sqnorm_range(y, lo, hi)
+            part[c, 1] = _sqnorm_range(z, lo, hi)
+        yy = 0.0
+        zz = 0.0
+        for c in range(nchunks):
+            yy += part[c, 0]
+            zz += part[c, 1]
+        return yy, zz
+
+    return (bicg_directions, bicg_update, qmr_scale, qmr_directions, qmr_lanczos, qmr_update,
+            qmr_scale_preconditioned, sqnorms)
+
+
+BICG_PARALLEL = _make_bicg(True)
+BICG_SERIAL = _make_bicg(False)

@@ -102,7 +102,7 @@ def _wrap(name, summary, example_args=""):
     return solver
 
 
-bicg = _wrap("bicg", "Solve ``A @ x = b`` with BIConjugate Gradients.", ", rtol=1e-10")
+_scipy_bicg = _wrap("bicg", "Solve ``A @ x = b`` with BIConjugate Gradients.", ", rtol=1e-10")
 _scipy_bicgstab = _wrap("bicgstab", "Solve ``A @ x = b`` with BIConjugate Gradients STABilized.",
                  ", rtol=1e-10")
 _scipy_cgs = _wrap("cgs", "Solve ``A @ x = b`` with Conjugate Gradients Squared.", ", rtol=1e-10")
@@ -112,7 +112,7 @@ _scipy_gcrotmk = _wrap("gcrotmk", "Solve ``A @ x = b`` with flexible GCROT(m, k)
 _scipy_gmres = _wrap("gmres", "Solve ``A @ x = b`` with restarted GMRES.", ", rtol=1e-10")
 _scipy_lgmres = _wrap("lgmres", "Solve ``A @ x = b`` with LGMRES.", ", rtol=1e-10")
 _scipy_minres = _wrap("minres", "Solve ``A @ x = b`` for symmetric ``A`` with MINRES.", ", rtol=1e-10")
-qmr = _wrap("qmr", "Solve ``A @ x = b`` with Quasi-Minimal Residual.", ", rtol=1e-10")
+_scipy_qmr = _wrap("qmr", "Solve ``A @ x = b`` with Quasi-Minimal Residual.", ", rtol=1e-10")
 _scipy_tfqmr = _wrap("tfqmr", "Solve ``A @ x = b`` with Transpose-Free QMR.", ", rtol=1e-10")
 # SciPy's lsqr and lsmr with spla's products: what spla.linalg.lsqr/lsmr (``_lsq.py``) call
 # for anything but a real spla array on the CPU with float64 vectors.
@@ -122,6 +122,7 @@ _scipy_lsmr = _wrap("lsmr", "Least-squares solution of ``A @ x = b`` with LSMR."
                     ", atol=1e-12, btol=1e-12")
 
 # spla's own loops for spla arrays on the CPU (they call the wrappers above otherwise)
+from ._bicg import bicg, qmr  # noqa: E402
 from ._bicgstab import bicgstab  # noqa: E402
 from ._cgs import cgs, tfqmr  # noqa: E402
 from ._minres import minres  # noqa: E402
