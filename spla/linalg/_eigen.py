@@ -9,7 +9,10 @@ otherwise invert with an inner GMRES).
 
 import functools
 import inspect
+import numbers
+import warnings
 
+import numpy as np
 import scipy.sparse.linalg as sla
 
 from . import _convert, _gpu
@@ -46,12 +49,65 @@ def _arpack(name):
     return solver
 
 
-eigsh = _arpack("eigsh")
-eigsh.__doc__ = """Eigenvalues and eigenvectors of a Hermitian ``A`` (ARPACK, implicitly restarted Lanczos).
+_scipy_eigsh = _arpack("eigsh")
 
-    ``scipy.sparse.linalg.eigsh`` with spla's products: every argument and result
-    is SciPy's (see its documentation). ``A`` and ``M`` may be spla arrays of any
-    format; in shift-invert mode they are factorised by SuperLU.
+
+def _own_eigsh(A, M, sigma, Minv, OPinv, mode, k):
+    """True when spla's Lanczos takes the call: a square float64 spla array on the
+    CPU, standard mode (no ``M``, ``sigma``, ``Minv``, ``OPinv``), integer ``k``."""
+    return (_convert.is_spla(A) and A.device == "cpu" and len(A.shape) == 2
+            and A.shape[0] == A.shape[1] and A.dtype == np.float64
+            and M is None and sigma is None and Minv is None and OPinv is None
+            and isinstance(mode, str) and mode == "normal"
+            and isinstance(k, numbers.Integral) and not isinstance(k, (bool, np.bool_)))
+
+
+def eigsh(A, k=6, M=None, sigma=None, which="LM", v0=None, ncv=None, maxiter=None, tol=0,
+          return_eigenvectors=True, Minv=None, OPinv=None, mode="normal", rng=None):
+    if not _own_eigsh(A, M, sigma, Minv, OPinv, mode, k):
+        # only the arguments given (CuPy's eigsh takes fewer than SciPy's)
+        given = {"which": which, "v0": v0, "ncv": ncv, "maxiter": maxiter, "tol": tol,
+                 "return_eigenvectors": return_eigenvectors, "Minv": Minv, "OPinv": OPinv,
+                 "mode": mode, "rng": rng}
+        defaults = {"which": "LM", "tol": 0, "return_eigenvectors": True, "mode": "normal"}
+        kwargs = {name: v for name, v in given.items()
+                  if v is not None and not (name in defaults and isinstance(v, (str, int, float))
+                                            and type(v) is type(defaults[name])
+                                            and v == defaults[name])}
+        return _scipy_eigsh(A, k, M, sigma, **kwargs)
+    from ._lanczos import lanczos_eigsh
+
+    n = A.shape[0]
+    k = int(k)
+    if k <= 0:
+        raise ValueError("k must be greater than 0.")
+    if k >= n:
+        warnings.warn("k >= N for N * N square matrix. Attempting to use scipy.linalg.eigh "
+                      "instead.", RuntimeWarning, stacklevel=2)
+        raise TypeError("Cannot use scipy.linalg.eigh for sparse A with k >= N. Use "
+                        "scipy.linalg.eigh(A.toarray()) or reduce k.")
+    with solver_threads(True):
+        return lanczos_eigsh(A.__matmul__, n, k, which=which, v0=v0, ncv=ncv,
+                             maxiter=maxiter, tol=tol,
+                             return_eigenvectors=return_eigenvectors, rng=rng,
+                             dense=A.toarray)
+
+
+eigsh.__signature__ = inspect.signature(sla.eigsh)
+eigsh.__module__ = "spla.linalg"
+eigsh.__doc__ = """Eigenvalues and eigenvectors of a Hermitian ``A``.
+
+    SciPy's ``eigsh``: same arguments, errors and results. For a real symmetric
+    float64 spla array on the CPU without ``M``, ``sigma`` (or ``Minv``,
+    ``OPinv``, another ``mode``), spla runs its own thick-restart Lanczos with
+    full reorthogonalisation in fused Numba passes (``spla/linalg/_lanczos.py``):
+    eigenvalues in SciPy's order and to SciPy's ``tol`` (relative accuracy of
+    the Ritz values, machine precision by default), eigenvectors up to sign,
+    ``ArpackNoConvergence`` with the converged pairs after ``maxiter`` restarts.
+    Problems of order at most 128 are solved densely. Everything else
+    (float32, complex Hermitian, shift-invert, generalized problems, other
+    operators) is SciPy's ARPACK with spla's products; ``A`` and ``M`` may be
+    spla arrays of any format, factorised by SuperLU in shift-invert mode.
 
     Parameters
     ----------
