@@ -32,6 +32,142 @@ from numba import njit, prange
 from .krylov import BLOCK, CHUNK, _dot_range, _sqnorm_range
 
 
+@njit(inline="always")
+def _dots_rows(V, k, r, w, lo, hi):
+    """``(V[k] . w, ..., V[k + r - 1] . w)`` over ``[lo, hi)`` for ``r <= 4`` rows, reading
+    each entry of ``w`` once for the four rows (four lanes per row); unused results
+    are zero."""
+    v0 = V[k]
+    v1 = V[k + 1 if r > 1 else k]
+    v2 = V[k + 2 if r > 2 else k]
+    v3 = V[k + 3 if r > 3 else k]
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    b0 = 0.0
+    b1 = 0.0
+    b2 = 0.0
+    b3 = 0.0
+    c0 = 0.0
+    c1 = 0.0
+    c2 = 0.0
+    c3 = 0.0
+    d0 = 0.0
+    d1 = 0.0
+    d2 = 0.0
+    d3 = 0.0
+    i = lo
+    while i + 4 <= hi:
+        x0 = w[i]
+        x1 = w[i + 1]
+        x2 = w[i + 2]
+        x3 = w[i + 3]
+        a0 += v0[i] * x0
+        a1 += v0[i + 1] * x1
+        a2 += v0[i + 2] * x2
+        a3 += v0[i + 3] * x3
+        b0 += v1[i] * x0
+        b1 += v1[i + 1] * x1
+        b2 += v1[i + 2] * x2
+        b3 += v1[i + 3] * x3
+        c0 += v2[i] * x0
+        c1 += v2[i + 1] * x1
+        c2 += v2[i + 2] * x2
+        c3 += v2[i + 3] * x3
+        d0 += v3[i] * x0
+        d1 += v3[i + 1] * x1
+        d2 += v3[i + 2] * x2
+        d3 += v3[i + 3] * x3
+        i += 4
+    while i < hi:
+        x0 = w[i]
+        a0 += v0[i] * x0
+        b0 += v1[i] * x0
+        c0 += v2[i] * x0
+        d0 += v3[i] * x0
+        i += 1
+    ra = (a0 + a1) + (a2 + a3)
+    rb = (b0 + b1) + (b2 + b3) if r > 1 else 0.0
+    rc = (c0 + c1) + (c2 + c3) if r > 2 else 0.0
+    rd = (d0 + d1) + (d2 + d3) if r > 3 else 0.0
+    return ra, rb, rc, rd
+
+
+@njit(inline="always")
+def _block_dots(V, m, w, lo, hi, part, c):
+    """``part[c, k] = V[k] . w`` over ``[lo, hi)`` for ``k < m``, four rows per sweep."""
+    k = 0
+    while k < m:
+        r = min(4, m - k)
+        ra, rb, rc, rd = _dots_rows(V, k, r, w, lo, hi)
+        part[c, k] = ra
+        if r > 1:
+            part[c, k + 1] = rb
+        if r > 2:
+            part[c, k + 2] = rc
+        if r > 3:
+            part[c, k + 3] = rd
+        k += 4
+
+
+@njit(inline="always")
+def _block_sub(V, m, w, h, lo, hi):
+    """``w[lo:hi] -= V[:m, lo:hi]^T h``, in cache blocks, four rows per sweep."""
+    for blo in range(lo, hi, BLOCK):
+        bhi = min(blo + BLOCK, hi)
+        k = 0
+        while k + 4 <= m:
+            h0 = h[k]
+            h1 = h[k + 1]
+            h2 = h[k + 2]
+            h3 = h[k + 3]
+            v0 = V[k]
+            v1 = V[k + 1]
+            v2 = V[k + 2]
+            v3 = V[k + 3]
+            for i in range(blo, bhi):
+                w[i] = w[i] - (((h0 * v0[i] + h1 * v1[i]) + h2 * v2[i]) + h3 * v3[i])
+            k += 4
+        while k < m:
+            hk = h[k]
+            vk = V[k]
+            for i in range(blo, bhi):
+                w[i] -= hk * vk[i]
+            k += 1
+
+
+@njit(inline="always")
+def _block_combine(V, m, Y, q, lo, hi, out, off):
+    """``out[r, off + i - lo] = sum_k Y[k, r] V[k, i]`` for ``i`` in ``[lo, hi)``, ``r < q``
+    (four rows of ``V`` per sweep)."""
+    nb = hi - lo
+    for r in range(q):
+        o = out[r]
+        for i in range(nb):
+            o[off + i] = 0.0
+        k = 0
+        while k + 4 <= m:
+            y0 = Y[k, r]
+            y1 = Y[k + 1, r]
+            y2 = Y[k + 2, r]
+            y3 = Y[k + 3, r]
+            v0 = V[k]
+            v1 = V[k + 1]
+            v2 = V[k + 2]
+            v3 = V[k + 3]
+            for i in range(nb):
+                j = lo + i
+                o[off + i] += ((y0 * v0[j] + y1 * v1[j]) + y2 * v2[j]) + y3 * v3[j]
+            k += 4
+        while k < m:
+            yk = Y[k, r]
+            vk = V[k]
+            for i in range(nb):
+                o[off + i] += yk * vk[lo + i]
+            k += 1
+
+
 def _make(parallel):
     loop = prange if parallel else range
 
@@ -58,9 +194,41 @@ def _make(parallel):
             hi = min(lo + CHUNK, n)
             for i in range(lo, hi):
                 w[i] -= alpha * vj[i]
-            for k in range(m):
-                part[c, k] = _dot_range(V[k], w, lo, hi)
+            _block_dots(V, m, w, lo, hi, part, c)
             part[c, m] = _sqnorm_range(w, lo, hi)
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def dots(V, m, w, part):
+        """``part[c, k] = V[k] . w`` (k < m) and ``part[c, m] = |w|^2`` over chunk ``c``."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            _block_dots(V, m, w, lo, hi, part, c)
+            part[c, m] = _sqnorm_range(w, lo, hi)
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def sub_norm(V, m, w, h, part):
+        """``w -= V[:m]^T h``; ``part[c] = |w|^2`` over chunk ``c``."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            _block_sub(V, m, w, h, lo, hi)
+            part[c] = _sqnorm_range(w, lo, hi)
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def scale(w, a):
+        """``w *= a``."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                w[i] *= a
 
     @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
     def rotate(V, m, Y, q):
@@ -73,36 +241,25 @@ def _make(parallel):
             tmp = np.empty((q, BLOCK), dtype=V.dtype)
             for blo in range(lo, hi, BLOCK):
                 bhi = min(blo + BLOCK, hi)
-                nb = bhi - blo
+                _block_combine(V, m, Y, q, blo, bhi, tmp, 0)
                 for r in range(q):
-                    for i in range(nb):
-                        tmp[r, i] = 0.0
-                    for k in range(m):
-                        ykr = Y[k, r]
-                        for i in range(nb):
-                            tmp[r, i] += ykr * V[k, blo + i]
-                for r in range(q):
-                    for i in range(nb):
+                    for i in range(bhi - blo):
                         V[r, blo + i] = tmp[r, i]
 
     @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
     def ritz_vectors(V, m, Y, X):
-        """``X[i, r] = sum_k V[k, i] Y[k, r]`` for ``k < m``; ``X`` is ``(n, q)``, C order."""
+        """``X[r] = sum_k Y[k, r] V[k]`` for ``k < m``; ``X`` is ``(q, n)``, C order."""
         n = V.shape[1]
-        q = X.shape[1]
+        q = X.shape[0]
         nchunks = (n + CHUNK - 1) // CHUNK
         for c in loop(nchunks):
             lo = c * CHUNK
             hi = min(lo + CHUNK, n)
-            for i in range(lo, hi):
-                for r in range(q):
-                    X[i, r] = 0.0
-                for k in range(m):
-                    vki = V[k, i]
-                    for r in range(q):
-                        X[i, r] += vki * Y[k, r]
+            for blo in range(lo, hi, BLOCK):
+                bhi = min(blo + BLOCK, hi)
+                _block_combine(V, m, Y, q, blo, bhi, X, blo)
 
-    return local_step, sub_dots, rotate, ritz_vectors
+    return local_step, sub_dots, dots, sub_norm, scale, rotate, ritz_vectors
 
 
 LANCZOS_PARALLEL = _make(True)

@@ -107,27 +107,28 @@ class _Basis:
 
         self.n = n
         big = n >= PARALLEL_MIN
-        (self.local_step, self.sub_dots, self.rotate,
+        (self.local_step, self.sub_dots, self.dots, self.sub_norm, self.scale, self.rotate,
          self.ritz_vectors) = lanczos.LANCZOS_PARALLEL if big else lanczos.LANCZOS_SERIAL
-        (self.gs_dots, self.gs_sub_dots, self.gs_sub_norm, self.scale, _,
-         _) = krylov.GS_PARALLEL if big else krylov.GS_SERIAL
         chunks = krylov.nchunks(n)
         self.V = np.empty((ncv + 1, n))
         self.part = np.zeros((chunks, ncv + 2))
         self.rpart = np.zeros(chunks)
 
-    def cgs2(self, m, w):
-        """``w`` orthogonalised twice against ``V[:m]`` (classical Gram-Schmidt);
-        returns ``(coefficients, |w|^2 before, |w|^2 after)``."""
-        part = self.part
-        self.gs_dots(self.V, m, w, part)
-        sums = part[:, :m + 1].sum(axis=0)
+    def project(self, m, w):
+        """One classical Gram-Schmidt pass of ``w`` against ``V[:m]`` (two reads of the
+        block); returns ``(coefficients, |w|^2 before, |w|^2 after)``."""
+        self.dots(self.V, m, w, self.part)
+        sums = self.part[:, :m + 1].sum(axis=0)
         h = sums[:m].copy()
-        before = sums[m]
-        self.gs_sub_dots(self.V, m, w, h, part)
-        h2 = part[:, :m].sum(axis=0)
-        self.gs_sub_norm(self.V, m, w, h2, self.rpart)
-        return h + h2, before, self.rpart.sum()
+        self.sub_norm(self.V, m, w, h, self.rpart)
+        return h, sums[m], self.rpart.sum()
+
+    def cgs2(self, m, w):
+        """``w`` orthogonalised twice against ``V[:m]``; returns
+        ``(coefficients, |w|^2 before, |w|^2 after)``."""
+        h, before, _ = self.project(m, w)
+        h2, _, after = self.project(m, w)
+        return h + h2, before, after
 
     def random_orthogonal(self, m, rng):
         """A random unit vector orthogonal to ``V[:m]``, written into ``V[m]``;
@@ -177,7 +178,7 @@ def lanczos_eigsh(matvec, n, k=6, which="LM", v0=None, ncv=None, maxiter=None, t
         V[0] = np.asarray(v0, dtype=np.float64)
     else:
         V[0] = rng.uniform(low=-1.0, high=1.0, size=n)
-    basis.gs_dots(V, 0, V[0], part)
+    basis.dots(V, 0, V[0], part)
     nrm2 = part[:, 0].sum()
     if not nrm2 > 0:
         raise ArpackError(-9, infodict=_SAUPD_ERRORS["d"])
@@ -195,11 +196,8 @@ def lanczos_eigsh(matvec, n, k=6, which="LM", v0=None, ncv=None, maxiter=None, t
             if j > 0 and j == start:
                 # first step after a restart: w couples to every kept vector (the arrow)
                 w[:] = y
-                basis.gs_dots(V, j + 1, w, part)
-                sums = part[:, :j + 2].sum(axis=0)
-                h = sums[:j + 1].copy()
-                before = sums[j + 1]
-                alpha = 0.0
+                h, before, after = basis.project(j + 1, w)
+                alpha = h[j]
             else:
                 # three-term recurrence, then one pass against the whole basis
                 prev = T[j - 1, j] if j > 0 else 0.0
@@ -209,17 +207,12 @@ def lanczos_eigsh(matvec, n, k=6, which="LM", v0=None, ncv=None, maxiter=None, t
                 sums = part[:, :j + 2].sum(axis=0)
                 h = sums[:j + 1].copy()
                 before = sums[j + 1]
-            basis.gs_sub_norm(V, j + 1, w, h, rpart)
-            after = rpart.sum()
-            alpha += h[j]
+                basis.sub_norm(V, j + 1, w, h, rpart)
+                after = rpart.sum()
+                alpha += h[j]
             if after < (DGKS * DGKS) * before:
                 # DGKS: the pass cancelled most of w, repeat it once
-                basis.gs_dots(V, j + 1, w, part)
-                sums = part[:, :j + 2].sum(axis=0)
-                h = sums[:j + 1].copy()
-                before = sums[j + 1]
-                basis.gs_sub_norm(V, j + 1, w, h, rpart)
-                after = rpart.sum()
+                h, before, after = basis.project(j + 1, w)
                 alpha += h[j]
             T[j, j] = alpha
             if after > (DGKS * DGKS) * before and after > 0:
@@ -276,6 +269,6 @@ def _finish(basis, m, theta, Y, idx, which, return_eigenvectors):
     if not return_eigenvectors:
         return theta[idx]
     Yw = np.ascontiguousarray(Y[:, idx])
-    X = np.empty((basis.n, len(idx)))
+    X = np.empty((len(idx), basis.n))
     basis.ritz_vectors(basis.V, m, Yw, X)
-    return theta[idx], X
+    return theta[idx], np.ascontiguousarray(X.T)
