@@ -174,6 +174,16 @@ def test_laplacian_against_scipy(which, k):
         np.testing.assert_allclose(w2, ws2, rtol=max(tol, 1e-12) * 10, atol=1e-12)
 
 
+@pytest.mark.parametrize("kernels", ["numba", "blas"])
+def test_both_kernel_sets_agree_with_scipy(kernels, monkeypatch):
+    monkeypatch.setattr(_lanczos, "KERNELS", kernels)
+    monkeypatch.setattr(_lanczos, "PARALLEL_MIN", 500)  # the parallel sweeps at n = 1517
+    S = laplacian(41, 37)
+    w, X = L.eigsh(spla.csr_array(S), 5, which="LA", rng=3)
+    np.testing.assert_allclose(w, sla.eigsh(S, 5, which="LA", rng=3)[0], rtol=1e-12)
+    check_pairs(S, w, X, 1e-10)
+
+
 def test_laplacian_eigenvectors_span_scipys():
     """A cluster (two eigenvalues 1e-3 apart): the eigenvectors span SciPy's subspace."""
     S = laplacian(60, 59)
@@ -328,7 +338,13 @@ def test_other_dtypes_and_modes_stay_on_scipy(monkeypatch):
 # -- kernels against NumPy ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kernels", [lanczos.LANCZOS_PARALLEL, lanczos.LANCZOS_SERIAL])
+def blas_kernels():
+    sub_dots, dots, sub_norm, scale, rotate, ritz_vectors = _lanczos._blas_kernels()
+    return (lanczos.LANCZOS_SERIAL[0], sub_dots, dots, sub_norm, scale, rotate, ritz_vectors)
+
+
+@pytest.mark.parametrize("kernels", [lanczos.LANCZOS_PARALLEL, lanczos.LANCZOS_SERIAL,
+                                     blas_kernels()])
 @pytest.mark.parametrize("n", [1, 7, krylov.CHUNK + 5])
 def test_kernels_against_numpy(kernels, n):
     local_step, sub_dots, dots, sub_norm, scale, rotate, ritz_vectors = kernels

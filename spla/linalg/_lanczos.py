@@ -36,7 +36,15 @@ __all__ = ["lanczos_eigsh"]
 WHICH = ("LM", "SM", "LA", "SA", "BE")
 #: Problems of at most this order are solved densely (``numpy.linalg.eigh``).
 DENSE_MAX = 128
-#: Vectors at least this long run the parallel kernels.
+#: The block passes (Gram-Schmidt against the basis, restart rotation, Ritz vectors):
+#: ``"blas"`` (the default) runs them as BLAS gemv/gemm on one thread (spla's BLAS
+#: policy holds during the solve, so no BLAS thread competes with spla's SpMV);
+#: ``"numba"`` runs the fused Numba sweeps of ``spla/_kernels/lanczos.py`` (in
+#: parallel from ``PARALLEL_MIN`` entries). On the shared 2-core machine BLAS was
+#: 1.3-1.8x faster in cache (n = 22,500-90,000) and no slower at n = 1e6 (see
+#: docs/linalg.md); the fused parallel sweeps are kept for a quiet-machine comparison.
+KERNELS = "blas"
+#: With ``KERNELS = "numba"``, vectors at least this long run the parallel sweeps.
 PARALLEL_MIN = 50_000
 #: The DGKS threshold: a second Gram-Schmidt pass when ``|w|`` falls below this
 #: fraction of its value before the pass.
@@ -109,9 +117,8 @@ class _Basis:
         big = n >= PARALLEL_MIN
         (self.local_step, self.sub_dots, self.dots, self.sub_norm, self.scale, self.rotate,
          self.ritz_vectors) = lanczos.LANCZOS_PARALLEL if big else lanczos.LANCZOS_SERIAL
-        if not big:
-            # in cache, BLAS's register-blocked gemv/gemm (one thread under spla's policy)
-            # beat the Numba sweeps: the block passes go to BLAS, in place
+        if KERNELS == "blas":
+            # BLAS's register-blocked gemv/gemm, in place, one thread under spla's policy
             self.sub_dots, self.dots, self.sub_norm, self.scale, self.rotate, \
                 self.ritz_vectors = _blas_kernels()
         chunks = krylov.nchunks(n)
