@@ -389,3 +389,57 @@ def test_kernels_against_numpy(kernels, n):
             rotate(Vr, m, Y, q)
             np.testing.assert_allclose(Vr[:q], Y.T @ V[:m], rtol=1e-12, atol=1e-12)
             np.testing.assert_array_equal(Vr[q:], V[q:])
+
+
+# -- svds over the same Lanczos ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("shape", [(400, 250), (250, 400), (60, 50)])
+def test_svds_against_scipy(shape, fmt):
+    S = sp.random_array(shape, density=0.05, rng=np.random.default_rng(1)).tocsr()
+    S = sp.csr_array(S + sp.eye_array(*shape))
+    A = spla.csr_array(S).asformat(fmt)
+    sref = np.linalg.svd(S.toarray(), compute_uv=False)
+    for which in ("LM", "SM"):
+        u, s, vh = L.svds(A, 5, which=which, rng=0)
+        ss = sla.svds(S, 5, which=which, rng=0)[1]
+        np.testing.assert_allclose(s, ss, rtol=1e-8)
+        exp = np.sort(sref[:5] if which == "LM" else sref[-5:])
+        np.testing.assert_allclose(s, exp, rtol=1e-8)  # ascending, as SciPy's
+        assert u.shape == (shape[0], 5) and vh.shape == (5, shape[1])
+        np.testing.assert_allclose(S @ vh.T, u * s, atol=1e-8 * sref[0])
+        np.testing.assert_allclose(u.T @ u, np.eye(5), atol=1e-8)
+        np.testing.assert_allclose(vh @ vh.T, np.eye(5), atol=1e-8)
+    s2 = L.svds(A, 5, return_singular_vectors=False, rng=0)
+    np.testing.assert_allclose(s2, np.sort(sref[:5]), rtol=1e-8)
+    u, s, vh = L.svds(A, 5, return_singular_vectors="u", rng=0)
+    assert vh is None and u.shape == (shape[0], 5)
+    u, s, vh = L.svds(A, 5, return_singular_vectors="vh", rng=0)
+    assert u is None and vh.shape == (5, shape[1])
+
+
+def test_svds_takes_the_lanczos_path_and_scipys_errors(monkeypatch):
+    S = sp.csr_array(sp.random_array((300, 200), density=0.05, rng=np.random.default_rng(2)))
+    A = spla.csr_array(S)
+    calls = []
+    real = _lanczos.lanczos_eigsh
+    monkeypatch.setattr(_lanczos, "lanczos_eigsh",
+                        lambda *a, **kw: calls.append(kw["tol"]) or real(*a, **kw))
+    L.svds(A, 3, tol=1e-4, return_singular_vectors=False, rng=0)
+    assert calls == [1e-8]  # SciPy's tol ** 2 on the eigenvalues of A^T A
+    for kw in (dict(k=0), dict(k=200), dict(k=2.5), dict(k=3, which="LA"),
+               dict(k=3, ncv=2), dict(k=3, tol=-1.0), dict(k=3, v0=np.ones(5)),
+               dict(k=3, maxiter=0), dict(k=3, return_singular_vectors="x")):
+        with pytest.raises(ValueError) as expected:
+            sla.svds(S, **kw)
+        with pytest.raises(ValueError) as ours:
+            L.svds(A, **kw)
+        assert str(ours.value) == str(expected.value), kw
+    # other solvers and dtypes stay SciPy's
+    calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # LOBPCG's accuracy notes
+        L.svds(A, 3, solver="lobpcg", return_singular_vectors=False, rng=0)
+    L.svds(spla.csr_array(S.astype(np.float32)), 3, return_singular_vectors=False, rng=0)
+    assert calls == []

@@ -213,9 +213,62 @@ def svds(A, k=6, *args, **kwargs):
     """
     if _gpu.is_gpu(A):
         return _gpu.call("svds", A, k, *args, **kwargs)
+    if not args and _own_svds(A, kwargs):
+        return _lanczos_svds(A, k, **kwargs)
     spla_products = _convert.is_spla(A)
     with solver_threads(spla_products):
         return sla.svds(_convert.operator(A), k, *args, **kwargs)
+
+
+_SVDS_KEYWORDS = {"ncv", "tol", "which", "v0", "maxiter", "return_singular_vectors", "solver",
+                  "rng", "options"}
+
+
+def _own_svds(A, kwargs):
+    """True when spla's Lanczos takes ``svds``: a 2-D float64 spla array on the CPU,
+    ARPACK's solver (the default), SciPy's keywords only."""
+    solver = kwargs.get("solver", "arpack")
+    return (_convert.is_spla(A) and A.device == "cpu" and len(A.shape) == 2
+            and A.dtype == np.float64 and set(kwargs) <= _SVDS_KEYWORDS
+            and (solver is None or str(solver).lower() == "arpack"))
+
+
+def _lanczos_svds(A, k=6, ncv=None, tol=0, which="LM", v0=None, maxiter=None,
+                  return_singular_vectors=True, solver="arpack", rng=None, options=None):
+    """SciPy's ``svds`` with ``solver="arpack"``, its eigenproblem of ``A^T A`` (or
+    ``A A^T`` when ``A`` is wide) solved by spla's Lanczos: the same validation (SciPy's
+    own), starting vector, tolerance (``tol**2`` on the eigenvalues), QR of the
+    eigenvectors and dense SVD of ``A V`` that give ``u``, ``s``, ``vh``. The
+    transpose is stored once as CSR, so both products of ``A^T A x`` are gathers."""
+    from scipy.linalg import svd
+    from scipy.sparse.linalg._eigen._svds import _iv
+
+    from ._lanczos import lanczos_eigsh
+
+    (_, k, ncv, tol, which, v0, maxiter, return_singular_vectors, _, rng) = _iv(
+        A, k, ncv, tol, which, v0, maxiter, return_singular_vectors, solver, rng)
+    m, n = A.shape
+    At = A.T.tocsr()
+    X, Xh = (A, At) if m >= n else (At, A)  # X is tall: X^H X is the smaller Gram matrix
+    p = min(m, n)
+    with solver_threads(True):
+        if v0 is None:
+            v0 = rng.standard_normal(size=(p,))
+        _, eigvec = lanczos_eigsh(lambda x: Xh @ (X @ x), p, k, which=which, v0=v0,
+                                  ncv=ncv, maxiter=maxiter, tol=tol ** 2,
+                                  return_eigenvectors=True, rng=rng,
+                                  dense=lambda: Xh @ (X @ np.eye(p)))
+        eigvec, _ = np.linalg.qr(eigvec)
+        Av = np.asarray(X @ eigvec)
+        if not return_singular_vectors:
+            return svd(Av, compute_uv=False, overwrite_a=True)[::-1]
+        u, s, vh = svd(Av, full_matrices=False, overwrite_a=True)
+    u, s, vh = u[:, ::-1], s[::-1], vh[::-1]
+    want_u = return_singular_vectors in (True, "u")
+    want_vh = return_singular_vectors in (True, "vh")
+    if m >= n:
+        return (u if want_u else None), s, (vh @ eigvec.T.conj() if want_vh else None)
+    return (eigvec @ vh.T.conj() if want_u else None), s, (u.T.conj() if want_vh else None)
 
 
 svds.__signature__ = inspect.signature(sla.svds)
