@@ -1,5 +1,8 @@
 """Eigen- and singular-value solvers of ``scipy.sparse.linalg`` on spla's products.
 
+``eigsh`` (standard mode) and ``svds`` (``solver="arpack"``) on real float64 CPU
+spla arrays run spla's own thick-restart Lanczos (``_lanczos.py``); every other
+case runs SciPy's function as follows.
 ARPACK (``eigsh``, ``eigs``, ``svds``) asks for one product at a time; LOBPCG
 asks for blocks, which ``SplaOperator`` hands to spla's SpMM. In shift-invert
 mode (``sigma`` given without ``OPinv``) SciPy factorises ``A - sigma M``: spla
@@ -180,9 +183,12 @@ eigs.__doc__ = """Eigenvalues and eigenvectors of a square ``A`` (ARPACK, implic
 def svds(A, k=6, *args, **kwargs):
     """Largest (or smallest) singular values and vectors of a sparse matrix.
 
-    ``scipy.sparse.linalg.svds`` with spla's products (``A @ X`` and ``A^H @ X``
-    for the block solvers ``"lobpcg"`` and ``"propack"``): every argument and
-    result is SciPy's (see its documentation).
+    SciPy's ``svds``: same arguments, errors and results. With ``solver="arpack"``
+    (the default) on a real float64 spla array on the CPU, the eigenproblem of
+    ``A^T A`` (``A A^T`` when ``A`` is wide) that SciPy hands to ARPACK is solved by
+    spla's thick-restart Lanczos (see ``eigsh``), with ``A^T`` stored once as CSR.
+    Otherwise SciPy's function runs with spla's products (``A @ X`` and ``A^H @ X``
+    for the block solvers ``"lobpcg"`` and ``"propack"``).
 
     Parameters
     ----------
