@@ -11,7 +11,7 @@ import pytest
 import scipy.io
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import spla
@@ -107,7 +107,6 @@ def symmetric_problems(draw):
     return S, S.toarray()
 
 
-@settings(max_examples=60)
 @given(problem=symmetric_problems(), which=st.sampled_from(WHICH), data=st.data(),
        index_dtype=st.sampled_from(["int32", "int64"]), fmt=st.sampled_from(["csr", "csc"]))
 def test_lanczos_against_eigh(problem, which, data, index_dtype, fmt):
@@ -443,3 +442,15 @@ def test_svds_takes_the_lanczos_path_and_scipys_errors(monkeypatch):
         L.svds(A, 3, solver="lobpcg", return_singular_vectors=False, rng=0)
     L.svds(spla.csr_array(S.astype(np.float32)), 3, return_singular_vectors=False, rng=0)
     assert calls == []
+
+
+def test_docstring_examples():
+    import doctest
+
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    found = 0
+    for f in (L.eigsh, L.svds):
+        for test in doctest.DocTestFinder().find(f, f.__name__, module=False, globs={}):
+            found += len(test.examples)
+            runner.run(test)
+    assert found >= 4 and runner.failures == 0

@@ -303,12 +303,15 @@ def lanczos_eigsh(matvec, n, k=6, which="LM", v0=None, ncv=None, maxiter=None, t
 
 def _keep(m, k, nconv):
     """How many Ritz vectors a restart keeps: ARPACK's choice (``dsaup2``), the ``k``
-    wanted plus one per converged wanted pair up to half of the remaining room,
-    half of the basis for ``k <= 2``. Keeping more (a quarter or a half of the room
-    from the start) saved products but cost more time in the restarts and the
-    longer Gram-Schmidt passes (2-D Laplacian, n = 22,500 and 90,000)."""
+    wanted plus one per converged wanted pair up to half of the remaining room;
+    for ``k <= 2`` half of the basis and at least one vector more than wanted (with
+    ``k = 1``, ``ncv = 3`` and ``which="LM"``, keeping one vector converged to ``1.547``
+    beside an unseen ``-1.557``: a low-degree filter cannot tell ``t`` from ``-t``).
+    Keeping more (a quarter or a half of the room from the start) saved products
+    but cost more time in the restarts and the longer Gram-Schmidt passes (2-D
+    Laplacian, n = 22,500 and 90,000)."""
     if k <= 2:
-        return max(k, m // 2)
+        return max(min(k + 1, m - 1), m // 2)
     return max(k, min(m - 1, k + min(nconv, (m - k) // 2)))
 
 
