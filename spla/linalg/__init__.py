@@ -6,7 +6,7 @@ are spla's kernels (``SplaOperator``) under spla's thread policy (BLAS on one
 thread meanwhile, see ``set_blas_policy`` and docs/linalg.md); direct solvers get
 spla's CSR/CSC storage without a copy and return spla arrays where SciPy returns
 sparse ones. spla's own algorithms: ``cg`` (also over Dask arrays of spla
-blocks), ``solve_banded`` (LAPACK), ``spsolve_triangular`` (a level-scheduled
+blocks), ``eigsh`` and ``svds`` (thick-restart Lanczos, float64), ``solve_banded`` (LAPACK), ``spsolve_triangular`` (a level-scheduled
 parallel Numba kernel), ``norm`` (spla reductions), and PARDISO
 (``pip install "spla[pardiso]"``) behind ``spsolve``/``factorized`` and
 ``PardisoFactorization``.

@@ -1,5 +1,8 @@
 """Eigen- and singular-value solvers of ``scipy.sparse.linalg`` on spla's products.
 
+``eigsh`` (standard mode) and ``svds`` (``solver="arpack"``) on real float64 CPU
+spla arrays run spla's own thick-restart Lanczos (``_lanczos.py``); every other
+case runs SciPy's function as follows.
 ARPACK (``eigsh``, ``eigs``, ``svds``) asks for one product at a time; LOBPCG
 asks for blocks, which ``SplaOperator`` hands to spla's SpMM. In shift-invert
 mode (``sigma`` given without ``OPinv``) SciPy factorises ``A - sigma M``: spla
@@ -9,7 +12,10 @@ otherwise invert with an inner GMRES).
 
 import functools
 import inspect
+import numbers
+import warnings
 
+import numpy as np
 import scipy.sparse.linalg as sla
 
 from . import _convert, _gpu
@@ -46,12 +52,65 @@ def _arpack(name):
     return solver
 
 
-eigsh = _arpack("eigsh")
-eigsh.__doc__ = """Eigenvalues and eigenvectors of a Hermitian ``A`` (ARPACK, implicitly restarted Lanczos).
+_scipy_eigsh = _arpack("eigsh")
 
-    ``scipy.sparse.linalg.eigsh`` with spla's products: every argument and result
-    is SciPy's (see its documentation). ``A`` and ``M`` may be spla arrays of any
-    format; in shift-invert mode they are factorised by SuperLU.
+
+def _own_eigsh(A, M, sigma, Minv, OPinv, mode, k):
+    """True when spla's Lanczos takes the call: a square float64 spla array on the
+    CPU, standard mode (no ``M``, ``sigma``, ``Minv``, ``OPinv``), integer ``k``."""
+    return (_convert.is_spla(A) and A.device == "cpu" and len(A.shape) == 2
+            and A.shape[0] == A.shape[1] and A.dtype == np.float64
+            and M is None and sigma is None and Minv is None and OPinv is None
+            and isinstance(mode, str) and mode == "normal"
+            and isinstance(k, numbers.Integral) and not isinstance(k, (bool, np.bool_)))
+
+
+def eigsh(A, k=6, M=None, sigma=None, which="LM", v0=None, ncv=None, maxiter=None, tol=0,
+          return_eigenvectors=True, Minv=None, OPinv=None, mode="normal", rng=None):
+    if not _own_eigsh(A, M, sigma, Minv, OPinv, mode, k):
+        # only the arguments given (CuPy's eigsh takes fewer than SciPy's)
+        given = {"which": which, "v0": v0, "ncv": ncv, "maxiter": maxiter, "tol": tol,
+                 "return_eigenvectors": return_eigenvectors, "Minv": Minv, "OPinv": OPinv,
+                 "mode": mode, "rng": rng}
+        defaults = {"which": "LM", "tol": 0, "return_eigenvectors": True, "mode": "normal"}
+        kwargs = {name: v for name, v in given.items()
+                  if v is not None and not (name in defaults and isinstance(v, (str, int, float))
+                                            and type(v) is type(defaults[name])
+                                            and v == defaults[name])}
+        return _scipy_eigsh(A, k, M, sigma, **kwargs)
+    from ._lanczos import lanczos_eigsh
+
+    n = A.shape[0]
+    k = int(k)
+    if k <= 0:
+        raise ValueError("k must be greater than 0.")
+    if k >= n:
+        warnings.warn("k >= N for N * N square matrix. Attempting to use scipy.linalg.eigh "
+                      "instead.", RuntimeWarning, stacklevel=2)
+        raise TypeError("Cannot use scipy.linalg.eigh for sparse A with k >= N. Use "
+                        "scipy.linalg.eigh(A.toarray()) or reduce k.")
+    with solver_threads(True):
+        return lanczos_eigsh(A.__matmul__, n, k, which=which, v0=v0, ncv=ncv,
+                             maxiter=maxiter, tol=tol,
+                             return_eigenvectors=return_eigenvectors, rng=rng,
+                             dense=A.toarray)
+
+
+eigsh.__signature__ = inspect.signature(sla.eigsh)
+eigsh.__module__ = "spla.linalg"
+eigsh.__doc__ = """Eigenvalues and eigenvectors of a Hermitian ``A``.
+
+    SciPy's ``eigsh``: same arguments, errors and results. For a real symmetric
+    float64 spla array on the CPU without ``M``, ``sigma`` (or ``Minv``,
+    ``OPinv``, another ``mode``), spla runs its own thick-restart Lanczos with
+    full reorthogonalisation in fused Numba passes (``spla/linalg/_lanczos.py``):
+    eigenvalues in SciPy's order and to SciPy's ``tol`` (relative accuracy of
+    the Ritz values, machine precision by default), eigenvectors up to sign,
+    ``ArpackNoConvergence`` with the converged pairs after ``maxiter`` restarts.
+    Problems of order at most 128 are solved densely. Everything else
+    (float32, complex Hermitian, shift-invert, generalized problems, other
+    operators) is SciPy's ARPACK with spla's products; ``A`` and ``M`` may be
+    spla arrays of any format, factorised by SuperLU in shift-invert mode.
 
     Parameters
     ----------
@@ -124,9 +183,12 @@ eigs.__doc__ = """Eigenvalues and eigenvectors of a square ``A`` (ARPACK, implic
 def svds(A, k=6, *args, **kwargs):
     """Largest (or smallest) singular values and vectors of a sparse matrix.
 
-    ``scipy.sparse.linalg.svds`` with spla's products (``A @ X`` and ``A^H @ X``
-    for the block solvers ``"lobpcg"`` and ``"propack"``): every argument and
-    result is SciPy's (see its documentation).
+    SciPy's ``svds``: same arguments, errors and results. With ``solver="arpack"``
+    (the default) on a real float64 spla array on the CPU, the eigenproblem of
+    ``A^T A`` (``A A^T`` when ``A`` is wide) that SciPy hands to ARPACK is solved by
+    spla's thick-restart Lanczos (see ``eigsh``), with ``A^T`` stored once as CSR.
+    Otherwise SciPy's function runs with spla's products (``A @ X`` and ``A^H @ X``
+    for the block solvers ``"lobpcg"`` and ``"propack"``).
 
     Parameters
     ----------
@@ -157,9 +219,62 @@ def svds(A, k=6, *args, **kwargs):
     """
     if _gpu.is_gpu(A):
         return _gpu.call("svds", A, k, *args, **kwargs)
+    if not args and _own_svds(A, kwargs):
+        return _lanczos_svds(A, k, **kwargs)
     spla_products = _convert.is_spla(A)
     with solver_threads(spla_products):
         return sla.svds(_convert.operator(A), k, *args, **kwargs)
+
+
+_SVDS_KEYWORDS = {"ncv", "tol", "which", "v0", "maxiter", "return_singular_vectors", "solver",
+                  "rng", "options"}
+
+
+def _own_svds(A, kwargs):
+    """True when spla's Lanczos takes ``svds``: a 2-D float64 spla array on the CPU,
+    ARPACK's solver (the default), SciPy's keywords only."""
+    solver = kwargs.get("solver", "arpack")
+    return (_convert.is_spla(A) and A.device == "cpu" and len(A.shape) == 2
+            and A.dtype == np.float64 and set(kwargs) <= _SVDS_KEYWORDS
+            and (solver is None or str(solver).lower() == "arpack"))
+
+
+def _lanczos_svds(A, k=6, ncv=None, tol=0, which="LM", v0=None, maxiter=None,
+                  return_singular_vectors=True, solver="arpack", rng=None, options=None):
+    """SciPy's ``svds`` with ``solver="arpack"``, its eigenproblem of ``A^T A`` (or
+    ``A A^T`` when ``A`` is wide) solved by spla's Lanczos: the same validation (SciPy's
+    own), starting vector, tolerance (``tol**2`` on the eigenvalues), QR of the
+    eigenvectors and dense SVD of ``A V`` that give ``u``, ``s``, ``vh``. The
+    transpose is stored once as CSR, so both products of ``A^T A x`` are gathers."""
+    from scipy.linalg import svd
+    from scipy.sparse.linalg._eigen._svds import _iv
+
+    from ._lanczos import lanczos_eigsh
+
+    (_, k, ncv, tol, which, v0, maxiter, return_singular_vectors, _, rng) = _iv(
+        A, k, ncv, tol, which, v0, maxiter, return_singular_vectors, solver, rng)
+    m, n = A.shape
+    At = A.T.tocsr()
+    X, Xh = (A, At) if m >= n else (At, A)  # X is tall: X^H X is the smaller Gram matrix
+    p = min(m, n)
+    with solver_threads(True):
+        if v0 is None:
+            v0 = rng.standard_normal(size=(p,))
+        _, eigvec = lanczos_eigsh(lambda x: Xh @ (X @ x), p, k, which=which, v0=v0,
+                                  ncv=ncv, maxiter=maxiter, tol=tol ** 2,
+                                  return_eigenvectors=True, rng=rng,
+                                  dense=lambda: Xh @ (X @ np.eye(p)))
+        eigvec, _ = np.linalg.qr(eigvec)
+        Av = np.asarray(X @ eigvec)
+        if not return_singular_vectors:
+            return svd(Av, compute_uv=False, overwrite_a=True)[::-1]
+        u, s, vh = svd(Av, full_matrices=False, overwrite_a=True)
+    u, s, vh = u[:, ::-1], s[::-1], vh[::-1]
+    want_u = return_singular_vectors in (True, "u")
+    want_vh = return_singular_vectors in (True, "vh")
+    if m >= n:
+        return (u if want_u else None), s, (vh @ eigvec.T.conj() if want_vh else None)
+    return (eigvec @ vh.T.conj() if want_u else None), s, (u.T.conj() if want_vh else None)
 
 
 svds.__signature__ = inspect.signature(sla.svds)

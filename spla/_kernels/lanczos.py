@@ -1,0 +1,266 @@
+"""Fused vector passes of spla's thick-restart Lanczos (``spla/linalg/_lanczos.py``).
+
+The Lanczos basis is the rows of ``V`` (C order, ``(ncv + 1, n)``). One step
+``j`` after the product ``y = A v_j`` makes three passes over the vectors:
+
+1. ``local_step``: ``w = y - beta v_{j-1}`` (written into the next basis row)
+   with ``alpha = v_j . w``;
+2. ``sub_dots``: ``w -= alpha v_j``, then, while the chunk of ``w`` is in cache,
+   the classical Gram-Schmidt coefficients ``h = V[:j+1] w`` and ``|w|^2``
+   (one read of the basis block);
+3. ``gs_sub_norm`` of ``spla/_kernels/krylov.py``: ``w -= V[:j+1]^T h`` with
+   ``|w|^2`` (a second read of the block).
+
+The three-term recurrence removes nearly all of ``y`` locally, so the full
+reorthogonalisation pass works on a remainder that is already orthogonal to
+the basis up to rounding: the loss of orthogonality after it is of second order,
+and the Daniel-Gragg-Kaufman-Stewart test (a second pass when ``|w|`` drops below
+``1/sqrt(2)`` of its value after the local step) rarely fires. ARPACK's
+``dsaitr`` instead projects the raw ``A v_j`` and nearly always repeats the pass
+(four reads of the block per step). ``rotate`` applies a thick restart (the kept
+Ritz vectors ``V[:q] = Y^T V[:m]``) in place in one read of the block, and
+``ritz_vectors`` forms the eigenvectors.
+
+Reductions sum fixed chunks of ``krylov.CHUNK`` entries (partial sums per
+chunk, added in chunk order by the caller), so results do not depend on the
+number of threads. Each kernel has a serial twin for short vectors.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .krylov import BLOCK, CHUNK, _dot_range, _sqnorm_range
+
+
+@njit(inline="always")
+def _dots_rows(V, k, r, w, lo, hi):
+    """``(V[k] . w, ..., V[k + r - 1] . w)`` over ``[lo, hi)`` for ``r <= 4`` rows, reading
+    each entry of ``w`` once for the four rows (four lanes per row); unused results
+    are zero."""
+    v0 = V[k]
+    v1 = V[k + 1 if r > 1 else k]
+    v2 = V[k + 2 if r > 2 else k]
+    v3 = V[k + 3 if r > 3 else k]
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    b0 = 0.0
+    b1 = 0.0
+    b2 = 0.0
+    b3 = 0.0
+    c0 = 0.0
+    c1 = 0.0
+    c2 = 0.0
+    c3 = 0.0
+    d0 = 0.0
+    d1 = 0.0
+    d2 = 0.0
+    d3 = 0.0
+    i = lo
+    while i + 4 <= hi:
+        x0 = w[i]
+        x1 = w[i + 1]
+        x2 = w[i + 2]
+        x3 = w[i + 3]
+        a0 += v0[i] * x0
+        a1 += v0[i + 1] * x1
+        a2 += v0[i + 2] * x2
+        a3 += v0[i + 3] * x3
+        b0 += v1[i] * x0
+        b1 += v1[i + 1] * x1
+        b2 += v1[i + 2] * x2
+        b3 += v1[i + 3] * x3
+        c0 += v2[i] * x0
+        c1 += v2[i + 1] * x1
+        c2 += v2[i + 2] * x2
+        c3 += v2[i + 3] * x3
+        d0 += v3[i] * x0
+        d1 += v3[i + 1] * x1
+        d2 += v3[i + 2] * x2
+        d3 += v3[i + 3] * x3
+        i += 4
+    while i < hi:
+        x0 = w[i]
+        a0 += v0[i] * x0
+        b0 += v1[i] * x0
+        c0 += v2[i] * x0
+        d0 += v3[i] * x0
+        i += 1
+    ra = (a0 + a1) + (a2 + a3)
+    rb = (b0 + b1) + (b2 + b3) if r > 1 else 0.0
+    rc = (c0 + c1) + (c2 + c3) if r > 2 else 0.0
+    rd = (d0 + d1) + (d2 + d3) if r > 3 else 0.0
+    return ra, rb, rc, rd
+
+
+@njit(inline="always")
+def _block_dots(V, m, w, lo, hi, part, c):
+    """``part[c, k] = V[k] . w`` over ``[lo, hi)`` for ``k < m``, four rows per sweep."""
+    k = 0
+    while k < m:
+        r = min(4, m - k)
+        ra, rb, rc, rd = _dots_rows(V, k, r, w, lo, hi)
+        part[c, k] = ra
+        if r > 1:
+            part[c, k + 1] = rb
+        if r > 2:
+            part[c, k + 2] = rc
+        if r > 3:
+            part[c, k + 3] = rd
+        k += 4
+
+
+@njit(inline="always")
+def _block_sub(V, m, w, h, lo, hi):
+    """``w[lo:hi] -= V[:m, lo:hi]^T h``, in cache blocks, four rows per sweep."""
+    for blo in range(lo, hi, BLOCK):
+        bhi = min(blo + BLOCK, hi)
+        k = 0
+        while k + 4 <= m:
+            h0 = h[k]
+            h1 = h[k + 1]
+            h2 = h[k + 2]
+            h3 = h[k + 3]
+            v0 = V[k]
+            v1 = V[k + 1]
+            v2 = V[k + 2]
+            v3 = V[k + 3]
+            for i in range(blo, bhi):
+                w[i] = w[i] - (((h0 * v0[i] + h1 * v1[i]) + h2 * v2[i]) + h3 * v3[i])
+            k += 4
+        while k < m:
+            hk = h[k]
+            vk = V[k]
+            for i in range(blo, bhi):
+                w[i] -= hk * vk[i]
+            k += 1
+
+
+@njit(inline="always")
+def _block_combine(V, m, Y, q, lo, hi, out, off):
+    """``out[r, off + i - lo] = sum_k Y[k, r] V[k, i]`` for ``i`` in ``[lo, hi)``, ``r < q``
+    (four rows of ``V`` per sweep)."""
+    nb = hi - lo
+    for r in range(q):
+        o = out[r]
+        for i in range(nb):
+            o[off + i] = 0.0
+        k = 0
+        while k + 4 <= m:
+            y0 = Y[k, r]
+            y1 = Y[k + 1, r]
+            y2 = Y[k + 2, r]
+            y3 = Y[k + 3, r]
+            v0 = V[k]
+            v1 = V[k + 1]
+            v2 = V[k + 2]
+            v3 = V[k + 3]
+            for i in range(nb):
+                j = lo + i
+                o[off + i] += ((y0 * v0[j] + y1 * v1[j]) + y2 * v2[j]) + y3 * v3[j]
+            k += 4
+        while k < m:
+            yk = Y[k, r]
+            vk = V[k]
+            for i in range(nb):
+                o[off + i] += yk * vk[lo + i]
+            k += 1
+
+
+def _make(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def local_step(w, y, vprev, beta, vj, part):
+        """``w = y - beta vprev``; ``part[c] = vj . w`` over chunk ``c``."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                w[i] = y[i] - beta * vprev[i]
+            part[c] = _dot_range(vj, w, lo, hi)
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def sub_dots(V, m, w, vj, alpha, part):
+        """``w -= alpha vj``; ``part[c, k] = V[k] . w`` (k < m) and ``part[c, m] = |w|^2``
+        over chunk ``c``."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                w[i] -= alpha * vj[i]
+            _block_dots(V, m, w, lo, hi, part, c)
+            part[c, m] = _sqnorm_range(w, lo, hi)
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def dots(V, m, w, part):
+        """``part[c, k] = V[k] . w`` (k < m) and ``part[c, m] = |w|^2`` over chunk ``c``."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            _block_dots(V, m, w, lo, hi, part, c)
+            part[c, m] = _sqnorm_range(w, lo, hi)
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def sub_norm(V, m, w, h, part):
+        """``w -= V[:m]^T h``; ``part[c] = |w|^2`` over chunk ``c``."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            _block_sub(V, m, w, h, lo, hi)
+            part[c] = _sqnorm_range(w, lo, hi)
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def scale(w, a):
+        """``w *= a``."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for i in range(lo, hi):
+                w[i] *= a
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def rotate(V, m, Y, q):
+        """``V[:q] = Y[:m, :q]^T V[:m]`` in place (rows of ``V`` are basis vectors)."""
+        n = V.shape[1]
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            tmp = np.empty((q, BLOCK), dtype=V.dtype)
+            for blo in range(lo, hi, BLOCK):
+                bhi = min(blo + BLOCK, hi)
+                _block_combine(V, m, Y, q, blo, bhi, tmp, 0)
+                for r in range(q):
+                    for i in range(bhi - blo):
+                        V[r, blo + i] = tmp[r, i]
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=False)
+    def ritz_vectors(V, m, Y, X):
+        """``X[r] = sum_k Y[k, r] V[k]`` for ``k < m``; ``X`` is ``(q, n)``, C order."""
+        n = V.shape[1]
+        q = X.shape[0]
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = c * CHUNK
+            hi = min(lo + CHUNK, n)
+            for blo in range(lo, hi, BLOCK):
+                bhi = min(blo + BLOCK, hi)
+                _block_combine(V, m, Y, q, blo, bhi, X, blo)
+
+    return local_step, sub_dots, dots, sub_norm, scale, rotate, ritz_vectors
+
+
+LANCZOS_PARALLEL = _make(True)
+LANCZOS_SERIAL = _make(False)
