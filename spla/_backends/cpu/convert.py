@@ -17,6 +17,7 @@ bounds).
 import numba
 import numpy as np
 
+from ..._kernels import buckets as KB
 from ..._kernels import convert as K
 from ..._kernels.partition import row_blocks
 from ..._kernels.threads import parallel_section
@@ -228,34 +229,38 @@ def _bucket_shift(m, nnz, per_bucket):
 
 def _coo_tocsr_buckets(row, col, data, shape, idx, sum_duplicates, serial,
                        per_bucket=None):
-    """``coo_tocsr`` in two levels (``spla._kernels.convert``: triplets to buckets of
-    rows, then each bucket to its rows, sorted and merged while in the cache).
-    Same result as the direct scatter."""
+    """``coo_tocsr`` in two levels inside the output arrays (``spla._kernels.buckets``:
+    triplets streamed to their bucket's span of the result, then each span put in
+    row order, sorted and merged while in the cache). Same result, bit for bit,
+    as the direct scatter."""
     m, n = shape
     nnz = row.size
-    shift = _bucket_shift(m, nnz, BUCKET_ENTRIES if per_bucket is None else per_bucket)
+    shift = min(KB.MAX_SHIFT,
+                _bucket_shift(m, nnz, BUCKET_ENTRIES if per_bucket is None else per_bucket))
     n_buckets = max(1, -(-m // (1 << shift)))
     n_lanes = 1 if serial else MAX_LANES
     starts = (np.arange(n_lanes + 1, dtype=np.int64) * nnz) // n_lanes
     counts = np.empty((n_lanes, n_buckets), dtype=np.int64)
     bucket_ptr = np.empty(n_buckets + 1, dtype=np.int64)
-    t_row = np.empty(nnz, dtype=row.dtype)  # row numbers may exceed idx (m > nnz)
-    t_col = np.empty(nnz, dtype=idx)
-    t_data = np.empty(nnz, dtype=data.dtype)
+    local = np.empty(nnz, dtype=np.uint16)  # the row within its bucket
     indptr = np.empty(m + 1, dtype=idx)
     indptr[m] = nnz
     indices = np.empty(nnz, dtype=idx)
     values = np.empty(nnz, dtype=data.dtype)
     row_counts = np.zeros(m + 1 if sum_duplicates else 0, dtype=np.int64)
+    # Chunks of consecutive buckets, one buffer each: several per thread, so that
+    # a full bucket (one dense row) does not hold up the others.
+    n_chunks = 1 if serial else min(n_buckets, 8 * _threads())
+    chunks = (np.arange(n_chunks + 1, dtype=np.int64) * n_buckets) // n_chunks
     with parallel_section():
         _kernel("count_buckets", serial)(row, shift, starts, counts)
         _kernel("lane_offsets", serial)(counts, bucket_ptr)
-        _kernel("scatter_to_buckets", serial)(row, col, data, shift, starts, counts, t_row,
-                                              t_col, t_data)
-        merged = _kernel("rows_from_buckets", serial)(
-            t_row, t_col, t_data, shift, bucket_ptr, m, indptr, indices, values,
-            row_counts, sum_duplicates)
-    del t_row, t_col, t_data
+        scatter = KB.SERIAL["scatter_to_spans"] if serial else KB.scatter_to_spans
+        scatter(row, col, data, shift, starts, counts, local, indices, values)
+        sort = KB.SERIAL["sort_spans"] if serial else KB.sort_spans
+        merged = sort(local, shift, bucket_ptr, chunks, m, indptr, indices, values, row_counts,
+                      sum_duplicates)
+    del local
     if not sum_duplicates or merged == 0:
         return values, indices, indptr, (m, n)
     return _compact(values, indices, indptr, (m, n), row_counts, _blocks(indptr, serial),
