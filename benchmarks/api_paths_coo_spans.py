@@ -39,7 +39,7 @@ def main():
         return f
 
     fns = {"direct scatter": path(1 << 62, saved[1])}
-    for e in (12, 14, 16):
+    for e in (14, 16, 18):
         fns[f"spans, 2^{e} entries a bucket"] = path(0, 1 << e)
     fns["SciPy"] = lambda: sp.coo_array((val, (row, col)), shape=shape).tocsr()
     ref = fns["SciPy"]()

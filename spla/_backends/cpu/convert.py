@@ -25,21 +25,16 @@ from ..._kernels.threads import parallel_section
 #: Below this many rows + entries the kernels run serially on the calling thread.
 SERIAL_MAX_ITEMS = 1 << 16
 #: COO -> CSR of at least this many triplets goes through buckets of rows first
-#: (``_coo_tocsr_buckets``). **Off by default** (session 13): on 20 M shuffled
-#: triplets (n = 2e6) the bucket path was level with the direct scatter in one
-#: quiet table (542 against 543 ms) but bimodal in another (median 676 ms, best
-#: 343, against the direct scatter's 530 and 491), and it allocates three fresh
-#: temporaries of nnz entries (row, column, value: 20 bytes an entry, 400 MB
-#: here) that the direct scatter does not. Fresh memory is where the time goes
-#: astray: counted per call, the bucket path took 136,000 page faults against the
-#: direct scatter's 58,000 when NumPy's arrays got 4 KiB pages, and a few hundred
-#: when they got transparent huge pages (NumPy asks for them with madvise; whether
-#: the kernel has them, or compacts memory first, depends on what else runs). So
-#: its speed follows the machine's memory state, and its median lost. A fix would
-#: reuse the temporaries between calls (a kept workspace, as ``memory.gathered_rows``
-#: does) or bucket in place; until one measures better, set this to ``1 << 21`` to
-#: take the path (its tests lower it).
-BUCKET_MIN_NNZ = 1 << 62
+#: (``_coo_tocsr_buckets``: each triplet streamed to its bucket's span of the
+#: output arrays, then each span put in row order while it is in the cache).
+#: Session 13 turned an earlier bucket path off: it kept copies of the triplets
+#: (20 bytes an entry, 400 MB at n = 2e6) whose page faults made it bimodal.
+#: The path now writes into the output itself plus 2 bytes an entry. Session 14,
+#: shuffled uniform triplets, 10 a row, alternating with the direct scatter
+#: (``python -m benchmarks.api_paths_coo_spans``, load 10, CPU time of the
+#: process, all threads): 1 M triplets 27.6 against 32.3 ms, 4 M 137 against 204,
+#: 20 M 749 against 1293 (SciPy 1082, one thread).
+BUCKET_MIN_NNZ = 1 << 20
 #: Entries of a bucket (its rows' output, 12 to 16 bytes an entry, stays in the L2 cache).
 BUCKET_ENTRIES = 1 << 16
 #: A counting sort takes one private lane of counters per thread only when the
