@@ -21,6 +21,7 @@ from ..._kernels import buckets as KB
 from ..._kernels import convert as K
 from ..._kernels.partition import row_blocks
 from ..._kernels.threads import parallel_section
+from .memory import pooled_empty
 
 #: Below this many rows + entries the kernels run serially on the calling thread.
 SERIAL_MAX_ITEMS = 1 << 16
@@ -390,7 +391,7 @@ def expand_rows(indptr, nnz=None, dtype=None):
     indptr = np.ascontiguousarray(indptr)
     m = indptr.size - 1
     nnz = int(indptr[-1]) if nnz is None else nnz
-    rows = np.empty(nnz, dtype=indptr.dtype if dtype is None else dtype)
+    rows = pooled_empty(nnz, indptr.dtype if dtype is None else dtype)
     serial = _is_serial(m, nnz)
     with parallel_section():
         _kernel("expand_rows", serial)(indptr, _blocks(indptr, serial), rows)
@@ -400,7 +401,7 @@ def expand_rows(indptr, nnz=None, dtype=None):
 def parallel_copy(a):
     """A copy of the 1-D array ``a`` made by all threads (serial when small)."""
     a = np.ascontiguousarray(a)
-    out = np.empty_like(a)
+    out = pooled_empty(a.size, a.dtype)  # a reused buffer when large (memory.py)
     serial = a.size < SERIAL_MAX_ITEMS
     with parallel_section():
         _kernel("copy_array", serial)(a, out, _pieces(a.size, serial) if not serial else 1)
