@@ -152,3 +152,29 @@ def test_value_maps_and_copies_from_the_pool_never_alias(small_pool):
         np.testing.assert_array_equal(D.toarray(), ref)
         del B, C, D
     assert memory._pool  # the dropped results' buffers came back
+
+
+def test_coo_to_csr_outputs_from_the_pool_never_alias(small_pool, monkeypatch):
+    """COO -> CSR through the buckets with pooled outputs: live results hold
+    distinct memory and SciPy's canonical arrays, call after call."""
+    import scipy.sparse as sp
+
+    from spla._backends.cpu import convert
+
+    monkeypatch.setattr(convert, "BUCKET_MIN_NNZ", 1000)
+    rng = np.random.default_rng(2)
+    m, nnz = 30_000, 300_000
+    rows, cols = rng.integers(0, m, nnz), rng.integers(0, m, nnz)
+    data = rng.integers(-3, 4, nnz).astype(np.float64)
+    S = sp.coo_array((data, (rows, cols)), shape=(m, m)).tocsr()
+    kept = []
+    for _ in range(3):
+        A = spla.csr_array((data, (rows, cols)), shape=(m, m))
+        for B in kept:
+            assert not np.shares_memory(A.data, B.data)
+            assert not np.shares_memory(A.indices, B.indices)
+        kept.append(A)
+        np.testing.assert_array_equal(A.indptr, S.indptr)
+        np.testing.assert_array_equal(A.indices, S.indices)
+        np.testing.assert_array_equal(A.data, S.data)
+        spla.csr_array((data, (rows, cols)), shape=(m, m))  # dropped at once: back to the pool

@@ -238,11 +238,12 @@ def _coo_tocsr_buckets(row, col, data, shape, idx, sum_duplicates, serial,
     starts = (np.arange(n_lanes + 1, dtype=np.int64) * nnz) // n_lanes
     counts = np.empty((n_lanes, n_buckets), dtype=np.int64)
     bucket_ptr = np.empty(n_buckets + 1, dtype=np.int64)
-    local = np.empty(nnz, dtype=np.uint16)  # the row within its bucket
+    # outputs and the side array from reused buffers when large (memory.pooled_empty)
+    local = pooled_empty(nnz, np.uint16)  # the row within its bucket
     indptr = np.empty(m + 1, dtype=idx)
     indptr[m] = nnz
-    indices = np.empty(nnz, dtype=idx)
-    values = np.empty(nnz, dtype=data.dtype)
+    indices = pooled_empty(nnz, idx)
+    values = pooled_empty(nnz, data.dtype)
     row_counts = np.zeros(m + 1 if sum_duplicates else 0, dtype=np.int64)
     # Chunks of consecutive buckets, one buffer each: several per thread, so that
     # a full bucket (one dense row) does not hold up the others.
