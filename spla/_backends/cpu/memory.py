@@ -75,6 +75,11 @@ def free_workspace():
     whose rows start on cache lines, and keeps that buffer (at most 1 GiB) for
     the next call. This frees it; the next such product allocates it again.
 
+    It also empties the pool of reused outputs: large results of value maps
+    (``abs``, ``power``), structure copies, ``tocoo`` and COO -> CSR take their
+    memory from buffers that earlier, dropped results gave back (at most
+    ``POOL_KEEP_BYTES``, 1 GiB, of free buffers are kept).
+
     Examples
     --------
     >>> import spla
