@@ -213,9 +213,10 @@ class DataMixin:
             )
         if dtype is not None:
             return self._apply(lambda v: v.astype(dtype, copy=False) ** n)
-        if type(n) is int and n == 2 and self.dtype.kind in "fc":
+        if type(n) is int and n == 2 and self.dtype.kind in "fciu":
             # NumPy computes ``v ** 2`` (a Python int 2, float or complex v) as
-            # ``np.square(v)``: the ufunc itself maps the pieces in place, without
+            # ``np.square(v)``, and for integers both are ``v * v`` in v's dtype
+            # (wrapping alike): the ufunc itself maps the pieces in place, without
             # the temporaries of a Python function
             return self._apply(np.square)
         return self._apply(lambda v: v ** n)

@@ -582,6 +582,27 @@ def test_coo_tocsr_buckets_matches_scipy(t, per_bucket, serial):
     assert_same(d, d0)
 
 
+@pytest.mark.parametrize("serial", [False, True])
+def test_coo_tocsr_buckets_rows_beyond_16_bits(serial):
+    """Hypersparse triplets ask for buckets of more than 2**16 rows: the bucket
+    shift is capped (rows within a bucket are stored in 16 bits), so rows far
+    apart still land in their own buckets and rows."""
+    from spla._kernels.buckets import MAX_SHIFT
+
+    rng = np.random.default_rng(11)
+    m, n, nnz = 5 << MAX_SHIFT, 70_000, 300
+    rows = np.r_[rng.integers(0, m, nnz - 3), [0, m - 1, m - 1]].astype(np.int64)
+    cols = np.r_[rng.integers(0, n, nnz - 3), [n - 1, 0, 0]].astype(np.int64)
+    data = rng.integers(-3, 4, nnz).astype(np.float64)
+    assert convert._bucket_shift(m, nnz, convert.BUCKET_ENTRIES) > MAX_SHIFT
+    d, j, p, s = convert._coo_tocsr_buckets(rows, cols, data, (m, n), np.dtype(np.int64), True,
+                                            serial)
+    S = sp.coo_array((data, (rows, cols)), shape=(m, n)).tocsr()
+    np.testing.assert_array_equal(p, S.indptr)
+    np.testing.assert_array_equal(j, S.indices)
+    np.testing.assert_array_equal(d, S.data)
+
+
 @pytest.mark.parametrize("idx", [np.int32, np.int64, np.uint32, np.uint64])
 def test_coo_tocsr_buckets_public_path(monkeypatch, idx):
     """``csr_array((data, (row, col)))`` takes the bucketed path above

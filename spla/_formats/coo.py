@@ -1263,11 +1263,14 @@ def _csr_to_coo(csr, copy):
         return _dispatch.lookup("csr_to_coo", "csr", csr.device)(csr, copy)
     m, n = csr.shape
     idx = _index_dtype(csr.shape, (csr.indices,))
-    row = np.empty(csr.nnz, dtype=idx)
-    if csr.nnz >= _k.PARALLEL_NNZ:
+    if csr.nnz >= _k.PARALLEL_NNZ and _dispatch.has("expand_rows", "csr", "cpu"):
+        # the backend's parallel expansion, into a reused buffer (memory.pooled_empty)
+        row = _dispatch.lookup("expand_rows", "csr", "cpu")(csr.indptr, csr.nnz, idx)
+    elif csr.nnz >= _k.PARALLEL_NNZ:
+        row = np.empty(csr.nnz, dtype=idx)
         _k.expand_rows(csr.indptr, row)
     else:
-        row[:] = np.repeat(np.arange(m, dtype=idx), np.diff(csr.indptr))
+        row = np.repeat(np.arange(m, dtype=idx), np.diff(csr.indptr))
     col = np.array(csr.indices, dtype=idx, copy=True if copy else None)
     data = csr.data.copy() if copy else csr.data
     # As SciPy, CSR to COO keeps the canonical flag (rows in order, sorted columns).

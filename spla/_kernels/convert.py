@@ -123,15 +123,9 @@ def scatter_by_row(row, col, data, starts, offsets, out_cols, out_data):
             pos[i] = p + 1
 
 
-# COO -> CSR of many triplets in two levels (a radix-style bucket pass first):
-# the direct scatter above sends every triplet to a random row of the whole
-# output, two cache misses a triplet once the output outgrows the cache. Here
-# the triplets first go to buckets of 2**shift consecutive rows (a few hundred
-# sequential write streams), then each bucket is scattered to its rows, whose
-# output span is small enough to stay in the cache, and its rows are sorted and
-# merged while they are still there. Buckets keep the input order of each lane,
-# lanes in order, so every row's entries arrive in input order (stable), as
-# from ``scatter_by_row``.
+# COO -> CSR of many triplets in two levels: the bucket counts here, the rest in
+# ``buckets.py`` (triplets streamed to their bucket's span of the output, then
+# each span put in row order while it is in the cache).
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -145,69 +139,6 @@ def count_buckets(keys, shift, starts, counts):
             c[b] = 0
         for k in range(U(starts[l]), U(starts[l + 1])):
             c[U(keys[k]) >> U(shift)] += 1
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def scatter_to_buckets(row, col, data, shift, starts, offsets, t_row, t_col, t_data):
-    """Stable scatter of each lane's triplets to their bucket's positions (from
-    ``lane_offsets`` over the bucket counts, advanced here)."""
-    n_lanes = offsets.shape[0]
-    for l in prange(n_lanes):
-        pos = offsets[l]
-        for k in range(U(starts[l]), U(starts[l + 1])):
-            i = row[k]
-            b = U(i) >> U(shift)
-            p = U(pos[b])
-            t_row[p] = i
-            t_col[p] = col[k]
-            t_data[p] = data[k]
-            pos[b] = p + U(1)
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def rows_from_buckets(t_row, t_col, t_data, shift, bucket_ptr, n_rows, indptr, out_cols,
-                      out_data, counts, merge):
-    """Scatter each bucket's triplets to its rows (stable): indptr[i] for every
-    row i < n_rows (the caller writes indptr[n_rows]). With ``merge`` every row
-    is then sorted and its duplicates summed in place (``_sort_merge_in_place``),
-    its new length in counts[i + 1]; returns the number of entries merged away."""
-    n_buckets = bucket_ptr.size - 1
-    rows_per = 1 << shift
-    merged = 0
-    for b in prange(n_buckets):
-        r0 = b * rows_per
-        nr = min(n_rows, r0 + rows_per) - r0
-        lo = bucket_ptr[b]
-        hi = bucket_ptr[b + 1]
-        pos = np.zeros(nr, dtype=np.int64)
-        for k in range(U(lo), U(hi)):
-            pos[U(t_row[k]) - U(r0)] += 1
-        run = np.int64(lo)
-        for r in range(nr):
-            c = pos[r]
-            pos[r] = run
-            indptr[r0 + r] = run
-            run += c
-        for k in range(U(lo), U(hi)):
-            r = U(t_row[k]) - U(r0)
-            p = U(pos[r])
-            out_cols[p] = t_col[k]
-            out_data[p] = t_data[k]
-            pos[r] = p + U(1)
-        if merge:
-            start = np.int64(lo)
-            lost = 0
-            for r in range(nr):
-                end = pos[r]
-                if strictly_increasing(out_cols, start, end):
-                    kept = end - start
-                else:
-                    kept = _sort_merge_in_place(out_cols, out_data, start, end)
-                counts[r0 + r + 1] = kept
-                lost += end - start - kept
-                start = end
-            merged += lost
-    return merged
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -416,6 +347,6 @@ def _serial_twin(dispatcher):
 SERIAL = {f.py_func.__name__: _serial_twin(f) for f in (
     rows_canonical, count_keys, lane_offsets, count_columns, scatter_transpose, scatter_by_row,
     canonicalize_rows_in_place, canonicalize_rows_into, compact_rows, scan_counts,
-    count_buckets, scatter_to_buckets, rows_from_buckets,
+    count_buckets,
     expand_rows, copy_array, count_nonzero_in_blocks, nonzero_positions,
     count_triangle, fill_triangle)}

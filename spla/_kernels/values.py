@@ -63,7 +63,7 @@ def piece_bounds(n, pieces):
     return bounds
 
 
-def parallel_map(func, data, *args, threads=None, **kwargs):
+def parallel_map(func, data, *args, threads=None, empty=np.empty, **kwargs):
     """``func(data, *args, **kwargs)`` computed piece by piece on several threads.
 
     Parameters
@@ -77,6 +77,9 @@ def parallel_map(func, data, *args, threads=None, **kwargs):
         every piece.
     threads : int, optional
         Number of pieces; default ``numba.get_num_threads()``.
+    empty : callable, optional
+        ``empty(n, dtype)`` allocates the output when the map runs in pieces
+        (the CPU backend passes its pool of reused buffers).
 
     Returns
     -------
@@ -101,7 +104,7 @@ def parallel_map(func, data, *args, threads=None, **kwargs):
     first = np.asarray(func(data[:1], *args, **kwargs))
     if first.shape != (1,):
         raise ValueError(f"{func!r} is not elementwise: it maps 1 value to shape {first.shape}")
-    out = np.empty(n, dtype=first.dtype)
+    out = empty(n, first.dtype)
     bounds = piece_bounds(n, threads)
     is_ufunc = isinstance(func, np.ufunc) and func.nout == 1 and "out" not in kwargs
 

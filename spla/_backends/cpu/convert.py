@@ -17,28 +17,25 @@ bounds).
 import numba
 import numpy as np
 
+from ..._kernels import buckets as KB
 from ..._kernels import convert as K
 from ..._kernels.partition import row_blocks
 from ..._kernels.threads import parallel_section
+from .memory import pooled_empty
 
 #: Below this many rows + entries the kernels run serially on the calling thread.
 SERIAL_MAX_ITEMS = 1 << 16
 #: COO -> CSR of at least this many triplets goes through buckets of rows first
-#: (``_coo_tocsr_buckets``). **Off by default** (session 13): on 20 M shuffled
-#: triplets (n = 2e6) the bucket path was level with the direct scatter in one
-#: quiet table (542 against 543 ms) but bimodal in another (median 676 ms, best
-#: 343, against the direct scatter's 530 and 491), and it allocates three fresh
-#: temporaries of nnz entries (row, column, value: 20 bytes an entry, 400 MB
-#: here) that the direct scatter does not. Fresh memory is where the time goes
-#: astray: counted per call, the bucket path took 136,000 page faults against the
-#: direct scatter's 58,000 when NumPy's arrays got 4 KiB pages, and a few hundred
-#: when they got transparent huge pages (NumPy asks for them with madvise; whether
-#: the kernel has them, or compacts memory first, depends on what else runs). So
-#: its speed follows the machine's memory state, and its median lost. A fix would
-#: reuse the temporaries between calls (a kept workspace, as ``memory.gathered_rows``
-#: does) or bucket in place; until one measures better, set this to ``1 << 21`` to
-#: take the path (its tests lower it).
-BUCKET_MIN_NNZ = 1 << 62
+#: (``_coo_tocsr_buckets``: each triplet streamed to its bucket's span of the
+#: output arrays, then each span put in row order while it is in the cache).
+#: Session 13 turned an earlier bucket path off: it kept copies of the triplets
+#: (20 bytes an entry, 400 MB at n = 2e6) whose page faults made it bimodal.
+#: The path now writes into the output itself plus 2 bytes an entry. Session 14,
+#: shuffled uniform triplets, 10 a row, alternating with the direct scatter
+#: (``python -m benchmarks.api_paths_coo_spans``, load 10, CPU time of the
+#: process, all threads): 1 M triplets 27.6 against 32.3 ms, 4 M 137 against 204,
+#: 20 M 749 against 1293 (SciPy 1082, one thread).
+BUCKET_MIN_NNZ = 1 << 20
 #: Entries of a bucket (its rows' output, 12 to 16 bytes an entry, stays in the L2 cache).
 BUCKET_ENTRIES = 1 << 16
 #: A counting sort takes one private lane of counters per thread only when the
@@ -228,34 +225,39 @@ def _bucket_shift(m, nnz, per_bucket):
 
 def _coo_tocsr_buckets(row, col, data, shape, idx, sum_duplicates, serial,
                        per_bucket=None):
-    """``coo_tocsr`` in two levels (``spla._kernels.convert``: triplets to buckets of
-    rows, then each bucket to its rows, sorted and merged while in the cache).
-    Same result as the direct scatter."""
+    """``coo_tocsr`` in two levels inside the output arrays (``spla._kernels.buckets``:
+    triplets streamed to their bucket's span of the result, then each span put in
+    row order, sorted and merged while in the cache). Same result, bit for bit,
+    as the direct scatter."""
     m, n = shape
     nnz = row.size
-    shift = _bucket_shift(m, nnz, BUCKET_ENTRIES if per_bucket is None else per_bucket)
+    shift = min(KB.MAX_SHIFT,
+                _bucket_shift(m, nnz, BUCKET_ENTRIES if per_bucket is None else per_bucket))
     n_buckets = max(1, -(-m // (1 << shift)))
     n_lanes = 1 if serial else MAX_LANES
     starts = (np.arange(n_lanes + 1, dtype=np.int64) * nnz) // n_lanes
     counts = np.empty((n_lanes, n_buckets), dtype=np.int64)
     bucket_ptr = np.empty(n_buckets + 1, dtype=np.int64)
-    t_row = np.empty(nnz, dtype=row.dtype)  # row numbers may exceed idx (m > nnz)
-    t_col = np.empty(nnz, dtype=idx)
-    t_data = np.empty(nnz, dtype=data.dtype)
+    # outputs and the side array from reused buffers when large (memory.pooled_empty)
+    local = pooled_empty(nnz, np.uint16)  # the row within its bucket
     indptr = np.empty(m + 1, dtype=idx)
     indptr[m] = nnz
-    indices = np.empty(nnz, dtype=idx)
-    values = np.empty(nnz, dtype=data.dtype)
+    indices = pooled_empty(nnz, idx)
+    values = pooled_empty(nnz, data.dtype)
     row_counts = np.zeros(m + 1 if sum_duplicates else 0, dtype=np.int64)
+    # Chunks of consecutive buckets, one buffer each: several per thread, so that
+    # a full bucket (one dense row) does not hold up the others.
+    n_chunks = 1 if serial else min(n_buckets, 8 * _threads())
+    chunks = (np.arange(n_chunks + 1, dtype=np.int64) * n_buckets) // n_chunks
     with parallel_section():
         _kernel("count_buckets", serial)(row, shift, starts, counts)
         _kernel("lane_offsets", serial)(counts, bucket_ptr)
-        _kernel("scatter_to_buckets", serial)(row, col, data, shift, starts, counts, t_row,
-                                              t_col, t_data)
-        merged = _kernel("rows_from_buckets", serial)(
-            t_row, t_col, t_data, shift, bucket_ptr, m, indptr, indices, values,
-            row_counts, sum_duplicates)
-    del t_row, t_col, t_data
+        scatter = KB.SERIAL["scatter_to_spans"] if serial else KB.scatter_to_spans
+        scatter(row, col, data, shift, starts, counts, local, indices, values)
+        sort = KB.SERIAL["sort_spans"] if serial else KB.sort_spans
+        merged = sort(local, shift, bucket_ptr, chunks, m, indptr, indices, values, row_counts,
+                      sum_duplicates)
+    del local
     if not sum_duplicates or merged == 0:
         return values, indices, indptr, (m, n)
     return _compact(values, indices, indptr, (m, n), row_counts, _blocks(indptr, serial),
@@ -390,7 +392,7 @@ def expand_rows(indptr, nnz=None, dtype=None):
     indptr = np.ascontiguousarray(indptr)
     m = indptr.size - 1
     nnz = int(indptr[-1]) if nnz is None else nnz
-    rows = np.empty(nnz, dtype=indptr.dtype if dtype is None else dtype)
+    rows = pooled_empty(nnz, indptr.dtype if dtype is None else dtype)
     serial = _is_serial(m, nnz)
     with parallel_section():
         _kernel("expand_rows", serial)(indptr, _blocks(indptr, serial), rows)
@@ -400,7 +402,7 @@ def expand_rows(indptr, nnz=None, dtype=None):
 def parallel_copy(a):
     """A copy of the 1-D array ``a`` made by all threads (serial when small)."""
     a = np.ascontiguousarray(a)
-    out = np.empty_like(a)
+    out = pooled_empty(a.size, a.dtype)  # a reused buffer when large (memory.py)
     serial = a.size < SERIAL_MAX_ITEMS
     with parallel_section():
         _kernel("copy_array", serial)(a, out, _pieces(a.size, serial) if not serial else 1)

@@ -523,7 +523,13 @@ def map_values(func, values):
     release the GIL)."""
     if values.ndim != 1:
         return func(values)
-    return values_kernels.parallel_map(func, values)
+    return values_kernels.parallel_map(func, values, empty=memory.pooled_empty)
+
+
+@register("expand_rows", "csr", "cpu")
+def expand_rows(indptr, nnz, dtype):
+    """The row of every stored entry (CSR -> COO), of ``dtype``, by all threads."""
+    return convert_ops.expand_rows(indptr, nnz, dtype)
 
 
 @register("copy_array", "any", "cpu")
