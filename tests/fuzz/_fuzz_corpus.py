@@ -206,7 +206,7 @@ def _coo_cases():
         "scalar coordinates": ([1.0], (0, 0), (3, 4)),
     }
     cases = []
-    for cls_name in ("csr_array", "csc_array"):
+    for cls_name in ("csr_array", "csc_array", "coo_array"):
         for label, (data, coords, shape) in coo.items():
             for idt in ("int32", "int64", "uint64"):
                 def make(data=data, coords=coords, shape=shape, idt=idt):
@@ -226,8 +226,7 @@ def _coo_cases():
                     return getattr(spla, cls_name)(arg, **kw)
 
                 def reference(arg, cls_name=cls_name, **kw):
-                    cls = sp.csr_array if cls_name == "csr_array" else sp.csc_array
-                    return cls(arg, **kw).toarray()
+                    return getattr(sp, cls_name)(arg, **kw).toarray()
 
                 cases.append(Case(cls_name, f"COO {label} [{idt}]", make, call,
                                   reference=reference))
@@ -278,7 +277,7 @@ def _dense_cases():
     import scipy.sparse as sp
 
     cases = []
-    for cls_name in ("csr_array", "csc_array", "banded_array", "nm_array"):
+    for cls_name in ("csr_array", "csc_array", "coo_array", "banded_array", "nm_array"):
         for label, build in DENSE_INPUTS.items():
             def make(build=build):
                 return (build(),), {}
@@ -294,7 +293,11 @@ def _dense_cases():
                 if cls_name == "nm_array":
                     raise NotImplementedError  # pruned: no SciPy reference
                 a = np.asarray(arg)
-                if a.dtype.kind not in "biufc" or a.ndim != 2:
+                if a.dtype.kind not in "biufc":
+                    raise TypeError
+                if cls_name == "coo_array":  # SciPy's COO takes 1-D and n-D input too
+                    return sp.coo_array(a).toarray()
+                if a.ndim != 2:
                     raise TypeError
                 return sp.csr_array(a).toarray()
 
@@ -322,7 +325,7 @@ def _other_input_cases():
         "spla csc": lambda: _spla("csc_array", np.eye(3)),
     }
     cases = []
-    for cls_name in ("csr_array", "csc_array", "banded_array", "nm_array"):
+    for cls_name in ("csr_array", "csc_array", "coo_array", "banded_array", "nm_array"):
         for label, build in inputs.items():
             for dtype in (None, "float32", "complex128", "int64", ">f8", "float16"):
                 def make(build=build, dtype=dtype):

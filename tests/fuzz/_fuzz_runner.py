@@ -283,12 +283,15 @@ def _validate(result, np):
         if not isinstance(r, spla.SparseArray):
             continue
         shape = r.shape
+        if not r.dtype.isnative:
+            raise AssertionError(f"non-native dtype {r.dtype}")
+        if r.format == "coo":  # SciPy's COO is 1-D, 2-D or n-D
+            _validate_coo(r, np)
+            continue
         if r.format == "csr" and len(shape) == 1:  # SciPy's 1-D csr_array: one row
             shape = (1,) + tuple(shape)
         if len(shape) != 2 or min(shape) < 0:
             raise AssertionError(f"bad shape {r.shape}")
-        if not r.dtype.isnative:
-            raise AssertionError(f"non-native dtype {r.dtype}")
         if r.format in ("csr", "csc"):
             if r.indices.dtype not in (np.int32, np.int64) or r.indptr.dtype != r.indices.dtype:
                 raise AssertionError(f"index dtypes {r.indices.dtype}, {r.indptr.dtype}")
@@ -299,6 +302,25 @@ def _validate(result, np):
             d = r.toarray()
             if d.shape != r.shape:
                 raise AssertionError(f"toarray gave {d.shape} for shape {r.shape}")
+
+
+def _validate_coo(r, np):
+    """A COO array's coordinates: one integer array per axis, as long as ``data``,
+    every entry inside the shape."""
+    shape, coords = r.shape, r.coords
+    if len(shape) < 1 or min(shape) < 0:
+        raise AssertionError(f"bad shape {shape}")
+    if len(coords) != len(shape):
+        raise AssertionError(f"{len(coords)} coordinate arrays for shape {shape}")
+    for axis, (c, n) in enumerate(zip(coords, shape)):
+        if c.dtype.kind not in "iu" or c.shape != r.data.shape:
+            raise AssertionError(f"coords[{axis}] {c.dtype} {c.shape}, data {r.data.shape}")
+        if c.size and (c.min() < 0 or c.max() >= n):
+            raise AssertionError(f"coords[{axis}] outside 0..{n}")
+    if int(np.prod(shape, dtype=object)) <= 10**6:
+        d = r.toarray()
+        if d.shape != shape:
+            raise AssertionError(f"toarray gave {d.shape} for shape {shape}")
 
 
 def _leaves(obj, out):
@@ -320,6 +342,9 @@ def _leaves(obj, out):
                 a = None
             if isinstance(a, np.ndarray):
                 out.append(a)
+        coords = getattr(obj, "coords", None) if hasattr(type(obj), "coords") else None
+        if isinstance(coords, tuple):  # a COO array's index arrays
+            out.extend(c for c in coords if isinstance(c, np.ndarray))
     return out
 
 
