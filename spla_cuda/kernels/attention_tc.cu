@@ -109,40 +109,8 @@ attn_fwd_tc(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             s[i][0] *= scale_log2; s[i][1] *= scale_log2; s[i][2] *= scale_log2; s[i][3] *= scale_log2;
         }
         const int mid = tile_mask[it];
-        if (mid >= 0) {  // partial tile: keys outside the mask score -inf
-            const unsigned* mw = masks + ((i64)mid * BQ + warp * 16 + g) * MASK_WORDS;
-            const unsigned w0[2] = {__ldg(mw), __ldg(mw + 1)};
-            const unsigned w1[2] = {__ldg(mw + 8 * MASK_WORDS), __ldg(mw + 8 * MASK_WORDS + 1)};
-            #pragma unroll
-            for (int i = 0; i < NT; ++i) {
-                const int sh = (i & 3) * 8 + 2 * t4;
-                if (!((w0[i >> 2] >> sh) & 1u)) s[i][0] = neg_inf_f();
-                if (!((w0[i >> 2] >> (sh + 1)) & 1u)) s[i][1] = neg_inf_f();
-                if (!((w1[i >> 2] >> sh) & 1u)) s[i][2] = neg_inf_f();
-                if (!((w1[i >> 2] >> (sh + 1)) & 1u)) s[i][3] = neg_inf_f();
-            }
-        }
-        // online softmax (log2 units), rows g (h = 0) and g + 8 (h = 1)
-        #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            float mx = row_max[h];
-            #pragma unroll
-            for (int i = 0; i < NT; ++i) mx = fmaxf(mx, fmaxf(s[i][2 * h], s[i][2 * h + 1]));
-            mx = quad_max(mx);
-            const float base = mx == neg_inf_f() ? 0.f : mx;
-            const float corr = exp2f(row_max[h] - base);
-            row_max[h] = mx;
-            float sum = 0.f;
-            #pragma unroll
-            for (int i = 0; i < NT; ++i) {
-                s[i][2 * h] = exp2f(s[i][2 * h] - base);
-                s[i][2 * h + 1] = exp2f(s[i][2 * h + 1] - base);
-                sum += s[i][2 * h] + s[i][2 * h + 1];
-            }
-            row_sum[h] = row_sum[h] * corr + sum;
-            #pragma unroll
-            for (int i = 0; i < DT; ++i) { acc[i][2 * h] *= corr; acc[i][2 * h + 1] *= corr; }
-        }
+        if (mid >= 0) mask_partial_tile<NT>(s, masks, mid, warp * 16, g, t4);
+        online_softmax_step<NT, DT>(s, row_max, row_sum, acc);
         // O += P V: P's accumulator layout is the A operand's (two 8-key tiles per k-step)
         #pragma unroll
         for (int kk = 0; kk < BK / 16; ++kk) {

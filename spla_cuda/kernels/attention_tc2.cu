@@ -109,39 +109,8 @@ attn_fwd_tc2(const bits16* __restrict__ Q, const bits16* __restrict__ K,
                 s[mt][i][0] *= scale_log2; s[mt][i][1] *= scale_log2;
                 s[mt][i][2] *= scale_log2; s[mt][i][3] *= scale_log2;
             }
-            if (mid >= 0) {
-                const unsigned* mw = masks + ((i64)mid * BQ + warp * 32 + mt * 16 + g) * MASK_WORDS;
-                const unsigned w0[2] = {__ldg(mw), __ldg(mw + 1)};
-                const unsigned w1[2] = {__ldg(mw + 8 * MASK_WORDS), __ldg(mw + 8 * MASK_WORDS + 1)};
-                #pragma unroll
-                for (int i = 0; i < NT; ++i) {
-                    const int sh = (i & 3) * 8 + 2 * t4;
-                    if (!((w0[i >> 2] >> sh) & 1u)) s[mt][i][0] = neg_inf_f();
-                    if (!((w0[i >> 2] >> (sh + 1)) & 1u)) s[mt][i][1] = neg_inf_f();
-                    if (!((w1[i >> 2] >> sh) & 1u)) s[mt][i][2] = neg_inf_f();
-                    if (!((w1[i >> 2] >> (sh + 1)) & 1u)) s[mt][i][3] = neg_inf_f();
-                }
-            }
-            #pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                float mx = row_max[mt][h];
-                #pragma unroll
-                for (int i = 0; i < NT; ++i) mx = fmaxf(mx, fmaxf(s[mt][i][2 * h], s[mt][i][2 * h + 1]));
-                mx = quad_max(mx);
-                const float base = mx == neg_inf_f() ? 0.f : mx;
-                const float corr = exp2f(row_max[mt][h] - base);
-                row_max[mt][h] = mx;
-                float sum = 0.f;
-                #pragma unroll
-                for (int i = 0; i < NT; ++i) {
-                    s[mt][i][2 * h] = exp2f(s[mt][i][2 * h] - base);
-                    s[mt][i][2 * h + 1] = exp2f(s[mt][i][2 * h + 1] - base);
-                    sum += s[mt][i][2 * h] + s[mt][i][2 * h + 1];
-                }
-                row_sum[mt][h] = row_sum[mt][h] * corr + sum;
-                #pragma unroll
-                for (int i = 0; i < DT; ++i) { acc[mt][i][2 * h] *= corr; acc[mt][i][2 * h + 1] *= corr; }
-            }
+            if (mid >= 0) mask_partial_tile<NT>(s[mt], masks, mid, warp * 32 + mt * 16, g, t4);
+            online_softmax_step<NT, DT>(s[mt], row_max[mt], row_sum[mt], acc[mt]);
         }
         #pragma unroll
         for (int kk = 0; kk < BK / 16; ++kk) {

@@ -101,6 +101,61 @@ __device__ __forceinline__ float quad_sum(float v) {
     return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
+// The score fragment of one mma.sync m16n8k* row block (16 query rows x 64 keys):
+// s[i] holds rows g (elements 0, 1) and g + 8 (2, 3), keys 8 i + 2 t4 and 8 i + 2 t4 + 1,
+// with g = lane / 4 and t4 = lane % 4. The forward kernels (attention_tc.cu,
+// attention_tc2.cu, attention_tf32.cu) share the two steps below on it.
+
+// A partial tile: keys outside the element mask of pattern tile ``mid`` score -inf.
+// ``row0`` is the fragment's first query row inside the 64-query tile.
+template <int NT>
+__device__ __forceinline__ void mask_partial_tile(float (*s)[4], const unsigned* __restrict__ masks,
+                                                  int mid, int row0, int g, int t4)
+{
+    const unsigned* mw = masks + ((i64)mid * BQ + row0 + g) * MASK_WORDS;
+    const unsigned w0[2] = {__ldg(mw), __ldg(mw + 1)};
+    const unsigned w1[2] = {__ldg(mw + 8 * MASK_WORDS), __ldg(mw + 8 * MASK_WORDS + 1)};
+    #pragma unroll
+    for (int i = 0; i < NT; ++i) {
+        const int sh = (i & 3) * 8 + 2 * t4;
+        if (!((w0[i >> 2] >> sh) & 1u)) s[i][0] = neg_inf_f();
+        if (!((w0[i >> 2] >> (sh + 1)) & 1u)) s[i][1] = neg_inf_f();
+        if (!((w1[i >> 2] >> sh) & 1u)) s[i][2] = neg_inf_f();
+        if (!((w1[i >> 2] >> (sh + 1)) & 1u)) s[i][3] = neg_inf_f();
+    }
+}
+
+// One online-softmax step in log2 units for the fragment's rows g (h = 0) and
+// g + 8 (h = 1): the scores become exp2(s - new running max), the running sums
+// take the tile's sum, and the output accumulator (DT 8-column tiles) is
+// rescaled by exp2(old max - new max). A row whose keys so far are all masked
+// keeps max -inf and contributes zeros.
+template <int NT, int DT>
+__device__ __forceinline__ void online_softmax_step(float (*s)[4], float* row_max, float* row_sum,
+                                                    float (*acc)[4])
+{
+    #pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        float mx = row_max[h];
+        #pragma unroll
+        for (int i = 0; i < NT; ++i) mx = fmaxf(mx, fmaxf(s[i][2 * h], s[i][2 * h + 1]));
+        mx = quad_max(mx);
+        const float base = mx == neg_inf_f() ? 0.f : mx;
+        const float corr = exp2f(row_max[h] - base);
+        row_max[h] = mx;
+        float sum = 0.f;
+        #pragma unroll
+        for (int i = 0; i < NT; ++i) {
+            s[i][2 * h] = exp2f(s[i][2 * h] - base);
+            s[i][2 * h + 1] = exp2f(s[i][2 * h + 1] - base);
+            sum += s[i][2 * h] + s[i][2 * h + 1];
+        }
+        row_sum[h] = row_sum[h] * corr + sum;
+        #pragma unroll
+        for (int i = 0; i < DT; ++i) { acc[i][2 * h] *= corr; acc[i][2 * h + 1] *= corr; }
+    }
+}
+
 // Gather one 64-row tile (rows = keys[r], -1: zeros) of a (rows, D) operand into
 // shared memory rows of stride RS, 16 bytes per cp.async.
 template <int D, int THREADS>
