@@ -230,13 +230,28 @@ _SVDS_KEYWORDS = {"ncv", "tol", "which", "v0", "maxiter", "return_singular_vecto
                   "rng", "options"}
 
 
+@functools.lru_cache(maxsize=None)
+def _scipy_svds_validation():
+    """SciPy's private ``svds`` argument check, when it has the signature spla calls
+    (SciPy 1.15+: ten arguments ending in ``rng``); else None, and ``svds`` stays
+    SciPy's function on spla's products."""
+    try:
+        from scipy.sparse.linalg._eigen._svds import _iv
+    except ImportError:
+        return None
+    names = list(inspect.signature(_iv).parameters)
+    return _iv if len(names) == 10 and names[-1] == "rng" else None
+
+
 def _own_svds(A, kwargs):
     """True when spla's Lanczos takes ``svds``: a 2-D float64 spla array on the CPU,
-    ARPACK's solver (the default), SciPy's keywords only."""
+    ARPACK's solver (the default), SciPy's keywords only, and SciPy's validation
+    helper of the expected signature."""
     solver = kwargs.get("solver", "arpack")
     return (_convert.is_spla(A) and A.device == "cpu" and len(A.shape) == 2
             and A.dtype == np.float64 and set(kwargs) <= _SVDS_KEYWORDS
-            and (solver is None or str(solver).lower() == "arpack"))
+            and (solver is None or str(solver).lower() == "arpack")
+            and _scipy_svds_validation() is not None)
 
 
 def _lanczos_svds(A, k=6, ncv=None, tol=0, which="LM", v0=None, maxiter=None,
@@ -247,8 +262,8 @@ def _lanczos_svds(A, k=6, ncv=None, tol=0, which="LM", v0=None, maxiter=None,
     eigenvectors and dense SVD of ``A V`` that give ``u``, ``s``, ``vh``. The
     transpose is stored once as CSR, so both products of ``A^T A x`` are gathers."""
     from scipy.linalg import svd
-    from scipy.sparse.linalg._eigen._svds import _iv
 
+    _iv = _scipy_svds_validation()
     from ._lanczos import lanczos_eigsh
 
     (_, k, ncv, tol, which, v0, maxiter, return_singular_vectors, _, rng) = _iv(
