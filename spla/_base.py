@@ -444,8 +444,8 @@ class SparseArray(OperatorMixin, abc.ABC):
     maxprint = 50
 
     def __str__(self):
+        maxprint = self.maxprint  # an instance setting (``maxprint=``), not part of the storage
         s = self._snap()  # one reading of the storage
-        maxprint = s.maxprint
         out = repr(s)
         if s.nnz == 0:
             return out
