@@ -192,17 +192,14 @@ def test_bad_input_and_other_inputs(name):
 
 @pytest.mark.parametrize("name", METHODS)
 def test_transpose_hook_wraps_each_solve(name, monkeypatch):
-    """``_keep_transpose``: the transpose cache's prepare before the loop and
+    """``transposed.held``: the transpose cache's prepare before the loop and
     release of its hold after it (also on error)."""
-    import types
-
-    import spla._backends.cpu as cpu
+    from spla._backends.cpu import transposed
 
     calls = []
     hold = object()
-    fake = types.SimpleNamespace(prepare=lambda A: calls.append(("prepare", A)) or hold,
-                                 release=lambda h: calls.append(("release", h)))
-    monkeypatch.setattr(cpu, "transposed", fake, raising=False)
+    monkeypatch.setattr(transposed, "prepare", lambda A: calls.append(("prepare", A)) or hold)
+    monkeypatch.setattr(transposed, "release", lambda h: calls.append(("release", h)))
     S, b = system(12, "float64", 1)
     A = spla.csr_array(S)
     x, info = getattr(L, name)(A, b, rtol=1e-10)

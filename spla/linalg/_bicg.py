@@ -8,16 +8,16 @@ gamma, ``-13`` delta, ``-14`` epsilon, ``-15`` xi), callbacks and ``info``
 values, and the same order of operations in every update. Dot products and
 norms are summed in a fixed chunked order instead of BLAS's, so the iterates
 agree with SciPy's to rounding. Both methods need ``A^H`` products: they go
-through the array's ``rmatvec``, inside ``_keep_transpose`` (the one place
+through the array's ``rmatvec``, inside ``transposed.held(A)`` (the place
 where a solve may keep the transpose of ``A``'s storage). ``qmr`` with only
 one of ``M1``, ``M2`` and any other ``A`` go to SciPy's (or CuPy's) function
 with spla's products, as before.
 """
 
-import contextlib
 
 import numpy as np
 
+from .._backends.cpu import transposed
 from . import _convert
 from ._gmres import _check_atol, _spla_cpu
 
@@ -25,20 +25,6 @@ __all__ = ["bicg", "qmr"]
 
 #: Below this length the fused passes run their serial twins.
 FUSED_PARALLEL_MIN = 50_000
-
-
-@contextlib.contextmanager
-def _keep_transpose(A):
-    """Keep the transpose of ``A``'s storage for the solve's ``A^H`` products
-    (``spla/_backends/cpu/transposed.py``: ``hold = prepare(A)`` before the loop,
-    ``release(hold)`` after it; the array's ``rmatvec`` then gathers from it)."""
-    from .._backends.cpu import transposed
-
-    hold = transposed.prepare(A)
-    try:
-        yield
-    finally:
-        transposed.release(hold)
 
 
 def _system(name, A, b, x0, M, atol, callback):
@@ -128,7 +114,7 @@ def bicg(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M=None, callback=No
     from ._threads import solver_threads
 
     Mop, x, b = _system("bicg", A, b, x0, M, atol, callback)
-    with solver_threads(True), _keep_transpose(A):
+    with solver_threads(True), transposed.held(A):
         return _bicg(A, Mop, x, b, rtol, atol, maxiter, callback)
 
 
@@ -252,7 +238,7 @@ def qmr(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M1=None, M2=None,
     # SciPy calls M1.matvec, M1.rmatvec, M2.matvec and M2.rmatvec as they are
     M1, M2 = (_convert.operator(M, name) if _convert.is_spla(M) else M
               for M, name in ((M1, "M1"), (M2, "M2")))
-    with solver_threads(True), _keep_transpose(A):
+    with solver_threads(True), transposed.held(A):
         return _qmr(A, M1, M2, x, b, rtol, atol, maxiter, callback)
 
 

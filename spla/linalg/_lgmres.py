@@ -19,6 +19,7 @@ import numpy as np
 from numpy.linalg import LinAlgError
 
 from . import _convert
+from ._gmres import _spla_cpu
 
 __all__ = ["lgmres", "gcrotmk"]
 
@@ -29,11 +30,6 @@ PARALLEL_MIN = 50_000
 #: default: measured faster than the fused kernel, see docs/linalg.md) or "mgs2"
 #: (``krylov.mgs2_column``, the fused two-step MGS of ``gmres``).
 ORTHOGONALIZATION = "blas"
-
-
-def _spla_cpu(A):
-    return (_convert.is_spla(A) and A.device == "cpu" and len(A.shape) == 2
-            and A.shape[0] == A.shape[1])
 
 
 class _Arnoldi:

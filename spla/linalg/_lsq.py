@@ -146,12 +146,8 @@ def _solve(A, run):
     """Run ``run()`` under spla's thread policy, with ``A``'s transpose kept."""
     from ._threads import solver_threads
 
-    with solver_threads(True):
-        hold = transposed.prepare(A)
-        try:
-            return run()
-        finally:
-            transposed.release(hold)
+    with solver_threads(True), transposed.held(A):
+        return run()
 
 
 def lsqr(A, b, damp=0.0, atol=1e-6, btol=1e-6, conlim=1e8, iter_lim=None, show=False,

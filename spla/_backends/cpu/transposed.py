@@ -46,6 +46,7 @@ when there is nothing to hold: not CSR/CSC on the CPU, no entries, mode
 transpose, dropped when the last one returns.
 """
 
+import contextlib
 import threading
 
 from ..._kernels import transposed as TK
@@ -239,6 +240,17 @@ def release(hold):
             derived[KEY] = None
             derived[COUNT_KEY] = 0
 
+
+
+@contextlib.contextmanager
+def held(A):
+    """``with held(A):`` keeps A's transpose for the statements inside: ``prepare``
+    before them, ``release`` after (also when they raise)."""
+    hold = prepare(A)
+    try:
+        yield
+    finally:
+        release(hold)
 
 def _values(cached, dt):
     t_data = cached[2]
