@@ -4,7 +4,7 @@ Every case is one public call, timed against SciPy's on the same matrix in one
 run, alternating (``timing.time_alternating``), medians compared: the uniform
 10-per-row matrix of ``benchmarks.matrices`` (n = 2,000,000: 20 M entries),
 float64 and, where the operation applies, int64; and the same operations on a
-small matrix (1,000 entries), where spla must not be slower than SciPy
+small matrix (1,000 entries), where spla must be within 10% of SciPy's time
 (``--only-small``: that table alone; it adds ``toarray`` and ``A @ A``). The
 cases are the ones issue 17 sets targets for (``TARGETS``: at least 1.8x SciPy,
 50x for ``argmax(axis=1)``). ``--spgemm`` adds ``A @ A`` (about 20 s a call).
@@ -36,6 +36,10 @@ TARGETS = {
     "A.power(2)": 1.8, "A > 0.5": 1.8, "A.max(axis=1)": 1.8, "A.argmax(axis=1)": 50.0,
     "A.tocoo()": 1.8, "hstack([A, A])": 1.8, "random_array": 1.8, "A.sum(axis=0)": 1.8,
 }
+
+#: The small matrix's target: issue 17 asks for "within 10% of SciPy's per-call time at
+#: 1,000 entries" (a ratio of at least 1 / 1.1).
+SMALL_TARGET = 0.91
 
 #: Issue 19's targets for reads (SciPy time / spla time) at n = 2,000,000.
 INDEX_TARGETS = {
@@ -147,7 +151,7 @@ def run(n, dtypes, repeat, select=None, spgemm=False, out=print, make_cases=case
                                  min_sample_s=0.05 if n < 100_000 else 0.0)
             spla_ms, scipy_ms = 1e3 * t["spla"]["median"], 1e3 * t["scipy"]["median"]
             ratio = scipy_ms / spla_ms
-            target = targets.get(name) if n >= 1_000_000 else 1.0
+            target = targets.get(name) if n >= 1_000_000 else SMALL_TARGET
             verdict = "" if target is None else ("PASS" if ratio >= target else "FAIL")
             rows.append({"case": name, "dtype": np.dtype(dtype).name, "n": n,
                          "spla_ms": spla_ms, "scipy_ms": scipy_ms, "ratio": ratio,
@@ -160,7 +164,7 @@ def run(n, dtypes, repeat, select=None, spgemm=False, out=print, make_cases=case
 
 # -- Writing (issue 19): A[i, j] = v in a loop and a bulk A[rows, cols] = v -------------------
 
-#: Targets at n = 2,000,000 (SciPy time / spla time); 1.0 on the small matrix.
+#: Targets at n = 2,000,000 (SciPy time / spla time); SMALL_TARGET on the small matrix.
 WRITE_TARGETS = {"1,000 scalar writes (existing)": 1.0, "A[rows, cols] = v (half new)": 2.0}
 
 
@@ -224,7 +228,7 @@ def run_writes(n, dtypes, repeat, out=print):
             spla_ms = 1e3 * statistics.median(times["spla"])
             scipy_ms = 1e3 * statistics.median(times["scipy"])
             ratio = scipy_ms / spla_ms
-            target = WRITE_TARGETS.get(name) if n >= 1_000_000 else 1.0
+            target = WRITE_TARGETS.get(name) if n >= 1_000_000 else SMALL_TARGET
             verdict = "PASS" if ratio >= target else "FAIL"
             rows_out.append({"case": name, "dtype": np.dtype(dtype).name, "n": n,
                              "spla_ms": spla_ms, "scipy_ms": scipy_ms, "ratio": ratio,

@@ -489,9 +489,9 @@ class _compressed_array(DataMixin, SparseArray):
         """
         if order is not None:
             order = check_order(order)
+        if self._row_major:  # CSR: its own storage is the snapshot the backend reads once
+            return _dispatch.lookup("toarray", "csr", self._storage[4])(self, order, out)
         major = self._major()
-        if self._row_major:
-            return _dispatch.lookup("toarray", "csr", major._device)(major, order, out)
         flipped = {"C": "F", "F": "C", None: "F"}[order]
         if out is not None:
             _check_out(out, major.shape[::-1], major.dtype)

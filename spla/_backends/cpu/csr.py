@@ -479,18 +479,20 @@ def multiply_dense(A, dense):
 
 @register("toarray", "csr", "cpu")
 def toarray(A, order, out):
-    data, indices, indptr = A._data, A._indices, A._indptr
+    # one read of the storage tuple (a snapshot), and no more Python than needed:
+    # on small arrays this call's overhead is the whole cost (SciPy's is one C call)
+    data, indices, indptr, shape = A._storage[:4]
     if out is None:
-        out = np.zeros(A._shape, dtype=data.dtype, order=order or "C")
+        out = np.zeros(shape, data.dtype) if order is None else np.zeros(shape, data.dtype, order)
     else:
-        if not isinstance(out, np.ndarray) or out.shape != A.shape or out.dtype != A.dtype:
-            raise ValueError(f"out must be a NumPy array of shape {A.shape} and dtype {A.dtype}")
+        if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != data.dtype:
+            raise ValueError(f"out must be a NumPy array of shape {shape} and dtype {data.dtype}")
         out[...] = 0
     if indptr.size + data.size <= _SERIAL_MAX_ITEMS:  # _is_small: no thread wake-up
         K.scatter_add_dense_serial(indptr, indices, data, out)
         return out
     with parallel_section():
-        K.scatter_add_dense(A.indptr, A.indices, A.data, out)
+        K.scatter_add_dense(indptr, indices, data, out)
     return out
 
 
