@@ -401,6 +401,28 @@ def test_cupy_index_arrays_read_and_write_as_numpy_ones(fmt, name):
     np.testing.assert_array_equal(B.to_device("cpu").toarray(), A.toarray())
 
 
+@pytest.mark.parametrize("key", [[3, 0, 3, -1], [True, False] * 4, slice(1, None, 2), -2])
+@pytest.mark.gpu
+@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def test_cupy_keys_index_a_one_dimensional_gpu_array(key):
+    """A 1-D array on the GPU takes CuPy index arrays and masks, in reads and writes,
+    as a 2-D one does, with the results of the same NumPy keys."""
+    import cupy
+
+    v = spla.csr_array(np.array([0.0, 1.5, 0.0, 3.0, 0.0, 0.0, 7.0, 2.0]))
+    g = v.to_device("cuda")
+    gkey = cupy.asarray(np.asarray(key)) if isinstance(key, list) else key
+    expect, got = v[key], g[gkey]
+    if isinstance(expect, spla.SparseArray):
+        assert got.shape == expect.shape
+        np.testing.assert_array_equal(_host(got).toarray(), expect.toarray())
+    else:
+        np.testing.assert_array_equal(np.asarray(_host(got)), expect)
+    v[key] = 9.0
+    g[gkey] = 9.0
+    np.testing.assert_array_equal(g.to_device("cpu").toarray(), v.toarray())
+
+
 @pytest.mark.parametrize("fmt", ["csr", "coo", "nm", "banded"])
 @pytest.mark.gpu
 @pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")

@@ -165,7 +165,8 @@ class CSR1DMixin:
         the row view)``."""
         from .._indexing.keys import normalize_key
 
-        k = normalize_key(key, self._shape, "csr")
+        # the device: CuPy keys index a 1-D array on the GPU as they do a 2-D one
+        k = normalize_key(key, self._shape, "csr", self._storage[4])
         (index,) = k.index
         if isinstance(index, range):
             stop = index.stop if index.stop >= 0 else None
