@@ -65,6 +65,14 @@ def select_rows(indptr, indices, data, rows, xp):
     return _with_zero(xp.cumsum(counts), xp), indices[src], data[src]
 
 
+def slice_rows(indptr, indices, data, start, stop, xp):
+    """CSR storage of the rows ``start:stop`` (``start < stop``): slices of the arrays,
+    copied, and one read of the two bounds from the device (no per-row work)."""
+    bounds = indptr[[start, stop]]
+    lo, hi = (int(v) for v in (xp.asnumpy(bounds) if hasattr(xp, "asnumpy") else bounds))
+    return indptr[start:stop + 1] - indptr[start], indices[lo:hi].copy(), data[lo:hi].copy()
+
+
 def select_columns(indptr, indices, data, cols, xp):
     """CSR storage of the columns ``cols`` (int64, any order, repeats allowed) of
     every row: each stored entry appears once for every position of its column
@@ -88,6 +96,8 @@ def select(A, rows, cols, xp):
     all_rows, all_cols = _is_all(rows, m), _is_all(cols, n)
     if all_rows:
         indptr, indices, data = indptr.copy(), indices.copy(), data.copy()
+    elif type(rows) is range and rows.step == 1 and len(rows):
+        indptr, indices, data = slice_rows(indptr, indices, data, rows.start, rows.stop, xp)
     else:
         indptr, indices, data = select_rows(indptr, indices, data, _index_array(rows, xp), xp)
     if not all_cols:
