@@ -27,11 +27,11 @@ __all__ = ["gmres"]
 #: The Gram-Schmidt variant of the Arnoldi step: "dgks" (classical Gram-Schmidt,
 #: repeated when the first pass cancelled more than half of |w|^2 (the test of
 #: Daniel, Gragg, Kaufman and Stewart), "cgs2" (classical, always twice), "mgs"
-#: (modified Gram-Schmidt, one fused pass per basis vector: SciPy's own arithmetic)
-#: "mgs2" (the default: MGS with two basis vectors per pass, the second
-#: coefficient corrected by their inner product; fastest in docs/linalg.md), or "mgs2f"
-#: (the same arithmetic in one vectorised loop per sweep, ``krylov.mgs2f_column``).
-ORTHOGONALIZATION = "mgs2"
+#: (modified Gram-Schmidt, one fused pass per basis vector: SciPy's own arithmetic),
+#: "mgs2" (MGS with two basis vectors per pass, the second coefficient corrected by
+#: their inner product) or "mgs2f" (the default since session 15: the same arithmetic
+#: in one vectorised loop per sweep, ``krylov.mgs2f_column``; see docs/linalg.md).
+ORTHOGONALIZATION = "mgs2f"
 #: Below this many basis entries (``n * (j + 1)``) a CGS pass runs serially.
 PARALLEL_MIN = 100_000
 #: Below this length the MGS sweeps (one parallel region per basis vector) run serially.
