@@ -61,8 +61,8 @@ class _Arnoldi:
 
     def block(self, name, rows):
         """A C-ordered ``(rows, n)`` scratch block, the same memory every cycle: a fresh
-        basis block (tens of MB) costs a page fault per 4 KiB on its first writes, which
-        profiled at a quarter of lgmres's time at n = 250,000. Its contents are
+        basis block (tens of MB) costs a page fault per 4 KiB on its first writes (the
+        gain not measured apart from load noise). Its contents are
         dead once the cycle's combinations are taken."""
         B = self.blocks.get(name)
         if B is None or B.shape[0] < rows:
