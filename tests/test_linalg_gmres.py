@@ -117,7 +117,7 @@ def test_gmres_same_iterations_as_scipy(n, dtype, seed, restart, maxiter, x0, pr
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("ortho", ["cgs2", "dgks", "mgs", "mgs2"])
+@pytest.mark.parametrize("ortho", ["cgs2", "dgks", "mgs", "mgs2", "mgs2f"])
 def test_gmres_both_gram_schmidt_variants(dtype, ortho, monkeypatch):
     monkeypatch.setattr(_gmres, "ORTHOGONALIZATION", ortho)
     S, b = system(300, dtype, 7, density=0.03)

@@ -139,7 +139,7 @@ def test_recycled_vectors_for_a_second_system(dtype):
         check_same(tuple(ours2), tuple(theirs2), dtype)
 
 
-@pytest.mark.parametrize("ortho", ["blas", "mgs2"])
+@pytest.mark.parametrize("ortho", ["blas", "mgs2", "mgs2f"])
 @pytest.mark.parametrize("dtype", ["float64", "complex128"])
 def test_parallel_kernels_several_chunks(dtype, ortho, monkeypatch):
     monkeypatch.setattr(_lgmres, "ORTHOGONALIZATION", ortho)
@@ -151,7 +151,7 @@ def test_parallel_kernels_several_chunks(dtype, ortho, monkeypatch):
     check_same(*run_both("gcrotmk", A, S, b, rtol=1e-10, m=6, k=3), dtype)
 
 
-@pytest.mark.parametrize("ortho", ["blas", "mgs2"])
+@pytest.mark.parametrize("ortho", ["blas", "mgs2", "mgs2f"])
 def test_convection_diffusion_restarts_match_scipy(ortho, monkeypatch):
     """An unsymmetric stencil that needs several outer iterations: same counts."""
     monkeypatch.setattr(_lgmres, "ORTHOGONALIZATION", ortho)
@@ -206,3 +206,90 @@ def test_bad_input():
             fn(A, b, callback=3)
     with pytest.raises(ValueError, match="truncate"):
         L.gcrotmk(A, b, truncate="newest")
+
+
+# -- the vectorised two-step MGS kernels (krylov.MGS2F_*) against NumPy ----------------------
+
+
+def _mgs_reference(Vr, m, wr):
+    """Modified Gram-Schmidt in complex128: (w after, coefficients)."""
+    w, h = wr.copy(), np.zeros(m, dtype=np.complex128)
+    for k in range(m):
+        h[k] = np.vdot(Vr[k], w)
+        w -= h[k] * Vr[k]
+    return w, h
+
+
+@scaled_examples(0.3)
+@given(n=st.sampled_from([0, 1, 3, 7, 1025, krylov.CHUNK + 3, 3 * krylov.CHUNK]),
+       m=st.integers(0, 6), dtype=st.sampled_from(["float32", "float64", "complex64",
+                                                    "complex128"]),
+       parallel=st.booleans(), seed=st.integers(0, 1000), strided=st.booleans(),
+       orthonormal=st.booleans(), zero_w=st.booleans())
+def test_mgs2f_kernels_match_numpy(n, m, dtype, parallel, seed, strided, orthonormal, zero_w):
+    rng = np.random.default_rng(seed)
+    mgs2f, combine_rows, scale_vec = krylov.MGS2F_PARALLEL if parallel else krylov.MGS2F_SERIAL
+    complex_ = np.dtype(dtype).kind == "c"
+    V = rng.standard_normal((m + 1, n)) + (1j * rng.standard_normal((m + 1, n)) if complex_
+                                             else 0)
+    if orthonormal and 0 < m + 1 <= n:  # rows of an orthonormal basis, as the solvers have
+        V = np.linalg.qr(V.T)[0].T
+    w = np.zeros(n) if zero_w else rng.standard_normal(n) + (
+        1j * rng.standard_normal(n) if complex_ else 0)
+    V, w = V.astype(dtype), w.astype(dtype)
+    if strided:  # rows and vector as strided views
+        big = np.zeros((m + 1, 2 * n), dtype=dtype)
+        big[:, ::2] = V
+        V = big[:, ::2]
+        wbig = np.zeros(2 * n, dtype=dtype)
+        wbig[::2] = w
+        w = wbig[::2]
+    Vr, wr = V.astype(np.complex128), w.astype(np.complex128)
+    ref, href = _mgs_reference(Vr, m, wr)
+    r = 1e-4 if single(dtype) else 1e-12
+    tol = r * (np.sqrt(max(n, 1)) + 1) * (m + 1) * 4
+    scale = 1.0 + np.abs(href).max(initial=0.0)
+    h = np.full(m + 1, 7, dtype=dtype)  # h[m] must stay untouched
+    part = np.zeros((krylov.nchunks(n), 4), dtype=dtype)
+    w0 = np.array(w)  # a contiguous copy of the input
+    w1 = w.copy() if not strided else w  # strided: in place in the view
+    before, after = mgs2f(V, m, w1, h, part)
+    assert h[m] == 7
+    np.testing.assert_allclose(w1, ref, rtol=tol, atol=tol * 10 * scale)
+    np.testing.assert_allclose(h[:m], href, rtol=tol, atol=tol * 10 * max(n, 1) * scale)
+    np.testing.assert_allclose(before, np.vdot(wr, wr).real, rtol=tol, atol=tol)
+    np.testing.assert_allclose(after, np.vdot(ref, ref).real, rtol=tol * 10,
+                               atol=tol * 10 * max(n, 1) * scale ** 2)
+    if zero_w:
+        assert before == after == 0 and not h[:m].any() and not w1.any()
+
+    # the same coefficients as the strict kernel (the same arithmetic up to summation order)
+    if not strided:
+        w2, h2 = w0.copy(), np.zeros(m + 1, dtype=dtype)
+        krylov.MGS2_SERIAL(V, m, w2, h2, part.copy())
+        np.testing.assert_allclose(h[:m], h2[:m], rtol=tol, atol=tol * 10 * max(n, 1) * scale)
+
+    y = (rng.standard_normal(m) + (1j * rng.standard_normal(m) if complex_ else 0)).astype(dtype)
+    x = w0.copy()
+    combine_rows(V, m, y, x)
+    np.testing.assert_allclose(x, wr + Vr[:m].T @ y.astype(np.complex128), rtol=tol,
+                               atol=tol * 10 * (1 + np.abs(y).max(initial=0.0)))
+    x2 = w0.copy()
+    scale_vec(x2, np.dtype(dtype).type(0.5))
+    np.testing.assert_array_equal(x2, w0 * np.dtype(dtype).type(0.5))
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_mgs2f_propagates_nan_and_leaves_other_rows(parallel):
+    """No nnan fast math: a NaN in w comes out in the coefficients and the norms."""
+    mgs2f = (krylov.MGS2F_PARALLEL if parallel else krylov.MGS2F_SERIAL)[0]
+    n = 2 * krylov.CHUNK + 5
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((4, n))
+    W[3, 17] = np.nan
+    keep = W[:3].copy()
+    h = np.zeros(4)
+    part = np.zeros((krylov.nchunks(n), 4))
+    before, after = mgs2f(W, 3, W[3], h, part)
+    assert np.isnan(before) and np.isnan(after) and np.isnan(h[:3]).all()
+    np.testing.assert_array_equal(W[:3], keep)

@@ -1099,3 +1099,183 @@ def _make_bicg(parallel):
 
 BICG_PARALLEL = _make_bicg(True)
 BICG_SERIAL = _make_bicg(False)
+
+
+# -- two-step MGS in one vectorised loop per sweep (``lgmres``, ``gcrotmk``; ``gmres``) -----
+#
+# ``mgs2f_column`` is ``mgs2_column``'s arithmetic (two basis rows subtracted per
+# sweep, ``w = (w - t_k v_k) - t_{k+1} v_{k+1}``, the pair's second coefficient
+# through the rows' inner product, the next pair's three dot products taken in the
+# same sweep), written so that LLVM vectorises it: each sweep over a chunk is ONE
+# loop over contiguous 1-D rows (unsigned indices: no wraparound test) that
+# subtracts and accumulates together, and the kernel is compiled with only the
+# ``reassoc`` and ``contract`` flags of fast math, so that the reductions run in
+# SIMD accumulators and ``w - t v`` becomes an FMA. ``mgs2_column``'s strict scalar
+# lanes ran at about half BLAS's bytes per second (benchmarks/RESULTS.md, session
+# 14). The order of summation inside a chunk is fixed by the compiled code and the
+# chunks are added in order, so results still do not depend on the number of
+# threads; they differ from ``mgs2_column``'s (and SciPy's BLAS MGS) by rounding
+# only. No ``nnan``/``ninf`` flags: NaN and infinity propagate as without fast math.
+
+_FASTMATH_SUMS = {"reassoc", "contract"}
+#: Unsigned loop indices: Numba then skips the negative-index (wraparound) test.
+U = np.uint64
+
+
+def _make_mgs2f(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=_FASTMATH_SUMS)
+    def mgs2f_column(V, m, w, h, part):
+        """Two-step modified Gram-Schmidt of ``w`` against the rows ``V[:m]``, in place.
+
+        The contract of ``mgs2_column``: ``h[k]`` gets the MGS coefficient of row
+        ``k``; returns ``(|w|^2 before, |w|^2 after)``; ``part``: scratch
+        ``(nchunks(n), 4)`` of w's dtype. ``w`` must not overlap ``V[:m]``.
+        """
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        zero = w.dtype.type(0)
+        rzero = _abs2(zero)
+        # first sweep: v_0 . w, v_1 . w, v_1 . v_0 and |w|^2
+        for c in loop(nchunks):
+            lo = U(c * CHUNK)
+            hi = U(min(c * CHUNK + CHUNK, n))
+            d0 = zero
+            d1 = zero
+            g = zero
+            s = rzero
+            if m >= 2:
+                a = V[0]
+                b = V[1]
+                for i in range(lo, hi):
+                    wi = w[i]
+                    ai = a[i]
+                    bi = np.conj(b[i])
+                    d0 += np.conj(ai) * wi
+                    d1 += bi * wi
+                    g += bi * ai
+                    s += _abs2(wi)
+            elif m == 1:
+                a = V[0]
+                for i in range(lo, hi):
+                    wi = w[i]
+                    d0 += np.conj(a[i]) * wi
+                    s += _abs2(wi)
+            else:
+                for i in range(lo, hi):
+                    s += _abs2(w[i])
+            part[c, 0] = d0
+            part[c, 1] = d1
+            part[c, 2] = g
+            part[c, 3] = s
+        da = zero
+        db = zero
+        gab = zero
+        before = 0.0
+        for c in range(nchunks):
+            da += part[c, 0]
+            db += part[c, 1]
+            gab += part[c, 2]
+            before += part[c, 3].real
+        after = before
+        k = 0
+        while k < m:
+            two = k + 1 < m
+            ta = da
+            tb = db - ta * gab if two else zero
+            h[k] = ta
+            if two:
+                h[k + 1] = tb
+            nxt = k + 2 if two else k + 1  # first row not yet subtracted
+            ndots = min(m - nxt, 2)
+            for c in loop(nchunks):
+                lo = U(c * CHUNK)
+                hi = U(min(c * CHUNK + CHUNK, n))
+                p = zero
+                q = zero
+                g = zero
+                s = rzero
+                a = V[k]
+                if not two:  # the last row alone, then |w|^2
+                    for i in range(lo, hi):
+                        wi = w[i] - ta * a[i]
+                        w[i] = wi
+                        s += _abs2(wi)
+                else:
+                    b = V[k + 1]
+                    if ndots == 2:
+                        e = V[nxt]
+                        f = V[nxt + 1]
+                        for i in range(lo, hi):
+                            wi = (w[i] - ta * a[i]) - tb * b[i]
+                            w[i] = wi
+                            ei = e[i]
+                            fi = np.conj(f[i])
+                            p += np.conj(ei) * wi
+                            q += fi * wi
+                            g += fi * ei
+                    elif ndots == 1:
+                        e = V[nxt]
+                        for i in range(lo, hi):
+                            wi = (w[i] - ta * a[i]) - tb * b[i]
+                            w[i] = wi
+                            p += np.conj(e[i]) * wi
+                    else:
+                        for i in range(lo, hi):
+                            wi = (w[i] - ta * a[i]) - tb * b[i]
+                            w[i] = wi
+                            s += _abs2(wi)
+                part[c, 0] = p
+                part[c, 1] = q
+                part[c, 2] = g
+                part[c, 3] = s
+            da = zero
+            db = zero
+            gab = zero
+            if ndots == 0:
+                after = 0.0
+                for c in range(nchunks):
+                    after += part[c, 3].real
+            else:
+                for c in range(nchunks):
+                    da += part[c, 0]
+                    db += part[c, 1]
+                    gab += part[c, 2]
+            k = nxt
+        return before, after
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=_FASTMATH_SUMS)
+    def combine_rows(V, m, y, x):
+        """``x += V[:m].T @ y`` (in order of the rows per entry), in cache blocks."""
+        n = x.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            clo = c * CHUNK
+            chi = min(clo + CHUNK, n)
+            for blo in range(clo, chi, BLOCK):
+                lo = U(blo)
+                hi = U(min(blo + BLOCK, chi))
+                for k in range(m):
+                    yk = y[k]
+                    v = V[k]
+                    for i in range(lo, hi):
+                        x[i] += yk * v[i]
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=_FASTMATH_SUMS)
+    def scale_vec(w, a):
+        """``w *= a``."""
+        n = w.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        for c in loop(nchunks):
+            lo = U(c * CHUNK)
+            hi = U(min(c * CHUNK + CHUNK, n))
+            for i in range(lo, hi):
+                w[i] *= a
+
+    return mgs2f_column, combine_rows, scale_vec
+
+
+#: ``(mgs2f_column, combine_rows, scale_vec)``, parallel and serial.
+MGS2F_PARALLEL = _make_mgs2f(True)
+MGS2F_SERIAL = _make_mgs2f(False)

@@ -27,10 +27,11 @@ __all__ = ["gmres"]
 #: The Gram-Schmidt variant of the Arnoldi step: "dgks" (classical Gram-Schmidt,
 #: repeated when the first pass cancelled more than half of |w|^2 (the test of
 #: Daniel, Gragg, Kaufman and Stewart), "cgs2" (classical, always twice), "mgs"
-#: (modified Gram-Schmidt, one fused pass per basis vector: SciPy's own arithmetic)
-#: or "mgs2" (the default: MGS with two basis vectors per pass, the second
-#: coefficient corrected by their inner product; fastest in docs/linalg.md).
-ORTHOGONALIZATION = "mgs2"
+#: (modified Gram-Schmidt, one fused pass per basis vector: SciPy's own arithmetic),
+#: "mgs2" (MGS with two basis vectors per pass, the second coefficient corrected by
+#: their inner product) or "mgs2f" (the default since session 15: the same arithmetic
+#: in one vectorised loop per sweep, ``krylov.mgs2f_column``; see docs/linalg.md).
+ORTHOGONALIZATION = "mgs2f"
 #: Below this many basis entries (``n * (j + 1)``) a CGS pass runs serially.
 PARALLEL_MIN = 100_000
 #: Below this length the MGS sweeps (one parallel region per basis vector) run serially.
@@ -183,10 +184,13 @@ def _gmres(A, psolve, x, b, rtol, atol, restart, maxiter, callback, callback_typ
     rtype = np.finfo(xtype).dtype
     part = np.zeros((chunks, max(restart + 2, 4)), dtype=xtype)
     rpart = np.zeros(chunks, dtype=rtype)
-    if ORTHOGONALIZATION not in ("dgks", "cgs2", "mgs", "mgs2"):
+    if ORTHOGONALIZATION not in ("dgks", "cgs2", "mgs", "mgs2", "mgs2f"):
         raise ValueError(f"gmres: unknown ORTHOGONALIZATION {ORTHOGONALIZATION!r}")
-    mgs = ORTHOGONALIZATION in ("mgs", "mgs2")
-    if ORTHOGONALIZATION == "mgs2":
+    mgs = ORTHOGONALIZATION in ("mgs", "mgs2", "mgs2f")
+    if ORTHOGONALIZATION == "mgs2f":
+        mgs_kernel = (krylov.MGS2F_PARALLEL if n >= MGS_PARALLEL_MIN
+                      else krylov.MGS2F_SERIAL)[0]
+    elif ORTHOGONALIZATION == "mgs2":
         mgs_kernel = krylov.MGS2_PARALLEL if n >= MGS_PARALLEL_MIN else krylov.MGS2_SERIAL
     else:
         mgs_kernel = None

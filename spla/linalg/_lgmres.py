@@ -7,8 +7,8 @@ basis, as one BLAS ``dot`` and one ``axpy`` per vector (about six vector passes
 each, with temporaries), and at the end of a cycle linear combinations of the
 basis as chains of ``axpy``. Here the vectors ``C`` and the basis are the rows of
 one block, so that the projection on both is one call of the two-step MGS kernel
-(``mgs2_column``: one fused parallel sweep per two rows, the same coefficients as
-MGS up to rounding) and the combinations are one ``combine`` pass each. The
+(``mgs2f_column``: one vectorised parallel sweep per two rows, the same coefficients as
+MGS up to rounding) and the combinations are one ``combine_rows`` pass each. The
 small dense parts (the QR update of the Hessenberg matrix with ``qr_insert``, the
 ``lstsq`` solve, GCROT's truncation) and every stopping test, ``info`` value and
 callback are SciPy's. Any other ``A`` (SciPy matrices, operators, GPU and Dask
@@ -25,11 +25,12 @@ __all__ = ["lgmres", "gcrotmk"]
 
 #: Below this length the Gram-Schmidt sweeps and combinations run serially.
 PARALLEL_MIN = 50_000
-#: How the Arnoldi step orthogonalises: "blas" (SciPy's MGS, one BLAS ``dot`` and
-#: ``axpy`` per vector, in place, on one BLAS thread under spla's policy; the
-#: default: measured faster than the fused kernel, see docs/linalg.md) or "mgs2"
-#: (``krylov.mgs2_column``, the fused two-step MGS of ``gmres``).
-ORTHOGONALIZATION = "blas"
+#: How the Arnoldi step orthogonalises: "mgs2f" (the default: ``krylov.mgs2f_column``,
+#: two-step MGS with one vectorised loop per sweep on Numba's threads, Numba
+#: ``combine_rows``/``scale_vec``; see docs/linalg.md), "blas" (SciPy's MGS, one
+#: BLAS ``dot`` and ``axpy`` per vector, in place, on one BLAS thread under spla's
+#: policy) or "mgs2" (``krylov.mgs2_column``, the strict fused two-step MGS of ``gmres``).
+ORTHOGONALIZATION = "mgs2f"
 
 
 class _Arnoldi:
@@ -40,18 +41,33 @@ class _Arnoldi:
 
         self.n, self.dtype = n, dtype
         parallel = n >= PARALLEL_MIN
-        self.mgs = krylov.MGS2_PARALLEL if parallel else krylov.MGS2_SERIAL
-        gs = krylov.GS_PARALLEL if parallel else krylov.GS_SERIAL
-        self.scale_kernel, self.combine_kernel = gs[3], gs[4]
-        self.part = np.zeros((krylov.nchunks(n), 4), dtype=dtype)
-        if ORTHOGONALIZATION not in ("blas", "mgs2"):
+        if ORTHOGONALIZATION not in ("blas", "mgs2", "mgs2f"):
             raise ValueError(f"unknown ORTHOGONALIZATION {ORTHOGONALIZATION!r}")
+        if ORTHOGONALIZATION == "mgs2f":
+            self.mgs, self.combine_kernel, self.scale_kernel = (
+                krylov.MGS2F_PARALLEL if parallel else krylov.MGS2F_SERIAL)
+        else:
+            self.mgs = krylov.MGS2_PARALLEL if parallel else krylov.MGS2_SERIAL
+            gs = krylov.GS_PARALLEL if parallel else krylov.GS_SERIAL
+            self.scale_kernel, self.combine_kernel = gs[3], gs[4]
+        self.part = np.zeros((krylov.nchunks(n), 4), dtype=dtype)
+        self.blocks = {}
         self.blas = ORTHOGONALIZATION == "blas"
         if self.blas:
             from scipy.linalg import get_blas_funcs
 
             self.axpy, self.dot, self.nrm2, self.scal, self.gemv = get_blas_funcs(
                 ["axpy", "dot", "nrm2", "scal", "gemv"], (np.empty(0, dtype=dtype),))
+
+    def block(self, name, rows):
+        """A C-ordered ``(rows, n)`` scratch block, the same memory every cycle: a fresh
+        basis block (tens of MB) costs a page fault per 4 KiB on its first writes (the
+        gain not measured apart from load noise). Its contents are
+        dead once the cycle's combinations are taken."""
+        B = self.blocks.get(name)
+        if B is None or B.shape[0] < rows:
+            B = self.blocks[name] = np.empty((rows, self.n), dtype=self.dtype)
+        return B[:rows]
 
     def project(self, W, rows, w, h):
         """Modified Gram-Schmidt of ``w`` (in place) against ``W[:rows]``; ``h[:rows]``
@@ -91,21 +107,22 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
             prepend_outer_v=False):
     """SciPy's ``_fgmres`` (flexible GMRES with GCROT projection or LGMRES augmentation).
 
-    ``C``: the GCROT vectors as rows of a block (or None). Returns
+    ``C``: the GCROT vectors (a sequence of rows, or None). Returns
     ``(Q, R, B, V, Z, y, res)``: ``V`` the basis as the rows of a block, ``Z``
     a function ``Z(y, out)`` that adds ``sum_j y_j z_j`` to ``out`` in SciPy's order.
     """
     n, dtype = ar.n, ar.dtype
-    nc = 0 if C is None else C.shape[0]
+    nc = 0 if C is None else len(C)
     n_outer = len(outer_v)
     m = m + n_outer
-    W = np.empty((nc + m + 1, n), dtype=dtype)
+    W = ar.block("W", nc + m + 1)
     if nc:
-        W[:nc] = C
+        for i, c in enumerate(C):  # straight into the block (no stacked copy first)
+            W[i] = c
     W[nc] = v0
     # z_j: rows of V without a right preconditioner (the Krylov columns), else copies
     direct = rpsolve is None and not prepend_outer_v
-    Z = np.empty((n_outer if direct else m, n), dtype=dtype)
+    Z = ar.block("Z", n_outer if direct else m)
     B = np.zeros((nc, m), dtype=dtype)
     Q = np.ones((1, 1), dtype=dtype)
     R = np.zeros((1, 0), dtype=dtype)
@@ -443,7 +460,7 @@ def _gcrotmk(A, psolve, x, b, given_x0, rtol, atol, maxiter, callback, m, k, CU,
             j_outer = -1
             break
         ml = m + max(k - len(CU), 0)
-        C = np.array([c for c, u in CU], dtype=dtype).reshape(len(CU), n) if CU else None
+        C = [c for c, u in CU] if CU else None
         try:
             Q, R, B, V, zsum, y, pres = _fgmres(ar, matvec, r / beta, ml, rpsolve=psolve,
                                                 atol=max(atol, rtol * b_norm) / beta, C=C)
