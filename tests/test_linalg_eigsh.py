@@ -192,7 +192,10 @@ def test_laplacian_eigenvectors_span_scipys():
     A = spla.csr_array(S)
     w, X = L.eigsh(A, 4, which="SA", rng=0)
     ws, Xs = sla.eigsh(S, 4, which="SA", rng=0)
-    np.testing.assert_allclose(w, ws, rtol=1e-12)
+    # eigenvalues ~0.01 of a spectrum of width 8: Lanczos with one CGS pass per step is
+    # accurate to ~10 eps ||A|| (0.8-2.6e-14 from the exact eigenvalues for every kernel
+    # set and seeds 0-2, session 15; ARPACK's two passes 2e-16), not to 1e-12 relative
+    np.testing.assert_allclose(w, ws, rtol=1e-12, atol=50 * np.finfo(float).eps * 8.0)
     # projector distance between the two subspaces
     assert np.linalg.norm(X @ X.T @ Xs - Xs) <= 1e-8
 
