@@ -20,7 +20,10 @@ medians compared), float64:
    products got faster) are printed beside each figure, with the speed-up of the
    vector work alone.
 2. ``eigsh(A, k=6, which="LA", tol=1e-8)`` on the Laplacian of ``--eig-grid`` and
-   on bcsstk13 (tests/data).
+   on bcsstk13 (tests/data); spla's default against SciPy and against spla with the
+   other kernel sets of ``--eig-kernels``, then one profiled run of each side (products,
+   restarts, where the time goes). ``--eig-passes-n`` first times the Gram-Schmidt pair
+   of a step (spla's passes against BLAS ``dgemv`` on one and two threads).
 3. ``spsolve`` on the Laplacian of ``--solve-grid`` and on cryg2500 (real,
    unsymmetric): SciPy's SuperLU, spla's SuperLU path, and PARDISO when installed.
 4. ``spsolve_triangular`` on the lower triangle of the Laplacian of ``--grid``.
@@ -162,7 +165,72 @@ def krylov(args, rows):
                      "amdahl": amdahl, "speedup": speedup, "vector_work_speedup": rest})
 
 
+def gs_passes(args, rows):
+    """The classical Gram-Schmidt pair of spla's Lanczos step (``h = V w``, then
+    ``w -= V^T h`` with ``|w|^2``) over a basis of ``--eig-passes-m`` rows: spla's fused
+    Numba passes (``lanczos.STEP_PARALLEL``, 2 and 1 Numba threads) against BLAS ``dgemv``
+    (one and two threads, threadpoolctl), alternating, ``REPS`` pairs per timed call (so
+    that switching threads is not timed); bytes = two reads of the basis per pair."""
+    from threadpoolctl import ThreadpoolController
+    from scipy.linalg import blas
+
+    from benchmarks.index_limits import machine
+    from spla._kernels import lanczos
+
+    reps = 20
+    copy_bw, _ = machine(5)
+    print(f"  copy bandwidth (read + write, {numba.get_num_threads()} threads): "
+          f"{copy_bw / 1e9:.1f} GB/s")
+    cgs_dots, cgs_sub_norm, _, _ = lanczos.STEP_PARALLEL
+    threads = numba.get_num_threads()
+    controller = ThreadpoolController()
+    for n in args.eig_passes_n:
+        m = args.eig_passes_m
+        rng = np.random.default_rng(0)
+        V = rng.standard_normal((m + 1, n))
+        w = rng.standard_normal(n)
+        part = np.zeros((lanczos.step_chunks(n), m + 2))
+        rpart = np.zeros(lanczos.step_chunks(n))
+
+        def spla_pair(t):
+            def run():
+                numba.set_num_threads(t)
+                try:
+                    for _ in range(reps):
+                        cgs_dots(V, m, w, part)
+                        h = part[:, :m].sum(axis=0)
+                        cgs_sub_norm(V, m, w, h, rpart)
+                finally:
+                    numba.set_num_threads(threads)
+            return run
+
+        def blas_pair(t):
+            def run():
+                with controller.limit(limits=t, user_api="blas"):
+                    for _ in range(reps):
+                        h = blas.dgemv(1.0, V[:m].T, w, trans=1)
+                        blas.ddot(w, w)
+                        blas.dgemv(-1.0, V[:m].T, h, beta=1.0, y=w, overwrite_y=1)
+                        blas.ddot(w, w)
+            return run
+
+        res = time_alternating({"BLAS dgemv 1 thread": blas_pair(1),
+                                "BLAS dgemv 2 threads": blas_pair(2),
+                                f"spla passes {threads} threads": spla_pair(threads),
+                                "spla passes 1 thread": spla_pair(1)},
+                               repeat=args.repeat * 3, warmup=1)
+        nbytes = reps * 2 * m * n * 8
+        for name, r in res.items():
+            print(f"    {name}: {r['median'] * 1e3 / reps:.3f} ms per pair, "
+                  f"{nbytes / r['median'] / 1e9:.1f} GB/s ({nbytes / r['median'] / copy_bw:.0%} "
+                  "of copy)")
+        report(f"CGS pair h = V w, w -= V^T h, m = {m}, n = {n} ({reps} pairs per sample)",
+               res, "BLAS dgemv 1 thread", rows)
+
+
 def eigen(args, rows):
+    if args.eig_passes_n:
+        gs_passes(args, rows)
     cases = [(f"2-D Laplacian n={args.eig_grid ** 2}", laplacian(args.eig_grid)),
              ("bcsstk13", sp.csr_array(scipy.io.mmread(DATA / "bcsstk13.mtx.gz")))]
     for name, S in cases:
@@ -175,10 +243,67 @@ def eigen(args, rows):
         gap = np.abs(np.sort(sla.eigsh(S, **kw)) - np.sort(L.eigsh(A, **kw))).max()
         print(f"  eigsh {name}: largest difference between SciPy's and spla's eigenvalues "
               f"{gap:.1e}")
-        res = time_alternating({"scipy.eigsh": lambda: sla.eigsh(S, **kw),
-                                "spla.linalg.eigsh": lambda: L.eigsh(A, **kw)},
-                               repeat=args.repeat, warmup=1)
+        contenders = {"scipy.eigsh": lambda: sla.eigsh(S, **kw),
+                      "spla.linalg.eigsh": lambda: L.eigsh(A, **kw)}
+        for kernels in args.eig_kernels:
+            contenders[f"spla KERNELS={kernels}"] = _with_kernels(kernels, A, kw)
+        res = time_alternating(contenders, repeat=args.repeat, warmup=1)
         report(f"eigsh k=6 LA tol=1e-8, {name}", res, "scipy.eigsh", rows)
+        eigen_profile(name, S, A, kw, rows)
+
+
+def _with_kernels(kernels, A, kw):
+    """``L.eigsh(A, **kw)`` with ``_lanczos.KERNELS = kernels`` for the call."""
+    from spla.linalg import _lanczos
+
+    def run():
+        old = _lanczos.KERNELS
+        _lanczos.KERNELS = kernels
+        try:
+            return L.eigsh(A, **kw)
+        finally:
+            _lanczos.KERNELS = old
+    return run
+
+
+def eigen_profile(name, S, A, kw, rows):
+    """One more (untimed above) run of each side, counting products and restarts: ARPACK's
+    products through a counting operator (its own time = total - products), spla's from
+    ``_lanczos.PROFILE`` (products, steps' vector work incl. Python, small eigh, restarts)."""
+    from spla.linalg import _lanczos
+
+    calls = [0, 0.0]
+
+    def mv(x):
+        t0 = time.perf_counter()
+        y = S @ x
+        calls[1] += time.perf_counter() - t0
+        calls[0] += 1
+        return y
+
+    op = sla.LinearOperator(S.shape, matvec=mv, dtype=S.dtype)
+    t0 = time.perf_counter()
+    sla.eigsh(op, **kw)
+    t_scipy = time.perf_counter() - t0
+    prof = {}
+    _lanczos.PROFILE = prof
+    try:
+        t0 = time.perf_counter()
+        L.eigsh(A, **kw)
+        t_spla = time.perf_counter() - t0
+    finally:
+        _lanczos.PROFILE = None
+    per = 1e3 / max(prof["products"], 1)
+    print(f"    profile {name}: ARPACK {calls[0]} products, {t_scipy * 1e3:.0f} ms "
+          f"(products {calls[1] * 1e3:.0f} ms, the rest {(t_scipy - calls[1]) * 1e3:.0f} ms = "
+          f"{(t_scipy - calls[1]) * 1e3 / max(calls[0], 1):.3f} ms per product)")
+    print(f"    profile {name}: spla {prof['products']} products, {prof['restarts']} restarts, "
+          f"{t_spla * 1e3:.0f} ms: products {prof['product'] * 1e3:.0f} ms, steps "
+          f"{prof['step'] * 1e3:.0f} ms ({prof['step'] * per:.3f} ms per product), small eigh "
+          f"{prof['eigh'] * 1e3:.0f} ms, restarts {prof['restart'] * 1e3:.0f} ms")
+    rows.append({"case": f"eigsh profile, {name}", "arpack_products": calls[0],
+                 "arpack_s": t_scipy, "arpack_product_s": calls[1], "spla_s": t_spla,
+                 **{f"spla_{key}": v for key, v in prof.items()}})
 
 
 def direct(args, rows):
@@ -470,6 +595,14 @@ def main(argv=None):
     p.add_argument("--grid", type=int, default=500)
     p.add_argument("--iters", type=int, default=150)
     p.add_argument("--eig-grid", type=int, default=150)
+    p.add_argument("--eig-passes-n", type=int, nargs="*", default=[],
+                   help="--only eigen: first time the Gram-Schmidt pair of the Lanczos step "
+                        "(spla's passes against BLAS dgemv) at these vector lengths")
+    p.add_argument("--eig-kernels", nargs="*", default=["blas"],
+                   help="--only eigen: also time spla's eigsh with these _lanczos.KERNELS "
+                        "(default: blas, session 14's one-thread gemv passes)")
+    p.add_argument("--eig-passes-m", type=int, default=20,
+                   help="basis rows of --eig-passes-n (ncv: 20 for eigsh's default)")
     p.add_argument("--solve-grid", type=int, default=300)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--only", choices=["krylov", "eigen", "direct", "methods"], default=None)

@@ -264,3 +264,230 @@ def _make(parallel):
 
 LANCZOS_PARALLEL = _make(True)
 LANCZOS_SERIAL = _make(False)
+
+
+# -- One fused Lanczos step (session 15) ----------------------------------------------------
+#
+# ``step`` runs a whole step after the product ``y = A v_j`` in one call (one dispatch from
+# Python instead of five to eight, which is most of a step's cost at n = 2,000): the local
+# recurrence, the classical Gram-Schmidt pass against ``V[:j+1]`` (coefficients, then the
+# subtraction with ``|w|^2``), the DGKS repeat when the pass cancelled most of ``w``, and the
+# normalisation. The basis passes read each basis row once per pass and go over row blocks
+# in parallel (``prange`` over the chunks of ``STEP_CHUNK`` entries, one chunk per task; the chunk
+# sums are added in chunk order, so the results do not depend on the number of threads).
+#
+# The passes are compiled with the ``reassoc`` and ``contract`` fast-math flags: with
+# them LLVM packs the eight row sums of the coefficient pass into SIMD registers
+# and fuses the multiply-adds (a strict in-order sum is one dependent chain per row). The
+# order of summation is then the compiler's, fixed for a given build and chunk, and the
+# chunk sums are still added in chunk order. No ``nnan``/``ninf``: NaN and Inf propagate.
+
+FASTMATH = {"reassoc", "contract"}
+#: Entries per chunk of the step's passes: smaller than ``CHUNK`` so that two threads get
+#: balanced shares from n = 20,000 on (a chunk's rows still stream in long runs).
+STEP_CHUNK = 4096
+
+
+def step_chunks(n):
+    """Number of chunks of the step's passes (rows of the ``part`` scratch arrays)."""
+    return max(1, -(-n // STEP_CHUNK))
+
+
+@njit(inline="always")
+def _dots8(V, k, r, w, lo, hi):
+    """``V[k + t, lo:hi] . w[lo:hi]`` for ``t < r <= 8`` (rows past ``r`` repeat row ``k``
+    and their sums are dropped by the caller): one read of ``w`` for eight rows, eight
+    independent sums."""
+    v0 = V[k]
+    v1 = V[k + 1 if r > 1 else k]
+    v2 = V[k + 2 if r > 2 else k]
+    v3 = V[k + 3 if r > 3 else k]
+    v4 = V[k + 4 if r > 4 else k]
+    v5 = V[k + 5 if r > 5 else k]
+    v6 = V[k + 6 if r > 6 else k]
+    v7 = V[k + 7 if r > 7 else k]
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    a4 = 0.0
+    a5 = 0.0
+    a6 = 0.0
+    a7 = 0.0
+    for i in range(lo, hi):
+        x = w[i]
+        a0 += v0[i] * x
+        a1 += v1[i] * x
+        a2 += v2[i] * x
+        a3 += v3[i] * x
+        a4 += v4[i] * x
+        a5 += v5[i] * x
+        a6 += v6[i] * x
+        a7 += v7[i] * x
+    return a0, a1, a2, a3, a4, a5, a6, a7
+
+
+@njit(inline="always")
+def _chunk_dots(V, m, w, lo, hi, part, c):
+    """``part[c, k] = V[k, lo:hi] . w[lo:hi]`` for ``k < m``; ``part[c, m] = |w[lo:hi]|^2``."""
+    for k in range(0, m, 8):
+        r = min(8, m - k)
+        sums = _dots8(V, k, r, w, lo, hi)
+        for t in range(r):
+            part[c, k + t] = sums[t]
+    s = 0.0
+    for i in range(lo, hi):
+        s += w[i] * w[i]
+    part[c, m] = s
+
+
+@njit(inline="always")
+def _chunk_sub_norm(V, m, w, h, lo, hi):
+    """``w[lo:hi] -= V[:m, lo:hi]^T h`` in cache blocks of ``BLOCK`` entries copied to a
+    local buffer (four rows per sweep of a block); returns ``|w[lo:hi]|^2``. The buffer
+    lets LLVM vectorise the sweeps: updating ``w`` in place, which may alias ``V`` (it is
+    a row of it), took 1.3-1.8x longer (one thread, 20 rows, n = 22,500-90,000)."""
+    s = 0.0
+    buf = np.empty(BLOCK)
+    for blo in range(lo, hi, BLOCK):
+        bhi = min(blo + BLOCK, hi)
+        nb = bhi - blo
+        for i in range(nb):
+            buf[i] = w[blo + i]
+        k = 0
+        while k + 4 <= m:
+            h0 = h[k]
+            h1 = h[k + 1]
+            h2 = h[k + 2]
+            h3 = h[k + 3]
+            v0 = V[k, blo:bhi]
+            v1 = V[k + 1, blo:bhi]
+            v2 = V[k + 2, blo:bhi]
+            v3 = V[k + 3, blo:bhi]
+            for i in range(nb):
+                buf[i] = buf[i] - (((h0 * v0[i] + h1 * v1[i]) + h2 * v2[i]) + h3 * v3[i])
+            k += 4
+        while k < m:
+            hk = h[k]
+            vk = V[k, blo:bhi]
+            for i in range(nb):
+                buf[i] -= hk * vk[i]
+            k += 1
+        for i in range(nb):
+            x = buf[i]
+            w[blo + i] = x
+            s += x * x
+    return s
+
+
+def _make_step(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=FASTMATH)
+    def cgs_dots(V, m, w, part):
+        """``part[c, k] = V[k] . w`` (k < m) and ``part[c, m] = |w|^2`` over chunk ``c``."""
+        n = w.size
+        nch = (n + STEP_CHUNK - 1) // STEP_CHUNK
+        for c in loop(nch):
+            lo = c * STEP_CHUNK
+            hi = min(lo + STEP_CHUNK, n)
+            _chunk_dots(V, m, w, lo, hi, part, c)
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=FASTMATH)
+    def cgs_sub_norm(V, m, w, h, part):
+        """``w -= V[:m]^T h``; ``part[c] = |w|^2`` over chunk ``c``."""
+        n = w.size
+        nch = (n + STEP_CHUNK - 1) // STEP_CHUNK
+        for c in loop(nch):
+            lo = c * STEP_CHUNK
+            hi = min(lo + STEP_CHUNK, n)
+            part[c] = _chunk_sub_norm(V, m, w, h, lo, hi)
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=FASTMATH)
+    def cgs_pass(V, m, w, h, part, rpart, v, alpha):
+        """``w -= alpha v`` (skipped for ``alpha = 0``), then one classical Gram-Schmidt
+        pass of ``w`` against ``V[:m]``: ``h = V[:m] w`` (into ``h[:m]``),
+        ``w -= V[:m]^T h``; returns ``(|w|^2 before the pass, after)``."""
+        n = w.size
+        nch = (n + STEP_CHUNK - 1) // STEP_CHUNK
+        for c in loop(nch):
+            lo = c * STEP_CHUNK
+            hi = min(lo + STEP_CHUNK, n)
+            if alpha != 0.0:
+                for i in range(lo, hi):
+                    w[i] -= alpha * v[i]
+            _chunk_dots(V, m, w, lo, hi, part, c)
+        for k in range(m + 1):
+            s = 0.0
+            for c in range(nch):
+                s += part[c, k]
+            h[k] = s
+        before = h[m]
+        for c in loop(nch):
+            lo = c * STEP_CHUNK
+            hi = min(lo + STEP_CHUNK, n)
+            rpart[c] = _chunk_sub_norm(V, m, w, h, lo, hi)
+        after = 0.0
+        for c in range(nch):
+            after += rpart[c]
+        return before, after
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=FASTMATH)
+    def step(V, j, y, beta, first, dgks2, h, part, rpart):
+        """Lanczos step ``j`` after the product ``y = A v_j``, into ``w = V[j + 1]``.
+
+        ``first`` (the first step after a restart, which couples to every kept vector):
+        ``w = y``; otherwise ``w = y - beta v_{j-1} - alpha v_j`` with ``alpha = v_j . w``.
+        Then one classical Gram-Schmidt pass against ``V[:j+1]``, repeated once when
+        ``|w|^2`` fell below ``dgks2`` times its value before the pass. When the last pass
+        leaves ``|w|^2 > dgks2 * before > 0``, ``w`` is normalised. Returns
+        ``(alpha, before, after)``: the diagonal entry ``T[j, j]`` and ``|w|^2`` before and
+        after the last pass (``w`` was normalised iff ``after > dgks2 * before`` and
+        ``after > 0``). ``h`` (length ``>= j + 2``) and ``part`` (``(nchunks, >= j + 2)``),
+        ``rpart`` (``nchunks``) are scratch."""
+        n = y.size
+        nch = (n + STEP_CHUNK - 1) // STEP_CHUNK
+        m = j + 1
+        w = V[j + 1]
+        vj = V[j]
+        vp = V[j - 1 if j > 0 else j]
+        alpha = 0.0
+        if first:
+            for c in loop(nch):
+                lo = c * STEP_CHUNK
+                hi = min(lo + STEP_CHUNK, n)
+                for i in range(lo, hi):
+                    w[i] = y[i]
+        else:
+            b = beta if j > 0 else 0.0
+            for c in loop(nch):
+                lo = c * STEP_CHUNK
+                hi = min(lo + STEP_CHUNK, n)
+                s = 0.0
+                for i in range(lo, hi):
+                    x = y[i] - b * vp[i]
+                    w[i] = x
+                    s += vj[i] * x
+                rpart[c] = s
+            for c in range(nch):
+                alpha += rpart[c]
+        # w -= alpha v_j fused into the coefficient pass (alpha = 0 after a restart)
+        before, after = cgs_pass(V, m, w, h, part, rpart, vj, alpha)
+        alpha += h[j]
+        if after < dgks2 * before:
+            before, after = cgs_pass(V, m, w, h, part, rpart, vj, 0.0)
+            alpha += h[j]
+        if after > dgks2 * before and after > 0.0:
+            a = 1.0 / np.sqrt(after)
+            for c in loop(nch):
+                lo = c * STEP_CHUNK
+                hi = min(lo + STEP_CHUNK, n)
+                for i in range(lo, hi):
+                    w[i] *= a
+        return alpha, before, after
+
+    return cgs_dots, cgs_sub_norm, cgs_pass, step
+
+
+STEP_PARALLEL = _make_step(True)
+STEP_SERIAL = _make_step(False)

@@ -78,7 +78,7 @@ def eigsh(A, k=6, M=None, sigma=None, which="LM", v0=None, ncv=None, maxiter=Non
                                             and type(v) is type(defaults[name])
                                             and v == defaults[name])}
         return _scipy_eigsh(A, k, M, sigma, **kwargs)
-    from ._lanczos import lanczos_eigsh
+    from ._lanczos import blas_free, lanczos_eigsh
 
     n = A.shape[0]
     k = int(k)
@@ -89,7 +89,7 @@ def eigsh(A, k=6, M=None, sigma=None, which="LM", v0=None, ncv=None, maxiter=Non
                       "instead.", RuntimeWarning, stacklevel=2)
         raise TypeError("Cannot use scipy.linalg.eigh for sparse A with k >= N. Use "
                         "scipy.linalg.eigh(A.toarray()) or reduce k.")
-    with solver_threads(True):
+    with solver_threads(not blas_free(n)):
         return lanczos_eigsh(A.__matmul__, n, k, which=which, v0=v0, ncv=ncv,
                              maxiter=maxiter, tol=tol,
                              return_eigenvectors=return_eigenvectors, rng=rng,

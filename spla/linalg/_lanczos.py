@@ -12,11 +12,12 @@ Lanczos of ARPACK with exact shifts):
   start) to ``ncv`` orthonormal vectors, one product ``A v_j`` per step, and
   ``A V = V T + beta v_ncv e^T`` with ``T`` tridiagonal but for the arrow of
   the kept vectors;
-* each step runs three fused Numba passes (``spla/_kernels/lanczos.py``): the
-  three-term recurrence, then a classical Gram-Schmidt pass against the whole
-  basis read as one block (the coefficients, then the subtraction with
-  ``|w|^2``), repeated when it cancels more than ``1 - 1/sqrt(2)`` of ``|w|``
-  (Daniel, Gragg, Kaufman and Stewart); no BLAS call runs between the products;
+* each step after the product is one Numba call (``lanczos.step`` of
+  ``spla/_kernels/lanczos.py``): the three-term recurrence, then a classical
+  Gram-Schmidt pass against the whole basis read as one block (the coefficients,
+  then the subtraction with ``|w|^2``; row blocks over Numba's threads), repeated
+  when it cancels more than ``1 - 1/sqrt(2)`` of ``|w|`` (Daniel, Gragg, Kaufman and
+  Stewart), and the normalisation; no BLAS call runs between the products;
 * after a cycle, the Ritz pairs of ``T`` (LAPACK on an ``ncv x ncv`` matrix)
   give the residual bounds ``|beta y_ncv|``; a pair has converged when its bound
   is at most ``tol * max(eps^(2/3), |theta|)`` (ARPACK's test); the restart keeps
@@ -27,6 +28,7 @@ random vector orthogonal to the basis, as ARPACK does.
 """
 
 import math
+import time
 
 import numpy as np
 
@@ -36,22 +38,38 @@ __all__ = ["lanczos_eigsh"]
 WHICH = ("LM", "SM", "LA", "SA", "BE")
 #: Problems of at most this order are solved densely (``numpy.linalg.eigh``).
 DENSE_MAX = 128
-#: The block passes (Gram-Schmidt against the basis, restart rotation, Ritz vectors):
-#: ``"blas"`` (the default) runs them as BLAS gemv/gemm on one thread (spla's BLAS
-#: policy holds during the solve, so no BLAS thread competes with spla's SpMV);
-#: ``"numba"`` runs the fused Numba sweeps of ``spla/_kernels/lanczos.py`` (in
-#: parallel from ``PARALLEL_MIN`` entries). On the shared 2-core machine BLAS was
-#: 1.3-1.8x faster in cache (n = 22,500-90,000) and no slower at n = 1e6 (see
-#: docs/linalg.md); the fused parallel sweeps are kept for a quiet-machine comparison.
-KERNELS = "blas"
+#: The vector work of a step: ``"fused"`` (the default, session 15): one call of
+#: ``lanczos.step`` per step, its passes over row blocks on Numba's threads from
+#: ``STEP_PARALLEL_MIN`` entries; ``"blas"``: the Gram-Schmidt passes as one-thread BLAS
+#: gemv (spla's BLAS policy holds during the solve); ``"numba"``: session 14's fused sweeps
+#: (strict order, parallel from ``PARALLEL_MIN``). Measurements: docs/linalg.md.
+KERNELS = "fused"
+#: With ``KERNELS = "fused"``: the restart's rotation ``V[:q] = V Y`` and the Ritz
+#: vectors by ``"blas"`` dgemm (one thread) or by the ``"numba"`` sweeps.
+ROTATE = "blas"
 #: With ``KERNELS = "numba"``, vectors at least this long run the parallel sweeps.
 PARALLEL_MIN = 50_000
+#: With ``KERNELS = "fused"``, vectors at least this long run the parallel step.
+STEP_PARALLEL_MIN = 20_000
 #: The DGKS threshold: a second Gram-Schmidt pass when ``|w|`` falls below this
 #: fraction of its value before the pass.
 DGKS = 0.7071067811865476
 #: A random vector (after an invariant subspace) is accepted when two Gram-Schmidt
 #: passes leave at least this fraction of its squared norm.
 RANDOM_MIN = 1e-8
+#: A dict to collect a profile of the next solves in (``benchmarks/linalg.py``): seconds in
+#: the products, the steps' vector work, the small eigenproblems and the restarts, and the
+#: counts of products and restarts (added up over solves). None: no profile.
+PROFILE = None
+
+
+def blas_free(n):
+    """Whether a solve of order ``n`` makes no BLAS call that could start BLAS threads
+    (the serial fused step, and the Numba rotation below ``STEP_PARALLEL_MIN``; the
+    ``ncv x ncv`` eigenproblems stay below BLAS's threading sizes), so that the caller
+    can skip the BLAS thread limit (threadpoolctl costs ~30 us to 1 ms per solve, which
+    is a tenth of a solve at n = 2,000)."""
+    return KERNELS == "fused" and n < STEP_PARALLEL_MIN
 
 
 def _check_args(n, k, which, ncv, maxiter, v0):
@@ -117,14 +135,24 @@ class _Basis:
         big = n >= PARALLEL_MIN
         (self.local_step, self.sub_dots, self.dots, self.sub_norm, self.scale, self.rotate,
          self.ritz_vectors) = lanczos.LANCZOS_PARALLEL if big else lanczos.LANCZOS_SERIAL
+        self.step = None
         if KERNELS == "blas":
             # BLAS's register-blocked gemv/gemm, in place, one thread under spla's policy
             self.sub_dots, self.dots, self.sub_norm, self.scale, self.rotate, \
                 self.ritz_vectors = _blas_kernels()
         chunks = krylov.nchunks(n)
+        if KERNELS == "fused":
+            # one call per step (lanczos.step), the restart's rotation and the Ritz
+            # vectors by ROTATE
+            self.dots, self.sub_norm, _, self.step = (
+                lanczos.STEP_PARALLEL if n >= STEP_PARALLEL_MIN else lanczos.STEP_SERIAL)
+            if ROTATE == "blas" and not blas_free(n):
+                *_, self.rotate, self.ritz_vectors = _blas_kernels()
+            chunks = lanczos.step_chunks(n)
         self.V = np.empty((ncv + 1, n))
         self.part = np.zeros((chunks, ncv + 2))
         self.rpart = np.zeros(chunks)
+        self.h = np.zeros(ncv + 2)
 
     def project(self, m, w):
         """One classical Gram-Schmidt pass of ``w`` against ``V[:m]`` (two reads of the
@@ -237,11 +265,37 @@ def lanczos_eigsh(matvec, n, k=6, which="LM", v0=None, ncv=None, maxiter=None, t
     start = 0
     cycles = 0
     rpart = basis.rpart
+    step = basis.step
+    hbuf = basis.h
+    dgks2 = DGKS * DGKS
+    prof = PROFILE
+    if prof is not None:
+        for key in ("product", "step", "eigh", "restart", "products", "restarts"):
+            prof.setdefault(key, 0)
+        matvec = _timed(matvec, prof)
     while True:
         beta = 0.0
+        if prof is not None:
+            t_cycle = time.perf_counter()
+            t_products = prof["product"]
         for j in range(start, m):
             y = np.asarray(matvec(V[j]), dtype=np.float64)
             w = V[j + 1]
+            if step is not None:
+                # the whole step in one call: recurrence, Gram-Schmidt, DGKS, normalisation
+                prev = T[j - 1, j] if j > 0 else 0.0
+                alpha, before, after = step(V, j, np.ascontiguousarray(y), prev,
+                                            j > 0 and j == start, dgks2, hbuf, part, rpart)
+                T[j, j] = alpha
+                if after > dgks2 * before and after > 0:
+                    beta = math.sqrt(after)
+                else:
+                    beta = 0.0
+                    if not basis.random_orthogonal(j + 1, rng):
+                        w[:] = 0.0
+                if j + 1 < m:
+                    T[j, j + 1] = T[j + 1, j] = beta
+                continue
             if j > 0 and j == start:
                 # first step after a restart: w couples to every kept vector (the arrow)
                 w[:] = y
@@ -274,7 +328,13 @@ def lanczos_eigsh(matvec, n, k=6, which="LM", v0=None, ncv=None, maxiter=None, t
                     w[:] = 0.0
             if j + 1 < m:
                 T[j, j + 1] = T[j + 1, j] = beta
+        if prof is not None:
+            t0 = time.perf_counter()
+            prof["step"] += t0 - t_cycle - (prof["product"] - t_products)
         theta, Y = np.linalg.eigh(T)
+        if prof is not None:
+            t1 = time.perf_counter()
+            prof["eigh"] += t1 - t0
         want = _wanted(theta, which, k)
         bounds = np.abs(beta * Y[m - 1, :])
         ok = bounds <= tol * np.maximum(eps23, np.abs(theta))
@@ -293,12 +353,28 @@ def lanczos_eigsh(matvec, n, k=6, which="LM", v0=None, ncv=None, maxiter=None, t
         s = beta * Y[m - 1, keep]
         Yk = np.ascontiguousarray(Y[:, keep])
         basis.rotate(V, m, Yk, q)
+        if prof is not None:
+            prof["restarts"] += 1
+            prof["restart"] += time.perf_counter() - t1
         V[q] = V[m]
         T[:] = 0.0
         T[np.arange(q), np.arange(q)] = theta[keep]
         T[q, :q] = s
         T[:q, q] = s
         start = q
+
+
+def _timed(matvec, prof):
+    """``matvec`` that adds its seconds and calls to ``prof``."""
+
+    def timed(x):
+        t0 = time.perf_counter()
+        y = matvec(x)
+        prof["product"] += time.perf_counter() - t0
+        prof["products"] += 1
+        return y
+
+    return timed
 
 
 def _keep(m, k, nconv):
@@ -309,7 +385,11 @@ def _keep(m, k, nconv):
     beside an unseen ``-1.557``: a low-degree filter cannot tell ``t`` from ``-t``).
     Keeping more (a quarter or a half of the room from the start) saved products
     but cost more time in the restarts and the longer Gram-Schmidt passes (2-D
-    Laplacian, n = 22,500 and 90,000)."""
+    Laplacian, n = 22,500 and 90,000; session 14). In session 15, at least half of
+    the room (``q >= (m + k) / 2``) took 1,546 products against 1,054 (n = 22,500,
+    k = 6, LA, tol 1e-8, ncv 20), and a gap-ratio rule (the ``q`` maximising
+    ``(m - q) sqrt(gap) / cost`` of a Chebyshev filter, after Yamazaki et al. 2010)
+    2,262: the restart with exact shifts of ARPACK's choice was the best of three."""
     if k <= 2:
         return max(min(k + 1, m - 1), m // 2)
     return max(k, min(m - 1, k + min(nconv, (m - k) // 2)))
