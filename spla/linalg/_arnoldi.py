@@ -77,16 +77,19 @@ def _check_args(n, k, which, ncv, maxiter, v0):
     return ncv, int(maxiter)
 
 
-def _order(theta, which):
+def _order(theta, which, complex_=False):
     """Indices of the Ritz values ``theta`` (complex), most wanted first.
 
+    ``LI``/``SI`` rank by ``|imag|`` for a real matrix (ARPACK's ``dneupd``: conjugate
+    pairs together) and by the signed imaginary part for a complex one (``zneupd``).
     Ties of the primary key break as ARPACK's ``dngets`` pre-sort does: ``LM`` and
     ``SM`` by the real part, ``LR``, ``SR``, ``LI`` and ``SI`` by the modulus
     (largest for ``L*``, smallest for ``S*``); then positive imaginary parts first."""
     re, im, mod = theta.real, theta.imag, np.abs(theta)
+    aim = im if complex_ else np.abs(im)
     first, second = {
         "LM": (-mod, -re), "SM": (mod, re), "LR": (-re, -mod), "SR": (re, mod),
-        "LI": (-np.abs(im), -mod), "SI": (np.abs(im), mod)}[which]
+        "LI": (-aim, -mod), "SI": (aim, mod)}[which]
     return np.lexsort((-im, second, first))
 
 
@@ -108,7 +111,7 @@ def _dense(dense, k, which, return_eigenvectors, dtype):
     else:
         theta = eig(D, right=False)
     theta = theta.astype(np.complex128)
-    idx = _order(theta, which)[:k]
+    idx = _order(theta, which, np.dtype(dtype).kind == "c")[:k]
     idx = idx[_scipy_order(len(idx), return_eigenvectors)]
     if not return_eigenvectors:
         return theta[idx]
@@ -256,7 +259,7 @@ def _restart(H, m, beta, which, q_want, complex_):
     select = np.zeros(m, dtype=np.int32)
     count = 0
     last = None
-    for i in _order(ev, which):
+    for i in _order(ev, which, complex_):
         if count >= q_want:
             break
         b = block[i]
@@ -339,7 +342,7 @@ def arnoldi_eigs(matvec, n, k=6, dtype=np.float64, which="LM", v0=None, ncv=None
         beta = H[m, m - 1]
         theta, Y = np.linalg.eig(H[:m, :m])
         theta = theta.astype(np.complex128)
-        order = _order(theta, which)
+        order = _order(theta, which, complex_)
         want = order[:k]
         bounds = np.abs(beta * Y[m - 1, :])
         ok = bounds <= tol * np.maximum(eps23, np.abs(theta))
