@@ -28,7 +28,8 @@ medians compared), float64:
    unsymmetric): SciPy's SuperLU, spla's SuperLU path, and PARDISO when installed.
 4. ``spsolve_triangular`` on the lower triangle of the Laplacian of ``--grid``.
 5. ``--methods all`` (or a comma-separated list; runs instead of 1-4): every other
-   iterative method (``METHODS``: bicg ... lsmr, eigsh, svds, lobpcg, expm_multiply)
+   iterative method (``METHODS``: bicg ... lsmr, eigsh, eigs (LM), eigs_lr (LR), svds,
+   lobpcg, expm_multiply)
    on the Laplacian of ``--grid`` or an unsymmetric convection-diffusion stencil, a
    fixed amount of work each (``--iters``; ARPACK capped at ``--arpack-restarts``),
    SciPy on SciPy's CSR against ``spla.linalg`` on spla's CSR (``--scipy-blas1``
@@ -343,7 +344,7 @@ def direct(args, rows):
 
 #: methods timed by ``--methods all`` (cg and gmres have their own case above)
 METHODS = ("bicg", "bicgstab", "cgs", "qmr", "tfqmr", "minres", "lgmres", "gcrotmk", "lsqr",
-           "lsmr", "eigsh", "svds", "lobpcg", "expm_multiply")
+           "lsmr", "eigsh", "eigs", "eigs_lr", "svds", "lobpcg", "expm_multiply")
 
 
 def convection_diffusion(k, c=0.1):
@@ -451,6 +452,17 @@ def method_cases(args):
         except sla.ArpackNoConvergence:
             return None
 
+    def eigs(which):
+        # eigs k=6 on the convection-diffusion stencil (a real spectrum, clustered at both
+        # ends): maxiter caps the restarts as for eigsh, so both sides do similar work
+        def call(m, A):
+            try:
+                return m.eigs(A, k=6, which=which, tol=1e-8, v0=v0, ncv=20,
+                              maxiter=args.arpack_restarts, return_eigenvectors=False)
+            except sla.ArpackNoConvergence:
+                return None
+        return call
+
     def svds(m, A):
         try:
             return m.svds(A, k=6, tol=1e-8, v0=v0, ncv=20, maxiter=args.arpack_restarts,
@@ -462,6 +474,8 @@ def method_cases(args):
     trace = float(lap_t.trace())  # given, so that the counting operator makes no estimate
 
     cases["eigsh"] = (lap, eigsh)
+    cases["eigs"] = (cd, eigs("LM"))
+    cases["eigs_lr"] = (cd, eigs("LR"))
     cases["svds"] = (cd, svds)
     cases["expm_multiply"] = (lap_t, lambda m, A: m.expm_multiply(A, b, traceA=trace))
     return cases
