@@ -39,7 +39,7 @@ from ..._kernels import index as K
 from ..._kernels.partition import row_blocks
 from ..._kernels.threads import parallel_section
 from ..._indexing.views import row_view
-from .memory import empty_output, pooled_empty
+from .memory import empty_output
 from . import convert
 
 _EMPTY_ROWS = np.empty(0, dtype=np.intp)
@@ -368,8 +368,8 @@ def gather_mask_rows(A, mask):
     idx = _out_index_dtype(indices, n, nnz)
     out_indptr = _output(n_rows + 1, idx)
     out_indptr[0] = 0
-    out_indices = pooled_empty(nnz, idx)  # reused buffers when large (memory.py)
-    out_data = pooled_empty(nnz, data.dtype)
+    out_indices = _output(nnz, idx)
+    out_data = _output(nnz, data.dtype)
     if n_rows:
         serial = _is_serial(n_rows, nnz)
         if serial or pieces == 1:
