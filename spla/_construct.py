@@ -25,7 +25,7 @@ from ._dtypes import default_value_dtype, value_dtype
 from ._formats import registry
 from ._formats.compressed import csc_array, csr_array
 from ._kernels import construct as K
-from ._backends.cpu.memory import empty_output
+from ._backends.cpu.memory import empty_output, pooled_empty
 from ._kernels.threads import parallel_section
 
 __all__ = [
@@ -504,8 +504,8 @@ def _stack_csr(grid, row_lengths, col_lengths, dtype):
     with parallel_section():
         K.block_count(row_off, brow_start, indptrs, indptr)
     _counts_to_indptr(indptr)
-    indices = empty_output(nnz, idx)
-    data = empty_output(nnz, dtype)
+    indices = pooled_empty(nnz, idx)  # reused buffers when large (memory.py)
+    data = pooled_empty(nnz, dtype)
     with parallel_section():
         K.block_fill(row_off, brow_start, col_off, indptrs, indicess, datas, indptr, indices,
                      _raw(data))

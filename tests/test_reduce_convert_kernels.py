@@ -624,6 +624,82 @@ def test_coo_tocsr_buckets_public_path(monkeypatch, idx):
     assert A.has_canonical_format
 
 
+BUCKET_DTYPES = [np.bool_, np.int64, np.float64, np.complex128]
+
+
+@settings(max_examples=30, deadline=None)
+@given(args=raw_csr(dtypes=BUCKET_DTYPES, max_side=40),
+       per_bucket=st.sampled_from([1, 3, 16, 1 << 16]), serial=st.booleans(),
+       n_lanes=st.sampled_from([1, 3, 8]))
+def test_transpose_buckets_matches_scipy(args, per_bucket, serial, n_lanes):
+    """CSR -> CSC through buckets of columns gives SciPy's ``tocsc`` (duplicates
+    kept in stored order, rows increasing within a column): many small buckets
+    and one bucket, lanes of rows that split or skip rows, serial and parallel."""
+    data, indices, indptr, shape = args
+    m, n = shape
+    nnz = int(indptr[-1])
+    data, indices = np.ascontiguousarray(data), np.ascontiguousarray(indices)
+    idx = convert._index_dtype((indices, indptr), max(nnz, m))
+    d, j, p = convert._transpose_buckets(data, indices, indptr, shape, idx, serial,
+                                         per_bucket=per_bucket, n_lanes=n_lanes)
+    T = scipy_of(args).tocsc()
+    assert p.dtype == idx and j.dtype == idx
+    np.testing.assert_array_equal(p, T.indptr)
+    np.testing.assert_array_equal(j, T.indices)
+    assert_same(d, T.data)
+
+
+@pytest.mark.parametrize("serial", [False, True])
+def test_transpose_buckets_columns_beyond_16_bits(serial):
+    """Hypersparse columns ask for buckets of more than 2**16 columns: the shift
+    is capped (the column within a bucket is stored in 16 bits)."""
+    from spla._kernels.buckets import MAX_SHIFT
+
+    rng = np.random.default_rng(12)
+    m, n, nnz = 300, 5 << MAX_SHIFT, 900
+    rows = np.sort(rng.integers(0, m, nnz))
+    cols = np.r_[rng.integers(0, n, nnz - 3), [n - 1, 0, n - 1]].astype(np.int64)
+    rows[-3:] = m - 1
+    indptr = np.searchsorted(rows, np.arange(m + 1)).astype(np.int64)
+    data = rng.integers(-3, 4, nnz).astype(np.float64)
+    assert convert._bucket_shift(n, nnz, convert.TRANSPOSE_BUCKET_ENTRIES) > MAX_SHIFT
+    d, j, p = convert._transpose_buckets(data, cols, indptr, (m, n), np.dtype(np.int64),
+                                         serial)
+    T = sp.csr_array((data, cols, indptr), shape=(m, n)).tocsc()
+    np.testing.assert_array_equal(p, T.indptr)
+    np.testing.assert_array_equal(j, T.indices)
+    np.testing.assert_array_equal(d, T.data)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int64])
+def test_transpose_buckets_public_path(monkeypatch, dtype):
+    """``A.tocsc()`` and ``convert.transpose`` take the bucketed path above the
+    thresholds (lowered here); float16 values move as their bits."""
+    import spla
+
+    monkeypatch.setattr(convert, "BUCKET_MIN_NNZ", 1000)
+    monkeypatch.setattr(convert, "TRANSPOSE_BUCKET_MIN_COLS", 100)
+    rng = np.random.default_rng(6)
+    m, n, per_row = 30_000, 20_000, 5
+    cols = rng.integers(0, n, m * per_row).astype(np.int32)
+    cols[:50] = np.arange(50)  # a longer column 0..49 block in the first rows
+    indptr = np.arange(0, m * per_row + 1, per_row, dtype=np.int32)
+    data = rng.integers(-3, 4, m * per_row).astype(dtype)
+    A = spla.csr_array((data, cols, indptr), shape=(m, n))
+    T = sp.csr_array((data, cols, indptr), shape=(m, n)).tocsc()
+    C = A.tocsc()
+    np.testing.assert_array_equal(C.indptr, T.indptr)
+    np.testing.assert_array_equal(C.indices, T.indices)
+    np.testing.assert_array_equal(C.data, T.data)
+    assert C.data.dtype == np.dtype(dtype)
+    # float16 values (which spla's arrays store as float32) move as their bits
+    d, j, p, s = convert.transpose(data.astype(np.float16), cols, indptr, (m, n))
+    assert d.dtype == np.float16 and s == (n, m)
+    np.testing.assert_array_equal(p, T.indptr)
+    np.testing.assert_array_equal(j, T.indices)
+    np.testing.assert_array_equal(d, T.data.astype(np.float16))
+
+
 @pytest.mark.parametrize("scalar", [0.5, -2.0, 5.0])
 def test_compare_scalar_large(scalar):
     """The parallel count and copy of a comparison (nothing, some or everything

@@ -104,6 +104,50 @@ def scatter_transpose(indptr, indices, data, row_starts, offsets, t_indices, t_d
                 pos[j] = p + 1
 
 
+# A transpose of many entries over many columns goes through buckets of columns
+# (``buckets.py``'s two levels, with the columns as the keys): the direct scatter
+# above sends every entry to a random column of the whole output, two cache-line
+# misses an entry once the output outgrows the caches.
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def count_column_buckets(indptr, indices, shift, row_starts, counts):
+    """counts[l, b] = number of entries of rows row_starts[l]:row_starts[l + 1]
+    in the bucket of columns b = column >> shift (``counts`` zeroed here)."""
+    n_lanes, n_buckets = counts.shape
+    for l in prange(n_lanes):
+        c = counts[l]
+        for b in range(n_buckets):
+            c[b] = 0
+        for k in range(U(indptr[row_starts[l]]), U(indptr[row_starts[l + 1]])):
+            c[U(indices[k]) >> U(shift)] += 1
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def scatter_transpose_to_spans(indptr, indices, data, shift, row_starts, offsets, local,
+                               t_indices, t_data):
+    """First level of the bucketed transpose: stream the entries of each lane of
+    rows, in row order, into their column bucket's span of the transposed arrays
+    (row into ``t_indices``, value into ``t_data``) at ``offsets[l, b]`` (from
+    ``lane_offsets`` over ``count_column_buckets``; advanced here), and the
+    column within the bucket (``column & (2**shift - 1)``) into ``local``.
+    ``buckets.sort_spans`` then puts each span in column order (stable: rows
+    stay increasing within a column)."""
+    n_lanes = offsets.shape[0]
+    mask = (U(1) << U(shift)) - U(1)
+    for l in prange(n_lanes):
+        pos = offsets[l]
+        for i in range(row_starts[l], row_starts[l + 1]):
+            for k in range(U(indptr[i]), U(indptr[i + 1])):
+                j = U(indices[k])
+                b = j >> U(shift)
+                p = U(pos[b])
+                local[p] = j & mask
+                t_indices[p] = i
+                t_data[p] = data[k]
+                pos[b] = p + U(1)
+
+
 # ---------------------------------------------------------------------------
 # COO -> CSR
 # ---------------------------------------------------------------------------
@@ -346,6 +390,7 @@ def _serial_twin(dispatcher):
 
 SERIAL = {f.py_func.__name__: _serial_twin(f) for f in (
     rows_canonical, count_keys, lane_offsets, count_columns, scatter_transpose, scatter_by_row,
+    count_column_buckets, scatter_transpose_to_spans,
     canonicalize_rows_in_place, canonicalize_rows_into, compact_rows, scan_counts,
     count_buckets,
     expand_rows, copy_array, count_nonzero_in_blocks, nonzero_positions,

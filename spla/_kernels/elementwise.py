@@ -37,7 +37,37 @@ complementary operation and ``fill_complement`` builds the full pattern.
 
 import numpy as np
 from numba import njit, prange, types
-from numba.extending import overload
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+
+
+@intrinsic
+def _load_or(typingctx, take, array, index, other):
+    """``array[index] if take else other[0]`` for 1-D arrays of one dtype, read
+    through a select of the two addresses, then one load: no branch. (A select of
+    two floating-point values on a condition from integers becomes a branch on
+    x86, mispredicted on every other step of a merge of random columns.) Nothing
+    is read from ``array`` when ``take`` is false, so ``index`` may be out of range
+    then; no bounds or wraparound tests."""
+    if not (isinstance(take, types.Boolean) and isinstance(index, types.Integer)
+            and isinstance(array, types.Array) and isinstance(other, types.Array)
+            and array.ndim == 1 and other.ndim == 1 and array.dtype == other.dtype):
+        return None
+    sig = array.dtype(take, array, index, other)
+
+    def codegen(context, builder, signature, args):
+        take_ty, aty, ity, oty = signature.args
+        arr = context.make_array(aty)(context, builder, args[1])
+        oth = context.make_array(oty)(context, builder, args[3])
+        i = context.cast(builder, args[2], ity, types.intp)
+        p = cgutils.get_item_pointer(context, builder, aty, arr, [i], wraparound=False)
+        q = cgutils.get_item_pointer(context, builder, oty, oth,
+                                     [context.get_constant(types.intp, 0)], wraparound=False)
+        cond = context.cast(builder, args[0], take_ty, types.boolean)
+        ptr = builder.select(cond, p, q)
+        return context.unpack_value(builder, aty.dtype, ptr)
+
+    return sig, codegen
 
 
 # ---------------------------------------------------------------------------
@@ -170,7 +200,7 @@ def _apply(op, a, b, zo):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _merge(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, ci, cd, pos):
+def _merge(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, ci, cd, pos, zbuf):
     """Merge two canonical rows ``ai[alo:ahi]`` and ``bi[blo:bhi]`` into ``ci``,
     ``cd`` from ``pos`` on; return the position after the last non-zero result.
 
@@ -179,8 +209,11 @@ def _merge(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, ci, cd, pos):
     result, writes it, and moves ``pos`` on only when it is non-zero; then the
     rest of the longer row is copied through ``op`` with the other operand 0.
     Random column patterns and comparison results would mispredict about half
-    the branches of a branching merge (1.3-1.5x slower at 2e6 rows). So the
-    output must have room for ``(ahi - alo) + (bhi - blo)`` entries from ``pos``.
+    the branches of a branching merge (1.3-1.5x slower at 2e6 rows). The value
+    of each operand is read from its row or from ``zbuf`` (one element holding
+    ``zc``) through a select of addresses (``_load_or``): a select of two
+    floating-point values compiles to a branch on x86. So the output must have
+    room for ``(ahi - alo) + (bhi - blo)`` entries from ``pos``.
     ``_apply`` is inlined: the operations are compiled once per dtype, not once
     per branch of the merge. Positions are unsigned: Numba then emits no test
     for negative indices on every access.
@@ -192,8 +225,14 @@ def _merge(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, ci, cd, pos):
         while True:
             take_a = ja <= jb
             take_b = jb <= ja
-            va = ad[alo] if take_a else zc
-            vb = bd[blo] if take_b else zc
+            if op == MAXIMUM or op == MINIMUM:
+                # selects of values: measured faster for these two (their result
+                # is itself a select of the two values)
+                va = ad[alo] if take_a else zc
+                vb = bd[blo] if take_b else zc
+            else:
+                va = _load_or(take_a, ad, alo, zbuf)
+                vb = _load_or(take_b, bd, blo, zbuf)
             r = _apply(op, va, vb, zo)
             ci[pos] = ja if take_a else jb
             cd[pos] = r
@@ -250,7 +289,7 @@ def _canonical_row(idx, dat, lo, hi, zc, out_idx, out_dat):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _merge_any_rows(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, ci, cd, pos):
+def _merge_any_rows(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, ci, cd, pos, zbuf):
     """``_merge`` of two rows that may be unsorted and hold duplicates: each is
     canonicalised into scratch arrays the size of its own entries first. Kept out
     of ``merge_rows`` so that the loop over canonical rows stays simple."""
@@ -263,7 +302,7 @@ def _merge_any_rows(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, ci, cd, pos)
     na = np.uint64(_canonical_row(ai, ad, alo, ahi, zc, sai, sad))
     nb = np.uint64(_canonical_row(bi, bd, blo, bhi, zc, sbi, sbd))
     zero = np.uint64(0)
-    return _merge(op, sai, sad, zero, na, sbi, sbd, zero, nb, zc, zo, ci, cd, pos)
+    return _merge(op, sai, sad, zero, na, sbi, sbd, zero, nb, zc, zo, ci, cd, pos, zbuf)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -278,15 +317,18 @@ def merge_rows(op, ap, ai, ad, bp, bi, bd, r0, r1, zc, zo, check, pos, cp, ci, c
     rows; with it, each row is checked and canonicalised when it is not.
     """
     pos = np.uint64(pos)
+    zbuf = np.empty(1, ad.dtype)  # the zero an operand without an entry reads
+    zbuf[0] = zc
     for i in range(r0, r1):
         alo = np.uint64(ap[i])
         ahi = np.uint64(ap[i + 1])
         blo = np.uint64(bp[i])
         bhi = np.uint64(bp[i + 1])
         if not check or (_increasing(ai, alo, ahi) and _increasing(bi, blo, bhi)):
-            pos = _merge(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, ci, cd, pos)
+            pos = _merge(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, ci, cd, pos, zbuf)
         else:
-            pos = _merge_any_rows(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, ci, cd, pos)
+            pos = _merge_any_rows(op, ai, ad, alo, ahi, bi, bd, blo, bhi, zc, zo, ci, cd, pos,
+                                   zbuf)
         cp[i + 1] = pos
     return np.int64(pos)
 

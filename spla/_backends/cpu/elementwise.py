@@ -18,6 +18,7 @@ import numpy as np
 
 from ..._kernels import elementwise as K
 from ..._kernels.threads import parallel_section
+from .memory import pooled_empty
 
 #: Every operation ``binop`` accepts.
 OPERATIONS = tuple(K.OPERATIONS) + tuple(K.COMPLEMENTS)
@@ -259,8 +260,8 @@ def _run(op, ap, ai, ad, bp, bi, bd, shape, cdt, odt, check):
     idx = np.dtype(np.int32) if max(n, bound) <= _INT32_MAX else np.dtype(np.int64)
     indptr = np.empty(m + 1, idx)
     indptr[0] = 0
-    indices = np.empty(bound, idx)
-    data = np.empty(bound, odt)
+    indices = pooled_empty(bound, idx)  # reused buffers when large (memory.py)
+    data = pooled_empty(bound, odt)
     if m + bound < SERIAL_MAX_ITEMS:
         nnz = K.merge_rows(code, ap, ai, ad, bp, bi, bd, 0, m, zc, zo, check, 0, indptr,
                            indices, data)
@@ -298,7 +299,7 @@ def _run(op, ap, ai, ad, bp, bi, bd, shape, cdt, odt, check):
     if 4 * nnz >= bound:
         K.close_gaps_serial(blocks, starts, written, dst, indptr, indices, data)
         return data[:nnz], indices[:nnz], indptr
-    out_i, out_d = np.empty(nnz, idx), np.empty(nnz, odt)
+    out_i, out_d = pooled_empty(nnz, idx), pooled_empty(nnz, odt)
     with parallel_section(), _dynamic():
         K.copy_blocks(blocks, starts, written, dst, indptr, indices, data, out_i, out_d)
     return out_d, out_i, indptr
