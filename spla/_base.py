@@ -520,14 +520,33 @@ class SparseArray(OperatorMixin, abc.ABC):
         ``conjugate``, and the binary operators (``ndarray + A`` and friends).
         Anything else raises ``TypeError``: it would make the array dense."""
         out = kwargs.pop("out", None)
+        if ufunc is np.matmul and kwargs.get("axes") == [(-2, -1)] * 3:
+            del kwargs["axes"]  # ``dense @= A`` passes matmul's default axes
         if method != "__call__" or kwargs:
             return NotImplemented
         if out is not None:
-            if ufunc is np.multiply:
-                # ``dense *= A`` rebinds to the sparse ``dense * A``, as with SciPy
-                return NotImplemented
+            if (ufunc in (np.multiply, np.matmul) and len(out) == 1 and len(inputs) == 2
+                    and out[0] is inputs[0] and inputs[1] is self):
+                # ``dense *= A`` and ``dense @= A``: SciPy's sparse arrays rebind the name
+                # to ``dense * A`` (sparse) and ``dense @ A`` (whose shape may differ), and
+                # so does this, the result being what the in-place operator returns; where
+                # it fits, the dense operand is also overwritten with it, so that an
+                # explicit ``np.multiply(d, A, out=d)`` leaves ``d`` holding the product
+                result = self.__rmul__(out[0]) if ufunc is np.multiply \
+                    else self.__rmatmul__(out[0])
+                if result is NotImplemented:
+                    return NotImplemented
+                if result.shape == out[0].shape and np.can_cast(result.dtype, out[0].dtype,
+                                                                "same_kind"):
+                    out[0][...] = result.toarray() if isinstance(result, SparseArray) \
+                        else result
+                return result
             # ``dense += A`` and friends: the result, written into the dense output
             result = self.__array_ufunc__(ufunc, method, *inputs)
+            if result is NotImplemented and len(out) == 1 and out[0] is inputs[0]:
+                # an in-place operator (``dense //= A``): Python's message, as SciPy gives
+                raise TypeError(f"unsupported operand type(s) for in-place {ufunc.__name__}: "
+                                f"'{type(out[0]).__name__}' and '{type(self).__name__}'")
             if result is NotImplemented or len(out) != 1:
                 return NotImplemented
             dense = result.toarray() if isinstance(result, SparseArray) else result

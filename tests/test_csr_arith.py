@@ -316,3 +316,40 @@ def test_multiply_dense_errors():
         A.multiply(np.ones((3, 2)))
     with pytest.raises(TypeError):
         A.multiply(np.array(["a", "b"], dtype=object))
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_in_place_operators_on_a_dense_left_operand(fmt):
+    """``dense op= A`` as SciPy's sparse arrays give it: ``+=``/``-=`` write into the
+    dense array; ``*=`` rebinds the name to the sparse ``dense * A`` and ``@=`` to
+    ``dense @ A`` (another shape); ``//=`` raises SciPy's TypeError; an explicit
+    ``np.multiply(d, A, out=d)`` returns the sparse product and leaves it in ``d``."""
+    a = np.arange(12.0).reshape(3, 4) - 5.0
+    A = spla.csr_array(a).asformat(fmt)
+    y = np.ones((3, 4))
+    keep = y
+    y += A
+    assert y is keep
+    np.testing.assert_array_equal(y, 1.0 + a)
+    y = np.full((3, 4), 2.0)
+    y *= A
+    assert isinstance(y, spla.SparseArray)
+    np.testing.assert_array_equal(y.toarray(), 2.0 * a)
+    y = np.ones((3, 4))
+    y @= A.T
+    assert isinstance(y, np.ndarray) and y.shape == (3, 3)
+    np.testing.assert_allclose(y, np.ones((3, 4)) @ a.T)
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        y = np.ones((3, 4))
+        y @= A
+    with pytest.raises(ValueError):
+        y = np.ones((3, 4))
+        y *= A.T
+    with pytest.raises(TypeError, match="unsupported operand"):
+        y = np.ones((3, 4))
+        y //= A
+    d = np.full((3, 4), 3.0)
+    r = np.multiply(d, A, out=d)
+    assert isinstance(r, spla.SparseArray)
+    np.testing.assert_array_equal(r.toarray(), 3.0 * a)
+    np.testing.assert_array_equal(d, 3.0 * a)

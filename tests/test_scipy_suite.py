@@ -59,11 +59,7 @@ EXCLUDED = {
 }
 
 #: Tests of features spla does not have yet (strict expected failures), with the reason.
-NOT_YET = {
-    "test_inplace_dense": "dense += A and -= A pass; dense *= A must rebind the name to "
-                          "SciPy's sparse product, which NumPy allows only to classes without "
-                          "__array_ufunc__ (spla defines it for np.sqrt(A) and friends)",
-}
+NOT_YET = {}
 
 
 @pytest.fixture(autouse=True)
