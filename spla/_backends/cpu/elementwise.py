@@ -231,8 +231,8 @@ def _run_same_pattern(op, ap, ai, ad, bd, shape, odt):
     zo = odt.type(0)
     code = K.OPERATIONS[op]
     idx = np.dtype(np.int32) if max(n, nnz) <= _INT32_MAX else np.dtype(np.int64)
-    out = np.empty(nnz, odt)
-    indices = np.empty(nnz, idx)
+    out = pooled_empty(nnz, odt)  # reused buffers when large (memory.py), as _run's
+    indices = pooled_empty(nnz, idx)
     if nnz + m < SERIAL_MAX_ITEMS:
         zeros = K.same_pattern_range(code, ad, bd, 0, nnz, zo, out, ai, indices)
     else:
