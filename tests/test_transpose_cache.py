@@ -40,6 +40,23 @@ def _bits(a):
     return np.ascontiguousarray(a).tobytes()
 
 
+def assert_same_sums(got, want, A, X):
+    """``got`` and ``want`` (``A.T @ X`` by two kernels) are bit for bit equal for
+    real values. A complex product has a multiply and an add per part that LLVM
+    may fuse into one FMA in one kernel and not in the other (one CI run gave
+    complex64 results one ulp apart, both kernels adding in the same order; not
+    seen on this machine): there the parts agree to a few roundings of the terms,
+    ``|got - want| <= 4 eps (|A|.T @ |X|)``."""
+    assert got.dtype == want.dtype and got.shape == want.shape
+    if got.dtype.kind != "c":
+        assert _bits(got) == _bits(want)
+        return
+    scale = abs(ref_dense(A, True)).T @ abs(np.asarray(X, dtype=np.complex128))
+    bound = 4 * np.finfo(got.dtype).eps * scale
+    assert np.all(abs(got.real - want.real) <= bound), (got, want)
+    assert np.all(abs(got.imag - want.imag) <= bound), (got, want)
+
+
 def _cached(A):
     return A._derived.get(transposed.KEY) is not None
 
@@ -70,9 +87,8 @@ def test_cached_products_are_the_scatter_bits(A, data, fmt):
         Y1 = MB.T @ X if fmt == "csr" else MB @ X
         z1 = x @ B
     assert _cached(B) or B.nnz == 0
-    for got, want in ((y1, y0), (Y1, Y0), (z1, y0)):
-        assert got.dtype == want.dtype and got.shape == want.shape
-        assert _bits(got) == _bits(want)
+    for got, want, operand in ((y1, y0, x), (Y1, Y0, X), (z1, y0, x)):
+        assert_same_sums(got, want, A, operand)
     nt = max_terms(A.T)
     assert_product(y1, ref_dense(A).T, ref_dense(A, True).T, x, nt, "A.T @ x (cached)")
     assert_product(Y1, ref_dense(A).T, ref_dense(A, True).T, X, nt, "A.T @ X (cached)")
@@ -90,7 +106,8 @@ def test_operator_adjoints_through_the_cache(A, data):
     transposed.prepare(B)
     r1, R1 = B.rmatvec(x), B.rmatmat(X)
     assert _cached(B) or B.nnz == 0
-    assert _bits(r1) == _bits(r0) and _bits(R1) == _bits(R0)
+    assert_same_sums(r1, r0, A, x)
+    assert_same_sums(R1, R0, A, X)
     np.testing.assert_allclose(r1, ref_dense(A).conj().T @ x, rtol=1e-4, atol=1e-4)
 
 

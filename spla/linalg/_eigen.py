@@ -149,15 +149,24 @@ _scipy_eigs = _arpack("eigs")
 #: The ``which`` that spla's Krylov-Schur takes: the exterior of the spectrum. For SM, LI
 #: and SI (interior targets in general) it converged, on a 29 x 29 complex SM case found
 #: by hypothesis, to genuine eigenpairs other than the wanted ones where ARPACK found
-#: them (cause not found): those stay on ARPACK.
+#: them (cause not found): those stay on ARPACK, except at orders up to
+#: ``_arnoldi.DENSE_MAX``, where every ``which`` is solved densely (exactly, where
+#: ARPACK's random start may stall on ties of the wanted quantity).
 OWN_WHICH = ("LM", "LR", "SR")
 
 
 def _own_eigs(A, M, sigma, Minv, OPinv, OPpart, k, which):
-    """True when spla's Krylov-Schur takes the call: a square float64 or complex128
-    spla array on the CPU, the standard problem (no ``M``, ``sigma``, ``Minv``,
-    ``OPinv``, ``OPpart``), integer ``k``, ``which`` in ``OWN_WHICH``."""
-    return (which in OWN_WHICH and _convert.is_spla(A) and A.device == "cpu"
+    """True when spla's Krylov-Schur (or its dense solve) takes the call: a square
+    float64 or complex128 spla array on the CPU, the standard problem (no ``M``,
+    ``sigma``, ``Minv``, ``OPinv``, ``OPpart``), integer ``k``, ``which`` in
+    ``OWN_WHICH`` (any ``which`` at orders up to ``_arnoldi.DENSE_MAX``)."""
+    from . import _arnoldi
+
+    if which not in OWN_WHICH and not (which in _arnoldi.WHICH and _convert.is_spla(A)
+                                       and len(A.shape) == 2
+                                       and A.shape[0] <= _arnoldi.DENSE_MAX):
+        return False
+    return (_convert.is_spla(A) and A.device == "cpu"
             and len(A.shape) == 2
             and A.shape[0] == A.shape[1] and A.dtype in (np.float64, np.complex128)
             and M is None and sigma is None and Minv is None and OPinv is None
@@ -209,10 +218,11 @@ eigs.__doc__ = """Eigenvalues and eigenvectors of a square ``A``.
     to SciPy's ``tol`` (ARPACK's relative residual test, machine precision by
     default), unit eigenvectors up to a complex phase, ``ArpackNoConvergence``
     with the converged pairs after ``maxiter`` restarts. Problems of order at
-    most 128 are solved densely (``scipy.linalg.eig``). Everything else
-    (SM, LI, SI, float32, complex64, shift-invert, generalized problems, other
-    operators) is SciPy's ARPACK with spla's products; ``A`` and ``M`` may be spla arrays
-    of any format, factorised by SuperLU in shift-invert mode.
+    most 128 are solved densely (``scipy.linalg.eig``), for every ``which``.
+    Everything else (SM, LI, SI above order 128, float32, complex64,
+    shift-invert, generalized problems, other operators) is SciPy's ARPACK with
+    spla's products; ``A`` and ``M`` may be spla arrays of any format,
+    factorised by SuperLU in shift-invert mode.
 
     Parameters
     ----------
