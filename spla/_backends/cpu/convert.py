@@ -234,6 +234,29 @@ def _bucket_shift(m, nnz, per_bucket):
     return max(0, int(rows).bit_length() - 1)
 
 
+def _bucket_layout(n_keys, nnz, per_bucket, n_lanes, idx, dtype, serial):
+    """The set-up that COO -> CSR and the transpose share when they go through
+    buckets of ``n_keys`` keys (rows, or columns): ``(shift, counts, bucket_ptr,
+    local, chunks, ptr, indices, values)``, with ``2**shift`` keys a bucket of about
+    ``per_bucket`` entries, the per-lane bucket ``counts`` and the ``bucket_ptr``
+    that ``lane_offsets`` fills, the side array ``local`` (each entry's key within
+    its bucket), chunks of consecutive buckets (several per thread, so that one
+    full bucket, a dense row, does not hold up the others), and the outputs
+    (``ptr[n_keys] = nnz`` set). The large arrays come from reused buffers
+    (``memory.pooled_empty``)."""
+    shift = min(KB.MAX_SHIFT, _bucket_shift(n_keys, nnz, per_bucket))
+    n_buckets = max(1, -(-n_keys // (1 << shift)))
+    counts = np.empty((n_lanes, n_buckets), dtype=np.int64)
+    bucket_ptr = np.empty(n_buckets + 1, dtype=np.int64)
+    local = pooled_empty(nnz, np.uint16)
+    n_chunks = 1 if serial else min(n_buckets, 8 * _threads())
+    chunks = (np.arange(n_chunks + 1, dtype=np.int64) * n_buckets) // n_chunks
+    ptr = np.empty(n_keys + 1, dtype=idx)
+    ptr[n_keys] = nnz
+    return (shift, counts, bucket_ptr, local, chunks, ptr, pooled_empty(nnz, idx),
+            pooled_empty(nnz, dtype))
+
+
 def _coo_tocsr_buckets(row, col, data, shape, idx, sum_duplicates, serial,
                        per_bucket=None):
     """``coo_tocsr`` in two levels inside the output arrays (``spla._kernels.buckets``:
@@ -242,24 +265,12 @@ def _coo_tocsr_buckets(row, col, data, shape, idx, sum_duplicates, serial,
     as the direct scatter."""
     m, n = shape
     nnz = row.size
-    shift = min(KB.MAX_SHIFT,
-                _bucket_shift(m, nnz, BUCKET_ENTRIES if per_bucket is None else per_bucket))
-    n_buckets = max(1, -(-m // (1 << shift)))
     n_lanes = 1 if serial else MAX_LANES
     starts = (np.arange(n_lanes + 1, dtype=np.int64) * nnz) // n_lanes
-    counts = np.empty((n_lanes, n_buckets), dtype=np.int64)
-    bucket_ptr = np.empty(n_buckets + 1, dtype=np.int64)
-    # outputs and the side array from reused buffers when large (memory.pooled_empty)
-    local = pooled_empty(nnz, np.uint16)  # the row within its bucket
-    indptr = np.empty(m + 1, dtype=idx)
-    indptr[m] = nnz
-    indices = pooled_empty(nnz, idx)
-    values = pooled_empty(nnz, data.dtype)
+    shift, counts, bucket_ptr, local, chunks, indptr, indices, values = _bucket_layout(
+        m, nnz, BUCKET_ENTRIES if per_bucket is None else per_bucket, n_lanes, idx,
+        data.dtype, serial)
     row_counts = np.zeros(m + 1 if sum_duplicates else 0, dtype=np.int64)
-    # Chunks of consecutive buckets, one buffer each: several per thread, so that
-    # a full bucket (one dense row) does not hold up the others.
-    n_chunks = 1 if serial else min(n_buckets, 8 * _threads())
-    chunks = (np.arange(n_chunks + 1, dtype=np.int64) * n_buckets) // n_chunks
     with parallel_section():
         _kernel("count_buckets", serial)(row, shift, starts, counts)
         _kernel("lane_offsets", serial)(counts, bucket_ptr)
@@ -398,22 +409,13 @@ def _transpose_buckets(data, indices, indptr, shape, idx, serial, per_bucket=Non
     bit, as the direct scatter (both stable: rows increase within a column)."""
     m, n = shape
     nnz = indices.size
-    shift = min(KB.MAX_SHIFT, _bucket_shift(
-        n, nnz, TRANSPOSE_BUCKET_ENTRIES if per_bucket is None else per_bucket))
-    n_buckets = max(1, -(-n // (1 << shift)))
     if n_lanes is None:
         n_lanes = 1 if serial else 4 * _threads()
     row_starts = row_blocks(indptr, n_lanes)
     n_lanes = row_starts.size - 1
-    counts = np.empty((n_lanes, n_buckets), dtype=np.int64)
-    bucket_ptr = np.empty(n_buckets + 1, dtype=np.int64)
-    local = pooled_empty(nnz, np.uint16)  # the column within its bucket
-    t_indptr = np.empty(n + 1, dtype=idx)
-    t_indptr[n] = nnz
-    t_indices = pooled_empty(nnz, idx)
-    t_data = pooled_empty(nnz, data.dtype)
-    n_chunks = 1 if serial else min(n_buckets, 8 * _threads())
-    chunks = (np.arange(n_chunks + 1, dtype=np.int64) * n_buckets) // n_chunks
+    shift, counts, bucket_ptr, local, chunks, t_indptr, t_indices, t_data = _bucket_layout(
+        n, nnz, TRANSPOSE_BUCKET_ENTRIES if per_bucket is None else per_bucket, n_lanes, idx,
+        data.dtype, serial)
     with parallel_section():
         _kernel("count_column_buckets", serial)(indptr, indices, shift, row_starts, counts)
         _kernel("lane_offsets", serial)(counts, bucket_ptr)
