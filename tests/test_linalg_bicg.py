@@ -324,6 +324,14 @@ BREAKDOWNS = [
 ]
 
 
+#: qmr's -11 (beta) and -12 (gamma) come where ``epsilon`` is rounding noise: above its
+#: ``eps**2`` threshold (else -14) but ``|epsilon / delta|`` below ``eps``. Whether a dot
+#: product leaves that noise or an exact zero depends on the CPU's BLAS kernel: on an
+#: AVX-512 Xeon (OpenBLAS's SkylakeX kernels) SciPy's own qmr ends both cases with -14,
+#: on the AMD EPYC where they were found with the listed codes, as spla does on both.
+ROUNDING_NOISE_CODES = {("qmr", -11), ("qmr", -12)}
+
+
 @pytest.mark.parametrize("name, info, M, b", BREAKDOWNS,
                          ids=[f"{c[0]}{c[1]}" for c in BREAKDOWNS])
 @pytest.mark.parametrize("dtype", ["float64", "complex128"])
@@ -332,5 +340,11 @@ def test_every_breakdown_code_as_scipy(name, info, M, b, dtype):
     b = np.array(b, dtype=dtype)
     ours, theirs = run_both(name, spla.csr_array(S), S, b, callback=True, rtol=1e-12,
                             maxiter=20)
+    if theirs[1] != info and (name, info) in ROUNDING_NOISE_CODES:
+        # SciPy's BLAS zeroed the noise here: SciPy stops one test earlier (-14);
+        # spla's arithmetic (no BLAS, the same on every CPU) still reaches the code
+        assert theirs[1] == -14
+        assert ours[1] == info
+        return
     assert theirs[1] == info
     check_same(ours, theirs, dtype)
