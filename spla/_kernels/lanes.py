@@ -27,11 +27,11 @@ from .twins import twin
 U = np.uint64  # see spla._kernels.csr: unsigned indices skip the wraparound test
 
 
-@njit(cache=True, nogil=True)
+@njit(parallel=True, cache=True, nogil=True)
 def windows(indptr, indices, blocks, lo, hi):
     """lo[l], hi[l] = the smallest and one past the largest column of the rows
     ``blocks[l]:blocks[l + 1]`` (``lo = hi = 0`` for a lane with no entries)."""
-    for l in range(blocks.size - 1):
+    for l in prange(blocks.size - 1):
         a = indptr[blocks[l]]
         b = indptr[blocks[l + 1]]
         if b <= a:
@@ -51,53 +51,58 @@ def windows(indptr, indices, blocks, lo, hi):
 
 
 @njit(cache=True, nogil=True)
-def exclusive(lo, hi, n, ex_lo, ex_hi):
+def exclusive(lo, hi, ex_lo, ex_hi):
     """ex_lo[l]:ex_hi[l] = the longest run of columns inside lane ``l``'s window
-    ``lo[l]:hi[l]`` that no other lane's window covers (empty: ``ex_lo = ex_hi``)."""
-    cover = np.zeros(n + 1, dtype=np.int64)
-    for l in range(lo.size):
-        if hi[l] > lo[l]:
-            cover[lo[l]] += 1
-            cover[hi[l]] -= 1
-    c = 0
-    for j in range(n + 1):
-        c += cover[j]
-        cover[j] = c
-    for l in range(lo.size):
-        best_a = lo[l]
-        best_b = lo[l]
-        a = -1
-        for j in range(lo[l], hi[l]):
-            if cover[j] == 1:
-                if a < 0:
-                    a = j
-                if j + 1 - a > best_b - best_a:
-                    best_a = a
-                    best_b = j + 1
-            else:
-                a = -1
-        ex_lo[l] = best_a
-        ex_hi[l] = best_b
+    ``lo[l]:hi[l]`` that no other lane's window covers (empty: ``ex_lo = ex_hi``).
+    The windows' ends cut the columns into segments; a segment inside one window
+    only is that lane's, and adjacent ones of one lane join."""
+    L = lo.size
+    ends = np.unique(np.concatenate((lo, hi)))
+    for l in range(L):
+        ex_lo[l] = lo[l]
+        ex_hi[l] = lo[l]
+    run_lane = -1
+    run_start = 0
+    for s in range(ends.size - 1):
+        a = ends[s]
+        b = ends[s + 1]
+        owner = -1
+        count = 0
+        for l in range(L):
+            if lo[l] <= a and b <= hi[l] and lo[l] < hi[l]:
+                owner = l
+                count += 1
+        if count != 1:
+            owner = -1
+        if owner != run_lane:
+            run_lane = owner
+            run_start = a
+        if owner >= 0 and b - run_start > ex_hi[owner] - ex_lo[owner]:
+            ex_lo[owner] = run_start
+            ex_hi[owner] = b
 
 
-@njit(cache=True, nogil=True)
-def clean_rows(indptr, indices, blocks, ex_lo, ex_hi, clean):
+@njit(parallel=True, cache=True, nogil=True)
+def clean_rows(indptr, indices, blocks, ex_lo, ex_hi, clean, counts):
     """clean[l] = the longest run of rows of lane ``l`` whose columns all lie in its
-    exclusive interval (an empty run at the lane's start if none)."""
-    for l in range(blocks.size - 1):
-        a = ex_lo[l]
-        b = ex_hi[l]
+    exclusive interval (an empty run at the lane's start if none); counts[l] = the
+    number of the lane's entries outside the interval (all in its other rows)."""
+    for l in prange(blocks.size - 1):
+        a = U(ex_lo[l])
+        width = U(ex_hi[l]) - a
         best0 = blocks[l]
         best1 = blocks[l]
         start = -1
+        outside = 0
+        k = U(indptr[blocks[l]])
         for i in range(blocks[l], blocks[l + 1]):
-            inside = True
-            for k in range(indptr[i], indptr[i + 1]):
-                j = indices[k]
-                if j < a or j >= b:
-                    inside = False
-                    break
-            if inside:
+            stop = U(indptr[i + 1])
+            bad = 0
+            while k < stop:
+                bad += U(indices[k]) - a >= width
+                k += U(1)
+            outside += bad
+            if bad == 0:
                 if start < 0:
                     start = i
                 if i + 1 - start > best1 - best0:
@@ -107,26 +112,31 @@ def clean_rows(indptr, indices, blocks, ex_lo, ex_hi, clean):
                 start = -1
         clean[l, 0] = best0
         clean[l, 1] = best1
+        counts[l] = outside
 
 
-@njit(cache=True, nogil=True)
-def seam_entries(indptr, indices, blocks, ex_lo, ex_hi, count_only, cols, rows, ks):
-    """The entries of each lane outside its exclusive interval, in row order:
-    their number, and (unless ``count_only``) their columns, rows and positions."""
-    q = 0
-    for l in range(blocks.size - 1):
-        a = ex_lo[l]
-        b = ex_hi[l]
-        for i in range(blocks[l], blocks[l + 1]):
-            for k in range(indptr[i], indptr[i + 1]):
-                j = indices[k]
-                if j < a or j >= b:
-                    if not count_only:
-                        cols[q] = j
-                        rows[q] = i
-                        ks[q] = k
-                    q += 1
+@njit(cache=True, nogil=True, inline="always")
+def _seam_rows(indptr, indices, r0, r1, a, b, q, cols, rows, ks):
+    for i in range(r0, r1):
+        for k in range(indptr[i], indptr[i + 1]):
+            j = indices[k]
+            if j < a or j >= b:
+                cols[q] = j
+                rows[q] = i
+                ks[q] = k
+                q += 1
     return q
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def seam_entries(indptr, indices, blocks, ex_lo, ex_hi, clean, offsets, cols, rows, ks):
+    """The columns, rows and positions of each lane's entries outside its exclusive
+    interval, in row order, from ``offsets[l]`` on (its clean rows have none)."""
+    for l in prange(blocks.size - 1):
+        q = _seam_rows(indptr, indices, blocks[l], clean[l, 0], ex_lo[l], ex_hi[l],
+                       offsets[l], cols, rows, ks)
+        _seam_rows(indptr, indices, clean[l, 1], blocks[l + 1], ex_lo[l], ex_hi[l], q, cols,
+                   rows, ks)
 
 
 #: Compile-time flags of the kernels below (their twins see True): conjugate the

@@ -7,9 +7,11 @@ The iterations are those of ``scipy.sparse.linalg.bicg`` and ``qmr`` (SciPy
 gamma, ``-13`` delta, ``-14`` epsilon, ``-15`` xi), callbacks and ``info``
 values, and the same order of operations in every update. Dot products and
 norms are summed in a fixed chunked order instead of BLAS's, so the iterates
-agree with SciPy's to rounding. Both methods need ``A^H`` products: they go
-through the array's ``rmatvec``, inside ``transposed.held(A)`` (the place
-where a solve may keep the transpose of ``A``'s storage). ``qmr`` with only
+agree with SciPy's to rounding. Both methods need ``A^H`` products: for a CSR or
+CSC array with a lane plan (``spla._backends.cpu.lanes``: local rows) ``A p`` and
+``A^H z`` come from one sweep over the storage (``_Fused``), both with SciPy's
+bits; otherwise through the array's ``rmatvec``, inside ``transposed.held(A)``
+(the place where a solve may keep the transpose of ``A``'s storage). ``qmr`` with only
 one of ``M1``, ``M2`` and any other ``A`` go to SciPy's (or CuPy's) function
 with spla's products, as before.
 """

@@ -32,29 +32,35 @@ def _build(indptr, indices, n):
     lanes = blocks.size - 1
     lo = np.empty(lanes, dtype=np.int64)
     hi = np.empty(lanes, dtype=np.int64)
-    LK.windows(indptr, indices, blocks, lo, hi)
     ex_lo = np.empty(lanes, dtype=np.int64)
     ex_hi = np.empty(lanes, dtype=np.int64)
-    LK.exclusive(lo, hi, n, ex_lo, ex_hi)
-    none = np.empty(0, dtype=np.int64)
-    count = LK.seam_entries(indptr, indices, blocks, ex_lo, ex_hi, True, none, none, none)
-    if count > SEAM_MAX_FRACTION * int(indptr[-1]):
-        return None
-    cols = np.empty(count, dtype=np.int64)
-    rows = np.empty(count, dtype=np.int64)
-    ks = np.empty(count, dtype=np.int64)
-    LK.seam_entries(indptr, indices, blocks, ex_lo, ex_hi, False, cols, rows, ks)
+    clean = np.empty((lanes, 2), dtype=np.int64)
+    counts = np.empty(lanes, dtype=np.int64)
+    with parallel_section():
+        LK.windows(indptr, indices, blocks, lo, hi)
+        LK.exclusive(lo, hi, ex_lo, ex_hi)
+        LK.clean_rows(indptr, indices, blocks, ex_lo, ex_hi, clean, counts)
+        offsets = np.zeros(lanes + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        count = int(offsets[-1])
+        if count > SEAM_MAX_FRACTION * int(indptr[-1]):
+            return None
+        cols = np.empty(count, dtype=np.int64)
+        rows = np.empty(count, dtype=np.int64)
+        ks = np.empty(count, dtype=np.int64)
+        LK.seam_entries(indptr, indices, blocks, ex_lo, ex_hi, clean, offsets, cols, rows, ks)
     order = np.argsort(cols, kind="stable")  # each column's entries stay in row order
-    mark = np.ones(n, dtype=bool)
-    for a, b in zip(ex_lo, ex_hi):
-        mark[a:b] = False
-    gaps = np.flatnonzero(mark)
+    # the gaps: the columns outside every exclusive interval (they are disjoint)
+    owned = np.flatnonzero(ex_hi > ex_lo)
+    owned = owned[np.argsort(ex_lo[owned])]
+    starts = np.concatenate(([0], ex_hi[owned]))
+    stops = np.concatenate((ex_lo[owned], [n]))
+    gaps = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in zip(starts, stops)
+                           if b > a] or [np.empty(0, dtype=np.int64)])
     gap_ptr = np.zeros(gaps.size + 1, dtype=np.int64)
     if count:
         per_gap = np.bincount(np.searchsorted(gaps, cols[order]), minlength=gaps.size)
         np.cumsum(per_gap, out=gap_ptr[1:])
-    clean = np.empty((lanes, 2), dtype=np.int64)
-    LK.clean_rows(indptr, indices, blocks, ex_lo, ex_hi, clean)
     return blocks, ex_lo, ex_hi, clean, gaps, gap_ptr, rows[order], ks[order]
 
 
