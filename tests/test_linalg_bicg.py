@@ -348,3 +348,47 @@ def test_every_breakdown_code_as_scipy(name, info, M, b, dtype):
         return
     assert theirs[1] == info
     check_same(ours, theirs, dtype)
+
+
+def _stencil(k, dtype, seed):
+    """Convection-diffusion on a k x k grid (unsymmetric, local rows: a lane plan),
+    complex values for complex dtypes, and a right-hand side."""
+    rng = np.random.default_rng(seed)
+    T = sp.diags_array([-1.3, 4.0, -0.7], offsets=[-1, 0, 1], shape=(k, k))
+    S = sp.csr_array(sp.kronsum(T, T, format="csr")).astype(dtype)
+    if np.dtype(dtype).kind == "c":
+        S.data = S.data + 0.3j * rng.standard_normal(S.nnz)
+    b = rng.standard_normal(k * k)
+    if np.dtype(dtype).kind == "c":
+        b = b + 1j * rng.standard_normal(k * k)
+    return S, b.astype(dtype)
+
+
+@pytest.mark.parametrize("k", [140, 250])  # serial and parallel kernels
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, precond", [("bicg", False), ("bicg", True), ("qmr", False)])
+def test_fused_sweep_same_iterations_as_scipy(name, precond, dtype, fmt, k, monkeypatch):
+    """On a stencil (a lane plan) both products of an iteration come from one sweep
+    (``lanes.both``, no transpose held): the same iterations, callbacks, info and
+    solution as SciPy's, CSR (dot product fused) and CSC (gather and scatter
+    swapped), every dtype."""
+    from spla._backends.cpu import lanes, transposed
+
+    S, b = _stencil(k, dtype, k)
+    A = spla.csr_array(S) if fmt == "csr" else spla.csc_array(S)
+    assert lanes.plan(A._major()) is not None
+    sweeps = []
+    both = lanes.both
+    monkeypatch.setattr(lanes, "both", lambda *a: sweeps.append(1) or both(*a))
+    monkeypatch.setattr(transposed, "prepare", lambda A: pytest.fail("transpose held"))
+    kw = dict(rtol=1e-3 if single(dtype) else 1e-9, maxiter=60)
+    if precond:
+        Dinv = jacobi(S, dtype)
+        kw["M"] = spla.csr_array(Dinv)
+    ours, theirs = run_both(name, A, S, b, callback=True, **kw)
+    assert len(sweeps) == len(ours[2]) + (ours[1] != 0 and ours[1] != kw["maxiter"])
+    if single(dtype):
+        check_drawn(ours, theirs, dtype, S, b)
+    else:
+        check_same(ours, theirs, dtype)

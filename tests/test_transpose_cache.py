@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import spla
 from spla._backends.cpu import csr as backend
+from spla._backends.cpu import lanes as lanes_ops
 from spla._backends.cpu import transposed
 from spla.testing import strategies as sst
 
@@ -148,7 +149,9 @@ def _big(kind, rng):
 def test_large_same_bits_before_and_after(kind, threads):
     """Above the parallel size, "auto": the first product scatters in one lane, the
     second builds the cache, and every product has the same bits (the one-lane
-    scatter's), with 1 or 2 threads; "never" keeps the four-lane scatter."""
+    scatter's), with 1 or 2 threads; "never" keeps the four-lane scatter. A matrix
+    with a lane plan (the stencil) scatters in its lanes in every mode, never builds
+    the cache, and every product has the one-lane scatter's bits."""
     rng = np.random.default_rng(3)
     S = _big(kind, rng)
     if isinstance(S, tuple):
@@ -162,12 +165,14 @@ def test_large_same_bits_before_and_after(kind, threads):
     X = rng.standard_normal((S.shape[0], 3)).astype(S.dtype)
     previous = numba.get_num_threads()
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    planned = lanes_ops.plan(A._major()) is not None
+    assert planned == (kind == "stencil")
     try:
         spla.set_transpose_cache("auto")
         y1 = A.T @ x
         assert not _cached(A)
         y2 = A.T @ x
-        assert _cached(A)
+        assert _cached(A) != planned
         y3 = A.T @ x
         Y = A.T @ X
         with _mode("never"):
@@ -179,8 +184,9 @@ def test_large_same_bits_before_and_after(kind, threads):
         numba.set_num_threads(previous)
         spla.set_transpose_cache("solvers")
     assert _bits(y0) == _bits(y1) == _bits(y2) == _bits(y3)
+    assert _bits(y0) == _bits(backend.scatter(A._major(), x, one_lane=True))
     assert _bits(Y) == _bits(Y0)
-    assert _bits(y4) == _bits(backend.scatter(A._major(), x))
+    assert _bits(y4) == _bits(y0 if planned else backend.scatter(A._major(), x))
     np.testing.assert_allclose(y4, S.T @ x, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(y3, S.T @ x, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(Y, S.T @ X, rtol=1e-12, atol=1e-12)
@@ -291,8 +297,8 @@ def _big_laplacian():
 
 def test_column_sums_and_uncached_products_keep_the_parallel_lanes(monkeypatch):
     """``A.sum(axis=0)`` and an uncached ``A.T @ x`` ("solvers", outside a solve)
-    run the four-lane scatter above the parallel size, never read nor build the
-    transpose, even while a solve holds one."""
+    of a matrix without a lane plan run the four-lane scatter above the parallel
+    size, never read nor build the transpose, even while a solve holds one."""
     S = _big_laplacian()
     A = spla.csr_array(S)
     assert A.nnz >= backend._SCATTER_PARALLEL_MIN_NNZ and backend._SCATTER_LANES == 4
@@ -301,6 +307,7 @@ def test_column_sums_and_uncached_products_keep_the_parallel_lanes(monkeypatch):
     real = backend._scatter_lanes
     monkeypatch.setattr(backend, "_scatter_lanes",
                         lambda A, one_lane=False: lanes.append(one_lane) or real(A, one_lane))
+    monkeypatch.setattr(lanes_ops, "plan", lambda A: None)  # as for a random matrix
     y = A.T @ x
     assert lanes == [False] and not _cached(A)
     hold = transposed.prepare(A)

@@ -7,17 +7,21 @@ The iterations are those of ``scipy.sparse.linalg.bicg`` and ``qmr`` (SciPy
 gamma, ``-13`` delta, ``-14`` epsilon, ``-15`` xi), callbacks and ``info``
 values, and the same order of operations in every update. Dot products and
 norms are summed in a fixed chunked order instead of BLAS's, so the iterates
-agree with SciPy's to rounding. Both methods need ``A^H`` products: they go
-through the array's ``rmatvec``, inside ``transposed.held(A)`` (the place
-where a solve may keep the transpose of ``A``'s storage). ``qmr`` with only
+agree with SciPy's to rounding. Both methods need ``A^H`` products: for a CSR or
+CSC array with a lane plan (``spla._backends.cpu.lanes``: local rows) ``A p`` and
+``A^H z`` come from one sweep over the storage (``_Fused``), both with SciPy's
+bits; otherwise through the array's ``rmatvec``, inside ``transposed.held(A)``
+(the place where a solve may keep the transpose of ``A``'s storage). ``qmr`` with only
 one of ``M1``, ``M2`` and any other ``A`` go to SciPy's (or CuPy's) function
 with spla's products, as before.
 """
 
 
+import contextlib
+
 import numpy as np
 
-from .._backends.cpu import transposed
+from .._backends.cpu import lanes, transposed
 from . import _convert
 from ._gmres import _check_atol, _spla_cpu
 
@@ -56,6 +60,54 @@ def _products(A, xtype):
         return np.asarray(A.rmatvec(v), dtype=xtype)
 
     return product, adjoint
+
+
+class _Fused:
+    """``A x`` and ``A^H z`` in one sweep over A's CSR storage (``lanes.both``), for a
+    CSR or CSC spla array whose rows split into lanes with narrow seams (a lane
+    plan); each product has SciPy's bits. ``pair(x, y, z, w)`` writes ``y = A x``,
+    ``w = A^H z`` and returns ``z^H y`` (None for CSC, whose storage sweeps ``A^H``'s
+    rows: the dot is not at hand)."""
+
+    def __init__(self, A, xtype):
+        self.major = A._major()
+        self.plan = lanes.plan(self.major)
+        self.row_major = A.format == "csr"
+        self.data = lanes.values(self.major, xtype) if self.plan is not None else None
+        self.part = np.empty(lanes.LANES, dtype=xtype)
+        from .._backends.cpu.csr import _is_small
+
+        self.small = _is_small(self.major)
+
+    def pair(self, x, y, z, w):
+        if self.row_major:  # storage rows are A's: gather A x, scatter A^H z
+            return lanes.both(self.major, self.plan, self.data, x, y, z, w, False, True,
+                              self.part, self.small)
+        # storage rows are A^T's: gather conj(A^T) z = A^H z, scatter (A^T)^T x = A x
+        lanes.both(self.major, self.plan, self.data, z, w, x, y, True, False, self.part,
+                   self.small)
+        return None
+
+
+def _fused(A, xtype):
+    """A ``_Fused`` for ``A`` (a CPU spla array), or None (another format, no
+    entries, no lane plan)."""
+    if getattr(A, "format", None) not in ("csr", "csc") or A.ndim != 2 or A.nnz == 0:
+        return None
+    fused = _Fused(A, xtype)
+    return fused if fused.plan is not None else None
+
+
+def _solve_context(A, fused):
+    """Where the loop runs: BLAS on one thread, and A's transpose held for the
+    transposed products unless the fused sweep makes them."""
+    from ._threads import solver_threads
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(solver_threads(True))
+    if fused is None:
+        stack.enter_context(transposed.held(A))
+    return stack
 
 
 def bicg(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M=None, callback=None):
@@ -111,14 +163,13 @@ def bicg(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M=None, callback=No
 
         return _scipy_bicg(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M=M,
                            callback=callback)
-    from ._threads import solver_threads
-
     Mop, x, b = _system("bicg", A, b, x0, M, atol, callback)
-    with solver_threads(True), transposed.held(A):
-        return _bicg(A, Mop, x, b, rtol, atol, maxiter, callback)
+    fused = _fused(A, x.dtype)
+    with _solve_context(A, fused):
+        return _bicg(A, Mop, x, b, rtol, atol, maxiter, callback, fused)
 
 
-def _bicg(A, Mop, x, b, rtol, atol, maxiter, callback):
+def _bicg(A, Mop, x, b, rtol, atol, maxiter, callback, fused=None):
     bnrm2 = np.linalg.norm(b)
     atol = max(float(atol), float(rtol) * float(bnrm2))
     if bnrm2 == 0:
@@ -145,6 +196,9 @@ def _bicg(A, Mop, x, b, rtol, atol, maxiter, callback):
     rtilde = r.copy()
     rr, rho_next = norm_dot(r, rtilde, part2)
     rho_prev = p = ptilde = None
+    if fused is not None:
+        q = np.empty_like(r)
+        qtilde = np.empty_like(r)
     for iteration in range(maxiter):
         if np.sqrt(R(rr)) < atol:
             return x, 0
@@ -163,9 +217,13 @@ def _bicg(A, Mop, x, b, rtol, atol, maxiter, callback):
         else:
             p = z.copy()
             ptilde = ztilde.copy()
-        q = product(p)
-        qtilde = adjoint(ptilde)
-        rv = T(dot(ptilde, q, part1))
+        if fused is None:
+            q = product(p)
+            qtilde = adjoint(ptilde)
+            rv = T(dot(ptilde, q, part1))
+        else:
+            rv = fused.pair(p, q, ptilde, qtilde)
+            rv = T(dot(ptilde, q, part1) if rv is None else rv)
         if rv == 0:
             return x, -11
         alpha = rho_cur / rv
@@ -232,17 +290,16 @@ def qmr(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=None, M1=None, M2=None,
 
         return _scipy_qmr(A, b, x0, rtol=rtol, atol=atol, maxiter=maxiter, M1=M1, M2=M2,
                           callback=callback)
-    from ._threads import solver_threads
-
     _, x, b = _system("qmr", A, b, x0, None, atol, callback)
     # SciPy calls M1.matvec, M1.rmatvec, M2.matvec and M2.rmatvec as they are
     M1, M2 = (_convert.operator(M, name) if _convert.is_spla(M) else M
               for M, name in ((M1, "M1"), (M2, "M2")))
-    with solver_threads(True), transposed.held(A):
-        return _qmr(A, M1, M2, x, b, rtol, atol, maxiter, callback)
+    fused = _fused(A, x.dtype)
+    with _solve_context(A, fused):
+        return _qmr(A, M1, M2, x, b, rtol, atol, maxiter, callback, fused)
 
 
-def _qmr(A, M1, M2, x, b, rtol, atol, maxiter, callback):
+def _qmr(A, M1, M2, x, b, rtol, atol, maxiter, callback, fused=None):
     bnrm2 = np.linalg.norm(b)
     atol = max(float(atol), float(rtol) * float(bnrm2))
     if bnrm2 == 0:
@@ -285,6 +342,9 @@ def _qmr(A, M1, M2, x, b, rtol, atol, maxiter, callback):
     d = np.empty_like(vtilde)
     s = np.empty_like(vtilde)
     epsilon = delta = None
+    if fused is not None:
+        ptilde = np.empty_like(vtilde)
+        aq = np.empty_like(vtilde)
     for iteration in range(maxiter):
         if np.sqrt(R(rr)) < atol:
             return x, 0
@@ -305,9 +365,13 @@ def _qmr(A, M1, M2, x, b, rtol, atol, maxiter, callback):
                        rho * (delta / epsilon).conj(), False)
         else:
             directions(p, q, ytilde, ztilde, T(0), T(0), True)
-        ptilde = product(p)
-        aq = adjoint(q)
-        epsilon = T(dot(q, ptilde, part1))
+        if fused is None:
+            ptilde = product(p)
+            aq = adjoint(q)
+            epsilon = T(dot(q, ptilde, part1))
+        else:
+            epsilon = fused.pair(p, ptilde, q, aq)
+            epsilon = T(dot(q, ptilde, part1) if epsilon is None else epsilon)
         if np.abs(epsilon) < tol:
             return x, -14
         beta = epsilon / delta

@@ -29,6 +29,7 @@ from ..._kernels.threads import parallel_section
 from ..._kernels.elementwise import BOOL_RESULT
 from . import convert as convert_ops
 from . import elementwise as elementwise_ops
+from . import lanes as lanes_ops
 from . import memory
 from . import reduce as reduce_ops
 from . import transposed as transposed_ops
@@ -226,8 +227,18 @@ def _scatter_lanes(A, one_lane=False):
 
 @register("rmatvec", "csr", "cpu")
 def rmatvec(A, x):
-    """A.T @ x: a gather on the transpose that ``transposed.py``'s policy keeps
-    (each column's entries added in row order: SciPy's bits), else ``scatter``."""
+    """A.T @ x: where A's rows split into lanes with narrow seams (``lanes.plan``), a
+    scatter in those lanes; else a gather on the transpose that ``transposed.py``'s
+    policy keeps; else ``scatter``. The first two add each column's entries in row
+    order (SciPy's bits)."""
+    plan = lanes_ops.plan(A) if A.nnz else None
+    if plan is not None:
+        out_dt = result_dtype(A.dtype, x.dtype)
+        dt = compute_dtype(out_dt)
+        y = np.empty(A.shape[1], dtype=dt)
+        lanes_ops.rmatvec(A, plan, _cast(A.data, dt), np.ascontiguousarray(x, dtype=dt), y,
+                          False, _is_small(A))
+        return finish(y, out_dt)
     cached, one_lane = transposed_ops.lookup(A) if A.nnz else (None, False)
     if cached is None:
         return scatter(A, x, one_lane)

@@ -36,6 +36,13 @@ nothing but spla can change the values:
 Column sums (``A.sum(axis=0)`` of CSR) always scatter, in four lanes above the
 parallel size, and never build nor read the transpose.
 
+Before any of this, a matrix-vector transposed product (``A.T @ x``, ``x @ A``,
+``rmatvec``) of storage with a lane plan (``spla._backends.cpu.lanes``: rows local
+enough that lanes of rows write mostly their own columns) scatters in those lanes,
+with SciPy's bits in every mode, reading the values where they are; such an array
+never builds the transpose through ``"auto"``, and ``bicg``/``qmr`` sweep it once
+for both of their products instead of holding the transpose.
+
 Memory: ``t_indptr`` (n + 1 entries), ``t_indices`` and ``t_data`` (one each per
 stored entry): as much again as A's storage.
 
@@ -102,7 +109,9 @@ def set_transpose_cache(mode):
     it has SciPy's bits (each column's entries added in row order); without it,
     products of more than 32768 stored entries scatter in four lanes and may
     differ from those in the last bits (``"auto"`` scatters an array's first
-    product in one lane, so that all of its products agree).
+    product in one lane, so that all of its products agree). Matrix-vector
+    products of an array whose rows are local (stencils, bands: a lane plan)
+    scatter in row lanes with SciPy's bits in every mode and build nothing.
 
     Examples
     --------
