@@ -39,6 +39,10 @@ def _build(indptr, indices, n):
     with parallel_section():
         LK.windows(indptr, indices, blocks, lo, hi)
         LK.exclusive(lo, hi, ex_lo, ex_hi)
+        if not (ex_hi > ex_lo).any():
+            # every lane's window covers the others' (random, power-law columns): all
+            # entries are on the seams; decided without the second pass
+            return None
         LK.clean_rows(indptr, indices, blocks, ex_lo, ex_hi, clean, counts)
         offsets = np.zeros(lanes + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
