@@ -54,6 +54,14 @@ RANDOM_MIN = 1e-4
 #: (``LOCAL = 0``, ARPACK's ``dnaitr``) it triggers nearly every step, and a second pass
 #: reads the whole basis twice more.
 LOCAL = 2
+#: The vector work of a step for real (float64) matrices: ``"fused"`` (session 16): one
+#: Numba call per step (``lanczos.arnoldi_step`` of ``spla/_kernels/lanczos.py``: the
+#: local projection, the whole-basis pass with its DGKS repeat, the normalisation; row
+#: blocks over Numba's threads from ``STEP_PARALLEL_MIN`` entries); ``"blas"``: the passes
+#: as one-thread BLAS ``gemv`` (session 15; complex matrices always take this path).
+KERNELS = "fused"
+#: With ``KERNELS = "fused"``, vectors at least this long run the parallel step.
+STEP_PARALLEL_MIN = 20_000
 
 
 def _check_args(n, k, which, ncv, maxiter, v0):
@@ -134,6 +142,18 @@ class _Basis:
         self.trans = 2 if self.complex else 1
         self.V = np.empty((ncv + 1, n), dtype=self.dtype)
         self.second_passes = 0  # DGKS passes made (a diagnostic for benchmarks)
+        self._rbuf = []  # rotate's buffer
+        self.step = None
+        if KERNELS == "fused" and not self.complex:
+            from .._kernels import lanczos
+
+            kernels = lanczos.STEP_PARALLEL if n >= STEP_PARALLEL_MIN else lanczos.STEP_SERIAL
+            self.step = kernels[5]
+            chunks = lanczos.step_chunks(n)
+            self.h = np.zeros(ncv + 2)
+            self.g = np.zeros(ncv + 2)
+            self.part = np.zeros((chunks, ncv + 2))
+            self.rpart = np.zeros(chunks)
 
     def project(self, m, w):
         """One classical Gram-Schmidt pass of ``w`` against ``V[:m]`` (two reads of the
@@ -189,8 +209,11 @@ class _Basis:
         return False
 
     def rotate(self, m, Z, q):
-        """``V[:q] = Z[:m, :q]^T V[:m]`` (the kept Schur vectors), one ``gemm``."""
-        self.V[:q] = self.gemm(1.0, self.V[:m].T, Z[:m, :q]).T
+        """``V[:q] = Z[:m, :q]^T V[:m]`` (the kept Schur vectors), ``gemm`` over column
+        blocks (``_lanczos.rotate_blas``)."""
+        from ._lanczos import rotate_blas
+
+        rotate_blas(self.gemm, self.V, m, np.asarray(Z, dtype=self.dtype), q, self._rbuf)
 
     def ritz_vectors(self, m, Y):
         """``V[:m]^T Y`` (``Y`` complex, ``m x k``) as a complex ``(n, k)`` array."""
@@ -325,9 +348,26 @@ def arnoldi_eigs(matvec, n, k=6, dtype=np.float64, which="LM", v0=None, ncv=None
     H = np.zeros((m + 1, m), dtype=dtype)  # A V[:m]^T = V[:m+1]^T H
     start = 0
     cycles = 0
+    step = basis.step
+    if step is not None:
+        hbuf, gbuf, part, rpart = basis.h, basis.g, basis.part, basis.rpart
+        dgks2 = DGKS * DGKS
     while True:
         for j in range(start, m):
             w = V[j + 1]
+            if step is not None:
+                # the whole step in one call: local projection, Gram-Schmidt, DGKS, w / |w|
+                y = np.ascontiguousarray(matvec(V[j]), dtype=np.float64)
+                after, ok, passes = step(V, j, y, dgks2, hbuf, gbuf, part, rpart)
+                basis.second_passes += passes - 1
+                H[:j + 1, j] = hbuf[:j + 1]
+                if ok:
+                    H[j + 1, j] = math.sqrt(after)
+                else:
+                    H[j + 1, j] = 0.0
+                    if not basis.random_orthogonal(j + 1, rng):
+                        w[:] = 0.0
+                continue
             w[:] = matvec(V[j])
             h, beta, ok = basis.orthogonalise(j + 1, w)
             H[:j + 1, j] = h
