@@ -551,10 +551,21 @@ def test_kernel_sets_agree_with_scipy(kernels, parallel_min, which, arnoldi_only
     SciPy's eigenvalues, unit eigenvectors, and the same ArpackNoConvergence."""
     monkeypatch.setattr(_arnoldi, "KERNELS", kernels)
     monkeypatch.setattr(_arnoldi, "STEP_PARALLEL_MIN", parallel_min)
+    # the fused step runs where Numba has threads: take it on a one-thread runner too
+    monkeypatch.setattr(_arnoldi.numba, "get_num_threads", lambda: 2)
+    bases = []
+    init = _arnoldi._Basis.__init__
+
+    def record(self, *args):
+        init(self, *args)
+        bases.append(self)
+
+    monkeypatch.setattr(_arnoldi._Basis, "__init__", record)
     S = convection_diffusion(30, c=0.1)
     A = spla.csr_array(S)
     v0 = np.random.default_rng(1).uniform(-1.0, 1.0, S.shape[0])
     w, X = L.eigs(A, 5, which=which, tol=1e-10, v0=v0)
+    assert (bases[0].step is not None) == (kernels == "fused" and parallel_min <= 900)
     ws = sla.eigs(S, 5, which=which, tol=1e-10, v0=v0, return_eigenvectors=False)
     match_scipy(w, X, S, ws, which, 1e-7, 1e-8)
     np.testing.assert_allclose(np.linalg.norm(X, axis=0), 1.0, rtol=1e-12)

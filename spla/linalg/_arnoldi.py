@@ -12,17 +12,21 @@ with exact shifts:
   ``q = 0`` at the start) to ``m = ncv`` vectors, one product ``A v_j`` per
   step, keeping ``A V_m = V_m H + v_m b^T`` with ``H`` (``m x m``) upper
   Hessenberg but for the kept block (quasi-triangular) and its spike row;
-* each step orthogonalises ``A v_j`` against the whole basis by classical
-  Gram-Schmidt (``h = V w``, ``w -= V^T h``: two BLAS ``gemv`` over the basis
-  block on one thread) and repeats the pass once when it cancelled more than
-  ``1 - 1/sqrt(2)`` of ``|w|`` (Daniel, Gragg, Kaufman and Stewart);
+* each step removes from ``A v_j`` its components along ``v_j`` and ``v_{j-1}``,
+  orthogonalises the rest against the whole basis by classical Gram-Schmidt
+  (``h = V w``, ``w -= V^T h``) and repeats that pass once when it cancelled more
+  than ``1 - 1/sqrt(2)`` of ``|w|`` (Daniel, Gragg, Kaufman and Stewart). For real
+  matrices the whole step is one Numba call (``lanczos.arnoldi_step``, row blocks
+  over Numba's threads, ``KERNELS = "fused"``); for complex ones (and with
+  ``KERNELS = "blas"``) the passes are BLAS ``gemv`` on one thread;
 * after a cycle the Ritz pairs of ``H`` (LAPACK, ``m x m``) give the residual
   bounds ``|beta y_m|``; a pair has converged when its bound is at most
   ``tol * max(eps^(2/3), |theta|)`` (ARPACK's test). Otherwise ``H`` is brought
   to real Schur form (``gees``), the wanted Ritz values are moved to the
   leading block (``trsen``, complex-conjugate pairs kept together as 2 x 2
-  blocks), the basis is rotated onto the leading ``q`` Schur vectors in one
-  ``gemm`` (``V[:q] = Z[:, :q]^T V``) and the factorisation is truncated there.
+  blocks), the basis is rotated onto the leading ``q`` Schur vectors by ``gemm``
+  (``V[:q] = Z[:, :q]^T V``, over column blocks) and the factorisation is
+  truncated there.
 
 Real matrices are handled in real arithmetic (real Schur form); complex ones in
 complex arithmetic (complex Schur form). An invariant subspace (``|w|`` cancels
@@ -32,6 +36,7 @@ ARPACK does.
 
 import math
 
+import numba
 import numpy as np
 
 __all__ = ["arnoldi_eigs"]
@@ -57,10 +62,13 @@ LOCAL = 2
 #: The vector work of a step for real (float64) matrices: ``"fused"`` (session 16): one
 #: Numba call per step (``lanczos.arnoldi_step`` of ``spla/_kernels/lanczos.py``: the
 #: local projection, the whole-basis pass with its DGKS repeat, the normalisation; row
-#: blocks over Numba's threads from ``STEP_PARALLEL_MIN`` entries); ``"blas"``: the passes
-#: as one-thread BLAS ``gemv`` (session 15; complex matrices always take this path).
+#: blocks over Numba's threads) for vectors of at least ``STEP_PARALLEL_MIN`` entries when
+#: Numba has more than one thread; otherwise, and with ``"blas"``, the passes are one-thread
+#: BLAS ``gemv`` (session 15; complex matrices always take this path). The fused step
+#: pays only through its threads: on one thread it took 1.1-1.3x the time of the BLAS
+#: passes (Intel Xeon, n = 10,000 and 250,000; session 16).
 KERNELS = "fused"
-#: With ``KERNELS = "fused"``, vectors at least this long run the parallel step.
+#: With ``KERNELS = "fused"``, vectors at least this long run the parallel fused step.
 STEP_PARALLEL_MIN = 20_000
 
 
@@ -144,11 +152,11 @@ class _Basis:
         self.second_passes = 0  # DGKS passes made (a diagnostic for benchmarks)
         self._rbuf = []  # rotate's buffer
         self.step = None
-        if KERNELS == "fused" and not self.complex:
+        if (KERNELS == "fused" and not self.complex and n >= STEP_PARALLEL_MIN
+                and numba.get_num_threads() > 1):
             from .._kernels import lanczos
 
-            kernels = lanczos.STEP_PARALLEL if n >= STEP_PARALLEL_MIN else lanczos.STEP_SERIAL
-            self.step = kernels[5]
+            self.step = lanczos.STEP_PARALLEL[5]
             chunks = lanczos.step_chunks(n)
             self.h = np.zeros(ncv + 2)
             self.g = np.zeros(ncv + 2)
