@@ -15,10 +15,10 @@ with exact shifts:
 * each step removes from ``A v_j`` its components along ``v_j`` and ``v_{j-1}``,
   orthogonalises the rest against the whole basis by classical Gram-Schmidt
   (``h = V w``, ``w -= V^T h``) and repeats that pass once when it cancelled more
-  than ``1 - 1/sqrt(2)`` of ``|w|`` (Daniel, Gragg, Kaufman and Stewart). For real
-  matrices the whole step is one Numba call (``lanczos.arnoldi_step``, row blocks
-  over Numba's threads, ``KERNELS = "fused"``); for complex ones (and with
-  ``KERNELS = "blas"``) the passes are BLAS ``gemv`` on one thread;
+  than ``1 - 1/sqrt(2)`` of ``|w|`` (Daniel, Gragg, Kaufman and Stewart). The passes
+  are BLAS ``gemv`` on one thread (``KERNELS = "blas"``, the default); for real
+  matrices ``KERNELS = "fused"`` makes the whole step one Numba call
+  (``lanczos.arnoldi_step``, row blocks over Numba's threads; opt-in);
 * after a cycle the Ritz pairs of ``H`` (LAPACK, ``m x m``) give the residual
   bounds ``|beta y_m|``; a pair has converged when its bound is at most
   ``tol * max(eps^(2/3), |theta|)`` (ARPACK's test). Otherwise ``H`` is brought
@@ -59,15 +59,17 @@ RANDOM_MIN = 1e-4
 #: (``LOCAL = 0``, ARPACK's ``dnaitr``) it triggers nearly every step, and a second pass
 #: reads the whole basis twice more.
 LOCAL = 2
-#: The vector work of a step for real (float64) matrices: ``"fused"`` (session 16): one
-#: Numba call per step (``lanczos.arnoldi_step`` of ``spla/_kernels/lanczos.py``: the
-#: local projection, the whole-basis pass with its DGKS repeat, the normalisation; row
-#: blocks over Numba's threads) for vectors of at least ``STEP_PARALLEL_MIN`` entries when
-#: Numba has more than one thread; otherwise, and with ``"blas"``, the passes are one-thread
-#: BLAS ``gemv`` (session 15; complex matrices always take this path). The fused step
-#: pays only through its threads: on one thread it took 1.1-1.3x the time of the BLAS
-#: passes (Intel Xeon, n = 10,000 and 250,000; session 16).
-KERNELS = "fused"
+#: The vector work of a step for real (float64) matrices: ``"blas"`` (the default): the
+#: passes as one-thread BLAS ``gemv`` (session 15; complex matrices always take this
+#: path); ``"fused"`` (session 16, opt-in): one Numba call per step
+#: (``lanczos.arnoldi_step`` of ``spla/_kernels/lanczos.py``: the local projection, the
+#: whole-basis pass with its DGKS repeat, the normalisation; row blocks over Numba's
+#: threads) for vectors of at least ``STEP_PARALLEL_MIN`` entries when Numba has more than
+#: one thread. Not the default: on one thread it took 1.1-1.3x the time of the BLAS passes
+#: (Intel Xeon, n = 10,000 and 250,000), and its two-thread wall-clock gain was not
+#: established on the loaded shared machine (1.84x faster than the BLAS passes in one run
+#: at load 9, 1.5x slower in another at load 4; docs/linalg.md).
+KERNELS = "blas"
 #: With ``KERNELS = "fused"``, vectors at least this long run the parallel fused step.
 STEP_PARALLEL_MIN = 20_000
 
