@@ -182,7 +182,7 @@ def gs_passes(args, rows):
     copy_bw, _ = machine(5)
     print(f"  copy bandwidth (read + write, {numba.get_num_threads()} threads): "
           f"{copy_bw / 1e9:.1f} GB/s")
-    cgs_dots, cgs_sub_norm, _, _ = lanczos.STEP_PARALLEL
+    cgs_dots, cgs_sub_norm = lanczos.STEP_PARALLEL[:2]
     threads = numba.get_num_threads()
     controller = ThreadpoolController()
     for n in args.eig_passes_n:

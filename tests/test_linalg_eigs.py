@@ -455,3 +455,121 @@ def test_interior_targets_stay_on_arpack(arnoldi_only):
     check_keys(L.eigs(spla.csr_array(S), 2, **kw), ref, "SM", 1e-9, True)
     assert not _eigen._own_eigs(spla.csr_array(S), None, None, None, None, None, 2, "SM")
     assert _eigen._own_eigs(spla.csr_array(S), None, None, None, None, None, 2, "LM")
+
+def ref_arnoldi_step(V, j, y, dgks2):
+    """NumPy's Arnoldi step (``lanczos.arnoldi_step``): ``(h, after, ok, passes, V[j + 1])``."""
+    m = j + 1
+    lo = max(m - 2, 0)
+    c = V[lo:m] @ y
+    w = y - c @ V[lo:m]
+    before = w @ w
+    h = V[:m] @ w
+    w = w - h @ V[:m]
+    after = w @ w
+    h[lo:m] += c
+    passes = 1
+    if after < dgks2 * before:
+        passes = 2
+        g = V[:m] @ w
+        w = w - g @ V[:m]
+        h += g
+        before, after = after, w @ w
+        if after < dgks2 * before:
+            return h, after, False, passes, w
+    ok = after > 0
+    return h, after, ok, passes, (w / np.sqrt(after) if ok else w)
+
+
+@pytest.mark.parametrize("parallel", [True, False], ids=["parallel", "serial"])
+@given(n=st.sampled_from([12, 17, 4095, 4096, 4097, 3 * 4096 + 7]), j=st.integers(0, 10),
+       seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["random", "in_span", "zero"]))
+def test_arnoldi_step_against_numpy(parallel, n, j, seed, kind):
+    """The fused Arnoldi step against NumPy's on an orthonormal basis: a random product,
+    one in the span of the basis up to 1e-5 (the DGKS repeat), a zero product (an
+    invariant subspace: nothing normalised)."""
+    from spla._kernels import lanczos
+
+    step = (lanczos.STEP_PARALLEL if parallel else lanczos.STEP_SERIAL)[5]
+    rng = np.random.default_rng(seed)
+    m = j + 1
+    Q = np.linalg.qr(rng.standard_normal((n, m + 1)))[0].T
+    V = np.full((m + 2, n), np.nan)
+    V[:m] = Q[:m]
+    if kind == "random":
+        y = rng.standard_normal(n)
+    elif kind == "in_span":
+        y = rng.standard_normal(m) @ V[:m] + 1e-5 * Q[m]
+    else:
+        y = np.zeros(n)
+    dgks2 = _arnoldi.DGKS ** 2
+    h_r, after_r, ok_r, passes_r, w_r = ref_arnoldi_step(V, j, y, dgks2)
+    if kind == "in_span" and j >= 2:  # (for j < 2 the local rows are the whole basis)
+        assert passes_r == 2
+    chunks = lanczos.step_chunks(n)
+    part = np.full((chunks, m + 3), np.nan)
+    rpart = np.full(chunks, np.nan)
+    h = np.full(m + 3, np.nan)
+    g = np.full(m + 3, np.nan)
+    V0 = V.copy()
+    after, ok, passes = step(V, j, y, dgks2, h, g, part, rpart)
+    np.testing.assert_array_equal(V[:m], V0[:m])  # only V[j + 1] = V[m] is written
+    np.testing.assert_array_equal(V[m + 1:], V0[m + 1:])
+    scale = np.linalg.norm(y)
+    np.testing.assert_allclose(h[:m], h_r, rtol=1e-12, atol=1e-12 * scale)
+    np.testing.assert_allclose(after, after_r, rtol=1e-9, atol=1e-26)
+    assert (ok, passes) == (ok_r, passes_r)
+    np.testing.assert_allclose(V[m], w_r, rtol=1e-9, atol=1e-9)
+    if kind == "zero":
+        assert after == 0.0 and not ok
+        np.testing.assert_array_equal(V[m], 0.0)
+    if ok:  # normalised and orthogonal to the basis
+        np.testing.assert_allclose(V[m] @ V[m], 1.0, rtol=1e-13)
+        assert np.abs(V[:m] @ V[m]).max() <= 1e-12
+
+
+def test_arnoldi_step_propagates_nan():
+    from spla._kernels import lanczos
+
+    n = 40
+    V = np.zeros((4, n))
+    V[0, 0] = V[1, 1] = 1.0
+    y = np.ones(n)
+    y[5] = np.nan
+    chunks = lanczos.step_chunks(n)
+    for kernels in (lanczos.STEP_PARALLEL, lanczos.STEP_SERIAL):
+        after, ok, _ = kernels[5](V.copy(), 1, y, 0.5, np.zeros(4), np.zeros(4),
+                                  np.zeros((chunks, 4)), np.zeros(chunks))
+        assert np.isnan(after) and not ok
+
+
+@pytest.mark.parametrize("kernels,parallel_min", [("blas", 20_000), ("fused", 20_000),
+                                                  ("fused", 500)])
+@pytest.mark.parametrize("which", ["LM", "LR", "SR"])
+def test_kernel_sets_agree_with_scipy(kernels, parallel_min, which, arnoldi_only,
+                                      monkeypatch):
+    """Both step kernels (BLAS passes, the fused Numba step serial and parallel) find
+    SciPy's eigenvalues, unit eigenvectors, and the same ArpackNoConvergence."""
+    monkeypatch.setattr(_arnoldi, "KERNELS", kernels)
+    monkeypatch.setattr(_arnoldi, "STEP_PARALLEL_MIN", parallel_min)
+    # the fused step runs where Numba has threads: take it on a one-thread runner too
+    monkeypatch.setattr(_arnoldi.numba, "get_num_threads", lambda: 2)
+    bases = []
+    init = _arnoldi._Basis.__init__
+
+    def record(self, *args):
+        init(self, *args)
+        bases.append(self)
+
+    monkeypatch.setattr(_arnoldi._Basis, "__init__", record)
+    S = convection_diffusion(30, c=0.1)
+    A = spla.csr_array(S)
+    v0 = np.random.default_rng(1).uniform(-1.0, 1.0, S.shape[0])
+    w, X = L.eigs(A, 5, which=which, tol=1e-10, v0=v0)
+    assert (bases[0].step is not None) == (kernels == "fused" and parallel_min <= 900)
+    ws = sla.eigs(S, 5, which=which, tol=1e-10, v0=v0, return_eigenvectors=False)
+    match_scipy(w, X, S, ws, which, 1e-7, 1e-8)
+    np.testing.assert_allclose(np.linalg.norm(X, axis=0), 1.0, rtol=1e-12)
+    with pytest.raises(sla.ArpackNoConvergence) as err:
+        L.eigs(A, 5, which=which, tol=1e-14, v0=v0, maxiter=1)
+    vals, vecs = err.value.eigenvalues, err.value.eigenvectors
+    assert vecs.shape == (S.shape[0], len(vals))

@@ -434,7 +434,7 @@ STEP_N = [1, 2, 3, 5, 17, SC - 1, SC, SC + 1, 3 * SC + 7]
 @given(n=st.sampled_from(STEP_N), m=st.integers(0, 9), seed=st.integers(0, 2**32 - 1),
        zeros=st.booleans())
 def test_cgs_passes_against_numpy(kernels, n, m, seed, zeros):
-    cgs_dots, cgs_sub_norm, cgs_pass, _ = kernels
+    cgs_dots, cgs_sub_norm, cgs_pass = kernels[:3]
     rng = np.random.default_rng(seed)
     chunks = lanczos.step_chunks(n)
     V = rng.standard_normal((m + 1, n))
@@ -609,3 +609,25 @@ def test_docstring_examples():
             found += len(test.examples)
             runner.run(test)
     assert found >= 4 and runner.failures == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("n", [1, 5, _lanczos.ROTATE_CHUNK, 2 * _lanczos.ROTATE_CHUNK + 3])
+def test_rotate_blas_against_numpy(dtype, n):
+    """The blocked in-place rotation ``V[:q] = Y^T V[:m]`` (eigsh's and eigs's restarts)
+    against NumPy, its buffer reused across calls of growing and shrinking ``q``."""
+    from scipy.linalg import blas
+
+    gemm = blas.get_blas_funcs("gemm", dtype=np.dtype(dtype))
+    rng = np.random.default_rng(n)
+    buf = []
+    for m, q in ((6, 2), (9, 9), (9, 4), (1, 1)):
+        V = rng.standard_normal((m + 2, n)).astype(dtype)
+        Y = rng.standard_normal((m + 1, q + 1)).astype(dtype)  # the leading block is used
+        if np.dtype(dtype).kind == "c":
+            V += 1j * rng.standard_normal(V.shape)
+            Y += 1j * rng.standard_normal(Y.shape)
+        V0 = V.copy()
+        _lanczos.rotate_blas(gemm, V, m, Y, q, buf)
+        np.testing.assert_allclose(V[:q], Y[:m, :q].T @ V0[:m], rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(V[q:], V0[q:])

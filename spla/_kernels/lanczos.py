@@ -486,7 +486,100 @@ def _make_step(parallel):
                     w[i] *= a
         return alpha, before, after
 
-    return cgs_dots, cgs_sub_norm, cgs_pass, step
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=FASTMATH)
+    def arnoldi_pass(V, m, w, g, part, rpart, y, u, a, v, b):
+        """``w = y - (a u + b v)`` (``y`` may be ``w``), then one classical Gram-Schmidt
+        pass of ``w`` against ``V[:m]``: ``g[:m] = V[:m] w``, ``w -= V[:m]^T g``; returns
+        ``(|w|^2 before the pass, after)``."""
+        n = w.size
+        nch = (n + STEP_CHUNK - 1) // STEP_CHUNK
+        for c in loop(nch):
+            lo = c * STEP_CHUNK
+            hi = min(lo + STEP_CHUNK, n)
+            for i in range(lo, hi):
+                w[i] = y[i] - (a * u[i] + b * v[i])
+            _chunk_dots(V, m, w, lo, hi, part, c)
+        for k in range(m + 1):
+            s = 0.0
+            for c in range(nch):
+                s += part[c, k]
+            g[k] = s
+        before = g[m]
+        for c in loop(nch):
+            lo = c * STEP_CHUNK
+            hi = min(lo + STEP_CHUNK, n)
+            rpart[c] = _chunk_sub_norm(V, m, w, g, lo, hi)
+        after = 0.0
+        for c in range(nch):
+            after += rpart[c]
+        return before, after
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=FASTMATH)
+    def arnoldi_step(V, j, y, dgks2, h, g, part, rpart):
+        """Arnoldi step ``j`` after the product ``y = A v_j``, into ``w = V[j + 1]``.
+
+        ``w = y`` less its components along ``v_j`` and ``v_{j-1}`` (classical Gram-Schmidt
+        against those rows only: for a near-normal operator nearly all of ``y``), then one
+        classical Gram-Schmidt pass against ``V[:j+1]`` (the local subtraction fused into
+        its coefficient pass), repeated once when ``|w|^2`` fell below ``dgks2`` times its
+        value before the pass (DGKS), and a third time never: when the repeat cancels as
+        much again, ``w`` is left unnormalised and reported as an invariant subspace.
+        Otherwise ``w`` is normalised. ``h[:j+1]`` receives the Hessenberg column (all
+        coefficients added up). Returns ``(after, ok, passes)``: ``|w|^2`` after the last
+        pass, whether ``w`` was normalised, and the number of whole-basis passes (1 or 2).
+        ``g`` (length ``>= j + 2``), ``part`` (``(nchunks, >= j + 2)``) and ``rpart``
+        (``nchunks``) are scratch."""
+        n = y.size
+        nch = (n + STEP_CHUNK - 1) // STEP_CHUNK
+        m = j + 1
+        w = V[m]
+        vj = V[j]
+        vp = V[j - 1 if j > 0 else j]
+        for c in loop(nch):
+            lo = c * STEP_CHUNK
+            hi = min(lo + STEP_CHUNK, n)
+            s0 = 0.0
+            s1 = 0.0
+            for i in range(lo, hi):
+                x = y[i]
+                s0 += vp[i] * x
+                s1 += vj[i] * x
+            part[c, 0] = s0
+            part[c, 1] = s1
+        cp = 0.0
+        cj = 0.0
+        for c in range(nch):
+            cp += part[c, 0]
+            cj += part[c, 1]
+        if j == 0:
+            cp = 0.0
+        # w = y - cp v_{j-1} - cj v_j written in the coefficient pass (y is read once more
+        # instead of w being written and read back)
+        before, after = arnoldi_pass(V, m, w, g, part, rpart, y, vp, cp, vj, cj)
+        for k in range(m):
+            h[k] = g[k]
+        h[j] += cj
+        if j > 0:
+            h[j - 1] += cp
+        passes = 1
+        if after < dgks2 * before:
+            passes = 2
+            before, after = arnoldi_pass(V, m, w, g, part, rpart, w, vj, 0.0, vj, 0.0)
+            for k in range(m):
+                h[k] += g[k]
+            if after < dgks2 * before:
+                return after, False, passes
+        ok = after > 0.0
+        if ok:
+            a = 1.0 / np.sqrt(after)
+            for c in loop(nch):
+                lo = c * STEP_CHUNK
+                hi = min(lo + STEP_CHUNK, n)
+                for i in range(lo, hi):
+                    w[i] *= a
+        return after, ok, passes
+
+    return cgs_dots, cgs_sub_norm, cgs_pass, step, arnoldi_pass, arnoldi_step
 
 
 STEP_PARALLEL = _make_step(True)

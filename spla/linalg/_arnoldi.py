@@ -12,17 +12,21 @@ with exact shifts:
   ``q = 0`` at the start) to ``m = ncv`` vectors, one product ``A v_j`` per
   step, keeping ``A V_m = V_m H + v_m b^T`` with ``H`` (``m x m``) upper
   Hessenberg but for the kept block (quasi-triangular) and its spike row;
-* each step orthogonalises ``A v_j`` against the whole basis by classical
-  Gram-Schmidt (``h = V w``, ``w -= V^T h``: two BLAS ``gemv`` over the basis
-  block on one thread) and repeats the pass once when it cancelled more than
-  ``1 - 1/sqrt(2)`` of ``|w|`` (Daniel, Gragg, Kaufman and Stewart);
+* each step removes from ``A v_j`` its components along ``v_j`` and ``v_{j-1}``,
+  orthogonalises the rest against the whole basis by classical Gram-Schmidt
+  (``h = V w``, ``w -= V^T h``) and repeats that pass once when it cancelled more
+  than ``1 - 1/sqrt(2)`` of ``|w|`` (Daniel, Gragg, Kaufman and Stewart). The passes
+  are BLAS ``gemv`` on one thread (``KERNELS = "blas"``, the default); for real
+  matrices ``KERNELS = "fused"`` makes the whole step one Numba call
+  (``lanczos.arnoldi_step``, row blocks over Numba's threads; opt-in);
 * after a cycle the Ritz pairs of ``H`` (LAPACK, ``m x m``) give the residual
   bounds ``|beta y_m|``; a pair has converged when its bound is at most
   ``tol * max(eps^(2/3), |theta|)`` (ARPACK's test). Otherwise ``H`` is brought
   to real Schur form (``gees``), the wanted Ritz values are moved to the
   leading block (``trsen``, complex-conjugate pairs kept together as 2 x 2
-  blocks), the basis is rotated onto the leading ``q`` Schur vectors in one
-  ``gemm`` (``V[:q] = Z[:, :q]^T V``) and the factorisation is truncated there.
+  blocks), the basis is rotated onto the leading ``q`` Schur vectors by ``gemm``
+  (``V[:q] = Z[:, :q]^T V``, over column blocks) and the factorisation is
+  truncated there.
 
 Real matrices are handled in real arithmetic (real Schur form); complex ones in
 complex arithmetic (complex Schur form). An invariant subspace (``|w|`` cancels
@@ -32,6 +36,7 @@ ARPACK does.
 
 import math
 
+import numba
 import numpy as np
 
 __all__ = ["arnoldi_eigs"]
@@ -54,6 +59,19 @@ RANDOM_MIN = 1e-4
 #: (``LOCAL = 0``, ARPACK's ``dnaitr``) it triggers nearly every step, and a second pass
 #: reads the whole basis twice more.
 LOCAL = 2
+#: The vector work of a step for real (float64) matrices: ``"blas"`` (the default): the
+#: passes as one-thread BLAS ``gemv`` (session 15; complex matrices always take this
+#: path); ``"fused"`` (session 16, opt-in): one Numba call per step
+#: (``lanczos.arnoldi_step`` of ``spla/_kernels/lanczos.py``: the local projection, the
+#: whole-basis pass with its DGKS repeat, the normalisation; row blocks over Numba's
+#: threads) for vectors of at least ``STEP_PARALLEL_MIN`` entries when Numba has more than
+#: one thread. Not the default: on one thread it took 1.1-1.3x the time of the BLAS passes
+#: (Intel Xeon, n = 10,000 and 250,000), and its two-thread wall-clock gain was not
+#: established on the loaded shared machine (1.84x faster than the BLAS passes in one run
+#: at load 9, 1.5x slower in another at load 4; docs/linalg.md).
+KERNELS = "blas"
+#: With ``KERNELS = "fused"``, vectors at least this long run the parallel fused step.
+STEP_PARALLEL_MIN = 20_000
 
 
 def _check_args(n, k, which, ncv, maxiter, v0):
@@ -134,6 +152,18 @@ class _Basis:
         self.trans = 2 if self.complex else 1
         self.V = np.empty((ncv + 1, n), dtype=self.dtype)
         self.second_passes = 0  # DGKS passes made (a diagnostic for benchmarks)
+        self._rbuf = []  # rotate's buffer
+        self.step = None
+        if (KERNELS == "fused" and not self.complex and n >= STEP_PARALLEL_MIN
+                and numba.get_num_threads() > 1):
+            from .._kernels import lanczos
+
+            self.step = lanczos.STEP_PARALLEL[5]
+            chunks = lanczos.step_chunks(n)
+            self.h = np.zeros(ncv + 2)
+            self.g = np.zeros(ncv + 2)
+            self.part = np.zeros((chunks, ncv + 2))
+            self.rpart = np.zeros(chunks)
 
     def project(self, m, w):
         """One classical Gram-Schmidt pass of ``w`` against ``V[:m]`` (two reads of the
@@ -189,8 +219,11 @@ class _Basis:
         return False
 
     def rotate(self, m, Z, q):
-        """``V[:q] = Z[:m, :q]^T V[:m]`` (the kept Schur vectors), one ``gemm``."""
-        self.V[:q] = self.gemm(1.0, self.V[:m].T, Z[:m, :q]).T
+        """``V[:q] = Z[:m, :q]^T V[:m]`` (the kept Schur vectors), ``gemm`` over column
+        blocks (``_lanczos.rotate_blas``)."""
+        from ._lanczos import rotate_blas
+
+        rotate_blas(self.gemm, self.V, m, np.asarray(Z, dtype=self.dtype), q, self._rbuf)
 
     def ritz_vectors(self, m, Y):
         """``V[:m]^T Y`` (``Y`` complex, ``m x k``) as a complex ``(n, k)`` array."""
@@ -325,9 +358,26 @@ def arnoldi_eigs(matvec, n, k=6, dtype=np.float64, which="LM", v0=None, ncv=None
     H = np.zeros((m + 1, m), dtype=dtype)  # A V[:m]^T = V[:m+1]^T H
     start = 0
     cycles = 0
+    step = basis.step
+    if step is not None:
+        hbuf, gbuf, part, rpart = basis.h, basis.g, basis.part, basis.rpart
+        dgks2 = DGKS * DGKS
     while True:
         for j in range(start, m):
             w = V[j + 1]
+            if step is not None:
+                # the whole step in one call: local projection, Gram-Schmidt, DGKS, w / |w|
+                y = np.ascontiguousarray(matvec(V[j]), dtype=np.float64)
+                after, ok, passes = step(V, j, y, dgks2, hbuf, gbuf, part, rpart)
+                basis.second_passes += passes - 1
+                H[:j + 1, j] = hbuf[:j + 1]
+                if ok:
+                    H[j + 1, j] = math.sqrt(after)
+                else:
+                    H[j + 1, j] = 0.0
+                    if not basis.random_orthogonal(j + 1, rng):
+                        w[:] = 0.0
+                continue
             w[:] = matvec(V[j])
             h, beta, ok = basis.orthogonalise(j + 1, w)
             H[:j + 1, j] = h
