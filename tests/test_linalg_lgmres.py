@@ -139,7 +139,7 @@ def test_recycled_vectors_for_a_second_system(dtype):
         check_same(tuple(ours2), tuple(theirs2), dtype)
 
 
-@pytest.mark.parametrize("ortho", ["blas", "mgs2", "mgs2f"])
+@pytest.mark.parametrize("ortho", ["blas", "mgs2", "mgs2f", "mgsg"])
 @pytest.mark.parametrize("dtype", ["float64", "complex128"])
 def test_parallel_kernels_several_chunks(dtype, ortho, monkeypatch):
     monkeypatch.setattr(_lgmres, "ORTHOGONALIZATION", ortho)
@@ -151,7 +151,7 @@ def test_parallel_kernels_several_chunks(dtype, ortho, monkeypatch):
     check_same(*run_both("gcrotmk", A, S, b, rtol=1e-10, m=6, k=3), dtype)
 
 
-@pytest.mark.parametrize("ortho", ["blas", "mgs2", "mgs2f"])
+@pytest.mark.parametrize("ortho", ["blas", "mgs2", "mgs2f", "mgsg"])
 def test_convection_diffusion_restarts_match_scipy(ortho, monkeypatch):
     """An unsymmetric stencil that needs several outer iterations: same counts."""
     monkeypatch.setattr(_lgmres, "ORTHOGONALIZATION", ortho)
@@ -291,5 +291,77 @@ def test_mgs2f_propagates_nan_and_leaves_other_rows(parallel):
     h = np.zeros(4)
     part = np.zeros((krylov.nchunks(n), 4))
     before, after = mgs2f(W, 3, W[3], h, part)
+    assert np.isnan(before) and np.isnan(after) and np.isnan(h[:3]).all()
+    np.testing.assert_array_equal(W[:3], keep)
+
+
+# -- MGS through the Gram matrix (krylov.MGSG_*) against NumPy ---------------------------------
+
+
+@scaled_examples(0.3)
+@given(n=st.sampled_from([0, 1, 3, 7, 1025, krylov.CHUNK + 3, 3 * krylov.CHUNK]),
+       m=st.integers(0, 9), dtype=st.sampled_from(["float32", "float64", "complex64",
+                                                    "complex128"]),
+       parallel=st.booleans(), seed=st.integers(0, 1000), skew=st.sampled_from([0.0, 0.3]),
+       zero_w=st.booleans())
+def test_mgsg_kernel_matches_numpy(n, m, dtype, parallel, seed, skew, zero_w):
+    """Rows of an orthonormal basis (``skew`` 0, as the solvers have) or of a skewed one
+    (the Gram correction far from zero): MGS's coefficients, w and norms, and the new
+    row's Gram entries."""
+    m = min(m, max(n - 1, 0))  # independent rows (the forward substitution is MGS's)
+    rng = np.random.default_rng(seed)
+    mgsg = krylov.MGSG_PARALLEL if parallel else krylov.MGSG_SERIAL
+    complex_ = np.dtype(dtype).kind == "c"
+
+    def draw(*shape):
+        return rng.standard_normal(shape) + (1j * rng.standard_normal(shape) if complex_ else 0)
+
+    V = draw(m + 1, n)
+    if n:
+        V = np.linalg.qr(V.T)[0].T + skew * draw(m + 1, n) / np.sqrt(n)
+    w = np.zeros(n) if zero_w else draw(n)
+    V, w = V.astype(dtype), w.astype(dtype)
+    Vr, wr = V.astype(np.complex128), w.astype(np.complex128)
+    Gr = Vr.conj() @ Vr.T  # Gr[k, i] = sum conj(v_k) v_i
+    Gr = Gr if complex_ else Gr.real
+    G = np.full((m + 2, m + 2), 5, dtype=dtype)
+    G[:m, :m] = np.tril(Gr[:m, :m], -1).astype(dtype)
+    ref, href = _mgs_reference(Vr, m, wr)
+    r = 1e-4 if single(dtype) else 1e-12
+    tol = r * (np.sqrt(max(n, 1)) + 1) * (m + 1) * 4
+    scale = 1.0 + np.abs(href).max(initial=0.0)
+    h = np.full(m + 1, 7, dtype=dtype)  # h[m] must stay untouched
+    part = np.zeros((krylov.nchunks(n), m + 1), dtype=dtype)
+    w1 = w.copy()
+    before, after = mgsg(V, m, w1, h, G, part)
+    assert h[m] == 7
+    np.testing.assert_allclose(w1, ref, rtol=tol, atol=tol * 10 * scale)
+    np.testing.assert_allclose(h[:m], href, rtol=tol, atol=tol * 10 * max(n, 1) * scale)
+    np.testing.assert_allclose(before, np.vdot(wr, wr).real, rtol=tol, atol=tol)
+    np.testing.assert_allclose(after, np.vdot(ref, ref).real, rtol=tol * 10,
+                               atol=tol * 10 * max(n, 1) * scale ** 2)
+    if after > 0:
+        vnew = w1.astype(np.complex128) / np.sqrt(after)
+        np.testing.assert_allclose(G[m, :m], vnew.conj() @ Vr[:m].T, rtol=tol,
+                                   atol=tol * 10 * (1 + skew * 10))
+    else:
+        assert (G[m, :m] == 5).all()  # no new row: its Gram entries are left alone
+    if zero_w:
+        assert before == after == 0 and not h[:m].any() and not w1.any()
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_mgsg_propagates_nan(parallel):
+    """No nnan fast math: a NaN in w comes out in the coefficients and the norms."""
+    mgsg = krylov.MGSG_PARALLEL if parallel else krylov.MGSG_SERIAL
+    n = 2 * krylov.CHUNK + 5
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((4, n))
+    W[3, 17] = np.nan
+    keep = W[:3].copy()
+    G = np.zeros((5, 5))
+    h = np.zeros(4)
+    part = np.zeros((krylov.nchunks(n), 4))
+    before, after = mgsg(W, 3, W[3], h, G, part)
     assert np.isnan(before) and np.isnan(after) and np.isnan(h[:3]).all()
     np.testing.assert_array_equal(W[:3], keep)

@@ -1279,3 +1279,172 @@ def _make_mgs2f(parallel):
 #: ``(mgs2f_column, combine_rows, scale_vec)``, parallel and serial.
 MGS2F_PARALLEL = _make_mgs2f(True)
 MGS2F_SERIAL = _make_mgs2f(False)
+
+
+# -- MGS through the Gram matrix of the rows (``lgmres``) -----------------------------------
+#
+# Modified Gram-Schmidt's coefficients satisfy h_k = v_k . w - sum_{i<k} (v_k . v_i) h_i
+# (v_k . v_i = sum conj(v_k) v_i): with the rows' Gram entries known, all of a column's
+# MGS coefficients follow from the plain dots v_k . w by a forward substitution, and
+# the column needs two sweeps over the rows (the dots; then w -= sum_k h_k v_k), not
+# ``mgs2f_column``'s one sweep per two rows (each row read there twice: once for its
+# dot, once for its subtraction, plus w read and written each sweep). The Gram
+# entries of the new row come in the second sweep: per cache block, w's block is
+# finished first (all rows subtracted, in MGS's order per entry), then its dots with
+# the rows' blocks (still in L2) are taken. This is the one-reduce "MGS through the
+# strictly lower Gram matrix" of the low-synchronisation Gram-Schmidt literature
+# (Swirydowicz et al., 2020), whose loss of orthogonality is MGS's; the coefficients
+# equal MGS's up to rounding. Reductions: per chunk, added in chunk order (results do
+# not depend on the number of threads).
+
+
+@njit(inline="always")
+def _dots4_range(V, k, nrows, w, lo, hi):
+    """``(V[k + r] . w)[lo:hi]`` for ``r < nrows <= 4`` (the others zero), one pass over w."""
+    zero = w.dtype.type(0)
+    d0 = zero
+    d1 = zero
+    d2 = zero
+    d3 = zero
+    if nrows >= 4:
+        a = V[k]
+        b = V[k + 1]
+        e = V[k + 2]
+        f = V[k + 3]
+        for i in range(lo, hi):
+            wi = w[i]
+            d0 += np.conj(a[i]) * wi
+            d1 += np.conj(b[i]) * wi
+            d2 += np.conj(e[i]) * wi
+            d3 += np.conj(f[i]) * wi
+    elif nrows == 3:
+        a = V[k]
+        b = V[k + 1]
+        e = V[k + 2]
+        for i in range(lo, hi):
+            wi = w[i]
+            d0 += np.conj(a[i]) * wi
+            d1 += np.conj(b[i]) * wi
+            d2 += np.conj(e[i]) * wi
+    elif nrows == 2:
+        a = V[k]
+        b = V[k + 1]
+        for i in range(lo, hi):
+            wi = w[i]
+            d0 += np.conj(a[i]) * wi
+            d1 += np.conj(b[i]) * wi
+    elif nrows == 1:
+        a = V[k]
+        for i in range(lo, hi):
+            d0 += np.conj(a[i]) * w[i]
+    return d0, d1, d2, d3
+
+
+def _make_mgsg(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=_FASTMATH_SUMS)
+    def mgsg_column(V, m, w, h, G, part):
+        """Modified Gram-Schmidt of ``w`` (in place) against ``V[:m]`` from their Gram matrix.
+
+        ``G[k, i]`` (``i < k < m``): ``sum conj(V[k]) V[i]``, given. ``h[:m]`` gets
+        the MGS coefficients; returns ``(|w|^2 before, |w|^2 after)``. When ``w``
+        after is nonzero and its reciprocal norm ``a`` finite, ``G[m, :m]`` gets the
+        entries of the normalised ``a w`` (the next row): ``sum conj(a w) V[i]``.
+        ``part``: scratch ``(nchunks(n), m + 1)`` of w's dtype. ``w`` must not
+        overlap ``V[:m]``.
+        """
+        n = w.size
+        nch = (n + CHUNK - 1) // CHUNK
+        zero = w.dtype.type(0)
+        rzero = _abs2(zero)
+        # first sweep: v_k . w for every row (four rows per pass over w's chunk), |w|^2
+        for c in loop(nch):
+            lo = U(c * CHUNK)
+            hi = U(min(c * CHUNK + CHUNK, n))
+            s = rzero
+            for i in range(lo, hi):
+                s += _abs2(w[i])
+            part[c, m] = s
+            for k in range(0, m, 4):
+                nr = min(m - k, 4)
+                d0, d1, d2, d3 = _dots4_range(V, k, nr, w, lo, hi)
+                part[c, k] = d0
+                if nr > 1:
+                    part[c, k + 1] = d1
+                if nr > 2:
+                    part[c, k + 2] = d2
+                if nr > 3:
+                    part[c, k + 3] = d3
+        before = 0.0
+        for c in range(nch):
+            before += part[c, m].real
+        for k in range(m):  # forward substitution with the strictly lower Gram matrix
+            d = zero
+            for c in range(nch):
+                d += part[c, k]
+            for i in range(k):
+                d -= G[k, i] * h[i]
+            h[k] = d
+        # second sweep, per cache block: w -= sum_k h_k v_k (in order of k per entry),
+        # then the finished block's dots with the rows (from L2) and |w|^2
+        for c in loop(nch):
+            clo = c * CHUNK
+            chi = min(clo + CHUNK, n)
+            for k in range(m + 1):
+                part[c, k] = zero
+            for blo in range(clo, chi, BLOCK):
+                lo = U(blo)
+                hi = U(min(blo + BLOCK, chi))
+                k = 0
+                while k + 3 < m:
+                    ta = h[k]
+                    tb = h[k + 1]
+                    tc = h[k + 2]
+                    td = h[k + 3]
+                    a = V[k]
+                    b = V[k + 1]
+                    e = V[k + 2]
+                    f = V[k + 3]
+                    for i in range(lo, hi):
+                        w[i] = (((w[i] - ta * a[i]) - tb * b[i]) - tc * e[i]) - td * f[i]
+                    k += 4
+                while k < m:
+                    ta = h[k]
+                    a = V[k]
+                    for i in range(lo, hi):
+                        w[i] = w[i] - ta * a[i]
+                    k += 1
+                s = rzero
+                for i in range(lo, hi):
+                    s += _abs2(w[i])
+                part[c, m] += s
+                for k in range(0, m, 4):
+                    nr = min(m - k, 4)
+                    d0, d1, d2, d3 = _dots4_range(V, k, nr, w, lo, hi)
+                    part[c, k] += d0
+                    if nr > 1:
+                        part[c, k + 1] += d1
+                    if nr > 2:
+                        part[c, k + 2] += d2
+                    if nr > 3:
+                        part[c, k + 3] += d3
+        after = 0.0
+        for c in range(nch):
+            after += part[c, m].real
+        if after > 0.0:
+            a = 1.0 / np.sqrt(after)
+            if np.isfinite(a):
+                for k in range(m):
+                    e = zero
+                    for c in range(nch):
+                        e += part[c, k]
+                    G[m, k] = np.conj(e) * a
+        return before, after
+
+    return mgsg_column
+
+
+#: ``mgsg_column``, parallel and serial.
+MGSG_PARALLEL = _make_mgsg(True)
+MGSG_SERIAL = _make_mgsg(False)

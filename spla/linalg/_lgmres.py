@@ -30,7 +30,7 @@ PARALLEL_MIN = 50_000
 #: ``combine_rows``/``scale_vec``; see docs/linalg.md), "blas" (SciPy's MGS, one
 #: BLAS ``dot`` and ``axpy`` per vector, in place, on one BLAS thread under spla's
 #: policy) or "mgs2" (``krylov.mgs2_column``, the strict fused two-step MGS of ``gmres``).
-ORTHOGONALIZATION = "mgs2f"
+ORTHOGONALIZATION = "mgsg"
 
 
 class _Arnoldi:
@@ -41,9 +41,12 @@ class _Arnoldi:
 
         self.n, self.dtype = n, dtype
         parallel = n >= PARALLEL_MIN
-        if ORTHOGONALIZATION not in ("blas", "mgs2", "mgs2f"):
+        if ORTHOGONALIZATION not in ("blas", "mgs2", "mgs2f", "mgsg"):
             raise ValueError(f"unknown ORTHOGONALIZATION {ORTHOGONALIZATION!r}")
-        if ORTHOGONALIZATION == "mgs2f":
+        self.mgsg = None
+        if ORTHOGONALIZATION == "mgsg":
+            self.mgsg = krylov.MGSG_PARALLEL if parallel else krylov.MGSG_SERIAL
+        if ORTHOGONALIZATION in ("mgs2f", "mgsg"):
             self.mgs, self.combine_kernel, self.scale_kernel = (
                 krylov.MGS2F_PARALLEL if parallel else krylov.MGS2F_SERIAL)
         else:
@@ -69,9 +72,22 @@ class _Arnoldi:
             B = self.blocks[name] = np.empty((rows, self.n), dtype=self.dtype)
         return B[:rows]
 
-    def project(self, W, rows, w, h):
+    def gram(self, rows):
+        """The ``(rows, rows)`` scratch of the basis rows' Gram entries (``mgsg``)."""
+        G = self.blocks.get("G")
+        if G is None or G.shape[0] < rows:
+            G = self.blocks["G"] = np.zeros((rows, rows), dtype=self.dtype)
+            self.gpart = np.zeros((self.part.shape[0], rows), dtype=self.dtype)
+        return G
+
+    def project(self, W, rows, w, h, G=None):
         """Modified Gram-Schmidt of ``w`` (in place) against ``W[:rows]``; ``h[:rows]``
-        gets the coefficients; returns ``(|w| before, |w| after)``."""
+        gets the coefficients; returns ``(|w| before, |w| after)``. With ``G`` (the
+        rows' Gram entries, see ``gram``), through ``mgsg_column``, which also
+        fills ``G[rows, :rows]`` for the normalised ``w``."""
+        if G is not None:
+            before, after = self.mgsg(W, rows, w, h, G, self.gpart)
+            return np.sqrt(before), np.sqrt(after)
         if not self.blas:
             before, after = self.mgs(W, rows, w, h, self.part)
             return np.sqrt(before), np.sqrt(after)
@@ -103,11 +119,32 @@ class _Arnoldi:
             self.scale_kernel(w, a)
 
 
+def _product_into(A, dtype):
+    """``f(v, out)`` writing ``A @ v`` into ``out`` (a row of the basis block: no
+    fresh vector and no copy of it per column), or None where A's product would be
+    another dtype or A is not CSR (then ``A @ v`` and a copy)."""
+    from .._dtypes import compute_dtype, result_dtype
+
+    if getattr(A, "format", None) != "csr" or not getattr(A, "_row_major", False):
+        return None
+    if result_dtype(A.dtype, dtype) != dtype or compute_dtype(dtype) != dtype:
+        return None
+    from .._backends.cpu import csr as csr_cpu
+
+    major = A._major()
+
+    def product_into(v, out):
+        csr_cpu.matvec(major, v, out=out)
+
+    return product_into
+
+
 def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v=(),
-            prepend_outer_v=False):
+            prepend_outer_v=False, product_into=None):
     """SciPy's ``_fgmres`` (flexible GMRES with GCROT projection or LGMRES augmentation).
 
-    ``C``: the GCROT vectors (a sequence of rows, or None). Returns
+    ``C``: the GCROT vectors (a sequence of rows, or None); ``product_into``: see
+    ``_product_into`` (used without a left preconditioner). Returns
     ``(Q, R, B, V, Z, y, res)``: ``V`` the basis as the rows of a block, ``Z``
     a function ``Z(y, out)`` that adds ``sum_j y_j z_j`` to ``out`` in SciPy's order.
     """
@@ -128,6 +165,9 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
     R = np.zeros((1, 0), dtype=dtype)
     eps = np.finfo(dtype).eps
     h = np.zeros(nc + m + 1, dtype=dtype)
+    # MGS through the Gram matrix needs the Gram entries of the rows given (C and v0):
+    # none without C
+    G = ar.gram(nc + m + 2) if ar.mgsg is not None and not nc else None
     from scipy.linalg import lstsq, qr_insert
 
     res = np.nan
@@ -150,12 +190,17 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
             Z[j] = z
         row = W[nc + j + 1]
         if w is None:
-            w = matvec(z)
-            if lpsolve is not None:
-                w = lpsolve(w)
-        row[:] = w
+            if product_into is not None and lpsolve is None:
+                product_into(z, row)
+                w = row
+            else:
+                w = matvec(z)
+                if lpsolve is not None:
+                    w = lpsolve(w)
+        if w is not row:
+            row[:] = w
         rows = nc + j + 1
-        w_norm, after = ar.project(W, rows, row, h)
+        w_norm, after = ar.project(W, rows, row, h, G)
         B[:, j] = h[:nc]
         hcur = np.zeros(j + 2, dtype=dtype)
         hcur[:j + 1] = h[nc:rows]
@@ -274,6 +319,7 @@ def _lgmres(A, psolve, x, b, rtol, atol, maxiter, callback, inner_m, outer_k, ou
     if b_norm == 0:
         return b, 0
     ar = None
+    product_into = False  # not yet decided (the basis dtype comes with the first residual)
     ptol_max_factor = 1.0
     for k_outer in range(maxiter):
         r_outer = matvec(x) - b
@@ -294,9 +340,12 @@ def _lgmres(A, psolve, x, b, rtol, atol, maxiter, callback, inner_m, outer_k, ou
         v0 = v0 * (1.0 / inner_res_0)
         ptol = min(ptol_max_factor, max(atol, rtol * b_norm) / r_norm)
         try:
+            if product_into is False:
+                product_into = _product_into(A, ar.dtype)
             Q, R, B, V, zsum, y, pres = _fgmres(ar, matvec, v0, inner_m, lpsolve=psolve,
                                                 atol=ptol, outer_v=outer_v,
-                                                prepend_outer_v=prepend_outer_v)
+                                                prepend_outer_v=prepend_outer_v,
+                                                product_into=product_into)
             y *= inner_res_0
             if not np.isfinite(y).all():
                 raise LinAlgError()
@@ -411,6 +460,7 @@ def _gcrotmk(A, psolve, x, b, given_x0, rtol, atol, maxiter, callback, m, k, CU,
     r = b - matvec(x) if given_x0 else b.copy()
     dtype = np.result_type(x, r)
     ar = _Arnoldi(n, dtype)
+    product_into = _product_into(A, dtype)
     b_norm = np.linalg.norm(b)
     atol, rtol = _get_atol_rtol("gcrotmk", b_norm, atol, rtol)
     if b_norm == 0:
@@ -463,7 +513,8 @@ def _gcrotmk(A, psolve, x, b, given_x0, rtol, atol, maxiter, callback, m, k, CU,
         C = [c for c, u in CU] if CU else None
         try:
             Q, R, B, V, zsum, y, pres = _fgmres(ar, matvec, r / beta, ml, rpsolve=psolve,
-                                                atol=max(atol, rtol * b_norm) / beta, C=C)
+                                                atol=max(atol, rtol * b_norm) / beta, C=C,
+                                                product_into=product_into)
             y *= beta
         except LinAlgError:
             break

@@ -117,12 +117,17 @@ def _is_small(A, width=1):
 
 
 @register("matvec", "csr", "cpu")
-def matvec(A, x):
+def matvec(A, x, out=None):
+    """``A @ x``; ``out``: where to write it (a contiguous vector of the compute dtype,
+    not overlapping ``x``: spla's Krylov loops pass a row of their basis block)."""
     out_dt = result_dtype(A.dtype, x.dtype)
     dt = compute_dtype(out_dt)
     data = _cast(A.data, dt)
     x = np.ascontiguousarray(x, dtype=dt)
-    y = np.empty(A.shape[0], dtype=dt)
+    if out is not None and (out.dtype != dt or out.shape != (A.shape[0],)
+                            or not out.flags.c_contiguous):
+        raise ValueError("matvec: out must be a contiguous vector of the product's dtype")
+    y = np.empty(A.shape[0], dtype=dt) if out is None else out
     rows, nzs = _partition(A)
     acc = _accumulator_dtype(dt)
     carry = np.empty(rows.size - 1, dtype=acc)
