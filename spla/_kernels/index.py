@@ -684,6 +684,11 @@ def find_points(indices, starts, ends, cols, sorted_rows, n_pieces, out_pos, out
             out_count[t] = m
 
 
+#: ``gather_points`` prefetches the values of the points ahead while at least one
+#: point in this many has been found stored.
+POINT_HIT_SHARE = 8
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def gather_points(indptr, indices, data, rows, cols, n_rows, n_cols, sorted_rows, n_pieces,
                   out, flags):
@@ -698,13 +703,18 @@ def gather_points(indptr, indices, data, rows, cols, n_rows, n_cols, sorted_rows
     than once gets its first value and is counted in ``flags[2 * p]`` (the caller
     sums those, as SciPy does). The row pointers ``2 * AHEAD`` points on and the
     row storage ``AHEAD`` points on are prefetched: every point is a chain of
-    three dependent misses (row pointer, column indices, value)."""
+    three dependent misses (row pointer, column indices, value). The value's line
+    is prefetched only while at least one point in ``POINT_HIT_SHARE`` of the
+    piece's points so far was stored: points of a sparse matrix drawn at random are
+    nearly all absent, and a prefetch of their values' lines would take a third of
+    the memory's random reads for nothing."""
     n = cols.size
     for p in prange(n_pieces):
         lo = n * p // n_pieces
         hi = n * (p + 1) // n_pieces
         nd = 0
         bad = 0
+        hits = 0
         for t in range(lo, hi):
             if t + 2 * AHEAD < hi:
                 prefetch(indptr, _wrap(rows[t + 2 * AHEAD], n_rows))
@@ -712,7 +722,8 @@ def gather_points(indptr, indices, data, rows, cols, n_rows, n_cols, sorted_rows
                 ra = _wrap(rows[t + AHEAD], n_rows)
                 if ra >= 0:
                     prefetch(indices, indptr[ra])
-                    prefetch(data, indptr[ra])
+                    if hits * POINT_HIT_SHARE >= t - lo:
+                        prefetch(data, indptr[ra])
             r = _wrap(rows[t], n_rows)
             c = _wrap(cols[t], n_cols)
             out[t] = 0
@@ -721,6 +732,7 @@ def gather_points(indptr, indices, data, rows, cols, n_rows, n_cols, sorted_rows
                 continue
             pos, m = _find_in(indices, indptr[r], indptr[r + 1], c, sorted_rows)
             if m:
+                hits += 1
                 out[t] = data[pos]
                 if m > 1:
                     nd += 1
