@@ -59,17 +59,15 @@ RANDOM_MIN = 1e-4
 #: (``LOCAL = 0``, ARPACK's ``dnaitr``) it triggers nearly every step, and a second pass
 #: reads the whole basis twice more.
 LOCAL = 2
-#: The vector work of a step for real (float64) matrices: ``"blas"`` (the default): the
-#: passes as one-thread BLAS ``gemv`` (session 15; complex matrices always take this
-#: path); ``"fused"`` (session 16, opt-in): one Numba call per step
-#: (``lanczos.arnoldi_step`` of ``spla/_kernels/lanczos.py``: the local projection, the
-#: whole-basis pass with its DGKS repeat, the normalisation; row blocks over Numba's
-#: threads) for vectors of at least ``STEP_PARALLEL_MIN`` entries when Numba has more than
-#: one thread. Not the default: on one thread it took 1.1-1.3x the time of the BLAS passes
-#: (Intel Xeon, n = 10,000 and 250,000), and its two-thread wall-clock gain was not
-#: established on the loaded shared machine (1.84x faster than the BLAS passes in one run
-#: at load 9, 1.5x slower in another at load 4; docs/linalg.md).
-KERNELS = "blas"
+#: The vector work of a step for real (float64) matrices: ``"fused"`` (the default since
+#: session 16): one Numba call per step (``lanczos.arnoldi_step`` of
+#: ``spla/_kernels/lanczos.py``: the local projection, the whole-basis pass with its DGKS
+#: repeat, the normalisation; row blocks over Numba's threads) for vectors of at least
+#: ``STEP_PARALLEL_MIN`` entries when Numba has more than one thread (on one thread it
+#: took 1.1-1.3x the time of the BLAS passes; on two, quiet, 0.75-0.88x: docs/linalg.md);
+#: else, and with ``"blas"``, the passes as one-thread BLAS ``gemv`` (session 15; complex
+#: matrices always take this path).
+KERNELS = "fused"
 #: With ``KERNELS = "fused"``, vectors at least this long run the parallel fused step.
 STEP_PARALLEL_MIN = 20_000
 
