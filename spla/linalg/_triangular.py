@@ -121,10 +121,17 @@ def spsolve_triangular(A, b, lower=True, overwrite_A=False, overwrite_b=False,
     if work >= MIN_WORK:
         level_ptr, order = _analysis(C, bool(lower))
         parallel = n >= MIN_ROWS_PER_LEVEL * (level_ptr.size - 1)
-    if parallel:
+    if parallel and x2.shape[1] == 1:
+        with parallel_section():
+            _kernels.solve_levels_vector(indptr, indices, data, inv_diag, x2[:, 0], level_ptr,
+                                         order, bool(lower), bool(unit_diagonal))
+    elif parallel:
         with parallel_section():
             _kernels.solve_levels(indptr, indices, data, inv_diag, x2, level_ptr, order,
                                   bool(lower), bool(unit_diagonal))
+    elif x2.shape[1] == 1:
+        _kernels.solve_rows_vector(indptr, indices, data, inv_diag, x2[:, 0], bool(lower),
+                                   bool(unit_diagonal))
     else:
         _kernels.solve_rows(indptr, indices, data, inv_diag, x2, bool(lower),
                             bool(unit_diagonal))
