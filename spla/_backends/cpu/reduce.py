@@ -32,6 +32,7 @@ from ..._kernels.partition import row_blocks
 from ..._kernels.threads import parallel_section
 from ..._formats.arguments import check_axis
 from . import convert
+from .memory import pooled_empty
 
 #: Below this many rows + entries the kernels run serially on the calling thread.
 SERIAL_MAX_ITEMS = convert.SERIAL_MAX_ITEMS
@@ -188,13 +189,15 @@ def _axis_sums(data, indices, indptr, shape, axis, acc):
                                         _serial_blocks(indptr, serial))
         return out
     n_lanes = convert._n_lanes(nnz, n, serial)
-    lanes = np.empty((n_lanes, n), dtype=acc)
+    # the lanes and the output from reused buffers when large (fresh pages of a lane
+    # per call cost as much as its scatter); the kernel zeroes the lanes
+    lanes = pooled_empty(n_lanes * n, acc).reshape(n_lanes, n)
     with parallel_section():
         _kernel("column_sums", serial or n_lanes == 1)(indptr, indices, data, lanes,
                                                        row_blocks(indptr, n_lanes))
     if n_lanes == 1:
         return lanes[0]
-    out = np.empty(n, dtype=acc)
+    out = pooled_empty(n, acc)
     with parallel_section():
         _kernel("add_lanes", serial)(lanes, out)
     return out
