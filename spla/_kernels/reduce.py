@@ -27,6 +27,7 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import overload
 
+from .intrinsics import prefetch_row
 from .twins import twin
 
 # Indices are cast to unsigned where they index arrays (no wrap-around tests;
@@ -401,6 +402,11 @@ def first_implicit_zero(indptr, indices, n_cols):
 # ---------------------------------------------------------------------------
 
 
+#: Entries ahead of the one being added whose lane entry ``column_sums`` prefetches:
+#: each addition reads and writes a random entry of a lane far larger than the cache.
+SCATTER_AHEAD = 64
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def column_sums(indptr, indices, data, lanes, blocks):
     """lanes[l, j] = sum of the entries of column j in the rows of block group l.
@@ -412,7 +418,11 @@ def column_sums(indptr, indices, data, lanes, blocks):
         lane = lanes[l]
         for j in range(lane.size):
             lane[j] = 0
-        for k in range(U(indptr[blocks[l]]), U(indptr[blocks[l + 1]])):
+        k0 = U(indptr[blocks[l]])
+        k1 = U(indptr[blocks[l + 1]])
+        for k in range(k0, k1):
+            if k + U(SCATTER_AHEAD) < k1:
+                prefetch_row(lanes, l, indices[k + U(SCATTER_AHEAD)])
             lane[U(indices[k])] += data[k]
 
 
