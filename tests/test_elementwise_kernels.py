@@ -539,3 +539,32 @@ def test_doctests():
     import doctest
 
     assert doctest.testmod(E, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_negative_zero_reads_as_scipy_general_path():
+    """Found by hypothesis in CI: when an operand is not canonical, SciPy computes every
+    row from a dense accumulator starting at +0, so a stored -0.0 in a canonical row of
+    it reads as +0.0 (1 / -0.0 is +inf there); with both operands canonical it stays -0.0."""
+    import spla
+
+    a = (np.array([0.0, 0.0, 1.0]), np.array([0, 0, 1], np.int32), np.array([0, 1, 3], np.int32))
+    b = (np.array([0.0, 0.0, 0.0, 0.0, 0.0, -0.0]), np.array([0, 0, 0, 0, 0, 1], np.int32),
+         np.array([0, 4, 6], np.int32))
+    for dtype in (np.float64, np.complex128):
+        A = spla.csr_array((a[0].astype(dtype), a[1], a[2]), shape=(2, 2))
+        B = spla.csr_array((b[0].astype(dtype), b[1], b[2]), shape=(2, 2))
+        SA = sp.csr_array((a[0].astype(dtype), a[1], a[2]), shape=(2, 2))
+        SB = sp.csr_array((b[0].astype(dtype), b[1], b[2]), shape=(2, 2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            got, want = (A / B), (SA / SB)
+        np.testing.assert_array_equal(np.asarray(got.toarray() if hasattr(got, "toarray") else got),
+                                      np.asarray(want.toarray() if hasattr(want, "toarray") else want))
+        with np.errstate(divide="ignore"):
+            canonical = spla.csr_array(np.array([[1.0, 0.0], [0.0, -0.0]], dtype=dtype))
+            Bc = spla.csr_array(([1.0, -0.0], [0, 1], [0, 1, 2]), shape=(2, 2))
+            Sc = sp.csr_array(([1.0, -0.0], [0, 1], [0, 1, 2]), shape=(2, 2))
+            got = canonical / Bc
+            want = sp.csr_array(canonical.to_scipy()) / Sc
+            np.testing.assert_array_equal(
+                np.asarray(got.toarray() if hasattr(got, "toarray") else got),
+                np.asarray(want.toarray() if hasattr(want, "toarray") else want))

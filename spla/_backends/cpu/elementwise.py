@@ -170,11 +170,35 @@ def binop(op, a, b, result_dtype, *, canonical=False, check=True):
     if canonical and _same_pattern(ap, ai, bp, bi):
         data, indices, indptr = _run_same_pattern(kernel_op, ap, ai, ad, bd, shape, result_dtype)
     else:
+        if not canonical:
+            ad, bd = _general_path_zeros(ap, ai, ad, bp, bi, bd, shape)
         data, indices, indptr = _run(kernel_op, ap, ai, ad, bp, bi, bd, shape, cdt,
                                      result_dtype, not canonical)
     if inverted:
         data = np.zeros(indices.size, dtype=np.bool_)
     return data, indices, indptr
+
+
+def _has_negative_zero(d):
+    if d.dtype.kind == "c":
+        return _has_negative_zero(d.real) or _has_negative_zero(d.imag)
+    return d.dtype.kind == "f" and bool(np.any((d == 0) & np.signbit(d)))
+
+
+def _general_path_zeros(ap, ai, ad, bp, bi, bd, shape):
+    """The operands' values as SciPy's general path reads them. When either operand
+    is not canonical, SciPy computes every row through a dense accumulator that
+    starts from +0, so every value is ``0 + x`` there and a stored -0.0 reads as
+    +0.0 (``1 / -0.0`` gives +inf, not -inf); the merge adds from zero only in the
+    rows that are not canonical themselves. Values are copied only when a -0.0 is
+    stored and an operand is not canonical."""
+    if not (_has_negative_zero(ad) or _has_negative_zero(bd)):
+        return ad, bd
+    from .convert import is_canonical
+
+    if is_canonical(ad, ai, ap, shape) and is_canonical(bd, bi, bp, shape):
+        return ad, bd
+    return ad + ad.dtype.type(0), bd + bd.dtype.type(0)
 
 
 @contextlib.contextmanager
