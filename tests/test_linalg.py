@@ -250,3 +250,27 @@ def test_fused_cg_matches_scipy(dtype, n):
     np.testing.assert_allclose(x, xs, rtol=100 * rtol, atol=100 * rtol * np.abs(xs).max())
     x, info = spla.linalg.cg(A, b, rtol=rtol, maxiter=3)
     assert info == 3
+
+
+def test_gpu_calls_drop_only_scipy_defaults_cupy_lacks():
+    """spla's own solvers pass every argument on; on GPU arrays those CuPy's function
+    lacks are dropped only at SciPy's default (a CuPy-like signature, no GPU needed)."""
+    from spla.linalg import _gpu
+
+    def cupy_lsqr(A, b):  # CuPy 14's lsqr takes no options
+        return A, b
+
+    kept = _gpu._drop_scipy_defaults("lsqr", cupy_lsqr, dict(damp=0.0, atol=1e-6, show=False,
+                                                             iter_lim=None, x0=None))
+    assert kept == {}
+    with pytest.raises(NotImplementedError, match="'damp'"):
+        _gpu._drop_scipy_defaults("lsqr", cupy_lsqr, dict(damp=0.5))
+    with pytest.raises(NotImplementedError, match="'show'"):
+        _gpu._drop_scipy_defaults("lsqr", cupy_lsqr, dict(show=1))  # not SciPy's False
+
+    def cupy_minres(A, b, x0=None, tol=1e-5):
+        return A, b
+
+    kept = _gpu._drop_scipy_defaults("minres", cupy_minres, dict(x0=None, tol=1e-8, show=False,
+                                                                 check=False, shift=0.0))
+    assert kept == {"x0": None, "tol": 1e-8}

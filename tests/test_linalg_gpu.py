@@ -80,3 +80,9 @@ def test_gpu_errors_name_the_missing_function():
         L.bicgstab(A, cupy.asarray(b))
     with pytest.raises(NotImplementedError, match="sigma"):
         L.eigsh(A, k=2, sigma=0.0)
+
+
+def test_option_cupy_lacks_raises():
+    S, A, b = system()
+    with pytest.raises(NotImplementedError, match="'damp'"):
+        L.lsqr(A, cupy.asarray(b), damp=0.5)

@@ -61,6 +61,43 @@ def _scipy_names_to_cupy(fn, kwargs):
     return kwargs
 
 
+def _is_default(value, default):
+    if value is default:
+        return True
+    if isinstance(value, (bool, int, float, complex, str)) and type(value) is type(default):
+        return value == default
+    return False
+
+
+def _drop_scipy_defaults(name, fn, kwargs):
+    """``kwargs`` without the arguments CuPy's ``fn`` does not take whose value is
+    SciPy's default (spla's own solvers pass every argument on); a non-default
+    value of such an argument raises ``NotImplementedError`` naming it."""
+    import inspect
+
+    import scipy.sparse.linalg as sla
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return kwargs
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    scipy_params = inspect.signature(getattr(sla, name)).parameters
+    kept = {}
+    for key, value in kwargs.items():
+        if key in params:
+            kept[key] = value
+            continue
+        default = scipy_params[key].default if key in scipy_params else inspect.Parameter.empty
+        if default is inspect.Parameter.empty or not _is_default(value, default):
+            raise NotImplementedError(
+                f"spla.linalg.{name} on GPU arrays: CuPy's {name} has no argument "
+                f"{key!r} (given {value!r}); leave it at SciPy's default or move the "
+                "array with A.to_device('cpu')")
+    return kept
+
+
 def call(name, A, *args, **kwargs):
     """``cupyx.scipy.sparse.linalg.<name>`` with spla GPU arrays converted (see module doc)."""
     try:
@@ -81,6 +118,7 @@ def call(name, A, *args, **kwargs):
     if name == "spsolve" and args and _convert.is_spla(args[0]):
         args = (args[0].toarray(),) + args[1:]
     kwargs = _scipy_names_to_cupy(fn, kwargs)
+    kwargs = _drop_scipy_defaults(name, fn, kwargs)
     result = fn(A, *args, **kwargs)
     if name in ("splu", "spilu"):
         return result
