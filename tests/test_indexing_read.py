@@ -491,8 +491,10 @@ def test_short_paths_match_scipy(parallel, case, fmt, data):
 def test_column_gather_paths_match_scipy(skewed, parallel):
     """A[:, cols] and A[rows, cols-array] through the two-pass kernels (the first
     records the matching entries, the second expands them), with the column map
-    and with the hash table, serial and parallel, with entries crowded into a few
-    columns and repeats in the request (also more than 255 of one column)."""
+    and with the hash table (unscreened, and screened by a hashed filter of the
+    request: of 32 bits a column, and of 1, which lets many other columns
+    through), serial and parallel, with entries crowded into a few columns and
+    repeats in the request (also more than 255 of one column)."""
     from spla._backends.cpu import convert
     from spla._backends.cpu import index as cpu_index
 
@@ -509,8 +511,11 @@ def test_column_gather_paths_match_scipy(skewed, parallel):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(convert, "SERIAL_MAX_ITEMS", 0 if parallel else 1 << 60)
         mp.setattr(cpu_index, "_SMALL_COLS", 0)
-        for factor in (1 << 20, 0):  # the column map, then the hash table
+        for factor, keys, bits in [(1 << 20, 8192, 32), (0, 0, 32), (0, 8192, 32),
+                                   (0, 8192, 1)]:  # the column map, then the hash table
             mp.setattr(cpu_index, "_MAP_FACTOR", factor)
+            mp.setattr(cpu_index, "_HASHED_FILTER_MAX_KEYS", keys)
+            mp.setattr(cpu_index, "_HASHED_FILTER_BITS", bits)
             for want in requests:
                 for key in [(slice(None), want), (slice(7, 2500), want),
                             (slice(None, None, -3), want), (rng.integers(0, m, 50), want[:, None]),

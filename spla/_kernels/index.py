@@ -457,6 +457,23 @@ def _mark(bits, c):
     return old & b == 0
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _filter_bit(c, last):
+    """Bit of column ``c`` in a hashed filter of ``last + 1`` bits (a power of 2):
+    the hash of ``_slot_of`` reduced to more bits than a table slot."""
+    x = U(c) * U(0x9E3779B97F4A7C15)
+    return (x ^ (x >> U(29))) & last
+
+
+@njit(cache=True, nogil=True)
+def mark_filter(cols, bits):
+    """Set the hashed filter bit (``_filter_bit``) of every requested column in ``bits``
+    (zeros; a power of 2 bytes)."""
+    last = U(bits.size * 8 - 1)
+    for t in range(cols.size):
+        _mark(bits, _filter_bit(cols[t], last))
+
+
 @njit(cache=True, nogil=True)
 def mark_columns(indptr, indices, row_start, row_step, rows, n_rows, bits):
     """Set bit ``c`` of ``bits`` (zeros, a byte per 8 columns) for every column ``c``
@@ -534,7 +551,7 @@ def _run_of(c, use_map, hits, col_ptr, table):
 
 @njit(parallel=True, cache=True, nogil=True)
 def find_column_hits(indptr, indices, row_start, row_step, rows, piece_rows, use_map, hits,
-                     exact_hits, col_ptr, table, pos_ptr, counts, pos, n_pos):
+                     exact_hits, hashed, col_ptr, table, pos_ptr, counts, pos, n_pos):
     """First pass of a column gather: ``counts[i + 1]`` the output entries of output
     row ``i`` (one per matching request), and the positions of the matching stored
     entries, in order, in ``pos[pos_ptr[p]:pos_ptr[p] + n_pos[p]]`` for the piece
@@ -547,9 +564,13 @@ def find_column_hits(indptr, indices, row_start, row_step, rows, piece_rows, use
     A branch per entry on a ~10% hit rate costs more than the scan.
 
     With the hash table, ``hits`` may be the bit set of the columns in the table
-    (more than one byte: ``column_hash`` with a filter): entries of other columns
-    are passed over without a probe of the table."""
+    (more than one byte: ``column_hash`` with a filter), or with ``hashed`` a
+    filter of their hashes (``mark_filter``): entries whose bit is clear are
+    passed over without a probe of the table. Most entries of a gather miss the
+    request, and a probe ends after a random number of slots (a mispredicted
+    branch each); the filter's one load and well-predicted test costs less."""
     screened = not use_map and hits.size > 1
+    last = U(hits.size * 8 - 1)
     for p in prange(piece_rows.size - 1):
         base = U(pos_ptr[p])
         w = base
@@ -567,7 +588,7 @@ def find_column_hits(indptr, indices, row_start, row_step, rows, piece_rows, use
             else:
                 for k in range(U(indptr[r]), U(indptr[r + 1])):
                     c = indices[k]
-                    if screened and not _marked(hits, c):
+                    if screened and not _marked(hits, _filter_bit(c, last) if hashed else c):
                         continue
                     lo, hi = _run_of(c, use_map, hits, col_ptr, table)
                     if hi > lo:
