@@ -487,6 +487,38 @@ def test_short_paths_match_scipy(parallel, case, fmt, data):
 
 
 @pytest.mark.parametrize("parallel", [False, True])
+def test_row_gather_of_skewed_rows_matches_scipy(parallel):
+    """A[rows] through the piece counts of ``row_spans`` and the blocks of
+    ``copy_spans``: rows of very different lengths (one row holds most entries,
+    many are empty), gathered with repeats and negative indices, fewer rows than
+    pieces, and an out-of-range row (SciPy's IndexError)."""
+    rng = np.random.default_rng(3)
+    m, n = 3000, 7000
+    lengths = np.zeros(m, dtype=np.int64)
+    lengths[rng.integers(0, m, 400)] = rng.integers(1, 30, 400)
+    lengths[17] = 6000
+    rows_of = np.repeat(np.arange(m), lengths)
+    cols = np.concatenate([rng.choice(n, k, replace=False) for k in lengths if k])
+    S = sp.csr_array((rng.random(rows_of.size), (rows_of, cols)), shape=(m, n))
+    A = spla.csr_array(S)
+    keys = [rng.integers(-m, m, 5000), np.full(40, 17), np.array([17, -1, 0, 17]),
+            np.concatenate([np.full(3, 17), rng.integers(0, m, 20000)]),
+            np.sort(rng.integers(0, m, 900))]
+    with pytest.MonkeyPatch.context() as mp:
+        _thresholds(mp, parallel)
+        for key in keys:
+            ours = A[key]
+            check_read(ours, S[key], A.dtype)
+            assert ours.indices.dtype == S[key].indices.dtype
+            assert ours.indptr.dtype == S[key].indptr.dtype
+        for bad in (np.array([0, m]), np.array([-m - 1, 3])):
+            with pytest.raises(IndexError):
+                S[bad]
+            with pytest.raises(IndexError):
+                A[bad]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("skewed", [False, True])
 def test_column_gather_paths_match_scipy(skewed, parallel):
     """A[:, cols] and A[rows, cols-array] through the two-pass kernels (the first

@@ -317,38 +317,55 @@ def _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical):
 def gather_rows(A, rows, canonical=None):
     """Rows ``rows`` of CSR ``A`` (a 1-D ``intp`` array, any order, repeats; negative
     rows count from the end) as a CSR array, or None when a row falls outside ``A``
-    (the caller raises SciPy's error). Two passes: the spans of the rows, then the
-    copy, both parallel when large."""
+    (the caller raises SciPy's error). Two passes, both parallel when large: the
+    spans of the rows, gathered first (the copies of different rows then overlap
+    their cache misses instead of waiting on the row pointer), with the entries of
+    each piece of rows; then the copy, which writes the output row pointer as it
+    goes (no prefix sum over the rows, no conversion of it, on one thread)."""
     n = A.shape[1]
     indptr, indices, data = A.indptr, A.indices, A.data
     if canonical is None:
         canonical = bool(A._derived.get("canonical"))
     n_rows = rows.size
-    # count pass: the start of every row read, gathered first (the copies of different
-    # rows then overlap their cache misses instead of waiting on the row pointer), and
-    # its length
-    counts = _counts(n_rows)
     starts = _output(n_rows, indptr.dtype)
+    lens = _output(n_rows, indptr.dtype)
     serial = _is_serial(n_rows * _RANDOM_ROW, 0)
-    pieces = _pieces(n_rows, serial)
-    bad = np.zeros(pieces, dtype=np.int64)
+    if _is_serial(n_rows * _RANDOM_ROW, indices.size * n_rows // max(1, A.shape[0])):
+        pieces = 1  # rows of about the average length: the copy runs serially too
+    else:  # pieces of rows even when the count runs serially: the copy may not
+        pieces = int(max(4 * convert._threads(), min(256, n_rows // PIECE_ITEMS)))
+    piece_nnz = np.empty(pieces, dtype=np.int64)
+    bad = np.empty(pieces, dtype=np.int64)
     with parallel_section():
-        _kernel("row_spans", serial)(indptr, rows, pieces, starts, counts, bad)
+        _kernel("row_spans", serial)(indptr, rows, pieces, starts, lens, piece_nnz, bad)
     if bad.any():
         return None
-    out_indptr = _indptr_of(counts, None)
-    nnz = int(out_indptr[-1])
+    nnz_before = np.empty(pieces + 1, dtype=np.int64)
+    nnz_before[0] = 0
+    np.cumsum(piece_nnz, out=nnz_before[1:])
+    nnz = int(nnz_before[-1])
     idx = _out_index_dtype(indices, n, nnz)
-    out_indptr = out_indptr.astype(idx, copy=False)
+    out_indptr = _output(n_rows + 1, idx)
+    out_indptr[0] = 0
     out_indices = _output(nnz, idx)
     out_data = _output(nnz, data.dtype)
-    if nnz:
-        serial = _is_serial(n_rows * _RANDOM_ROW, nnz)
-        with parallel_section():
-            _kernel("copy_rows", serial)(starts, indices, _raw(data), 0, 1, _EMPTY_ROWS,
-                                         out_indptr,
-                                         _fill_blocks(out_indptr, serial), out_indices,
-                                         _raw(out_data))
+    serial = _is_serial(n_rows * _RANDOM_ROW, nnz)
+    if pieces == 1:
+        block_rows, block_nnz = np.array([0, n_rows], dtype=np.int64), nnz_before
+    else:
+        bounds = (np.arange(pieces + 1, dtype=np.int64) * n_rows) // pieces
+        if serial:
+            blocks = np.array([0, pieces], dtype=np.int64)
+        else:  # blocks of pieces of about equal entries + rows
+            work = nnz_before + bounds
+            n_blocks = 4 * convert._threads()
+            blocks = np.searchsorted(work, (np.arange(n_blocks + 1) * work[-1]) // n_blocks)
+            blocks[0], blocks[-1] = 0, pieces
+            blocks = np.unique(blocks)
+        block_rows, block_nnz = bounds[blocks], nnz_before[blocks]
+    with parallel_section():
+        _kernel("copy_spans", serial)(starts, lens, indices, _raw(data), block_rows, block_nnz,
+                                      out_indptr, out_indices, _raw(out_data))
     return _finish(A, out_data, out_indices, out_indptr, (n_rows, n), canonical)
 
 
