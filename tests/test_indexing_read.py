@@ -487,12 +487,46 @@ def test_short_paths_match_scipy(parallel, case, fmt, data):
 
 
 @pytest.mark.parametrize("parallel", [False, True])
+def test_row_gather_of_skewed_rows_matches_scipy(parallel):
+    """A[rows] through the piece counts of ``row_spans`` and the blocks of
+    ``copy_spans``: rows of very different lengths (one row holds most entries,
+    many are empty), gathered with repeats and negative indices, fewer rows than
+    pieces, and an out-of-range row (SciPy's IndexError)."""
+    rng = np.random.default_rng(3)
+    m, n = 3000, 7000
+    lengths = np.zeros(m, dtype=np.int64)
+    lengths[rng.integers(0, m, 400)] = rng.integers(1, 30, 400)
+    lengths[17] = 6000
+    rows_of = np.repeat(np.arange(m), lengths)
+    cols = np.concatenate([rng.choice(n, k, replace=False) for k in lengths if k])
+    S = sp.csr_array((rng.random(rows_of.size), (rows_of, cols)), shape=(m, n))
+    A = spla.csr_array(S)
+    keys = [rng.integers(-m, m, 5000), np.full(40, 17), np.array([17, -1, 0, 17]),
+            np.concatenate([np.full(3, 17), rng.integers(0, m, 20000)]),
+            np.sort(rng.integers(0, m, 900))]
+    with pytest.MonkeyPatch.context() as mp:
+        _thresholds(mp, parallel)
+        for key in keys:
+            ours = A[key]
+            check_read(ours, S[key], A.dtype)
+            assert ours.indices.dtype == S[key].indices.dtype
+            assert ours.indptr.dtype == S[key].indptr.dtype
+        for bad in (np.array([0, m]), np.array([-m - 1, 3])):
+            with pytest.raises(IndexError):
+                S[bad]
+            with pytest.raises(IndexError):
+                A[bad]
+
+
+@pytest.mark.parametrize("parallel", [False, True])
 @pytest.mark.parametrize("skewed", [False, True])
 def test_column_gather_paths_match_scipy(skewed, parallel):
     """A[:, cols] and A[rows, cols-array] through the two-pass kernels (the first
     records the matching entries, the second expands them), with the column map
-    and with the hash table, serial and parallel, with entries crowded into a few
-    columns and repeats in the request (also more than 255 of one column)."""
+    and with the hash table (unscreened, and screened by a hashed filter of the
+    request: of 32 bits a column, and of 1, which lets many other columns
+    through), serial and parallel, with entries crowded into a few columns and
+    repeats in the request (also more than 255 of one column)."""
     from spla._backends.cpu import convert
     from spla._backends.cpu import index as cpu_index
 
@@ -509,8 +543,11 @@ def test_column_gather_paths_match_scipy(skewed, parallel):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(convert, "SERIAL_MAX_ITEMS", 0 if parallel else 1 << 60)
         mp.setattr(cpu_index, "_SMALL_COLS", 0)
-        for factor in (1 << 20, 0):  # the column map, then the hash table
+        for factor, keys, bits in [(1 << 20, 8192, 32), (0, 0, 32), (0, 8192, 32),
+                                   (0, 8192, 1)]:  # the column map, then the hash table
             mp.setattr(cpu_index, "_MAP_FACTOR", factor)
+            mp.setattr(cpu_index, "_HASHED_FILTER_MAX_KEYS", keys)
+            mp.setattr(cpu_index, "_HASHED_FILTER_BITS", bits)
             for want in requests:
                 for key in [(slice(None), want), (slice(7, 2500), want),
                             (slice(None, None, -3), want), (rng.integers(0, m, 50), want[:, None]),
