@@ -404,19 +404,12 @@ def _make_step(parallel):
             part[c] = _chunk_sub_norm(V, m, w, h, lo, hi)
 
     @njit(parallel=parallel, cache=True, nogil=True, fastmath=FASTMATH)
-    def cgs_pass(V, m, w, h, part, rpart, v, alpha):
-        """``w -= alpha v`` (skipped for ``alpha = 0``), then one classical Gram-Schmidt
-        pass of ``w`` against ``V[:m]``: ``h = V[:m] w`` (into ``h[:m]``),
-        ``w -= V[:m]^T h``; returns ``(|w|^2 before the pass, after)``."""
+    def gs_subtract(V, m, w, h, part, rpart):
+        """The second half of a classical Gram-Schmidt pass, after ``_chunk_dots`` filled
+        ``part``: ``h[:m+1]`` = the chunk sums of ``part`` (``h[m] = |w|^2``), then
+        ``w -= V[:m]^T h``; returns ``(|w|^2 before, after)``."""
         n = w.size
         nch = (n + STEP_CHUNK - 1) // STEP_CHUNK
-        for c in loop(nch):
-            lo = c * STEP_CHUNK
-            hi = min(lo + STEP_CHUNK, n)
-            if alpha != 0.0:
-                for i in range(lo, hi):
-                    w[i] -= alpha * v[i]
-            _chunk_dots(V, m, w, lo, hi, part, c)
         for k in range(m + 1):
             s = 0.0
             for c in range(nch):
@@ -431,6 +424,22 @@ def _make_step(parallel):
         for c in range(nch):
             after += rpart[c]
         return before, after
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=FASTMATH)
+    def cgs_pass(V, m, w, h, part, rpart, v, alpha):
+        """``w -= alpha v`` (skipped for ``alpha = 0``), then one classical Gram-Schmidt
+        pass of ``w`` against ``V[:m]``: ``h = V[:m] w`` (into ``h[:m]``),
+        ``w -= V[:m]^T h``; returns ``(|w|^2 before the pass, after)``."""
+        n = w.size
+        nch = (n + STEP_CHUNK - 1) // STEP_CHUNK
+        for c in loop(nch):
+            lo = c * STEP_CHUNK
+            hi = min(lo + STEP_CHUNK, n)
+            if alpha != 0.0:
+                for i in range(lo, hi):
+                    w[i] -= alpha * v[i]
+            _chunk_dots(V, m, w, lo, hi, part, c)
+        return gs_subtract(V, m, w, h, part, rpart)
 
     @njit(parallel=parallel, cache=True, nogil=True, fastmath=FASTMATH)
     def step(V, j, y, beta, first, dgks2, h, part, rpart):
@@ -499,20 +508,7 @@ def _make_step(parallel):
             for i in range(lo, hi):
                 w[i] = y[i] - (a * u[i] + b * v[i])
             _chunk_dots(V, m, w, lo, hi, part, c)
-        for k in range(m + 1):
-            s = 0.0
-            for c in range(nch):
-                s += part[c, k]
-            g[k] = s
-        before = g[m]
-        for c in loop(nch):
-            lo = c * STEP_CHUNK
-            hi = min(lo + STEP_CHUNK, n)
-            rpart[c] = _chunk_sub_norm(V, m, w, g, lo, hi)
-        after = 0.0
-        for c in range(nch):
-            after += rpart[c]
-        return before, after
+        return gs_subtract(V, m, w, g, part, rpart)
 
     @njit(parallel=parallel, cache=True, nogil=True, fastmath=FASTMATH)
     def arnoldi_step(V, j, y, dgks2, h, g, part, rpart):

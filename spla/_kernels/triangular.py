@@ -20,6 +20,8 @@ solution on return. The caller checked shapes, dtypes and the diagonal.
 import numpy as np
 from numba import njit, prange
 
+from .twins import twin
+
 #: A level of fewer rows runs on the calling thread inside ``solve_levels``.
 NARROW = 64
 
@@ -80,15 +82,6 @@ def _solve_row(i, indptr, indices, data, inv_diag, x, lower, unit):
             x[i, c] *= d
 
 
-@njit(cache=True, nogil=True)
-def solve_rows(indptr, indices, data, inv_diag, x, lower, unit):
-    """Serial solve: rows in order (lower) or in reverse order (upper)."""
-    n = x.shape[0]
-    for t in range(n):
-        i = t if lower else n - 1 - t
-        _solve_row(i, indptr, indices, data, inv_diag, x, lower, unit)
-
-
 @njit(inline="always")
 def _solve_row_vector(i, indptr, indices, data, inv_diag, x, lower, unit):
     """``_solve_row`` for one right-hand side (``x`` 1-D): the row's sum kept in a
@@ -103,29 +96,17 @@ def _solve_row_vector(i, indptr, indices, data, inv_diag, x, lower, unit):
     x[i] = s if unit else s * inv_diag[i]
 
 
+#: The row function of the loops below; their ``_vector`` twins see ``_solve_row_vector``.
+_row = _solve_row
+
+
 @njit(cache=True, nogil=True)
-def solve_rows_vector(indptr, indices, data, inv_diag, x, lower, unit):
-    """``solve_rows`` for one right-hand side (``x`` 1-D)."""
+def solve_rows(indptr, indices, data, inv_diag, x, lower, unit):
+    """Serial solve: rows in order (lower) or in reverse order (upper)."""
     n = x.shape[0]
     for t in range(n):
         i = t if lower else n - 1 - t
-        _solve_row_vector(i, indptr, indices, data, inv_diag, x, lower, unit)
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def solve_levels_vector(indptr, indices, data, inv_diag, x, level_ptr, order, lower, unit):
-    """``solve_levels`` for one right-hand side (``x`` 1-D)."""
-    for lv in range(level_ptr.size - 1):
-        start = level_ptr[lv]
-        count = level_ptr[lv + 1] - start
-        if count < NARROW:
-            for t in range(count):
-                _solve_row_vector(order[start + t], indptr, indices, data, inv_diag, x, lower,
-                                  unit)
-        else:
-            for t in prange(count):
-                _solve_row_vector(order[start + t], indptr, indices, data, inv_diag, x, lower,
-                                  unit)
+        _row(i, indptr, indices, data, inv_diag, x, lower, unit)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -136,7 +117,17 @@ def solve_levels(indptr, indices, data, inv_diag, x, level_ptr, order, lower, un
         count = level_ptr[lv + 1] - start
         if count < NARROW:
             for t in range(count):
-                _solve_row(order[start + t], indptr, indices, data, inv_diag, x, lower, unit)
+                _row(order[start + t], indptr, indices, data, inv_diag, x, lower, unit)
         else:
             for t in prange(count):
-                _solve_row(order[start + t], indptr, indices, data, inv_diag, x, lower, unit)
+                _row(order[start + t], indptr, indices, data, inv_diag, x, lower, unit)
+
+
+# The one-right-hand-side kernels: the same loops over ``_solve_row_vector``.
+solve_rows_vector = twin(solve_rows, "solve_rows_vector", dict(cache=True, nogil=True),
+                         doc="``solve_rows`` for one right-hand side (``x`` 1-D).",
+                         _row=_solve_row_vector)
+solve_levels_vector = twin(solve_levels, "solve_levels_vector",
+                           dict(parallel=True, cache=True, nogil=True),
+                           doc="``solve_levels`` for one right-hand side (``x`` 1-D).",
+                           _row=_solve_row_vector)

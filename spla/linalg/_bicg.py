@@ -98,6 +98,26 @@ def _fused(A, xtype):
     return fused if fused.plan is not None else None
 
 
+def _pair(fused, product, adjoint, dot, part, like):
+    """``pair(x, z) -> (A x, A^H z, z^H A x)``: by ``fused``'s one sweep into two arrays
+    kept across calls (the dot from the sweep, or a chunked ``dot`` for CSC), or without
+    it by ``product`` and ``adjoint`` (new arrays) and ``dot``. ``like`` gives the
+    arrays' shape and dtype."""
+    if fused is None:
+        def pair(x, z):
+            y = product(x)
+            w = adjoint(z)
+            return y, w, dot(z, y, part)
+        return pair
+    y = np.empty_like(like)
+    w = np.empty_like(like)
+
+    def pair(x, z):
+        d = fused.pair(x, y, z, w)
+        return y, w, (dot(z, y, part) if d is None else d)
+    return pair
+
+
 def _solve_context(A, fused):
     """Where the loop runs: BLAS on one thread, and A's transpose held for the
     transposed products unless the fused sweep makes them."""
@@ -196,9 +216,7 @@ def _bicg(A, Mop, x, b, rtol, atol, maxiter, callback, fused=None):
     rtilde = r.copy()
     rr, rho_next = norm_dot(r, rtilde, part2)
     rho_prev = p = ptilde = None
-    if fused is not None:
-        q = np.empty_like(r)
-        qtilde = np.empty_like(r)
+    pair = _pair(fused, product, adjoint, dot, part1, r)
     for iteration in range(maxiter):
         if np.sqrt(R(rr)) < atol:
             return x, 0
@@ -217,13 +235,8 @@ def _bicg(A, Mop, x, b, rtol, atol, maxiter, callback, fused=None):
         else:
             p = z.copy()
             ptilde = ztilde.copy()
-        if fused is None:
-            q = product(p)
-            qtilde = adjoint(ptilde)
-            rv = T(dot(ptilde, q, part1))
-        else:
-            rv = fused.pair(p, q, ptilde, qtilde)
-            rv = T(dot(ptilde, q, part1) if rv is None else rv)
+        q, qtilde, rv = pair(p, ptilde)
+        rv = T(rv)
         if rv == 0:
             return x, -11
         alpha = rho_cur / rv
@@ -342,9 +355,7 @@ def _qmr(A, M1, M2, x, b, rtol, atol, maxiter, callback, fused=None):
     d = np.empty_like(vtilde)
     s = np.empty_like(vtilde)
     epsilon = delta = None
-    if fused is not None:
-        ptilde = np.empty_like(vtilde)
-        aq = np.empty_like(vtilde)
+    pair = _pair(fused, product, adjoint, dot, part1, vtilde)
     for iteration in range(maxiter):
         if np.sqrt(R(rr)) < atol:
             return x, 0
@@ -365,13 +376,8 @@ def _qmr(A, M1, M2, x, b, rtol, atol, maxiter, callback, fused=None):
                        rho * (delta / epsilon).conj(), False)
         else:
             directions(p, q, ytilde, ztilde, T(0), T(0), True)
-        if fused is None:
-            ptilde = product(p)
-            aq = adjoint(q)
-            epsilon = T(dot(q, ptilde, part1))
-        else:
-            epsilon = fused.pair(p, ptilde, q, aq)
-            epsilon = T(dot(q, ptilde, part1) if epsilon is None else epsilon)
+        ptilde, aq, epsilon = pair(p, q)
+        epsilon = T(epsilon)
         if np.abs(epsilon) < tol:
             return x, -14
         beta = epsilon / delta
