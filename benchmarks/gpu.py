@@ -205,7 +205,8 @@ def spmm_suite(n, widths, repeat, classes, report):
 
 #: Tilings timed beside the default in the 2:4 suite (the older mma.sp and wgmma
 #: ones are in docs/gpu.md's history; ``SPARSE24_SWEEP_ALL`` times every one).
-SPARSE24_SWEEP = ("wgmma_256x128x64_s4_keep1", "tma_256x128_s6", "tma_128x256_s5", "tma_128x128_s8")
+SPARSE24_SWEEP = ("wgmma_256x128x64_s4_keep1", "tma_256x128_s6", "tma_128x256_s5", "tma_128x128_s8",
+                  "tma_256x128_s6_mc2", "tma_128x256_s5_mc2", "tma_128x128_s8_mc2")
 SPARSE24_SWEEP_ALL = False
 
 

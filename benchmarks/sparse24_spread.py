@@ -133,6 +133,8 @@ def main():
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--calls", type=int, default=200)
     p.add_argument("--json", help="write the measurements here")
+    p.add_argument("--tilings", nargs="*", default=[],
+                   help="tilings timed beside the default (spla[NAME])")
     args = p.parse_args()
     M, K, N = args.shape
     flops = 2 * M * K * N
@@ -158,6 +160,9 @@ def main():
             "spla": lambda: sparse24.spmm_prepared(vals, meta, (M, K), X, tag, None, cache),
             "cublas": lambda: torch.mm(Wt, Xt),
         }
+        for extra in args.tilings:
+            contenders[f"spla[{extra}]"] = (
+                lambda extra=extra: sparse24.spmm_prepared(vals, meta, (M, K), X, tag, extra, cache))
         if dtype == "float16":  # the user's call, with spla's dispatch on the host
             Xh = cupy.from_dlpack(Xt)
             contenders["spla A@X"] = lambda: A @ Xh

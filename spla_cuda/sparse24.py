@@ -1,7 +1,8 @@
 """2:4 SpMM on the sparse tensor cores (``kernels/sparse24.cu``): ``mma.sp`` m16n8k32
 anywhere, Hopper's ``wgmma.mma_async.sp`` (versions 5-6) and, the default on Hopper,
 version 7 (``sp24_tma``: bulk tensor copies by a producer warp, mbarrier stages,
-a persistent grid; docs/gpu.md).
+a persistent grid; docs/gpu.md) and its clusters of two blocks that share B
+(``sp24_tma_mc``).
 
 The hardware wants, for every group of four columns, the two kept values in
 column order and a 4-bit field (position of the first, position of the second,
@@ -56,11 +57,20 @@ CONFIGS = {
     "tma_256x128_s6": (256, 128, 32, 128, 128, 6, 1),
     "tma_128x256_s5": (128, 256, 32, 64, 256, 5, 1),
     "tma_128x128_s8": (128, 128, 32, 64, 128, 8, 1),
+    # The same in clusters of two blocks on adjacent row tiles that share every B
+    # tile: each loads half of it into both blocks' shared memory (sp24_tma_mc).
+    # Not chosen by default: its first version was exact but half as fast on the
+    # H200, and the present one has not run on a GPU yet (docs/gpu.md, session 17).
+    "tma_256x128_s6_mc2": (256, 128, 32, 128, 128, 6, 1),
+    "tma_128x256_s5_mc2": (128, 256, 32, 64, 256, 5, 1),
+    "tma_128x128_s8_mc2": (128, 128, 32, 64, 128, 8, 1),
 }
 #: The bulk-tensor-copy tilings' kernel parameters: m64 blocks per consumer
 #: warpgroup (MI), block columns BN (the wgmma instruction's N), stages.
 TMA = {name: (CONFIGS[name][0] // 128, CONFIGS[name][1], CONFIGS[name][5])
        for name in CONFIGS if name.startswith("tma_")}
+#: Blocks per cluster of the bulk-tensor-copy tilings that multicast B (else 1).
+TMA_CLUSTER = {name: 2 for name in TMA if name.endswith("_mc2")}
 #: The wgmma tilings' kernel parameters: instruction width N (m64n128k32 or
 #: m64n256k32 products), stages, block tile BM x BN (sp24_wgmma in
 #: kernels/sparse24.cu).
@@ -194,7 +204,8 @@ def _load_kernel(tag, name):
         if not available(name):
             raise ValueError(f"tiling {name} needs a Hopper GPU (compute capability 9.0)")
         if name in TMA:
-            k = kernel("sparse24.cu", f"sp24_tma<{tag}, {', '.join(map(str, TMA[name]))}>",
+            entry = "sp24_tma_mc" if TMA_CLUSTER.get(name, 1) > 1 else "sp24_tma"
+            k = kernel("sparse24.cu", f"{entry}<{tag}, {', '.join(map(str, TMA[name]))}>",
                        options=("-arch=sm_90a",))
         else:
             params = WGMMA[name] + (cfg[6],)
@@ -345,6 +356,37 @@ def _multiprocessors(device):
     return cupy.cuda.Device(device).attributes["MultiProcessorCount"]
 
 
+class _LaunchConfig(ctypes.Structure):
+    """The driver's ``CUlaunchConfig`` (no launch attributes)."""
+    _fields_ = [("grid", ctypes.c_uint * 3), ("block", ctypes.c_uint * 3),
+                ("shared_mem", ctypes.c_uint), ("stream", ctypes.c_void_p),
+                ("attrs", ctypes.c_void_p), ("num_attrs", ctypes.c_uint)]
+
+
+_CLUSTERS = {}
+
+
+def _resident_clusters(k, smem, cluster, device):
+    """How many clusters of ``k`` (384 threads, ``smem`` bytes) run at once on this
+    GPU (``cuOccupancyMaxActiveClusters``): a persistent grid of more would run the
+    extra clusters in a second wave. Falls back to multiprocessors // cluster."""
+    key = (device, k.ptr, smem)
+    found = _CLUSTERS.get(key)
+    if found is None:
+        found = _multiprocessors(device) // cluster
+        try:
+            fn = ctypes.CDLL("libcuda.so.1").cuOccupancyMaxActiveClusters
+            fn.restype = ctypes.c_int
+            cfg = _LaunchConfig((cluster, 1, 1), (384, 1, 1), smem, None, None, 0)
+            n = ctypes.c_int(0)
+            if fn(ctypes.byref(n), ctypes.c_void_p(k.ptr), ctypes.byref(cfg)) == 0 and n.value > 0:
+                found = min(found, n.value)
+        except (OSError, AttributeError):  # pragma: no cover - a driver without the call
+            pass
+        _CLUSTERS[key] = found
+    return found
+
+
 def _spmm_tma(values, meta, shape, X, C, name, k, smem, owner):
     MI, BN, _ = TMA[name]
     M, K = shape
@@ -352,7 +394,13 @@ def _spmm_tma(values, meta, shape, X, C, name, k, smem, owner):
     if X.data.ptr % 16 or values.data.ptr % 16 or not values.flags.c_contiguous:
         raise ValueError("the bulk tensor copies need 16-byte aligned, contiguous operands")
     maps = _tma_maps(values, meta, shape, X, name, owner)
-    tiles = -(-M // (128 * MI)) * -(-N // BN)
-    grid = min(tiles, _multiprocessors(cupy.cuda.Device().id))
+    # A persistent grid of at most one block per multiprocessor; with clusters, a
+    # whole number of clusters, each walking tiles of `cluster` row tiles.
+    cluster = TMA_CLUSTER.get(name, 1)
+    tiles = -(-(-(-M // (128 * MI))) // cluster) * -(-N // BN)
+    device = cupy.cuda.Device().id
+    slots = (_multiprocessors(device) if cluster == 1
+             else _resident_clusters(k, smem, cluster, device))
+    grid = cluster * min(tiles, slots)
     k((grid,), (384,), (maps, C, np.int32(M), np.int32(N), np.int32(K)), shared_mem=smem)
     return C

@@ -515,6 +515,35 @@ __device__ __forceinline__ void tma_load_2d(void* dst, const void* map, int x, i
                  :: "r"(smem_addr(dst)), "l"(map), "r"(x), "r"(y), "r"(smem_addr(bar)) : "memory");
 }
 
+// The same copy into the shared memory of every block of the cluster named in
+// `mask` (same offset in each), completing on each block's mbarrier at `bar`'s offset.
+__device__ __forceinline__ void tma_load_2d_multicast(void* dst, const void* map, int x, int y,
+                                                      unsigned long long* bar, unsigned short mask) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 ".multicast::cluster [%0], [%1, {%2, %3}], [%4], %5;\n"
+                 :: "r"(smem_addr(dst)), "l"(map), "r"(x), "r"(y), "r"(smem_addr(bar)), "h"(mask)
+                 : "memory");
+}
+// Arrive on the mbarrier at `bar`'s offset in block `rank` of the cluster. The
+// default (.release.cta) semantics: what the arrival publishes is that this warp's
+// products, complete after wgmma.wait_group, no longer read the stage. A
+// .release.cluster arrival fences every memory operation of the thread at cluster
+// scope, once per K tile per warp, and halved the kernel's rate (H200, session 17).
+__device__ __forceinline__ void mbar_arrive_cluster(unsigned long long* bar, unsigned rank) {
+    unsigned remote;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(smem_addr(bar)), "r"(rank));
+    asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];\n" :: "r"(remote) : "memory");
+}
+__device__ __forceinline__ void cluster_sync() {
+    asm volatile("barrier.cluster.arrive.release.aligned;\n"
+                 "barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ unsigned cluster_rank() {
+    unsigned r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+    return r;
+}
+
 template <int BM, int BN, int GROUP_M>
 struct TileOrder {
     int tiles_m, tiles_n;
@@ -528,9 +557,16 @@ struct TileOrder {
     }
 };
 
-template <typename T, int MI, int BN, int STAGES>
-__global__ void __launch_bounds__(384, 1)
-sp24_tma(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, int N, int K)
+// CLUSTER = 2 (sp24_tma_mc): clusters of two blocks on vertically adjacent row
+// tiles (2 t, 2 t + 1) of one column block. Each block copies half of the B
+// boxes of a stage into both blocks' shared memory (multicast), so every B tile
+// is read from L2 once per pair; a stage is refilled only after the consumers of
+// both blocks released it (each consumer warp arrives on its own block's and the
+// partner's `empty` barrier). A block whose row tile is past M still loads its
+// half of B and multiplies zeros (the copy engine fills its A), and stores nothing.
+template <typename T, int MI, int BN, int STAGES, int CLUSTER>
+__device__ __forceinline__ void
+sp24_tma_body(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, int N, int K)
 {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr int BM = 128 * MI;
@@ -547,7 +583,12 @@ sp24_tma(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, i
 
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int wg = warp >> 2, wq = warp & 3;
-    const TileOrder<BM, BN, GROUP_M> order{(M + BM - 1) / BM, (N + BN - 1) / BN};
+    static_assert(CLUSTER == 1 || (CLUSTER == 2 && BN % 128 == 0), "B boxes split between two blocks");
+    const unsigned rank = CLUSTER == 1 ? 0 : cluster_rank();
+    const int first_tile = blockIdx.x / CLUSTER, tile_step = gridDim.x / CLUSTER;
+    // Tiles of CLUSTER row tiles: a cluster walks them, block `rank` takes row tile
+    // CLUSTER tm + rank of each.
+    const TileOrder<BM, BN, GROUP_M> order{((M + BM - 1) / BM + CLUSTER - 1) / CLUSTER, (N + BN - 1) / BN};
     const int tiles = order.tiles_m * order.tiles_n;
     const int k_tiles = (K + WG_BK - 1) / WG_BK;
     const void* map_a = maps;
@@ -557,11 +598,12 @@ sp24_tma(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, i
     if (tid == 0) {
         for (int s = 0; s < STAGES; ++s) {
             mbar_init(&full[s], 1);
-            mbar_init(&empty[s], 8);                    // one arrival per consumer warp
+            mbar_init(&empty[s], 8 * CLUSTER);          // one arrival per consumer warp of the cluster
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     }
     __syncthreads();
+    if (CLUSTER > 1) cluster_sync();                    // the partner's barriers are ready
 
     if (wg == 0) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n");
@@ -573,17 +615,23 @@ sp24_tma(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, i
                 asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n"
                              :: "l"(maps + 128 * m) : "memory");
             int it = 0;
-            for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+            for (int t = first_tile; t < tiles; t += tile_step) {
                 int tm, tn;
                 order.at(t, tm, tn);
+                tm = tm * CLUSTER + rank;
                 for (int kt = 0; kt < k_tiles; ++kt, ++it) {
                     const int s = it % STAGES;
                     mbar_wait(&empty[s], ((it / STAGES) & 1) ^ 1);
                     unsigned char* st = smem + s * STAGE;
                     mbar_expect_tx(&full[s], B_BYTES + A_BYTES + E_BYTES);
                     #pragma unroll
-                    for (int nb = 0; nb < BN / 64; ++nb)
-                        tma_load_2d(st + nb * 8192, map_b, tn * BN + nb * 64, kt * WG_BK, &full[s]);
+                    for (int nb = 0; nb < BN / 64; ++nb) {
+                        if (CLUSTER == 1)
+                            tma_load_2d(st + nb * 8192, map_b, tn * BN + nb * 64, kt * WG_BK, &full[s]);
+                        else if (nb % CLUSTER == (int)rank)
+                            tma_load_2d_multicast(st + nb * 8192, map_b, tn * BN + nb * 64, kt * WG_BK,
+                                                  &full[s], (unsigned short)((1u << CLUSTER) - 1));
+                    }
                     tma_load_2d(st + B_BYTES, map_a, kt * (WG_BK / 2), tm * BM, &full[s]);
                     tma_load_2d(st + B_BYTES + A_BYTES, map_e, tm * BM, kt * 2, &full[s]);
                 }
@@ -600,6 +648,12 @@ sp24_tma(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, i
         // before (wait_group 1) and hand that tile's stage back. The metadata
         // registers alternate between tiles (e, e_old): products still in
         // flight read them (docs/gpu.md, session 8).
+        // A stage is handed back to the producers of every block that filled it.
+        auto release = [&](unsigned long long* bar) {
+            mbar_arrive(bar);
+            #pragma unroll
+            for (int r = 1; r < CLUSTER; ++r) mbar_arrive_cluster(bar, (rank + r) % CLUSTER);
+        };
         auto step = [&](int kt, unsigned (&e)[2][MI], const unsigned (&e_old)[2][MI]) {
             const int s = it % STAGES;
             mbar_wait(&full[s], (it / STAGES) & 1);
@@ -633,20 +687,21 @@ sp24_tma(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, i
                 for (int i = 0; i < MI; ++i) asm volatile("" :: "r"(e_old[ks][i]));
             if (kt > 0) {
                 __syncwarp();
-                if (lane == 0) mbar_arrive(&empty[(it - 1) % STAGES]);
+                if (lane == 0) release(&empty[(it - 1) % STAGES]);
             }
             ++it;
         };
-        for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+        for (int t = first_tile; t < tiles; t += tile_step) {
             int tm, tn;
             order.at(t, tm, tn);
+            tm = tm * CLUSTER + rank;
             for (int kt = 0; kt < k_tiles; kt += 2) {
                 step(kt, e0, e1);
                 if (kt + 1 < k_tiles) step(kt + 1, e1, e0);
             }
             asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
             __syncwarp();
-            if (lane == 0) mbar_arrive(&empty[(it - 1) % STAGES]);
+            if (lane == 0) release(&empty[(it - 1) % STAGES]);
             // Accumulator i BN / 2 + 4 j + q: row 8 (q >> 1) + g of warp wq's 16
             // rows of m64 block i, column 8 j + 2 t4 + (q & 1).
             #pragma unroll
@@ -664,5 +719,22 @@ sp24_tma(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, i
             }
         }
     }
+    // No block leaves while its partner may still copy into its shared memory or
+    // arrive on its barriers.
+    if (CLUSTER > 1) cluster_sync();
 #endif
+}
+
+template <typename T, int MI, int BN, int STAGES>
+__global__ void __launch_bounds__(384, 1)
+sp24_tma(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, int N, int K)
+{
+    sp24_tma_body<T, MI, BN, STAGES, 1>(maps, C, M, N, K);
+}
+
+template <typename T, int MI, int BN, int STAGES>
+__global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(384, 1)
+sp24_tma_mc(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, int N, int K)
+{
+    sp24_tma_body<T, MI, BN, STAGES, 2>(maps, C, M, N, K);
 }
