@@ -33,6 +33,9 @@ PARALLEL_MIN = 50_000
 #: BLAS ``dot`` and ``axpy`` per vector, in place, on one BLAS thread under spla's
 #: policy) or "mgs2" (``krylov.mgs2_column``, the strict fused two-step MGS of ``gmres``).
 ORTHOGONALIZATION = "mgsg"
+#: With "mgsg", whether ``mgsg_column`` computes the column's CSR product itself (its
+#: first sweep, chunk by chunk) where ``_fused_product`` allows it.
+FUSE_PRODUCT = True
 
 
 class _Arnoldi:
@@ -48,6 +51,8 @@ class _Arnoldi:
         self.mgsg = None
         if ORTHOGONALIZATION == "mgsg":
             self.mgsg = krylov.MGSG_PARALLEL if parallel else krylov.MGSG_SERIAL
+            none = np.zeros(0, dtype=np.int32)
+            self.no_product = (none, none, np.zeros(0, dtype=dtype), np.zeros(0, dtype=dtype))
         if ORTHOGONALIZATION in ("mgs2f", "mgsg"):
             self.mgs, self.combine_kernel, self.scale_kernel = (
                 krylov.MGS2F_PARALLEL if parallel else krylov.MGS2F_SERIAL)
@@ -82,13 +87,17 @@ class _Arnoldi:
             self.gpart = np.zeros((self.part.shape[0], rows), dtype=self.dtype)
         return G
 
-    def project(self, W, rows, w, h, G=None):
+    def project(self, W, rows, w, h, G=None, product=None):
         """Modified Gram-Schmidt of ``w`` (in place) against ``W[:rows]``; ``h[:rows]``
         gets the coefficients; returns ``(|w| before, |w| after)``. With ``G`` (the
         rows' Gram entries, see ``gram``), through ``mgsg_column``, which also
-        fills ``G[rows, :rows]`` for the normalised ``w``."""
+        fills ``G[rows, :rows]`` for the normalised ``w``; ``product``
+        ``(indptr, indices, data, z)`` (with ``G`` only) has it compute ``w = A @ z``
+        first, chunk by chunk (see ``_fused_product``)."""
         if G is not None:
-            before, after = self.mgsg(W, rows, w, h, G, self.gpart)
+            if product is None:
+                product = self.no_product
+            before, after = self.mgsg(W, rows, w, h, G, self.gpart, *product)
             return np.sqrt(before), np.sqrt(after)
         if not self.blas:
             before, after = self.mgs(W, rows, w, h, self.part)
@@ -138,7 +147,40 @@ def _product_into(A, dtype):
     def product_into(v, out):
         csr_cpu.matvec(major, v, out=out)
 
+    product_into.csr = _fused_product(major, dtype)
     return product_into
+
+
+#: Largest relative spread of the stored entries per row among ``krylov.CHUNK``-row
+#: chunks for which ``_fused_product`` lets ``mgsg_column`` compute the product.
+FUSED_PRODUCT_SPREAD = 0.25
+
+
+def _fused_product(major, dtype):
+    """``(indptr, indices, data)`` of CSR ``major`` when ``mgsg_column`` may compute the
+    column's product itself (``FUSE_PRODUCT`` on): ``A`` of the solve's dtype, of short
+    rows gathered near the diagonal (where the CPU backend's ``matvec`` runs
+    ``spmv_short_rows``: stencils, banded matrices) and with about as many entries in
+    each ``krylov.CHUNK``-row chunk (the kernel splits chunks, not entries, among the
+    threads); else None."""
+    from .._backends.cpu import csr as csr_cpu
+    from .._kernels import csr as csr_kernels
+    from .._kernels import krylov
+
+    n = major.shape[0]
+    if not FUSE_PRODUCT or major.data.dtype != dtype or major.shape[1] != n or n == 0:
+        return None
+    if major.nnz >= csr_kernels.SHORT_ROW * n:
+        return None
+    if csr_cpu._prefetch_distance(major, n * dtype.itemsize) != 0:
+        return None
+    indptr = major.indptr
+    edges = np.append(np.arange(0, n, krylov.CHUNK), n)
+    per_row = np.diff(indptr[edges]) / np.diff(edges)
+    mean = major.nnz / n
+    if mean == 0 or np.abs(per_row - mean).max() > FUSED_PRODUCT_SPREAD * mean:
+        return None
+    return indptr, major.indices, major.data
 
 
 def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v=(),
@@ -191,9 +233,14 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
         else:
             Z[j] = z
         row = W[nc + j + 1]
+        product = None
         if w is None:
             if product_into is not None and lpsolve is None:
-                product_into(z, row)
+                if (G is not None and product_into.csr is not None and z.dtype == dtype
+                        and z.ndim == 1 and z.flags.c_contiguous):
+                    product = product_into.csr + (z,)  # computed by the projection
+                else:
+                    product_into(z, row)
                 w = row
             else:
                 w = matvec(z)
@@ -202,7 +249,7 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
         if w is not row:
             row[:] = w
         rows = nc + j + 1
-        w_norm, after = ar.project(W, rows, row, h, G)
+        w_norm, after = ar.project(W, rows, row, h, G, product)
         B[:, j] = h[:nc]
         hcur = np.zeros(j + 2, dtype=dtype)
         hcur[:j + 1] = h[nc:rows]
