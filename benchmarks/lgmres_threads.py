@@ -15,8 +15,9 @@ is printed before and after each part):
    time, and the wall time of each part: product, projection, scale, combinations,
    SciPy's ``qr_insert``, the rest) and SciPy with 1 and 2 BLAS threads.
 3. A byte model of spla's solve (per column: the product's CSR arrays and two vectors;
-   ``mgsg_column`` reads its ``r`` rows twice and w three times; ``mgs2f_column``
-   about ``2.5 r``; scale two vectors; each combination its rows and two vectors) and the
+   ``mgsg_column`` reads its ``r`` rows twice and w three times, plus the product's
+   arrays and z when it computes the product itself; ``mgs2f_column`` about ``2.5 r``;
+   scale two vectors; each combination its rows and two vectors) and the
    effective bandwidth each run reached, against the probes' and against what 1.5x
    SciPy's two-thread time would need.
 """
@@ -177,11 +178,15 @@ class _Split:
         project, scale, combine = A.project, A.scale, A.combine
         product_into = _lgmres._product_into
 
-        def p(ar, W, rows, w, h, G=None):
+        def p(ar, W, rows, w, h, G=None, product=None):
             t0 = time.perf_counter()
-            r = project(ar, W, rows, w, h, G)
+            r = project(ar, W, rows, w, h, G, product)
             factor = 2.0 if G is not None else 2.5
-            split._add("project", time.perf_counter() - t0, (factor * rows + 3) * v)
+            nbytes = (factor * rows + 3) * v
+            if product is not None:  # the product inside mgsg_column's first sweep
+                nbytes += split.nnz * 12 + (split.n + 1) * 4 + v
+            split._add("project" if product is None else "project+product",
+                       time.perf_counter() - t0, nbytes)
             return r
 
         def s(ar, w, a):

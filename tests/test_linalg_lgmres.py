@@ -421,6 +421,39 @@ def test_mgsg_product_matches_numpy(n, m, dtype, parallel, seed, density, index)
                                atol=tol * 10 * n * scale ** 2)
 
 
+@scaled_examples(0.3)
+@given(n=st.sampled_from([0, 1, 7, 1025, krylov.CHUNK + 3, 3 * krylov.CHUNK]),
+       m1=st.integers(0, 7), m2=st.integers(0, 7),
+       dtype=st.sampled_from(["float32", "float64", "complex64", "complex128"]),
+       parallel=st.booleans(), seed=st.integers(0, 1000))
+def test_combine2_rows_is_two_combines(n, m1, m2, dtype, parallel, seed):
+    """``combine2_rows`` gives each output exactly ``combine_rows``'s sums (bit for bit:
+    the same order per entry), and both match NumPy."""
+    rng = np.random.default_rng(seed)
+    _, combine_rows, _ = krylov.MGS2F_PARALLEL if parallel else krylov.MGS2F_SERIAL
+    combine2 = krylov.COMBINE2_PARALLEL if parallel else krylov.COMBINE2_SERIAL
+    complex_ = np.dtype(dtype).kind == "c"
+
+    def draw(*shape):
+        v = rng.standard_normal(shape) + (1j * rng.standard_normal(shape) if complex_ else 0)
+        return v.astype(dtype)
+
+    V = draw(max(m1, m2) + 1, n)
+    y1, y2, x1, x2 = draw(m1), draw(m2), draw(n), draw(n)
+    r1, r2 = x1.copy(), x2.copy()
+    Vr = V.astype(np.complex128)
+    ref1 = r1.astype(np.complex128) + Vr[:m1].T @ y1.astype(np.complex128)
+    ref2 = r2.astype(np.complex128) + Vr[:m2].T @ y2.astype(np.complex128)
+    combine_rows(V, m1, y1, r1)
+    combine_rows(V, m2, y2, r2)
+    combine2(V, m1, y1, x1, m2, y2, x2)
+    np.testing.assert_array_equal(x1, r1)
+    np.testing.assert_array_equal(x2, r2)
+    tol = 1e-4 if single(dtype) else 1e-12
+    np.testing.assert_allclose(x1, ref1, rtol=tol, atol=tol * (m1 + 1) * 10)
+    np.testing.assert_allclose(x2, ref2, rtol=tol, atol=tol * (m2 + 1) * 10)
+
+
 @pytest.mark.parametrize("parallel", [False, True])
 def test_mgsg_propagates_nan(parallel):
     """No nnan fast math: a NaN in w comes out in the coefficients and the norms."""

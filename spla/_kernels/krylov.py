@@ -1281,6 +1281,41 @@ MGS2F_PARALLEL = _make_mgs2f(True)
 MGS2F_SERIAL = _make_mgs2f(False)
 
 
+def _make_combine2(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=_FASTMATH_SUMS)
+    def combine2_rows(V, m1, y1, x1, m2, y2, x2):
+        """``x1 += V[:m1].T @ y1`` and ``x2 += V[:m2].T @ y2`` in one pass over the rows:
+        each output entry summed as ``combine_rows`` sums it (in order of the rows)."""
+        n = x1.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        m = max(m1, m2)
+        for c in loop(nchunks):
+            clo = c * CHUNK
+            chi = min(clo + CHUNK, n)
+            for blo in range(clo, chi, BLOCK):
+                lo = U(blo)
+                hi = U(min(blo + BLOCK, chi))
+                for k in range(m):
+                    v = V[k]
+                    if k < m1:
+                        a = y1[k]
+                        for i in range(lo, hi):
+                            x1[i] += a * v[i]
+                    if k < m2:
+                        b = y2[k]
+                        for i in range(lo, hi):
+                            x2[i] += b * v[i]
+
+    return combine2_rows
+
+
+#: ``combine2_rows``, parallel and serial.
+COMBINE2_PARALLEL = _make_combine2(True)
+COMBINE2_SERIAL = _make_combine2(False)
+
+
 # -- MGS through the Gram matrix of the rows (``lgmres``) -----------------------------------
 #
 # Modified Gram-Schmidt's coefficients satisfy h_k = v_k . w - sum_{i<k} (v_k . v_i) h_i

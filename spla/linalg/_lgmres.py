@@ -53,9 +53,12 @@ class _Arnoldi:
             self.mgsg = krylov.MGSG_PARALLEL if parallel else krylov.MGSG_SERIAL
             none = np.zeros(0, dtype=np.int32)
             self.no_product = (none, none, np.zeros(0, dtype=dtype), np.zeros(0, dtype=dtype))
+        self.combine2_kernel = None
         if ORTHOGONALIZATION in ("mgs2f", "mgsg"):
             self.mgs, self.combine_kernel, self.scale_kernel = (
                 krylov.MGS2F_PARALLEL if parallel else krylov.MGS2F_SERIAL)
+            self.combine2_kernel = (krylov.COMBINE2_PARALLEL if parallel
+                                    else krylov.COMBINE2_SERIAL)
         else:
             self.mgs = krylov.MGS2_PARALLEL if parallel else krylov.MGS2_SERIAL
             gs = krylov.GS_PARALLEL if parallel else krylov.GS_SERIAL
@@ -121,6 +124,17 @@ class _Arnoldi:
         else:
             self.combine_kernel(rows, m, coeffs, out)
         return out
+
+    def combine2(self, rows, c1, out1, c2, out2):
+        """``combine(rows, c1, out1)`` and ``combine(rows, c2, out2)``, the same sums,
+        in one pass over the rows where the kernel exists."""
+        if self.combine2_kernel is None or not len(c1) or not len(c2):
+            self.combine(rows, c1, out1)
+            self.combine(rows, c2, out2)
+            return
+        c1 = np.ascontiguousarray(c1, dtype=self.dtype)
+        c2 = np.ascontiguousarray(c2, dtype=self.dtype)
+        self.combine2_kernel(rows, len(c1), c1, out1, len(c2), c2, out2)
 
     def scale(self, w, a):
         """``w *= a`` in place."""
@@ -282,6 +296,18 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
         ar.combine(W[nc:], coeffs[:krylov], out)
         return ar.combine(Z, coeffs[krylov:cols], out)
 
+    def zsum_and_v(coeffs, q, out, out_v):
+        """``zsum(coeffs, out)`` and ``out_v += sum_j q_j v_j`` (the rows of V), the
+        Krylov columns of both in one pass over the basis rows."""
+        if not direct:
+            zsum(coeffs, out)
+            ar.combine(W[nc:nc + cols + 1], q, out_v)
+            return
+        krylov = min(cols, m - n_outer)
+        ar.combine2(W[nc:nc + cols + 1], coeffs[:krylov], out, q, out_v)
+        ar.combine(Z, coeffs[krylov:cols], out)
+
+    zsum.with_v = zsum_and_v
     return Q, R, B[:, :cols], W[nc:nc + cols + 1], zsum, y, res
 
 
@@ -404,12 +430,16 @@ def _lgmres(A, psolve, x, b, rtol, atol, maxiter, callback, inner_m, outer_k, ou
             ptol_max_factor = min(1.0, 1.5 * ptol_max_factor)
         else:
             ptol_max_factor = max(1e-16, 0.25 * ptol_max_factor)
-        dx = zsum(y, np.zeros(len(b), dtype=ar.dtype))
+        dx = np.zeros(len(b), dtype=ar.dtype)
+        if store_outer_Av:  # A dx = V (H y) taken in the same pass as dx (kept if nx > 0)
+            q = Q.dot(R.dot(y))
+            ax = np.zeros(len(b), dtype=ar.dtype)
+            zsum.with_v(y, q, dx, ax)
+        else:
+            zsum(y, dx)
         nx = np.linalg.norm(dx)
         if nx > 0:
             if store_outer_Av:
-                q = Q.dot(R.dot(y))
-                ax = ar.combine(V, q, np.zeros(len(b), dtype=ar.dtype))
                 outer_v.append((dx / nx, ax / nx))
             else:
                 outer_v.append((dx / nx, None))
