@@ -6,9 +6,13 @@ modified Gram-Schmidt against the GCROT vectors ``C`` and against the Arnoldi
 basis, as one BLAS ``dot`` and one ``axpy`` per vector (about six vector passes
 each, with temporaries), and at the end of a cycle linear combinations of the
 basis as chains of ``axpy``. Here the vectors ``C`` and the basis are the rows of
-one block, so that the projection on both is one call of the two-step MGS kernel
-(``mgs2f_column``: one vectorised parallel sweep per two rows, the same coefficients as
-MGS up to rounding) and the combinations are one ``combine_rows`` pass each. The
+one block, so that the projection on both is one kernel call: by default
+``mgsg_column`` (MGS's coefficients from plain dots and the rows' Gram matrix, two
+sweeps over the rows per column; for short-row CSR matrices the column's product is
+computed in the first sweep, see ``_fused_product``), else the two-step MGS kernel
+``mgs2f_column`` (one vectorised parallel sweep per two rows), both giving MGS's
+coefficients up to rounding; the combinations are ``combine_rows`` passes (``dx`` and
+``A dx`` of ``lgmres`` in one, ``combine2_rows``). The
 small dense parts (the QR update of the Hessenberg matrix with ``qr_insert``, the
 ``lstsq`` solve, GCROT's truncation) and every stopping test, ``info`` value and
 callback are SciPy's. Any other ``A`` (SciPy matrices, operators, GPU and Dask
@@ -27,12 +31,15 @@ __all__ = ["lgmres", "gcrotmk"]
 PARALLEL_MIN = 50_000
 #: How the Arnoldi step orthogonalises: "mgsg" (the default: ``krylov.mgsg_column``,
 #: MGS's coefficients through the rows' Gram matrix, two sweeps per column; cycles
-#: with GCROT's vectors ``C`` take "mgs2f"), "mgs2f" (``krylov.mgs2f_column``,
+#: with GCROT's vectors ``C`` too unless ``GRAM_WITH_C`` is off, then "mgs2f"), "mgs2f" (``krylov.mgs2f_column``,
 #: two-step MGS with one vectorised loop per sweep on Numba's threads, Numba
 #: ``combine_rows``/``scale_vec``; see docs/linalg.md), "blas" (SciPy's MGS, one
 #: BLAS ``dot`` and ``axpy`` per vector, in place, on one BLAS thread under spla's
 #: policy) or "mgs2" (``krylov.mgs2_column``, the strict fused two-step MGS of ``gmres``).
 ORTHOGONALIZATION = "mgsg"
+#: With "mgsg", whether cycles with GCROT's vectors ``C`` also take ``mgsg_column``
+#: (the Gram entries of ``C`` and ``v0`` from one product per cycle), else "mgs2f".
+GRAM_WITH_C = True
 #: With "mgsg", whether ``mgsg_column`` computes the column's CSR product itself (its
 #: first sweep, chunk by chunk) where ``_fused_product`` allows it.
 FUSE_PRODUCT = True
@@ -223,9 +230,15 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
     R = np.zeros((1, 0), dtype=dtype)
     eps = np.finfo(dtype).eps
     h = np.zeros(nc + m + 1, dtype=dtype)
-    # MGS through the Gram matrix needs the Gram entries of the rows given (C and v0):
-    # none without C
-    G = ar.gram(nc + m + 2) if ar.mgsg is not None and not nc else None
+    # MGS through the Gram matrix needs the Gram entries of the rows given (GCROT's C
+    # and v0; none without C): one product of those rows (BLAS, one thread under spla's
+    # policy); the later rows' entries come from mgsg_column
+    G = None
+    if ar.mgsg is not None and (not nc or GRAM_WITH_C):
+        G = ar.gram(nc + m + 2)
+        if nc:
+            P = W[:nc + 1]
+            G[:nc + 1, :nc + 1] = (P.conj() if np.iscomplexobj(P) else P) @ P.T
     from scipy.linalg import lstsq, qr_insert
 
     res = np.nan
