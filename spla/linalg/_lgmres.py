@@ -32,8 +32,9 @@ PARALLEL_MIN = 50_000
 #: How the Arnoldi step orthogonalises: "mgsg" (the default: ``krylov.mgsg_column``,
 #: MGS's coefficients through the rows' Gram matrix, two sweeps per column; cycles
 #: with GCROT's vectors ``C`` too unless ``GRAM_WITH_C`` is off, then "mgs2f"),
-#: "mgs2f" (``krylov.mgs2f_column``, two-step MGS with one vectorised loop per sweep on Numba's threads, Numba
-#: ``combine_rows``/``scale_vec``; see docs/linalg.md), "blas" (SciPy's MGS, one
+#: "mgs2f" (``krylov.mgs2f_column``, two-step MGS with one vectorised loop per sweep
+#: on Numba's threads, Numba ``combine_rows``/``scale_vec``; see docs/linalg.md),
+#: "blas" (SciPy's MGS, one
 #: BLAS ``dot`` and ``axpy`` per vector, in place, on one BLAS thread under spla's
 #: policy) or "mgs2" (``krylov.mgs2_column``, the strict fused two-step MGS of ``gmres``).
 ORTHOGONALIZATION = "mgsg"
