@@ -312,9 +312,11 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
 
     def zsum_and_v(coeffs, q, out, out_v):
         """``zsum(coeffs, out)`` and ``out_v += sum_j q_j v_j`` (the rows of V), the
-        Krylov columns of both in one pass over the basis rows."""
+        Krylov columns of both in one pass over the basis rows. (It must not refer to
+        ``zsum``, whose attribute it is: a reference cycle would keep the basis block
+        alive after the solve, until the next garbage collection.)"""
         if not direct:
-            zsum(coeffs, out)
+            ar.combine(Z, coeffs[:cols], out)
             ar.combine(W[nc:nc + cols + 1], q, out_v)
             return
         krylov = min(cols, m - n_outer)
