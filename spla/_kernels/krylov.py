@@ -1281,6 +1281,41 @@ MGS2F_PARALLEL = _make_mgs2f(True)
 MGS2F_SERIAL = _make_mgs2f(False)
 
 
+def _make_combine2(parallel):
+    loop = prange if parallel else range
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=_FASTMATH_SUMS)
+    def combine2_rows(V, m1, y1, x1, m2, y2, x2):
+        """``x1 += V[:m1].T @ y1`` and ``x2 += V[:m2].T @ y2`` in one pass over the rows:
+        each output entry summed as ``combine_rows`` sums it (in order of the rows)."""
+        n = x1.size
+        nchunks = (n + CHUNK - 1) // CHUNK
+        m = max(m1, m2)
+        for c in loop(nchunks):
+            clo = c * CHUNK
+            chi = min(clo + CHUNK, n)
+            for blo in range(clo, chi, BLOCK):
+                lo = U(blo)
+                hi = U(min(blo + BLOCK, chi))
+                for k in range(m):
+                    v = V[k]
+                    if k < m1:
+                        a = y1[k]
+                        for i in range(lo, hi):
+                            x1[i] += a * v[i]
+                    if k < m2:
+                        b = y2[k]
+                        for i in range(lo, hi):
+                            x2[i] += b * v[i]
+
+    return combine2_rows
+
+
+#: ``combine2_rows``, parallel and serial.
+COMBINE2_PARALLEL = _make_combine2(True)
+COMBINE2_SERIAL = _make_combine2(False)
+
+
 # -- MGS through the Gram matrix of the rows (``lgmres``) -----------------------------------
 #
 # Modified Gram-Schmidt's coefficients satisfy h_k = v_k . w - sum_{i<k} (v_k . v_i) h_i
@@ -1344,7 +1379,7 @@ def _make_mgsg(parallel):
     loop = prange if parallel else range
 
     @njit(parallel=parallel, cache=True, nogil=True, fastmath=_FASTMATH_SUMS)
-    def mgsg_column(V, m, w, h, G, part):
+    def mgsg_column(V, m, w, h, G, part, indptr, indices, data, z):
         """Modified Gram-Schmidt of ``w`` (in place) against ``V[:m]`` from their Gram matrix.
 
         ``G[k, i]`` (``i < k < m``): ``sum conj(V[k]) V[i]``, given. ``h[:m]`` gets
@@ -1353,15 +1388,40 @@ def _make_mgsg(parallel):
         entries of the normalised ``a w`` (the next row): ``sum conj(a w) V[i]``.
         ``part``: scratch ``(nchunks(n), m + 1)`` of w's dtype. ``w`` must not
         overlap ``V[:m]``.
+
+        With a non-empty ``indptr``, ``w`` is first computed here as ``A @ z``
+        (``indptr``, ``indices``, ``data``: a square CSR ``A`` of w's dtype; ``z``
+        must not overlap ``w``): each chunk's rows, then at once that chunk's dots
+        (one parallel region less per column than a separate product, and w's chunk
+        read back from cache). Each row is summed in two partial sums (even and odd
+        entries, the last odd one into the first), as ``csr.spmv_short_rows`` does;
+        the callers keep this for matrices of short rows whose chunks hold about
+        the same number of entries (the chunks are split among the threads as they
+        come, not by entries).
         """
         n = w.size
         nch = (n + CHUNK - 1) // CHUNK
         zero = w.dtype.type(0)
         rzero = _abs2(zero)
+        product = indptr.size > 0
         # first sweep: v_k . w for every row (four rows per pass over w's chunk), |w|^2
         for c in loop(nch):
             lo = U(c * CHUNK)
             hi = U(min(c * CHUNK + CHUNK, n))
+            if product:
+                q = U(indptr[lo])
+                for r in range(lo, hi):
+                    stop = U(indptr[r + U(1)])
+                    a0 = zero
+                    a1 = zero
+                    while q + U(1) < stop:
+                        a0 += data[q] * z[U(indices[q])]
+                        a1 += data[q + U(1)] * z[U(indices[q + U(1)])]
+                        q += U(2)
+                    if q < stop:
+                        a0 += data[q] * z[U(indices[q])]
+                        q += U(1)
+                    w[r] = a0 + a1
             s = rzero
             for i in range(lo, hi):
                 s += _abs2(w[i])

@@ -6,9 +6,13 @@ modified Gram-Schmidt against the GCROT vectors ``C`` and against the Arnoldi
 basis, as one BLAS ``dot`` and one ``axpy`` per vector (about six vector passes
 each, with temporaries), and at the end of a cycle linear combinations of the
 basis as chains of ``axpy``. Here the vectors ``C`` and the basis are the rows of
-one block, so that the projection on both is one call of the two-step MGS kernel
-(``mgs2f_column``: one vectorised parallel sweep per two rows, the same coefficients as
-MGS up to rounding) and the combinations are one ``combine_rows`` pass each. The
+one block, so that the projection on both is one kernel call: by default
+``mgsg_column`` (MGS's coefficients from plain dots and the rows' Gram matrix, two
+sweeps over the rows per column; for short-row CSR matrices the column's product is
+computed in the first sweep, see ``_fused_product``), else the two-step MGS kernel
+``mgs2f_column`` (one vectorised parallel sweep per two rows), both giving MGS's
+coefficients up to rounding; the combinations are ``combine_rows`` passes (``dx`` and
+``A dx`` of ``lgmres`` in one, ``combine2_rows``). The
 small dense parts (the QR update of the Hessenberg matrix with ``qr_insert``, the
 ``lstsq`` solve, GCROT's truncation) and every stopping test, ``info`` value and
 callback are SciPy's. Any other ``A`` (SciPy matrices, operators, GPU and Dask
@@ -27,12 +31,19 @@ __all__ = ["lgmres", "gcrotmk"]
 PARALLEL_MIN = 50_000
 #: How the Arnoldi step orthogonalises: "mgsg" (the default: ``krylov.mgsg_column``,
 #: MGS's coefficients through the rows' Gram matrix, two sweeps per column; cycles
-#: with GCROT's vectors ``C`` take "mgs2f"), "mgs2f" (``krylov.mgs2f_column``,
-#: two-step MGS with one vectorised loop per sweep on Numba's threads, Numba
-#: ``combine_rows``/``scale_vec``; see docs/linalg.md), "blas" (SciPy's MGS, one
+#: with GCROT's vectors ``C`` too unless ``GRAM_WITH_C`` is off, then "mgs2f"),
+#: "mgs2f" (``krylov.mgs2f_column``, two-step MGS with one vectorised loop per sweep
+#: on Numba's threads, Numba ``combine_rows``/``scale_vec``; see docs/linalg.md),
+#: "blas" (SciPy's MGS, one
 #: BLAS ``dot`` and ``axpy`` per vector, in place, on one BLAS thread under spla's
 #: policy) or "mgs2" (``krylov.mgs2_column``, the strict fused two-step MGS of ``gmres``).
 ORTHOGONALIZATION = "mgsg"
+#: With "mgsg", whether cycles with GCROT's vectors ``C`` also take ``mgsg_column``
+#: (the Gram entries of ``C`` and ``v0`` from one product per cycle), else "mgs2f".
+GRAM_WITH_C = True
+#: With "mgsg", whether ``mgsg_column`` computes the column's CSR product itself (its
+#: first sweep, chunk by chunk) where ``_fused_product`` allows it.
+FUSE_PRODUCT = True
 
 
 class _Arnoldi:
@@ -48,9 +59,14 @@ class _Arnoldi:
         self.mgsg = None
         if ORTHOGONALIZATION == "mgsg":
             self.mgsg = krylov.MGSG_PARALLEL if parallel else krylov.MGSG_SERIAL
+            none = np.zeros(0, dtype=np.int32)
+            self.no_product = (none, none, np.zeros(0, dtype=dtype), np.zeros(0, dtype=dtype))
+        self.combine2_kernel = None
         if ORTHOGONALIZATION in ("mgs2f", "mgsg"):
             self.mgs, self.combine_kernel, self.scale_kernel = (
                 krylov.MGS2F_PARALLEL if parallel else krylov.MGS2F_SERIAL)
+            self.combine2_kernel = (krylov.COMBINE2_PARALLEL if parallel
+                                    else krylov.COMBINE2_SERIAL)
         else:
             self.mgs = krylov.MGS2_PARALLEL if parallel else krylov.MGS2_SERIAL
             gs = krylov.GS_PARALLEL if parallel else krylov.GS_SERIAL
@@ -82,13 +98,17 @@ class _Arnoldi:
             self.gpart = np.zeros((self.part.shape[0], rows), dtype=self.dtype)
         return G
 
-    def project(self, W, rows, w, h, G=None):
+    def project(self, W, rows, w, h, G=None, product=None):
         """Modified Gram-Schmidt of ``w`` (in place) against ``W[:rows]``; ``h[:rows]``
         gets the coefficients; returns ``(|w| before, |w| after)``. With ``G`` (the
         rows' Gram entries, see ``gram``), through ``mgsg_column``, which also
-        fills ``G[rows, :rows]`` for the normalised ``w``."""
+        fills ``G[rows, :rows]`` for the normalised ``w``; ``product``
+        ``(indptr, indices, data, z)`` (with ``G`` only) has it compute ``w = A @ z``
+        first, chunk by chunk (see ``_fused_product``)."""
         if G is not None:
-            before, after = self.mgsg(W, rows, w, h, G, self.gpart)
+            if product is None:
+                product = self.no_product
+            before, after = self.mgsg(W, rows, w, h, G, self.gpart, *product)
             return np.sqrt(before), np.sqrt(after)
         if not self.blas:
             before, after = self.mgs(W, rows, w, h, self.part)
@@ -112,6 +132,17 @@ class _Arnoldi:
         else:
             self.combine_kernel(rows, m, coeffs, out)
         return out
+
+    def combine2(self, rows, c1, out1, c2, out2):
+        """``combine(rows, c1, out1)`` and ``combine(rows, c2, out2)``, the same sums,
+        in one pass over the rows where the kernel exists."""
+        if self.combine2_kernel is None or not len(c1) or not len(c2):
+            self.combine(rows, c1, out1)
+            self.combine(rows, c2, out2)
+            return
+        c1 = np.ascontiguousarray(c1, dtype=self.dtype)
+        c2 = np.ascontiguousarray(c2, dtype=self.dtype)
+        self.combine2_kernel(rows, len(c1), c1, out1, len(c2), c2, out2)
 
     def scale(self, w, a):
         """``w *= a`` in place."""
@@ -138,7 +169,40 @@ def _product_into(A, dtype):
     def product_into(v, out):
         csr_cpu.matvec(major, v, out=out)
 
+    product_into.csr = _fused_product(major, dtype)
     return product_into
+
+
+#: Largest relative spread of the stored entries per row among ``krylov.CHUNK``-row
+#: chunks for which ``_fused_product`` lets ``mgsg_column`` compute the product.
+FUSED_PRODUCT_SPREAD = 0.25
+
+
+def _fused_product(major, dtype):
+    """``(indptr, indices, data)`` of CSR ``major`` when ``mgsg_column`` may compute the
+    column's product itself (``FUSE_PRODUCT`` on): ``A`` of the solve's dtype, of short
+    rows gathered near the diagonal (where the CPU backend's ``matvec`` runs
+    ``spmv_short_rows``: stencils, banded matrices) and with about as many entries in
+    each ``krylov.CHUNK``-row chunk (the kernel splits chunks, not entries, among the
+    threads); else None."""
+    from .._backends.cpu import csr as csr_cpu
+    from .._kernels import csr as csr_kernels
+    from .._kernels import krylov
+
+    n = major.shape[0]
+    if not FUSE_PRODUCT or major.data.dtype != dtype or major.shape[1] != n or n == 0:
+        return None
+    if major.nnz >= csr_kernels.SHORT_ROW * n:
+        return None
+    if csr_cpu._prefetch_distance(major, n * dtype.itemsize) != 0:
+        return None
+    indptr = major.indptr
+    edges = np.append(np.arange(0, n, krylov.CHUNK), n)
+    per_row = np.diff(indptr[edges]) / np.diff(edges)
+    mean = major.nnz / n
+    if mean == 0 or np.abs(per_row - mean).max() > FUSED_PRODUCT_SPREAD * mean:
+        return None
+    return indptr, major.indices, major.data
 
 
 def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v=(),
@@ -167,9 +231,15 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
     R = np.zeros((1, 0), dtype=dtype)
     eps = np.finfo(dtype).eps
     h = np.zeros(nc + m + 1, dtype=dtype)
-    # MGS through the Gram matrix needs the Gram entries of the rows given (C and v0):
-    # none without C
-    G = ar.gram(nc + m + 2) if ar.mgsg is not None and not nc else None
+    # MGS through the Gram matrix needs the Gram entries of the rows given (GCROT's C
+    # and v0; none without C): one product of those rows (BLAS, one thread under spla's
+    # policy); the later rows' entries come from mgsg_column
+    G = None
+    if ar.mgsg is not None and (not nc or GRAM_WITH_C):
+        G = ar.gram(nc + m + 2)
+        if nc:
+            P = W[:nc + 1]
+            G[:nc + 1, :nc + 1] = (P.conj() if np.iscomplexobj(P) else P) @ P.T
     from scipy.linalg import lstsq, qr_insert
 
     res = np.nan
@@ -191,9 +261,14 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
         else:
             Z[j] = z
         row = W[nc + j + 1]
+        product = None
         if w is None:
             if product_into is not None and lpsolve is None:
-                product_into(z, row)
+                if (G is not None and product_into.csr is not None and z.dtype == dtype
+                        and z.ndim == 1 and z.flags.c_contiguous):
+                    product = product_into.csr + (z,)  # computed by the projection
+                else:
+                    product_into(z, row)
                 w = row
             else:
                 w = matvec(z)
@@ -202,7 +277,7 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
         if w is not row:
             row[:] = w
         rows = nc + j + 1
-        w_norm, after = ar.project(W, rows, row, h, G)
+        w_norm, after = ar.project(W, rows, row, h, G, product)
         B[:, j] = h[:nc]
         hcur = np.zeros(j + 2, dtype=dtype)
         hcur[:j + 1] = h[nc:rows]
@@ -235,6 +310,20 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
         ar.combine(W[nc:], coeffs[:krylov], out)
         return ar.combine(Z, coeffs[krylov:cols], out)
 
+    def zsum_and_v(coeffs, q, out, out_v):
+        """``zsum(coeffs, out)`` and ``out_v += sum_j q_j v_j`` (the rows of V), the
+        Krylov columns of both in one pass over the basis rows. (It must not refer to
+        ``zsum``, whose attribute it is: a reference cycle would keep the basis block
+        alive after the solve, until the next garbage collection.)"""
+        if not direct:
+            ar.combine(Z, coeffs[:cols], out)
+            ar.combine(W[nc:nc + cols + 1], q, out_v)
+            return
+        krylov = min(cols, m - n_outer)
+        ar.combine2(W[nc:nc + cols + 1], coeffs[:krylov], out, q, out_v)
+        ar.combine(Z, coeffs[krylov:cols], out)
+
+    zsum.with_v = zsum_and_v
     return Q, R, B[:, :cols], W[nc:nc + cols + 1], zsum, y, res
 
 
@@ -357,12 +446,16 @@ def _lgmres(A, psolve, x, b, rtol, atol, maxiter, callback, inner_m, outer_k, ou
             ptol_max_factor = min(1.0, 1.5 * ptol_max_factor)
         else:
             ptol_max_factor = max(1e-16, 0.25 * ptol_max_factor)
-        dx = zsum(y, np.zeros(len(b), dtype=ar.dtype))
+        dx = np.zeros(len(b), dtype=ar.dtype)
+        if store_outer_Av:  # A dx = V (H y) taken in the same pass as dx (kept if nx > 0)
+            q = Q.dot(R.dot(y))
+            ax = np.zeros(len(b), dtype=ar.dtype)
+            zsum.with_v(y, q, dx, ax)
+        else:
+            zsum(y, dx)
         nx = np.linalg.norm(dx)
         if nx > 0:
             if store_outer_Av:
-                q = Q.dot(R.dot(y))
-                ax = ar.combine(V, q, np.zeros(len(b), dtype=ar.dtype))
                 outer_v.append((dx / nx, ax / nx))
             else:
                 outer_v.append((dx / nx, None))
