@@ -212,7 +212,8 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
     ``C``: the GCROT vectors (a sequence of rows, or None); ``product_into``: see
     ``_product_into`` (used without a left preconditioner). Returns
     ``(Q, R, B, V, Z, y, res)``: ``V`` the basis as the rows of a block, ``Z``
-    a function ``Z(y, out)`` that adds ``sum_j y_j z_j`` to ``out`` in SciPy's order.
+    a function ``Z(y, out)`` that adds ``sum_j y_j z_j`` to ``out`` in SciPy's order
+    (``Z(y, out, q, out_v)`` also adds ``sum_j q_j v_j`` to ``out_v``, in the same pass).
     """
     n, dtype = ar.n, ar.dtype
     nc = 0 if C is None else len(C)
@@ -302,28 +303,22 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
     y, _, _, _ = lstsq(R[:j + 1, :j + 1], Q[0, :j + 1].conj())
     cols = j + 1
 
-    def zsum(coeffs, out):
-        """``out += sum_j coeffs[j] z_j`` over the ``cols`` columns, in order."""
+    def zsum(coeffs, out, q=None, out_v=None):
+        """``out += sum_j coeffs[j] z_j`` over the ``cols`` columns, in order; with ``q``,
+        also ``out_v += sum_j q_j v_j`` (the rows of V), the Krylov columns of both in
+        one pass over the basis rows."""
+        V = W[nc:nc + cols + 1]
         if not direct:
+            if q is not None:
+                ar.combine(V, q, out_v)
             return ar.combine(Z, coeffs[:cols], out)
         krylov = min(cols, m - n_outer)
-        ar.combine(W[nc:], coeffs[:krylov], out)
+        if q is None:
+            ar.combine(W[nc:], coeffs[:krylov], out)
+        else:
+            ar.combine2(V, coeffs[:krylov], out, q, out_v)
         return ar.combine(Z, coeffs[krylov:cols], out)
 
-    def zsum_and_v(coeffs, q, out, out_v):
-        """``zsum(coeffs, out)`` and ``out_v += sum_j q_j v_j`` (the rows of V), the
-        Krylov columns of both in one pass over the basis rows. (It must not refer to
-        ``zsum``, whose attribute it is: a reference cycle would keep the basis block
-        alive after the solve, until the next garbage collection.)"""
-        if not direct:
-            ar.combine(Z, coeffs[:cols], out)
-            ar.combine(W[nc:nc + cols + 1], q, out_v)
-            return
-        krylov = min(cols, m - n_outer)
-        ar.combine2(W[nc:nc + cols + 1], coeffs[:krylov], out, q, out_v)
-        ar.combine(Z, coeffs[krylov:cols], out)
-
-    zsum.with_v = zsum_and_v
     return Q, R, B[:, :cols], W[nc:nc + cols + 1], zsum, y, res
 
 
@@ -450,7 +445,7 @@ def _lgmres(A, psolve, x, b, rtol, atol, maxiter, callback, inner_m, outer_k, ou
         if store_outer_Av:  # A dx = V (H y) taken in the same pass as dx (kept if nx > 0)
             q = Q.dot(R.dot(y))
             ax = np.zeros(len(b), dtype=ar.dtype)
-            zsum.with_v(y, q, dx, ax)
+            zsum(y, dx, q, ax)
         else:
             zsum(y, dx)
         nx = np.linalg.norm(dx)
