@@ -730,8 +730,9 @@ def gather_points(indptr, indices, data, rows, cols, n_rows, n_cols, sorted_rows
     of its piece ``p`` (the caller raises). A point whose column is stored more
     than once gets its first value and is counted in ``flags[2 * p]`` (the caller
     sums those, as SciPy does). The row pointers ``2 * AHEAD`` points on and the
-    row storage ``AHEAD`` points on are prefetched: every point is a chain of
-    three dependent misses (row pointer, column indices, value). The value's line
+    row storage ``AHEAD`` points on are prefetched (the first and the last line of
+    the row's indices): every point is a chain of three dependent misses (row
+    pointer, column indices, value). The value's line
     is prefetched only while at least one point in ``POINT_HIT_SHARE`` of the
     piece's points so far was stored: points of a sparse matrix drawn at random are
     nearly all absent, and a prefetch of their values' lines would take a third of
@@ -749,9 +750,15 @@ def gather_points(indptr, indices, data, rows, cols, n_rows, n_cols, sorted_rows
             if t + AHEAD < hi:
                 ra = _wrap(rows[t + AHEAD], n_rows)
                 if ra >= 0:
-                    prefetch(indices, indptr[ra])
+                    start = indptr[ra]
+                    stop = indptr[ra + 1]
+                    prefetch(indices, start)
+                    if stop - 1 > start:
+                        # the row's last index too: a short row often spans two lines,
+                        # and the scan would meet the second as a miss of its own
+                        prefetch(indices, stop - 1)
                     if hits * POINT_HIT_SHARE >= t - lo:
-                        prefetch(data, indptr[ra])
+                        prefetch(data, start)
             r = _wrap(rows[t], n_rows)
             c = _wrap(cols[t], n_cols)
             out[t] = 0
