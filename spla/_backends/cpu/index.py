@@ -313,6 +313,16 @@ def _whole_rows(A, rows, row_start, row_step, row_arr, n_rows, canonical):
     return out
 
 
+def _balanced_blocks(work, pieces):
+    """Bounds of blocks of consecutive pieces of about equal work, four blocks per
+    thread: ``work`` is the running work (entries + rows) before each of the
+    ``pieces`` pieces and after the last (``pieces + 1`` values from 0)."""
+    n_blocks = 4 * convert._threads()
+    blocks = np.searchsorted(work, (np.arange(n_blocks + 1) * work[-1]) // n_blocks)
+    blocks[0], blocks[-1] = 0, pieces
+    return np.unique(blocks)
+
+
 @register("getitem_rows_unchecked", "csr", "cpu")
 def gather_rows(A, rows, canonical=None):
     """Rows ``rows`` of CSR ``A`` (a 1-D ``intp`` array, any order, repeats; negative
@@ -356,12 +366,8 @@ def gather_rows(A, rows, canonical=None):
         bounds = (np.arange(pieces + 1, dtype=np.int64) * n_rows) // pieces
         if serial:
             blocks = np.array([0, pieces], dtype=np.int64)
-        else:  # blocks of pieces of about equal entries + rows
-            work = nnz_before + bounds
-            n_blocks = 4 * convert._threads()
-            blocks = np.searchsorted(work, (np.arange(n_blocks + 1) * work[-1]) // n_blocks)
-            blocks[0], blocks[-1] = 0, pieces
-            blocks = np.unique(blocks)
+        else:
+            blocks = _balanced_blocks(nnz_before + bounds, pieces)
         block_rows, block_nnz = bounds[blocks], nnz_before[blocks]
     with parallel_section():
         _kernel("copy_spans", serial)(starts, lens, indices, _raw(data), block_rows, block_nnz,
@@ -405,12 +411,8 @@ def gather_mask_rows(A, mask):
         serial = _is_serial(n_rows, nnz)
         if serial or pieces == 1:
             blocks = np.array([0, pieces], dtype=np.int64)
-        else:  # blocks of pieces of about equal entries + rows
-            work = nnz_before + rows_before
-            n_blocks = 4 * convert._threads()
-            blocks = np.searchsorted(work, (np.arange(n_blocks + 1) * work[-1]) // n_blocks)
-            blocks[0], blocks[-1] = 0, pieces
-            blocks = np.unique(blocks)
+        else:
+            blocks = _balanced_blocks(nnz_before + rows_before, pieces)
         with parallel_section():
             _kernel("mask_fill", serial)(indptr, indices, _raw(data), mask, bounds, blocks,
                                          rows_before, nnz_before, out_indptr, out_indices,
