@@ -59,8 +59,9 @@ CONFIGS = {
     "tma_128x128_s8": (128, 128, 32, 64, 128, 8, 1),
     # The same in clusters of two blocks on adjacent row tiles that share every B
     # tile: each loads half of it into both blocks' shared memory (sp24_tma_mc).
-    # Not chosen by default: its first version was exact but half as fast on the
-    # H200, and the present one has not run on a GPU yet (docs/gpu.md, session 17).
+    # The first version was exact but half as fast (H200, session 17); the present
+    # one (default-semantics arrivals, a grid of resident clusters) is the default
+    # for N > 512 (H100, session 18).
     "tma_256x128_s6_mc2": (256, 128, 32, 128, 128, 6, 1),
     "tma_128x256_s5_mc2": (128, 256, 32, 64, 256, 5, 1),
     "tma_128x128_s8_mc2": (128, 128, 32, 64, 128, 8, 1),
@@ -85,21 +86,11 @@ DEFAULTS = ("wgmma_256x128x64_s4_keep1", "256x128x128_w64x64_s3_pipe", "256x128x
             "128x128x32_w64x32_s3")
 #: Version 7 on Hopper: (largest N, tiling) in order; the first whose bound takes N.
 #: 128 x 128 tiles for small N (8192 x 8192 x 256: 128 tiles on 132 multiprocessors
-#: instead of 64; 661 TFLOP/s against 515-538 with the larger tiles on the H100,
-#: session 9, docs/gpu.md), 256 x 128 elsewhere (best or within noise of the best
-#: on four of the five shapes of issue 22).
-TMA_BY_SHAPE = ((512, "tma_128x128_s8"), (1 << 62, "tma_256x128_s6"))
-#: Per-GPU replacements of ``TMA_BY_SHAPE``, keyed by a word of the device name. On the
-#: H200 128 x 256 tiles beat 256 x 128 on every shape of N > 512 measured, by 7-17%
-#: (both dtypes, session 11); on the H100 the two are within 5% of each other.
-TMA_BY_SHAPE_ON = {"H200": ((512, "tma_128x128_s8"), (1 << 62, "tma_128x256_s5"))}
-#: Measured exceptions (M, K, N) or (M, K, N, tag) -> tiling: 8192^3 ran 952 / 962
-#: TFLOP/s (float16 / bfloat16) with 128 x 256 tiles against 867 / 919 with 256 x 128
-#: (H100, session 9); bfloat16 16384 x 16384 x 8192 ran 914 / 887 with 128 x 256 tiles
-#: against 798 / 842 with 256 x 128 in two runs (H100, sessions 10 and 11), where
-#: float16 kept 256 x 128 (831 against 802 in session 11).
-TMA_MEASURED = {(8192, 8192, 8192): "tma_128x256_s5",
-                (16384, 16384, 8192, "bf16"): "tma_128x256_s5"}
+#: instead of 64; 674 / 643 TFLOP/s float16 / bfloat16 against 545 / 551 with
+#: 128 x 256 tiles, H100, session 18), elsewhere 128 x 256 tiles in clusters of two
+#: that multicast B: 955-1112 TFLOP/s on the four large shapes of issue 22 against
+#: 715-987 for the best single-block tiling (H100, session 18, docs/gpu.md).
+TMA_BY_SHAPE = ((512, "tma_128x128_s8"), (1 << 62, "tma_128x256_s5_mc2"))
 #: Whether ``choose`` picks version 7 on Hopper (else ``DEFAULTS``).
 TMA_DEFAULT = True
 #: The 16-bit dtypes with a tensor-core path, and the kernel's tag for each.
@@ -225,29 +216,17 @@ def _load_kernel(tag, name):
 
 
 @functools.lru_cache(maxsize=None)
-def _by_shape(device_id):
-    """``TMA_BY_SHAPE``, or this GPU's entry of ``TMA_BY_SHAPE_ON``."""
-    name = cupy.cuda.runtime.getDeviceProperties(device_id)["name"]
-    name = name.decode() if isinstance(name, bytes) else str(name)
-    return next((table for word, table in TMA_BY_SHAPE_ON.items() if word in name),
-                TMA_BY_SHAPE)
-
-
 def choose(M, K, N, tag=None):
     """The tiling that ``spmm`` uses for an ``M x K`` by ``K x N`` product on this GPU.
 
-    On Hopper (version 7, if ``TMA_DEFAULT`` is on): on a GPU named in
-    ``TMA_BY_SHAPE_ON``, its table; otherwise ``TMA_MEASURED``'s entry for
-    the shape and dtype ``tag`` ("f16"/"bf16"), or for the shape, else
-    ``TMA_BY_SHAPE``'s first entry whose column bound takes N; otherwise the first
-    of ``DEFAULTS`` that runs here and whose BK divides K."""
+    On Hopper (version 7, if ``TMA_DEFAULT`` is on): ``TMA_BY_SHAPE``'s first
+    entry whose column bound takes N; otherwise the first of ``DEFAULTS`` that
+    runs here and whose BK divides K. (``M``, ``K`` and ``tag`` are part of the
+    signature so that a measured exception per shape or dtype can be added
+    without touching the callers.)"""
     device_id = cupy.cuda.runtime.getDevice()
     if TMA_DEFAULT and _compute_capability(device_id) == "90":
-        by_shape = _by_shape(device_id)
-        if by_shape is not TMA_BY_SHAPE:
-            return next(name for n_max, name in by_shape if N <= n_max)
-        return (TMA_MEASURED.get((M, K, N, tag)) or TMA_MEASURED.get((M, K, N))
-                or next(name for n_max, name in TMA_BY_SHAPE if N <= n_max))
+        return next(name for n_max, name in TMA_BY_SHAPE if N <= n_max)
     return next(c for c in DEFAULTS if K % CONFIGS[c][2] == 0 and available(c))
 
 
@@ -370,7 +349,7 @@ def _resident_clusters(k, smem, cluster, device):
     """How many clusters of ``k`` (384 threads, ``smem`` bytes) run at once on this
     GPU (``cuOccupancyMaxActiveClusters``): a persistent grid of more would run the
     extra clusters in a second wave. Falls back to multiprocessors // cluster."""
-    key = (device, k.ptr, smem)
+    key = (device, k.kernel.ptr, smem)
     found = _CLUSTERS.get(key)
     if found is None:
         found = _multiprocessors(device) // cluster
@@ -379,7 +358,7 @@ def _resident_clusters(k, smem, cluster, device):
             fn.restype = ctypes.c_int
             cfg = _LaunchConfig((cluster, 1, 1), (384, 1, 1), smem, None, None, 0)
             n = ctypes.c_int(0)
-            if fn(ctypes.byref(n), ctypes.c_void_p(k.ptr), ctypes.byref(cfg)) == 0 and n.value > 0:
+            if fn(ctypes.byref(n), ctypes.c_void_p(k.kernel.ptr), ctypes.byref(cfg)) == 0 and n.value > 0:
                 found = min(found, n.value)
         except (OSError, AttributeError):  # pragma: no cover - a driver without the call
             pass
