@@ -226,8 +226,10 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
                             wg_desc128(v_at(st) + kk * 2048, 8192, 1024), 1);
     };
 
-    // Step i: tile i's S and softmax, beside the P V product of tile i - 1.
-    auto step = [&](int i, unsigned (&p)[BK / 16][4], const unsigned (&p_prev)[BK / 16][4]) {
+    // Step i: tile i's S and softmax, beside the P V product of tile i - 1
+    // (`first`, a constant at each call: step 0, which has none).
+    auto step = [&](int i, unsigned (&p)[BK / 16][4], const unsigned (&p_prev)[BK / 16][4],
+                    const bool first) {
         const int st = i % ST;
         const int it = t0 + i;
         cp_async_wait<0>();
@@ -248,15 +250,17 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             WgQK<T, 64>::run(&s[0][0], qf[ks],
                              wg_desc128(k_at(st) + (ks >> 2) * 8192 + (ks & 3) * 32, 16, 1024), ks > 0);
         wg_commit();
-        if (i > 0) pv(p_prev, (i - 1) % ST);
-        wg_commit();  // (empty when i == 0: the group count stays the same on every step)
+        if (!first) {
+            pv(p_prev, (i - 1) % ST);
+            wg_commit();
+        }
         unsigned w0[2] = {~0u, ~0u}, w1[2] = {~0u, ~0u};
         if (mid >= 0) {
             const unsigned* mw = masks + ((i64)mid * BQ + warp * 16 + g) * MASK_WORDS;
             w0[0] = __ldg(mw); w0[1] = __ldg(mw + 1);
             w1[0] = __ldg(mw + 8 * MASK_WORDS); w1[1] = __ldg(mw + 8 * MASK_WORDS + 1);
         }
-        wg_wait<1>();
+        if (first) wg_wait<0>(); else wg_wait<1>();   // S of tile i is complete
         #pragma unroll
         for (int j = 0; j < NT; ++j) {
             s[j][0] *= scale_log2; s[j][1] *= scale_log2; s[j][2] *= scale_log2; s[j][3] *= scale_log2;
@@ -297,7 +301,7 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             p[kk][2] = Mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
             p[kk][3] = Mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
         }
-        wg_wait<0>();
+        wg_wait<0>();                                    // P V of tile i - 1 too
         #pragma unroll
         for (int j = 0; j < DT; ++j) {
             acc[j][0] *= corr[0]; acc[j][1] *= corr[0];
@@ -305,9 +309,10 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
         }
     };
 
-    for (int i = 0; i < nt; i += 2) {
-        step(i, pa, pb);
-        if (i + 1 < nt) step(i + 1, pb, pa);
+    if (nt > 0) step(0, pa, pb, true);
+    for (int i = 1; i < nt; i += 2) {
+        step(i, pb, pa, false);
+        if (i + 1 < nt) step(i + 1, pa, pb, false);
     }
     if (nt > 0) {
         wg_fence();
