@@ -202,15 +202,15 @@ def test_forward_torch_tensors(dtype):
     check_forward("local", 129, True, 64, dtype, as_torch=True)
 
 
-@pytest.mark.parametrize("variant", ["scalar", "tc2", "wg"])
+@pytest.mark.parametrize("variant", ["scalar", "tc2", "wg", "wg_sync"])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_forward_variants(variant, dtype, monkeypatch):
     """The other 16-bit forwards: the CUDA-core one (SPLA_ATTENTION_FORWARD=scalar, a
     second implementation), attn_fwd_tc2 (2 warps of 32 rows, d = 64) and attn_fwd_wg
-    (Hopper's wgmma)."""
+    (Hopper's wgmma; wg_sync: its schedule without overlap)."""
     if dtype == "bfloat16" and torch is None:
         pytest.skip("bfloat16 operands come from PyTorch here")
-    if variant == "wg" and not _HOPPER:
+    if variant.startswith("wg") and not _HOPPER:
         pytest.skip("the wgmma forward needs a Hopper GPU (compute capability 9.0)")
     monkeypatch.setenv("SPLA_ATTENTION_FORWARD", variant)
     check_forward("global_local", 300, True, 64, dtype)
@@ -339,9 +339,10 @@ def test_forward_large_problem(fwd, monkeypatch):
         check_forward("global_local", 4096, True, 128, "float16", heads=(1, 2))
 
 
+@pytest.mark.parametrize("variant", ["wg", "wg_sync"])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("d", [64, 128])
-def test_wg_forward_matches_mma_sync(d, dtype):
+def test_wg_forward_matches_mma_sync(d, dtype, variant):
     """attn_fwd_wg against attn_fwd_tc on one input: both accumulate in float32 and
     round P to the dtype, so they differ by accumulation order only."""
     if not _HOPPER:
@@ -354,7 +355,7 @@ def test_wg_forward_matches_mma_sync(d, dtype):
                for _ in range(3))
     bp = at.block_pattern(make_pattern("global_local", n, True))
     o1, l1 = gpu_attention.forward(Q, K, V, bp, variant="tc")
-    o2, l2 = gpu_attention.forward(Q, K, V, bp, variant="wg")
+    o2, l2 = gpu_attention.forward(Q, K, V, bp, variant=variant)
     o1, l1, o2, l2 = (to_host(x) for x in (o1, l1, o2, l2))
     assert np.abs(o1 - o2).max() <= TOL[dtype] / 2
     fin = np.isfinite(l1)

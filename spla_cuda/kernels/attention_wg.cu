@@ -15,11 +15,11 @@
 //   O += P V    wgmma m64nDk16, 4 of them; A = P from registers (the
 //               accumulator layout of S is the A fragment layout), B = V from
 //               shared memory, N-major (d-contiguous rows: the transpose bit).
-// The products of tile i are in flight together with the softmax of the next:
-// step i issues S_i = Q K_i and O += P_{i-1} V_{i-1}, waits for S_i only,
-// computes P_i while the P V product runs, then waits for it and rescales O.
-// P alternates between two register sets (a product in flight still reads
-// its A registers). K and V tiles are gathered (the pattern's keys need not be
+// The P V product of tile i - 1 is in flight during the softmax of tile i
+// (OVERLAP, the default): step i rescales O to tile i - 1's row maxima, issues
+// S_i = Q K_i and O += P_{i-1} V_{i-1}, waits for S_i only, exponentiates S_i
+// in place while the P V product runs, then waits for that product (whose A
+// operand is the registers of P) and packs P_i into them. K and V tiles are gathered (the pattern's keys need not be
 // contiguous) by cp.async, 16 bytes per copy, into a ring of 3 stages (tile
 // i + 1 loads while tile i is multiplied and V of tile i - 1 is still read),
 // in the 128-byte-swizzled layout the matrix descriptors describe: per 64
@@ -105,6 +105,21 @@ __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.s
 template <int N>
 __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" :: "n"(N) : "memory"); }
 
+// Register pins: an empty asm that "modifies" each register, so that the
+// compiler keeps ordinary instructions on them on their side of the wgmma
+// fences and waits (asm volatile statements keep their order; the registers
+// themselves are no memory, so the fences' memory clobbers do not hold them).
+template <int N>
+__device__ __forceinline__ void pin(float* r) {
+    #pragma unroll
+    for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i]) :: "memory");
+}
+template <int N>
+__device__ __forceinline__ void pin(unsigned* r) {
+    #pragma unroll
+    for (int i = 0; i < N; ++i) asm volatile("" : "+r"(r[i]) :: "memory");
+}
+
 // Matrix descriptor of a 128-byte-swizzled operand at shared address `addr`:
 // leading and stride byte offsets (16-byte units), swizzle mode 1 (128 bytes)
 // in bits 62-63.
@@ -148,7 +163,10 @@ template <int D> struct WgConfig {
 
 // out (bh, m, D) = softmax(scale Q K^T on the pattern) V; lse (bh, m) in natural log
 // of the scaled scores (-inf for a query with no keys, whose output row is 0).
-template <typename T, int D>
+// OVERLAP: the P V product of a tile runs beside the next tile's softmax (the
+// default); false: each product is waited on at once (a simpler schedule, kept
+// to tell a pipelining fault from a layout fault on the device).
+template <typename T, int D, bool OVERLAP>
 __global__ void __launch_bounds__(128, D == 64 ? 3 : 2)
 attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             const bits16* __restrict__ V, bits16* __restrict__ O, float* __restrict__ lse,
@@ -217,25 +235,34 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     float row_max[2] = {neg_inf_f(), neg_inf_f()};
     float row_sum[2] = {0.f, 0.f};
     float s[NT][4];
-    unsigned pa[BK / 16][4], pb[BK / 16][4];
+    unsigned p[BK / 16][4];          // P of the last tile, the A operand of its P V product
+    float corr[2];                   // rescaling of O to the last tile's row maxima
 
-    auto pv = [&](const unsigned (&p)[BK / 16][4], int st) {
+    auto pv = [&](int st) {
         #pragma unroll
         for (int kk = 0; kk < BK / 16; ++kk)
-            WgPV<T, D>::run(&acc[0][0], p[kk],
-                            wg_desc128(v_at(st) + kk * 2048, 8192, 1024), 1);
+            WgPV<T, D>::run(&acc[0][0], p[kk], wg_desc128(v_at(st) + kk * 2048, 8192, 1024), 1);
+    };
+    auto rescale = [&]() {
+        #pragma unroll
+        for (int j = 0; j < DT; ++j) {
+            acc[j][0] *= corr[0]; acc[j][1] *= corr[0];
+            acc[j][2] *= corr[1]; acc[j][3] *= corr[1];
+        }
     };
 
-    // Step i: tile i's S and softmax, beside the P V product of tile i - 1
-    // (`first`, a constant at each call: step 0, which has none).
-    auto step = [&](int i, unsigned (&p)[BK / 16][4], const unsigned (&p_prev)[BK / 16][4],
-                    const bool first) {
+    // Step i: S of tile i and its softmax; with OVERLAP, the P V product of
+    // tile i - 1 runs meanwhile, and once it is complete P of tile i is packed
+    // into its A registers (p) and O rescaled to tile i's row maxima. Without
+    // OVERLAP tile i's P V follows within the step.
+    // `first` (a constant at each call): step 0, with no product before it.
+    auto step = [&](int i, const bool first) {
         const int st = i % ST;
         const int it = t0 + i;
         cp_async_wait<0>();
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-        // Publishes tile i; every warp is past step i - 1, so the product that
-        // read stage (i + 1) % ST (P V of tile i - 2) is complete.
+        // Publishes tile i; every warp is past step i - 1, so the products that
+        // read stage (i + 1) % ST (tile i - 2) are complete.
         __syncthreads();
         if (i + 1 < nt) {
             const int sn = (i + 1) % ST;
@@ -244,14 +271,15 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
         }
         cp_async_commit();
         const int mid = __ldg(tile_mask + it);
+        const bool pv_now = OVERLAP && !first;
         wg_fence();
         #pragma unroll
         for (int ks = 0; ks < KS; ++ks)
             WgQK<T, 64>::run(&s[0][0], qf[ks],
                              wg_desc128(k_at(st) + (ks >> 2) * 8192 + (ks & 3) * 32, 16, 1024), ks > 0);
         wg_commit();
-        if (!first) {
-            pv(p_prev, (i - 1) % ST);
+        if (pv_now) {
+            pv((i - 1) % ST);
             wg_commit();
         }
         unsigned w0[2] = {~0u, ~0u}, w1[2] = {~0u, ~0u};
@@ -260,7 +288,8 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             w0[0] = __ldg(mw); w0[1] = __ldg(mw + 1);
             w1[0] = __ldg(mw + 8 * MASK_WORDS); w1[1] = __ldg(mw + 8 * MASK_WORDS + 1);
         }
-        if (first) wg_wait<0>(); else wg_wait<1>();   // S of tile i is complete
+        if (pv_now) wg_wait<1>(); else wg_wait<0>();   // S of tile i is complete
+        pin<NT * 4>(&s[0][0]);
         #pragma unroll
         for (int j = 0; j < NT; ++j) {
             s[j][0] *= scale_log2; s[j][1] *= scale_log2; s[j][2] *= scale_log2; s[j][3] *= scale_log2;
@@ -275,7 +304,6 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
                 if (!((w1[j >> 2] >> (sh + 1)) & 1u)) s[j][3] = neg_inf_f();
             }
         }
-        float corr[2];
         #pragma unroll
         for (int h = 0; h < 2; ++h) {
             float mx = row_max[h];
@@ -294,6 +322,8 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             }
             row_sum[h] = row_sum[h] * corr[h] + sum;
         }
+        if (pv_now) wg_wait<0>();                        // P V of tile i - 1: p is free
+        pin<DT * 4>(&acc[0][0]);
         #pragma unroll
         for (int kk = 0; kk < BK / 16; ++kk) {
             p[kk][0] = Mma<T>::pack(s[2 * kk][0], s[2 * kk][1]);
@@ -301,25 +331,26 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             p[kk][2] = Mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
             p[kk][3] = Mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
         }
-        wg_wait<0>();                                    // P V of tile i - 1 too
-        #pragma unroll
-        for (int j = 0; j < DT; ++j) {
-            acc[j][0] *= corr[0]; acc[j][1] *= corr[0];
-            acc[j][2] *= corr[1]; acc[j][3] *= corr[1];
+        pin<BK / 4>(&p[0][0]);
+        rescale();  // O to tile i's row maxima, before tile i's P V is added
+        pin<DT * 4>(&acc[0][0]);
+        if (!OVERLAP) {
+            wg_fence();
+            pv(st);
+            wg_commit();
+            wg_wait<0>();
+            pin<DT * 4>(&acc[0][0]);
         }
     };
 
-    if (nt > 0) step(0, pa, pb, true);
-    for (int i = 1; i < nt; i += 2) {
-        step(i, pb, pa, false);
-        if (i + 1 < nt) step(i + 1, pa, pb, false);
-    }
-    if (nt > 0) {
+    if (nt > 0) step(0, true);
+    for (int i = 1; i < nt; ++i) step(i, false);
+    if (OVERLAP && nt > 0) {
         wg_fence();
-        if ((nt - 1) & 1) pv(pb, (nt - 1) % ST);
-        else pv(pa, (nt - 1) % ST);
+        pv((nt - 1) % ST);
         wg_commit();
         wg_wait<0>();
+        pin<DT * 4>(&acc[0][0]);
     }
 
     bits16* Ob = O + bh * (i64)m * D;
