@@ -357,7 +357,9 @@ def test_wg_forward_matches_mma_sync(d, dtype, variant):
     o1, l1 = gpu_attention.forward(Q, K, V, bp, variant="tc")
     o2, l2 = gpu_attention.forward(Q, K, V, bp, variant=variant)
     o1, l1, o2, l2 = (to_host(x) for x in (o1, l1, o2, l2))
-    assert np.abs(o1 - o2).max() <= TOL[dtype] / 2
+    # relative to the largest output, as the reference checks (a few-key row can be
+    # as large as a value of V, where one output rounding is a few thousandths)
+    assert np.abs(o1 - o2).max() <= TOL[dtype] * max(1.0, np.abs(o1).max())
     fin = np.isfinite(l1)
     assert np.array_equal(fin, np.isfinite(l2))
     assert np.abs(l1[fin] - l2[fin]).max() <= 1e-4 * max(1.0, np.abs(l1[fin]).max())
