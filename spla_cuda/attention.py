@@ -405,10 +405,16 @@ def _variant(variant, Dp):
     return "tc" if v == "tc2" and Dp != 64 else v
 
 
-def _wg_smem(Dp):
-    """Shared memory of attn_fwd_wg (attention_wg.cu's WgConfig): 3 stages of a K and
-    a V tile of 64 rows, plus 1 KiB to align the swizzled tiles."""
-    return 3 * 2 * 64 * Dp * 2 + 1024
+def _wg_stages(Dp, variant):
+    """Depth of attn_fwd_wg's ring: 4 (two tiles ahead) for "wg" at d = 64, where 3
+    blocks of 4 stages fit an SM; 3 (one ahead) at d = 128 and for "wg_sync"."""
+    return 4 if variant == "wg" and Dp == 64 else 3
+
+
+def _wg_smem(Dp, stages):
+    """Shared memory of attn_fwd_wg (attention_wg.cu's WgConfig): the stages of a K
+    and a V tile of 64 rows, plus 1 KiB to align the swizzled tiles."""
+    return stages * 2 * 64 * Dp * 2 + 1024
 
 
 def _wg_kernel(tag, Dp, variant="wg"):
@@ -419,10 +425,11 @@ def _wg_kernel(tag, Dp, variant="wg"):
     if cc != "90":
         raise ValueError(f"the wgmma forward (variant='wg') needs a Hopper GPU (compute "
                          f"capability 9.0); this one is {cc[:-1]}.{cc[-1]}")
-    smem = _wg_smem(Dp)
+    stages = _wg_stages(Dp, variant)
+    smem = _wg_smem(Dp, stages)
     overlap = "true" if variant == "wg" else "false"
-    kern = _tc_kernel_in("attention_wg.cu", f"attn_fwd_wg<{tag}, {Dp}, {overlap}>", smem,
-                         options=("-arch=sm_90a",))
+    kern = _tc_kernel_in("attention_wg.cu", f"attn_fwd_wg<{tag}, {Dp}, {overlap}, {stages}>",
+                         smem, options=("-arch=sm_90a",))
     return kern, 128, smem
 
 

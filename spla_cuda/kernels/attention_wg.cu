@@ -20,8 +20,9 @@
 // S_i = Q K_i and O += P_{i-1} V_{i-1}, waits for S_i only, exponentiates S_i
 // in place while the P V product runs, then waits for that product (whose A
 // operand is the registers of P) and packs P_i into them. K and V tiles are gathered (the pattern's keys need not be
-// contiguous) by cp.async, 16 bytes per copy, into a ring of 3 stages (tile
-// i + 1 loads while tile i is multiplied and V of tile i - 1 is still read),
+// contiguous) by cp.async, 16 bytes per copy, into a ring of STAGES (3 or 4)
+// stages (tile i + STAGES - 2 loads while K of tile i and V of tile i - 1 are
+// read),
 // in the 128-byte-swizzled layout the matrix descriptors describe: per 64
 // columns of the head dimension a block of 64 rows x 128 bytes, 16-byte chunk
 // c of row r at chunk c ^ (r % 8), blocks on 1024-byte boundaries (the
@@ -155,18 +156,23 @@ __device__ __forceinline__ void wg_load_tile(unsigned dst, const bits16* __restr
     }
 }
 
-template <int D> struct WgConfig {
-    static constexpr int STAGES = 3;
+// STAGES stages of a K and a V tile; tile i + AHEAD loads during step i, while
+// K of tile i and V of tile i - 1 are read: AHEAD = STAGES - 2.
+template <int D, int STAGES_> struct WgConfig {
+    static constexpr int STAGES = STAGES_;
+    static constexpr int AHEAD = STAGES - 2;
     static constexpr int TILE = 64 * D * 2;               // bytes of one K (or V) tile
     static constexpr int SMEM = STAGES * 2 * TILE + 1024;  // + alignment slack
+    static_assert(AHEAD >= 1, "at least 3 stages");
 };
 
 // out (bh, m, D) = softmax(scale Q K^T on the pattern) V; lse (bh, m) in natural log
 // of the scaled scores (-inf for a query with no keys, whose output row is 0).
 // OVERLAP: the P V product of a tile runs beside the next tile's softmax (the
 // default); false: each product is waited on at once (a simpler schedule, kept
-// to tell a pipelining fault from a layout fault on the device).
-template <typename T, int D, bool OVERLAP>
+// to tell a pipelining fault from a layout fault on the device). STAGES: the
+// depth of the ring (3: one tile ahead; 4: two).
+template <typename T, int D, bool OVERLAP, int STAGES>
 __global__ void __launch_bounds__(128, D == 64 ? 3 : 2)
 attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             const bits16* __restrict__ V, bits16* __restrict__ O, float* __restrict__ lse,
@@ -175,11 +181,11 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             const int* __restrict__ order, int m, i64 q_bh, i64 k_bh, i64 v_bh, float scale_log2)
 {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    typedef WgConfig<D> Cfg;
+    typedef WgConfig<D, STAGES> Cfg;
     constexpr int NT = BK / 8;       // 8-key column tiles of S
     constexpr int DT = D / 8;        // 8-column tiles of O
     constexpr int KS = D / 16;       // 16-deep k-steps of Q K^T
-    constexpr int ST = Cfg::STAGES;
+    constexpr int ST = Cfg::STAGES, AHEAD = Cfg::AHEAD;
     extern __shared__ __align__(128) unsigned char smem_raw[];
     const unsigned base = (smem_u32(smem_raw) + 1023u) & ~1023u;
     // stage s: K tile at base + 2 s TILE, V tile at base + (2 s + 1) TILE
@@ -196,7 +202,9 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     const bits16* Vb = V + bh * v_bh;
     const int t0 = tile_ptr[qb], nt = tile_ptr[qb + 1] - t0;
 
-    // Q (rows past m are zeros) into the K slot of the last stage, tile 0 into stage 0
+    // Q (rows past m are zeros) into the K slot of the last stage (first refilled
+    // by step 1), tiles 0 .. AHEAD - 1 into stages 0 .. AHEAD - 1, one cp.async
+    // group each (Q with tile 0; empty groups past the last tile)
     {
         constexpr int CH = D / 8;
         const unsigned dst = k_at(ST - 1);
@@ -210,12 +218,15 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
                             "r"(ok ? 16 : 0));
         }
     }
-    if (nt > 0) {
-        wg_load_tile<D>(k_at(0), Kb, tile_keys + (i64)t0 * BK, tid);
-        wg_load_tile<D>(v_at(0), Vb, tile_keys + (i64)t0 * BK, tid);
+    #pragma unroll
+    for (int j = 0; j < AHEAD; ++j) {
+        if (j < nt) {
+            wg_load_tile<D>(k_at(j), Kb, tile_keys + (i64)(t0 + j) * BK, tid);
+            wg_load_tile<D>(v_at(j), Vb, tile_keys + (i64)(t0 + j) * BK, tid);
+        }
+        cp_async_commit();
     }
-    cp_async_commit();
-    cp_async_wait<0>();
+    cp_async_wait<AHEAD - 1>();
     __syncthreads();
     // Q's A fragments (the mma.sync m16n8k16 A layout, which is wgmma's)
     unsigned qf[KS][4];
@@ -259,15 +270,15 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     auto step = [&](int i, const bool first) {
         const int st = i % ST;
         const int it = t0 + i;
-        cp_async_wait<0>();
+        cp_async_wait<AHEAD - 1>();  // tile i's group (each step commits one)
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         // Publishes tile i; every warp is past step i - 1, so the products that
-        // read stage (i + 1) % ST (tile i - 2) are complete.
+        // read stage (i + AHEAD) % ST (tile i + AHEAD - ST <= i - 2) are complete.
         __syncthreads();
-        if (i + 1 < nt) {
-            const int sn = (i + 1) % ST;
-            wg_load_tile<D>(k_at(sn), Kb, tile_keys + (i64)(it + 1) * BK, tid);
-            wg_load_tile<D>(v_at(sn), Vb, tile_keys + (i64)(it + 1) * BK, tid);
+        if (i + AHEAD < nt) {
+            const int sn = (i + AHEAD) % ST;
+            wg_load_tile<D>(k_at(sn), Kb, tile_keys + (i64)(it + AHEAD) * BK, tid);
+            wg_load_tile<D>(v_at(sn), Vb, tile_keys + (i64)(it + AHEAD) * BK, tid);
         }
         cp_async_commit();
         const int mid = __ldg(tile_mask + it);
