@@ -16,8 +16,10 @@ flex_attention. Run on a Hopper GPU from the repository root:
    bfloat16 rows first, then float16; rows past SPLA_WG_CHECK_BUDGET_S seconds
    (default 180, from the start) are listed as skipped.
 
-A failing configuration prints its error and the run goes on; the exit status is
-1 if any exactness check failed.
+Each wgmma variant first runs a small case in a child process (a kernel fault
+would leave this process's CUDA context unusable); one that faults there is left
+out. A failing configuration prints its error and the run goes on; the exit status
+is 1 if any check failed.
 """
 
 import os
@@ -31,6 +33,8 @@ T_START = time.perf_counter()
 BUDGET = float(os.environ.get("SPLA_WG_CHECK_BUDGET_S", "180"))
 TOL = {"float16": 4e-3, "bfloat16": 3e-2}
 FAILURES = []
+#: The wgmma variants this run uses: those whose canary (a child process) ran.
+LIVE = ["wg", "wg_sync"]
 
 
 def _err(exc):
@@ -106,31 +110,36 @@ def exactness():
             ref = torch.where(tot > 0, (E @ V) / torch.where(tot > 0, tot, 1), 0)
             ref_lse = torch.log(tot[..., 0]) + safe[..., 0]
             scale = max(1.0, float(ref.abs().max()))
-            res = {}
-            for var in ("wg", "wg_sync", "tc"):
-                o, l = sa.forward(q, k, v, bp, variant=var)
-                o, l = o.double(), l.double()
-                fin = torch.isfinite(ref_lse)
-                res[var] = (float((o - ref).abs().max()) / scale,
-                            float((l[fin] - ref_lse[fin]).abs().max()) if bool(fin.any()) else 0.0,
-                            bool(torch.isfinite(o).all()),
-                            bool((o[:, ~fin[0]] == 0).all()) and bool(torch.isneginf(l[~fin]).all()),
-                            o, l)
-            e, le, finite, empty_ok = res["wg"][:4]
-            e2, le2, finite2, empty_ok2 = res["wg_sync"][:4]
-            d_wg_tc = float((res["wg"][4] - res["tc"][4]).abs().max())
-            lse_tol = 1e-3 * max(1.0, float(ref_lse[torch.isfinite(ref_lse)].abs().max())
-                                 if bool(torch.isfinite(ref_lse).any()) else 1.0)
-            ok = finite and empty_ok and e <= TOL[dtype] and le <= lse_tol
-            ok2 = finite2 and empty_ok2 and e2 <= TOL[dtype] and le2 <= lse_tol
-            print(f"  {'ok  ' if ok else 'FAIL'} {name}: wg {e:.2e} (lse {le:.1e}), wg_sync {e2:.2e}"
-                  f"{'' if ok2 else ' FAIL'}, tc {res['tc'][0]:.2e} (lse {res['tc'][1]:.1e}), "
-                  f"|wg - tc| {d_wg_tc:.1e}"
-                  + ("" if finite else " NON-FINITE") + ("" if empty_ok else " EMPTY-ROWS-WRONG"), flush=True)
-            if not ok2:
-                FAILURES.append(name + " (wg_sync)")
-            if not ok:
-                FAILURES.append(name)
+            fin = torch.isfinite(ref_lse)
+            lse_tol = 1e-3 * max(1.0, float(ref_lse[fin].abs().max()) if bool(fin.any()) else 1.0)
+            out, words = {}, []
+            for var in LIVE + ["tc"]:
+                try:
+                    o, l = sa.forward(q, k, v, bp, variant=var)
+                    o, l = o.double(), l.double()
+                except Exception as exc:  # noqa: BLE001 - printed, the other variants go on
+                    words.append(f"{var} {_err(exc)}")
+                    if var != "tc":
+                        FAILURES.append(f"{name} ({var})")
+                    continue
+                out[var] = o
+                diff = (o - ref).abs()
+                e = float(diff.max()) / scale
+                le = float((l[fin] - ref_lse[fin]).abs().max()) if bool(fin.any()) else 0.0
+                finite = bool(torch.isfinite(o).all())
+                empty_ok = bool((o[:, ~fin[0]] == 0).all()) and bool(torch.isneginf(l[~fin]).all())
+                ok = finite and empty_ok and e <= TOL[dtype] and le <= lse_tol
+                word = f"{var} {e:.2e} (lse {le:.1e})"
+                if not ok:
+                    h, r, c = np.unravel_index(int(diff.argmax()), tuple(diff.shape))
+                    word += (f" FAIL{'' if finite else ' non-finite'}{'' if empty_ok else ' empty-rows'}"
+                             f" [max at head {h} row {r} (block row {r % 64}) col {c}]")
+                    if var != "tc":
+                        FAILURES.append(f"{name} ({var})")
+                words.append(word)
+            if "wg" in out and "tc" in out:
+                words.append(f"|wg - tc| {float((out['wg'] - out['tc']).abs().max()):.1e}")
+            print(f"  {name}: " + ", ".join(words), flush=True)
         except Exception as exc:  # noqa: BLE001 - printed, the run goes on
             print(f"  FAIL {name}: {_err(exc)}", flush=True)
             FAILURES.append(name)
@@ -154,22 +163,20 @@ def full_tiles(time_gpu):
                 q, k, v = (torch.randn((1, H, n, d), device="cuda", dtype=getattr(torch, dtype))
                            for _ in range(3))
                 ref = F.scaled_dot_product_attention(q, k, v)
-                errs = {}
-                for var in ("wg", "wg_sync", "tc"):
+                errs, calls = {}, {}
+                for var in LIVE + ["tc"]:
                     got = sa.forward(q, k, v, bp, variant=var)[0]
                     errs[var] = float((got.float() - ref.float()).norm() / ref.float().norm())
-                t = time_gpu({"wg": lambda: sa.forward(q, k, v, bp, variant="wg"),
-                              "wg_sync": lambda: sa.forward(q, k, v, bp, variant="wg_sync"),
-                              "tc": lambda: sa.forward(q, k, v, bp, variant="tc"),
-                              "sdpa": lambda: F.scaled_dot_product_attention(q, k, v)},
-                             repeat=7, inner=3, warmup=2)
+                    calls[var] = (lambda var: lambda: sa.forward(q, k, v, bp, variant=var))(var)
+                calls["SDPA"] = lambda: F.scaled_dot_product_attention(q, k, v)
+                t = time_gpu(calls, repeat=7, inner=3, warmup=2)
                 fl = 4 * n * n * d * H
-                tf = {c: fl / t[c]["median"] / 1e12 for c in t}
-                print(f"  d={d:3d} {dtype:8s}: wg {tf['wg']:5.0f}, wg_sync {tf['wg_sync']:5.0f}, tc {tf['tc']:5.0f}, "
-                      f"SDPA {tf['sdpa']:5.0f} TFLOP/s; rel err vs SDPA wg {errs['wg']:.1e} wg_sync "
-                      f"{errs['wg_sync']:.1e} tc {errs['tc']:.1e}", flush=True)
-                if max(errs["wg"], errs["wg_sync"]) > 2e-2:
-                    FAILURES.append(f"full tiles d={d} {dtype} (rel err {errs['wg']:.1e})")
+                print(f"  d={d:3d} {dtype:8s}: " + ", ".join(f"{c} {fl / t[c]['median'] / 1e12:4.0f}" for c in t)
+                      + " TFLOP/s; rel err vs SDPA " + ", ".join(f"{c} {e:.1e}" for c, e in errs.items()),
+                      flush=True)
+                for var in LIVE:
+                    if errs[var] > 2e-2:
+                        FAILURES.append(f"full tiles d={d} {dtype} {var} (rel err {errs[var]:.1e})")
                 del q, k, v, ref
             except Exception as exc:  # noqa: BLE001
                 print(f"  d={d} {dtype}: FAILED {_err(exc)}", flush=True)
@@ -192,7 +199,11 @@ def suite_shapes(time_gpu):
     patterns, masks, tensors = {}, {}, {}
     skipped = []
     gen = torch.Generator(device="cuda").manual_seed(0)
-    speed = {"wg": [], "tc": []}
+    if not LIVE:
+        print("  no wgmma variant ran its canary: nothing to time")
+        return
+    wv = LIVE[0]  # "wg", or "wg_sync" if only that one ran
+    speed = {wv: [], "tc": []}
     for (pname, causal, d, dtype) in rows:
         tag = f"{pname:15s} c={int(causal)} d={d:3d} {dtype[:4]}"
         if _elapsed() > BUDGET:
@@ -211,7 +222,7 @@ def suite_shapes(time_gpu):
                 tensors[(d, dtype)] = [torch.randn((B, H, L, d), device="cuda", dtype=getattr(torch, dtype),
                                                    generator=gen) for _ in range(3)]
             q, k, v = tensors[(d, dtype)]
-            wg = sa.forward(q, k, v, bp, variant="wg")[0]
+            wg = sa.forward(q, k, v, bp, variant=wv)[0]
             tc = sa.forward(q, k, v, bp, variant="tc")[0]
             ref = flex(q, k, v, block_mask=bm)
             e_tc = float((wg.float() - tc.float()).norm() / tc.float().norm())
@@ -219,15 +230,15 @@ def suite_shapes(time_gpu):
             del wg, tc, ref
             if e_tc > 1e-2 or e_fx > 2e-2:
                 FAILURES.append(f"{tag} (rel err vs tc {e_tc:.1e}, vs flex {e_fx:.1e})")
-            t = time_gpu({"wg": lambda: sa.forward(q, k, v, bp, variant="wg"),
+            t = time_gpu({wv: lambda: sa.forward(q, k, v, bp, variant=wv),
                           "tc": lambda: sa.forward(q, k, v, bp, variant="tc"),
                           "flex": lambda: flex(q, k, v, block_mask=bm)}, repeat=7, inner=3, warmup=2)
             ms = {c: t[c]["median"] * 1e3 for c in t}
             fl = 4 * 64 * 64 * d * bp.ntiles * B * H
-            tf = {c: fl / t[c]["median"] / 1e12 for c in ("wg", "tc")}
-            for c in ("wg", "tc"):
+            tf = {c: fl / t[c]["median"] / 1e12 for c in (wv, "tc")}
+            for c in (wv, "tc"):
                 speed[c].append(ms["flex"] / ms[c])
-            print(f"  {tag}: wg {ms['wg']:.3f} ({tf['wg']:3.0f} TF/s) x{ms['flex'] / ms['wg']:.2f} | tc "
+            print(f"  {tag}: {wv} {ms[wv]:.3f} ({tf[wv]:3.0f} TF/s) x{ms['flex'] / ms[wv]:.2f} | tc "
                   f"{ms['tc']:.3f} ({tf['tc']:3.0f}) x{ms['flex'] / ms['tc']:.2f} | flex {ms['flex']:.3f} | "
                   f"err wg~tc {e_tc:.0e} wg~flex {e_fx:.0e} [{time.perf_counter() - t_row:.0f}s]", flush=True)
         except Exception as exc:  # noqa: BLE001
@@ -235,14 +246,65 @@ def suite_shapes(time_gpu):
     tensors.clear()
     if skipped:
         print(f"  skipped (budget {BUDGET:.0f} s spent): " + ", ".join(skipped))
-    for c in ("wg", "tc"):
+    for c in (wv, "tc"):
         if speed[c]:
             s = np.array(speed[c])
             print(f"  {c}: x flex min {s.min():.2f}, median {np.median(s):.2f}, max {s.max():.2f} "
                   f"over {s.size} rows", flush=True)
 
 
+def canary(variant):
+    """Child-process mode: one small forward of ``variant`` per dtype and head
+    dimension, against attn_fwd_tc. Exit 0: close; 1: not close; 3: it raised (a
+    kernel fault leaves the CUDA context unusable, hence the separate process)."""
+    try:
+        import torch
+
+        from spla import attention as at
+        from spla_cuda import attention as sa
+
+        worst = 0.0
+        for d, dtype in ((64, "float16"), (128, "bfloat16")):
+            g = torch.Generator(device="cuda").manual_seed(d)
+            q, k, v = (torch.randn((2, 300, d), device="cuda", generator=g).to(getattr(torch, dtype))
+                       for _ in range(3))
+            bp = at.block_pattern(_pattern("global_local", 300, True))
+            a = sa.forward(q, k, v, bp, variant=variant)[0].float()
+            b = sa.forward(q, k, v, bp, variant="tc")[0].float()
+            torch.cuda.synchronize()
+            worst = max(worst, float((a - b).abs().max()) / max(1.0, float(b.abs().max())))
+        print(f"canary {variant}: max |{variant} - tc| / max(1, max |tc|) = {worst:.1e}", flush=True)
+        sys.exit(0 if worst <= 3e-2 else 1)
+    except Exception as exc:  # noqa: BLE001
+        print(f"canary {variant}: {_err(exc)}", flush=True)
+        sys.exit(3)
+
+
+def run_canaries():
+    """Each wgmma variant first runs in a child process; one that faults is left out
+    of this process (its CUDA context would be lost for everything after it)."""
+    import subprocess
+
+    procs = {v: subprocess.Popen([sys.executable, __file__, "--canary", v], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True) for v in list(LIVE)}
+    for v, proc in procs.items():
+        try:
+            text, _ = proc.communicate(timeout=150)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            text = "timed out after 150 s"
+        lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
+        print("  " + (lines[-1] if lines else f"canary {v}: no output") + f" [rc {proc.returncode}]",
+              flush=True)
+        if proc.returncode not in (0, 1):
+            LIVE.remove(v)
+            FAILURES.append(f"canary {v} (rc {proc.returncode})")
+            print("  " + "\n  ".join(lines[-8:]), flush=True)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--canary":
+        canary(sys.argv[2])
     import cupy
     import torch
 
@@ -254,6 +316,8 @@ def main():
     if dev.compute_capability != "90":
         print("not a Hopper GPU: the wgmma forward cannot run here")
         sys.exit(2)
+    print("== canaries (child processes)", flush=True)
+    run_canaries()
     for section in (exactness, lambda: full_tiles(time_gpu), lambda: suite_shapes(time_gpu)):
         try:
             section()
