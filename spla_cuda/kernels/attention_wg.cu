@@ -137,11 +137,12 @@ __device__ __forceinline__ unsigned sw_off(int r, int cc) {
     return (unsigned)((cc >> 3) * 8192 + r * 128 + (((cc & 7) ^ (r & 7)) << 4));
 }
 
-// Gather a 64-row tile (row r = keys[r], -1: zeros) of a (rows, D) operand into
-// the swizzled layout at shared address `dst`.
+// Gather the 64 K and V rows of a key tile (row r = keys[r], -1: zeros) of
+// (rows, D) operands into the swizzled layout at shared addresses `dk`, `dv`.
 template <int D>
-__device__ __forceinline__ void wg_load_tile(unsigned dst, const bits16* __restrict__ src,
-                                             const int* __restrict__ keys, int tid)
+__device__ __forceinline__ void wg_load_kv(unsigned dk, unsigned dv, const bits16* __restrict__ K,
+                                           const bits16* __restrict__ V,
+                                           const int* __restrict__ keys, int tid)
 {
     constexpr int CH = D / 8;
     #pragma unroll
@@ -150,9 +151,11 @@ __device__ __forceinline__ void wg_load_tile(unsigned dst, const bits16* __restr
         const int r = c / CH, cc = c % CH;
         const int key = __ldg(keys + r);
         const int bytes = key >= 0 ? 16 : 0;
+        const i64 off = (i64)(key < 0 ? 0 : key) * D + cc * 8;
         asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
-                     :: "r"(dst + sw_off(r, cc)), "l"(src + (i64)(key < 0 ? 0 : key) * D + cc * 8),
-                        "r"(bytes));
+                     :: "r"(dk + sw_off(r, cc)), "l"(K + off), "r"(bytes));
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+                     :: "r"(dv + sw_off(r, cc)), "l"(V + off), "r"(bytes));
     }
 }
 
@@ -220,10 +223,7 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     }
     #pragma unroll
     for (int j = 0; j < AHEAD; ++j) {
-        if (j < nt) {
-            wg_load_tile<D>(k_at(j), Kb, tile_keys + (i64)(t0 + j) * BK, tid);
-            wg_load_tile<D>(v_at(j), Vb, tile_keys + (i64)(t0 + j) * BK, tid);
-        }
+        if (j < nt) wg_load_kv<D>(k_at(j), v_at(j), Kb, Vb, tile_keys + (i64)(t0 + j) * BK, tid);
         cp_async_commit();
     }
     cp_async_wait<AHEAD - 1>();
@@ -275,12 +275,6 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
         // Publishes tile i; every warp is past step i - 1, so the products that
         // read stage (i + AHEAD) % ST (tile i + AHEAD - ST <= i - 2) are complete.
         __syncthreads();
-        if (i + AHEAD < nt) {
-            const int sn = (i + AHEAD) % ST;
-            wg_load_tile<D>(k_at(sn), Kb, tile_keys + (i64)(it + AHEAD) * BK, tid);
-            wg_load_tile<D>(v_at(sn), Vb, tile_keys + (i64)(it + AHEAD) * BK, tid);
-        }
-        cp_async_commit();
         const int mid = __ldg(tile_mask + it);
         const bool pv_now = OVERLAP && !first;
         wg_fence();
@@ -293,6 +287,12 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             pv((i - 1) % ST);
             wg_commit();
         }
+        // the next load, issued behind the products (its key reads wait on memory)
+        if (i + AHEAD < nt) {
+            const int sn = (i + AHEAD) % ST;
+            wg_load_kv<D>(k_at(sn), v_at(sn), Kb, Vb, tile_keys + (i64)(it + AHEAD) * BK, tid);
+        }
+        cp_async_commit();
         unsigned w0[2] = {~0u, ~0u}, w1[2] = {~0u, ~0u};
         if (mid >= 0) {
             const unsigned* mw = masks + ((i64)mid * BQ + warp * 16 + g) * MASK_WORDS;
