@@ -16,22 +16,22 @@
 //               accumulator layout of S is the A fragment layout), B = V from
 //               shared memory, N-major (d-contiguous rows: the transpose bit).
 // The P V product of tile i - 1 is in flight during the softmax of tile i
-// (OVERLAP, the default): step i rescales O to tile i - 1's row maxima, issues
-// S_i = Q K_i and O += P_{i-1} V_{i-1}, waits for S_i only, exponentiates S_i
-// in place while the P V product runs, then waits for that product (whose A
-// operand is the registers of P) and packs P_i into them. K and V tiles are gathered (the pattern's keys need not be
-// contiguous) by cp.async, 16 bytes per copy, into a ring of STAGES (3 or 4)
-// stages (tile i + STAGES - 2 loads while K of tile i and V of tile i - 1 are
-// read),
-// in the 128-byte-swizzled layout the matrix descriptors describe: per 64
-// columns of the head dimension a block of 64 rows x 128 bytes, 16-byte chunk
-// c of row r at chunk c ^ (r % 8), blocks on 1024-byte boundaries (the
-// swizzle follows absolute address bits). Before the barrier that publishes a
-// stage every thread runs fence.proxy.async (the tensor cores read shared
-// memory through the async proxy).
+// (OVERLAP, the default; FlashAttention-3's intra-warpgroup overlap): step i
+// issues S_i = Q K_i and O += P_{i-1} V_{i-1}, waits for S_i only,
+// exponentiates S_i in place while the P V product runs, then waits for that
+// product (whose A operand is the registers of P), packs P_i into them and
+// rescales O to tile i's row maxima. K and V tiles are gathered (the pattern's
+// keys need not be contiguous) by cp.async, 16 bytes per copy, into a ring of
+// STAGES (3 or 4) stages (tile i + STAGES - 2 loads while K of tile i and V of
+// tile i - 1 are read), in the 128-byte-swizzled layout the matrix descriptors
+// describe: per 64 columns of the head dimension a block of 64 rows x 128
+// bytes, 16-byte chunk c of row r at chunk c ^ (r % 8), blocks on 1024-byte
+// boundaries (the swizzle follows absolute address bits). Before the barrier
+// that publishes a stage every thread runs fence.proxy.async (the tensor cores
+// read shared memory through the async proxy).
 //
-// Compiled with -arch=sm_90a (spla_cuda/attention.py passes it); elsewhere the
-// kernel body is empty and the launcher refuses to run it.
+// Compiled with -arch=sm_90a (spla_cuda/attention.py passes it); built for any
+// other target the kernel traps, and the launcher refuses GPUs other than Hopper.
 #include "attention_tc_common.cuh"
 
 // WgQK<T, 64>::run: S (m64 x n64, 32 floats per thread) [+]= A (4 registers) B,
@@ -108,8 +108,8 @@ __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.
 
 // Register pins: an empty asm that "modifies" each register, so that the
 // compiler keeps ordinary instructions on them on their side of the wgmma
-// fences and waits (asm volatile statements keep their order; the registers
-// themselves are no memory, so the fences' memory clobbers do not hold them).
+// fences and waits (asm volatile statements keep their order; registers are
+// not memory, so the fences' memory clobbers alone do not hold them).
 template <int N>
 __device__ __forceinline__ void pin(float* r) {
     #pragma unroll
@@ -121,9 +121,9 @@ __device__ __forceinline__ void pin(unsigned* r) {
     for (int i = 0; i < N; ++i) asm volatile("" : "+r"(r[i]) :: "memory");
 }
 
-// 2^x flushing subnormal results to zero (one MUFU.EX2, where exp2f adds a
-// rescaling for subnormal results): a probability or rescaling factor below
-// 2^-126 of the row's largest is below any 16-bit output's resolution.
+// 2^x flushing subnormal results to zero (exp2f is ex2.approx.f32, which keeps
+// them at the cost of extra instructions): a probability or rescaling factor
+// below 2^-126 of the row's largest is below any 16-bit output's resolution.
 __device__ __forceinline__ float exp2_ftz(float x) {
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
