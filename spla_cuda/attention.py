@@ -144,8 +144,8 @@ def _tc_kernel(expression, smem):
     return _tc_kernel_in("attention_tc.cu", expression, smem)
 
 
-def _tc_kernel_in(source, expression, smem):
-    k = kernel(source, expression)
+def _tc_kernel_in(source, expression, smem, options=()):
+    k = kernel(source, expression, options)
     if smem > 48 * 1024 and expression not in _RAISED:
         try:
             k.max_dynamic_shared_size_bytes = smem
@@ -372,6 +372,9 @@ def _torch_forward(Q, K, V, bp, scale, variant=None):
             smem = _fwd_smem("float16", D)
             kern, threads = _tc_kernel_in("attention_tc2.cu", f"attn_fwd_tc2<{tag}, {D}>", smem), 64
             mid = (np.int32(m),)
+        elif variant in ("wg", "wg_sync"):
+            kern, threads, smem = _wg_kernel(tag, D, variant)
+            mid = (np.int32(m),)
         else:
             smem = _fwd_smem("float16", D)
             kern, threads = _tc_kernel(f"attn_fwd_tc<{tag}, {D}>", smem), 128
@@ -385,14 +388,49 @@ def _torch_forward(Q, K, V, bp, scale, variant=None):
     return out, lse
 
 
+#: The 16-bit forward kernels ``variant`` (or ``SPLA_ATTENTION_FORWARD``) may name.
+FORWARD_VARIANTS = ("tc", "tc2", "scalar", "wg", "wg_sync")
+
+
 def _variant(variant, Dp):
     """The 16-bit forward kernel: "tc" (attn_fwd_tc, the default), "tc2" (attn_fwd_tc2,
-    2 warps of 32 rows; head dimension 64 only, "tc" otherwise) or "scalar" (the
-    CUDA-core attn_fwd_f32); ``SPLA_ATTENTION_FORWARD`` picks when ``variant`` is None."""
+    2 warps of 32 rows; head dimension 64 only, "tc" otherwise), "scalar" (the
+    CUDA-core attn_fwd_f32), "wg" (attn_fwd_wg of attention_wg.cu: Hopper's wgmma,
+    sm_90a only; not the default until measured) or "wg_sync" (the same with each
+    P V product waited on at once instead of overlapping the next tile's softmax);
+    ``SPLA_ATTENTION_FORWARD`` picks when ``variant`` is None."""
     v = variant or os.environ.get("SPLA_ATTENTION_FORWARD", "tc")
-    if v not in ("tc", "tc2", "scalar"):
-        raise ValueError(f"unknown forward kernel {v!r}; choose tc, tc2 or scalar")
+    if v not in FORWARD_VARIANTS:
+        raise ValueError(f"unknown forward kernel {v!r}; choose one of {', '.join(FORWARD_VARIANTS)}")
     return "tc" if v == "tc2" and Dp != 64 else v
+
+
+def _wg_stages(Dp, variant):
+    """Depth of attn_fwd_wg's ring: 4 (two tiles ahead) for "wg" at d = 64, where 3
+    blocks of 4 stages fit an SM; 3 (one ahead) at d = 128 and for "wg_sync"."""
+    return 4 if variant == "wg" and Dp == 64 else 3
+
+
+def _wg_smem(Dp, stages):
+    """Shared memory of attn_fwd_wg (attention_wg.cu's WgConfig): the stages of a K
+    and a V tile of 64 rows, plus 1 KiB to align the swizzled tiles."""
+    return stages * 2 * 64 * Dp * 2 + 1024
+
+
+def _wg_kernel(tag, Dp, variant="wg"):
+    """(kernel, threads, shared memory) of attn_fwd_wg ("wg": overlapped, "wg_sync":
+    not); ``ValueError`` on a GPU other than compute capability 9.0 (wgmma is an
+    sm_90a instruction)."""
+    cc = cupy.cuda.Device().compute_capability
+    if cc != "90":
+        raise ValueError(f"the wgmma forward (variant='wg') needs a Hopper GPU (compute "
+                         f"capability 9.0); this one is {cc[:-1]}.{cc[-1]}")
+    stages = _wg_stages(Dp, variant)
+    smem = _wg_smem(Dp, stages)
+    overlap = "true" if variant == "wg" else "false"
+    kern = _tc_kernel_in("attention_wg.cu", f"attn_fwd_wg<{tag}, {Dp}, {overlap}, {stages}>",
+                         smem, options=("-arch=sm_90a",))
+    return kern, 128, smem
 
 
 #: The values of ``precision``: None and "exact" (float32 operands run exactly on the
@@ -451,6 +489,9 @@ def forward(Q, K, V, pattern, scale=None, variant=None, precision=None):
             elif _variant(variant, Dp) == "tc2":
                 kern = _tc_kernel_in("attention_tc2.cu", f"attn_fwd_tc2<{tag}, {Dp}>", smem)
                 threads = 64
+                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m))
+            elif _variant(variant, Dp) in ("wg", "wg_sync"):
+                kern, threads, smem = _wg_kernel(tag, Dp, _variant(variant, Dp))
                 args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m))
             else:
                 kern = _tc_kernel(f"attn_fwd_tc<{tag}, {Dp}>", smem)

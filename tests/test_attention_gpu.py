@@ -146,34 +146,52 @@ def check_forward(kind, n, causal, d, dtype, as_torch=False, big=False, heads=(2
 
 KINDS = ["local", "wide", "strided", "global_local", "random"]
 
+#: The dtypes and forward kernels the forward tests run: the default kernels of
+#: each dtype, and the 16-bit dtypes also through attn_fwd_wg (attention_wg.cu,
+#: Hopper's wgmma; SPLA_ATTENTION_FORWARD=wg).
+DTYPE_FWD = [("float16", "default"), ("bfloat16", "default"), ("float32", "default"),
+             ("float16", "wg"), ("bfloat16", "wg")]
+_HOPPER = cupy.cuda.Device().compute_capability == "90"
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
-@pytest.mark.parametrize("kind,causal", list(itertools.product(KINDS, [False, True])))
-@pytest.mark.parametrize("n", [1, 7, 129, 1000])
-def test_forward_every_pattern(kind, causal, n, dtype):
+
+def use_forward(fwd, dtype, monkeypatch):
+    """Skip what this machine cannot run, and pick the 16-bit forward kernel ``fwd``."""
     if dtype == "bfloat16" and torch is None:
         pytest.skip("bfloat16 operands come from PyTorch here")
+    if fwd == "wg":
+        if not _HOPPER:
+            pytest.skip("the wgmma forward needs a Hopper GPU (compute capability 9.0)")
+        monkeypatch.setenv("SPLA_ATTENTION_FORWARD", "wg")
+
+
+@pytest.mark.parametrize("dtype,fwd", DTYPE_FWD)
+@pytest.mark.parametrize("kind,causal", list(itertools.product(KINDS, [False, True])))
+@pytest.mark.parametrize("n", [1, 7, 129, 1000])
+def test_forward_every_pattern(kind, causal, n, dtype, fwd, monkeypatch):
+    use_forward(fwd, dtype, monkeypatch)
     check_forward(kind, n, causal, 64, dtype)
+    if fwd == "wg" and n == 1000:
+        check_forward(kind, n, causal, 128, dtype)
 
 
 @pytest.mark.parametrize("d", [64, 128, 1, 40, 100])
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
-def test_forward_head_dims(d, dtype):
-    if dtype == "bfloat16" and torch is None:
-        pytest.skip("bfloat16 operands come from PyTorch here")
+@pytest.mark.parametrize("dtype,fwd", DTYPE_FWD)
+def test_forward_head_dims(d, dtype, fwd, monkeypatch):
+    use_forward(fwd, dtype, monkeypatch)
     check_forward("global_local", 300, True, d, dtype)
     check_forward("local", 129, False, d, dtype)
 
 
-def test_forward_value_dim_differs():
+@pytest.mark.parametrize("fwd", ["default", "wg"])
+def test_forward_value_dim_differs(fwd, monkeypatch):
+    use_forward(fwd, "float16", monkeypatch)
     check_forward("local", 200, False, 64, "float16", dv=32)
     check_forward("strided", 200, True, 48, "float16", dv=128)
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
-def test_forward_large_logits(dtype):
-    if dtype == "bfloat16" and torch is None:
-        pytest.skip("bfloat16 operands come from PyTorch here")
+@pytest.mark.parametrize("dtype,fwd", DTYPE_FWD)
+def test_forward_large_logits(dtype, fwd, monkeypatch):
+    use_forward(fwd, dtype, monkeypatch)
     check_forward("global_local", 257, False, 64, dtype, big=True)
     check_forward("wide", 1000, True, 128, dtype, big=True)
 
@@ -184,13 +202,16 @@ def test_forward_torch_tensors(dtype):
     check_forward("local", 129, True, 64, dtype, as_torch=True)
 
 
-@pytest.mark.parametrize("variant", ["scalar", "tc2"])
+@pytest.mark.parametrize("variant", ["scalar", "tc2", "wg", "wg_sync"])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_forward_variants(variant, dtype, monkeypatch):
     """The other 16-bit forwards: the CUDA-core one (SPLA_ATTENTION_FORWARD=scalar, a
-    second implementation) and attn_fwd_tc2 (2 warps of 32 rows, d = 64)."""
+    second implementation), attn_fwd_tc2 (2 warps of 32 rows, d = 64) and attn_fwd_wg
+    (Hopper's wgmma; wg_sync: its schedule without overlap)."""
     if dtype == "bfloat16" and torch is None:
         pytest.skip("bfloat16 operands come from PyTorch here")
+    if variant.startswith("wg") and not _HOPPER:
+        pytest.skip("the wgmma forward needs a Hopper GPU (compute capability 9.0)")
     monkeypatch.setenv("SPLA_ATTENTION_FORWARD", variant)
     check_forward("global_local", 300, True, 64, dtype)
     check_forward("strided", 129, False, 128, dtype)
@@ -309,9 +330,48 @@ def test_tf32_bad_precision():
             at.sparse_attention_torch(t, t, t, bp, precision="fp16")
 
 
-def test_forward_large_problem():
+@pytest.mark.parametrize("fwd", ["default", "wg"])
+def test_forward_large_problem(fwd, monkeypatch):
     """Many query blocks and heads, a pattern with one long row of tiles (global queries)."""
+    use_forward(fwd, "float16", monkeypatch)
     check_forward("global_local", 4096, False, 64, "float16", heads=(1, 4))
+    if fwd == "wg":
+        check_forward("global_local", 4096, True, 128, "float16", heads=(1, 2))
+
+
+@pytest.mark.parametrize("variant", ["wg", "wg_sync"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("d", [64, 128])
+def test_wg_forward_matches_mma_sync(d, dtype, variant):
+    """attn_fwd_wg against attn_fwd_tc on one input: both accumulate in float32 and
+    round P to the dtype, so they differ by accumulation order only."""
+    if not _HOPPER:
+        pytest.skip("the wgmma forward needs a Hopper GPU (compute capability 9.0)")
+    if dtype == "bfloat16" and torch is None:
+        pytest.skip("bfloat16 operands come from PyTorch here")
+    rng = np.random.default_rng(d)
+    n = 1000
+    Q, K, V = (to_gpu(rounded(rng.standard_normal((2, n, d)), dtype), dtype, dtype == "bfloat16")
+               for _ in range(3))
+    bp = at.block_pattern(make_pattern("global_local", n, True))
+    o1, l1 = gpu_attention.forward(Q, K, V, bp, variant="tc")
+    o2, l2 = gpu_attention.forward(Q, K, V, bp, variant=variant)
+    o1, l1, o2, l2 = (to_host(x) for x in (o1, l1, o2, l2))
+    # relative to the largest output, as the reference checks (a few-key row can be
+    # as large as a value of V, where one output rounding is a few thousandths)
+    assert np.abs(o1 - o2).max() <= TOL[dtype] * max(1.0, np.abs(o1).max())
+    fin = np.isfinite(l1)
+    assert np.array_equal(fin, np.isfinite(l2))
+    assert np.abs(l1[fin] - l2[fin]).max() <= 1e-4 * max(1.0, np.abs(l1[fin]).max())
+
+
+def test_wg_forward_refused_off_hopper():
+    """variant='wg' on a GPU other than Hopper: ValueError before any launch."""
+    if _HOPPER:
+        pytest.skip("this GPU is a Hopper; the refusal is for others")
+    h = cupy.zeros((1, 64, 64), dtype=np.float16)
+    with pytest.raises(ValueError, match="Hopper"):
+        gpu_attention.forward(h, h, h, at.block_pattern(at.local_pattern(64, 4)), variant="wg")
 
 
 def test_sparse_attention_entry_point():
@@ -452,13 +512,13 @@ def test_broadcast_leading_dims_forward():
 # -- small diagnostic cases (a failure here names the tile, row and column) -------------------
 
 
+@pytest.mark.parametrize("fwd", ["default", "wg"])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("n", [64, 128])
-def test_probabilities_of_small_tiles(n, causal, dtype):
+def test_probabilities_of_small_tiles(n, causal, dtype, fwd, monkeypatch):
     """V = identity makes the output the probability matrix P itself."""
-    if dtype == "bfloat16" and torch is None:
-        pytest.skip("bfloat16 operands come from PyTorch here")
+    use_forward(fwd, dtype, monkeypatch)
     rng = np.random.default_rng(n)
     d = 64
     P = at.local_pattern(n, 2 * n, causal)            # every key (lower triangle if causal)

@@ -1,0 +1,395 @@
+// Block-sparse attention forward on Hopper's warpgroup MMA (wgmma.mma_async,
+// sm_90a): the same operands, pattern arrays and results as attention_tc.cu's
+// attn_fwd_tc (out and the natural-log log-sum-exp the backward reads), for
+// float16 and bfloat16 with head dimension 64 or 128.
+//
+// A block is one warpgroup (128 threads) that owns the 64 queries of one
+// query block of one (batch x head) slice; warp w of it owns rows 16w..16w+15,
+// as for mma.sync. Per key tile of the pattern (64 keys):
+//   S = Q K^T   wgmma m64n64k16, D/16 of them; A = Q from registers (loaded
+//               once with ldmatrix), B = K from shared memory (K-major: the
+//               rows of K are d-contiguous);
+//   P           online softmax on S in float32 registers (the accumulator
+//               layout of wgmma is that of mma.sync m16n8k16's C, so the mask
+//               and softmax steps are attention_tc.cu's), packed to 16 bits;
+//   O += P V    wgmma m64nDk16, 4 of them; A = P from registers (the
+//               accumulator layout of S is the A fragment layout), B = V from
+//               shared memory, N-major (d-contiguous rows: the transpose bit).
+// The P V product of tile i - 1 is in flight during the softmax of tile i
+// (OVERLAP, the default; FlashAttention-3's intra-warpgroup overlap): step i
+// issues S_i = Q K_i and O += P_{i-1} V_{i-1}, waits for S_i only,
+// exponentiates S_i in place while the P V product runs, then waits for that
+// product (whose A operand is the registers of P), packs P_i into them and
+// rescales O to tile i's row maxima. K and V tiles are gathered (the pattern's
+// keys need not be contiguous) by cp.async, 16 bytes per copy, into a ring of
+// STAGES (3 or 4) stages (tile i + STAGES - 2 loads while K of tile i and V of
+// tile i - 1 are read), in the 128-byte-swizzled layout the matrix descriptors
+// describe: per 64 columns of the head dimension a block of 64 rows x 128
+// bytes, 16-byte chunk c of row r at chunk c ^ (r % 8), blocks on 1024-byte
+// boundaries (the swizzle follows absolute address bits). Before the barrier
+// that publishes a stage every thread runs fence.proxy.async (the tensor cores
+// read shared memory through the async proxy).
+//
+// Compiled with -arch=sm_90a (spla_cuda/attention.py passes it); built for any
+// other target the kernel traps, and the launcher refuses GPUs other than Hopper.
+#include "attention_tc_common.cuh"
+
+// WgQK<T, 64>::run: S (m64 x n64, 32 floats per thread) [+]= A (4 registers) B,
+// B K-major from shared memory. WgPV<T, N>::run: O (m64 x nN) [+]= A B, B
+// N-major (transposed). scale_d == 0: the accumulators' old values are ignored.
+template <typename T, int N> struct WgQK;
+template <typename T, int N> struct WgPV;
+template <> struct WgQK<f16, 64> {
+    static __device__ __forceinline__ void run(float* d, const unsigned* a, unsigned long long db, int scale_d) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+            "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 0;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d) : "memory");
+    }
+};
+template <> struct WgPV<f16, 64> {
+    static __device__ __forceinline__ void run(float* d, const unsigned* a, unsigned long long db, int scale_d) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+            "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d) : "memory");
+    }
+};
+template <> struct WgPV<f16, 128> {
+    static __device__ __forceinline__ void run(float* d, const unsigned* a, unsigned long long db, int scale_d) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+            "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, 1, 1, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d) : "memory");
+    }
+};
+template <> struct WgQK<bf16, 64> {
+    static __device__ __forceinline__ void run(float* d, const unsigned* a, unsigned long long db, int scale_d) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+            "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 0;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d) : "memory");
+    }
+};
+template <> struct WgPV<bf16, 64> {
+    static __device__ __forceinline__ void run(float* d, const unsigned* a, unsigned long long db, int scale_d) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+            "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d) : "memory");
+    }
+};
+template <> struct WgPV<bf16, 128> {
+    static __device__ __forceinline__ void run(float* d, const unsigned* a, unsigned long long db, int scale_d) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+            "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
+            "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, 1, 1, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d) : "memory");
+    }
+};
+
+
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" :: "n"(N) : "memory"); }
+
+// Register pins: an empty asm that "modifies" each register, so that the
+// compiler keeps ordinary instructions on them on their side of the wgmma
+// fences and waits (asm volatile statements keep their order; registers are
+// not memory, so the fences' memory clobbers alone do not hold them).
+template <int N>
+__device__ __forceinline__ void pin(float* r) {
+    #pragma unroll
+    for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i]) :: "memory");
+}
+template <int N>
+__device__ __forceinline__ void pin(unsigned* r) {
+    #pragma unroll
+    for (int i = 0; i < N; ++i) asm volatile("" : "+r"(r[i]) :: "memory");
+}
+
+// 2^x flushing subnormal results to zero (exp2f is ex2.approx.f32, which keeps
+// them at the cost of extra instructions): a probability or rescaling factor
+// below 2^-126 of the row's largest is below any 16-bit output's resolution.
+__device__ __forceinline__ float exp2_ftz(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+// Matrix descriptor of a 128-byte-swizzled operand at shared address `addr`:
+// leading and stride byte offsets (16-byte units), swizzle mode 1 (128 bytes)
+// in bits 62-63.
+__device__ __forceinline__ unsigned long long wg_desc128(unsigned addr, unsigned leading, unsigned stride) {
+    return (unsigned long long)((addr >> 4) & 0x3fff)
+         | ((unsigned long long)((leading >> 4) & 0x3fff) << 16)
+         | ((unsigned long long)((stride >> 4) & 0x3fff) << 32)
+         | (1ull << 62);
+}
+
+// Byte offset of the 16-byte chunk `cc` (8 values; cc / 8 = the 64-column
+// block) of row `r` of a 64-row swizzled tile.
+__device__ __forceinline__ unsigned sw_off(int r, int cc) {
+    return (unsigned)((cc >> 3) * 8192 + r * 128 + (((cc & 7) ^ (r & 7)) << 4));
+}
+
+// Gather the 64 K and V rows of a key tile (row r = keys[r], -1: zeros) of
+// (rows, D) operands into the swizzled layout at shared addresses `dk`, `dv`.
+template <int D>
+__device__ __forceinline__ void wg_load_kv(unsigned dk, unsigned dv, const bits16* __restrict__ K,
+                                           const bits16* __restrict__ V,
+                                           const int* __restrict__ keys, int tid)
+{
+    constexpr int CH = D / 8;
+    #pragma unroll
+    for (int k = 0; k < 64 * CH / 128; ++k) {
+        const int c = tid + k * 128;
+        const int r = c / CH, cc = c % CH;
+        const int key = __ldg(keys + r);
+        const int bytes = key >= 0 ? 16 : 0;
+        const i64 off = (i64)(key < 0 ? 0 : key) * D + cc * 8;
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+                     :: "r"(dk + sw_off(r, cc)), "l"(K + off), "r"(bytes));
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+                     :: "r"(dv + sw_off(r, cc)), "l"(V + off), "r"(bytes));
+    }
+}
+
+// STAGES stages of a K and a V tile; tile i + AHEAD loads during step i, while
+// K of tile i and V of tile i - 1 are read: AHEAD = STAGES - 2.
+template <int D, int STAGES_> struct WgConfig {
+    static constexpr int STAGES = STAGES_;
+    static constexpr int AHEAD = STAGES - 2;
+    static constexpr int TILE = 64 * D * 2;               // bytes of one K (or V) tile
+    static constexpr int SMEM = STAGES * 2 * TILE + 1024;  // + alignment slack
+    static_assert(AHEAD >= 1, "at least 3 stages");
+};
+
+// out (bh, m, D) = softmax(scale Q K^T on the pattern) V; lse (bh, m) in natural log
+// of the scaled scores (-inf for a query with no keys, whose output row is 0).
+// OVERLAP: the P V product of a tile runs beside the next tile's softmax (the
+// default); false: each product is waited on at once (a simpler schedule, kept
+// to tell a pipelining fault from a layout fault on the device). STAGES: the
+// depth of the ring (3: one tile ahead; 4: two).
+template <typename T, int D, bool OVERLAP, int STAGES>
+__global__ void __launch_bounds__(128, D == 64 ? 3 : 2)
+attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
+            const bits16* __restrict__ V, bits16* __restrict__ O, float* __restrict__ lse,
+            const int* __restrict__ tile_ptr, const int* __restrict__ tile_keys,
+            const int* __restrict__ tile_mask, const unsigned* __restrict__ masks,
+            const int* __restrict__ order, int m, i64 q_bh, i64 k_bh, i64 v_bh, float scale_log2)
+{
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    typedef WgConfig<D, STAGES> Cfg;
+    constexpr int NT = BK / 8;       // 8-key column tiles of S
+    constexpr int DT = D / 8;        // 8-column tiles of O
+    constexpr int KS = D / 16;       // 16-deep k-steps of Q K^T
+    constexpr int ST = Cfg::STAGES, AHEAD = Cfg::AHEAD;
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    const unsigned base = (smem_u32(smem_raw) + 1023u) & ~1023u;
+    // stage s: K tile at base + 2 s TILE, V tile at base + (2 s + 1) TILE
+    auto k_at = [&](int s) { return base + (unsigned)(2 * s) * Cfg::TILE; };
+    auto v_at = [&](int s) { return base + (unsigned)(2 * s + 1) * Cfg::TILE; };
+
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int g = lane >> 2, t4 = lane & 3;
+    const i64 bh = blockIdx.x;
+    const int qb = order[blockIdx.y];
+    const int q0 = qb * BQ;
+    const bits16* Qb = Q + bh * q_bh;
+    const bits16* Kb = K + bh * k_bh;
+    const bits16* Vb = V + bh * v_bh;
+    const int t0 = tile_ptr[qb], nt = tile_ptr[qb + 1] - t0;
+
+    // Q (rows past m are zeros) into the K slot of the last stage (first refilled
+    // by step 1), tiles 0 .. AHEAD - 1 into stages 0 .. AHEAD - 1, one cp.async
+    // group each (Q with tile 0; empty groups past the last tile)
+    {
+        constexpr int CH = D / 8;
+        const unsigned dst = k_at(ST - 1);
+        #pragma unroll
+        for (int k = 0; k < 64 * CH / 128; ++k) {
+            const int c = tid + k * 128;
+            const int r = c / CH, cc = c % CH;
+            const bool ok = q0 + r < m;
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+                         :: "r"(dst + sw_off(r, cc)), "l"(Qb + (i64)(ok ? q0 + r : 0) * D + cc * 8),
+                            "r"(ok ? 16 : 0));
+        }
+    }
+    #pragma unroll
+    for (int j = 0; j < AHEAD; ++j) {
+        if (j < nt) wg_load_kv<D>(k_at(j), v_at(j), Kb, Vb, tile_keys + (i64)(t0 + j) * BK, tid);
+        cp_async_commit();
+    }
+    cp_async_wait<AHEAD - 1>();
+    __syncthreads();
+    // Q's A fragments (the mma.sync m16n8k16 A layout, which is wgmma's)
+    unsigned qf[KS][4];
+    {
+        const int r = warp * 16 + (lane & 15);
+        #pragma unroll
+        for (int ks = 0; ks < KS; ++ks) {
+            const unsigned addr = k_at(ST - 1) + sw_off(r, 2 * ks + (lane >> 4));
+            asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                         : "=r"(qf[ks][0]), "=r"(qf[ks][1]), "=r"(qf[ks][2]), "=r"(qf[ks][3]) : "r"(addr));
+        }
+    }
+
+    float acc[DT][4];
+    #pragma unroll
+    for (int i = 0; i < DT; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+    float row_max[2] = {neg_inf_f(), neg_inf_f()};
+    float row_sum[2] = {0.f, 0.f};
+    float s[NT][4];
+    unsigned p[BK / 16][4];          // P of the last tile, the A operand of its P V product
+    float corr[2];                   // rescaling of O to the last tile's row maxima
+
+    auto pv = [&](int st) {
+        #pragma unroll
+        for (int kk = 0; kk < BK / 16; ++kk)
+            WgPV<T, D>::run(&acc[0][0], p[kk], wg_desc128(v_at(st) + kk * 2048, 8192, 1024), 1);
+    };
+    auto rescale = [&]() {
+        #pragma unroll
+        for (int j = 0; j < DT; ++j) {
+            acc[j][0] *= corr[0]; acc[j][1] *= corr[0];
+            acc[j][2] *= corr[1]; acc[j][3] *= corr[1];
+        }
+    };
+
+    // Step i: S of tile i and its softmax; with OVERLAP, the P V product of
+    // tile i - 1 runs meanwhile, and once it is complete P of tile i is packed
+    // into its A registers (p) and O rescaled to tile i's row maxima. Without
+    // OVERLAP tile i's P V follows within the step.
+    // `first` (a constant at each call): step 0, with no product before it.
+    auto step = [&](int i, const bool first) {
+        const int st = i % ST;
+        const int it = t0 + i;
+        cp_async_wait<AHEAD - 1>();  // tile i's group (each step commits one)
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        // Publishes tile i; every warp is past step i - 1, so the products that
+        // read stage (i + AHEAD) % ST (tile i + AHEAD - ST <= i - 2) are complete.
+        __syncthreads();
+        const int mid = __ldg(tile_mask + it);
+        const bool pv_now = OVERLAP && !first;
+        wg_fence();
+        #pragma unroll
+        for (int ks = 0; ks < KS; ++ks)
+            WgQK<T, 64>::run(&s[0][0], qf[ks],
+                             wg_desc128(k_at(st) + (ks >> 2) * 8192 + (ks & 3) * 32, 16, 1024), ks > 0);
+        wg_commit();
+        if (pv_now) {
+            pv((i - 1) % ST);
+            wg_commit();
+        }
+        // the next load, issued behind the products (its key reads wait on memory)
+        if (i + AHEAD < nt) {
+            const int sn = (i + AHEAD) % ST;
+            wg_load_kv<D>(k_at(sn), v_at(sn), Kb, Vb, tile_keys + (i64)(it + AHEAD) * BK, tid);
+        }
+        cp_async_commit();
+        unsigned w0[2] = {~0u, ~0u}, w1[2] = {~0u, ~0u};
+        if (mid >= 0) {
+            const unsigned* mw = masks + ((i64)mid * BQ + warp * 16 + g) * MASK_WORDS;
+            w0[0] = __ldg(mw); w0[1] = __ldg(mw + 1);
+            w1[0] = __ldg(mw + 8 * MASK_WORDS); w1[1] = __ldg(mw + 8 * MASK_WORDS + 1);
+        }
+        if (pv_now) wg_wait<1>(); else wg_wait<0>();   // S of tile i is complete
+        pin<NT * 4>(&s[0][0]);
+        #pragma unroll
+        for (int j = 0; j < NT; ++j) {
+            s[j][0] *= scale_log2; s[j][1] *= scale_log2; s[j][2] *= scale_log2; s[j][3] *= scale_log2;
+        }
+        if (mid >= 0) {
+            #pragma unroll
+            for (int j = 0; j < NT; ++j) {
+                const int sh = (j & 3) * 8 + 2 * t4;
+                if (!((w0[j >> 2] >> sh) & 1u)) s[j][0] = neg_inf_f();
+                if (!((w0[j >> 2] >> (sh + 1)) & 1u)) s[j][1] = neg_inf_f();
+                if (!((w1[j >> 2] >> sh) & 1u)) s[j][2] = neg_inf_f();
+                if (!((w1[j >> 2] >> (sh + 1)) & 1u)) s[j][3] = neg_inf_f();
+            }
+        }
+        #pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            float mx = row_max[h];
+            #pragma unroll
+            for (int j = 0; j < NT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * h], s[j][2 * h + 1]));
+            mx = quad_max(mx);
+            const float b = mx == neg_inf_f() ? 0.f : mx;
+            corr[h] = exp2_ftz(row_max[h] - b);
+            row_max[h] = mx;
+            float sum = 0.f;
+            #pragma unroll
+            for (int j = 0; j < NT; ++j) {
+                s[j][2 * h] = exp2_ftz(s[j][2 * h] - b);
+                s[j][2 * h + 1] = exp2_ftz(s[j][2 * h + 1] - b);
+                sum += s[j][2 * h] + s[j][2 * h + 1];
+            }
+            row_sum[h] = row_sum[h] * corr[h] + sum;
+        }
+        if (pv_now) wg_wait<0>();                        // P V of tile i - 1: p is free
+        pin<DT * 4>(&acc[0][0]);
+        #pragma unroll
+        for (int kk = 0; kk < BK / 16; ++kk) {
+            p[kk][0] = Mma<T>::pack(s[2 * kk][0], s[2 * kk][1]);
+            p[kk][1] = Mma<T>::pack(s[2 * kk][2], s[2 * kk][3]);
+            p[kk][2] = Mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+            p[kk][3] = Mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+        }
+        pin<BK / 4>(&p[0][0]);
+        rescale();  // O to tile i's row maxima, before tile i's P V is added
+        pin<DT * 4>(&acc[0][0]);
+        if (!OVERLAP) {
+            wg_fence();
+            pv(st);
+            wg_commit();
+            wg_wait<0>();
+            pin<DT * 4>(&acc[0][0]);
+        }
+    };
+
+    if (nt > 0) step(0, true);
+    for (int i = 1; i < nt; ++i) step(i, false);
+    if (OVERLAP && nt > 0) {
+        wg_fence();
+        pv((nt - 1) % ST);
+        wg_commit();
+        wg_wait<0>();
+        pin<DT * 4>(&acc[0][0]);
+    }
+
+    bits16* Ob = O + bh * (i64)m * D;
+    #pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const float tot = quad_sum(row_sum[h]);
+        const float inv = tot > 0.f ? 1.f / tot : 0.f;
+        const int row = q0 + warp * 16 + g + 8 * h;
+        if (row < m) {
+            unsigned* o = reinterpret_cast<unsigned*>(Ob + (i64)row * D);
+            #pragma unroll
+            for (int j = 0; j < DT; ++j)
+                o[(j * 8 + 2 * t4) >> 1] = Mma<T>::pack(acc[j][2 * h] * inv, acc[j][2 * h + 1] * inv);
+            if (t4 == 0)
+                lse[bh * (i64)m + row] = tot > 0.f ? (row_max[h] + __log2f(tot)) * 0.69314718055994530942f
+                                                   : neg_inf_f();
+        }
+    }
+#elif defined(__CUDA_ARCH__)
+    __trap();  // built without sm_90a: fail loudly rather than return nothing
+#endif
+}

@@ -1,0 +1,50 @@
+"""Build check of the wgmma attention forward (spla_cuda/kernels/attention_wg.cu) with
+``nvcc`` for sm_90a, no GPU needed (skipped without ``nvcc``): each instantiation
+the launcher uses (spla_cuda/attention.py, ``_wg_kernel``) compiles from the text
+NVRTC is given (``_compile._source``: the header pasted in, no include left),
+without register spills, and without ptxas having to serialise the wgmma
+products or inject warpgroup fences or waits of its own (notes C7514, C7517,
+C7519), which would mean a register of a product in flight is touched outside
+the kernel's own fences.
+"""
+
+import importlib.util
+import pathlib
+import re
+import shutil
+import subprocess
+
+import pytest
+
+NVCC = shutil.which("nvcc")
+pytestmark = pytest.mark.skipif(NVCC is None, reason="needs nvcc (the CUDA toolkit)")
+
+_spec = importlib.util.spec_from_file_location(
+    "_spla_compile", pathlib.Path(__file__).parents[1] / "spla_cuda" / "_compile.py")
+comp = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(comp)
+
+# (head dimension, overlap, stages) of variant "wg" and "wg_sync" (attention._wg_stages)
+CONFIGS = [(64, "true", 4), (128, "true", 3), (64, "false", 3), (128, "false", 3)]
+
+
+def test_source_has_no_include_left():
+    src = comp._source("attention_wg.cu")
+    assert not re.search(r"^[ \t]*#[ \t]*include", src, re.MULTILINE)
+
+
+@pytest.mark.parametrize("tag", ["f16", "bf16"])
+@pytest.mark.parametrize("d,overlap,stages", CONFIGS)
+def test_builds_without_spills(tag, d, overlap, stages, tmp_path):
+    expr = f"attn_fwd_wg<{tag}, {d}, {overlap}, {stages}>"
+    cu = tmp_path / "k.cu"
+    cu.write_text(comp._source("attention_wg.cu")
+                  + f"\nstatic void* const spla_wg_check = (void*)&{expr};\n")
+    done = subprocess.run([NVCC, "-cubin", "-gencode=arch=compute_90a,code=sm_90a", "-std=c++17",
+                           "-Xptxas", "-v", "-o", str(tmp_path / "k.cubin"), str(cu)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = done.stderr
+    spills = [int(x) for x in re.findall(r"(\d+) bytes spill stores", report)]
+    assert spills and max(spills) == 0, report
+    assert not re.search(r"C75(14|17|19)", report), report
