@@ -519,3 +519,143 @@ def test_write_after_product_forgets_the_plan():
     A[2, 3] = 10.0
     B[2, 3] = 10.0
     np.testing.assert_allclose(cupy.asnumpy(B @ x), A @ np.arange(1.0, 7.0))
+
+
+# -- the device-key reads (kernels/index.cu): every edge against the CPU path -----------------
+
+ALL_DTYPES = st.sampled_from([np.float64, np.float32, np.complex128, np.complex64, np.int64,
+                              np.int32, np.int16, np.uint8, np.bool_])
+
+
+def _cpu_or_error(f):
+    try:
+        return f(), None
+    except IndexError as exc:
+        return None, str(exc)
+
+
+def _same_read(got, expect):
+    if isinstance(expect, spla.SparseArray):
+        got = _host(got)
+        assert got.format == expect.format and got.shape == expect.shape
+        assert got.dtype == expect.dtype
+        np.testing.assert_array_equal(got.toarray(), expect.toarray())
+    else:
+        got = np.asarray(_host(got))
+        assert got.shape == np.shape(expect) and got.dtype == np.asarray(expect).dtype
+        np.testing.assert_array_equal(got, expect)
+
+
+@st.composite
+def _device_key(draw, shape):
+    """A key of one of the forms the GPU short path takes, with negative, repeated and
+    (sometimes) out-of-range indices, int32 or int64 or uint8 (NumPy arrays; the test
+    also sends them as CuPy arrays)."""
+    m, n = shape
+    kd = draw(st.sampled_from([np.int32, np.int64, np.uint8]))
+
+    def idx(size_hi, k, out_ok):
+        lo = -size_hi - (2 if out_ok else 0)
+        hi = size_hi + (1 if out_ok else -1)
+        if kd == np.uint8:
+            lo = 0
+        if hi < lo:
+            return np.zeros(0, dtype=kd)
+        vals = draw(st.lists(st.integers(lo, hi), min_size=k, max_size=k))
+        vals = [v for v in vals if kd != np.uint8 or v < 256]
+        return np.array(vals, dtype=np.int64).astype(kd)
+
+    out_ok = draw(st.integers(0, 4)) == 0
+    form = draw(st.sampled_from(["rows", "points", "ix_", "rows_slice", "slice_cols", "mask",
+                                 "scalar", "column"]))
+    k = draw(st.integers(0, 9))
+    if form == "rows":
+        return idx(m, k, out_ok)
+    if form == "points":
+        k = max(k, 1)
+        r, c = idx(m, k, out_ok), idx(n, k, out_ok)
+        if r.size != c.size or r.size == 0:
+            return None
+        return (r, c)
+    if form == "ix_":
+        r, c = idx(m, k, out_ok), idx(n, draw(st.integers(0, 9)), out_ok)
+        return (r[:, None], c[None, :])
+    sl = slice(draw(st.integers(-12, 12)), draw(st.integers(-12, 12)),
+               draw(st.sampled_from([None, 1, 2, -1, -3])))
+    if form == "rows_slice":
+        return (idx(m, k, out_ok), sl)
+    if form == "slice_cols":
+        return (sl, idx(n, k, out_ok))
+    if form == "mask":
+        return np.array(draw(st.lists(st.booleans(), min_size=m, max_size=m)), dtype=bool)
+    if m == 0 or n == 0:
+        return None
+    if form == "column":
+        return (slice(None), draw(st.integers(-n, n - 1)))
+    return (draw(st.integers(-m, m - 1)), draw(st.integers(-n, n - 1)))
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+@pytest.mark.gpu
+@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def test_device_key_reads_match_the_cpu(data):
+    """Every key form the kernels answer, on CSR and CSC arrays of every value dtype,
+    int32 and int64 storage, canonical or not (duplicates, unsorted rows), with NumPy
+    and CuPy keys of several integer dtypes: the CPU path's result, or its IndexError
+    with the same message."""
+    import cupy
+
+    A = data.draw(sst.csr_arrays(dtype=ALL_DTYPES, max_side=9))
+    if data.draw(st.booleans()):
+        A = A.tocsc()
+    key = data.draw(_device_key(A.shape))
+    if key is None:
+        return
+    expect, error = _cpu_or_error(lambda: A[key])
+    G = A.to_device("cuda")
+    parts = key if isinstance(key, tuple) else (key,)
+    for on_gpu in (False, True):
+        gparts = tuple(cupy.asarray(p) if on_gpu and isinstance(p, np.ndarray) else p
+                       for p in parts)
+        gkey = gparts if isinstance(key, tuple) else gparts[0]
+        if error is not None:
+            with pytest.raises(IndexError) as caught:
+                G[gkey]
+            assert str(caught.value) == error
+        else:
+            _same_read(G[gkey], expect)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def test_device_key_reads_of_a_larger_matrix():
+    """Rows of many lengths (lanes per row vary), a long row, repeated columns (the
+    sorted column map), empty selections, int32 and int64 keys."""
+    import cupy
+
+    rng = np.random.default_rng(3)
+    S = sp.random(3000, 2500, density=0.01, format="csr", random_state=rng)
+    S = sp.vstack([S, sp.csr_array(np.ones((1, 2500)))]).tocsr()
+    A = spla.csr_array(S)
+    G = A.to_device("cuda")
+    rows = rng.integers(-3001, 3001, 5000)
+    cols = rng.integers(-2500, 2500, 700)
+    for kd in (np.int32, np.int64):
+        r, c = cupy.asarray(rows.astype(kd)), cupy.asarray(cols.astype(kd))
+        _same_read(G[r], A[rows])
+        _same_read(G[:, c], A[:, cols])
+        _same_read(G[r][:, c], A[rows][:, cols])
+        _same_read(G[r[:300, None], c[None, :]], A[rows[:300, None], cols[None, :]])
+        _same_read(G[r[:700], c], A[rows[:700], cols])
+        _same_read(G[r, 10:2000:7], A[rows, 10:2000:7])
+        _same_read(G[r[:0]], A[rows[:0]])
+        _same_read(G[:, c[:0]], A[:, cols[:0]])
+    mask = rng.random(3001) < 0.3
+    _same_read(G[cupy.asarray(mask)], A[mask])
+    _same_read(G[100:2900:3], A[100:2900:3])
+    _same_read(G[:, 17], A[:, 17])
+    for bad in ([0, 3001], [-3002, 5]):
+        with pytest.raises(IndexError, match=rf"index \({max(bad) if max(bad) >= 3001 else min(bad)}\) out of range"):
+            G[cupy.asarray(bad)]
