@@ -60,20 +60,17 @@ def _index_name(A):
 
 
 def _keys(x):
-    """An index array (NumPy or CuPy, any integer dtype) as a contiguous int32 or
-    int64 CuPy array, and its C type."""
-    x = cupy.asarray(x)
-    if x.dtype not in (np.int32, np.int64):
-        x = x.astype(np.int64)
-    return cupy.ascontiguousarray(x.ravel()), _INDEX[x.dtype]
+    """An index array (NumPy or CuPy, any integer dtype) as a contiguous int64 CuPy
+    array (one instantiation of each kernel for every key dtype)."""
+    return cupy.ascontiguousarray(cupy.asarray(x, dtype=np.int64).ravel())
 
 
 def _rows_spec(rows):
-    """``(keys, key type, r0, rstep, n_rows)`` of a ``range`` or an index array."""
+    """``(keys, r0, rstep, n_rows)`` of a ``range`` or an index array."""
     if type(rows) is range:
-        return _NULL, "long long", rows.start, rows.step, len(rows)
-    keys, K = _keys(rows)
-    return keys, K, 0, 0, keys.size
+        return _NULL, rows.start, rows.step, len(rows)
+    keys = _keys(rows)
+    return keys, 0, 0, keys.size
 
 
 def _raise_out_of_range(stat, axes):
@@ -109,11 +106,11 @@ def take_rows(A, rows):
     """Rows ``rows`` (a ``range`` or an unchecked index array) of CSR ``A`` with all
     their entries, as a CSR array: count, running sum, one read, copy."""
     m, n = A.shape
-    keys, K, r0, rstep, n_rows = _rows_spec(rows)
+    keys, r0, rstep, n_rows = _rows_spec(rows)
     I = _index_name(A)
     buf = cupy.zeros(n_rows + 3, dtype=np.int64)  # 0, the lengths; then 2 stat slots
     if n_rows:
-        kernel(_SRC, f"idx_rows_count<{I}, {K}>")(
+        kernel(_SRC, f"idx_rows_count<{I}>")(
             (blocks(n_rows, _THREADS),), (_THREADS,),
             (A.indptr, keys, np.int64(r0), np.int64(rstep), np.int64(n_rows), np.int64(m),
              buf, buf[n_rows + 1:]))
@@ -126,7 +123,7 @@ def take_rows(A, rows):
     out_indices = cupy.empty(nnz, dtype=idx)
     out_data = cupy.empty(nnz, dtype=A.dtype)
     L = _lanes(nnz / max(n_rows, 1))
-    kernel(_SRC, f"idx_rows_fill<{I}, {_INDEX[np.dtype(idx)]}, {K}, {_carrier(A.dtype)}>")(
+    kernel(_SRC, f"idx_rows_fill<{I}, {_INDEX[np.dtype(idx)]}, {_carrier(A.dtype)}>")(
         (blocks((n_rows + 1) * L, _THREADS),), (_THREADS,),
         (A.indptr, A.indices, A.data, keys, np.int64(r0), np.int64(rstep), np.int64(n_rows),
          np.int64(m), np.int32(L), buf, out_indptr, out_indices, out_data))
@@ -138,14 +135,14 @@ def _column_map(cols, n, stat):
     """The dense column map of the key array ``cols``: ``(keys, cnt, first)`` (see
     ``idx_column_map``); ``stat`` (5 slots) gets the columns' bounds in slots 2
     and 3 and the repeat flag in slot 4."""
-    keys, K = _keys(cols)
+    keys = _keys(cols)
     cnt = cupy.zeros(n, dtype=np.int32)
     first = cupy.empty(n, dtype=np.uint32)
     if n:
         cupy.cuda.runtime.memsetAsync(first.data.ptr, 0xFF, first.nbytes,
                                       cupy.cuda.get_current_stream().ptr)
     if keys.size:
-        kernel(_SRC, f"idx_column_map<{K}>")(
+        kernel(_SRC, "idx_column_map<long long>")(
             (blocks(keys.size, _THREADS),), (_THREADS,),
             (keys, np.int64(keys.size), np.int64(n), cnt, first, stat))
     return keys, cnt, first
@@ -160,7 +157,7 @@ def select(A, rows, cols, minor_first=False):
     if full_cols:
         return take_rows(A, rows)
     n_cols = len(cols) if type(cols) is range else int(cols.size)
-    keys, K, r0, rstep, n_rows = _rows_spec(rows)
+    keys, r0, rstep, n_rows = _rows_spec(rows)
     I = _index_name(A)
     visited = A.indices.size * max(n_rows, 1) // max(m, 1)
     if type(cols) is not range and (n > 8 * (visited + n_cols) + _MAP_SLACK
@@ -179,9 +176,9 @@ def select(A, rows, cols, minor_first=False):
     L = _lanes(A.indices.size / max(m, 1))
     if n_rows:
         count_map = (cmap[0], _NULL, _NULL, _NULL) if cm == 0 else cmap
-        kernel(_SRC, f"idx_select_count<{1 if cm == 0 else cm}, {I}, {K}>")(
+        kernel(_SRC, f"idx_select_count<{I}>")(
             (blocks(n_rows * L, _THREADS),), (_THREADS,),
-            (A.indptr, A.indices, keys, np.int64(r0), np.int64(rstep), np.int64(n_rows),
+            (A.indptr, A.indices, np.int32(1 if cm == 0 else cm), keys, np.int64(r0), np.int64(rstep), np.int64(n_rows),
              np.int64(m), np.int32(L), *count_map, *crange, buf, stat))
         cupy.cumsum(buf[:n_rows + 1], out=buf[:n_rows + 1])
     tail = buf[n_rows:].get()
@@ -197,10 +194,9 @@ def select(A, rows, cols, minor_first=False):
     out_indptr = cupy.empty(n_rows + 1, dtype=idx)
     out_indices = cupy.empty(nnz, dtype=idx)
     out_data = cupy.empty(nnz, dtype=A.dtype)
-    kernel(_SRC, f"idx_select_fill<{cm}, {I}, {_INDEX[np.dtype(idx)]}, {K}, "
-                 f"{_carrier(A.dtype)}>")(
+    kernel(_SRC, f"idx_select_fill<{I}, {_INDEX[np.dtype(idx)]}, {_carrier(A.dtype)}>")(
         (blocks((n_rows + 1) * L, _THREADS),), (_THREADS,),
-        (A.indptr, A.indices, A.data, keys, np.int64(r0), np.int64(rstep), np.int64(n_rows),
+        (A.indptr, A.indices, A.data, np.int32(cm), keys, np.int64(r0), np.int64(rstep), np.int64(n_rows),
          np.int64(m), np.int32(L), *cmap, *crange, buf, out_indptr, out_indices, out_data))
     return csr_array._from_parts(out_data, out_indices, out_indptr, (n_rows, n_cols))
 
@@ -231,13 +227,17 @@ def _value_mode(A):
     canonical = A._derived.get("canonical")
     if canonical is None:
         canonical = A.has_canonical_format
-    if canonical:
-        return 0, A, _carrier(A.dtype)
     name = _ARITH.get(np.dtype(A.dtype))
+    if canonical:
+        return 0, A, name or _carrier(A.dtype)
     if name is not None:
         return (1 if A._derived.get("sorted") else 2), A, name
     B = A._deduped()
     return 0, B, _carrier(B.dtype)
+
+
+def _point_kernel(B, V):
+    return kernel(_SRC, f"idx_points<{_index_name(B)}, {V}>")
 
 
 def points(A, rows, cols, minor_first=False):
@@ -245,16 +245,15 @@ def points(A, rows, cols, minor_first=False):
     unchecked) as a CuPy array of ``A.dtype``, duplicates summed."""
     m, n = A.shape
     mode, B, V = _value_mode(A)
-    rk, KR = _keys(rows)
-    ck, KC = _keys(cols)
+    rk, ck = _keys(rows), _keys(cols)
     k = rk.size
     out = cupy.empty(k, dtype=A.dtype)
     stat = cupy.zeros(4, dtype=np.int64)
     if k:
-        kernel(_SRC, f"idx_points<{mode}, {_index_name(B)}, {KR}, {KC}, {V}>")(
+        _point_kernel(B, V)(
             (blocks(k, _THREADS),), (_THREADS,),
-            (B.indptr, B.indices, B.data, rk, ck, np.int64(k), np.int64(m), np.int64(n), out,
-             stat))
+            (B.indptr, B.indices, B.data, rk, ck, np.int64(0), np.int64(0), np.int64(k),
+             np.int64(m), np.int64(n), np.int32(mode), out, stat))
         _raise_out_of_range(stat.get(), (1, 0) if minor_first else (0, 1))
     return out
 
@@ -282,8 +281,10 @@ def scalar(A, i, j):
     synchronisation."""
     mode, B, V = _value_mode(A)
     out = cupy.empty((), dtype=A.dtype)
-    kernel(_SRC, f"idx_scalar<{mode}, {_index_name(B)}, {V}>")(
-        (1,), (32,), (B.indptr, B.indices, B.data, np.int64(i), np.int64(j), out))
+    m, n = A.shape
+    _point_kernel(B, V)(
+        (1,), (32,), (B.indptr, B.indices, B.data, _NULL, _NULL, np.int64(i), np.int64(j),
+                      np.int64(1), np.int64(m), np.int64(n), np.int32(mode), out, _NULL))
     return out
 
 
@@ -302,27 +303,16 @@ def zero_entries(data, indices, indptr, shape, rows, cols, sorted_rows, writable
     return gpu.zero_entries(data, indices, indptr, shape, rows, cols, cupy)
 
 
-def instantiations(index_types=("int", "long long"), key_types=("int", "long long")):
+def instantiations(index_types=("int", "long long")):
     """The name expressions the reads can compile (for the compile check and a
-    prebuilt list): every index type, key type and value size."""
+    prebuilt list): every index type and value size or type."""
     out = []
     carriers = list(_CARRIER.values())
-    ariths = sorted(set(_ARITH.values()))
+    values = sorted(set(_ARITH.values()) | set(carriers) - {"idx_b16"})
     for I in index_types:
-        for K in key_types:
-            out.append(f"idx_rows_count<{I}, {K}>")
-            out.append(f"idx_column_map<{K}>")
-            for cm in (1, 2):
-                out.append(f"idx_select_count<{cm}, {I}, {K}>")
-            for O in ("int", "long long"):
-                for V in carriers:
-                    out.append(f"idx_rows_fill<{I}, {O}, {K}, {V}>")
-                    for cm in (0, 1, 2):
-                        out.append(f"idx_select_fill<{cm}, {I}, {O}, {K}, {V}>")
-            for KC in key_types:
-                out += [f"idx_points<0, {I}, {K}, {KC}, {V}>" for V in carriers]
-                out += [f"idx_points<{mode}, {I}, {K}, {KC}, {V}>" for mode in (1, 2)
-                        for V in ariths]
-        out += [f"idx_scalar<0, {I}, {V}>" for V in carriers]
-        out += [f"idx_scalar<{mode}, {I}, {V}>" for mode in (1, 2) for V in ariths]
-    return out
+        out += [f"idx_rows_count<{I}>", f"idx_select_count<{I}>"]
+        for O in ("int", "long long"):
+            for V in carriers:
+                out += [f"idx_rows_fill<{I}, {O}, {V}>", f"idx_select_fill<{I}, {O}, {V}>"]
+        out += [f"idx_points<{I}, {V}>" for V in values]
+    return out + ["idx_column_map<long long>"]

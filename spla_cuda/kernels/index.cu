@@ -9,9 +9,9 @@
 //   stat[2 * a + 1] = max(-v)    over the keys v < -n of axis a (0: none).
 // Only a key out of range touches `stat`, so the atomics cost nothing otherwise.
 //
-// A row selection is a key array `keys` (nullptr: the rows r0 + t * rstep).
-// Values are moved as bytes (V: a type of the value's size) unless they are
-// summed (duplicates in non-canonical storage), where V is the value type.
+// A row selection is an int64 key array `keys` (nullptr: the rows r0 + t * rstep).
+// Values are moved as bytes (V: a type of the value's size), except by the
+// point reads, which may sum duplicates of non-canonical storage (V: the value type).
 #include "common.cuh"
 
 // 16 bytes (complex128) moved as two 8-byte words (complex128 is 8-byte aligned).
@@ -20,12 +20,11 @@ struct idx_b16 {
 };
 
 // The row of selection entry t, or -1 when its key is out of range (noted in stat).
-template <typename K>
-__device__ __forceinline__ i64 selected_row(const K* keys, i64 r0, i64 rstep, i64 t, i64 m,
+__device__ __forceinline__ i64 selected_row(const i64* keys, i64 r0, i64 rstep, i64 t, i64 m,
                                             i64* stat)
 {
     if (keys == nullptr) return r0 + t * rstep;
-    const i64 v = (i64)keys[t];
+    const i64 v = keys[t];
     if (v >= m) {
         atomicMax(stat, v + 1);
         return -1;
@@ -38,17 +37,16 @@ __device__ __forceinline__ i64 selected_row(const K* keys, i64 r0, i64 rstep, i6
 }
 
 // A row selection's key without the check (the count kernel checked it).
-template <typename K>
-__device__ __forceinline__ i64 row_of(const K* keys, i64 r0, i64 rstep, i64 t, i64 m)
+__device__ __forceinline__ i64 row_of(const i64* keys, i64 r0, i64 rstep, i64 t, i64 m)
 {
     if (keys == nullptr) return r0 + t * rstep;
-    const i64 v = (i64)keys[t];
+    const i64 v = keys[t];
     return v < 0 ? v + m : v;
 }
 
 // lens[t + 1] = the length of selected row t (0 for a key out of range).
-template <typename I, typename K>
-__global__ void idx_rows_count(const I* __restrict__ indptr, const K* __restrict__ keys, i64 r0,
+template <typename I>
+__global__ void idx_rows_count(const I* __restrict__ indptr, const i64* __restrict__ keys, i64 r0,
                                i64 rstep, i64 n_rows, i64 m, i64* __restrict__ lens,
                                i64* __restrict__ stat)
 {
@@ -61,9 +59,9 @@ __global__ void idx_rows_count(const I* __restrict__ indptr, const K* __restrict
 // Copy the selected rows: L lanes (a power of two <= 32) per row, offs the running
 // sum of the lengths (offs[0] = 0). Thread group t = n_rows only writes the last
 // entry of the output row pointer.
-template <typename I, typename O, typename K, typename V>
+template <typename I, typename O, typename V>
 __global__ void idx_rows_fill(const I* __restrict__ indptr, const I* __restrict__ indices,
-                              const V* __restrict__ data, const K* __restrict__ keys, i64 r0,
+                              const V* __restrict__ data, const i64* __restrict__ keys, i64 r0,
                               i64 rstep, i64 n_rows, i64 m, int L, const i64* __restrict__ offs,
                               O* __restrict__ out_indptr, O* __restrict__ out_indices,
                               V* __restrict__ out_data)
@@ -88,18 +86,17 @@ __global__ void idx_rows_fill(const I* __restrict__ indptr, const I* __restrict_
 
 // ---- points and scalars ----------------------------------------------------------------
 
-// The value at (r, c) (in range) of CSR storage.
-// MODE 0: rows sorted without duplicates, V any type of the value's size (copied);
-// MODE 1: rows sorted, duplicates summed (V the value type);
-// MODE 2: rows in any order, duplicates summed.
-template <int MODE, typename I, typename V>
+// The value at (r, c) (in range) of CSR storage. mode 0: rows sorted without
+// duplicates (the value copied); 1: rows sorted, duplicates summed; 2: rows in
+// any order, duplicates summed. V: the value type (float16: its bits, mode 0).
+template <typename I, typename V>
 __device__ __forceinline__ V value_at(const I* __restrict__ indptr, const I* __restrict__ indices,
-                                      const V* __restrict__ data, i64 r, i64 c)
+                                      const V* __restrict__ data, i64 r, i64 c, int mode)
 {
     i64 a = indptr[r];
     const i64 b = indptr[r + 1];
     V v = V();
-    if constexpr (MODE == 2) {
+    if (mode == 2) {
         for (i64 e = a; e < b; ++e)
             if ((i64)indices[e] == c) v = v + data[e];
         return v;
@@ -110,7 +107,7 @@ __device__ __forceinline__ V value_at(const I* __restrict__ indptr, const I* __r
         if ((i64)indices[mid] < c) a = mid + 1;
         else hi = mid;
     }
-    if constexpr (MODE == 0) {
+    if (mode == 0) {
         if (a < b && (i64)indices[a] == c) v = data[a];
     } else {
         for (; a < b && (i64)indices[a] == c; ++a) v = v + data[a];
@@ -118,32 +115,28 @@ __device__ __forceinline__ V value_at(const I* __restrict__ indptr, const I* __r
     return v;
 }
 
-// out[t] = A[rows[t], cols[t]], one thread per point; stat holds 4 slots
-// (axis 0: rows, axis 1: columns).
-template <int MODE, typename I, typename KR, typename KC, typename V>
+// out[t] = A[rows[t], cols[t]], one thread per point; stat holds 4 slots (axis 0:
+// rows, axis 1: columns). rows == nullptr: out[0] = A[i, j] (in range), one thread.
+template <typename I, typename V>
 __global__ void idx_points(const I* __restrict__ indptr, const I* __restrict__ indices,
-                           const V* __restrict__ data, const KR* __restrict__ rows,
-                           const KC* __restrict__ cols, i64 k, i64 m, i64 n,
-                           V* __restrict__ out, i64* __restrict__ stat)
+                           const V* __restrict__ data, const i64* __restrict__ rows,
+                           const i64* __restrict__ cols, i64 i, i64 j, i64 k, i64 m, i64 n,
+                           int mode, V* __restrict__ out, i64* __restrict__ stat)
 {
     const i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= k) return;
+    if (rows == nullptr) {
+        out[0] = value_at(indptr, indices, data, i, j, mode);
+        return;
+    }
     const i64 r = selected_row(rows, 0, 0, t, m, stat);
     const i64 c = selected_row(cols, 0, 0, t, n, stat + 2);
-    out[t] = (r < 0 || c < 0) ? V() : value_at<MODE>(indptr, indices, data, r, c);
-}
-
-// out[0] = A[i, j] (in range), one thread.
-template <int MODE, typename I, typename V>
-__global__ void idx_scalar(const I* __restrict__ indptr, const I* __restrict__ indices,
-                           const V* __restrict__ data, i64 i, i64 j, V* __restrict__ out)
-{
-    if (blockIdx.x == 0 && threadIdx.x == 0) out[0] = value_at<MODE>(indptr, indices, data, i, j);
+    out[t] = (r < 0 || c < 0) ? V() : value_at(indptr, indices, data, r, c, mode);
 }
 
 // ---- selections of columns ---------------------------------------------------------------
 
-// The column map of a key array cols (k keys) of an axis of n columns:
+// The column map of a key array cols (k keys, K = long long) of an axis of n columns:
 // cnt[c] = how often c is asked for, first[c] = its first position (cnt, first
 // set to 0 and 0xffffffff by the caller); stat[4] = 1 when a column is asked for
 // twice (stat[2], stat[3]: the columns' bounds, as above).
@@ -159,9 +152,10 @@ __global__ void idx_column_map(const K* __restrict__ cols, i64 k, i64 n, int* __
     atomicMin(first + c, (unsigned)t);
 }
 
-// The columns asked for (the kernels take the fields as arguments): CM 0: a column map without repeats (first[c], position
-// or 0xffffffff); CM 1: a column map with repeats (cnt[c] positions from
-// order[start[c]]); CM 2: the range c0, c0 + cstep, ... (clen columns).
+// The columns asked for (the kernels take the fields as arguments). CM 0: a
+// column map without repeats (first[c]: the position, or 0xffffffff); CM 1: a
+// column map with repeats (cnt[c] positions from order[start[c]]); CM 2: the
+// range c0, c0 + cstep, ... (clen columns).
 struct ColSpec {
     const int* cnt;
     const unsigned* first;
@@ -170,11 +164,10 @@ struct ColSpec {
     i64 c0, cstep, clen;
 };
 
-template <int CM>
-__device__ __forceinline__ i64 hits_of(const ColSpec& s, i64 c)
+__device__ __forceinline__ i64 hits_of(const ColSpec& s, int CM, i64 c)
 {
-    if constexpr (CM == 0) return s.first[c] != 0xffffffffu;
-    if constexpr (CM == 1) return s.cnt[c];
+    if (CM == 0) return s.first[c] != 0xffffffffu;
+    if (CM == 1) return s.cnt[c];
     const i64 off = c - s.c0;
     if (s.cstep > 0) {
         if (off < 0 || off % s.cstep) return 0;
@@ -185,11 +178,10 @@ __device__ __forceinline__ i64 hits_of(const ColSpec& s, i64 c)
 }
 
 // The q-th position of column c among the columns asked for.
-template <int CM>
-__device__ __forceinline__ i64 position_of(const ColSpec& s, i64 c, i64 q)
+__device__ __forceinline__ i64 position_of(const ColSpec& s, int CM, i64 c, i64 q)
 {
-    if constexpr (CM == 0) return s.first[c];
-    if constexpr (CM == 1) return s.order[s.start[c] + q];
+    if (CM == 0) return s.first[c];
+    if (CM == 1) return s.order[s.start[c] + q];
     return (c - s.c0) / s.cstep;
 }
 
@@ -212,9 +204,10 @@ __device__ __forceinline__ unsigned group_mask(int L)
 
 // lens[t + 1] = the output entries of selected row t (0 for a key out of range):
 // L lanes per row (a power of two <= 32; blockDim a multiple of 32).
-template <int CM, typename I, typename K>
+template <typename I>
 __global__ void idx_select_count(const I* __restrict__ indptr, const I* __restrict__ indices,
-                                 const K* __restrict__ keys, i64 r0, i64 rstep, i64 n_rows, i64 m,
+                                 int CM, const i64* __restrict__ keys, i64 r0, i64 rstep,
+                                 i64 n_rows, i64 m,
                                  int L, const int* cnt, const unsigned* first, const i64* start,
                                  const i64* order, i64 c0, i64 cstep, i64 clen,
                                  i64* __restrict__ lens, i64* __restrict__ stat)
@@ -231,7 +224,7 @@ __global__ void idx_select_count(const I* __restrict__ indptr, const I* __restri
     i64 count = 0;
     if (r >= 0) {
         const i64 a = indptr[r], b = indptr[r + 1];
-        for (i64 e = a + sub; e < b; e += L) count += hits_of<CM>(s, (i64)indices[e]);
+        for (i64 e = a + sub; e < b; e += L) count += hits_of(s, CM, (i64)indices[e]);
     }
     for (int o = L >> 1; o > 0; o >>= 1) count += __shfl_xor_sync(mask, count, o);
     if (sub == 0) lens[t + 1] = count;
@@ -240,9 +233,9 @@ __global__ void idx_select_count(const I* __restrict__ indptr, const I* __restri
 // Write the selected rows' entries whose columns are asked for, in stored order,
 // each once per position of its column (positions increasing), with that
 // position as its column.
-template <int CM, typename I, typename O, typename K, typename V>
+template <typename I, typename O, typename V>
 __global__ void idx_select_fill(const I* __restrict__ indptr, const I* __restrict__ indices,
-                                const V* __restrict__ data, const K* __restrict__ keys, i64 r0,
+                                const V* __restrict__ data, int CM, const i64* __restrict__ keys, i64 r0,
                                 i64 rstep, i64 n_rows, i64 m, int L, const int* cnt,
                                 const unsigned* first, const i64* start, const i64* order,
                                 i64 c0, i64 cstep, i64 clen, const i64* __restrict__ offs,
@@ -265,12 +258,12 @@ __global__ void idx_select_fill(const I* __restrict__ indptr, const I* __restric
         i64 c = 0, q = 0;
         if (e < b) {
             c = (i64)indices[e];
-            q = hits_of<CM>(s, c);
+            q = hits_of(s, CM, c);
         }
         const i64 incl = group_scan(q, sub, L, mask);
         i64 w = d + incl - q;
         for (i64 h = 0; h < q; ++h, ++w) {
-            out_indices[w] = (O)position_of<CM>(s, c, h);
+            out_indices[w] = (O)position_of(s, CM, c, h);
             out_data[w] = data[e];
         }
         d += __shfl_sync(mask, incl, L - 1, L);
