@@ -53,10 +53,13 @@ def _carrier(dtype):
     return _CARRIER[np.dtype(dtype).itemsize]
 
 
-def _index_name(A):
-    if A.indptr.dtype != A.indices.dtype:
-        raise TypeError("spla_cuda's index kernels need indptr and indices of one dtype")
-    return _INDEX[np.dtype(A.indices.dtype)]
+def _storage(A):
+    """``(indptr, indices, C index type)`` of CSR ``A``, of one index dtype (the
+    kernels take one; storage of two is read as int64)."""
+    indptr, indices = A.indptr, A.indices
+    if indptr.dtype != indices.dtype:
+        indptr, indices = indptr.astype(np.int64), indices.astype(np.int64)
+    return indptr, indices, _INDEX[np.dtype(indices.dtype)]
 
 
 def _keys(x):
@@ -96,24 +99,17 @@ def _index_dtype(*sizes):
     return np.int32 if max(sizes) <= _INT32_MAX else np.int64
 
 
-def _empty(shape, dtype):
-    idx = _index_dtype(*shape)
-    return csr_array._from_parts(cupy.empty(0, dtype), cupy.empty(0, idx),
-                                 cupy.zeros(shape[0] + 1, idx), shape, True)
-
-
 def take_rows(A, rows):
     """Rows ``rows`` (a ``range`` or an unchecked index array) of CSR ``A`` with all
     their entries, as a CSR array: count, running sum, one read, copy."""
     m, n = A.shape
     keys, r0, rstep, n_rows = _rows_spec(rows)
-    I = _index_name(A)
+    spec = (keys, np.int64(r0), np.int64(rstep), np.int64(n_rows), np.int64(m))
+    indptr, indices, I = _storage(A)
     buf = cupy.zeros(n_rows + 3, dtype=np.int64)  # 0, the lengths; then 2 stat slots
     if n_rows:
         kernel(_SRC, f"idx_rows_count<{I}>")(
-            (blocks(n_rows, _THREADS),), (_THREADS,),
-            (A.indptr, keys, np.int64(r0), np.int64(rstep), np.int64(n_rows), np.int64(m),
-             buf, buf[n_rows + 1:]))
+            (blocks(n_rows, _THREADS),), (_THREADS,), (indptr, *spec, buf, buf[n_rows + 1:]))
         cupy.cumsum(buf[:n_rows + 1], out=buf[:n_rows + 1])
     tail = buf[n_rows:].get()
     _raise_out_of_range(tail[1:], (0,))
@@ -125,8 +121,7 @@ def take_rows(A, rows):
     L = _lanes(nnz / max(n_rows, 1))
     kernel(_SRC, f"idx_rows_fill<{I}, {_INDEX[np.dtype(idx)]}, {_carrier(A.dtype)}>")(
         (blocks((n_rows + 1) * L, _THREADS),), (_THREADS,),
-        (A.indptr, A.indices, A.data, keys, np.int64(r0), np.int64(rstep), np.int64(n_rows),
-         np.int64(m), np.int32(L), buf, out_indptr, out_indices, out_data))
+        (indptr, indices, A.data, *spec, np.int32(L), buf, out_indptr, out_indices, out_data))
     return csr_array._from_parts(out_data, out_indices, out_indptr, (n_rows, n),
                                  True if A._derived.get("canonical") else None)
 
@@ -158,11 +153,12 @@ def select(A, rows, cols, minor_first=False):
         return take_rows(A, rows)
     n_cols = len(cols) if type(cols) is range else int(cols.size)
     keys, r0, rstep, n_rows = _rows_spec(rows)
-    I = _index_name(A)
+    spec = (keys, np.int64(r0), np.int64(rstep), np.int64(n_rows), np.int64(m))
     visited = A.indices.size * max(n_rows, 1) // max(m, 1)
     if type(cols) is not range and (n > 8 * (visited + n_cols) + _MAP_SLACK
                                     or n_cols >= 0xFFFFFFFF):
         return _select_sorted(A, rows, cols, minor_first)
+    indptr, indices, I = _storage(A)
     buf = cupy.zeros(n_rows + 1 + 5, dtype=np.int64)  # 0, counts; 5 stat slots
     stat = buf[n_rows + 1:]
     null = (_NULL, _NULL, _NULL, _NULL)
@@ -178,8 +174,8 @@ def select(A, rows, cols, minor_first=False):
         count_map = (cmap[0], _NULL, _NULL, _NULL) if cm == 0 else cmap
         kernel(_SRC, f"idx_select_count<{I}>")(
             (blocks(n_rows * L, _THREADS),), (_THREADS,),
-            (A.indptr, A.indices, np.int32(1 if cm == 0 else cm), keys, np.int64(r0), np.int64(rstep), np.int64(n_rows),
-             np.int64(m), np.int32(L), *count_map, *crange, buf, stat))
+            (indptr, indices, np.int32(1 if cm == 0 else cm), *spec, np.int32(L), *count_map,
+             *crange, buf, stat))
         cupy.cumsum(buf[:n_rows + 1], out=buf[:n_rows + 1])
     tail = buf[n_rows:].get()
     _raise_out_of_range(tail[1:5], (1, 0) if minor_first else (0, 1))
@@ -196,8 +192,8 @@ def select(A, rows, cols, minor_first=False):
     out_data = cupy.empty(nnz, dtype=A.dtype)
     kernel(_SRC, f"idx_select_fill<{I}, {_INDEX[np.dtype(idx)]}, {_carrier(A.dtype)}>")(
         (blocks((n_rows + 1) * L, _THREADS),), (_THREADS,),
-        (A.indptr, A.indices, A.data, np.int32(cm), keys, np.int64(r0), np.int64(rstep), np.int64(n_rows),
-         np.int64(m), np.int32(L), *cmap, *crange, buf, out_indptr, out_indices, out_data))
+        (indptr, indices, A.data, np.int32(cm), *spec, np.int32(L), *cmap, *crange, buf,
+         out_indptr, out_indices, out_data))
     return csr_array._from_parts(out_data, out_indices, out_indptr, (n_rows, n_cols))
 
 
@@ -236,8 +232,9 @@ def _value_mode(A):
     return 0, B, _carrier(B.dtype)
 
 
-def _point_kernel(B, V):
-    return kernel(_SRC, f"idx_points<{_index_name(B)}, {V}>")
+def _read_points(B, V, args, grid, threads):
+    indptr, indices, I = _storage(B)
+    kernel(_SRC, f"idx_points<{I}, {V}>")((grid,), (threads,), (indptr, indices, B.data, *args))
 
 
 def points(A, rows, cols, minor_first=False):
@@ -250,10 +247,8 @@ def points(A, rows, cols, minor_first=False):
     out = cupy.empty(k, dtype=A.dtype)
     stat = cupy.zeros(4, dtype=np.int64)
     if k:
-        _point_kernel(B, V)(
-            (blocks(k, _THREADS),), (_THREADS,),
-            (B.indptr, B.indices, B.data, rk, ck, np.int64(0), np.int64(0), np.int64(k),
-             np.int64(m), np.int64(n), np.int32(mode), out, stat))
+        _read_points(B, V, (rk, ck, np.int64(0), np.int64(0), np.int64(k), np.int64(m),
+                            np.int64(n), np.int32(mode), out, stat), blocks(k, _THREADS), _THREADS)
         _raise_out_of_range(stat.get(), (1, 0) if minor_first else (0, 1))
     return out
 
@@ -282,9 +277,8 @@ def scalar(A, i, j):
     mode, B, V = _value_mode(A)
     out = cupy.empty((), dtype=A.dtype)
     m, n = A.shape
-    _point_kernel(B, V)(
-        (1,), (32,), (B.indptr, B.indices, B.data, _NULL, _NULL, np.int64(i), np.int64(j),
-                      np.int64(1), np.int64(m), np.int64(n), np.int32(mode), out, _NULL))
+    _read_points(B, V, (_NULL, _NULL, np.int64(i), np.int64(j), np.int64(1), np.int64(m),
+                        np.int64(n), np.int32(mode), out, _NULL), 1, 32)
     return out
 
 

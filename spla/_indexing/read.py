@@ -152,9 +152,10 @@ def getitem_compressed(A, key):
 
 def _device_index(x):
     """``x`` when it is an integer index array of 1 or 2 dimensions, NumPy or CuPy
-    (the GPU kernels resolve and check it themselves), else None."""
+    (the GPU kernels resolve and check it themselves, as int64), else None;
+    uint64 keys, whose largest values int64 cannot hold, go the general way."""
     if type(x) is np.ndarray or type(x).__module__.split(".")[0] == "cupy":
-        if x.dtype.kind in "iu" and x.ndim in (1, 2):
+        if x.dtype.kind in "iu" and x.dtype != np.uint64 and x.ndim in (1, 2):
             return x
     return None
 

@@ -235,8 +235,9 @@ __global__ void idx_select_count(const I* __restrict__ indptr, const I* __restri
 // position as its column.
 template <typename I, typename O, typename V>
 __global__ void idx_select_fill(const I* __restrict__ indptr, const I* __restrict__ indices,
-                                const V* __restrict__ data, int CM, const i64* __restrict__ keys, i64 r0,
-                                i64 rstep, i64 n_rows, i64 m, int L, const int* cnt,
+                                const V* __restrict__ data, int CM,
+                                const i64* __restrict__ keys, i64 r0, i64 rstep, i64 n_rows,
+                                i64 m, int L, const int* cnt,
                                 const unsigned* first, const i64* start, const i64* order,
                                 i64 c0, i64 cstep, i64 clen, const i64* __restrict__ offs,
                                 O* __restrict__ out_indptr, O* __restrict__ out_indices,
