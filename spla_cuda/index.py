@@ -7,7 +7,8 @@ with the largest key out of range of each axis) to raise SciPy's ``IndexError``.
 No key array is copied to the host. Each read is a few launches:
 
 - ``A[rows]``, ``A[mask]`` (``cupy.flatnonzero``), row slices: the lengths of the
-  selected rows, their running sum (``cupy.cumsum``), the copy (L lanes a row);
+  selected rows, their running sum (``cupy.cumsum``), the copy (L lanes a row, or
+  a warp per 1,024 output entries when one row is far longer than the mean);
 - ``A[rows, cols]`` (points) and ``A[i, j]``: one thread a point, a binary search
   of its row (a scan where rows are not known sorted; duplicates summed);
 - selections of columns (``A[:, cols]``, ``A[ix_(r, c)]``, ``A[rows, a:b]``): a
@@ -47,6 +48,9 @@ _NULL = np.uint64(0)  # a null pointer argument
 #: A dense column map (8 bytes a column) is used up to this many columns beyond
 #: 8 times the entries and keys read; past it, the sort-based CuPy path.
 _MAP_SLACK = 1 << 24
+#: Rows longer than this many times the lanes of a row (``_lanes`` of the mean
+#: length) switch ``take_rows`` to the fill balanced by output entries.
+_BALANCE = 256
 
 
 def _carrier(dtype):
@@ -106,22 +110,31 @@ def take_rows(A, rows):
     keys, r0, rstep, n_rows = _rows_spec(rows)
     spec = (keys, np.int64(r0), np.int64(rstep), np.int64(n_rows), np.int64(m))
     indptr, indices, I = _storage(A)
-    buf = cupy.zeros(n_rows + 3, dtype=np.int64)  # 0, the lengths; then 2 stat slots
+    # 0, the lengths, then 3 slots: the bounds of the keys, the longest row
+    buf = cupy.zeros(n_rows + 4, dtype=np.int64)
     if n_rows:
         kernel(_SRC, f"idx_rows_count<{I}>")(
             (blocks(n_rows, _THREADS),), (_THREADS,), (indptr, *spec, buf, buf[n_rows + 1:]))
         cupy.cumsum(buf[:n_rows + 1], out=buf[:n_rows + 1])
     tail = buf[n_rows:].get()
-    _raise_out_of_range(tail[1:], (0,))
-    nnz = int(tail[0])
+    _raise_out_of_range(tail[1:3], (0,))
+    nnz, longest = int(tail[0]), int(tail[3])
     idx = _index_dtype(n_rows, n, nnz)
     out_indptr = cupy.empty(n_rows + 1, dtype=idx)
     out_indices = cupy.empty(nnz, dtype=idx)
     out_data = cupy.empty(nnz, dtype=A.dtype)
     L = _lanes(nnz / max(n_rows, 1))
-    kernel(_SRC, f"idx_rows_fill<{I}, {_INDEX[np.dtype(idx)]}, {_carrier(A.dtype)}>")(
-        (blocks((n_rows + 1) * L, _THREADS),), (_THREADS,),
-        (indptr, indices, A.data, *spec, np.int32(L), buf, out_indptr, out_indices, out_data))
+    names = f"{I}, {_INDEX[np.dtype(idx)]}, {_carrier(A.dtype)}"
+    if longest > _BALANCE * L:  # a row would hold its lanes far longer than the rest
+        kernel(_SRC, f"idx_rows_fill_balanced<{names}>")(
+            (blocks(max(n_rows + 1, -(-nnz // 1024) * 32), _THREADS),), (_THREADS,),
+            (indptr, indices, A.data, *spec, np.int64(nnz), buf, out_indptr, out_indices,
+             out_data))
+    else:
+        kernel(_SRC, f"idx_rows_fill<{names}>")(
+            (blocks((n_rows + 1) * L, _THREADS),), (_THREADS,),
+            (indptr, indices, A.data, *spec, np.int32(L), buf, out_indptr, out_indices,
+             out_data))
     return csr_array._from_parts(out_data, out_indices, out_indptr, (n_rows, n),
                                  True if A._derived.get("canonical") else None)
 
@@ -307,6 +320,7 @@ def instantiations(index_types=("int", "long long")):
         out += [f"idx_rows_count<{I}>", f"idx_select_count<{I}>"]
         for O in ("int", "long long"):
             for V in carriers:
-                out += [f"idx_rows_fill<{I}, {O}, {V}>", f"idx_select_fill<{I}, {O}, {V}>"]
+                out += [f"idx_rows_fill<{I}, {O}, {V}>", f"idx_rows_fill_balanced<{I}, {O}, {V}>",
+                        f"idx_select_fill<{I}, {O}, {V}>"]
         out += [f"idx_points<{I}, {V}>" for V in values]
     return out + ["idx_column_map<long long>"]

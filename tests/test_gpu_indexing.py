@@ -661,3 +661,31 @@ def test_device_key_reads_of_a_larger_matrix():
             G[cupy.asarray(bad)]
         with pytest.raises(IndexError, match=rf"^index \({named}\) out of range$"):
             A[np.array(bad)]
+
+
+@pytest.mark.parametrize("balance", [None, -1])
+@pytest.mark.gpu
+@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def test_row_reads_with_a_long_row(balance, monkeypatch):
+    """``A[rows]`` where one row holds most entries (the fill balanced by output
+    entries; ``balance=-1`` forces it on every selection, empty rows, repeats and
+    empty selections included)."""
+    import cupy
+
+    from spla_cuda import index as gpu_index
+
+    if balance is not None:
+        monkeypatch.setattr(gpu_index, "_BALANCE", balance)
+    rng = np.random.default_rng(4)
+    S = sp.random(500, 40_000, density=0.0005, format="lil", random_state=rng)
+    S[7, :] = np.arange(1.0, 40_001.0)
+    S[9, :] = 0.0
+    A = spla.csr_array(sp.csr_array(S))
+    G = A.to_device("cuda")
+    for rows in ([7], [7, 7, 0, 9, -493], rng.integers(-500, 500, 3000), [], [9, 9]):
+        rows = np.asarray(rows, dtype=np.int64)
+        _same_read(G[cupy.asarray(rows)], A[rows])
+    mask = rng.random(500) < 0.5
+    mask[7] = True
+    _same_read(G[cupy.asarray(mask)], A[mask])
+    _same_read(G[3:400:2], A[3:400:2])

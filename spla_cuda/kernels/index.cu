@@ -44,16 +44,27 @@ __device__ __forceinline__ i64 row_of(const i64* keys, i64 r0, i64 rstep, i64 t,
     return v < 0 ? v + m : v;
 }
 
-// lens[t + 1] = the length of selected row t (0 for a key out of range).
+// lens[t + 1] = the length of selected row t (0 for a key out of range), and
+// stat[2] = the longest selected row (clamped to 2^31 - 1): the host picks the fill.
 template <typename I>
 __global__ void idx_rows_count(const I* __restrict__ indptr, const i64* __restrict__ keys, i64 r0,
                                i64 rstep, i64 n_rows, i64 m, i64* __restrict__ lens,
                                i64* __restrict__ stat)
 {
+    __shared__ unsigned longest;
+    if (threadIdx.x == 0) longest = 0;
+    __syncthreads();
     const i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (t >= n_rows) return;
-    const i64 r = selected_row(keys, r0, rstep, t, m, stat);
-    lens[t + 1] = r < 0 ? 0 : (i64)(indptr[r + 1] - indptr[r]);
+    i64 len = 0;
+    if (t < n_rows) {
+        const i64 r = selected_row(keys, r0, rstep, t, m, stat);
+        len = r < 0 ? 0 : (i64)(indptr[r + 1] - indptr[r]);
+        lens[t + 1] = len;
+    }
+    const unsigned w = __reduce_max_sync(0xffffffffu, (unsigned)min(len, (i64)0x7fffffff));
+    if ((threadIdx.x & 31) == 0 && w) atomicMax(&longest, w);
+    __syncthreads();
+    if (threadIdx.x == 0 && longest) atomicMax(stat + 2, (i64)longest);
 }
 
 // Copy the selected rows: L lanes (a power of two <= 32) per row, offs the running
@@ -81,8 +92,46 @@ __global__ void idx_rows_fill(const I* __restrict__ indptr, const I* __restrict_
     }
 }
 
-// lens[t + 1] = mask[t] ? the length of row t : 0 is idx_rows_count with the
-// selected rows of a mask (cupy.flatnonzero); no kernel of its own.
+// The same copy balanced by output entries, for selections with rows far longer
+// than the others: each warp copies CHUNK consecutive output entries at a time,
+// finding the row of the first by a binary search of offs and walking on (one
+// dimension of the grid strides over the chunks; the threads also write the
+// output row pointer).
+template <typename I, typename O, typename V>
+__global__ void idx_rows_fill_balanced(const I* __restrict__ indptr, const I* __restrict__ indices,
+                                       const V* __restrict__ data, const i64* __restrict__ keys,
+                                       i64 r0, i64 rstep, i64 n_rows, i64 m, i64 nnz,
+                                       const i64* __restrict__ offs, O* __restrict__ out_indptr,
+                                       O* __restrict__ out_indices, V* __restrict__ out_data)
+{
+    constexpr i64 CHUNK = 1024;
+    const i64 g = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    const i64 n_threads = (i64)gridDim.x * blockDim.x;
+    for (i64 t = g; t <= n_rows; t += n_threads) out_indptr[t] = (O)offs[t];
+    const int lane = threadIdx.x & 31;
+    const i64 n_warps = n_threads >> 5;
+    for (i64 e0 = (g >> 5) * CHUNK; e0 < nnz; e0 += n_warps * CHUNK) {
+        const i64 e1 = min(e0 + CHUNK, nnz);
+        i64 lo = 0, hi = n_rows;  // offs[lo] <= e0 < offs[hi] (offs[n_rows] = nnz)
+        while (hi - lo > 1) {
+            const i64 mid = lo + ((hi - lo) >> 1);
+            if (offs[mid] <= e0) lo = mid;
+            else hi = mid;
+        }
+        for (i64 t = lo;; ++t) {
+            const i64 s = offs[t], f = offs[t + 1];
+            const i64 a = max(s, e0), b = min(f, e1);
+            if (a < b) {
+                const i64 src = (i64)indptr[row_of(keys, r0, rstep, t, m)] - s;
+                for (i64 e = a + lane; e < b; e += 32) {
+                    out_indices[e] = (O)indices[src + e];
+                    out_data[e] = data[src + e];
+                }
+            }
+            if (f >= e1) break;
+        }
+    }
+}
 
 // ---- points and scalars ----------------------------------------------------------------
 
