@@ -624,8 +624,32 @@ def test_device_key_reads_match_the_cpu(data):
             with pytest.raises(IndexError) as caught:
                 G[gkey]
             assert str(caught.value) == error
-        else:
+        elif isinstance(expect, spla.SparseArray) or not _sums_in_another_order(A, key, expect):
             _same_read(G[gkey], expect)
+        else:
+            _same_read(G[gkey], _in_storage_order(A)[key])
+
+
+def _in_storage_order(A):
+    """A's dense values with the duplicates of each position summed one after the
+    other in storage order (SciPy's order for a scalar read and the kernels'); spla's
+    CPU path sums them with NumPy's pairwise sum, which can round differently from
+    eight duplicates of one position on."""
+    S = A.tocsr() if A.format == "csr" else A
+    out = np.zeros(A.shape, dtype=A.dtype)
+    major = np.repeat(np.arange(S.indptr.size - 1), np.diff(S.indptr))
+    for p, (a, b) in enumerate(zip(major, S.indices)):
+        at = (a, b) if A.format == "csr" else (b, a)
+        out[at] = out[at] + S.data[p] if A.dtype != np.bool_ else out[at] | S.data[p]
+    return out
+
+
+def _sums_in_another_order(A, key, expect):
+    """Whether a dense read of non-canonical inexact storage may differ from the
+    CPU's in the last bits (see ``_in_storage_order``)."""
+    if A.has_canonical_format or np.dtype(A.dtype).kind not in "fc":
+        return False
+    return not np.array_equal(np.asarray(_in_storage_order(A)[key]), np.asarray(expect))
 
 
 @pytest.mark.gpu
