@@ -27,23 +27,15 @@ import numpy as np
 from spla._dispatch import register
 from spla._formats.compressed import csr_array
 from spla._indexing import gpu
+from spla._kernels.cuda_index import ARITH_CTYPES, INDEX_CTYPES, carrier as _carrier
 
 from ._compile import blocks, kernel
 
 _SRC = "index.cu"
 _THREADS = 256
 _INT32_MAX = np.iinfo(np.int32).max
-_INDEX = {np.dtype(np.int32): "int", np.dtype(np.int64): "long long"}
-#: Values moved as bytes, by size.
-_CARRIER = {1: "unsigned char", 2: "unsigned short", 4: "unsigned int", 8: "unsigned long long",
-            16: "idx_b16"}
-#: Values summed (duplicates of non-canonical storage), by dtype.
-_ARITH = {np.dtype(t): c for t, c in (
-    (np.bool_, "bool"), (np.int8, "signed char"), (np.uint8, "unsigned char"),
-    (np.int16, "short"), (np.uint16, "unsigned short"), (np.int32, "int"),
-    (np.uint32, "unsigned int"), (np.int64, "long long"), (np.uint64, "unsigned long long"),
-    (np.float32, "float"), (np.float64, "double"), (np.complex64, "complex<float>"),
-    (np.complex128, "complex<double>"))}
+_INDEX = INDEX_CTYPES
+_ARITH = ARITH_CTYPES
 _NULL = np.uint64(0)  # a null pointer argument
 #: A dense column map (8 bytes a column) is used up to this many columns beyond
 #: 8 times the entries and keys read; past it, the sort-based CuPy path.
@@ -51,10 +43,6 @@ _MAP_SLACK = 1 << 24
 #: Rows longer than this many times the lanes of a row (``_lanes`` of the mean
 #: length) switch ``take_rows`` to the fill balanced by output entries.
 _BALANCE = 256
-
-
-def _carrier(dtype):
-    return _CARRIER[np.dtype(dtype).itemsize]
 
 
 def _storage(A):
@@ -308,19 +296,3 @@ def write_entries(data, indices, indptr, shape, rows, cols, values, sorted_rows,
 @register("zero_entries", "csr", "cuda")
 def zero_entries(data, indices, indptr, shape, rows, cols, sorted_rows, writable):
     return gpu.zero_entries(data, indices, indptr, shape, rows, cols, cupy)
-
-
-def instantiations(index_types=("int", "long long")):
-    """The name expressions the reads can compile (for the compile check and a
-    prebuilt list): every index type and value size or type."""
-    out = []
-    carriers = list(_CARRIER.values())
-    values = sorted(set(_ARITH.values()) | set(carriers) - {"idx_b16"})
-    for I in index_types:
-        out += [f"idx_rows_count<{I}>", f"idx_select_count<{I}>"]
-        for O in ("int", "long long"):
-            for V in carriers:
-                out += [f"idx_rows_fill<{I}, {O}, {V}>", f"idx_rows_fill_balanced<{I}, {O}, {V}>",
-                        f"idx_select_fill<{I}, {O}, {V}>"]
-        out += [f"idx_points<{I}, {V}>" for V in values]
-    return out + ["idx_column_map<long long>"]

@@ -168,6 +168,24 @@ def test_row_order_matches_the_cpu_flags(data):
     assert canonical == bool(S.has_canonical_format)
 
 
+def test_index_kernels_cover_every_value_dtype():
+    """Every value dtype spla stores has a type the index kernels move (by size) and
+    one they sum (point reads of non-canonical storage), and every expression
+    ``spla_cuda.index`` forms from them is in the list of the kernels to prebuild."""
+    from spla._dtypes import VALUE_DTYPES
+    from spla._kernels import cuda_index as ci
+
+    listed = ci.instantiations()
+    assert len(listed) == len(set(listed))
+    for dt in VALUE_DTYPES:
+        for I in ci.INDEX_CTYPES.values():
+            for O in ci.INDEX_CTYPES.values():
+                assert f"idx_rows_fill<{I}, {O}, {ci.carrier(dt)}>" in listed
+                assert f"idx_select_fill<{I}, {O}, {ci.carrier(dt)}>" in listed
+            assert f"idx_points<{I}, {ci.ARITH_CTYPES[dt]}>" in listed
+            assert f"idx_points<{I}, {ci.carrier(dt)}>" in listed or dt.itemsize == 16
+
+
 # -- on the GPU: the CPU path's answers, on the device ----------------------------------------
 
 
