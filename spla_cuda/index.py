@@ -87,8 +87,11 @@ def _lanes(mean):
     return lanes
 
 
-def _index_dtype(*sizes):
-    return np.int32 if max(sizes) <= _INT32_MAX else np.int64
+def _index_dtype(indices, n_cols, nnz):
+    """The result's index dtype, the CPU path's rule: the source's when the result
+    fits in it, else int64."""
+    small = indices.dtype == np.int32 and max(n_cols, nnz) <= _INT32_MAX
+    return np.dtype(np.int32) if small else np.dtype(np.int64)
 
 
 def take_rows(A, rows):
@@ -107,12 +110,12 @@ def take_rows(A, rows):
     tail = buf[n_rows:].get()
     _raise_out_of_range(tail[1:3], (0,))
     nnz, longest = int(tail[0]), int(tail[3])
-    idx = _index_dtype(n_rows, n, nnz)
+    idx = _index_dtype(indices, n, nnz)
     out_indptr = cupy.empty(n_rows + 1, dtype=idx)
     out_indices = cupy.empty(nnz, dtype=idx)
     out_data = cupy.empty(nnz, dtype=A.dtype)
     L = _lanes(nnz / max(n_rows, 1))
-    names = f"{I}, {_INDEX[np.dtype(idx)]}, {_carrier(A.dtype)}"
+    names = f"{I}, {_INDEX[idx]}, {_carrier(A.dtype)}"
     if longest > _BALANCE * L:  # a row would hold its lanes far longer than the rest
         kernel(_SRC, f"idx_rows_fill_balanced<{names}>")(
             (blocks(max(n_rows + 1, -(-nnz // 1024) * 32), _THREADS),), (_THREADS,),
@@ -187,11 +190,11 @@ def select(A, rows, cols, minor_first=False):
         order = cupy.argsort(wrapped).astype(np.int64, copy=False)
         start = cupy.cumsum(cmap[0], dtype=np.int64) - cmap[0]
         cmap = (cmap[0], _NULL, start, order)
-    idx = _index_dtype(n_rows, n_cols, nnz)
+    idx = _index_dtype(indices, n_cols, nnz)
     out_indptr = cupy.empty(n_rows + 1, dtype=idx)
     out_indices = cupy.empty(nnz, dtype=idx)
     out_data = cupy.empty(nnz, dtype=A.dtype)
-    kernel(_SRC, f"idx_select_fill<{I}, {_INDEX[np.dtype(idx)]}, {_carrier(A.dtype)}>")(
+    kernel(_SRC, f"idx_select_fill<{I}, {_INDEX[idx]}, {_carrier(A.dtype)}>")(
         (blocks((n_rows + 1) * L, _THREADS),), (_THREADS,),
         (indptr, indices, A.data, np.int32(cm), *spec, np.int32(L), *cmap, *crange, buf,
          out_indptr, out_indices, out_data))

@@ -552,12 +552,30 @@ def _cpu_or_error(f):
         return None, str(exc)
 
 
+def _entries(S):
+    """The stored entries of a CSR, CSC or COO array as (coordinates..., value) rows,
+    sorted: duplicates and explicit zeros kept, in no particular storage order."""
+    if S.format in ("csr", "csc") and S.ndim == 2:
+        major = np.repeat(np.arange(S.indptr.size - 1), np.diff(S.indptr))
+        cols = [major, np.asarray(S.indices)]
+    else:
+        cols = [np.asarray(c) for c in S.coords]
+    data = np.asarray(S.data)
+    order = np.lexsort([data.imag, data.real] + cols[::-1]) if data.dtype.kind == "c" else \
+        np.lexsort([data] + cols[::-1])
+    return [c[order].astype(np.int64) for c in cols], data[order]
+
+
 def _same_read(got, expect):
     if isinstance(expect, spla.SparseArray):
         got = _host(got)
         assert got.format == expect.format and got.shape == expect.shape
         assert got.dtype == expect.dtype
-        np.testing.assert_array_equal(got.toarray(), expect.toarray())
+        (gc, gd), (ec, ed) = _entries(got), _entries(expect)
+        assert len(gc) == len(ec)
+        for a, b in zip(gc, ec):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(gd, ed)  # the same stored entries, in any order
     else:
         got = np.asarray(_host(got))
         assert got.shape == np.shape(expect) and got.dtype == np.asarray(expect).dtype
