@@ -31,7 +31,12 @@ choice). A 2-D ``coo_array`` on a GPU reads through its GPU CSR and returns
 ``coo_array`` results; where the CPU gives a ``coo_array`` of picked entries
 (``A[rows, cols]``) the GPU one holds the non-zero picked values (explicitly
 stored zeros are not kept). n-D COO on a GPU raises ``NotImplementedError``. No
-read copies storage between devices behind the caller's back.
+read copies storage between devices behind the caller's back. On a GPU the
+common key forms with integer index arrays (``A[rows]``, ``A[rows, cols]``,
+``A[ix_(r, c)]``, ``A[rows, a:b]``, ``A[a:b, cols]``, a CuPy row mask, ``A[i, j]``)
+skip ``normalize_key`` (``_getitem_gpu``): their arrays, NumPy or CuPy, go to the
+kernels as they are, which resolve negative indices and check bounds on the
+device, so a CuPy key is never copied to the host.
 """
 
 import numpy as np
