@@ -4,8 +4,9 @@ reads and writes of issue 19 on CuPy-backed arrays against ``cupyx.scipy.sparse`
 
 The matrix is the API suite's: uniform, 10 entries per row, float64, ``n`` rows
 (2,000,000 by default; 200,000 with ``--quick``). The index arrays are CuPy
-arrays for both sides (what a CuPy user holds; spla copies a key to the host,
-where it checks and shapes it). Cases: the reads of ``benchmarks.api`` (row
+arrays for both sides (what a CuPy user holds; spla's kernels check them on the
+device, ``spla_cuda/index.py``). After the reads, one line gives the range and
+geometric mean of the ratios. Cases: the reads of ``benchmarks.api`` (row
 slice, 200k random rows, a 10% row mask, one column, 200k random columns,
 ``A[rows][:, cols]``, a 2,000 x 2,000 ``ix_`` grid, 200k points, 1,000 scalar
 reads in a Python loop) and the writes (1,000 scalar writes to stored entries,
@@ -243,6 +244,11 @@ def run_suite(n, repeat, report=None, backend=None, out=print):
         t = time_calls(contenders, be.sync, repeat, min_sample_s=0.01)
         _record(row, t, out)
         rows.append(row)
+    ratios = [r["speedup"] for r in rows if "speedup" in r]
+    if ratios:
+        out(f"    reads: baseline / spla {min(ratios):.2f}x-{max(ratios):.2f}x, geometric mean "
+            f"{float(np.exp(np.mean(np.log(ratios)))):.2f}x over {len(ratios)} cases; "
+            f"{sum(1 for r in rows if r.get('check') is False)} mismatches", flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SparseEfficiencyWarning and the like
         for name, make_ours, make_theirs, write in write_cases(n, be):

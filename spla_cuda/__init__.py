@@ -16,7 +16,8 @@ cached on disk by CuPy. Modules:
 - ``csr``: SpMV and SpMM balanced by stored entries (tasks of short rows, long
   rows split into segments); other CSR operations through cuSPARSE (cupyx).
 - ``coo``: COO's canonical form, conversions, sums and products (through CSR).
-- ``index``: indexing reads of CSR/CSC storage (``spla._indexing.gpu``, CuPy operations).
+- ``index``: indexing reads of CSR/CSC storage (``kernels/index.cu``; keys checked on
+  the device) and writes (``spla._indexing.gpu``, CuPy operations).
 - ``banded``: SpMV and SpMM that stream the diagonals (no index loads).
 - ``nm``: N:M SpMV and SpMM for any n:m on the CUDA cores.
 - ``sparse24``: 2:4 float16 and bfloat16 SpMM on the sparse tensor cores (``mma.sp``, ``wgmma``, TMA).

@@ -25,7 +25,8 @@ def test_suite_runs_every_case_on_the_cpu_and_checks_it():
             assert r["check"] is True and r["baseline_ms"] > 0
     table = gpu_indexing.markdown({"indexing": rows})
     assert sum(line.startswith("| ") for line in table) == 2 + len(rows)
-    assert len(lines) == 1 + len(rows)
+    assert len(lines) == 2 + len(rows)  # the header, a line a case, the reads' summary
+    assert any(line.strip().startswith("reads: baseline / spla") for line in lines)
 
 
 def test_time_calls_makes_a_fresh_argument_per_sample():

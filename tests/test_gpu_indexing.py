@@ -168,6 +168,24 @@ def test_row_order_matches_the_cpu_flags(data):
     assert canonical == bool(S.has_canonical_format)
 
 
+def test_index_kernels_cover_every_value_dtype():
+    """Every value dtype spla stores has a type the index kernels move (by size) and
+    one they sum (point reads of non-canonical storage), and every expression
+    ``spla_cuda.index`` forms from them is in the list of the kernels to prebuild."""
+    from spla._dtypes import VALUE_DTYPES
+    from spla._kernels import cuda_index as ci
+
+    listed = ci.instantiations()
+    assert len(listed) == len(set(listed))
+    for dt in VALUE_DTYPES:
+        for I in ci.INDEX_CTYPES.values():
+            for O in ci.INDEX_CTYPES.values():
+                assert f"idx_rows_fill<{I}, {O}, {ci.carrier(dt)}>" in listed
+                assert f"idx_select_fill<{I}, {O}, {ci.carrier(dt)}>" in listed
+            assert f"idx_points<{I}, {ci.ARITH_CTYPES[dt]}>" in listed
+            assert f"idx_points<{I}, {ci.carrier(dt)}>" in listed or dt.itemsize == 16
+
+
 # -- on the GPU: the CPU path's answers, on the device ----------------------------------------
 
 
@@ -519,3 +537,215 @@ def test_write_after_product_forgets_the_plan():
     A[2, 3] = 10.0
     B[2, 3] = 10.0
     np.testing.assert_allclose(cupy.asnumpy(B @ x), A @ np.arange(1.0, 7.0))
+
+
+# -- the device-key reads (kernels/index.cu): every edge against the CPU path -----------------
+
+ALL_DTYPES = st.sampled_from([np.float64, np.float32, np.complex128, np.complex64, np.int64,
+                              np.int32, np.int16, np.uint8, np.bool_])
+
+
+def _cpu_or_error(f):
+    try:
+        return f(), None
+    except IndexError as exc:
+        return None, str(exc)
+
+
+def _entries(S):
+    """The stored entries of a CSR, CSC or COO array as (coordinates..., value) rows,
+    sorted: duplicates and explicit zeros kept, in no particular storage order."""
+    if S.format in ("csr", "csc") and S.ndim == 2:
+        major = np.repeat(np.arange(S.indptr.size - 1), np.diff(S.indptr))
+        cols = [major, np.asarray(S.indices)]
+    else:
+        cols = [np.asarray(c) for c in S.coords]
+    data = np.asarray(S.data)
+    order = np.lexsort([data.imag, data.real] + cols[::-1]) if data.dtype.kind == "c" else \
+        np.lexsort([data] + cols[::-1])
+    return [c[order].astype(np.int64) for c in cols], data[order]
+
+
+def _same_read(got, expect):
+    if isinstance(expect, spla.SparseArray):
+        got = _host(got)
+        assert got.format == expect.format and got.shape == expect.shape
+        assert got.dtype == expect.dtype
+        (gc, gd), (ec, ed) = _entries(got), _entries(expect)
+        assert len(gc) == len(ec)
+        for a, b in zip(gc, ec):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(gd, ed)  # the same stored entries, in any order
+    else:
+        got = np.asarray(_host(got))
+        assert got.shape == np.shape(expect) and got.dtype == np.asarray(expect).dtype
+        np.testing.assert_array_equal(got, expect)
+
+
+@st.composite
+def _device_key(draw, shape):
+    """A key of one of the forms the GPU short path takes, with negative, repeated and
+    (sometimes) out-of-range indices, int32 or int64 or uint8 (NumPy arrays; the test
+    also sends them as CuPy arrays)."""
+    m, n = shape
+    kd = draw(st.sampled_from([np.int32, np.int64, np.uint8]))
+
+    def idx(size_hi, k, out_ok):
+        lo = -size_hi - (2 if out_ok else 0)
+        hi = size_hi + (1 if out_ok else -1)
+        if kd == np.uint8:
+            lo = 0
+        if hi < lo:
+            return np.zeros(0, dtype=kd)
+        vals = draw(st.lists(st.integers(lo, hi), min_size=k, max_size=k))
+        vals = [v for v in vals if kd != np.uint8 or v < 256]
+        return np.array(vals, dtype=np.int64).astype(kd)
+
+    out_ok = draw(st.integers(0, 4)) == 0
+    form = draw(st.sampled_from(["rows", "points", "ix_", "rows_slice", "slice_cols", "mask",
+                                 "scalar", "column"]))
+    k = draw(st.integers(0, 9))
+    if form == "rows":
+        return idx(m, k, out_ok)
+    if form == "points":
+        k = max(k, 1)
+        r, c = idx(m, k, out_ok), idx(n, k, out_ok)
+        if r.size != c.size or r.size == 0:
+            return None
+        return (r, c)
+    if form == "ix_":
+        r, c = idx(m, k, out_ok), idx(n, draw(st.integers(0, 9)), out_ok)
+        return (r[:, None], c[None, :])
+    sl = slice(draw(st.integers(-12, 12)), draw(st.integers(-12, 12)),
+               draw(st.sampled_from([None, 1, 2, -1, -3])))
+    if form == "rows_slice":
+        return (idx(m, k, out_ok), sl)
+    if form == "slice_cols":
+        return (sl, idx(n, k, out_ok))
+    if form == "mask":
+        return np.array(draw(st.lists(st.booleans(), min_size=m, max_size=m)), dtype=bool)
+    if m == 0 or n == 0:
+        return None
+    if form == "column":
+        return (slice(None), draw(st.integers(-n, n - 1)))
+    return (draw(st.integers(-m, m - 1)), draw(st.integers(-n, n - 1)))
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+@pytest.mark.gpu
+@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def test_device_key_reads_match_the_cpu(data):
+    """Every key form the kernels answer, on CSR and CSC arrays of every value dtype,
+    int32 and int64 storage, canonical or not (duplicates, unsorted rows), with NumPy
+    and CuPy keys of several integer dtypes: the CPU path's result, or its IndexError
+    with the same message."""
+    import cupy
+
+    A = data.draw(sst.csr_arrays(dtype=ALL_DTYPES, max_side=9))
+    if data.draw(st.booleans()):
+        A = A.tocsc()
+    key = data.draw(_device_key(A.shape))
+    if key is None:
+        return
+    expect, error = _cpu_or_error(lambda: A[key])
+    G = A.to_device("cuda")
+    parts = key if isinstance(key, tuple) else (key,)
+    for on_gpu in (False, True):
+        gparts = tuple(cupy.asarray(p) if on_gpu and isinstance(p, np.ndarray) else p
+                       for p in parts)
+        gkey = gparts if isinstance(key, tuple) else gparts[0]
+        if error is not None:
+            with pytest.raises(IndexError) as caught:
+                G[gkey]
+            assert str(caught.value) == error
+        elif isinstance(expect, spla.SparseArray) or not _sums_in_another_order(A, key, expect):
+            _same_read(G[gkey], expect)
+        else:
+            _same_read(G[gkey], _in_storage_order(A)[key])
+
+
+def _in_storage_order(A):
+    """A's dense values with the duplicates of each position summed one after the
+    other in storage order (SciPy's order for a scalar read and the kernels'); spla's
+    CPU path sums them with NumPy's pairwise sum, which can round differently from
+    eight duplicates of one position on."""
+    S = A.tocsr() if A.format == "csr" else A
+    out = np.zeros(A.shape, dtype=A.dtype)
+    major = np.repeat(np.arange(S.indptr.size - 1), np.diff(S.indptr))
+    for p, (a, b) in enumerate(zip(major, S.indices)):
+        at = (a, b) if A.format == "csr" else (b, a)
+        out[at] = out[at] + S.data[p] if A.dtype != np.bool_ else out[at] | S.data[p]
+    return out
+
+
+def _sums_in_another_order(A, key, expect):
+    """Whether a dense read of non-canonical inexact storage may differ from the
+    CPU's in the last bits (see ``_in_storage_order``)."""
+    if A.has_canonical_format or np.dtype(A.dtype).kind not in "fc":
+        return False
+    return not np.array_equal(np.asarray(_in_storage_order(A)[key]), np.asarray(expect))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def test_device_key_reads_of_a_larger_matrix():
+    """Rows of many lengths (lanes per row vary), a long row, repeated columns (the
+    sorted column map), empty selections, int32 and int64 keys."""
+    import cupy
+
+    rng = np.random.default_rng(3)
+    S = sp.random(3000, 2500, density=0.01, format="csr", random_state=rng)
+    S = sp.vstack([S, sp.csr_array(np.ones((1, 2500)))]).tocsr()
+    A = spla.csr_array(S)
+    G = A.to_device("cuda")
+    rows = rng.integers(-3001, 3001, 5000)
+    cols = rng.integers(-2500, 2500, 700)
+    for kd in (np.int32, np.int64):
+        r, c = cupy.asarray(rows.astype(kd)), cupy.asarray(cols.astype(kd))
+        _same_read(G[r], A[rows])
+        _same_read(G[:, c], A[:, cols])
+        _same_read(G[r][:, c], A[rows][:, cols])
+        _same_read(G[r[:300, None], c[None, :]], A[rows[:300, None], cols[None, :]])
+        _same_read(G[r[:700], c], A[rows[:700], cols])
+        _same_read(G[r, 10:2000:7], A[rows, 10:2000:7])
+        _same_read(G[r[:0]], A[rows[:0]])
+        _same_read(G[:, c[:0]], A[:, cols[:0]])
+    mask = rng.random(3001) < 0.3
+    _same_read(G[cupy.asarray(mask)], A[mask])
+    _same_read(G[100:2900:3], A[100:2900:3])
+    _same_read(G[:, 17], A[:, 17])
+    for bad, named in (([0, 3001], 3001), ([-3002, 5], -3002), ([3005, -3010], 3005)):
+        with pytest.raises(IndexError, match=rf"^index \({named}\) out of range$"):
+            G[cupy.asarray(bad)]
+        with pytest.raises(IndexError, match=rf"^index \({named}\) out of range$"):
+            A[np.array(bad)]
+
+
+@pytest.mark.parametrize("balance", [None, -1])
+@pytest.mark.gpu
+@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def test_row_reads_with_a_long_row(balance, monkeypatch):
+    """``A[rows]`` where one row holds most entries (the fill balanced by output
+    entries; ``balance=-1`` forces it on every selection, empty rows, repeats and
+    empty selections included)."""
+    import cupy
+
+    from spla_cuda import index as gpu_index
+
+    if balance is not None:
+        monkeypatch.setattr(gpu_index, "_BALANCE", balance)
+    rng = np.random.default_rng(4)
+    S = sp.random(500, 40_000, density=0.0005, format="lil", random_state=rng)
+    S[7, :] = np.arange(1.0, 40_001.0)
+    S[9, :] = 0.0
+    A = spla.csr_array(sp.csr_array(S))
+    G = A.to_device("cuda")
+    for rows in ([7], [7, 7, 0, 9, -493], rng.integers(-500, 500, 3000), [], [9, 9]):
+        rows = np.asarray(rows, dtype=np.int64)
+        _same_read(G[cupy.asarray(rows)], A[rows])
+    mask = rng.random(500) < 0.5
+    mask[7] = True
+    _same_read(G[cupy.asarray(mask)], A[mask])
+    _same_read(G[3:400:2], A[3:400:2])

@@ -1,13 +1,13 @@
-"""Indexing reads of CSR storage written over an array module ``xp`` (NumPy or CuPy).
+"""Indexing reads and writes of CSR storage written over an array module ``xp`` (NumPy or CuPy).
 
-The GPU backend (``spla_cuda.index``) registers these, with ``xp = cupy``, as the
-``"getitem_select"``, ``"getitem_points"`` and ``"getitem_scalar"`` entries of
-the dispatch table for ``"csr"`` on ``"cuda"`` (the same contract as the CPU
-entries of ``spla._backends.cpu.index``): keys arrive normalised and checked by
-``spla._indexing.keys`` on the host, the work runs as array operations on the
-device of the storage, and the results stay there. The functions use only what
-NumPy and CuPy share (``cumsum``, ``searchsorted``, ``argsort``, gathers), so the
-CPU test suite checks them with ``xp = numpy`` on machines without a GPU.
+The GPU backend (``spla_cuda.index``) registers the writes (``write_entries``,
+``zero_entries``, ``row_order``) with ``xp = cupy``; its reads run kernels of their
+own (``spla_cuda/kernels/index.cu``) and use ``select`` here only for column keys
+too few for a dense column map of a very wide array. The read functions stay the
+array-module reference of those kernels' results: they use only what NumPy and
+CuPy share (``cumsum``, ``searchsorted``, ``argsort``, gathers), so the CPU test
+suite checks them with ``xp = numpy`` on machines without a GPU. Keys arrive
+normalised and checked by ``spla._indexing.keys`` on the host.
 
 Every selection is two passes over arrays: the counts of the output rows, then
 one gather of the output entries (each output position finds its source by a

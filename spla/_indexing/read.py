@@ -31,7 +31,12 @@ choice). A 2-D ``coo_array`` on a GPU reads through its GPU CSR and returns
 ``coo_array`` results; where the CPU gives a ``coo_array`` of picked entries
 (``A[rows, cols]``) the GPU one holds the non-zero picked values (explicitly
 stored zeros are not kept). n-D COO on a GPU raises ``NotImplementedError``. No
-read copies storage between devices behind the caller's back.
+read copies storage between devices behind the caller's back. On a GPU the
+common key forms with integer index arrays (``A[rows]``, ``A[rows, cols]``,
+``A[ix_(r, c)]``, ``A[rows, a:b]``, ``A[a:b, cols]``, a CuPy row mask, ``A[i, j]``)
+skip ``normalize_key`` (``_getitem_gpu``): their arrays, NumPy or CuPy, go to the
+kernels as they are, which resolve negative indices and check bounds on the
+device, so a CuPy key is never copied to the host.
 """
 
 import numpy as np
@@ -137,6 +142,10 @@ def getitem_compressed(A, key):
             elif (type(key) is np.ndarray and key.dtype == np.bool_ and key.ndim == 1
                   and key.shape[0] == A._shape[0]):  # a row mask
                 return _dispatch.lookup("getitem_row_mask", "csr", _CPU)(A, key)
+    elif len(A._shape) == 2:
+        out = _getitem_gpu(A, key)
+        if out is not None:
+            return out
     k = normalize_key(key, A._shape, A.format, A.device)
     if len(k.shape) > 2:
         raise IndexError(
@@ -144,6 +153,64 @@ def getitem_compressed(A, key):
             "Try converting to COO format"
         )
     return _package(_read_compressed(A, *k.index), k.shape)
+
+
+def _device_index(x):
+    """``x`` when it is an integer index array of 1 or 2 dimensions, NumPy or CuPy
+    (the GPU kernels resolve and check it themselves, as int64), else None;
+    uint64 keys, whose largest values int64 cannot hold, go the general way."""
+    if type(x) is np.ndarray or type(x).__module__.split(".")[0] == "cupy":
+        if x.dtype.kind in "iu" and x.dtype != np.uint64 and x.ndim in (1, 2):
+            return x
+    return None
+
+
+def _getitem_gpu(A, key):
+    """``A[key]`` for the common key forms of a 2-D CSR/CSC array on a GPU, or None
+    for the others: the index arrays go to the kernels as they are (a CuPy array
+    stays on the device), which resolve negative indices and check bounds there
+    (``spla_cuda.index``); the rest take ``normalize_key`` and its host copies."""
+    m, n = A._shape
+    device = A.device
+    rows = cols = None
+    if type(key) is tuple:
+        if len(key) != 2:
+            return None
+        i, j = key
+        if type(i) is int and type(j) is int:
+            if not (-m <= i < m and -n <= j < n):
+                return None  # the general path raises SciPy's error
+            i, j = A._swap((i + m if i < 0 else i, j + n if j < 0 else j))
+            return _dispatch.lookup("getitem_scalar", "csr", device)(A._major(), i, j)
+        ri, cj = _device_index(i), _device_index(j)
+        if ri is not None and cj is not None:
+            if ri.ndim == 1 and cj.ndim == 1 and ri.size == cj.size and ri.size:
+                major, minor = A._swap((ri, cj))
+                return _dispatch.lookup("getitem_points", "csr", device)(
+                    A._major(), major, minor, minor_first=not A._row_major)
+            if ri.ndim == 2 and ri.shape[1] == 1 and cj.ndim == 2 and cj.shape[0] == 1:
+                rows, cols = ri, cj  # the outer (ix_) form
+            else:
+                return None
+        elif ri is not None and ri.ndim == 1 and type(j) is slice:
+            rows, cols = ri, range(*j.indices(n))
+        elif cj is not None and cj.ndim == 1 and type(i) is slice:
+            rows, cols = range(*i.indices(m)), cj
+        else:
+            return None
+    else:
+        ri = _device_index(key)
+        if ri is not None and ri.ndim == 1:
+            rows, cols = ri, range(n)
+        elif (A._row_major and type(key).__module__.split(".")[0] == "cupy"
+              and key.dtype == np.bool_ and key.ndim == 1 and key.shape[0] == m):
+            return _dispatch.lookup("getitem_row_mask", "csr", device)(A, key)
+        else:
+            return None
+    major, minor = A._swap((rows, cols))
+    out = _dispatch.lookup("getitem_select", "csr", device)(
+        A._major(), major, minor, minor_first=not A._row_major)
+    return A._from_major(out)
 
 
 def _axis_selection(idx):
