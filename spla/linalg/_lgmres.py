@@ -17,6 +17,12 @@ small dense parts (the QR update of the Hessenberg matrix with ``qr_insert``, th
 ``lstsq`` solve, GCROT's truncation) and every stopping test, ``info`` value and
 callback are SciPy's. Any other ``A`` (SciPy matrices, operators, GPU and Dask
 arrays) goes to SciPy's functions with spla's products.
+
+Since session 16 the default (``ORTHOGONALIZATION = "fused"``) runs ``lgmres`` on a
+banded CSR matrix without preconditioner with one sweep over the basis per column
+(``krylov.lgmres_sweep``: MGS through the rows' Gram matrix, fused with the next
+column's product and dots; ``_fgmres_fused``), and other cycles without GCROT's ``C``
+with ``krylov.mgsg_column`` (the same MGS in two sweeps); see docs/linalg.md.
 """
 
 import numpy as np
@@ -29,12 +35,12 @@ __all__ = ["lgmres", "gcrotmk"]
 
 #: Below this length the Gram-Schmidt sweeps and combinations run serially.
 PARALLEL_MIN = 50_000
-#: How the Arnoldi step orthogonalises: "mgsg" (the default: ``krylov.mgsg_column``,
-#: MGS's coefficients through the rows' Gram matrix, two sweeps per column; cycles
-#: with GCROT's vectors ``C`` too unless ``GRAM_WITH_C`` is off, then "mgs2f"),
-#: "mgs2f" (``krylov.mgs2f_column``, two-step MGS with one vectorised loop per sweep
-#: on Numba's threads, Numba ``combine_rows``/``scale_vec``; see docs/linalg.md),
-#: "blas" (SciPy's MGS, one
+#: How the Arnoldi step orthogonalises: "fused" (``_fgmres_fused`` where it applies, else
+#: "mgsg"), "mgsg" (``krylov.mgsg_column``, MGS's coefficients through the rows' Gram
+#: matrix, two sweeps per column; cycles with GCROT's vectors ``C`` too unless
+#: ``GRAM_WITH_C`` is off, then "mgs2f"), "mgs2f" (``krylov.mgs2f_column``, two-step MGS
+#: with one vectorised loop per sweep on Numba's threads, Numba
+#: ``combine_rows``/``scale_vec``; see docs/linalg.md), "blas" (SciPy's MGS, one
 #: BLAS ``dot`` and ``axpy`` per vector, in place, on one BLAS thread under spla's
 #: policy) or "mgs2" (``krylov.mgs2_column``, the strict fused two-step MGS of ``gmres``).
 ORTHOGONALIZATION = "fused"
