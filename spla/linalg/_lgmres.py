@@ -18,11 +18,12 @@ small dense parts (the QR update of the Hessenberg matrix with ``qr_insert``, th
 callback are SciPy's. Any other ``A`` (SciPy matrices, operators, GPU and Dask
 arrays) goes to SciPy's functions with spla's products.
 
-Since session 16 the default (``ORTHOGONALIZATION = "fused"``) runs ``lgmres`` on a
-banded CSR matrix without preconditioner with one sweep over the basis per column
-(``krylov.lgmres_sweep``: MGS through the rows' Gram matrix, fused with the next
-column's product and dots; ``_fgmres_fused``), and other cycles without GCROT's ``C``
-with ``krylov.mgsg_column`` (the same MGS in two sweeps); see docs/linalg.md.
+Since session 16 the default (``ORTHOGONALIZATION = "mgsg"``) runs the cycles without
+GCROT's ``C`` (all of ``lgmres``'s) with ``krylov.mgsg_column``: MGS through the rows'
+Gram matrix, two sweeps over the basis per column. ``"fused"`` (``_fgmres_fused``,
+``krylov.lgmres_sweep``: one sweep per column, fused with the next column's product,
+for ``lgmres`` on a banded CSR matrix without preconditioner) is faster on one thread
+but did not gain from a second one; see docs/linalg.md.
 """
 
 import numpy as np
@@ -35,15 +36,15 @@ __all__ = ["lgmres", "gcrotmk"]
 
 #: Below this length the Gram-Schmidt sweeps and combinations run serially.
 PARALLEL_MIN = 50_000
-#: How the Arnoldi step orthogonalises: "fused" (``_fgmres_fused`` where it applies, else
-#: "mgsg"), "mgsg" (``krylov.mgsg_column``, MGS's coefficients through the rows' Gram
-#: matrix, two sweeps per column; cycles with GCROT's vectors ``C`` too unless
-#: ``GRAM_WITH_C`` is off, then "mgs2f"), "mgs2f" (``krylov.mgs2f_column``, two-step MGS
-#: with one vectorised loop per sweep on Numba's threads, Numba
+#: How the Arnoldi step orthogonalises: "mgsg" (the default: ``krylov.mgsg_column``,
+#: MGS's coefficients through the rows' Gram matrix, two sweeps per column; cycles
+#: with GCROT's vectors ``C`` too unless ``GRAM_WITH_C`` is off, then "mgs2f"), "fused"
+#: (``_fgmres_fused`` where it applies, else "mgsg"), "mgs2f" (``krylov.mgs2f_column``,
+#: two-step MGS with one vectorised loop per sweep on Numba's threads, Numba
 #: ``combine_rows``/``scale_vec``; see docs/linalg.md), "blas" (SciPy's MGS, one
 #: BLAS ``dot`` and ``axpy`` per vector, in place, on one BLAS thread under spla's
 #: policy) or "mgs2" (``krylov.mgs2_column``, the strict fused two-step MGS of ``gmres``).
-ORTHOGONALIZATION = "fused"
+ORTHOGONALIZATION = "mgsg"
 #: With "mgsg", whether cycles with GCROT's vectors ``C`` also take ``mgsg_column``
 #: (the Gram entries of ``C`` and ``v0`` from one product per cycle), else "mgs2f".
 GRAM_WITH_C = True
@@ -51,7 +52,7 @@ GRAM_WITH_C = True
 #: first sweep, chunk by chunk) where ``_fused_product`` allows it.
 FUSE_PRODUCT = True
 #: "fused" applies (``krylov.lgmres_sweep``) where at least this share of A's row
-#: blocks lies inside the sweep's chunks (banded matrices); else "mgsg".
+#: blocks lies inside the sweep's chunks (banded matrices); else it runs "mgsg".
 FUSED_MIN_INSIDE = 0.75
 
 
@@ -367,8 +368,10 @@ def _fgmres_fused(ar, operands, product_into, v0, m, atol, outer_v):
     G = ar.gram(m + 2)
     h = np.zeros(m + 2, dtype=dtype)
     hn = np.zeros(m + 2, dtype=dtype)
-    part = np.zeros((ar.fchunks, m + 2), dtype=dtype)
-    part2 = np.zeros((ar.fchunks, m + 2), dtype=dtype)
+    # per-chunk partial sums, rows padded by a cache line: the threads add into their
+    # chunks' rows once per block, and rows sharing a line made them wait on each other
+    part = np.zeros((ar.fchunks, m + 10), dtype=dtype)
+    part2 = np.zeros((ar.fchunks, m + 10), dtype=dtype)
     indptr, indices, data, lo, hi, done = operands
     none = np.zeros(0, dtype=dtype)
 
