@@ -570,7 +570,7 @@ def test_lgmres_sweep_matches_numpy(n, m, dtype, parallel, seed, mode, reach, fa
     given = draw(n).astype(dtype) if mode == 2 else np.zeros(0, dtype=dtype)
     lo, hi, inside = krylov.block_reach(S.indptr, S.indices, n)
     done = np.zeros(len(lo), dtype=np.bool_)
-    nf = -(-n // krylov.FCHUNK)
+    nf = krylov.fchunks(n)
     part = np.zeros((nf, m + 2), dtype=dtype)
     part2 = np.zeros((nf, m + 2), dtype=dtype)
     hn = np.zeros(m + 2, dtype=dtype)

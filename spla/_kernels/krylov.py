@@ -1516,8 +1516,9 @@ MGSG_SERIAL = _make_mgsg(False)
 # the next column's dots come after the product of the finished vector. With the
 # product (a CSR matrix of short reach) taken block by block behind the sweep that
 # finishes the vector, the next column's dots are taken while the rows' blocks are
-# still in L2: one read of the basis per column. Each chunk of FCHUNK entries
-# finishes its blocks of w in order and multiplies every block of A's rows whose
+# still in L2: one read of the basis per column. Each chunk (``fchunks(n)`` of them,
+# whole blocks, as even as blocks allow: thread 0 and 1 of two get the same work
+# where n / FCHUNK is not a whole number) finishes its blocks of w in order and multiplies every block of A's rows whose
 # columns lie inside the part of the chunk already finished; the other blocks (the
 # rows that reach into a neighbouring chunk, a few per chunk for a banded matrix)
 # are multiplied in a second parallel pass. Which blocks go to which pass depends on
@@ -1526,8 +1527,24 @@ MGSG_SERIAL = _make_mgsg(False)
 # vector and scaled afterwards (rounding differs from A times the normalised vector),
 # and the rows are normalised by the next sweep as it passes.
 
-#: Entries per parallel chunk of ``lgmres_sweep``.
+#: Entries per parallel chunk of ``lgmres_sweep`` (at most; the chunks are balanced).
 FCHUNK = 32768
+
+
+def fchunks(n):
+    """Number of ``lgmres_sweep`` chunks of a vector of length ``n`` (the rows of its
+    ``part`` scratch)."""
+    return max(1, -(-n // FCHUNK))
+
+
+@njit(inline="always")
+def _fchunk(c, nch, n):
+    """Blocks ``[b0, b1)`` and entries ``[lo, hi)`` of chunk ``c`` of ``nch``: the
+    ``ceil(n / BLOCK)`` blocks split as evenly as whole blocks allow."""
+    nblk = (n + BLOCK - 1) // BLOCK
+    b0 = c * nblk // nch
+    b1 = (c + 1) * nblk // nch
+    return b0, b1, b0 * BLOCK, min(b1 * BLOCK, n)
 
 
 @njit(cache=True)
@@ -1547,10 +1564,12 @@ def block_reach(indptr, indices, n):
                 if c > hi[b]:
                     hi[b] = c
     inside = 0
-    for b in range(nb):
-        clo = (b * BLOCK // FCHUNK) * FCHUNK
-        if lo[b] >= clo and hi[b] < min(clo + FCHUNK, n):
-            inside += 1
+    nch = max(1, (n + FCHUNK - 1) // FCHUNK)
+    for c in range(nch):
+        b0, b1, clo, chi = _fchunk(c, nch, n)
+        for b in range(b0, b1):
+            if lo[b] >= clo and hi[b] < chi:
+                inside += 1
     return lo, hi, inside
 
 
@@ -1610,7 +1629,7 @@ def _make_fused(parallel):
         next vector, ``hnext[:m + 1]`` gets its MGS coefficients (of ``a V[m + 1]``
         in mode 1, ``a`` the new row's reciprocal norm, of ``V[m + 1]`` in mode 2).
         Returns ``(|w_new|^2, |next w|^2)``. ``part``, ``part2``: scratch
-        ``(chunks, m + 2)``; ``done``: bool scratch, one per block.
+        ``(fchunks(n), m + 2)`` or wider; ``done``: bool scratch, one per block.
         """
         n = V.shape[1]
         nch = (n + FCHUNK - 1) // FCHUNK
@@ -1618,13 +1637,10 @@ def _make_fused(parallel):
         zero = w.dtype.type(0)
         rzero = _abs2(zero)
         for c in loop(nch):
-            clo = c * FCHUNK
-            chi = min(clo + FCHUNK, n)
+            b0, b1, clo, chi = _fchunk(c, nch, n)
             for k in range(m + 2):
                 part[c, k] = zero
                 part2[c, k] = zero
-            b0 = clo // BLOCK
-            b1 = (chi + BLOCK - 1) // BLOCK
             nb = b0
             for b in range(b0, b1):
                 lo = U(b * BLOCK)
@@ -1703,9 +1719,8 @@ def _make_fused(parallel):
                     done[b] = False
         if mode == 1:  # the blocks that reach into a neighbouring chunk
             for c in loop(nch):
-                clo = c * FCHUNK
-                chi = min(clo + FCHUNK, n)
-                for b in range(clo // BLOCK, (chi + BLOCK - 1) // BLOCK):
+                b0, b1, clo, chi = _fchunk(c, nch, n)
+                for b in range(b0, b1):
                     if not done[b]:
                         _product_block(V, m, b, n, indptr, indices, data, part2, c)
         after = 0.0

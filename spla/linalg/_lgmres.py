@@ -85,7 +85,7 @@ class _Arnoldi:
             gs = krylov.GS_PARALLEL if parallel else krylov.GS_SERIAL
             self.scale_kernel, self.combine_kernel = gs[3], gs[4]
         self.part = np.zeros((krylov.nchunks(n), 4), dtype=dtype)
-        self.fchunks = max(1, -(-n // krylov.FCHUNK))
+        self.fchunks = krylov.fchunks(n)
         self.blocks = {}
         self.blas = ORTHOGONALIZATION == "blas"
         if self.blas:
