@@ -597,3 +597,47 @@ def test_lgmres_sweep_matches_numpy(n, m, dtype, parallel, seed, mode, reach, fa
     big = 1 + np.abs(w_next).max()
     np.testing.assert_allclose(hn[:m + 1], hnext, rtol=tol, atol=tol * big * scale * n)
     np.testing.assert_allclose(nxt, np.vdot(w_next, w_next).real, rtol=tol * 10)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+def test_lgmres_sweep_bits_do_not_depend_on_threads(dtype):
+    """The parallel sweep's sums are per chunk, added in chunk order: the same bits on one
+    Numba thread as on two (which chunks a thread takes changes with the count)."""
+    import numba
+
+    n = 5 * krylov.FCHUNK + 999
+    m = 6
+    rng = np.random.default_rng(11)
+    complex_ = np.dtype(dtype).kind == "c"
+
+    def draw(*shape):
+        return rng.standard_normal(shape) + (1j * rng.standard_normal(shape) if complex_ else 0)
+
+    offsets = [-600, -1, 0, 1, 600]
+    S = sp.csr_array(sp.diags_array([draw(n - abs(o)) for o in offsets], offsets=offsets,
+                                    shape=(n, n)).astype(dtype))
+    V0 = draw(m + 2, n).astype(dtype)
+    G0 = np.tril(draw(m + 2, m + 2), -1).astype(dtype)
+    h0 = draw(m + 2).astype(dtype) * 0.1
+    lo, hi, _ = krylov.block_reach(S.indptr, S.indices, n)
+    outs = []
+    previous = numba.get_num_threads()
+    try:
+        for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(threads)
+            V, G, hn = V0.copy(), G0.copy(), np.zeros(m + 2, dtype=dtype)
+            nf = krylov.fchunks(n)
+            part = np.zeros((nf, m + 2), dtype=dtype)
+            part2 = np.zeros((nf, m + 2), dtype=dtype)
+            r = krylov.LGMRES_SWEEP_PARALLEL(V, m, h0, 0.9, 1.1, G, S.indptr, S.indices,
+                                             S.data, lo, hi, np.zeros(0, dtype=dtype), 1,
+                                             np.zeros(len(lo), dtype=np.bool_), part, part2,
+                                             hn)
+            outs.append((V, G, hn, r))
+    finally:
+        numba.set_num_threads(previous)
+    for V, G, hn, r in outs[1:]:
+        np.testing.assert_array_equal(V, outs[0][0])
+        np.testing.assert_array_equal(G, outs[0][1])
+        np.testing.assert_array_equal(hn, outs[0][2])
+        assert r == outs[0][3]
