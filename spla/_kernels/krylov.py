@@ -1518,8 +1518,9 @@ MGSG_SERIAL = _make_mgsg(False)
 # finishes the vector, the next column's dots are taken while the rows' blocks are
 # still in L2: one read of the basis per column. Each chunk (``fchunks(n)`` of them,
 # whole blocks, as even as blocks allow: thread 0 and 1 of two get the same work
-# where n / FCHUNK is not a whole number) finishes its blocks of w in order and multiplies every block of A's rows whose
-# columns lie inside the part of the chunk already finished; the other blocks (the
+# where n / FCHUNK is not a whole number) finishes its blocks of w in order and
+# multiplies every block of A's rows whose columns lie inside the part of the chunk
+# already finished; the other blocks (the
 # rows that reach into a neighbouring chunk, a few per chunk for a banded matrix)
 # are multiplied in a second parallel pass. Which blocks go to which pass depends on
 # A's pattern alone, so sums (per chunk, in a fixed order, chunks added in order) do
