@@ -159,6 +159,10 @@ def test_fused_sweep_several_chunks(dtype, monkeypatch):
     n = 3 * krylov.FCHUNK + 5
     monkeypatch.setattr(_lgmres, "ORTHOGONALIZATION", "fused")
     assert n >= _lgmres.PARALLEL_MIN
+    cycles = []  # the one-sweep cycles run (not the "mgsg" fallback)
+    real = _lgmres._fgmres_fused
+    monkeypatch.setattr(_lgmres, "_fgmres_fused",
+                        lambda *a, **k: cycles.append(1) or real(*a, **k))
     rng = np.random.default_rng(5)
     offsets = (-300, -1, 0, 1, 7)  # diagonally dominant: converges in a few cycles
     diags = [rng.standard_normal(n - abs(o)) + (6.0 if o == 0 else 0) for o in offsets]
@@ -173,6 +177,7 @@ def test_fused_sweep_several_chunks(dtype, monkeypatch):
     ours = run_both("lgmres", A, S, b, rtol=1e-10, inner_m=6, outer_k=2,
                     outer_v=guess, store_outer_Av=False)
     check_same(*ours, dtype)
+    assert len(cycles) >= 2
 
 
 @pytest.mark.parametrize("ortho", ["blas", "mgs2", "mgs2f", "mgsg", "fused"])

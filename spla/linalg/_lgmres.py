@@ -6,8 +6,8 @@ modified Gram-Schmidt against the GCROT vectors ``C`` and against the Arnoldi
 basis, as one BLAS ``dot`` and one ``axpy`` per vector (about six vector passes
 each, with temporaries), and at the end of a cycle linear combinations of the
 basis as chains of ``axpy``. Here the vectors ``C`` and the basis are the rows of
-one block, so that the projection on both is one kernel call: by default
-``mgsg_column`` (MGS's coefficients from plain dots and the rows' Gram matrix, two
+one block, so that the projection on both is one kernel call: ``mgsg_column``
+(MGS's coefficients from plain dots and the rows' Gram matrix, two
 sweeps over the rows per column; for short-row CSR matrices the column's product is
 computed in the first sweep, see ``_fused_product``), else the two-step MGS kernel
 ``mgs2f_column`` (one vectorised parallel sweep per two rows), both giving MGS's
@@ -18,12 +18,12 @@ small dense parts (the QR update of the Hessenberg matrix with ``qr_insert``, th
 callback are SciPy's. Any other ``A`` (SciPy matrices, operators, GPU and Dask
 arrays) goes to SciPy's functions with spla's products.
 
-Since session 16 the default (``ORTHOGONALIZATION = "mgsg"``) runs the cycles without
-GCROT's ``C`` (all of ``lgmres``'s) with ``krylov.mgsg_column``: MGS through the rows'
-Gram matrix, two sweeps over the basis per column. ``"fused"`` (``_fgmres_fused``,
-``krylov.lgmres_sweep``: one sweep per column, fused with the next column's product,
-for ``lgmres`` on a banded CSR matrix without preconditioner) is faster on one thread
-but did not gain from a second one; see docs/linalg.md.
+The default (``ORTHOGONALIZATION = "fused"``, session 18) runs ``lgmres`` on a CSR
+matrix of short reach (banded, stencils) without preconditioner with one sweep over
+the basis per column (``_fgmres_fused``, ``krylov.lgmres_sweep``: MGS through the rows'
+Gram matrix fused with the next column's product and its dots), and every other cycle
+(``gcrotmk``'s, preconditioned ones, other matrices) with ``mgsg_column``; see
+docs/linalg.md.
 """
 
 import numpy as np
@@ -36,20 +36,21 @@ __all__ = ["lgmres", "gcrotmk"]
 
 #: Below this length the Gram-Schmidt sweeps and combinations run serially.
 PARALLEL_MIN = 50_000
-#: How the Arnoldi step orthogonalises: "mgsg" (the default: ``krylov.mgsg_column``,
-#: MGS's coefficients through the rows' Gram matrix, two sweeps per column; cycles
-#: with GCROT's vectors ``C`` too unless ``GRAM_WITH_C`` is off, then "mgs2f"), "fused"
-#: (``_fgmres_fused`` where it applies, else "mgsg"), "mgs2f" (``krylov.mgs2f_column``,
+#: How the Arnoldi step orthogonalises: "fused" (the default: ``_fgmres_fused`` where
+#: it applies, else "mgsg"), "mgsg" (``krylov.mgsg_column``, MGS's coefficients through
+#: the rows' Gram matrix, two sweeps per column; cycles with GCROT's vectors ``C`` too
+#: unless ``GRAM_WITH_C`` is off, then "mgs2f"), "mgs2f" (``krylov.mgs2f_column``,
 #: two-step MGS with one vectorised loop per sweep on Numba's threads, Numba
 #: ``combine_rows``/``scale_vec``; see docs/linalg.md), "blas" (SciPy's MGS, one
 #: BLAS ``dot`` and ``axpy`` per vector, in place, on one BLAS thread under spla's
 #: policy) or "mgs2" (``krylov.mgs2_column``, the strict fused two-step MGS of ``gmres``).
-ORTHOGONALIZATION = "mgsg"
-#: With "mgsg", whether cycles with GCROT's vectors ``C`` also take ``mgsg_column``
-#: (the Gram entries of ``C`` and ``v0`` from one product per cycle), else "mgs2f".
+ORTHOGONALIZATION = "fused"
+#: With "mgsg" (or "fused"), whether cycles with GCROT's vectors ``C`` also take
+#: ``mgsg_column`` (the Gram entries of ``C`` and ``v0`` from one product per cycle),
+#: else "mgs2f".
 GRAM_WITH_C = True
-#: With "mgsg", whether ``mgsg_column`` computes the column's CSR product itself (its
-#: first sweep, chunk by chunk) where ``_fused_product`` allows it.
+#: With "mgsg" (or "fused"), whether ``mgsg_column`` computes the column's CSR product
+#: itself (its first sweep, chunk by chunk) where ``_fused_product`` allows it.
 FUSE_PRODUCT = True
 #: "fused" applies (``krylov.lgmres_sweep``) where at least this share of A's row
 #: blocks lies inside the sweep's chunks (banded matrices); else it runs "mgsg".
