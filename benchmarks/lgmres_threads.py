@@ -321,8 +321,9 @@ def solves(S, repeat, kinds=("mgsg",)):
             return run
 
         runs = {}
-        for kind in (kinds if name == "lgmres" else (default,)):
-            label = "spla" if kind == default and len(kinds) == 1 else f"spla {kind}"
+        ks = kinds if name == "lgmres" else (default,)  # "fused" is lgmres's alone
+        for kind in ks:
+            label = "spla" if kind == default and len(ks) == 1 else f"spla {kind}"
             runs[f"{label} 1"] = spla_run(1, kind)
             runs[f"{label} 2"] = spla_run(2, kind)
         runs["scipy 1"] = scipy_run(1)
