@@ -420,7 +420,7 @@ def _fgmres_fused(ar, operands, product_into, v0, m, atol, outer_v):
             break
         w_norm = np.sqrt(nxt)
         h, hn = hn, h
-        a_row = float(alpha)
+        a_row = float(alpha.real)  # 1 / |w|: real, held in the solve's dtype
         a_w = a_row if mode == 1 else 1.0
     if np.isfinite(alpha):  # the last row, normalised (the next sweep did the others)
         ar.scale(W[j + 1], dtype.type(alpha))
