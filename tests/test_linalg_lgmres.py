@@ -139,7 +139,7 @@ def test_recycled_vectors_for_a_second_system(dtype):
         check_same(tuple(ours2), tuple(theirs2), dtype)
 
 
-@pytest.mark.parametrize("ortho", ["blas", "mgs2", "mgs2f", "mgsg"])
+@pytest.mark.parametrize("ortho", ["blas", "mgs2", "mgs2f", "mgsg", "fused"])
 @pytest.mark.parametrize("dtype", ["float64", "complex128"])
 def test_parallel_kernels_several_chunks(dtype, ortho, monkeypatch):
     monkeypatch.setattr(_lgmres, "ORTHOGONALIZATION", ortho)
@@ -151,7 +151,36 @@ def test_parallel_kernels_several_chunks(dtype, ortho, monkeypatch):
     check_same(*run_both("gcrotmk", A, S, b, rtol=1e-10, m=6, k=3), dtype)
 
 
-@pytest.mark.parametrize("ortho", ["blas", "mgs2", "mgs2f", "mgsg"])
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+def test_fused_sweep_several_chunks(dtype, monkeypatch):
+    """The one-sweep columns ("fused") on a banded matrix in several parallel chunks (rows
+    reaching into the neighbouring chunk go to the second pass), with augmentation
+    vectors given without their products (the sweep's given-vector columns)."""
+    n = 3 * krylov.FCHUNK + 5
+    monkeypatch.setattr(_lgmres, "ORTHOGONALIZATION", "fused")
+    assert n >= _lgmres.PARALLEL_MIN
+    cycles = []  # the one-sweep cycles run (not the "mgsg" fallback)
+    real = _lgmres._fgmres_fused
+    monkeypatch.setattr(_lgmres, "_fgmres_fused",
+                        lambda *a, **k: cycles.append(1) or real(*a, **k))
+    rng = np.random.default_rng(5)
+    offsets = (-300, -1, 0, 1, 7)  # diagonally dominant: converges in a few cycles
+    diags = [rng.standard_normal(n - abs(o)) + (6.0 if o == 0 else 0) for o in offsets]
+    S = sp.csr_array(sp.diags_array(diags, offsets=offsets, shape=(n, n))
+                     .astype(dtype))
+    if dtype == "complex128":
+        S = S + 0.3j * sp.eye_array(n, format="csr")
+    A = spla.csr_array(S)
+    b = rng.standard_normal(n).astype(dtype)
+    check_same(*run_both("lgmres", A, S, b, rtol=1e-10, inner_m=8, outer_k=2), dtype)
+    guess = [(rng.standard_normal(n), None)]
+    ours = run_both("lgmres", A, S, b, rtol=1e-10, inner_m=6, outer_k=2,
+                    outer_v=guess, store_outer_Av=False)
+    check_same(*ours, dtype)
+    assert len(cycles) >= 2
+
+
+@pytest.mark.parametrize("ortho", ["blas", "mgs2", "mgs2f", "mgsg", "fused"])
 def test_convection_diffusion_restarts_match_scipy(ortho, monkeypatch):
     """An unsymmetric stencil that needs several outer iterations: same counts."""
     monkeypatch.setattr(_lgmres, "ORTHOGONALIZATION", ortho)
@@ -494,3 +523,126 @@ def test_no_reference_cycle_keeps_the_basis_alive():
     finally:
         gc.enable()
     assert not alive
+
+
+# -- one sweep per column (krylov.LGMRES_SWEEP_*) against NumPy --------------------------------
+
+
+@scaled_examples(0.3)
+@given(n=st.sampled_from([5, 1025, krylov.FCHUNK + 3, 2 * krylov.FCHUNK + 77]),
+       m=st.integers(1, 7), dtype=st.sampled_from(["float32", "float64", "complex64",
+                                                   "complex128"]),
+       parallel=st.booleans(), seed=st.integers(0, 1000), mode=st.sampled_from([0, 1, 2]),
+       reach=st.sampled_from([1, 700, 5000]), far=st.booleans())
+def test_lgmres_sweep_matches_numpy(n, m, dtype, parallel, seed, mode, reach, far):
+    """A column of the fused sweep: the previous row normalised, w's MGS step (through the
+    Gram entries), the next product (a banded matrix, ``far``: plus entries across the
+    whole matrix, multiplied in the second pass) or given vector, its coefficients."""
+    m = min(m, n - 2)  # orthonormal rows, w not in their span
+    rng = np.random.default_rng(seed)
+    sweep = krylov.LGMRES_SWEEP_PARALLEL if parallel else krylov.LGMRES_SWEEP_SERIAL
+    complex_ = np.dtype(dtype).kind == "c"
+
+    def draw(*shape):
+        return rng.standard_normal(shape) + (1j * rng.standard_normal(shape) if complex_ else 0)
+
+    offsets = sorted({0, *rng.integers(-reach, reach + 1, size=4).tolist()})
+    offsets = [o for o in offsets if abs(o) < n]
+    S = sp.diags_array([draw(n - abs(o)) for o in offsets], offsets=offsets, shape=(n, n))
+    if far:
+        S = S + sp.random_array((n, n), density=3 / n, rng=rng) * (1 + 1j if complex_ else 1)
+    S = sp.csr_array(S.astype(dtype))
+    Vr = np.linalg.qr(draw(m + 2, n).T)[0].T  # orthonormal rows (m + 2 <= n)
+    a_row = 0.37  # row m - 1 is stored as itself / a_row
+    a_w = 1.9 if mode != 2 else 1.0
+    wr = draw(n)
+    V = np.empty((m + 2, n), dtype=dtype)
+    V[:m - 1] = Vr[:m - 1]
+    V[m - 1] = Vr[m - 1] / a_row
+    V[m] = wr / a_w
+    V[m + 1] = 7
+    rows = V.astype(np.complex128)
+    rows[m - 1] *= a_row
+    Gr = rows[:m].conj() @ rows[:m].T
+    G = np.full((m + 2, m + 2), 5, dtype=dtype)
+    G[:m, :m] = np.tril(Gr if complex_ else Gr.real, -1).astype(dtype)
+    w_true = V[m].astype(np.complex128) * a_w
+    _, href = _mgs_reference(rows[:m], m, w_true)
+    h = np.zeros(m + 2, dtype=dtype)
+    h[:m] = href.astype(dtype) if complex_ else href.real.astype(dtype)
+    wnew, _ = _mgs_reference(rows[:m], m, w_true)  # = w_true - sum h_k v_k
+    nu = np.linalg.norm(wnew)
+    given = draw(n).astype(dtype) if mode == 2 else np.zeros(0, dtype=dtype)
+    lo, hi, inside = krylov.block_reach(S.indptr, S.indices, n)
+    done = np.zeros(len(lo), dtype=np.bool_)
+    nf = krylov.fchunks(n)
+    part = np.zeros((nf, m + 2), dtype=dtype)
+    part2 = np.zeros((nf, m + 2), dtype=dtype)
+    hn = np.zeros(m + 2, dtype=dtype)
+    after, nxt = sweep(V, m, h, a_row, a_w, G, S.indptr, S.indices, S.data, lo, hi, given,
+                       mode, done, part, part2, hn)
+    r = 1e-4 if single(dtype) else 1e-12
+    tol = r * (np.sqrt(n) + 1) * (m + 2) * 10
+    np.testing.assert_allclose(V[m - 1], rows[m - 1], rtol=tol, atol=tol)
+    np.testing.assert_allclose(V[m], wnew, rtol=tol, atol=tol * (1 + nu))
+    np.testing.assert_allclose(after, nu ** 2, rtol=tol, atol=tol * np.vdot(wr, wr).real)
+    vnew = wnew / nu
+    np.testing.assert_allclose(G[m, :m], vnew.conj() @ rows[:m].T, rtol=tol,
+                               atol=tol * (1 + np.linalg.norm(wr) / nu))
+    if mode == 0:
+        assert (V[m + 1] == 7).all()
+        return
+    Sr = S.astype(np.complex128)
+    u = Sr @ V[m].astype(np.complex128) if mode == 1 else given.astype(np.complex128)
+    scale = np.abs(S.data).max(initial=1.0) * 5
+    np.testing.assert_allclose(V[m + 1], u, rtol=tol, atol=tol * scale * (1 + nu))
+    w_next = u / nu if mode == 1 else u  # the next column's vector
+    basis = np.vstack([rows[:m], vnew])
+    _, hnext = _mgs_reference(basis, m + 1, w_next)
+    big = 1 + np.abs(w_next).max()
+    np.testing.assert_allclose(hn[:m + 1], hnext, rtol=tol, atol=tol * big * scale * n)
+    np.testing.assert_allclose(nxt, np.vdot(w_next, w_next).real, rtol=tol * 10)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+def test_lgmres_sweep_bits_do_not_depend_on_threads(dtype):
+    """The parallel sweep's sums are per chunk, added in chunk order: the same bits on one
+    Numba thread as on two (which chunks a thread takes changes with the count)."""
+    import numba
+
+    n = 5 * krylov.FCHUNK + 999
+    m = 6
+    rng = np.random.default_rng(11)
+    complex_ = np.dtype(dtype).kind == "c"
+
+    def draw(*shape):
+        return rng.standard_normal(shape) + (1j * rng.standard_normal(shape) if complex_ else 0)
+
+    offsets = [-600, -1, 0, 1, 600]
+    S = sp.csr_array(sp.diags_array([draw(n - abs(o)) for o in offsets], offsets=offsets,
+                                    shape=(n, n)).astype(dtype))
+    V0 = draw(m + 2, n).astype(dtype)
+    G0 = np.tril(draw(m + 2, m + 2), -1).astype(dtype)
+    h0 = draw(m + 2).astype(dtype) * 0.1
+    lo, hi, _ = krylov.block_reach(S.indptr, S.indices, n)
+    outs = []
+    previous = numba.get_num_threads()
+    try:
+        for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(threads)
+            V, G, hn = V0.copy(), G0.copy(), np.zeros(m + 2, dtype=dtype)
+            nf = krylov.fchunks(n)
+            part = np.zeros((nf, m + 2), dtype=dtype)
+            part2 = np.zeros((nf, m + 2), dtype=dtype)
+            r = krylov.LGMRES_SWEEP_PARALLEL(V, m, h0, 0.9, 1.1, G, S.indptr, S.indices,
+                                             S.data, lo, hi, np.zeros(0, dtype=dtype), 1,
+                                             np.zeros(len(lo), dtype=np.bool_), part, part2,
+                                             hn)
+            outs.append((V, G, hn, r))
+    finally:
+        numba.set_num_threads(previous)
+    for V, G, hn, r in outs[1:]:
+        np.testing.assert_array_equal(V, outs[0][0])
+        np.testing.assert_array_equal(G, outs[0][1])
+        np.testing.assert_array_equal(hn, outs[0][2])
+        assert r == outs[0][3]

@@ -1508,3 +1508,255 @@ def _make_mgsg(parallel):
 #: ``mgsg_column``, parallel and serial.
 MGSG_PARALLEL = _make_mgsg(True)
 MGSG_SERIAL = _make_mgsg(False)
+
+
+# -- one sweep per LGMRES column: MGS through the Gram matrix fused with the next product ---
+#
+# ``mgsg_column`` reads the basis twice per column (the dots, then the subtraction);
+# the next column's dots come after the product of the finished vector. With the
+# product (a CSR matrix of short reach) taken block by block behind the sweep that
+# finishes the vector, the next column's dots are taken while the rows' blocks are
+# still in L2: one read of the basis per column. Each chunk (``fchunks(n)`` of them,
+# whole blocks, as even as blocks allow: thread 0 and 1 of two get the same work
+# where n / FCHUNK is not a whole number) finishes its blocks of w in order and
+# multiplies every block of A's rows whose columns lie inside the part of the chunk
+# already finished; the other blocks (the
+# rows that reach into a neighbouring chunk, a few per chunk for a banded matrix)
+# are multiplied in a second parallel pass. Which blocks go to which pass depends on
+# A's pattern alone, so sums (per chunk, in a fixed order, chunks added in order) do
+# not depend on the number of threads. The product is taken of the unnormalised
+# vector and scaled afterwards (rounding differs from A times the normalised vector),
+# and the rows are normalised by the next sweep as it passes.
+
+#: Entries per parallel chunk of ``lgmres_sweep`` (at most; the chunks are balanced).
+FCHUNK = 32768
+
+
+def fchunks(n):
+    """Number of ``lgmres_sweep`` chunks of a vector of length ``n`` (the rows of its
+    ``part`` scratch)."""
+    return max(1, -(-n // FCHUNK))
+
+
+@njit(inline="always")
+def _fchunk(c, nch, n):
+    """Blocks ``[b0, b1)`` and entries ``[lo, hi)`` of chunk ``c`` of ``nch``: the
+    ``ceil(n / BLOCK)`` blocks split as evenly as whole blocks allow."""
+    nblk = (n + BLOCK - 1) // BLOCK
+    b0 = c * nblk // nch
+    b1 = (c + 1) * nblk // nch
+    return b0, b1, b0 * BLOCK, min(b1 * BLOCK, n)
+
+
+@njit(cache=True)
+def block_reach(indptr, indices, n):
+    """Per BLOCK of rows of an ``(n, n)`` CSR matrix: the smallest and largest column
+    stored (``n`` and ``-1`` for a block without entries), and how many blocks
+    ``lgmres_sweep`` multiplies in its first pass (inside their chunk)."""
+    nb = (n + BLOCK - 1) // BLOCK
+    lo = np.full(nb, n, dtype=np.int64)
+    hi = np.full(nb, -1, dtype=np.int64)
+    for b in range(nb):
+        for r in range(b * BLOCK, min(b * BLOCK + BLOCK, n)):
+            for k in range(indptr[r], indptr[r + 1]):
+                c = np.int64(indices[k])
+                if c < lo[b]:
+                    lo[b] = c
+                if c > hi[b]:
+                    hi[b] = c
+    inside = 0
+    nch = max(1, (n + FCHUNK - 1) // FCHUNK)
+    for c in range(nch):
+        b0, b1, clo, chi = _fchunk(c, nch, n)
+        for b in range(b0, b1):
+            if lo[b] >= clo and hi[b] < chi:
+                inside += 1
+    return lo, hi, inside
+
+
+def _make_fused(parallel):
+    loop = prange if parallel else range
+
+    @njit(inline="always")
+    def _product_block(V, m, b, n, indptr, indices, data, out_part, c):
+        """Rows of block ``b``: ``V[m + 1] = A @ V[m]`` there, and the block's
+        ``V[k] . V[m + 1]`` (k <= m) and ``|V[m + 1]|^2`` into ``out_part[c]``."""
+        w = V[m]
+        u = V[m + 1]
+        zero = w.dtype.type(0)
+        lo = b * BLOCK
+        hi = min(lo + BLOCK, n)
+        k = U(indptr[lo])
+        for r in range(lo, hi):  # spmv_short_rows's row loop: two partial sums, unsigned
+            stop = U(indptr[r + 1])
+            s0 = zero
+            s1 = zero
+            while k + U(1) < stop:
+                s0 += data[k] * w[U(indices[k])]
+                s1 += data[k + U(1)] * w[U(indices[k + U(1)])]
+                k += U(2)
+            if k < stop:
+                s0 += data[k] * w[U(indices[k])]
+                k += U(1)
+            u[r] = s0 + s1
+        ulo = U(lo)
+        uhi = U(hi)
+        s2 = _abs2(zero)
+        for i in range(ulo, uhi):
+            s2 += _abs2(u[i])
+        out_part[c, m + 1] += s2
+        for k in range(0, m + 1, 4):
+            nr = min(m + 1 - k, 4)
+            d0, d1, d2, d3 = _dots4_range(V, k, nr, u, ulo, uhi)
+            out_part[c, k] += d0
+            if nr > 1:
+                out_part[c, k + 1] += d1
+            if nr > 2:
+                out_part[c, k + 2] += d2
+            if nr > 3:
+                out_part[c, k + 3] += d3
+
+    @njit(parallel=parallel, cache=True, nogil=True, fastmath=_FASTMATH_SUMS)
+    def lgmres_sweep(V, m, h, a_row, a_w, G, indptr, indices, data, reach_lo, reach_hi,
+                     given, mode, done, part, part2, hnext):
+        """One LGMRES column in one sweep over the basis rows ``V[:m]``.
+
+        On entry ``V[m - 1]`` holds its row divided by ``a_row`` (normalised here),
+        ``V[m]`` holds ``w / a_w``, and ``h[:m]`` the MGS coefficients of ``w``.
+        ``V[m]`` becomes ``w - sum_k h_k v_k`` (not normalised); ``G[m, :m]`` its
+        normalised Gram entries (when its norm is nonzero and finite). ``mode`` 1:
+        ``V[m + 1] = A @ V[m]`` (``indptr``, ``indices``, ``data``: A as CSR, of reach
+        ``block_reach``), mode 2: ``V[m + 1] = given``, 0: nothing more. With a
+        next vector, ``hnext[:m + 1]`` gets its MGS coefficients (of ``a V[m + 1]``
+        in mode 1, ``a`` the new row's reciprocal norm, of ``V[m + 1]`` in mode 2).
+        Returns ``(|w_new|^2, |next w|^2)``. ``part``, ``part2``: scratch
+        ``(fchunks(n), m + 2)`` or wider; ``done``: bool scratch, one per block.
+        """
+        n = V.shape[1]
+        nch = (n + FCHUNK - 1) // FCHUNK
+        w = V[m]
+        zero = w.dtype.type(0)
+        rzero = _abs2(zero)
+        for c in loop(nch):
+            b0, b1, clo, chi = _fchunk(c, nch, n)
+            for k in range(m + 2):
+                part[c, k] = zero
+                part2[c, k] = zero
+            nb = b0
+            for b in range(b0, b1):
+                lo = U(b * BLOCK)
+                hi = U(min(b * BLOCK + BLOCK, chi))
+                if m >= 1:
+                    r = V[m - 1]
+                    for i in range(lo, hi):
+                        r[i] = r[i] * a_row
+                for i in range(lo, hi):
+                    w[i] = w[i] * a_w
+                k = 0
+                while k + 3 < m:
+                    ta = h[k]
+                    tb = h[k + 1]
+                    tc = h[k + 2]
+                    td = h[k + 3]
+                    va = V[k]
+                    vb = V[k + 1]
+                    vc = V[k + 2]
+                    vd = V[k + 3]
+                    for i in range(lo, hi):
+                        w[i] = (((w[i] - ta * va[i]) - tb * vb[i]) - tc * vc[i]) - td * vd[i]
+                    k += 4
+                while k < m:
+                    ta = h[k]
+                    va = V[k]
+                    for i in range(lo, hi):
+                        w[i] = w[i] - ta * va[i]
+                    k += 1
+                s = rzero
+                for i in range(lo, hi):
+                    s += _abs2(w[i])
+                part[c, m] += s
+                for k in range(0, m, 4):
+                    nr = min(m - k, 4)
+                    d0, d1, d2, d3 = _dots4_range(V, k, nr, w, lo, hi)
+                    part[c, k] += d0
+                    if nr > 1:
+                        part[c, k + 1] += d1
+                    if nr > 2:
+                        part[c, k + 2] += d2
+                    if nr > 3:
+                        part[c, k + 3] += d3
+                if mode == 2:
+                    u = V[m + 1]
+                    s2 = rzero
+                    for i in range(lo, hi):
+                        gi = given[i]
+                        u[i] = gi
+                        s2 += _abs2(gi)
+                    part2[c, m + 1] += s2
+                    for k in range(0, m + 1, 4):
+                        nr = min(m + 1 - k, 4)
+                        d0, d1, d2, d3 = _dots4_range(V, k, nr, u, lo, hi)
+                        part2[c, k] += d0
+                        if nr > 1:
+                            part2[c, k + 1] += d1
+                        if nr > 2:
+                            part2[c, k + 2] += d2
+                        if nr > 3:
+                            part2[c, k + 3] += d3
+                elif mode == 1:
+                    fin = min(b * BLOCK + BLOCK, chi)  # w is finished in [clo, fin)
+                    while nb <= b:
+                        if reach_lo[nb] < clo:  # reaches into the previous chunk
+                            done[nb] = False
+                            nb += 1
+                        elif reach_hi[nb] < fin:
+                            _product_block(V, m, nb, n, indptr, indices, data, part2, c)
+                            done[nb] = True
+                            nb += 1
+                        else:
+                            break
+            if mode == 1:
+                for b in range(nb, b1):
+                    done[b] = False
+        if mode == 1:  # the blocks that reach into a neighbouring chunk
+            for c in loop(nch):
+                b0, b1, clo, chi = _fchunk(c, nch, n)
+                for b in range(b0, b1):
+                    if not done[b]:
+                        _product_block(V, m, b, n, indptr, indices, data, part2, c)
+        after = 0.0
+        for c in range(nch):
+            after += part[c, m].real
+        a = np.nan
+        if after > 0.0:
+            a = 1.0 / np.sqrt(after)
+            if np.isfinite(a):
+                for k in range(m):
+                    e = zero
+                    for c in range(nch):
+                        e += part[c, k]
+                    G[m, k] = np.conj(e) * a
+        nxt = 0.0
+        if mode != 0:
+            for c in range(nch):
+                nxt += part2[c, m + 1].real
+            sw = a if mode == 1 else 1.0  # next w = sw * V[m + 1]
+            for k in range(m + 1):
+                d = zero
+                for c in range(nch):
+                    d += part2[c, k]
+                d = d * sw
+                if k == m:
+                    d = d * a  # V[m] normalised
+                for i in range(k):
+                    d -= G[k, i] * hnext[i]
+                hnext[k] = d
+            nxt = nxt * sw * sw
+        return after, nxt
+
+    return lgmres_sweep
+
+
+#: ``lgmres_sweep``, parallel and serial.
+LGMRES_SWEEP_PARALLEL = _make_fused(True)
+LGMRES_SWEEP_SERIAL = _make_fused(False)

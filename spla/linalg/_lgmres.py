@@ -6,8 +6,8 @@ modified Gram-Schmidt against the GCROT vectors ``C`` and against the Arnoldi
 basis, as one BLAS ``dot`` and one ``axpy`` per vector (about six vector passes
 each, with temporaries), and at the end of a cycle linear combinations of the
 basis as chains of ``axpy``. Here the vectors ``C`` and the basis are the rows of
-one block, so that the projection on both is one kernel call: by default
-``mgsg_column`` (MGS's coefficients from plain dots and the rows' Gram matrix, two
+one block, so that the projection on both is one kernel call: ``mgsg_column``
+(MGS's coefficients from plain dots and the rows' Gram matrix, two
 sweeps over the rows per column; for short-row CSR matrices the column's product is
 computed in the first sweep, see ``_fused_product``), else the two-step MGS kernel
 ``mgs2f_column`` (one vectorised parallel sweep per two rows), both giving MGS's
@@ -17,6 +17,13 @@ small dense parts (the QR update of the Hessenberg matrix with ``qr_insert``, th
 ``lstsq`` solve, GCROT's truncation) and every stopping test, ``info`` value and
 callback are SciPy's. Any other ``A`` (SciPy matrices, operators, GPU and Dask
 arrays) goes to SciPy's functions with spla's products.
+
+The default (``ORTHOGONALIZATION = "fused"``, session 18) runs ``lgmres`` on a CSR
+matrix of short reach (banded, stencils) without preconditioner with one sweep over
+the basis per column (``_fgmres_fused``, ``krylov.lgmres_sweep``: MGS through the rows'
+Gram matrix fused with the next column's product and its dots), and every other cycle
+(``gcrotmk``'s, preconditioned ones, other matrices) with ``mgsg_column``; see
+docs/linalg.md.
 """
 
 import numpy as np
@@ -29,21 +36,25 @@ __all__ = ["lgmres", "gcrotmk"]
 
 #: Below this length the Gram-Schmidt sweeps and combinations run serially.
 PARALLEL_MIN = 50_000
-#: How the Arnoldi step orthogonalises: "mgsg" (the default: ``krylov.mgsg_column``,
-#: MGS's coefficients through the rows' Gram matrix, two sweeps per column; cycles
-#: with GCROT's vectors ``C`` too unless ``GRAM_WITH_C`` is off, then "mgs2f"),
-#: "mgs2f" (``krylov.mgs2f_column``, two-step MGS with one vectorised loop per sweep
-#: on Numba's threads, Numba ``combine_rows``/``scale_vec``; see docs/linalg.md),
-#: "blas" (SciPy's MGS, one
+#: How the Arnoldi step orthogonalises: "fused" (the default: ``_fgmres_fused`` where
+#: it applies, else "mgsg"), "mgsg" (``krylov.mgsg_column``, MGS's coefficients through
+#: the rows' Gram matrix, two sweeps per column; cycles with GCROT's vectors ``C`` too
+#: unless ``GRAM_WITH_C`` is off, then "mgs2f"), "mgs2f" (``krylov.mgs2f_column``,
+#: two-step MGS with one vectorised loop per sweep on Numba's threads, Numba
+#: ``combine_rows``/``scale_vec``; see docs/linalg.md), "blas" (SciPy's MGS, one
 #: BLAS ``dot`` and ``axpy`` per vector, in place, on one BLAS thread under spla's
 #: policy) or "mgs2" (``krylov.mgs2_column``, the strict fused two-step MGS of ``gmres``).
-ORTHOGONALIZATION = "mgsg"
-#: With "mgsg", whether cycles with GCROT's vectors ``C`` also take ``mgsg_column``
-#: (the Gram entries of ``C`` and ``v0`` from one product per cycle), else "mgs2f".
+ORTHOGONALIZATION = "fused"
+#: With "mgsg" (or "fused"), whether cycles with GCROT's vectors ``C`` also take
+#: ``mgsg_column`` (the Gram entries of ``C`` and ``v0`` from one product per cycle),
+#: else "mgs2f".
 GRAM_WITH_C = True
-#: With "mgsg", whether ``mgsg_column`` computes the column's CSR product itself (its
-#: first sweep, chunk by chunk) where ``_fused_product`` allows it.
+#: With "mgsg" (or "fused"), whether ``mgsg_column`` computes the column's CSR product
+#: itself (its first sweep, chunk by chunk) where ``_fused_product`` allows it.
 FUSE_PRODUCT = True
+#: "fused" applies (``krylov.lgmres_sweep``) where at least this share of A's row
+#: blocks lies inside the sweep's chunks (banded matrices); else it runs "mgsg".
+FUSED_MIN_INSIDE = 0.75
 
 
 class _Arnoldi:
@@ -54,15 +65,18 @@ class _Arnoldi:
 
         self.n, self.dtype = n, dtype
         parallel = n >= PARALLEL_MIN
-        if ORTHOGONALIZATION not in ("blas", "mgs2", "mgs2f", "mgsg"):
+        if ORTHOGONALIZATION not in ("blas", "mgs2", "mgs2f", "mgsg", "fused"):
             raise ValueError(f"unknown ORTHOGONALIZATION {ORTHOGONALIZATION!r}")
-        self.mgsg = None
-        if ORTHOGONALIZATION == "mgsg":
+        self.mgsg = self.sweep = None
+        if ORTHOGONALIZATION in ("mgsg", "fused"):
             self.mgsg = krylov.MGSG_PARALLEL if parallel else krylov.MGSG_SERIAL
             none = np.zeros(0, dtype=np.int32)
             self.no_product = (none, none, np.zeros(0, dtype=dtype), np.zeros(0, dtype=dtype))
+        if ORTHOGONALIZATION == "fused":
+            self.sweep = (krylov.LGMRES_SWEEP_PARALLEL if parallel
+                          else krylov.LGMRES_SWEEP_SERIAL)
         self.combine2_kernel = None
-        if ORTHOGONALIZATION in ("mgs2f", "mgsg"):
+        if ORTHOGONALIZATION in ("mgs2f", "mgsg", "fused"):
             self.mgs, self.combine_kernel, self.scale_kernel = (
                 krylov.MGS2F_PARALLEL if parallel else krylov.MGS2F_SERIAL)
             self.combine2_kernel = (krylov.COMBINE2_PARALLEL if parallel
@@ -72,6 +86,7 @@ class _Arnoldi:
             gs = krylov.GS_PARALLEL if parallel else krylov.GS_SERIAL
             self.scale_kernel, self.combine_kernel = gs[3], gs[4]
         self.part = np.zeros((krylov.nchunks(n), 4), dtype=dtype)
+        self.fchunks = krylov.fchunks(n)
         self.blocks = {}
         self.blas = ORTHOGONALIZATION == "blas"
         if self.blas:
@@ -97,6 +112,19 @@ class _Arnoldi:
             G = self.blocks["G"] = np.zeros((rows, rows), dtype=self.dtype)
             self.gpart = np.zeros((self.part.shape[0], rows), dtype=self.dtype)
         return G
+
+    def fused_operands(self, A):
+        """A's CSR arrays and reach for ``lgmres_sweep`` (None where it does not apply:
+        not CSR, another dtype, or rows reaching far outside their chunk)."""
+        from .._kernels import krylov
+
+        if (self.sweep is None or getattr(A, "format", None) != "csr"
+                or not getattr(A, "_row_major", False) or A.dtype != self.dtype):
+            return None
+        lo, hi, inside = krylov.block_reach(A.indptr, A.indices, self.n)
+        if inside < FUSED_MIN_INSIDE * len(lo):
+            return None
+        return A.indptr, A.indices, A.data, lo, hi, np.zeros(len(lo), dtype=np.bool_)
 
     def project(self, W, rows, w, h, G=None, product=None):
         """Modified Gram-Schmidt of ``w`` (in place) against ``W[:rows]``; ``h[:rows]``
@@ -322,6 +350,98 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
     return Q, R, B[:, :cols], W[nc:nc + cols + 1], zsum, y, res
 
 
+def _fgmres_fused(ar, operands, product_into, v0, m, atol, outer_v):
+    """``_fgmres`` for LGMRES without preconditioner and with the augmentation vectors
+    last: one ``lgmres_sweep`` per column (MGS through the Gram matrix, fused with
+    the next column's product and dots). The same results up to rounding."""
+    from scipy.linalg import lstsq, qr_insert
+
+    n, dtype = ar.n, ar.dtype
+    n_outer = len(outer_v)
+    m = m + n_outer
+    krylov_cols = m - n_outer
+    W = ar.block("W", m + 1)
+    W[0] = v0
+    Z = ar.block("Z", n_outer)
+    Q = np.ones((1, 1), dtype=dtype)
+    R = np.zeros((1, 0), dtype=dtype)
+    eps = np.finfo(dtype).eps
+    G = ar.gram(m + 2)
+    h = np.zeros(m + 2, dtype=dtype)
+    hn = np.zeros(m + 2, dtype=dtype)
+    # per-chunk partial sums, rows padded by a cache line: the threads add into their
+    # chunks' rows once per block, and rows sharing a line made them wait on each other
+    part = np.zeros((ar.fchunks, m + 10), dtype=dtype)
+    part2 = np.zeros((ar.fchunks, m + 10), dtype=dtype)
+    indptr, indices, data, lo, hi, done = operands
+    none = np.zeros(0, dtype=dtype)
+
+    def outer_w(i):
+        z, w = outer_v[i]
+        return w if w is not None else np.asarray(ar.matvec(z), dtype=dtype)
+
+    # column 0's vector and its coefficient
+    if krylov_cols > 0:
+        product_into(W[0], W[1])
+    else:
+        W[1] = outer_w(0)
+    h[0] = np.vdot(W[0], W[1])
+    w_norm = np.sqrt(np.vdot(W[1], W[1]).real)
+    a_row = a_w = 1.0
+    res = np.nan
+    alpha = 1.0
+    breakdown = False
+    for j in range(m):
+        if j >= krylov_cols:
+            Z[j - krylov_cols] = outer_v[j - krylov_cols][0]
+        given = none
+        mode = 0
+        if j + 1 < m:
+            mode = 1 if j + 1 < krylov_cols else 2
+            if mode == 2:
+                given = outer_w(j + 1 - krylov_cols)
+        after, nxt = ar.sweep(W, j + 1, h, a_row, a_w, G, indptr, indices, data, lo, hi,
+                              given, mode, done, part, part2, hn)
+        hcur = np.zeros(j + 2, dtype=dtype)
+        hcur[:j + 1] = h[:j + 1]
+        hcur[j + 1] = np.sqrt(after)
+        with np.errstate(over="ignore", divide="ignore"):
+            alpha = 1 / hcur[-1]
+        if not (hcur[-1] > eps * w_norm):
+            breakdown = True
+        Q2 = np.zeros((j + 2, j + 2), dtype=dtype, order="F")
+        Q2[:j + 1, :j + 1] = Q
+        Q2[j + 1, j + 1] = 1
+        R2 = np.zeros((j + 2, j), dtype=dtype, order="F")
+        R2[:j + 1, :] = R
+        Q, R = qr_insert(Q2, R2, hcur, j, which="col", overwrite_qru=True, check_finite=False)
+        res = abs(Q[0, -1])
+        if res < atol or breakdown:
+            break
+        w_norm = np.sqrt(nxt)
+        h, hn = hn, h
+        a_row = float(alpha.real)  # 1 / |w|: real, held in the solve's dtype
+        a_w = a_row if mode == 1 else 1.0
+    if np.isfinite(alpha):  # the last row, normalised (the next sweep did the others)
+        ar.scale(W[j + 1], dtype.type(alpha))
+    if not np.isfinite(R[j, j]):
+        raise LinAlgError()
+    y, _, _, _ = lstsq(R[:j + 1, :j + 1], Q[0, :j + 1].conj())
+    cols = j + 1
+
+    def zsum(coeffs, out, q=None, out_v=None):
+        """``out += sum_j coeffs[j] z_j`` over the ``cols`` columns, in order; with ``q``,
+        also ``out_v += sum_j q_j v_j`` (``_fgmres``'s ``zsum``)."""
+        k = min(cols, krylov_cols)
+        if q is None:
+            ar.combine(W, coeffs[:k], out)
+        else:
+            ar.combine2(W[:cols + 1], coeffs[:k], out, q, out_v)
+        return ar.combine(Z, coeffs[k:cols], out)
+
+    return Q, R, np.zeros((0, cols), dtype=dtype), W[:cols + 1], zsum, y, res
+
+
 def lgmres(A, b, x0=None, *, rtol=1e-5, atol=0., maxiter=1000, M=None, callback=None,
            inner_m=30, outer_k=3, outer_v=None, store_outer_Av=True, prepend_outer_v=False):
     """Solve ``A @ x = b`` with LGMRES (``scipy.sparse.linalg.lgmres``).
@@ -428,10 +548,19 @@ def _lgmres(A, psolve, x, b, rtol, atol, maxiter, callback, inner_m, outer_k, ou
         try:
             if product_into is False:
                 product_into = _product_into(A, ar.dtype)
-            Q, R, B, V, zsum, y, pres = _fgmres(ar, matvec, v0, inner_m, lpsolve=psolve,
-                                                atol=ptol, outer_v=outer_v,
-                                                prepend_outer_v=prepend_outer_v,
-                                                product_into=product_into)
+                operands = None
+                if product_into is not None and psolve is None and not prepend_outer_v:
+                    operands = ar.fused_operands(A)
+                    ar.matvec = matvec
+            if operands is not None:
+                Q, R, B, V, zsum, y, pres = _fgmres_fused(ar, operands, product_into, v0,
+                                                          inner_m, ptol, outer_v)
+            else:
+                Q, R, B, V, zsum, y, pres = _fgmres(ar, matvec, v0, inner_m,
+                                                    lpsolve=psolve, atol=ptol,
+                                                    outer_v=outer_v,
+                                                    prepend_outer_v=prepend_outer_v,
+                                                    product_into=product_into)
             y *= inner_res_0
             if not np.isfinite(y).all():
                 raise LinAlgError()
