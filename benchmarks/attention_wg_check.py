@@ -46,7 +46,8 @@ def _elapsed():
 
 
 def _mask(P):
-    """Dense boolean mask of an element pattern (CSR, spla or SciPy)."""
+    """Dense boolean mask of an element pattern (any spla format, or SciPy CSR)."""
+    P = P.tocsr()  # local patterns are banded_array: no indptr of their own
     indptr, indices = np.asarray(P.indptr), np.asarray(P.indices)
     M = np.zeros(P.shape, dtype=bool)
     M[np.repeat(np.arange(P.shape[0]), np.diff(indptr)), indices] = True
