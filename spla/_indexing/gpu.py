@@ -94,18 +94,16 @@ def row_slice(indptr, indices, data, start, stop, n, xp):
     ([0, 1, 3], [1, 0, 3], [2.0, 3.0, 4.0], 'int32')
     """
     rows = max(stop - start, 0)
-    if rows:
-        ends = indptr[start:stop + 1:rows]  # indptr[start], indptr[stop]
-        lo, hi = (int(v) for v in (xp.asnumpy(ends) if hasattr(xp, "asnumpy") else ends))
-    else:
-        lo = hi = 0
+    # int32 storage holds fewer than 2**31 entries, so the result's always fit
     small = (indptr.dtype == np.int32 and indices.dtype == np.int32
-             and max(n, hi - lo) <= np.iinfo(np.int32).max)
+             and n <= np.iinfo(np.int32).max)
     idx = np.dtype(np.int32) if small else np.dtype(np.int64)
-    if rows:
-        out_indptr = (indptr[start:stop + 1] - indptr.dtype.type(lo)).astype(idx, copy=False)
-    else:
-        out_indptr = xp.zeros(1, dtype=idx)
+    if not rows:
+        return xp.zeros(1, dtype=idx), indices[:0].astype(idx), data[:0].copy()
+    # the shift is queued on the device before the host waits for the bounds
+    out_indptr = (indptr[start:stop + 1] - indptr[start:start + 1]).astype(idx, copy=False)
+    ends = indptr[start:stop + 1:rows]  # indptr[start], indptr[stop]
+    lo, hi = (int(v) for v in (xp.asnumpy(ends) if hasattr(xp, "asnumpy") else ends))
     return out_indptr, indices[lo:hi].astype(idx), data[lo:hi].copy()
 
 
