@@ -6,8 +6,10 @@ bounds on the way, and the host reads one small array per read (the output size
 with the largest key out of range of each axis) to raise SciPy's ``IndexError``.
 No key array is copied to the host. Each read is a few launches:
 
-- ``A[rows]``, ``A[mask]`` (``cupy.flatnonzero``), row slices: the lengths of the
-  selected rows, their running sum (``cupy.cumsum``), the copy (L lanes a row, or
+- row slices of step 1: no kernel of spla's (``gpu.row_slice``: the row
+  pointer shifted, one copy of each entry array);
+- ``A[rows]``, ``A[mask]`` (``cupy.flatnonzero``), other row slices: the lengths
+  of the selected rows, their running sum (``cupy.cumsum``), the copy (L lanes a row, or
   a warp per 1,024 output entries when one row is far longer than the mean);
 - ``A[rows, cols]`` (points) and ``A[i, j]``: one thread a point, a binary search
   of its row (a scan where rows are not known sorted; duplicates summed);
@@ -96,8 +98,14 @@ def _index_dtype(indices, n_cols, nnz):
 
 def take_rows(A, rows):
     """Rows ``rows`` (a ``range`` or an unchecked index array) of CSR ``A`` with all
-    their entries, as a CSR array: count, running sum, one read, copy."""
+    their entries, as a CSR array: count, running sum, one read, copy; a step-1
+    ``range`` (a row slice) needs no per-row kernel (``gpu.row_slice``)."""
     m, n = A.shape
+    if type(rows) is range and rows.step == 1:
+        out_indptr, out_indices, out_data = gpu.row_slice(
+            A.indptr, A.indices, A.data, rows.start, rows.stop, n, cupy)
+        return csr_array._from_parts(out_data, out_indices, out_indptr, (len(rows), n),
+                                     True if A._derived.get("canonical") else None)
     keys, r0, rstep, n_rows = _rows_spec(rows)
     spec = (keys, np.int64(r0), np.int64(rstep), np.int64(n_rows), np.int64(m))
     indptr, indices, I = _storage(A)

@@ -39,3 +39,11 @@ def test_time_calls_makes_a_fresh_argument_per_sample():
     t = gpu_indexing.time_calls({"w": (make, lambda M: M.append(1))}, lambda: None,
                                 repeat=3, warmup=1)
     assert len(made) == 4 and t["w"]["median"] >= 0
+
+
+def test_index_parts_dry_run_times_every_case(capsys):
+    from benchmarks import gpu_index_parts
+
+    res = gpu_index_parts.main(["3000", "1", "--cpu"])
+    assert len(res) == 11 and all(t["median"] > 0 for t in res.values())
+    assert len(capsys.readouterr().out.splitlines()) == 1 + len(res)

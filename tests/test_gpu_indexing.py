@@ -70,6 +70,36 @@ def test_select_matches_dense(data):
 
 @SETTINGS
 @given(data=st.data())
+def test_row_slice_matches_dense(data):
+    """``gpu.row_slice`` (the GPU's step-1 row slices) with NumPy: the rows' entries in
+    storage order, new arrays, the index dtype of the row kernels' rule."""
+    A = data.draw(sst.csr_arrays(dtype=DTYPES, max_side=9))
+    m, n = A.shape
+    start, stop = data.draw(st.integers(0, m)), data.draw(st.integers(0, m))
+    indptr, indices, values = gpu.row_slice(A.indptr, A.indices, A.data, start, stop, n, np)
+    rows = max(stop - start, 0)
+    got = sp.csr_array((values, indices, indptr), shape=(rows, n)).toarray()
+    np.testing.assert_array_equal(got, _dense(A)[start:start + rows])
+    lo, hi = (A.indptr[start], A.indptr[stop]) if rows else (0, 0)
+    np.testing.assert_array_equal(indices, A.indices[lo:hi])
+    np.testing.assert_array_equal(values, A.data[lo:hi])
+    assert indptr.shape == (rows + 1,) and indptr[0] == 0
+    assert values.dtype == A.dtype
+    assert indptr.dtype == indices.dtype == A.indices.dtype
+    for out in (indptr, indices, values):
+        for src in (A.indptr, A.indices, A.data):
+            assert not np.shares_memory(out, src)
+
+
+def test_row_slice_of_mixed_index_dtypes_is_int64():
+    indptr, indices = np.array([0, 1, 3], np.int64), np.array([2, 0, 1], np.int32)
+    p, i, v = gpu.row_slice(indptr, indices, np.ones(3), 1, 2, 3, np)
+    assert p.dtype == i.dtype == np.int64
+    assert p.tolist() == [0, 2] and i.tolist() == [0, 1]
+
+
+@SETTINGS
+@given(data=st.data())
 def test_points_and_scalar_match_dense(data):
     A = data.draw(sst.csr_arrays(dtype=DTYPES, max_side=9))
     ref = _dense(A)
@@ -749,3 +779,59 @@ def test_row_reads_with_a_long_row(balance, monkeypatch):
     mask[7] = True
     _same_read(G[cupy.asarray(mask)], A[mask])
     _same_read(G[3:400:2], A[3:400:2])
+
+
+def _noncanonical(index_dtype):
+    """A 7 x 6 CSR array with unsorted rows, duplicates and empty rows."""
+    indptr = np.array([0, 3, 3, 6, 7, 7, 10, 12], dtype=index_dtype)
+    indices = np.array([4, 1, 4, 5, 0, 0, 2, 3, 3, 1, 5, 0], dtype=index_dtype)
+    return spla.csr_array((np.arange(1.0, 13.0), indices, indptr), shape=(7, 6))
+
+
+ROW_SLICES = [slice(None), slice(3, 3), slice(0, 0), slice(5, 2), slice(-4, -1), slice(-100, 100),
+              slice(2, None), slice(None, -2), slice(6, 7), slice(1, 6, 1), slice(-1, -3)]
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("canonical", [True, False])
+@pytest.mark.gpu
+@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def test_row_slices_on_gpu_match_cpu(index_dtype, canonical):
+    """Step-1 row slices (``gpu.row_slice`` on the device, no row kernel): empty, full,
+    negative bounds, ``lo > hi``, bounds past the ends; int32 and int64 storage,
+    canonical or not; CSR rows and CSC columns; the result shares no memory with A."""
+    A = _noncanonical(index_dtype)
+    if canonical:
+        A = spla.csr_array(A.toarray()).astype(A.dtype)
+        A = spla.csr_array((A.data, A.indices.astype(index_dtype), A.indptr.astype(index_dtype)),
+                           shape=A.shape)
+    assert A.indices.dtype == index_dtype
+    for B in (A, A.tocsc()):
+        G = B.to_device("cuda")
+        for sl in ROW_SLICES:
+            key = sl if B.format == "csr" else (slice(None), sl)
+            expect = B[key]
+            got = G[key]
+            _same_read(got, expect)
+            assert _host(got).indices.dtype == expect.indices.dtype
+            if B.format == "csr":
+                _same_read(G[sl, :], B[sl, :])
+            if got.nnz:
+                got.data.fill(-1)  # a copy: A's values stay
+                got.indices.fill(0)
+        _same_read(G, B)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def test_row_slices_of_a_larger_matrix_match_the_row_kernel():
+    """A step-1 slice equals the same rows read by the row kernels (an index array)."""
+    import cupy
+
+    rng = np.random.default_rng(5)
+    A = spla.csr_array(sp.random(4000, 300, density=0.02, format="csr", random_state=rng))
+    G = A.to_device("cuda")
+    for lo, hi in ((0, 4000), (17, 3999), (-2500, -3), (1000, 1001), (2000, 1000)):
+        _same_read(G[lo:hi], A[lo:hi])
+        rows = cupy.arange(*slice(lo, hi).indices(4000), dtype=np.int64)
+        _same_read(G[lo:hi], _host(G[rows]))

@@ -73,6 +73,40 @@ def slice_rows(indptr, indices, data, start, stop, xp):
     return indptr[start:stop + 1] - indptr[start], indices[lo:hi].copy(), data[lo:hi].copy()
 
 
+def row_slice(indptr, indices, data, start, stop, n, xp):
+    """CSR storage ``(indptr, indices, data)`` of the rows ``start:stop`` (step 1, in
+    range; ``stop <= start``: no rows) of storage with ``n`` columns, as new arrays
+    (SciPy copies a row slice; the result shares no memory with the source).
+
+    No per-row work: the output row pointer is ``indptr[start:stop + 1] -
+    indptr[start]`` (one elementwise operation), the entries one contiguous copy of
+    each array, and the host reads only ``indptr[start]`` and ``indptr[stop]`` (one
+    2-element read). The index dtype is the row kernels' rule (``spla_cuda.index``):
+    int32 when both index arrays are int32 and the result fits, else int64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from spla._indexing.gpu import row_slice
+    >>> indptr, indices = np.array([0, 2, 3, 5], np.int32), np.array([0, 2, 1, 0, 3], np.int32)
+    >>> p, i, d = row_slice(indptr, indices, np.arange(5.0), 1, 3, 4, np)
+    >>> p.tolist(), i.tolist(), d.tolist(), p.dtype.name
+    ([0, 1, 3], [1, 0, 3], [2.0, 3.0, 4.0], 'int32')
+    """
+    rows = max(stop - start, 0)
+    # int32 storage holds fewer than 2**31 entries, so the result's always fit
+    small = (indptr.dtype == np.int32 and indices.dtype == np.int32
+             and n <= np.iinfo(np.int32).max)
+    idx = np.dtype(np.int32) if small else np.dtype(np.int64)
+    if not rows:
+        return xp.zeros(1, dtype=idx), indices[:0].astype(idx), data[:0].copy()
+    # the shift is queued on the device before the host waits for the bounds
+    out_indptr = (indptr[start:stop + 1] - indptr[start:start + 1]).astype(idx, copy=False)
+    ends = indptr[start:stop + 1:rows]  # indptr[start], indptr[stop]
+    lo, hi = (int(v) for v in (xp.asnumpy(ends) if hasattr(xp, "asnumpy") else ends))
+    return out_indptr, indices[lo:hi].astype(idx), data[lo:hi].copy()
+
+
 def select_columns(indptr, indices, data, cols, xp):
     """CSR storage of the columns ``cols`` (int64, any order, repeats allowed) of
     every row: each stored entry appears once for every position of its column
