@@ -30,6 +30,9 @@ Modules
     spla.testing (assertions and hypothesis strategies)
 """
 
+# First: importing the kernel package locks Numba's cache files between processes
+# (spla/_kernels/cache_lock.py) before any kernel is compiled or loaded.
+from . import _kernels  # noqa: F401
 from . import io, linalg, testing
 from ._backends.cpu.memory import free_workspace
 from ._backends.cpu.transposed import drop_transpose, set_transpose_cache

@@ -1,8 +1,9 @@
 """Numba's on-disk kernel cache shared by the processes of ``pytest -n 2``.
 
-tests/conftest.py locks ``numba.core.caching.IndexDataCacheFile`` (its docstring
-says why): here two processes save many signatures of one kernel into one cache
-folder at the same time, and every signature must load back its own data.
+spla locks ``numba.core.caching.IndexDataCacheFile`` when it is imported
+(``spla/_kernels/cache_lock.py`` says why): here two processes save many signatures
+of one kernel into one cache folder at the same time, and every signature must load
+back its own data.
 """
 
 import os
@@ -21,7 +22,7 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 _WRITER = """
 import sys
 sys.path.insert(0, sys.argv[1])
-import conftest  # noqa: F401  (locks Numba's cache files, as in every test process)
+import conftest  # noqa: F401  (imports spla, which locks Numba's cache files)
 from numba.core.caching import IndexDataCacheFile
 
 cache = IndexDataCacheFile(sys.argv[2], "kernel", "stamp")
@@ -51,7 +52,7 @@ def test_two_processes_saving_signatures_of_one_kernel_keep_index_and_data_toget
 
 
 def test_the_lock_keeps_save_and_load_working_in_this_process(tmp_path):
-    assert hasattr(caching.IndexDataCacheFile.save, "__wrapped__")  # conftest locked it
+    assert hasattr(caching.IndexDataCacheFile.save, "__wrapped__")  # spla locked it
     cache = caching.IndexDataCacheFile(str(tmp_path), "k", "stamp")
     assert cache.load(("sig", 1)) is None
     cache.save(("sig", 1), "one")
@@ -63,3 +64,13 @@ def test_the_lock_keeps_save_and_load_working_in_this_process(tmp_path):
     # no cache folder at all: loading finds nothing (and creates no lock file)
     assert caching.IndexDataCacheFile(str(tmp_path / "none"), "k", "stamp").load("x") is None
     assert not (tmp_path / "none").exists()
+
+
+def test_importing_spla_locks_the_cache():
+    """A user's process (no conftest) is locked by ``import spla`` alone."""
+    code = ("import numba.core.caching as c; before = hasattr(c.IndexDataCacheFile.save, "
+            "'__wrapped__'); import spla; "
+            "print(before, hasattr(c.IndexDataCacheFile.save, '__wrapped__'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=os.path.dirname(TESTS), check=True).stdout.split()
+    assert out == ["False", "True"]
