@@ -456,8 +456,11 @@ def test_mgsg_product_matches_numpy(n, m, dtype, parallel, seed, density, index)
        dtype=st.sampled_from(["float32", "float64", "complex64", "complex128"]),
        parallel=st.booleans(), seed=st.integers(0, 1000))
 def test_combine2_rows_is_two_combines(n, m1, m2, dtype, parallel, seed):
-    """``combine2_rows`` gives each output exactly ``combine_rows``'s sums (bit for bit:
-    the same order per entry), and both match NumPy."""
+    """``combine2_rows`` gives each output ``combine_rows``'s sums (the same order per
+    entry; within a few units of rounding, not bit for bit: with fast math's
+    ``contract`` the compiler decides per function which multiply-adds become
+    FMAs, and one cached complex64 build gave other bits in 1,060 of 1,200 draws),
+    and both match NumPy."""
     rng = np.random.default_rng(seed)
     _, combine_rows, _ = krylov.MGS2F_PARALLEL if parallel else krylov.MGS2F_SERIAL
     combine2 = krylov.COMBINE2_PARALLEL if parallel else krylov.COMBINE2_SERIAL
@@ -470,14 +473,18 @@ def test_combine2_rows_is_two_combines(n, m1, m2, dtype, parallel, seed):
     V = draw(max(m1, m2) + 1, n)
     y1, y2, x1, x2 = draw(m1), draw(m2), draw(n), draw(n)
     r1, r2 = x1.copy(), x2.copy()
+    draw_x1, draw_x2 = x1.copy(), x2.copy()
     Vr = V.astype(np.complex128)
     ref1 = r1.astype(np.complex128) + Vr[:m1].T @ y1.astype(np.complex128)
     ref2 = r2.astype(np.complex128) + Vr[:m2].T @ y2.astype(np.complex128)
     combine_rows(V, m1, y1, r1)
     combine_rows(V, m2, y2, r2)
     combine2(V, m1, y1, x1, m2, y2, x2)
-    np.testing.assert_array_equal(x1, r1)
-    np.testing.assert_array_equal(x2, r2)
+    eps = np.finfo(np.dtype(dtype)).eps
+    for x, r, m, y, x0 in ((x1, r1, m1, y1, draw_x1), (x2, r2, m2, y2, draw_x2)):
+        # a few roundings of each term: |x0| + sum_k |y_k| |v_k| per entry
+        bound = 8 * eps * (np.abs(x0) + np.abs(y) @ np.abs(V[:m]) if m else np.abs(x0))
+        assert np.all(np.abs(x - r) <= bound)
     tol = 1e-4 if single(dtype) else 1e-12
     np.testing.assert_allclose(x1, ref1, rtol=tol, atol=tol * (m1 + 1) * 10)
     np.testing.assert_allclose(x2, ref2, rtol=tol, atol=tol * (m2 + 1) * 10)
