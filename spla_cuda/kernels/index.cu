@@ -319,11 +319,3 @@ __global__ void idx_select_fill(const I* __restrict__ indptr, const I* __restric
         d += __shfl_sync(mask, incl, L - 1, L);
     }
 }
-
-// out[0] = a[p], out[1] = a[q]: two values of an index array in one read.
-template <typename I>
-__global__ void idx_pair(const I* __restrict__ a, i64 p, i64 q, i64* __restrict__ out)
-{
-    if (threadIdx.x == 0) out[0] = (i64)a[p];
-    if (threadIdx.x == 1) out[1] = (i64)a[q];
-}
