@@ -147,16 +147,17 @@ __device__ __forceinline__ unsigned sw_off(int r, int cc) {
 }
 
 // Gather the 64 K and V rows of a key tile (row r = keys[r], -1: zeros) of
-// (rows, D) operands into the swizzled layout at shared addresses `dk`, `dv`.
-template <int D>
+// (rows, D) operands into the swizzled layout at shared addresses `dk`, `dv`;
+// NTHR threads (tid < NTHR) share the copies.
+template <int D, int NTHR = 128>
 __device__ __forceinline__ void wg_load_kv(unsigned dk, unsigned dv, const bits16* __restrict__ K,
                                            const bits16* __restrict__ V,
                                            const int* __restrict__ keys, int tid)
 {
     constexpr int CH = D / 8;
     #pragma unroll
-    for (int k = 0; k < 64 * CH / 128; ++k) {
-        const int c = tid + k * 128;
+    for (int k = 0; k < 64 * CH / NTHR; ++k) {
+        const int c = tid + k * NTHR;
         const int r = c / CH, cc = c % CH;
         const int key = __ldg(keys + r);
         const int bytes = key >= 0 ? 16 : 0;
@@ -165,6 +166,130 @@ __device__ __forceinline__ void wg_load_kv(unsigned dk, unsigned dv, const bits1
                      :: "r"(dk + sw_off(r, cc)), "l"(K + off), "r"(bytes));
         asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
                      :: "r"(dv + sw_off(r, cc)), "l"(V + off), "r"(bytes));
+    }
+}
+
+// The 64 query rows q0.. (rows past m: zeros) of Qb into the swizzled layout at
+// `dst`, by the 128 threads of one warpgroup (wt: the thread within it).
+template <int D>
+__device__ __forceinline__ void wg_load_q(unsigned dst, const bits16* __restrict__ Qb, int q0, int m, int wt)
+{
+    constexpr int CH = D / 8;
+    #pragma unroll
+    for (int k = 0; k < 64 * CH / 128; ++k) {
+        const int c = wt + k * 128;
+        const int r = c / CH, cc = c % CH;
+        const bool ok = q0 + r < m;
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+                     :: "r"(dst + sw_off(r, cc)), "l"(Qb + (i64)(ok ? q0 + r : 0) * D + cc * 8),
+                        "r"(ok ? 16 : 0));
+    }
+}
+
+// Q's A fragments (the mma.sync m16n8k16 A layout, which is wgmma's) from the
+// swizzled tile at `src`; warp: the warp within the warpgroup.
+template <int KS>
+__device__ __forceinline__ void wg_q_frags(unsigned (*qf)[4], unsigned src, int warp, int lane)
+{
+    const int r = warp * 16 + (lane & 15);
+    #pragma unroll
+    for (int ks = 0; ks < KS; ++ks) {
+        const unsigned addr = src + sw_off(r, 2 * ks + (lane >> 4));
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(qf[ks][0]), "=r"(qf[ks][1]), "=r"(qf[ks][2]), "=r"(qf[ks][3]) : "r"(addr));
+    }
+}
+
+// The element-mask words of rows g and g + 8 of warp `warp`'s 16 rows of mask
+// `mid` (all ones for a full tile, mid < 0).
+__device__ __forceinline__ void wg_mask_words(const unsigned* __restrict__ masks, int mid, int warp, int g,
+                                              unsigned* w0, unsigned* w1)
+{
+    w0[0] = w0[1] = w1[0] = w1[1] = ~0u;
+    if (mid >= 0) {
+        const unsigned* mw = masks + ((i64)mid * BQ + warp * 16 + g) * MASK_WORDS;
+        w0[0] = __ldg(mw); w0[1] = __ldg(mw + 1);
+        w1[0] = __ldg(mw + 8 * MASK_WORDS); w1[1] = __ldg(mw + 8 * MASK_WORDS + 1);
+    }
+}
+
+// Online softmax of one tile's S (complete: the caller waited and pinned it),
+// in place: scaled to log2 units, masked (masked: a partial tile), row maxima
+// and sums updated, corr = the rescaling of O to the new maxima, S replaced by
+// the unnormalised probabilities.
+template <int NT>
+__device__ __forceinline__ void wg_softmax(float (*s)[4], const unsigned* w0, const unsigned* w1,
+                                           bool masked, int t4, float scale_log2,
+                                           float* row_max, float* row_sum, float* corr)
+{
+    #pragma unroll
+    for (int j = 0; j < NT; ++j) {
+        s[j][0] *= scale_log2; s[j][1] *= scale_log2; s[j][2] *= scale_log2; s[j][3] *= scale_log2;
+    }
+    if (masked) {
+        #pragma unroll
+        for (int j = 0; j < NT; ++j) {
+            const int sh = (j & 3) * 8 + 2 * t4;
+            if (!((w0[j >> 2] >> sh) & 1u)) s[j][0] = neg_inf_f();
+            if (!((w0[j >> 2] >> (sh + 1)) & 1u)) s[j][1] = neg_inf_f();
+            if (!((w1[j >> 2] >> sh) & 1u)) s[j][2] = neg_inf_f();
+            if (!((w1[j >> 2] >> (sh + 1)) & 1u)) s[j][3] = neg_inf_f();
+        }
+    }
+    #pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        float mx = row_max[h];
+        #pragma unroll
+        for (int j = 0; j < NT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * h], s[j][2 * h + 1]));
+        mx = quad_max(mx);
+        const float b = mx == neg_inf_f() ? 0.f : mx;
+        corr[h] = exp2_ftz(row_max[h] - b);
+        row_max[h] = mx;
+        float sum = 0.f;
+        #pragma unroll
+        for (int j = 0; j < NT; ++j) {
+            s[j][2 * h] = exp2_ftz(s[j][2 * h] - b);
+            s[j][2 * h + 1] = exp2_ftz(s[j][2 * h + 1] - b);
+            sum += s[j][2 * h] + s[j][2 * h + 1];
+        }
+        row_sum[h] = row_sum[h] * corr[h] + sum;
+    }
+}
+
+// P (16-bit) as the A fragments of the P V product.
+template <typename T>
+__device__ __forceinline__ void wg_pack_p(unsigned (*p)[4], float (*s)[4])
+{
+    #pragma unroll
+    for (int kk = 0; kk < BK / 16; ++kk) {
+        p[kk][0] = Mma<T>::pack(s[2 * kk][0], s[2 * kk][1]);
+        p[kk][1] = Mma<T>::pack(s[2 * kk][2], s[2 * kk][3]);
+        p[kk][2] = Mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+        p[kk][3] = Mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+    }
+}
+
+// The output rows row0 + g, row0 + g + 8 (those below m) normalised, and their lse.
+template <typename T, int DT>
+__device__ __forceinline__ void wg_store(bits16* __restrict__ Ob, float* __restrict__ lse_b, int m,
+                                         int row0, int g, int t4, float (*acc)[4],
+                                         const float* row_max, const float* row_sum)
+{
+    constexpr int D = DT * 8;
+    #pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const float tot = quad_sum(row_sum[h]);
+        const float inv = tot > 0.f ? 1.f / tot : 0.f;
+        const int row = row0 + g + 8 * h;
+        if (row < m) {
+            unsigned* o = reinterpret_cast<unsigned*>(Ob + (i64)row * D);
+            #pragma unroll
+            for (int j = 0; j < DT; ++j)
+                o[(j * 8 + 2 * t4) >> 1] = Mma<T>::pack(acc[j][2 * h] * inv, acc[j][2 * h + 1] * inv);
+            if (t4 == 0)
+                lse_b[row] = tot > 0.f ? (row_max[h] + __log2f(tot)) * 0.69314718055994530942f
+                                       : neg_inf_f();
+        }
     }
 }
 
@@ -217,19 +342,7 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     // Q (rows past m are zeros) into the K slot of the last stage (first refilled
     // by step 1), tiles 0 .. AHEAD - 1 into stages 0 .. AHEAD - 1, one cp.async
     // group each (Q with tile 0; empty groups past the last tile)
-    {
-        constexpr int CH = D / 8;
-        const unsigned dst = k_at(ST - 1);
-        #pragma unroll
-        for (int k = 0; k < 64 * CH / 128; ++k) {
-            const int c = tid + k * 128;
-            const int r = c / CH, cc = c % CH;
-            const bool ok = q0 + r < m;
-            asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
-                         :: "r"(dst + sw_off(r, cc)), "l"(Qb + (i64)(ok ? q0 + r : 0) * D + cc * 8),
-                            "r"(ok ? 16 : 0));
-        }
-    }
+    wg_load_q<D>(k_at(ST - 1), Qb, q0, m, tid);
     #pragma unroll
     for (int j = 0; j < AHEAD; ++j) {
         if (j < nt) wg_load_kv<D>(k_at(j), v_at(j), Kb, Vb, tile_keys + (i64)(t0 + j) * BK, tid);
@@ -237,17 +350,8 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     }
     cp_async_wait<AHEAD - 1>();
     __syncthreads();
-    // Q's A fragments (the mma.sync m16n8k16 A layout, which is wgmma's)
     unsigned qf[KS][4];
-    {
-        const int r = warp * 16 + (lane & 15);
-        #pragma unroll
-        for (int ks = 0; ks < KS; ++ks) {
-            const unsigned addr = k_at(ST - 1) + sw_off(r, 2 * ks + (lane >> 4));
-            asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                         : "=r"(qf[ks][0]), "=r"(qf[ks][1]), "=r"(qf[ks][2]), "=r"(qf[ks][3]) : "r"(addr));
-        }
-    }
+    wg_q_frags<KS>(qf, k_at(ST - 1), warp, lane);
 
     float acc[DT][4];
     #pragma unroll
@@ -302,55 +406,14 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             wg_load_kv<D>(k_at(sn), v_at(sn), Kb, Vb, tile_keys + (i64)(it + AHEAD) * BK, tid);
         }
         cp_async_commit();
-        unsigned w0[2] = {~0u, ~0u}, w1[2] = {~0u, ~0u};
-        if (mid >= 0) {
-            const unsigned* mw = masks + ((i64)mid * BQ + warp * 16 + g) * MASK_WORDS;
-            w0[0] = __ldg(mw); w0[1] = __ldg(mw + 1);
-            w1[0] = __ldg(mw + 8 * MASK_WORDS); w1[1] = __ldg(mw + 8 * MASK_WORDS + 1);
-        }
+        unsigned w0[2], w1[2];
+        wg_mask_words(masks, mid, warp, g, w0, w1);
         if (pv_now) wg_wait<1>(); else wg_wait<0>();   // S of tile i is complete
         pin<NT * 4>(&s[0][0]);
-        #pragma unroll
-        for (int j = 0; j < NT; ++j) {
-            s[j][0] *= scale_log2; s[j][1] *= scale_log2; s[j][2] *= scale_log2; s[j][3] *= scale_log2;
-        }
-        if (mid >= 0) {
-            #pragma unroll
-            for (int j = 0; j < NT; ++j) {
-                const int sh = (j & 3) * 8 + 2 * t4;
-                if (!((w0[j >> 2] >> sh) & 1u)) s[j][0] = neg_inf_f();
-                if (!((w0[j >> 2] >> (sh + 1)) & 1u)) s[j][1] = neg_inf_f();
-                if (!((w1[j >> 2] >> sh) & 1u)) s[j][2] = neg_inf_f();
-                if (!((w1[j >> 2] >> (sh + 1)) & 1u)) s[j][3] = neg_inf_f();
-            }
-        }
-        #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            float mx = row_max[h];
-            #pragma unroll
-            for (int j = 0; j < NT; ++j) mx = fmaxf(mx, fmaxf(s[j][2 * h], s[j][2 * h + 1]));
-            mx = quad_max(mx);
-            const float b = mx == neg_inf_f() ? 0.f : mx;
-            corr[h] = exp2_ftz(row_max[h] - b);
-            row_max[h] = mx;
-            float sum = 0.f;
-            #pragma unroll
-            for (int j = 0; j < NT; ++j) {
-                s[j][2 * h] = exp2_ftz(s[j][2 * h] - b);
-                s[j][2 * h + 1] = exp2_ftz(s[j][2 * h + 1] - b);
-                sum += s[j][2 * h] + s[j][2 * h + 1];
-            }
-            row_sum[h] = row_sum[h] * corr[h] + sum;
-        }
+        wg_softmax<NT>(s, w0, w1, mid >= 0, t4, scale_log2, row_max, row_sum, corr);
         if (pv_now) wg_wait<0>();                        // P V of tile i - 1: p is free
         pin<DT * 4>(&acc[0][0]);
-        #pragma unroll
-        for (int kk = 0; kk < BK / 16; ++kk) {
-            p[kk][0] = Mma<T>::pack(s[2 * kk][0], s[2 * kk][1]);
-            p[kk][1] = Mma<T>::pack(s[2 * kk][2], s[2 * kk][3]);
-            p[kk][2] = Mma<T>::pack(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-            p[kk][3] = Mma<T>::pack(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-        }
+        wg_pack_p<T>(p, s);
         pin<BK / 4>(&p[0][0]);
         rescale();  // O to tile i's row maxima, before tile i's P V is added
         pin<DT * 4>(&acc[0][0]);
@@ -373,22 +436,7 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
         pin<DT * 4>(&acc[0][0]);
     }
 
-    bits16* Ob = O + bh * (i64)m * D;
-    #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-        const float tot = quad_sum(row_sum[h]);
-        const float inv = tot > 0.f ? 1.f / tot : 0.f;
-        const int row = q0 + warp * 16 + g + 8 * h;
-        if (row < m) {
-            unsigned* o = reinterpret_cast<unsigned*>(Ob + (i64)row * D);
-            #pragma unroll
-            for (int j = 0; j < DT; ++j)
-                o[(j * 8 + 2 * t4) >> 1] = Mma<T>::pack(acc[j][2 * h] * inv, acc[j][2 * h + 1] * inv);
-            if (t4 == 0)
-                lse[bh * (i64)m + row] = tot > 0.f ? (row_max[h] + __log2f(tot)) * 0.69314718055994530942f
-                                                   : neg_inf_f();
-        }
-    }
+    wg_store<T, DT>(O + bh * (i64)m * D, lse + bh * (i64)m, m, q0 + warp * 16, g, t4, acc, row_max, row_sum);
 #elif defined(__CUDA_ARCH__)
     __trap();  // built without sm_90a: fail loudly rather than return nothing
 #endif
