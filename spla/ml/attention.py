@@ -270,6 +270,7 @@ class BlockPattern:
         self._csr = None
         self._transposed = None
         self._device_parts = None
+        self._pairs = None
 
     @property
     def ntiles(self):
@@ -296,6 +297,25 @@ class BlockPattern:
             self._csr = _tiles_to_csr(self)
         return self._csr
 
+    def pair_tiles(self):
+        """The tiles of query blocks ``2p`` and ``2p + 1`` merged, for the GPU kernel
+        that runs both blocks in one thread block (``attn_fwd_wg2``), built once.
+
+        Returns ``(pair_ptr, pair_tiles, pair_order)``: entries
+        ``pair_ptr[p]:pair_ptr[p + 1]`` (int32, ``npairs + 1``) of ``pair_tiles``
+        (int32, ``(nentries, 2)``) are pair ``p``'s steps, ``(ta, tb)``: the tile of
+        block ``2p`` and of block ``2p + 1`` at that step, or ``-1`` where the block
+        has none. A step with both holds two tiles with the same keys (loaded once).
+        Each block's tiles appear once, in their order, so a block's products and
+        their rounding are those of a walk of its own tiles; where the heads of the
+        two lists differ, the one whose first key is smaller (block ``2p`` on a tie)
+        comes first. An odd last block pairs with none. ``pair_order`` (int32): the
+        pairs by decreasing step count (the launch order).
+        """
+        if self._pairs is None:
+            self._pairs = _pair_tiles(self)
+        return self._pairs
+
     def transposed(self):
         """``block_pattern`` of the element pattern's transpose (keys as rows: per key
         block, the packed queries that attend to it), built once; the GPU backward's
@@ -304,6 +324,46 @@ class BlockPattern:
             self._transposed = block_pattern(_tiles_to_csr(self, transpose=True),
                                              block_q=self.block_q, block_k=self.block_k)
         return self._transposed
+
+
+def _pair_tiles(bp):
+    """``BlockPattern.pair_tiles``: a merge of the two blocks' tile lists per pair."""
+    ptr = bp.tile_ptr.astype(np.int64)
+    nqb = ptr.size - 1
+    npairs = -(-nqb // 2)
+    first = bp.tile_keys[:, 0].tolist() if bp.ntiles else []
+    keys = bp.tile_keys
+    counts = np.zeros(npairs, dtype=np.int64)
+    out = []
+    for p in range(npairs):
+        a0, a1 = int(ptr[2 * p]), int(ptr[2 * p + 1])
+        b0, b1 = (int(ptr[2 * p + 1]), int(ptr[2 * p + 2])) if 2 * p + 1 < nqb else (0, 0)
+        ia, ib, n0 = a0, b0, len(out)
+        while ia < a1 or ib < b1:
+            if ia < a1 and ib < b1:
+                fa, fb = first[ia], first[ib]
+                if fa == fb and np.array_equal(keys[ia], keys[ib]):
+                    out.append((ia, ib))
+                    ia += 1
+                    ib += 1
+                elif fa <= fb:
+                    out.append((ia, -1))
+                    ia += 1
+                else:
+                    out.append((-1, ib))
+                    ib += 1
+            elif ia < a1:
+                out.append((ia, -1))
+                ia += 1
+            else:
+                out.append((-1, ib))
+                ib += 1
+        counts[p] = len(out) - n0
+    pair_ptr = np.zeros(npairs + 1, dtype=np.int64)
+    np.cumsum(counts, out=pair_ptr[1:])
+    pair_tiles = np.array(out, dtype=np.int32).reshape(-1, 2)
+    order = np.argsort(-counts, kind="stable").astype(np.int32)
+    return pair_ptr.astype(np.int32), pair_tiles, order
 
 
 def _tile_elements(bp):

@@ -441,3 +441,170 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     __trap();  // built without sm_90a: fail loudly rather than return nothing
 #endif
 }
+
+// attn_fwd_wg2: attn_fwd_wg's products and softmax for two adjacent query blocks
+// 2p and 2p + 1 of one (batch x head) slice per block of 256 threads, warpgroup
+// w (threads 128w..128w+127) owning query block 2p + w, so that a key tile both
+// blocks visit is loaded once. The blocks' tile lists are merged on the host
+// (spla.ml.attention.pair_tiles): entry e of pair p (pair_ptr[p] <= e <
+// pair_ptr[p + 1]) is (ta, tb) = pair_tiles[2e], pair_tiles[2e + 1], the index
+// (into tile_keys, tile_mask) of block 2p's tile and of block 2p + 1's tile at
+// that step, -1 where the block has none; the two tiles of an entry with both
+// have the same keys, and each block's tiles come in its own order, so each
+// warpgroup computes exactly what attn_fwd_wg computes for its block (the same
+// bits). Per entry all 256 threads load the K and V tile (of ta, else tb) into
+// the ring of attn_fwd_wg (STAGES stages, AHEAD = STAGES - 2 entries ahead) and
+// meet at one barrier; a warpgroup whose block has a tile at the entry then
+// runs attn_fwd_wg's overlapped step on it, the other skips it. A skipped
+// entry first completes the warpgroup's pending P V product (that of its last
+// tile, at the entry before): the stage that product reads is refilled at the
+// entry after, so it may not stay in flight across a skip. The two warpgroups
+// run in lockstep at the barrier, not in FA3's ping-pong, and every thread
+// both loads and computes (no producer warp).
+template <typename T, int D, int STAGES>
+__global__ void __launch_bounds__(256, 1)
+attn_fwd_wg2(const bits16* __restrict__ Q, const bits16* __restrict__ K,
+             const bits16* __restrict__ V, bits16* __restrict__ O, float* __restrict__ lse,
+             const int* __restrict__ pair_ptr, const int* __restrict__ pair_tiles,
+             const int* __restrict__ tile_keys, const int* __restrict__ tile_mask,
+             const unsigned* __restrict__ masks, const int* __restrict__ pair_order, int m,
+             i64 q_bh, i64 k_bh, i64 v_bh, float scale_log2)
+{
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    typedef WgConfig<D, STAGES> Cfg;
+    constexpr int NT = BK / 8;
+    constexpr int DT = D / 8;
+    constexpr int KS = D / 16;
+    constexpr int ST = Cfg::STAGES, AHEAD = Cfg::AHEAD;
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    const unsigned base = (smem_u32(smem_raw) + 1023u) & ~1023u;
+    auto k_at = [&](int s) { return base + (unsigned)(2 * s) * Cfg::TILE; };
+    auto v_at = [&](int s) { return base + (unsigned)(2 * s + 1) * Cfg::TILE; };
+
+    const int tid = threadIdx.x, wt = tid & 127;
+    // the warpgroup through a shuffle, so that ptxas sees it warp-uniform (a
+    // branch on it around wgmma is then not divergent)
+    const int wgi = __shfl_sync(0xffffffffu, tid >> 7, 0);
+    const int warp = wt >> 5, lane = tid & 31;
+    const int g = lane >> 2, t4 = lane & 3;
+    const i64 bh = blockIdx.x;
+    const int pr = pair_order[blockIdx.y];
+    const int q0 = (2 * pr + wgi) * BQ;
+    const bits16* Qb = Q + bh * q_bh;
+    const bits16* Kb = K + bh * k_bh;
+    const bits16* Vb = V + bh * v_bh;
+    const int e0 = pair_ptr[pr], ne = pair_ptr[pr + 1] - e0;
+    // the keys of entry e: those of its first block's tile, else the second's
+    auto keys_of = [&](int e) {
+        const int ta = __ldg(pair_tiles + 2 * (i64)e);
+        return tile_keys + (i64)(ta >= 0 ? ta : __ldg(pair_tiles + 2 * (i64)e + 1)) * BK;
+    };
+
+    // Q of warpgroup 0 into the K slot, of warpgroup 1 into the V slot of the
+    // last stage (first refilled at entry 1); entries 0 .. AHEAD - 1 into
+    // stages 0 .. AHEAD - 1, one cp.async group each
+    wg_load_q<D>(wgi ? v_at(ST - 1) : k_at(ST - 1), Qb, q0, m, wt);
+    #pragma unroll
+    for (int j = 0; j < AHEAD; ++j) {
+        if (j < ne) wg_load_kv<D, 256>(k_at(j), v_at(j), Kb, Vb, keys_of(e0 + j), tid);
+        cp_async_commit();
+    }
+    cp_async_wait<AHEAD - 1>();
+    __syncthreads();
+    unsigned qf[KS][4];
+    wg_q_frags<KS>(qf, wgi ? v_at(ST - 1) : k_at(ST - 1), warp, lane);
+
+    float acc[DT][4];
+    #pragma unroll
+    for (int i = 0; i < DT; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+    float row_max[2] = {neg_inf_f(), neg_inf_f()};
+    float row_sum[2] = {0.f, 0.f};
+    float s[NT][4];
+    unsigned p[BK / 16][4];
+    float corr[2];
+    bool pending = false;            // P of the last entry's tile waits for its P V product
+
+    auto pv = [&](int st) {
+        #pragma unroll
+        for (int kk = 0; kk < BK / 16; ++kk)
+            WgPV<T, D>::run(&acc[0][0], p[kk], wg_desc128(v_at(st) + kk * 2048, 8192, 1024), 1);
+    };
+    auto load_next = [&](int i) {
+        if (i + AHEAD < ne) {
+            const int sn = (i + AHEAD) % ST;
+            wg_load_kv<D, 256>(k_at(sn), v_at(sn), Kb, Vb, keys_of(e0 + i + AHEAD), tid);
+        }
+        cp_async_commit();
+    };
+
+    // Entry i, a tile (it) of this warpgroup's block: attn_fwd_wg's overlapped
+    // step (pv_now: the P V product of the previous entry's tile is pending)
+    auto own_step = [&](int i, int it, const bool pv_now) {
+        const int st = i % ST;
+        const int mid = __ldg(tile_mask + it);
+        wg_fence();
+        #pragma unroll
+        for (int ks = 0; ks < KS; ++ks)
+            WgQK<T, 64>::run(&s[0][0], qf[ks],
+                             wg_desc128(k_at(st) + (ks >> 2) * 8192 + (ks & 3) * 32, 16, 1024), ks > 0);
+        wg_commit();
+        if (pv_now) {
+            pv((i - 1) % ST);
+            wg_commit();
+        }
+        load_next(i);
+        unsigned w0[2], w1[2];
+        wg_mask_words(masks, mid, warp, g, w0, w1);
+        if (pv_now) wg_wait<1>(); else wg_wait<0>();
+        pin<NT * 4>(&s[0][0]);
+        wg_softmax<NT>(s, w0, w1, mid >= 0, t4, scale_log2, row_max, row_sum, corr);
+        if (pv_now) wg_wait<0>();
+        pin<DT * 4>(&acc[0][0]);
+        wg_pack_p<T>(p, s);
+        pin<BK / 4>(&p[0][0]);
+        #pragma unroll
+        for (int j = 0; j < DT; ++j) {
+            acc[j][0] *= corr[0]; acc[j][1] *= corr[0];
+            acc[j][2] *= corr[1]; acc[j][3] *= corr[1];
+        }
+        pin<DT * 4>(&acc[0][0]);
+    };
+
+    for (int i = 0; i < ne; ++i) {
+        cp_async_wait<AHEAD - 1>();
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        // Publishes entry i; both warpgroups are past entry i - 1, so the
+        // products that read stage (i + AHEAD) % ST (entry <= i - 2) are complete
+        // (a warpgroup's product of entry i - 2 completes within entry i - 1).
+        __syncthreads();
+        const int it = __shfl_sync(0xffffffffu, __ldg(pair_tiles + 2 * (i64)(e0 + i) + wgi), 0);
+        if (it >= 0) {
+            // pv_now a constant in each copy, as attn_fwd_wg's `first`: ptxas
+            // then sees which product groups each wait leaves in flight
+            if (pending) own_step(i, it, true); else own_step(i, it, false);
+            pending = true;
+        } else if (pending) {
+            wg_fence();
+            pv((i - 1) % ST);
+            wg_commit();
+            load_next(i);
+            wg_wait<0>();
+            pin<DT * 4>(&acc[0][0]);
+            pending = false;
+        } else {
+            load_next(i);
+        }
+    }
+    if (pending) {
+        wg_fence();
+        pv((ne - 1) % ST);
+        wg_commit();
+        wg_wait<0>();
+        pin<DT * 4>(&acc[0][0]);
+    }
+
+    wg_store<T, DT>(O + bh * (i64)m * D, lse + bh * (i64)m, m, q0 + warp * 16, g, t4, acc, row_max, row_sum);
+#elif defined(__CUDA_ARCH__)
+    __trap();
+#endif
+}
