@@ -250,6 +250,22 @@ def _parts(bp):
     return store[dev]
 
 
+def _pair_parts(bp):
+    """attn_fwd_wg2's pair arrays (``BlockPattern.pair_tiles``) on the current GPU:
+    (pair_ptr, pair_tiles, pair_order), copied once per device."""
+    dev = cupy.cuda.Device().id
+    store = bp._device_parts
+    if store is None:
+        store = bp._device_parts = {}
+    key = ("pairs", dev)
+    if key not in store:
+        pair_ptr, pair_tiles, order = bp.pair_tiles()
+        if not pair_tiles.size:
+            pair_tiles = np.full((1, 2), -1, np.int32)
+        store[key] = tuple(cupy.asarray(a) for a in (pair_ptr, pair_tiles, order))
+    return store[key]
+
+
 def _prepare(ops, names, what, pattern, same_lead=False):
     """Checks (before any launch) and the operands as (BH, rows, Dp) contiguous slices."""
     kinds = {o.kind for o in ops}
@@ -375,6 +391,16 @@ def _torch_forward(Q, K, V, bp, scale, variant=None):
         elif variant in ("wg", "wg_sync"):
             kern, threads, smem = _wg_kernel(tag, D, variant)
             mid = (np.int32(m),)
+        elif variant == "wg2":
+            kern, threads, smem = _wg2_kernel(tag, D)
+            pair_ptr, pair_tiles, pair_order = _pair_parts(bp)
+            p = np.uint64
+            kern((BH, pair_ptr.size - 1), (threads,),
+                 (p(Q.data_ptr()), p(K.data_ptr()), p(V.data_ptr()), p(out.data_ptr()),
+                  p(lse.data_ptr()), pair_ptr, pair_tiles, keys, tmask, masks, pair_order,
+                  np.int32(m), np.int64(m * D), np.int64(m * D), np.int64(m * D),
+                  np.float32(scale * _LOG2E)), shared_mem=smem)
+            return out, lse
         else:
             smem = _fwd_smem("float16", D)
             kern, threads = _tc_kernel(f"attn_fwd_tc<{tag}, {D}>", smem), 128
@@ -389,7 +415,7 @@ def _torch_forward(Q, K, V, bp, scale, variant=None):
 
 
 #: The 16-bit forward kernels ``variant`` (or ``SPLA_ATTENTION_FORWARD``) may name.
-FORWARD_VARIANTS = ("tc", "tc2", "scalar", "wg", "wg_sync")
+FORWARD_VARIANTS = ("tc", "tc2", "scalar", "wg", "wg_sync", "wg2")
 
 
 def _variant(variant, Dp):
@@ -397,7 +423,9 @@ def _variant(variant, Dp):
     2 warps of 32 rows; head dimension 64 only, "tc" otherwise), "scalar" (the
     CUDA-core attn_fwd_f32), "wg" (attn_fwd_wg of attention_wg.cu: Hopper's wgmma,
     sm_90a only; not the default until measured) or "wg_sync" (the same with each
-    P V product waited on at once instead of overlapping the next tile's softmax);
+    P V product waited on at once instead of overlapping the next tile's softmax) or
+    "wg2" (attn_fwd_wg2: two query blocks per thread block, one warpgroup each,
+    loading the key tiles they share once; sm_90a only, not the default);
     ``SPLA_ATTENTION_FORWARD`` picks when ``variant`` is None."""
     v = variant or os.environ.get("SPLA_ATTENTION_FORWARD", "tc")
     if v not in FORWARD_VARIANTS:
@@ -431,6 +459,24 @@ def _wg_kernel(tag, Dp, variant="wg"):
     kern = _tc_kernel_in("attention_wg.cu", f"attn_fwd_wg<{tag}, {Dp}, {overlap}, {stages}>",
                          smem, options=("-arch=sm_90a",))
     return kern, 128, smem
+
+
+#: Depth of attn_fwd_wg2's ring: one block of 256 threads per SM (its registers),
+#: so 4 stages fit at either head dimension (132 KiB at d = 128).
+_WG2_STAGES = 4
+
+
+def _wg2_kernel(tag, Dp):
+    """(kernel, threads, shared memory) of attn_fwd_wg2 (256 threads: two warpgroups,
+    one per query block of a pair); ``ValueError`` off Hopper, as ``_wg_kernel``."""
+    cc = cupy.cuda.Device().compute_capability
+    if cc != "90":
+        raise ValueError(f"the wgmma forward (variant='wg2') needs a Hopper GPU (compute "
+                         f"capability 9.0); this one is {cc[:-1]}.{cc[-1]}")
+    smem = _wg_smem(Dp, _WG2_STAGES)
+    kern = _tc_kernel_in("attention_wg.cu", f"attn_fwd_wg2<{tag}, {Dp}, {_WG2_STAGES}>",
+                         smem, options=("-arch=sm_90a",))
+    return kern, 256, smem
 
 
 #: The values of ``precision``: None and "exact" (float32 operands run exactly on the
@@ -493,6 +539,12 @@ def forward(Q, K, V, pattern, scale=None, variant=None, precision=None):
             elif _variant(variant, Dp) in ("wg", "wg_sync"):
                 kern, threads, smem = _wg_kernel(tag, Dp, _variant(variant, Dp))
                 args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m))
+            elif _variant(variant, Dp) == "wg2":
+                kern, threads, smem = _wg2_kernel(tag, Dp)
+                pair_ptr, pair_tiles, pair_order = _pair_parts(bp)
+                nqb = pair_ptr.size - 1     # the grid runs over pairs of query blocks
+                args = (q, k, v, out, lse, pair_ptr, pair_tiles, keys, tmask, masks, pair_order,
+                        np.int32(m))
             else:
                 kern = _tc_kernel(f"attn_fwd_tc<{tag}, {Dp}>", smem)
                 threads = 128

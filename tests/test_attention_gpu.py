@@ -148,9 +148,11 @@ KINDS = ["local", "wide", "strided", "global_local", "random"]
 
 #: The dtypes and forward kernels the forward tests run: the default kernels of
 #: each dtype, and the 16-bit dtypes also through attn_fwd_wg (attention_wg.cu,
-#: Hopper's wgmma; SPLA_ATTENTION_FORWARD=wg).
+#: Hopper's wgmma; SPLA_ATTENTION_FORWARD=wg) and attn_fwd_wg2 (two query blocks
+#: per thread block; wg2).
 DTYPE_FWD = [("float16", "default"), ("bfloat16", "default"), ("float32", "default"),
-             ("float16", "wg"), ("bfloat16", "wg")]
+             ("float16", "wg"), ("bfloat16", "wg"), ("float16", "wg2"), ("bfloat16", "wg2")]
+WG = ("wg", "wg2")
 _HOPPER = cupy.cuda.Device().compute_capability == "90"
 
 
@@ -158,10 +160,10 @@ def use_forward(fwd, dtype, monkeypatch):
     """Skip what this machine cannot run, and pick the 16-bit forward kernel ``fwd``."""
     if dtype == "bfloat16" and torch is None:
         pytest.skip("bfloat16 operands come from PyTorch here")
-    if fwd == "wg":
+    if fwd in WG:
         if not _HOPPER:
             pytest.skip("the wgmma forward needs a Hopper GPU (compute capability 9.0)")
-        monkeypatch.setenv("SPLA_ATTENTION_FORWARD", "wg")
+        monkeypatch.setenv("SPLA_ATTENTION_FORWARD", fwd)
 
 
 @pytest.mark.parametrize("dtype,fwd", DTYPE_FWD)
@@ -170,7 +172,7 @@ def use_forward(fwd, dtype, monkeypatch):
 def test_forward_every_pattern(kind, causal, n, dtype, fwd, monkeypatch):
     use_forward(fwd, dtype, monkeypatch)
     check_forward(kind, n, causal, 64, dtype)
-    if fwd == "wg" and n == 1000:
+    if fwd in WG and n == 1000:
         check_forward(kind, n, causal, 128, dtype)
 
 
@@ -182,7 +184,7 @@ def test_forward_head_dims(d, dtype, fwd, monkeypatch):
     check_forward("local", 129, False, d, dtype)
 
 
-@pytest.mark.parametrize("fwd", ["default", "wg"])
+@pytest.mark.parametrize("fwd", ["default", "wg", "wg2"])
 def test_forward_value_dim_differs(fwd, monkeypatch):
     use_forward(fwd, "float16", monkeypatch)
     check_forward("local", 200, False, 64, "float16", dv=32)
@@ -202,7 +204,7 @@ def test_forward_torch_tensors(dtype):
     check_forward("local", 129, True, 64, dtype, as_torch=True)
 
 
-@pytest.mark.parametrize("variant", ["scalar", "tc2", "wg", "wg_sync"])
+@pytest.mark.parametrize("variant", ["scalar", "tc2", "wg", "wg_sync", "wg2"])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_forward_variants(variant, dtype, monkeypatch):
     """The other 16-bit forwards: the CUDA-core one (SPLA_ATTENTION_FORWARD=scalar, a
@@ -330,16 +332,16 @@ def test_tf32_bad_precision():
             at.sparse_attention_torch(t, t, t, bp, precision="fp16")
 
 
-@pytest.mark.parametrize("fwd", ["default", "wg"])
+@pytest.mark.parametrize("fwd", ["default", "wg", "wg2"])
 def test_forward_large_problem(fwd, monkeypatch):
     """Many query blocks and heads, a pattern with one long row of tiles (global queries)."""
     use_forward(fwd, "float16", monkeypatch)
     check_forward("global_local", 4096, False, 64, "float16", heads=(1, 4))
-    if fwd == "wg":
+    if fwd in WG:
         check_forward("global_local", 4096, True, 128, "float16", heads=(1, 2))
 
 
-@pytest.mark.parametrize("variant", ["wg", "wg_sync"])
+@pytest.mark.parametrize("variant", ["wg", "wg_sync", "wg2"])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("d", [64, 128])
 def test_wg_forward_matches_mma_sync(d, dtype, variant):
@@ -365,13 +367,36 @@ def test_wg_forward_matches_mma_sync(d, dtype, variant):
     assert np.abs(l1[fin] - l2[fin]).max() <= 1e-4 * max(1.0, np.abs(l1[fin]).max())
 
 
-def test_wg_forward_refused_off_hopper():
-    """variant='wg' on a GPU other than Hopper: ValueError before any launch."""
+@pytest.mark.parametrize("variant", ["wg", "wg2"])
+def test_wg_forward_refused_off_hopper(variant):
+    """variant='wg' or 'wg2' on a GPU other than Hopper: ValueError before any launch."""
     if _HOPPER:
         pytest.skip("this GPU is a Hopper; the refusal is for others")
     h = cupy.zeros((1, 64, 64), dtype=np.float16)
     with pytest.raises(ValueError, match="Hopper"):
-        gpu_attention.forward(h, h, h, at.block_pattern(at.local_pattern(64, 4)), variant="wg")
+        gpu_attention.forward(h, h, h, at.block_pattern(at.local_pattern(64, 4)), variant=variant)
+
+
+@pytest.mark.parametrize("kind,n", [("local", 1000), ("wide", 4096), ("global_local", 1000),
+                                    ("strided", 129), ("random", 1000), ("local", 7)])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("d", [64, 128])
+def test_wg2_is_wg_bit_for_bit(kind, n, dtype, d):
+    """attn_fwd_wg2 runs attn_fwd_wg's instructions on each query block's tiles in
+    the block's order (only the loads are shared), so out and lse are the same
+    bits; odd query-block counts (n = 129: 3 blocks, n = 7: 1) included."""
+    if not _HOPPER:
+        pytest.skip("the wgmma forward needs a Hopper GPU (compute capability 9.0)")
+    if dtype == "bfloat16" and torch is None:
+        pytest.skip("bfloat16 operands come from PyTorch here")
+    rng = np.random.default_rng(n + d)
+    Q, K, V = (to_gpu(rounded(rng.standard_normal((3, n, d)), dtype), dtype, dtype == "bfloat16")
+               for _ in range(3))
+    bp = at.block_pattern(make_pattern(kind, n, False))
+    o1, l1 = (to_host(x) for x in gpu_attention.forward(Q, K, V, bp, variant="wg"))
+    o2, l2 = (to_host(x) for x in gpu_attention.forward(Q, K, V, bp, variant="wg2"))
+    assert np.array_equal(o1, o2)      # float64 images of the 16-bit outputs: exact
+    assert np.array_equal(l1, l2)
 
 
 def test_sparse_attention_entry_point():
@@ -512,7 +537,7 @@ def test_broadcast_leading_dims_forward():
 # -- small diagnostic cases (a failure here names the tile, row and column) -------------------
 
 
-@pytest.mark.parametrize("fwd", ["default", "wg"])
+@pytest.mark.parametrize("fwd", ["default", "wg", "wg2"])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("n", [64, 128])

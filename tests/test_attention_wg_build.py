@@ -26,6 +26,9 @@ _spec.loader.exec_module(comp)
 
 # (head dimension, overlap, stages) of variant "wg" and "wg_sync" (attention._wg_stages)
 CONFIGS = [(64, "true", 4), (128, "true", 3), (64, "false", 3), (128, "false", 3)]
+# variant "wg2": attn_fwd_wg2<tag, d, attention._WG2_STAGES>
+EXPRESSIONS = ([f"attn_fwd_wg<{{tag}}, {d}, {o}, {s}>" for d, o, s in CONFIGS]
+               + [f"attn_fwd_wg2<{{tag}}, {d}, 4>" for d in (64, 128)])
 
 
 def test_source_has_no_include_left():
@@ -34,9 +37,9 @@ def test_source_has_no_include_left():
 
 
 @pytest.mark.parametrize("tag", ["f16", "bf16"])
-@pytest.mark.parametrize("d,overlap,stages", CONFIGS)
-def test_builds_without_spills(tag, d, overlap, stages, tmp_path):
-    expr = f"attn_fwd_wg<{tag}, {d}, {overlap}, {stages}>"
+@pytest.mark.parametrize("template", EXPRESSIONS)
+def test_builds_without_spills(tag, template, tmp_path):
+    expr = template.format(tag=tag)
     cu = tmp_path / "k.cu"
     cu.write_text(comp._source("attention_wg.cu")
                   + f"\nstatic void* const spla_wg_check = (void*)&{expr};\n")
