@@ -1,19 +1,22 @@
-"""Device check of the wgmma forward (spla_cuda/kernels/attention_wg.cu, variant="wg")
-against the mma.sync forward (attention_tc.cu, variant="tc", the default) and
+"""Device check of the wgmma forwards (spla_cuda/kernels/attention_wg.cu, variants
+"wg" and "wg2": two query blocks per thread block, the key tiles they share loaded
+once) against the mma.sync forward (attention_tc.cu, variant="tc", the default) and
 flex_attention. Run on a Hopper GPU from the repository root:
 
     PYTHONPATH=. python benchmarks/attention_wg_check.py
 
 1. Exactness: wg, wg_sync (the same kernel without the overlap of a tile's P V
-   product with the next softmax) and tc against a dense masked float64 reference (every pattern
+   product with the next softmax), wg2 and tc against a dense masked float64 reference (every pattern
    kind, causal or not, lengths that are not multiples of 64, d = 64 and 128,
-   float16 and bfloat16, large logits, empty rows), and wg against tc.
-2. Full tiles (every key, n = 8192): TFLOP/s of wg, wg_sync, tc and dense SDPA.
+   float16 and bfloat16, large logits, empty rows), wg against tc, and wg2
+   against wg bit for bit (a failure if not).
+2. Full tiles (every key, n = 8192): TFLOP/s of wg, wg_sync, wg2, tc and dense SDPA.
 3. The shapes of ``python -m benchmarks --gpu --gpu-suites attention`` (B = 1,
    H = 16, L = 16,384; local w = 256 / 1024, global + local, strided; causal or
-   not), forward: wg, tc and flex_attention (per-pattern mask_mod, as the suite),
-   CUDA-event medians of alternating samples, TFLOP/s on the visited tiles.
-   bfloat16 rows first, then float16; rows past SPLA_WG_CHECK_BUDGET_S seconds
+   not), forward: wg, wg2, tc and flex_attention (per-pattern mask_mod, as the
+   suite), CUDA-event medians of alternating samples, TFLOP/s on the visited tiles.
+   local w = 1024 at d = 64 and 128 (bfloat16) first, then the other bfloat16
+   rows, then float16; rows past SPLA_WG_CHECK_BUDGET_S seconds
    (default 180, from the start) are listed as skipped.
 
 Each wgmma variant first runs a small case in a child process (a kernel fault
@@ -34,7 +37,7 @@ BUDGET = float(os.environ.get("SPLA_WG_CHECK_BUDGET_S", "180"))
 TOL = {"float16": 4e-3, "bfloat16": 3e-2}
 FAILURES = []
 #: The wgmma variants this run uses: those whose canary (a child process) ran.
-LIVE = ["wg", "wg_sync"]
+LIVE = ["wg", "wg_sync", "wg2"]
 
 
 def _err(exc):
@@ -140,6 +143,12 @@ def exactness():
                 words.append(word)
             if "wg" in out and "tc" in out:
                 words.append(f"|wg - tc| {float((out['wg'] - out['tc']).abs().max()):.1e}")
+            if "wg" in out and "wg2" in out:
+                same = bool(torch.equal(out["wg"], out["wg2"]))
+                words.append("wg2 == wg bits" if same else
+                             f"wg2 != wg FAIL (max {float((out['wg'] - out['wg2']).abs().max()):.1e})")
+                if not same:
+                    FAILURES.append(f"{name} (wg2 not bit-identical to wg)")
             print(f"  {name}: " + ", ".join(words), flush=True)
         except Exception as exc:  # noqa: BLE001 - printed, the run goes on
             print(f"  FAIL {name}: {_err(exc)}", flush=True)
@@ -195,6 +204,8 @@ def suite_shapes(time_gpu):
     flex = torch.compile(flex_attention, dynamic=False)
     rows = [(p, c, d, dt) for dt in ("bfloat16", "float16") for d in (64, 128)
             for p in ga.PATTERNS for c in (False, True)]
+    first = [r for r in rows if r[0] == "local1024" and r[3] == "bfloat16"]   # the target row
+    rows = first + [r for r in rows if r not in first]
     print(f"== attention suite shapes (B = {B}, H = {H}, L = {L:,}), forward ms and TFLOP/s on the "
           "visited tiles; x = flex time / spla time")
     patterns, masks, tensors = {}, {}, {}
@@ -203,8 +214,9 @@ def suite_shapes(time_gpu):
     if not LIVE:
         print("  no wgmma variant ran its canary: nothing to time")
         return
-    wv = LIVE[0]  # "wg", or "wg_sync" if only that one ran
-    speed = {wv: [], "tc": []}
+    wv = next((v for v in LIVE if v != "wg2"), None)  # "wg", or "wg_sync" if only that one ran
+    vs = [v for v in (wv, "wg2") if v is not None and v in LIVE] + ["tc"]
+    speed = {c: [] for c in vs}
     for (pname, causal, d, dtype) in rows:
         tag = f"{pname:15s} c={int(causal)} d={d:3d} {dtype[:4]}"
         if _elapsed() > BUDGET:
@@ -223,31 +235,36 @@ def suite_shapes(time_gpu):
                 tensors[(d, dtype)] = [torch.randn((B, H, L, d), device="cuda", dtype=getattr(torch, dtype),
                                                    generator=gen) for _ in range(3)]
             q, k, v = tensors[(d, dtype)]
-            wg = sa.forward(q, k, v, bp, variant=wv)[0]
             tc = sa.forward(q, k, v, bp, variant="tc")[0]
             ref = flex(q, k, v, block_mask=bm)
-            e_tc = float((wg.float() - tc.float()).norm() / tc.float().norm())
-            e_fx = float((wg.float() - ref.float()).norm() / ref.float().norm())
-            del wg, tc, ref
-            if e_tc > 1e-2 or e_fx > 2e-2:
-                FAILURES.append(f"{tag} (rel err vs tc {e_tc:.1e}, vs flex {e_fx:.1e})")
-            t = time_gpu({wv: lambda: sa.forward(q, k, v, bp, variant=wv),
-                          "tc": lambda: sa.forward(q, k, v, bp, variant="tc"),
-                          "flex": lambda: flex(q, k, v, block_mask=bm)}, repeat=7, inner=3, warmup=2)
+            errs = []
+            for c in vs[:-1]:
+                got = sa.forward(q, k, v, bp, variant=c)[0]
+                e_tc = float((got.float() - tc.float()).norm() / tc.float().norm())
+                e_fx = float((got.float() - ref.float()).norm() / ref.float().norm())
+                errs.append(f"{c}~tc {e_tc:.0e} {c}~flex {e_fx:.0e}")
+                if e_tc > 1e-2 or e_fx > 2e-2:
+                    FAILURES.append(f"{tag} {c} (rel err vs tc {e_tc:.1e}, vs flex {e_fx:.1e})")
+                del got
+            del tc, ref
+            calls = {c: (lambda c: lambda: sa.forward(q, k, v, bp, variant=c))(c) for c in vs}
+            calls["flex"] = lambda: flex(q, k, v, block_mask=bm)
+            t = time_gpu(calls, repeat=7, inner=3, warmup=2)
             ms = {c: t[c]["median"] * 1e3 for c in t}
             fl = 4 * 64 * 64 * d * bp.ntiles * B * H
-            tf = {c: fl / t[c]["median"] / 1e12 for c in (wv, "tc")}
-            for c in (wv, "tc"):
+            tf = {c: fl / t[c]["median"] / 1e12 for c in vs}
+            for c in vs:
                 speed[c].append(ms["flex"] / ms[c])
-            print(f"  {tag}: {wv} {ms[wv]:.3f} ({tf[wv]:3.0f} TF/s) x{ms['flex'] / ms[wv]:.2f} | tc "
-                  f"{ms['tc']:.3f} ({tf['tc']:3.0f}) x{ms['flex'] / ms['tc']:.2f} | flex {ms['flex']:.3f} | "
-                  f"err wg~tc {e_tc:.0e} wg~flex {e_fx:.0e} [{time.perf_counter() - t_row:.0f}s]", flush=True)
+            print(f"  {tag}: " + " | ".join(f"{c} {ms[c]:.3f} ({tf[c]:3.0f} TF/s) x{ms['flex'] / ms[c]:.2f}"
+                                            for c in vs)
+                  + f" | flex {ms['flex']:.3f} | err " + ", ".join(errs)
+                  + f" [{time.perf_counter() - t_row:.0f}s]", flush=True)
         except Exception as exc:  # noqa: BLE001
             print(f"  {tag}: FAILED {_err(exc)}", flush=True)
     tensors.clear()
     if skipped:
         print(f"  skipped (budget {BUDGET:.0f} s spent): " + ", ".join(skipped))
-    for c in (wv, "tc"):
+    for c in vs:
         if speed[c]:
             s = np.array(speed[c])
             print(f"  {c}: x flex min {s.min():.2f}, median {np.median(s):.2f}, max {s.max():.2f} "
