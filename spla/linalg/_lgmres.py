@@ -233,6 +233,19 @@ def _fused_product(major, dtype):
     return indptr, major.indices, major.data
 
 
+def _qr_append(Q, R, hcur, j):
+    """The QR factors of the Hessenberg matrix with column ``j`` (``hcur``, j + 2
+    entries) appended: ``Q`` grown by one row and column, SciPy's ``qr_insert``."""
+    from scipy.linalg import qr_insert
+
+    Q2 = np.zeros((j + 2, j + 2), dtype=Q.dtype, order="F")
+    Q2[:j + 1, :j + 1] = Q
+    Q2[j + 1, j + 1] = 1
+    R2 = np.zeros((j + 2, j), dtype=R.dtype, order="F")
+    R2[:j + 1, :] = R
+    return qr_insert(Q2, R2, hcur, j, which="col", overwrite_qru=True, check_finite=False)
+
+
 def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v=(),
             prepend_outer_v=False, product_into=None):
     """SciPy's ``_fgmres`` (flexible GMRES with GCROT projection or LGMRES augmentation).
@@ -269,7 +282,7 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
         if nc:
             P = W[:nc + 1]
             G[:nc + 1, :nc + 1] = (P.conj() if np.iscomplexobj(P) else P) @ P.T
-    from scipy.linalg import lstsq, qr_insert
+    from scipy.linalg import lstsq
 
     res = np.nan
     breakdown = False
@@ -317,12 +330,7 @@ def _fgmres(ar, matvec, v0, m, atol, lpsolve=None, rpsolve=None, C=None, outer_v
             ar.scale(row, dtype.type(alpha))
         if not (hcur[-1] > eps * w_norm):
             breakdown = True
-        Q2 = np.zeros((j + 2, j + 2), dtype=dtype, order="F")
-        Q2[:j + 1, :j + 1] = Q
-        Q2[j + 1, j + 1] = 1
-        R2 = np.zeros((j + 2, j), dtype=dtype, order="F")
-        R2[:j + 1, :] = R
-        Q, R = qr_insert(Q2, R2, hcur, j, which="col", overwrite_qru=True, check_finite=False)
+        Q, R = _qr_append(Q, R, hcur, j)
         res = abs(Q[0, -1])
         if res < atol or breakdown:
             break
@@ -354,7 +362,7 @@ def _fgmres_fused(ar, operands, product_into, v0, m, atol, outer_v):
     """``_fgmres`` for LGMRES without preconditioner and with the augmentation vectors
     last: one ``lgmres_sweep`` per column (MGS through the Gram matrix, fused with
     the next column's product and dots). The same results up to rounding."""
-    from scipy.linalg import lstsq, qr_insert
+    from scipy.linalg import lstsq
 
     n, dtype = ar.n, ar.dtype
     n_outer = len(outer_v)
@@ -409,12 +417,7 @@ def _fgmres_fused(ar, operands, product_into, v0, m, atol, outer_v):
             alpha = 1 / hcur[-1]
         if not (hcur[-1] > eps * w_norm):
             breakdown = True
-        Q2 = np.zeros((j + 2, j + 2), dtype=dtype, order="F")
-        Q2[:j + 1, :j + 1] = Q
-        Q2[j + 1, j + 1] = 1
-        R2 = np.zeros((j + 2, j), dtype=dtype, order="F")
-        R2[:j + 1, :] = R
-        Q, R = qr_insert(Q2, R2, hcur, j, which="col", overwrite_qru=True, check_finite=False)
+        Q, R = _qr_append(Q, R, hcur, j)
         res = abs(Q[0, -1])
         if res < atol or breakdown:
             break
