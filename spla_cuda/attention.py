@@ -563,10 +563,12 @@ def forward(Q, K, V, pattern, scale=None, variant=None, precision=None):
 _LOG2E = 1.4426950408889634
 
 
-def backward(dO, Q, K, V, pattern, out, lse, scale=None):
+def backward(dO, Q, K, V, pattern, out, lse, scale=None, variant=None):
     """``(dQ, dK, dV)`` of block-sparse attention on the GPU (see
-    ``spla.attention.sparse_attention_backward``)."""
+    ``spla.attention.sparse_attention_backward``); ``variant`` picks the 16-bit
+    kernels (see ``_bwd_variant``)."""
     what = "sparse_attention_backward"
+    bwd = _bwd_variant(variant)
     names = ("Q", "K", "V", "out", "dO")
     ops = [_Operand(x, nm, what) for x, nm in zip((Q, K, V, out, dO), names)]
     bp, lead, BH, d, dv, Dp, kind, (q, k, v, o, do) = _prepare(ops, names, what, pattern,
@@ -582,9 +584,11 @@ def backward(dO, Q, K, V, pattern, out, lse, scale=None):
         raise ValueError(f"{what}: lse has {lse.size} values, expected {lead + (m,)}")
     scale = (1.0 / math.sqrt(d)) if scale is None else float(scale)
     tag = {"float16": "f16", "bfloat16": "bf16", "float32": "float"}[kind]
-    if kind != "float32" and not _scalar_backward():
+    if kind != "float32" and bwd != "scalar":
         with cupy.cuda.Device(ops[0].device), _stream(ops):
-            grads = _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale)
+            if bwd in ("wg", "wg_sync"):
+                _wg_bwd_check()
+            grads = _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale, bwd)
             res = []
             for g, rows, width in zip(grads, (m, n, n), (d, d, dv)):
                 if Dp != width:
@@ -621,10 +625,44 @@ def backward(dO, Q, K, V, pattern, out, lse, scale=None):
     return tuple(res)
 
 
-def _scalar_backward():
-    """``SPLA_ATTENTION_BACKWARD=scalar``: 16-bit operands through the first (CUDA-core,
-    atomicAdd) backward instead of the tensor-core one."""
-    return os.environ.get("SPLA_ATTENTION_BACKWARD", "tc") == "scalar"
+#: The 16-bit backward kernels ``variant`` (or ``SPLA_ATTENTION_BACKWARD``) may name.
+BACKWARD_VARIANTS = ("tc", "scalar", "wg", "wg_sync")
+
+
+def _bwd_variant(variant):
+    """The 16-bit backward: "tc" (attention_tc_bwd.cu, mma.sync; the default),
+    "scalar" (the first, CUDA-core atomicAdd backward), "wg" (attention_wg_bwd.cu:
+    the tc kernels with their products on Hopper's wgmma, sm_90a only; not the
+    default until measured) or "wg_sync" (the same with each tile's dV, dK and dQ
+    products waited on within the tile instead of overlapping the next tile's);
+    ``SPLA_ATTENTION_BACKWARD`` picks when ``variant`` is None."""
+    v = variant or os.environ.get("SPLA_ATTENTION_BACKWARD", "tc")
+    if v not in BACKWARD_VARIANTS:
+        raise ValueError(f"unknown backward kernel {v!r}; choose one of {', '.join(BACKWARD_VARIANTS)}")
+    return v
+
+
+def _wg_bwd_check():
+    cc = cupy.cuda.Device().compute_capability
+    if cc != "90":
+        raise ValueError(f"the wgmma backward (variant='wg') needs a Hopper GPU (compute "
+                         f"capability 9.0); this one is {cc[:-1]}.{cc[-1]}")
+
+
+def _wg_bwd_config(Dp, variant):
+    """(overlap, stages) of attention_wg_bwd.cu's kernels: at d = 64 "wg" overlaps with
+    4 stages (two tiles ahead; 83 KiB, 2 blocks an SM), "wg_sync" does not, 3 stages;
+    at d = 128 neither overlaps (the overlapped dK/dV kernel spills: 64 + 64
+    accumulators, S, dP and the operands in flight), 2 stages (98 KiB, 2 blocks an SM)."""
+    if Dp == 64 and variant == "wg":
+        return True, 4
+    return False, 3 if Dp == 64 else 2
+
+
+def _wg_bwd_smem(Dp, stages):
+    """Shared memory of attention_wg_bwd.cu (WgBwdConfig): two own 64-row tiles, the
+    stages of two gathered tiles and of 64 lse and 64 delta values, 1 KiB of alignment."""
+    return (2 + 2 * stages) * 64 * Dp * 2 + stages * 512 + 1024
 
 
 def _transposed(bp):
@@ -636,8 +674,10 @@ def _transposed(bp):
     return block_pattern(bp.tocsr()).transposed()
 
 
-def _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale):
-    """dQ, dK, dV (uint16 bits, (BH, rows, Dp)) on the tensor cores (attention_tc_bwd.cu)."""
+def _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale, variant="tc"):
+    """dQ, dK, dV (uint16 bits, (BH, rows, Dp)) on the tensor cores (attention_tc_bwd.cu;
+    variant "wg" or "wg_sync": the dQ and dK/dV kernels of attention_wg_bwd.cu, after
+    the same attn_delta)."""
     dq = cupy.zeros((BH, m, Dp), dtype=np.uint16)
     dk = cupy.zeros((BH, n, Dp), dtype=np.uint16)
     dv = cupy.zeros((BH, n, Dp), dtype=np.uint16)
@@ -647,6 +687,22 @@ def _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale):
     l2 = cupy.empty(BH * m, dtype=np.float32)
     kern = kernel("attention_tc_bwd.cu", f"attn_delta<{tag}, {Dp}>")
     kern((blocks(BH * m * 32, 256),), (256,), (o, do, lse, delta, l2, np.int64(BH * m)))
+    if variant in ("wg", "wg_sync"):
+        overlap, stages = _wg_bwd_config(Dp, variant)
+        smem = _wg_bwd_smem(Dp, stages)
+        tmpl = f"<{tag}, {Dp}, {'true' if overlap else 'false'}, {stages}>"
+        opts = ("-arch=sm_90a",)
+        tile_ptr, keys, tmask, masks, order = _parts(bp)
+        kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_dq_wg" + tmpl, smem, opts)
+        kern((BH, tile_ptr.size - 1), (128,),
+             (q, k, v, do, l2, delta, dq, tile_ptr, keys, tmask, masks, order, np.int32(m),
+              np.int32(n), np.float32(scale)), shared_mem=smem)
+        tile_ptr, qidx, tmask, masks, order = _parts(_transposed(bp))
+        kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_dkv_wg" + tmpl, smem, opts)
+        kern((BH, tile_ptr.size - 1), (128,),
+             (q, k, v, do, l2, delta, dk, dv, tile_ptr, qidx, tmask, masks, order, np.int32(m),
+              np.int32(n), np.float32(scale)), shared_mem=smem)
+        return dq, dk, dv
     smem = 6 * 64 * (Dp + 8) * 2
     tile_ptr, keys, tmask, masks, order = _parts(bp)
     kern = _tc_kernel_in("attention_tc_bwd.cu", f"attn_bwd_dq_tc<{tag}, {Dp}>", smem)

@@ -427,18 +427,27 @@ def torch_reference_grads(Q, K, V, dO, M, scale):
     return [x.grad.numpy() for x in (q, k, v)]
 
 
+#: The 16-bit backward kernels (SPLA_ATTENTION_BACKWARD): tc (attention_tc_bwd.cu, the
+#: default), scalar (the CUDA-core one, float32's), wg and wg_sync (attention_wg_bwd.cu,
+#: Hopper's wgmma).
+BWD = ["tc", "scalar", "wg", "wg_sync"]
+
+
 @needs_torch
-@pytest.mark.parametrize("path", ["tc", "scalar"])
+@pytest.mark.parametrize("path", BWD)
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
 @pytest.mark.parametrize("kind,causal,n,d", [
     ("local", False, 129, 64), ("local", True, 1000, 64), ("strided", True, 129, 128),
     ("global_local", False, 300, 64), ("random", True, 129, 40), ("wide", False, 7, 128),
-    ("global_local", True, 1, 64)])
+    ("global_local", True, 1, 64), ("wide", True, 1000, 128)])
 def test_backward_against_torch_autograd(kind, causal, n, d, dtype, path, monkeypatch):
-    """Both backwards: the tensor-core one (attention_tc_bwd.cu, the default for 16-bit
-    operands) and the CUDA-core one (SPLA_ATTENTION_BACKWARD=scalar; float32's)."""
-    if dtype == "float32" and path == "tc":
+    """Every backward: the tensor-core one (attention_tc_bwd.cu, the default for 16-bit
+    operands), the CUDA-core one (SPLA_ATTENTION_BACKWARD=scalar; float32's) and the
+    wgmma one (wg, wg_sync; Hopper only)."""
+    if dtype == "float32" and path != "scalar":
         pytest.skip("float32 has the CUDA-core backward only")
+    if path.startswith("wg") and not _HOPPER:
+        pytest.skip("the wgmma backward needs a Hopper GPU (compute capability 9.0)")
     monkeypatch.setenv("SPLA_ATTENTION_BACKWARD", path)
     rng = np.random.default_rng(n + d)
     heads = (2, 2)
@@ -457,6 +466,49 @@ def test_backward_against_torch_autograd(kind, causal, n, d, dtype, path, monkey
         got = to_host(g)
         err = np.abs(got - r).max(initial=0) / max(1.0, np.abs(r).max(initial=0))
         assert err <= tol, (name, kind, causal, n, d, dtype, err)
+
+
+@needs_torch
+@pytest.mark.parametrize("variant", ["wg", "wg_sync"])
+@pytest.mark.parametrize("kind,causal,n", [("local", True, 1000), ("wide", False, 4096),
+                                           ("global_local", True, 1000), ("strided", False, 129),
+                                           ("random", False, 1000), ("local", False, 7)])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("d", [64, 128])
+def test_wg_backward_matches_tc(d, dtype, kind, causal, n, variant):
+    """attention_wg_bwd.cu against attention_tc_bwd.cu on one input: the same float32
+    expressions for P and dS, rounded to the dtype the same way, products accumulated
+    in float32 in the same k order (wgmma k16 steps for mma.sync's), so the results
+    differ at most by accumulation-order rounding inside the tensor cores: within one
+    rounding of the dtype at the largest gradient."""
+    if not _HOPPER:
+        pytest.skip("the wgmma backward needs a Hopper GPU (compute capability 9.0)")
+    rng = np.random.default_rng(n + d)
+    heads = (2, 2)
+    Q, K, V, dO = (to_gpu(rounded(rng.standard_normal(heads + (n, d)), dtype), dtype, True)
+                   for _ in range(4))
+    bp = at.block_pattern(make_pattern(kind, n, causal))
+    out, lse = at.sparse_attention_forward(Q, K, V, bp)
+    ref = [to_host(g) for g in gpu_attention.backward(dO, Q, K, V, bp, out, lse, variant="tc")]
+    got = [to_host(g) for g in gpu_attention.backward(dO, Q, K, V, bp, out, lse, variant=variant)]
+    ulp = {"float16": 2.0 ** -10, "bfloat16": 2.0 ** -7}[dtype]
+    for name, g, r in zip("QKV", got, ref):
+        assert np.all(np.isfinite(g)), name
+        err = np.abs(g - r).max(initial=0)
+        assert err <= 2 * ulp * max(1.0, np.abs(r).max(initial=0)), (name, err)
+
+
+def test_wg_backward_refused_off_hopper():
+    """variant='wg' of the backward on a GPU other than Hopper: ValueError before any launch."""
+    if _HOPPER:
+        pytest.skip("this GPU is a Hopper; the refusal is for others")
+    h = cupy.zeros((1, 64, 64), dtype=np.float16)
+    bp = at.block_pattern(at.local_pattern(64, 4))
+    out, lse = at.sparse_attention_forward(h, h, h, bp)
+    with pytest.raises(ValueError, match="Hopper"):
+        gpu_attention.backward(h, h, h, h, bp, out, lse, variant="wg")
+    with pytest.raises(ValueError, match="unknown backward kernel"):
+        gpu_attention.backward(h, h, h, h, bp, out, lse, variant="nope")
 
 
 @needs_torch

@@ -51,3 +51,45 @@ def test_builds_without_spills(tag, template, tmp_path):
     spills = [int(x) for x in re.findall(r"(\d+) bytes spill stores", report)]
     assert spills and max(spills) == 0, report
     assert not re.search(r"C75(14|17|19)", report), report
+
+
+# The wgmma backward (attention_wg_bwd.cu): the (overlap, stages) of
+# attention._wg_bwd_config for "wg" and "wg_sync" at each head dimension.
+BWD_CONFIGS = [(64, "true", 4), (64, "false", 3), (128, "false", 2)]
+BWD_EXPRESSIONS = [f"{k}<{{tag}}, {d}, {o}, {s}>" for k in ("attn_bwd_dq_wg", "attn_bwd_dkv_wg")
+                   for d, o, s in BWD_CONFIGS]
+
+
+def test_bwd_configs_are_the_launchers():
+    spec = importlib.util.find_spec("cupy")
+    if spec is None:
+        pytest.skip("spla_cuda.attention imports CuPy")
+    from spla_cuda import attention
+
+    got = {(d, "true" if o else "false", s) for d in (64, 128) for v in ("wg", "wg_sync")
+           for o, s in [attention._wg_bwd_config(d, v)]}
+    assert got == set(BWD_CONFIGS)
+
+
+def test_bwd_source_has_no_include_left():
+    src = comp._source("attention_wg_bwd.cu")
+    assert not re.search(r"^[ \t]*#[ \t]*include", src, re.MULTILINE)
+
+
+@pytest.mark.parametrize("tag", ["f16", "bf16"])
+@pytest.mark.parametrize("template", BWD_EXPRESSIONS)
+def test_bwd_builds_without_spills(tag, template, tmp_path):
+    expr = template.format(tag=tag)
+    cu = tmp_path / "k.cu"
+    cu.write_text(comp._source("attention_wg_bwd.cu")
+                  + f"\nstatic void* const spla_wg_check = (void*)&{expr};\n")
+    done = subprocess.run([NVCC, "-cubin", "-gencode=arch=compute_90a,code=sm_90a", "-std=c++17",
+                           "-Xptxas", "-v", "-o", str(tmp_path / "k.cubin"), str(cu)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = done.stderr
+    spills = [int(x) for x in re.findall(r"(\d+) bytes spill stores", report)]
+    assert spills and max(spills) == 0, report
+    # C7513: ptxas serialised the wgmma pipeline (an operand register written while a
+    # product runs); C7514/C7517/C7519: fences or waits it had to inject
+    assert not re.search(r"C75(13|14|17|19)", report), report
