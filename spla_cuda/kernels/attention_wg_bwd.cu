@@ -16,26 +16,29 @@
 // layout (wg_load_q / wg_load_kv, sw_off), 1024-byte aligned.
 //
 // attn_bwd_dkv_wg, per key block (own K, V in shared memory), per query tile i of
-// the transposed pattern (Q_i, dO_i, and the tile's lse and delta, gathered by
+// the transposed pattern (Q_i, dO_i, and the tile's lse2 and delta, gathered by
 // cp.async into a ring of STAGES stages):
 //   S^T  = K Q_i^T    wgmma m64n64k16, D/16 of them, A = K and B = Q_i both from
-//                     shared memory (K-major: d-contiguous rows);
-//   dP^T = V dO_i^T   the same with V and dO_i;
-//   P    = exp2(scale_log2 S^T - lse2[q]) (the tc expression), masked; packed to
-//          16 bits as the A operand (the accumulator layout is the A layout);
-//   dV  += P^T dO_i   wgmma m64nDk16, 4 of them, B = dO_i N-major (transposed),
-//                     issued as soon as P is packed, while dP^T completes;
-//   dS   = P (dP^T - delta[q]), masked, packed;
-//   dK  += dS^T Q_i   likewise with Q_i.
-// With OVERLAP (the default) the dV and dK products of tile i stay in flight
-// across the barrier into step i + 1, where they complete behind S^T and dP^T of
-// tile i + 1 (the registers of P and dS are rewritten only after the wait that
-// completes them); the ring is then STAGES - 2 tiles ahead (the stage refilled at
-// step i held tile i - 2 + ... see AHEAD). Without OVERLAP each step waits for its
-// products, and the ring runs STAGES - 1 ahead.
-// attn_bwd_dq_wg is the same per query block (own Q, dO; K_i, V_i in the ring):
-// S = Q K_i^T and dP = dO V_i^T (A and B from shared memory), dS, then
-// dQ += dS K_i (B = K_i N-major).
+//                     shared memory (K-major: d-contiguous rows; the A descriptor
+//                     is built as the forward's K-major B descriptor);
+//   dP^T = V dO_i^T   the same with V and dO_i, a second commit group, so that
+//                     P (below) is computed while it runs;
+//   P    = exp2(scale_log2 S^T - lse2[q]) (the tc expression), masked;
+//   dS   = P (dP^T - delta[q]), masked;
+//   P, dS packed to 16 bits as A operands (the accumulator layout is the A layout),
+//        only once no product is in flight (writing an operand register while one
+//        runs makes ptxas serialise the wgmma pipeline, C7513);
+//   dV  += P^T dO_i   wgmma m64nDk16, 4 of them, B = dO_i N-major (transposed,
+//                     as the forward's V);
+//   dK  += dS^T Q_i   likewise with Q_i; one commit group with the dV products.
+// With OVERLAP the dV and dK products of tile i stay in flight across the barrier
+// into step i + 1, where they complete ahead of S^T of tile i + 1 (one wait); the
+// ring then runs STAGES - 2 tiles ahead (the stage refilled at step i held tile
+// i - 2, whose products completed in step i - 1). Without OVERLAP each step waits
+// for its products and the ring runs STAGES - 1 ahead.
+// attn_bwd_dq_wg is the same per query block (own Q, dO; K_i, V_i in the ring; the
+// rows' lse2 and delta in registers): S = Q K_i^T and dP = dO V_i^T (A and B from
+// shared memory), P, dS, then dQ += dS K_i (B = K_i N-major).
 #include "attention_wg.cu"
 
 // WgSS<T>::run: one wgmma m64n64k16, D (32 floats per thread) [+]= A B^T, A (m64 x k16)
