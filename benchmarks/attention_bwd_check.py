@@ -1,5 +1,5 @@
 """Device check of the wgmma backward (spla_cuda/kernels/attention_wg_bwd.cu, variants
-"wg" and "wg_sync" of ``spla_cuda.attention.backward``) against the mma.sync backward
+"wg", "wg_sync" and "wg_rs" of ``spla_cuda.attention.backward``) against the mma.sync backward
 (attention_tc_bwd.cu, "tc", the default) and flex_attention's backward. Run on a
 Hopper GPU from the repository root:
 
@@ -44,7 +44,9 @@ TOL = {"float16": 1e-2, "bfloat16": 6e-2}
 #: one rounding of the dtype (the wg vs tc bound is two of them at the largest value)
 ULP = {"float16": 2.0 ** -10, "bfloat16": 2.0 ** -7}
 FAILURES = []
-LIVE = ["wg", "wg_sync"]
+#: wg_rs: wg with S's and dP's A operand in registers (the forward's product form), d = 64;
+#: if wg fails and wg_rs passes, the shared-memory A descriptor is at fault
+LIVE = ["wg", "wg_sync", "wg_rs"]
 
 
 def _err(exc):

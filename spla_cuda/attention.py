@@ -586,7 +586,7 @@ def backward(dO, Q, K, V, pattern, out, lse, scale=None, variant=None):
     tag = {"float16": "f16", "bfloat16": "bf16", "float32": "float"}[kind]
     if kind != "float32" and bwd != "scalar":
         with cupy.cuda.Device(ops[0].device), _stream(ops):
-            if bwd in ("wg", "wg_sync"):
+            if bwd.startswith("wg"):
                 _wg_bwd_check()
             grads = _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale, bwd)
             res = []
@@ -626,15 +626,17 @@ def backward(dO, Q, K, V, pattern, out, lse, scale=None, variant=None):
 
 
 #: The 16-bit backward kernels ``variant`` (or ``SPLA_ATTENTION_BACKWARD``) may name.
-BACKWARD_VARIANTS = ("tc", "scalar", "wg", "wg_sync")
+BACKWARD_VARIANTS = ("tc", "scalar", "wg", "wg_sync", "wg_rs")
 
 
 def _bwd_variant(variant):
     """The 16-bit backward: "tc" (attention_tc_bwd.cu, mma.sync; the default),
     "scalar" (the first, CUDA-core atomicAdd backward), "wg" (attention_wg_bwd.cu:
     the tc kernels with their products on Hopper's wgmma, sm_90a only; not the
-    default until measured) or "wg_sync" (the same with each tile's dV, dK and dQ
-    products waited on within the tile instead of overlapping the next tile's);
+    default until measured), "wg_sync" (the same with each tile's dV, dK and dQ
+    products waited on within the tile instead of overlapping the next tile's) or
+    "wg_rs" ("wg" with the A operand of S and dP in registers, the forward's product
+    form, instead of shared memory; d = 64, "wg_sync" at d = 128);
     ``SPLA_ATTENTION_BACKWARD`` picks when ``variant`` is None."""
     v = variant or os.environ.get("SPLA_ATTENTION_BACKWARD", "tc")
     if v not in BACKWARD_VARIANTS:
@@ -650,13 +652,14 @@ def _wg_bwd_check():
 
 
 def _wg_bwd_config(Dp, variant):
-    """(overlap, stages) of attention_wg_bwd.cu's kernels: at d = 64 "wg" overlaps with
-    4 stages (two tiles ahead; 83 KiB, 2 blocks an SM), "wg_sync" does not, 3 stages;
-    at d = 128 neither overlaps (the overlapped dK/dV kernel spills: 64 + 64
-    accumulators, S, dP and the operands in flight), 2 stages (98 KiB, 2 blocks an SM)."""
-    if Dp == 64 and variant == "wg":
-        return True, 4
-    return False, 3 if Dp == 64 else 2
+    """(overlap, stages, A in registers) of attention_wg_bwd.cu's kernels: at d = 64
+    "wg" and "wg_rs" overlap with 4 stages (two tiles ahead; 83 KiB, 2 blocks an SM),
+    "wg_sync" does not, 3 stages; at d = 128 none overlaps (the overlapped dK/dV
+    kernel spills: 64 + 64 accumulators, S, dP and the operands in flight), 2 stages
+    (98 KiB, 2 blocks an SM), and none keeps A in registers (no room)."""
+    if Dp == 64 and variant in ("wg", "wg_rs"):
+        return True, 4, variant == "wg_rs"
+    return False, 3 if Dp == 64 else 2, False
 
 
 def _wg_bwd_smem(Dp, stages):
@@ -676,8 +679,8 @@ def _transposed(bp):
 
 def _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale, variant="tc"):
     """dQ, dK, dV (uint16 bits, (BH, rows, Dp)) on the tensor cores (attention_tc_bwd.cu;
-    variant "wg" or "wg_sync": the dQ and dK/dV kernels of attention_wg_bwd.cu, after
-    the same attn_delta)."""
+    variant "wg", "wg_sync" or "wg_rs": the dQ and dK/dV kernels of attention_wg_bwd.cu,
+    after the same attn_delta)."""
     dq = cupy.zeros((BH, m, Dp), dtype=np.uint16)
     dk = cupy.zeros((BH, n, Dp), dtype=np.uint16)
     dv = cupy.zeros((BH, n, Dp), dtype=np.uint16)
@@ -687,10 +690,11 @@ def _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale, variant="tc"
     l2 = cupy.empty(BH * m, dtype=np.float32)
     kern = kernel("attention_tc_bwd.cu", f"attn_delta<{tag}, {Dp}>")
     kern((blocks(BH * m * 32, 256),), (256,), (o, do, lse, delta, l2, np.int64(BH * m)))
-    if variant in ("wg", "wg_sync"):
-        overlap, stages = _wg_bwd_config(Dp, variant)
+    if variant.startswith("wg"):
+        overlap, stages, a_regs = _wg_bwd_config(Dp, variant)
         smem = _wg_bwd_smem(Dp, stages)
-        tmpl = f"<{tag}, {Dp}, {'true' if overlap else 'false'}, {stages}>"
+        b = {True: "true", False: "false"}
+        tmpl = f"<{tag}, {Dp}, {b[overlap]}, {stages}, {b[a_regs]}>"
         opts = ("-arch=sm_90a",)
         tile_ptr, keys, tmask, masks, order = _parts(bp)
         kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_dq_wg" + tmpl, smem, opts)

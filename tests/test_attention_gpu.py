@@ -428,9 +428,9 @@ def torch_reference_grads(Q, K, V, dO, M, scale):
 
 
 #: The 16-bit backward kernels (SPLA_ATTENTION_BACKWARD): tc (attention_tc_bwd.cu, the
-#: default), scalar (the CUDA-core one, float32's), wg and wg_sync (attention_wg_bwd.cu,
-#: Hopper's wgmma).
-BWD = ["tc", "scalar", "wg", "wg_sync"]
+#: default), scalar (the CUDA-core one, float32's), wg, wg_sync and wg_rs
+#: (attention_wg_bwd.cu, Hopper's wgmma).
+BWD = ["tc", "scalar", "wg", "wg_sync", "wg_rs"]
 
 
 @needs_torch
@@ -443,7 +443,7 @@ BWD = ["tc", "scalar", "wg", "wg_sync"]
 def test_backward_against_torch_autograd(kind, causal, n, d, dtype, path, monkeypatch):
     """Every backward: the tensor-core one (attention_tc_bwd.cu, the default for 16-bit
     operands), the CUDA-core one (SPLA_ATTENTION_BACKWARD=scalar; float32's) and the
-    wgmma one (wg, wg_sync; Hopper only)."""
+    wgmma one (wg, wg_sync, wg_rs; Hopper only)."""
     if dtype == "float32" and path != "scalar":
         pytest.skip("float32 has the CUDA-core backward only")
     if path.startswith("wg") and not _HOPPER:
@@ -469,7 +469,7 @@ def test_backward_against_torch_autograd(kind, causal, n, d, dtype, path, monkey
 
 
 @needs_torch
-@pytest.mark.parametrize("variant", ["wg", "wg_sync"])
+@pytest.mark.parametrize("variant", ["wg", "wg_sync", "wg_rs"])
 @pytest.mark.parametrize("kind,causal,n", [("local", True, 1000), ("wide", False, 4096),
                                            ("global_local", True, 1000), ("strided", False, 129),
                                            ("random", False, 1000), ("local", False, 7)])

@@ -53,11 +53,12 @@ def test_builds_without_spills(tag, template, tmp_path):
     assert not re.search(r"C75(14|17|19)", report), report
 
 
-# The wgmma backward (attention_wg_bwd.cu): the (overlap, stages) of
-# attention._wg_bwd_config for "wg" and "wg_sync" at each head dimension.
-BWD_CONFIGS = [(64, "true", 4), (64, "false", 3), (128, "false", 2)]
-BWD_EXPRESSIONS = [f"{k}<{{tag}}, {d}, {o}, {s}>" for k in ("attn_bwd_dq_wg", "attn_bwd_dkv_wg")
-                   for d, o, s in BWD_CONFIGS]
+# The wgmma backward (attention_wg_bwd.cu): the (overlap, stages, A in registers) of
+# attention._wg_bwd_config for "wg", "wg_sync" and "wg_rs" at each head dimension.
+BWD_CONFIGS = [(64, "true", 4, "false"), (64, "false", 3, "false"), (64, "true", 4, "true"),
+               (128, "false", 2, "false")]
+BWD_EXPRESSIONS = [f"{k}<{{tag}}, {d}, {o}, {s}, {a}>" for k in ("attn_bwd_dq_wg", "attn_bwd_dkv_wg")
+                   for d, o, s, a in BWD_CONFIGS]
 
 
 def test_bwd_configs_are_the_launchers():
@@ -66,8 +67,9 @@ def test_bwd_configs_are_the_launchers():
         pytest.skip("spla_cuda.attention imports CuPy")
     from spla_cuda import attention
 
-    got = {(d, "true" if o else "false", s) for d in (64, 128) for v in ("wg", "wg_sync")
-           for o, s in [attention._wg_bwd_config(d, v)]}
+    b = {True: "true", False: "false"}
+    got = {(d, b[o], s, b[a]) for d in (64, 128) for v in ("wg", "wg_sync", "wg_rs")
+           for o, s, a in [attention._wg_bwd_config(d, v)]}
     assert got == set(BWD_CONFIGS)
 
 

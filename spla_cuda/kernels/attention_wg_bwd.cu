@@ -36,6 +36,10 @@
 // ring then runs STAGES - 2 tiles ahead (the stage refilled at step i held tile
 // i - 2, whose products completed in step i - 1). Without OVERLAP each step waits
 // for its products and the ring runs STAGES - 1 ahead.
+// A_REGS (variant "wg_rs", d = 64): S^T and dP^T take A (K, V) from registers,
+// loaded once by ldmatrix as attn_fwd_wg's Q, instead of from shared memory: the
+// product form the forward verified on the device, kept beside the SS form (whose
+// A descriptor is built as the forward's K-major B descriptor but has not run).
 // attn_bwd_dq_wg is the same per query block (own Q, dO; K_i, V_i in the ring; the
 // rows' lse2 and delta in registers): S = Q K_i^T and dP = dO V_i^T (A and B from
 // shared memory), P, dS, then dQ += dS K_i (B = K_i N-major).
@@ -82,6 +86,17 @@ __device__ __forceinline__ void wg_scores(float (*s)[4], unsigned a, unsigned b)
         const unsigned off = (ks >> 2) * 8192 + (ks & 3) * 32;
         WgSS<T>::run(&s[0][0], wg_desc128(a + off, 16, 1024), wg_desc128(b + off, 16, 1024), ks > 0);
     }
+}
+
+// The same with A from registers (af[ks]: the A fragments of columns 16 ks..16 ks+15,
+// as attn_fwd_wg's Q), B from shared memory: the forward's S = Q K^T product.
+template <typename T, int D>
+__device__ __forceinline__ void wg_scores_rs(float (*s)[4], const unsigned (*af)[4], unsigned b)
+{
+    #pragma unroll
+    for (int ks = 0; ks < D / 16; ++ks)
+        WgQK<T, 64>::run(&s[0][0], af[ks], wg_desc128(b + (ks >> 2) * 8192 + (ks & 3) * 32, 16, 1024),
+                         ks > 0);
 }
 
 // acc (m64 x nD) += X B, X the 16-bit A fragments of a 64 x 64 matrix (x[kk]: its
@@ -137,7 +152,7 @@ __device__ __forceinline__ void wg_store_rows(bits16* __restrict__ Xb, int limit
 // dK and dV of the key block order[blockIdx.y] of slice blockIdx.x, from the
 // transposed pattern (tile_* describe, per key block, the packed queries), as
 // attn_bwd_dkv_tc.
-template <typename T, int D, bool OVERLAP, int STAGES>
+template <typename T, int D, bool OVERLAP, int STAGES, bool A_REGS>
 __global__ void __launch_bounds__(128, D == 64 ? 2 : 1)
 attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
                 const bits16* __restrict__ V, const bits16* __restrict__ dO,
@@ -202,6 +217,15 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     pin<DT * 4>(&dv[0][0]);
     float s[NT][4], dp[NT][4];
     unsigned pa[BK / 16][4], da[BK / 16][4];   // P^T and dS^T, the A operands of the dV and dK products
+    // A_REGS: K and V as A fragments in registers (ldmatrix, as attn_fwd_wg's Q),
+    // for S^T and dP^T with A from registers instead of shared memory
+    unsigned kf[A_REGS ? D / 16 : 1][4], vf[A_REGS ? D / 16 : 1][4];
+    if constexpr (A_REGS) {
+        cp_async_wait<AHEAD - 1>();   // group 0: the own tiles (with tile 0)
+        __syncthreads();
+        wg_q_frags<D / 16>(kf, k_own, warp, lane);
+        wg_q_frags<D / 16>(vf, v_own, warp, lane);
+    }
 
     // pending: the dV and dK products of the previous tile are in flight (OVERLAP)
     auto step = [&](int i, const bool pending) {
@@ -214,9 +238,9 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
         __syncthreads();
         const int mid = __ldg(tile_mask + t0 + i);
         wg_fence();
-        wg_scores<T, D>(s, k_own, q_at(st));
+        if constexpr (A_REGS) wg_scores_rs<T, D>(s, kf, q_at(st)); else wg_scores<T, D>(s, k_own, q_at(st));
         wg_commit();
-        wg_scores<T, D>(dp, v_own, do_at(st));
+        if constexpr (A_REGS) wg_scores_rs<T, D>(dp, vf, do_at(st)); else wg_scores<T, D>(dp, v_own, do_at(st));
         wg_commit();
         if (i + AHEAD < nt) load(i + AHEAD);
         cp_async_commit();
@@ -279,7 +303,7 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
 }
 
 // dQ of the query block order[blockIdx.y] of slice blockIdx.x, as attn_bwd_dq_tc.
-template <typename T, int D, bool OVERLAP, int STAGES>
+template <typename T, int D, bool OVERLAP, int STAGES, bool A_REGS>
 __global__ void __launch_bounds__(128, D == 64 ? 2 : 1)
 attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
                const bits16* __restrict__ V, const bits16* __restrict__ dO,
@@ -334,6 +358,13 @@ attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     pin<DT * 4>(&acc[0][0]);
     float s[NT][4], dp[NT][4];
     unsigned da[BK / 16][4];         // dS, the A operand of the dQ product
+    unsigned qf[A_REGS ? D / 16 : 1][4], of[A_REGS ? D / 16 : 1][4];   // A_REGS: Q and dO fragments
+    if constexpr (A_REGS) {
+        cp_async_wait<AHEAD - 1>();
+        __syncthreads();
+        wg_q_frags<D / 16>(qf, q_own, warp, lane);
+        wg_q_frags<D / 16>(of, do_own, warp, lane);
+    }
 
     auto step = [&](int i, const bool pending) {
         const int st = i % ST;
@@ -342,9 +373,9 @@ attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
         __syncthreads();
         const int mid = __ldg(tile_mask + t0 + i);
         wg_fence();
-        wg_scores<T, D>(s, q_own, k_at(st));
+        if constexpr (A_REGS) wg_scores_rs<T, D>(s, qf, k_at(st)); else wg_scores<T, D>(s, q_own, k_at(st));
         wg_commit();
-        wg_scores<T, D>(dp, do_own, v_at(st));
+        if constexpr (A_REGS) wg_scores_rs<T, D>(dp, of, v_at(st)); else wg_scores<T, D>(dp, do_own, v_at(st));
         wg_commit();
         if (i + AHEAD < nt) load(i + AHEAD);
         cp_async_commit();
