@@ -94,17 +94,9 @@ __device__ __forceinline__ void warp_times_rows(float (*acc)[4], const float (*x
 __device__ __forceinline__ void apply_mask(float (*x)[4], const unsigned* __restrict__ masks, int mid,
                                            int warp, int g, int t4)
 {
-    const unsigned* mw = masks + ((i64)mid * BQ + warp * 16 + g) * MASK_WORDS;
-    const unsigned w0[2] = {__ldg(mw), __ldg(mw + 1)};
-    const unsigned w1[2] = {__ldg(mw + 8 * MASK_WORDS), __ldg(mw + 8 * MASK_WORDS + 1)};
-    #pragma unroll
-    for (int i = 0; i < BK / 8; ++i) {
-        const int sh = (i & 3) * 8 + 2 * t4;
-        if (!((w0[i >> 2] >> sh) & 1u)) x[i][0] = 0.f;
-        if (!((w0[i >> 2] >> (sh + 1)) & 1u)) x[i][1] = 0.f;
-        if (!((w1[i >> 2] >> sh) & 1u)) x[i][2] = 0.f;
-        if (!((w1[i >> 2] >> (sh + 1)) & 1u)) x[i][3] = 0.f;
-    }
+    unsigned w0[2], w1[2];
+    fragment_mask_words(masks, mid, warp * 16, g, w0, w1);
+    drop_masked<BK / 8>(x, w0, w1, t4, 0.f);
 }
 
 // Load 64 own rows (row0 + r, zeros past `limit`) of a (rows, D) operand.

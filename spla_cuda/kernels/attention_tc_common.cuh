@@ -106,23 +106,43 @@ __device__ __forceinline__ float quad_sum(float v) {
 // with g = lane / 4 and t4 = lane % 4. The forward kernels (attention_tc.cu,
 // attention_tc2.cu, attention_tf32.cu) share the two steps below on it.
 
+// The element-mask words of the fragment's rows g (w0) and g + 8 (w1) in pattern
+// tile ``mid`` (two 32-key words a row); ``row0`` is the fragment's first query row
+// inside the 64-query tile.
+__device__ __forceinline__ void fragment_mask_words(const unsigned* __restrict__ masks, int mid,
+                                                    int row0, int g, unsigned* w0, unsigned* w1)
+{
+    const unsigned* mw = masks + ((i64)mid * BQ + row0 + g) * MASK_WORDS;
+    w0[0] = __ldg(mw); w0[1] = __ldg(mw + 1);
+    w1[0] = __ldg(mw + 8 * MASK_WORDS); w1[1] = __ldg(mw + 8 * MASK_WORDS + 1);
+}
+
+// Set to ``fill`` the positions of the fragment's NT 8-key tiles whose bit in the
+// mask words w0 (row g) and w1 (row g + 8) is clear: -inf for scores (the forward),
+// 0 for P and dS (the backward).
+template <int NT>
+__device__ __forceinline__ void drop_masked(float (*x)[4], const unsigned* w0, const unsigned* w1,
+                                            int t4, float fill)
+{
+    #pragma unroll
+    for (int i = 0; i < NT; ++i) {
+        const int sh = (i & 3) * 8 + 2 * t4;
+        if (!((w0[i >> 2] >> sh) & 1u)) x[i][0] = fill;
+        if (!((w0[i >> 2] >> (sh + 1)) & 1u)) x[i][1] = fill;
+        if (!((w1[i >> 2] >> sh) & 1u)) x[i][2] = fill;
+        if (!((w1[i >> 2] >> (sh + 1)) & 1u)) x[i][3] = fill;
+    }
+}
+
 // A partial tile: keys outside the element mask of pattern tile ``mid`` score -inf.
 // ``row0`` is the fragment's first query row inside the 64-query tile.
 template <int NT>
 __device__ __forceinline__ void mask_partial_tile(float (*s)[4], const unsigned* __restrict__ masks,
                                                   int mid, int row0, int g, int t4)
 {
-    const unsigned* mw = masks + ((i64)mid * BQ + row0 + g) * MASK_WORDS;
-    const unsigned w0[2] = {__ldg(mw), __ldg(mw + 1)};
-    const unsigned w1[2] = {__ldg(mw + 8 * MASK_WORDS), __ldg(mw + 8 * MASK_WORDS + 1)};
-    #pragma unroll
-    for (int i = 0; i < NT; ++i) {
-        const int sh = (i & 3) * 8 + 2 * t4;
-        if (!((w0[i >> 2] >> sh) & 1u)) s[i][0] = neg_inf_f();
-        if (!((w0[i >> 2] >> (sh + 1)) & 1u)) s[i][1] = neg_inf_f();
-        if (!((w1[i >> 2] >> sh) & 1u)) s[i][2] = neg_inf_f();
-        if (!((w1[i >> 2] >> (sh + 1)) & 1u)) s[i][3] = neg_inf_f();
-    }
+    unsigned w0[2], w1[2];
+    fragment_mask_words(masks, mid, row0, g, w0, w1);
+    drop_masked<NT>(s, w0, w1, t4, neg_inf_f());
 }
 
 // One online-softmax step in log2 units for the fragment's rows g (h = 0) and

@@ -175,11 +175,7 @@ __device__ __forceinline__ void wg_mask_words(const unsigned* __restrict__ masks
                                               unsigned* w0, unsigned* w1)
 {
     w0[0] = w0[1] = w1[0] = w1[1] = ~0u;
-    if (mid >= 0) {
-        const unsigned* mw = masks + ((i64)mid * BQ + warp * 16 + g) * MASK_WORDS;
-        w0[0] = __ldg(mw); w0[1] = __ldg(mw + 1);
-        w1[0] = __ldg(mw + 8 * MASK_WORDS); w1[1] = __ldg(mw + 8 * MASK_WORDS + 1);
-    }
+    if (mid >= 0) fragment_mask_words(masks, mid, warp * 16, g, w0, w1);
 }
 
 // Online softmax of one tile's S (complete: the caller waited and pinned it),
@@ -195,16 +191,7 @@ __device__ __forceinline__ void wg_softmax(float (*s)[4], const unsigned* w0, co
     for (int j = 0; j < NT; ++j) {
         s[j][0] *= scale_log2; s[j][1] *= scale_log2; s[j][2] *= scale_log2; s[j][3] *= scale_log2;
     }
-    if (masked) {
-        #pragma unroll
-        for (int j = 0; j < NT; ++j) {
-            const int sh = (j & 3) * 8 + 2 * t4;
-            if (!((w0[j >> 2] >> sh) & 1u)) s[j][0] = neg_inf_f();
-            if (!((w0[j >> 2] >> (sh + 1)) & 1u)) s[j][1] = neg_inf_f();
-            if (!((w1[j >> 2] >> sh) & 1u)) s[j][2] = neg_inf_f();
-            if (!((w1[j >> 2] >> (sh + 1)) & 1u)) s[j][3] = neg_inf_f();
-        }
-    }
+    if (masked) drop_masked<NT>(s, w0, w1, t4, neg_inf_f());
     #pragma unroll
     for (int h = 0; h < 2; ++h) {
         float mx = row_max[h];

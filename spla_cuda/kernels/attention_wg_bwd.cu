@@ -109,20 +109,6 @@ __device__ __forceinline__ void wg_times_tile(float* acc, unsigned (*x)[4], unsi
         WgPV<T, D>::run(acc, x[kk], wg_desc128(b + kk * 2048, 8192, 1024), 1);
 }
 
-// Zero the positions a partial tile's mask drops (rows g and g + 8 of this warp;
-// w0, w1 from wg_mask_words).
-__device__ __forceinline__ void wg_apply_mask(float (*x)[4], const unsigned* w0, const unsigned* w1, int t4)
-{
-    #pragma unroll
-    for (int i = 0; i < BK / 8; ++i) {
-        const int sh = (i & 3) * 8 + 2 * t4;
-        if (!((w0[i >> 2] >> sh) & 1u)) x[i][0] = 0.f;
-        if (!((w0[i >> 2] >> (sh + 1)) & 1u)) x[i][1] = 0.f;
-        if (!((w1[i >> 2] >> sh) & 1u)) x[i][2] = 0.f;
-        if (!((w1[i >> 2] >> (sh + 1)) & 1u)) x[i][3] = 0.f;
-    }
-}
-
 // 4 bytes global -> shared by cp.async (zeros where !ok).
 __device__ __forceinline__ void cp_async4(unsigned dst, const float* src, bool ok)
 {
@@ -257,7 +243,7 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             for (int e = 0; e < 4; ++e)
                 s[j][e] = exp2f(s[j][e] * scale_log2 - lq[j * 8 + 2 * t4 + (e & 1)]);
         }
-        if (mid >= 0) wg_apply_mask(s, w0, w1, t4);
+        if (mid >= 0) drop_masked<BK / 8>(s, w0, w1, t4, 0.f);
         wg_wait<0>();            // dP^T
         pin<NT * 4>(&dp[0][0]);
         #pragma unroll
@@ -266,7 +252,7 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             for (int e = 0; e < 4; ++e)
                 dp[j][e] = s[j][e] * (dp[j][e] - dq[j * 8 + 2 * t4 + (e & 1)]);
         }
-        if (mid >= 0) wg_apply_mask(dp, w0, w1, t4);   // as the tc kernel: dS of a dropped position is 0
+        if (mid >= 0) drop_masked<BK / 8>(dp, w0, w1, t4, 0.f);   // as the tc kernel: dS of a dropped position is 0
         // The A operands are packed only with no product in flight: ptxas serialises
         // the wgmma pipeline (C7513) when a register of a later product's operand
         // is written while one runs.
@@ -398,7 +384,7 @@ attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             for (int e = 0; e < 4; ++e)
                 dp[j][e] = s[j][e] * (dp[j][e] - drow[e >> 1]);
         }
-        if (mid >= 0) wg_apply_mask(dp, w0, w1, t4);
+        if (mid >= 0) drop_masked<BK / 8>(dp, w0, w1, t4, 0.f);
         wg_pack_p<T>(da, dp);
         pin<BK / 4>(&da[0][0]);
         pin<DT * 4>(&acc[0][0]);
