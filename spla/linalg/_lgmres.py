@@ -70,11 +70,11 @@ def _scratch_block(rows, n, dtype):
 
     From ``SMALL_PAGES_MIN`` bytes on (with ``SMALL_PAGES``) it is an anonymous
     ``mmap`` advised ``MADV_NOHUGEPAGE`` where the platform has the advice: a fresh
-    basis block is first touched during the solve, and huge-page faults were the
-    costly kind on the VMs measured (docs/linalg.md, session 19: with free-page
-    reporting a huge page comes from the host's reclaimed memory, about 120 ms for
-    the 62 MB of the benchmark's block against 20-40 ms with base pages that the
-    guest recycles)."""
+    basis block is first touched during the solve, and on two threads huge-page faults
+    were the costly kind on the VM measured (docs/linalg.md, session 19: with free
+    page reporting, memory freed seconds earlier comes back from the host; the
+    benchmark's 68 MB block first written by two threads took 74-138 ms with huge
+    pages, 22-37 ms with base pages)."""
     dtype = np.dtype(dtype)
     nbytes = rows * n * dtype.itemsize
     if not SMALL_PAGES or nbytes < SMALL_PAGES_MIN:
