@@ -532,6 +532,108 @@ def test_no_reference_cycle_keeps_the_basis_alive():
     assert not alive
 
 
+# -- the basis blocks: base pages, one allocation per solve -----------------------------------
+
+
+def _mapping(a):
+    """The object at the end of ``a``'s base chain."""
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return a.obj if isinstance(a, memoryview) else a
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows, n", [(0, 5), (3, 0), (1, 1), (2, 7), (34, 1 << 14)])
+@pytest.mark.parametrize("small_pages", [False, True])
+@pytest.mark.parametrize("minimum", [1, 1 << 21])
+def test_scratch_block(dtype, rows, n, small_pages, minimum, monkeypatch):
+    """A writable C-ordered (rows, n) block of the dtype; an anonymous mapping from
+    ``SMALL_PAGES_MIN`` bytes on (with ``SMALL_PAGES``), unmapped with its last view."""
+    import mmap
+    import weakref
+
+    monkeypatch.setattr(_lgmres, "SMALL_PAGES", small_pages)
+    monkeypatch.setattr(_lgmres, "SMALL_PAGES_MIN", minimum)
+    B = _lgmres._scratch_block(rows, n, dtype)
+    assert B.shape == (rows, n) and B.dtype == np.dtype(dtype)
+    assert B.flags.c_contiguous and B.flags.writeable and B.flags.aligned
+    mapped = small_pages and rows * n * np.dtype(dtype).itemsize >= minimum
+    assert isinstance(_mapping(B), mmap.mmap) == mapped
+    B[...] = np.arange(rows * n).reshape(rows, n)
+    np.testing.assert_array_equal(B, np.arange(rows * n).reshape(rows, n).astype(dtype))
+    if mapped:
+        ref = weakref.ref(_mapping(B))
+        view = B[1:]
+        del B
+        assert ref() is not None  # a view keeps the mapping
+        del view
+        assert ref() is None
+
+
+def _count_blocks(monkeypatch):
+    """Patch ``_scratch_block`` to record ``(rows, n)`` of each block allocated."""
+    made = []
+    real = _lgmres._scratch_block
+    monkeypatch.setattr(_lgmres, "_scratch_block",
+                        lambda rows, n, dtype: made.append((rows, n)) or real(rows, n, dtype))
+    return made
+
+
+@pytest.mark.parametrize("ortho", ["fused", "mgsg"])
+@pytest.mark.parametrize("case", ["plain", "long outer_v", "prepend", "precond", "no store"])
+def test_lgmres_blocks_allocated_once(ortho, case, monkeypatch):
+    """The basis block W and the block Z are allocated once per solve although the
+    augmentation columns grow from cycle to cycle (0, 1, 2, ... up to outer_k, or a
+    longer outer_v given), every block an anonymous mapping (``SMALL_PAGES_MIN`` = 1),
+    and the results are SciPy's."""
+    monkeypatch.setattr(_lgmres, "ORTHOGONALIZATION", ortho)
+    monkeypatch.setattr(_lgmres, "SMALL_PAGES_MIN", 1)
+    n = 400
+    T = sp.diags_array([-1.3, 2.0, -0.7], offsets=[-1, 0, 1], shape=(n, n), format="csr")
+    b = np.ones(n)
+    kw = dict(rtol=0.0, atol=0.0, maxiter=6, inner_m=5, outer_k=3)
+    if case == "long outer_v":  # five given pairs: the first cycle has 5 columns more
+        rng = np.random.default_rng(1)
+        kw["outer_v"] = [(rng.standard_normal(n), None) for _ in range(5)]
+    elif case == "prepend":
+        kw["prepend_outer_v"] = True
+    elif case == "precond":
+        kw["M"] = sp.diags_array(1.0 / T.diagonal(), format="csr")
+    elif case == "no store":
+        kw["store_outer_Av"] = False
+    made = _count_blocks(monkeypatch)
+    ours, theirs = run_both("lgmres", spla.csr_array(T), T, b, **kw)
+    check_same(ours, theirs, "float64")
+    assert ours[1] == theirs[1] == 6
+    k_max = 5 if case == "long outer_v" else 3
+    direct = case not in ("prepend", "precond")
+    assert sorted(made) == sorted([(5 + k_max + 1, n), (k_max if direct else 5 + k_max, n)])
+
+
+@pytest.mark.parametrize("case", ["plain", "long CU", "precond", "smallest"])
+def test_gcrotmk_blocks_allocated_once(case, monkeypatch):
+    """gcrotmk's block holds GCROT's vectors and the basis: one allocation per solve,
+    also when more vectors are given than ``k``; results as SciPy's."""
+    monkeypatch.setattr(_lgmres, "SMALL_PAGES_MIN", 1)
+    n = 400
+    T = sp.diags_array([-1.3, 2.0, -0.7], offsets=[-1, 0, 1], shape=(n, n), format="csr")
+    b = np.ones(n)
+    kw = dict(rtol=0.0, atol=0.0, maxiter=6, m=5, k=3, CU=[])
+    if case == "long CU":  # five recycled vectors, k = 3
+        rng = np.random.default_rng(2)
+        kw["CU"] = [(None, rng.standard_normal(n)) for _ in range(5)]
+    elif case == "precond":
+        kw["M"] = sp.diags_array(1.0 / T.diagonal(), format="csr")
+    elif case == "smallest":
+        kw["truncate"] = "smallest"
+    made = _count_blocks(monkeypatch)
+    ours, theirs = run_both("gcrotmk", spla.csr_array(T), T, b, **kw)
+    check_same(ours, theirs, "float64")
+    c_max = 5 if case == "long CU" else 3
+    expect = [(5 + c_max + 1, n)] + ([(5 + 3, n)] if case == "precond" else [(0, n)])
+    assert sorted(made) == sorted(expect)
+
+
 # -- one sweep per column (krylov.LGMRES_SWEEP_*) against NumPy --------------------------------
 
 

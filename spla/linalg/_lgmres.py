@@ -57,6 +57,40 @@ FUSE_PRODUCT = True
 FUSED_MIN_INSIDE = 0.75
 
 
+#: Whether the basis blocks of at least ``SMALL_PAGES_MIN`` bytes are mapped with base
+#: pages (an anonymous mapping advised ``MADV_NOHUGEPAGE``) rather than NumPy's
+#: allocation, which advises transparent huge pages above 4 MiB; see ``_scratch_block``.
+SMALL_PAGES = True
+SMALL_PAGES_MIN = 1 << 21
+
+
+def _scratch_block(rows, n, dtype):
+    """An uninitialised C-ordered ``(rows, n)`` array of ``dtype``, unmapped when the
+    last reference to it goes.
+
+    From ``SMALL_PAGES_MIN`` bytes on (with ``SMALL_PAGES``) it is an anonymous
+    ``mmap`` advised ``MADV_NOHUGEPAGE`` where the platform has the advice: a fresh
+    basis block is first touched during the solve, and on two threads huge-page faults
+    were the costly kind on the VM measured (docs/linalg.md, session 19: with free
+    page reporting, memory freed seconds earlier comes back from the host; the
+    benchmark's 68 MB block first written by two threads took 74-138 ms with huge
+    pages, 22-37 ms with base pages)."""
+    dtype = np.dtype(dtype)
+    nbytes = rows * n * dtype.itemsize
+    if not SMALL_PAGES or nbytes < SMALL_PAGES_MIN:
+        return np.empty((rows, n), dtype=dtype)
+    import mmap
+
+    buf = mmap.mmap(-1, nbytes)
+    advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
+    if advice is not None:
+        try:
+            buf.madvise(advice)
+        except OSError:  # a kernel without transparent huge pages refuses the advice
+            pass
+    return np.frombuffer(buf, dtype=dtype, count=rows * n).reshape(rows, n)
+
+
 class _Arnoldi:
     """Kernels and scratch for one solve of length ``n`` and dtype ``dtype``."""
 
@@ -88,6 +122,10 @@ class _Arnoldi:
         self.part = np.zeros((krylov.nchunks(n), 4), dtype=dtype)
         self.fchunks = krylov.fchunks(n)
         self.blocks = {}
+        #: Rows to allocate for a block at its first use (``block``), per name: the most
+        #: the solve can ask for, so that a block that grows between cycles (``lgmres``'s
+        #: augmentation vectors) is allocated and first touched once per solve.
+        self.reserve = {}
         self.blas = ORTHOGONALIZATION == "blas"
         if self.blas:
             from scipy.linalg import get_blas_funcs
@@ -96,13 +134,14 @@ class _Arnoldi:
                 ["axpy", "dot", "nrm2", "scal", "gemv"], (np.empty(0, dtype=dtype),))
 
     def block(self, name, rows):
-        """A C-ordered ``(rows, n)`` scratch block, the same memory every cycle: a fresh
-        basis block (tens of MB) costs a page fault per 4 KiB on its first writes (the
-        gain not measured apart from load noise). Its contents are
-        dead once the cycle's combinations are taken."""
+        """A C-ordered ``(rows, n)`` scratch block, the same memory every cycle of the
+        solve (``_scratch_block``: released with the solve), of at least
+        ``reserve[name]`` rows. Its contents are dead once the cycle's combinations are
+        taken."""
         B = self.blocks.get(name)
         if B is None or B.shape[0] < rows:
-            B = self.blocks[name] = np.empty((rows, self.n), dtype=self.dtype)
+            rows_alloc = max(rows, self.reserve.get(name, 0))
+            B = self.blocks[name] = _scratch_block(rows_alloc, self.n, self.dtype)
         return B[:rows]
 
     def gram(self, rows):
@@ -538,6 +577,11 @@ def _lgmres(A, psolve, x, b, rtol, atol, maxiter, callback, inner_m, outer_k, ou
             if np.iscomplexobj(r_outer) and not np.iscomplexobj(x):
                 x = x.astype(r_outer.dtype)
             ar = _Arnoldi(len(b), np.result_type(x, r_outer))
+            # at most max(outer_k, len(outer_v)) augmentation columns per cycle
+            k_max = max(outer_k, len(outer_v))
+            direct = psolve is None and not prepend_outer_v  # see _fgmres
+            ar.reserve = {"W": inner_m + k_max + 1,
+                          "Z": k_max if direct else inner_m + k_max}
         r_norm = np.linalg.norm(r_outer)
         if r_norm <= max(atol, rtol * b_norm):
             break
@@ -682,6 +726,8 @@ def _gcrotmk(A, psolve, x, b, given_x0, rtol, atol, maxiter, callback, m, k, CU,
     r = b - matvec(x) if given_x0 else b.copy()
     dtype = np.result_type(x, r)
     ar = _Arnoldi(n, dtype)
+    # GCROT's vectors and the Arnoldi basis: nc + ml + 1 = m + max(k, len(CU)) + 1 rows
+    ar.reserve = {"W": m + max(k, len(CU)) + 1, "Z": 0 if psolve is None else m + k}
     product_into = _product_into(A, dtype)
     b_norm = np.linalg.norm(b)
     atol, rtol = _get_atol_rtol("gcrotmk", b_norm, atol, rtol)
