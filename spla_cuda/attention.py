@@ -419,18 +419,32 @@ FORWARD_VARIANTS = ("tc", "tc2", "scalar", "wg", "wg_sync", "wg2")
 
 
 def _variant(variant, Dp):
-    """The 16-bit forward kernel: "tc" (attn_fwd_tc, the default), "tc2" (attn_fwd_tc2,
-    2 warps of 32 rows; head dimension 64 only, "tc" otherwise), "scalar" (the
-    CUDA-core attn_fwd_f32), "wg" (attn_fwd_wg of attention_wg.cu: Hopper's wgmma,
-    sm_90a only; not the default until measured) or "wg_sync" (the same with each
+    """The 16-bit forward kernel on the current GPU: "tc" (attn_fwd_tc, the default off
+    Hopper), "tc2" (attn_fwd_tc2, 2 warps of 32 rows; head dimension 64 only, "tc"
+    otherwise), "scalar" (the CUDA-core attn_fwd_f32), "wg" (attn_fwd_wg of
+    attention_wg.cu: Hopper's wgmma, sm_90a only; the default on Hopper, the same bits
+    as "tc") or "wg_sync" (the same with each
     P V product waited on at once instead of overlapping the next tile's softmax) or
     "wg2" (attn_fwd_wg2: two query blocks per thread block, one warpgroup each,
     loading the key tiles they share once; sm_90a only, not the default);
     ``SPLA_ATTENTION_FORWARD`` picks when ``variant`` is None."""
-    v = variant or os.environ.get("SPLA_ATTENTION_FORWARD", "tc")
+    v = variant or os.environ.get("SPLA_ATTENTION_FORWARD") or ("wg" if _hopper() else "tc")
     if v not in FORWARD_VARIANTS:
         raise ValueError(f"unknown forward kernel {v!r}; choose one of {', '.join(FORWARD_VARIANTS)}")
     return "tc" if v == "tc2" and Dp != 64 else v
+
+
+def _hopper():
+    """Whether the current GPU is a Hopper (compute capability 9.0), where the 16-bit
+    kernels default to the wgmma ones (attention_wg.cu, attention_wg_bwd.cu)."""
+    dev = cupy.cuda.Device().id
+    cc = _CC.get(dev)
+    if cc is None:
+        cc = _CC[dev] = cupy.cuda.Device(dev).compute_capability
+    return cc == "90"
+
+
+_CC = {}
 
 
 def _wg_stages(Dp, variant):
@@ -586,6 +600,7 @@ def backward(dO, Q, K, V, pattern, out, lse, scale=None, variant=None):
     tag = {"float16": "f16", "bfloat16": "bf16", "float32": "float"}[kind]
     if kind != "float32" and bwd != "scalar":
         with cupy.cuda.Device(ops[0].device), _stream(ops):
+            bwd = bwd or ("wg_sync" if _hopper() else "tc")
             if bwd.startswith("wg"):
                 _wg_bwd_check()
             grads = _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale, bwd)
@@ -630,15 +645,17 @@ BACKWARD_VARIANTS = ("tc", "scalar", "wg", "wg_sync", "wg_rs")
 
 
 def _bwd_variant(variant):
-    """The 16-bit backward: "tc" (attention_tc_bwd.cu, mma.sync; the default),
-    "scalar" (the first, CUDA-core atomicAdd backward), "wg" (attention_wg_bwd.cu:
-    the tc kernels with their products on Hopper's wgmma, sm_90a only; not the
-    default until measured), "wg_sync" (the same with each tile's dV, dK and dQ
+    """The 16-bit backward named by ``variant`` (or ``SPLA_ATTENTION_BACKWARD``), None
+    for the GPU's default ("wg_sync" on Hopper, "tc" elsewhere): "tc"
+    (attention_tc_bwd.cu, mma.sync), "scalar" (the first, CUDA-core atomicAdd
+    backward), "wg" (attention_wg_bwd.cu: the tc kernels with their products on
+    Hopper's wgmma, sm_90a only), "wg_sync" (the same with each tile's dV, dK and dQ
     products waited on within the tile instead of overlapping the next tile's) or
     "wg_rs" ("wg" with the A operand of S and dP in registers, the forward's product
-    form, instead of shared memory; d = 64, "wg_sync" at d = 128);
-    ``SPLA_ATTENTION_BACKWARD`` picks when ``variant`` is None."""
-    v = variant or os.environ.get("SPLA_ATTENTION_BACKWARD", "tc")
+    form, instead of shared memory; d = 64, "wg_sync" at d = 128)."""
+    v = variant or os.environ.get("SPLA_ATTENTION_BACKWARD")
+    if v is None:
+        return None
     if v not in BACKWARD_VARIANTS:
         raise ValueError(f"unknown backward kernel {v!r}; choose one of {', '.join(BACKWARD_VARIANTS)}")
     return v

@@ -146,11 +146,11 @@ def check_forward(kind, n, causal, d, dtype, as_torch=False, big=False, heads=(2
 
 KINDS = ["local", "wide", "strided", "global_local", "random"]
 
-#: The dtypes and forward kernels the forward tests run: the default kernels of
-#: each dtype, and the 16-bit dtypes also through attn_fwd_wg (attention_wg.cu,
-#: Hopper's wgmma; SPLA_ATTENTION_FORWARD=wg) and attn_fwd_wg2 (two query blocks
-#: per thread block; wg2).
-DTYPE_FWD = [("float16", "default"), ("bfloat16", "default"), ("float32", "default"),
+#: The dtypes and forward kernels the forward tests run: float32's one forward, and
+#: the 16-bit dtypes through attn_fwd_tc (mma.sync; the default off Hopper),
+#: attn_fwd_wg (attention_wg.cu, Hopper's wgmma; the default there) and attn_fwd_wg2
+#: (two query blocks per thread block), chosen by SPLA_ATTENTION_FORWARD.
+DTYPE_FWD = [("float16", "tc"), ("bfloat16", "tc"), ("float32", "default"),
              ("float16", "wg"), ("bfloat16", "wg"), ("float16", "wg2"), ("bfloat16", "wg2")]
 WG = ("wg", "wg2")
 _HOPPER = cupy.cuda.Device().compute_capability == "90"
@@ -160,9 +160,9 @@ def use_forward(fwd, dtype, monkeypatch):
     """Skip what this machine cannot run, and pick the 16-bit forward kernel ``fwd``."""
     if dtype == "bfloat16" and torch is None:
         pytest.skip("bfloat16 operands come from PyTorch here")
-    if fwd in WG:
-        if not _HOPPER:
-            pytest.skip("the wgmma forward needs a Hopper GPU (compute capability 9.0)")
+    if fwd in WG and not _HOPPER:
+        pytest.skip("the wgmma forward needs a Hopper GPU (compute capability 9.0)")
+    if fwd != "default":  # "default": float32, which has one forward
         monkeypatch.setenv("SPLA_ATTENTION_FORWARD", fwd)
 
 
@@ -184,7 +184,7 @@ def test_forward_head_dims(d, dtype, fwd, monkeypatch):
     check_forward("local", 129, False, d, dtype)
 
 
-@pytest.mark.parametrize("fwd", ["default", "wg", "wg2"])
+@pytest.mark.parametrize("fwd", ["tc", "wg", "wg2"])
 def test_forward_value_dim_differs(fwd, monkeypatch):
     use_forward(fwd, "float16", monkeypatch)
     check_forward("local", 200, False, 64, "float16", dv=32)
@@ -332,7 +332,7 @@ def test_tf32_bad_precision():
             at.sparse_attention_torch(t, t, t, bp, precision="fp16")
 
 
-@pytest.mark.parametrize("fwd", ["default", "wg", "wg2"])
+@pytest.mark.parametrize("fwd", ["tc", "wg", "wg2"])
 def test_forward_large_problem(fwd, monkeypatch):
     """Many query blocks and heads, a pattern with one long row of tiles (global queries)."""
     use_forward(fwd, "float16", monkeypatch)
@@ -498,6 +498,18 @@ def test_wg_backward_matches_tc(d, dtype, kind, causal, n, variant):
         assert err <= 2 * ulp * max(1.0, np.abs(r).max(initial=0)), (name, err)
 
 
+def test_default_kernels_per_gpu(monkeypatch):
+    """Without a choice (argument or environment) the 16-bit kernels are the wgmma ones
+    on Hopper ("wg" forward, "wg_sync" backward) and the mma.sync ones elsewhere."""
+    monkeypatch.delenv("SPLA_ATTENTION_FORWARD", raising=False)
+    monkeypatch.delenv("SPLA_ATTENTION_BACKWARD", raising=False)
+    assert gpu_attention._variant(None, 64) == ("wg" if _HOPPER else "tc")
+    assert gpu_attention._bwd_variant(None) is None  # resolved on the operands' GPU
+    assert gpu_attention._variant("tc", 64) == "tc"
+    monkeypatch.setenv("SPLA_ATTENTION_BACKWARD", "tc")
+    assert gpu_attention._bwd_variant(None) == "tc"
+
+
 def test_wg_backward_refused_off_hopper():
     """variant='wg' of the backward on a GPU other than Hopper: ValueError before any launch."""
     if _HOPPER:
@@ -589,7 +601,7 @@ def test_broadcast_leading_dims_forward():
 # -- small diagnostic cases (a failure here names the tile, row and column) -------------------
 
 
-@pytest.mark.parametrize("fwd", ["default", "wg", "wg2"])
+@pytest.mark.parametrize("fwd", ["tc", "wg", "wg2"])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("n", [64, 128])
