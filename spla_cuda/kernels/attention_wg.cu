@@ -582,8 +582,10 @@ attn_fwd_wg2(const bits16* __restrict__ Q, const bits16* __restrict__ K,
 //     layout, scatters a row's 16-byte chunks), the tensor copies' row gather
 //     (tile::gather4) is sm_100's, and a per-row 2-D tensor map would need the
 //     driver's cuTensorMapEncode on the host and 64-128 copies per tile from one
-//     thread. It keeps 40 registers (setmaxnreg.dec; 24 spills the copy loop), the
-//     consumers take 232 (40 + 2 x 232 = 504 of the 512 a thread per warpgroup).
+//     thread. Its loop loads the pair entry two entries ahead and the key rows
+//     one ahead, so that it waits on memory only for a free stage. It keeps 56
+//     registers (setmaxnreg.dec; 48 spills its d = 128 loop), the consumers take
+//     224 (56 + 2 x 224 = 504 of the 512 a thread per warpgroup the SM has).
 //   Consumers: per entry, wait on `full` (then fence.proxy.async: the copies are
 //     generic-proxy writes, the products read through the async proxy), and if
 //     their block has a tile there run attn_fwd_wg's overlapped step on it (S_e
@@ -630,8 +632,8 @@ template <int D, int STAGES_> struct WgPpConfig {
     // the ring, the consumers' two Q tiles, 2 STAGES mbarriers, alignment slack
     static constexpr int SMEM = (2 * STAGES + 2) * TILE + 2 * STAGES * 8 + 1024;
 };
-#define WG_PP_PRODUCER_REGS 40
-#define WG_PP_CONSUMER_REGS 232
+#define WG_PP_PRODUCER_REGS 56
+#define WG_PP_CONSUMER_REGS 224
 
 template <typename T, int D, int STAGES>
 __global__ void __launch_bounds__(384, 1)
@@ -678,13 +680,41 @@ attn_fwd_wg_pp(const bits16* __restrict__ Q, const bits16* __restrict__ K,
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" :: "n"(WG_PP_PRODUCER_REGS));
         const bits16* Kb = K + bh * k_bh;
         const bits16* Vb = V + bh * v_bh;
+        constexpr int CH = D / 8, IT = 64 * CH / 128;   // this thread's chunk k: row (wt + 128 k) / CH
+        // The key rows of entry e + 1 load during entry e, from its pair entry loaded
+        // during entry e - 1, so that no step of this loop waits on memory (a key
+        // tile's index, then its keys, then the copies: two dependent loads per entry).
+        int ta = -1, tb = -1;            // the pair entry e + 1
+        int kn[IT];                      // the keys of this thread's rows of entry e + 1
+        auto keys_of = [&](int a, int b, int* kr) {
+            const int* keys = tile_keys + (i64)(a >= 0 ? a : b) * BK;
+            #pragma unroll
+            for (int k = 0; k < IT; ++k) kr[k] = __ldg(keys + (wt + k * 128) / CH);
+        };
+        if (ne > 0) keys_of(__ldg(pair_tiles + 2 * (i64)e0), __ldg(pair_tiles + 2 * (i64)e0 + 1), kn);
+        if (ne > 1) { ta = __ldg(pair_tiles + 2 * (i64)(e0 + 1)); tb = __ldg(pair_tiles + 2 * (i64)(e0 + 1) + 1); }
         #pragma unroll 1
         for (int e = 0; e < ne; ++e) {
             const int s = e % ST;
-            const int ta = __ldg(pair_tiles + 2 * (i64)(e0 + e));
-            const int tk = ta >= 0 ? ta : __ldg(pair_tiles + 2 * (i64)(e0 + e) + 1);
+            int kc[IT];
+            #pragma unroll
+            for (int k = 0; k < IT; ++k) kc[k] = kn[k];
+            if (e + 1 < ne) keys_of(ta, tb, kn);
+            if (e + 2 < ne) {
+                ta = __ldg(pair_tiles + 2 * (i64)(e0 + e + 2));
+                tb = __ldg(pair_tiles + 2 * (i64)(e0 + e + 2) + 1);
+            }
             mbar_wait(empty_at(s), ((e / ST) & 1) ^ 1);   // fill e / ST: its previous fill released
-            wg_load_kv<D>(k_at(s), v_at(s), Kb, Vb, tile_keys + (i64)tk * BK, wt);
+            #pragma unroll
+            for (int k = 0; k < IT; ++k) {
+                const int cc = (wt + k * 128) % CH, r = (wt + k * 128) / CH;
+                const int bytes = kc[k] >= 0 ? 16 : 0;
+                const i64 off = (i64)(kc[k] < 0 ? 0 : kc[k]) * D + cc * 8;
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+                             :: "r"(k_at(s) + sw_off(r, cc)), "l"(Kb + off), "r"(bytes));
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+                             :: "r"(v_at(s) + sw_off(r, cc)), "l"(Vb + off), "r"(bytes));
+            }
             mbar_arrive_cp_async(full_at(s));
         }
         asm volatile("cp.async.wait_all;\n" ::: "memory");   // no copy outlives its thread
@@ -733,11 +763,8 @@ attn_fwd_wg_pp(const bits16* __restrict__ Q, const bits16* __restrict__ K,
 
     // Entry i, tile it of this consumer's block: attn_fwd_wg's overlapped step;
     // pv_now: the P V product of the previous own tile (entry pe) is pending
-    auto own_step = [&](int i, int it, int pe, const bool pv_now) {
+    auto own_step = [&](int i, int mid, int pe, const bool pv_now) {
         const int st = i % ST;
-        const int mid = __ldg(tile_mask + it);
-        unsigned w0[2], w1[2];
-        wg_mask_words(masks, mid, warp, g, w0, w1);
         named_sync(own_bar, 256);
         wg_fence();
         #pragma unroll
@@ -750,6 +777,8 @@ attn_fwd_wg_pp(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             wg_commit();
         }
         pass(i);
+        unsigned w0[2], w1[2];
+        wg_mask_words(masks, mid, warp, g, w0, w1);
         if (pv_now) wg_wait<1>(); else wg_wait<0>();
         pin<NT * 4>(&s[0][0]);
         wg_softmax<NT>(s, w0, w1, mid >= 0, t4, scale_log2, row_max, row_sum, corr);
@@ -767,14 +796,19 @@ attn_fwd_wg_pp(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     };
 
     int pe = 0;                      // the entry of the pending product
+    // this block's tile at entry i + 1, loaded during entry i (shuffled from lane 0
+    // at entry i + 1, so that ptxas sees the branch on it warp-uniform)
+    int it_next = ne > 0 ? __ldg(pair_tiles + 2 * (i64)e0 + c) : -1;
     #pragma unroll 1
     for (int i = 0; i < ne; ++i) {
         const int st = i % ST;
-        const int it = __shfl_sync(0xffffffffu, __ldg(pair_tiles + 2 * (i64)(e0 + i) + c), 0);
+        const int it = __shfl_sync(0xffffffffu, it_next, 0);
+        if (i + 1 < ne) it_next = __ldg(pair_tiles + 2 * (i64)(e0 + i + 1) + c);
+        const int mid = it >= 0 ? __ldg(tile_mask + it) : -1;   // used after the products issue
         mbar_wait(full_at(st), (i / ST) & 1);
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         if (it >= 0) {
-            if (pending) own_step(i, it, pe, true); else own_step(i, it, pe, false);
+            if (pending) own_step(i, mid, pe, true); else own_step(i, mid, pe, false);
             pending = true;
             pe = i;
         } else if (pending) {
