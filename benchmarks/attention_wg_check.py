@@ -277,9 +277,10 @@ def suite_shapes(time_gpu):
 
 def canary(variant):
     """Child-process mode: two small forwards of ``variant`` per dtype and head
-    dimension (global + local, n = 300; local w = 1024, n = 2055, whose pairs have
-    more tiles than wg_pp's ring has stages), against attn_fwd_tc. Exit 0: close; 1: not close; 3: it raised (a
-    kernel fault leaves the CUDA context unusable, hence the separate process)."""
+    dimension (global + local, causal, n = 300; local w = 1024, n = 2055, whose
+    pairs have more tiles than wg_pp's ring has stages), against attn_fwd_tc. Exit
+    0: close; 1: not close; 3: it raised (a kernel fault leaves the CUDA context
+    unusable, hence the separate process)."""
     try:
         import torch
 
@@ -292,7 +293,7 @@ def canary(variant):
             g = torch.Generator(device="cuda").manual_seed(d)
             q, k, v = (torch.randn((2, n, d), device="cuda", generator=g).to(getattr(torch, dtype))
                        for _ in range(3))
-            bp = at.block_pattern(_pattern(kind, n, True))
+            bp = at.block_pattern(_pattern(kind, n, kind == "global_local"))
             a = sa.forward(q, k, v, bp, variant=variant)[0].float()
             b = sa.forward(q, k, v, bp, variant="tc")[0].float()
             torch.cuda.synchronize()
