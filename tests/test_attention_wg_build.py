@@ -1,6 +1,7 @@
 """Build check of the wgmma attention forward (spla_cuda/kernels/attention_wg.cu) with
 ``nvcc`` for sm_90a, no GPU needed (skipped without ``nvcc``): each instantiation
-the launcher uses (spla_cuda/attention.py, ``_wg_kernel``) compiles from the text
+the launcher uses (spla_cuda/attention.py, ``_wg_kernel``, ``_wg2_kernel``,
+``_wg_pp_kernel``) compiles from the text
 NVRTC is given (``_compile._source``: the header pasted in, no include left),
 without register spills, and without ptxas having to serialise the wgmma
 products or inject warpgroup fences or waits of its own (notes C7514, C7517,
