@@ -1,6 +1,7 @@
 """Device check of the wgmma forwards (spla_cuda/kernels/attention_wg.cu, variants
-"wg" and "wg2": two query blocks per thread block, the key tiles they share loaded
-once) against the mma.sync forward (attention_tc.cu, variant="tc", the default) and
+"wg", "wg2": two query blocks per thread block, the key tiles they share loaded
+once, and "wg_pp": wg2's pairs with a producer warpgroup and two ping-ponging
+consumer warpgroups) against the mma.sync forward (attention_tc.cu, variant="tc", the default) and
 flex_attention. Run on a Hopper GPU from the repository root:
 
     PYTHONPATH=. python benchmarks/attention_wg_check.py
@@ -8,23 +9,25 @@ flex_attention. Run on a Hopper GPU from the repository root:
 1. Exactness: wg, wg_sync (the same kernel without the overlap of a tile's P V
    product with the next softmax), wg2 and tc against a dense masked float64 reference (every pattern
    kind, causal or not, lengths that are not multiples of 64, d = 64 and 128,
-   float16 and bfloat16, large logits, empty rows), wg against tc, and wg2
-   against wg bit for bit (a failure if not).
-2. Full tiles (every key, n = 8192): TFLOP/s of wg, wg_sync, wg2, tc and dense SDPA.
+   float16 and bfloat16, large logits, empty rows), wg against tc, and wg2 and
+   wg_pp against wg bit for bit (a failure if not).
+2. Full tiles (every key, n = 8192): TFLOP/s of wg, wg_sync, wg2, wg_pp, tc and dense SDPA.
 3. The shapes of ``python -m benchmarks --gpu --gpu-suites attention`` (B = 1,
    H = 16, L = 16,384; local w = 256 / 1024, global + local, strided; causal or
-   not), forward: wg, wg2, tc and flex_attention (per-pattern mask_mod, as the
+   not), forward: wg, wg2, wg_pp, tc and flex_attention (per-pattern mask_mod, as the
    suite), CUDA-event medians of alternating samples, TFLOP/s on the visited tiles.
    local w = 1024 at d = 64 and 128 (bfloat16) first, then the other bfloat16
    rows, then float16; rows past SPLA_WG_CHECK_BUDGET_S seconds
    (default 180, from the start) are listed as skipped.
 
-Each wgmma variant first runs a small case in a child process (a kernel fault
+SPLA_WG_CHECK_VARIANTS (comma-separated, default "wg,wg_sync,wg2,wg_pp") picks the
+wgmma variants. Each first runs a small case in a child process (a kernel fault
 would leave this process's CUDA context unusable); one that faults there is left
 out. A failing configuration prints its error and the run goes on; the exit status
 is 1 if any check failed.
 """
 
+import itertools
 import os
 import sys
 import time
@@ -37,7 +40,7 @@ BUDGET = float(os.environ.get("SPLA_WG_CHECK_BUDGET_S", "180"))
 TOL = {"float16": 4e-3, "bfloat16": 3e-2}
 FAILURES = []
 #: The wgmma variants this run uses: those whose canary (a child process) ran.
-LIVE = ["wg", "wg_sync", "wg2"]
+LIVE = [v for v in os.environ.get("SPLA_WG_CHECK_VARIANTS", "wg,wg_sync,wg2,wg_pp").split(",") if v]
 
 
 def _err(exc):
@@ -143,12 +146,13 @@ def exactness():
                 words.append(word)
             if "wg" in out and "tc" in out:
                 words.append(f"|wg - tc| {float((out['wg'] - out['tc']).abs().max()):.1e}")
-            if "wg" in out and "wg2" in out:
-                same = bool(torch.equal(out["wg"], out["wg2"]))
-                words.append("wg2 == wg bits" if same else
-                             f"wg2 != wg FAIL (max {float((out['wg'] - out['wg2']).abs().max()):.1e})")
-                if not same:
-                    FAILURES.append(f"{name} (wg2 not bit-identical to wg)")
+            for var in ("wg2", "wg_pp"):
+                if "wg" in out and var in out:
+                    same = bool(torch.equal(out["wg"], out[var]))
+                    words.append(f"{var} == wg bits" if same else
+                                 f"{var} != wg FAIL (max {float((out['wg'] - out[var]).abs().max()):.1e})")
+                    if not same:
+                        FAILURES.append(f"{name} ({var} not bit-identical to wg)")
             print(f"  {name}: " + ", ".join(words), flush=True)
         except Exception as exc:  # noqa: BLE001 - printed, the run goes on
             print(f"  FAIL {name}: {_err(exc)}", flush=True)
@@ -214,8 +218,8 @@ def suite_shapes(time_gpu):
     if not LIVE:
         print("  no wgmma variant ran its canary: nothing to time")
         return
-    wv = next((v for v in LIVE if v != "wg2"), None)  # "wg", or "wg_sync" if only that one ran
-    vs = [v for v in (wv, "wg2") if v is not None and v in LIVE] + ["tc"]
+    wv = next((v for v in LIVE if v in ("wg", "wg_sync")), None)  # "wg", or "wg_sync" if only that ran
+    vs = [v for v in (wv, "wg2", "wg_pp") if v is not None and v in LIVE] + ["tc"]
     speed = {c: [] for c in vs}
     for (pname, causal, d, dtype) in rows:
         tag = f"{pname:15s} c={int(causal)} d={d:3d} {dtype[:4]}"
@@ -272,9 +276,11 @@ def suite_shapes(time_gpu):
 
 
 def canary(variant):
-    """Child-process mode: one small forward of ``variant`` per dtype and head
-    dimension, against attn_fwd_tc. Exit 0: close; 1: not close; 3: it raised (a
-    kernel fault leaves the CUDA context unusable, hence the separate process)."""
+    """Child-process mode: two small forwards of ``variant`` per dtype and head
+    dimension (global + local, causal, n = 300; local w = 1024, n = 2055, whose
+    pairs have more tiles than wg_pp's ring has stages), against attn_fwd_tc. Exit
+    0: close; 1: not close; 3: it raised (a kernel fault leaves the CUDA context
+    unusable, hence the separate process)."""
     try:
         import torch
 
@@ -282,11 +288,12 @@ def canary(variant):
         from spla_cuda import attention as sa
 
         worst = 0.0
-        for d, dtype in ((64, "float16"), (128, "bfloat16")):
+        for (d, dtype), (kind, n) in itertools.product(((64, "float16"), (128, "bfloat16")),
+                                                       (("global_local", 300), ("wide", 2055))):
             g = torch.Generator(device="cuda").manual_seed(d)
-            q, k, v = (torch.randn((2, 300, d), device="cuda", generator=g).to(getattr(torch, dtype))
+            q, k, v = (torch.randn((2, n, d), device="cuda", generator=g).to(getattr(torch, dtype))
                        for _ in range(3))
-            bp = at.block_pattern(_pattern("global_local", 300, True))
+            bp = at.block_pattern(_pattern(kind, n, kind == "global_local"))
             a = sa.forward(q, k, v, bp, variant=variant)[0].float()
             b = sa.forward(q, k, v, bp, variant="tc")[0].float()
             torch.cuda.synchronize()

@@ -391,8 +391,8 @@ def _torch_forward(Q, K, V, bp, scale, variant=None):
         elif variant in ("wg", "wg_sync"):
             kern, threads, smem = _wg_kernel(tag, D, variant)
             mid = (np.int32(m),)
-        elif variant == "wg2":
-            kern, threads, smem = _wg2_kernel(tag, D)
+        elif variant in ("wg2", "wg_pp"):
+            kern, threads, smem = _wg2_kernel(tag, D) if variant == "wg2" else _wg_pp_kernel(tag, D)
             pair_ptr, pair_tiles, pair_order = _pair_parts(bp)
             p = np.uint64
             kern((BH, pair_ptr.size - 1), (threads,),
@@ -415,7 +415,7 @@ def _torch_forward(Q, K, V, bp, scale, variant=None):
 
 
 #: The 16-bit forward kernels ``variant`` (or ``SPLA_ATTENTION_FORWARD``) may name.
-FORWARD_VARIANTS = ("tc", "tc2", "scalar", "wg", "wg_sync", "wg2")
+FORWARD_VARIANTS = ("tc", "tc2", "scalar", "wg", "wg_sync", "wg2", "wg_pp")
 
 
 def _variant(variant, Dp):
@@ -426,7 +426,9 @@ def _variant(variant, Dp):
     as "tc") or "wg_sync" (the same with each
     P V product waited on at once instead of overlapping the next tile's softmax) or
     "wg2" (attn_fwd_wg2: two query blocks per thread block, one warpgroup each,
-    loading the key tiles they share once; sm_90a only, not the default);
+    loading the key tiles they share once; sm_90a only, not the default) or "wg_pp"
+    (attn_fwd_wg_pp: wg2's pairs with a producer warpgroup filling an mbarrier ring
+    and the two consumer warpgroups ping-ponging; sm_90a only, not the default);
     ``SPLA_ATTENTION_FORWARD`` picks when ``variant`` is None."""
     v = variant or os.environ.get("SPLA_ATTENTION_FORWARD") or ("wg" if _hopper() else "tc")
     if v not in FORWARD_VARIANTS:
@@ -493,6 +495,35 @@ def _wg2_kernel(tag, Dp):
     return kern, 256, smem
 
 
+#: Depth of attn_fwd_wg_pp's ring per head dimension: one block of 384 threads per
+#: SM (its registers), so the ring takes what shared memory the two Q tiles leave
+#: (attention_wg.cu's WgPpConfig: 145 KiB at d = 64, 193 KiB at d = 128).
+_WG_PP_STAGES = {64: 8, 128: 5}
+
+
+def _wg_pp_smem(Dp, stages):
+    """Shared memory of attn_fwd_wg_pp (attention_wg.cu's WgPpConfig): the ring of
+    K and V tiles, the consumers' two Q tiles, 2 mbarriers a stage, 1 KiB of
+    alignment slack."""
+    tile = 64 * Dp * 2
+    return (2 * stages + 2) * tile + 2 * stages * 8 + 1024
+
+
+def _wg_pp_kernel(tag, Dp):
+    """(kernel, threads, shared memory) of attn_fwd_wg_pp (384 threads: a producer
+    warpgroup and two consumer warpgroups, one per query block of a pair);
+    ``ValueError`` off Hopper, as ``_wg_kernel``."""
+    cc = cupy.cuda.Device().compute_capability
+    if cc != "90":
+        raise ValueError(f"the wgmma forward (variant='wg_pp') needs a Hopper GPU (compute "
+                         f"capability 9.0); this one is {cc[:-1]}.{cc[-1]}")
+    stages = _WG_PP_STAGES[Dp]
+    smem = _wg_pp_smem(Dp, stages)
+    kern = _tc_kernel_in("attention_wg.cu", f"attn_fwd_wg_pp<{tag}, {Dp}, {stages}>",
+                         smem, options=("-arch=sm_90a",))
+    return kern, 384, smem
+
+
 #: The values of ``precision``: None and "exact" (float32 operands run exactly on the
 #: CUDA cores), "tf32" (float32 operands run on the tensor cores in TF32).
 PRECISIONS = (None, "exact", "tf32")
@@ -553,8 +584,9 @@ def forward(Q, K, V, pattern, scale=None, variant=None, precision=None):
             elif _variant(variant, Dp) in ("wg", "wg_sync"):
                 kern, threads, smem = _wg_kernel(tag, Dp, _variant(variant, Dp))
                 args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m))
-            elif _variant(variant, Dp) == "wg2":
-                kern, threads, smem = _wg2_kernel(tag, Dp)
+            elif _variant(variant, Dp) in ("wg2", "wg_pp"):
+                kern, threads, smem = (_wg2_kernel(tag, Dp) if _variant(variant, Dp) == "wg2"
+                                       else _wg_pp_kernel(tag, Dp))
                 pair_ptr, pair_tiles, pair_order = _pair_parts(bp)
                 nqb = pair_ptr.size - 1     # the grid runs over pairs of query blocks
                 args = (q, k, v, out, lse, pair_ptr, pair_tiles, keys, tmask, masks, pair_order,

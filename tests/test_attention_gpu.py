@@ -148,11 +148,13 @@ KINDS = ["local", "wide", "strided", "global_local", "random"]
 
 #: The dtypes and forward kernels the forward tests run: float32's one forward, and
 #: the 16-bit dtypes through attn_fwd_tc (mma.sync; the default off Hopper),
-#: attn_fwd_wg (attention_wg.cu, Hopper's wgmma; the default there) and attn_fwd_wg2
-#: (two query blocks per thread block), chosen by SPLA_ATTENTION_FORWARD.
+#: attn_fwd_wg (attention_wg.cu, Hopper's wgmma; the default there), attn_fwd_wg2
+#: (two query blocks per thread block) and attn_fwd_wg_pp (wg2's pairs, a producer
+#: warpgroup and two ping-ponging consumers), chosen by SPLA_ATTENTION_FORWARD.
 DTYPE_FWD = [("float16", "tc"), ("bfloat16", "tc"), ("float32", "default"),
-             ("float16", "wg"), ("bfloat16", "wg"), ("float16", "wg2"), ("bfloat16", "wg2")]
-WG = ("wg", "wg2")
+             ("float16", "wg"), ("bfloat16", "wg"), ("float16", "wg2"), ("bfloat16", "wg2"),
+             ("float16", "wg_pp"), ("bfloat16", "wg_pp")]
+WG = ("wg", "wg2", "wg_pp")
 _HOPPER = cupy.cuda.Device().compute_capability == "90"
 
 
@@ -184,7 +186,7 @@ def test_forward_head_dims(d, dtype, fwd, monkeypatch):
     check_forward("local", 129, False, d, dtype)
 
 
-@pytest.mark.parametrize("fwd", ["tc", "wg", "wg2"])
+@pytest.mark.parametrize("fwd", ["tc", "wg", "wg2", "wg_pp"])
 def test_forward_value_dim_differs(fwd, monkeypatch):
     use_forward(fwd, "float16", monkeypatch)
     check_forward("local", 200, False, 64, "float16", dv=32)
@@ -204,12 +206,13 @@ def test_forward_torch_tensors(dtype):
     check_forward("local", 129, True, 64, dtype, as_torch=True)
 
 
-@pytest.mark.parametrize("variant", ["scalar", "tc2", "wg", "wg_sync", "wg2"])
+@pytest.mark.parametrize("variant", ["scalar", "tc2", "wg", "wg_sync", "wg2", "wg_pp"])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_forward_variants(variant, dtype, monkeypatch):
     """The other 16-bit forwards: the CUDA-core one (SPLA_ATTENTION_FORWARD=scalar, a
     second implementation), attn_fwd_tc2 (2 warps of 32 rows, d = 64) and attn_fwd_wg
-    (Hopper's wgmma; wg_sync: its schedule without overlap)."""
+    (Hopper's wgmma; wg_sync: its schedule without overlap; wg2 and wg_pp: two query
+    blocks per thread block)."""
     if dtype == "bfloat16" and torch is None:
         pytest.skip("bfloat16 operands come from PyTorch here")
     if variant.startswith("wg") and not _HOPPER:
@@ -332,7 +335,7 @@ def test_tf32_bad_precision():
             at.sparse_attention_torch(t, t, t, bp, precision="fp16")
 
 
-@pytest.mark.parametrize("fwd", ["tc", "wg", "wg2"])
+@pytest.mark.parametrize("fwd", ["tc", "wg", "wg2", "wg_pp"])
 def test_forward_large_problem(fwd, monkeypatch):
     """Many query blocks and heads, a pattern with one long row of tiles (global queries)."""
     use_forward(fwd, "float16", monkeypatch)
@@ -341,7 +344,7 @@ def test_forward_large_problem(fwd, monkeypatch):
         check_forward("global_local", 4096, True, 128, "float16", heads=(1, 2))
 
 
-@pytest.mark.parametrize("variant", ["wg", "wg_sync", "wg2"])
+@pytest.mark.parametrize("variant", ["wg", "wg_sync", "wg2", "wg_pp"])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("d", [64, 128])
 def test_wg_forward_matches_mma_sync(d, dtype, variant):
@@ -367,9 +370,9 @@ def test_wg_forward_matches_mma_sync(d, dtype, variant):
     assert np.abs(l1[fin] - l2[fin]).max() <= 1e-4 * max(1.0, np.abs(l1[fin]).max())
 
 
-@pytest.mark.parametrize("variant", ["wg", "wg2"])
+@pytest.mark.parametrize("variant", ["wg", "wg2", "wg_pp"])
 def test_wg_forward_refused_off_hopper(variant):
-    """variant='wg' or 'wg2' on a GPU other than Hopper: ValueError before any launch."""
+    """variant='wg', 'wg2' or 'wg_pp' on a GPU other than Hopper: ValueError before any launch."""
     if _HOPPER:
         pytest.skip("this GPU is a Hopper; the refusal is for others")
     h = cupy.zeros((1, 64, 64), dtype=np.float16)
@@ -381,10 +384,12 @@ def test_wg_forward_refused_off_hopper(variant):
                                     ("strided", 129), ("random", 1000), ("local", 7)])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("d", [64, 128])
-def test_wg2_is_wg_bit_for_bit(kind, n, dtype, d):
-    """attn_fwd_wg2 runs attn_fwd_wg's instructions on each query block's tiles in
-    the block's order (only the loads are shared), so out and lse are the same
-    bits; odd query-block counts (n = 129: 3 blocks, n = 7: 1) included."""
+@pytest.mark.parametrize("variant", ["wg2", "wg_pp"])
+def test_wg2_is_wg_bit_for_bit(variant, kind, n, dtype, d):
+    """attn_fwd_wg2 and attn_fwd_wg_pp run attn_fwd_wg's instructions on each query
+    block's tiles in the block's order (only the loads are shared, and wg_pp's
+    schedule differs), so out and lse are the same bits; odd query-block counts
+    (n = 129: 3 blocks, n = 7: 1) included."""
     if not _HOPPER:
         pytest.skip("the wgmma forward needs a Hopper GPU (compute capability 9.0)")
     if dtype == "bfloat16" and torch is None:
@@ -394,7 +399,7 @@ def test_wg2_is_wg_bit_for_bit(kind, n, dtype, d):
                for _ in range(3))
     bp = at.block_pattern(make_pattern(kind, n, False))
     o1, l1 = (to_host(x) for x in gpu_attention.forward(Q, K, V, bp, variant="wg"))
-    o2, l2 = (to_host(x) for x in gpu_attention.forward(Q, K, V, bp, variant="wg2"))
+    o2, l2 = (to_host(x) for x in gpu_attention.forward(Q, K, V, bp, variant=variant))
     assert np.array_equal(o1, o2)      # float64 images of the 16-bit outputs: exact
     assert np.array_equal(l1, l2)
 
@@ -601,7 +606,7 @@ def test_broadcast_leading_dims_forward():
 # -- small diagnostic cases (a failure here names the tile, row and column) -------------------
 
 
-@pytest.mark.parametrize("fwd", ["tc", "wg", "wg2"])
+@pytest.mark.parametrize("fwd", ["tc", "wg", "wg2", "wg_pp"])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("n", [64, 128])

@@ -1,6 +1,7 @@
 """Build check of the wgmma attention forward (spla_cuda/kernels/attention_wg.cu) with
 ``nvcc`` for sm_90a, no GPU needed (skipped without ``nvcc``): each instantiation
-the launcher uses (spla_cuda/attention.py, ``_wg_kernel``) compiles from the text
+the launcher uses (spla_cuda/attention.py, ``_wg_kernel``, ``_wg2_kernel``,
+``_wg_pp_kernel``) compiles from the text
 NVRTC is given (``_compile._source``: the header pasted in, no include left),
 without register spills, and without ptxas having to serialise the wgmma
 products or inject warpgroup fences or waits of its own (notes C7514, C7517,
@@ -27,8 +28,11 @@ _spec.loader.exec_module(comp)
 # (head dimension, overlap, stages) of variant "wg" and "wg_sync" (attention._wg_stages)
 CONFIGS = [(64, "true", 4), (128, "true", 3), (64, "false", 3), (128, "false", 3)]
 # variant "wg2": attn_fwd_wg2<tag, d, attention._WG2_STAGES>
+# variant "wg_pp": attn_fwd_wg_pp<tag, d, attention._WG_PP_STAGES[d]>
+PP_STAGES = {64: 8, 128: 5}
 EXPRESSIONS = ([f"attn_fwd_wg<{{tag}}, {d}, {o}, {s}>" for d, o, s in CONFIGS]
-               + [f"attn_fwd_wg2<{{tag}}, {d}, 4>" for d in (64, 128)])
+               + [f"attn_fwd_wg2<{{tag}}, {d}, 4>" for d in (64, 128)]
+               + [f"attn_fwd_wg_pp<{{tag}}, {d}, {s}>" for d, s in PP_STAGES.items()])
 
 
 def test_source_has_no_include_left():
@@ -50,7 +54,18 @@ def test_builds_without_spills(tag, template, tmp_path):
     report = done.stderr
     spills = [int(x) for x in re.findall(r"(\d+) bytes spill stores", report)]
     assert spills and max(spills) == 0, report
-    assert not re.search(r"C75(14|17|19)", report), report
+    # C7512/C7513: ptxas serialised the wgmma products (too few registers; an operand
+    # register written while a product runs); C7514/C7517/C7519: fences or waits it
+    # had to inject; C7520: a wgmma under a branch it could not prove warp-uniform
+    assert not re.search(r"C75(12|13|14|17|19|20)", report), report
+
+
+def test_pp_stages_are_the_launchers():
+    if importlib.util.find_spec("cupy") is None:
+        pytest.skip("spla_cuda.attention imports CuPy")
+    from spla_cuda import attention
+
+    assert attention._WG_PP_STAGES == PP_STAGES
 
 
 # The wgmma backward (attention_wg_bwd.cu): the (overlap, stages, A in registers) of

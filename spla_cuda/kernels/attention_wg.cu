@@ -564,3 +564,281 @@ attn_fwd_wg2(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     __trap();
 #endif
 }
+
+
+// attn_fwd_wg_pp: attn_fwd_wg2's pairs of query blocks (the same host arrays:
+// pair_ptr, pair_tiles, pair_order) in FlashAttention-3's warp-specialised
+// schedule. A block is three warpgroups (384 threads): warpgroup 0 the producer,
+// warpgroups 1 and 2 the consumers, consumer c (= warpgroup - 1) owning query
+// block 2p + c.
+//   Producer: per entry e of the pair's list, gathers the K and V tile (keys of
+//     ta, else tb) into stage e % STAGES of a ring, by the cp.async copies of
+//     wg_load_kv (16 bytes each, into the swizzled layout), after waiting on the
+//     stage's `empty` mbarrier; each of its 128 threads then signals the stage's
+//     `full` mbarrier with cp.async.mbarrier.arrive.noinc, which fires once that
+//     thread's copies have landed (count 128). Bulk copies do not fit here: the
+//     rows are gathered (one 1-D cp.async.bulk per row would write it
+//     contiguously, but the 128-byte swizzle, and even the unswizzled core-matrix
+//     layout, scatters a row's 16-byte chunks), the tensor copies' row gather
+//     (tile::gather4) is sm_100's, and a per-row 2-D tensor map would need the
+//     driver's cuTensorMapEncode on the host and 64-128 copies per tile from one
+//     thread. Its loop loads the pair entry two entries ahead and the key rows
+//     one ahead, so that it waits on memory only for a free stage. It keeps 56
+//     registers (setmaxnreg.dec; 48 spills its d = 128 loop), the consumers take
+//     224 (56 + 2 x 224 = 504 of the 512 a thread per warpgroup the SM has).
+//   Consumers: per entry, wait on `full` (then fence.proxy.async: the copies are
+//     generic-proxy writes, the products read through the async proxy), and if
+//     their block has a tile there run attn_fwd_wg's overlapped step on it (S_e
+//     and the pending P V of their previous tile issued together, softmax of S_e
+//     while that product runs); a consumer without a tile there completes its
+//     pending product. A stage is released (one arrival per consumer warp on
+//     `empty`, count 8) once the consumer no longer reads it: at once for an
+//     entry it skips, else when the P V product that reads its V completes
+//     (within the consumer's next entry).
+//   Ping-pong: consumer c issues its products of an entry between bar.sync on
+//     its named barrier (1 + c, 256 threads) and bar.arrive on the other's, so
+//     that the two consumers' products alternate on the tensor cores and one's
+//     softmax runs during the other's products. Consumer 1 arrives once on
+//     consumer 0's barrier before the loop (consumer 0 goes first) and not after
+//     its last entry, so that every barrier phase started is completed.
+// Each consumer does attn_fwd_wg's arithmetic on its block's tiles in their
+// order, so the output is wg's (and wg2's) bit for bit.
+__device__ __forceinline__ void mbar_init(unsigned bar, unsigned count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(unsigned bar, unsigned parity) {
+    asm volatile("{\n.reg .pred done;\n"
+                 "WAIT_%=:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+                 "@!done bra WAIT_%=;\n}\n" :: "r"(bar), "r"(parity) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(unsigned bar) {
+    asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared::cta.b64 st, [%0];\n}\n" :: "r"(bar) : "memory");
+}
+// Arrives on `bar` once all of this thread's earlier cp.async copies are complete.
+__device__ __forceinline__ void mbar_arrive_cp_async(unsigned bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" :: "r"(bar) : "memory");
+}
+__device__ __forceinline__ void named_sync(int id, int n) {
+    asm volatile("bar.sync %0, %1;\n" :: "r"(id), "r"(n) : "memory");
+}
+__device__ __forceinline__ void named_arrive(int id, int n) {
+    asm volatile("bar.arrive %0, %1;\n" :: "r"(id), "r"(n) : "memory");
+}
+
+template <int D, int STAGES_> struct WgPpConfig {
+    static constexpr int STAGES = STAGES_;
+    static constexpr int TILE = 64 * D * 2;                // bytes of one K (or V, or Q) tile
+    // the ring, the consumers' two Q tiles, 2 STAGES mbarriers, alignment slack
+    static constexpr int SMEM = (2 * STAGES + 2) * TILE + 2 * STAGES * 8 + 1024;
+};
+#define WG_PP_PRODUCER_REGS 56
+#define WG_PP_CONSUMER_REGS 224
+
+template <typename T, int D, int STAGES>
+__global__ void __launch_bounds__(384, 1)
+attn_fwd_wg_pp(const bits16* __restrict__ Q, const bits16* __restrict__ K,
+               const bits16* __restrict__ V, bits16* __restrict__ O, float* __restrict__ lse,
+               const int* __restrict__ pair_ptr, const int* __restrict__ pair_tiles,
+               const int* __restrict__ tile_keys, const int* __restrict__ tile_mask,
+               const unsigned* __restrict__ masks, const int* __restrict__ pair_order, int m,
+               i64 q_bh, i64 k_bh, i64 v_bh, float scale_log2)
+{
+#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    typedef WgPpConfig<D, STAGES> Cfg;
+    constexpr int NT = BK / 8;
+    constexpr int DT = D / 8;
+    constexpr int KS = D / 16;
+    constexpr int ST = Cfg::STAGES;
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    const unsigned base = (smem_u32(smem_raw) + 1023u) & ~1023u;
+    auto k_at = [&](int s) { return base + (unsigned)(2 * s) * Cfg::TILE; };
+    auto v_at = [&](int s) { return base + (unsigned)(2 * s + 1) * Cfg::TILE; };
+    auto q_at = [&](int c) { return base + (unsigned)(2 * ST + c) * Cfg::TILE; };
+    const unsigned bars = base + (unsigned)(2 * ST + 2) * Cfg::TILE;
+    auto full_at = [&](int s) { return bars + 8u * s; };
+    auto empty_at = [&](int s) { return bars + 8u * (ST + s); };
+
+    const int tid = threadIdx.x, wt = tid & 127;
+    // the warpgroup through a shuffle, so that ptxas sees it warp-uniform
+    const int wgi = __shfl_sync(0xffffffffu, tid >> 7, 0);
+    const i64 bh = blockIdx.x;
+    const int pr = pair_order[blockIdx.y];
+    const int e0 = pair_ptr[pr], ne = pair_ptr[pr + 1] - e0;
+    if (tid == 0) {
+        #pragma unroll 1
+        for (int s = 0; s < ST; ++s) {
+            mbar_init(full_at(s), 128);     // the producer's threads
+            mbar_init(empty_at(s), 8);      // one lane per consumer warp
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncthreads();
+
+    if (wgi == 0) {
+        // producer
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" :: "n"(WG_PP_PRODUCER_REGS));
+        const bits16* Kb = K + bh * k_bh;
+        const bits16* Vb = V + bh * v_bh;
+        constexpr int CH = D / 8, IT = 64 * CH / 128;   // this thread's chunk k: row (wt + 128 k) / CH
+        // The key rows of entry e + 1 load during entry e, from its pair entry loaded
+        // during entry e - 1, so that no step of this loop waits on memory (a key
+        // tile's index, then its keys, then the copies: two dependent loads per entry).
+        int ta = -1, tb = -1;            // the pair entry e + 1
+        int kn[IT];                      // the keys of this thread's rows of entry e + 1
+        auto keys_of = [&](int a, int b, int* kr) {
+            const int* keys = tile_keys + (i64)(a >= 0 ? a : b) * BK;
+            #pragma unroll
+            for (int k = 0; k < IT; ++k) kr[k] = __ldg(keys + (wt + k * 128) / CH);
+        };
+        if (ne > 0) keys_of(__ldg(pair_tiles + 2 * (i64)e0), __ldg(pair_tiles + 2 * (i64)e0 + 1), kn);
+        if (ne > 1) { ta = __ldg(pair_tiles + 2 * (i64)(e0 + 1)); tb = __ldg(pair_tiles + 2 * (i64)(e0 + 1) + 1); }
+        #pragma unroll 1
+        for (int e = 0; e < ne; ++e) {
+            const int s = e % ST;
+            int kc[IT];
+            #pragma unroll
+            for (int k = 0; k < IT; ++k) kc[k] = kn[k];
+            if (e + 1 < ne) keys_of(ta, tb, kn);
+            if (e + 2 < ne) {
+                ta = __ldg(pair_tiles + 2 * (i64)(e0 + e + 2));
+                tb = __ldg(pair_tiles + 2 * (i64)(e0 + e + 2) + 1);
+            }
+            mbar_wait(empty_at(s), ((e / ST) & 1) ^ 1);   // fill e / ST: its previous fill released
+            #pragma unroll
+            for (int k = 0; k < IT; ++k) {
+                const int cc = (wt + k * 128) % CH, r = (wt + k * 128) / CH;
+                const int bytes = kc[k] >= 0 ? 16 : 0;
+                const i64 off = (i64)(kc[k] < 0 ? 0 : kc[k]) * D + cc * 8;
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+                             :: "r"(k_at(s) + sw_off(r, cc)), "l"(Kb + off), "r"(bytes));
+                asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+                             :: "r"(v_at(s) + sw_off(r, cc)), "l"(Vb + off), "r"(bytes));
+            }
+            mbar_arrive_cp_async(full_at(s));
+        }
+        asm volatile("cp.async.wait_all;\n" ::: "memory");   // no copy outlives its thread
+        return;
+    }
+
+    // consumers
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" :: "n"(WG_PP_CONSUMER_REGS));
+    const int c = wgi - 1;
+    const int warp = wt >> 5, lane = tid & 31;
+    const int g = lane >> 2, t4 = lane & 3;
+    const int q0 = (2 * pr + c) * BQ;
+    const int own_bar = 1 + c, other_bar = 2 - c;
+
+    wg_load_q<D>(q_at(c), Q + bh * q_bh, q0, m, wt);
+    cp_async_commit();
+    cp_async_wait<0>();
+    named_sync(3 + c, 128);          // this warpgroup's Q copies are visible to its ldmatrix
+    unsigned qf[KS][4];
+    wg_q_frags<KS>(qf, q_at(c), warp, lane);
+    if (c == 1 && ne > 0) named_arrive(1, 256);   // consumer 0 issues first
+
+    float acc[DT][4];
+    #pragma unroll
+    for (int i = 0; i < DT; ++i) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;
+    float row_max[2] = {neg_inf_f(), neg_inf_f()};
+    float row_sum[2] = {0.f, 0.f};
+    float s[NT][4];
+    unsigned p[BK / 16][4];
+    float corr[2];
+    bool pending = false;            // P of the last own tile waits for its P V product
+
+    auto pv = [&](int st) {
+        #pragma unroll
+        for (int kk = 0; kk < BK / 16; ++kk)
+            WgPV<T, D>::run(&acc[0][0], p[kk], wg_desc128(v_at(st) + kk * 2048, 8192, 1024), 1);
+    };
+    auto release = [&](int st) {
+        __syncwarp();
+        if (lane == 0) mbar_arrive(empty_at(st));
+    };
+    // hands the tensor cores to the other consumer (consumer 1 not after its last entry)
+    auto pass = [&](int i) {
+        if (c == 0 || i + 1 < ne) named_arrive(other_bar, 256);
+    };
+
+    // Entry i, tile it of this consumer's block: attn_fwd_wg's overlapped step;
+    // pv_now: the P V product of the previous own tile (entry pe) is pending
+    auto own_step = [&](int i, int mid, int pe, const bool pv_now) {
+        const int st = i % ST;
+        named_sync(own_bar, 256);
+        wg_fence();
+        #pragma unroll
+        for (int ks = 0; ks < KS; ++ks)
+            WgQK<T, 64>::run(&s[0][0], qf[ks],
+                             wg_desc128(k_at(st) + (ks >> 2) * 8192 + (ks & 3) * 32, 16, 1024), ks > 0);
+        wg_commit();
+        if (pv_now) {
+            pv(pe % ST);
+            wg_commit();
+        }
+        pass(i);
+        unsigned w0[2], w1[2];
+        wg_mask_words(masks, mid, warp, g, w0, w1);
+        if (pv_now) wg_wait<1>(); else wg_wait<0>();
+        pin<NT * 4>(&s[0][0]);
+        wg_softmax<NT>(s, w0, w1, mid >= 0, t4, scale_log2, row_max, row_sum, corr);
+        if (pv_now) wg_wait<0>();
+        pin<DT * 4>(&acc[0][0]);
+        if (pv_now) release(pe % ST);                    // V of entry pe is read
+        wg_pack_p<T>(p, s);
+        pin<BK / 4>(&p[0][0]);
+        #pragma unroll
+        for (int j = 0; j < DT; ++j) {
+            acc[j][0] *= corr[0]; acc[j][1] *= corr[0];
+            acc[j][2] *= corr[1]; acc[j][3] *= corr[1];
+        }
+        pin<DT * 4>(&acc[0][0]);
+    };
+
+    int pe = 0;                      // the entry of the pending product
+    // this block's tile at entry i + 1, loaded during entry i (shuffled from lane 0
+    // at entry i + 1, so that ptxas sees the branch on it warp-uniform)
+    int it_next = ne > 0 ? __ldg(pair_tiles + 2 * (i64)e0 + c) : -1;
+    #pragma unroll 1
+    for (int i = 0; i < ne; ++i) {
+        const int st = i % ST;
+        const int it = __shfl_sync(0xffffffffu, it_next, 0);
+        if (i + 1 < ne) it_next = __ldg(pair_tiles + 2 * (i64)(e0 + i + 1) + c);
+        const int mid = it >= 0 ? __ldg(tile_mask + it) : -1;   // used after the products issue
+        mbar_wait(full_at(st), (i / ST) & 1);
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+        if (it >= 0) {
+            if (pending) own_step(i, mid, pe, true); else own_step(i, mid, pe, false);
+            pending = true;
+            pe = i;
+        } else if (pending) {
+            // one branch from the product to its wait, so that ptxas sees both
+            named_sync(own_bar, 256);
+            wg_fence();
+            pv(pe % ST);
+            wg_commit();
+            pass(i);
+            wg_wait<0>();
+            pin<DT * 4>(&acc[0][0]);
+            release(pe % ST);
+            release(st);
+            pending = false;
+        } else {
+            named_sync(own_bar, 256);
+            pass(i);
+            release(st);
+        }
+    }
+    if (pending) {
+        wg_fence();
+        pv(pe % ST);
+        wg_commit();
+        wg_wait<0>();
+        pin<DT * 4>(&acc[0][0]);
+    }
+
+    wg_store<T, DT>(O + bh * (i64)m * D, lse + bh * (i64)m, m, q0 + warp * 16, g, t4, acc, row_max, row_sum);
+#elif defined(__CUDA_ARCH__)
+    __trap();
+#endif
+}
