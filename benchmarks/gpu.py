@@ -225,6 +225,15 @@ def _sparse24_sizes(default):
     return [tuple(int(v) for v in item.lower().split("x")) for item in spec.split(",") if item.strip()]
 
 
+def _recorded_event():
+    """A CUDA event recorded on the current stream."""
+    import cupy
+
+    event = cupy.cuda.Event()
+    event.record()
+    return event
+
+
 def sparse24_suite(sizes, repeat, report, sweep=True, dtypes=("float16", "bfloat16")):
     """2:4 products on the sparse tensor cores against cuBLAS (dense ``torch.mm``)
     and cuSPARSELt (``torch._cslt_sparse_mm`` on a compressed W), in each dtype.
@@ -324,7 +333,7 @@ def _sparse24_rows(sizes, repeat, report, sweep, dtypes, sampler, power_s, descr
                 for c in ("spla_sp24", "cublas_dense", "cusparselt"):
                     if c in contenders:
                         stats = sampler.measure(contenders[c], power_s, min(0.5, power_s / 3),
-                                                cupy.cuda.Device().synchronize)
+                                                _recorded_event)
                         if stats:
                             power[c] = stats
                 if power:

@@ -139,19 +139,24 @@ class PowerSampler:
         """Medians of the samples taken in ``[t0, t1]`` (None if none)."""
         return summarize([s[1:] for s in list(self.samples) if t0 <= s[0] <= t1], self.limit_w)
 
-    def measure(self, fn, seconds=1.5, settle=0.5, sync=None):
-        """Run ``fn`` back to back for ``seconds`` (``sync()`` every few calls, so that
-        the clock on the host follows the GPU's work) and summarise the samples after
-        ``settle`` seconds."""
+    def measure(self, fn, seconds=1.5, settle=0.5, mark=None, batch=8):
+        """Run ``fn`` back to back for ``seconds`` and summarise the samples after
+        ``settle`` seconds. ``mark()`` (e.g. a recorded CUDA event) returns an object
+        whose ``synchronize()`` waits for the calls issued before it: after every
+        ``batch`` calls the host waits for the batch before, so that its clock follows
+        the GPU's work while one batch stays queued (the GPU never idles on the host)."""
         t0 = time.perf_counter()
-        n = 0
+        n, pending = 0, None
         while time.perf_counter() - t0 < seconds:
             fn()
             n += 1
-            if sync is not None and n % 4 == 0:
-                sync()
-        if sync is not None:
-            sync()
+            if mark is not None and n % batch == 0:
+                event = mark()
+                if pending is not None:
+                    pending.synchronize()
+                pending = event
+        if mark is not None:
+            mark().synchronize()
         return self.window(t0 + settle, time.perf_counter())
 
 

@@ -28,10 +28,16 @@ def test_measure_with_a_fake_reader():
     calls = []
     sampler = gpu_power.PowerSampler(700.0, read=lambda: (1500, 321.0, False), period=0.005)
     try:
-        stats = sampler.measure(lambda: calls.append(1), seconds=0.2, settle=0.05,
-                                sync=lambda: None)
+        waits = []
+
+        class Event:
+            def synchronize(self):
+                waits.append(len(calls))
+
+        stats = sampler.measure(lambda: calls.append(1), seconds=0.2, settle=0.05, mark=Event, batch=3)
     finally:
         sampler.close()
+    assert waits and waits[-1] == len(calls)      # the last wait covers every call
     assert calls and stats["sm_mhz"] == 1500 and stats["power_w"] == 321.0
     assert stats["power_capped"] == 0 and stats["samples"] >= 1
 
