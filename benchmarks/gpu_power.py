@@ -104,15 +104,18 @@ class PowerSampler:
     @classmethod
     def _open_smi(cls, pci_bus_id, period):
         cmd = ["nvidia-smi", "--query-gpu=clocks.sm,power.draw,power.limit",
-               "--format=csv,noheader,nounits", f"-lms={max(10, int(period * 1000))}"]
-        if pci_bus_id:
-            cmd.append(f"--id={pci_bus_id}")
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        first = proc.stdout.readline()  # blocks until the first sample (or exit)
-        parsed = parse_smi_line(first)
-        if parsed is None:
+               "--format=csv,noheader,nounits", f"--loop-ms={max(10, int(period * 1000))}"]
+        # The GPU by its PCI id; without it (an id nvidia-smi does not take), the
+        # first GPU, which is the one on a machine of one.
+        for ids in ([f"--id={pci_bus_id}"], []) if pci_bus_id else ([],):
+            proc = subprocess.Popen(cmd + ids, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    text=True)
+            parsed = parse_smi_line(proc.stdout.readline())  # the first sample, or EOF
+            if parsed is not None:
+                break
             proc.kill()
             proc.wait()
+        else:
             raise RuntimeError("nvidia-smi gave no sample")
         limit = [parsed[2]]
 

@@ -57,3 +57,22 @@ def test_open_without_pynvml_or_nvidia_smi_is_none(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "pynvml", None)   # import pynvml raises ImportError
     monkeypatch.setenv("PATH", str(tmp_path))          # no nvidia-smi on the path
     assert gpu_power.PowerSampler.open("0000:00:00.0") is None
+
+
+def test_open_reads_nvidia_smi_without_pynvml(monkeypatch, tmp_path):
+    """The nvidia-smi fallback (a stand-in script that refuses the PCI id, as an
+    nvidia-smi that does not take its spelling would): the first GPU's samples."""
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text('#!/bin/sh\nfor a in "$@"; do case "$a" in --id=*) exit 6;; esac; done\n'
+                   'while true; do echo "1755, 612.3, 700.00"; sleep 0.01; done\n')
+    smi.chmod(0o755)
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    monkeypatch.setenv("PATH", str(tmp_path) + ":/bin:/usr/bin")
+    sampler = gpu_power.PowerSampler.open("0000:18:00.0")
+    assert sampler is not None
+    try:
+        stats = sampler.measure(lambda: None, seconds=0.3, settle=0.05)
+    finally:
+        sampler.close()
+    assert stats["sm_mhz"] == 1755 and stats["power_w"] == 612.3 and stats["limit_w"] == 700.0
+    assert stats["power_capped"] is None
