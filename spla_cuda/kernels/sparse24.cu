@@ -667,6 +667,7 @@ sp24_tma_body(const unsigned char* __restrict__ maps, float* __restrict__ C, int
             for (int u = first_tile; u < units; u += tile_step) {
                 int tm, tn, k_begin, k_end;
                 unit(u, tm, tn, k_begin, k_end);
+                if (SPLITK && k_end == k_begin) continue;   // more splits than K tiles
                 for (int kt = k_begin; kt < k_end; ++kt, ++it) {
                     const int s = it % STAGES;
                     mbar_wait(&empty[s], ((it / STAGES) & 1) ^ 1);
@@ -744,7 +745,8 @@ sp24_tma_body(const unsigned char* __restrict__ maps, float* __restrict__ C, int
         for (int u = first_tile; u < units; u += tile_step) {
             int tm, tn, k_begin, k_end;
             unit(u, tm, tn, k_begin, k_end);
-            const int nk = k_end - k_begin;             // >= 1: the caller keeps splits <= k_tiles
+            const int nk = k_end - k_begin;
+            if (SPLITK && nk == 0) continue;            // (the caller keeps splits <= k_tiles)
             for (int kt = 0; kt < nk; kt += 2) {
                 step(kt, e0, e1);
                 if (kt + 1 < nk) step(kt + 1, e1, e0);
