@@ -332,7 +332,7 @@ def _sparse24_rows(sizes, repeat, report, sweep, dtypes, sampler, power_s, descr
                 power = {}
                 for c in ("spla_sp24", "cublas_dense", "cusparselt"):
                     if c in contenders:
-                        stats = sampler.measure(contenders[c], power_s, min(0.5, power_s / 3),
+                        stats = sampler.measure(contenders[c], power_s, power_s / 3,
                                                 _recorded_event)
                         if stats:
                             power[c] = stats
