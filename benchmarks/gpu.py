@@ -206,14 +206,59 @@ def spmm_suite(n, widths, repeat, classes, report):
 #: Tilings timed beside the default in the 2:4 suite (the older mma.sp and wgmma
 #: ones are in docs/gpu.md's history; ``SPARSE24_SWEEP_ALL`` times every one).
 SPARSE24_SWEEP = ("wgmma_256x128x64_s4_keep1", "tma_256x128_s6", "tma_128x256_s5", "tma_128x128_s8",
-                  "tma_256x128_s6_mc2", "tma_128x256_s5_mc2", "tma_128x128_s8_mc2")
+                  "tma_256x128_s6_mc2", "tma_128x256_s5_mc2", "tma_128x128_s8_mc2",
+                  # split K and 64-column tiles (session 19, for N = 256; not measured yet)
+                  "tma_128x256_s5_sk2", "tma_256x128_s6_sk2", "tma_128x128_s8_sk3",
+                  "tma_256x128_s6_skauto", "tma_128x256_s5_mc2_sk2", "tma_256x128_s6_mc2_sk2",
+                  "tma_128x64_s12")
 SPARSE24_SWEEP_ALL = False
+#: Seconds each main contender of a 2:4 row runs back to back while the SM clock and
+#: power draw are sampled (``gpu_power``; environment ``SPLA_BENCH_POWER_S``, 0: off).
+SPARSE24_POWER_S = 1.5
+
+
+def _sparse24_sizes(default):
+    """``SPLA_BENCH_SPARSE24_SIZES`` ("MxKxN,MxKxN") or ``default``."""
+    spec = os.environ.get("SPLA_BENCH_SPARSE24_SIZES", "").strip()
+    if not spec:
+        return default
+    return [tuple(int(v) for v in item.lower().split("x")) for item in spec.split(",") if item.strip()]
+
+
+def _recorded_event():
+    """A CUDA event recorded on the current stream."""
+    import cupy
+
+    event = cupy.cuda.Event()
+    event.record()
+    return event
 
 
 def sparse24_suite(sizes, repeat, report, sweep=True, dtypes=("float16", "bfloat16")):
     """2:4 products on the sparse tensor cores against cuBLAS (dense ``torch.mm``)
     and cuSPARSELt (``torch._cslt_sparse_mm`` on a compressed W), in each dtype.
-    bfloat16 runs the kernels on bfloat16 bits of the same pruned W (``spmm_prepared``)."""
+    bfloat16 runs the kernels on bfloat16 bits of the same pruned W (``spmm_prepared``).
+    Where NVML or ``nvidia-smi`` answers, each row also gets the median SM clock and
+    power draw of each main contender run alone (``row["power"]``, ``gpu_power``)."""
+    import cupy
+
+    from .gpu_power import PowerSampler, describe
+
+    power_s = float(os.environ.get("SPLA_BENCH_POWER_S", SPARSE24_POWER_S))
+    sampler = None
+    if power_s > 0:
+        try:
+            sampler = PowerSampler.open(cupy.cuda.Device().pci_bus_id)
+        except Exception:  # noqa: BLE001 - no clock and power figures, silently
+            sampler = None
+    try:
+        _sparse24_rows(sizes, repeat, report, sweep, dtypes, sampler, power_s, describe)
+    finally:
+        if sampler is not None:
+            sampler.close()
+
+
+def _sparse24_rows(sizes, repeat, report, sweep, dtypes, sampler, power_s, describe):
     import cupy
     import torch
 
@@ -281,6 +326,20 @@ def sparse24_suite(sizes, repeat, report, sweep=True, dtypes=("float16", "bfloat
                 if c.startswith("spla_sp24["):
                     print(f"      {c:40s} {row[c + '_TFLOPs_dense_equiv']:6.0f} TFLOP/s "
                           f"(err {checks[c[10:-1]]:.1e})", flush=True)
+            if sampler is not None:
+                # Each main contender alone for power_s seconds: median SM clock and
+                # power draw (is float16 held back by the power limit?).
+                power = {}
+                for c in ("spla_sp24", "cublas_dense", "cusparselt"):
+                    if c in contenders:
+                        stats = sampler.measure(contenders[c], power_s, power_s / 3,
+                                                _recorded_event)
+                        if stats:
+                            power[c] = stats
+                if power:
+                    row["power"] = power
+                    print("      clock and power: " + "; ".join(f"{c} {describe(v)}" for c, v in power.items()),
+                          flush=True)
             del Wt, Xt, dense, contenders
         del A, values, meta
         cupy.get_default_memory_pool().free_all_blocks()
@@ -306,8 +365,8 @@ def run(args):
     if "spmm" in suites:
         spmm_suite(args.n, (16, 128), args.repeat, ["uniform"], report)
     if "sparse24" in suites:
-        sparse24_suite([(4096, 4096, 4096), (8192, 8192, 8192), (16384, 16384, 8192),
-                        (28672, 8192, 4096), (8192, 8192, 256)], args.repeat, report,
+        sparse24_suite(_sparse24_sizes([(4096, 4096, 4096), (8192, 8192, 8192), (16384, 16384, 8192),
+                                        (28672, 8192, 4096), (8192, 8192, 256)]), args.repeat, report,
                        sweep=os.environ.get("SPLA_BENCH_SPARSE24_SWEEP", "1") != "0")
     if "attention" in suites:
         from .gpu_attention import attention_suite
@@ -370,6 +429,17 @@ def markdown(report):
             lines += ["", "Tilings of the sparse tensor-core kernels (mma.sp; wgmma_* on Hopper) (dense-equivalent TFLOP/s):", "",
                       "| size | tiling | TFLOP/s |", "| --- | --- | --- |"]
             lines += [f"| {size} | {name} | {v:.0f} |" for name, v, size in sweep]
+        powered = [r for r in report["sparse24"] if r.get("power")]
+        if powered:
+            lines += ["", "SM clock and power draw, each contender alone (medians):", "",
+                      "| dtype | M x K x N | contender | SM MHz | W | limit W | power-capped |",
+                      "| --- | --- | --- | --- | --- | --- | --- |"]
+            for r in powered:
+                for c, v in r["power"].items():
+                    capped = v.get("power_capped")
+                    lines.append(f"| {r.get('dtype', 'float16')} | {r['M']}x{r['K']}x{r['N']} | {c} | "
+                                 f"{v['sm_mhz']:.0f} | {v['power_w']:.0f} | {v.get('limit_w') or 0:.0f} | "
+                                 + ("n/a" if capped is None else f"{100 * capped:.0f}%") + " |")
     if report.get("attention"):
         from .gpu_attention import markdown as attention_markdown
 

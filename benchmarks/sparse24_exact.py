@@ -10,7 +10,7 @@ def bits(a):
     return np.ascontiguousarray(np.asarray(a, np.float32).astype(ml_dtypes.bfloat16).view(np.uint16))
 
 names = sys.argv[1:] or list(sparse24.TMA) + ["wgmma_256x128x64_s4_keep1"]
-for (M, K, N) in [(256, 128, 128), (300, 96, 136), (1000, 1056, 520), (4096, 4096, 4096)]:
+for (M, K, N) in [(256, 128, 128), (300, 96, 136), (1000, 1056, 520), (4096, 4096, 4096), (2048, 8192, 256)]:
     rng = np.random.default_rng(M + K + N)
     A = spla.nm_array((rng.integers(-8, 9, (M, K)) / 4).astype(np.float16), prune=True)
     X = (rng.integers(-8, 9, (K, N)) / 4).astype(np.float16)

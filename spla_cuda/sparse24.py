@@ -2,7 +2,8 @@
 anywhere, Hopper's ``wgmma.mma_async.sp`` (versions 5-6) and, the default on Hopper,
 version 7 (``sp24_tma``: bulk tensor copies by a producer warp, mbarrier stages,
 a persistent grid; docs/gpu.md) and its clusters of two blocks that share B
-(``sp24_tma_mc``).
+(``sp24_tma_mc``), and the split-K forms of both (``sp24_tma_sk``, ``sp24_tma_mc_sk``:
+the K loop of each tile over several blocks, partial tiles added in float32).
 
 The hardware wants, for every group of four columns, the two kept values in
 column order and a 4-bit field (position of the first, position of the second,
@@ -65,13 +66,31 @@ CONFIGS = {
     "tma_256x128_s6_mc2": (256, 128, 32, 128, 128, 6, 1),
     "tma_128x256_s5_mc2": (128, 256, 32, 64, 256, 5, 1),
     "tma_128x128_s8_mc2": (128, 128, 32, 64, 128, 8, 1),
+    # Split K (sp24_tma_sk, sp24_tma_mc_sk; session 19, not measured yet): the K loop
+    # of each tile in `_sk<n>` ranges (`_skauto`: ``auto_splits`` picks n on this
+    # GPU), partial tiles added into a zeroed float32 C in L2 (red.global.add). For
+    # small N with large K: at 8192 x 8192 x 256 the 128 x 256 and 256 x 128 tiles,
+    # which read less of B from L2 per product than 128 x 128, are 64, half a wave,
+    # unless K is split.
+    "tma_128x256_s5_sk2": (128, 256, 32, 64, 256, 5, 1),
+    "tma_256x128_s6_sk2": (256, 128, 32, 128, 128, 6, 1),
+    "tma_128x128_s8_sk3": (128, 128, 32, 64, 128, 8, 1),
+    "tma_256x128_s6_skauto": (256, 128, 32, 128, 128, 6, 1),
+    "tma_128x256_s5_mc2_sk2": (128, 256, 32, 64, 256, 5, 1),
+    "tma_256x128_s6_mc2_sk2": (256, 128, 32, 128, 128, 6, 1),
+    # 64-column tiles (m64n64k32 products; not measured yet): twice the tiles of
+    # 128 x 128 at small N, 12 stages.
+    "tma_128x64_s12": (128, 64, 32, 64, 64, 12, 1),
 }
 #: The bulk-tensor-copy tilings' kernel parameters: m64 blocks per consumer
 #: warpgroup (MI), block columns BN (the wgmma instruction's N), stages.
 TMA = {name: (CONFIGS[name][0] // 128, CONFIGS[name][1], CONFIGS[name][5])
        for name in CONFIGS if name.startswith("tma_")}
 #: Blocks per cluster of the bulk-tensor-copy tilings that multicast B (else 1).
-TMA_CLUSTER = {name: 2 for name in TMA if name.endswith("_mc2")}
+TMA_CLUSTER = {name: 2 for name in TMA if "_mc2" in name}
+#: Split-K tilings: the number of K ranges per tile, or "auto" (``auto_splits``).
+TMA_SPLIT = {name: name.rpartition("_sk")[2] for name in TMA if "_sk" in name}
+TMA_SPLIT = {name: (v if v == "auto" else int(v)) for name, v in TMA_SPLIT.items()}
 #: The wgmma tilings' kernel parameters: instruction width N (m64n128k32 or
 #: m64n256k32 products), stages, block tile BM x BN (sp24_wgmma in
 #: kernels/sparse24.cu).
@@ -196,6 +215,7 @@ def _load_kernel(tag, name):
             raise ValueError(f"tiling {name} needs a Hopper GPU (compute capability 9.0)")
         if name in TMA:
             entry = "sp24_tma_mc" if TMA_CLUSTER.get(name, 1) > 1 else "sp24_tma"
+            entry += "_sk" if name in TMA_SPLIT else ""
             k = kernel("sparse24.cu", f"{entry}<{tag}, {', '.join(map(str, TMA[name]))}>",
                        options=("-arch=sm_90a",))
         else:
@@ -366,6 +386,23 @@ def _resident_clusters(k, smem, cluster, device):
     return found
 
 
+#: What one more work unit costs a block, in K tiles of 64 (a guess, not measured: the
+#: pipeline's fill and the unit's epilogue), in ``auto_splits``'s model.
+SPLIT_UNIT_COST = 4
+
+
+def auto_splits(tiles, k_tiles, slots, most=8):
+    """The number of K ranges per tile for ``tiles`` tiles of ``k_tiles`` K tiles each
+    on ``slots`` resident blocks (or clusters): the smallest that minimises the busiest
+    slot's work, ``ceil(tiles s / slots) * (ceil(k_tiles / s) + SPLIT_UNIT_COST)``."""
+    best, best_cost = 1, None
+    for s in range(1, max(1, min(most, k_tiles)) + 1):
+        cost = -(-tiles * s // slots) * (-(-k_tiles // s) + SPLIT_UNIT_COST)
+        if best_cost is None or cost < best_cost:
+            best, best_cost = s, cost
+    return best
+
+
 def _spmm_tma(values, meta, shape, X, C, name, k, smem, owner):
     MI, BN, _ = TMA[name]
     M, K = shape
@@ -380,6 +417,17 @@ def _spmm_tma(values, meta, shape, X, C, name, k, smem, owner):
     device = cupy.cuda.Device().id
     slots = (_multiprocessors(device) if cluster == 1
              else _resident_clusters(k, smem, cluster, device))
+    args = (maps, C, np.int32(M), np.int32(N), np.int32(K))
+    split = TMA_SPLIT.get(name)
+    if split is not None:
+        # Split K: units (split, tile), every split at least one K tile of 64; the
+        # kernel adds its partial tiles into C.
+        k_tiles = -(-K // 64)
+        splits = auto_splits(tiles, k_tiles, slots) if split == "auto" else split
+        splits = max(1, min(splits, k_tiles))
+        tiles *= splits
+        C.fill(0)
+        args += (np.int32(splits),)
     grid = cluster * min(tiles, slots)
-    k((grid,), (384,), (maps, C, np.int32(M), np.int32(N), np.int32(K)), shared_mem=smem)
+    k((grid,), (384,), args, shared_mem=smem)
     return C

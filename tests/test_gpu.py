@@ -311,6 +311,57 @@ def test_sparse24_version7_on_many_tiles_per_block():
                                           err_msg=f"{config} {dtype}")
 
 
+_SPLIT = sorted(spla_cuda.sparse24.TMA_SPLIT)
+
+
+def test_sparse24_auto_splits():
+    """The split count fills the resident slots in whole waves, and only when that
+    shortens the busiest slot's K loop."""
+    auto = spla_cuda.sparse24.auto_splits
+    assert auto(64, 128, 132) == 2          # 8192 x 8192 x 256 in 128 x 256 tiles
+    assert auto(128, 128, 132) == 1         # 128 x 128 tiles: one wave already
+    assert auto(2048, 128, 132) == 1        # many tiles: no split
+    assert auto(10, 3, 132) == 3            # at most one split per K tile
+    assert auto(1, 1, 132) == 1
+
+
+@pytest.mark.parametrize("dtype", ["f16", "bf16"])
+@pytest.mark.parametrize("config", _SPLIT)
+@pytest.mark.parametrize("M, K, N", [(1024, 8192, 256), (300, 96, 264), (520, 64 * 45 + 32, 136),
+                                     (1, 32, 8)])
+def test_sparse24_split_k_exact(config, M, K, N, dtype):
+    """Split K: every split's partial tile is added into C once (uneven K ranges, a
+    last K tile of 32 columns, more splits asked for than K tiles, row and column
+    edges). Quarter-integers: every partial sum is exact in float32 in any order."""
+    if not spla_cuda.sparse24.available(config):
+        pytest.skip(f"{config} needs a Hopper GPU")
+    rng = np.random.default_rng(M + K + N)
+    A = spla.nm_array((rng.integers(-8, 9, (M, K)) / 4).astype(np.float16), prune=True)
+    X = (rng.integers(-8, 9, (K, N)) / 4).astype(np.float16)
+    Y = _sp24_product(A.to_device("cuda"), X, config, dtype)
+    np.testing.assert_array_equal(_host(Y), A.toarray().astype(np.float64) @ X.astype(np.float64))
+
+
+@pytest.mark.parametrize("config", _SPLIT)
+def test_sparse24_split_k_random_values(config):
+    """Random values: within float32 accumulation error of the float64 product; with
+    two splits (0 + p0 + p1, commutative) the same bits on every call."""
+    if not spla_cuda.sparse24.available(config):
+        pytest.skip(f"{config} needs a Hopper GPU")
+    rng = np.random.default_rng(4)
+    M, K, N = 1024, 4096, 256
+    A = spla.nm_array(rng.standard_normal((M, K)).astype(np.float16), prune=True)
+    X = rng.standard_normal((K, N)).astype(np.float16)
+    G = A.to_device("cuda")
+    Xg = cupy.asarray(X)
+    Y = _host(spla_cuda.sparse24.spmm(G, Xg, config))
+    ref = A.toarray().astype(np.float64) @ X.astype(np.float64)
+    err = np.linalg.norm(Y - ref) / np.linalg.norm(ref)
+    assert err < 1e-5, err
+    if spla_cuda.sparse24.TMA_SPLIT[config] == 2:
+        np.testing.assert_array_equal(_host(spla_cuda.sparse24.spmm(G, Xg, config)), Y)
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_nm_half_end_to_end_and_pytorch_round_trip(dtype):
     """``nm_array(W).to_device("cuda") @ X`` for float16 and bfloat16 (ml_dtypes on

@@ -287,6 +287,29 @@ template <> struct WgmmaSp<bf16, 256> {
     }
 };
 
+template <> struct WgmmaSp<f16, 64> {
+    // scale_d == 0: D = A B (the accumulators' old values are ignored).
+    static __device__ __forceinline__ void run(float* d, unsigned long long da, unsigned long long db, unsigned e, int scale_d) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %35, 0;\n"
+            "wgmma.mma_async.sp.sync.aligned.m64n64k32.f32.f16.f16 "
+            "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, %34, 0, p, 1, 1, 0, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+            : "l"(da), "l"(db), "r"(e), "r"(scale_d) : "memory");
+    }
+};
+template <> struct WgmmaSp<bf16, 64> {
+    // scale_d == 0: D = A B (the accumulators' old values are ignored).
+    static __device__ __forceinline__ void run(float* d, unsigned long long da, unsigned long long db, unsigned e, int scale_d) {
+        asm volatile(
+            "{\n.reg .pred p;\nsetp.ne.b32 p, %35, 0;\n"
+            "wgmma.mma_async.sp.sync.aligned.m64n64k32.f32.bf16.bf16 "
+            "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, %34, 0, p, 1, 1, 0, 1;\n}\n"
+            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+            : "l"(da), "l"(db), "r"(e), "r"(scale_d) : "memory");
+    }
+};
+
 // Matrix descriptor: start address, leading and stride byte offsets (16-byte
 // units), swizzle mode in bits 62-63 (0 none, 1 128-byte, 2 64-byte).
 __device__ __forceinline__ unsigned long long wg_desc(const void* p, unsigned leading, unsigned stride,
@@ -544,6 +567,12 @@ __device__ __forceinline__ unsigned cluster_rank() {
     return r;
 }
 
+// Two float additions into global memory, done in L2 (no value returned):
+// the split-K epilogue.
+__device__ __forceinline__ void red_add2(float* p, float x, float y) {
+    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" :: "l"(p), "f"(x), "f"(y) : "memory");
+}
+
 template <int BM, int BN, int GROUP_M>
 struct TileOrder {
     int tiles_m, tiles_n;
@@ -564,9 +593,20 @@ struct TileOrder {
 // both blocks released it (each consumer warp arrives on its own block's and the
 // partner's `empty` barrier). A block whose row tile is past M still loads its
 // half of B and multiplies zeros (the copy engine fills its A), and stores nothing.
-template <typename T, int MI, int BN, int STAGES, int CLUSTER>
+//
+// SPLITK (sp24_tma_sk, sp24_tma_mc_sk): the K loop of every tile is split into
+// `splits` ranges of whole K tiles, and the grid walks units (split s, tile t),
+// s-major (the units running at one time share their K range of B in L2). Each
+// unit adds its partial tile into C with red.global.add.f32 (C zeroed by the
+// caller). Float addition is commutative, so with two splits every element is
+// 0 + p0 + p1 in either order, bitwise the same each run; with three or more the
+// order of the additions, and so the last bits, may change between runs.
+// The point is at small N: 128 x 256 or 256 x 128 tiles, which read each B tile
+// for more rows (less L2-to-SM traffic than 128 x 128), are too few to fill the
+// machine (64 at 8192 x 8192 x 256) unless K is split.
+template <typename T, int MI, int BN, int STAGES, int CLUSTER, bool SPLITK>
 __device__ __forceinline__ void
-sp24_tma_body(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, int N, int K)
+sp24_tma_body(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, int N, int K, int splits)
 {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
     constexpr int BM = 128 * MI;
@@ -591,6 +631,15 @@ sp24_tma_body(const unsigned char* __restrict__ maps, float* __restrict__ C, int
     const TileOrder<BM, BN, GROUP_M> order{((M + BM - 1) / BM + CLUSTER - 1) / CLUSTER, (N + BN - 1) / BN};
     const int tiles = order.tiles_m * order.tiles_n;
     const int k_tiles = (K + WG_BK - 1) / WG_BK;
+    const int units = SPLITK ? tiles * splits : tiles;
+    // Unit u: tile u % tiles, K tiles [k_begin, k_end) of split u / tiles.
+    auto unit = [&](int u, int& tm, int& tn, int& k_begin, int& k_end) {
+        const int s = SPLITK ? u / tiles : 0;
+        order.at(SPLITK ? u - s * tiles : u, tm, tn);
+        tm = tm * CLUSTER + rank;
+        k_begin = SPLITK ? (int)((long long)s * k_tiles / splits) : 0;
+        k_end = SPLITK ? (int)((long long)(s + 1) * k_tiles / splits) : k_tiles;
+    };
     const void* map_a = maps;
     const void* map_b = maps + 128;
     const void* map_e = maps + 256;
@@ -615,11 +664,11 @@ sp24_tma_body(const unsigned char* __restrict__ maps, float* __restrict__ C, int
                 asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n"
                              :: "l"(maps + 128 * m) : "memory");
             int it = 0;
-            for (int t = first_tile; t < tiles; t += tile_step) {
-                int tm, tn;
-                order.at(t, tm, tn);
-                tm = tm * CLUSTER + rank;
-                for (int kt = 0; kt < k_tiles; ++kt, ++it) {
+            for (int u = first_tile; u < units; u += tile_step) {
+                int tm, tn, k_begin, k_end;
+                unit(u, tm, tn, k_begin, k_end);
+                if (SPLITK && k_end == k_begin) continue;   // more splits than K tiles
+                for (int kt = k_begin; kt < k_end; ++kt, ++it) {
                     const int s = it % STAGES;
                     mbar_wait(&empty[s], ((it / STAGES) & 1) ^ 1);
                     unsigned char* st = smem + s * STAGE;
@@ -654,6 +703,8 @@ sp24_tma_body(const unsigned char* __restrict__ maps, float* __restrict__ C, int
             #pragma unroll
             for (int r = 1; r < CLUSTER; ++r) mbar_arrive_cluster(bar, (rank + r) % CLUSTER);
         };
+        // kt counts the K tiles of the unit (the products of kt = 0 overwrite the
+        // accumulators; the producer addresses K tile k_begin + kt).
         auto step = [&](int kt, unsigned (&e)[2][MI], const unsigned (&e_old)[2][MI]) {
             const int s = it % STAGES;
             mbar_wait(&full[s], (it / STAGES) & 1);
@@ -691,13 +742,14 @@ sp24_tma_body(const unsigned char* __restrict__ maps, float* __restrict__ C, int
             }
             ++it;
         };
-        for (int t = first_tile; t < tiles; t += tile_step) {
-            int tm, tn;
-            order.at(t, tm, tn);
-            tm = tm * CLUSTER + rank;
-            for (int kt = 0; kt < k_tiles; kt += 2) {
+        for (int u = first_tile; u < units; u += tile_step) {
+            int tm, tn, k_begin, k_end;
+            unit(u, tm, tn, k_begin, k_end);
+            const int nk = k_end - k_begin;
+            if (SPLITK && nk == 0) continue;            // (the caller keeps splits <= k_tiles)
+            for (int kt = 0; kt < nk; kt += 2) {
                 step(kt, e0, e1);
-                if (kt + 1 < k_tiles) step(kt + 1, e1, e0);
+                if (kt + 1 < nk) step(kt + 1, e1, e0);
             }
             asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
             __syncwarp();
@@ -712,8 +764,13 @@ sp24_tma_body(const unsigned char* __restrict__ maps, float* __restrict__ C, int
                 for (int j = 0; j < BN / 8; ++j) {
                     const int c = tn * BN + j * 8 + 2 * t4;
                     if (c < N) {
-                        if (r < M) *reinterpret_cast<float2*>(C + (size_t)r * N + c) = make_float2(a[4 * j], a[4 * j + 1]);
-                        if (r + 8 < M) *reinterpret_cast<float2*>(C + (size_t)(r + 8) * N + c) = make_float2(a[4 * j + 2], a[4 * j + 3]);
+                        if (SPLITK) {
+                            if (r < M) red_add2(C + (size_t)r * N + c, a[4 * j], a[4 * j + 1]);
+                            if (r + 8 < M) red_add2(C + (size_t)(r + 8) * N + c, a[4 * j + 2], a[4 * j + 3]);
+                        } else {
+                            if (r < M) *reinterpret_cast<float2*>(C + (size_t)r * N + c) = make_float2(a[4 * j], a[4 * j + 1]);
+                            if (r + 8 < M) *reinterpret_cast<float2*>(C + (size_t)(r + 8) * N + c) = make_float2(a[4 * j + 2], a[4 * j + 3]);
+                        }
                     }
                 }
             }
@@ -729,12 +786,27 @@ template <typename T, int MI, int BN, int STAGES>
 __global__ void __launch_bounds__(384, 1)
 sp24_tma(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, int N, int K)
 {
-    sp24_tma_body<T, MI, BN, STAGES, 1>(maps, C, M, N, K);
+    sp24_tma_body<T, MI, BN, STAGES, 1, false>(maps, C, M, N, K, 1);
 }
 
 template <typename T, int MI, int BN, int STAGES>
 __global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(384, 1)
 sp24_tma_mc(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, int N, int K)
 {
-    sp24_tma_body<T, MI, BN, STAGES, 2>(maps, C, M, N, K);
+    sp24_tma_body<T, MI, BN, STAGES, 2, false>(maps, C, M, N, K, 1);
+}
+
+// Split K (see sp24_tma_body): C must hold zeros; 1 <= splits <= K tiles of 64.
+template <typename T, int MI, int BN, int STAGES>
+__global__ void __launch_bounds__(384, 1)
+sp24_tma_sk(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, int N, int K, int splits)
+{
+    sp24_tma_body<T, MI, BN, STAGES, 1, true>(maps, C, M, N, K, splits);
+}
+
+template <typename T, int MI, int BN, int STAGES>
+__global__ void __cluster_dims__(2, 1, 1) __launch_bounds__(384, 1)
+sp24_tma_mc_sk(const unsigned char* __restrict__ maps, float* __restrict__ C, int M, int N, int K, int splits)
+{
+    sp24_tma_body<T, MI, BN, STAGES, 2, true>(maps, C, M, N, K, splits);
 }
