@@ -410,10 +410,18 @@ def lobpcg(A, X, B=None, M=None, *args, **kwargs):
     >>> np.sort(w).round(6).tolist()
     [19.0, 20.0]
     """
+    from ._lobpcg import lobpcg_fast, supported
+
     spla_products = any(_convert.is_spla(op) for op in (A, B, M))
     A, B, M = (_convert.operator(op, what) for op, what in ((A, "A"), (B, "B"), (M, "M")))
-    with solver_threads(spla_products):
-        return sla.lobpcg(A, X, B, M, *args, **kwargs)
+    bound = inspect.signature(sla.lobpcg).bind(A, X, B, M, *args, **kwargs)
+    bound.apply_defaults()
+    a = bound.arguments
+    if not supported(A, X, B, M, a["Y"]):
+        with solver_threads(spla_products):
+            return sla.lobpcg(A, X, B, M, *args, **kwargs)
+    with solver_threads(True):
+        return lobpcg_fast(**a)
 
 
 lobpcg.__signature__ = inspect.signature(sla.lobpcg)
