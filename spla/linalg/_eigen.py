@@ -414,7 +414,7 @@ def lobpcg(A, X, B=None, M=None, *args, **kwargs):
 
     spla_products = any(_convert.is_spla(op) for op in (A, B, M))
     A, B, M = (_convert.operator(op, what) for op, what in ((A, "A"), (B, "B"), (M, "M")))
-    bound = inspect.signature(sla.lobpcg).bind(A, X, B, M, *args, **kwargs)
+    bound = lobpcg.__signature__.bind(A, X, B, M, *args, **kwargs)
     bound.apply_defaults()
     a = bound.arguments
     if not supported(A, X, B, M, a["Y"]):

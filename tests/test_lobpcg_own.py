@@ -1,0 +1,126 @@
+"""spla's own lobpcg loop (spla/linalg/_lobpcg.py) against SciPy's, and its kernel."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as sla
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import spla
+import spla.linalg as L
+from spla._kernels import lobpcg as K
+
+
+@settings(deadline=None)
+@given(n=st.integers(1, 3 * K.CHUNK + 7), k=st.integers(1, 7),
+       dtype=st.sampled_from([np.float32, np.float64, np.complex64, np.complex128]),
+       seed=st.integers(0, 2**32 - 1))
+def test_residual_kernel_matches_numpy(n, k, dtype, seed):
+    rng = np.random.default_rng(seed)
+
+    def block():
+        x = rng.standard_normal((n, k))
+        if np.dtype(dtype).kind == "c":
+            x = x + 1j * rng.standard_normal((n, k))
+        return x.astype(dtype)
+
+    AX, BX = block(), block()
+    lam = rng.standard_normal(k).astype(np.finfo(dtype).dtype)
+    R = np.empty_like(AX)
+    part = np.empty((K.nchunks(n), k), np.finfo(dtype).dtype)
+    sq = K.residual(AX, BX, lam, R, part)
+    ref = AX - BX * lam[None, :]
+    rt = 1e-5 if np.finfo(dtype).bits <= 32 else 1e-12
+    np.testing.assert_allclose(R, ref, rtol=rt, atol=rt)
+    np.testing.assert_allclose(sq, np.sum(np.abs(ref) ** 2, 0), rtol=rt * 10, atol=rt)
+
+
+def _lap(k, dtype):
+    T = sp.diags_array([-1.0, 2.0, -1.0], offsets=[-1, 0, 1], shape=(k, k))
+    return sp.csr_array(sp.kronsum(T, T, format="csr")).astype(dtype)
+
+
+def _run(fn, *a, **kw):
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        out = fn(*a, **kw)
+    return out, [str(x.message).split("\n")[0][:25] for x in w]
+
+
+CASES = {
+    "largest": lambda A, n, rng: dict(largest=True, maxiter=200),
+    "smallest_hist": lambda A, n, rng: dict(largest=False, maxiter=40, retLambdaHistory=True,
+                                            retResidualNormsHistory=True),
+    "M": lambda A, n, rng: dict(largest=False, maxiter=40, M=sp.diags_array(
+        1 / A.diagonal()).astype(A.dtype), retResidualNormsHistory=True),
+    "B": lambda A, n, rng: dict(maxiter=60, B=sp.diags_array(np.linspace(1, 2, n)).astype(
+        A.dtype), retResidualNormsHistory=True),
+    "Y": lambda A, n, rng: dict(maxiter=60, largest=False,
+                                Y=rng.standard_normal((n, 2)).astype(A.dtype),
+                                retResidualNormsHistory=True),
+    "tol": lambda A, n, rng: dict(maxiter=100, tol=1e-3, retResidualNormsHistory=True),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("k", [1, 4])
+def test_lobpcg_matches_scipy(dtype, case, k, monkeypatch):
+    rng = np.random.default_rng(3)
+    A = _lap(30, dtype)
+    n = A.shape[0]
+    X = rng.standard_normal((n, k)).astype(dtype)
+    kw = CASES[case](A, n, rng)
+    if dtype == np.float32 and case == "largest":
+        kw["tol"] = 1e-4
+    ref, wref = _run(sla.lobpcg, A, X.copy(), **kw)
+
+    def no_scipy(*a, **k):
+        raise AssertionError("SciPy's loop ran")
+
+    fast = L.lobpcg  # imported (lazily) before SciPy's is patched out
+    monkeypatch.setattr(sla, "lobpcg", no_scipy)
+    out, wout = _run(fast, spla.csr_array(A), X.copy(), **kw)
+    if dtype != np.float32:
+        # float32 near its attainable accuracy converges or not by rounding (fused
+        # residual vs NumPy's three passes): SciPy itself is not deterministic there
+        assert wout == wref
+    assert len(out) == len(ref)
+    rt = 1e-4 if dtype == np.float32 else 1e-9
+    np.testing.assert_allclose(out[0], ref[0], rtol=rt, atol=rt)
+    assert out[1].dtype == ref[1].dtype and out[1].shape == ref[1].shape
+    for h, hr in zip(out[2:], ref[2:]):
+        assert dtype == np.float32 or len(h) == len(hr)
+    # the eigenvectors: residual of the pencil as small as SciPy's
+    V = out[1]
+    AV = A @ V
+    BV = kw["B"] @ V if "B" in kw else V
+    res = np.linalg.norm(AV - BV * out[0][None, :], axis=0)
+    resr = np.linalg.norm(A @ ref[1] - (kw["B"] @ ref[1] if "B" in kw else ref[1])
+                          * ref[0][None, :], axis=0)
+    assert np.all(res <= 10 * resr + 100 * rt)
+
+
+@pytest.mark.parametrize("layout", ["F", "strided"])
+def test_lobpcg_x_layouts_and_no_write(layout):
+    rng = np.random.default_rng(5)
+    A = _lap(25, np.float64)
+    n = A.shape[0]
+    X0 = rng.standard_normal((n, 3))
+    X = np.asfortranarray(X0) if layout == "F" else np.repeat(X0, 2, axis=1)[:, ::2]
+    keep = X.copy()
+    w, _ = L.lobpcg(spla.csr_array(A), X, largest=True, tol=1e-8, maxiter=300)
+    np.testing.assert_array_equal(X, keep)
+    ref = np.linalg.eigvalsh(A.toarray())[::-1][:3]
+    np.testing.assert_allclose(w, ref, rtol=1e-7)
+
+
+def test_lobpcg_delegates_dense_fallback():
+    A = _lap(3, np.float64)
+    X = np.random.default_rng(0).standard_normal((9, 2))
+    with pytest.warns(UserWarning, match="too small"):
+        w, _ = L.lobpcg(spla.csr_array(A), X, largest=True)
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(A.toarray())[::-1][:2], rtol=1e-10)
