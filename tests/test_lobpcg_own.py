@@ -15,7 +15,8 @@ from spla._kernels import lobpcg as K
 
 
 @settings(deadline=None)
-@given(n=st.integers(1, 3 * K.CHUNK + 7), k=st.integers(1, 7),
+@given(n=st.sampled_from([1, 2, 7, K.CHUNK - 1, K.CHUNK, K.CHUNK + 1, 3 * K.CHUNK + 5,
+                         K.PARTS * K.CHUNK + 3, 9 * K.CHUNK + 11]), k=st.integers(1, 7),
        dtype=st.sampled_from([np.float32, np.float64, np.complex64, np.complex128]),
        seed=st.integers(0, 2**32 - 1))
 def test_residual_kernel_matches_numpy(n, k, dtype, seed):

@@ -68,6 +68,57 @@ def _check(out, like, what, which):
     return out
 
 
+class _Rows:
+    """The rows of the blocks cut into one slab per thread; ``map(fn)`` runs
+    ``fn(lo, hi)`` on every slab at once (the first on the calling thread), each a
+    one-thread BLAS call on its rows. OpenBLAS's own threads split these skinny
+    products badly, so the block work is shared out here instead. Slabs are fixed
+    for a solve and partial Gram matrices are added in slab order."""
+
+    def __init__(self, n):
+        import numba
+
+        parts = max(1, min(numba.get_num_threads(), n // MIN_ROWS))
+        b = np.linspace(0, n, parts + 1).astype(np.int64)
+        self.ranges = list(zip(b[:-1].tolist(), b[1:].tolist()))
+        self.pool = None
+        if parts > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(parts - 1, thread_name_prefix="spla-lobpcg")
+
+    def map(self, fn):
+        if self.pool is None:
+            return [fn(*self.ranges[0])]
+        futs = [self.pool.submit(fn, lo, hi) for lo, hi in self.ranges[1:]]
+        first = [fn(*self.ranges[0])]
+        return first + [f.result() for f in futs]
+
+    def gram(self, pairs):
+        """``[V^H W for V, W in pairs]``."""
+        res = self.map(lambda lo, hi: [_gh(V[lo:hi], W[lo:hi]) for V, W in pairs])
+        out = res[0]
+        for r in res[1:]:
+            for i, g in enumerate(r):
+                out[i] += g
+        return out
+
+    def dot(self, V, C, out=None):
+        """``V @ C`` into ``out`` (C-ordered, allocated when None)."""
+        if out is None:
+            out = np.empty((V.shape[0], C.shape[1]), np.result_type(V, C))
+        self.map(lambda lo, hi: np.dot(V[lo:hi], C, out=out[lo:hi]))
+        return out
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+#: Fewest rows per slab of ``_Rows``.
+MIN_ROWS = 32768
+
+
 class _Rot:
     """Three buffers of one shape: the next block goes into one that is neither the
     current block nor the best one kept for the end."""
@@ -162,7 +213,17 @@ def lobpcg_fast(A, X, B, M, Y, tol, maxiter, largest, verbosityLevel,
     aps = _Rot((n, k), dt)
     bps = _Rot((n, k), dt) if B is not None else None
     tmp = np.empty((n, k), dt)
+    rows = _Rows(n)
+    try:
+        return _loop(**locals())
+    finally:
+        rows.close()
 
+
+def _loop(A, X, B, M, Y, maxiter, largest, verbosityLevel, retLambdaHistory,
+          retResidualNormsHistory, restartControl, n, k, dt, rtol, lam, E, xs, axs, bxs, AX, BX,
+          R, R2, rdt, part, ps, aps, bps, tmp, rows, lamHist=None, resHist=None,
+          constrain=None, **_):
     def residual(AX, BX, lam):
         sq = _k.residual(AX, BX, lam.astype(rdt), R, part)
         return np.sqrt(np.abs(sq))
@@ -212,15 +273,29 @@ def lobpcg_fast(A, X, B, M, Y, tol, maxiter, largest, verbosityLevel,
         if Y is not None:
             constrain(aR)
         # B-orthogonalise R to X, then B-orthonormalise it
-        G = _gh(BX, aR)
-        aR -= np.dot(X, G, out=tmp) if allact else X @ G
-        aBR = aR if B is None else B(aR)
-        if B is not None and aBR.shape != aR.shape:
-            raise ValueError(f"The shape {aR.shape} of the orthogonalized matrix not "
-                             f"preserved\nand changed to {aBR.shape} after multiplying by "
-                             f"the secondary matrix.\n")
+        G = rows.gram([(BX, aR)])[0]
+        tmpc = tmp if allact else np.empty_like(aR)
+
+        def orth(lo, hi):
+            r = aR[lo:hi]
+            r -= np.dot(X[lo:hi], G, out=tmpc[lo:hi])
+            return _gh(r, r) if B is None else None
+
+        parts = rows.map(orth)
+        if B is None:
+            RBR = parts[0]
+            for g in parts[1:]:
+                RBR += g
+            aBR = aR
+        else:
+            aBR = np.ascontiguousarray(B(aR))
+            if aBR.shape != aR.shape:
+                raise ValueError(f"The shape {aR.shape} of the orthogonalized matrix not "
+                                 f"preserved\nand changed to {aBR.shape} after multiplying "
+                                 f"by the secondary matrix.\n")
+            RBR = rows.gram([(aR, aBR)])[0]
         try:
-            Ci = inv(cholesky(_gh(aR, aBR), overwrite_a=True), overwrite_a=True)
+            Ci = inv(cholesky(RBR, overwrite_a=True), overwrite_a=True)
             ok = True
         except LinAlgError:
             ok = False
@@ -230,29 +305,29 @@ def lobpcg_fast(A, X, B, M, Y, tol, maxiter, largest, verbosityLevel,
             warnings.warn(f"Failed at iteration {it} with accuracies {res}\n not reaching "
                           f"the requested tolerance {rtol}.", UserWarning, stacklevel=3)
             break
-        aR = np.dot(aR, Ci, out=R2) if aR is R else aR @ Ci
-        aBR = aR if B is None else np.ascontiguousarray(aBR @ Ci)
-        aAR = _check(A(aR), aR, "residuals", "primary")
+        aR = rows.dot(aR, Ci, out=R2 if aR is R else None)
+        aBR = aR if B is None else rows.dot(aBR, Ci)
+        aAR = np.ascontiguousarray(_check(A(aR), aR, "residuals", "primary"))
         if it > 0:
             try:
-                Ci = inv(cholesky(_gh(aP, aP if B is None else aBP), overwrite_a=True),
-                         overwrite_a=True)
+                Ci = inv(cholesky(rows.gram([(aP, aP if B is None else aBP)])[0],
+                                  overwrite_a=True), overwrite_a=True)
                 ok = True
             except LinAlgError:
                 ok = False
                 if verbosityLevel:
                     warnings.warn("Cholesky has failed.", UserWarning, stacklevel=2)
             if ok:
-                if allact:  # into the free buffers of the rotation (no new block)
-                    aP = np.dot(aP, Ci, out=ps.free(P))
-                    aAP = np.dot(aAP, Ci, out=aps.free(AP))
-                    if B is not None:
-                        aBP = np.dot(aBP, Ci, out=bps.free(BP))
-                else:
-                    aP = aP @ Ci
-                    aAP = aAP @ Ci
-                    if B is not None:
-                        aBP = aBP @ Ci
+                # into the free buffers of the rotation (no new block) when all are active
+                sides = [(aP, ps.free(P)), (aAP, aps.free(AP))]
+                if B is not None:
+                    sides.append((aBP, bps.free(BP)))
+                sides = [(V, o if allact else np.empty_like(V)) for V, o in sides]
+                rows.map(lambda lo, hi: [np.dot(V[lo:hi], Ci, out=o[lo:hi])
+                                         for V, o in sides])
+                aP, aAP = sides[0][1], sides[1][1]
+                if B is not None:
+                    aBP = sides[2][1]
                 restart = forced
             else:
                 restart = True
@@ -264,30 +339,31 @@ def lobpcg_fast(A, X, B, M, Y, tol, maxiter, largest, verbosityLevel,
             aBR = aR
             if not restart:
                 aBP = aP
-        gXAR = _gh(X, aAR)
-        gRAR = _gh(aR, aAR)
         gdt = aAR.dtype
+        pairs = {"XAR": (X, aAR), "RAR": (aR, aAR)}
+        if explicit:
+            pairs.update(XAX=(X, AX), XBX=(X, BX), RBR=(aR, aBR), XBR=(X, aBR))
+        if not restart:
+            pairs.update(XAP=(X, aAP), RAP=(aR, aAP), PAP=(aP, aAP), XBP=(X, aBP),
+                         RBP=(aR, aBP))
+            if explicit:
+                pairs.update(PBP=(aP, aBP))
+        g = dict(zip(pairs, rows.gram(list(pairs.values()))))
+        gXAR, gRAR = g["XAR"], g["RAR"]
         if explicit:
             gRAR = (gRAR + gRAR.T.conj()) / 2
-            gXAX = _gh(X, AX)
-            gXAX = (gXAX + gXAX.T.conj()) / 2
-            gXBX = _gh(X, BX)
-            gRBR = _gh(aR, aBR)
-            gXBR = _gh(X, aBR)
+            gXAX = (g["XAX"] + g["XAX"].T.conj()) / 2
+            gXBX, gRBR, gXBR = g["XBX"], g["RBR"], g["XBR"]
         else:
             gXAX = np.diag(lam).astype(gdt)
             gXBX = np.eye(k, dtype=gdt)
             gRBR = np.eye(cb, dtype=gdt)
             gXBR = np.zeros((k, cb), dtype=gdt)
         if not restart:
-            gXAP = _gh(X, aAP)
-            gRAP = _gh(aR, aAP)
-            gPAP = _gh(aP, aAP)
-            gXBP = _gh(X, aBP)
-            gRBP = _gh(aR, aBP)
+            gXAP, gRAP, gPAP, gXBP, gRBP = (g[x] for x in ("XAP", "RAP", "PAP", "XBP", "RBP"))
             if explicit:
                 gPAP = (gPAP + gPAP.T.conj()) / 2
-                gPBP = _gh(aP, aBP)
+                gPBP = g["PBP"]
             else:
                 gPBP = np.eye(cb, dtype=gdt)
             gA = np.block([[gXAX, gXAR, gXAP], [gXAR.T.conj(), gRAR, gRAP],
@@ -325,19 +401,27 @@ def lobpcg_fast(A, X, B, M, Y, tol, maxiter, largest, verbosityLevel,
         ER = np.ascontiguousarray(E[k:k + cb])
         EP = None if restart else np.ascontiguousarray(E[k + cb:])
 
-        def update(V, aV_R, aV_P, Vnew, Pnew):
-            np.dot(aV_R, ER, out=Pnew)
-            if aV_P is not None:
-                Pnew += np.dot(aV_P, EP, out=tmp)
-            np.dot(V, EX, out=Vnew)
-            Vnew += Pnew
-            return Vnew, Pnew
-
-        Xn = xs.free(X, bestX)
-        X, P = update(X, aR, None if restart else aP, Xn, ps.free(aP))
-        AX, AP = update(AX, aAR, None if restart else aAP, axs.free(AX), aps.free(aAP))
+        sides = [(X, aR, aP, xs.free(X, bestX), ps.free(aP)),
+                 (AX, aAR, aAP, axs.free(AX), aps.free(aAP))]
         if B is not None:
-            BX, BP = update(BX, aBR, None if restart else aBP, bxs.free(BX), bps.free(aBP))
+            sides.append((BX, aBR, aBP, bxs.free(BX), bps.free(aBP)))
+
+        def update(lo, hi):
+            t = tmp[lo:hi]
+            for V, aV_R, aV_P, Vn, Pn in sides:
+                Pn = Pn[lo:hi]
+                Vn = Vn[lo:hi]
+                np.dot(aV_R[lo:hi], ER, out=Pn)
+                if not restart:
+                    Pn += np.dot(aV_P[lo:hi], EP, out=t)
+                np.dot(V[lo:hi], EX, out=Vn)
+                Vn += Pn
+
+        rows.map(update)
+        X, P = sides[0][3], sides[0][4]
+        AX, AP = sides[1][3], sides[1][4]
+        if B is not None:
+            BX, BP = sides[2][3], sides[2][4]
         else:
             BX = X
 
