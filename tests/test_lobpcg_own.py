@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import spla
 import spla.linalg as L
 from spla._kernels import lobpcg as K
+from spla.linalg import _lobpcg
 
 
 @settings(deadline=None)
@@ -69,7 +70,12 @@ CASES = {
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex128])
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("k", [1, 4])
-def test_lobpcg_matches_scipy(dtype, case, k, monkeypatch):
+@pytest.mark.parametrize("slab_rows", [None, 100])
+def test_lobpcg_matches_scipy(dtype, case, k, slab_rows, monkeypatch):
+    """``slab_rows``: the block work cut into slabs of at least that many rows
+    (several slabs on several threads; None: the default, one slab at this size)."""
+    if slab_rows is not None:
+        monkeypatch.setattr(_lobpcg, "MIN_ROWS", slab_rows)
     rng = np.random.default_rng(3)
     A = _lap(30, dtype)
     n = A.shape[0]
@@ -125,3 +131,23 @@ def test_lobpcg_delegates_dense_fallback():
     with pytest.warns(UserWarning, match="too small"):
         w, _ = L.lobpcg(spla.csr_array(A), X, largest=True)
     np.testing.assert_allclose(w, np.linalg.eigvalsh(A.toarray())[::-1][:2], rtol=1e-10)
+
+
+def test_rows_slabs_match_one_pass(monkeypatch):
+    """_Rows: the Gram matrices and products of the slabs equal NumPy's on the whole."""
+    import numba
+
+    monkeypatch.setattr(_lobpcg, "MIN_ROWS", 10)
+    rng = np.random.default_rng(2)
+    V, W = rng.standard_normal((1001, 3)), rng.standard_normal((1001, 2))
+    Vc = V + 1j * rng.standard_normal(V.shape)
+    C = rng.standard_normal((3, 3))
+    rows = _lobpcg._Rows(1001)
+    try:
+        assert len(rows.ranges) == min(numba.get_num_threads(), 100)
+        g, gc = rows.gram([(V, W), (Vc, Vc)])
+        np.testing.assert_allclose(g, V.T @ W, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gc, Vc.conj().T @ Vc, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(rows.dot(V, C), V @ C, rtol=1e-12, atol=1e-12)
+    finally:
+        rows.close()
