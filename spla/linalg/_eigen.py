@@ -378,7 +378,13 @@ def lobpcg(A, X, B=None, M=None, *args, **kwargs):
 
     ``scipy.sparse.linalg.lobpcg``: every argument and result is SciPy's (see its
     documentation); ``A``, ``B`` and ``M`` may be spla arrays, whose products with
-    the block of vectors run as one SpMM each.
+    the block of vectors run as one SpMM each. spla runs its own loop
+    (``spla/linalg/_lobpcg.py``: SciPy's steps, the block work shared over one row
+    slab per thread, no block allocated inside the loop) where ``X`` is a 2-D float32,
+    float64, complex64 or complex128 array, ``A``, ``B``, ``M`` have ``X``'s dtype
+    (a declared ``dtype``), ``Y`` is ``None`` or a 2-D array of that dtype, and
+    ``n - sizeY >= 5 k``; otherwise SciPy's ``lobpcg`` runs on spla's operators.
+    Unlike SciPy's, the loop never writes into ``X``.
 
     Parameters
     ----------

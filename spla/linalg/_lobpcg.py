@@ -4,15 +4,16 @@ The algorithm is Knyazev's LOBPCG as SciPy's ``scipy.sparse.linalg.lobpcg`` runs
 (the same steps, tests, warnings, histories and restarts; see SciPy's
 documentation). What differs is the work on the tall-skinny ``(n, k)`` blocks:
 
-* no block is allocated inside the loop: ``X``, ``AX``, ``P``, ``AP`` (and ``BX``,
-  ``BP``) live in buffers allocated once per solve and rotated (a fresh 12 MB
-  block costs its page faults on every iteration in SciPy's loop);
+* while every column is active, the loop allocates no block (a preconditioner's
+  result and the products aside): ``X``, ``AX``, ``P``, ``AP`` (and ``BX``, ``BP``)
+  live in buffers allocated once per solve and rotated, where SciPy's loop makes
+  several new blocks every iteration;
 * Gram blocks are BLAS products on views (SciPy's ``X.T.conj()`` copies a real
   block before every product);
+* every block pass is cut into one row slab per Numba thread (``_Rows``), each a
+  one-thread BLAS call, run at once on a small thread pool;
 * the residual ``AX - BX diag(lambda)`` and its column norms are one Numba pass
-  (``spla._kernels.lobpcg.residual``);
-* the Ritz update ``P = R C_R + P C_P``, ``X = X C_X + P`` writes into the
-  rotated buffers with ``out=``.
+  (``spla._kernels.lobpcg.residual``).
 
 BLAS runs on one thread (``solver_threads``), as for every solver of spla.linalg.
 Cases delegated to SciPy's own ``lobpcg`` (on spla's operators): the dense
