@@ -209,7 +209,7 @@ def lobpcg_fast(A, X, B, M, Y, tol, maxiter, largest, verbosityLevel,
     R = np.empty((n, k), dt)
     R2 = np.empty((n, k), dt)
     rdt = np.finfo(dt).dtype
-    part = np.empty((_k.nchunks(n), k), rdt)
+    part = np.empty((_k.nchunks(n), k), np.float64)
     ps = _Rot((n, k), dt)
     aps = _Rot((n, k), dt)
     bps = _Rot((n, k), dt) if B is not None else None
@@ -227,7 +227,7 @@ def _loop(A, X, B, M, Y, maxiter, largest, verbosityLevel, retLambdaHistory,
           constrain=None, **_):
     def residual(AX, BX, lam):
         sq = _k.residual(AX, BX, lam.astype(rdt), R, part)
-        return np.sqrt(np.abs(sq))
+        return np.sqrt(sq).astype(rdt)
 
     active = np.ones(k, dtype=bool)
     P = AP = BP = aP = aAP = aBP = None
