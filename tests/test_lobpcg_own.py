@@ -153,3 +153,22 @@ def test_rows_slabs_match_one_pass(monkeypatch):
         np.testing.assert_allclose(rows.dot(V, C), V @ C, rtol=1e-12, atol=1e-12)
     finally:
         rows.close()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_lobpcg_verbosity_output_like_scipy(capsys):
+    """verbosityLevel=1 prints SciPy's lines (numbers may differ in the last digits)."""
+    rng = np.random.default_rng(7)
+    A = _lap(20, np.float64)
+    X = rng.standard_normal((A.shape[0], 3))
+    sla.lobpcg(A, X.copy(), maxiter=5, verbosityLevel=1)
+    ref = capsys.readouterr().out
+    L.lobpcg(spla.csr_array(A), X.copy(), maxiter=5, verbosityLevel=1)
+    out = capsys.readouterr().out
+
+    def words(text):
+        return [line for line in text.splitlines() if line and not line.lstrip()[:1].isdigit()
+                and not line.lstrip().startswith(("[", "-"))]
+
+    assert words(out) == words(ref)
+    assert len(out.splitlines()) == len(ref.splitlines())
