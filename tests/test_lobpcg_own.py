@@ -172,3 +172,11 @@ def test_lobpcg_verbosity_output_like_scipy(capsys):
 
     assert words(out) == words(ref)
     assert len(out.splitlines()) == len(ref.splitlines())
+
+
+def test_lobpcg_warnings_point_at_the_caller():
+    A = _lap(20, np.float64)
+    X = np.random.default_rng(1).standard_normal((A.shape[0], 2))
+    with pytest.warns(UserWarning, match="Exited") as rec:
+        L.lobpcg(spla.csr_array(A), X, maxiter=2, tol=1e-14)
+    assert {w.filename for w in rec} == {__file__}

@@ -301,10 +301,10 @@ def _loop(A, X, B, M, Y, maxiter, largest, verbosityLevel, retLambdaHistory,
         except LinAlgError:
             ok = False
             if verbosityLevel:
-                warnings.warn("Cholesky has failed.", UserWarning, stacklevel=2)
+                warnings.warn("Cholesky has failed.", UserWarning, stacklevel=4)
         if not ok:
             warnings.warn(f"Failed at iteration {it} with accuracies {res}\n not reaching "
-                          f"the requested tolerance {rtol}.", UserWarning, stacklevel=3)
+                          f"the requested tolerance {rtol}.", UserWarning, stacklevel=4)
             break
         aR = rows.dot(aR, Ci, out=R2 if aR is R else None)
         aBR = aR if B is None else rows.dot(aBR, Ci)
@@ -317,7 +317,7 @@ def _loop(A, X, B, M, Y, maxiter, largest, verbosityLevel, retLambdaHistory,
             except LinAlgError:
                 ok = False
                 if verbosityLevel:
-                    warnings.warn("Cholesky has failed.", UserWarning, stacklevel=2)
+                    warnings.warn("Cholesky has failed.", UserWarning, stacklevel=4)
             if ok:
                 # into the free buffers of the rotation (no new block) when all are active
                 sides = [(aP, ps.free(P)), (aAP, aps.free(AP))]
@@ -379,7 +379,7 @@ def _loop(A, X, B, M, Y, maxiter, largest, verbosityLevel, retLambdaHistory,
             except LinAlgError as e:
                 if verbosityLevel:
                     warnings.warn(f"eigh failed at iteration {it} \nwith error {e} causing "
-                                  f"a restart.\n", UserWarning, stacklevel=3)
+                                  f"a restart.\n", UserWarning, stacklevel=4)
                 restart = True
         if restart:
             gA = np.block([[gXAX, gXAR], [gXAR.T.conj(), gRAR]])
@@ -391,7 +391,7 @@ def _loop(A, X, B, M, Y, maxiter, largest, verbosityLevel, retLambdaHistory,
                 lam, E = eigh(gA, gB, check_finite=False)
             except LinAlgError as e:
                 warnings.warn(f"eigh failed at iteration {it} with error\n{e}\n",
-                              UserWarning, stacklevel=3)
+                              UserWarning, stacklevel=4)
                 break
         ii = _indices(lam, k, largest)
         lam = lam[ii]
@@ -439,7 +439,7 @@ def _loop(A, X, B, M, Y, maxiter, largest, verbosityLevel, retLambdaHistory,
     if np.max(np.abs(res)) > rtol:
         warnings.warn(f"Exited at iteration {it} with accuracies \n{res}\nnot reaching the "
                       f"requested tolerance {rtol}.\nUse iteration {bestIt} instead with "
-                      f"accuracy \n{smallest}.\n", UserWarning, stacklevel=3)
+                      f"accuracy \n{smallest}.\n", UserWarning, stacklevel=4)
     if verbosityLevel:
         print(f"Final iterative eigenvalue(s):\n{lam}")
         print(f"Final iterative residual norm(s):\n{res}")
@@ -476,7 +476,7 @@ def _loop(A, X, B, M, Y, maxiter, largest, verbosityLevel, retLambdaHistory,
         resHist = [np.squeeze(h) for h in np.vsplit(resHist[:bestIt + 2], bestIt + 2)]
     if np.max(np.abs(res)) > rtol:
         warnings.warn(f"Exited postprocessing with accuracies \n{res}\nnot reaching the "
-                      f"requested tolerance {rtol}.", UserWarning, stacklevel=3)
+                      f"requested tolerance {rtol}.", UserWarning, stacklevel=4)
     if verbosityLevel:
         print(f"Final postprocessing eigenvalue(s):\n{lam}")
         print(f"Final residual norm(s):\n{res}")
