@@ -378,7 +378,13 @@ def lobpcg(A, X, B=None, M=None, *args, **kwargs):
 
     ``scipy.sparse.linalg.lobpcg``: every argument and result is SciPy's (see its
     documentation); ``A``, ``B`` and ``M`` may be spla arrays, whose products with
-    the block of vectors run as one SpMM each.
+    the block of vectors run as one SpMM each. spla runs its own loop
+    (``spla/linalg/_lobpcg.py``: SciPy's steps, the block work shared over one row
+    slab per thread, no block allocated inside the loop) where ``X`` is a 2-D float32,
+    float64, complex64 or complex128 array, ``A``, ``B``, ``M`` have ``X``'s dtype
+    (a declared ``dtype``), ``Y`` is ``None`` or a 2-D array of that dtype, and
+    ``n - sizeY >= 5 k``; otherwise SciPy's ``lobpcg`` runs on spla's operators.
+    Unlike SciPy's, the loop never writes into ``X``.
 
     Parameters
     ----------
@@ -410,10 +416,18 @@ def lobpcg(A, X, B=None, M=None, *args, **kwargs):
     >>> np.sort(w).round(6).tolist()
     [19.0, 20.0]
     """
+    from ._lobpcg import lobpcg_fast, supported
+
     spla_products = any(_convert.is_spla(op) for op in (A, B, M))
     A, B, M = (_convert.operator(op, what) for op, what in ((A, "A"), (B, "B"), (M, "M")))
-    with solver_threads(spla_products):
-        return sla.lobpcg(A, X, B, M, *args, **kwargs)
+    bound = lobpcg.__signature__.bind(A, X, B, M, *args, **kwargs)
+    bound.apply_defaults()
+    a = bound.arguments
+    if not supported(A, X, B, M, a["Y"]):
+        with solver_threads(spla_products):
+            return sla.lobpcg(A, X, B, M, *args, **kwargs)
+    with solver_threads(True):
+        return lobpcg_fast(**a)
 
 
 lobpcg.__signature__ = inspect.signature(sla.lobpcg)
