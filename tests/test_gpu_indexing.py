@@ -145,8 +145,19 @@ def test_write_and_zero_entries_match_dense(data):
                                         values, np)
     expect = ref.copy()
     expect[rows, cols] = values  # NumPy: the last write to an entry wins
-    got = sp.csr_array((d, i, p), shape=A.shape)
-    np.testing.assert_array_equal(got.toarray(), expect)
+    got = sp.csr_array((d, i, p), shape=A.shape).toarray()
+    # Written entries exactly; the others are A's, whose duplicates the merge and the
+    # dense reference may sum in different orders (1 ulp apart seen in float32).
+    written = np.zeros(A.shape, dtype=bool)
+    written[rows, cols] = True
+    np.testing.assert_array_equal(got[written], expect[written])
+    if np.issubdtype(A.dtype, np.inexact):
+        eps = np.finfo(A.dtype).eps
+        scale = np.abs(A.data).sum() if A.data.size else 0.0
+        np.testing.assert_allclose(got[~written], expect[~written], rtol=4 * eps,
+                                   atol=4 * eps * scale)
+    else:
+        np.testing.assert_array_equal(got[~written], expect[~written])
     assert d.dtype == A.dtype
     if status == "inserted":
         assert gpu.row_order(p, i, np)[0]  # the merge gives sorted rows
