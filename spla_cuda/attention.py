@@ -358,6 +358,17 @@ def _torch_fast(Q, K, V, pattern):
                                            or V.data_ptr() % 16))
 
 
+def _torch_stream(dev):
+    """PyTorch's current stream on GPU ``dev`` as a CuPy stream (one object per stream)."""
+    import torch
+
+    ptr = torch.cuda.current_stream(dev).cuda_stream
+    stream = _STREAMS.get((dev, ptr))
+    if stream is None:
+        stream = _STREAMS[(dev, ptr)] = cupy.cuda.ExternalStream(ptr, dev)
+    return stream
+
+
 def _torch_forward(Q, K, V, bp, scale, variant=None):
     """The forward of contiguous torch tensors through their pointers (no CuPy
     views: the host work per call is a few attribute reads and one launch)."""
@@ -372,12 +383,8 @@ def _torch_forward(Q, K, V, bp, scale, variant=None):
         return out, lse
     scale = (1.0 / math.sqrt(D)) if scale is None else float(scale)
     dev = Q.device.index
-    ptr = torch.cuda.current_stream(dev).cuda_stream
-    stream = _STREAMS.get((dev, ptr))
-    if stream is None:
-        stream = _STREAMS[(dev, ptr)] = cupy.cuda.ExternalStream(ptr, dev)
     tag = "f16" if Q.dtype == torch.float16 else "bf16"
-    with cupy.cuda.Device(dev), stream:
+    with cupy.cuda.Device(dev), _torch_stream(dev):
         tile_ptr, keys, tmask, masks, order = _parts(bp)
         variant = _variant(variant, D)
         if variant == "scalar":
@@ -615,6 +622,8 @@ def backward(dO, Q, K, V, pattern, out, lse, scale=None, variant=None):
     kernels (see ``_bwd_variant``)."""
     what = "sparse_attention_backward"
     bwd = _bwd_variant(variant)
+    if bwd != "scalar" and _torch_fast(Q, K, V, pattern) and _torch_fast_grads(dO, Q, out, lse):
+        return _torch_backward(dO, Q, K, V, pattern, out, lse, scale, bwd)
     names = ("Q", "K", "V", "out", "dO")
     ops = [_Operand(x, nm, what) for x, nm in zip((Q, K, V, out, dO), names)]
     bp, lead, BH, d, dv, Dp, kind, (q, k, v, o, do) = _prepare(ops, names, what, pattern,
@@ -635,7 +644,11 @@ def backward(dO, Q, K, V, pattern, out, lse, scale=None, variant=None):
             bwd = bwd or ("wg_sync" if _hopper() else "tc")
             if bwd.startswith("wg"):
                 _wg_bwd_check()
-            grads = _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale, bwd)
+            grads = tuple(cupy.zeros((BH, rows, Dp), dtype=np.uint16) for rows in (m, n, n))
+            if grads[0].size and grads[1].size:
+                scratch = (cupy.empty(BH * m, dtype=np.float32), cupy.empty(BH * m, dtype=np.float32))
+                _backward_tc(tag, bp, BH, m, n, Dp, (q, k, v, o, do, lse), grads, scratch, scale,
+                             bwd)
             res = []
             for g, rows, width in zip(grads, (m, n, n), (d, d, dv)):
                 if Dp != width:
@@ -726,17 +739,15 @@ def _transposed(bp):
     return block_pattern(bp.tocsr()).transposed()
 
 
-def _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale, variant="tc"):
-    """dQ, dK, dV (uint16 bits, (BH, rows, Dp)) on the tensor cores (attention_tc_bwd.cu;
-    variant "wg", "wg_sync" or "wg_rs": the dQ and dK/dV kernels of attention_wg_bwd.cu,
-    after the same attn_delta)."""
-    dq = cupy.zeros((BH, m, Dp), dtype=np.uint16)
-    dk = cupy.zeros((BH, n, Dp), dtype=np.uint16)
-    dv = cupy.zeros((BH, n, Dp), dtype=np.uint16)
-    if not (dq.size and dk.size):
-        return dq, dk, dv
-    delta = cupy.empty(BH * m, dtype=np.float32)
-    l2 = cupy.empty(BH * m, dtype=np.float32)
+def _backward_tc(tag, bp, BH, m, n, Dp, operands, grads, scratch, scale, variant="tc"):
+    """Launch the 16-bit backward on the tensor cores (attention_tc_bwd.cu; variant
+    "wg", "wg_sync" or "wg_rs": the dQ and dK/dV kernels of attention_wg_bwd.cu, after
+    the same attn_delta): ``operands`` (q, k, v, o, do, lse) and ``grads`` (dq, dk, dv,
+    zeroed) are (BH, rows, Dp) buffers (CuPy arrays or device pointers), ``scratch``
+    two float32 buffers of BH * m values (delta and lse in log2 units)."""
+    q, k, v, o, do, lse = operands
+    dq, dk, dv = grads
+    delta, l2 = scratch
     kern = kernel("attention_tc_bwd.cu", f"attn_delta<{tag}, {Dp}>")
     kern((blocks(BH * m * 32, 256),), (256,), (o, do, lse, delta, l2, np.int64(BH * m)))
     if variant.startswith("wg"):
@@ -755,7 +766,7 @@ def _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale, variant="tc"
         kern((BH, tile_ptr.size - 1), (128,),
              (q, k, v, do, l2, delta, dk, dv, tile_ptr, qidx, tmask, masks, order, np.int32(m),
               np.int32(n), np.float32(scale)), shared_mem=smem)
-        return dq, dk, dv
+        return
     smem = 6 * 64 * (Dp + 8) * 2
     tile_ptr, keys, tmask, masks, order = _parts(bp)
     kern = _tc_kernel_in("attention_tc_bwd.cu", f"attn_bwd_dq_tc<{tag}, {Dp}>", smem)
@@ -768,6 +779,46 @@ def _backward_tc(tag, bp, BH, m, n, Dp, q, k, v, o, do, lse, scale, variant="tc"
     kern((BH, tile_ptr.size - 1), (128,),
          (q, k, v, do, l2, delta, dk, dv, tile_ptr, qidx, tmask, masks, order, np.int32(m),
           np.int32(n), np.float32(scale)), shared_mem=smem_kv)
+
+
+def _torch_fast_grads(dO, Q, out, lse):
+    """With ``_torch_fast`` of Q, K, V: whether dO, out and lse can be taken by their
+    pointers too (contiguous, aligned, Q's shape and dtype; lse float32 of Q's leading
+    shape and rows)."""
+    import torch
+
+    return (is_torch(dO) and is_torch(out) and is_torch(lse)
+            and dO.shape == Q.shape and out.shape == Q.shape and dO.dtype == out.dtype == Q.dtype
+            and dO.device == out.device == lse.device == Q.device
+            and lse.dtype == torch.float32 and lse.shape == Q.shape[:-1]
+            and dO.is_contiguous() and out.is_contiguous() and lse.is_contiguous()
+            and not (dO.data_ptr() % 16 or out.data_ptr() % 16))
+
+
+def _torch_backward(dO, Q, K, V, bp, out, lse, scale, variant):
+    """The 16-bit backward of contiguous torch tensors through their pointers (as
+    ``_torch_forward``: no CuPy views; the gradients and scratch are torch tensors
+    allocated on PyTorch's current stream)."""
+    import torch
+
+    shape = Q.shape
+    m, D = shape[-2], shape[-1]
+    BH = Q.numel() // (m * D) if m * D else 0
+    dq, dk, dv = (torch.zeros(shape, dtype=Q.dtype, device=Q.device) for _ in range(3))
+    if dq.numel() == 0:
+        return dq, dk, dv
+    scale = (1.0 / math.sqrt(D)) if scale is None else float(scale)
+    scratch = torch.empty((2, BH * m), dtype=torch.float32, device=Q.device)
+    tag = "f16" if Q.dtype == torch.float16 else "bf16"
+    p = np.uint64
+    dev = Q.device.index
+    with cupy.cuda.Device(dev), _torch_stream(dev):
+        variant = variant or ("wg_sync" if _hopper() else "tc")
+        if variant.startswith("wg"):
+            _wg_bwd_check()
+        _backward_tc(tag, bp, BH, m, m, D, tuple(p(x.data_ptr()) for x in (Q, K, V, out, dO, lse)),
+                     tuple(p(x.data_ptr()) for x in (dq, dk, dv)),
+                     (p(scratch[0].data_ptr()), p(scratch[1].data_ptr())), scale, variant)
     return dq, dk, dv
 
 

@@ -515,6 +515,42 @@ def test_default_kernels_per_gpu(monkeypatch):
     assert gpu_attention._bwd_variant(None) == "tc"
 
 
+@needs_torch
+@pytest.mark.parametrize("variant", ["tc", "wg_sync"])
+@pytest.mark.parametrize("kind,causal,n,d", [("local", True, 1000, 64), ("global_local", False, 129, 128),
+                                             ("random", True, 300, 64)])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_backward_torch_pointer_path_is_the_cupy_path(kind, causal, n, d, dtype, variant):
+    """Contiguous torch tensors and a BlockPattern take the backward through their
+    pointers (``_torch_backward``, no CuPy views): the same bits as the CuPy path on
+    views of the same memory, torch tensors of the operands' dtype back."""
+    if variant != "tc" and not _HOPPER:
+        pytest.skip("the wgmma backward needs a Hopper GPU (compute capability 9.0)")
+    rng = np.random.default_rng(n + d)
+    Q, K, V, dO = (to_gpu(rounded(rng.standard_normal((2, 3, n, d)), dtype), dtype, True)
+                   for _ in range(4))
+    bp = at.block_pattern(make_pattern(kind, n, causal))
+    out, lse = at.sparse_attention_forward(Q, K, V, bp)
+    assert gpu_attention._torch_fast(Q, K, V, bp) and gpu_attention._torch_fast_grads(dO, Q, out, lse)
+    fast = gpu_attention.backward(dO, Q, K, V, bp, out, lse, variant=variant)
+    # the CuPy path: CuPy arrays of the same memory
+    slow = gpu_attention.backward(*[_as_cupy_dtype(x, dtype) for x in (dO, Q, K, V)], bp,
+                                  _as_cupy_dtype(out, dtype), cupy.from_dlpack(lse), variant=variant)
+    for f, s_ in zip(fast, slow):
+        assert isinstance(f, torch.Tensor) and f.dtype == Q.dtype and f.shape == Q.shape
+        assert np.array_equal(cupy.asnumpy(cupy.from_dlpack(f.view(torch.int16))),
+                              cupy.asnumpy(s_.view(cupy.int16)))
+
+
+def _as_cupy_dtype(t, dtype):
+    """A CuPy array of the torch tensor ``t``'s memory, as float16 or bfloat16 (ml-dtypes)."""
+    bits = cupy.from_dlpack(t.view(torch.int16))
+    if dtype == "float16":
+        return bits.view(cupy.float16)
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    return bits.view(ml_dtypes.bfloat16)
+
+
 def test_wg_backward_refused_off_hopper():
     """variant='wg' of the backward on a GPU other than Hopper: ValueError before any launch."""
     if _HOPPER:
