@@ -749,7 +749,7 @@ def _backward_tc(tag, bp, BH, m, n, Dp, operands, grads, scratch, scale, variant
     dq, dk, dv = grads
     delta, l2 = scratch
     kern = kernel("attention_tc_bwd.cu", f"attn_delta<{tag}, {Dp}>")
-    kern((blocks(BH * m * 32, 256),), (256,), (o, do, lse, delta, l2, np.int64(BH * m)))
+    kern((blocks(BH * m * (Dp // 8), 256),), (256,), (o, do, lse, delta, l2, np.int64(BH * m)))
     if variant.startswith("wg"):
         overlap, stages, a_regs = _wg_bwd_config(Dp, variant)
         smem = _wg_bwd_smem(Dp, stages)

@@ -19,21 +19,34 @@
 #include "attention_tc_common.cuh"
 
 // delta[r] = sum_c dO[r, c] O[r, c]; l2[r] = lse[r] * log2(e) (+inf where lse = -inf).
-// One warp per row of `rows` (all slices), D columns.
+// G = D / 8 threads per row of `rows` (all slices), each reading its 8 columns of O
+// and dO as one 16-byte load (rows are 16-byte aligned: D * 2 bytes, base aligned),
+// the G partial sums added by shuffles within the group (a warp holds 32 / G rows).
 template <typename T, int D>
 __global__ void attn_delta(const bits16* __restrict__ O, const bits16* __restrict__ dO,
                            const float* __restrict__ lse, float* __restrict__ delta,
                            float* __restrict__ l2, i64 rows)
 {
-    const i64 r = ((i64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    const int lane = threadIdx.x & 31;
-    if (r >= rows) return;
+    constexpr int G = D / 8;
+    static_assert(G >= 1 && G <= 32 && (G & (G - 1)) == 0, "D / 8 lanes a row, a power of two");
+    const i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    const i64 r = t / G;
+    const int sub = (int)(t % G);
+    // The whole warp stays for the shuffles; lanes past the last row add zeros.
     float s = 0.f;
-    for (int c = lane; c < D; c += 32)
-        s += Mma<T>::to_float(O[r * D + c]) * Mma<T>::to_float(dO[r * D + c]);
+    if (r < rows) {
+        const uint4 a = __ldg(reinterpret_cast<const uint4*>(O + r * D) + sub);
+        const uint4 b = __ldg(reinterpret_cast<const uint4*>(dO + r * D) + sub);
+        const unsigned av[4] = {a.x, a.y, a.z, a.w}, bv[4] = {b.x, b.y, b.z, b.w};
+        #pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            s += Mma<T>::to_float((bits16)(av[i] & 0xffffu)) * Mma<T>::to_float((bits16)(bv[i] & 0xffffu));
+            s += Mma<T>::to_float((bits16)(av[i] >> 16)) * Mma<T>::to_float((bits16)(bv[i] >> 16));
+        }
+    }
     #pragma unroll
-    for (int k = 16; k > 0; k >>= 1) s += __shfl_xor_sync(0xffffffffu, s, k);
-    if (lane == 0) {
+    for (int k = G / 2; k > 0; k >>= 1) s += __shfl_xor_sync(0xffffffffu, s, k, G);
+    if (r < rows && sub == 0) {
         delta[r] = s;
         const float l = lse[r];
         l2[r] = l == neg_inf_f() ? __int_as_float(0x7f800000) : l * 1.4426950408889634f;
