@@ -798,13 +798,14 @@ def _torch_fast_grads(dO, Q, out, lse):
 def _torch_backward(dO, Q, K, V, bp, out, lse, scale, variant):
     """The 16-bit backward of contiguous torch tensors through their pointers (as
     ``_torch_forward``: no CuPy views; the gradients and scratch are torch tensors
-    allocated on PyTorch's current stream)."""
+    allocated on PyTorch's current stream, not zero-filled)."""
     import torch
 
     shape = Q.shape
     m, D = shape[-2], shape[-1]
     BH = Q.numel() // (m * D) if m * D else 0
-    dq, dk, dv = (torch.zeros(shape, dtype=Q.dtype, device=Q.device) for _ in range(3))
+    # every kernel writes all rows of its blocks (no block returns early), so no zero fill
+    dq, dk, dv = (torch.empty(shape, dtype=Q.dtype, device=Q.device) for _ in range(3))
     if dq.numel() == 0:
         return dq, dk, dv
     scale = (1.0 / math.sqrt(D)) if scale is None else float(scale)
