@@ -37,7 +37,7 @@ def _gh(V, W):
     return V.T @ W
 
 
-def _rep_nonherm(Mx, name):
+def _rep_nonherm(Mx, name, stacklevel=5):
     from scipy.linalg import norm
 
     nmd = norm(Mx - Mx.T.conj(), 1)
@@ -45,7 +45,15 @@ def _rep_nonherm(Mx, name):
     t = max(t, t * norm(Mx, 1))
     if nmd > t:
         warnings.warn(f"Matrix {name} of the type {Mx.dtype} is not Hermitian: "
-                      f"condition: {nmd} < {t} fails.", UserWarning, stacklevel=5)
+                      f"condition: {nmd} < {t} fails.", UserWarning, stacklevel=stacklevel)
+
+
+def _gram_eigh(gA, gB, verbosityLevel):
+    """Rayleigh-Ritz on the Gram pair (gA, gB), after SciPy's Hermitian check when verbose."""
+    if verbosityLevel:
+        _rep_nonherm(gA, "gramA", stacklevel=6)
+        _rep_nonherm(gB, "gramB", stacklevel=6)
+    return eigh(gA, gB, check_finite=False)
 
 
 def _indices(lam, num, largest):
@@ -371,11 +379,8 @@ def _loop(A, X, B, M, Y, maxiter, largest, verbosityLevel, retLambdaHistory,
                            [gXAP.T.conj(), gRAP.T.conj(), gPAP]])
             gB = np.block([[gXBX, gXBR, gXBP], [gXBR.T.conj(), gRBR, gRBP],
                            [gXBP.T.conj(), gRBP.T.conj(), gPBP]])
-            if verbosityLevel:
-                _rep_nonherm(gA, "gramA")
-                _rep_nonherm(gB, "gramB")
             try:
-                lam, E = eigh(gA, gB, check_finite=False)
+                lam, E = _gram_eigh(gA, gB, verbosityLevel)
             except LinAlgError as e:
                 if verbosityLevel:
                     warnings.warn(f"eigh failed at iteration {it} \nwith error {e} causing "
@@ -384,11 +389,8 @@ def _loop(A, X, B, M, Y, maxiter, largest, verbosityLevel, retLambdaHistory,
         if restart:
             gA = np.block([[gXAX, gXAR], [gXAR.T.conj(), gRAR]])
             gB = np.block([[gXBX, gXBR], [gXBR.T.conj(), gRBR]])
-            if verbosityLevel:
-                _rep_nonherm(gA, "gramA")
-                _rep_nonherm(gB, "gramB")
             try:
-                lam, E = eigh(gA, gB, check_finite=False)
+                lam, E = _gram_eigh(gA, gB, verbosityLevel)
             except LinAlgError as e:
                 warnings.warn(f"eigh failed at iteration {it} with error\n{e}\n",
                               UserWarning, stacklevel=4)
