@@ -127,6 +127,23 @@ def test_expand_of_empty_and_zero_counts():
     assert total == 0 and seg.size == 0
 
 
+def _assert_written_exactly(got, expect, A, rows, cols):
+    """The written entries ``(rows, cols)`` of the dense ``got`` equal ``expect``'s
+    exactly; the others are A's, whose duplicates the write and the dense reference
+    may sum in different orders (1 ulp apart seen in float32): within 4 ulps of the
+    sum of A's magnitudes for inexact dtypes, exactly otherwise."""
+    written = np.zeros(A.shape, dtype=bool)
+    written[rows, cols] = True
+    np.testing.assert_array_equal(got[written], expect[written])
+    if np.issubdtype(A.dtype, np.inexact):
+        eps = np.finfo(A.dtype).eps
+        scale = np.abs(A.data).sum() if A.data.size else 0.0
+        np.testing.assert_allclose(got[~written], expect[~written], rtol=4 * eps,
+                                   atol=4 * eps * scale)
+    else:
+        np.testing.assert_array_equal(got[~written], expect[~written])
+
+
 @SETTINGS
 @given(data=st.data())
 def test_write_and_zero_entries_match_dense(data):
@@ -145,19 +162,7 @@ def test_write_and_zero_entries_match_dense(data):
                                         values, np)
     expect = ref.copy()
     expect[rows, cols] = values  # NumPy: the last write to an entry wins
-    got = sp.csr_array((d, i, p), shape=A.shape).toarray()
-    # Written entries exactly; the others are A's, whose duplicates the merge and the
-    # dense reference may sum in different orders (1 ulp apart seen in float32).
-    written = np.zeros(A.shape, dtype=bool)
-    written[rows, cols] = True
-    np.testing.assert_array_equal(got[written], expect[written])
-    if np.issubdtype(A.dtype, np.inexact):
-        eps = np.finfo(A.dtype).eps
-        scale = np.abs(A.data).sum() if A.data.size else 0.0
-        np.testing.assert_allclose(got[~written], expect[~written], rtol=4 * eps,
-                                   atol=4 * eps * scale)
-    else:
-        np.testing.assert_array_equal(got[~written], expect[~written])
+    _assert_written_exactly(sp.csr_array((d, i, p), shape=A.shape).toarray(), expect, A, rows, cols)
     assert d.dtype == A.dtype
     if status == "inserted":
         assert gpu.row_order(p, i, np)[0]  # the merge gives sorted rows
@@ -191,7 +196,7 @@ def test_writes_to_stored_entries_scatter_the_values(data, writable):
                                         values, np, writable)
     expect = S.copy()
     expect[rows, cols] = values
-    np.testing.assert_array_equal(sp.csr_array((d, i, p), shape=A.shape).toarray(), expect)
+    _assert_written_exactly(sp.csr_array((d, i, p), shape=A.shape).toarray(), expect, A, rows, cols)
     assert status == ("values" if once else "inserted")
     if once:
         assert (d is A.data) == writable and i is A.indices and p is A.indptr
