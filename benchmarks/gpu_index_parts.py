@@ -3,9 +3,10 @@
 ``A[lo:hi]`` (``spla._indexing.gpu.row_slice``) against the same rows read by the
 row kernels (an index array) and cupyx; and ``A[:, cols]`` with 200k random
 columns (repeats: the sorted column map) against a permutation (no repeats: no
-sort), ``A[rows]`` of the same output size, cupyx, and the repeat step's pieces on
-their own (``cupy.argsort`` of int64 and of int32 keys, the ``where`` / argsort /
-``cumsum`` sequence of ``spla_cuda.index.select``).
+sort), ``A[rows]`` of the same output size, cupyx, and the repeat step on its own:
+``spla_cuda.index._column_lists`` by counting (lists of at most 32 positions) and
+by ``cupy.argsort`` (the path for longer lists), beside ``cupy.argsort`` of int64
+and of int32 keys.
 
 The matrix and the keys are ``benchmarks.gpu_indexing``'s (uniform, 10 entries per
 row, float64). Timing: ``gpu_indexing.time_calls`` (host wall time between device
@@ -37,13 +38,6 @@ def cases(n, be, seed=5):
     slice_keys = xp.arange(lo, hi, dtype=np.int64)
     cols32 = cols.astype(np.int32)
 
-    def repeat_step():  # spla_cuda.index.select's work for a column asked for twice
-        wrapped = xp.where(cols < 0, cols + n, cols)
-        order = xp.argsort(wrapped)
-        cnt = xp.bincount(wrapped, minlength=n).astype(np.int32)
-        start = xp.cumsum(cnt, dtype=np.int64) - cnt
-        return order, start
-
     yield "A[lo:hi] slice path", lambda: A[lo:hi]
     yield "A[lo:hi] as row keys (kernels)", lambda: A[slice_keys]
     yield "cupyx C[lo:hi]", lambda: C[lo:hi]
@@ -54,8 +48,15 @@ def cases(n, be, seed=5):
     yield "cupyx C[:, perm] (no repeats)", lambda: C[:, perm]
     yield f"argsort {k} int64 keys", lambda: xp.argsort(cols)
     yield f"argsort {k} int32 keys", lambda: xp.argsort(cols32)
-    yield "repeat step (where, argsort, bincount, cumsum)", repeat_step
+    if be.device == "cpu":
+        yield "column lists (stable argsort)", lambda: xp.argsort(cols, kind="stable")
+        return
+    from spla_cuda.index import _column_lists  # select's step for a column asked for twice
 
+    cnt = xp.bincount(cols, minlength=n).astype(np.int32)
+    cursor = xp.empty(n, dtype=np.uint32)
+    yield "column lists: counting, insertion sorts", lambda: _column_lists(cols, n, cnt, cursor, True)
+    yield "column lists: argsort of int32 keys", lambda: _column_lists(cols, n, cnt, cursor, False)
 
 def main(argv):
     cpu = "--cpu" in argv

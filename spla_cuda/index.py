@@ -155,6 +155,28 @@ def _column_map(cols, n, stat):
     return keys, cnt, first
 
 
+def _column_lists(keys, n, cnt, cursor, short):
+    """``(start, order)`` of a column map with repeats: column c's positions, in
+    increasing order, are ``order[start[c]:start[c] + cnt[c]]``. ``short``: no column
+    is asked for more than ``SHORT_LIST`` (index.cu: 32) times, so a counting pass
+    and an insertion sort of each list replace a (stable) sort of all the keys.
+    ``cursor`` (n 32-bit words) is overwritten."""
+    start = cupy.cumsum(cnt, dtype=np.int64) - cnt
+    if not short:
+        wrapped = cupy.where(keys < 0, keys + n, keys)
+        if n <= np.iinfo(np.int32).max:  # a radix sort of half the key bits
+            wrapped = wrapped.astype(np.int32)
+        return start, cupy.argsort(wrapped).astype(np.int64, copy=False)
+    order = cupy.empty(keys.size, dtype=np.int64)
+    cupy.cuda.runtime.memsetAsync(cursor.data.ptr, 0, cursor.nbytes, cupy.cuda.get_current_stream().ptr)
+    kernel(_SRC, "idx_column_lists_scatter<long long>")(
+        (blocks(keys.size, _THREADS),), (_THREADS,), (keys, np.int64(keys.size), np.int64(n), start,
+                                                      cursor, order))
+    kernel(_SRC, "idx_column_lists_sort<long long>")(
+        (blocks(n, _THREADS),), (_THREADS,), (cnt, start, np.int64(n), order))
+    return start, order
+
+
 def select(A, rows, cols, minor_first=False):
     """Rows ``rows`` and columns ``cols`` of CSR ``A`` (each a ``range`` or an
     unchecked 1-D index array) as a CSR array; ``minor_first``: the columns' bounds
@@ -194,10 +216,7 @@ def select(A, rows, cols, minor_first=False):
     nnz = int(tail[0])
     if cm == 0 and tail[5]:  # a column asked for twice: every position, in order
         cm = 1
-        wrapped = cupy.where(col_keys < 0, col_keys + n, col_keys)
-        order = cupy.argsort(wrapped).astype(np.int64, copy=False)
-        start = cupy.cumsum(cmap[0], dtype=np.int64) - cmap[0]
-        cmap = (cmap[0], _NULL, start, order)
+        cmap = (cmap[0], _NULL, *_column_lists(col_keys, n, cmap[0], cmap[1], short=tail[5] == 1))
     idx = _index_dtype(indices, n_cols, nnz)
     out_indptr = cupy.empty(n_rows + 1, dtype=idx)
     out_indices = cupy.empty(nnz, dtype=idx)

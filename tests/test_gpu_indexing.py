@@ -769,6 +769,30 @@ def test_device_key_reads_of_a_larger_matrix():
             A[np.array(bad)]
 
 
+@pytest.mark.parametrize("times", [2, 32, 33, 500])
+@pytest.mark.gpu
+@pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")
+def test_repeated_columns_keep_the_order_of_their_positions(times):
+    """``A[:, cols]`` with a column asked for ``times`` times (lists of at most 32
+    positions are counted and sorted in place, longer ones go through a sort of the
+    keys): each row's entries come out in the order of the CPU path, a column's
+    copies in increasing position order (negative keys among them)."""
+    import cupy
+
+    rng = np.random.default_rng(times)
+    S = sp.random(40, 300, density=0.2, format="csr", random_state=rng)
+    A = spla.csr_array(S)
+    cols = rng.integers(0, 300, 400)
+    cols[cols == 7] = 8
+    at = rng.choice(cols.size, times, replace=False)
+    cols[at] = 7
+    cols[at[::2]] = 7 - 300
+    expect = A[:, cols]
+    got = A.to_device("cuda")[:, cupy.asarray(cols)]
+    for part in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(cupy.asnumpy(getattr(got, part)), getattr(expect, part))
+
+
 @pytest.mark.parametrize("balance", [None, -1])
 @pytest.mark.gpu
 @pytest.mark.skipif(_SKIP is not None, reason=_SKIP or "")

@@ -188,7 +188,10 @@ __global__ void idx_points(const I* __restrict__ indptr, const I* __restrict__ i
 // The column map of a key array cols (k keys, K = long long) of an axis of n columns:
 // cnt[c] = how often c is asked for, first[c] = its first position (cnt, first
 // set to 0 and 0xffffffff by the caller); stat[4] = 1 when a column is asked for
-// twice (stat[2], stat[3]: the columns' bounds, as above).
+// twice, 2 when one is asked for more than SHORT_LIST times (stat[2], stat[3]: the
+// columns' bounds, as above).
+constexpr int SHORT_LIST = 32;
+
 template <typename K>
 __global__ void idx_column_map(const K* __restrict__ cols, i64 k, i64 n, int* __restrict__ cnt,
                                unsigned* __restrict__ first, i64* __restrict__ stat)
@@ -197,8 +200,48 @@ __global__ void idx_column_map(const K* __restrict__ cols, i64 k, i64 n, int* __
     if (t >= k) return;
     const i64 c = selected_row(cols, 0, 0, t, n, stat + 2);
     if (c < 0) return;
-    if (atomicAdd(cnt + c, 1) == 1) atomicMax(stat + 4, (i64)1);
+    const int before = atomicAdd(cnt + c, 1);
+    if (before == 1) atomicMax(stat + 4, (i64)1);
+    if (before == SHORT_LIST) atomicMax(stat + 4, (i64)2);
     atomicMin(first + c, (unsigned)t);
+}
+
+// The position lists of a column map with repeats, by counting: each position t of
+// the (checked) keys goes to a free slot of its column's list, order[start[c] ..
+// start[c] + cnt[c]) (cursor: n zeros), in any order; idx_column_lists_sort then
+// puts each list in increasing order, as a stable sort of the keys would.
+template <typename K>
+__global__ void idx_column_lists_scatter(const K* __restrict__ cols, i64 k, i64 n,
+                                         const i64* __restrict__ start, unsigned* __restrict__ cursor,
+                                         i64* __restrict__ order)
+{
+    const i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= k) return;
+    const i64 v = cols[t];
+    const i64 c = v < 0 ? v + n : v;
+    order[start[c] + atomicAdd(cursor + c, 1u)] = t;
+}
+
+// Insertion sort of each column's list of positions (P: their type). The caller
+// sorts the keys instead when a column is asked for more than SHORT_LIST times.
+template <typename P>
+__global__ void idx_column_lists_sort(const int* __restrict__ cnt, const i64* __restrict__ start,
+                                      i64 n, P* __restrict__ order)
+{
+    const i64 c = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= n) return;
+    const int len = cnt[c];
+    if (len < 2) return;
+    P* list = order + start[c];
+    for (int i = 1; i < len; ++i) {
+        const P t = list[i];
+        int j = i - 1;
+        while (j >= 0 && list[j] > t) {
+            list[j + 1] = list[j];
+            --j;
+        }
+        list[j + 1] = t;
+    }
 }
 
 // The columns asked for (the kernels take the fields as arguments). CM 0: a
