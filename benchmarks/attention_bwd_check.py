@@ -37,7 +37,8 @@ import traceback
 
 import numpy as np
 
-T_START = time.perf_counter()
+from benchmarks._attention_check import check_pattern, dense_mask, elapsed, error_line, run_check
+
 BUDGET = float(os.environ.get("SPLA_BWD_CHECK_BUDGET_S", "300"))
 #: max |err| / max(1, max |ref|) against float64 (those of tests/test_attention_gpu.py)
 TOL = {"float16": 1e-2, "bfloat16": 6e-2}
@@ -47,42 +48,6 @@ FAILURES = []
 #: wg_rs: wg with S's and dP's A operand in registers (the forward's product form), d = 64;
 #: if wg fails and wg_rs passes, the shared-memory A descriptor is at fault
 LIVE = ["wg", "wg_sync", "wg_rs"]
-
-
-def _err(exc):
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:240]
-
-
-def _elapsed():
-    return time.perf_counter() - T_START
-
-
-def _mask(P):
-    P = P.tocsr()
-    indptr, indices = np.asarray(P.indptr), np.asarray(P.indices)
-    M = np.zeros(P.shape, dtype=bool)
-    M[np.repeat(np.arange(P.shape[0]), np.diff(indptr)), indices] = True
-    return M
-
-
-def _pattern(kind, n, causal):
-    import scipy.sparse as sp
-
-    from spla import attention as at
-
-    if kind == "local":
-        return at.local_pattern(n, 256, causal)
-    if kind == "wide":
-        return at.local_pattern(n, 1024, causal)
-    if kind == "strided":
-        return at.strided_pattern(n, 128, causal)
-    if kind == "global_local":
-        return at.global_local_pattern(n, 64, np.unique(np.r_[0, np.arange(0, n, max(1, n // 5))]), causal)
-    rng = np.random.default_rng(n)  # random CSR, every third row empty
-    nnz = 20 * n
-    r, c = rng.integers(0, n, nnz), rng.integers(0, n, nnz)
-    keep = (r % 3 != 0) & ((c <= r) if causal else True)
-    return sp.csr_array((np.ones(int(keep.sum())), (r[keep], c[keep])), shape=(n, n)).tocsr()
 
 
 def _ref_grads(torch, q, k, v, do, M, scale):
@@ -124,9 +89,9 @@ def exactness():
             q, k, v, do = (torch.randn((2, n, d), device="cuda", generator=g) for _ in range(4))
             q = (q * big).to(tdt)
             k, v, do = k.to(tdt), v.to(tdt), do.to(tdt)
-            P = _pattern(kind, n, causal)
+            P = check_pattern(kind, n, causal)
             bp = at.block_pattern(P)
-            M = torch.from_numpy(_mask(P)).cuda()
+            M = torch.from_numpy(dense_mask(P)).cuda()
             ref = _ref_grads(torch, q, k, v, do, M, 1 / np.sqrt(d))
             out, lse = sa.forward(q, k, v, bp, variant="tc")
             got, words = {}, []
@@ -135,7 +100,7 @@ def exactness():
                     gr = [x.double() for x in sa.backward(do, q, k, v, bp, out, lse, variant=var)]
                     torch.cuda.synchronize()
                 except Exception as exc:  # noqa: BLE001 - printed, the other variants go on
-                    words.append(f"{var} {_err(exc)}")
+                    words.append(f"{var} {error_line(exc)}")
                     FAILURES.append(f"{name} ({var})")
                     continue
                 got[var] = gr
@@ -161,17 +126,18 @@ def exactness():
                     words.append(f"{var}~tc " + " ".join(parts))
             print(f"  {name}: " + ", ".join(words), flush=True)
         except Exception as exc:  # noqa: BLE001 - printed, the run goes on
-            print(f"  FAIL {name}: {_err(exc)}", flush=True)
+            print(f"  FAIL {name}: {error_line(exc)}", flush=True)
             FAILURES.append(name)
             if len(FAILURES) == 1:
                 traceback.print_exc(limit=4)
 
 
-def suite_shapes(time_gpu):
+def suite_shapes():
     import torch
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
     from benchmarks import gpu_attention as ga
+    from benchmarks.gpu import time_gpu
     from spla_cuda import attention as sa
 
     L, H, B = ga.L, ga.H, ga.B
@@ -190,7 +156,7 @@ def suite_shapes(time_gpu):
     gen = torch.Generator(device="cuda").manual_seed(0)
     for (pname, causal, d, dtype) in rows:
         tag = f"{pname:15s} c={int(causal)} d={d:3d} {dtype[:4]}"
-        if _elapsed() > BUDGET:
+        if elapsed() > BUDGET:
             skipped.append(f"{pname}/{int(causal)}/{d}/{dtype[:4]}")
             continue
         t_row = time.perf_counter()
@@ -238,7 +204,7 @@ def suite_shapes(time_gpu):
                   + f" [{time.perf_counter() - t_row:.0f}s]", flush=True)
             del qg, kg, vg, out, lse
         except Exception as exc:  # noqa: BLE001
-            print(f"  {tag}: FAILED {_err(exc)}", flush=True)
+            print(f"  {tag}: FAILED {error_line(exc)}", flush=True)
     tensors.clear()
     if skipped:
         print(f"  skipped (budget {BUDGET:.0f} s spent): " + ", ".join(skipped))
@@ -263,7 +229,7 @@ def canary(variant):
             g = torch.Generator(device="cuda").manual_seed(d)
             q, k, v, do = (torch.randn((2, 300, d), device="cuda", generator=g).to(getattr(torch, dtype))
                            for _ in range(4))
-            bp = at.block_pattern(_pattern("global_local", 300, True))
+            bp = at.block_pattern(check_pattern("global_local", 300, True))
             out, lse = sa.forward(q, k, v, bp, variant="tc")
             a = sa.backward(do, q, k, v, bp, out, lse, variant=variant)
             b = sa.backward(do, q, k, v, bp, out, lse, variant="tc")
@@ -273,58 +239,9 @@ def canary(variant):
         print(f"canary {variant}: max |{variant} - tc| / max(1, max |tc|) over dQ dK dV = {worst:.1e}", flush=True)
         sys.exit(0 if worst <= 2 * ULP["bfloat16"] else 1)
     except Exception as exc:  # noqa: BLE001
-        print(f"canary {variant}: {_err(exc)}", flush=True)
+        print(f"canary {variant}: {error_line(exc)}", flush=True)
         sys.exit(3)
 
 
-def run_canaries():
-    import subprocess
-
-    procs = {v: subprocess.Popen([sys.executable, __file__, "--canary", v], stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True) for v in list(LIVE)}
-    for v, proc in procs.items():
-        try:
-            text, _ = proc.communicate(timeout=150)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            text = "timed out after 150 s"
-        lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
-        print("  " + (lines[-1] if lines else f"canary {v}: no output") + f" [rc {proc.returncode}]",
-              flush=True)
-        if proc.returncode != 0:
-            FAILURES.append(f"canary {v} (rc {proc.returncode})")
-        if proc.returncode not in (0, 1):
-            LIVE.remove(v)
-            print("  " + "\n  ".join(lines[-8:]), flush=True)
-
-
-def main():
-    if len(sys.argv) == 3 and sys.argv[1] == "--canary":
-        canary(sys.argv[2])
-    import cupy
-    import torch
-
-    from benchmarks.gpu import time_gpu
-
-    dev = cupy.cuda.Device()
-    print(f"device: {torch.cuda.get_device_name()} (cc {dev.compute_capability}); torch {torch.__version__}, "
-          f"cupy {cupy.__version__}", flush=True)
-    if dev.compute_capability != "90":
-        print("not a Hopper GPU: the wgmma backward cannot run here")
-        sys.exit(2)
-    print("== canaries (child processes)", flush=True)
-    run_canaries()
-    for section in (exactness, lambda: suite_shapes(time_gpu)):
-        try:
-            section()
-        except Exception as exc:  # noqa: BLE001
-            print(f"section failed: {_err(exc)}", flush=True)
-            traceback.print_exc(limit=4)
-            FAILURES.append("section")
-    print(f"== done in {_elapsed():.0f} s; " + (f"FAILURES ({len(FAILURES)}): " + "; ".join(FAILURES)
-                                                if FAILURES else "all exactness checks passed"))
-    sys.exit(1 if FAILURES else 0)
-
-
 if __name__ == "__main__":
-    main()
+    run_check(__file__, "backward", canary, LIVE, FAILURES, [exactness, suite_shapes])
