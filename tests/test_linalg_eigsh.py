@@ -57,6 +57,18 @@ def check_pairs(D, w, X, atol):
     assert np.abs(X.T @ X - np.eye(k)).max() <= 1e-8
 
 
+def _in_a_cluster(ref, which, k, rel):
+    """Whether a wanted eigenvalue of the ascending ``ref`` lies within ``rel`` times
+    the spread of the spectrum of another eigenvalue."""
+    if ref.size < 2:
+        return False
+    spread = max(ref[-1] - ref[0], np.finfo(float).tiny)
+    gaps = np.diff(ref)
+    nearest = np.minimum(np.r_[np.inf, gaps], np.r_[gaps, np.inf])
+    wanted = np.isin(ref, expected_values(ref, which, k))
+    return bool((nearest[wanted] <= rel * spread).any())
+
+
 def compare_sets(w, ref, which, k, rtol):
     """``w`` holds the wanted eigenvalues of ``ref`` (for LM compared by modulus:
     ``-a`` and ``a`` tie)."""
@@ -132,10 +144,18 @@ def test_lanczos_against_eigh(problem, which, data, index_dtype, fmt):
         w, X = L.eigsh(A, k, which=which, ncv=ncv, maxiter=100 * n, rng=1)
         w2 = L.eigsh(A, k, which=which, ncv=ncv, maxiter=100 * n, rng=1,
                      return_eigenvectors=False)
-    except sla.ArpackNoConvergence:
-        # allowed only where ARPACK fails too (tight clusters at tol = eps)
-        with pytest.raises(sla.ArpackError):
-            sla.eigsh(S, k, which=which, ncv=ncv, maxiter=100 * n, rng=1)
+    except sla.ArpackNoConvergence as err:
+        # Allowed where ARPACK fails too, or where a wanted eigenvalue lies within a
+        # relative 1e-6 of another: at tol = eps such a cluster converges or not by the
+        # rounding of the start (a 15 x 15 "clustered" case at a relative 1.5e-7, seeds
+        # 1-7: ARPACK converged for two seeds, spla for two others). Either way, the
+        # pairs reported as converged must be eigenpairs.
+        if not _in_a_cluster(ref, which, k, 1e-6):
+            with pytest.raises(sla.ArpackError):
+                sla.eigsh(S, k, which=which, ncv=ncv, maxiter=100 * n, rng=1)
+        done = np.asarray(err.eigenvalues)
+        assert np.abs(done[:, None] - ref[None, :]).min(axis=1).max(initial=0) <= 1e-10 * scale
+        check_pairs(D, done, np.asarray(err.eigenvectors).reshape(n, done.size), 1e-9 * scale)
         return
     finally:
         _lanczos.DENSE_MAX = old
