@@ -429,18 +429,28 @@ def _variant(variant, Dp):
     """The 16-bit forward kernel on the current GPU: "tc" (attn_fwd_tc, the default off
     Hopper), "tc2" (attn_fwd_tc2, 2 warps of 32 rows; head dimension 64 only, "tc"
     otherwise), "scalar" (the CUDA-core attn_fwd_f32), "wg" (attn_fwd_wg of
-    attention_wg.cu: Hopper's wgmma, sm_90a only; the default on Hopper, the same bits
-    as "tc") or "wg_sync" (the same with each
+    attention_wg.cu: Hopper's wgmma, sm_90a only; the default on Hopper at head
+    dimension 64, the same bits as "tc") or "wg_sync" (the same with each
     P V product waited on at once instead of overlapping the next tile's softmax) or
     "wg2" (attn_fwd_wg2: two query blocks per thread block, one warpgroup each,
     loading the key tiles they share once; sm_90a only, not the default) or "wg_pp"
     (attn_fwd_wg_pp: wg2's pairs with a producer warpgroup filling an mbarrier ring
-    and the two consumer warpgroups ping-ponging; sm_90a only, not the default);
-    ``SPLA_ATTENTION_FORWARD`` picks when ``variant`` is None."""
-    v = variant or os.environ.get("SPLA_ATTENTION_FORWARD") or ("wg" if _hopper() else "tc")
+    and the two consumer warpgroups ping-ponging; sm_90a only, the default on Hopper at
+    head dimension 128); ``SPLA_ATTENTION_FORWARD`` picks when ``variant`` is None."""
+    v = variant or os.environ.get("SPLA_ATTENTION_FORWARD") or _default_forward(Dp)
     if v not in FORWARD_VARIANTS:
         raise ValueError(f"unknown forward kernel {v!r}; choose one of {', '.join(FORWARD_VARIANTS)}")
     return "tc" if v == "tc2" and Dp != 64 else v
+
+
+def _default_forward(Dp):
+    """The forward kernel without a choice: on Hopper "wg_pp" at head dimension 128
+    and "wg" at 64 (both give "tc"'s bits; on an H100, session 20, wg_pp ran 1.15-1.33x
+    flex_attention on local w = 1024 at d = 128 against wg's 1.01-1.20x, and
+    0.90-0.99x at d = 64 against wg's 1.00-1.15x), "tc" elsewhere."""
+    if not _hopper():
+        return "tc"
+    return "wg_pp" if Dp == 128 else "wg"
 
 
 def _hopper():

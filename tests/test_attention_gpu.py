@@ -505,10 +505,12 @@ def test_wg_backward_matches_tc(d, dtype, kind, causal, n, variant):
 
 def test_default_kernels_per_gpu(monkeypatch):
     """Without a choice (argument or environment) the 16-bit kernels are the wgmma ones
-    on Hopper ("wg" forward, "wg_sync" backward) and the mma.sync ones elsewhere."""
+    on Hopper ("wg" forward at head dimension 64, "wg_pp" at 128, "wg_sync" backward)
+    and the mma.sync ones elsewhere."""
     monkeypatch.delenv("SPLA_ATTENTION_FORWARD", raising=False)
     monkeypatch.delenv("SPLA_ATTENTION_BACKWARD", raising=False)
     assert gpu_attention._variant(None, 64) == ("wg" if _HOPPER else "tc")
+    assert gpu_attention._variant(None, 128) == ("wg_pp" if _HOPPER else "tc")
     assert gpu_attention._bwd_variant(None) is None  # resolved on the operands' GPU
     assert gpu_attention._variant("tc", 64) == "tc"
     monkeypatch.setenv("SPLA_ATTENTION_BACKWARD", "tc")
