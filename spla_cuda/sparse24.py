@@ -103,13 +103,17 @@ HOPPER_ONLY = tuple(WGMMA) + tuple(TMA)
 #: docs/gpu.md): the first that this GPU runs and whose BK divides K is used.
 DEFAULTS = ("wgmma_256x128x64_s4_keep1", "256x128x128_w64x64_s3_pipe", "256x128x64_w64x64_s3",
             "128x128x32_w64x32_s3")
-#: Version 7 on Hopper: (largest N, tiling) in order; the first whose bound takes N.
-#: 128 x 128 tiles for small N (8192 x 8192 x 256: 128 tiles on 132 multiprocessors
-#: instead of 64; 674 / 643 TFLOP/s float16 / bfloat16 against 545 / 551 with
-#: 128 x 256 tiles, H100, session 18), elsewhere 128 x 256 tiles in clusters of two
-#: that multicast B: 955-1112 TFLOP/s on the four large shapes of issue 22 against
-#: 715-987 for the best single-block tiling (H100, session 18, docs/gpu.md).
-TMA_BY_SHAPE = ((512, "tma_128x128_s8"), (1 << 62, "tma_128x256_s5_mc2"))
+#: Version 7 on Hopper: for N up to ``TMA_SMALL_N``, 128 x 256 single-block tiles
+#: where they make about a full wave (at least ``TMA_FULL_WAVE`` of the
+#: multiprocessors: 16384 x 8192 x 256, 128 tiles on 132, 857 / 876 TFLOP/s float16 /
+#: bfloat16 against 686-692 / 704-723 with 128 x 128 tiles, H100, session 20) and
+#: 128 x 128 tiles where they would not (8192 x 8192 x 256: 128 tiles instead of 64;
+#: 674 / 643 TFLOP/s against 545 / 551, H100, session 18; 667 / 672 against 540 / 554,
+#: session 20); beyond, 128 x 256 tiles in clusters of two that multicast B: 955-1112
+#: TFLOP/s on the four large shapes of issue 22 against 715-987 for the best
+#: single-block tiling (H100, session 18, docs/gpu.md).
+TMA_SMALL_N = 512
+TMA_FULL_WAVE = 0.9
 #: Whether ``choose`` picks version 7 on Hopper (else ``DEFAULTS``).
 TMA_DEFAULT = True
 #: The 16-bit dtypes with a tensor-core path, and the kernel's tag for each.
@@ -239,14 +243,20 @@ def _load_kernel(tag, name):
 def choose(M, K, N, tag=None):
     """The tiling that ``spmm`` uses for an ``M x K`` by ``K x N`` product on this GPU.
 
-    On Hopper (version 7, if ``TMA_DEFAULT`` is on): ``TMA_BY_SHAPE``'s first
-    entry whose column bound takes N; otherwise the first of ``DEFAULTS`` that
-    runs here and whose BK divides K. (``M``, ``K`` and ``tag`` are part of the
-    signature so that a measured exception per shape or dtype can be added
-    without touching the callers.)"""
+    On Hopper (version 7, if ``TMA_DEFAULT`` is on): for ``N <= TMA_SMALL_N``,
+    ``tma_128x256_s5`` if its tiles fill at least ``TMA_FULL_WAVE`` of the
+    multiprocessors, else ``tma_128x128_s8``; for larger N ``tma_128x256_s5_mc2``.
+    Elsewhere the first of ``DEFAULTS`` that runs here and whose BK divides K.
+    (``tag`` is part of the signature so that a measured exception per dtype can
+    be added without touching the callers.)"""
     device_id = cupy.cuda.runtime.getDevice()
     if TMA_DEFAULT and _compute_capability(device_id) == "90":
-        return next(name for n_max, name in TMA_BY_SHAPE if N <= n_max)
+        if N > TMA_SMALL_N:
+            return "tma_128x256_s5_mc2"
+        wide_tiles = -(-M // 128) * -(-N // 256)
+        if wide_tiles >= TMA_FULL_WAVE * _multiprocessors(device_id):
+            return "tma_128x256_s5"
+        return "tma_128x128_s8"
     return next(c for c in DEFAULTS if K % CONFIGS[c][2] == 0 and available(c))
 
 
