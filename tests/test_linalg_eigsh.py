@@ -154,8 +154,9 @@ def test_lanczos_against_eigh(problem, which, data, index_dtype, fmt):
             with pytest.raises(sla.ArpackError):
                 sla.eigsh(S, k, which=which, ncv=ncv, maxiter=100 * n, rng=1)
         done = np.asarray(err.eigenvalues)
-        assert np.abs(done[:, None] - ref[None, :]).min(axis=1).max(initial=0) <= 1e-10 * scale
-        check_pairs(D, done, np.asarray(err.eigenvectors).reshape(n, done.size), 1e-9 * scale)
+        if done.size:
+            assert np.abs(done[:, None] - ref[None, :]).min(axis=1).max() <= 1e-10 * scale
+            check_pairs(D, done, np.asarray(err.eigenvectors).reshape(n, done.size), 1e-9 * scale)
         return
     finally:
         _lanczos.DENSE_MAX = old
