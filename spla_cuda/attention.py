@@ -651,9 +651,7 @@ def backward(dO, Q, K, V, pattern, out, lse, scale=None, variant=None):
     tag = {"float16": "f16", "bfloat16": "bf16", "float32": "float"}[kind]
     if kind != "float32" and bwd != "scalar":
         with cupy.cuda.Device(ops[0].device), _stream(ops):
-            bwd = bwd or ("wg_sync" if _hopper() else "tc")
-            if bwd.startswith("wg"):
-                _wg_bwd_check()
+            bwd = _bwd_variant_here(bwd)
             grads = tuple(cupy.zeros((BH, rows, Dp), dtype=np.uint16) for rows in (m, n, n))
             if grads[0].size and grads[1].size:
                 scratch = (cupy.empty(BH * m, dtype=np.float32), cupy.empty(BH * m, dtype=np.float32))
@@ -714,6 +712,16 @@ def _bwd_variant(variant):
     if v not in BACKWARD_VARIANTS:
         raise ValueError(f"unknown backward kernel {v!r}; choose one of {', '.join(BACKWARD_VARIANTS)}")
     return v
+
+
+def _bwd_variant_here(bwd):
+    """The 16-bit backward to launch on the current GPU: ``bwd`` (from ``_bwd_variant``)
+    or, for None, the GPU's default ("wg_sync" on Hopper, "tc" elsewhere); a wgmma
+    variant off Hopper is a ``ValueError`` before any launch."""
+    bwd = bwd or ("wg_sync" if _hopper() else "tc")
+    if bwd.startswith("wg"):
+        _wg_bwd_check()
+    return bwd
 
 
 def _wg_bwd_check():
@@ -824,9 +832,7 @@ def _torch_backward(dO, Q, K, V, bp, out, lse, scale, variant):
     p = np.uint64
     dev = Q.device.index
     with cupy.cuda.Device(dev), _torch_stream(dev):
-        variant = variant or ("wg_sync" if _hopper() else "tc")
-        if variant.startswith("wg"):
-            _wg_bwd_check()
+        variant = _bwd_variant_here(variant)
         _backward_tc(tag, bp, BH, m, m, D, tuple(p(x.data_ptr()) for x in (Q, K, V, out, dO, lse)),
                      tuple(p(x.data_ptr()) for x in (dq, dk, dv)),
                      (p(scratch[0].data_ptr()), p(scratch[1].data_ptr())), scale, variant)
