@@ -29,6 +29,7 @@ import numpy as np
 from spla._dtypes import BFLOAT16
 
 from ._compile import kernel
+from ._tma import SWIZZLE_64B, SWIZZLE_128B, SWIZZLE_NONE, TMA_UINT16, TMA_UINT32, tensor_map
 
 #: Kernel tilings (BM, BN, BK, WM, WN, STAGES, PIPE): block tile BM x BN of C,
 #: warp tile WM x WN, BK columns of A per pipeline stage, STAGES stages in
@@ -300,43 +301,6 @@ def spmm_prepared(values, meta, shape, X, tag, config=None, cache=None):
 
 # -- version 7: tensor maps for the bulk tensor copies -----------------------------------
 
-_TMA_UINT16, _TMA_UINT32 = 1, 2              # CUtensorMapDataType
-_SWIZZLE_NONE, _SWIZZLE_64B, _SWIZZLE_128B = 0, 2, 3
-_L2_PROMOTION_128B = 2
-
-
-@functools.lru_cache(maxsize=None)
-def _encode_tiled():
-    """The driver's ``cuTensorMapEncodeTiled`` (libcuda, through ctypes)."""
-    fn = ctypes.CDLL("libcuda.so.1").cuTensorMapEncodeTiled
-    fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p,
-                   ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64),
-                   ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32),
-                   ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
-    return fn
-
-
-def tensor_map(ptr, dtype_code, itemsize, rows, cols, box_cols, box_rows, swizzle):
-    """The 128-byte ``CUtensorMap`` of a row-major 2-D array (``rows x cols``
-    elements at device address ``ptr``, rows contiguous) read in boxes of
-    ``box_rows x box_cols`` elements, as a NumPy ``uint8`` array."""
-    buf = np.zeros(128 + 64, dtype=np.uint8)
-    off = (-buf.ctypes.data) % 64                   # CUtensorMap is 64-byte aligned
-    out = buf[off:off + 128]
-    u64, u32 = ctypes.c_uint64, ctypes.c_uint32
-    dims = (u64 * 2)(cols, rows)
-    strides = (u64 * 1)(cols * itemsize)
-    box = (u32 * 2)(box_cols, box_rows)
-    ones = (u32 * 2)(1, 1)
-    err = _encode_tiled()(out.ctypes.data, dtype_code, 2, ctypes.c_void_p(ptr), dims, strides, box,
-                          ones, 0, swizzle, _L2_PROMOTION_128B, 0)
-    if err:
-        raise RuntimeError(f"cuTensorMapEncodeTiled failed with CUDA error {err} "
-                           f"({rows} x {cols} array, box {box_rows} x {box_cols})")
-    return out.copy()
-
-
 def _tma_maps(values, meta, shape, X, name, owner):
     """The tensor maps of A's values, X and A's metadata, one device buffer (kept on A
     for the last few X: a map depends only on the address, shape and box)."""
@@ -349,10 +313,10 @@ def _tma_maps(values, meta, shape, X, name, owner):
     maps = cache.get(key)
     if maps is None:
         host = np.concatenate([
-            tensor_map(values.data.ptr, _TMA_UINT16, 2, M, K // 2, 32, BM, _SWIZZLE_64B),
-            tensor_map(X.data.ptr, _TMA_UINT16, 2, K, N, 64, 64, _SWIZZLE_128B),
-            tensor_map(meta.data.ptr, _TMA_UINT32, 4, meta.shape[0], meta.shape[1], BM, 2,
-                       _SWIZZLE_NONE)])
+            tensor_map(values.data.ptr, TMA_UINT16, 2, M, K // 2, 32, BM, SWIZZLE_64B),
+            tensor_map(X.data.ptr, TMA_UINT16, 2, K, N, 64, 64, SWIZZLE_128B),
+            tensor_map(meta.data.ptr, TMA_UINT32, 4, meta.shape[0], meta.shape[1], BM, 2,
+                       SWIZZLE_NONE)])
         maps = cupy.asarray(host)
         if len(cache) >= 8:
             cache.clear()
