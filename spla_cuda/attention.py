@@ -7,6 +7,7 @@ a row's keys (online softmax); the scores never reach memory. Banded patterns
 run it through their CSR form (built on the GPU once per pattern).
 """
 
+import functools
 import math
 import os
 
@@ -18,6 +19,7 @@ from spla._dtypes import BFLOAT16
 from spla._formats.banded import banded_array
 
 from ._compile import blocks, ctype, kernel
+from ._tma import SWIZZLE_128B, TMA_UINT16, tensor_map
 from .interop import is_torch
 
 THREADS = 256
@@ -250,6 +252,46 @@ def _parts(bp):
     return store[dev]
 
 
+def _tile_starts(bp):
+    """attn_fwd_wg's ``tile_start`` on the current GPU (copied once per device): per
+    tile of the pattern its first key where its keys are consecutive (the kernel
+    loads those by TMA), else -1 (gathered)."""
+    dev = cupy.cuda.Device().id
+    store = bp._device_parts
+    if store is None:
+        store = bp._device_parts = {}
+    key = ("starts", dev)
+    if key not in store:
+        keys = bp.tile_keys if bp.tile_keys.size else np.full((1, bp.block_k), -1, np.int32)
+        first = keys[:, 0]
+        whole = (first >= 0) & np.all(keys == first[:, None] + np.arange(keys.shape[1]), axis=1)
+        store[key] = cupy.asarray(np.where(whole, first, -1).astype(np.int32))
+    return store[key]
+
+
+#: The tensor maps of attn_fwd_wg's K and V, by (device, stream, K address, V address,
+#: rows, head dimension): a map depends on nothing else, and the copy that fills the
+#: buffer is ordered before the kernels of its stream only.
+_KV_MAPS = {}
+
+
+def _kv_maps(k_ptr, v_ptr, rows, Dp):
+    """attn_fwd_wg's two CUtensorMaps (K's and V's ``rows x Dp`` row-major 16-bit
+    arrays, boxes of 64 x 64, 128-byte swizzle) in one device buffer. The addresses
+    are 16-byte aligned, as the maps (and the cp.async copies) need: ``_prepare``
+    and ``_torch_fast`` see to it."""
+    stream = cupy.cuda.get_current_stream().ptr
+    key = (cupy.cuda.Device().id, stream, k_ptr, v_ptr, rows, Dp)
+    maps = _KV_MAPS.get(key)
+    if maps is None:
+        host = np.concatenate([tensor_map(ptr, TMA_UINT16, 2, rows, Dp, 64, 64, SWIZZLE_128B)
+                               for ptr in (k_ptr, v_ptr)])
+        if len(_KV_MAPS) >= 16:
+            _KV_MAPS.clear()
+        maps = _KV_MAPS[key] = cupy.asarray(host)
+    return maps
+
+
 def _pair_parts(bp):
     """attn_fwd_wg2's pair arrays (``BlockPattern.pair_tiles``) on the current GPU:
     (pair_ptr, pair_tiles, pair_order), copied once per device."""
@@ -386,7 +428,7 @@ def _torch_forward(Q, K, V, bp, scale, variant=None):
     tag = "f16" if Q.dtype == torch.float16 else "bf16"
     with cupy.cuda.Device(dev), _torch_stream(dev):
         tile_ptr, keys, tmask, masks, order = _parts(bp)
-        variant = _variant(variant, D)
+        variant = _variant(variant, D, bp, BH)
         if variant == "scalar":
             smem = _fwd_smem("float32", D)
             kern, threads = _tc_kernel(f"attn_fwd_f32<{tag}, {D}>", smem), 256
@@ -397,7 +439,7 @@ def _torch_forward(Q, K, V, bp, scale, variant=None):
             mid = (np.int32(m),)
         elif variant in ("wg", "wg_sync"):
             kern, threads, smem = _wg_kernel(tag, D, variant)
-            mid = (np.int32(m),)
+            mid = (_tile_starts(bp), _kv_maps(K.data_ptr(), V.data_ptr(), BH * m, D), np.int32(m))
         elif variant in ("wg2", "wg_pp"):
             kern, threads, smem = _wg2_kernel(tag, D) if variant == "wg2" else _wg_pp_kernel(tag, D)
             pair_ptr, pair_tiles, pair_order = _pair_parts(bp)
@@ -425,7 +467,7 @@ def _torch_forward(Q, K, V, bp, scale, variant=None):
 FORWARD_VARIANTS = ("tc", "tc2", "scalar", "wg", "wg_sync", "wg2", "wg_pp")
 
 
-def _variant(variant, Dp):
+def _variant(variant, Dp, bp=None, BH=1):
     """The 16-bit forward kernel on the current GPU: "tc" (attn_fwd_tc, the default off
     Hopper), "tc2" (attn_fwd_tc2, 2 warps of 32 rows; head dimension 64 only, "tc"
     otherwise), "scalar" (the CUDA-core attn_fwd_f32), "wg" (attn_fwd_wg of
@@ -436,21 +478,49 @@ def _variant(variant, Dp):
     loading the key tiles they share once; sm_90a only, not the default) or "wg_pp"
     (attn_fwd_wg_pp: wg2's pairs with a producer warpgroup filling an mbarrier ring
     and the two consumer warpgroups ping-ponging; sm_90a only, the default on Hopper at
-    head dimension 128); ``SPLA_ATTENTION_FORWARD`` picks when ``variant`` is None."""
-    v = variant or os.environ.get("SPLA_ATTENTION_FORWARD") or _default_forward(Dp)
+    head dimension 128 on patterns with long rows); ``SPLA_ATTENTION_FORWARD`` picks
+    when ``variant`` is None. ``bp`` and ``BH`` (the pattern and the number of
+    (batch x head) slices) inform the default (``_default_forward``)."""
+    v = variant or os.environ.get("SPLA_ATTENTION_FORWARD") or _default_forward(Dp, bp, BH)
     if v not in FORWARD_VARIANTS:
         raise ValueError(f"unknown forward kernel {v!r}; choose one of {', '.join(FORWARD_VARIANTS)}")
     return "tc" if v == "tc2" and Dp != 64 else v
 
 
-def _default_forward(Dp):
-    """The forward kernel without a choice: on Hopper "wg_pp" at head dimension 128
-    and "wg" at 64 (both give "tc"'s bits; on an H100, session 20, wg_pp ran 1.15-1.33x
-    flex_attention on local w = 1024 at d = 128 against wg's 1.01-1.20x, and
-    0.90-0.99x at d = 64 against wg's 1.00-1.15x), "tc" elsewhere."""
+def _default_forward(Dp, bp=None, BH=1):
+    """The forward kernel without a choice: "tc" off Hopper; on Hopper "wg" (all give
+    "tc"'s bits), but "wg_pp" at head dimension 128 where the pattern's longest row of
+    tiles sets the time (``_long_row_bound``). On an H100 (session 21, bfloat16, the
+    suite's shapes) "wg" with its TMA loads ran 1.04-1.08x "wg_pp" on local windows at
+    d = 128, and 0.72x on global + local (non-causal: 64 global queries attend to all
+    16,384 keys), where "wg_pp"'s consumers, which leave the loads to a producer, take
+    a tile in 0.92 us against "wg"'s 1.29 us."""
     if not _hopper():
         return "tc"
-    return "wg_pp" if Dp == 128 else "wg"
+    return "wg_pp" if Dp == 128 and bp is not None and _long_row_bound(bp, BH) else "wg"
+
+
+def _long_row_bound(bp, BH):
+    """Whether a query block's tiles (one thread block takes them one after another)
+    outnumber half of an SM's share of all the grid's tiles: then that row's latency,
+    not the GPU's throughput, sets the forward's time."""
+    store = bp._device_parts
+    if store is None:
+        store = bp._device_parts = {}
+    if "row_tiles" not in store:
+        counts = np.diff(bp.tile_ptr)
+        store["row_tiles"] = (int(counts.max(initial=0)), int(counts.sum()))
+    longest, total = store["row_tiles"]
+    return 2 * longest * _multiprocessors() > total * BH
+
+
+@functools.lru_cache(maxsize=None)
+def _sm_count(device):
+    return cupy.cuda.Device(device).attributes["MultiProcessorCount"]
+
+
+def _multiprocessors():
+    return _sm_count(cupy.cuda.Device().id)
 
 
 def _hopper():
@@ -474,8 +544,9 @@ def _wg_stages(Dp, variant):
 
 def _wg_smem(Dp, stages):
     """Shared memory of attn_fwd_wg (attention_wg.cu's WgConfig): the stages of a K
-    and a V tile of 64 rows, plus 1 KiB to align the swizzled tiles."""
-    return stages * 2 * 64 * Dp * 2 + 1024
+    and a V tile of 64 rows, 1 KiB to align the swizzled tiles, 64 bytes of
+    mbarriers."""
+    return stages * 2 * 64 * Dp * 2 + 1024 + 64
 
 
 def _wg_kernel(tag, Dp, variant="wg"):
@@ -576,6 +647,7 @@ def forward(Q, K, V, pattern, scale=None, variant=None, precision=None):
             tile_ptr, keys, tmask, masks, order = _parts(bp)
             nqb = tile_ptr.size - 1
             smem = _fwd_smem(kind, Dp)
+            fv = _variant(variant, Dp, bp, BH)
             tag = {"float16": "f16", "bfloat16": "bf16", "float32": "float"}[kind]
             if kind == "float32" and precision == "tf32":
                 smem = _tf32_smem(Dp)
@@ -588,21 +660,22 @@ def forward(Q, K, V, pattern, scale=None, variant=None, precision=None):
                 threads = 256
                 args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m),
                         np.int32(n))
-            elif kind == "float32" or _variant(variant, Dp) == "scalar":
+            elif kind == "float32" or fv == "scalar":
                 smem = _fwd_smem("float32", Dp)
                 kern = _tc_kernel(f"attn_fwd_f32<{tag}, {Dp}>", smem)
                 threads = 256
                 args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m),
                         np.int32(n))
-            elif _variant(variant, Dp) == "tc2":
+            elif fv == "tc2":
                 kern = _tc_kernel_in("attention_tc2.cu", f"attn_fwd_tc2<{tag}, {Dp}>", smem)
                 threads = 64
                 args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m))
-            elif _variant(variant, Dp) in ("wg", "wg_sync"):
-                kern, threads, smem = _wg_kernel(tag, Dp, _variant(variant, Dp))
-                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m))
-            elif _variant(variant, Dp) in ("wg2", "wg_pp"):
-                kern, threads, smem = (_wg2_kernel(tag, Dp) if _variant(variant, Dp) == "wg2"
+            elif fv in ("wg", "wg_sync"):
+                kern, threads, smem = _wg_kernel(tag, Dp, fv)
+                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, _tile_starts(bp),
+                        _kv_maps(k.data.ptr, v.data.ptr, BH * n, Dp), np.int32(m))
+            elif fv in ("wg2", "wg_pp"):
+                kern, threads, smem = (_wg2_kernel(tag, Dp) if fv == "wg2"
                                        else _wg_pp_kernel(tag, Dp))
                 pair_ptr, pair_tiles, pair_order = _pair_parts(bp)
                 nqb = pair_ptr.size - 1     # the grid runs over pairs of query blocks

@@ -114,20 +114,27 @@ def make_pattern(kind, n, causal):
 
 
 def check_forward(kind, n, causal, d, dtype, as_torch=False, big=False, heads=(2, 3), dv=None,
-                  precision=None):
+                  precision=None, scale=None, rise=None):
+    """The forward against the float64 reference. ``rise``: the scores of query i
+    and key j are rise * j (plus noise of unit size) in log2 units, so that a
+    row's maximum climbs by rise per key (tile after tile, by 64 rise)."""
     rng = np.random.default_rng(zlib.crc32(repr((kind, n, causal, d, dtype)).encode()))
     dv = d if dv is None else dv
     vals = "tf32" if precision == "tf32" and dtype == "float32" else dtype
     Q = rounded(rng.standard_normal(heads + (n, d)) * (40.0 if big else 1.0), vals)
     K = rounded(rng.standard_normal(heads + (n, d)), vals)
     V = rounded(rng.standard_normal(heads + (n, dv)), vals)
+    used = 1 / np.sqrt(d) if scale is None else scale
+    if rise is not None:
+        Q[..., 0] = 1.0
+        K[..., 0] = rounded(rise * np.arange(n) / (used * np.log2(np.e)), vals)
     P = make_pattern(kind, n, causal)
     bp = at.block_pattern(P)
     M = dense_mask(P)
-    scale = 1 / np.sqrt(d)
-    ref, ref_lse = reference(Q, K, V, M, scale)
+    ref, ref_lse = reference(Q, K, V, M, used)
     out, lse = at.sparse_attention_forward(to_gpu(Q, dtype, as_torch), to_gpu(K, dtype, as_torch),
-                                           to_gpu(V, dtype, as_torch), bp, precision=precision)
+                                           to_gpu(V, dtype, as_torch), bp, scale=scale,
+                                           precision=precision)
     if as_torch or dtype == "bfloat16":
         assert isinstance(out, torch.Tensor) and isinstance(lse, torch.Tensor)
     got, got_lse = to_host(out), to_host(lse)
@@ -184,6 +191,27 @@ def test_forward_head_dims(d, dtype, fwd, monkeypatch):
     use_forward(fwd, dtype, monkeypatch)
     check_forward("global_local", 300, True, d, dtype)
     check_forward("local", 129, False, d, dtype)
+
+
+@pytest.mark.parametrize("dtype,fwd", DTYPE_FWD)
+@pytest.mark.parametrize("rise", [0.01, 0.1, 0.2])
+def test_forward_rising_maxima(rise, dtype, fwd, monkeypatch):
+    """Rows whose maxima climb tile after tile, by 0.64, 6.4 and 12.8 (log2 units) per
+    tile of 64 keys, so that O and the row sums are rescaled on every tile. Steeper
+    rises reach scores whose float32 rounding alone exceeds the float32 tolerance
+    (rise 2: scores to 1,400, error 3e-4)."""
+    use_forward(fwd, dtype, monkeypatch)
+    check_forward("wide", 1000, False, 64, dtype, rise=rise)
+    check_forward("global_local", 700, True, 128, dtype, rise=rise)
+
+
+@pytest.mark.parametrize("dtype,fwd", DTYPE_FWD)
+@pytest.mark.parametrize("scale", [0.3, -0.125, 0.0])
+def test_forward_scale_of_any_sign(scale, dtype, fwd, monkeypatch):
+    """A given scale, also negative or zero."""
+    use_forward(fwd, dtype, monkeypatch)
+    check_forward("wide", 1000, True, 64, dtype, scale=scale)
+    check_forward("random", 129, False, 128, dtype, scale=scale)
 
 
 @pytest.mark.parametrize("fwd", ["tc", "wg", "wg2", "wg_pp"])
@@ -370,6 +398,37 @@ def test_wg_forward_matches_mma_sync(d, dtype, variant):
     assert np.abs(l1[fin] - l2[fin]).max() <= 1e-4 * max(1.0, np.abs(l1[fin]).max())
 
 
+def test_wg_tile_starts():
+    """attn_fwd_wg's tile_start: a tile's first key where its 64 keys are consecutive
+    (loaded by TMA), else -1 (gathered)."""
+    bp = at.block_pattern(at.local_pattern(1000, 256))
+    got = cupy.asnumpy(gpu_attention._tile_starts(bp))
+    for t, row in enumerate(bp.tile_keys.reshape(-1, 64)):
+        whole = row[0] >= 0 and np.array_equal(row, row[0] + np.arange(64))
+        assert got[t] == (row[0] if whole else -1)
+    assert (got >= 0).sum() > len(got) // 2 and (got < 0).any()   # both kinds occur
+
+
+@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("kind", ["local", "wide", "global_local"])
+@pytest.mark.parametrize("variant", ["wg", "wg_sync"])
+def test_wg_forward_tma_is_the_gather(variant, kind, d, monkeypatch):
+    """The tiles attn_fwd_wg loads by TMA (consecutive keys) land as the cp.async
+    gather lands them: the same bits with every tile gathered (tile_start all -1)."""
+    if not _HOPPER:
+        pytest.skip("the wgmma forward needs a Hopper GPU (compute capability 9.0)")
+    n = 1000
+    rng = np.random.default_rng(d)
+    Q, K, V = (cupy.asarray(rng.standard_normal((2, 3, n, d)).astype(np.float16)) for _ in range(3))
+    bp = at.block_pattern(make_pattern(kind, n, False))
+    assert np.any(cupy.asnumpy(gpu_attention._tile_starts(bp)) >= 0)
+    o1, l1 = gpu_attention.forward(Q, K, V, bp, variant=variant)
+    gathered = cupy.full(bp.tile_keys.shape[0], -1, np.int32)
+    monkeypatch.setattr(gpu_attention, "_tile_starts", lambda bp: gathered)
+    o2, l2 = gpu_attention.forward(Q, K, V, bp, variant=variant)
+    assert cupy.array_equal(o1, o2) and cupy.array_equal(l1, l2)
+
+
 @pytest.mark.parametrize("variant", ["wg", "wg2", "wg_pp"])
 def test_wg_forward_refused_off_hopper(variant):
     """variant='wg', 'wg2' or 'wg_pp' on a GPU other than Hopper: ValueError before any launch."""
@@ -505,12 +564,20 @@ def test_wg_backward_matches_tc(d, dtype, kind, causal, n, variant):
 
 def test_default_kernels_per_gpu(monkeypatch):
     """Without a choice (argument or environment) the 16-bit kernels are the wgmma ones
-    on Hopper ("wg" forward at head dimension 64, "wg_pp" at 128, "wg_sync" backward)
-    and the mma.sync ones elsewhere."""
+    on Hopper ("wg" forward, but "wg_pp" at head dimension 128 on a pattern whose
+    longest row sets the time; "wg_sync" backward) and the mma.sync ones elsewhere."""
     monkeypatch.delenv("SPLA_ATTENTION_FORWARD", raising=False)
     monkeypatch.delenv("SPLA_ATTENTION_BACKWARD", raising=False)
     assert gpu_attention._variant(None, 64) == ("wg" if _HOPPER else "tc")
-    assert gpu_attention._variant(None, 128) == ("wg_pp" if _HOPPER else "tc")
+    assert gpu_attention._variant(None, 128) == ("wg" if _HOPPER else "tc")
+    n = 16384
+    local = at.block_pattern(at.local_pattern(n, 1024))
+    glob = at.block_pattern(at.global_local_pattern(n, 256, np.arange(64)))
+    for bp, BH, long_rows in [(local, 16, False), (glob, 16, True)]:
+        assert gpu_attention._long_row_bound(bp, BH) == long_rows
+        assert gpu_attention._variant(None, 128, bp, BH) == (("wg_pp" if long_rows else "wg")
+                                                             if _HOPPER else "tc")
+        assert gpu_attention._variant(None, 64, bp, BH) == ("wg" if _HOPPER else "tc")
     assert gpu_attention._bwd_variant(None) is None  # resolved on the operands' GPU
     assert gpu_attention._variant("tc", 64) == "tc"
     monkeypatch.setenv("SPLA_ATTENTION_BACKWARD", "tc")

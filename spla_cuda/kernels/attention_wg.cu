@@ -20,15 +20,19 @@
 // issues S_i = Q K_i and O += P_{i-1} V_{i-1}, waits for S_i only,
 // exponentiates S_i in place while the P V product runs, then waits for that
 // product (whose A operand is the registers of P), packs P_i into them and
-// rescales O to tile i's row maxima. K and V tiles are gathered (the pattern's
-// keys need not be contiguous) by cp.async, 16 bytes per copy, into a ring of
-// STAGES (3 or 4) stages (tile i + STAGES - 2 loads while K of tile i and V of
-// tile i - 1 are read), in the 128-byte-swizzled layout the matrix descriptors
+// rescales O to tile i's row maxima. K and V tiles come into a ring of STAGES
+// (3 or 4) stages (tile i + STAGES - 2 loads while K of tile i and V of tile
+// i - 1 are read), in the 128-byte-swizzled layout the matrix descriptors
 // describe: per 64 columns of the head dimension a block of 64 rows x 128
 // bytes, 16-byte chunk c of row r at chunk c ^ (r % 8), blocks on 1024-byte
-// boundaries (the swizzle follows absolute address bits). Before the barrier
-// that publishes a stage every thread runs fence.proxy.async (the tensor cores
-// read shared memory through the async proxy).
+// boundaries (the swizzle follows absolute address bits, as TMA's 128-byte
+// swizzle does). A tile of 64 consecutive keys (most of a local window's) is
+// one bulk tensor copy (TMA) each of K and V, issued by one thread; other tiles
+// (the pattern's keys need not be contiguous) are gathered by cp.async, 16
+// bytes per copy (attn_fwd_wg2 and attn_fwd_wg_pp gather every tile). A stage's
+// mbarrier tells when it has landed. Before the barrier that publishes a stage
+// every thread runs fence.proxy.async (the tensor cores read shared memory
+// through the async proxy; the cp.async copies write through the generic one).
 //
 // Compiled with -arch=sm_90a (spla_cuda/attention.py passes it); built for any
 // other target the kernel traps, and the launcher refuses GPUs other than Hopper.
@@ -249,14 +253,47 @@ __device__ __forceinline__ void wg_store(bits16* __restrict__ Ob, float* __restr
     }
 }
 
+// mbarriers (shared addresses) and the bulk tensor copy (TMA) of attn_fwd_wg's
+// contiguous key tiles and attn_fwd_wg_pp's ring.
+__device__ __forceinline__ void mbar_init(unsigned bar, unsigned count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(unsigned bar, unsigned parity) {
+    asm volatile("{\n.reg .pred done;\n"
+                 "WAIT_%=:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+                 "@!done bra WAIT_%=;\n}\n" :: "r"(bar), "r"(parity) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(unsigned bar) {
+    asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared::cta.b64 st, [%0];\n}\n" :: "r"(bar) : "memory");
+}
+// Arrives on `bar` once all of this thread's earlier cp.async copies are complete.
+__device__ __forceinline__ void mbar_arrive_cp_async(unsigned bar) {
+    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" :: "r"(bar) : "memory");
+}
+// Arrives on `bar` and adds `bytes` to the transfer it waits for (the bulk copies
+// that complete on it).
+__device__ __forceinline__ void mbar_arrive_expect_tx(unsigned bar, unsigned bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" :: "r"(bar), "r"(bytes) : "memory");
+}
+// The box at columns x.., rows y.. of the 2-D tensor map at `map` (global memory)
+// into shared memory at `dst`, completing `bytes` on the mbarrier at `bar`.
+__device__ __forceinline__ void tma_load_2d(unsigned dst, const void* map, int x, int y, unsigned bar) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3}], [%4];\n"
+                 :: "r"(dst), "l"(map), "r"(x), "r"(y), "r"(bar) : "memory");
+}
+
 // STAGES stages of a K and a V tile; tile i + AHEAD loads during step i, while
 // K of tile i and V of tile i - 1 are read: AHEAD = STAGES - 2.
 template <int D, int STAGES_> struct WgConfig {
     static constexpr int STAGES = STAGES_;
     static constexpr int AHEAD = STAGES - 2;
     static constexpr int TILE = 64 * D * 2;               // bytes of one K (or V) tile
-    static constexpr int SMEM = STAGES * 2 * TILE + 1024;  // + alignment slack
+    // + alignment slack, + attn_fwd_wg's mbarriers (one a stage) behind the ring
+    static constexpr int SMEM = STAGES * 2 * TILE + 1024 + 64;
     static_assert(AHEAD >= 1, "at least 3 stages");
+    static_assert(STAGES <= 8, "the mbarriers take 64 bytes");
 };
 
 // out (bh, m, D) = softmax(scale Q K^T on the pattern) V; lse (bh, m) in natural log
@@ -265,13 +302,26 @@ template <int D, int STAGES_> struct WgConfig {
 // default); false: each product is waited on at once (a simpler schedule, kept
 // to tell a pipelining fault from a layout fault on the device). STAGES: the
 // depth of the ring (3: one tile ahead; 4: two).
+// Loads: a tile whose 64 keys are consecutive (tile_start[t] = its first key;
+// -1 otherwise: gathered keys, or some -1) comes in by the bulk tensor copy
+// (TMA) of maps (two CUtensorMaps in global memory: K's and V's rows of every
+// (batch x head) slice as one 2-D array of D columns, boxes of 64 rows x 64
+// columns, 128-byte swizzle: the layout sw_off describes), issued by thread 0:
+// most tiles of local windows are such. Others are gathered by wg_load_kv's
+// cp.async copies (per-thread address arithmetic and a read of each row's key
+// first: in an H100 profile, session 21, a quarter of the loop's stall samples).
+// Either way the stage's mbarrier (count 128) completes when the tile has landed:
+// every thread arrives (thread 0 with the TMA's byte count), or each thread's
+// cp.async.mbarrier.arrive fires once its copies have.
 template <typename T, int D, bool OVERLAP, int STAGES>
 __global__ void __launch_bounds__(128, D == 64 ? 3 : 2)
 attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             const bits16* __restrict__ V, bits16* __restrict__ O, float* __restrict__ lse,
             const int* __restrict__ tile_ptr, const int* __restrict__ tile_keys,
             const int* __restrict__ tile_mask, const unsigned* __restrict__ masks,
-            const int* __restrict__ order, int m, i64 q_bh, i64 k_bh, i64 v_bh, float scale_log2)
+            const int* __restrict__ order, const int* __restrict__ tile_start,
+            const unsigned char* __restrict__ maps, int m, i64 q_bh, i64 k_bh, i64 v_bh,
+            float scale_log2)
 {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
     typedef WgConfig<D, STAGES> Cfg;
@@ -284,6 +334,7 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     // stage s: K tile at base + 2 s TILE, V tile at base + (2 s + 1) TILE
     auto k_at = [&](int s) { return base + (unsigned)(2 * s) * Cfg::TILE; };
     auto v_at = [&](int s) { return base + (unsigned)(2 * s + 1) * Cfg::TILE; };
+    auto full_at = [&](int s) { return base + (unsigned)(2 * ST) * Cfg::TILE + 8u * s; };
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int g = lane >> 2, t4 = lane & 3;
@@ -294,17 +345,50 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     const bits16* Kb = K + bh * k_bh;
     const bits16* Vb = V + bh * v_bh;
     const int t0 = tile_ptr[qb], nt = tile_ptr[qb + 1] - t0;
+    // the slice's first row in the maps' 2-D arrays (int: the copy's coordinate)
+    const int k_row0 = (int)(bh * (k_bh / D)), v_row0 = (int)(bh * (v_bh / D));
+
+    if (tid == 0) {
+        #pragma unroll 1
+        for (int s = 0; s < ST; ++s) mbar_init(full_at(s), 128);
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        // the maps were written through the generic proxy (a host copy):
+        // acquire them for the copy engine
+        asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n" :: "l"(maps) : "memory");
+        asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n" :: "l"(maps + 128) : "memory");
+    }
+    __syncthreads();
+    // Tile j into stage j % ST (ks: tile_start of it), completing that stage's mbarrier.
+    auto load_tile = [&](int j, int ks) {
+        const int s = j % ST;
+        if (ks >= 0) {
+            if (tid == 0) {
+                mbar_arrive_expect_tx(full_at(s), 2 * Cfg::TILE);
+                #pragma unroll
+                for (int c = 0; c < D / 64; ++c) {
+                    tma_load_2d(k_at(s) + c * 8192, maps, c * 64, k_row0 + ks, full_at(s));
+                    tma_load_2d(v_at(s) + c * 8192, maps + 128, c * 64, v_row0 + ks, full_at(s));
+                }
+            } else {
+                mbar_arrive(full_at(s));
+            }
+        } else {
+            wg_load_kv<D>(k_at(s), v_at(s), Kb, Vb, tile_keys + (i64)(t0 + j) * BK, tid);
+            mbar_arrive_cp_async(full_at(s));
+        }
+    };
 
     // Q (rows past m are zeros) into the K slot of the last stage (first refilled
-    // by step 1), tiles 0 .. AHEAD - 1 into stages 0 .. AHEAD - 1, one cp.async
-    // group each (Q with tile 0; empty groups past the last tile)
+    // by step 1; one cp.async group, waited for here), tiles 0 .. AHEAD - 1 into
+    // stages 0 .. AHEAD - 1
     wg_load_q<D>(k_at(ST - 1), Qb, q0, m, tid);
+    cp_async_commit();
     #pragma unroll
-    for (int j = 0; j < AHEAD; ++j) {
-        if (j < nt) wg_load_kv<D>(k_at(j), v_at(j), Kb, Vb, tile_keys + (i64)(t0 + j) * BK, tid);
-        cp_async_commit();
-    }
-    cp_async_wait<AHEAD - 1>();
+    for (int j = 0; j < AHEAD; ++j)
+        if (j < nt) load_tile(j, __ldg(tile_start + t0 + j));
+    // tile_start of tile AHEAD (read a step before its load)
+    int ks_next = AHEAD < nt ? __ldg(tile_start + t0 + AHEAD) : -1;
+    cp_async_wait<0>();
     __syncthreads();
     unsigned qf[KS][4];
     wg_q_frags<KS>(qf, k_at(ST - 1), warp, lane);
@@ -339,7 +423,9 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     auto step = [&](int i, const bool first) {
         const int st = i % ST;
         const int it = t0 + i;
-        cp_async_wait<AHEAD - 1>();  // tile i's group (each step commits one)
+        mbar_wait(full_at(st), (i / ST) & 1);   // tile i has landed
+        // (the cp.async copies are generic-proxy writes; the products read
+        // through the async proxy)
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         // Publishes tile i; every warp is past step i - 1, so the products that
         // read stage (i + AHEAD) % ST (tile i + AHEAD - ST <= i - 2) are complete.
@@ -356,12 +442,12 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             pv((i - 1) % ST);
             wg_commit();
         }
-        // the next load, issued behind the products (its key reads wait on memory)
+        // the next load, issued behind the products
         if (i + AHEAD < nt) {
-            const int sn = (i + AHEAD) % ST;
-            wg_load_kv<D>(k_at(sn), v_at(sn), Kb, Vb, tile_keys + (i64)(it + AHEAD) * BK, tid);
+            const int ks = ks_next;
+            if (i + AHEAD + 1 < nt) ks_next = __ldg(tile_start + it + AHEAD + 1);
+            load_tile(i + AHEAD, ks);
         }
-        cp_async_commit();
         unsigned w0[2], w1[2];
         wg_mask_words(masks, mid, warp, g, w0, w1);
         if (pv_now) wg_wait<1>(); else wg_wait<0>();   // S of tile i is complete
@@ -603,22 +689,6 @@ attn_fwd_wg2(const bits16* __restrict__ Q, const bits16* __restrict__ K,
 //     its last entry, so that every barrier phase started is completed.
 // Each consumer does attn_fwd_wg's arithmetic on its block's tiles in their
 // order, so the output is wg's (and wg2's) bit for bit.
-__device__ __forceinline__ void mbar_init(unsigned bar, unsigned count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(unsigned bar, unsigned parity) {
-    asm volatile("{\n.reg .pred done;\n"
-                 "WAIT_%=:\n"
-                 "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-                 "@!done bra WAIT_%=;\n}\n" :: "r"(bar), "r"(parity) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(unsigned bar) {
-    asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared::cta.b64 st, [%0];\n}\n" :: "r"(bar) : "memory");
-}
-// Arrives on `bar` once all of this thread's earlier cp.async copies are complete.
-__device__ __forceinline__ void mbar_arrive_cp_async(unsigned bar) {
-    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" :: "r"(bar) : "memory");
-}
 __device__ __forceinline__ void named_sync(int id, int n) {
     asm volatile("bar.sync %0, %1;\n" :: "r"(id), "r"(n) : "memory");
 }
