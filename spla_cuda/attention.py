@@ -647,7 +647,7 @@ def forward(Q, K, V, pattern, scale=None, variant=None, precision=None):
             tile_ptr, keys, tmask, masks, order = _parts(bp)
             nqb = tile_ptr.size - 1
             smem = _fwd_smem(kind, Dp)
-            fv = _variant(variant, Dp, bp, BH)
+            fv = _variant(variant, Dp, bp, BH) if kind != "float32" else None
             tag = {"float16": "f16", "bfloat16": "bf16", "float32": "float"}[kind]
             if kind == "float32" and precision == "tf32":
                 smem = _tf32_smem(Dp)
