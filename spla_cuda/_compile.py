@@ -137,6 +137,21 @@ def kernel(source, expression, options=()):
     return module.get_function(expression)
 
 
+@functools.lru_cache(maxsize=None)
+def _sm_count(device):
+    import cupy
+
+    return cupy.cuda.Device(device).attributes["MultiProcessorCount"]
+
+
+def multiprocessors(device=None):
+    """The number of multiprocessors of GPU ``device`` (the current one for None),
+    read once per device (``Device.attributes`` queries every attribute)."""
+    import cupy
+
+    return _sm_count(cupy.cuda.Device().id if device is None else device)
+
+
 def blocks(items, per_block):
     """Number of blocks of ``per_block`` items that cover ``items`` (at least 1)."""
     return max(1, -(-int(items) // int(per_block)))

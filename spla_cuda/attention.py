@@ -7,7 +7,6 @@ a row's keys (online softmax); the scores never reach memory. Banded patterns
 run it through their CSR form (built on the GPU once per pattern).
 """
 
-import functools
 import math
 import os
 
@@ -18,7 +17,7 @@ from spla._dispatch import register
 from spla._dtypes import BFLOAT16
 from spla._formats.banded import banded_array
 
-from ._compile import blocks, ctype, kernel
+from ._compile import blocks, ctype, kernel, multiprocessors
 from ._tma import SWIZZLE_128B, TMA_UINT16, tensor_map
 from .interop import is_torch
 
@@ -238,12 +237,19 @@ def _block(pattern, what):
     return cached
 
 
+def _pattern_store(bp):
+    """The dict in which a BlockPattern keeps what the GPU code derives from it (its
+    arrays per device, ``_parts``, ``_tile_starts``, ``_pair_parts``; ``_long_row_bound``'s
+    counts), made on first use."""
+    if bp._device_parts is None:
+        bp._device_parts = {}
+    return bp._device_parts
+
+
 def _parts(bp):
     """The pattern's arrays on the current GPU (copied once per device)."""
     dev = cupy.cuda.Device().id
-    store = bp._device_parts
-    if store is None:
-        store = bp._device_parts = {}
+    store = _pattern_store(bp)
     if dev not in store:
         masks = bp.masks if bp.masks.size else np.zeros((1, bp.block_q, bp.block_k // 32), np.uint32)
         keys = bp.tile_keys if bp.tile_keys.size else np.full((1, bp.block_k), -1, np.int32)
@@ -256,11 +262,8 @@ def _tile_starts(bp):
     """attn_fwd_wg's ``tile_start`` on the current GPU (copied once per device): per
     tile of the pattern its first key where its keys are consecutive (the kernel
     loads those by TMA), else -1 (gathered)."""
-    dev = cupy.cuda.Device().id
-    store = bp._device_parts
-    if store is None:
-        store = bp._device_parts = {}
-    key = ("starts", dev)
+    store = _pattern_store(bp)
+    key = ("starts", cupy.cuda.Device().id)
     if key not in store:
         keys = bp.tile_keys if bp.tile_keys.size else np.full((1, bp.block_k), -1, np.int32)
         first = keys[:, 0]
@@ -295,11 +298,8 @@ def _kv_maps(k_ptr, v_ptr, rows, Dp):
 def _pair_parts(bp):
     """attn_fwd_wg2's pair arrays (``BlockPattern.pair_tiles``) on the current GPU:
     (pair_ptr, pair_tiles, pair_order), copied once per device."""
-    dev = cupy.cuda.Device().id
-    store = bp._device_parts
-    if store is None:
-        store = bp._device_parts = {}
-    key = ("pairs", dev)
+    store = _pattern_store(bp)
+    key = ("pairs", cupy.cuda.Device().id)
     if key not in store:
         pair_ptr, pair_tiles, order = bp.pair_tiles()
         if not pair_tiles.size:
@@ -504,23 +504,12 @@ def _long_row_bound(bp, BH):
     """Whether a query block's tiles (one thread block takes them one after another)
     outnumber half of an SM's share of all the grid's tiles: then that row's latency,
     not the GPU's throughput, sets the forward's time."""
-    store = bp._device_parts
-    if store is None:
-        store = bp._device_parts = {}
+    store = _pattern_store(bp)
     if "row_tiles" not in store:
         counts = np.diff(bp.tile_ptr)
         store["row_tiles"] = (int(counts.max(initial=0)), int(counts.sum()))
     longest, total = store["row_tiles"]
-    return 2 * longest * _multiprocessors() > total * BH
-
-
-@functools.lru_cache(maxsize=None)
-def _sm_count(device):
-    return cupy.cuda.Device(device).attributes["MultiProcessorCount"]
-
-
-def _multiprocessors():
-    return _sm_count(cupy.cuda.Device().id)
+    return 2 * longest * multiprocessors() > total * BH
 
 
 def _hopper():

@@ -34,7 +34,7 @@ from spla._dtypes import result_dtype
 from spla._formats.compressed import csr_array
 from spla._kernels.cuda_csr import H, ROWS, SEG, WARPS, csr_plan, sample_positions
 
-from ._compile import blocks, ctype, kernel, lanes_per_row, vector_width
+from ._compile import blocks, ctype, kernel, lanes_per_row, multiprocessors, vector_width
 
 
 class _Plan:
@@ -90,10 +90,6 @@ def _names(A, dt):
     return ctype(dt), ctype(A.indptr.dtype)
 
 
-def _multiprocessors():
-    return cupy.cuda.Device().attributes["MultiProcessorCount"]
-
-
 def spmv_method(p):
     """The short-row kernel for a plan (measured on the H100, docs/gpu.md):
     ``"tasks"`` when the gathers of x are scattered (they come from L2 at random,
@@ -138,7 +134,7 @@ def spmv(A, x, method=None):
     else:
         lanes = int(method[len("vector"):])
         k = kernel("csr.cu", f"csr_spmv_vector<{T}, {I}, {lanes}>")
-        grid = min(blocks(m * lanes, 256), 16 * _multiprocessors())
+        grid = min(blocks(m * lanes, 256), 16 * multiprocessors())
         k((grid,), (256,), (A.indptr, A.indices, data, x, y, np.int64(m), np.int64(p.H)))
     if p.n_long:
         partial = cupy.empty(p.n_seg, dtype=dt)

@@ -28,7 +28,7 @@ import numpy as np
 
 from spla._dtypes import BFLOAT16
 
-from ._compile import kernel
+from ._compile import kernel, multiprocessors
 from ._tma import SWIZZLE_64B, SWIZZLE_128B, SWIZZLE_NONE, TMA_UINT16, TMA_UINT32, tensor_map
 
 #: Kernel tilings (BM, BN, BK, WM, WN, STAGES, PIPE): block tile BM x BN of C,
@@ -255,7 +255,7 @@ def choose(M, K, N, tag=None):
         if N > TMA_SMALL_N:
             return "tma_128x256_s5_mc2"
         wide_tiles = -(-M // 128) * -(-N // 256)
-        if wide_tiles >= TMA_FULL_WAVE * _multiprocessors(device_id):
+        if wide_tiles >= TMA_FULL_WAVE * multiprocessors(device_id):
             return "tma_128x256_s5"
         return "tma_128x128_s8"
     return next(c for c in DEFAULTS if K % CONFIGS[c][2] == 0 and available(c))
@@ -324,11 +324,6 @@ def _tma_maps(values, meta, shape, X, name, owner):
     return maps
 
 
-@functools.lru_cache(maxsize=None)
-def _multiprocessors(device):
-    return cupy.cuda.Device(device).attributes["MultiProcessorCount"]
-
-
 class _LaunchConfig(ctypes.Structure):
     """The driver's ``CUlaunchConfig`` (no launch attributes)."""
     _fields_ = [("grid", ctypes.c_uint * 3), ("block", ctypes.c_uint * 3),
@@ -346,7 +341,7 @@ def _resident_clusters(k, smem, cluster, device):
     key = (device, k.kernel.ptr, smem)
     found = _CLUSTERS.get(key)
     if found is None:
-        found = _multiprocessors(device) // cluster
+        found = multiprocessors(device) // cluster
         try:
             fn = ctypes.CDLL("libcuda.so.1").cuOccupancyMaxActiveClusters
             fn.restype = ctypes.c_int
@@ -389,7 +384,7 @@ def _spmm_tma(values, meta, shape, X, C, name, k, smem, owner):
     cluster = TMA_CLUSTER.get(name, 1)
     tiles = -(-(-(-M // (128 * MI))) // cluster) * -(-N // BN)
     device = cupy.cuda.Device().id
-    slots = (_multiprocessors(device) if cluster == 1
+    slots = (multiprocessors(device) if cluster == 1
              else _resident_clusters(k, smem, cluster, device))
     args = (maps, C, np.int32(M), np.int32(N), np.int32(K))
     split = TMA_SPLIT.get(name)
