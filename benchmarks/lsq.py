@@ -59,9 +59,11 @@ def main():
     try:
         _run(a, S, A, b, cases)
     finally:
-        numba.set_num_threads(numba_threads)
+        # in the reverse order: the limiter saw Numba's pool (a threadpoolctl pool
+        # once spla registers it) already at a.threads and would restore that
         if limits is not None:
             limits.restore_original_limits()
+        numba.set_num_threads(numba_threads)
 
 
 def _run(a, S, A, b, cases):
