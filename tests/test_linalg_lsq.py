@@ -304,8 +304,12 @@ def test_benchmark_runs(monkeypatch, capsys):
 
     from benchmarks import lsq
 
+    import numba
+
     monkeypatch.setattr(sys, "argv", ["lsq", "--grid", "8", "--iters", "3", "--repeat", "1",
                                       "--threads", "1"])
+    before = numba.get_num_threads()
     lsq.main()
     out = capsys.readouterr().out
     assert "lsqr" in out and "lsmr" in out
+    assert numba.get_num_threads() == before     # --threads 1 leaves the process as it was
