@@ -272,26 +272,28 @@ def _tile_starts(bp):
     return store[key]
 
 
-#: The tensor maps of attn_fwd_wg's K and V, by (device, stream, K address, V address,
-#: rows, head dimension): a map depends on nothing else, and the copy that fills the
-#: buffer is ordered before the kernels of its stream only.
-_KV_MAPS = {}
+#: The tensor maps of the wgmma kernels' two gathered operands (K and V; Q and dO for
+#: the dK/dV kernel), by (device, stream, addresses, rows, head dimension): a map
+#: depends on nothing else, and the copy that fills the buffer is ordered before the
+#: kernels of its stream only.
+_TILE_MAPS = {}
 
 
-def _kv_maps(k_ptr, v_ptr, rows, Dp):
-    """attn_fwd_wg's two CUtensorMaps (K's and V's ``rows x Dp`` row-major 16-bit
-    arrays, boxes of 64 x 64, 128-byte swizzle) in one device buffer. The addresses
-    are 16-byte aligned, as the maps (and the cp.async copies) need: ``_prepare``
-    and ``_torch_fast`` see to it."""
+def _tile_maps(a_ptr, b_ptr, rows, Dp):
+    """Two CUtensorMaps in one device buffer, for the TMA copies of the wgmma kernels
+    (K's and V's, or Q's and dO's, ``rows x Dp`` row-major 16-bit arrays at
+    ``a_ptr``, ``b_ptr``; boxes of 64 x 64, 128-byte swizzle). The addresses are
+    16-byte aligned, as the maps (and the cp.async copies) need: ``_prepare`` and
+    ``_torch_fast`` see to it."""
     stream = cupy.cuda.get_current_stream().ptr
-    key = (cupy.cuda.Device().id, stream, k_ptr, v_ptr, rows, Dp)
-    maps = _KV_MAPS.get(key)
+    key = (cupy.cuda.Device().id, stream, a_ptr, b_ptr, rows, Dp)
+    maps = _TILE_MAPS.get(key)
     if maps is None:
         host = np.concatenate([tensor_map(ptr, TMA_UINT16, 2, rows, Dp, 64, 64, SWIZZLE_128B)
-                               for ptr in (k_ptr, v_ptr)])
-        if len(_KV_MAPS) >= 16:
-            _KV_MAPS.clear()
-        maps = _KV_MAPS[key] = cupy.asarray(host)
+                               for ptr in (a_ptr, b_ptr)])
+        if len(_TILE_MAPS) >= 16:
+            _TILE_MAPS.clear()
+        maps = _TILE_MAPS[key] = cupy.asarray(host)
     return maps
 
 
@@ -439,7 +441,7 @@ def _torch_forward(Q, K, V, bp, scale, variant=None):
             mid = (np.int32(m),)
         elif variant in ("wg", "wg_sync"):
             kern, threads, smem = _wg_kernel(tag, D, variant)
-            mid = (_tile_starts(bp), _kv_maps(K.data_ptr(), V.data_ptr(), BH * m, D), np.int32(m))
+            mid = (_tile_starts(bp), _tile_maps(K.data_ptr(), V.data_ptr(), BH * m, D), np.int32(m))
         elif variant in ("wg2", "wg_pp"):
             kern, threads, smem = _wg2_kernel(tag, D) if variant == "wg2" else _wg_pp_kernel(tag, D)
             pair_ptr, pair_tiles, pair_order = _pair_parts(bp)
@@ -662,7 +664,7 @@ def forward(Q, K, V, pattern, scale=None, variant=None, precision=None):
             elif fv in ("wg", "wg_sync"):
                 kern, threads, smem = _wg_kernel(tag, Dp, fv)
                 args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, _tile_starts(bp),
-                        _kv_maps(k.data.ptr, v.data.ptr, BH * n, Dp), np.int32(m))
+                        _tile_maps(k.data.ptr, v.data.ptr, BH * n, Dp), np.int32(m))
             elif fv in ("wg2", "wg_pp"):
                 kern, threads, smem = (_wg2_kernel(tag, Dp) if fv == "wg2"
                                        else _wg_pp_kernel(tag, Dp))
@@ -806,8 +808,9 @@ def _wg_bwd_config(Dp, variant):
 
 def _wg_bwd_smem(Dp, stages):
     """Shared memory of attention_wg_bwd.cu (WgBwdConfig): two own 64-row tiles, the
-    stages of two gathered tiles and of 64 lse and 64 delta values, 1 KiB of alignment."""
-    return (2 + 2 * stages) * 64 * Dp * 2 + stages * 512 + 1024
+    stages of two gathered tiles and of 64 lse and 64 delta values, 64 bytes of
+    mbarriers, 1 KiB of alignment."""
+    return (2 + 2 * stages) * 64 * Dp * 2 + stages * 512 + 64 + 1024
 
 
 def _transposed(bp):
@@ -839,13 +842,16 @@ def _backward_tc(tag, bp, BH, m, n, Dp, operands, grads, scratch, scale, variant
         tile_ptr, keys, tmask, masks, order = _parts(bp)
         kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_dq_wg" + tmpl, smem, opts)
         kern((BH, tile_ptr.size - 1), (128,),
-             (q, k, v, do, l2, delta, dq, tile_ptr, keys, tmask, masks, order, np.int32(m),
-              np.int32(n), np.float32(scale)), shared_mem=smem)
-        tile_ptr, qidx, tmask, masks, order = _parts(_transposed(bp))
+             (q, k, v, do, l2, delta, dq, tile_ptr, keys, tmask, masks, order, _tile_starts(bp),
+              _tile_maps(_address(k), _address(v), BH * n, Dp), np.int32(m), np.int32(n),
+              np.float32(scale)), shared_mem=smem)
+        bt = _transposed(bp)
+        tile_ptr, qidx, tmask, masks, order = _parts(bt)
         kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_dkv_wg" + tmpl, smem, opts)
         kern((BH, tile_ptr.size - 1), (128,),
-             (q, k, v, do, l2, delta, dk, dv, tile_ptr, qidx, tmask, masks, order, np.int32(m),
-              np.int32(n), np.float32(scale)), shared_mem=smem)
+             (q, k, v, do, l2, delta, dk, dv, tile_ptr, qidx, tmask, masks, order, _tile_starts(bt),
+              _tile_maps(_address(q), _address(do), BH * m, Dp), np.int32(m), np.int32(n),
+              np.float32(scale)), shared_mem=smem)
         return
     smem = 6 * 64 * (Dp + 8) * 2
     tile_ptr, keys, tmask, masks, order = _parts(bp)
@@ -859,6 +865,11 @@ def _backward_tc(tag, bp, BH, m, n, Dp, operands, grads, scratch, scale, variant
     kern((BH, tile_ptr.size - 1), (128,),
          (q, k, v, do, l2, delta, dk, dv, tile_ptr, qidx, tmask, masks, order, np.int32(m),
           np.int32(n), np.float32(scale)), shared_mem=smem_kv)
+
+
+def _address(x):
+    """The device address of a CuPy array or of a pointer passed as ``np.uint64``."""
+    return int(x) if isinstance(x, np.uint64) else x.data.ptr
 
 
 def _torch_fast_grads(dO, Q, out, lse):

@@ -611,6 +611,31 @@ def test_backward_torch_pointer_path_is_the_cupy_path(kind, causal, n, d, dtype,
                               cupy.asnumpy(s_.view(cupy.int16)))
 
 
+@pytest.mark.parametrize("variant", ["wg", "wg_sync", "wg_rs"])
+@pytest.mark.parametrize("kind,causal,d", [("local", False, 64), ("wide", True, 64),
+                                           ("global_local", False, 128), ("local", True, 128)])
+def test_wg_backward_tma_is_the_gather(variant, kind, causal, d, monkeypatch):
+    """The tiles the wgmma backward loads by TMA (consecutive keys for dQ, consecutive
+    queries for dK and dV) land as the cp.async gather lands them: the same bits with
+    every tile gathered (tile_start all -1)."""
+    if not _HOPPER:
+        pytest.skip("the wgmma backward needs a Hopper GPU (compute capability 9.0)")
+    n = 1000
+    rng = np.random.default_rng(d)
+    Q, K, V, dO = (cupy.asarray(rng.standard_normal((2, 3, n, d)).astype(np.float16))
+                   for _ in range(4))
+    bp = at.block_pattern(make_pattern(kind, n, causal))
+    out, lse = gpu_attention.forward(Q, K, V, bp)
+    for b in (bp, gpu_attention._transposed(bp)):
+        assert np.any(cupy.asnumpy(gpu_attention._tile_starts(b)) >= 0)
+    got = gpu_attention.backward(dO, Q, K, V, bp, out, lse, variant=variant)
+    monkeypatch.setattr(gpu_attention, "_tile_starts",
+                        lambda b: cupy.full(b.tile_keys.shape[0], -1, np.int32))
+    gathered = gpu_attention.backward(dO, Q, K, V, bp, out, lse, variant=variant)
+    for a, b in zip(got, gathered):
+        assert cupy.array_equal(a, b)
+
+
 def _as_cupy_dtype(t, dtype):
     """A CuPy array of the torch tensor ``t``'s memory, as float16 or bfloat16 (ml-dtypes)."""
     bits = cupy.from_dlpack(t.view(torch.int16))

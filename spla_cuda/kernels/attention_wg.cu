@@ -276,6 +276,10 @@ __device__ __forceinline__ void mbar_arrive_cp_async(unsigned bar) {
 __device__ __forceinline__ void mbar_arrive_expect_tx(unsigned bar, unsigned bytes) {
     asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" :: "r"(bar), "r"(bytes) : "memory");
 }
+// Adds `bytes` to the transfer the mbarrier at `bar` waits for, without arriving.
+__device__ __forceinline__ void mbar_expect_tx(unsigned bar, unsigned bytes) {
+    asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(bytes) : "memory");
+}
 // The box at columns x.., rows y.. of the 2-D tensor map at `map` (global memory)
 // into shared memory at `dst`, completing `bytes` on the mbarrier at `bar`.
 __device__ __forceinline__ void tma_load_2d(unsigned dst, const void* map, int x, int y, unsigned bar) {

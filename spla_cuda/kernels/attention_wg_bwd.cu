@@ -16,8 +16,9 @@
 // layout (wg_load_q / wg_load_kv, sw_off), 1024-byte aligned.
 //
 // attn_bwd_dkv_wg, per key block (own K, V in shared memory), per query tile i of
-// the transposed pattern (Q_i, dO_i, and the tile's lse2 and delta, gathered by
-// cp.async into a ring of STAGES stages):
+// the transposed pattern (Q_i, dO_i, and the tile's lse2 and delta, into a ring
+// of STAGES stages: by TMA where the tile's queries are consecutive, else
+// gathered by cp.async, as attn_fwd_wg's loads; wg_bwd_load):
 //   S^T  = K Q_i^T    wgmma m64n64k16, D/16 of them, A = K and B = Q_i both from
 //                     shared memory (K-major: d-contiguous rows; the A descriptor
 //                     is built as the forward's K-major B descriptor);
@@ -72,9 +73,54 @@ template <int D, bool OVERLAP, int STAGES_> struct WgBwdConfig {
     static constexpr int STAGES = STAGES_;
     static constexpr int AHEAD = OVERLAP ? STAGES - 2 : STAGES - 1;
     static constexpr int TILE = 64 * D * 2;
-    static constexpr int SMEM = (2 + 2 * STAGES) * TILE + STAGES * 512 + 1024;
+    // + one mbarrier a stage behind the lse and delta slots, + alignment slack
+    static constexpr int SMEM = (2 + 2 * STAGES) * TILE + STAGES * 512 + 64 + 1024;
     static_assert(AHEAD >= 1, "a ring of at least one tile ahead");
+    static_assert(STAGES <= 8, "the mbarriers take 64 bytes");
 };
+
+// The ring's loads, as attn_fwd_wg's: a gathered tile of 64 consecutive rows
+// (start >= 0: its first row) comes by two bulk tensor copies (TMA; the maps of
+// the two operands at `maps`, `maps` + 128, rows row0 + start..) issued by thread
+// 0, which adds their bytes to the stage's mbarrier; other tiles (start < 0) are
+// gathered by cp.async from rows `rows`. Every thread then arrives on the
+// mbarrier (count 128) once its cp.async copies (the gather, and the dK/dV
+// kernel's lse and delta) have landed.
+template <int D, int TILE>
+__device__ __forceinline__ void wg_bwd_load(unsigned da, unsigned db, const bits16* __restrict__ A,
+                                            const bits16* __restrict__ B, const int* __restrict__ rows,
+                                            int start, const unsigned char* __restrict__ maps,
+                                            int row0, unsigned bar, int tid)
+{
+    if (start >= 0) {
+        if (tid == 0) {
+            mbar_expect_tx(bar, 2 * TILE);
+            #pragma unroll
+            for (int c = 0; c < D / 64; ++c) {
+                tma_load_2d(da + c * 8192, maps, c * 64, row0 + start, bar);
+                tma_load_2d(db + c * 8192, maps + 128, c * 64, row0 + start, bar);
+            }
+        }
+    } else {
+        wg_load_kv<D>(da, db, A, B, rows, tid);
+    }
+}
+
+// Thread 0: the mbarriers of the ring (count 128) at bars, bars + 8, ..., and the
+// two tensor maps acquired for the copy engine (written by a host copy, through
+// the generic proxy); then every thread meets at the barrier.
+template <int ST>
+__device__ __forceinline__ void wg_bwd_ring_init(unsigned bars, const unsigned char* maps, int tid)
+{
+    if (tid == 0) {
+        #pragma unroll 1
+        for (int s = 0; s < ST; ++s) mbar_init(bars + 8u * s, 128);
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n" :: "l"(maps) : "memory");
+        asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n" :: "l"(maps + 128) : "memory");
+    }
+    __syncthreads();
+}
 
 // S (m64 x n64) = A B^T over D columns, A and B 64-row swizzled tiles at a, b;
 // scale_d of the first k-step 0 (the accumulators' old values are ignored).
@@ -146,7 +192,8 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
                 bits16* __restrict__ dK, bits16* __restrict__ dV,
                 const int* __restrict__ tile_ptr, const int* __restrict__ tile_queries,
                 const int* __restrict__ tile_mask, const unsigned* __restrict__ masks,
-                const int* __restrict__ order, int m, int n, float scale)
+                const int* __restrict__ order, const int* __restrict__ tile_start,
+                const unsigned char* __restrict__ maps, int m, int n, float scale)
 {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
     typedef WgBwdConfig<D, OVERLAP, STAGES> Cfg;
@@ -160,6 +207,7 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     auto q_at = [&](int s) { return base + (unsigned)(2 + 2 * s) * Cfg::TILE; };
     auto do_at = [&](int s) { return base + (unsigned)(3 + 2 * s) * Cfg::TILE; };
     const unsigned ld_base = base + (unsigned)(2 + 2 * ST) * Cfg::TILE;
+    const unsigned bars = ld_base + ST * 512;     // stage s's mbarrier at bars + 8 s
     unsigned char* smem_al = smem_raw + (base - smem_u32(smem_raw));
     const float* lds = reinterpret_cast<const float*>(smem_al + (2 + 2 * ST) * Cfg::TILE);
 
@@ -172,6 +220,12 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     const float* l2b = l2 + bh * (i64)m;
     const float* db = delta + bh * (i64)m;
     const int t0 = tile_ptr[kb], nt = tile_ptr[kb + 1] - t0;
+    // RING: the ring's stages complete on mbarriers and tiles of consecutive queries
+    // come by TMA (wg_bwd_load). At d = 128 the kernel's 255 registers leave none for
+    // that bookkeeping (it spills 28 bytes): there every tile is gathered into
+    // cp.async groups, one a tile, as before session 21.
+    constexpr bool RING = D == 64;
+    if constexpr (RING) wg_bwd_ring_init<ST>(bars, maps, tid);
 
     // tile j's gathered rows (Q, dO) and their lse2 and delta (threads 0..63: lse2,
     // 64..127: delta; a padded slot gets zeros, and so zero Q and dO rows: its P is
@@ -179,17 +233,26 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     auto load = [&](int j) {
         const int s = j % ST;
         const int* qi = tile_queries + (i64)(t0 + j) * BQ;
-        wg_load_kv<D>(q_at(s), do_at(s), Qb, dOb, qi, tid);
+        if constexpr (RING)
+            wg_bwd_load<D, Cfg::TILE>(q_at(s), do_at(s), Qb, dOb, qi, __ldg(tile_start + t0 + j), maps,
+                                      (int)blockIdx.x * m, bars + 8u * s, tid);
+        else
+            wg_load_kv<D>(q_at(s), do_at(s), Qb, dOb, qi, tid);
         const int q = __ldg(qi + (tid & 63));
         cp_async4(ld_base + s * 512 + tid * 4, (tid < 64 ? l2b : db) + (q < 0 ? 0 : q), q >= 0);
+        if constexpr (RING) mbar_arrive_cp_async(bars + 8u * s); else cp_async_commit();
     };
+    // the own tiles: one cp.async group (with RING, waited for here; else the first
+    // of the groups, completed with tile 0's)
     wg_load_q<D>(k_own, K + bh * (i64)n * D, k0, n, tid);
     wg_load_q<D>(v_own, V + bh * (i64)n * D, k0, n, tid);
+    if constexpr (RING) cp_async_commit();
     #pragma unroll
     for (int j = 0; j < AHEAD; ++j) {
         if (j < nt) load(j);
-        cp_async_commit();
+        else if constexpr (!RING) cp_async_commit();   // an empty group: the count stays one a tile
     }
+    if constexpr (RING) cp_async_wait<0>();
     const float scale_log2 = scale * 1.4426950408889634f;
     float dk[DT][4], dv[DT][4];
     #pragma unroll
@@ -207,7 +270,7 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     // for S^T and dP^T with A from registers instead of shared memory
     unsigned kf[A_REGS ? D / 16 : 1][4], vf[A_REGS ? D / 16 : 1][4];
     if constexpr (A_REGS) {
-        cp_async_wait<AHEAD - 1>();   // group 0: the own tiles (with tile 0)
+        if constexpr (!RING) cp_async_wait<AHEAD - 1>();   // group 0: the own tiles (with tile 0)
         __syncthreads();
         wg_q_frags<D / 16>(kf, k_own, warp, lane);
         wg_q_frags<D / 16>(vf, v_own, warp, lane);
@@ -216,7 +279,8 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     // pending: the dV and dK products of the previous tile are in flight (OVERLAP)
     auto step = [&](int i, const bool pending) {
         const int st = i % ST;
-        cp_async_wait<AHEAD - 1>();
+        // tile i, its lse2 and delta have landed
+        if constexpr (RING) mbar_wait(bars + 8u * st, (i / ST) & 1); else cp_async_wait<AHEAD - 1>();
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         // Publishes tile i; every thread is past step i - 1, so the products that
         // read the stage refilled below (tile i + AHEAD - ST <= i - 2, or i - 1
@@ -229,7 +293,7 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
         if constexpr (A_REGS) wg_scores_rs<T, D>(dp, vf, do_at(st)); else wg_scores<T, D>(dp, v_own, do_at(st));
         wg_commit();
         if (i + AHEAD < nt) load(i + AHEAD);
-        cp_async_commit();
+        else if constexpr (!RING) cp_async_commit();   // an empty group: one a step
         unsigned w0[2], w1[2];
         wg_mask_words(masks, mid, warp, g, w0, w1);
         const float* lq = lds + st * 128;
@@ -278,7 +342,7 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     wg_wait<0>();
     pin<DT * 4>(&dk[0][0]);
     pin<DT * 4>(&dv[0][0]);
-    cp_async_wait<0>();
+    asm volatile("cp.async.wait_all;\n" ::: "memory");   // no copy outlives its thread
 
     const int row0 = k0 + warp * 16;
     wg_store_rows<T, DT>(dK + bh * (i64)n * D, n, row0, g, t4, dk, scale);
@@ -297,7 +361,8 @@ attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
                bits16* __restrict__ dQ,
                const int* __restrict__ tile_ptr, const int* __restrict__ tile_keys,
                const int* __restrict__ tile_mask, const unsigned* __restrict__ masks,
-               const int* __restrict__ order, int m, int n, float scale)
+               const int* __restrict__ order, const int* __restrict__ tile_start,
+               const unsigned char* __restrict__ maps, int m, int n, float scale)
 {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
     typedef WgBwdConfig<D, OVERLAP, STAGES> Cfg;
@@ -310,6 +375,7 @@ attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     const unsigned q_own = base, do_own = base + Cfg::TILE;
     auto k_at = [&](int s) { return base + (unsigned)(2 + 2 * s) * Cfg::TILE; };
     auto v_at = [&](int s) { return base + (unsigned)(3 + 2 * s) * Cfg::TILE; };
+    const unsigned bars = base + (unsigned)(2 + 2 * ST) * Cfg::TILE + ST * 512;
 
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int g = lane >> 2, t4 = lane & 3;
@@ -318,18 +384,22 @@ attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     const bits16* Kb = K + bh * (i64)n * D;
     const bits16* Vb = V + bh * (i64)n * D;
     const int t0 = tile_ptr[qb], nt = tile_ptr[qb + 1] - t0;
+    wg_bwd_ring_init<ST>(bars, maps, tid);
 
     auto load = [&](int j) {
         const int s = j % ST;
-        wg_load_kv<D>(k_at(s), v_at(s), Kb, Vb, tile_keys + (i64)(t0 + j) * BK, tid);
+        wg_bwd_load<D, Cfg::TILE>(k_at(s), v_at(s), Kb, Vb, tile_keys + (i64)(t0 + j) * BK,
+                                  __ldg(tile_start + t0 + j), maps, (int)blockIdx.x * n, bars + 8u * s, tid);
+        mbar_arrive_cp_async(bars + 8u * s);
     };
+    // the own tiles: one cp.async group, waited for before the first step
     wg_load_q<D>(q_own, Q + bh * (i64)m * D, q0, m, tid);
     wg_load_q<D>(do_own, dO + bh * (i64)m * D, q0, m, tid);
+    cp_async_commit();
     #pragma unroll
-    for (int j = 0; j < AHEAD; ++j) {
+    for (int j = 0; j < AHEAD; ++j)
         if (j < nt) load(j);
-        cp_async_commit();
-    }
+    cp_async_wait<0>();
     float lrow[2], drow[2];
     #pragma unroll
     for (int h = 0; h < 2; ++h) {
@@ -346,15 +416,14 @@ attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     unsigned da[BK / 16][4];         // dS, the A operand of the dQ product
     unsigned qf[A_REGS ? D / 16 : 1][4], of[A_REGS ? D / 16 : 1][4];   // A_REGS: Q and dO fragments
     if constexpr (A_REGS) {
-        cp_async_wait<AHEAD - 1>();
-        __syncthreads();
+        __syncthreads();              // the own tiles, waited for above by each thread
         wg_q_frags<D / 16>(qf, q_own, warp, lane);
         wg_q_frags<D / 16>(of, do_own, warp, lane);
     }
 
     auto step = [&](int i, const bool pending) {
         const int st = i % ST;
-        cp_async_wait<AHEAD - 1>();
+        mbar_wait(bars + 8u * st, (i / ST) & 1);   // tile i has landed
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
         __syncthreads();
         const int mid = __ldg(tile_mask + t0 + i);
@@ -364,7 +433,6 @@ attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
         if constexpr (A_REGS) wg_scores_rs<T, D>(dp, of, v_at(st)); else wg_scores<T, D>(dp, do_own, v_at(st));
         wg_commit();
         if (i + AHEAD < nt) load(i + AHEAD);
-        cp_async_commit();
         unsigned w0[2], w1[2];
         wg_mask_words(masks, mid, warp, g, w0, w1);
         wg_wait<1>();            // S (and the previous tile's product: da free)
@@ -401,7 +469,7 @@ attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     for (int i = 1; i < nt; ++i) step(i, OVERLAP);
     wg_wait<0>();
     pin<DT * 4>(&acc[0][0]);
-    cp_async_wait<0>();
+    asm volatile("cp.async.wait_all;\n" ::: "memory");   // no copy outlives its thread
 
     wg_store_rows<T, DT>(dQ + bh * (i64)m * D, m, q0 + warp * 16, g, t4, acc, scale);
 #elif defined(__CUDA_ARCH__)
