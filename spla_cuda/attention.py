@@ -446,11 +446,13 @@ def _torch_forward(Q, K, V, bp, scale, variant=None):
             kern, threads, smem = _wg2_kernel(tag, D) if variant == "wg2" else _wg_pp_kernel(tag, D)
             pair_ptr, pair_tiles, pair_order = _pair_parts(bp)
             p = np.uint64
+            tma = ((_tile_starts(bp), _tile_maps(K.data_ptr(), V.data_ptr(), BH * m, D))
+                   if variant == "wg_pp" else ())
             kern((BH, pair_ptr.size - 1), (threads,),
                  (p(Q.data_ptr()), p(K.data_ptr()), p(V.data_ptr()), p(out.data_ptr()),
-                  p(lse.data_ptr()), pair_ptr, pair_tiles, keys, tmask, masks, pair_order,
-                  np.int32(m), np.int64(m * D), np.int64(m * D), np.int64(m * D),
-                  np.float32(scale * _LOG2E)), shared_mem=smem)
+                  p(lse.data_ptr()), pair_ptr, pair_tiles, keys, tmask, masks, pair_order) + tma
+                 + (np.int32(m), np.int64(m * D), np.int64(m * D), np.int64(m * D),
+                    np.float32(scale * _LOG2E)), shared_mem=smem)
             return out, lse
         else:
             smem = _fwd_smem("float16", D)
@@ -670,8 +672,10 @@ def forward(Q, K, V, pattern, scale=None, variant=None, precision=None):
                                        else _wg_pp_kernel(tag, Dp))
                 pair_ptr, pair_tiles, pair_order = _pair_parts(bp)
                 nqb = pair_ptr.size - 1     # the grid runs over pairs of query blocks
-                args = (q, k, v, out, lse, pair_ptr, pair_tiles, keys, tmask, masks, pair_order,
-                        np.int32(m))
+                tma = ((_tile_starts(bp), _tile_maps(k.data.ptr, v.data.ptr, BH * n, Dp))
+                       if fv == "wg_pp" else ())
+                args = (q, k, v, out, lse, pair_ptr, pair_tiles, keys, tmask, masks,
+                        pair_order) + tma + (np.int32(m),)
             else:
                 kern = _tc_kernel(f"attn_fwd_tc<{tag}, {Dp}>", smem)
                 threads = 128

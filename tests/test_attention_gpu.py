@@ -411,10 +411,11 @@ def test_wg_tile_starts():
 
 @pytest.mark.parametrize("d", [64, 128])
 @pytest.mark.parametrize("kind", ["local", "wide", "global_local"])
-@pytest.mark.parametrize("variant", ["wg", "wg_sync"])
+@pytest.mark.parametrize("variant", ["wg", "wg_sync", "wg_pp"])
 def test_wg_forward_tma_is_the_gather(variant, kind, d, monkeypatch):
-    """The tiles attn_fwd_wg loads by TMA (consecutive keys) land as the cp.async
-    gather lands them: the same bits with every tile gathered (tile_start all -1)."""
+    """The tiles attn_fwd_wg and attn_fwd_wg_pp load by TMA (consecutive keys) land as
+    the cp.async gather lands them: the same bits with every tile gathered
+    (tile_start all -1)."""
     if not _HOPPER:
         pytest.skip("the wgmma forward needs a Hopper GPU (compute capability 9.0)")
     n = 1000

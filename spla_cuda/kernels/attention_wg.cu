@@ -715,7 +715,8 @@ attn_fwd_wg_pp(const bits16* __restrict__ Q, const bits16* __restrict__ K,
                const bits16* __restrict__ V, bits16* __restrict__ O, float* __restrict__ lse,
                const int* __restrict__ pair_ptr, const int* __restrict__ pair_tiles,
                const int* __restrict__ tile_keys, const int* __restrict__ tile_mask,
-               const unsigned* __restrict__ masks, const int* __restrict__ pair_order, int m,
+               const unsigned* __restrict__ masks, const int* __restrict__ pair_order,
+               const int* __restrict__ tile_start, const unsigned char* __restrict__ maps, int m,
                i64 q_bh, i64 k_bh, i64 v_bh, float scale_log2)
 {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -746,6 +747,9 @@ attn_fwd_wg_pp(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             mbar_init(empty_at(s), 8);      // one lane per consumer warp
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+        // the maps were written through the generic proxy: acquire them for the copy engine
+        asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n" :: "l"(maps) : "memory");
+        asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n" :: "l"(maps + 128) : "memory");
     }
     __syncthreads();
 
@@ -755,17 +759,25 @@ attn_fwd_wg_pp(const bits16* __restrict__ Q, const bits16* __restrict__ K,
         const bits16* Kb = K + bh * k_bh;
         const bits16* Vb = V + bh * v_bh;
         constexpr int CH = D / 8, IT = 64 * CH / 128;   // this thread's chunk k: row (wt + 128 k) / CH
+        const int k_row0 = (int)(bh * (k_bh / D)), v_row0 = (int)(bh * (v_bh / D));
         // The key rows of entry e + 1 load during entry e, from its pair entry loaded
         // during entry e - 1, so that no step of this loop waits on memory (a key
         // tile's index, then its keys, then the copies: two dependent loads per entry).
+        // An entry whose tile has consecutive keys (tile_start >= 0) needs no key rows:
+        // its K and V come by TMA, as attn_fwd_wg's.
         int ta = -1, tb = -1;            // the pair entry e + 1
         int kn[IT];                      // the keys of this thread's rows of entry e + 1
-        auto keys_of = [&](int a, int b, int* kr) {
-            const int* keys = tile_keys + (i64)(a >= 0 ? a : b) * BK;
-            #pragma unroll
-            for (int k = 0; k < IT; ++k) kr[k] = __ldg(keys + (wt + k * 128) / CH);
+        int sn = -1;                     // tile_start of entry e + 1
+        auto keys_of = [&](int a, int b, int* kr, int& start) {
+            const int t = a >= 0 ? a : b;
+            start = __ldg(tile_start + t);
+            if (start < 0) {
+                const int* keys = tile_keys + (i64)t * BK;
+                #pragma unroll
+                for (int k = 0; k < IT; ++k) kr[k] = __ldg(keys + (wt + k * 128) / CH);
+            }
         };
-        if (ne > 0) keys_of(__ldg(pair_tiles + 2 * (i64)e0), __ldg(pair_tiles + 2 * (i64)e0 + 1), kn);
+        if (ne > 0) keys_of(__ldg(pair_tiles + 2 * (i64)e0), __ldg(pair_tiles + 2 * (i64)e0 + 1), kn, sn);
         if (ne > 1) { ta = __ldg(pair_tiles + 2 * (i64)(e0 + 1)); tb = __ldg(pair_tiles + 2 * (i64)(e0 + 1) + 1); }
         #pragma unroll 1
         for (int e = 0; e < ne; ++e) {
@@ -773,12 +785,26 @@ attn_fwd_wg_pp(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             int kc[IT];
             #pragma unroll
             for (int k = 0; k < IT; ++k) kc[k] = kn[k];
-            if (e + 1 < ne) keys_of(ta, tb, kn);
+            const int sc = sn;
+            if (e + 1 < ne) keys_of(ta, tb, kn, sn);
             if (e + 2 < ne) {
                 ta = __ldg(pair_tiles + 2 * (i64)(e0 + e + 2));
                 tb = __ldg(pair_tiles + 2 * (i64)(e0 + e + 2) + 1);
             }
             mbar_wait(empty_at(s), ((e / ST) & 1) ^ 1);   // fill e / ST: its previous fill released
+            if (sc >= 0) {
+                if (wt == 0) {
+                    mbar_arrive_expect_tx(full_at(s), 2 * Cfg::TILE);
+                    #pragma unroll
+                    for (int c = 0; c < D / 64; ++c) {
+                        tma_load_2d(k_at(s) + c * 8192, maps, c * 64, k_row0 + sc, full_at(s));
+                        tma_load_2d(v_at(s) + c * 8192, maps + 128, c * 64, v_row0 + sc, full_at(s));
+                    }
+                } else {
+                    mbar_arrive(full_at(s));
+                }
+                continue;
+            }
             #pragma unroll
             for (int k = 0; k < IT; ++k) {
                 const int cc = (wt + k * 128) % CH, r = (wt + k * 128) / CH;
