@@ -259,9 +259,9 @@ def _parts(bp):
 
 
 def _tile_starts(bp):
-    """attn_fwd_wg's ``tile_start`` on the current GPU (copied once per device): per
-    tile of the pattern its first key where its keys are consecutive (the kernel
-    loads those by TMA), else -1 (gathered)."""
+    """The wgmma kernels' ``tile_start`` on the current GPU (copied once per device):
+    per tile of the pattern its first key (query, for a transposed pattern) where its
+    64 are consecutive (the kernels load those by TMA), else -1 (gathered)."""
     store = _pattern_store(bp)
     key = ("starts", cupy.cuda.Device().id)
     if key not in store:
