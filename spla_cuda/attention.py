@@ -799,6 +799,10 @@ def _wg_bwd_check():
                          f"capability 9.0); this one is {cc[:-1]}.{cc[-1]}")
 
 
+#: Session 22's experiment: the dQ and dK/dV blocks in one launch (attn_bwd_wg), d = 64.
+_BWD_ONE_LAUNCH = False
+
+
 def _wg_bwd_config(Dp, variant):
     """(overlap, stages, A in registers) of attention_wg_bwd.cu's kernels: at d = 64
     "wg" and "wg_rs" overlap with 4 stages (two tiles ahead; 83 KiB, 2 blocks an SM),
@@ -843,6 +847,17 @@ def _backward_tc(tag, bp, BH, m, n, Dp, operands, grads, scratch, scale, variant
         b = {True: "true", False: "false"}
         tmpl = f"<{tag}, {Dp}, {b[overlap]}, {stages}, {b[a_regs]}>"
         opts = ("-arch=sm_90a",)
+        if _BWD_ONE_LAUNCH and Dp == 64:
+            qt, kt = _parts(bp), _parts(_transposed(bp))
+            qmaps = _tile_maps(_address(k), _address(v), BH * n, Dp)
+            kmaps = _tile_maps(_address(q), _address(do), BH * m, Dp)
+            nkb = kt[0].size - 1
+            kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_wg" + tmpl, smem, opts)
+            kern((BH, nkb + qt[0].size - 1), (128,),
+                 (q, k, v, do, l2, delta, dq, dk, dv, *qt, _tile_starts(bp), qmaps, *kt,
+                  _tile_starts(_transposed(bp)), kmaps, np.int32(nkb), np.int32(m), np.int32(n),
+                  np.float32(scale)), shared_mem=smem)
+            return
         tile_ptr, keys, tmask, masks, order = _parts(bp)
         kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_dq_wg" + tmpl, smem, opts)
         kern((BH, tile_ptr.size - 1), (128,),

@@ -181,19 +181,19 @@ __device__ __forceinline__ void wg_store_rows(bits16* __restrict__ Xb, int limit
     }
 }
 
-// dK and dV of the key block order[blockIdx.y] of slice blockIdx.x, from the
+// dK and dV of the key block order[by] of slice blockIdx.x, from the
 // transposed pattern (tile_* describe, per key block, the packed queries), as
 // attn_bwd_dkv_tc.
 template <typename T, int D, bool OVERLAP, int STAGES, bool A_REGS>
-__global__ void __launch_bounds__(128, D == 64 ? 2 : 1)
-attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
-                const bits16* __restrict__ V, const bits16* __restrict__ dO,
-                const float* __restrict__ l2, const float* __restrict__ delta,
-                bits16* __restrict__ dK, bits16* __restrict__ dV,
-                const int* __restrict__ tile_ptr, const int* __restrict__ tile_queries,
-                const int* __restrict__ tile_mask, const unsigned* __restrict__ masks,
-                const int* __restrict__ order, const int* __restrict__ tile_start,
-                const unsigned char* __restrict__ maps, int m, int n, float scale)
+__device__ __forceinline__ void
+bwd_dkv_block(const bits16* __restrict__ Q, const bits16* __restrict__ K,
+              const bits16* __restrict__ V, const bits16* __restrict__ dO,
+              const float* __restrict__ l2, const float* __restrict__ delta,
+              bits16* __restrict__ dK, bits16* __restrict__ dV,
+              const int* __restrict__ tile_ptr, const int* __restrict__ tile_queries,
+              const int* __restrict__ tile_mask, const unsigned* __restrict__ masks,
+              const int* __restrict__ order, const int* __restrict__ tile_start,
+              const unsigned char* __restrict__ maps, int m, int n, float scale, int by)
 {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
     typedef WgBwdConfig<D, OVERLAP, STAGES> Cfg;
@@ -214,7 +214,7 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int g = lane >> 2, t4 = lane & 3;
     const i64 bh = blockIdx.x;
-    const int kb = order[blockIdx.y], k0 = kb * BK;
+    const int kb = order[by], k0 = kb * BK;
     const bits16* Qb = Q + bh * (i64)m * D;
     const bits16* dOb = dO + bh * (i64)m * D;
     const float* l2b = l2 + bh * (i64)m;
@@ -352,17 +352,17 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
 #endif
 }
 
-// dQ of the query block order[blockIdx.y] of slice blockIdx.x, as attn_bwd_dq_tc.
+// dQ of the query block order[by] of slice blockIdx.x, as attn_bwd_dq_tc.
 template <typename T, int D, bool OVERLAP, int STAGES, bool A_REGS>
-__global__ void __launch_bounds__(128, D == 64 ? 2 : 1)
-attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
-               const bits16* __restrict__ V, const bits16* __restrict__ dO,
-               const float* __restrict__ l2, const float* __restrict__ delta,
-               bits16* __restrict__ dQ,
-               const int* __restrict__ tile_ptr, const int* __restrict__ tile_keys,
-               const int* __restrict__ tile_mask, const unsigned* __restrict__ masks,
-               const int* __restrict__ order, const int* __restrict__ tile_start,
-               const unsigned char* __restrict__ maps, int m, int n, float scale)
+__device__ __forceinline__ void
+bwd_dq_block(const bits16* __restrict__ Q, const bits16* __restrict__ K,
+             const bits16* __restrict__ V, const bits16* __restrict__ dO,
+             const float* __restrict__ l2, const float* __restrict__ delta,
+             bits16* __restrict__ dQ,
+             const int* __restrict__ tile_ptr, const int* __restrict__ tile_keys,
+             const int* __restrict__ tile_mask, const unsigned* __restrict__ masks,
+             const int* __restrict__ order, const int* __restrict__ tile_start,
+             const unsigned char* __restrict__ maps, int m, int n, float scale, int by)
 {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
     typedef WgBwdConfig<D, OVERLAP, STAGES> Cfg;
@@ -380,7 +380,7 @@ attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int g = lane >> 2, t4 = lane & 3;
     const i64 bh = blockIdx.x;
-    const int qb = order[blockIdx.y], q0 = qb * BQ;
+    const int qb = order[by], q0 = qb * BQ;
     const bits16* Kb = K + bh * (i64)n * D;
     const bits16* Vb = V + bh * (i64)n * D;
     const int t0 = tile_ptr[qb], nt = tile_ptr[qb + 1] - t0;
@@ -475,4 +475,68 @@ attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
 #elif defined(__CUDA_ARCH__)
     __trap();
 #endif
+}
+
+// The kernels: one warpgroup a block, its own rows order[blockIdx.y] of slice
+// blockIdx.x.
+template <typename T, int D, bool OVERLAP, int STAGES, bool A_REGS>
+__global__ void __launch_bounds__(128, D == 64 ? 2 : 1)
+attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
+                const bits16* __restrict__ V, const bits16* __restrict__ dO,
+                const float* __restrict__ l2, const float* __restrict__ delta,
+                bits16* __restrict__ dK, bits16* __restrict__ dV,
+                const int* __restrict__ tile_ptr, const int* __restrict__ tile_queries,
+                const int* __restrict__ tile_mask, const unsigned* __restrict__ masks,
+                const int* __restrict__ order, const int* __restrict__ tile_start,
+                const unsigned char* __restrict__ maps, int m, int n, float scale)
+{
+    bwd_dkv_block<T, D, OVERLAP, STAGES, A_REGS>(Q, K, V, dO, l2, delta, dK, dV, tile_ptr, tile_queries,
+                                                 tile_mask, masks, order, tile_start, maps, m, n, scale,
+                                                 blockIdx.y);
+}
+
+template <typename T, int D, bool OVERLAP, int STAGES, bool A_REGS>
+__global__ void __launch_bounds__(128, D == 64 ? 2 : 1)
+attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
+               const bits16* __restrict__ V, const bits16* __restrict__ dO,
+               const float* __restrict__ l2, const float* __restrict__ delta,
+               bits16* __restrict__ dQ,
+               const int* __restrict__ tile_ptr, const int* __restrict__ tile_keys,
+               const int* __restrict__ tile_mask, const unsigned* __restrict__ masks,
+               const int* __restrict__ order, const int* __restrict__ tile_start,
+               const unsigned char* __restrict__ maps, int m, int n, float scale)
+{
+    bwd_dq_block<T, D, OVERLAP, STAGES, A_REGS>(Q, K, V, dO, l2, delta, dQ, tile_ptr, tile_keys, tile_mask,
+                                                masks, order, tile_start, maps, m, n, scale, blockIdx.y);
+}
+
+// Both in one launch (variant suffix "_one"): blocks y < nkb are dK/dV blocks (the
+// transposed pattern's arrays, kt_*), the others dQ blocks (the pattern's, qt_*).
+// The dK/dV blocks, the longer ones (four products a tile against three), are
+// dispatched first and the dQ blocks fill the SMs as they drain: one tail for the
+// pass instead of two, and no gap between two launches.
+template <typename T, int D, bool OVERLAP, int STAGES, bool A_REGS>
+__global__ void __launch_bounds__(128, D == 64 ? 2 : 1)
+attn_bwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
+            const bits16* __restrict__ V, const bits16* __restrict__ dO,
+            const float* __restrict__ l2, const float* __restrict__ delta,
+            bits16* __restrict__ dQ, bits16* __restrict__ dK, bits16* __restrict__ dV,
+            const int* __restrict__ qt_ptr, const int* __restrict__ qt_keys,
+            const int* __restrict__ qt_mask, const unsigned* __restrict__ qt_masks,
+            const int* __restrict__ qt_order, const int* __restrict__ qt_start,
+            const unsigned char* __restrict__ qt_maps,
+            const int* __restrict__ kt_ptr, const int* __restrict__ kt_queries,
+            const int* __restrict__ kt_mask, const unsigned* __restrict__ kt_masks,
+            const int* __restrict__ kt_order, const int* __restrict__ kt_start,
+            const unsigned char* __restrict__ kt_maps, int nkb, int m, int n, float scale)
+{
+    const int by = blockIdx.y;
+    if (by < nkb)
+        bwd_dkv_block<T, D, OVERLAP, STAGES, A_REGS>(Q, K, V, dO, l2, delta, dK, dV, kt_ptr, kt_queries,
+                                                     kt_mask, kt_masks, kt_order, kt_start, kt_maps, m, n,
+                                                     scale, by);
+    else
+        bwd_dq_block<T, D, OVERLAP, STAGES, A_REGS>(Q, K, V, dO, l2, delta, dQ, qt_ptr, qt_keys, qt_mask,
+                                                    qt_masks, qt_order, qt_start, qt_maps, m, n, scale,
+                                                    by - nkb);
 }
