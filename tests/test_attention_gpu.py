@@ -637,6 +637,29 @@ def test_wg_backward_tma_is_the_gather(variant, kind, causal, d, monkeypatch):
         assert cupy.array_equal(a, b)
 
 
+@pytest.mark.parametrize("variant", ["wg", "wg_sync", "wg_rs"])
+@pytest.mark.parametrize("kind", ["local", "wide", "strided", "global_local", "random"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_wg_backward_one_launch_is_two(variant, kind, causal, monkeypatch):
+    """attn_bwd_wg (the dQ and the dK/dV blocks in one launch, d = 64) gives the bits
+    of the two kernels launched one after the other, on patterns with empty rows,
+    strided and gathered tiles, and a last block of 1000 - 960 rows."""
+    if not _HOPPER:
+        pytest.skip("the wgmma backward needs a Hopper GPU (compute capability 9.0)")
+    n, d = 1000, 64
+    rng = np.random.default_rng(7)
+    Q, K, V, dO = (cupy.asarray(rng.standard_normal((2, 3, n, d)).astype(np.float16))
+                   for _ in range(4))
+    bp = at.block_pattern(make_pattern(kind, n, causal))
+    out, lse = gpu_attention.forward(Q, K, V, bp)
+    monkeypatch.setattr(gpu_attention, "_BWD_ONE_LAUNCH", False)
+    two = gpu_attention.backward(dO, Q, K, V, bp, out, lse, variant=variant)
+    monkeypatch.setattr(gpu_attention, "_BWD_ONE_LAUNCH", True)
+    one = gpu_attention.backward(dO, Q, K, V, bp, out, lse, variant=variant)
+    for a, b in zip(one, two):
+        assert cupy.array_equal(a, b)
+
+
 def _as_cupy_dtype(t, dtype):
     """A CuPy array of the torch tensor ``t``'s memory, as float16 or bfloat16 (ml-dtypes)."""
     bits = cupy.from_dlpack(t.view(torch.int16))
