@@ -799,8 +799,13 @@ def _wg_bwd_check():
                          f"capability 9.0); this one is {cc[:-1]}.{cc[-1]}")
 
 
-#: Session 22's experiment: the dQ and dK/dV blocks in one launch (attn_bwd_wg), d = 64.
-_BWD_ONE_LAUNCH = False
+#: The wgmma backward at d = 64 launches its dQ and dK/dV blocks together (attn_bwd_wg):
+#: the same bits as two launches (attn_bwd_dq_wg, attn_bwd_dkv_wg), level with them on
+#: local windows and 1.41x faster on global + local, where the few long rows of the
+#: dK/dV kernel (the global keys) set its time (an H100, session 22). At d = 128 the
+#: one-launch kernel spills (255 registers), so there it is two. False: two launches
+#: at d = 64 too (tests compare both).
+_BWD_ONE_LAUNCH = True
 
 
 def _wg_bwd_config(Dp, variant):
@@ -832,8 +837,8 @@ def _transposed(bp):
 
 def _backward_tc(tag, bp, BH, m, n, Dp, operands, grads, scratch, scale, variant="tc"):
     """Launch the 16-bit backward on the tensor cores (attention_tc_bwd.cu; variant
-    "wg", "wg_sync" or "wg_rs": the dQ and dK/dV kernels of attention_wg_bwd.cu, after
-    the same attn_delta): ``operands`` (q, k, v, o, do, lse) and ``grads`` (dq, dk, dv,
+    "wg", "wg_sync" or "wg_rs": the dQ and dK/dV kernels of attention_wg_bwd.cu, in one
+    launch at d = 64 (``_BWD_ONE_LAUNCH``), after the same attn_delta): ``operands`` (q, k, v, o, do, lse) and ``grads`` (dq, dk, dv,
     zeroed) are (BH, rows, Dp) buffers (CuPy arrays or device pointers), ``scratch``
     two float32 buffers of BH * m values (delta and lse in log2 units)."""
     q, k, v, o, do, lse = operands
@@ -848,15 +853,16 @@ def _backward_tc(tag, bp, BH, m, n, Dp, operands, grads, scratch, scale, variant
         tmpl = f"<{tag}, {Dp}, {b[overlap]}, {stages}, {b[a_regs]}>"
         opts = ("-arch=sm_90a",)
         if _BWD_ONE_LAUNCH and Dp == 64:
-            qt, kt = _parts(bp), _parts(_transposed(bp))
-            qmaps = _tile_maps(_address(k), _address(v), BH * n, Dp)
-            kmaps = _tile_maps(_address(q), _address(do), BH * m, Dp)
+            # grid rows 0 .. nkb - 1: dK/dV blocks (the transposed pattern's), then dQ blocks
+            bt = _transposed(bp)
+            qt, kt = _parts(bp), _parts(bt)
             nkb = kt[0].size - 1
             kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_wg" + tmpl, smem, opts)
             kern((BH, nkb + qt[0].size - 1), (128,),
-                 (q, k, v, do, l2, delta, dq, dk, dv, *qt, _tile_starts(bp), qmaps, *kt,
-                  _tile_starts(_transposed(bp)), kmaps, np.int32(nkb), np.int32(m), np.int32(n),
-                  np.float32(scale)), shared_mem=smem)
+                 (q, k, v, do, l2, delta, dq, dk, dv,
+                  *qt, _tile_starts(bp), _tile_maps(_address(k), _address(v), BH * n, Dp),
+                  *kt, _tile_starts(bt), _tile_maps(_address(q), _address(do), BH * m, Dp),
+                  np.int32(nkb), np.int32(m), np.int32(n), np.float32(scale)), shared_mem=smem)
             return
         tile_ptr, keys, tmask, masks, order = _parts(bp)
         kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_dq_wg" + tmpl, smem, opts)

@@ -72,8 +72,10 @@ def test_pp_stages_are_the_launchers():
 # attention._wg_bwd_config for "wg", "wg_sync" and "wg_rs" at each head dimension.
 BWD_CONFIGS = [(64, "true", 4, "false"), (64, "false", 3, "false"), (64, "true", 4, "true"),
                (128, "false", 2, "false")]
-BWD_EXPRESSIONS = [f"{k}<{{tag}}, {d}, {o}, {s}, {a}>" for k in ("attn_bwd_dq_wg", "attn_bwd_dkv_wg")
-                   for d, o, s, a in BWD_CONFIGS]
+BWD_EXPRESSIONS = ([f"{k}<{{tag}}, {d}, {o}, {s}, {a}>" for k in ("attn_bwd_dq_wg", "attn_bwd_dkv_wg")
+                    for d, o, s, a in BWD_CONFIGS]
+                   # both in one launch (attention._BWD_ONE_LAUNCH): d = 64 only
+                   + [f"attn_bwd_wg<{{tag}}, {d}, {o}, {s}, {a}>" for d, o, s, a in BWD_CONFIGS if d == 64])
 
 
 def test_bwd_configs_are_the_launchers():

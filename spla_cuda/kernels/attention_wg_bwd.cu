@@ -510,11 +510,12 @@ attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
                                                 masks, order, tile_start, maps, m, n, scale, blockIdx.y);
 }
 
-// Both in one launch (variant suffix "_one"): blocks y < nkb are dK/dV blocks (the
-// transposed pattern's arrays, kt_*), the others dQ blocks (the pattern's, qt_*).
-// The dK/dV blocks, the longer ones (four products a tile against three), are
-// dispatched first and the dQ blocks fill the SMs as they drain: one tail for the
-// pass instead of two, and no gap between two launches.
+// Both in one launch (the launcher's default at d = 64): blocks y < nkb are dK/dV
+// blocks (the transposed pattern's arrays, kt_*), the others dQ blocks (the
+// pattern's, qt_*). The dK/dV blocks, the longer ones (four products a tile against
+// three), are dispatched first and the dQ blocks fill the SMs as they drain: one
+// tail for the pass instead of two (on global + local, the dK/dV kernel's few long
+// rows, the global keys, left most SMs idle at its end), and no gap between launches.
 template <typename T, int D, bool OVERLAP, int STAGES, bool A_REGS>
 __global__ void __launch_bounds__(128, D == 64 ? 2 : 1)
 attn_bwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
