@@ -838,9 +838,10 @@ def _transposed(bp):
 def _backward_tc(tag, bp, BH, m, n, Dp, operands, grads, scratch, scale, variant="tc"):
     """Launch the 16-bit backward on the tensor cores (attention_tc_bwd.cu; variant
     "wg", "wg_sync" or "wg_rs": the dQ and dK/dV kernels of attention_wg_bwd.cu, in one
-    launch at d = 64 (``_BWD_ONE_LAUNCH``), after the same attn_delta): ``operands`` (q, k, v, o, do, lse) and ``grads`` (dq, dk, dv,
-    zeroed) are (BH, rows, Dp) buffers (CuPy arrays or device pointers), ``scratch``
-    two float32 buffers of BH * m values (delta and lse in log2 units)."""
+    launch at d = 64 (``_BWD_ONE_LAUNCH``), after the same attn_delta): ``operands``
+    (q, k, v, o, do, lse) and ``grads`` (dq, dk, dv; every row is written) are (BH,
+    rows, Dp) buffers (CuPy arrays or device pointers), ``scratch`` two float32 buffers
+    of BH * m values (delta and lse in log2 units)."""
     q, k, v, o, do, lse = operands
     dq, dk, dv = grads
     delta, l2 = scratch
