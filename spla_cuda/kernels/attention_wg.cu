@@ -287,6 +287,18 @@ __device__ __forceinline__ void tma_load_2d(unsigned dst, const void* map, int x
                  " [%0], [%1, {%2, %3}], [%4];\n"
                  :: "r"(dst), "l"(map), "r"(x), "r"(y), "r"(bar) : "memory");
 }
+// A 64-row tile of two operands by TMA (issued by one thread): rows row_a.. of the
+// map at map_a into da and rows row_b.. of map_b into db, D / 64 boxes of 64 columns
+// each (8 KiB apart in shared memory), completing on the mbarrier at bar.
+template <int D>
+__device__ __forceinline__ void tma_tile_pair(unsigned da, unsigned db, const void* map_a, const void* map_b,
+                                              int row_a, int row_b, unsigned bar) {
+    #pragma unroll
+    for (int c = 0; c < D / 64; ++c) {
+        tma_load_2d(da + c * 8192, map_a, c * 64, row_a, bar);
+        tma_load_2d(db + c * 8192, map_b, c * 64, row_b, bar);
+    }
+}
 
 // STAGES stages of a K and a V tile; tile i + AHEAD loads during step i, while
 // K of tile i and V of tile i - 1 are read: AHEAD = STAGES - 2.
@@ -368,11 +380,7 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
         if (ks >= 0) {
             if (tid == 0) {
                 mbar_arrive_expect_tx(full_at(s), 2 * Cfg::TILE);
-                #pragma unroll
-                for (int c = 0; c < D / 64; ++c) {
-                    tma_load_2d(k_at(s) + c * 8192, maps, c * 64, k_row0 + ks, full_at(s));
-                    tma_load_2d(v_at(s) + c * 8192, maps + 128, c * 64, v_row0 + ks, full_at(s));
-                }
+                tma_tile_pair<D>(k_at(s), v_at(s), maps, maps + 128, k_row0 + ks, v_row0 + ks, full_at(s));
             } else {
                 mbar_arrive(full_at(s));
             }
@@ -795,11 +803,7 @@ attn_fwd_wg_pp(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             if (sc >= 0) {
                 if (wt == 0) {
                     mbar_arrive_expect_tx(full_at(s), 2 * Cfg::TILE);
-                    #pragma unroll
-                    for (int c = 0; c < D / 64; ++c) {
-                        tma_load_2d(k_at(s) + c * 8192, maps, c * 64, k_row0 + sc, full_at(s));
-                        tma_load_2d(v_at(s) + c * 8192, maps + 128, c * 64, v_row0 + sc, full_at(s));
-                    }
+                    tma_tile_pair<D>(k_at(s), v_at(s), maps, maps + 128, k_row0 + sc, v_row0 + sc, full_at(s));
                 } else {
                     mbar_arrive(full_at(s));
                 }

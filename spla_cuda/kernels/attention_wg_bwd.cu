@@ -95,11 +95,7 @@ __device__ __forceinline__ void wg_bwd_load(unsigned da, unsigned db, const bits
     if (start >= 0) {
         if (tid == 0) {
             mbar_expect_tx(bar, 2 * TILE);
-            #pragma unroll
-            for (int c = 0; c < D / 64; ++c) {
-                tma_load_2d(da + c * 8192, maps, c * 64, row0 + start, bar);
-                tma_load_2d(db + c * 8192, maps + 128, c * 64, row0 + start, bar);
-            }
+            tma_tile_pair<D>(da, db, maps, maps + 128, row0 + start, row0 + start, bar);
         }
     } else {
         wg_load_kv<D>(da, db, A, B, rows, tid);
