@@ -853,31 +853,23 @@ def _backward_tc(tag, bp, BH, m, n, Dp, operands, grads, scratch, scale, variant
         b = {True: "true", False: "false"}
         tmpl = f"<{tag}, {Dp}, {b[overlap]}, {stages}, {b[a_regs]}>"
         opts = ("-arch=sm_90a",)
-        if _BWD_ONE_LAUNCH and Dp == 64:
-            # grid rows 0 .. nkb - 1: dK/dV blocks (the transposed pattern's), then dQ blocks
-            bt = _transposed(bp)
-            qt, kt = _parts(bp), _parts(bt)
-            nkb = kt[0].size - 1
-            kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_wg" + tmpl, smem, opts)
-            kern((BH, nkb + qt[0].size - 1), (128,),
-                 (q, k, v, do, l2, delta, dq, dk, dv,
-                  *qt, _tile_starts(bp), _tile_maps(_address(k), _address(v), BH * n, Dp),
-                  *kt, _tile_starts(bt), _tile_maps(_address(q), _address(do), BH * m, Dp),
-                  np.int32(nkb), np.int32(m), np.int32(n), np.float32(scale)), shared_mem=smem)
-            return
-        tile_ptr, keys, tmask, masks, order = _parts(bp)
-        kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_dq_wg" + tmpl, smem, opts)
-        kern((BH, tile_ptr.size - 1), (128,),
-             (q, k, v, do, l2, delta, dq, tile_ptr, keys, tmask, masks, order, _tile_starts(bp),
-              _tile_maps(_address(k), _address(v), BH * n, Dp), np.int32(m), np.int32(n),
-              np.float32(scale)), shared_mem=smem)
+        # each kernel's pattern arrays, tile starts and tensor maps: dQ walks the
+        # pattern's keys (K, V), dK/dV the transposed pattern's queries (Q, dO)
         bt = _transposed(bp)
-        tile_ptr, qidx, tmask, masks, order = _parts(bt)
+        dq_tiles = _parts(bp) + (_tile_starts(bp), _tile_maps(_address(k), _address(v), BH * n, Dp))
+        dkv_tiles = _parts(bt) + (_tile_starts(bt), _tile_maps(_address(q), _address(do), BH * m, Dp))
+        nqb, nkb = dq_tiles[0].size - 1, dkv_tiles[0].size - 1
+        sizes = (np.int32(m), np.int32(n), np.float32(scale))
+        if _BWD_ONE_LAUNCH and Dp == 64:
+            # grid rows 0 .. nkb - 1: dK/dV blocks, then dQ blocks
+            kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_wg" + tmpl, smem, opts)
+            kern((BH, nkb + nqb), (128,), (q, k, v, do, l2, delta, dq, dk, dv) + dq_tiles + dkv_tiles
+                 + (np.int32(nkb),) + sizes, shared_mem=smem)
+            return
+        kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_dq_wg" + tmpl, smem, opts)
+        kern((BH, nqb), (128,), (q, k, v, do, l2, delta, dq) + dq_tiles + sizes, shared_mem=smem)
         kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_dkv_wg" + tmpl, smem, opts)
-        kern((BH, tile_ptr.size - 1), (128,),
-             (q, k, v, do, l2, delta, dk, dv, tile_ptr, qidx, tmask, masks, order, _tile_starts(bt),
-              _tile_maps(_address(q), _address(do), BH * m, Dp), np.int32(m), np.int32(n),
-              np.float32(scale)), shared_mem=smem)
+        kern((BH, nkb), (128,), (q, k, v, do, l2, delta, dk, dv) + dkv_tiles + sizes, shared_mem=smem)
         return
     smem = 6 * 64 * (Dp + 8) * 2
     tile_ptr, keys, tmask, masks, order = _parts(bp)
