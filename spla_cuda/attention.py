@@ -18,7 +18,7 @@ from spla._dtypes import BFLOAT16
 from spla._formats.banded import banded_array
 
 from ._compile import blocks, ctype, kernel, multiprocessors
-from ._tma import SWIZZLE_128B, TMA_UINT16, tensor_map
+from ._tma import SWIZZLE_128B, TMA_UINT16, aligned_bytes, tensor_map
 from .interop import is_torch
 
 THREADS = 256
@@ -273,27 +273,31 @@ def _tile_starts(bp):
 
 
 #: The tensor maps of the wgmma kernels' two gathered operands (K and V; Q and dO for
-#: the dK/dV kernel), by (device, stream, addresses, rows, head dimension): a map
-#: depends on nothing else, and the copy that fills the buffer is ordered before the
-#: kernels of its stream only.
+#: the dK/dV blocks) by (addresses, rows, head dimension), the only things a map
+#: depends on: a training step's new tensors each miss once, and the forward and the
+#: backward share K's and V's.
 _TILE_MAPS = {}
+#: One kernel argument of attention_wg.cu's ``TmaPair`` (two 128-byte CUtensorMaps),
+#: passed by value: CuPy passes a one-element NumPy array as its bytes.
+_TMA_PAIR = np.dtype((np.void, 256))
 
 
 def _tile_maps(a_ptr, b_ptr, rows, Dp):
-    """Two CUtensorMaps in one device buffer, for the TMA copies of the wgmma kernels
-    (K's and V's, or Q's and dO's, ``rows x Dp`` row-major 16-bit arrays at
-    ``a_ptr``, ``b_ptr``; boxes of 64 x 64, 128-byte swizzle). The addresses are
+    """The two CUtensorMaps of the wgmma kernels' TMA copies (K's and V's, or Q's
+    and dO's, ``rows x Dp`` row-major 16-bit arrays at ``a_ptr``, ``b_ptr``; boxes
+    of 64 x 64, 128-byte swizzle) as one by-value kernel argument (``_TMA_PAIR``):
+    the launch carries them, so no copy to the GPU precedes it. The addresses are
     16-byte aligned, as the maps (and the cp.async copies) need: ``_prepare`` and
     ``_torch_fast`` see to it."""
-    stream = cupy.cuda.get_current_stream().ptr
-    key = (cupy.cuda.Device().id, stream, a_ptr, b_ptr, rows, Dp)
+    key = (a_ptr, b_ptr, rows, Dp)
     maps = _TILE_MAPS.get(key)
     if maps is None:
-        host = np.concatenate([tensor_map(ptr, TMA_UINT16, 2, rows, Dp, 64, 64, SWIZZLE_128B)
-                               for ptr in (a_ptr, b_ptr)])
-        if len(_TILE_MAPS) >= 16:
+        if len(_TILE_MAPS) >= 64:
             _TILE_MAPS.clear()
-        maps = _TILE_MAPS[key] = cupy.asarray(host)
+        pair = aligned_bytes(256)
+        for i, ptr in enumerate((a_ptr, b_ptr)):
+            tensor_map(ptr, TMA_UINT16, 2, rows, Dp, 64, 64, SWIZZLE_128B, out=pair[128 * i:128 * (i + 1)])
+        maps = _TILE_MAPS[key] = pair.view(_TMA_PAIR)
     return maps
 
 

@@ -287,6 +287,14 @@ __device__ __forceinline__ void tma_load_2d(unsigned dst, const void* map, int x
                  " [%0], [%1, {%2, %3}], [%4];\n"
                  :: "r"(dst), "l"(map), "r"(x), "r"(y), "r"(bar) : "memory");
 }
+// The CUtensorMaps of two operands (K and V; Q and dO for the backward's dK/dV
+// blocks), passed by value as a __grid_constant__ kernel parameter: the launch
+// carries them, so an operand at a new address costs an encode on the host, not a
+// copy into global memory (which the copy engine would have to acquire first).
+struct __align__(64) TmaPair {
+    unsigned char a[128], b[128];
+};
+
 // A 64-row tile of two operands by TMA (issued by one thread): rows row_a.. of the
 // map at map_a into da and rows row_b.. of map_b into db, D / 64 boxes of 64 columns
 // each (8 KiB apart in shared memory), completing on the mbarrier at bar.
@@ -320,7 +328,7 @@ template <int D, int STAGES_> struct WgConfig {
 // depth of the ring (3: one tile ahead; 4: two).
 // Loads: a tile whose 64 keys are consecutive (tile_start[t] = its first key;
 // -1 otherwise: gathered keys, or some -1) comes in by the bulk tensor copy
-// (TMA) of maps (two CUtensorMaps in global memory: K's and V's rows of every
+// (TMA) of maps (two CUtensorMaps, a kernel parameter: K's and V's rows of every
 // (batch x head) slice as one 2-D array of D columns, boxes of 64 rows x 64
 // columns, 128-byte swizzle: the layout sw_off describes), issued by thread 0:
 // most tiles of local windows are such. Others are gathered by wg_load_kv's
@@ -336,7 +344,7 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             const int* __restrict__ tile_ptr, const int* __restrict__ tile_keys,
             const int* __restrict__ tile_mask, const unsigned* __restrict__ masks,
             const int* __restrict__ order, const int* __restrict__ tile_start,
-            const unsigned char* __restrict__ maps, int m, i64 q_bh, i64 k_bh, i64 v_bh,
+            const __grid_constant__ TmaPair maps, int m, i64 q_bh, i64 k_bh, i64 v_bh,
             float scale_log2)
 {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -368,10 +376,6 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
         #pragma unroll 1
         for (int s = 0; s < ST; ++s) mbar_init(full_at(s), 128);
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-        // the maps were written through the generic proxy (a host copy):
-        // acquire them for the copy engine
-        asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n" :: "l"(maps) : "memory");
-        asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n" :: "l"(maps + 128) : "memory");
     }
     __syncthreads();
     // Tile j into stage j % ST (ks: tile_start of it), completing that stage's mbarrier.
@@ -380,7 +384,7 @@ attn_fwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
         if (ks >= 0) {
             if (tid == 0) {
                 mbar_arrive_expect_tx(full_at(s), 2 * Cfg::TILE);
-                tma_tile_pair<D>(k_at(s), v_at(s), maps, maps + 128, k_row0 + ks, v_row0 + ks, full_at(s));
+                tma_tile_pair<D>(k_at(s), v_at(s), maps.a, maps.b, k_row0 + ks, v_row0 + ks, full_at(s));
             } else {
                 mbar_arrive(full_at(s));
             }
@@ -724,7 +728,7 @@ attn_fwd_wg_pp(const bits16* __restrict__ Q, const bits16* __restrict__ K,
                const int* __restrict__ pair_ptr, const int* __restrict__ pair_tiles,
                const int* __restrict__ tile_keys, const int* __restrict__ tile_mask,
                const unsigned* __restrict__ masks, const int* __restrict__ pair_order,
-               const int* __restrict__ tile_start, const unsigned char* __restrict__ maps, int m,
+               const int* __restrict__ tile_start, const __grid_constant__ TmaPair maps, int m,
                i64 q_bh, i64 k_bh, i64 v_bh, float scale_log2)
 {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -755,9 +759,6 @@ attn_fwd_wg_pp(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             mbar_init(empty_at(s), 8);      // one lane per consumer warp
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-        // the maps were written through the generic proxy: acquire them for the copy engine
-        asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n" :: "l"(maps) : "memory");
-        asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n" :: "l"(maps + 128) : "memory");
     }
     __syncthreads();
 
@@ -803,7 +804,7 @@ attn_fwd_wg_pp(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             if (sc >= 0) {
                 if (wt == 0) {
                     mbar_arrive_expect_tx(full_at(s), 2 * Cfg::TILE);
-                    tma_tile_pair<D>(k_at(s), v_at(s), maps, maps + 128, k_row0 + sc, v_row0 + sc, full_at(s));
+                    tma_tile_pair<D>(k_at(s), v_at(s), maps.a, maps.b, k_row0 + sc, v_row0 + sc, full_at(s));
                 } else {
                     mbar_arrive(full_at(s));
                 }

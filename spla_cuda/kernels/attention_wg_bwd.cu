@@ -81,7 +81,7 @@ template <int D, bool OVERLAP, int STAGES_> struct WgBwdConfig {
 
 // The ring's loads, as attn_fwd_wg's: a gathered tile of 64 consecutive rows
 // (start >= 0: its first row) comes by two bulk tensor copies (TMA; the maps of
-// the two operands at `maps`, `maps` + 128, rows row0 + start..) issued by thread
+// the two operands, maps.a and maps.b, rows row0 + start..) issued by thread
 // 0, which adds their bytes to the stage's mbarrier; other tiles (start < 0) are
 // gathered by cp.async from rows `rows`. Every thread then arrives on the
 // mbarrier (count 128) once its cp.async copies (the gather, and the dK/dV
@@ -89,31 +89,28 @@ template <int D, bool OVERLAP, int STAGES_> struct WgBwdConfig {
 template <int D, int TILE>
 __device__ __forceinline__ void wg_bwd_load(unsigned da, unsigned db, const bits16* __restrict__ A,
                                             const bits16* __restrict__ B, const int* __restrict__ rows,
-                                            int start, const unsigned char* __restrict__ maps,
+                                            int start, const TmaPair& maps,
                                             int row0, unsigned bar, int tid)
 {
     if (start >= 0) {
         if (tid == 0) {
             mbar_expect_tx(bar, 2 * TILE);
-            tma_tile_pair<D>(da, db, maps, maps + 128, row0 + start, row0 + start, bar);
+            tma_tile_pair<D>(da, db, maps.a, maps.b, row0 + start, row0 + start, bar);
         }
     } else {
         wg_load_kv<D>(da, db, A, B, rows, tid);
     }
 }
 
-// Thread 0: the mbarriers of the ring (count 128) at bars, bars + 8, ..., and the
-// two tensor maps acquired for the copy engine (written by a host copy, through
-// the generic proxy); then every thread meets at the barrier.
+// Thread 0: the mbarriers of the ring (count 128) at bars, bars + 8, ...; then
+// every thread meets at the barrier.
 template <int ST>
-__device__ __forceinline__ void wg_bwd_ring_init(unsigned bars, const unsigned char* maps, int tid)
+__device__ __forceinline__ void wg_bwd_ring_init(unsigned bars, int tid)
 {
     if (tid == 0) {
         #pragma unroll 1
         for (int s = 0; s < ST; ++s) mbar_init(bars + 8u * s, 128);
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-        asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n" :: "l"(maps) : "memory");
-        asm volatile("fence.proxy.tensormap::generic.acquire.gpu [%0], 128;\n" :: "l"(maps + 128) : "memory");
     }
     __syncthreads();
 }
@@ -189,7 +186,7 @@ bwd_dkv_block(const bits16* __restrict__ Q, const bits16* __restrict__ K,
               const int* __restrict__ tile_ptr, const int* __restrict__ tile_queries,
               const int* __restrict__ tile_mask, const unsigned* __restrict__ masks,
               const int* __restrict__ order, const int* __restrict__ tile_start,
-              const unsigned char* __restrict__ maps, int m, int n, float scale, int by)
+              const TmaPair& maps, int m, int n, float scale, int by)
 {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
     typedef WgBwdConfig<D, OVERLAP, STAGES> Cfg;
@@ -221,7 +218,7 @@ bwd_dkv_block(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     // that bookkeeping (it spills 28 bytes): there every tile is gathered into
     // cp.async groups, one a tile, as before session 21.
     constexpr bool RING = D == 64;
-    if constexpr (RING) wg_bwd_ring_init<ST>(bars, maps, tid);
+    if constexpr (RING) wg_bwd_ring_init<ST>(bars, tid);
 
     // tile j's gathered rows (Q, dO) and their lse2 and delta (threads 0..63: lse2,
     // 64..127: delta; a padded slot gets zeros, and so zero Q and dO rows: its P is
@@ -358,7 +355,7 @@ bwd_dq_block(const bits16* __restrict__ Q, const bits16* __restrict__ K,
              const int* __restrict__ tile_ptr, const int* __restrict__ tile_keys,
              const int* __restrict__ tile_mask, const unsigned* __restrict__ masks,
              const int* __restrict__ order, const int* __restrict__ tile_start,
-             const unsigned char* __restrict__ maps, int m, int n, float scale, int by)
+             const TmaPair& maps, int m, int n, float scale, int by)
 {
 #if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
     typedef WgBwdConfig<D, OVERLAP, STAGES> Cfg;
@@ -380,7 +377,7 @@ bwd_dq_block(const bits16* __restrict__ Q, const bits16* __restrict__ K,
     const bits16* Kb = K + bh * (i64)n * D;
     const bits16* Vb = V + bh * (i64)n * D;
     const int t0 = tile_ptr[qb], nt = tile_ptr[qb + 1] - t0;
-    wg_bwd_ring_init<ST>(bars, maps, tid);
+    wg_bwd_ring_init<ST>(bars, tid);
 
     auto load = [&](int j) {
         const int s = j % ST;
@@ -484,7 +481,7 @@ attn_bwd_dkv_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
                 const int* __restrict__ tile_ptr, const int* __restrict__ tile_queries,
                 const int* __restrict__ tile_mask, const unsigned* __restrict__ masks,
                 const int* __restrict__ order, const int* __restrict__ tile_start,
-                const unsigned char* __restrict__ maps, int m, int n, float scale)
+                const __grid_constant__ TmaPair maps, int m, int n, float scale)
 {
     bwd_dkv_block<T, D, OVERLAP, STAGES, A_REGS>(Q, K, V, dO, l2, delta, dK, dV, tile_ptr, tile_queries,
                                                  tile_mask, masks, order, tile_start, maps, m, n, scale,
@@ -500,7 +497,7 @@ attn_bwd_dq_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
                const int* __restrict__ tile_ptr, const int* __restrict__ tile_keys,
                const int* __restrict__ tile_mask, const unsigned* __restrict__ masks,
                const int* __restrict__ order, const int* __restrict__ tile_start,
-               const unsigned char* __restrict__ maps, int m, int n, float scale)
+               const __grid_constant__ TmaPair maps, int m, int n, float scale)
 {
     bwd_dq_block<T, D, OVERLAP, STAGES, A_REGS>(Q, K, V, dO, l2, delta, dQ, tile_ptr, tile_keys, tile_mask,
                                                 masks, order, tile_start, maps, m, n, scale, blockIdx.y);
@@ -521,11 +518,11 @@ attn_bwd_wg(const bits16* __restrict__ Q, const bits16* __restrict__ K,
             const int* __restrict__ qt_ptr, const int* __restrict__ qt_keys,
             const int* __restrict__ qt_mask, const unsigned* __restrict__ qt_masks,
             const int* __restrict__ qt_order, const int* __restrict__ qt_start,
-            const unsigned char* __restrict__ qt_maps,
+            const __grid_constant__ TmaPair qt_maps,
             const int* __restrict__ kt_ptr, const int* __restrict__ kt_queries,
             const int* __restrict__ kt_mask, const unsigned* __restrict__ kt_masks,
             const int* __restrict__ kt_order, const int* __restrict__ kt_start,
-            const unsigned char* __restrict__ kt_maps, int nkb, int m, int n, float scale)
+            const __grid_constant__ TmaPair kt_maps, int nkb, int m, int n, float scale)
 {
     const int by = blockIdx.y;
     if (by < nkb)
