@@ -22,16 +22,30 @@ from . import matrices
 # -- timing ------------------------------------------------------------------------------
 
 
-def time_gpu(contenders, repeat=15, inner=10, warmup=3, seed=0):
+def time_gpu(contenders, repeat=15, inner=10, warmup=3, seed=0, queued=False):
     """Median and minimum seconds per call of each contender, timed alternately
-    with CUDA events on the current stream."""
+    with CUDA events on the current stream.
+
+    ``queued=True`` times the GPU's execution alone: each sample's calls are queued
+    behind a spin kernel (``_spin``) that keeps the GPU busy for twice the host's time
+    to issue them (measured in the warm-up) plus 0.2 ms, so the host's work (Python,
+    launches, allocation) overlaps the spin instead of adding to the sample, as it
+    does in a training loop that stays ahead of the GPU. A sample whose calls were
+    not all issued before the spin ended (a call that waits on the GPU, or a slow
+    host) is counted in ``starved``: it times some host work too.
+    """
     import cupy
 
-    for fn in contenders.values():
+    host = {}    # seconds to issue a sample's calls: the last warm-up call's, inner times
+    for name, fn in contenders.items():
+        host[name] = 1e-3
         for _ in range(warmup):
+            t0 = time.perf_counter()
             fn()
+            host[name] = (time.perf_counter() - t0) * inner
     cupy.cuda.Device().synchronize()
     times = {name: [] for name in contenders}
+    starved = dict.fromkeys(contenders, 0)
     order = list(contenders)
     rng = random.Random(seed)
     for _ in range(repeat):
@@ -39,13 +53,52 @@ def time_gpu(contenders, repeat=15, inner=10, warmup=3, seed=0):
         for name in order:
             fn = contenders[name]
             start, end = cupy.cuda.Event(), cupy.cuda.Event()
+            if queued:
+                before = cupy.cuda.Event()
+                before.record()
+                t0 = time.perf_counter()
+                _spin(2 * host[name] + 2e-4)
             start.record()
             for _ in range(inner):
                 fn()
+            if queued:
+                issued = time.perf_counter() - t0
             end.record()
             end.synchronize()
+            if queued and issued * 1e3 > cupy.cuda.get_elapsed_time(before, start):
+                starved[name] += 1
             times[name].append(cupy.cuda.get_elapsed_time(start, end) / inner / 1e3)
-    return {name: {"median": statistics.median(t), "min": min(t)} for name, t in times.items()}
+    return {name: {"median": statistics.median(t), "min": min(t), "starved": starved[name]}
+            for name, t in times.items()}
+
+
+_SPIN_SOURCE = r"""
+extern "C" __global__ void spla_bench_spin(long long cycles) {
+    const long long t0 = clock64();
+    while (clock64() - t0 < cycles) { }
+}
+"""
+_SPIN = {}
+
+
+def _spin(seconds):
+    """Keep the GPU busy for about ``seconds`` (one thread spinning on ``clock64``, on
+    the current stream); the clock's rate is measured once per device."""
+    import cupy
+
+    dev = cupy.cuda.Device().id
+    if dev not in _SPIN:
+        kern = cupy.RawKernel(_SPIN_SOURCE, "spla_bench_spin")
+        cycles = 10_000_000
+        kern((1,), (1,), (np.int64(cycles),))
+        a, b = cupy.cuda.Event(), cupy.cuda.Event()
+        a.record()
+        kern((1,), (1,), (np.int64(cycles),))
+        b.record()
+        b.synchronize()
+        _SPIN[dev] = (kern, cycles / (cupy.cuda.get_elapsed_time(a, b) / 1e3))
+    kern, rate = _SPIN[dev]
+    kern((1,), (1,), (np.int64(seconds * rate),))
 
 
 def copy_bandwidth():
