@@ -4,7 +4,9 @@ against ``cupyx.scipy.sparse`` (``--gpu-suites indexing``: ``gpu_indexing.py``).
 
 Every figure is the median of CUDA-event timings taken alternately between the
 contenders (each sample times ``inner`` back-to-back calls, so launch and host
-overhead overlap with the GPU work as they do in a real pipeline), after warm-up.
+overhead overlap with the GPU work as they do in a real pipeline), after warm-up;
+``time_gpu(queued=True)`` queues each sample behind a spin kernel, so that it times the
+GPU's work alone (the attention suite reports both).
 Bandwidths count compulsory bytes: every stored value, index and row pointer, the
 operand and the result, each once. Each spla result is checked against the
 baseline's before it is timed.
