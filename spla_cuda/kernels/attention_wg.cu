@@ -280,8 +280,9 @@ __device__ __forceinline__ void mbar_arrive_expect_tx(unsigned bar, unsigned byt
 __device__ __forceinline__ void mbar_expect_tx(unsigned bar, unsigned bytes) {
     asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" :: "r"(bar), "r"(bytes) : "memory");
 }
-// The box at columns x.., rows y.. of the 2-D tensor map at `map` (global memory)
-// into shared memory at `dst`, completing `bytes` on the mbarrier at `bar`.
+// The box at columns x.., rows y.. of the 2-D tensor map at `map` (the generic
+// address of a __grid_constant__ kernel parameter) into shared memory at `dst`,
+// completing `bytes` on the mbarrier at `bar`.
 __device__ __forceinline__ void tma_load_2d(unsigned dst, const void* map, int x, int y, unsigned bar) {
     asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
                  " [%0], [%1, {%2, %3}], [%4];\n"
