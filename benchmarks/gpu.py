@@ -30,11 +30,11 @@ def time_gpu(contenders, repeat=15, inner=10, warmup=3, seed=0, queued=False):
 
     ``queued=True`` times the GPU's execution alone: each sample's calls are queued
     behind a spin kernel (``_spin``) that keeps the GPU busy for twice the host's time
-    to issue them (measured in the warm-up) plus 0.2 ms, so the host's work (Python,
-    launches, allocation) overlaps the spin instead of adding to the sample, as it
-    does in a training loop that stays ahead of the GPU. A sample whose calls were
-    not all issued before the spin ended (a call that waits on the GPU, or a slow
-    host) is counted in ``starved``: it times some host work too.
+    to issue them (measured in the warm-up) plus 0.2 ms (at most 1 s), so the host's
+    work (Python, launches, allocation) overlaps the spin instead of adding to the
+    sample, as it does in a training loop that stays ahead of the GPU. A sample whose
+    calls were not all issued before the spin ended (a call that waits on the GPU, or
+    a slow host) is counted in ``starved``: it times some host work too.
     """
     import cupy
 
@@ -59,7 +59,7 @@ def time_gpu(contenders, repeat=15, inner=10, warmup=3, seed=0, queued=False):
                 before = cupy.cuda.Event()
                 before.record()
                 t0 = time.perf_counter()
-                _spin(2 * host[name] + 2e-4)
+                _spin(min(2 * host[name] + 2e-4, 1.0))
             start.record()
             for _ in range(inner):
                 fn()
