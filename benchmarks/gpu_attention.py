@@ -21,7 +21,11 @@ the tensors and evaluates every pattern's terms), and ``both`` times the two
 (``flex`` per pattern, ``flex_shared``). The per-pattern masks raise torch._dynamo's
 recompile limits, which 8 masks x dtypes exceed.
 
-Passes: ``fwd``; ``fwd+bwd`` (forward and ``.backward``); ``bwd``, the backward
+Passes: ``fwd``; ``fwd+bwd`` (forward and ``.backward``, each step starting with the
+inputs' ``.grad`` set to None, as ``optimizer.zero_grad()`` leaves them, so that the
+step's gradients are handed over rather than added to the last step's: until session
+24 they were added, three elementwise kernels over Q, K and V in every contender's
+step, about 0.1 ms at L = 16,384); ``bwd``, the backward
 alone (``_backward_alone``): median(forward + backward) minus median(forward on
 inputs that require gradients), alternated in one run, and also
 ``torch.autograd.grad(out, (q, k, v), dout, retain_graph=True)`` on a kept graph
@@ -226,7 +230,10 @@ def _backward_alone(torch, F, sa, q, k, v, dout, bp, causal, flex, flexes, repea
             row["grad_check_error"] = f"{type(exc).__name__}: {exc}"[:300]
 
     def step(fwd):
-        return lambda: fwd().backward(dout)
+        def run():
+            qg.grad = kg.grad = vg.grad = None   # as zero_grad(set_to_none=True) leaves them
+            fwd().backward(dout)
+        return run
 
     contenders = {}
     for c, fwd in fwds.items():
@@ -368,13 +375,21 @@ def attention_suite(repeat, report):
         elif which == "fwd+bwd":
             qg, kg, vg = (x.detach().clone().requires_grad_() for x in (q, k, v))
 
+            def no_grads():
+                qg.grad = kg.grad = vg.grad = None   # as zero_grad(set_to_none=True) leaves them
+
             def spla_step():
+                no_grads()
                 sa.torch_sparse_attention(qg, kg, vg, bp).backward(dout)
 
             def flex_step(bm):
-                return lambda: flex(qg, kg, vg, block_mask=bm).backward(dout)
+                def run():
+                    no_grads()
+                    flex(qg, kg, vg, block_mask=bm).backward(dout)
+                return run
 
             def sdpa_step():
+                no_grads()
                 F.scaled_dot_product_attention(qg, kg, vg, is_causal=causal).backward(dout)
 
             contenders = {"spla": spla_step}

@@ -18,6 +18,7 @@ from spla._dtypes import BFLOAT16
 from spla._formats.banded import banded_array
 
 from ._compile import blocks, ctype, kernel, multiprocessors
+from ._launch import launcher
 from ._tma import SWIZZLE_128B, TMA_UINT16, aligned_bytes, tensor_map
 from .interop import is_torch
 
@@ -277,27 +278,24 @@ def _tile_starts(bp):
 #: depends on: a training step's new tensors each miss once, and the forward and the
 #: backward share K's and V's.
 _TILE_MAPS = {}
-#: One kernel argument of attention_wg.cu's ``TmaPair`` (two 128-byte CUtensorMaps),
-#: passed by value: CuPy passes a one-element NumPy array as its bytes.
-_TMA_PAIR = np.dtype((np.void, 256))
 
 
 def _tile_maps(a_ptr, b_ptr, rows, Dp):
     """The two CUtensorMaps of the wgmma kernels' TMA copies (K's and V's, or Q's
     and dO's, ``rows x Dp`` row-major 16-bit arrays at ``a_ptr``, ``b_ptr``; boxes
-    of 64 x 64, 128-byte swizzle) as one by-value kernel argument (``_TMA_PAIR``):
-    the launch carries them, so no copy to the GPU precedes it. The addresses are
-    16-byte aligned, as the maps (and the cp.async copies) need: ``_prepare`` and
-    ``_torch_fast`` see to it."""
+    of 64 x 64, 128-byte swizzle) as the 256 bytes of attention_wg.cu's ``TmaPair``,
+    a by-value kernel parameter (``_launch`` code ``T``): the launch carries them,
+    so no copy to the GPU precedes it. The addresses are 16-byte aligned, as the
+    maps (and the cp.async copies) need: ``_prepare`` and ``_torch_fast`` see to it."""
     key = (a_ptr, b_ptr, rows, Dp)
     maps = _TILE_MAPS.get(key)
     if maps is None:
         if len(_TILE_MAPS) >= 64:
             _TILE_MAPS.clear()
-        pair = aligned_bytes(256)
+        pair = aligned_bytes(256)   # cuTensorMapEncodeTiled writes to 64-byte aligned memory
         for i, ptr in enumerate((a_ptr, b_ptr)):
             tensor_map(ptr, TMA_UINT16, 2, rows, Dp, 64, 64, SWIZZLE_128B, out=pair[128 * i:128 * (i + 1)])
-        maps = _TILE_MAPS[key] = pair.view(_TMA_PAIR)
+        maps = _TILE_MAPS[key] = pair.tobytes()
     return maps
 
 
@@ -312,6 +310,35 @@ def _pair_parts(bp):
             pair_tiles = np.full((1, 2), -1, np.int32)
         store[key] = tuple(cupy.asarray(a) for a in (pair_ptr, pair_tiles, order))
     return store[key]
+
+
+def _addresses(bp, dev, name, arrays):
+    """``(blocks, addresses)``: the device addresses of the pattern's arrays
+    ``arrays(bp)`` (``_parts``, ``_pair_parts``; the first is the pointer array
+    whose size less one is the grid's second dimension) on GPU ``dev``, the current
+    one, as the launches take them (``_launch``); cached in the pattern's store."""
+    store = _pattern_store(bp)
+    key = (name, dev)
+    got = store.get(key)
+    if got is None:
+        parts = arrays(bp)
+        got = store[key] = (parts[0].size - 1, tuple(a.data.ptr for a in parts))
+    return got
+
+
+def _tiles_at(bp, dev):
+    """(query blocks, addresses of ``_parts``: tile_ptr, tile_keys, tile_mask, masks, order)."""
+    return _addresses(bp, dev, "tiles@", _parts)
+
+
+def _pairs_at(bp, dev):
+    """(pairs of query blocks, addresses of ``_pair_parts``: pair_ptr, pair_tiles, pair_order)."""
+    return _addresses(bp, dev, "pairs@", _pair_parts)
+
+
+def _starts_at(bp, dev):
+    """The address of ``_tile_starts(bp)`` on GPU ``dev``, the current one."""
+    return _addresses(bp, dev, "starts@", lambda b: (_tile_starts(b),))[1][0]
 
 
 def _prepare(ops, names, what, pattern, same_lead=False):
@@ -383,9 +410,6 @@ def _stream(ops):
     return cupy.cuda.get_current_stream()
 
 
-_STREAMS = {}
-
-
 def _torch_fast(Q, K, V, pattern):
     """Whether the launch can take the torch tensors' pointers as they are: CUDA
     tensors of one device, dtype and shape, contiguous, 16-byte aligned, head
@@ -406,15 +430,15 @@ def _torch_fast(Q, K, V, pattern):
                                            or V.data_ptr() % 16))
 
 
-def _torch_stream(dev):
-    """PyTorch's current stream on GPU ``dev`` as a CuPy stream (one object per stream)."""
+def _torch_stream_ptr(dev):
+    """The handle of PyTorch's current stream on GPU ``dev``, on which the launches
+    of torch operands go (so that they order with PyTorch's work). PyTorch's own
+    compiled code reads it with ``torch._C._cuda_getCurrentRawStream``, 1-2 us
+    cheaper than making a ``torch.cuda.Stream``; the public call where that is gone."""
     import torch
 
-    ptr = torch.cuda.current_stream(dev).cuda_stream
-    stream = _STREAMS.get((dev, ptr))
-    if stream is None:
-        stream = _STREAMS[(dev, ptr)] = cupy.cuda.ExternalStream(ptr, dev)
-    return stream
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    return raw(dev) if raw is not None else torch.cuda.current_stream(dev).cuda_stream
 
 
 def _torch_forward(Q, K, V, bp, scale, variant=None):
@@ -430,45 +454,75 @@ def _torch_forward(Q, K, V, bp, scale, variant=None):
     if out.numel() == 0:
         return out, lse
     scale = (1.0 / math.sqrt(D)) if scale is None else float(scale)
-    dev = Q.device.index
-    tag = "f16" if Q.dtype == torch.float16 else "bf16"
-    with cupy.cuda.Device(dev), _torch_stream(dev):
-        tile_ptr, keys, tmask, masks, order = _parts(bp)
-        variant = _variant(variant, D, bp, BH)
-        if variant == "scalar":
-            smem = _fwd_smem("float32", D)
-            kern, threads = _tc_kernel(f"attn_fwd_f32<{tag}, {D}>", smem), 256
-            mid = (np.int32(m), np.int32(m))
-        elif variant == "tc2":
-            smem = _fwd_smem("float16", D)
-            kern, threads = _tc_kernel_in("attention_tc2.cu", f"attn_fwd_tc2<{tag}, {D}>", smem), 64
-            mid = (np.int32(m),)
-        elif variant in ("wg", "wg_sync"):
-            kern, threads, smem = _wg_kernel(tag, D, variant)
-            mid = (_tile_starts(bp), _tile_maps(K.data_ptr(), V.data_ptr(), BH * m, D), np.int32(m))
-        elif variant in ("wg2", "wg_pp"):
-            kern, threads, smem = _wg2_kernel(tag, D) if variant == "wg2" else _wg_pp_kernel(tag, D)
-            pair_ptr, pair_tiles, pair_order = _pair_parts(bp)
-            p = np.uint64
-            tma = ((_tile_starts(bp), _tile_maps(K.data_ptr(), V.data_ptr(), BH * m, D))
-                   if variant == "wg_pp" else ())
-            kern((BH, pair_ptr.size - 1), (threads,),
-                 (p(Q.data_ptr()), p(K.data_ptr()), p(V.data_ptr()), p(out.data_ptr()),
-                  p(lse.data_ptr()), pair_ptr, pair_tiles, keys, tmask, masks, pair_order) + tma
-                 + (np.int32(m), np.int64(m * D), np.int64(m * D), np.int64(m * D),
-                    np.float32(scale * _LOG2E)), shared_mem=smem)
-            return out, lse
-        else:
-            smem = _fwd_smem("float16", D)
-            kern, threads = _tc_kernel(f"attn_fwd_tc<{tag}, {D}>", smem), 128
-            mid = (np.int32(m),)
-        p = np.uint64
-        kern((BH, tile_ptr.size - 1), (threads,),
-             (p(Q.data_ptr()), p(K.data_ptr()), p(V.data_ptr()), p(out.data_ptr()),
-              p(lse.data_ptr()), tile_ptr, keys, tmask, masks, order) + mid
-             + (np.int64(m * D), np.int64(m * D), np.int64(m * D), np.float32(scale * _LOG2E)),
-             shared_mem=smem)
+    dev = Q.get_device()
+    kind = "float16" if Q.dtype == torch.float16 else "bfloat16"
+    with cupy.cuda.Device(dev):
+        _launch_forward(kind, _variant(variant, D, bp, BH), None, bp, BH, m, m, D,
+                        (Q.data_ptr(), K.data_ptr(), V.data_ptr(), out.data_ptr(), lse.data_ptr()),
+                        scale, dev, _torch_stream_ptr(dev))
     return out, lse
+
+
+_TAGS = {"float16": "f16", "bfloat16": "bf16", "float32": "float"}
+#: ``_launch`` parameter codes of the forward kernels: Q, K, V, O, lse and the
+#: pattern's five arrays (tile_ptr, tile_keys, tile_mask, masks, order) ...
+_FWD_TILES = "p" * 10
+#: ... and after each kernel's own parameters, the slices' strides and the scale
+_FWD_TAIL = "qqqf"
+
+
+def _launch_forward(kind, variant, precision, bp, BH, m, n, Dp, ptrs, scale, dev, stream):
+    """Launch the forward kernel of ``kind`` ("float16", "bfloat16", "float32"),
+    ``variant`` (16-bit, from ``_variant``) and ``precision`` (float32) on the
+    current GPU ``dev`` and ``stream``: ``ptrs`` are the device addresses of q, k, v
+    ((BH, m or n, Dp) contiguous, 16-byte aligned), out (as q) and lse ((BH, m)
+    float32)."""
+    tag = _TAGS[kind]
+    q, k, v, o, lse = ptrs
+    tail = (m * Dp, n * Dp, n * Dp, np.float32(scale * _LOG2E))
+    if variant in ("wg2", "wg_pp"):
+        kern, threads, smem = _wg2_kernel(tag, Dp) if variant == "wg2" else _wg_pp_kernel(tag, Dp)
+        nqb, pairs = _pairs_at(bp, dev)     # the grid runs over pairs of query blocks
+        pair_ptr, pair_tiles, pair_order = pairs
+        tile_keys, tile_mask, masks = _tiles_at(bp, dev)[1][1:4]
+        args = (q, k, v, o, lse, pair_ptr, pair_tiles, tile_keys, tile_mask, masks, pair_order)
+        if variant == "wg_pp":
+            sig = "p" * 12 + "Ti" + _FWD_TAIL
+            args += (_starts_at(bp, dev), _tile_maps(k, v, BH * n, Dp), m)
+        else:
+            sig = "p" * 11 + "i" + _FWD_TAIL
+            args += (m,)
+        name = f"attention forward {variant}, d = {Dp}"
+        launcher(kern, sig, name)(BH, nqb, threads, smem, stream, args + tail)
+        return
+    nqb, tiles = _tiles_at(bp, dev)
+    args = (q, k, v, o, lse) + tiles
+    if kind == "float32" and precision == "tf32":
+        smem = _tf32_smem(Dp)
+        kern = _tc_kernel_in("attention_tf32.cu", f"attn_fwd_tf32<{Dp}>", smem)
+        threads, sig, args = 128, _FWD_TILES + "i" + _FWD_TAIL, args + (m,)
+    elif kind == "float32" and os.environ.get("SPLA_ATTENTION_F32", "tiled") != "simple":
+        smem = (3 * 64 * (Dp + 1) + 64 * 65 + 3 * 64) * 4
+        kern = _tc_kernel_in("attention_f32.cu", f"attn_fwd_f32_rt<{Dp}>", smem)
+        threads, sig, args = 256, _FWD_TILES + "ii" + _FWD_TAIL, args + (m, n)
+    elif kind == "float32" or variant == "scalar":
+        smem = _fwd_smem("float32", Dp)
+        kern = _tc_kernel(f"attn_fwd_f32<{tag}, {Dp}>", smem)
+        threads, sig, args = 256, _FWD_TILES + "ii" + _FWD_TAIL, args + (m, n)
+    elif variant == "tc2":
+        smem = _fwd_smem(kind, Dp)
+        kern = _tc_kernel_in("attention_tc2.cu", f"attn_fwd_tc2<{tag}, {Dp}>", smem)
+        threads, sig, args = 64, _FWD_TILES + "i" + _FWD_TAIL, args + (m,)
+    elif variant in ("wg", "wg_sync"):
+        kern, threads, smem = _wg_kernel(tag, Dp, variant)
+        sig = _FWD_TILES + "pTi" + _FWD_TAIL
+        args += (_starts_at(bp, dev), _tile_maps(k, v, BH * n, Dp), m)
+    else:
+        smem = _fwd_smem(kind, Dp)
+        kern = _tc_kernel(f"attn_fwd_tc<{tag}, {Dp}>", smem)
+        threads, sig, args = 128, _FWD_TILES + "i" + _FWD_TAIL, args + (m,)
+    name = f"attention forward {variant or kind}, d = {Dp}"
+    launcher(kern, sig, name)(BH, nqb, threads, smem, stream, args + tail)
 
 
 #: The 16-bit forward kernels ``variant`` (or ``SPLA_ATTENTION_FORWARD``) may name.
@@ -637,56 +691,15 @@ def forward(Q, K, V, pattern, scale=None, variant=None, precision=None):
     bp, lead, BH, d, dv, Dp, kind, (q, k, v) = _prepare(ops, ("Q", "K", "V"), what, pattern)
     m, n = bp.shape
     scale = (1.0 / math.sqrt(d)) if scale is None else float(scale)
-    with cupy.cuda.Device(ops[0].device), _stream(ops):
+    dev = ops[0].device
+    with cupy.cuda.Device(dev), _stream(ops):
         out = cupy.empty((BH, m, Dp), dtype=q.dtype)
         lse = cupy.empty((BH, m), dtype=np.float32)
         if out.size:
-            tile_ptr, keys, tmask, masks, order = _parts(bp)
-            nqb = tile_ptr.size - 1
-            smem = _fwd_smem(kind, Dp)
             fv = _variant(variant, Dp, bp, BH) if kind != "float32" else None
-            tag = {"float16": "f16", "bfloat16": "bf16", "float32": "float"}[kind]
-            if kind == "float32" and precision == "tf32":
-                smem = _tf32_smem(Dp)
-                kern = _tc_kernel_in("attention_tf32.cu", f"attn_fwd_tf32<{Dp}>", smem)
-                threads = 128
-                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m))
-            elif kind == "float32" and os.environ.get("SPLA_ATTENTION_F32", "tiled") != "simple":
-                smem = (3 * 64 * (Dp + 1) + 64 * 65 + 3 * 64) * 4
-                kern = _tc_kernel_in("attention_f32.cu", f"attn_fwd_f32_rt<{Dp}>", smem)
-                threads = 256
-                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m),
-                        np.int32(n))
-            elif kind == "float32" or fv == "scalar":
-                smem = _fwd_smem("float32", Dp)
-                kern = _tc_kernel(f"attn_fwd_f32<{tag}, {Dp}>", smem)
-                threads = 256
-                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m),
-                        np.int32(n))
-            elif fv == "tc2":
-                kern = _tc_kernel_in("attention_tc2.cu", f"attn_fwd_tc2<{tag}, {Dp}>", smem)
-                threads = 64
-                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m))
-            elif fv in ("wg", "wg_sync"):
-                kern, threads, smem = _wg_kernel(tag, Dp, fv)
-                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, _tile_starts(bp),
-                        _tile_maps(k.data.ptr, v.data.ptr, BH * n, Dp), np.int32(m))
-            elif fv in ("wg2", "wg_pp"):
-                kern, threads, smem = (_wg2_kernel(tag, Dp) if fv == "wg2"
-                                       else _wg_pp_kernel(tag, Dp))
-                pair_ptr, pair_tiles, pair_order = _pair_parts(bp)
-                nqb = pair_ptr.size - 1     # the grid runs over pairs of query blocks
-                tma = ((_tile_starts(bp), _tile_maps(k.data.ptr, v.data.ptr, BH * n, Dp))
-                       if fv == "wg_pp" else ())
-                args = (q, k, v, out, lse, pair_ptr, pair_tiles, keys, tmask, masks,
-                        pair_order) + tma + (np.int32(m),)
-            else:
-                kern = _tc_kernel(f"attn_fwd_tc<{tag}, {Dp}>", smem)
-                threads = 128
-                args = (q, k, v, out, lse, tile_ptr, keys, tmask, masks, order, np.int32(m))
-            kern((BH, nqb), (threads,),
-                 args + (np.int64(m * Dp), np.int64(n * Dp), np.int64(n * Dp),
-                         np.float32(scale * _LOG2E)), shared_mem=smem)
+            _launch_forward(kind, fv, precision, bp, BH, m, n, Dp,
+                            (q.data.ptr, k.data.ptr, v.data.ptr, out.data.ptr, lse.data.ptr),
+                            scale, dev, cupy.cuda.get_current_stream().ptr)
         if Dp != dv:
             out = out[..., :dv]
         out = out.reshape(lead + (m, dv))
@@ -720,43 +733,41 @@ def backward(dO, Q, K, V, pattern, out, lse, scale=None, variant=None):
     if lse.size != BH * m:
         raise ValueError(f"{what}: lse has {lse.size} values, expected {lead + (m,)}")
     scale = (1.0 / math.sqrt(d)) if scale is None else float(scale)
-    tag = {"float16": "f16", "bfloat16": "bf16", "float32": "float"}[kind]
-    if kind != "float32" and bwd != "scalar":
-        with cupy.cuda.Device(ops[0].device), _stream(ops):
+    tag = _TAGS[kind]
+    dev = ops[0].device
+    with cupy.cuda.Device(dev), _stream(ops):
+        stream = cupy.cuda.get_current_stream().ptr
+        if kind != "float32" and bwd != "scalar":
             bwd = _bwd_variant_here(bwd)
             grads = tuple(cupy.zeros((BH, rows, Dp), dtype=np.uint16) for rows in (m, n, n))
             if grads[0].size and grads[1].size:
-                scratch = (cupy.empty(BH * m, dtype=np.float32), cupy.empty(BH * m, dtype=np.float32))
-                _backward_tc(tag, bp, BH, m, n, Dp, (q, k, v, o, do, lse), grads, scratch, scale,
-                             bwd)
-            res = []
-            for g, rows, width in zip(grads, (m, n, n), (d, d, dv)):
-                if Dp != width:
-                    g = g[..., :width]
-                res.append(_wrap(g.reshape(lead + (rows, width)), kind, ops[0].torch))
-        return tuple(res)
-    with cupy.cuda.Device(ops[0].device), _stream(ops):
-        dq = cupy.zeros((BH, m, Dp), dtype=q.dtype)
-        dk32 = cupy.zeros((BH, n, Dp), dtype=np.float32)
-        dv32 = cupy.zeros((BH, n, Dp), dtype=np.float32)
-        if dq.size and dk32.size:
-            tile_ptr, keys, tmask, masks, order = _parts(bp)
-            nqb = tile_ptr.size - 1
-            smem = (4 * 64 * (Dp + 1) + 2 * 64 * 65 + 128) * 4
-            kern = _tc_kernel(f"attn_bwd<{tag}, {Dp}>", smem)
-            kern((BH, nqb), (256,),
-                 (q, k, v, o, do, lse, dq, dk32, dv32, tile_ptr, keys, tmask, masks, order,
-                  np.int32(m), np.int32(n), np.int64(m * Dp), np.int64(n * Dp),
-                  np.int64(n * Dp), np.int64(m * Dp), np.float32(scale)), shared_mem=smem)
-        if kind == "float32":
-            dk, dv_ = dk32, dv32
+                scratch = cupy.empty((2, BH * m), dtype=np.float32)
+                _backward_tc(tag, bp, BH, m, n, Dp, tuple(x.data.ptr for x in (q, k, v, o, do, lse)),
+                             tuple(g.data.ptr for g in grads), (scratch[0].data.ptr, scratch[1].data.ptr),
+                             scale, bwd, dev, stream)
+            dq, dk, dv_ = grads
         else:
-            dk = cupy.empty(dk32.shape, dtype=np.uint16)
-            dv_ = cupy.empty(dv32.shape, dtype=np.uint16)
-            conv = kernel("attention_tc.cu", f"to_dtype<{tag}>")
-            for src, dst in ((dk32, dk), (dv32, dv_)):
-                if src.size:
-                    conv((min(blocks(src.size, 256), 4096),), (256,), (src, dst, np.int64(src.size)))
+            dq = cupy.zeros((BH, m, Dp), dtype=q.dtype)
+            dk32 = cupy.zeros((BH, n, Dp), dtype=np.float32)
+            dv32 = cupy.zeros((BH, n, Dp), dtype=np.float32)
+            if dq.size and dk32.size:
+                nqb, tiles = _tiles_at(bp, dev)
+                smem = (4 * 64 * (Dp + 1) + 2 * 64 * 65 + 128) * 4
+                kern = _tc_kernel(f"attn_bwd<{tag}, {Dp}>", smem)
+                launcher(kern, "p" * 14 + "iiqqqqf", f"attn_bwd<{tag}, {Dp}>")(
+                    BH, nqb, 256, smem, stream,
+                    tuple(x.data.ptr for x in (q, k, v, o, do, lse, dq, dk32, dv32)) + tiles
+                    + (m, n, m * Dp, n * Dp, n * Dp, m * Dp, np.float32(scale)))
+            if kind == "float32":
+                dk, dv_ = dk32, dv32
+            else:
+                dk = cupy.empty(dk32.shape, dtype=np.uint16)
+                dv_ = cupy.empty(dv32.shape, dtype=np.uint16)
+                conv = launcher(kernel("attention_tc.cu", f"to_dtype<{tag}>"), "ppq", f"to_dtype<{tag}>")
+                for src, dst in ((dk32, dk), (dv32, dv_)):
+                    if src.size:
+                        conv(min(blocks(src.size, 256), 4096), 1, 256, 0, stream,
+                             (src.data.ptr, dst.data.ptr, src.size))
         res = []
         for g, rows, width in ((dq, m, d), (dk, n, d), (dv_, n, dv)):
             if Dp != width:
@@ -839,18 +850,26 @@ def _transposed(bp):
     return block_pattern(bp.tocsr()).transposed()
 
 
-def _backward_tc(tag, bp, BH, m, n, Dp, operands, grads, scratch, scale, variant="tc"):
+#: ``_launch`` parameter codes of attention_wg_bwd.cu's pattern arguments: the
+#: pattern's five arrays, its tile starts and the TmaPair of its gathered operands
+_BWD_WG_TILES = "p" * 6 + "T"
+
+
+def _backward_tc(tag, bp, BH, m, n, Dp, operands, grads, scratch, scale, variant, dev, stream):
     """Launch the 16-bit backward on the tensor cores (attention_tc_bwd.cu; variant
     "wg", "wg_sync" or "wg_rs": the dQ and dK/dV kernels of attention_wg_bwd.cu, in one
-    launch at d = 64 (``_BWD_ONE_LAUNCH``), after the same attn_delta): ``operands``
-    (q, k, v, o, do, lse) and ``grads`` (dq, dk, dv; every row is written) are (BH,
-    rows, Dp) buffers (CuPy arrays or device pointers), ``scratch`` two float32 buffers
-    of BH * m values (delta and lse in log2 units)."""
+    launch at d = 64 (``_BWD_ONE_LAUNCH``), after the same attn_delta) on the current
+    GPU ``dev`` and ``stream``: ``operands`` (q, k, v, o, do, lse) and ``grads`` (dq,
+    dk, dv; every row is written) are the device addresses of (BH, rows, Dp) buffers
+    (lse: BH * m float32), ``scratch`` those of two float32 buffers of BH * m values
+    (delta and lse in log2 units)."""
     q, k, v, o, do, lse = operands
     dq, dk, dv = grads
     delta, l2 = scratch
-    kern = kernel("attention_tc_bwd.cu", f"attn_delta<{tag}, {Dp}>")
-    kern((blocks(BH * m * (Dp // 8), 256),), (256,), (o, do, lse, delta, l2, np.int64(BH * m)))
+    expr = f"attn_delta<{tag}, {Dp}>"
+    launcher(kernel("attention_tc_bwd.cu", expr), "pppppq", expr)(
+        blocks(BH * m * (Dp // 8), 256), 1, 256, 0, stream, (o, do, lse, delta, l2, BH * m))
+    sizes = (m, n, np.float32(scale))
     if variant.startswith("wg"):
         overlap, stages, a_regs = _wg_bwd_config(Dp, variant)
         smem = _wg_bwd_smem(Dp, stages)
@@ -860,38 +879,39 @@ def _backward_tc(tag, bp, BH, m, n, Dp, operands, grads, scratch, scale, variant
         # each kernel's pattern arrays, tile starts and tensor maps: dQ walks the
         # pattern's keys (K, V), dK/dV the transposed pattern's queries (Q, dO)
         bt = _transposed(bp)
-        dq_tiles = _parts(bp) + (_tile_starts(bp), _tile_maps(_address(k), _address(v), BH * n, Dp))
-        dkv_tiles = _parts(bt) + (_tile_starts(bt), _tile_maps(_address(q), _address(do), BH * m, Dp))
-        nqb, nkb = dq_tiles[0].size - 1, dkv_tiles[0].size - 1
-        sizes = (np.int32(m), np.int32(n), np.float32(scale))
+        nqb, dq_tiles = _tiles_at(bp, dev)
+        nkb, dkv_tiles = _tiles_at(bt, dev)
+        dq_tiles += (_starts_at(bp, dev), _tile_maps(k, v, BH * n, Dp))
+        dkv_tiles += (_starts_at(bt, dev), _tile_maps(q, do, BH * m, Dp))
         if _BWD_ONE_LAUNCH and Dp == 64:
             # grid rows 0 .. nkb - 1: dK/dV blocks, then dQ blocks
-            kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_wg" + tmpl, smem, opts)
-            kern((BH, nkb + nqb), (128,), (q, k, v, do, l2, delta, dq, dk, dv) + dq_tiles + dkv_tiles
-                 + (np.int32(nkb),) + sizes, shared_mem=smem)
+            expr = "attn_bwd_wg" + tmpl
+            kern = _tc_kernel_in("attention_wg_bwd.cu", expr, smem, opts)
+            launcher(kern, "p" * 9 + _BWD_WG_TILES * 2 + "iiif", expr)(
+                BH, nkb + nqb, 128, smem, stream,
+                (q, k, v, do, l2, delta, dq, dk, dv) + dq_tiles + dkv_tiles + (nkb,) + sizes)
             return
-        kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_dq_wg" + tmpl, smem, opts)
-        kern((BH, nqb), (128,), (q, k, v, do, l2, delta, dq) + dq_tiles + sizes, shared_mem=smem)
-        kern = _tc_kernel_in("attention_wg_bwd.cu", "attn_bwd_dkv_wg" + tmpl, smem, opts)
-        kern((BH, nkb), (128,), (q, k, v, do, l2, delta, dk, dv) + dkv_tiles + sizes, shared_mem=smem)
+        expr = "attn_bwd_dq_wg" + tmpl
+        kern = _tc_kernel_in("attention_wg_bwd.cu", expr, smem, opts)
+        launcher(kern, "p" * 7 + _BWD_WG_TILES + "iif", expr)(
+            BH, nqb, 128, smem, stream, (q, k, v, do, l2, delta, dq) + dq_tiles + sizes)
+        expr = "attn_bwd_dkv_wg" + tmpl
+        kern = _tc_kernel_in("attention_wg_bwd.cu", expr, smem, opts)
+        launcher(kern, "p" * 8 + _BWD_WG_TILES + "iif", expr)(
+            BH, nkb, 128, smem, stream, (q, k, v, do, l2, delta, dk, dv) + dkv_tiles + sizes)
         return
     smem = 6 * 64 * (Dp + 8) * 2
-    tile_ptr, keys, tmask, masks, order = _parts(bp)
-    kern = _tc_kernel_in("attention_tc_bwd.cu", f"attn_bwd_dq_tc<{tag}, {Dp}>", smem)
-    kern((BH, tile_ptr.size - 1), (128,),
-         (q, k, v, do, l2, delta, dq, tile_ptr, keys, tmask, masks, order, np.int32(m),
-          np.int32(n), np.float32(scale)), shared_mem=smem)
-    tile_ptr, qidx, tmask, masks, order = _parts(_transposed(bp))
+    nqb, tiles = _tiles_at(bp, dev)
+    expr = f"attn_bwd_dq_tc<{tag}, {Dp}>"
+    kern = _tc_kernel_in("attention_tc_bwd.cu", expr, smem)
+    launcher(kern, "p" * 12 + "iif", expr)(
+        BH, nqb, 128, smem, stream, (q, k, v, do, l2, delta, dq) + tiles + sizes)
+    nkb, tiles = _tiles_at(_transposed(bp), dev)
     smem_kv = smem + 4 * 64 * 4
-    kern = _tc_kernel_in("attention_tc_bwd.cu", f"attn_bwd_dkv_tc<{tag}, {Dp}>", smem_kv)
-    kern((BH, tile_ptr.size - 1), (128,),
-         (q, k, v, do, l2, delta, dk, dv, tile_ptr, qidx, tmask, masks, order, np.int32(m),
-          np.int32(n), np.float32(scale)), shared_mem=smem_kv)
-
-
-def _address(x):
-    """The device address of a CuPy array or of a pointer passed as ``np.uint64``."""
-    return int(x) if isinstance(x, np.uint64) else x.data.ptr
+    expr = f"attn_bwd_dkv_tc<{tag}, {Dp}>"
+    kern = _tc_kernel_in("attention_tc_bwd.cu", expr, smem_kv)
+    launcher(kern, "p" * 13 + "iif", expr)(
+        BH, nkb, 128, smem_kv, stream, (q, k, v, do, l2, delta, dk, dv) + tiles + sizes)
 
 
 def _torch_fast_grads(dO, Q, out, lse):
@@ -918,19 +938,19 @@ def _torch_backward(dO, Q, K, V, bp, out, lse, scale, variant):
     m, D = shape[-2], shape[-1]
     BH = Q.numel() // (m * D) if m * D else 0
     # every kernel writes all rows of its blocks (no block returns early), so no zero fill
-    dq, dk, dv = (torch.empty(shape, dtype=Q.dtype, device=Q.device) for _ in range(3))
+    dq, dk, dv = torch.empty_like(Q), torch.empty_like(Q), torch.empty_like(Q)
     if dq.numel() == 0:
         return dq, dk, dv
     scale = (1.0 / math.sqrt(D)) if scale is None else float(scale)
     scratch = torch.empty((2, BH * m), dtype=torch.float32, device=Q.device)
+    at = scratch.data_ptr()
     tag = "f16" if Q.dtype == torch.float16 else "bf16"
-    p = np.uint64
-    dev = Q.device.index
-    with cupy.cuda.Device(dev), _torch_stream(dev):
+    dev = Q.get_device()
+    with cupy.cuda.Device(dev):
         variant = _bwd_variant_here(variant)
-        _backward_tc(tag, bp, BH, m, m, D, tuple(p(x.data_ptr()) for x in (Q, K, V, out, dO, lse)),
-                     tuple(p(x.data_ptr()) for x in (dq, dk, dv)),
-                     (p(scratch[0].data_ptr()), p(scratch[1].data_ptr())), scale, variant)
+        _backward_tc(tag, bp, BH, m, m, D, tuple(x.data_ptr() for x in (Q, K, V, out, dO, lse)),
+                     (dq.data_ptr(), dk.data_ptr(), dv.data_ptr()), (at, at + 4 * BH * m),
+                     scale, variant, dev, _torch_stream_ptr(dev))
     return dq, dk, dv
 
 

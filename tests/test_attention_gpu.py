@@ -700,6 +700,68 @@ def test_autograd_function():
         assert err <= 6e-2
 
 
+@needs_torch
+@pytest.mark.parametrize("d", [64, 128])
+def test_training_step_replays_in_a_cuda_graph(d):
+    """A forward + backward step through the autograd wrapper is captured in a CUDA
+    graph (no host copy or synchronisation on its path once the pattern's arrays are
+    on the GPU) and its replay gives the eager step's gradients, for new inputs
+    copied into the captured tensors too."""
+    n = 1000
+    bp = at.block_pattern(at.global_local_pattern(n, 128, [0, 500], causal=True))
+    gen = torch.Generator(device="cuda").manual_seed(3)
+    q, k, v, do = (torch.randn((2, 3, n, d), device="cuda", dtype=torch.bfloat16, generator=gen)
+                   for _ in range(4))
+    leaves = [x.clone().requires_grad_() for x in (q, k, v)]
+
+    def step():
+        for x in leaves:
+            x.grad = None
+        gpu_attention.torch_sparse_attention(*leaves, bp).backward(do)
+        return [x.grad for x in leaves]
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        eager = [g.clone() for g in step()]      # warm: the pattern's arrays reach the GPU
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        grads = step()
+    graph.replay()
+    torch.cuda.synchronize()
+    for a, b in zip(grads, eager):
+        assert torch.equal(a, b)
+    with torch.no_grad():       # new values in the captured inputs
+        for x in leaves + [do]:
+            x.mul_(0.5)
+    graph.replay()
+    fresh = [x.detach().clone().requires_grad_() for x in leaves]
+    gpu_attention.torch_sparse_attention(*fresh, bp).backward(do)
+    torch.cuda.synchronize()
+    for a, x in zip(grads, fresh):
+        assert torch.equal(a, x.grad)
+
+
+def test_launchers_are_checked_against_the_kernels():
+    """The driver lists a kernel's parameters (cuFuncGetParamInfo), so every launcher
+    the attention code makes was checked against its kernel; a parameter list that
+    does not fit is a ValueError before any launch."""
+    from spla_cuda import _launch
+    from spla_cuda._compile import kernel
+
+    delta = kernel("attention_tc_bwd.cu", "attn_delta<f16, 64>")
+    assert _launch.kernel_param_sizes(delta.ptr) == [8, 8, 8, 8, 8, 8]
+    _launch.Launcher(delta, "pppppq", "attn_delta")
+    with pytest.raises(ValueError, match="the kernel's are"):
+        _launch.Launcher(delta, "pppppi", "attn_delta")
+    with pytest.raises(ValueError, match="the kernel's are"):
+        _launch.Launcher(delta, "ppppp", "attn_delta")
+    if _HOPPER:
+        wg = gpu_attention._wg_kernel("f16", 64)[0]
+        assert _launch.kernel_param_sizes(wg.ptr) == [8] * 11 + [256, 4, 8, 8, 8, 4]
+
+
 # -- checks before a launch ---------------------------------------------------------------------
 
 
