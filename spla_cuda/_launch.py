@@ -102,12 +102,14 @@ def kernel_param_sizes(function_ptr):
 
 
 class Launcher:
-    """Launches of one compiled kernel (a CuPy ``Function``) whose parameters are
+    """Launches of one compiled kernel (a CuPy ``RawKernel``, as ``_compile.kernel``
+    returns, or a ``Function``) whose parameters are
     ``signature`` (see the module's table): ``launcher(grid_x, grid_y, threads,
     shared_mem, stream, values)`` with ``values`` a tuple of one value a parameter.
     Safe to share between threads (a launch holds the launcher's lock)."""
 
     def __init__(self, function, signature, name="kernel"):
+        function = getattr(function, "kernel", function)    # a RawKernel's Function here
         fmt, offsets = layout(signature)
         sizes = kernel_param_sizes(function.ptr)
         want = [CODES[c][1] for c in signature]
@@ -146,7 +148,10 @@ _LAUNCHERS = {}
 
 
 def launcher(function, signature, name="kernel"):
-    """The ``Launcher`` of ``function`` with parameters ``signature`` (made once)."""
+    """The ``Launcher`` of ``function`` (a CuPy ``RawKernel``, whose ``kernel`` is the
+    ``Function`` of the current GPU, or a ``Function``) with parameters ``signature``
+    (made once per function and list)."""
+    function = getattr(function, "kernel", function)
     key = (function.ptr, signature)
     got = _LAUNCHERS.get(key)
     if got is None:

@@ -751,7 +751,7 @@ def test_launchers_are_checked_against_the_kernels():
     from spla_cuda._compile import kernel
 
     delta = kernel("attention_tc_bwd.cu", "attn_delta<f16, 64>")
-    assert _launch.kernel_param_sizes(delta.ptr) == [8, 8, 8, 8, 8, 8]
+    assert _launch.kernel_param_sizes(delta.kernel.ptr) == [8, 8, 8, 8, 8, 8]
     _launch.Launcher(delta, "pppppq", "attn_delta")
     with pytest.raises(ValueError, match="the kernel's are"):
         _launch.Launcher(delta, "pppppi", "attn_delta")
@@ -759,7 +759,7 @@ def test_launchers_are_checked_against_the_kernels():
         _launch.Launcher(delta, "ppppp", "attn_delta")
     if _HOPPER:
         wg = gpu_attention._wg_kernel("f16", 64)[0]
-        assert _launch.kernel_param_sizes(wg.ptr) == [8] * 11 + [256, 4, 8, 8, 8, 4]
+        assert _launch.kernel_param_sizes(wg.kernel.ptr) == [8] * 11 + [256, 4, 8, 8, 8, 4]
 
 
 # -- checks before a launch ---------------------------------------------------------------------
