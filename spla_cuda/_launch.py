@@ -1,11 +1,11 @@
 """Kernel launches with their arguments packed by ``struct`` into one host buffer,
 given to the driver's ``cuLaunchKernel`` (CuPy's ``driver.launchKernel``).
 
-Why not CuPy's ``Function.__call__``: it converts every argument to a C value on
-every launch, one Python object per argument. The attention kernels take 16 to 31
-arguments (pointers, the pattern's arrays, tensor maps, sizes), and that took
-12-18 us of host time a launch on an H100's host, a real share of a training step
-whose GPU work takes a few hundred microseconds. A ``Launcher`` is made once per
+Why not CuPy's ``RawKernel.__call__``: it converts every argument to a C value on
+every launch, one Python object per argument. The attention kernels take up to 27
+arguments (pointers, the pattern's arrays, tensor maps, sizes), and that took 10-21
+us of host time a launch on an H100's host (session 23), a real share of a training
+step whose GPU work takes a few hundred microseconds. A ``Launcher`` is made once per
 kernel and parameter list; a launch is one ``Struct.pack_into`` and one driver call.
 
 The parameter list is a string with one code per parameter:
