@@ -103,10 +103,10 @@ def kernel_param_sizes(function_ptr):
 
 class Launcher:
     """Launches of one compiled kernel (a CuPy ``RawKernel``, as ``_compile.kernel``
-    returns, or a ``Function``) whose parameters are
-    ``signature`` (see the module's table): ``launcher(grid_x, grid_y, threads,
-    shared_mem, stream, values)`` with ``values`` a tuple of one value a parameter.
-    Safe to share between threads (a launch holds the launcher's lock)."""
+    returns, or a ``Function``) whose parameters are ``signature`` (see the module's
+    table): ``launcher(grid_x, grid_y, threads, shared_mem, stream, values)`` with
+    ``values`` a tuple of one value a parameter. Safe to share between threads (a
+    launch holds the launcher's lock)."""
 
     def __init__(self, function, signature, name="kernel"):
         function = getattr(function, "kernel", function)    # a RawKernel's Function here
@@ -120,10 +120,9 @@ class Launcher:
         self._function = function           # keeps the module loaded
         self._ptr = function.ptr
         self._struct = struct.Struct(fmt)
-        # 8 spare bytes so that a zero-parameter kernel still has an address to give
-        raw = np.zeros(self._struct.size + 64 + 8, dtype=np.uint8)
+        raw = np.zeros(self._struct.size + 64, dtype=np.uint8)
         start = (-raw.ctypes.data) % 64
-        self._buffer = raw[start:start + self._struct.size + 8]
+        self._buffer = raw[start:start + self._struct.size]
         base = self._buffer.ctypes.data
         self._params = np.array([base + o for o in offsets] or [0], dtype=np.uint64)
         self._params_ptr = self._params.ctypes.data if offsets else 0

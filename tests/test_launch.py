@@ -116,3 +116,12 @@ def test_a_launch_hands_the_driver_each_value(monkeypatch):
     assert seen["grid"] == (FakeFunction.ptr, 7, 3, 1, 128, 1, 1, 1024, 0xABC, 0)
     assert seen["bytes"] == [struct.pack("<Q", 0x7F0000001000), maps, struct.pack("<i", 64),
                              struct.pack("<q", 1 << 33), struct.pack("<f", 0.5)]
+
+
+def test_a_kernel_without_parameters(monkeypatch):
+    monkeypatch.setattr(launch, "kernel_param_sizes", lambda ptr: [])
+    made = launch.Launcher(FakeFunction(), "", "k")
+    seen = []
+    made._launch = lambda *args: seen.append(args)
+    made(1, 1, 32, 0, 0, ())
+    assert seen == [(FakeFunction.ptr, 1, 1, 1, 32, 1, 1, 0, 0, 0, 0)]
