@@ -762,6 +762,41 @@ def test_launchers_are_checked_against_the_kernels():
         assert _launch.kernel_param_sizes(wg.kernel.ptr) == [8] * 11 + [256, 4, 8, 8, 8, 4]
 
 
+def test_launches_from_a_thread_without_a_cuda_context():
+    """torch runs a backward on its autograd worker thread, where no CUDA context may be
+    current yet; the packed launches (driver calls) must make the kernel's current."""
+    import threading
+
+    torch = pytest.importorskip("torch")
+    n, d = 256, 64
+    bp = at.block_pattern(at.local_pattern(n, 64))
+    q, k, v, do = (torch.randn((2, n, d), device="cuda", dtype=torch.float16) for _ in range(4))
+    out, lse = gpu_attention.forward(q, k, v, bp)
+    want = gpu_attention.backward(do, q, k, v, bp, out, lse)
+    torch.cuda.synchronize()
+    got, errors = {}, []
+
+    def work():
+        try:
+            got["fwd"] = gpu_attention.forward(q, k, v, bp)
+            got["bwd"] = gpu_attention.backward(do, q, k, v, bp, out, lse)
+        except Exception as err:    # reported in the test's thread
+            errors.append(err)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert not errors, errors
+    torch.cuda.synchronize()
+    assert torch.equal(got["fwd"][0], out)
+    for a, b in zip(got["bwd"], want):
+        torch.testing.assert_close(a, b)
+    leaves = [x.clone().requires_grad_() for x in (q, k, v)]
+    gpu_attention.torch_sparse_attention(*leaves, bp).backward(do)   # the autograd thread
+    for leaf, b in zip(leaves, want):
+        torch.testing.assert_close(leaf.grad, b)
+
+
 # -- checks before a launch ---------------------------------------------------------------------
 
 
