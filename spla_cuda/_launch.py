@@ -43,7 +43,6 @@ import numpy as np
 CODES = {"p": ("Q", 8, 8), "i": ("i", 4, 4), "q": ("q", 8, 8), "f": ("f", 4, 4),
          "T": ("256s", 256, 64)}
 _CUDA_ERROR_INVALID_VALUE = 1
-_CUDA_ERROR_INVALID_CONTEXT = 201
 
 
 def layout(signature):
@@ -129,39 +128,16 @@ class Launcher:
         self._params_ptr = self._params.ctypes.data if offsets else 0
         self._lock = threading.Lock()
         self._launch = None     # CuPy's driver.launchKernel, looked up on the first launch
-        self._device = None     # the GPU whose context holds the kernel (set with _launch)
 
     def __call__(self, grid_x, grid_y, threads, shared_mem, stream, values):
         if self._launch is None:
-            from cupy.cuda import driver, runtime
+            from cupy.cuda import driver
 
-            self._device = runtime.getDevice()
             self._launch = driver.launchKernel
         with self._lock:    # the driver has read the buffer when launchKernel returns
             self._struct.pack_into(self._buffer, 0, *values)
-            try:
-                self._launch(self._ptr, grid_x, grid_y, 1, threads, 1, 1, shared_mem, stream,
-                             self._params_ptr, 0)
-            except Exception as err:
-                if (getattr(err, "status", None) != _CUDA_ERROR_INVALID_CONTEXT
-                        or not self._make_context_current()):
-                    raise
-                self._launch(self._ptr, grid_x, grid_y, 1, threads, 1, 1, shared_mem, stream,
-                             self._params_ptr, 0)
-
-    def _make_context_current(self):
-        """Make the kernel's GPU context current on this thread, which has none: a
-        thread that made no CUDA runtime call yet, such as torch's autograd worker
-        running a backward (the runtime makes a context current lazily; the driver's
-        launch needs one). Since CUDA 12, ``cudaSetDevice`` makes the device's primary
-        context current at once. False where a context was current already (the
-        error was another one)."""
-        from cupy.cuda import driver, runtime
-
-        if driver.ctxGetCurrent() != 0:
-            return False
-        runtime.setDevice(self._device)
-        return True
+            self._launch(self._ptr, grid_x, grid_y, 1, threads, 1, 1, shared_mem, stream,
+                         self._params_ptr, 0)
 
     def __repr__(self):
         return f"<Launcher {self.name} ({self.signature})>"
@@ -180,3 +156,21 @@ def launcher(function, signature, name="kernel"):
     if got is None:
         got = _LAUNCHERS[key] = Launcher(function, signature, name)
     return got
+
+
+def ensure_context(device):
+    """Make GPU ``device``'s primary context current on this thread if none is.
+
+    The CUDA runtime makes a context current lazily, on a thread's first runtime
+    call that needs one; the driver's calls (``cuLaunchKernel``, a module load) need
+    one already. A thread can reach spla's launches without any such call: torch's
+    autograd worker runs a backward whose tensors come from PyTorch's caching
+    allocator (no ``cudaMalloc``), and its device guard skips ``cudaSetDevice`` for
+    the device the thread already names. Since CUDA 12 ``cudaSetDevice`` makes the
+    primary context current at once; checking first costs a fraction of a
+    microsecond.
+    """
+    from cupy.cuda import driver, runtime
+
+    if driver.ctxGetCurrent() == 0:
+        runtime.setDevice(device)

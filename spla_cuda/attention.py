@@ -18,7 +18,7 @@ from spla._dtypes import BFLOAT16
 from spla._formats.banded import banded_array
 
 from ._compile import blocks, ctype, kernel, multiprocessors
-from ._launch import launcher
+from ._launch import ensure_context, launcher
 from ._tma import SWIZZLE_128B, TMA_UINT16, aligned_bytes, tensor_map
 from .interop import is_torch
 
@@ -377,6 +377,7 @@ def _prepare(ops, names, what, pattern, same_lead=False):
     Dp = next(h for h in HEAD_DIMS if h >= max(d, dv))
     BH = int(np.prod(lead)) if lead else 1
     flat = []
+    ensure_context(ops[0].device)
     with cupy.cuda.Device(ops[0].device), _stream(ops):
         for o in ops:
             rows = o.shape[-2]
@@ -457,6 +458,7 @@ def _torch_forward(Q, K, V, bp, scale, variant=None):
     dev = Q.get_device()
     kind = "float16" if Q.dtype == torch.float16 else "bfloat16"
     with cupy.cuda.Device(dev):
+        ensure_context(dev)
         _launch_forward(kind, _variant(variant, D, bp, BH), None, bp, BH, m, m, D,
                         (Q.data_ptr(), K.data_ptr(), V.data_ptr(), out.data_ptr(), lse.data_ptr()),
                         scale, dev, _torch_stream_ptr(dev))
@@ -947,6 +949,7 @@ def _torch_backward(dO, Q, K, V, bp, out, lse, scale, variant):
     tag = "f16" if Q.dtype == torch.float16 else "bf16"
     dev = Q.get_device()
     with cupy.cuda.Device(dev):
+        ensure_context(dev)
         variant = _bwd_variant_here(variant)
         _backward_tc(tag, bp, BH, m, m, D, tuple(x.data_ptr() for x in (Q, K, V, out, dO, lse)),
                      (dq.data_ptr(), dk.data_ptr(), dv.data_ptr()), (at, at + 4 * BH * m),

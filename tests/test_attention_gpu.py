@@ -764,7 +764,8 @@ def test_launchers_are_checked_against_the_kernels():
 
 def test_launches_from_a_thread_without_a_cuda_context():
     """torch runs a backward on its autograd worker thread, where no CUDA context may be
-    current yet; the packed launches (driver calls) must make the kernel's current."""
+    current yet; the launches (driver calls) must make the GPU's context current. Both
+    the torch pointer path and the general one (float32) run in a fresh thread."""
     import threading
 
     torch = pytest.importorskip("torch")
@@ -795,6 +796,13 @@ def test_launches_from_a_thread_without_a_cuda_context():
     gpu_attention.torch_sparse_attention(*leaves, bp).backward(do)   # the autograd thread
     for leaf, b in zip(leaves, want):
         torch.testing.assert_close(leaf.grad, b)
+    q32, k32, v32 = (x.float() for x in (q, k, v))
+    want32 = gpu_attention.forward(q32, k32, v32, bp)[0]
+    torch.cuda.synchronize()
+    thread = threading.Thread(target=lambda: got.update(f32=gpu_attention.forward(q32, k32, v32, bp)))
+    thread.start()
+    thread.join()
+    torch.testing.assert_close(got["f32"][0], want32)
 
 
 # -- checks before a launch ---------------------------------------------------------------------
