@@ -125,3 +125,21 @@ def test_a_kernel_without_parameters(monkeypatch):
     made._launch = lambda *args: seen.append(args)
     made(1, 1, 32, 0, 0, ())
     assert seen == [(FakeFunction.ptr, 1, 1, 1, 32, 1, 1, 0, 0, 0, 0)]
+
+
+@pytest.mark.parametrize("current, sets", [(0, [3]), (0xC0FFEE, [])])
+def test_ensure_context_sets_the_device_only_where_no_context_is_current(monkeypatch, current,
+                                                                          sets):
+    """A thread with no current context (the driver's cuCtxGetCurrent gives 0) gets
+    the device's through cudaSetDevice; one that has a context keeps it (stand-ins for
+    CuPy's driver and runtime here; the GPU test runs launches from a fresh thread)."""
+    import sys
+    import types
+
+    calls = []
+    cuda = types.SimpleNamespace(driver=types.SimpleNamespace(ctxGetCurrent=lambda: current),
+                                 runtime=types.SimpleNamespace(setDevice=calls.append))
+    monkeypatch.setitem(sys.modules, "cupy", types.SimpleNamespace(cuda=cuda))
+    monkeypatch.setitem(sys.modules, "cupy.cuda", cuda)
+    launch.ensure_context(3)
+    assert calls == sets
