@@ -377,8 +377,8 @@ def _prepare(ops, names, what, pattern, same_lead=False):
     Dp = next(h for h in HEAD_DIMS if h >= max(d, dv))
     BH = int(np.prod(lead)) if lead else 1
     flat = []
-    ensure_context(ops[0].device)
     with cupy.cuda.Device(ops[0].device), _stream(ops):
+        ensure_context(ops[0].device)   # inside the guard: the thread keeps its device
         for o in ops:
             rows = o.shape[-2]
             a = cupy.broadcast_to(o.arr, lead + o.shape[-2:]).reshape(BH, rows, o.shape[-1]) \
