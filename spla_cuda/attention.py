@@ -139,7 +139,8 @@ def sparse_attention_banded(Q, K, V, P, scale):
 #: Head dimensions the kernels are built for; others are padded with zeros to the next.
 HEAD_DIMS = (64, 128)
 _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
-_RAISED = set()
+#: (source, expression, options, GPU) -> the shared-memory limit raised for it
+_RAISED = {}
 
 
 def _tc_kernel(expression, smem):
@@ -147,14 +148,19 @@ def _tc_kernel(expression, smem):
 
 
 def _tc_kernel_in(source, expression, smem, options=()):
+    """The kernel ``expression`` of ``source``, its shared-memory limit raised to
+    ``smem`` on the current GPU (the limit is an attribute of each GPU's loaded
+    function, so it is raised once per kernel and GPU)."""
     k = kernel(source, expression, options)
-    if smem > 48 * 1024 and expression not in _RAISED:
-        try:
-            k.max_dynamic_shared_size_bytes = smem
-        except AttributeError:
-            cupy.cuda.driver.funcSetAttribute(
-                k.kernel.ptr, _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem)
-        _RAISED.add(expression)
+    if smem > 48 * 1024:
+        key = (source, expression, options, cupy.cuda.runtime.getDevice())
+        if _RAISED.get(key, 0) < smem:
+            try:
+                k.max_dynamic_shared_size_bytes = smem
+            except AttributeError:
+                cupy.cuda.driver.funcSetAttribute(
+                    k.kernel.ptr, _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem)
+            _RAISED[key] = smem
     return k
 
 
