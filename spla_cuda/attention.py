@@ -139,8 +139,9 @@ def sparse_attention_banded(Q, K, V, P, scale):
 #: Head dimensions the kernels are built for; others are padded with zeros to the next.
 HEAD_DIMS = (64, 128)
 _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
-#: (source, expression, options, GPU) -> the shared-memory limit raised for it
-_RAISED = {}
+#: (kernel expression, GPU) whose shared-memory limit is raised (each expression has
+#: one size)
+_RAISED = set()
 
 
 def _tc_kernel(expression, smem):
@@ -153,14 +154,14 @@ def _tc_kernel_in(source, expression, smem, options=()):
     function, so it is raised once per kernel and GPU)."""
     k = kernel(source, expression, options)
     if smem > 48 * 1024:
-        key = (source, expression, options, cupy.cuda.runtime.getDevice())
-        if _RAISED.get(key, 0) < smem:
+        key = (expression, cupy.cuda.runtime.getDevice())
+        if key not in _RAISED:
             try:
                 k.max_dynamic_shared_size_bytes = smem
             except AttributeError:
                 cupy.cuda.driver.funcSetAttribute(
                     k.kernel.ptr, _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem)
-            _RAISED[key] = smem
+            _RAISED.add(key)
     return k
 
 
