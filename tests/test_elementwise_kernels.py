@@ -568,3 +568,67 @@ def test_negative_zero_reads_as_scipy_general_path():
             np.testing.assert_array_equal(
                 np.asarray(got.toarray() if hasattr(got, "toarray") else got),
                 np.asarray(want.toarray() if hasattr(want, "toarray") else want))
+
+
+_AFTER_A_FAST_MATH_KERNEL = r"""
+import sys
+import numpy as np
+from numba import njit, prange
+
+@njit(parallel=True, fastmath=True)
+def fused(a, b, out):
+    for i in prange(a.size):
+        out[i] = a[i] * b[i] + a[i]
+
+for dt in (np.complex64, np.complex128):
+    x = np.ones(4, dt)
+    fused(x, x, x.copy())  # Numba now holds a fast-math complex product for dt
+
+from spla._backends.cpu import elementwise as E
+
+operands = np.load(sys.argv[1])
+results = {}
+with np.errstate(all="ignore"):
+    for name in ("c64", "c128"):
+        data = [operands[f"{name}_{k}"] for k in "ab"]
+        n = data[0].size
+        cols, ptr = np.arange(n, dtype=np.int32), np.array([0, n], dtype=np.int32)
+        a, b = ((d, cols, ptr, (1, n)) for d in data)
+        results[name + "_same"] = E.binop("multiply", a, b, data[0].dtype, canonical=True)[0]
+        b = (data[1][::-1].copy(), cols, ptr, (1, n))  # unsorted: the general path
+        results[name + "_general"] = E.binop("multiply", a, b, data[0].dtype)[0]
+np.savez(sys.argv[2], **results)
+"""
+
+
+def test_complex_multiply_is_strict_after_a_fast_math_kernel(tmp_path):
+    """Numba caches its complex product per process and signature without the fast-math
+    flags in the key: once a ``parallel=True, fastmath=True`` kernel multiplied complex
+    values, a strict kernel compiled afterwards inherited fused multiply-adds. The
+    elementwise product writes the product out, so it stays SciPy's, bit for bit, also
+    at an overflow ((100+1j) * (-inf+1e38j) is -inf+nanj in complex64, not -inf-infj).
+    Run in a fresh process with an empty Numba cache, so that the order is this one."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(7)
+    operands = {}
+    for name, dt in (("c64", np.complex64), ("c128", np.complex128)):
+        a = (rng.standard_normal(64) + 1j * rng.standard_normal(64)).astype(dt)
+        b = (rng.standard_normal(64) + 1j * rng.standard_normal(64)).astype(dt)
+        a[0], b[0] = 100 + 1j, complex(-np.inf, 1e38)
+        operands[f"{name}_a"], operands[f"{name}_b"] = a, b
+    np.savez(tmp_path / "in.npz", **operands)
+    env = dict(__import__("os").environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    subprocess.run([sys.executable, "-c", _AFTER_A_FAST_MATH_KERNEL, str(tmp_path / "in.npz"),
+                    str(tmp_path / "out.npz")], check=True, env=env, capture_output=True)
+    got = np.load(tmp_path / "out.npz")
+    for name in ("c64", "c128"):
+        a, b = operands[f"{name}_a"], operands[f"{name}_b"]
+        with np.errstate(all="ignore"):
+            same = sp.csr_array(a[None]).multiply(sp.csr_array(b[None])).toarray()[0]
+            general = sp.csr_array(a[None]).multiply(sp.csr_array(b[None, ::-1])).toarray()[0]
+        if name == "c64":
+            assert np.isnan(same[0].imag)  # 100 * 1e38 overflows float32 before the sum
+        np.testing.assert_array_equal(got[name + "_same"], same)
+        np.testing.assert_array_equal(got[name + "_general"], general)
