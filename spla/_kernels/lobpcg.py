@@ -35,7 +35,13 @@ def nchunks(n):
     return max(1, -(-n // chunk_rows(n)))
 
 
-@njit(parallel=True, cache=True, nogil=True, fastmath=True)
+#: Reassociation (SIMD partial sums) and fused multiply-adds only: no assumption
+#: about NaN or infinity, which ``fastmath=True`` would also make (and would hand on to
+#: Numba's per-process complex product, which later strict kernels reuse).
+_FAST = {"reassoc", "contract"}
+
+
+@njit(parallel=True, cache=True, nogil=True, fastmath=_FAST)
 def residual(AX, BX, lam, R, part):
     """``R = AX - BX diag(lam)``; returns ``sum_i |R_ij|^2`` per column (float64).
 
