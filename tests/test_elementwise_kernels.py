@@ -4,6 +4,9 @@ of every value dtype SciPy supports, int32 and int64 indices, and the edges:
 empty rows, all-zero and empty shapes, duplicates, explicit zeros, unsorted
 rows, one dense row, NaN and infinities, integer overflow, huge column counts."""
 
+import os
+import subprocess
+import sys
 import tracemalloc
 import warnings
 
@@ -608,9 +611,6 @@ def test_complex_multiply_is_strict_after_a_fast_math_kernel(tmp_path):
     elementwise product writes the product out, so it stays SciPy's, bit for bit, also
     at an overflow ((100+1j) * (-inf+1e38j) is -inf+nanj in complex64, not -inf-infj).
     Run in a fresh process with an empty Numba cache, so that the order is this one."""
-    import subprocess
-    import sys
-
     rng = np.random.default_rng(7)
     operands = {}
     for name, dt in (("c64", np.complex64), ("c128", np.complex128)):
@@ -619,7 +619,7 @@ def test_complex_multiply_is_strict_after_a_fast_math_kernel(tmp_path):
         a[0], b[0] = 100 + 1j, complex(-np.inf, 1e38)
         operands[f"{name}_a"], operands[f"{name}_b"] = a, b
     np.savez(tmp_path / "in.npz", **operands)
-    env = dict(__import__("os").environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
     subprocess.run([sys.executable, "-c", _AFTER_A_FAST_MATH_KERNEL, str(tmp_path / "in.npz"),
                     str(tmp_path / "out.npz")], check=True, env=env, capture_output=True)
     got = np.load(tmp_path / "out.npz")

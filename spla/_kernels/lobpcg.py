@@ -20,6 +20,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
+from .krylov import _abs2
+
 #: Fewest rows per chunk.
 CHUNK = 32768
 #: Most chunks.
@@ -53,23 +55,6 @@ def _times_real_overload(z, s):
 
     def impl(z, s):
         return z * s
-    return impl
-
-
-def _abs2(z):
-    """``|z|**2`` as ``re**2 + im**2`` (``z`` real or complex)."""
-    raise NotImplementedError  # pragma: no cover
-
-
-@overload(_abs2, inline="always")
-def _abs2_overload(z):
-    if isinstance(z, types.Complex):
-        def impl(z):
-            return z.real * z.real + z.imag * z.imag
-        return impl
-
-    def impl(z):
-        return z * z
     return impl
 
 
