@@ -139,8 +139,9 @@ def sparse_attention_banded(Q, K, V, P, scale):
 #: Head dimensions the kernels are built for; others are padded with zeros to the next.
 HEAD_DIMS = (64, 128)
 _CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
-#: (kernel expression, GPU) whose shared-memory limit is raised (each expression has
-#: one size)
+#: (source, expression, options, GPU): the kernels (``kernel`` keeps one per source,
+#: expression and options) whose shared-memory limit is raised on that GPU; each
+#: expression has one size
 _RAISED = set()
 
 
@@ -154,7 +155,7 @@ def _tc_kernel_in(source, expression, smem, options=()):
     function, so it is raised once per kernel and GPU)."""
     k = kernel(source, expression, options)
     if smem > 48 * 1024:
-        key = (expression, cupy.cuda.runtime.getDevice())
+        key = (source, expression, options, cupy.cuda.runtime.getDevice())
         if key not in _RAISED:
             try:
                 k.max_dynamic_shared_size_bytes = smem
