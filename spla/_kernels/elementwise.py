@@ -40,6 +40,8 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
+from .complex_arith import multiply
+
 
 @intrinsic
 def _load_or(typingctx, take, array, index, other):
@@ -114,35 +116,6 @@ def _less_overload(a, b):
     return impl
 
 
-def _multiply(a, b):
-    """``a * b`` as SciPy's sparsetools computes it (complex: ``(ac - bd) + (ad + bc)i``
-    in the values' own precision, each product rounded)."""
-    raise NotImplementedError  # pragma: no cover
-
-
-@overload(_multiply, inline="always")
-def _multiply_overload(a, b):
-    if isinstance(a, types.Complex):
-        # Written out rather than Numba's complex ``*``: Numba compiles that once per
-        # process and signature as a cached subroutine whose cache key ignores fast-math
-        # flags, so after any ``parallel=True, fastmath=True`` kernel multiplied complex
-        # values, this strict kernel would inherit fused multiply-adds (one rounding
-        # instead of two; (100+1j) * (-inf+1e38j) in complex64 then gives -inf-infj, not
-        # SciPy's -inf+nanj). Real products here are lowered inline with this kernel's
-        # own (strict) flags.
-        def impl(a, b):
-            ar = a.real
-            ai = a.imag
-            br = b.real
-            bi = b.imag
-            return complex(ar * br - ai * bi, ar * bi + ai * br)
-        return impl
-
-    def impl(a, b):
-        return a * b
-    return impl
-
-
 def _divide(a, b):
     """``a / b`` as SciPy's sparse divide computes it (floats: IEEE; complex: with
     the reciprocal of ``|b|**2``, so that ``x / 0`` is ``nan`` as in SciPy)."""
@@ -208,7 +181,7 @@ def _apply(op, a, b, zo):
     if op == SUBTRACT:
         return _as(a - b, zo)
     if op == MULTIPLY:
-        return _as(_multiply(a, b), zo)
+        return _as(multiply(a, b), zo)
     if op == DIVIDE:
         return _as(_divide(a, b), zo)
     if op == MAXIMUM:

@@ -13,6 +13,8 @@ for vectors too short for threads to pay.
 import numpy as np
 from numba import njit, prange
 
+from .complex_arith import abs2, conj_multiply, multiply, times_real
+
 #: Entries per chunk of a reduction (fixed: the summation order is the matrix's).
 CHUNK = 16384
 
@@ -52,14 +54,9 @@ def _dot_range(a, b, lo, hi):
 
 
 @njit(inline="always")
-def _abs2(z):
-    return z.real * z.real + z.imag * z.imag
-
-
-@njit(inline="always")
 def _sqnorm_range(a, lo, hi):
     """``sum(|a[lo:hi]|^2)`` (real) in eight lanes."""
-    s0 = _abs2(a.dtype.type(0))
+    s0 = abs2(a.dtype.type(0))
     s1 = s0
     s2 = s0
     s3 = s0
@@ -69,17 +66,17 @@ def _sqnorm_range(a, lo, hi):
     s7 = s0
     i = lo
     while i + 8 <= hi:
-        s0 += _abs2(a[i])
-        s1 += _abs2(a[i + 1])
-        s2 += _abs2(a[i + 2])
-        s3 += _abs2(a[i + 3])
-        s4 += _abs2(a[i + 4])
-        s5 += _abs2(a[i + 5])
-        s6 += _abs2(a[i + 6])
-        s7 += _abs2(a[i + 7])
+        s0 += abs2(a[i])
+        s1 += abs2(a[i + 1])
+        s2 += abs2(a[i + 2])
+        s3 += abs2(a[i + 3])
+        s4 += abs2(a[i + 4])
+        s5 += abs2(a[i + 5])
+        s6 += abs2(a[i + 6])
+        s7 += abs2(a[i + 7])
         i += 8
     while i < hi:
-        s0 += _abs2(a[i])
+        s0 += abs2(a[i])
         i += 1
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
@@ -1116,6 +1113,8 @@ BICG_SERIAL = _make_bicg(False)
 # chunks are added in order, so results still do not depend on the number of
 # threads; they differ from ``mgs2_column``'s (and SciPy's BLAS MGS) by rounding
 # only. No ``nnan``/``ninf`` flags: NaN and infinity propagate as without fast math.
+# Complex products are ``complex_arith``'s (these kernels' flags must not reach Numba's
+# shared complex product, which later kernels reuse), in this and every kernel below.
 
 _FASTMATH_SUMS = {"reassoc", "contract"}
 #: Unsigned loop indices: Numba then skips the negative-index (wraparound) test.
@@ -1136,7 +1135,7 @@ def _make_mgs2f(parallel):
         n = w.size
         nchunks = (n + CHUNK - 1) // CHUNK
         zero = w.dtype.type(0)
-        rzero = _abs2(zero)
+        rzero = abs2(zero)
         # first sweep: v_0 . w, v_1 . w, v_1 . v_0 and |w|^2
         for c in loop(nchunks):
             lo = U(c * CHUNK)
@@ -1151,20 +1150,20 @@ def _make_mgs2f(parallel):
                 for i in range(lo, hi):
                     wi = w[i]
                     ai = a[i]
-                    bi = np.conj(b[i])
-                    d0 += np.conj(ai) * wi
-                    d1 += bi * wi
-                    g += bi * ai
-                    s += _abs2(wi)
+                    bi = b[i]
+                    d0 += conj_multiply(ai, wi)
+                    d1 += conj_multiply(bi, wi)
+                    g += conj_multiply(bi, ai)
+                    s += abs2(wi)
             elif m == 1:
                 a = V[0]
                 for i in range(lo, hi):
                     wi = w[i]
-                    d0 += np.conj(a[i]) * wi
-                    s += _abs2(wi)
+                    d0 += conj_multiply(a[i], wi)
+                    s += abs2(wi)
             else:
                 for i in range(lo, hi):
-                    s += _abs2(w[i])
+                    s += abs2(w[i])
             part[c, 0] = d0
             part[c, 1] = d1
             part[c, 2] = g
@@ -1183,7 +1182,7 @@ def _make_mgs2f(parallel):
         while k < m:
             two = k + 1 < m
             ta = da
-            tb = db - ta * gab if two else zero
+            tb = db - multiply(ta, gab) if two else zero
             h[k] = ta
             if two:
                 h[k + 1] = tb
@@ -1199,33 +1198,33 @@ def _make_mgs2f(parallel):
                 a = V[k]
                 if not two:  # the last row alone, then |w|^2
                     for i in range(lo, hi):
-                        wi = w[i] - ta * a[i]
+                        wi = w[i] - multiply(ta, a[i])
                         w[i] = wi
-                        s += _abs2(wi)
+                        s += abs2(wi)
                 else:
                     b = V[k + 1]
                     if ndots == 2:
                         e = V[nxt]
                         f = V[nxt + 1]
                         for i in range(lo, hi):
-                            wi = (w[i] - ta * a[i]) - tb * b[i]
+                            wi = (w[i] - multiply(ta, a[i])) - multiply(tb, b[i])
                             w[i] = wi
                             ei = e[i]
-                            fi = np.conj(f[i])
-                            p += np.conj(ei) * wi
-                            q += fi * wi
-                            g += fi * ei
+                            fi = f[i]
+                            p += conj_multiply(ei, wi)
+                            q += conj_multiply(fi, wi)
+                            g += conj_multiply(fi, ei)
                     elif ndots == 1:
                         e = V[nxt]
                         for i in range(lo, hi):
-                            wi = (w[i] - ta * a[i]) - tb * b[i]
+                            wi = (w[i] - multiply(ta, a[i])) - multiply(tb, b[i])
                             w[i] = wi
-                            p += np.conj(e[i]) * wi
+                            p += conj_multiply(e[i], wi)
                     else:
                         for i in range(lo, hi):
-                            wi = (w[i] - ta * a[i]) - tb * b[i]
+                            wi = (w[i] - multiply(ta, a[i])) - multiply(tb, b[i])
                             w[i] = wi
-                            s += _abs2(wi)
+                            s += abs2(wi)
                 part[c, 0] = p
                 part[c, 1] = q
                 part[c, 2] = g
@@ -1260,7 +1259,7 @@ def _make_mgs2f(parallel):
                     yk = y[k]
                     v = V[k]
                     for i in range(lo, hi):
-                        x[i] += yk * v[i]
+                        x[i] += multiply(yk, v[i])
 
     @njit(parallel=parallel, cache=True, nogil=True, fastmath=_FASTMATH_SUMS)
     def scale_vec(w, a):
@@ -1271,7 +1270,7 @@ def _make_mgs2f(parallel):
             lo = U(c * CHUNK)
             hi = U(min(c * CHUNK + CHUNK, n))
             for i in range(lo, hi):
-                w[i] *= a
+                w[i] = multiply(w[i], a)
 
     return mgs2f_column, combine_rows, scale_vec
 
@@ -1302,11 +1301,11 @@ def _make_combine2(parallel):
                     if k < m1:
                         a = y1[k]
                         for i in range(lo, hi):
-                            x1[i] += a * v[i]
+                            x1[i] += multiply(a, v[i])
                     if k < m2:
                         b = y2[k]
                         for i in range(lo, hi):
-                            x2[i] += b * v[i]
+                            x2[i] += multiply(b, v[i])
 
     return combine2_rows
 
@@ -1348,30 +1347,30 @@ def _dots4_range(V, k, nrows, w, lo, hi):
         f = V[k + 3]
         for i in range(lo, hi):
             wi = w[i]
-            d0 += np.conj(a[i]) * wi
-            d1 += np.conj(b[i]) * wi
-            d2 += np.conj(e[i]) * wi
-            d3 += np.conj(f[i]) * wi
+            d0 += conj_multiply(a[i], wi)
+            d1 += conj_multiply(b[i], wi)
+            d2 += conj_multiply(e[i], wi)
+            d3 += conj_multiply(f[i], wi)
     elif nrows == 3:
         a = V[k]
         b = V[k + 1]
         e = V[k + 2]
         for i in range(lo, hi):
             wi = w[i]
-            d0 += np.conj(a[i]) * wi
-            d1 += np.conj(b[i]) * wi
-            d2 += np.conj(e[i]) * wi
+            d0 += conj_multiply(a[i], wi)
+            d1 += conj_multiply(b[i], wi)
+            d2 += conj_multiply(e[i], wi)
     elif nrows == 2:
         a = V[k]
         b = V[k + 1]
         for i in range(lo, hi):
             wi = w[i]
-            d0 += np.conj(a[i]) * wi
-            d1 += np.conj(b[i]) * wi
+            d0 += conj_multiply(a[i], wi)
+            d1 += conj_multiply(b[i], wi)
     elif nrows == 1:
         a = V[k]
         for i in range(lo, hi):
-            d0 += np.conj(a[i]) * w[i]
+            d0 += conj_multiply(a[i], w[i])
     return d0, d1, d2, d3
 
 
@@ -1402,7 +1401,7 @@ def _make_mgsg(parallel):
         n = w.size
         nch = (n + CHUNK - 1) // CHUNK
         zero = w.dtype.type(0)
-        rzero = _abs2(zero)
+        rzero = abs2(zero)
         product = indptr.size > 0
         # first sweep: v_k . w for every row (four rows per pass over w's chunk), |w|^2
         for c in loop(nch):
@@ -1415,16 +1414,16 @@ def _make_mgsg(parallel):
                     a0 = zero
                     a1 = zero
                     while q + U(1) < stop:
-                        a0 += data[q] * z[U(indices[q])]
-                        a1 += data[q + U(1)] * z[U(indices[q + U(1)])]
+                        a0 += multiply(data[q], z[U(indices[q])])
+                        a1 += multiply(data[q + U(1)], z[U(indices[q + U(1)])])
                         q += U(2)
                     if q < stop:
-                        a0 += data[q] * z[U(indices[q])]
+                        a0 += multiply(data[q], z[U(indices[q])])
                         q += U(1)
                     w[r] = a0 + a1
             s = rzero
             for i in range(lo, hi):
-                s += _abs2(w[i])
+                s += abs2(w[i])
             part[c, m] = s
             for k in range(0, m, 4):
                 nr = min(m - k, 4)
@@ -1444,7 +1443,7 @@ def _make_mgsg(parallel):
             for c in range(nch):
                 d += part[c, k]
             for i in range(k):
-                d -= G[k, i] * h[i]
+                d -= multiply(G[k, i], h[i])
             h[k] = d
         # second sweep, per cache block: w -= sum_k h_k v_k (in order of k per entry),
         # then the finished block's dots with the rows (from L2) and |w|^2
@@ -1467,17 +1466,17 @@ def _make_mgsg(parallel):
                     e = V[k + 2]
                     f = V[k + 3]
                     for i in range(lo, hi):
-                        w[i] = (((w[i] - ta * a[i]) - tb * b[i]) - tc * e[i]) - td * f[i]
+                        w[i] = (((w[i] - multiply(ta, a[i])) - multiply(tb, b[i])) - multiply(tc, e[i])) - multiply(td, f[i])
                     k += 4
                 while k < m:
                     ta = h[k]
                     a = V[k]
                     for i in range(lo, hi):
-                        w[i] = w[i] - ta * a[i]
+                        w[i] = w[i] - multiply(ta, a[i])
                     k += 1
                 s = rzero
                 for i in range(lo, hi):
-                    s += _abs2(w[i])
+                    s += abs2(w[i])
                 part[c, m] += s
                 for k in range(0, m, 4):
                     nr = min(m - k, 4)
@@ -1499,7 +1498,7 @@ def _make_mgsg(parallel):
                     e = zero
                     for c in range(nch):
                         e += part[c, k]
-                    G[m, k] = np.conj(e) * a
+                    G[m, k] = times_real(np.conj(e), a)
         return before, after
 
     return mgsg_column
@@ -1592,18 +1591,18 @@ def _make_fused(parallel):
             s0 = zero
             s1 = zero
             while k + U(1) < stop:
-                s0 += data[k] * w[U(indices[k])]
-                s1 += data[k + U(1)] * w[U(indices[k + U(1)])]
+                s0 += multiply(data[k], w[U(indices[k])])
+                s1 += multiply(data[k + U(1)], w[U(indices[k + U(1)])])
                 k += U(2)
             if k < stop:
-                s0 += data[k] * w[U(indices[k])]
+                s0 += multiply(data[k], w[U(indices[k])])
                 k += U(1)
             u[r] = s0 + s1
         ulo = U(lo)
         uhi = U(hi)
-        s2 = _abs2(zero)
+        s2 = abs2(zero)
         for i in range(ulo, uhi):
-            s2 += _abs2(u[i])
+            s2 += abs2(u[i])
         out_part[c, m + 1] += s2
         for k in range(0, m + 1, 4):
             nr = min(m + 1 - k, 4)
@@ -1636,7 +1635,7 @@ def _make_fused(parallel):
         nch = (n + FCHUNK - 1) // FCHUNK
         w = V[m]
         zero = w.dtype.type(0)
-        rzero = _abs2(zero)
+        rzero = abs2(zero)
         for c in loop(nch):
             b0, b1, clo, chi = _fchunk(c, nch, n)
             for k in range(m + 2):
@@ -1649,9 +1648,9 @@ def _make_fused(parallel):
                 if m >= 1:
                     r = V[m - 1]
                     for i in range(lo, hi):
-                        r[i] = r[i] * a_row
+                        r[i] = times_real(r[i], a_row)
                 for i in range(lo, hi):
-                    w[i] = w[i] * a_w
+                    w[i] = times_real(w[i], a_w)
                 k = 0
                 while k + 3 < m:
                     ta = h[k]
@@ -1663,17 +1662,17 @@ def _make_fused(parallel):
                     vc = V[k + 2]
                     vd = V[k + 3]
                     for i in range(lo, hi):
-                        w[i] = (((w[i] - ta * va[i]) - tb * vb[i]) - tc * vc[i]) - td * vd[i]
+                        w[i] = (((w[i] - multiply(ta, va[i])) - multiply(tb, vb[i])) - multiply(tc, vc[i])) - multiply(td, vd[i])
                     k += 4
                 while k < m:
                     ta = h[k]
                     va = V[k]
                     for i in range(lo, hi):
-                        w[i] = w[i] - ta * va[i]
+                        w[i] = w[i] - multiply(ta, va[i])
                     k += 1
                 s = rzero
                 for i in range(lo, hi):
-                    s += _abs2(w[i])
+                    s += abs2(w[i])
                 part[c, m] += s
                 for k in range(0, m, 4):
                     nr = min(m - k, 4)
@@ -1691,7 +1690,7 @@ def _make_fused(parallel):
                     for i in range(lo, hi):
                         gi = given[i]
                         u[i] = gi
-                        s2 += _abs2(gi)
+                        s2 += abs2(gi)
                     part2[c, m + 1] += s2
                     for k in range(0, m + 1, 4):
                         nr = min(m + 1 - k, 4)
@@ -1735,7 +1734,7 @@ def _make_fused(parallel):
                     e = zero
                     for c in range(nch):
                         e += part[c, k]
-                    G[m, k] = np.conj(e) * a
+                    G[m, k] = times_real(np.conj(e), a)
         nxt = 0.0
         if mode != 0:
             for c in range(nch):
@@ -1745,11 +1744,11 @@ def _make_fused(parallel):
                 d = zero
                 for c in range(nch):
                     d += part2[c, k]
-                d = d * sw
+                d = times_real(d, sw)
                 if k == m:
-                    d = d * a  # V[m] normalised
+                    d = times_real(d, a)  # V[m] normalised
                 for i in range(k):
-                    d -= G[k, i] * hnext[i]
+                    d -= multiply(G[k, i], hnext[i])
                 hnext[k] = d
             nxt = nxt * sw * sw
         return after, nxt

@@ -17,10 +17,9 @@ slower than one-thread BLAS on views at n = 250,000, k = 6 (see
 """
 
 import numpy as np
-from numba import njit, prange, types
-from numba.extending import overload
+from numba import njit, prange
 
-from .krylov import _abs2
+from .complex_arith import abs2, times_real
 
 #: Fewest rows per chunk.
 CHUNK = 32768
@@ -36,26 +35,6 @@ def chunk_rows(n):
 def nchunks(n):
     """Number of row chunks of an ``n``-row block."""
     return max(1, -(-n // chunk_rows(n)))
-
-
-def _times_real(z, s):
-    """``z * s`` for a real ``s``: for complex ``z`` two real products, ``z.real * s`` and
-    ``z.imag * s`` (Numba widens ``s`` to complex and makes four, and only fast math's
-    no-NaN, no-infinity and no-signed-zero freedoms let LLVM drop the two with ``s``'s
-    zero imaginary part)."""
-    raise NotImplementedError  # pragma: no cover
-
-
-@overload(_times_real, inline="always")
-def _times_real_overload(z, s):
-    if isinstance(z, types.Complex):
-        def impl(z, s):
-            return complex(z.real * s, z.imag * s)
-        return impl
-
-    def impl(z, s):
-        return z * s
-    return impl
 
 
 #: Reassociation (SIMD partial sums) and fused multiply-adds only: no assumption
@@ -81,9 +60,9 @@ def residual(AX, BX, lam, R, part):
         acc = np.zeros(k, np.float64)
         for r in range(lo, hi):
             for j in range(k):
-                v = AX[r, j] - _times_real(BX[r, j], lam[j])
+                v = AX[r, j] - times_real(BX[r, j], lam[j])
                 R[r, j] = v
-                acc[j] += _abs2(v)
+                acc[j] += abs2(v)
         part[ch, :] = acc
     out = np.zeros(k, np.float64)
     for ch in range(nch):

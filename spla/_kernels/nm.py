@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import simd
+from .complex_arith import multiply
 from .intrinsics import prefetch_row, prefetch_row_l2
 from .simd import (dot14_f32, dot24_f32, spmm_full4_b2, spmm_full4_b8, spmm_full8_b2,
                    spmm_full8_b8, spmm_row1_b2, spmm_row1_b8, spmm_row2_b2, spmm_row2_b8,
@@ -48,7 +49,9 @@ U = np.uint64
 # ---------------------------------------------------------------------------
 
 #: Floating-point freedoms the products take: reassociation (SIMD partial sums)
-#: and fused multiply-add. No assumption about NaN or infinity is made.
+#: and fused multiply-add. No assumption about NaN or infinity is made. Complex
+#: products are ``complex_arith.multiply`` (the flags must not reach Numba's shared
+#: complex product, which later kernels reuse).
 _FAST = {"reassoc", "contract", "nsz"}
 
 
@@ -63,7 +66,7 @@ def spmv_b2(values, P, base, x, y, zero):
         acc = zero
         for s in range(U(S)):
             pos = (U(p[s >> U(2)]) >> ((s & U(3)) << U(1))) & U(3)
-            acc += v[s] * x[U(base[s]) + pos]
+            acc += multiply(v[s], x[U(base[s]) + pos])
         y[r] = acc
 
 
@@ -77,7 +80,7 @@ def spmv_b8(values, P, base, x, y, zero):
         p = P[r]
         acc = zero
         for s in range(U(S)):
-            acc += v[s] * x[U(base[s]) + U(p[s])]
+            acc += multiply(v[s], x[U(base[s]) + U(p[s])])
         y[r] = acc
 
 
@@ -261,7 +264,8 @@ def spmm(values, P, bits, base, X, Y, row_block, k_tile, slot_block):
                     x2 = X[c2]
                     x3 = X[c3]
                     for j in range(k0, k1):
-                        yrow[j] += (v0 * x0[j] + v1 * x1[j]) + (v2 * x2[j] + v3 * x3[j])
+                        yrow[j] += ((multiply(v0, x0[j]) + multiply(v1, x1[j]))
+                                    + (multiply(v2, x2[j]) + multiply(v3, x3[j])))
                 for s in range(s4, U(sb1)):
                     if bits == 2:
                         c0 = U(base[s]) + _pos_b2(p, s)
@@ -270,7 +274,7 @@ def spmm(values, P, bits, base, X, Y, row_block, k_tile, slot_block):
                     v0 = v[s]
                     x0 = X[c0]
                     for j in range(k0, k1):
-                        yrow[j] += v0 * x0[j]
+                        yrow[j] += multiply(v0, x0[j])
 
 
 #: How many rows ahead the SIMD SpMM prefetches the values of a slot block
