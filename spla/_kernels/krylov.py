@@ -1466,7 +1466,8 @@ def _make_mgsg(parallel):
                     e = V[k + 2]
                     f = V[k + 3]
                     for i in range(lo, hi):
-                        w[i] = (((w[i] - multiply(ta, a[i])) - multiply(tb, b[i])) - multiply(tc, e[i])) - multiply(td, f[i])
+                        w[i] = ((((w[i] - multiply(ta, a[i])) - multiply(tb, b[i]))
+                                 - multiply(tc, e[i])) - multiply(td, f[i]))
                     k += 4
                 while k < m:
                     ta = h[k]
@@ -1662,7 +1663,8 @@ def _make_fused(parallel):
                     vc = V[k + 2]
                     vd = V[k + 3]
                     for i in range(lo, hi):
-                        w[i] = (((w[i] - multiply(ta, va[i])) - multiply(tb, vb[i])) - multiply(tc, vc[i])) - multiply(td, vd[i])
+                        w[i] = ((((w[i] - multiply(ta, va[i])) - multiply(tb, vb[i]))
+                                 - multiply(tc, vc[i])) - multiply(td, vd[i]))
                     k += 4
                 while k < m:
                     ta = h[k]
