@@ -3,13 +3,14 @@
 Numba lowers a complex ``*`` (also ``/`` and ``abs``) through a subroutine that it
 compiles once per process, per signature and per kind of kernel (serial or the
 body of a ``prange``), with the fast-math flags of the first kernel that needed it:
-its cache key leaves the flags out (Numba 0.68, ``BaseContext.compile_subroutine``).
-A ``fastmath`` kernel that multiplies complex values with ``*`` therefore hands its
-fused multiply-adds (and, with ``fastmath=True``, its no-NaN/no-infinity
-assumptions) to every kernel of its kind compiled after it in the process: spla's
-strict kernels, and the caller's own Numba code. Products written out here are
-lowered inline, with the flags of the kernel they are in, and leave Numba's
-subroutine alone. spla's fast-math kernels use these for every complex product
+its cache key leaves the flags out (Numba 0.68, ``BaseContext.compile_subroutine``;
+the general problem, flags that are not part of a callee's identity, is Numba's open
+issue 7168). A ``fastmath`` kernel that multiplies complex values with ``*``
+therefore hands its fused multiply-adds (and, with ``fastmath=True``, its
+no-NaN/no-infinity assumptions) to every kernel of its kind compiled after it in
+the process: spla's strict kernels, and the caller's own Numba code. Products
+written out here are lowered inline, with the flags of the kernel they are in, and
+leave Numba's subroutine alone. spla's fast-math kernels use these for every complex product
 (``tests/test_complex_arith.py`` checks that none hands on its flags); its strict
 kernels use them where results must equal SciPy's bit for bit.
 
